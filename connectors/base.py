@@ -1,0 +1,167 @@
+"""The connector contract: what a CRM kind provides to the hub.
+
+A kind is one :class:`Connector` value exported as ``CONNECTOR`` from its package
+(``connectors/<kind>/__init__.py``) or from a third-party package through the
+``hub.connectors`` entry-point group. It says how to pull (a dlt source yielding the
+canonical tables), how its options look, its default stage map, and optionally how to
+write back (a :class:`Writer`) and how to fake the CRM offline (a sandbox).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from connectors.http import RequestStats
+from models.config import HubConfig, SourceConfig
+from models.errors import ConfigError, config_error_from_validation
+
+if TYPE_CHECKING:
+    from dlt.sources import DltSource
+
+    from connectors.sandbox import SandboxServer
+
+
+class SecretResolver:
+    """Resolves credential references: ``env:NAME``, ``dlt:NAME`` or a literal value.
+
+    Literal tokens in hub.yml work but are discouraged (the file gets committed).
+    Every resolved value is remembered so logs and errors can be scrubbed of it.
+    """
+
+    def __init__(self, source_name: str) -> None:
+        self.source_name = source_name
+        self.revealed: list[str] = []
+
+    def resolve(self, credentials: Mapping[str, str], key: str, *, required: bool = True) -> str | None:
+        ref = credentials.get(key)
+        where = f"sources[{self.source_name}].credentials.{key}"
+        if ref is None:
+            if required:
+                raise ConfigError(f"{where}: missing; set it to env:VARIABLE_NAME holding the value")
+            return None
+        value: str | None
+        if ref.startswith("env:"):
+            value = os.environ.get(ref[4:])
+            if not value:
+                raise ConfigError(f"{where}: environment variable {ref[4:]} is not set or empty")
+        elif ref.startswith("dlt:"):
+            import dlt
+
+            try:
+                value = dlt.secrets[ref[4:]]
+            except KeyError:
+                value = None
+            if not value:
+                raise ConfigError(f"{where}: dlt secret '{ref[4:]}' not found in .dlt/secrets.toml")
+        else:
+            value = ref
+        self.revealed.append(str(value))
+        return str(value)
+
+
+@dataclass
+class SourceContext:
+    """Everything a connector needs for one run of one source."""
+
+    config: HubConfig
+    source: SourceConfig
+    options: BaseModel
+    secrets: SecretResolver
+    stats: RequestStats = field(default_factory=RequestStats)
+    run_started_at: datetime | None = None
+    full_refresh: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def kind(self) -> str:
+        return self.source.kind
+
+    def credential(self, key: str, *, required: bool = True) -> str | None:
+        return self.secrets.resolve(self.source.credentials, key, required=required)
+
+
+# ----- reverse sync -----------------------------------------------------------------------
+
+WriteStatus = Literal["written", "conflict", "retryable", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class DealUpdate:
+    """One deal's intended change. ``fields`` use hub field names (``stage_id``,
+    ``hub_score``, ``hub_score_reason``); ``base`` holds what the hub last read for those
+    fields and ``base_modified_at`` the CRM's modification time at that read, so a
+    writer can refuse to overwrite a rep's newer edit."""
+
+    deal_id: str
+    fields: Mapping[str, Any]
+    base: Mapping[str, Any] = field(default_factory=dict)
+    base_modified_at: datetime | None = None
+    pipeline_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    deal_id: str
+    status: WriteStatus
+    error: str | None = None
+    modified_at: datetime | None = None
+
+
+class Writer(Protocol):
+    """Writes deal updates back to one CRM source."""
+
+    max_batch: int
+
+    def write(self, updates: Sequence[DealUpdate]) -> list[WriteResult]:
+        """Write one batch; one result per update, in order; never raises for one bad row."""
+        ...
+
+    def setup_fields(self) -> list[str]:
+        """Create the hub's custom fields where the API allows; return what was done or
+        what an admin must do."""
+        ...
+
+
+# ----- the connector value -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connector:
+    kind: str
+    description: str
+    options_model: type[BaseModel]
+    build_source: Callable[[SourceContext], DltSource]
+    default_stage_map: Mapping[str, str] = field(default_factory=dict)
+    build_writer: Callable[[SourceContext], Writer] | None = None
+    sandbox: type[SandboxServer] | None = None
+    sandbox_source_config: Callable[[str, str], dict[str, Any]] | None = None
+    """(source name, sandbox base URL) -> a hub.yml ``sources`` entry that reaches it."""
+
+    def parse_options(self, source: SourceConfig, config: HubConfig) -> BaseModel:
+        try:
+            return self.options_model.model_validate(source.options)
+        except ValidationError as exc:
+            raise config_error_from_validation(
+                exc,
+                file=config.config_path,
+                raw=source.options,
+                prefix=f"sources[{source.name}].options",
+            ) from None
+
+    def context(self, config: HubConfig, source: SourceConfig, **kwargs: Any) -> SourceContext:
+        return SourceContext(
+            config=config,
+            source=source,
+            options=self.parse_options(source, config),
+            secrets=SecretResolver(source.name),
+            **kwargs,
+        )

@@ -1,0 +1,246 @@
+"""The ``hub.yml`` configuration model.
+
+Validation lives here so every error can name the file, the key path, the bad value and
+the valid choices. Connector-specific ``options`` are validated later, by the connector's
+own options model, through :func:`models.errors.config_error_from_validation`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.errors import ConfigError, config_error_from_validation
+
+DEFAULT_CANONICAL_STAGES: tuple[tuple[str, str | None, float | None], ...] = (
+    ("prospecting", None, 0.10),
+    ("qualification", None, 0.20),
+    ("meeting", None, 0.40),
+    ("proposal", None, 0.60),
+    ("negotiation", None, 0.80),
+    ("closed_won", "won", 1.0),
+    ("closed_lost", "lost", 0.0),
+)
+UNMAPPED = "unmapped"
+ANY_PIPELINE = "*"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CanonicalStage(_Strict):
+    """One canonical stage; terminal stages carry their outcome."""
+
+    name: str
+    outcome: Literal["won", "lost"] | None = None
+    probability: float | None = Field(default=None, ge=0, le=1)
+    stall_days: float | None = Field(
+        default=None, gt=0, description="days in stage after which an open deal is stalled"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum() or not value[0].isalpha() or value != value.lower():
+            raise ValueError("a stage name is lower_snake_case, e.g. 'proposal'")
+        if value == UNMAPPED:
+            raise ValueError(f"'{UNMAPPED}' is reserved for native stages with no mapping")
+        return value
+
+
+class WarehouseConfig(_Strict):
+    kind: Literal["duckdb", "postgres"] = "duckdb"
+    path: str = ".hub/hub.duckdb"
+    dsn: str | None = Field(default=None, description="postgres only; no password in it")
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    database: str | None = None
+    password: str | None = Field(default=None, description="a reference: env:NAME or dlt:NAME")
+    schema_prefix: str = ""
+
+
+class PushConfig(_Strict):
+    auto: bool = False
+    max_share: float = Field(default=0.25, gt=0, le=1)
+    stage_rules: bool = False
+
+
+class SourceConfig(_Strict):
+    name: str
+    kind: str
+    enabled: bool = True
+    credentials: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    use_default_stage_map: bool = True
+    stage_map: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="pipeline id or label ('*' for any) -> native stage id or label -> canonical",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _dataset_safe(cls, value: str) -> str:
+        if not value or not value.replace("_", "").isalnum() or value != value.lower():
+            raise ValueError("a source name is lower_snake_case, e.g. 'hubspot_eu'")
+        return value
+
+    @field_validator("stage_map", mode="before")
+    @classmethod
+    def _stringify_ids(cls, value: Any) -> Any:
+        """YAML reads numeric stage ids as ints; ids are strings everywhere else."""
+        if not isinstance(value, dict):
+            return value
+        return {
+            str(p): ({str(k): v for k, v in m.items()} if isinstance(m, dict) else m)
+            for p, m in value.items()
+        }
+
+
+class HubConfig(_Strict):
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    as_of: datetime | None = Field(
+        default=None, description="the instant every mart is computed at; default: run start"
+    )
+    base_currency: str = "USD"
+    fx_rates: dict[str, float] = Field(
+        default_factory=dict, description="units of base currency per one unit of the key"
+    )
+    stages: list[CanonicalStage] = Field(
+        default_factory=lambda: [
+            CanonicalStage(name=n, outcome=o, probability=p)  # type: ignore[arg-type]
+            for n, o, p in DEFAULT_CANONICAL_STAGES
+        ]
+    )
+    sources: list[SourceConfig] = Field(default_factory=list)
+    push: PushConfig = Field(default_factory=PushConfig)
+    lookback_minutes: int = Field(default=10, ge=0)
+    response_sla_hours: float = Field(default=24, gt=0)
+    quotas_path: str | None = None
+
+    # Where the file was read from; relative paths resolve against its folder.
+    config_path: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _date_is_end_of_day(cls, value: Any) -> Any:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return datetime(value.year, value.month, value.day, tzinfo=UTC)
+        return value
+
+    @field_validator("as_of")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @field_validator("base_currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError("a currency is a 3-letter ISO code such as USD")
+        return value.upper()
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _positive_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        for code, rate in value.items():
+            if rate <= 0:
+                raise ValueError(f"the rate for {code} must be positive, got {rate}")
+        return {k.upper(): v for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HubConfig:
+        names = [s.name for s in self.stages]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"stages: duplicate canonical stage names {dupes}")
+        if not any(s.outcome == "won" for s in self.stages) or not any(
+            s.outcome == "lost" for s in self.stages
+        ):
+            raise ValueError("stages: one stage needs 'outcome: won' and one 'outcome: lost'")
+        source_names = [s.name for s in self.sources]
+        dupes = sorted({n for n in source_names if source_names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"sources: duplicate source names {dupes}; each name must be unique")
+        for src in self.sources:
+            for pipeline, mapping in src.stage_map.items():
+                for native, canonical in mapping.items():
+                    if canonical not in names:
+                        raise ValueError(
+                            f"sources[{src.name}].stage_map.{pipeline}.{native}: "
+                            f"'{canonical}' is not a canonical stage; valid: {', '.join(names)}"
+                        )
+        return self
+
+    # ----- derived values -------------------------------------------------------------
+    @property
+    def base_dir(self) -> Path:
+        return self.config_path.parent if self.config_path else Path.cwd()
+
+    def resolve_path(self, value: str | Path) -> Path:
+        path = Path(os.path.expandvars(str(value))).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    @property
+    def hub_dir(self) -> Path:
+        """Where the hub keeps local state (dlt pipelines, dbt target, logs)."""
+        return self.base_dir / ".hub"
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    @property
+    def open_stage_names(self) -> list[str]:
+        return [s.name for s in self.stages if s.outcome is None]
+
+    def stage_by_outcome(self, outcome: str) -> str:
+        return next(s.name for s in self.stages if s.outcome == outcome)
+
+    def source(self, name: str) -> SourceConfig:
+        for src in self.sources:
+            if src.name == name:
+                return src
+        valid = ", ".join(s.name for s in self.sources) or "(none configured)"
+        raise ConfigError(f"no source named '{name}'; configured sources: {valid}")
+
+    def effective_as_of(self, run_started_at: datetime) -> datetime:
+        return self.as_of or run_started_at
+
+
+def load_config(path: str | Path) -> HubConfig:
+    """Read and validate ``hub.yml``; every failure is a :class:`ConfigError`."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(
+            f"{path}: no such file; run 'hub init' to write a commented hub.yml, "
+            "or pass --config PATH"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys such as 'sources:'")
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], path: Path | None = None) -> HubConfig:
+    try:
+        config = HubConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise config_error_from_validation(exc, file=path, raw=raw) from None
+    config.config_path = path.resolve() if path else None
+    return config
