@@ -65,7 +65,9 @@ def dlt_columns(model: type[BaseModel]) -> dict[str, dict[str, Any]]:
     columns: dict[str, dict[str, Any]] = {}
     primary = set(getattr(model, "primary_key", ()))
     for name, (py_type, nullable) in model_columns(model).items():
-        column: dict[str, Any] = {"data_type": _DLT_TYPES[py_type], "nullable": nullable}
+        # Only keys are NOT NULL in the warehouse: a CRM that omits a defaulted field must
+        # not fail a load; dbt's tests police the rest.
+        column: dict[str, Any] = {"data_type": _DLT_TYPES[py_type], "nullable": True}
         if py_type is Decimal:
             column.update(precision=38, scale=9)
         if py_type is datetime:

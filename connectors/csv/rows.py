@@ -1,0 +1,219 @@
+"""Turning CSV cells into canonical rows, and bad cells into quarantine records.
+
+A bad key, status or required value quarantines the row; a bad optional value drops just
+that value and is recorded, so the rest of the row still loads. Rows are gathered into
+column lists and handed to dlt as Arrow tables, which is what keeps 1M-row files fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from connectors.canonical_tables import arrow_schema, model_columns
+from connectors.csv import parsing
+from connectors.csv.options import CsvFile
+from connectors.csv.reading import FileFacts
+from models.canonical import DEAL_STATUSES, CanonicalRow, QuarantinedRecord
+from models.errors import InputError
+
+ACTIVITY_TYPE_SYNONYMS = {
+    "call": "call", "phone": "call", "phone call": "call", "calls": "call", "log a call": "call",
+    "email": "email", "e-mail": "email", "mail": "email", "emails": "email",
+    "meeting": "meeting", "meetings": "meeting", "event": "meeting", "demo": "meeting",
+    "lunch": "meeting",
+    "note": "note", "notes": "note", "comment": "note",
+    "task": "task", "tasks": "task", "to-do": "task", "todo": "task", "deadline": "task",
+}  # fmt: skip
+
+
+class RowRejected(Exception):
+    def __init__(self, column: str | None, value: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.column, self.value, self.reason = column, value, reason
+
+
+@dataclass
+class Quarantine:
+    """Collects quarantine records for one file."""
+
+    source_name: str
+    crm: str
+    entity: str
+    file_name: str
+    quarantined_at: datetime
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, line: int, record_id: str | None, column: str | None, value: str | None,
+            reason: str) -> None:
+        self.records.append(
+            QuarantinedRecord(
+                source_name=self.source_name,
+                crm=self.crm,
+                entity=self.entity,
+                record_id=record_id,
+                location=f"{self.file_name}:{line}",
+                column_name=column,
+                value=None if value is None else value[:500],
+                reason=reason,
+                quarantined_at=self.quarantined_at,
+            ).model_dump()
+        )
+
+
+def _parser_for(py_type: type, spec: CsvFile) -> Callable[[str], Any] | None:
+    tz = parsing.zone(spec.timezone)
+    if py_type is datetime:
+        return parsing.timestamp_parser(spec.date_format, day_first=spec.day_first, tz=tz)
+    if py_type is date:
+        return parsing.date_parser(spec.date_format, day_first=spec.day_first, tz=tz)
+    if py_type is Decimal:
+        return parsing.decimal_parser(spec.decimal_separator)
+    if py_type is float:
+        return parsing.float_parser(spec.decimal_separator)
+    if py_type is int:
+        return parsing.int_parser(spec.decimal_separator)
+    if py_type is bool:
+        return parsing.parse_bool
+    return None
+
+
+@dataclass
+class FieldReader:
+    name: str
+    index: int | None
+    default: str | None
+    parse: Callable[[str], Any] | None
+    value_map: dict[str, str] | None
+
+
+class RowReader:
+    """Reads one file's rows into canonical field values by its column mapping."""
+
+    def __init__(self, spec: CsvFile, facts: FileFacts, header: list[str],
+                 field_types: dict[str, type], *, extra_fields: dict[str, type] | None = None) -> None:
+        self.spec = spec
+        self.facts = facts
+        self.header = header
+        self.width = len(header)
+        positions = {name: i for i, name in enumerate(header)}
+        lowered = {name.lower(): i for i, name in enumerate(header)}
+        missing = [
+            (canonical, column)
+            for canonical, column in spec.columns.items()
+            if column not in positions and column.lower() not in lowered
+        ]
+        if missing:
+            wanted = ", ".join(f"{col!r} (for {canon})" for canon, col in missing)
+            raise InputError(
+                f"{facts.path}: missing column(s) {wanted}; the file has: {', '.join(header)}. "
+                "Fix the column names under 'columns:' in hub.yml"
+            )
+        types = {**field_types, **(extra_fields or {})}
+        self.fields: list[FieldReader] = []
+        for name in sorted(set(spec.columns) | set(spec.defaults)):
+            column = spec.columns.get(name)
+            index = None
+            if column is not None:
+                index = positions.get(column, lowered.get(column.lower()))
+            self.fields.append(
+                FieldReader(
+                    name=name,
+                    index=index,
+                    default=spec.defaults.get(name),
+                    parse=_parser_for(types.get(name, str), spec),
+                    value_map=spec.value_maps.get(name),
+                )
+            )
+
+    def column_of(self, name: str) -> str | None:
+        return self.spec.columns.get(name)
+
+    def read(self, line: int, cells: list[str], required: tuple[str, ...],
+             dropped: list[tuple[str, str, str]]) -> dict[str, Any]:
+        """Values by canonical field; raises RowRejected for a required field, appends
+        ``(column, value, reason)`` to ``dropped`` for an optional one."""
+        if len(cells) != self.width:
+            raise RowRejected(
+                None, self.facts.delimiter.join(cells)[:200],
+                f"row has {len(cells)} fields but the header has {self.width}; "
+                "check quoting and delimiters on this line",
+            )
+        out: dict[str, Any] = {}
+        for fr in self.fields:
+            raw = cells[fr.index].strip() if fr.index is not None else ""
+            if not raw and fr.default is not None:
+                raw = fr.default
+            if fr.value_map is not None and raw in fr.value_map:
+                raw = fr.value_map[raw]
+            if not raw:
+                if fr.name in required:
+                    raise RowRejected(self.column_of(fr.name) or fr.name, "",
+                                      f"required value '{fr.name}' is empty")
+                out[fr.name] = None
+                continue
+            if fr.parse is None:
+                out[fr.name] = raw
+                continue
+            try:
+                out[fr.name] = fr.parse(raw)
+            except parsing.BadValue as exc:
+                column = self.column_of(fr.name) or fr.name
+                if fr.name in required:
+                    raise RowRejected(column, raw, str(exc)) from None
+                dropped.append((column, raw, f"{exc}; the row was loaded without this value"))
+                out[fr.name] = None
+        return out
+
+
+class ArrowBatch:
+    """Column lists for one canonical table, flushed as Arrow tables of ``chunk_rows``."""
+
+    def __init__(self, model: type[CanonicalRow] | type[QuarantinedRecord]) -> None:
+        self.model = model
+        self.schema = arrow_schema(model)
+        self.names = list(model_columns(model))
+        self.columns: dict[str, list[Any]] = {n: [] for n in self.names}
+        self.rows = 0
+
+    def append(self, row: dict[str, Any]) -> None:
+        for name in self.names:
+            self.columns[name].append(row.get(name))
+        self.rows += 1
+
+    def flush(self) -> pa.Table | None:
+        if not self.rows:
+            return None
+        table = pa.Table.from_pydict(self.columns, schema=self.schema)
+        self.columns = {n: [] for n in self.names}
+        self.rows = 0
+        return table
+
+
+def normalize_status(value: str | None) -> str:
+    status = (value or "open").strip().lower()
+    aliases = {"closed won": "won", "closed lost": "lost", "closedwon": "won", "closedlost": "lost",
+               "active": "open", "in progress": "open"}
+    status = aliases.get(status, status)
+    if status not in DEAL_STATUSES:
+        raise RowRejected(
+            "status", value,
+            f"status {value!r} is not one of {', '.join(DEAL_STATUSES)}; map it under value_maps.status",
+        )
+    return status
+
+
+def normalize_activity_type(value: str | None) -> str:
+    if not value:
+        return "other"
+    return ACTIVITY_TYPE_SYNONYMS.get(value.strip().lower(), "other")
+
+
+def display_name(path: Path) -> str:
+    return path.name

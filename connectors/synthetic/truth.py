@@ -1,0 +1,121 @@
+"""Ground truth for synthetic deals, counted in plain Python.
+
+Tests compare the dbt metric marts against these numbers, so they are computed from the
+deals directly (streaming, counters only) and never from the warehouse or the CSV files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from connectors.synthetic.world import ACTIVITY_TYPES, CANONICAL_STAGES, SyntheticDeal
+
+_STAGE_INDEX = {s: k for k, s in enumerate(CANONICAL_STAGES)}
+_CLOSED_LOST = CANONICAL_STAGES.index("closed_lost")
+
+
+def _zeros(keys: Iterable[str]) -> dict[str, int]:
+    return dict.fromkeys(keys, 0)
+
+
+@dataclass
+class GroundTruth:
+    """What the metric marts must report for exactly these deals.
+
+    ``reached_stage[s]`` counts deals that visited ``s`` or any later stage in canonical
+    order (reaching a later stage counts as passing it); ``closed_lost`` counts only real
+    ``closed_lost`` visits, and a lost deal does not count as passing the stages after the
+    one it was lost from. Per-owner counts are keyed by ``rep_id``.
+    """
+
+    n_deals: int = 0
+    deals_by_status: dict[str, int] = field(default_factory=lambda: _zeros(("open", "won", "lost")))
+    deals_by_current_stage: dict[str, int] = field(default_factory=lambda: _zeros(CANONICAL_STAGES))
+    reached_stage: dict[str, int] = field(default_factory=lambda: _zeros(CANONICAL_STAGES))
+    won_amount_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    open_amount_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    deals_by_currency: dict[str, int] = field(default_factory=dict)
+    deals_by_owner: dict[str, int] = field(default_factory=dict)
+    won_deals_by_owner: dict[str, int] = field(default_factory=dict)
+    lost_by_reason: dict[str, int] = field(default_factory=dict)
+    activities_by_type: dict[str, int] = field(default_factory=lambda: _zeros(ACTIVITY_TYPES))
+    n_activities: int = 0
+    n_stage_visits: int = 0
+    n_reopened: int = 0
+
+    @property
+    def win_rate(self) -> float | None:
+        """won / (won + lost); None while nothing has closed."""
+        won, lost = self.deals_by_status["won"], self.deals_by_status["lost"]
+        return won / (won + lost) if won + lost else None
+
+    def add(self, deal: SyntheticDeal) -> None:
+        """Count one deal (lets exporters build the truth in the same streaming pass)."""
+        self.n_deals += 1
+        self.deals_by_status[deal.status] += 1
+        self.deals_by_current_stage[deal.path[-1].stage] += 1
+        self.deals_by_currency[deal.currency] = self.deals_by_currency.get(deal.currency, 0) + 1
+        self.deals_by_owner[deal.owner] = self.deals_by_owner.get(deal.owner, 0) + 1
+        if deal.status == "won":
+            cur = deal.currency
+            self.won_amount_by_currency[cur] = self.won_amount_by_currency.get(cur, 0) + deal.amount
+            self.won_deals_by_owner[deal.owner] = self.won_deals_by_owner.get(deal.owner, 0) + 1
+        elif deal.status == "open":
+            cur = deal.currency
+            self.open_amount_by_currency[cur] = (
+                self.open_amount_by_currency.get(cur, 0) + deal.amount
+            )
+        elif deal.lost_reason is not None:
+            reason = deal.lost_reason
+            self.lost_by_reason[reason] = self.lost_by_reason.get(reason, 0) + 1
+        self.n_reopened += deal.is_reopened
+
+        furthest, was_lost = -1, False
+        for visit in deal.path:
+            k = _STAGE_INDEX[visit.stage]
+            if k == _CLOSED_LOST:
+                was_lost = True
+            elif k > furthest:
+                furthest = k
+        for k in range(furthest + 1):
+            self.reached_stage[CANONICAL_STAGES[k]] += 1
+        self.reached_stage["closed_lost"] += was_lost
+        self.n_stage_visits += len(deal.path)
+
+        self.n_activities += len(deal.activities)
+        for activity in deal.activities:
+            self.activities_by_type[activity.type] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: amounts as exact decimal strings, ``win_rate`` included."""
+        data = asdict(self)
+        for key in ("won_amount_by_currency", "open_amount_by_currency"):
+            data[key] = {cur: str(amount) for cur, amount in sorted(data[key].items())}
+        for key in ("deals_by_currency", "deals_by_owner", "won_deals_by_owner", "lost_by_reason"):
+            data[key] = dict(sorted(data[key].items()))
+        data["win_rate"] = self.win_rate
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> GroundTruth:
+        """Read back what :meth:`to_json` wrote (amounts become ``Decimal`` again)."""
+        data = json.loads(text)
+        data.pop("win_rate", None)
+        for key in ("won_amount_by_currency", "open_amount_by_currency"):
+            data[key] = {cur: Decimal(amount) for cur, amount in data[key].items()}
+        return cls(**data)
+
+
+def compute_truth(deals: Iterable[SyntheticDeal]) -> GroundTruth:
+    """Stream ``deals`` once and count everything the marts should agree with."""
+    truth = GroundTruth()
+    for deal in deals:
+        truth.add(deal)
+    return truth

@@ -1,0 +1,336 @@
+"""The ``hub`` command line: a thin shell, one library call per command.
+
+Known errors become one line and an exit code: 0 ok, 1 failed, 2 config error, 3 partial
+(some sources failed). Only this edge catches broadly; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")  # dlt's own log noise
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from models.config import HubConfig, load_config
+from models.errors import ConfigError, HubError
+
+app = typer.Typer(
+    help="CRM sync hub: pull CRMs into one canonical pipeline schema, compute metrics, push back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="Path to hub.yml.", envvar="HUB_CONFIG")
+]
+DEBUG = {"on": False}
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+    DEBUG["on"] = debug
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run a command body; turn errors into one line and the documented exit code."""
+    try:
+        return fn()
+    except HubError as exc:
+        if DEBUG["on"]:
+            raise
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted; state of finished steps is saved, rerun to continue")
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # the CLI edge: never a traceback by default
+        if DEBUG["on"]:
+            raise
+        err_console.print(
+            f"[red]unexpected error:[/red] {type(exc).__name__}: {str(exc).splitlines()[0][:400] if str(exc) else ''}"
+            " (rerun with 'hub --debug ...' for the traceback)",
+            highlight=False, soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def _config(path: Path) -> HubConfig:
+    return load_config(path)
+
+
+# ----- init / generate ---------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    config: ConfigOption = Path("hub.yml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented hub.yml to start from."""
+    from hub.init_template import HUB_YML
+
+    def body() -> None:
+        if config.exists() and not force:
+            raise ConfigError(f"{config} already exists; pass --force to overwrite it")
+        config.write_text(HUB_YML, encoding="utf-8")
+        console.print(f"wrote {config}; edit its sources, then run 'hub sync'")
+
+    _guard(body)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder for the CSV files and hub.yml.")] = Path("generated"),
+    deals: Annotated[int, typer.Option(min=1, help="Number of deals.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
+    activities_per_deal: Annotated[float, typer.Option(min=0)] = 3.0,
+) -> None:
+    """Write a deterministic synthetic CRM export (CSV), its ground truth and a hub.yml."""
+    from hub.generate import generate as run_generate
+
+    def body() -> None:
+        with console.status(f"generating {deals:,} deals"):
+            result = run_generate(out, seed=seed, deals=deals, activities_per_deal=activities_per_deal)
+        counts = ", ".join(f"{n:,} {t}" for t, n in result.export.row_counts.items())
+        console.print(f"wrote {counts} to {out}/ (truth in {result.export.truth_path.name})")
+        console.print(f"next: hub sync --config {result.config_path}")
+
+    _guard(body)
+
+
+# ----- pull / transform / sync ---------------------------------------------------------------
+
+
+def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
+    from hub.pull import overall_exit_code, run_pull
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err_console, transient=False) as progress:
+        tasks: dict[str, Any] = {}
+
+        def start(source: Any) -> None:
+            tasks[source.name] = progress.add_task(f"pull {source.name} ({source.kind})", total=1)
+
+        def done(run: Any) -> None:
+            rows = sum(run.rows.values())
+            note = {"ok": "[green]ok[/green]", "stopped": "[yellow]stopped[/yellow]",
+                    "failed": "[red]failed[/red]"}[run.status]
+            extra = f", {run.quarantined} quarantined" if run.quarantined else ""
+            progress.update(tasks[run.source_name], completed=1,
+                            description=f"pull {run.source_name}: {note} {rows:,} rows{extra}")
+
+        results = run_pull(cfg, only=only, full_refresh=full_refresh,
+                           on_source_start=start, on_source_done=done)
+    for run in results:
+        for warning in run.stats.warnings:
+            err_console.print(f"[yellow]warning:[/yellow] {run.source_name}: {warning}", highlight=False)
+        if run.error:
+            err_console.print(f"[red]{run.status}:[/red] {run.error}", highlight=False, soft_wrap=True)
+    return overall_exit_code(results)
+
+
+def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
+    from hub.transform import run_transform
+
+    with Progress(TextColumn("transform"), BarColumn(), TextColumn("{task.completed} nodes"),
+                  TimeElapsedColumn(), console=err_console) as progress:
+        task = progress.add_task("dbt", total=None)
+        result = run_transform(cfg, as_of=as_of,
+                               on_node=lambda _id, _status: progress.advance(task))
+    console.print(f"transform: {result.models} models, {result.tests} tests passed at as_of "
+                  f"{result.as_of} in {result.duration_s:.1f}s")
+
+
+SourcesOption = Annotated[
+    list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
+]
+AsOfOption = Annotated[
+    datetime | None, typer.Option(help="Compute metrics at this instant (default: hub.yml or now).")
+]
+
+
+@app.command()
+def pull(
+    config: ConfigOption = Path("hub.yml"),
+    source: SourcesOption = None,
+    full_refresh: Annotated[bool, typer.Option(help="Re-read everything, ignoring cursors.")] = False,
+) -> None:
+    """Pull every source (or --source NAME) into the warehouse."""
+    code = _guard(lambda: _pull(_config(config), source, full_refresh))
+    raise typer.Exit(code)
+
+
+@app.command()
+def transform(config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None) -> None:
+    """Rebuild stage history and every mart with dbt (no pull)."""
+    _guard(lambda: _transform(_config(config), _utc(as_of)))
+
+
+@app.command()
+def sync(
+    config: ConfigOption = Path("hub.yml"),
+    source: SourcesOption = None,
+    full_refresh: Annotated[bool, typer.Option(help="Re-read everything, ignoring cursors.")] = False,
+    as_of: AsOfOption = None,
+) -> None:
+    """Pull every source, then transform. Exit 3 when some sources failed."""
+
+    def body() -> int:
+        cfg = _config(config)
+        code = _pull(cfg, source, full_refresh)
+        if code == 1:
+            return code
+        _transform(cfg, _utc(as_of))
+        return code
+
+    raise typer.Exit(_guard(body))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# ----- inspection -------------------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    config: ConfigOption = Path("hub.yml"),
+    limit: Annotated[int, typer.Option(help="How many runs to show.")] = 10,
+    quarantine: Annotated[str | None, typer.Option(help="Show quarantined records of SOURCE.")] = None,
+) -> None:
+    """Last runs: rows per table, requests, quarantined rows, durations, warnings."""
+    from hub.status import quarantine_counts, quarantine_sample, recent_runs
+
+    def body() -> None:
+        cfg = _config(config)
+        if quarantine:
+            cfg.source(quarantine)
+            table = Table("entity", "where", "column", "value", "reason", title=f"quarantine: {quarantine}")
+            for r in quarantine_sample(cfg, quarantine):
+                table.add_row(r["entity"], r["location"], r["column_name"] or "", r["value"] or "", r["reason"])
+            console.print(table)
+            return
+        runs = recent_runs(cfg, limit)
+        if not runs:
+            console.print("no runs yet; run 'hub sync'")
+            return
+        table = Table("started", "source", "status", "rows", "requests", "429s", "retries",
+                      "quarantined", "seconds", "note", title="recent runs")
+        for r in runs:
+            rows = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "-"
+            note = (r.error or r.warnings or "").splitlines()[0][:80] if (r.error or r.warnings) else ""
+            table.add_row(str(r.started_at)[:19], r.source_name or "-", r.status, rows,
+                          str(r.requests_total or 0), str(r.throttled or 0), str(r.retries or 0),
+                          str(r.quarantined or 0), f"{r.duration_s or 0:.1f}", note)
+        console.print(table)
+        counts = quarantine_counts(cfg)
+        if any(counts.values()):
+            listed = ", ".join(f"{s}: {n}" for s, n in counts.items() if n)
+            console.print(f"quarantined records in total: {listed} (hub status --quarantine SOURCE)")
+
+    _guard(body)
+
+
+@app.command()
+def stages(
+    config: ConfigOption = Path("hub.yml"),
+    strict: Annotated[bool, typer.Option(help="Exit 1 when any native stage is unmapped.")] = False,
+) -> None:
+    """How each source's native stages map to canonical stages; suggests for unmapped ones."""
+    from hub.stages import stage_report
+
+    def body() -> int:
+        cfg = _config(config)
+        rows = stage_report(cfg)
+        if not rows:
+            console.print("no stages in the warehouse yet; run 'hub pull' first")
+            return 0
+        table = Table("source", "pipeline", "native stage", "deals", "canonical", "suggestion")
+        for r in rows:
+            native = r.stage_id if not r.stage_label or r.stage_label == r.stage_id else f"{r.stage_label} ({r.stage_id})"
+            canonical = f"[red]{r.canonical_stage}[/red]" if r.is_unmapped else r.canonical_stage
+            table.add_row(r.source_name, r.pipeline_label or r.pipeline_id or "", native,
+                          str(r.deals), canonical, r.suggestion or "")
+        console.print(table)
+        unmapped = [r for r in rows if r.is_unmapped]
+        if unmapped:
+            console.print(
+                f"{len(unmapped)} native stage(s) unmapped; add them under the source's "
+                "stage_map in hub.yml, then 'hub transform'"
+            )
+            if strict:
+                return 1
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+# ----- sandboxes and demo ------------------------------------------------------------------------
+
+
+@app.command()
+def sandbox(
+    kind: Annotated[str, typer.Argument(help="CRM kind: hubspot, pipedrive or salesforce.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = any free port).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic world.")] = 42,
+    deals: Annotated[int, typer.Option(min=1, help="Deals in the sandbox.")] = 300,
+    rate_limits: Annotated[bool, typer.Option(help="Enforce the vendor's rate limits.")] = True,
+) -> None:
+    """Serve a CRM sandbox in the foreground and print how to point hub.yml at it."""
+    import yaml
+
+    from connectors.registry import get_connector
+
+    def body() -> None:
+        connector = get_connector(kind)
+        if connector.sandbox is None:
+            raise ConfigError(f"kind '{kind}' has no sandbox")
+        server = connector.sandbox(port=port, seed=seed, n_deals=deals, rate_limits=rate_limits)
+        base_url = server.start()
+        entry = (connector.sandbox_source_config(f"{kind}_sandbox", base_url)
+                 if connector.sandbox_source_config else {"credentials": server.credentials()})
+        console.print(f"{kind} sandbox serving {deals} deals at {base_url} (Ctrl-C to stop)")
+        console.print("add to hub.yml under sources:")
+        console.print(yaml.safe_dump([entry], sort_keys=False), highlight=False)
+        server.serve_forever()
+
+    _guard(body)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's data, config and warehouse.")] = Path(".hub/demo"),
+    deals: Annotated[int, typer.Option(min=10, help="Deals in the synthetic world.")] = 2000,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """End to end with no credentials: generated data -> hub sync -> marts -> summary."""
+    from hub.demo import run_demo
+
+    _guard(lambda: run_demo(out, deals=deals, seed=seed, console=console, err_console=err_console))
+
+
+def run() -> None:  # pragma: no cover - console script shim
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

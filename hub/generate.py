@@ -1,0 +1,65 @@
+"""``hub generate``: a deterministic synthetic CRM export plus the hub.yml that reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from connectors.synthetic import World, WorldSpec
+from connectors.synthetic.csv_export import STAGE_LABELS, CsvExport, write_csv_source
+
+# Rates the generated hub.yml declares; tests convert the generator's truth with the same.
+DEMO_FX_RATES = {"EUR": 1.08, "GBP": 1.27}
+
+
+@dataclass(frozen=True)
+class Generated:
+    export: CsvExport
+    config_path: Path | None
+
+
+def csv_source_entry(export: CsvExport, name: str, base_dir: Path) -> dict[str, Any]:
+    """A hub.yml ``sources`` entry for a generated export, with paths relative to base_dir."""
+    options: dict[str, Any] = {}
+    for table, spec in export.hub_config.items():
+        path = Path(spec["path"])
+        try:
+            path = path.resolve().relative_to(base_dir.resolve())
+        except ValueError:
+            pass
+        options[table] = {"path": str(path), "columns": dict(spec["columns"])}
+    return {
+        "name": name,
+        "kind": "csv",
+        "stage_map": {"*": {label: canonical for canonical, label in STAGE_LABELS.items()}},
+        "options": options,
+    }
+
+
+def demo_config(spec: WorldSpec, sources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "as_of": spec.as_of.isoformat().replace("+00:00", "Z"),
+        "base_currency": "USD",
+        "fx_rates": dict(DEMO_FX_RATES),
+        "sources": sources,
+    }
+
+
+def generate(out_dir: Path, *, seed: int, deals: int, activities_per_deal: float = 3.0,
+             source_name: str = "crm_export", write_config: bool = True) -> Generated:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec = WorldSpec(seed=seed, n_deals=deals, activities_per_deal=activities_per_deal)
+    export = write_csv_source(World(spec), out_dir)
+    config_path = None
+    if write_config:
+        config_path = out_dir / "hub.yml"
+        config = demo_config(spec, [csv_source_entry(export, source_name, out_dir)])
+        config_path.write_text(
+            "# Written by 'hub generate': a CSV source over the generated export.\n"
+            + yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+            encoding="utf-8",
+        )
+    return Generated(export, config_path)

@@ -1,0 +1,187 @@
+"""Pull: one dlt pipeline per source into ``src_<source_name>``, then the hub's observations.
+
+A source that fails does not stop the others; each gets a row in ``hub_runs`` with rows per
+table, requests per endpoint, 429s, retries, quarantined records and its duration. A
+source that ran out of API budget is ``stopped``, not ``failed``: its dlt state is saved
+and the next run continues where it left off.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import dlt
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from connectors.base import SourceContext
+from connectors.http import RequestStats
+from connectors.registry import get_connector
+from hub.warehouse import Warehouse, dataset_name, hub_runs
+from models.config import HubConfig, SourceConfig
+from models.errors import ConfigError, HubError, QuotaExhausted, SourceError
+
+RunStatus = str  # "ok" | "stopped" | "failed"
+
+
+@dataclass
+class SourceRun:
+    source_name: str
+    crm: str
+    status: RunStatus = "ok"
+    rows: dict[str, int] = field(default_factory=dict)
+    quarantined: int = 0
+    observations: int = 0
+    stats: RequestStats = field(default_factory=RequestStats)
+    duration_s: float = 0.0
+    error: str | None = None
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def pipeline_for(config: HubConfig, warehouse: Warehouse, source_name: str) -> dlt.Pipeline:
+    return dlt.pipeline(
+        pipeline_name=f"hub_{source_name}",
+        destination=warehouse.dlt_destination(),
+        dataset_name=dataset_name(source_name),
+        pipelines_dir=str(config.hub_dir / "pipelines"),
+    )
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """dlt wraps what a resource raised; the hub's own errors carry the real message."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, HubError):
+            return seen
+        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+    return exc
+
+
+def pull_source(
+    config: HubConfig,
+    source: SourceConfig,
+    *,
+    warehouse: Warehouse,
+    run_id: str,
+    full_refresh: bool = False,
+) -> SourceRun:
+    started = datetime.now(UTC)
+    clock_start = time.perf_counter()
+    run = SourceRun(source.name, source.kind)
+    ctx: SourceContext | None = None
+    try:
+        connector = get_connector(source.kind)
+        ctx = connector.context(
+            config, source, run_started_at=started, full_refresh=full_refresh
+        )
+        run.stats = ctx.stats
+        pipeline = pipeline_for(config, warehouse, source.name)
+        if full_refresh:
+            pipeline.drop_pending_packages()
+        pipeline.run(connector.build_source(ctx))
+        trace = pipeline.last_trace
+        normalize_info = trace.last_normalize_info if trace else None
+        counts = dict(normalize_info.row_counts) if normalize_info else {}
+        run.rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
+        run.quarantined = run.rows.pop("quarantine", 0)
+        with warehouse.connect() as conn:
+            run.observations = warehouse.record_observations(conn, source.name, started)
+    except ConfigError:
+        raise
+    except PipelineStepFailed as exc:
+        cause = _unwrap(exc)
+        _fail(run, cause, ctx)
+    except HubError as exc:
+        _fail(run, exc, ctx)
+    run.duration_s = time.perf_counter() - clock_start
+    _log_run(warehouse, run_id, "pull", run, started)
+    return run
+
+
+def _fail(run: SourceRun, exc: BaseException, ctx: SourceContext | None) -> None:
+    if isinstance(exc, ConfigError):
+        raise exc
+    run.status = "stopped" if isinstance(exc, QuotaExhausted) else "failed"
+    message = str(exc) if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
+    if ctx is not None:
+        for secret in ctx.secrets.revealed:
+            message = message.replace(secret, "***")
+    if not isinstance(exc, HubError):
+        message = f"{run.source_name}: unexpected {message.splitlines()[0][:300]}"
+    run.error = message
+
+
+def _log_run(warehouse: Warehouse, run_id: str, command: str, run: SourceRun,
+             started: datetime) -> None:
+    with warehouse.connect() as conn:
+        warehouse.ensure_hub_tables(conn)
+        conn.execute(
+            hub_runs.insert(),
+            {
+                "run_id": run_id,
+                "command": command,
+                "source_name": run.source_name,
+                "crm": run.crm,
+                "started_at": started,
+                "finished_at": datetime.now(UTC),
+                "status": run.status,
+                "rows_json": json.dumps(run.rows, sort_keys=True),
+                "requests_json": json.dumps(run.stats.by_endpoint(), sort_keys=True),
+                "requests_total": run.stats.total,
+                "retries": run.stats.retries,
+                "throttled": run.stats.throttled,
+                "quarantined": run.quarantined,
+                "duration_s": round(run.duration_s, 3),
+                "warnings": "\n".join(run.stats.warnings) or None,
+                "error": run.error,
+            },
+        )
+
+
+def run_pull(
+    config: HubConfig,
+    *,
+    only: list[str] | None = None,
+    full_refresh: bool = False,
+    run_id: str | None = None,
+    on_source_done: Callable[[SourceRun], None] | None = None,
+    on_source_start: Callable[[SourceConfig], None] | None = None,
+) -> list[SourceRun]:
+    """Pull every enabled source (or those named in ``only``)."""
+    warehouse = Warehouse(config)
+    run_id = run_id or new_run_id()
+    selected = [s for s in config.sources if s.enabled and (not only or s.name in only)]
+    if only:
+        unknown = sorted(set(only) - {s.name for s in config.sources})
+        if unknown:
+            raise ConfigError(
+                f"no source named {', '.join(unknown)}; configured: "
+                f"{', '.join(s.name for s in config.sources) or '(none)'}"
+            )
+    if not selected:
+        raise ConfigError("no enabled sources to pull; add one under 'sources:' in hub.yml")
+    results = []
+    for source in selected:
+        if on_source_start:
+            on_source_start(source)
+        result = pull_source(config, source, warehouse=warehouse, run_id=run_id,
+                             full_refresh=full_refresh)
+        results.append(result)
+        if on_source_done:
+            on_source_done(result)
+    return results
+
+
+def overall_exit_code(results: list[SourceRun]) -> int:
+    if all(r.status == "ok" for r in results):
+        return 0
+    if any(r.status == "ok" for r in results):
+        return SourceError.exit_code
+    return 1

@@ -1,0 +1,80 @@
+"""``hub status``: the last runs per source, from ``hub_runs`` and the quarantine tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub.warehouse import Warehouse, dataset_name, hub_runs
+from models.config import HubConfig
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    command: str
+    source_name: str | None
+    status: str
+    started_at: Any
+    duration_s: float | None
+    rows: dict[str, int]
+    requests_total: int | None
+    throttled: int | None
+    retries: int | None
+    quarantined: int | None
+    warnings: str | None
+    error: str | None
+
+
+def recent_runs(config: HubConfig, limit: int = 20) -> list[RunRow]:
+    warehouse = Warehouse(config)
+    if not warehouse.exists():
+        return []
+    with warehouse.connect() as conn:
+        if not warehouse.has_table(conn, hub_runs.schema or "", hub_runs.name):
+            return []
+        rows = conn.execute(
+            sa.select(hub_runs).order_by(hub_runs.c.started_at.desc()).limit(limit)
+        ).mappings()
+        return [
+            RunRow(
+                run_id=r["run_id"], command=r["command"], source_name=r["source_name"],
+                status=r["status"], started_at=r["started_at"], duration_s=r["duration_s"],
+                rows=json.loads(r["rows_json"] or "{}"), requests_total=r["requests_total"],
+                throttled=r["throttled"], retries=r["retries"], quarantined=r["quarantined"],
+                warnings=r["warnings"], error=r["error"],
+            )
+            for r in rows
+        ]
+
+
+def quarantine_counts(config: HubConfig) -> dict[str, int]:
+    """Quarantined records per source, all runs."""
+    warehouse = Warehouse(config)
+    out: dict[str, int] = {}
+    if not warehouse.exists():
+        return out
+    with warehouse.connect() as conn:
+        for source in config.sources:
+            schema = dataset_name(source.name)
+            if warehouse.has_table(conn, schema, "quarantine"):
+                out[source.name] = int(
+                    conn.execute(sa.text(f"SELECT count(*) FROM {schema}.quarantine")).scalar() or 0
+                )
+    return out
+
+
+def quarantine_sample(config: HubConfig, source_name: str, limit: int = 20) -> list[dict[str, Any]]:
+    warehouse = Warehouse(config)
+    schema = dataset_name(source_name)
+    with warehouse.connect() as conn:
+        if not warehouse.has_table(conn, schema, "quarantine"):
+            return []
+        result = conn.execute(sa.text(
+            f"SELECT entity, location, column_name, value, reason FROM {schema}.quarantine "
+            f"ORDER BY quarantined_at DESC, location LIMIT {int(limit)}"
+        ))
+        return [dict(r) for r in result.mappings()]

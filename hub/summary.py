@@ -1,0 +1,44 @@
+"""The short summary ``hub demo`` prints: deals per canonical stage per source, win rate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from hub.warehouse import Warehouse
+from models.config import HubConfig
+
+MARTS_SCHEMA = "analytics"
+
+
+@dataclass(frozen=True)
+class Summary:
+    stages: list[str]
+    counts: dict[str, dict[str, int]]  # source -> canonical stage -> deals
+    won: int
+    lost: int
+
+    @property
+    def win_rate(self) -> float | None:
+        closed = self.won + self.lost
+        return self.won / closed if closed else None
+
+
+def summarize(config: HubConfig) -> Summary:
+    warehouse = Warehouse(config)
+    with warehouse.connect() as conn:
+        rows = conn.execute(sa.text(
+            f"SELECT source_name, canonical_stage, count(*) FROM {MARTS_SCHEMA}.deals "
+            "WHERE NOT is_deleted GROUP BY 1, 2"
+        )).all()
+        won, lost = conn.execute(sa.text(
+            f"SELECT sum(CASE WHEN is_won THEN 1 ELSE 0 END), sum(CASE WHEN is_lost THEN 1 ELSE 0 END) "
+            f"FROM {MARTS_SCHEMA}.deals WHERE NOT is_deleted"
+        )).one()
+    counts: dict[str, dict[str, int]] = {}
+    for source, stage, n in rows:
+        counts.setdefault(source, {})[stage] = int(n)
+    seen = {s for per in counts.values() for s in per}
+    stages = [s for s in config.stage_names if s in seen] + sorted(seen - set(config.stage_names))
+    return Summary(stages, counts, int(won or 0), int(lost or 0))

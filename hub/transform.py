@@ -1,0 +1,189 @@
+"""Transform: write hub.yml's stage map and rates into the warehouse, then run dbt.
+
+dbt runs in-process (``dbtRunner``) against the project at the repository root, with the
+committed ``profiles.yml`` pointed at the configured warehouse through environment
+variables. Every mart is computed at ``as_of`` (hub.yml, else the run's start), passed as
+a var, so rebuilding on the same data gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hub.warehouse import HUB_SCHEMA, Warehouse, stage_map_rows
+from models.config import HubConfig
+from models.errors import HubError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class TransformError(HubError):
+    exit_code = 1
+
+
+@dataclass
+class TransformResult:
+    models: int = 0
+    tests: int = 0
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    as_of: str = ""
+
+
+def dbt_vars(config: HubConfig, as_of: datetime, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "as_of": as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        "sources": [s.name for s in config.sources if s.enabled],
+        "base_currency": config.base_currency,
+        "response_sla_hours": config.response_sla_hours,
+        "hub_schema": HUB_SCHEMA,
+        **(extra or {}),
+    }
+
+
+@contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def load_quotas(config: HubConfig) -> list[dict[str, Any]]:
+    """Optional quotas CSV: owner_email, period_start, period_type, quota (base currency)."""
+    if not config.quotas_path:
+        return []
+    import csv
+    from datetime import date
+
+    path = config.resolve_path(config.quotas_path)
+    if not path.exists():
+        raise HubError(f"{path}: quotas file not found (quotas_path in hub.yml)")
+    rows = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            try:
+                rows.append({
+                    "owner_email": (row.get("owner_email") or "").strip().lower() or None,
+                    "period_start": date.fromisoformat(row["period_start"].strip()),
+                    "period_type": (row.get("period_type") or "month").strip(),
+                    "quota_base": float(row["quota"]),
+                })
+            except (KeyError, ValueError, AttributeError) as exc:
+                raise HubError(
+                    f"{path}:{line}: bad quota row ({exc}); columns are owner_email, "
+                    "period_start (YYYY-MM-DD), period_type (month/quarter), quota"
+                ) from None
+    return rows
+
+
+def _release_duckdb() -> None:
+    """dbt-duckdb keeps its database open for the life of the process; close it so the
+    hub's own connections (other settings, same file) can open it again."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover - another adapter
+        return
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        if env is not None:
+            try:
+                env.close()
+            finally:
+                DuckDBConnectionManager._ENV = None
+
+
+def prepare_warehouse(config: HubConfig) -> None:
+    warehouse = Warehouse(config)
+    with warehouse.connect() as conn:
+        warehouse.write_config_tables(conn, stage_map_rows(config))
+        warehouse.write_quotas(conn, load_quotas(config))
+
+
+def run_dbt(
+    config: HubConfig,
+    args: list[str],
+    *,
+    as_of: datetime,
+    extra_vars: dict[str, Any] | None = None,
+    on_node: Callable[[str, str], None] | None = None,
+) -> TransformResult:
+    """Run one dbt command (``build``, ``run``, ``test``...) and summarise its results."""
+    from dbt.cli.main import dbtRunner
+
+    warehouse = Warehouse(config)
+    target_dir = config.hub_dir / "dbt"
+    result = TransformResult(as_of=as_of.isoformat())
+
+    def callback(event: Any) -> None:
+        if on_node is None:
+            return
+        if event.info.name == "NodeFinished":
+            node = event.data.node_info
+            on_node(node.unique_id, node.node_status)
+
+    full_args = [
+        *args,
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR),
+        "--target-path", str(target_dir / "target"),
+        "--log-path", str(target_dir / "logs"),
+        "--vars", json.dumps(dbt_vars(config, as_of, extra_vars)),
+        "--quiet",
+    ]
+    started = time.perf_counter()
+    with _env({**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+        outcome = dbtRunner(callbacks=[callback]).invoke(full_args)
+    result.duration_s = time.perf_counter() - started
+    _release_duckdb()
+    if outcome.exception is not None:
+        raise TransformError(f"dbt could not run: {outcome.exception}")
+    for node_result in getattr(outcome.result, "results", None) or []:
+        node = node_result.node
+        status = str(node_result.status)
+        if node.resource_type in ("model", "snapshot", "seed"):
+            result.models += 1
+        elif node.resource_type in ("test", "unit_test"):
+            result.tests += 1
+        if status in ("error", "fail"):
+            message = (node_result.message or "").strip().splitlines()
+            result.failures.append(f"{node.name}: {message[0] if message else status}")
+        elif status == "warn":
+            result.warnings.append(f"{node.name}: {node_result.message}")
+    return result
+
+
+def run_transform(
+    config: HubConfig,
+    *,
+    as_of: datetime | None = None,
+    select: str | None = None,
+    on_node: Callable[[str, str], None] | None = None,
+) -> TransformResult:
+    as_of = as_of or config.effective_as_of(datetime.now(UTC))
+    prepare_warehouse(config)
+    args = ["build"] + (["--select", select] if select else [])
+    result = run_dbt(config, args, as_of=as_of, on_node=on_node)
+    if result.failures:
+        shown = "; ".join(result.failures[:5])
+        more = f" (+{len(result.failures) - 5} more)" if len(result.failures) > 5 else ""
+        raise TransformError(
+            f"dbt build: {len(result.failures)} model(s) or test(s) failed: {shown}{more}; "
+            f"details in {config.hub_dir / 'dbt' / 'logs' / 'dbt.log'}"
+        )
+    return result

@@ -1,0 +1,254 @@
+"""Warehouse access that works the same on DuckDB and PostgreSQL.
+
+dlt loads, dbt transforms, and everything the hub reads or writes itself (run log, stage
+map, push journal) goes through sqlalchemy here. DuckDB allows one writer per file, so
+connections are opened per operation and released before dlt or dbt take over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from models.config import ANY_PIPELINE, HubConfig
+from models.errors import WarehouseError
+
+HUB_SCHEMA = "hub_meta"  # not "hub": DuckDB names the catalog of hub.duckdb "hub"
+
+metadata = sa.MetaData(schema=HUB_SCHEMA)
+
+hub_runs = sa.Table(
+    "hub_runs",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("command", sa.String, nullable=False),
+    sa.Column("source_name", sa.String),
+    sa.Column("crm", sa.String),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("rows_json", sa.Text),
+    sa.Column("requests_json", sa.Text),
+    sa.Column("requests_total", sa.Integer),
+    sa.Column("retries", sa.Integer),
+    sa.Column("throttled", sa.Integer),
+    sa.Column("quarantined", sa.Integer),
+    sa.Column("duration_s", sa.Float),
+    sa.Column("warnings", sa.Text),
+    sa.Column("error", sa.Text),
+)
+hub_canonical_stages = sa.Table(
+    "hub_canonical_stages",
+    metadata,
+    sa.Column("stage_name", sa.String, nullable=False),
+    sa.Column("display_order", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String),
+    sa.Column("probability", sa.Float),
+    sa.Column("stall_days", sa.Float),
+)
+hub_stage_map = sa.Table(
+    "hub_stage_map",
+    metadata,
+    sa.Column("source_name", sa.String, nullable=False),
+    sa.Column("pipeline", sa.String, nullable=False),
+    sa.Column("native_stage", sa.String, nullable=False),
+    sa.Column("canonical_stage", sa.String, nullable=False),
+)
+hub_fx_rates = sa.Table(
+    "hub_fx_rates",
+    metadata,
+    sa.Column("currency", sa.String, nullable=False),
+    sa.Column("rate_to_base", sa.Float, nullable=False),
+)
+hub_sources = sa.Table(
+    "hub_sources",
+    metadata,
+    sa.Column("source_name", sa.String, nullable=False),
+    sa.Column("crm", sa.String, nullable=False),
+)
+hub_quotas = sa.Table(
+    "hub_quotas",
+    metadata,
+    sa.Column("owner_email", sa.String),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_type", sa.String, nullable=False),
+    sa.Column("quota_base", sa.Float, nullable=False),
+)
+
+
+def dataset_name(source_name: str) -> str:
+    return f"src_{source_name}"
+
+
+class Warehouse:
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self.settings = config.warehouse
+
+    # ----- where ---------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self.settings.kind
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.config.resolve_path(self.settings.path)
+
+    def describe(self) -> str:
+        if self.kind == "duckdb":
+            return f"DuckDB file {self.duckdb_path}"
+        return f"PostgreSQL {self.settings.host or '?'}:{self.settings.port or 5432}/{self.settings.database or '?'}"
+
+    def url(self) -> str:
+        if self.kind == "duckdb":
+            return f"duckdb:///{self.duckdb_path}"
+        raise WarehouseError(f"warehouse kind {self.kind!r} is not supported yet; use duckdb")
+
+    def dlt_destination(self) -> Any:
+        import dlt
+
+        if self.kind == "duckdb":
+            self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+            return dlt.destinations.duckdb(credentials=str(self.duckdb_path))
+        raise WarehouseError(f"warehouse kind {self.kind!r} is not supported yet; use duckdb")
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment for the committed profiles.yml, which follows the configured warehouse."""
+        if self.kind == "duckdb":
+            return {"HUB_DBT_TARGET": "duckdb", "HUB_DUCKDB_PATH": str(self.duckdb_path)}
+        raise WarehouseError(f"warehouse kind {self.kind!r} is not supported yet; use duckdb")
+
+    # ----- access --------------------------------------------------------------------------
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """A transaction on a short-lived engine: DuckDB's file lock is released on exit."""
+        if self.kind == "duckdb":
+            self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(self.url(), poolclass=sa.pool.NullPool)
+        try:
+            with engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise WarehouseError(f"{self.describe()}: {str(exc.orig).splitlines()[0]}") from None
+        finally:
+            engine.dispose()
+
+    def exists(self) -> bool:
+        return self.duckdb_path.exists() if self.kind == "duckdb" else True
+
+    def ensure_hub_tables(self, conn: sa.Connection) -> None:
+        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {HUB_SCHEMA}"))
+        metadata.create_all(conn)
+
+    def has_table(self, conn: sa.Connection, schema: str, table: str) -> bool:
+        return sa.inspect(conn).has_table(table, schema=schema)
+
+    # ----- what the hub writes from hub.yml before every transform ------------------------------
+    def write_config_tables(self, conn: sa.Connection, stage_map_rows: list[dict[str, str]]) -> None:
+        config = self.config
+        self.ensure_hub_tables(conn)
+        for table in (hub_canonical_stages, hub_stage_map, hub_fx_rates, hub_sources):
+            conn.execute(table.delete())
+        conn.execute(
+            hub_canonical_stages.insert(),
+            [
+                {"stage_name": s.name, "display_order": i, "outcome": s.outcome,
+                 "probability": s.probability, "stall_days": s.stall_days}
+                for i, s in enumerate(config.stages, start=1)
+            ],
+        )
+        if stage_map_rows:
+            conn.execute(hub_stage_map.insert(), stage_map_rows)
+        rates = {config.base_currency: 1.0, **config.fx_rates}
+        conn.execute(
+            hub_fx_rates.insert(),
+            [{"currency": c, "rate_to_base": r} for c, r in sorted(rates.items())],
+        )
+        if config.sources:
+            conn.execute(
+                hub_sources.insert(),
+                [{"source_name": s.name, "crm": s.kind} for s in config.sources],
+            )
+
+    def write_quotas(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+        self.ensure_hub_tables(conn)
+        conn.execute(hub_quotas.delete())
+        if rows:
+            conn.execute(hub_quotas.insert(), rows)
+
+    # ----- observations ------------------------------------------------------------------------
+    def record_observations(self, conn: sa.Connection, source_name: str, seen_at: datetime) -> int:
+        """Append the stage each deal is in now where it differs from the last observation.
+
+        ``observed_at`` is the best estimate of when the deal entered that stage: the CRM's
+        stage-change or modification time when it falls after the previous observation,
+        else the time of this sync (``seen_at``). History so survives vendor retention
+        limits and CRMs that keep none.
+        """
+        schema = dataset_name(source_name)
+        if not self.has_table(conn, schema, "deals"):
+            return 0
+        conn.execute(sa.text(
+            f"CREATE TABLE IF NOT EXISTS {schema}.stage_observations ("
+            "source_name varchar NOT NULL, crm varchar NOT NULL, deal_key varchar NOT NULL, "
+            "pipeline_id varchar, stage_id varchar NOT NULL, observed_at timestamptz NOT NULL, "
+            "seen_at timestamptz NOT NULL)"
+        ))
+        result = conn.execute(
+            sa.text(f"""
+            INSERT INTO {schema}.stage_observations
+                (source_name, crm, deal_key, pipeline_id, stage_id, observed_at, seen_at)
+            SELECT d.source_name, d.crm, d.deal_key, d.pipeline_id, d.stage_id,
+                   CASE
+                     WHEN coalesce(d.stage_changed_at, d.updated_at) IS NOT NULL
+                      AND coalesce(d.stage_changed_at, d.updated_at) <= :seen_at
+                      AND (last_obs.observed_at IS NULL
+                           OR coalesce(d.stage_changed_at, d.updated_at) > last_obs.observed_at)
+                     THEN coalesce(d.stage_changed_at, d.updated_at)
+                     ELSE :seen_at
+                   END,
+                   :seen_at
+            FROM {schema}.deals d
+            LEFT JOIN (
+                SELECT deal_key, pipeline_id, stage_id, observed_at,
+                       row_number() OVER (PARTITION BY deal_key ORDER BY observed_at DESC,
+                                          seen_at DESC) AS recency
+                FROM {schema}.stage_observations
+            ) last_obs ON last_obs.deal_key = d.deal_key AND last_obs.recency = 1
+            WHERE d.stage_id IS NOT NULL
+              AND NOT coalesce(d.is_deleted, false)
+              AND (last_obs.deal_key IS NULL
+                   OR last_obs.stage_id <> d.stage_id
+                   OR coalesce(last_obs.pipeline_id, '') <> coalesce(d.pipeline_id, ''))
+            """),
+            {"seen_at": seen_at},
+        )
+        return int(result.rowcount or 0)
+
+
+def stage_map_rows(config: HubConfig) -> list[dict[str, str]]:
+    """The stage map as rows: connector defaults first, hub.yml entries override them."""
+    from connectors.registry import get_connector
+
+    rows: dict[tuple[str, str, str], str] = {}
+    for source in config.sources:
+        if source.use_default_stage_map:
+            try:
+                defaults = get_connector(source.kind).default_stage_map
+            except Exception:
+                defaults = {}
+            for native, canonical in defaults.items():
+                if canonical in config.stage_names:
+                    rows[(source.name, ANY_PIPELINE, native)] = canonical
+        for pipeline, mapping in source.stage_map.items():
+            for native, canonical in mapping.items():
+                rows[(source.name, pipeline, native)] = canonical
+    return [
+        {"source_name": s, "pipeline": p, "native_stage": n, "canonical_stage": c}
+        for (s, p, n), c in sorted(rows.items())
+    ]
