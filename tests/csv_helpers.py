@@ -1,0 +1,35 @@
+"""Small helpers for CSV tests: write a file, pull it, read the tables back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from hub.pull import SourceRun, run_pull
+from models.config import HubConfig, parse_config
+
+MAVEN_HEADER = "opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value"
+
+
+def csv_config(folder: Path, deals: dict[str, Any], **options: Any) -> HubConfig:
+    raw = {
+        "sources": [{"name": "exp", "kind": "csv", "options": {"deals": deals, **options}}],
+    }
+    return parse_config(raw, folder / "hub.yml")
+
+
+def pull(config: HubConfig) -> SourceRun:
+    (result,) = run_pull(config)
+    return result
+
+
+def query(config: HubConfig, sql: str) -> list[tuple]:
+    path = config.resolve_path(config.warehouse.path)
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.sql(sql).fetchall()
+
+
+def has_table(config: HubConfig, schema: str, table: str) -> bool:
+    return bool(query(config, f"SELECT 1 FROM information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{table}'"))
