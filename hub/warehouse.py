@@ -113,14 +113,24 @@ class Warehouse:
         import dlt
 
         if self.kind == "duckdb":
+            from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
             self.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-            return dlt.destinations.duckdb(credentials=str(self.duckdb_path))
+            credentials = DuckDbCredentials(
+                str(self.duckdb_path),
+                # Bounded memory (DuckDB spills to disk) and no ordering guarantee on bulk
+                # inserts keep a million-deal merge well under the machine's memory.
+                global_config={"memory_limit": self.settings.memory_limit,
+                               "preserve_insertion_order": False},
+            )
+            return dlt.destinations.duckdb(credentials=credentials)
         raise WarehouseError(f"warehouse kind {self.kind!r} is not supported yet; use duckdb")
 
     def dbt_env(self) -> dict[str, str]:
         """Environment for the committed profiles.yml, which follows the configured warehouse."""
         if self.kind == "duckdb":
-            return {"HUB_DBT_TARGET": "duckdb", "HUB_DUCKDB_PATH": str(self.duckdb_path)}
+            return {"HUB_DBT_TARGET": "duckdb", "HUB_DUCKDB_PATH": str(self.duckdb_path),
+                    "HUB_DUCKDB_MEMORY_LIMIT": self.settings.memory_limit}
         raise WarehouseError(f"warehouse kind {self.kind!r} is not supported yet; use duckdb")
 
     # ----- access --------------------------------------------------------------------------

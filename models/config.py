@@ -63,7 +63,9 @@ class WarehouseConfig(_Strict):
     user: str | None = None
     database: str | None = None
     password: str | None = Field(default=None, description="a reference: env:NAME or dlt:NAME")
-    schema_prefix: str = ""
+    memory_limit: str = Field(
+        default="1GB", description="duckdb only: memory DuckDB may use before spilling to disk"
+    )
 
 
 class PushConfig(_Strict):

@@ -28,7 +28,7 @@ def pull(config: HubConfig) -> SourceRun:
 def query(config: HubConfig, sql: str) -> list[tuple]:
     path = config.resolve_path(config.warehouse.path)
     with duckdb.connect(str(path), read_only=True) as con:
-        return con.sql(sql).fetchall()
+        return con.execute(sql).fetchall()
 
 
 def has_table(config: HubConfig, schema: str, table: str) -> bool:

@@ -21,12 +21,12 @@ TABLES = ["src_crm_export.deals", "src_crm_export.stage_changes", "src_crm_expor
 
 def _counts(db: Path) -> dict[str, int]:
     with duckdb.connect(str(db), read_only=True) as con:
-        return {t: con.sql(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
 
 
 def _history(db: Path, deal_key: str) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
-        return con.sql(
+        return con.execute(
             "SELECT canonical_stage, entered_at FROM analytics.deal_stage_history "
             f"WHERE deal_key = '{deal_key}' ORDER BY entered_at").fetchall()
 
@@ -45,7 +45,7 @@ def test_sync_twice_changes_nothing_and_an_edit_adds_exactly_one_step(cli, hub_d
     assert _counts(db) == counts
     with duckdb.connect(str(db), read_only=True) as con:
         for table, key in [("src_crm_export.deals", "deal_key"), ("analytics.deals", "deal_key")]:
-            assert con.sql(f"SELECT count(*) - count(DISTINCT {key}) FROM {table}").fetchone()[0] == 0
+            assert con.execute(f"SELECT count(*) - count(DISTINCT {key}) FROM {table}").fetchone()[0] == 0
 
     # A re-export where one open deal moved from Proposal Sent to Negotiation.
     path = hub_dir / "deals.csv"

@@ -1,0 +1,201 @@
+"""Salesforce records -> canonical rows (plain dicts shaped like models.canonical).
+
+Pure functions over REST-shaped records (Bulk CSV rows are normalised to the same shape
+first), so the mapping is testable without HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from connectors.salesforce.options import SalesforceOptions
+from connectors.salesforce.settings import PIPELINE_ID
+from models.canonical import make_key
+
+Row = dict[str, Any]
+CRM = "salesforce"
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """REST ``2024-09-24T03:26:07.000+0000`` and Bulk ``2024-09-24T03:26:07.000Z``."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    elif len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = f"{text[:-2]}:{text[-2:]}"
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def parse_date(value: Any) -> date | None:
+    return date.fromisoformat(str(value)[:10]) if value not in (None, "") else None
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return Decimal(str(value)) if value not in (None, "") else None
+
+
+def _int(value: Any) -> int | None:
+    return int(float(value)) if value not in (None, "") else None
+
+
+def _bool(value: Any) -> bool:
+    return value is True or value == "true"
+
+
+def deal_row(rec: Row, source: str, opts: SalesforceOptions) -> Row:
+    closed, won = _bool(rec.get("IsClosed")), _bool(rec.get("IsWon"))
+    stage_changed = parse_datetime(rec.get("LastStageChangeDate"))
+    probability = rec.get("Probability")
+    account = rec.get("Account") or {}
+    custom = {f: rec.get(f) for f in opts.custom_fields} if opts.custom_fields else None
+    return {
+        "source_name": source,
+        "crm": CRM,
+        "deal_key": make_key(source, rec["Id"]),
+        "source_deal_id": rec["Id"],
+        "name": rec.get("Name"),
+        "pipeline_id": PIPELINE_ID,
+        "stage_id": rec.get("StageName"),
+        "status": ("won" if won else "lost") if closed else "open",
+        "amount": _decimal(rec.get("Amount")),
+        "currency": rec.get("CurrencyIsoCode") if opts.multi_currency else opts.default_currency,
+        "probability": None if probability in (None, "") else min(1.0, max(0.0, float(probability) / 100)),
+        "owner_id": rec.get("OwnerId"),
+        "account_id": rec.get("AccountId"),
+        "account_name": account.get("Name") if isinstance(account, dict) else None,
+        "created_at": parse_datetime(rec.get("CreatedDate")),
+        "expected_close_date": parse_date(rec.get("CloseDate")),
+        "closed_at": stage_changed if closed else None,
+        "lost_reason": rec.get(opts.lost_reason_field) if opts.lost_reason_field and closed and not won else None,
+        "updated_at": parse_datetime(rec.get("SystemModstamp")),
+        "stage_changed_at": stage_changed,
+        "is_deleted": _bool(rec.get("IsDeleted")),
+        "custom_fields": custom,
+    }
+
+
+def stage_rows(records: Iterable[Row], source: str) -> list[Row]:
+    return [
+        {
+            "source_name": source,
+            "crm": CRM,
+            "stage_key": make_key(source, rec["ApiName"]),
+            "pipeline_id": PIPELINE_ID,
+            "stage_id": rec["ApiName"],
+            "label": rec.get("MasterLabel"),
+            "display_order": _int(rec.get("SortOrder")),
+            "probability": None
+            if rec.get("DefaultProbability") in (None, "")
+            else float(rec["DefaultProbability"]) / 100,
+            "is_closed": _bool(rec.get("IsClosed")),
+            "is_won": _bool(rec.get("IsWon")),
+            "is_deleted": False,
+        }
+        for rec in records
+    ]
+
+
+def stage_change_rows(history: Iterable[Row], source: str, hub_user_id: str | None) -> list[Row]:
+    """OpportunityHistory has a row per change of stage, amount, probability or close date;
+    only rows whose StageName differs from the deal's previous row are stage changes.
+    Rows created by the integration user are the hub's own pushes (origin ``hub_push``)."""
+    by_deal: dict[str, list[Row]] = {}
+    for rec in history:
+        by_deal.setdefault(rec["OpportunityId"], []).append(rec)
+    out: list[Row] = []
+    for deal_id, rows in by_deal.items():
+        rows.sort(key=lambda r: (parse_datetime(r["CreatedDate"]), r["Id"]))
+        previous: str | None = None
+        for rec in rows:
+            stage = rec.get("StageName")
+            if stage is None or stage == previous:
+                continue
+            out.append(
+                {
+                    "source_name": source,
+                    "crm": CRM,
+                    "deal_key": make_key(source, deal_id),
+                    "changed_at": parse_datetime(rec["CreatedDate"]),
+                    "stage_id": stage,
+                    "from_stage_id": previous,
+                    "pipeline_id": PIPELINE_ID,
+                    "changed_by": rec.get("CreatedById"),
+                    "origin": "hub_push"
+                    if hub_user_id and rec.get("CreatedById") == hub_user_id
+                    else "crm_history",
+                }
+            )
+            previous = stage
+    return out
+
+
+def _deal_key(source: str, what_id: Any) -> str | None:
+    """Activities link to deals through the polymorphic WhatId; 006 is Opportunity's prefix."""
+    return make_key(source, what_id) if isinstance(what_id, str) and what_id.startswith("006") else None
+
+
+_TASK_TYPES = {"Call": "call", "Email": "email", "ListEmail": "email", "Task": "task", "Cadence": "task"}
+
+
+def task_row(rec: Row, source: str) -> Row:
+    occurred = parse_datetime(rec.get("CompletedDateTime"))
+    if occurred is None and rec.get("ActivityDate"):
+        day = parse_date(rec["ActivityDate"])
+        occurred = datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
+    call_type = (rec.get("CallType") or "").lower()
+    return {
+        "source_name": source,
+        "crm": CRM,
+        "activity_key": make_key(source, rec["Id"]),
+        "source_activity_id": rec["Id"],
+        "type": _TASK_TYPES.get(rec.get("TaskSubtype") or "Task", "other"),
+        "subject": rec.get("Subject"),
+        "occurred_at": occurred or parse_datetime(rec.get("CreatedDate")),
+        "completed": _bool(rec.get("IsClosed")),
+        "owner_id": rec.get("OwnerId"),
+        "deal_key": _deal_key(source, rec.get("WhatId")),
+        "duration_s": _int(rec.get("CallDurationInSeconds")),
+        "direction": call_type if call_type in ("inbound", "outbound") else None,
+        "outcome": rec.get("CallDisposition"),
+        "updated_at": parse_datetime(rec.get("SystemModstamp")),
+        "is_deleted": _bool(rec.get("IsDeleted")),
+    }
+
+
+def event_row(rec: Row, source: str) -> Row:
+    minutes = _int(rec.get("DurationInMinutes"))
+    return {
+        "source_name": source,
+        "crm": CRM,
+        "activity_key": make_key(source, rec["Id"]),
+        "source_activity_id": rec["Id"],
+        "type": "email" if rec.get("EventSubtype") == "Email" else "meeting",
+        "subject": rec.get("Subject"),
+        "occurred_at": parse_datetime(rec.get("StartDateTime")),
+        "completed": None,  # Events carry no completion flag
+        "owner_id": rec.get("OwnerId"),
+        "deal_key": _deal_key(source, rec.get("WhatId")),
+        "duration_s": minutes * 60 if minutes is not None else None,
+        "direction": None,
+        "outcome": None,
+        "updated_at": parse_datetime(rec.get("SystemModstamp")),
+        "is_deleted": _bool(rec.get("IsDeleted")),
+    }
+
+
+def owner_row(rec: Row, source: str) -> Row:
+    return {
+        "source_name": source,
+        "crm": CRM,
+        "owner_key": make_key(source, rec["Id"]),
+        "source_owner_id": rec["Id"],
+        "name": rec.get("Name"),
+        "email": rec.get("Email"),
+        "team": rec.get("Department"),
+        "is_active": _bool(rec.get("IsActive")),
+    }

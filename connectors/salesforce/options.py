@@ -1,0 +1,71 @@
+"""``sources[].options`` for ``kind: salesforce``; defaults suit a production org."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from connectors.salesforce.settings import API_VERSION
+
+
+class SalesforceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    login_url: str = Field(
+        default="https://login.salesforce.com",
+        description="token host: login.salesforce.com, test.salesforce.com (sandbox orgs) or "
+        "the org's My Domain URL (required for client credentials); a sandbox URL in tests",
+    )
+    auth_flow: Literal["refresh_token", "jwt_bearer", "client_credentials"] = "refresh_token"
+    jwt_audience: str | None = Field(
+        default=None,
+        description="JWT 'aud'; default https://login.salesforce.com (test.salesforce.com for sandbox orgs)",
+    )
+    api_version: str = API_VERSION
+    lookback_s: int = Field(
+        default=600,
+        ge=0,
+        description="re-read this many seconds before the cursor: rows can commit with a "
+        "SystemModstamp older than the newest already seen (long transactions)",
+    )
+    page_size: int = Field(default=2000, ge=200, le=2000, description="Sforce-Query-Options batchSize")
+    max_daily_share: float = Field(
+        default=0.25, gt=0, le=1, description="share of the org's daily API allocation one run may use"
+    )
+    custom_fields: list[str] = Field(
+        default_factory=list, description="extra Opportunity fields (API names) kept in custom_fields"
+    )
+    lost_reason_field: str | None = Field(default=None, description="e.g. Loss_Reason__c")
+    multi_currency: bool = Field(default=False, description="the org has CurrencyIsoCode")
+    default_currency: str = Field(default="USD", description="the org currency when single-currency")
+    bulk: Literal["auto", "always", "never"] = Field(
+        default="auto", description="Bulk API 2.0 for first syncs larger than bulk_threshold rows"
+    )
+    bulk_threshold: int = Field(default=50_000, ge=1)
+    bulk_page_records: int = Field(default=50_000, ge=1, description="maxRecords per results page")
+    max_uri_bytes: int = Field(
+        default=16_000, ge=500, description="URI + headers stay under Salesforce's 16,384 bytes"
+    )
+    history_ids_per_query: int = Field(default=300, ge=1, le=800)
+    include_activities: bool = True
+    integration_user_id: str | None = Field(
+        default=None,
+        description="the user the hub writes as; default: the user in the token response",
+    )
+    score_field: str = "Hub_Score__c"
+    score_reason_field: str = "Hub_Score_Reason__c"
+
+    @field_validator("login_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        value = value.removeprefix("v")
+        major, _, minor = value.partition(".")
+        if not major.isdigit() or (minor and not minor.isdigit()):
+            raise ValueError("an API version looks like '60.0'")
+        return f"{major}.{minor or '0'}"

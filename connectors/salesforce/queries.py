@@ -1,0 +1,125 @@
+"""SOQL building and the read strategy: REST pages, split wide selects, or Bulk 2.0.
+
+Salesforce caps URI plus headers at 16,384 bytes, so a SELECT with many custom fields is
+cut into several queries over the same WHERE, each carrying ``Id`` and ``SystemModstamp``,
+and joined on ``Id``. A row is kept only when every part saw the same ``SystemModstamp``;
+a row edited between the parts is newer than the cursor and is read again next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+
+from connectors.salesforce.client import Record, SalesforceClient
+
+
+def soql_datetime(value: datetime) -> str:
+    """SOQL dateTime literal (unquoted), second precision, UTC."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def soql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def build_soql(fields: Sequence[str], obj: str, where: str | None = None, order: str | None = None) -> str:
+    soql = f"SELECT {', '.join(fields)} FROM {obj}"
+    if where:
+        soql += f" WHERE {where}"
+    if order:
+        soql += f" ORDER BY {order}"
+    return soql
+
+
+def _split_fields(
+    client: SalesforceClient, fields: Sequence[str], obj: str, where: str | None, all_rows: bool
+) -> list[list[str]]:
+    """Greedy chunks of the field list whose queries fit the URI limit."""
+    limit = client.options.max_uri_bytes
+    if client.soql_url_bytes(build_soql(fields, obj, where, "Id"), all_rows) <= limit:
+        return [list(fields)]
+    keys = [f for f in ("Id", "SystemModstamp") if f in fields]
+    chunks: list[list[str]] = []
+    current = list(keys)
+    for field in fields:
+        if field in keys:
+            continue
+        trial = [*current, field]
+        if len(current) > len(keys) and client.soql_url_bytes(
+            build_soql(trial, obj, where, "Id"), all_rows
+        ) > limit:
+            chunks.append(current)
+            current = [*keys, field]
+        else:
+            current = trial
+    chunks.append(current)
+    return chunks
+
+
+def _joined(parts: list[list[Record]], has_modstamp: bool) -> list[Record]:
+    merged: dict[str, Record] = {}
+    counts: dict[str, int] = {}
+    stale: set[str] = set()
+    for part in parts:
+        for row in part:
+            row_id = row["Id"]
+            seen = merged.get(row_id)
+            if seen is None:
+                merged[row_id] = dict(row)
+            else:
+                if has_modstamp and seen.get("SystemModstamp") != row.get("SystemModstamp"):
+                    stale.add(row_id)
+                seen.update(row)
+            counts[row_id] = counts.get(row_id, 0) + 1
+    return [r for i, r in merged.items() if counts[i] == len(parts) and i not in stale]
+
+
+def select(
+    client: SalesforceClient,
+    fields: Sequence[str],
+    obj: str,
+    *,
+    where: str | None = None,
+    all_rows: bool = False,
+    first_sync: bool = False,
+) -> Iterator[list[Record]]:
+    """Pages of ``obj`` rows; Bulk 2.0 for large first syncs, REST otherwise."""
+    opts = client.options
+    chunks = _split_fields(client, fields, obj, where, all_rows)
+    if len(chunks) > 1:
+        parts = [
+            [row for page in client.query(build_soql(c, obj, where, "Id"), all_rows=all_rows) for row in page]
+            for c in chunks
+        ]
+        yield _joined(parts, "SystemModstamp" in fields)
+        return
+    soql = build_soql(fields, obj, where, "Id")
+    if first_sync and opts.bulk == "always":
+        yield from client.bulk_query(soql, all_rows=all_rows)
+        return
+    total, pages = client.first_page(soql, all_rows=all_rows)
+    if first_sync and opts.bulk == "auto" and total > opts.bulk_threshold:
+        pages.close()
+        yield from client.bulk_query(soql, all_rows=all_rows)
+        return
+    yield from pages
+
+
+def id_batches(
+    client: SalesforceClient, ids: Iterable[str], head: str, *, all_rows: bool
+) -> Iterator[list[str]]:
+    """Id lists for ``WHERE x IN (...)`` sized by the option and the URI limit."""
+    per_query = client.options.history_ids_per_query
+    budget = client.options.max_uri_bytes - client.soql_url_bytes(head, all_rows) - 16
+    batch: list[str] = []
+    used = 0
+    for value in ids:
+        cost = len(value) * 3 + 9  # quotes and comma, percent-encoded
+        if batch and (len(batch) >= per_query or used + cost > budget):
+            yield batch
+            batch, used = [], 0
+        batch.append(value)
+        used += cost
+    if batch:
+        yield batch

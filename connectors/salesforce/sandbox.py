@@ -1,0 +1,534 @@
+"""FakeSalesforce: a stateful, faithful fake of the parts of the Salesforce API the hub uses.
+
+OAuth token endpoint (refresh token, JWT bearer verified against the connected app's
+certificate, client credentials), SOQL ``/query`` and ``/queryAll`` with snapshot cursors
+and ``nextRecordsUrl``, Bulk 2.0 query jobs with ``Sforce-Locator`` paging, describe,
+sObject Collections and Composite updates with ``If-Unmodified-Since``. Every API response
+carries ``Sforce-Limit-Info``; the daily allocation is enforced with 403
+``REQUEST_LIMIT_EXCEEDED``; errors use Salesforce's ``[{message, errorCode, fields}]`` shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import secrets
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from connectors.salesforce import sandbox_soql as soql
+from connectors.salesforce.sandbox_store import (
+    KEY_PREFIX,
+    LABELS,
+    RELATIONS,
+    SCHEMA,
+    STAGE_INFO,
+    UPDATEABLE,
+    Org,
+    Rec,
+)
+from connectors.sandbox import SandboxRequest, SandboxResponse, SandboxServer
+
+DATA = "/services/data/{v}"
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+_NUMERIC = {"double", "int"}
+
+
+def sf_error(status: int, code: str, message: str, fields: list[str] | None = None) -> SandboxResponse:
+    return SandboxResponse(status, [{"message": message, "errorCode": code, "fields": fields or []}])
+
+
+def rest_value(value: Any, ftype: str) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    if isinstance(value, date):
+        return value.isoformat()
+    if ftype == "int" and value is not None:
+        return int(value)
+    return value
+
+
+def csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+class FakeSalesforce(SandboxServer):
+    kind = "salesforce"
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        seed: int = 42,
+        n_deals: int = 300,
+        rate_limits: bool = True,
+        source_index: int = 0,
+        n_sources: int = 1,
+        daily_limit: int = 100_000,
+        api_usage: int = 1_000,
+        api_bursts: bool = False,
+        lock_row_rate: float = 0.0,
+        version: str = "60.0",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(port=port, rate_limits=rate_limits, seed=seed)
+        self.org = Org(
+            seed=seed,
+            n_deals=n_deals * n_sources,
+            source_index=source_index,
+            n_sources=n_sources,
+            now=self.now(),
+            currency=kwargs.get("currency"),
+        )
+        self.daily_limit = daily_limit
+        self.api_usage = api_usage
+        self.api_bursts = api_bursts
+        self.lock_row_rate = lock_row_rate
+        self.version = version
+        self.client_id = f"3MVG9sandbox{seed:04d}.connectedapp"
+        self.client_secret = f"sandbox-secret-{seed:04d}"
+        self.refresh_token = f"5Aep861sandbox{seed:04d}refresh"
+        self.username = "hub.integration@northwind-sales.example"
+        self.tokens: set[str] = set()
+        self._cursors: dict[str, tuple[str, list[Rec]]] = {}
+        self.query_log: list[str] = []  # every SOQL statement received, for tests
+        self.path_log: list[str] = []  # every request path and query string, for tests
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._private_pem: str | None = None
+        self._public_pem: str | None = None
+        self._register()
+
+    # ----- credentials ------------------------------------------------------------------
+    def credentials(self) -> dict[str, str]:
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+        }
+
+    def jwt_credentials(self) -> dict[str, str]:
+        """client_id, username and the private key of the connected app's certificate."""
+        if self._private_pem is None:
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self._private_pem = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ).decode()
+            self._public_pem = key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ).decode()
+        return {"client_id": self.client_id, "username": self.username, "private_key": self._private_pem}
+
+    @property
+    def integration_user_id(self) -> str:
+        return self.org.integration_user
+
+    def expected_canonical(self, source_name: str) -> dict[str, list[Rec]]:
+        with self.lock:
+            return self.org.expected_canonical(source_name)
+
+    def expire_tokens(self) -> None:
+        self.tokens.clear()
+
+    # ----- routes -------------------------------------------------------------------------
+    def _register(self) -> None:
+        self.route("POST", "/services/oauth2/token", self.token)
+        for resource in ("query", "queryAll"):
+            self.route("GET", f"{DATA}/{resource}", self.query, label=f"{DATA}/{resource}")
+            self.route("GET", f"{DATA}/{resource}/", self.query, label=f"{DATA}/{resource}")
+            self.route("GET", f"{DATA}/{resource}/{{locator}}", self.query_more, label=f"{DATA}/{resource}/{{locator}}")
+        self.route("GET", f"{DATA}/sobjects/{{obj}}/describe", self.describe)
+        self.route("PATCH", f"{DATA}/sobjects/{{obj}}/{{id}}", self.patch_one)
+        self.route("PATCH", f"{DATA}/composite/sobjects", self.patch_collection)
+        self.route("POST", f"{DATA}/composite", self.composite)
+        self.route("POST", f"{DATA}/jobs/query", self.bulk_create)
+        self.route("GET", f"{DATA}/jobs/query/{{id}}", self.bulk_status)
+        self.route("GET", f"{DATA}/jobs/query/{{id}}/results", self.bulk_results)
+        self.route("GET", f"{DATA}/limits", self.limits)
+
+    # ----- vendor hooks ---------------------------------------------------------------------
+    def check_auth(self, request: SandboxRequest) -> SandboxResponse | None:
+        with self.lock:
+            self.path_log.append(request.path + "?" + "&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs))
+        if not request.path.startswith("/services/data"):
+            return None
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        if token not in self.tokens:
+            return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        return None
+
+    def rate_limit(self, request: SandboxRequest) -> SandboxResponse | None:
+        if request.path.startswith("/services/data") and self.api_usage >= self.daily_limit:
+            return self.quota_exhausted_response(request)
+        return None
+
+    def quota_exhausted_response(self, request: SandboxRequest) -> SandboxResponse:
+        return sf_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+
+    def throttled_response(self, request: SandboxRequest) -> SandboxResponse:
+        """Salesforce has no 429; too many concurrent long requests is its throttle."""
+        return sf_error(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
+
+    def server_error_response(self, request: SandboxRequest) -> SandboxResponse:
+        return sf_error(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable.")
+
+    def decorate(self, request: SandboxRequest, response: SandboxResponse) -> None:
+        if not request.path.startswith("/services/data"):
+            return
+        limited = isinstance(response.body, list) and response.body and isinstance(response.body[0], dict) and (
+            response.body[0].get("errorCode") in ("REQUEST_LIMIT_EXCEEDED", "INVALID_SESSION_ID")
+        )
+        if response.status < 500 and not limited:
+            self.api_usage += 1
+        info = f"api-usage={self.api_usage}/{self.daily_limit}"
+        if self.api_bursts:
+            info += "; api-bursts=1/100"
+        response.headers["Sforce-Limit-Info"] = info
+
+    def mutate(self, spec: dict[str, Any]) -> dict[str, Any]:
+        if "daily_limit" in spec:
+            self.daily_limit = int(spec["daily_limit"])
+        if "api_usage" in spec:
+            self.api_usage = int(spec["api_usage"])
+        if "lock_row_rate" in spec:
+            self.lock_row_rate = float(spec["lock_row_rate"])
+        knobs = {"daily_limit", "api_usage", "lock_row_rate"}
+        if set(spec) <= knobs | {"seed"} and set(spec) & knobs:
+            return {"daily_limit": self.daily_limit, "api_usage": self.api_usage}
+        return self.org.mutate(spec, self.now())
+
+    # ----- OAuth ------------------------------------------------------------------------------
+    def token(self, request: SandboxRequest) -> SandboxResponse:
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        grant = form.get("grant_type")
+
+        def refused(description: str, error: str = "invalid_grant") -> SandboxResponse:
+            return SandboxResponse(400, {"error": error, "error_description": description})
+
+        if grant == "refresh_token":
+            if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+                return refused("invalid client credentials", "invalid_client")
+            if form.get("refresh_token") != self.refresh_token:
+                return refused("expired access/refresh token")
+        elif grant == "client_credentials":
+            if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+                return refused("invalid client credentials", "invalid_client")
+        elif grant == JWT_GRANT:
+            problem = self._check_assertion(form.get("assertion", ""))
+            if problem:
+                return refused(problem)
+        else:
+            return refused(f"grant type not supported: {grant}", "unsupported_grant_type")
+        access = f"{self.org.org_id[:15]}!AR{secrets.token_urlsafe(48)}"
+        self.tokens.add(access)
+        base = self.base_url
+        body = {
+            "access_token": access,
+            "instance_url": base,
+            "id": f"{base}/id/{self.org.org_id}/{self.org.integration_user}",
+            "token_type": "Bearer",
+            "issued_at": str(int(self.now().timestamp() * 1000)),
+            "signature": base64.b64encode(secrets.token_bytes(32)).decode(),
+        }
+        if grant != JWT_GRANT:
+            body["scope"] = "api refresh_token" if grant == "refresh_token" else "api"
+        return SandboxResponse(200, body)
+
+    def _check_assertion(self, assertion: str) -> str | None:
+        import jwt
+
+        if self._public_pem is None:
+            return "the connected app has no certificate; call jwt_credentials() first"
+        try:
+            claims = jwt.decode(
+                assertion,
+                self._public_pem,
+                algorithms=["RS256"],
+                audience=["https://login.salesforce.com", "https://test.salesforce.com", self.base_url],
+                issuer=self.client_id,
+                options={"require": ["exp", "iss", "sub", "aud"]},
+            )
+        except jwt.InvalidTokenError as exc:
+            return f"invalid assertion: {exc}"
+        if claims["sub"] != self.username:
+            return "user hasn't approved this consumer"
+        if claims["exp"] > self.now().timestamp() + 300:
+            return "invalid assertion: exp is more than 3 minutes ahead"
+        return None
+
+    # ----- SOQL -----------------------------------------------------------------------------------
+    def _get(self, rec: Rec, obj: str, name: str) -> Any:
+        if "." not in name:
+            return rec.get(name)
+        rel, _, child = name.partition(".")
+        lookup, target = RELATIONS[obj][rel]
+        parent = self.org.tables[target].get(rec.get(lookup) or "")
+        return parent.get(child) if parent else None
+
+    def _run(self, text: str, all_rows: bool) -> tuple[soql.Query, list[Rec]]:
+        self.query_log.append(text)
+        query = soql.parse(text, SCHEMA, RELATIONS, self.now())
+        obj = query.obj
+        rows = [
+            r
+            for r in self.org.iter_records(obj, all_rows=all_rows)
+            if soql.matches(query.where, lambda n, r=r: self._get(r, obj, n))
+        ]
+        if query.order:
+            rows.sort(key=soql.order_key(query, lambda r, n: self._get(r, obj, n)))
+        if query.limit is not None:
+            rows = rows[: query.limit]
+        return query, rows
+
+    def _render(self, query: soql.Query, rec: Rec) -> Rec:
+        obj = query.obj
+        out: Rec = {"attributes": {"type": obj, "url": f"/services/data/v{self.version}/sobjects/{obj}/{rec['Id']}"}}
+        for name in query.fields:
+            if "." in name:
+                rel, _, child = name.partition(".")
+                lookup, target = RELATIONS[obj][rel]
+                parent = self.org.tables[target].get(rec.get(lookup) or "")
+                if parent is None:
+                    out[rel] = None
+                    continue
+                node = out.setdefault(
+                    rel, {"attributes": {"type": target, "url": f"/services/data/v{self.version}/sobjects/{target}/{parent['Id']}"}}
+                )
+                node[child] = rest_value(parent.get(child), SCHEMA[target][child])
+            else:
+                out[name] = rest_value(rec.get(name), SCHEMA[obj][name])
+        return out
+
+    def query(self, request: SandboxRequest) -> SandboxResponse:
+        text = request.arg("q")
+        if not text:
+            return sf_error(400, "MALFORMED_QUERY", "A query string has to be specified")
+        all_rows = "/queryAll" in request.path
+        try:
+            query, rows = self._run(text, all_rows)
+        except soql.SoqlError as exc:
+            return sf_error(400, exc.code, exc.message)
+        records = [self._render(query, r) for r in rows]  # a snapshot, as Salesforce's cursor
+        cursor_id = "01g" + secrets.token_hex(8).upper()[:15]
+        self._cursors[cursor_id] = ("queryAll" if all_rows else "query", records)
+        return self._page(cursor_id, 0, self._batch_size(request))
+
+    def _batch_size(self, request: SandboxRequest) -> int:
+        options = request.headers.get("sforce-query-options", "")
+        for part in options.split(","):
+            key, _, value = part.strip().partition("=")
+            if key == "batchSize" and value.isdigit():
+                return min(2000, max(200, int(value)))
+        return 2000
+
+    def _page(self, cursor_id: str, offset: int, size: int) -> SandboxResponse:
+        resource, records = self._cursors[cursor_id]
+        chunk = records[offset : offset + size]
+        done = offset + size >= len(records)
+        body: Rec = {"totalSize": len(records), "done": done}
+        if not done:
+            body["nextRecordsUrl"] = f"/services/data/v{self.version}/{resource}/{cursor_id}-{offset + size}"
+        else:
+            self._cursors.pop(cursor_id, None)
+        body["records"] = chunk
+        return SandboxResponse(200, body)
+
+    def query_more(self, request: SandboxRequest) -> SandboxResponse:
+        cursor_id, _, offset = request.params["locator"].partition("-")
+        if cursor_id not in self._cursors or not offset.isdigit():
+            return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return self._page(cursor_id, int(offset), self._batch_size(request))
+
+    # ----- Bulk API 2.0 ---------------------------------------------------------------------------
+    def bulk_create(self, request: SandboxRequest) -> SandboxResponse:
+        spec = request.json() or {}
+        operation = spec.get("operation")
+        if operation not in ("query", "queryAll"):
+            return sf_error(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
+        try:
+            query, rows = self._run(str(spec.get("query", "")), operation == "queryAll")
+        except soql.SoqlError as exc:
+            return sf_error(400, exc.code, exc.message)
+        job_id = "750" + secrets.token_hex(8).upper()[:15]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(query.fields)
+        lines = []
+        for rec in rows:
+            row = io.StringIO()
+            csv.writer(row, lineterminator="\n").writerow([csv_value(self._get(rec, query.obj, f)) for f in query.fields])
+            lines.append(row.getvalue())
+        info = {
+            "id": job_id, "operation": operation, "object": query.obj,
+            "createdById": self.org.integration_user,
+            "createdDate": rest_value(self.now(), "datetime"),
+            "systemModstamp": rest_value(self.now(), "datetime"),
+            "state": "UploadComplete", "concurrencyMode": "Parallel", "contentType": "CSV",
+            "apiVersion": float(self.version), "lineEnding": "LF", "columnDelimiter": "COMMA",
+        }
+        self._jobs[job_id] = {"info": info, "header": out.getvalue(), "lines": lines, "polls": 0}
+        return SandboxResponse(200, dict(info))
+
+    def bulk_status(self, request: SandboxRequest) -> SandboxResponse:
+        job = self._jobs.get(request.params["id"])
+        if job is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        job["polls"] += 1
+        job["info"]["state"] = "InProgress" if job["polls"] == 1 else "JobComplete"
+        body = {**job["info"], "numberRecordsProcessed": len(job["lines"]), "retries": 0, "totalProcessingTime": 250}
+        return SandboxResponse(200, body)
+
+    def bulk_results(self, request: SandboxRequest) -> SandboxResponse:
+        job = self._jobs.get(request.params["id"])
+        if job is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        if job["info"]["state"] != "JobComplete":
+            return sf_error(400, "API_ERROR", "Job is not complete")
+        locator = request.arg("locator")
+        offset = int(base64.b64decode(locator).decode()) if locator else 0
+        size = int(request.arg("maxRecords") or 100_000)
+        chunk = job["lines"][offset : offset + size]
+        nxt = offset + size
+        headers = {
+            "Sforce-Locator": base64.b64encode(str(nxt).encode()).decode() if nxt < len(job["lines"]) else "null",
+            "Sforce-NumberOfRecords": str(len(chunk)),
+        }
+        return SandboxResponse(200, job["header"] + "".join(chunk), headers, content_type="text/csv")
+
+    def limits(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse(
+            200, {"DailyApiRequests": {"Max": self.daily_limit, "Remaining": self.daily_limit - self.api_usage}}
+        )
+
+    # ----- describe and writes --------------------------------------------------------------------
+    def describe(self, request: SandboxRequest) -> SandboxResponse:
+        obj = request.params["obj"]
+        if obj not in SCHEMA:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        fields = []
+        for name, ftype in SCHEMA[obj].items():
+            picklist = []
+            if obj == "Opportunity" and name == "StageName":
+                stages = sorted(self.org.tables["OpportunityStage"].values(), key=lambda s: s["SortOrder"])
+                picklist = [
+                    {"active": s["IsActive"], "defaultValue": False, "label": s["MasterLabel"], "validFor": None, "value": s["ApiName"]}
+                    for s in stages
+                ]
+            fields.append(
+                {
+                    "name": name,
+                    "label": LABELS.get(name, name),
+                    "type": {"int": "int", "double": "double"}.get(ftype, ftype),
+                    "custom": name.endswith("__c"),
+                    "updateable": obj == "Opportunity" and name in UPDATEABLE,
+                    "createable": obj == "Opportunity" and name in UPDATEABLE,
+                    "nillable": name not in ("Id", "Name", "StageName", "CloseDate"),
+                    "length": 255 if ftype in ("string", "picklist") else 0,
+                    "picklistValues": picklist,
+                    "referenceTo": [],
+                    "soapType": "xsd:string",
+                }
+            )
+        body = {
+            "name": obj, "label": obj, "labelPlural": f"{obj}s", "keyPrefix": KEY_PREFIX.get(obj),
+            "custom": False, "queryable": True, "updateable": obj == "Opportunity",
+            "createable": obj == "Opportunity", "deletable": obj == "Opportunity",
+            "fields": fields, "recordTypeInfos": [], "childRelationships": [],
+            "urls": {"describe": f"/services/data/v{self.version}/sobjects/{obj}/describe"},
+        }
+        return SandboxResponse(200, body)
+
+    def _update(self, obj: str, rec_id: str, values: Rec, unmodified_since: str | None) -> tuple[int, list[Rec] | None]:
+        """One record update: (HTTP status, error list or None), as Salesforce decides it."""
+        if obj != "Opportunity":
+            return 400, [{"statusCode": "INVALID_TYPE", "message": f"sObject type '{obj}' is not updateable here", "fields": []}]
+        opp = self.org.tables["Opportunity"].get(rec_id)
+        if opp is None:
+            return 404, [{"statusCode": "NOT_FOUND", "message": "The requested resource does not exist", "fields": []}]
+        if opp["IsDeleted"]:
+            return 400, [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}]
+        for name in values:
+            if name not in SCHEMA["Opportunity"]:
+                return 400, [{"statusCode": "INVALID_FIELD", "message": f"No such column '{name}' on sobject of type Opportunity", "fields": [name]}]
+            if name not in UPDATEABLE:
+                return 400, [{"statusCode": "INVALID_FIELD_FOR_INSERT_UPDATE", "message": f"Unable to create/update fields: {name}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.", "fields": [name]}]
+        if "StageName" in values and values["StageName"] not in STAGE_INFO:
+            return 400, [{"statusCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "message": f"Stage: bad value for restricted picklist field: {values['StageName']}", "fields": ["StageName"]}]
+        if unmodified_since:
+            try:
+                since = parsedate_to_datetime(unmodified_since)
+            except (TypeError, ValueError):
+                return 400, [{"statusCode": "MALFORMED_HEADER", "message": "If-Unmodified-Since is not a valid HTTP date", "fields": []}]
+            if opp["LastModifiedDate"] > since:
+                return 412, [{"statusCode": "PRECONDITION_FAILED", "message": "The requested resource has been modified since the If-Unmodified-Since date", "fields": []}]
+        if self.chance(self.lock_row_rate):
+            return 400, [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "unable to obtain exclusive access to this record", "fields": []}]
+        typed: Rec = {}
+        for name, value in values.items():
+            if SCHEMA["Opportunity"][name] == "date" and isinstance(value, str):
+                value = date.fromisoformat(value)
+            typed[name] = value
+        self.org.update_opportunity(rec_id, typed, by=self.org.integration_user, at=self.now().replace(microsecond=0))
+        return 204, None
+
+    def patch_one(self, request: SandboxRequest) -> SandboxResponse:
+        status, errors = self._update(request.params["obj"], request.params["id"], request.json() or {}, request.headers.get("if-unmodified-since"))
+        if errors is None:
+            return SandboxResponse(204)
+        return SandboxResponse(status, [{"message": e["message"], "errorCode": e["statusCode"], "fields": e["fields"]} for e in errors])
+
+    def patch_collection(self, request: SandboxRequest) -> SandboxResponse:
+        body = request.json() or {}
+        records = body.get("records") or []
+        if len(records) > 200:
+            return sf_error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+        results = []
+        for rec in records:
+            rec = dict(rec)
+            attrs = rec.pop("attributes", None) or {}
+            rec_id = rec.pop("id", None) or rec.pop("Id", None)
+            if not attrs.get("type") or not rec_id:
+                results.append({"success": False, "errors": [{"statusCode": "INVALID_FIELD", "message": "attributes.type and id are required", "fields": []}]})
+                continue
+            status, errors = self._update(attrs["type"], rec_id, rec, None)
+            results.append({"id": rec_id, "success": True, "errors": []} if errors is None else {"success": False, "errors": errors})
+        if body.get("allOrNone") and any(not r["success"] for r in results):
+            results = [r if not r["success"] else {"success": False, "errors": [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because not all records were valid and the request was using AllOrNone header", "fields": []}]} for r in results]
+        return SandboxResponse(200, results)
+
+    def composite(self, request: SandboxRequest) -> SandboxResponse:
+        body = request.json() or {}
+        subs = body.get("compositeRequest") or []
+        if len(subs) > 25:
+            return sf_error(400, "INVALID_API_INPUT", "Maximum number of subrequests allowed is 25")
+        out = []
+        prefix = f"/services/data/v{self.version}/sobjects/"
+        for sub in subs:
+            url = str(sub.get("url", ""))
+            headers = {k.lower(): v for k, v in (sub.get("httpHeaders") or {}).items()}
+            if sub.get("method") != "PATCH" or not url.startswith(prefix) or url[len(prefix):].count("/") != 1:
+                out.append({"body": [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], "httpHeaders": {}, "httpStatusCode": 404, "referenceId": sub.get("referenceId")})
+                continue
+            obj, rec_id = url[len(prefix):].split("/")
+            status, errors = self._update(obj, rec_id, sub.get("body") or {}, headers.get("if-unmodified-since"))
+            out.append({
+                "body": None if errors is None else [{"errorCode": e["statusCode"], "message": e["message"], "fields": e["fields"]} for e in errors],
+                "httpHeaders": {},
+                "httpStatusCode": status,
+                "referenceId": sub.get("referenceId"),
+            })
+        return SandboxResponse(200, {"compositeResponse": out})

@@ -1,0 +1,372 @@
+"""The SOQL subset the sandbox understands, parsed and evaluated the way Salesforce does.
+
+Enough for every query the connector and writer send: a SELECT list (with parent
+relationship fields such as ``Account.Name``), FROM, WHERE with comparisons, AND/OR/NOT,
+IN/NOT IN, date literals (TODAY, LAST_N_DAYS:n, ...), ORDER BY and LIMIT. Names are
+case-insensitive as in Salesforce. Anything else is a ``MALFORMED_QUERY``; unknown names are
+``INVALID_TYPE`` / ``INVALID_FIELD``, with Salesforce's wording.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+
+class SoqlError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+    (?P<str>'(?:[^'\\]|\\.)*')
+   |(?P<dt>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}))
+   |(?P<date>\d{4}-\d{2}-\d{2})
+   |(?P<num>-?\d+(?:\.\d+)?)
+   |(?P<op><=|>=|!=|<>|=|<|>)
+   |(?P<punct>[(),])
+   |(?P<ident>[A-Za-z_][A-Za-z0-9_.]*(?::\d+)?)
+   |(?P<bad>\S+)
+    )""",
+    re.X,
+)
+_KEYWORDS = {
+    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "ORDER", "BY", "ASC", "DESC",
+    "NULLS", "FIRST", "LAST", "LIMIT", "NULL", "TRUE", "FALSE",
+}
+_UNSUPPORTED = {"GROUP", "HAVING", "OFFSET", "TYPEOF", "WITH", "FOR", "USING", "LIKE", "INCLUDES", "EXCLUDES"}
+
+
+@dataclass
+class Query:
+    obj: str
+    fields: list[str]  # canonical casing; relationship fields as 'Account.Name'
+    where: Any = None
+    order: list[tuple[str, bool, bool]] = field(default_factory=list)  # field, desc, nulls_last
+    limit: int | None = None
+
+
+@dataclass
+class DateRange:
+    start: datetime
+    end: datetime  # exclusive
+
+
+def _date_literal(name: str, now: datetime) -> DateRange | None:
+    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    day = timedelta(days=1)
+    upper = name.upper()
+    fixed = {
+        "TODAY": (today, today + day),
+        "YESTERDAY": (today - day, today),
+        "TOMORROW": (today + day, today + 2 * day),
+    }
+    if upper in fixed:
+        return DateRange(*fixed[upper])
+    match = re.fullmatch(r"(LAST|NEXT)_N_DAYS:(\d+)", upper)
+    if match:
+        n = int(match.group(2))
+        if match.group(1) == "LAST":
+            return DateRange(today - n * day, today + day)
+        return DateRange(today, today + (n + 1) * day)
+    return None
+
+
+def _parse_dt(text: str) -> datetime:
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    elif text[-5] in "+-" and text[-3] != ":":
+        text = f"{text[:-2]}:{text[-2:]}"
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+class _Parser:
+    def __init__(self, soql: str, schema: dict[str, dict[str, str]], relations: dict[str, dict[str, tuple[str, str]]], now: datetime) -> None:
+        self.soql = soql
+        self.schema = schema
+        self.relations = relations
+        self.now = now
+        self.tokens: list[tuple[str, str]] = []
+        for match in _TOKEN.finditer(soql):
+            kind = match.lastgroup
+            if kind is None:
+                continue
+            text = match.group(kind)
+            if kind == "bad":
+                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{text}'")
+            if kind == "ident" and text.upper() in _KEYWORDS:
+                kind = "kw"
+                text = text.upper()
+            if kind == "ident" and text.upper() in _UNSUPPORTED:
+                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{text}' (not supported by this sandbox)")
+            self.tokens.append((kind, text))
+        self.pos = 0
+        self.obj = ""
+
+    def peek(self) -> tuple[str, str]:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else ("eof", "")
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        self.pos += 1
+        return token
+
+    def expect(self, kind: str, text: str | None = None) -> str:
+        got_kind, got = self.take()
+        if got_kind != kind or (text is not None and got != text):
+            shown = got or "end of query"
+            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{shown}'" + (f", expected {text}" if text else ""))
+        return got
+
+    def resolve_field(self, name: str) -> str:
+        fields = self.schema[self.obj]
+        if "." in name:
+            rel, _, child = name.partition(".")
+            rels = {k.lower(): k for k in self.relations.get(self.obj, {})}
+            if rel.lower() not in rels or "." in child:
+                raise SoqlError("INVALID_FIELD", self._no_column(name))
+            rel_name = rels[rel.lower()]
+            target = self.relations[self.obj][rel_name][1]
+            lookup = {k.lower(): k for k in self.schema[target]}
+            if child.lower() not in lookup:
+                raise SoqlError("INVALID_FIELD", self._no_column(name))
+            return f"{rel_name}.{lookup[child.lower()]}"
+        lookup = {k.lower(): k for k in fields}
+        if name.lower() not in lookup:
+            raise SoqlError("INVALID_FIELD", self._no_column(name))
+        return lookup[name.lower()]
+
+    def _no_column(self, name: str) -> str:
+        return (
+            f"No such column '{name}' on entity '{self.obj}'. If you are attempting to use a "
+            "custom field, be sure to append the '__c' after the custom field name. Please "
+            "reference your WSDL or the describe call for the appropriate names."
+        )
+
+    def parse(self) -> Query:
+        self.expect("kw", "SELECT")
+        raw_fields: list[str] = []
+        while True:
+            kind, text = self.take()
+            if kind != "ident":
+                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{text or 'end of query'}' in the SELECT list")
+            if self.peek() == ("punct", "("):
+                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '(' after {text} (functions are not supported)")
+            raw_fields.append(text)
+            if self.peek() != ("punct", ","):
+                break
+            self.take()
+        self.expect("kw", "FROM")
+        obj = self.expect("ident")
+        objects = {k.lower(): k for k in self.schema}
+        if obj.lower() not in objects:
+            raise SoqlError("INVALID_TYPE", f"sObject type '{obj}' is not supported.")
+        self.obj = objects[obj.lower()]
+        query = Query(self.obj, [self.resolve_field(f) for f in raw_fields])
+        if len(set(query.fields)) != len(query.fields):
+            raise SoqlError("MALFORMED_QUERY", "duplicate field selected")
+        if self.peek() == ("kw", "WHERE"):
+            self.take()
+            query.where = self.disjunction()
+        if self.peek() == ("kw", "ORDER"):
+            self.take()
+            self.expect("kw", "BY")
+            while True:
+                name = self.resolve_field(self.expect("ident"))
+                desc = False
+                if self.peek() in (("kw", "ASC"), ("kw", "DESC")):
+                    desc = self.take()[1] == "DESC"
+                nulls_last = desc
+                if self.peek() == ("kw", "NULLS"):
+                    self.take()
+                    nulls_last = self.take()[1] == "LAST"
+                query.order.append((name, desc, nulls_last))
+                if self.peek() != ("punct", ","):
+                    break
+                self.take()
+        if self.peek() == ("kw", "LIMIT"):
+            self.take()
+            query.limit = int(self.expect("num"))
+        if self.peek()[0] != "eof":
+            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{self.peek()[1]}'")
+        return query
+
+    def disjunction(self) -> Any:
+        terms = [self.conjunction()]
+        while self.peek() == ("kw", "OR"):
+            self.take()
+            terms.append(self.conjunction())
+        return terms[0] if len(terms) == 1 else ("or", terms)
+
+    def conjunction(self) -> Any:
+        terms = [self.factor()]
+        while self.peek() == ("kw", "AND"):
+            self.take()
+            terms.append(self.factor())
+        return terms[0] if len(terms) == 1 else ("and", terms)
+
+    def factor(self) -> Any:
+        if self.peek() == ("kw", "NOT"):
+            self.take()
+            return ("not", self.factor())
+        if self.peek() == ("punct", "("):
+            self.take()
+            inner = self.disjunction()
+            self.expect("punct", ")")
+            return inner
+        name = self.resolve_field(self.expect("ident"))
+        ftype = self.field_type(name)
+        negated = False
+        if self.peek() == ("kw", "NOT"):
+            self.take()
+            negated = True
+            if self.peek() != ("kw", "IN"):
+                raise SoqlError("MALFORMED_QUERY", "unexpected token: 'NOT'")
+        if self.peek() == ("kw", "IN"):
+            self.take()
+            self.expect("punct", "(")
+            values = [self.value(name, ftype)]
+            while self.peek() == ("punct", ","):
+                self.take()
+                values.append(self.value(name, ftype))
+            self.expect("punct", ")")
+            return ("in", name, values, negated)
+        kind, op = self.take()
+        if kind != "op":
+            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{op or 'end of query'}', expected an operator")
+        return ("cmp", name, "!=" if op == "<>" else op, self.value(name, ftype))
+
+    def field_type(self, name: str) -> str:
+        if "." in name:
+            rel, _, child = name.partition(".")
+            return self.schema[self.relations[self.obj][rel][1]][child]
+        return self.schema[self.obj][name]
+
+    def value(self, name: str, ftype: str) -> Any:
+        kind, text = self.take()
+        wrong = SoqlError(
+            "INVALID_QUERY_FILTER_OPERATOR",
+            f"value of filter criterion for field '{name}' must be of type {ftype} and should not be enclosed in quotes"
+            if ftype in ("datetime", "date", "double", "int", "boolean")
+            else f"invalid value '{text}' for field '{name}' of type {ftype}",
+        )
+        if kind == "kw" and text == "NULL":
+            return None
+        if kind == "kw" and text in ("TRUE", "FALSE"):
+            if ftype != "boolean":
+                raise wrong
+            return text == "TRUE"
+        if kind == "str":
+            if ftype in ("datetime", "date", "double", "int", "boolean"):
+                raise wrong
+            return re.sub(r"\\(.)", r"\1", text[1:-1])
+        if kind == "dt":
+            if ftype != "datetime":
+                raise wrong
+            return _parse_dt(text)
+        if kind == "date":
+            if ftype != "date":
+                raise wrong
+            return date.fromisoformat(text)
+        if kind == "num":
+            if ftype not in ("double", "int"):
+                raise wrong
+            return float(text)
+        if kind == "ident":
+            literal = _date_literal(text, self.now)
+            if literal is None:
+                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{text}'")
+            if ftype not in ("datetime", "date"):
+                raise wrong
+            return literal
+        raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{text or 'end of query'}'")
+
+
+def parse(soql: str, schema: dict[str, dict[str, str]], relations: dict[str, dict[str, tuple[str, str]]], now: datetime) -> Query:
+    return _Parser(soql, schema, relations, now).parse()
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _compare(actual: Any, op: str, expected: Any) -> bool:
+    if isinstance(expected, DateRange):
+        if actual is None:
+            return op == "!="
+        value = _comparable(actual)
+        inside = expected.start <= value < expected.end
+        return {
+            "=": inside,
+            "!=": not inside,
+            "<": value < expected.start,
+            "<=": value < expected.end,
+            ">": value >= expected.end,
+            ">=": value >= expected.start,
+        }[op]
+    if expected is None or actual is None:
+        if op == "=":
+            return actual is None and expected is None
+        if op == "!=":
+            return (actual is None) != (expected is None)
+        return False
+    a, b = _comparable(actual), _comparable(expected)
+    if isinstance(a, str) and isinstance(b, str) and op in ("=", "!="):
+        a, b = a.lower(), b.lower()  # SOQL string equality ignores case
+    return {
+        "=": a == b,
+        "!=": a != b,
+        "<": a < b,
+        "<=": a <= b,
+        ">": a > b,
+        ">=": a >= b,
+    }[op]
+
+
+def matches(node: Any, get: Callable[[str], Any]) -> bool:
+    if node is None:
+        return True
+    kind = node[0]
+    if kind == "and":
+        return all(matches(n, get) for n in node[1])
+    if kind == "or":
+        return any(matches(n, get) for n in node[1])
+    if kind == "not":
+        return not matches(node[1], get)
+    if kind == "in":
+        _, name, values, negated = node
+        hit = any(_compare(get(name), "=", v) for v in values)
+        return hit != negated
+    _, name, op, value = node
+    return _compare(get(name), op, value)
+
+
+def order_key(query: Query, get_for: Callable[[Any, str], Any]) -> Callable[[Any], Any]:
+    """A sort key for ``sorted``: NULLS FIRST by default, LAST with DESC, as Salesforce."""
+
+    class _Key:
+        __slots__ = ("values",)
+
+        def __init__(self, rec: Any) -> None:
+            self.values = [_comparable(get_for(rec, f)) for f, _, _ in query.order]
+
+        def __lt__(self, other: _Key) -> bool:
+            for (_, desc, nulls_last), a, b in zip(query.order, self.values, other.values, strict=True):
+                if a == b:
+                    continue
+                if a is None or b is None:
+                    return (a is None) != nulls_last
+                return (a > b) if desc else (a < b)
+            return False
+
+    return _Key

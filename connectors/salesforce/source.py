@@ -1,0 +1,180 @@
+"""The dlt source for ``kind: salesforce``: one resource per canonical table.
+
+Deals, activities and owners are incremental on ``SystemModstamp`` (inclusive, with a
+lookback) through /queryAll so recycle-bin rows arrive as ``is_deleted``. Stage history is
+a transformer over the deals that changed: their whole OpportunityHistory is re-read (it is
+short) so ``from_stage_id`` is always right. Stage metadata is re-read each run (one call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource, DltSource
+
+from connectors.base import SourceContext
+from connectors.canonical_tables import canonical_hints, quarantine_hints
+from connectors.salesforce import mapping
+from connectors.salesforce.client import Record, SalesforceClient
+from connectors.salesforce.cursor import ModstampCursor
+from connectors.salesforce.options import SalesforceOptions
+from connectors.salesforce.queries import build_soql, id_batches, select, soql_datetime
+from connectors.salesforce.settings import (
+    EVENT_FIELDS,
+    HISTORY_FIELDS,
+    OPPORTUNITY_FIELDS,
+    PIPELINE_ID,
+    PIPELINE_LABEL,
+    STAGE_FIELDS,
+    TASK_FIELDS,
+    USER_FIELDS,
+)
+from models.canonical import Activity, Deal, Owner, Pipeline, Stage, StageChange
+
+
+def opportunity_fields(opts: SalesforceOptions) -> list[str]:
+    fields = list(OPPORTUNITY_FIELDS)
+    extra = [*opts.custom_fields, opts.lost_reason_field, "CurrencyIsoCode" if opts.multi_currency else None]
+    for name in extra:
+        if name and name not in fields:
+            fields.append(name)
+    return fields
+
+
+def _where_since(cursor: ModstampCursor) -> str | None:
+    return f"SystemModstamp >= {soql_datetime(cursor.since)}" if cursor.since else None
+
+
+def build_source(ctx: SourceContext) -> DltSource:
+    opts = ctx.options
+    assert isinstance(opts, SalesforceOptions)
+    client = SalesforceClient(
+        opts, lambda key: ctx.credential(key, required=False), stats=ctx.stats
+    )
+    return salesforce_resources(client, ctx.name, full_refresh=ctx.full_refresh)
+
+
+def salesforce_resources(client: SalesforceClient, name: str, *, full_refresh: bool = False) -> DltSource:
+    stats = client.stats
+    opts = client.options
+    mode: dict[str, bool] = {}
+    pending: list[dict[str, Any]] = []  # quarantined rows, drained by the quarantine transformer
+
+    def mapped(
+        records: list[Record], fn: Callable[[Record], dict[str, Any]], entity: str, where: str
+    ) -> Iterator[Any]:
+        """Map a page; a record that cannot be mapped goes to quarantine, not the floor.
+
+        The page is yielded even when empty so the quarantine transformer runs after it."""
+        good: list[dict[str, Any]] = []
+        bad = pending
+        for rec in records:
+            try:
+                good.append(fn(rec))
+            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+                stats.warnings.append(f"quarantined {entity} {rec.get('Id')}: {type(exc).__name__}")
+                bad.append(
+                    {
+                        "source_name": name,
+                        "crm": mapping.CRM,
+                        "entity": entity,
+                        "record_id": str(rec.get("Id")),
+                        "location": where,
+                        "reason": f"{type(exc).__name__}: {exc}",
+                        "quarantined_at": datetime.now(UTC),
+                    }
+                )
+        yield good
+
+    def incremental(
+        state_key: str, fields: list[str], obj: str, *, all_rows: bool
+    ) -> Iterator[list[Record]]:
+        state = dlt.current.resource_state().setdefault(state_key, {})
+        cursor = ModstampCursor(state, opts.lookback_s, full_refresh=full_refresh)
+        mode[obj] = cursor.first_sync
+        pages = select(
+            client, fields, obj, where=_where_since(cursor), all_rows=all_rows, first_sync=cursor.first_sync
+        )
+        for page in pages:
+            yield [r for r in page if cursor.fresh(r["Id"], r.get("SystemModstamp"))]
+        cursor.commit()
+
+    @dlt.resource(**canonical_hints(Deal))
+    def deals() -> Iterator[Any]:
+        for page in incremental("Opportunity", opportunity_fields(opts), "Opportunity", all_rows=True):
+            yield from mapped(page, lambda r: mapping.deal_row(r, name, opts), "deals", "Opportunity")
+
+    @dlt.transformer(data_from=deals, **canonical_hints(StageChange))
+    def stage_changes(page: list[dict[str, Any]]) -> Iterator[Any]:
+        """History of the deals in this page; on a first sync one unfiltered read instead."""
+        if not isinstance(page, list) or not page:
+            return
+        hub_user = client.user_id
+        if mode.get("Opportunity"):
+            if mode.get("history_done"):
+                return
+            mode["history_done"] = True
+            pages = select(client, HISTORY_FIELDS, "OpportunityHistory", all_rows=True, first_sync=True)
+            records = [r for p in pages for r in p]
+        else:
+            head = build_soql(HISTORY_FIELDS, "OpportunityHistory", "OpportunityId IN ()", "Id")
+            ids = [row["source_deal_id"] for row in page]
+            records = []
+            for batch in id_batches(client, ids, head, all_rows=True):
+                where = "OpportunityId IN (" + ", ".join(f"'{i}'" for i in batch) + ")"
+                soql = build_soql(HISTORY_FIELDS, "OpportunityHistory", where, "Id")
+                records.extend(r for p in client.query(soql, all_rows=True) for r in p)
+        yield mapping.stage_change_rows(records, name, hub_user)
+
+    @dlt.resource(**canonical_hints(Pipeline))
+    def pipelines() -> Iterator[dict[str, Any]]:
+        """Salesforce stages are org-wide (sales processes pick subsets per record type)."""
+        yield {
+            "source_name": name,
+            "crm": mapping.CRM,
+            "pipeline_key": mapping.make_key(name, PIPELINE_ID),
+            "pipeline_id": PIPELINE_ID,
+            "label": PIPELINE_LABEL,
+            "display_order": 0,
+            "is_deleted": False,
+        }
+
+    @dlt.resource(**canonical_hints(Stage))
+    def stages() -> Iterator[Any]:
+        soql = build_soql(STAGE_FIELDS, "OpportunityStage", None, "SortOrder")
+        records = [r for page in client.query(soql) for r in page]
+        yield mapping.stage_rows(records, name)
+
+    @dlt.resource(**canonical_hints(Activity))
+    def activities() -> Iterator[Any]:
+        for page in incremental("Task", list(TASK_FIELDS), "Task", all_rows=True):
+            yield from mapped(page, lambda r: mapping.task_row(r, name), "activities", "Task")
+        for page in incremental("Event", list(EVENT_FIELDS), "Event", all_rows=True):
+            yield from mapped(page, lambda r: mapping.event_row(r, name), "activities", "Event")
+
+    @dlt.resource(**canonical_hints(Owner))
+    def owners() -> Iterator[Any]:
+        for page in incremental("User", list(USER_FIELDS), "User", all_rows=False):
+            yield from mapped(page, lambda r: mapping.owner_row(r, name), "owners", "User")
+
+    @dlt.transformer(data_from=deals, **quarantine_hints())
+    def quarantine(page: Any) -> Iterator[list[dict[str, Any]]]:
+        """Drains what mapping refused so far. Rides on the deals pages because a canonical
+        resource cannot also emit to another table without its hints leaking into it."""
+        if pending:
+            drained = list(pending)
+            pending.clear()
+            yield drained
+
+    resources: list[DltResource] = [deals, stage_changes, pipelines, stages, owners, quarantine]
+    if opts.include_activities:
+        resources.append(activities)
+
+    @dlt.source(name="salesforce", max_table_nesting=0)
+    def salesforce() -> list[DltResource]:
+        return resources
+
+    return salesforce()

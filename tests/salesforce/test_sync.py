@@ -1,0 +1,144 @@
+"""Pull: full and incremental syncs equal the sandbox org's state exactly, cheaply."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from connectors.salesforce import FakeSalesforce
+from tests.salesforce.conftest import Harness
+
+ROUND = {
+    "stage_moves": 12,
+    "backward_moves": 3,
+    "amount_edits": 5,
+    "won": 3,
+    "lost": 3,
+    "deletes": 2,
+    "new_deals": 5,
+    "new_activities": 8,
+    "association_changes": 3,
+}
+
+
+def api_requests(stats_requests: dict[str, int], pattern: str = r"/services/data/") -> int:
+    return sum(n for key, n in stats_requests.items() if re.search(pattern, key))
+
+
+def test_full_sync_equals_the_sandbox_org(harness: Harness) -> None:
+    harness.pull()
+    harness.assert_matches_sandbox()
+    assert harness.rows("SELECT count(*) FROM stages")[0][0] == 10
+    assert harness.rows("SELECT count(*) FROM pipelines")[0][0] == 1
+    won = harness.rows("SELECT count(*) FROM deals WHERE status = 'won' AND closed_at IS NOT NULL")[0][0]
+    assert won > 0
+
+
+def test_full_sync_costs_at_most_ten_percent_over_the_page_minimum(harness: Harness) -> None:
+    harness.options = {"page_size": 200}
+    harness.pull()
+    tables = harness.sandbox.org.tables
+    minimum = sum(
+        math.ceil(len(tables[obj]) / 200)
+        for obj in ("Opportunity", "OpportunityHistory", "Task", "Event", "User", "OpportunityStage")
+    )
+    used = api_requests(harness.sandbox_requests())
+    assert minimum >= 10
+    assert used <= 1.1 * minimum, (used, minimum)
+
+
+def test_incremental_syncs_equal_the_org_over_several_rounds_with_late_commits(harness: Harness) -> None:
+    harness.pull()
+    for round_no in range(1, 4):
+        changes = harness.mutate(seed=round_no, **ROUND)
+        harness.sandbox.time_offset_s += 30
+        late = harness.mutate(seed=100 + round_no, late_commits=2, late_by_s=4, **{k: 0 for k in ROUND})
+        assert late["late_deal_ids"], "the late-commit knob moved no deal"
+        harness.sandbox.query_log.clear()
+        harness.pull()
+        harness.assert_matches_sandbox()
+        # History is read only for the deals that changed in this round.
+        history_ids: set[str] = set()
+        for text in harness.sandbox.query_log:
+            if "FROM OpportunityHistory" in text:
+                assert "OpportunityId IN (" in text, text
+                history_ids |= set(re.findall(r"'(\w{18})'", text))
+        touched = {*changes["changed_deal_ids"], *changes["new_deal_ids"], *changes["deleted_deal_ids"], *late["late_deal_ids"]}
+        assert history_ids == touched  # exactly the round's deals, nothing more
+
+
+def test_a_late_commit_behind_the_cursor_is_missed_without_lookback(harness: Harness) -> None:
+    """Proves the knob bites: with lookback_s=0 the late row is lost; the default keeps it."""
+    harness.options = {"lookback_s": 0}
+    harness.pull()
+    harness.mutate(seed=7, **ROUND)
+    harness.pull()
+    late = harness.mutate(seed=8, late_commits=1, late_by_s=4, **{k: 0 for k in ROUND})
+    harness.pull()
+    (opp_id,) = late["late_deal_ids"]
+    stage = harness.rows(f"SELECT stage_id FROM deals WHERE source_deal_id = '{opp_id}'")[0][0]
+    assert stage != harness.sandbox.org.tables["Opportunity"][opp_id]["StageName"]
+
+
+def test_deletes_arrive_as_is_deleted_with_their_activities(harness: Harness) -> None:
+    harness.pull()
+    changes = harness.mutate(seed=3, deletes=3, **{k: 0 for k in ROUND if k != "deletes"})
+    harness.pull()
+    ids = "', '".join(changes["deleted_deal_ids"])
+    rows = harness.rows(f"SELECT is_deleted FROM deals WHERE source_deal_id IN ('{ids}')")
+    assert rows and all(r[0] for r in rows)
+    harness.assert_matches_sandbox()
+
+
+def test_a_no_change_incremental_sync_costs_at_most_five_requests_plus_metadata(harness: Harness) -> None:
+    harness.pull()
+    harness.mutate(seed=5, **ROUND)
+    harness.pull()
+    harness.reset_sandbox_stats()
+    harness.sandbox.query_log.clear()
+    harness.pull()
+    metadata = [q for q in harness.sandbox.query_log if "FROM OpportunityStage" in q]
+    data_requests = api_requests(harness.sandbox_requests()) - len(metadata)
+    assert data_requests <= 5, harness.sandbox_requests()
+    assert not any("OpportunityHistory" in q for q in harness.sandbox.query_log)
+
+
+@pytest.mark.parametrize("mode", ["always", "auto"])
+def test_bulk_first_sync_equals_the_rest_sync(sandbox: FakeSalesforce, tmp_path, mode: str) -> None:
+    harness = Harness(sandbox, tmp_path, options={"bulk": mode, "bulk_threshold": 100, "bulk_page_records": 150})
+    harness.pull()
+    harness.assert_matches_sandbox()
+    stats = harness.sandbox_requests()
+    assert api_requests(stats, r"POST /services/data/\{v\}/jobs/query ") >= 2
+    assert api_requests(stats, r"jobs/query/\{id\}/results") >= 4  # paged by Sforce-Locator
+    harness.mutate(seed=11, **ROUND)
+    harness.pull()  # incremental runs use REST
+    harness.assert_matches_sandbox()
+
+
+def test_wide_selects_are_split_under_the_uri_limit(harness: Harness) -> None:
+    extra = ["Type", "ExpectedRevenue", "ForecastCategory", "LastModifiedDate", "LastModifiedById",
+             "CreatedById", "Hub_Score__c", "Hub_Score_Reason__c"]
+    harness.options = {"custom_fields": extra, "max_uri_bytes": 500, "history_ids_per_query": 800}
+    harness.pull()
+    harness.mutate(seed=21, **ROUND)
+    harness.sandbox.query_log.clear()
+    harness.pull()
+    harness.assert_matches_sandbox()
+    opportunity_queries = [q for q in harness.sandbox.query_log if "FROM Opportunity " in q or q.endswith("FROM Opportunity")]
+    assert len(opportunity_queries) >= 2
+    for path in harness.sandbox.path_log:
+        assert len(f"{harness.sandbox.base_url}{path}") <= 560  # the log shows decoded text
+    customs = harness.rows("SELECT custom_fields FROM deals WHERE custom_fields IS NOT NULL LIMIT 1")
+    assert customs and "ExpectedRevenue" in customs[0][0]
+
+
+def test_a_record_that_cannot_be_mapped_is_quarantined_not_dropped_silently(harness: Harness) -> None:
+    opp = next(iter(harness.sandbox.org.tables["Opportunity"].values()))
+    opp["CloseDate"] = "31/12/2026"  # what a broken integration might have stored
+    harness.pull()
+    rows = harness.rows("SELECT entity, record_id, reason FROM quarantine")
+    assert rows == [("deals", opp["Id"], rows[0][2])] and "ValueError" in rows[0][2]
+    assert harness.rows("SELECT count(*) FROM deals")[0][0] == len(harness.sandbox.org.tables["Opportunity"]) - 1
