@@ -1,41 +1,86 @@
-"""``hub demo``: the whole job end to end on generated data, no credentials, no network."""
+"""``hub demo``: the whole job end to end with no credentials and no network.
+
+One synthetic world is split over four sources: a CSV export and the HubSpot, Pipedrive
+and Salesforce sandboxes, each served over real HTTP on 127.0.0.1 for the length of the
+run. The hub pulls all four, transforms, and prints one pipeline across them.
+"""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
-from hub.generate import generate
-from hub.pull import overall_exit_code, run_pull
+from connectors.registry import available_kinds, get_connector
+from connectors.synthetic import World, WorldSpec
+from connectors.synthetic.csv_export import write_csv_source
+from hub.generate import csv_source_entry, demo_config
+from hub.pull import run_pull
 from hub.summary import summarize
 from hub.transform import run_transform
 from hub.warehouse import Warehouse
 from models.config import load_config
 from models.errors import HubError
 
+SANDBOX_KINDS = ("hubspot", "pipedrive", "salesforce")
 
-def run_demo(out: Path, *, deals: int, seed: int, console: Console, err_console: Console) -> None:
+
+def write_demo_config(out: Path, sources: list[dict[str, Any]], spec: WorldSpec) -> Path:
+    path = out / "hub.yml"
+    path.write_text(
+        "# Written by 'hub demo': a CSV export and three CRM sandboxes on 127.0.0.1.\n"
+        "# The sandboxes live only while 'hub demo' runs; their ports change every run.\n"
+        + yaml.safe_dump(demo_config(spec, sources), sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_demo(out: Path, *, deals: int, seed: int, console: Console, err_console: Console) -> Path:
     out = out.resolve()
-    with console.status(f"generating a synthetic CRM export of {deals:,} deals"):
-        generated = generate(out / "data", seed=seed, deals=deals)
-    config_path = generated.config_path
-    assert config_path is not None
-    config = load_config(config_path)
-    with console.status("hub sync: pull"):
-        results = run_pull(config)
-    for run in results:
-        console.print(f"pulled {run.source_name}: {run.status}, "
-                      + ", ".join(f"{n:,} {t}" for t, n in sorted(run.rows.items())))
-    if overall_exit_code(results) != 0:
-        raise HubError("; ".join(r.error or r.status for r in results if r.status != "ok"))
+    out.mkdir(parents=True, exist_ok=True)
+    kinds = [k for k in SANDBOX_KINDS if k in available_kinds()]
+    n_sources = 1 + len(kinds)
+    per_source = max(10, deals // n_sources)
+    spec = WorldSpec(seed=seed, n_deals=per_source * n_sources)
+    with console.status(f"writing the CSV export ({per_source:,} deals)"):
+        export = write_csv_source(World(spec), out / "csv", source_index=0, n_sources=n_sources)
+    sources = [csv_source_entry(export, "csv_export", out)]
+    with ExitStack() as stack:
+        for index, kind in enumerate(kinds, start=1):
+            connector = get_connector(kind)
+            assert connector.sandbox is not None and connector.sandbox_source_config is not None
+            server = connector.sandbox(seed=seed, n_deals=per_source, source_index=index,
+                                       n_sources=n_sources)
+            base_url = server.start()
+            stack.callback(server.stop)
+            entry = connector.sandbox_source_config(f"{kind}_demo", base_url)
+            credentials = server.credentials()
+            if credentials:
+                entry["credentials"] = credentials
+            sources.append(entry)
+            console.print(f"{kind} sandbox at {base_url}")
+        config_path = write_demo_config(out, sources, spec)
+        config = load_config(config_path)
+        with console.status("hub sync: pulling four sources"):
+            results = run_pull(config)
+        for run in results:
+            rows = ", ".join(f"{n:,} {t}" for t, n in sorted(run.rows.items()))
+            console.print(f"pulled {run.source_name}: {run.status}"
+                          f"{f' in {run.stats.total} requests' if run.stats.total else ''}; {rows}")
+        failed = [r for r in results if r.status != "ok"]
+        if failed:
+            raise HubError("; ".join(r.error or r.status for r in failed))
     with console.status("hub sync: transform (dbt)"):
         transformed = run_transform(config)
     console.print(f"transformed: {transformed.models} models, {transformed.tests} tests passed "
                   f"in {transformed.duration_s:.1f}s at as_of {transformed.as_of}")
     summary = summarize(config)
-    table = Table("source", *summary.stages, title="deals per canonical stage")
+    table = Table("source", *summary.stages, title="deals per canonical stage, all CRMs")
     for source, per in sorted(summary.counts.items()):
         table.add_row(source, *(f"{per.get(s, 0):,}" for s in summary.stages))
     console.print(table)
@@ -43,4 +88,6 @@ def run_demo(out: Path, *, deals: int, seed: int, console: Console, err_console:
     console.print(f"win rate: {rate:.1%} ({summary.won:,} won, {summary.lost:,} lost)"
                   if rate is not None else "win rate: n/a (no closed deals)")
     console.print(f"warehouse: {Warehouse(config).describe()}")
-    console.print(f"config:    {config_path}  (try: hub status --config {config_path})")
+    console.print(f"config:    {config_path} (the sandboxes are stopped now; "
+                  f"'hub status --config {config_path}' still works)")
+    return config_path
