@@ -84,7 +84,7 @@ def read_rows(facts: FileFacts) -> Iterator[tuple[int, list[str]]]:
             return
         try:
             for cells in reader:
-                if cells and any(c.strip() for c in cells):
+                if cells and (len(cells) > 1 or cells[0].strip()):
                     yield reader.line_num, cells
         except csv.Error as exc:
             raise InputError(
