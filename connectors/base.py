@@ -76,6 +76,14 @@ class SourceContext:
     stats: RequestStats = field(default_factory=RequestStats)
     run_started_at: datetime | None = None
     full_refresh: bool = False
+    stop_reason: str | None = None
+
+    def stop(self, reason: str) -> None:
+        """End this run early but cleanly: the resources return what they have, the load
+        commits it with its state, and the run is logged as ``stopped`` with ``reason``.
+        Use it when the API budget runs out mid-run, so a sync larger than one day's
+        budget still completes over several runs."""
+        self.stop_reason = reason
 
     @property
     def name(self) -> str:

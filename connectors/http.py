@@ -28,17 +28,29 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from models.errors import AuthError, QuotaExhausted, SourceError
+from models.errors import AuthError, QuotaExhausted, RetriesExhausted, SourceError
 
 
 class Clock:
-    """Indirection over time so tests patch sleeps, never the network."""
+    """Indirection over time so tests patch sleeps, never the network.
+
+    ``virtual = True`` makes :meth:`sleep` advance :meth:`now` instead of waiting, so a test
+    runs pacing and back-off logic at full speed without busy-waiting in real time.
+    """
+
+    def __init__(self) -> None:
+        self.virtual = False
+        self.offset_s = 0.0
 
     def now(self) -> float:
-        return time.monotonic()
+        return time.monotonic() + self.offset_s
 
     def sleep(self, seconds: float) -> None:
-        if seconds > 0:
+        if seconds <= 0:
+            return
+        if self.virtual:
+            self.offset_s += seconds
+        else:
             time.sleep(seconds)
 
 
@@ -330,7 +342,7 @@ class ApiClient:
         try:
             return retrying(attempt)
         except RetryableHTTPError as exc:
-            raise SourceError(
+            raise RetriesExhausted(
                 f"{self.vendor}: {label} still failing after {self.max_attempts} attempts "
                 f"({self.redact(str(exc))}); the run stopped with its state saved, "
                 "so rerunning resumes"

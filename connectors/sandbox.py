@@ -248,6 +248,7 @@ class SandboxServer:
             if handler is None:
                 response = self.not_found(request)
             else:
+                assert match is not None
                 request.params = match.groupdict()
                 with self.lock:
                     response = handler(request)

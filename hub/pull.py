@@ -93,6 +93,9 @@ def pull_source(
         run.quarantined = run.rows.pop("quarantine", 0)
         with warehouse.connect() as conn:
             run.observations = warehouse.record_observations(conn, source.name, started)
+        if ctx.stop_reason:
+            run.status = "stopped"
+            run.error = ctx.stop_reason
     except ConfigError:
         raise
     except PipelineStepFailed as exc:

@@ -5,6 +5,7 @@
     ├── InputError              a file or payload cannot be read at all (exit 1)
     ├── SourceError             a source failed; others may still succeed (exit 3 overall)
     │   ├── AuthError           credentials rejected; fix them, retrying will not help
+    │   ├── RetriesExhausted    a retryable failure outlasted its retries; rerun later
     │   └── QuotaExhausted      the API budget is spent; state is saved, resume later
     └── WarehouseError          the warehouse is unreachable or refused an operation
 
@@ -37,6 +38,10 @@ class SourceError(HubError):
 
 class AuthError(SourceError):
     pass
+
+
+class RetriesExhausted(SourceError):
+    """A request kept failing in a retryable way (429, 5xx, dropped) past its retry budget."""
 
 
 class QuotaExhausted(SourceError):

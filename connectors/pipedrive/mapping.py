@@ -1,0 +1,364 @@
+"""Pipedrive payloads -> canonical rows. Pure functions: no HTTP, no state.
+
+Pipedrive keeps a won or lost deal in its last stage and records the outcome as the deal's
+``status``; the history built here adds that outcome as a step into the pseudo stage
+``won`` or ``lost`` (at ``won_time`` / ``lost_time``), and a reopen as a step back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from connectors.pipedrive.client import parse_time
+from connectors.pipedrive.settings import ACTIVITY_TYPE_MAP, LOST_STAGE_ID, WON_STAGE_ID
+from models.canonical import make_key
+
+CRM = "pipedrive"
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, dict):  # v1 sometimes expands references into objects
+        value = value.get("id", value.get("value"))
+    return None if value is None or value == "" else str(value)
+
+
+def _percent(value: Any) -> float | None:
+    return None if value is None else round(float(value) / 100.0, 6)
+
+
+# ----- custom fields -------------------------------------------------------------------------
+
+
+@dataclass
+class CustomFields:
+    """Resolves 40-character field keys to names and option ids to labels.
+
+    Keys are stable across renames, names are not: selection by key keeps working after an
+    admin renames a field, and output always uses the name current at pull time.
+    """
+
+    names: dict[str, str] = field(default_factory=dict)  # key -> name
+    types: dict[str, str] = field(default_factory=dict)
+    options: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> id -> label
+    keep: set[str] | None = None  # keys to keep; None = every custom field
+
+    @classmethod
+    def from_fields(
+        cls, fields: Iterable[Mapping[str, Any]], wanted: list[str] | None
+    ) -> CustomFields:
+        out = cls()
+        for f in fields:
+            if not f.get("edit_flag", True) or len(str(f.get("key", ""))) != 40:
+                continue
+            key = str(f["key"])
+            out.names[key] = str(f.get("name") or key)
+            out.types[key] = str(f.get("field_type") or "")
+            out.options[key] = {
+                str(o.get("id")): str(o.get("label")) for o in (f.get("options") or []) if o
+            }
+        if wanted is not None:
+            by_name = {name: key for key, name in out.names.items()}
+            out.keep = {by_name.get(w, w) for w in wanted}
+        return out
+
+    def readable(self, raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if not raw:
+            return None
+        result: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key not in self.names or (self.keep is not None and key not in self.keep):
+                continue
+            result[self.names[key]] = self._value(key, value)
+        return result or None
+
+    def _value(self, key: str, value: Any) -> Any:
+        labels = self.options.get(key) or {}
+        if value is None or not labels:
+            return value.get("value") if isinstance(value, dict) and "value" in value else value
+        if isinstance(value, dict):  # include_option_labels=true shape
+            return value.get("label")
+        if isinstance(value, list):
+            return [
+                labels.get(str(v.get("id") if isinstance(v, dict) else v), str(v)) for v in value
+            ]
+        if self.types.get(key) == "set" and isinstance(value, str):
+            return [labels.get(v.strip(), v.strip()) for v in value.split(",") if v.strip()]
+        return labels.get(str(value), value)
+
+
+# ----- deals ---------------------------------------------------------------------------------
+
+
+def deal_row(src: str, d: Mapping[str, Any], fields: CustomFields) -> dict[str, Any]:
+    status = str(d.get("status") or "open")
+    closed = (
+        parse_time(d.get("won_time") if status == "won" else d.get("lost_time"))
+        if status in ("won", "lost")
+        else None
+    )
+    added = parse_time(d.get("add_time"))
+    return {
+        "source_name": src,
+        "crm": CRM,
+        "deal_key": make_key(src, d["id"]),
+        "source_deal_id": str(d["id"]),
+        "name": d.get("title"),
+        "pipeline_id": _id(d.get("pipeline_id")),
+        "stage_id": _id(d.get("stage_id")),
+        "status": status if status in ("open", "won", "lost") else "open",
+        "amount": None if d.get("value") is None else Decimal(str(d["value"])),
+        "currency": d.get("currency"),
+        "probability": _percent(d.get("probability")),
+        "owner_id": _id(d.get("owner_id")),
+        "account_id": _id(d.get("org_id")),
+        "account_name": None,
+        "created_at": added,
+        "expected_close_date": d.get("expected_close_date") or None,
+        "closed_at": closed or parse_time(d.get("close_time")),
+        "lost_reason": d.get("lost_reason") if status == "lost" else None,
+        "updated_at": parse_time(d.get("update_time")),
+        "stage_changed_at": parse_time(d.get("stage_change_time")) or added,
+        "is_deleted": bool(d.get("is_deleted")),
+        "custom_fields": fields.readable(d.get("custom_fields")),
+    }
+
+
+# ----- stage history -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HubIdentity:
+    """How the hub recognises its own writes in the flow: the API, as the token's user."""
+
+    user_id: str | None
+
+    def origin(self, change: Mapping[str, Any]) -> str:
+        by_hub = (
+            self.user_id is not None
+            and str(change.get("change_source") or "") == "api"
+            and _id(change.get("user_id")) == self.user_id
+        )
+        return "hub_push" if by_hub else "crm_history"
+
+
+def _change_row(
+    src: str,
+    deal: Mapping[str, Any],
+    at: datetime,
+    stage: str,
+    prev: str | None,
+    by: str | None,
+    origin: str,
+) -> dict[str, Any]:
+    return {
+        "source_name": src,
+        "crm": CRM,
+        "deal_key": make_key(src, deal["id"]),
+        "changed_at": at,
+        "stage_id": stage,
+        "from_stage_id": prev,
+        "pipeline_id": _id(deal.get("pipeline_id")),
+        "changed_by": by,
+        "origin": origin,
+    }
+
+
+def initial_entry(src: str, deal: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A deal that never moved entered its stage when it was added."""
+    added = parse_time(deal.get("add_time"))
+    stage = _id(deal.get("stage_id"))
+    if added is None or stage is None:
+        return None
+    return _change_row(src, deal, added, stage, None, None, "crm_history")
+
+
+def terminal_entry(src: str, deal: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The won/lost step taken from the deal itself (when no flow was read for it)."""
+    status = deal.get("status")
+    if status not in ("won", "lost"):
+        return None
+    at = parse_time(deal.get("won_time") if status == "won" else deal.get("lost_time"))
+    if at is None:
+        return None
+    stage = WON_STAGE_ID if status == "won" else LOST_STAGE_ID
+    return _change_row(src, deal, at, stage, _id(deal.get("stage_id")), None, "crm_history")
+
+
+def history_rows(
+    src: str, deal: Mapping[str, Any], flow: Iterable[Mapping[str, Any]], me: HubIdentity
+) -> list[dict[str, Any]]:
+    """A deal's whole stage history from its ``dealChange`` flow items (any order)."""
+    changes = []
+    for item in flow:
+        if not item or item.get("object") != "dealChange":
+            continue
+        data = item.get("data") or {}
+        if data.get("field_key") not in ("stage_id", "status"):
+            continue
+        at = parse_time(data.get("log_time") or item.get("timestamp"))
+        if at is not None:
+            changes.append((at, int(data.get("id") or 0), data))
+    changes.sort(key=lambda c: (c[0], c[1]))
+    stage_moves = [c for c in changes if c[2].get("field_key") == "stage_id"]
+    first = _id(stage_moves[0][2].get("old_value")) if stage_moves else _id(deal.get("stage_id"))
+    rows: list[dict[str, Any]] = []
+    added = parse_time(deal.get("add_time"))
+    if added is not None and first is not None:
+        rows.append(_change_row(src, deal, added, first, None, None, "crm_history"))
+    stage, position = first, first  # position: the stage, or won/lost while closed
+    for at, _, data in changes:
+        by, origin = _id(data.get("user_id")), me.origin(data)
+        new = _id(data.get("new_value"))
+        if data.get("field_key") == "stage_id":
+            stage = new
+            if position in (WON_STAGE_ID, LOST_STAGE_ID) or new == position or new is None:
+                continue  # a closed deal moved silently; the reopen step will land there
+            rows.append(_change_row(src, deal, at, new, position, by, origin))
+            position = new
+        elif new in ("won", "lost"):
+            target = WON_STAGE_ID if new == "won" else LOST_STAGE_ID
+            if target != position:
+                rows.append(_change_row(src, deal, at, target, position, by, origin))
+                position = target
+        elif new == "open" and position in (WON_STAGE_ID, LOST_STAGE_ID) and stage is not None:
+            rows.append(_change_row(src, deal, at, stage, position, by, origin))
+            position = stage
+    if not any(r["stage_id"] in (WON_STAGE_ID, LOST_STAGE_ID) for r in rows):
+        terminal = terminal_entry(src, deal)
+        if terminal is not None:
+            rows.append(terminal)
+    return rows
+
+
+# ----- the small tables ----------------------------------------------------------------------
+
+
+def pipeline_row(src: str, p: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "source_name": src,
+        "crm": CRM,
+        "pipeline_key": make_key(src, p["id"]),
+        "pipeline_id": str(p["id"]),
+        "label": p.get("name"),
+        "display_order": p.get("order_nr"),
+        "is_deleted": bool(p.get("is_deleted")),
+    }
+
+
+def stage_row(src: str, s: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "source_name": src,
+        "crm": CRM,
+        "stage_key": make_key(src, s["id"]),
+        "pipeline_id": _id(s.get("pipeline_id")),
+        "stage_id": str(s["id"]),
+        "label": s.get("name"),
+        "display_order": s.get("order_nr"),
+        "probability": _percent(s.get("deal_probability")),
+        "is_closed": False,
+        "is_won": False,
+        "is_deleted": bool(s.get("is_deleted")),
+    }
+
+
+def outcome_stage_rows(src: str) -> list[dict[str, Any]]:
+    """The pseudo stages ``won`` and ``lost`` that carry Pipedrive's deal outcomes."""
+    return [
+        {
+            "source_name": src,
+            "crm": CRM,
+            "stage_key": make_key(src, sid),
+            "pipeline_id": None,
+            "stage_id": sid,
+            "label": label,
+            "display_order": order,
+            "probability": prob,
+            "is_closed": True,
+            "is_won": sid == WON_STAGE_ID,
+            "is_deleted": False,
+        }
+        for sid, label, order, prob in (
+            (WON_STAGE_ID, "Won", 1000, 1.0),
+            (LOST_STAGE_ID, "Lost", 1001, 0.0),
+        )
+    ]
+
+
+def owner_row(src: str, u: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "source_name": src,
+        "crm": CRM,
+        "owner_key": make_key(src, u["id"]),
+        "source_owner_id": str(u["id"]),
+        "name": u.get("name"),
+        "email": u.get("email"),
+        "team": None,
+        "is_active": bool(u.get("active_flag", True)) and not u.get("is_deleted", False),
+    }
+
+
+def _duration_s(value: Any) -> int | None:
+    if not value:
+        return None
+    parts = [int(p) for p in str(value).split(":")]
+    while len(parts) < 3:
+        parts.append(0)
+    return parts[0] * 3600 + parts[1] * 60 + parts[2]
+
+
+def _occurred(a: Mapping[str, Any]) -> datetime | None:
+    day = a.get("due_date")
+    if day:
+        clock_time = a.get("due_time") or "00:00"
+        return datetime.fromisoformat(f"{day}T{clock_time}").replace(tzinfo=UTC)
+    return parse_time(a.get("marked_as_done_time")) or parse_time(a.get("add_time"))
+
+
+def activity_row(src: str, a: Mapping[str, Any], type_map: Mapping[str, str]) -> dict[str, Any]:
+    key = str(a.get("type") or "")
+    deal_id = _id(a.get("deal_id"))
+    return {
+        "source_name": src,
+        "crm": CRM,
+        "activity_key": make_key(src, a["id"]),
+        "source_activity_id": str(a["id"]),
+        "type": type_map.get(key) or ACTIVITY_TYPE_MAP.get(key) or "other",
+        "subject": a.get("subject"),
+        "occurred_at": _occurred(a),
+        "completed": a.get("done"),
+        "owner_id": _id(a.get("owner_id")),
+        "deal_key": make_key(src, deal_id) if deal_id else None,
+        "duration_s": _duration_s(a.get("duration")),
+        "direction": None,
+        "outcome": None,
+        "updated_at": parse_time(a.get("update_time")),
+        "is_deleted": bool(a.get("is_deleted")),
+    }
+
+
+def note_row(src: str, n: Mapping[str, Any]) -> dict[str, Any]:
+    """Notes are activities of type ``note``; their ids get a prefix so they never collide."""
+    deal_id = _id(n.get("deal_id"))
+    native = f"note-{n['id']}"
+    content = n.get("content")
+    return {
+        "source_name": src,
+        "crm": CRM,
+        "activity_key": make_key(src, native),
+        "source_activity_id": native,
+        "type": "note",
+        "subject": content[:500] if isinstance(content, str) else content,
+        "occurred_at": parse_time(n.get("add_time")),
+        "completed": True,
+        "owner_id": _id(n.get("user_id")),
+        "deal_key": make_key(src, deal_id) if deal_id else None,
+        "duration_s": None,
+        "direction": None,
+        "outcome": None,
+        "updated_at": parse_time(n.get("update_time")),
+        "is_deleted": n.get("active_flag") is False,
+    }

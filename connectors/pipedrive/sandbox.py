@@ -1,0 +1,628 @@
+"""FakePipedrive: a stateful local Pipedrive company over real HTTP.
+
+Faithful where the connector could go wrong: ``{success, data, additional_data}``
+envelopes, v2 cursor paging (``next_cursor`` absent at the end), v1 offset paging
+(``start``/``more_items_in_collection``), second-precision timestamps, ``updated_since``
+with fractional seconds -> 400, ``updated_since`` on pipelines/stages -> 400, limits over
+500 -> 400, the flow answering 200 with a ``null`` body now and then, 429 without
+Retry-After (burst per 2 s by plan; the daily token budget charged by each endpoint's
+``x-token-cost``), custom fields keyed by 40-character hashes, deleted deals visible for
+30 days, archived deals only on ``/deals/archived``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+from connectors.pipedrive.sandbox_store import (
+    TOKEN_USER_ID,
+    PipedriveStore,
+    build_store,
+    v2time,
+)
+from connectors.pipedrive.settings import BURST_BY_PLAN, BURST_WINDOW_S, ENDPOINTS
+from connectors.sandbox import SandboxRequest, SandboxResponse, SandboxServer
+
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
+INFO = "Please check developers.pipedrive.com for more information about Pipedrive API."
+DAILY_HEADER = "x-daily-ratelimit-token-remaining"
+# 40 hex characters like a real token; fixed so `hub demo` configs can name it.
+SANDBOX_API_TOKEN = "5a4db0c2e1f3a6b7c8d9e0f1a2b3c4d5e6f70819"
+
+
+def _v1_error(status: int, message: str) -> SandboxResponse:
+    return SandboxResponse(
+        status,
+        {
+            "success": False,
+            "error": message,
+            "errorCode": status,
+            "error_info": INFO,
+            "data": None,
+            "additional_data": None,
+        },
+    )
+
+
+def _v2_error(status: int, message: str, code: str) -> SandboxResponse:
+    return SandboxResponse(status, {"success": False, "error": message, "code": code})
+
+
+def _parse_since(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _t(text: str | None) -> datetime:
+    """Parse a stored v2 (``...Z``) or v1 (``YYYY-MM-DD HH:MM:SS``) timestamp as UTC."""
+    parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class FakePipedrive(SandboxServer):
+    kind = "pipedrive"
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        seed: int = 42,
+        n_deals: int = 300,
+        rate_limits: bool = True,
+        source_index: int = 0,
+        n_sources: int = 1,
+        plan: str = "advanced",
+        daily_tokens: int = 1_000_000,
+        flow_null_rate: float = 0.02,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(port=port, rate_limits=rate_limits, seed=seed)
+        self.store: PipedriveStore = build_store(seed, n_deals, source_index, n_sources)
+        self.plan = plan
+        self.daily_tokens = daily_tokens
+        self.tokens_used = 0
+        self.flow_null_rate = flow_null_rate
+        self.api_token = SANDBOX_API_TOKEN
+        self.client_id = "hub-client"
+        self.client_secret = "pd-secret-" + secrets.token_hex(8)
+        self.refresh_token = "pd-refresh-" + secrets.token_hex(16)
+        self.access_tokens: set[str] = set()
+        self.query_token_uses = 0  # requests that put a token in the URL
+        self.patch_bodies: list[dict[str, Any]] = []
+        self._windows: dict[str, deque[float]] = {}
+        self._costs: dict[str, int] = {}
+        routes = [
+            ("GET", "deals", self._deals),
+            ("GET", "deals_archived", self._archived),
+            ("GET", "deal", self._deal),
+            ("PATCH", "deal_patch", self._patch_deal),
+            ("GET", "pipelines", self._pipelines),
+            ("GET", "stages", self._stages),
+            ("GET", "activities", self._activities),
+            ("GET", "deal_fields_v2", self._deal_fields_v2),
+            ("POST", "deal_field_create", self._create_deal_field),
+            ("GET", "users", self._users),
+            ("GET", "deal_fields", self._deal_fields_v1),
+            ("GET", "notes", self._notes),
+            ("GET", "flow", self._flow),
+        ]
+        for method, name, handler in routes:
+            endpoint = ENDPOINTS[name]
+            self.route(method, endpoint.path, handler)
+            self._costs[f"{method} {endpoint.path}"] = endpoint.cost
+        self.route("POST", "/oauth/token", self._oauth_token)
+
+    # ----- vendor hooks ----------------------------------------------------------------------
+    def credentials(self) -> dict[str, str]:
+        return {"api_token": self.api_token}
+
+    def oauth_credentials(self) -> dict[str, str]:
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": self.refresh_token,
+        }
+
+    def throttled_response(self, request: SandboxRequest) -> SandboxResponse:
+        response = _v1_error(429, "Request over limit")
+        response.headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"})
+        return response
+
+    def server_error_response(self, request: SandboxRequest) -> SandboxResponse:
+        status = self._rng.choice((500, 502, 503))
+        return _v1_error(
+            status, "Internal server error" if status == 500 else "Service unavailable"
+        )
+
+    def quota_exhausted_response(self, request: SandboxRequest) -> SandboxResponse:
+        response = _v1_error(429, "Daily API token budget exceeded")
+        response.headers[DAILY_HEADER] = "0"
+        return response
+
+    def _identity(self, request: SandboxRequest) -> str | None:
+        token = request.headers.get("x-api-token")
+        if token == self.api_token:
+            return "api_token"
+        auth = request.headers.get("authorization", "")
+        if auth.startswith("Bearer ") and auth[7:] in self.access_tokens:
+            return "oauth"
+        if request.arg("api_token") == self.api_token:
+            self.query_token_uses += 1
+            return "api_token"
+        return None
+
+    def check_auth(self, request: SandboxRequest) -> SandboxResponse | None:
+        if request.path == "/oauth/token" or self._identity(request):
+            return None
+        return _v1_error(401, "unauthorized access")
+
+    def expire_tokens(self) -> None:
+        self.access_tokens.clear()
+
+    def _burst_limit(self, request: SandboxRequest) -> int:
+        if not self.rate_limits:
+            return 10_000
+        kind = "oauth" if request.headers.get("authorization") else "api_token"
+        return BURST_BY_PLAN[kind][self.plan]
+
+    def _window(self, request: SandboxRequest) -> deque[float]:
+        key = request.headers.get("x-api-token") or request.headers.get("authorization") or "-"
+        window = self._windows.setdefault(key, deque())
+        now = self.now().timestamp()
+        while window and now - window[0] >= BURST_WINDOW_S:
+            window.popleft()
+        return window
+
+    def rate_limit(self, request: SandboxRequest) -> SandboxResponse | None:
+        if request.path.startswith("/_sandbox") or request.path == "/oauth/token":
+            return None
+        if self.tokens_used >= self.daily_tokens:
+            return self.quota_exhausted_response(request)
+        window = self._window(request)
+        if len(window) >= self._burst_limit(request):
+            return self.throttled_response(request)
+        return None
+
+    def decorate(self, request: SandboxRequest, response: SandboxResponse) -> None:
+        if request.path == "/oauth/token":
+            return
+        window = self._window(request)
+        if response.status != 429:
+            window.append(self.now().timestamp())
+            label = next((k for k in self._costs if self._matches(k, request)), None)
+            self.tokens_used += self._costs.get(label or "", 0)
+        limit = self._burst_limit(request)
+        reset = (
+            0
+            if not window
+            else max(1, round(BURST_WINDOW_S - (self.now().timestamp() - window[0])))
+        )
+        for name, value in (
+            ("x-ratelimit-limit", limit),
+            ("x-ratelimit-remaining", max(0, limit - len(window))),
+            ("x-ratelimit-reset", reset),
+            (DAILY_HEADER, max(0, self.daily_tokens - self.tokens_used)),
+        ):
+            response.headers.setdefault(name, str(value))
+
+    @staticmethod
+    def _matches(label: str, request: SandboxRequest) -> bool:
+        method, _, pattern = label.partition(" ")
+        regex = "^" + re.sub(r"\{\w+\}", "[^/]+", pattern) + "$"
+        return method == request.method and re.match(regex, request.path) is not None
+
+    def mutate(self, spec: dict[str, Any]) -> dict[str, Any]:
+        self.time_offset_s += 1  # each round of changes lands on a later second
+        return self.store.mutate(spec, self.now().replace(microsecond=0))
+
+    def expected_canonical(self, source_name: str) -> dict[str, list[dict[str, Any]]]:
+        with self.lock:
+            return self.store.expected(source_name, self.now())
+
+    # ----- helpers ---------------------------------------------------------------------------
+    def _limit(self, request: SandboxRequest, default: int = 100) -> int | SandboxResponse:
+        raw = request.arg("limit")
+        if raw is None:
+            return default
+        if not raw.isdigit() or not 1 <= int(raw) <= 500:
+            return _v2_error(
+                400,
+                "Validation failed: limit: Must be less than or equal to 500",
+                "ERR_SCHEMA_VALIDATION_FAILED",
+            )
+        return int(raw)
+
+    def _since(self, request: SandboxRequest, name: str) -> datetime | None | SandboxResponse:
+        raw = request.arg(name)
+        if raw is None:
+            return None
+        if not RFC3339.match(raw):
+            return _v2_error(
+                400,
+                f"Validation failed: {name}: Must be a valid RFC3339 date-time "
+                "without fractional seconds",
+                "ERR_SCHEMA_VALIDATION_FAILED",
+            )
+        return _parse_since(raw)
+
+    def _cursor_page(
+        self, request: SandboxRequest, rows: list[dict[str, Any]], default_sort: str = "id"
+    ) -> SandboxResponse:
+        limit = self._limit(request)
+        if isinstance(limit, SandboxResponse):
+            return limit
+        sort_by = request.arg("sort_by", default_sort) or default_sort
+        desc = request.arg("sort_direction") == "desc"
+
+        def key(row: dict[str, Any]) -> tuple[Any, int]:
+            value = row.get(sort_by)
+            return (value if sort_by == "id" else _t(value).timestamp(), row["id"])
+
+        rows = sorted(rows, key=key, reverse=desc)
+        cursor = request.arg("cursor")
+        if cursor:
+            try:
+                mark = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+                after = (mark["fieldValue"], mark["id"])
+            except (ValueError, KeyError):
+                return _v2_error(400, "Invalid cursor", "ERR_INVALID_CURSOR")
+            rows = [r for r in rows if (key(r) < after if desc else key(r) > after)]
+        page = rows[:limit]
+        extra: dict[str, Any] = {}
+        if len(rows) > limit:
+            last = key(page[-1])
+            mark = {
+                "field": sort_by,
+                "fieldValue": last[0],
+                "sortDirection": "desc" if desc else "asc",
+                "id": last[1],
+            }
+            extra["next_cursor"] = (
+                base64.urlsafe_b64encode(json.dumps(mark).encode()).decode().rstrip("=")
+            )
+        return SandboxResponse(200, {"success": True, "data": page, "additional_data": extra})
+
+    def _offset_page(
+        self, request: SandboxRequest, rows: list[dict[str, Any]], *, nested: bool
+    ) -> SandboxResponse:
+        limit = self._limit(request)
+        if isinstance(limit, SandboxResponse):
+            return limit
+        start = int(request.arg("start", "0") or 0)
+        page = rows[start : start + limit]
+        more = start + limit < len(rows)
+        info: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
+        if nested and more:
+            info["next_start"] = start + limit
+        extra = {"pagination": info} if nested else info
+        return SandboxResponse(200, {"success": True, "data": page, "additional_data": extra})
+
+    # ----- deals -----------------------------------------------------------------------------
+    def _deal_list(self, request: SandboxRequest, archived: bool) -> SandboxResponse:
+        since = self._since(request, "updated_since")
+        if isinstance(since, SandboxResponse):
+            return since
+        until = self._since(request, "updated_until")
+        if isinstance(until, SandboxResponse):
+            return until
+        statuses = set((request.arg("status") or "").split(",")) - {""}
+        bad = statuses - {"open", "won", "lost", "deleted"}
+        if bad:
+            return _v2_error(
+                400,
+                f"Validation failed: status: Invalid value {sorted(bad)}",
+                "ERR_SCHEMA_VALIDATION_FAILED",
+            )
+        ids = {int(i) for i in (request.arg("ids") or "").split(",") if i.strip().isdigit()}
+        now = self.now()
+        rows = []
+        for deal in self.store.deals.values():
+            if deal["is_archived"] != archived or (ids and deal["id"] not in ids):
+                continue
+            if deal["is_deleted"]:
+                if "deleted" not in statuses or now - self.store.deleted_at[deal["id"]] > timedelta(
+                    days=30
+                ):
+                    continue
+            elif statuses and deal["status"] not in statuses:
+                continue
+            updated = _t(deal["update_time"])
+            if (since and updated < since) or (until and updated >= until):
+                continue
+            rows.append(deal)
+        return self._cursor_page(request, rows)
+
+    def _deals(self, request: SandboxRequest) -> SandboxResponse:
+        return self._deal_list(request, archived=False)
+
+    def _archived(self, request: SandboxRequest) -> SandboxResponse:
+        return self._deal_list(request, archived=True)
+
+    def _get_deal(self, request: SandboxRequest) -> dict[str, Any] | None:
+        raw = request.params.get("id", "")
+        deal = self.store.deals.get(int(raw)) if raw.isdigit() else None
+        return None if deal is None or deal["is_deleted"] else deal
+
+    def _deal(self, request: SandboxRequest) -> SandboxResponse:
+        deal = self._get_deal(request)
+        if deal is None:
+            return _v2_error(404, "Deal not found", "ERR_NOT_FOUND")
+        return SandboxResponse(200, {"success": True, "data": deal})
+
+    def _patch_deal(self, request: SandboxRequest) -> SandboxResponse:
+        deal = self._get_deal(request)
+        if deal is None:
+            return _v2_error(404, "Deal not found", "ERR_NOT_FOUND")
+        try:
+            body = request.json()
+        except ValueError:
+            return _v2_error(400, "Invalid JSON body", "ERR_SCHEMA_VALIDATION_FAILED")
+        if not isinstance(body, dict):
+            return _v2_error(
+                400, "Validation failed: body must be an object", "ERR_SCHEMA_VALIDATION_FAILED"
+            )
+        self.patch_bodies.append(body)
+        allowed = {
+            "title",
+            "owner_id",
+            "pipeline_id",
+            "stage_id",
+            "value",
+            "currency",
+            "status",
+            "probability",
+            "lost_reason",
+            "expected_close_date",
+            "custom_fields",
+        }
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            return _v2_error(
+                400,
+                f"Validation failed: Parameter '{unknown[0]}' is not allowed",
+                "ERR_SCHEMA_VALIDATION_FAILED",
+            )
+        pipeline_id = body.get("pipeline_id", deal["pipeline_id"])
+        stage_id = body.get("stage_id")
+        if stage_id is not None:
+            if not isinstance(stage_id, int) or isinstance(stage_id, bool):
+                return _v2_error(
+                    400,
+                    "Validation failed: stage_id: Expected integer",
+                    "ERR_SCHEMA_VALIDATION_FAILED",
+                )
+            stage = self.store.stages.get(stage_id)
+            if stage is None or stage["pipeline_id"] != pipeline_id:
+                return _v2_error(
+                    400,
+                    f"Stage {stage_id} does not belong to pipeline {pipeline_id}",
+                    "ERR_INVALID_INPUT",
+                )
+        custom = body.get("custom_fields") or {}
+        keys = {f["key"] for f in self.store.fields if f["edit_flag"]}
+        for key in custom:
+            if key not in keys:
+                return _v2_error(
+                    400,
+                    f"Validation failed: custom_fields: Parameter '{key}' is not allowed",
+                    "ERR_SCHEMA_VALIDATION_FAILED",
+                )
+        now = self.now().replace(microsecond=0)
+        user = TOKEN_USER_ID
+        if stage_id is not None:
+            deal["pipeline_id"] = pipeline_id
+            self.store.move(deal, stage_id, now, user, "api")
+        for key, value in custom.items():
+            deal["custom_fields"][key] = value
+            self.store.record_change(deal, now, key, None, value, user, "api")
+        for key in ("title", "value", "currency", "probability", "expected_close_date", "owner_id"):
+            if key in body:
+                self.store.set_value(deal, key, body[key], now, user, "api")
+        if "status" in body:
+            self.store.set_status(deal, body["status"], now, user, "api", body.get("lost_reason"))
+        self.store.touch(deal, now)
+        return SandboxResponse(200, {"success": True, "data": deal})
+
+    # ----- the small lists -------------------------------------------------------------------
+    def _reject_updated_since(self, request: SandboxRequest) -> SandboxResponse | None:
+        if request.arg("updated_since") is not None:
+            return _v2_error(
+                400,
+                "Validation failed: Parameter 'updated_since' is not allowed",
+                "ERR_SCHEMA_VALIDATION_FAILED",
+            )
+        return None
+
+    def _pipelines(self, request: SandboxRequest) -> SandboxResponse:
+        return self._reject_updated_since(request) or self._cursor_page(
+            request, list(self.store.pipelines.values())
+        )
+
+    def _stages(self, request: SandboxRequest) -> SandboxResponse:
+        rejected = self._reject_updated_since(request)
+        if rejected:
+            return rejected
+        pid = request.arg("pipeline_id")
+        rows = [
+            s for s in self.store.stages.values() if pid is None or str(s["pipeline_id"]) == pid
+        ]
+        return self._cursor_page(request, rows)
+
+    def _activities(self, request: SandboxRequest) -> SandboxResponse:
+        since = self._since(request, "updated_since")
+        if isinstance(since, SandboxResponse):
+            return since
+        deal_id = request.arg("deal_id")
+        rows = [
+            a
+            for a in self.store.activities.values()
+            if not a["is_deleted"]
+            and (since is None or _t(a["update_time"]) >= since)
+            and (deal_id is None or str(a["deal_id"]) == deal_id)
+        ]
+        return self._cursor_page(request, rows)
+
+    def _users(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse(200, {"success": True, "data": list(self.store.users.values())})
+
+    def _v1_field(self, f: dict[str, Any], order: int) -> dict[str, Any]:
+        return {
+            "id": f["id"],
+            "key": f["key"],
+            "name": f["name"],
+            "order_nr": order,
+            "field_type": f["field_type"],
+            "add_time": f["add_time"].replace("T", " ").rstrip("Z"),
+            "update_time": None,
+            "last_updated_by_user_id": None,
+            "created_by_user_id": TOKEN_USER_ID,
+            "active_flag": True,
+            "edit_flag": f["edit_flag"],
+            "index_visible_flag": True,
+            "details_visible_flag": True,
+            "add_visible_flag": True,
+            "important_flag": False,
+            "bulk_edit_allowed": True,
+            "searchable_flag": False,
+            "filtering_allowed": True,
+            "sortable_flag": True,
+            "mandatory_flag": False,
+            "options": f["options"],
+            "options_deleted": [],
+            "is_subfield": False,
+            "subfields": [],
+        }
+
+    def _deal_fields_v1(self, request: SandboxRequest) -> SandboxResponse:
+        rows = [self._v1_field(f, i) for i, f in enumerate(self.store.fields)]
+        return self._offset_page(request, rows, nested=False)
+
+    def _v2_field(self, f: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "field_name": f["name"],
+            "field_code": f["key"],
+            "description": "",
+            "field_type": f["field_type"],
+            "options": f["options"],
+            "subfields": None,
+            "is_custom_field": f["edit_flag"],
+            "is_optional_response_field": False,
+        }
+
+    def _deal_fields_v2(self, request: SandboxRequest) -> SandboxResponse:
+        rows = [dict(self._v2_field(f), id=f["id"]) for f in self.store.fields]
+        response = self._cursor_page(request, rows)
+        for row in response.body["data"] if response.status == 200 else []:
+            row.pop("id", None)
+        return response
+
+    def _create_deal_field(self, request: SandboxRequest) -> SandboxResponse:
+        body = request.json() or {}
+        name, ftype = body.get("field_name"), body.get("field_type")
+        valid = {
+            "varchar",
+            "text",
+            "double",
+            "phone",
+            "date",
+            "daterange",
+            "time",
+            "timerange",
+            "set",
+            "enum",
+            "varchar_auto",
+            "address",
+            "monetary",
+            "org",
+            "people",
+            "user",
+        }
+        if not isinstance(name, str) or not name or ftype not in valid:
+            return _v2_error(
+                400,
+                "Validation failed: field_name and a valid field_type are required",
+                "ERR_SCHEMA_VALIDATION_FAILED",
+            )
+        key = base64.b16encode(secrets.token_bytes(20)).decode().lower()
+        field = {
+            "id": len(self.store.fields) + 1,
+            "key": key,
+            "name": name,
+            "field_type": ftype,
+            "edit_flag": True,
+            "add_time": v2time(self.now()),
+            "options": [
+                {"id": 900 + i, "label": o["label"]}
+                for i, o in enumerate(body.get("options") or [])
+            ]
+            or None,
+        }
+        self.store.fields.append(field)
+        return SandboxResponse(200, {"success": True, "data": self._v2_field(field)})
+
+    def _notes(self, request: SandboxRequest) -> SandboxResponse:
+        since = self._since(request, "updated_since")
+        if isinstance(since, SandboxResponse):
+            return since
+        deal_id = request.arg("deal_id")
+        rows = sorted(
+            (
+                n
+                for n in self.store.notes.values()
+                if (since is None or _t(n["update_time"]) >= since)
+                and (deal_id is None or str(n["deal_id"]) == deal_id)
+            ),
+            key=lambda n: n["id"],
+        )
+        return self._offset_page(request, rows, nested=True)
+
+    def _flow(self, request: SandboxRequest) -> SandboxResponse:
+        raw = request.params.get("id", "")
+        deal = self.store.deals.get(int(raw)) if raw.isdigit() else None
+        if deal is None:
+            return _v1_error(404, "Deal not found")
+        if self.chance(self.flow_null_rate):
+            return SandboxResponse(200, b"null")
+        items = request.arg("items")
+        wanted = set(items.split(",")) if items else None
+        rows = [
+            i
+            for i in reversed(self.store.flows[deal["id"]])
+            if wanted is None or i["object"] in wanted
+        ]
+        return self._offset_page(request, rows, nested=False)
+
+    def _oauth_token(self, request: SandboxRequest) -> SandboxResponse:
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        auth = request.headers.get("authorization", "")
+        expected = (
+            "Basic " + base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        )
+        if auth != expected:
+            return SandboxResponse(401, {"success": False, "error": "Invalid client credentials"})
+        if (
+            form.get("grant_type") != "refresh_token"
+            or form.get("refresh_token") != self.refresh_token
+        ):
+            return SandboxResponse(
+                400, {"success": False, "error": "Invalid grant: refresh token is invalid"}
+            )
+        token = "pd-access-" + secrets.token_hex(16)
+        self.access_tokens.add(token)
+        return SandboxResponse(
+            200,
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "refresh_token": self.refresh_token,
+                "scope": "deals:full users:read recents:read activities:read",
+                "expires_in": 3599,
+                "api_domain": self.base_url,
+            },
+        )

@@ -1,0 +1,638 @@
+"""The sandbox's in-memory Pipedrive company: seeded from the synthetic world, changed by
+``mutate``, and able to say what a perfect sync must have produced (``expected``).
+
+Records are kept in the vendor's own v2 shapes (ids are integers, timestamps strings of
+second precision) so the HTTP layer only filters, pages and serialises them. The
+canonical history is recorded independently as changes happen, so tests compare the
+connector's reading of the flow against the truth, not against the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from connectors.synthetic import SyntheticDeal, World, WorldSpec
+from models.canonical import make_key
+
+# The default pipeline's stages: (id, name, canonical stage, deal probability %).
+DEFAULT_STAGES: tuple[tuple[int, str, str, int], ...] = (
+    (1, "Qualified", "prospecting", 10),
+    (2, "Contact Made", "qualification", 20),
+    (3, "Demo Scheduled", "meeting", 40),
+    (4, "Proposal Made", "proposal", 60),
+    (5, "Negotiations Started", "negotiation", 80),
+)
+RENEWAL_STAGES: tuple[tuple[int, str, int], ...] = (
+    (6, "Renewal due", 50),
+    (7, "Renewal negotiation", 70),
+    (8, "Renewal signed", 90),
+)
+STAGE_OF: dict[str, int] = {canonical: sid for sid, _, canonical, _ in DEFAULT_STAGES}
+STAGE_NAME: dict[int, str] = {sid: name for sid, name, _, _ in DEFAULT_STAGES} | {
+    sid: name for sid, name, _ in RENEWAL_STAGES
+}
+TOKEN_USER_ID = 999_999
+LEAD_SOURCES = ("Inbound", "Outbound", "Partner", "Event")
+SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
+
+
+def v2time(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def v1time(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def field_key(seed: int, name: str) -> str:
+    """A 40-hex key like Pipedrive's, different for every fake company (seed)."""
+    return hashlib.sha1(f"{seed}:{name}".encode()).hexdigest()
+
+
+@dataclass
+class Step:
+    """One step of a deal's canonical history, as the truth (not as read from the API)."""
+
+    at: datetime
+    stage_id: str
+    from_stage_id: str | None
+
+
+@dataclass
+class PipedriveStore:
+    seed: int
+    users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    pipelines: dict[int, dict[str, Any]] = field(default_factory=dict)
+    stages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    deals: dict[int, dict[str, Any]] = field(default_factory=dict)
+    flows: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    history: dict[int, list[Step]] = field(default_factory=dict)
+    deleted_at: dict[int, datetime] = field(default_factory=dict)
+    activities: dict[int, dict[str, Any]] = field(default_factory=dict)
+    notes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    fields: list[dict[str, Any]] = field(default_factory=list)
+    _next: dict[str, int] = field(default_factory=dict)
+
+    def next_id(self, kind: str, start: int = 1) -> int:
+        value = self._next.get(kind, start)
+        self._next[kind] = value + 1
+        return value
+
+    # ----- seeding ---------------------------------------------------------------------------
+    def seed_from(self, world: World, source_index: int, n_sources: int) -> None:
+        created = world.spec.as_of - timedelta(days=world.spec.history_days + 30)
+        self._seed_users(world, created)
+        self._seed_pipelines(created)
+        self._seed_fields(created)
+        for synthetic in world.iter_deals_for(source_index, n_sources):
+            self._seed_deal(synthetic, world.spec.as_of)
+
+    def user_id(self, rep_id: str) -> int:
+        return 1_000_000 + int(rep_id.split("-")[1])
+
+    def _seed_users(self, world: World, created: datetime) -> None:
+        people = [(self.user_id(r.rep_id), r.name, r.email, r.is_active) for r in world.reps]
+        people.append((TOKEN_USER_ID, "Hub Integration", "hub-integration@example.com", True))
+        for uid, name, email, active in people:
+            self.users[uid] = {
+                "id": uid,
+                "name": name,
+                "default_currency": "USD",
+                "locale": "en_US",
+                "lang": 1,
+                "email": email,
+                "phone": None,
+                "activated": True,
+                "last_login": v1time(created),
+                "created": v1time(created),
+                "modified": v1time(created),
+                "has_created_company": uid == TOKEN_USER_ID,
+                "access": [
+                    {"app": "sales", "admin": uid == TOKEN_USER_ID, "permission_set_id": "1"}
+                ],
+                "active_flag": active,
+                "timezone_name": "Europe/Berlin",
+                "timezone_offset": "+01:00",
+                "role_id": 1,
+                "icon_url": None,
+                "is_you": uid == TOKEN_USER_ID,
+                "is_deleted": False,
+            }
+
+    def _seed_pipelines(self, created: datetime) -> None:
+        for pid, name in ((1, "Pipeline"), (2, "Renewals")):
+            self.pipelines[pid] = {
+                "id": pid,
+                "name": name,
+                "order_nr": pid - 1,
+                "is_deleted": False,
+                "is_deal_probability_enabled": True,
+                "add_time": v2time(created),
+                "update_time": v2time(created),
+            }
+        rows = [(sid, name, 1, prob) for sid, name, _, prob in DEFAULT_STAGES]
+        rows += [(sid, name, 2, prob) for sid, name, prob in RENEWAL_STAGES]
+        for order, (sid, name, pid, prob) in enumerate(rows):
+            self.stages[sid] = {
+                "id": sid,
+                "order_nr": order,
+                "name": name,
+                "is_deleted": False,
+                "deal_probability": prob,
+                "pipeline_id": pid,
+                "is_deal_rot_enabled": False,
+                "days_to_rotten": None,
+                "add_time": v2time(created),
+                "update_time": v2time(created),
+            }
+
+    def _seed_fields(self, created: datetime) -> None:
+        def add(
+            name: str, ftype: str, options: list[str] | None, custom: bool, key: str | None = None
+        ) -> None:
+            base = 10 * (len(self.fields) + 1)
+            self.fields.append(
+                {
+                    "id": len(self.fields) + 1,
+                    "key": key or field_key(self.seed, name),
+                    "name": name,
+                    "field_type": ftype,
+                    "edit_flag": custom,
+                    "options": [
+                        {"id": base + i + 1, "label": label} for i, label in enumerate(options)
+                    ]
+                    if options
+                    else None,
+                    "add_time": v2time(created),
+                }
+            )
+
+        add("Title", "varchar", None, False, "title")
+        add("Value", "monetary", None, False, "value")
+        add("Expected close date", "date", None, False, "expected_close_date")
+        add("Lead source", "enum", list(LEAD_SOURCES), True)
+        add("Segments", "set", list(SEGMENTS), True)
+        add("Contract months", "double", None, True)
+
+    def field_by_name(self, name: str) -> dict[str, Any] | None:
+        return next((f for f in self.fields if f["name"] == name), None)
+
+    def option_id(self, name: str, label: str) -> int:
+        f = self.field_by_name(name)
+        assert f is not None and f["options"]
+        return next(o["id"] for o in f["options"] if o["label"] == label)
+
+    def _seed_deal(self, s: SyntheticDeal, as_of: datetime) -> None:
+        deal_id = self.next_id("deal")
+        owner = self.user_id(s.owner)
+        rng = random.Random(self.seed * 7919 + deal_id)
+        first = STAGE_OF[s.path[0].stage]
+        deal: dict[str, Any] = {
+            "id": deal_id,
+            "title": s.name,
+            "creator_user_id": owner,
+            "owner_id": owner,
+            "person_id": None,
+            "org_id": 100 + s.account.index,
+            "pipeline_id": 1,
+            "stage_id": first,
+            "value": float(s.amount),
+            "currency": s.currency,
+            "add_time": v2time(s.created_at),
+            "update_time": v2time(s.created_at),
+            "stage_change_time": None,
+            "is_deleted": False,
+            "is_archived": False,
+            "archive_time": None,
+            "status": "open",
+            "probability": None if s.probability is None else round(s.probability * 100),
+            "lost_reason": None,
+            "visible_to": 3,
+            "close_time": None,
+            "won_time": None,
+            "lost_time": None,
+            "expected_close_date": s.expected_close_date.isoformat(),
+            "label_ids": [],
+            "origin": "ManuallyCreated",
+            "origin_id": None,
+            "channel": None,
+            "channel_id": None,
+            "arr": None,
+            "mrr": None,
+            "acv": None,
+            "custom_fields": self._custom_values(rng),
+        }
+        self.deals[deal_id] = deal
+        self.flows[deal_id] = []
+        self.history[deal_id] = [Step(s.created_at, str(first), None)]
+        for visit in s.path[1:]:
+            if visit.stage == "closed_won":
+                self.set_status(deal, "won", visit.entered_at, owner, "app")
+            elif visit.stage == "closed_lost":
+                self.set_status(
+                    deal, "lost", visit.entered_at, owner, "app", s.lost_reason or "Lost"
+                )
+            else:
+                self.move(deal, STAGE_OF[visit.stage], visit.entered_at, owner, "app")
+                if deal["status"] != "open":
+                    self.set_status(deal, "open", visit.entered_at, owner, "app")
+        deal["update_time"] = v2time(max(s.updated_at or s.created_at, _parse(deal["update_time"])))
+        closed = deal["won_time"] or deal["lost_time"]
+        if closed and deal_id % 5 == 0 and _parse(closed) < as_of - timedelta(days=120):
+            deal["is_archived"] = True
+            deal["archive_time"] = v2time(_parse(closed) + timedelta(days=90))
+            deal["update_time"] = deal["archive_time"]
+        for act in s.activities:
+            self._seed_activity(deal_id, act)
+
+    def _custom_values(self, rng: random.Random) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        lead = self.field_by_name("Lead source")
+        segs = self.field_by_name("Segments")
+        months = self.field_by_name("Contract months")
+        assert lead and segs and months
+        if rng.random() < 0.8:
+            values[lead["key"]] = rng.choice(lead["options"])["id"]
+        if rng.random() < 0.5:
+            values[segs["key"]] = sorted(o["id"] for o in rng.sample(segs["options"], 2))
+        if rng.random() < 0.6:
+            values[months["key"]] = float(rng.choice((12, 24, 36)))
+        return values
+
+    def _seed_activity(self, deal_id: int, a: Any) -> None:
+        at: datetime = a.occurred_at
+        owner = self.user_id(a.owner)
+        if a.type == "note":
+            nid = self.next_id("note")
+            self.notes[nid] = {
+                "id": nid,
+                "active_flag": True,
+                "add_time": v1time(at),
+                "content": a.subject,
+                "deal_id": deal_id,
+                "last_update_user_id": owner,
+                "user_id": owner,
+                "pinned_to_deal_flag": False,
+                "pinned_to_organization_flag": False,
+                "pinned_to_person_flag": False,
+                "update_time": v1time(at),
+            }
+            return
+        self.add_activity(deal_id, a.type, a.subject, at, owner, a.completed, a.duration_s)
+
+    def add_activity(
+        self,
+        deal_id: int,
+        kind: str,
+        subject: str,
+        at: datetime,
+        owner: int,
+        done: bool,
+        duration_s: int | None,
+    ) -> int:
+        aid = self.next_id("activity")
+        duration = None
+        if duration_s:
+            minutes = max(1, duration_s // 60)
+            duration = f"{minutes // 60:02d}:{minutes % 60:02d}"
+        self.activities[aid] = {
+            "id": aid,
+            "subject": subject,
+            "type": kind,
+            "owner_id": owner,
+            "creator_user_id": owner,
+            "is_deleted": False,
+            "add_time": v2time(at),
+            "update_time": v2time(at),
+            "deal_id": deal_id,
+            "org_id": None,
+            "person_id": None,
+            "due_date": at.strftime("%Y-%m-%d"),
+            "due_time": at.strftime("%H:%M"),
+            "duration": duration,
+            "busy": False,
+            "done": done,
+            "marked_as_done_time": v2time(at) if done else None,
+            "participants": [],
+            "attendees": [],
+            "public_description": None,
+            "priority": None,
+            "note": None,
+        }
+        return aid
+
+    # ----- changes (shared by seeding, mutate and PATCH) -------------------------------------
+    def record_change(
+        self,
+        deal: dict[str, Any],
+        at: datetime,
+        key: str,
+        old: Any,
+        new: Any,
+        user: int,
+        source: str,
+    ) -> None:
+        change_id = self.next_id("change", 1000)
+        extra: Any = []
+        if key == "stage_id":
+            extra = {
+                "old_value_formatted": STAGE_NAME.get(int(old)),
+                "new_value_formatted": STAGE_NAME.get(int(new)),
+            }
+        self.flows[deal["id"]].append(
+            {
+                "object": "dealChange",
+                "timestamp": v1time(at),
+                "data": {
+                    "id": change_id,
+                    "item_id": deal["id"],
+                    "user_id": user,
+                    "field_key": key,
+                    "old_value": None if old is None else str(old),
+                    "new_value": None if new is None else str(new),
+                    "is_bulk_update_flag": None,
+                    "log_time": v1time(at),
+                    "change_source": source,
+                    "change_source_user_agent": "hub" if source == "api" else "Mozilla/5.0",
+                    "additional_data": extra,
+                },
+            }
+        )
+
+    def touch(self, deal: dict[str, Any], at: datetime) -> None:
+        deal["update_time"] = v2time(at)
+
+    def move(
+        self, deal: dict[str, Any], stage_id: int, at: datetime, user: int, source: str
+    ) -> None:
+        old = deal["stage_id"]
+        if old == stage_id:
+            return
+        self.record_change(deal, at, "stage_id", old, stage_id, user, source)
+        deal["stage_id"] = stage_id
+        deal["stage_change_time"] = v2time(at)
+        deal["probability"] = deal["probability"]
+        self.touch(deal, at)
+        if deal["status"] == "open":
+            self.history[deal["id"]].append(Step(at, str(stage_id), str(old)))
+
+    def set_status(
+        self,
+        deal: dict[str, Any],
+        status: str,
+        at: datetime,
+        user: int,
+        source: str,
+        lost_reason: str | None = None,
+    ) -> None:
+        old = deal["status"]
+        if old == status:
+            return
+        self.record_change(deal, at, "status", old, status, user, source)
+        deal["status"] = status
+        self.touch(deal, at)
+        steps = self.history[deal["id"]]
+        if status in ("won", "lost"):
+            deal["close_time"] = v2time(at)
+            deal[f"{status}_time"] = v2time(at)
+            deal["lost_reason"] = lost_reason if status == "lost" else None
+            steps.append(Step(at, status, str(deal["stage_id"])))
+        else:  # reopened: back into the stage it sits in
+            deal.update(close_time=None, won_time=None, lost_time=None, lost_reason=None)
+            steps.append(Step(at, str(deal["stage_id"]), old))
+
+    def set_value(
+        self, deal: dict[str, Any], key: str, value: Any, at: datetime, user: int, source: str
+    ) -> None:
+        old = deal.get(key)
+        self.record_change(deal, at, key, old, value, user, source)
+        deal[key] = value
+        self.touch(deal, at)
+
+    def delete(self, deal: dict[str, Any], at: datetime, user: int) -> None:
+        deal["is_deleted"] = True
+        self.deleted_at[deal["id"]] = at
+        self.record_change(deal, at, "deleted", None, "1", user, "app")
+        self.touch(deal, at)
+
+    # ----- mutate ----------------------------------------------------------------------------
+    def mutate(self, spec: dict[str, Any], now: datetime) -> dict[str, Any]:
+        rng = random.Random(
+            int(spec.get("seed", 0)) * 1_000_003 + len(self._next) + self._next.get("change", 0)
+        )
+        live = [
+            d["id"]
+            for d in self.deals.values()
+            if not d["is_deleted"] and not d["is_archived"] and d["pipeline_id"] == 1
+        ]
+        open_ids = [i for i in live if self.deals[i]["status"] == "open"]
+        rng.shuffle(live)
+        rng.shuffle(open_ids)
+        used: set[int] = set()
+
+        def take(n: int, only_open: bool = True) -> list[dict[str, Any]]:
+            """Distinct deals: open ones for moves and outcomes, any live one for edits."""
+            out: list[dict[str, Any]] = []
+            for deal_id in open_ids if only_open else live:
+                if len(out) >= n:
+                    break
+                if deal_id not in used:
+                    used.add(deal_id)
+                    out.append(self.deals[deal_id])
+            return out
+
+        changed: set[int] = set()
+        moved: list[int] = []
+        for deal in take(int(spec.get("stage_moves", 5))):
+            if deal["stage_id"] < 5:
+                self.move(deal, deal["stage_id"] + 1, now, deal["owner_id"], "app")
+                moved.append(deal["id"])
+        for deal in take(int(spec.get("backward_moves", 1))):
+            if deal["stage_id"] > 1:
+                self.move(deal, deal["stage_id"] - 1, now, deal["owner_id"], "app")
+                moved.append(deal["id"])
+        changed.update(moved)
+        for deal in take(int(spec.get("amount_edits", 2)), only_open=False):
+            self.set_value(
+                deal,
+                "value",
+                round(deal["value"] * rng.uniform(0.7, 1.4), 2),
+                now,
+                deal["owner_id"],
+                "app",
+            )
+            changed.add(deal["id"])
+        for status in ("won", "lost"):
+            for deal in take(int(spec.get(status, 1))):
+                self.set_status(
+                    deal,
+                    status,
+                    now,
+                    deal["owner_id"],
+                    "app",
+                    "Chose competitor" if status == "lost" else None,
+                )
+                changed.add(deal["id"])
+        deleted = [d["id"] for d in take(int(spec.get("deletes", 1)), only_open=False)]
+        for deal_id in deleted:
+            self.delete(self.deals[deal_id], now, self.deals[deal_id]["owner_id"])
+        for deal in take(int(spec.get("association_changes", 1)), only_open=False):
+            self.set_value(deal, "org_id", 100 + rng.randrange(400), now, deal["owner_id"], "app")
+            changed.add(deal["id"])
+        new_ids = [self.new_deal(rng, now) for _ in range(int(spec.get("new_deals", 2)))]
+        live = [d for d in self.deals.values() if not d["is_deleted"]]
+        new_activities = []
+        for _ in range(int(spec.get("new_activities", 3))):
+            deal = rng.choice(live)
+            if rng.random() < 0.25:
+                nid = self.next_id("note")
+                self.notes[nid] = {
+                    "id": nid,
+                    "active_flag": True,
+                    "add_time": v1time(now),
+                    "content": "Call notes",
+                    "deal_id": deal["id"],
+                    "user_id": deal["owner_id"],
+                    "last_update_user_id": deal["owner_id"],
+                    "update_time": v1time(now),
+                    "pinned_to_deal_flag": False,
+                    "pinned_to_organization_flag": False,
+                    "pinned_to_person_flag": False,
+                }
+                new_activities.append(f"note-{nid}")
+            else:
+                kind = rng.choice(("call", "email", "meeting", "task", "lunch"))
+                aid = self.add_activity(
+                    deal["id"],
+                    kind,
+                    f"{kind.title()} follow-up",
+                    now,
+                    deal["owner_id"],
+                    rng.random() < 0.5,
+                    1800,
+                )
+                new_activities.append(str(aid))
+        return {
+            "changed_deal_ids": sorted(changed),
+            "stage_moved_deal_ids": sorted(moved),
+            "deleted_deal_ids": sorted(deleted),
+            "new_deal_ids": new_ids,
+            "new_activity_ids": new_activities,
+        }
+
+    def new_deal(self, rng: random.Random, now: datetime) -> int:
+        deal_id = self.next_id("deal")
+        owner = rng.choice(
+            [u for u in self.users if u != TOKEN_USER_ID and self.users[u]["active_flag"]]
+        )
+        self.deals[deal_id] = {
+            "id": deal_id,
+            "title": f"New opportunity {deal_id}",
+            "creator_user_id": owner,
+            "owner_id": owner,
+            "person_id": None,
+            "org_id": 100 + rng.randrange(400),
+            "pipeline_id": 1,
+            "stage_id": 1,
+            "value": float(rng.randrange(5_000, 90_000)),
+            "currency": "USD",
+            "add_time": v2time(now),
+            "update_time": v2time(now),
+            "stage_change_time": None,
+            "is_deleted": False,
+            "is_archived": False,
+            "archive_time": None,
+            "status": "open",
+            "probability": None,
+            "lost_reason": None,
+            "visible_to": 3,
+            "close_time": None,
+            "won_time": None,
+            "lost_time": None,
+            "expected_close_date": (now + timedelta(days=45)).date().isoformat(),
+            "label_ids": [],
+            "origin": "ManuallyCreated",
+            "origin_id": None,
+            "channel": None,
+            "channel_id": None,
+            "arr": None,
+            "mrr": None,
+            "acv": None,
+            "custom_fields": self._custom_values(rng),
+        }
+        self.flows[deal_id] = []
+        self.history[deal_id] = [Step(now, "1", None)]
+        return deal_id
+
+    # ----- the truth -------------------------------------------------------------------------
+    def expected(self, source_name: str, now: datetime) -> dict[str, list[dict[str, Any]]]:
+        """What the canonical tables must hold after a complete sync, for comparison."""
+        visible = [
+            d
+            for d in self.deals.values()
+            if not d["is_deleted"] or now - self.deleted_at[d["id"]] <= timedelta(days=30)
+        ]
+        deals = [
+            {
+                "deal_key": make_key(source_name, d["id"]),
+                "stage_id": str(d["stage_id"]),
+                "pipeline_id": str(d["pipeline_id"]),
+                "status": d["status"],
+                "amount": Decimal(str(d["value"])).quantize(Decimal("0.01")),
+                "owner_id": str(d["owner_id"]),
+                "account_id": str(d["org_id"]),
+                "is_deleted": d["is_deleted"],
+            }
+            for d in visible
+        ]
+        changes = [
+            {
+                "deal_key": make_key(source_name, d["id"]),
+                "changed_at": step.at.replace(microsecond=0),
+                "stage_id": step.stage_id,
+                "from_stage_id": step.from_stage_id,
+            }
+            for d in visible
+            for step in self.history[d["id"]]
+        ]
+        activities = [
+            {
+                "activity_key": make_key(source_name, a["id"]),
+                "deal_key": make_key(source_name, a["deal_id"]),
+            }
+            for a in self.activities.values()
+        ] + [
+            {
+                "activity_key": make_key(source_name, f"note-{n['id']}"),
+                "deal_key": make_key(source_name, n["deal_id"]),
+            }
+            for n in self.notes.values()
+        ]
+        return {
+            "deals": deals,
+            "stage_changes": changes,
+            "activities": activities,
+            "owners": [{"owner_key": make_key(source_name, u)} for u in self.users],
+            "stages": [{"stage_key": make_key(source_name, s)} for s in self.stages]
+            + [
+                {"stage_key": make_key(source_name, "won")},
+                {"stage_key": make_key(source_name, "lost")},
+            ],
+            "pipelines": [{"pipeline_key": make_key(source_name, p)} for p in self.pipelines],
+        }
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def build_store(seed: int, n_deals: int, source_index: int, n_sources: int) -> PipedriveStore:
+    store = PipedriveStore(seed=seed)
+    # n_deals is this sandbox's share: the world holds every source's slice.
+    store.seed_from(World(WorldSpec(seed=seed, n_deals=n_deals * n_sources)), source_index, n_sources)
+    return store

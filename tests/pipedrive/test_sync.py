@@ -1,0 +1,127 @@
+"""Pulling: full sync, incremental rounds, and what each costs in requests."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from tests.pipedrive.conftest import Hub, assert_warehouse_equals_sandbox
+
+METADATA = {
+    "GET /api/v1/users",
+    "GET /api/v1/dealFields",
+    "GET /api/v2/pipelines",
+    "GET /api/v2/stages",
+}
+ROUND = {
+    "stage_moves": 4,
+    "backward_moves": 1,
+    "amount_edits": 4,
+    "won": 2,
+    "lost": 1,
+    "deletes": 2,
+    "new_deals": 3,
+    "new_activities": 6,
+    "association_changes": 2,
+}
+
+
+def test_full_sync_lands_exactly_the_sandbox_state(hub: Hub) -> None:
+    hub.sync()
+    assert_warehouse_equals_sandbox(hub)
+    custom = hub.query("SELECT custom_fields FROM deals WHERE custom_fields IS NOT NULL LIMIT 50")
+    assert custom and all(
+        "Lead source" in c[0] or "Segments" in c[0] or "Contract" in c[0] for c in custom
+    ), "custom fields carry readable names"
+    assert not any(len(k) == 40 for (c,) in custom for k in __import__("json").loads(c))
+
+
+def test_mutate_then_incremental_sync_equals_sandbox_over_several_rounds(hub: Hub) -> None:
+    hub.sync()
+    for round_no in range(1, 4):
+        before = {d["id"]: d["update_time"] for d in hub.sandbox.store.deals.values()}
+        changes = hub.mutate(seed=round_no, **ROUND)
+        now = hub.sandbox.now()
+        old = [
+            i
+            for i in changes["changed_deal_ids"] + changes["deleted_deal_ids"]
+            if i in before and now - _t(before[i]) > timedelta(days=31)
+        ]
+        assert old, f"{changes} the changed deals include deals last touched more than a month ago"
+        hub.sync()
+        assert_warehouse_equals_sandbox(hub)
+    deleted = hub.query("SELECT count(*) FROM deals WHERE is_deleted")[0][0]
+    assert deleted == 3 * ROUND["deletes"]
+
+
+def test_flow_is_read_only_for_deals_whose_stage_moved(hub: Hub) -> None:
+    hub.sync()
+    hub.reset_stats()
+    changes = hub.mutate(seed=11, **ROUND)
+    hub.sync()
+    flows = sorted(int(r.path.split("/")[4]) for r in hub.recorded if r.path.endswith("/flow"))
+    assert sorted(set(flows)) == changes["stage_moved_deal_ids"]
+    assert_warehouse_equals_sandbox(hub)
+
+
+def test_no_change_incremental_sync_costs_at_most_five_requests_plus_metadata(hub: Hub) -> None:
+    hub.sync()
+    hub.mutate(seed=3, **ROUND)
+    hub.sync()
+    hub.reset_stats()
+    stats = hub.sync()
+    calls = stats.by_endpoint()
+    data_calls = sum(n for endpoint, n in calls.items() if endpoint not in METADATA)
+    assert data_calls <= 5, calls
+    assert sum(calls.values()) - data_calls <= len(METADATA)
+    assert not any("flow" in e for e in calls)
+
+
+def test_full_sync_request_count_is_within_ten_percent_of_the_page_minimum(tmp_path) -> None:
+    from tests.pipedrive.conftest import make_hub
+
+    for hub in make_hub(tmp_path, flow_null_rate=0.0):
+        store = hub.sandbox.store
+        pages = lambda n: max(1, math.ceil(n / 500))  # noqa: E731
+        live = [d for d in store.deals.values() if not d["is_archived"]]
+        minimum = (
+            pages(len(live))
+            + pages(len(store.deals) - len(live))
+            + pages(len(store.activities))
+            + pages(len(store.notes))
+            + len(METADATA)
+            + sum(1 for d in store.deals.values() if d["stage_change_time"])
+        )
+        stats = hub.sync()
+        assert stats.total <= 1.1 * minimum, (stats.total, minimum, stats.by_endpoint())
+        assert_warehouse_equals_sandbox(hub)
+
+
+def test_the_token_travels_only_in_a_header(hub: Hub) -> None:
+    stats = hub.sync()
+    token = hub.sandbox.api_token
+    assert hub.sandbox.query_token_uses == 0
+    for r in hub.recorded:
+        assert "api_token" not in r.query
+        assert token not in repr(r.query) and token not in r.path
+    assert token not in repr(stats)
+
+
+def test_updated_since_is_rfc3339_without_fractional_seconds(hub: Hub) -> None:
+    hub.sync()
+    hub.mutate(seed=5)
+    hub.reset_stats()
+    hub.sync()
+    sent = [r.query["updated_since"][0] for r in hub.recorded if "updated_since" in r.query]
+    assert sent and all("." not in s and s.endswith("Z") for s in sent)
+    assert not any(
+        "updated_since" in r.query
+        for r in hub.recorded
+        if r.path.endswith(("/stages", "/pipelines"))
+    )
+
+
+def _t(text: str):  # noqa: ANN202
+    from connectors.pipedrive.client import parse_time
+
+    return parse_time(text)
