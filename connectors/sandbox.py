@@ -165,7 +165,9 @@ class SandboxServer:
             sandbox = server
 
         self._httpd = _Server(("127.0.0.1", self.port), _Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self.base_url
 
@@ -238,7 +240,9 @@ class SandboxServer:
             label = request.path
             handler = None  # type: ignore[assignment]
         with self.lock:
-            transport_fault, response = self._faulted(request)
+            transport_fault, response, delay_s = self._faulted(request)
+        if delay_s:
+            time.sleep(delay_s)  # outside the lock: a slow response must not freeze the others
         if response is None:
             response = self.check_auth(request)
         if response is None and self.rate_limits:
@@ -260,28 +264,28 @@ class SandboxServer:
     def not_found(self, request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(404, {"error": f"no route for {request.method} {request.path}"})
 
-    def _faulted(self, request: SandboxRequest) -> tuple[str, SandboxResponse | None]:
+    def _faulted(self, request: SandboxRequest) -> tuple[str, SandboxResponse | None, float]:
+        """(transport fault, fault response, delay before answering) for one request."""
         plan = self.faults
         if plan.path_pattern and not re.search(plan.path_pattern, request.path):
-            return "", None
+            return "", None, 0.0
         if plan.expire_token_after is not None:
             self._requests_since_token += 1
             if self._requests_since_token > plan.expire_token_after:
                 self._requests_since_token = 0
                 self.expire_tokens()
         if plan.quota_exhausted:
-            return "", self.quota_exhausted_response(request)
-        if self.chance(plan.rate_slow):
-            time.sleep(plan.slow_s)
+            return "", self.quota_exhausted_response(request), 0.0
+        delay = plan.slow_s if self.chance(plan.rate_slow) else 0.0
         if self.chance(plan.rate_drop):
-            return "drop", SandboxResponse(0)
+            return "drop", SandboxResponse(0), delay
         if self.chance(plan.rate_429):
-            return "", self.throttled_response(request)
+            return "", self.throttled_response(request), delay
         if self.chance(plan.rate_5xx):
-            return "", self.server_error_response(request)
+            return "", self.server_error_response(request), delay
         if self.chance(plan.rate_truncate):
-            return "truncate", None
-        return "", None
+            return "truncate", None, delay
+        return "", None, delay
 
 
 class _Server(ThreadingHTTPServer):

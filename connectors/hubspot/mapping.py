@@ -1,0 +1,466 @@
+"""HubSpot payloads -> canonical rows. Pure functions, no I/O, so they test in isolation.
+
+HubSpot sends every property value as a string ("1500.5", "true", ISO dates of varying
+precision, sometimes epoch milliseconds), stage ids rather than labels, and stage
+metadata (probability, isClosed) as strings too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from connectors.hubspot import settings
+from models.canonical import (
+    Activity,
+    Deal,
+    Owner,
+    Pipeline,
+    QuarantinedRecord,
+    Stage,
+    StageChange,
+    make_key,
+)
+
+CRM = "hubspot"
+Row = dict[str, Any]
+
+
+def parse_ts(value: Any) -> datetime | None:
+    """ISO-8601 (``Z``, 0-9 fraction digits) or epoch milliseconds -> aware UTC."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    if "." in text:  # Python < 3.11 quirks aside, normalise the fraction to 6 digits
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        tz = rest[len(digits) :]
+        text = f"{head}.{(digits + '000000')[:6]}{tz}"
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def to_ms(value: Any) -> int | None:
+    ts = parse_ts(value)
+    return int(round(ts.timestamp() * 1000)) if ts else None
+
+
+def _float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    return float(value)
+
+
+def _bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    return str(value).lower() == "true"
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    pipeline_id: str
+    stage_id: str
+    label: str | None
+    display_order: int | None
+    probability: float | None
+    is_closed: bool
+    archived: bool
+
+    @property
+    def status(self) -> str:
+        """Won detection: a closed stage at probability 1 is won, any other closed one lost."""
+        if not self.is_closed:
+            return "open"
+        return "won" if (self.probability or 0) >= 1 else "lost"
+
+
+@dataclass
+class Catalog:
+    """Pipelines, stages and enumeration labels: what turns ids into meaning."""
+
+    pipelines: list[dict[str, Any]] = field(default_factory=list)
+    stages: dict[str, StageInfo] = field(default_factory=dict)
+    option_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, pipelines: list[dict[str, Any]], properties: list[dict[str, Any]]) -> Catalog:
+        stages: dict[str, StageInfo] = {}
+        for pipeline in pipelines:
+            for stage in pipeline.get("stages", []):
+                meta = stage.get("metadata") or {}
+                stages[str(stage["id"])] = StageInfo(
+                    pipeline_id=str(pipeline["id"]),
+                    stage_id=str(stage["id"]),
+                    label=stage.get("label"),
+                    display_order=stage.get("displayOrder"),
+                    probability=_float(meta.get("probability")),
+                    is_closed=bool(_bool(meta.get("isClosed"))),
+                    archived=bool(stage.get("archived")),
+                )
+        labels = {
+            str(p["name"]): {str(o["value"]): str(o["label"]) for o in p.get("options") or []}
+            for p in properties
+            if p.get("type") == "enumeration"
+        }
+        return cls(pipelines=pipelines, stages=stages, option_labels=labels)
+
+    def date_entered_properties(self) -> list[str]:
+        return [settings.DATE_ENTERED_PREFIX + stage_id for stage_id in self.stages]
+
+    def label(self, prop: str, value: Any) -> Any:
+        """An enumeration's readable label (multi-selects are ';'-joined values)."""
+        options = self.option_labels.get(prop)
+        if not options or value in (None, ""):
+            return value
+        return ";".join(options.get(v, v) for v in str(value).split(";"))
+
+
+def checked(model: type[BaseModel], data: Row) -> Row:
+    return model.model_validate(data).model_dump()
+
+
+def quarantine(
+    source: str,
+    entity: str,
+    record_id: str | None,
+    location: str,
+    reason: str,
+    column: str | None = None,
+    value: Any = None,
+) -> Row:
+    return QuarantinedRecord(
+        source_name=source,
+        crm=CRM,
+        entity=entity,
+        record_id=record_id,
+        location=location,
+        column_name=column,
+        value=None if value is None else str(value)[:500],
+        reason=reason[:1000],
+        quarantined_at=datetime.now(UTC),
+    ).model_dump()
+
+
+# ----- metadata ---------------------------------------------------------------------------------
+
+
+def pipeline_rows(source: str, catalog: Catalog) -> tuple[list[Row], list[Row]]:
+    pipelines, stages = [], []
+    for p in catalog.pipelines:
+        pid = str(p["id"])
+        pipelines.append(
+            checked(
+                Pipeline,
+                {
+                    "source_name": source,
+                    "crm": CRM,
+                    "pipeline_key": make_key(source, pid),
+                    "pipeline_id": pid,
+                    "label": p.get("label"),
+                    "display_order": p.get("displayOrder"),
+                    "is_deleted": bool(p.get("archived")),
+                },
+            )
+        )
+    for info in catalog.stages.values():
+        stages.append(
+            checked(
+                Stage,
+                {
+                    "source_name": source,
+                    "crm": CRM,
+                    "stage_key": make_key(source, info.stage_id),
+                    "pipeline_id": info.pipeline_id,
+                    "stage_id": info.stage_id,
+                    "label": info.label,
+                    "display_order": info.display_order,
+                    "probability": info.probability,
+                    "is_closed": info.is_closed,
+                    "is_won": info.status == "won",
+                    "is_deleted": info.archived,
+                },
+            )
+        )
+    return pipelines, stages
+
+
+def owner_row(source: str, raw: dict[str, Any]) -> Row:
+    name = " ".join(x for x in (raw.get("firstName"), raw.get("lastName")) if x) or None
+    teams = raw.get("teams") or []
+    primary = next((t for t in teams if t.get("primary")), teams[0] if teams else None)
+    return checked(
+        Owner,
+        {
+            "source_name": source,
+            "crm": CRM,
+            "owner_key": make_key(source, raw["id"]),
+            "source_owner_id": str(raw["id"]),
+            "name": name,
+            "email": raw.get("email"),
+            "team": primary.get("name") if primary else None,
+            "is_active": not raw.get("archived", False),
+        },
+    )
+
+
+# ----- deals ------------------------------------------------------------------------------------
+
+
+def deal_row(
+    source: str, raw: dict[str, Any], catalog: Catalog, extra: list[str], *, archived: bool
+) -> tuple[Row | None, list[Row]]:
+    """One deal (or ``None`` when unusable) plus quarantine rows for bad values."""
+    props: dict[str, Any] = raw.get("properties") or {}
+    deal_id = str(raw["id"])
+    bad: list[Row] = []
+    where = "/crm/v3/objects/deals"
+
+    amount: Decimal | None = None
+    if props.get("amount") not in (None, ""):
+        try:
+            amount = Decimal(str(props["amount"]))
+        except InvalidOperation:
+            bad.append(
+                quarantine(
+                    source,
+                    "deals",
+                    deal_id,
+                    where,
+                    "amount is not a number",
+                    "amount",
+                    props.get("amount"),
+                )
+            )
+    stage_id = props.get("dealstage") or None
+    info = catalog.stages.get(stage_id) if stage_id else None
+    if info is not None:
+        status = info.status
+    elif _bool(props.get("hs_is_closed")):
+        status = "won" if _bool(props.get("hs_is_closed_won")) else "lost"
+    else:
+        status = "open"
+    probability = _float(props.get("hs_forecast_probability"))
+    if probability is None:
+        probability = _float(props.get("hs_deal_stage_probability"))
+    if probability is None and info is not None:
+        probability = info.probability
+    if probability is not None and not 0 <= probability <= 1:
+        bad.append(
+            quarantine(
+                source,
+                "deals",
+                deal_id,
+                where,
+                "probability outside 0-1",
+                "probability",
+                probability,
+            )
+        )
+        probability = None
+    close = parse_ts(props.get("closedate"))
+    entered = parse_ts(props.get(settings.DATE_ENTERED_PREFIX + stage_id)) if stage_id else None
+    custom = {name: catalog.label(name, props.get(name)) for name in extra}
+    data = {
+        "source_name": source,
+        "crm": CRM,
+        "deal_key": make_key(source, deal_id),
+        "source_deal_id": deal_id,
+        "name": props.get("dealname"),
+        "pipeline_id": props.get("pipeline") or (info.pipeline_id if info else None),
+        "stage_id": stage_id,
+        "status": status,
+        "amount": amount,
+        "currency": props.get("deal_currency_code") or None,
+        "probability": probability,
+        "owner_id": props.get("hubspot_owner_id") or None,
+        "created_at": parse_ts(props.get("createdate")) or parse_ts(raw.get("createdAt")),
+        "expected_close_date": close.date() if close else None,
+        "closed_at": close if status != "open" else None,
+        "lost_reason": (props.get("closed_lost_reason") or None) if status == "lost" else None,
+        "updated_at": parse_ts(props.get(settings.LASTMOD)) or parse_ts(raw.get("updatedAt")),
+        "stage_changed_at": entered,
+        "is_deleted": archived or bool(raw.get("archived")),
+        "custom_fields": custom or None,
+    }
+    try:
+        return checked(Deal, data), bad
+    except ValidationError as exc:
+        bad.append(quarantine(source, "deals", deal_id, where, str(exc)))
+        return None, bad
+
+
+def stage_change_rows(
+    source: str,
+    raw: dict[str, Any],
+    history: list[dict[str, Any]] | None,
+    catalog: Catalog,
+    app_id: str | None,
+) -> tuple[list[Row], list[str]]:
+    """Every ``dealstage`` value HubSpot kept, oldest first, cross-checked against
+    ``hs_v2_date_entered_<stage>``; returns rows and warnings.
+
+    A history entry is ``hub_push`` when HubSpot says our own app wrote it
+    (``sourceType`` INTEGRATION and ``sourceId`` = the hub's app id).
+    """
+    deal_id = str(raw["id"])
+    deal_key = make_key(source, deal_id)
+    entries = sorted(
+        (e for e in history or [] if e.get("value")),
+        key=lambda e: parse_ts(e.get("timestamp")) or datetime.min.replace(tzinfo=UTC),
+    )
+    rows: list[Row] = []
+    previous: str | None = None
+    for entry in entries:
+        stage_id = str(entry["value"])
+        changed_at = parse_ts(entry.get("timestamp"))
+        if changed_at is None:
+            continue
+        source_type, source_id = entry.get("sourceType"), entry.get("sourceId")
+        is_ours = bool(app_id) and source_type == "INTEGRATION" and str(source_id) == str(app_id)
+        who = entry.get("updatedByUserId")
+        info = catalog.stages.get(stage_id)
+        rows.append(
+            checked(
+                StageChange,
+                {
+                    "source_name": source,
+                    "crm": CRM,
+                    "deal_key": deal_key,
+                    "changed_at": changed_at,
+                    "stage_id": stage_id,
+                    "from_stage_id": previous,
+                    "pipeline_id": info.pipeline_id if info else None,
+                    "changed_by": f"user:{who}"
+                    if who
+                    else (f"{str(source_type).lower()}:{source_id}" if source_type else None),
+                    "origin": "hub_push" if is_ours else "crm_history",
+                },
+            )
+        )
+        previous = stage_id
+    warnings: list[str] = []
+    props = raw.get("properties") or {}
+    current = props.get("dealstage")
+    entered = parse_ts(props.get(settings.DATE_ENTERED_PREFIX + str(current))) if current else None
+    if current and entered is not None:
+        latest = next((r for r in reversed(rows) if r["stage_id"] == current), None)
+        if latest is None or abs((latest["changed_at"] - entered).total_seconds()) > 1:
+            warnings.append(
+                f"deal {deal_id}: dealstage history lacks the entry into {current} at "
+                f"{entered.isoformat()} (hs_v2_date_entered); added it as derived"
+            )
+            info = catalog.stages.get(current)
+            rows.append(
+                checked(
+                    StageChange,
+                    {
+                        "source_name": source,
+                        "crm": CRM,
+                        "deal_key": deal_key,
+                        "changed_at": entered,
+                        "stage_id": current,
+                        "from_stage_id": previous,
+                        "pipeline_id": info.pipeline_id if info else None,
+                        "origin": "derived",
+                    },
+                )
+            )
+    return rows, warnings
+
+
+# ----- activities -------------------------------------------------------------------------------
+
+_DIRECTIONS = {
+    "INBOUND": "inbound",
+    "OUTBOUND": "outbound",
+    "INCOMING_EMAIL": "inbound",
+    "EMAIL": "outbound",
+    "FORWARDED_EMAIL": "outbound",
+}
+
+
+def _first_line(text: Any, limit: int = 200) -> str | None:
+    if not text:
+        return None
+    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return line[:limit] or None
+
+
+def activity_row(
+    source: str,
+    object_type: str,
+    raw: dict[str, Any],
+    deal_id: str | None,
+    *,
+    archived: bool = False,
+) -> Row:
+    p: dict[str, Any] = raw.get("properties") or {}
+    kind = settings.ACTIVITY_OBJECTS[object_type]
+    subject = duration = direction = outcome = None
+    completed: bool | None = True
+    if kind == "call":
+        subject = p.get("hs_call_title")
+        ms = _float(p.get("hs_call_duration"))
+        duration = int(ms // 1000) if ms is not None else None
+        direction = _DIRECTIONS.get(str(p.get("hs_call_direction") or ""))
+        disposition = p.get("hs_call_disposition")
+        outcome = settings.CALL_DISPOSITIONS.get(str(disposition), disposition or None)
+        completed = (p.get("hs_call_status") or "COMPLETED") == "COMPLETED"
+    elif kind == "email":
+        subject = p.get("hs_email_subject")
+        direction = _DIRECTIONS.get(str(p.get("hs_email_direction") or ""))
+    elif kind == "meeting":
+        subject = p.get("hs_meeting_title")
+        start, end = (
+            parse_ts(p.get("hs_meeting_start_time")),
+            parse_ts(p.get("hs_meeting_end_time")),
+        )
+        duration = int((end - start).total_seconds()) if start and end else None
+        raw_outcome = p.get("hs_meeting_outcome")
+        outcome = str(raw_outcome).lower() if raw_outcome else None
+        completed = raw_outcome == "COMPLETED"
+    elif kind == "note":
+        subject = _first_line(p.get("hs_note_body"))
+    elif kind == "task":
+        subject = p.get("hs_task_subject")
+        completed = p.get("hs_task_status") == "COMPLETED"
+    activity_id = str(raw["id"])
+    return checked(
+        Activity,
+        {
+            "source_name": source,
+            "crm": CRM,
+            "activity_key": make_key(source, f"{kind}:{activity_id}"),
+            "source_activity_id": activity_id,
+            "type": kind,
+            "subject": subject,
+            "occurred_at": parse_ts(p.get("hs_timestamp")),
+            "completed": completed,
+            "owner_id": p.get("hubspot_owner_id") or None,
+            "deal_key": make_key(source, deal_id) if deal_id else None,
+            "duration_s": duration,
+            "direction": direction,
+            "outcome": outcome,
+            "updated_at": parse_ts(p.get(settings.LASTMOD)) or parse_ts(raw.get("updatedAt")),
+            "is_deleted": archived or bool(raw.get("archived")),
+        },
+    )
+
+
+def pick_deal(deal_ids: list[str]) -> str | None:
+    """An activity linked to several deals is attributed to the oldest (lowest id) one."""
+    return min(deal_ids, key=lambda d: (len(d), d)) if deal_ids else None
+
+
+def as_date(value: Any) -> date | None:
+    ts = parse_ts(value)
+    return ts.date() if ts else None

@@ -1,0 +1,708 @@
+"""FakeHubspot: a stateful fake of the HubSpot CRM API v3/v4 over real HTTP.
+
+Seeded from the synthetic world, it serves what the connector and writer call, with
+HubSpot's shapes and habits: property values as strings, ``paging.next.after`` cursors,
+``propertiesWithHistory`` entries with ``sourceType``, a 10,000-result search cap (400
+beyond it), 207 multi-status bodies, 429 bodies naming a ``policyName``, the recycle bin,
+``X-HubSpot-RateLimit-*`` headers (daily ones only for private apps; none on search), a
+190-per-10-s burst limit and 5 searches a second when rate limits are on, OAuth refresh,
+and a pipeline edit that moves ``hs_lastmodifieddate`` on every deal in it.
+
+Test-only knobs (constructor keywords): ``daily_limit``, ``burst_max``, ``search_cap``.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections import deque
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+from connectors.hubspot import settings
+from connectors.hubspot.sandbox_mutate import HubspotMutations
+from connectors.hubspot.sandbox_store import (
+    RENEWALS,
+    RENEWALS_STAGE_MAP,
+    Obj,
+    iso,
+    parse_ms,
+)
+from connectors.sandbox import SandboxRequest, SandboxResponse, SandboxServer
+from connectors.synthetic import World, WorldSpec
+
+__all__ = ["RENEWALS", "RENEWALS_STAGE_MAP", "FakeHubspot"]
+
+_ASSOC_TYPE = {"calls": 206, "emails": 210, "meetings": 212, "notes": 214, "tasks": 216}
+
+
+def _error(status: int, category: str, message: str, **extra: Any) -> SandboxResponse:
+    body = {
+        "status": "error",
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+        "category": category,
+        **extra,
+    }
+    return SandboxResponse(status, body)
+
+
+class FakeHubspot(HubspotMutations, SandboxServer):
+    kind: ClassVar[str] = "hubspot"
+    TOKEN: ClassVar[str] = "pat-na1-11111111-2222-4333-8444-sandbox000001"
+    APP_ID: ClassVar[str] = "4200042"
+    CLIENT_ID: ClassVar[str] = "sandbox-client-0001"
+    CLIENT_SECRET: ClassVar[str] = "sandbox-secret-7f3a9c"  # noqa: S105 - a fake
+    REFRESH_TOKEN: ClassVar[str] = "na1-refresh-5d2e-4b1f-sandbox"  # noqa: S105 - a fake
+    OAUTH_APP_ID: ClassVar[str] = "4200043"
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        seed: int = 42,
+        n_deals: int = 300,
+        rate_limits: bool = True,
+        source_index: int = 0,
+        n_sources: int = 1,
+        daily_limit: int = 650_000,
+        burst_max: int = 190,
+        search_cap: int = settings.SEARCH_RESULT_CAP,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(port=port, rate_limits=rate_limits, seed=seed)
+        self.daily_limit = daily_limit
+        self.burst_max = burst_max
+        self.search_cap = search_cap
+        self.daily_used = 0
+        self.request_log: list[str] = []
+        self._burst: deque[float] = deque()
+        self._search: deque[float] = deque()
+        self._last_ms = 0
+        self._next_id = {"deals": 12_340_000_000, "activity": 51_000_000_000}
+        self.access_tokens: dict[str, float] = {}
+        self.expired_tokens: set[str] = set()
+        self.refresh_tokens = {self.REFRESH_TOKEN}
+        self.objects: dict[str, dict[str, Obj]] = {
+            t: {} for t in ("deals", *settings.ACTIVITY_OBJECTS)
+        }
+        self.links: dict[str, dict[str, set[str]]] = {t: {} for t in settings.ACTIVITY_OBJECTS}
+        # n_deals is this sandbox's share: the world holds every source's slice.
+        self.world = World(WorldSpec(seed=seed, n_deals=n_deals * n_sources))
+        self.source_index, self.n_sources = source_index, n_sources
+        self._seed_metadata()
+        self._seed_world()
+        self._register()
+
+    def credentials(self) -> dict[str, str]:
+        return {"token": self.TOKEN}
+
+    def oauth_credentials(self) -> dict[str, str]:
+        return {
+            "client_id": self.CLIENT_ID,
+            "client_secret": self.CLIENT_SECRET,
+            "refresh_token": self.REFRESH_TOKEN,
+        }
+
+    def _rate_body(self, policy: str, message: str) -> dict[str, Any]:
+        return {
+            "status": "error",
+            "message": message,
+            "errorType": "RATE_LIMIT",
+            "correlationId": str(uuid.uuid4()),
+            "policyName": policy,
+            "groupName": f"api-calls:{self.APP_ID}",
+        }
+
+    def throttled_response(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse(
+            429,
+            self._rate_body(
+                "TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit."
+            ),
+        )
+
+    def server_error_response(self, request: SandboxRequest) -> SandboxResponse:
+        status = self._rng.choice((500, 502, 503, 504))
+        return SandboxResponse(
+            status,
+            {
+                "status": "error",
+                "message": "internal error",
+                "correlationId": str(uuid.uuid4()),
+                "category": "INTERNAL_ERROR",
+            },
+        )
+
+    def quota_exhausted_response(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse(429, self._rate_body("DAILY", "You have reached your daily limit."))
+
+    def _bearer(self, request: SandboxRequest) -> str | None:
+        header = request.headers.get("authorization", "")
+        return header[7:] if header.lower().startswith("bearer ") else None
+
+    def check_auth(self, request: SandboxRequest) -> SandboxResponse | None:
+        if request.path == "/oauth/v1/token":
+            return None
+        token = self._bearer(request)
+        if token == self.TOKEN or token in self.access_tokens:
+            return None
+        if token in self.expired_tokens:
+            return _error(
+                401,
+                "EXPIRED_AUTHENTICATION",
+                "The OAuth token used to make this call expired 2 minute(s) ago.",
+            )
+        return _error(
+            401,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 "
+            "authentication and you can find more details at "
+            "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+        )
+
+    def expire_tokens(self) -> None:
+        self.expired_tokens.update(self.access_tokens)
+        self.access_tokens.clear()
+
+    def rate_limit(self, request: SandboxRequest) -> SandboxResponse | None:
+        if request.path == "/oauth/v1/token":
+            return None
+        if self.daily_used >= self.daily_limit:
+            return self.quota_exhausted_response(request)
+        now = self.now_s()
+        while self._burst and now - self._burst[0] >= 10.0:
+            self._burst.popleft()
+        if len(self._burst) >= self.burst_max:
+            return self.throttled_response(request)
+        if request.path.endswith("/search"):
+            while self._search and now - self._search[0] >= 1.0:
+                self._search.popleft()
+            if len(self._search) >= 5:
+                return SandboxResponse(
+                    429, self._rate_body("SECONDLY", "You have reached your secondly limit.")
+                )
+            self._search.append(now)
+        self._burst.append(now)
+        return None
+
+    def decorate(self, request: SandboxRequest, response: SandboxResponse) -> None:
+        if request.path.startswith(("/_sandbox", "/oauth/")):
+            return
+        if response.status != 429 or (response.body or {}).get("policyName") != "DAILY":
+            self.daily_used += 1
+        if request.path.endswith("/search"):
+            return  # HubSpot's search responses carry no rate-limit headers
+        now = self.now_s()
+        used = sum(1 for t in self._burst if now - t < 10.0)
+        response.headers.update(
+            {
+                "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+                "X-HubSpot-RateLimit-Max": str(self.burst_max),
+                "X-HubSpot-RateLimit-Remaining": str(max(0, self.burst_max - used)),
+            }
+        )
+        if self._bearer(request) == self.TOKEN:  # OAuth calls get no daily headers
+            response.headers.update(
+                {
+                    "X-HubSpot-RateLimit-Daily": str(self.daily_limit),
+                    "X-HubSpot-RateLimit-Daily-Remaining": str(
+                        max(0, self.daily_limit - self.daily_used)
+                    ),
+                }
+            )
+
+    def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
+        query = "&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs)
+        if not request.path.startswith("/_sandbox/"):
+            with self.lock:
+                self.request_log.append(f"{request.method} {request.path}?{query}")
+        return super().dispatch(request)
+
+    def reset_daily(self) -> None:
+        """The portal's midnight: the daily allowance is whole again."""
+        with self.lock:
+            self.daily_used = 0
+
+    def _register(self) -> None:
+        self.route("POST", "/oauth/v1/token", self._token)
+        self.route("GET", "/crm/v3/pipelines/deals", self._pipelines)
+        self.route("GET", "/crm/v3/owners", self._owners)
+        self.route("GET", "/crm/v3/properties/deals", self._properties)
+        self.route("POST", "/crm/v3/properties/deals", self._create_property)
+        self.route("GET", "/crm/v3/properties/deals/groups", self._groups)
+        self.route("POST", "/crm/v3/properties/deals/groups", self._create_group)
+        self.route("POST", "/crm/v4/associations/{from_type}/{to_type}/batch/read", self._assoc)
+        self.route("POST", "/crm/v3/objects/deals/batch/read", self._batch_read)
+        self.route("POST", "/crm/v3/objects/deals/batch/update", self._batch_update)
+        self.route("POST", "/crm/v3/objects/{object_type}/search", self._search_objects)
+        self.route("GET", "/crm/v3/objects/{object_type}", self._list)
+        self.route("GET", settings.RECENT_ENGAGEMENTS, self._recent_engagements)
+
+    def _token(self, request: SandboxRequest) -> SandboxResponse:
+        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        if form.get("grant_type") != "refresh_token":
+            return SandboxResponse(
+                400,
+                {
+                    "status": "BAD_GRANT_TYPE",
+                    "message": "grant_type must be refresh_token",
+                    "correlationId": str(uuid.uuid4()),
+                },
+            )
+        if (
+            form.get("client_id") != self.CLIENT_ID
+            or form.get("client_secret") != self.CLIENT_SECRET
+        ):
+            return SandboxResponse(
+                400,
+                {
+                    "status": "BAD_CLIENT_ID",
+                    "message": "missing or unknown client id",
+                    "correlationId": str(uuid.uuid4()),
+                },
+            )
+        if form.get("refresh_token") not in self.refresh_tokens:
+            return SandboxResponse(
+                400,
+                {
+                    "status": "BAD_REFRESH_TOKEN",
+                    "message": "missing or unknown refresh token",
+                    "correlationId": str(uuid.uuid4()),
+                },
+            )
+        token = f"CJ{uuid.uuid4().hex}{uuid.uuid4().hex}"
+        self.access_tokens[token] = self.now_s() + 1800
+        return SandboxResponse(
+            200,
+            {
+                "token_type": "bearer",
+                "refresh_token": form["refresh_token"],
+                "access_token": token,
+                "expires_in": 1800,
+            },
+        )
+
+    def _pipelines(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse(200, {"results": self.pipelines})
+
+    def _cursor_page(
+        self,
+        items: list[Any],
+        request: SandboxRequest,
+        max_limit: int,
+        key: Any,
+        render: Any,
+        default_limit: int = 10,
+    ) -> SandboxResponse:
+        try:
+            limit = int(request.arg("limit", str(default_limit)) or default_limit)
+        except ValueError:
+            return _error(400, "VALIDATION_ERROR", "limit must be an integer")
+        if limit < 1 or limit > max_limit:
+            return _error(
+                400, "VALIDATION_ERROR", f"limit must be between 1 and {max_limit}, got {limit}"
+            )
+        after = request.arg("after")
+        ordered = sorted(items, key=key)
+        if after:
+            try:
+                last = int(base64.urlsafe_b64decode(after.encode()).decode())
+            except ValueError:
+                return _error(400, "VALIDATION_ERROR", f"invalid paging cursor '{after}'")
+            ordered = [i for i in ordered if key(i) > last]
+        page = ordered[:limit]
+        body: dict[str, Any] = {"results": [render(i) for i in page]}
+        if len(ordered) > limit:
+            token = base64.urlsafe_b64encode(str(key(page[-1])).encode()).decode()
+            body["paging"] = {
+                "next": {"after": token, "link": f"{self.base_url}{request.path}?after={token}"}
+            }
+        return SandboxResponse(200, body)
+
+    def _owners(self, request: SandboxRequest) -> SandboxResponse:
+        archived = request.arg("archived", "false") == "true"
+        items = [o for o in self.owners if o["archived"] == archived]
+        return self._cursor_page(
+            items,
+            request,
+            settings.OWNERS_PAGE_MAX,
+            lambda o: int(o["id"]),
+            lambda o: o,
+            default_limit=100,
+        )
+
+    def _list(self, request: SandboxRequest) -> SandboxResponse:
+        object_type = request.params["object_type"]
+        if object_type not in self.objects:
+            return _error(
+                400, "VALIDATION_ERROR", f"Unable to infer object type from: {object_type}"
+            )
+        archived = request.arg("archived", "false") == "true"
+        names = request.arg("properties")
+        props = [p for p in names.split(",") if p] if names else None
+        with_history = bool(request.arg("propertiesWithHistory"))
+        if with_history:  # history shrinks the page to 50
+            requested = int(request.arg("limit", "10") or 10)
+            if requested > settings.LIST_PAGE_MAX:
+                return _error(
+                    400, "VALIDATION_ERROR", f"limit must be at most 100, got {requested}"
+                )
+            request.query["limit"] = [str(min(requested, settings.LIST_WITH_HISTORY_MAX))]
+        items = [o for o in self.objects[object_type].values() if o.archived == archived]
+        return self._cursor_page(
+            items,
+            request,
+            settings.LIST_PAGE_MAX,
+            lambda o: int(o.id),
+            lambda o: o.to_json(props, with_history),
+        )
+
+    def _properties(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse(200, {"results": self.properties})
+
+    def _create_property(self, request: SandboxRequest) -> SandboxResponse:
+        body = request.json() or {}
+        missing = [
+            k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)
+        ]
+        if missing:
+            return _error(400, "VALIDATION_ERROR", f"Missing required fields: {missing}")
+        if any(p["name"] == body["name"] for p in self.properties):
+            return _error(
+                409, "OBJECT_ALREADY_EXISTS", f"Property named '{body['name']}' already exists."
+            )
+        if not any(g["name"] == body["groupName"] for g in self.groups):
+            return _error(400, "VALIDATION_ERROR", f"group '{body['groupName']}' does not exist")
+        prop = {
+            "options": [],
+            "hubspotDefined": False,
+            "calculated": False,
+            "hidden": False,
+            "hasUniqueValue": False,
+            "description": "",
+            "displayOrder": -1,
+            "archived": False,
+            "createdAt": iso(self.tick()),
+            "updatedAt": iso(self.tick()),
+            **body,
+        }
+        self.properties.append(prop)
+        return SandboxResponse(201, prop)
+
+    def _groups(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse(200, {"results": self.groups})
+
+    def _create_group(self, request: SandboxRequest) -> SandboxResponse:
+        body = request.json() or {}
+        if not body.get("name") or not body.get("label"):
+            return _error(400, "VALIDATION_ERROR", "name and label are required")
+        if any(g["name"] == body["name"] for g in self.groups):
+            return _error(
+                409, "OBJECT_ALREADY_EXISTS", f"Group named '{body['name']}' already exists."
+            )
+        group = {"displayOrder": -1, "archived": False, **body}
+        self.groups.append(group)
+        return SandboxResponse(201, group)
+
+    def _assoc(self, request: SandboxRequest) -> SandboxResponse:
+        from_type, to_type = request.params["from_type"], request.params["to_type"]
+        inputs = (request.json() or {}).get("inputs", [])
+        if len(inputs) > settings.ASSOCIATIONS_BATCH_MAX:
+            return _error(
+                400,
+                "VALIDATION_ERROR",
+                f"Batch input size {len(inputs)} exceeds the limit of 1000.",
+            )
+        if to_type != "deals" or from_type not in self.links:
+            return _error(
+                400, "VALIDATION_ERROR", f"unsupported association {from_type}->{to_type}"
+            )
+        results, errors = [], []
+        for item in inputs:
+            act_id = str(item.get("id"))
+            obj = self.objects[from_type].get(act_id)
+            deals = sorted(
+                d
+                for d in self.links[from_type].get(act_id, set())
+                if d in self.objects["deals"] and not self.objects["deals"][d].archived
+            )
+            if obj is None or obj.archived or not deals:
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+                        "context": {"fromObjectId": [act_id]},
+                        "message": f"No deals is associated with {from_type[:-1]} {act_id}.",
+                    }
+                )
+                continue
+            results.append(
+                {
+                    "from": {"id": act_id},
+                    "to": [
+                        {
+                            "toObjectId": int(d),
+                            "associationTypes": [
+                                {
+                                    "category": "HUBSPOT_DEFINED",
+                                    "typeId": _ASSOC_TYPE[from_type],
+                                    "label": None,
+                                }
+                            ],
+                        }
+                        for d in deals
+                    ],
+                }
+            )
+        return self._multi(results, errors)
+
+    def _multi(self, results: list[Any], errors: list[Any]) -> SandboxResponse:
+        stamp = iso(self.tick())
+        body: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": stamp,
+            "completedAt": stamp,
+        }
+        if errors:
+            body.update(errors=errors, numErrors=len(errors))
+        return SandboxResponse(207 if errors else 200, body)
+
+    def _batch_read(self, request: SandboxRequest) -> SandboxResponse:
+        body = request.json() or {}
+        inputs = body.get("inputs", [])
+        with_history = bool(body.get("propertiesWithHistory"))
+        cap = settings.BATCH_READ_WITH_HISTORY_MAX if with_history else settings.BATCH_READ_MAX
+        if len(inputs) > cap:
+            return _error(
+                400,
+                "VALIDATION_ERROR",
+                f"Batch input size {len(inputs)} exceeds the limit of {cap}"
+                + (" when propertiesWithHistory is requested." if with_history else "."),
+            )
+        archived = request.arg("archived", "false") == "true"
+        props = body.get("properties") or None
+        results, missing = [], []
+        for item in inputs:
+            obj = self.objects["deals"].get(str(item.get("id")))
+            if obj is None or obj.archived != archived:
+                missing.append(str(item.get("id")))
+            else:
+                results.append(obj.to_json(props, with_history))
+        errors = (
+            [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": "Could not get some DEAL objects, they may be deleted or not exist.",
+                    "context": {"ids": missing},
+                }
+            ]
+            if missing
+            else []
+        )
+        return self._multi(results, errors)
+
+    def _batch_update(self, request: SandboxRequest) -> SandboxResponse:
+        inputs = (request.json() or {}).get("inputs", [])
+        if len(inputs) > settings.BATCH_UPDATE_MAX:
+            return _error(
+                400, "VALIDATION_ERROR", f"Batch input size {len(inputs)} exceeds the limit of 100."
+            )
+        known = {p["name"]: p for p in self.properties}
+        invalid = []
+        for item in inputs:  # one invalid value fails the whole batch, as HubSpot does
+            obj = self.objects["deals"].get(str(item.get("id")))
+            props = item.get("properties") or {}
+            for name, value in props.items():
+                if name not in known:
+                    invalid.append(
+                        {
+                            "isValid": False,
+                            "message": f'Property "{name}" does not exist',
+                            "error": "PROPERTY_DOESNT_EXIST",
+                            "name": name,
+                        }
+                    )
+                elif name == "dealstage":
+                    pipeline = props.get("pipeline") or (obj.props.get("pipeline") if obj else None)
+                    found = self._stage(str(value))
+                    if found is None or found[0] != pipeline:
+                        invalid.append(
+                            {
+                                "isValid": False,
+                                "error": "INVALID_OPTION",
+                                "name": name,
+                                "message": f"{value} was not one of the allowed options "
+                                f"for pipeline {pipeline}",
+                            }
+                        )
+                elif known[name]["type"] == "number" and value not in (None, ""):
+                    try:
+                        float(value)
+                    except (TypeError, ValueError):
+                        invalid.append(
+                            {
+                                "isValid": False,
+                                "error": "INVALID_FLOAT",
+                                "name": name,
+                                "message": f"{value} is not a valid number",
+                            }
+                        )
+        if invalid:
+            return _error(400, "VALIDATION_ERROR", f"Property values were not valid: {invalid}")
+        token = self._bearer(request)
+        app_id = self.APP_ID if token == self.TOKEN else self.OAUTH_APP_ID
+        results, errors = [], []
+        for item in inputs:
+            deal_id = str(item.get("id"))
+            obj = self.objects["deals"].get(deal_id)
+            if obj is None or obj.archived:
+                error = {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": f"Object not found. objectId are usually numeric. {deal_id}",
+                    "context": {"ids": [deal_id]},
+                }
+                if item.get("objectWriteTraceId"):
+                    error["objectWriteTraceId"] = item["objectWriteTraceId"]
+                errors.append(error)
+                continue
+            ms = self.tick()
+            props = dict(item.get("properties") or {})
+            stage = props.pop("dealstage", None)
+            props.pop("pipeline", None)
+            for name, value in props.items():
+                obj.set(name, None if value is None else str(value))
+            if stage is not None and stage != obj.props.get("dealstage"):
+                self._move(obj, str(stage), ms, source=("INTEGRATION", app_id, None))
+            obj.touch(ms)
+            results.append(obj.to_json(["dealstage", "pipeline", *props]))
+        return self._multi(results, errors)
+
+    def _recent_engagements(self, request: SandboxRequest) -> SandboxResponse:
+        """The legacy feed: newest first, last 30 days only, at most 10,000 records,
+        ``offset`` paging, one engagement shape for every activity type."""
+        count = int(request.arg("count", "20") or 20)
+        if not 1 <= count <= settings.RECENT_ENGAGEMENTS_PAGE_MAX:
+            return _error(400, "VALIDATION_ERROR", f"count must be between 1 and 100, got {count}")
+        floor = int(self.now_s() * 1000) - settings.RECENT_ENGAGEMENTS_DAYS * 86_400_000
+        since = max(int(request.arg("since", "0") or 0), floor)
+        hits = sorted(
+            (
+                (object_type, o)
+                for object_type in settings.ACTIVITY_OBJECTS
+                for o in self.objects[object_type].values()
+                if not o.archived and o.lastmod_ms > since
+            ),
+            key=lambda pair: (-pair[1].lastmod_ms, -int(pair[1].id)),
+        )[: settings.SEARCH_RESULT_CAP]
+        offset = int(request.arg("offset", "0") or 0)
+        page = hits[offset : offset + count]
+        kinds = {
+            "calls": "CALL",
+            "emails": "EMAIL",
+            "meetings": "MEETING",
+            "notes": "NOTE",
+            "tasks": "TASK",
+        }
+        results = []
+        for object_type, o in page:
+            kind = kinds[object_type]
+            if object_type == "emails" and o.props.get("hs_email_direction") == "INCOMING_EMAIL":
+                kind = "INCOMING_EMAIL"
+            owner = o.props.get("hubspot_owner_id")
+            results.append(
+                {
+                    "engagement": {
+                        "id": int(o.id),
+                        "portalId": 62515,
+                        "active": True,
+                        "createdAt": o.created_ms,
+                        "lastUpdated": o.lastmod_ms,
+                        "ownerId": int(owner) if owner else None,
+                        "type": kind,
+                        "timestamp": parse_ms(str(o.props.get("hs_timestamp"))),
+                    },
+                    "associations": {
+                        "contactIds": [],
+                        "companyIds": [],
+                        "ownerIds": [],
+                        "ticketIds": [],
+                        "workflowIds": [],
+                        "dealIds": sorted(int(d) for d in self.links[object_type].get(o.id, ())),
+                    },
+                    "attachments": [],
+                    "metadata": {},
+                }
+            )
+        more = offset + count < len(hits)
+        return SandboxResponse(
+            200,
+            {"results": results, "hasMore": more, "offset": offset + len(page), "total": len(hits)},
+        )
+
+    def _search_objects(self, request: SandboxRequest) -> SandboxResponse:
+        object_type = request.params["object_type"]
+        if object_type not in self.objects:
+            return _error(
+                400, "VALIDATION_ERROR", f"Unable to infer object type from: {object_type}"
+            )
+        body = request.json() or {}
+        limit = int(body.get("limit", 10))
+        if not 1 <= limit <= settings.SEARCH_PAGE_MAX:
+            return _error(400, "VALIDATION_ERROR", f"limit must be between 1 and 200, got {limit}")
+        groups = body.get("filterGroups") or []
+        if (
+            len(groups) > 5
+            or any(len(g.get("filters", [])) > 10 for g in groups)
+            or sum(len(g.get("filters", [])) for g in groups) > 25
+        ):
+            return _error(
+                400,
+                "VALIDATION_ERROR",
+                "Too many filters: at most 5 filterGroups, 10 filters per group and "
+                "25 filters in total.",
+            )
+        sorts = body.get("sorts") or []
+        if len(sorts) > 1:
+            return _error(400, "VALIDATION_ERROR", "Only one sort is supported.")
+        after = int(body.get("after") or 0)
+        if after + limit > self.search_cap:
+            return _error(
+                400,
+                "VALIDATION_ERROR",
+                f"Search paging beyond {self.search_cap} results is not supported "
+                f"(after={after}, limit={limit}); narrow the query.",
+            )
+        hits = [
+            o
+            for o in self.objects[object_type].values()
+            if not o.archived
+            and (
+                not groups
+                or any(all(self._matches(o, f) for f in g.get("filters", [])) for g in groups)
+            )
+        ]
+        if sorts:
+            name = sorts[0].get("propertyName", "hs_object_id")
+            desc = str(sorts[0].get("direction", "ASCENDING")).upper().startswith("DESC")
+            present = [o for o in hits if self._value(o, name) is not None]
+            absent = [o for o in hits if self._value(o, name) is None]
+            present.sort(key=lambda o: (self._value(o, name), int(o.id)), reverse=desc)
+            hits = present + absent
+        else:
+            hits.sort(key=lambda o: int(o.id))
+        page = hits[after : after + limit]
+        props = body.get("properties") or None
+        out: dict[str, Any] = {
+            "total": len(hits),
+            "results": [
+                {k: v for k, v in o.to_json(props).items() if k != "archivedAt"} for o in page
+            ],
+        }
+        if after + limit < len(hits):
+            out["paging"] = {"next": {"after": str(after + limit)}}
+        return SandboxResponse(200, out)

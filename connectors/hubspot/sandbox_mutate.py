@@ -1,0 +1,202 @@
+"""FakeHubspot's ``/_sandbox/mutate``: realistic changes between two syncs."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from connectors.hubspot import settings
+from connectors.hubspot.sandbox_store import RENEWALS, HubspotStore, Obj, iso
+
+
+class HubspotMutations(HubspotStore):
+    """Stage moves, wins, losses, edits, deletes, restores, new deals and activities,
+    silent association changes, a pipeline edit, and bulk changes inside one minute."""
+
+    def mutate(self, spec: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one switch per knob
+        rng = random.Random(spec.get("seed", 0))
+        changed: set[str] = set()
+        out: dict[str, list[str]] = {
+            k: []
+            for k in (
+                "deleted_deal_ids",
+                "new_deal_ids",
+                "restored_deal_ids",
+                "new_activity_ids",
+                "moved_activity_ids",
+                "deleted_activity_ids",
+            )
+        }
+
+        def open_deals(min_order: int = 0) -> list[Obj]:
+            result = []
+            for d in self._live_deals():
+                found = self._stage(str(d.props.get("dealstage")))
+                if (
+                    found
+                    and found[1]["metadata"]["isClosed"] == "false"
+                    and found[1]["displayOrder"] >= min_order
+                ):
+                    result.append(d)
+            return sorted(result, key=lambda d: int(d.id))
+
+        def pick(pool: list[Obj], n: int) -> list[Obj]:
+            return rng.sample(pool, min(n, len(pool)))
+
+        def stage_at(obj: Obj, order: int) -> str:
+            pipeline = next(p for p in self.pipelines if p["id"] == obj.props.get("pipeline"))
+            return str(pipeline["stages"][order]["id"])
+
+        for deal in pick(open_deals(), int(spec.get("stage_moves", 3))):
+            order = self._stage(str(deal.props["dealstage"]))[1]["displayOrder"]  # type: ignore[index]
+            self._move(
+                deal, stage_at(deal, min(order + 1, 4)), self.tick(), source=self._rep_source(deal)
+            )
+            changed.add(deal.id)
+        for deal in pick(open_deals(min_order=1), int(spec.get("backward_moves", 1))):
+            order = self._stage(str(deal.props["dealstage"]))[1]["displayOrder"]  # type: ignore[index]
+            self._move(deal, stage_at(deal, order - 1), self.tick(), source=self._rep_source(deal))
+            changed.add(deal.id)
+        for deal in pick(self._live_deals(), int(spec.get("amount_edits", 2))):
+            deal.set("amount", str(Decimal(rng.randint(1_000, 90_000)) + Decimal("0.5")))
+            deal.touch(self.tick())
+            changed.add(deal.id)
+        for outcome, order in (("won", 5), ("lost", 6)):
+            for deal in pick(open_deals(), int(spec.get(outcome, 1))):
+                self._move(deal, stage_at(deal, order), self.tick(), source=self._rep_source(deal))
+                if outcome == "lost":
+                    deal.set("closed_lost_reason", "Chose competitor")
+                changed.add(deal.id)
+        for deal in pick(self._live_deals(), int(spec.get("deletes", 1))):
+            deal.archived, deal.archived_ms = True, self.tick()
+            out["deleted_deal_ids"].append(deal.id)
+            changed.discard(deal.id)
+        archived = sorted(
+            (d for d in self.objects["deals"].values() if d.archived), key=lambda d: int(d.id)
+        )
+        for deal in pick(archived, int(spec.get("restores", 0))):
+            deal.archived, deal.archived_ms = False, None
+            deal.touch(self.tick())
+            out["restored_deal_ids"].append(deal.id)
+        reps = [o for o in self.owners if not o["archived"]]
+        for k in range(int(spec.get("new_deals", 2))):
+            owner = rng.choice(reps)["id"]
+            ms = self.tick()
+            pipeline = RENEWALS if k % 4 == 3 else settings.DEFAULT_PIPELINE_ID
+            deal = self._new_deal(
+                name=f"New deal {ms}-{k}",
+                amount=str(rng.randint(1_000, 50_000)),
+                currency="USD",
+                pipeline=pipeline,
+                owner=owner,
+                created_ms=ms,
+            )
+            deal.set("closedate", iso(ms + 30 * 86_400_000))
+            self._move(deal, stage_at(deal, 0), ms, source=self._rep_source(deal))
+            out["new_deal_ids"].append(deal.id)
+        for k in range(int(spec.get("new_activities", 3))):
+            live = self._live_deals()
+            if not live:
+                break
+            deal = rng.choice(sorted(live, key=lambda d: int(d.id)))
+            object_type = list(settings.ACTIVITY_OBJECTS)[k % 5]
+            ms = self.tick()
+            act = self._new_activity(
+                object_type,
+                deal.id,
+                datetime.fromtimestamp(ms / 1000, UTC),
+                f"Follow-up {k}",
+                str(deal.props["hubspot_owner_id"]),
+                True,
+                300,
+                "outbound",
+                "connected",
+                ms=ms,
+            )
+            # Logging an activity updates the deal's "last activity date", which moves it.
+            deal.set("notes_last_updated", iso(ms))
+            deal.touch(ms)
+            changed.add(deal.id)
+            out["new_activity_ids"].append(act.id)
+        for k in range(int(spec.get("new_then_deleted", 0))):  # never seen by a sync
+            ms = self.tick()
+            deal = self._new_deal(
+                name=f"Short-lived deal {ms}-{k}",
+                amount="500",
+                currency="EUR",
+                pipeline=settings.DEFAULT_PIPELINE_ID,
+                owner=reps[0]["id"],
+                created_ms=ms,
+            )
+            self._move(deal, "appointmentscheduled", ms, source=self._rep_source(deal))
+            self._move(deal, "qualifiedtobuy", self.tick(), source=self._rep_source(deal))
+            deal.archived, deal.archived_ms = True, self.tick()
+            out["deleted_deal_ids"].append(deal.id)
+        for deal in pick(open_deals(), int(spec.get("moved_then_deleted", 0))):
+            order = self._stage(str(deal.props["dealstage"]))[1]["displayOrder"]  # type: ignore[index]
+            self._move(
+                deal, stage_at(deal, min(order + 1, 4)), self.tick(), source=self._rep_source(deal)
+            )
+            deal.archived, deal.archived_ms = True, self.tick()
+            out["deleted_deal_ids"].append(deal.id)
+            changed.discard(deal.id)
+        live_ids = sorted((d.id for d in self._live_deals()), key=int)
+        for _ in range(int(spec.get("association_changes", 1))):
+            object_type = rng.choice(list(settings.ACTIVITY_OBJECTS))
+            candidates = sorted(
+                (a for a in self.objects[object_type].values() if not a.archived),
+                key=lambda a: int(a.id),
+            )
+            if not candidates or not live_ids:
+                continue
+            act = rng.choice(candidates)
+            # Associations change without moving hs_lastmodifieddate on either side.
+            self.links[object_type][act.id] = {rng.choice(live_ids)}
+            out["moved_activity_ids"].append(act.id)
+        for _ in range(int(spec.get("activity_deletes", 0))):
+            object_type = rng.choice(list(settings.ACTIVITY_OBJECTS))
+            candidates = sorted(
+                (a for a in self.objects[object_type].values() if not a.archived),
+                key=lambda a: int(a.id),
+            )
+            if candidates:
+                act = rng.choice(candidates)
+                act.archived, act.archived_ms = True, self.tick()
+                out["deleted_activity_ids"].append(act.id)
+        if spec.get("pipeline_edit"):
+            stage = self.pipelines[0]["stages"][1]
+            stage["label"] = f"{stage['label'].split(' (')[0]} (edited {self.tick()})"
+            ms = self.tick()
+            stage["updatedAt"] = iso(ms)
+            for deal in self._live_deals():
+                if deal.props.get("pipeline") == settings.DEFAULT_PIPELINE_ID:
+                    deal.touch(ms)  # HubSpot re-stamps every deal of an edited pipeline
+                    changed.add(deal.id)
+        if spec.get("bulk_deals"):
+            owner = reps[0]["id"]
+            n = int(spec["bulk_deals"])
+            end = self.tick()
+            for k in range(n):
+                ms = end if spec.get("bulk_same_ms") else end - 60_000 + (k * 60_000) // n
+                deal = self._new_deal(
+                    name=f"Bulk deal {k}",
+                    amount="1000",
+                    currency="USD",
+                    pipeline=settings.DEFAULT_PIPELINE_ID,
+                    owner=owner,
+                    created_ms=ms,
+                )
+                self._move(deal, "appointmentscheduled", ms, source=self._rep_source(deal))
+                out["new_deal_ids"].append(deal.id)
+        if spec.get("touch_all"):
+            live = sorted(self._live_deals(), key=lambda d: int(d.id))[: int(spec["touch_all"])]
+            end = self.tick()
+            for k, deal in enumerate(live):
+                deal.touch(end - 60_000 + (k * 60_000) // max(1, len(live)))
+                changed.add(deal.id)
+        self._last_ms = max(
+            self._last_ms, max((d.lastmod_ms for d in self._live_deals()), default=0)
+        )
+        return {"changed_deal_ids": sorted(changed - set(out["deleted_deal_ids"]), key=int), **out}

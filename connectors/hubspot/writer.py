@@ -1,0 +1,194 @@
+"""Reverse sync into HubSpot: batch update of deals, the hub's own properties.
+
+Safety rules (DESIGN.md section 7): read the deals first (batch read, 100 a call) and
+skip any field a rep changed since the hub last read it; write in batches of 100; parse
+a 207 per input; when one invalid value fails a whole batch (HubSpot answers 400), split
+the batch until the bad row stands alone, so one bad row never blocks the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from connectors.base import DealUpdate, SourceContext, WriteResult, WriteStatus
+from connectors.hubspot import settings
+from connectors.hubspot.client import HubspotApi
+from connectors.hubspot.mapping import parse_ts
+from connectors.hubspot.options import HubspotOptions
+from connectors.hubspot.source import make_auth
+from models.errors import AuthError, QuotaExhausted, SourceError
+
+UPDATE = "/crm/v3/objects/deals/batch/update"
+READ = "/crm/v3/objects/deals/batch/read"
+
+
+def _wire(field: str, value: Any) -> str | None:
+    """HubSpot takes every property value as a string."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float | Decimal):
+        return (
+            format(value, "f").rstrip("0").rstrip(".")
+            if "." in format(value, "f")
+            else format(value, "f")
+        )
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a in (None, "") and b in (None, ""):
+        return True
+    try:
+        return Decimal(str(a)) == Decimal(str(b))
+    except ArithmeticError:
+        return str(a) == str(b)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class HubspotWriter:
+    max_batch = settings.BATCH_UPDATE_MAX
+
+    def __init__(self, api: HubspotApi) -> None:
+        self.api = api
+
+    # ----- fields -----------------------------------------------------------------------------
+    def setup_fields(self) -> list[str]:
+        done: list[str] = []
+        path = "/crm/v3/properties/deals/groups"
+        groups = self.api.get(path, endpoint=path).get("results", [])
+        if not any(g.get("name") == settings.HUB_PROPERTY_GROUP["name"] for g in groups):
+            self.api.post(path, endpoint=path, body=settings.HUB_PROPERTY_GROUP)
+            done.append(f"created property group {settings.HUB_PROPERTY_GROUP['name']}")
+        path = "/crm/v3/properties/deals"
+        existing = {p.get("name") for p in self.api.get(path, endpoint=path).get("results", [])}
+        for prop in settings.HUB_PROPERTIES:
+            if prop["name"] in existing:
+                done.append(f"deal property {prop['name']} already exists")
+                continue
+            self.api.post(
+                path, endpoint=path, body={**prop, "groupName": settings.HUB_PROPERTY_GROUP["name"]}
+            )
+            done.append(f"created deal property {prop['name']}")
+        return done
+
+    # ----- writes ------------------------------------------------------------------------------
+    def write(self, updates: Sequence[DealUpdate]) -> list[WriteResult]:
+        results: dict[int, WriteResult] = {}
+        current = self._read_current(updates, results)
+        to_send: list[tuple[int, DealUpdate, dict[str, str | None]]] = []
+        for index, update in enumerate(updates):
+            if index in results:
+                continue
+            now = current.get(update.deal_id)
+            if now is None:
+                results[index] = WriteResult(update.deal_id, "failed", "deal not found in HubSpot")
+                continue
+            props = {
+                settings.WRITABLE_FIELDS.get(f, f): _wire(f, v) for f, v in update.fields.items()
+            }
+            if "dealstage" in props:
+                props["pipeline"] = update.pipeline_id or now["properties"].get("pipeline")
+            conflicts = [
+                f
+                for f, base in update.base.items()
+                if not _same(now["properties"].get(settings.WRITABLE_FIELDS.get(f, f)), base)
+            ]
+            if conflicts:
+                results[index] = WriteResult(
+                    update.deal_id,
+                    "conflict",
+                    f"changed in HubSpot since the hub read it: {', '.join(sorted(conflicts))}",
+                    parse_ts(now.get("updatedAt")),
+                )
+                continue
+            if all(_same(now["properties"].get(k), v) for k, v in props.items()):
+                results[index] = WriteResult(
+                    update.deal_id, "skipped", "already up to date", parse_ts(now.get("updatedAt"))
+                )
+                continue
+            to_send.append((index, update, props))
+        for chunk in _chunks(to_send, self.max_batch):
+            results.update(self._send(list(chunk)))
+        return [results[i] for i in range(len(updates))]
+
+    def _read_current(
+        self, updates: Sequence[DealUpdate], results: dict[int, WriteResult]
+    ) -> dict[str, dict[str, Any]]:
+        names = {"pipeline", "dealstage"}
+        for u in updates:
+            names.update(settings.WRITABLE_FIELDS.get(f, f) for f in (*u.fields, *u.base))
+        found: dict[str, dict[str, Any]] = {}
+        ids = list(dict.fromkeys(u.deal_id for u in updates))
+        for chunk in _chunks(ids, settings.BATCH_READ_MAX):
+            try:
+                payload = self.api.post(
+                    READ,
+                    endpoint=READ,
+                    body={"inputs": [{"id": i} for i in chunk], "properties": sorted(names)},
+                )
+            except (AuthError, QuotaExhausted):
+                raise
+            except SourceError as exc:
+                for index, u in enumerate(updates):
+                    if u.deal_id in chunk:
+                        results[index] = WriteResult(u.deal_id, "retryable", str(exc))
+                continue
+            for item in payload.get("results", []):
+                found[str(item["id"])] = item
+        return found
+
+    def _send(
+        self, batch: list[tuple[int, DealUpdate, dict[str, str | None]]]
+    ) -> dict[int, WriteResult]:
+        body = {
+            "inputs": [
+                {"id": u.deal_id, "properties": props, "objectWriteTraceId": str(index)}
+                for index, u, props in batch
+            ]
+        }
+        try:
+            payload = self.api.post(UPDATE, endpoint=UPDATE, body=body)
+        except (AuthError, QuotaExhausted):
+            raise
+        except SourceError as exc:
+            message = str(exc)
+            if "HTTP 400" in message and len(batch) > 1:  # one bad value fails the whole batch
+                half = len(batch) // 2
+                return {**self._send(batch[:half]), **self._send(batch[half:])}
+            status: WriteStatus = "failed" if "HTTP 4" in message else "retryable"
+            return {index: WriteResult(u.deal_id, status, message) for index, u, _ in batch}
+        written = {str(r["id"]): parse_ts(r.get("updatedAt")) for r in payload.get("results", [])}
+        failed: dict[str, str] = {}
+        by_trace = {str(index): u.deal_id for index, u, _ in batch}
+        for error in payload.get("errors", []) or []:
+            ids = list((error.get("context") or {}).get("ids", []) or [])
+            trace = error.get("objectWriteTraceId")
+            if trace is not None and str(trace) in by_trace:
+                ids.append(by_trace[str(trace)])
+            text = f"{error.get('category', 'ERROR')}: {error.get('message', '')}".strip()
+            for deal_id in ids:
+                failed[str(deal_id)] = text
+        out: dict[int, WriteResult] = {}
+        for index, u, _ in batch:
+            if u.deal_id in written:
+                out[index] = WriteResult(u.deal_id, "written", modified_at=written[u.deal_id])
+            elif u.deal_id in failed:
+                out[index] = WriteResult(u.deal_id, "failed", failed[u.deal_id])
+            else:  # HubSpot said nothing about it: unknown outcome, safe to resend
+                out[index] = WriteResult(u.deal_id, "retryable", "no result for this input")
+        return out
+
+
+def build_writer(ctx: SourceContext) -> HubspotWriter:
+    assert isinstance(ctx.options, HubspotOptions)
+    return HubspotWriter(HubspotApi(ctx.options, make_auth(ctx, ctx.options), ctx.stats))

@@ -1,0 +1,104 @@
+"""Request budgets: a full sync close to the page-size minimum, a quiet incremental cheap."""
+
+from __future__ import annotations
+
+from math import ceil
+from pathlib import Path
+from typing import Any
+
+from connectors.hubspot import settings
+from tests.hubspot.helpers import Hub, mutate, reset_server_stats, server_requests
+
+METADATA = ("/crm/v3/pipelines/deals", "/crm/v3/properties/deals", "/crm/v3/owners")
+
+
+def data_requests(counts: dict[str, int]) -> dict[str, int]:
+    return {k: n for k, n in counts.items() if not any(m in k for m in METADATA)}
+
+
+def fewest_full_sync_requests(c: dict[str, int]) -> int:
+    """What the page sizes allow: deals with history at 50 a page, the recycle bin,
+    activities at 100 a page plus one association call per 1,000, owners, metadata."""
+    n = 1 + 1  # pipelines, deal properties (enumeration labels)
+    n += max(1, ceil(c["owners_live"] / settings.OWNERS_PAGE_MAX))
+    n += max(1, ceil(c["owners_archived"] / settings.OWNERS_PAGE_MAX))
+    n += max(1, ceil(c["deals_archived"] / settings.LIST_WITH_HISTORY_MAX))
+    n += ceil(c["deals_live"] / settings.LIST_WITH_HISTORY_MAX)
+    for t in settings.ACTIVITY_OBJECTS:
+        n += ceil(c[f"{t}_live"] / settings.LIST_PAGE_MAX)
+        n += ceil(c[f"{t}_live"] / settings.ASSOCIATIONS_BATCH_MAX)
+    return n
+
+
+def test_a_full_sync_costs_at_most_1_1x_the_page_size_minimum(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    sandbox = make_sandbox(n_deals=300)
+    mutate(sandbox, seed=1, deletes=7)  # give the recycle bin something
+    reset_server_stats(sandbox)
+    hub = Hub(sandbox, tmp_path)
+    stats = hub.run()
+    served = sum(server_requests(sandbox).values())
+    minimum = fewest_full_sync_requests(sandbox.counts())
+    assert served == stats.total
+    assert served <= 1.1 * minimum, (served, minimum, stats.by_endpoint())
+
+
+def test_a_no_change_incremental_costs_at_most_5_requests_plus_metadata(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    sandbox = make_sandbox()
+    hub = Hub(sandbox, tmp_path)
+    hub.run()
+    mutate(sandbox, seed=2, new_activities=10)  # every activity type has recent changes
+    hub.run(days_later=0.01)
+    reset_server_stats(sandbox)
+    hub.run(days_later=0.01)
+    counts = server_requests(sandbox)
+    data = data_requests(counts)
+    assert sum(data.values()) <= 5, data
+    # deal search, recycle bin, one engagements-feed probe for all activity types
+    assert sum(data.values()) == 3, data
+    assert sum(counts.values()) - sum(data.values()) <= 4  # pipelines, properties, owners x2
+
+
+def test_without_the_probe_a_quiet_run_costs_one_search_per_object_type(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    sandbox = make_sandbox(n_deals=60)
+    hub = Hub(sandbox, tmp_path, activity_probe=False)
+    hub.run()
+    reset_server_stats(sandbox)
+    hub.run(days_later=0.01)
+    data = data_requests(server_requests(sandbox))
+    assert sum(data.values()) == 2 + len(settings.ACTIVITY_OBJECTS), data
+    assert all("search" in k or "archived" in k for k in data) or data
+
+
+def test_the_probe_searches_only_the_activity_types_that_changed(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    sandbox = make_sandbox(n_deals=60)
+    hub = Hub(sandbox, tmp_path)
+    hub.run()
+    mutate(sandbox, seed=2, new_activities=10)
+    hub.run(days_later=0.01)
+    mutate(
+        sandbox,
+        seed=3,
+        new_activities=1,
+        stage_moves=0,
+        backward_moves=0,
+        amount_edits=0,
+        won=0,
+        lost=0,
+        deletes=0,
+        new_deals=0,
+        association_changes=0,
+    )  # one call
+    sandbox.request_log.clear()
+    hub.run(days_later=0.01)
+    searched = {line.split()[1].split("?")[0] for line in sandbox.request_log if "/search?" in line}
+    assert searched == {"/crm/v3/objects/deals/search", "/crm/v3/objects/calls/search"}
+    calls = [a for a in hub.rows("activities") if a["type"] == "call"]
+    assert len(calls) == len({a["activity_key"] for a in calls})
