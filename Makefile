@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/hub demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	bash .ci/with-postgres.sh $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -34,13 +34,14 @@ class SecretResolver:
     Every resolved value is remembered so logs and errors can be scrubbed of it.
     """
 
-    def __init__(self, source_name: str) -> None:
+    def __init__(self, source_name: str, *, key_path: str | None = None) -> None:
         self.source_name = source_name
+        self.key_path = key_path or f"sources[{source_name}].credentials"
         self.revealed: list[str] = []
 
     def resolve(self, credentials: Mapping[str, str], key: str, *, required: bool = True) -> str | None:
         ref = credentials.get(key)
-        where = f"sources[{self.source_name}].credentials.{key}"
+        where = f"{self.key_path}.{key}"
         if ref is None:
             if required:
                 raise ConfigError(f"{where}: missing; set it to env:VARIABLE_NAME holding the value")

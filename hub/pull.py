@@ -170,6 +170,7 @@ def run_pull(
             )
     if not selected:
         raise ConfigError("no enabled sources to pull; add one under 'sources:' in hub.yml")
+    warehouse.check()
     results = []
     for source in selected:
         if on_source_start:

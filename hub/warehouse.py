@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from models.config import ANY_PIPELINE, HubConfig
-from models.errors import WarehouseError
+from models.errors import ConfigError, WarehouseError
 
 HUB_SCHEMA = "hub_meta"  # not "hub": DuckDB names the catalog of hub.duckdb "hub"
 
@@ -38,7 +39,7 @@ hub_runs = sa.Table(
     sa.Column("retries", sa.Integer),
     sa.Column("throttled", sa.Integer),
     sa.Column("quarantined", sa.Integer),
-    sa.Column("duration_s", sa.Float),
+    sa.Column("duration_s", sa.Double),
     sa.Column("warnings", sa.Text),
     sa.Column("error", sa.Text),
 )
@@ -48,8 +49,8 @@ hub_canonical_stages = sa.Table(
     sa.Column("stage_name", sa.String, nullable=False),
     sa.Column("display_order", sa.Integer, nullable=False),
     sa.Column("outcome", sa.String),
-    sa.Column("probability", sa.Float),
-    sa.Column("stall_days", sa.Float),
+    sa.Column("probability", sa.Double),
+    sa.Column("stall_days", sa.Double),
 )
 hub_stage_map = sa.Table(
     "hub_stage_map",
@@ -63,7 +64,7 @@ hub_fx_rates = sa.Table(
     "hub_fx_rates",
     metadata,
     sa.Column("currency", sa.String, nullable=False),
-    sa.Column("rate_to_base", sa.Float, nullable=False),
+    sa.Column("rate_to_base", sa.Double, nullable=False),
 )
 hub_sources = sa.Table(
     "hub_sources",
@@ -77,8 +78,43 @@ hub_quotas = sa.Table(
     sa.Column("owner_email", sa.String),
     sa.Column("period_start", sa.Date, nullable=False),
     sa.Column("period_type", sa.String, nullable=False),
-    sa.Column("quota_base", sa.Float, nullable=False),
+    sa.Column("quota_base", sa.Double, nullable=False),
 )
+
+
+@dataclass(frozen=True)
+class PostgresParams:
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str | None
+
+    @classmethod
+    def from_config(cls, config: HubConfig) -> PostgresParams:
+        settings = config.warehouse
+        host, port, user, database = settings.host, settings.port, settings.user, settings.database
+        if settings.dsn:
+            url = sa.engine.make_url(settings.dsn)
+            if url.password:
+                raise ConfigError(
+                    "warehouse.dsn: holds a password; remove it and set warehouse.password "
+                    "to env:NAME instead"
+                )
+            host, port = host or url.host, port or url.port
+            user, database = user or url.username, database or url.database
+        missing = [k for k, v in (("host", host), ("user", user), ("database", database)) if not v]
+        if missing:
+            raise ConfigError(
+                f"warehouse: a postgres warehouse needs {', '.join(missing)} "
+                "(or a dsn such as postgresql://user@host:5432/db)"
+            )
+        password = None
+        if settings.password:
+            from connectors.base import SecretResolver
+
+            password = SecretResolver("warehouse", key_path="warehouse").resolve({"password": settings.password}, "password")
+        return cls(str(host), int(port or 5432), str(user), str(database), password)
 
 
 def dataset_name(source_name: str) -> str:
@@ -89,6 +125,7 @@ class Warehouse:
     def __init__(self, config: HubConfig) -> None:
         self.config = config
         self.settings = config.warehouse
+        self._pg: PostgresParams | None = None
 
     # ----- where ---------------------------------------------------------------------------
     @property
@@ -99,15 +136,24 @@ class Warehouse:
     def duckdb_path(self) -> Path:
         return self.config.resolve_path(self.settings.path)
 
+    @property
+    def pg(self) -> PostgresParams:
+        if self._pg is None:
+            self._pg = PostgresParams.from_config(self.config)
+        return self._pg
+
     def describe(self) -> str:
         if self.kind == "duckdb":
             return f"DuckDB file {self.duckdb_path}"
-        return f"PostgreSQL {self.settings.host or '?'}:{self.settings.port or 5432}/{self.settings.database or '?'}"
+        pg = self.pg
+        return f"PostgreSQL {pg.host}:{pg.port}/{pg.database} (user {pg.user})"
 
-    def url(self) -> str:
+    def url(self) -> sa.URL | str:
         if self.kind == "duckdb":
             return f"duckdb:///{self.duckdb_path}"
-        raise WarehouseError(f"warehouse kind {self.kind!r} is not supported yet; use duckdb")
+        pg = self.pg
+        return sa.URL.create("postgresql+psycopg2", username=pg.user, password=pg.password,
+                             host=pg.host, port=pg.port, database=pg.database)
 
     def dlt_destination(self) -> Any:
         import dlt
@@ -124,14 +170,21 @@ class Warehouse:
                                "preserve_insertion_order": False},
             )
             return dlt.destinations.duckdb(credentials=credentials)
-        raise WarehouseError(f"warehouse kind {self.kind!r} is not supported yet; use duckdb")
+        pg = self.pg
+        return dlt.destinations.postgres(credentials={
+            "drivername": "postgresql", "username": pg.user, "password": pg.password,
+            "host": pg.host, "port": pg.port, "database": pg.database,
+        })
 
     def dbt_env(self) -> dict[str, str]:
         """Environment for the committed profiles.yml, which follows the configured warehouse."""
         if self.kind == "duckdb":
             return {"HUB_DBT_TARGET": "duckdb", "HUB_DUCKDB_PATH": str(self.duckdb_path),
                     "HUB_DUCKDB_MEMORY_LIMIT": self.settings.memory_limit}
-        raise WarehouseError(f"warehouse kind {self.kind!r} is not supported yet; use duckdb")
+        pg = self.pg
+        return {"HUB_DBT_TARGET": "postgres", "HUB_PG_HOST": pg.host, "HUB_PG_PORT": str(pg.port),
+                "HUB_PG_USER": pg.user, "HUB_PG_PASSWORD": pg.password or "",
+                "HUB_PG_DATABASE": pg.database}
 
     # ----- access --------------------------------------------------------------------------
     @contextmanager
@@ -144,9 +197,45 @@ class Warehouse:
             with engine.begin() as conn:
                 yield conn
         except sa.exc.OperationalError as exc:
-            raise WarehouseError(f"{self.describe()}: {str(exc.orig).splitlines()[0]}") from None
+            raise WarehouseError(self._explain(exc)) from None
+        except sa.exc.ProgrammingError as exc:
+            if "permission denied" in str(exc.orig).lower():
+                raise WarehouseError(self._explain(exc)) from None
+            raise
         finally:
             engine.dispose()
+
+    def check(self) -> None:
+        """Fail early, in one line, when the warehouse cannot be reached or written."""
+        with self.connect() as conn:
+            self.ensure_hub_tables(conn)
+
+    def _explain(self, exc: sa.exc.DBAPIError) -> str:
+        """One line naming the warehouse and what failed; never the password."""
+        text = str(exc.orig).strip()
+        first = text.splitlines()[0] if text else type(exc.orig).__name__
+        if self.kind == "duckdb":
+            return f"{self.describe()}: {first}"
+        pg = self.pg
+        where = f"PostgreSQL at {pg.host}:{pg.port}"
+        lowered = text.lower()
+        if "password authentication failed" in lowered or "no password supplied" in lowered:
+            message = (f"{where} refused user '{pg.user}': wrong or missing password "
+                       "(check the variable warehouse.password points to)")
+        elif "does not exist" in lowered and "database" in lowered:
+            message = (f"{where}: database '{pg.database}' does not exist; create it "
+                       "(CREATE DATABASE) or fix warehouse.database")
+        elif "permission denied" in lowered:
+            message = (f"{where}: user '{pg.user}' may not create schemas in database "
+                       f"'{pg.database}'; grant it: GRANT CREATE ON DATABASE {pg.database} TO {pg.user}")
+        elif "could not connect" in lowered or "connection refused" in lowered or \
+                "could not translate host name" in lowered or "timeout" in lowered:
+            message = f"cannot reach {where} ({first}); check warehouse.host and warehouse.port"
+        else:
+            message = f"{where}: {first}"
+        if pg.password:
+            message = message.replace(pg.password, "***")
+        return message
 
     def exists(self) -> bool:
         return self.duckdb_path.exists() if self.kind == "duckdb" else True
@@ -162,8 +251,11 @@ class Warehouse:
     def write_config_tables(self, conn: sa.Connection, stage_map_rows: list[dict[str, str]]) -> None:
         config = self.config
         self.ensure_hub_tables(conn)
+        # Recreated, not just emptied: they are derived from hub.yml every time, and a table
+        # made by an older version keeps its old column types (DuckDB's FLOAT is 4 bytes).
         for table in (hub_canonical_stages, hub_stage_map, hub_fx_rates, hub_sources):
-            conn.execute(table.delete())
+            table.drop(conn, checkfirst=True)
+            table.create(conn)
         conn.execute(
             hub_canonical_stages.insert(),
             [

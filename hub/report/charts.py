@@ -1,0 +1,356 @@
+"""The report's charts, as Plotly figures (rendered in the page by the inlined plotly.js).
+
+Each chart is drawn from the same rows as the table beside it, so what a chart shows is what
+the table (and the mart) says.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.colors import qualitative
+
+from hub.report.data import ALL, ReportData
+
+ALL_LABEL = "All sources"
+ALL_COLOR = "#1f2933"
+SOURCE_PALETTE = qualitative.Safe
+STAGE_PALETTE = qualitative.Set2
+ACTIVITY_COLORS = {
+    "calls": "#4c78a8",
+    "emails": "#72b7b2",
+    "meetings": "#f58518",
+    "tasks": "#54a24b",
+    "notes": "#b279a2",
+    "other_activities": "#9d755d",
+}
+HEIGHT = 360
+
+
+def period_label(value: date | None, period: str) -> str:
+    if value is None:
+        return "no date"
+    if period == "quarter":
+        return f"{value.year} Q{(value.month - 1) // 3 + 1}"
+    return value.strftime("%Y-%m")
+
+
+def source_colors(data: ReportData) -> dict[str, str]:
+    colors = {s.name: SOURCE_PALETTE[i % len(SOURCE_PALETTE)] for i, s in enumerate(data.sources)}
+    colors[ALL] = ALL_COLOR
+    return colors
+
+
+def _layout(fig: go.Figure, *, money: str | None = None, height: int = HEIGHT, **kw: Any) -> None:
+    settings: dict[str, Any] = {
+        "template": "plotly_white",
+        "height": height,
+        "margin": {"l": 64, "r": 16, "t": 16, "b": 48},
+        "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        "hoverlabel": {"namelength": -1},
+    }
+    fig.update_layout(**{**settings, **kw})
+    if money:
+        fig.update_yaxes(title_text=money, tickformat="~s")
+
+
+def _empty(fig: go.Figure, message: str) -> go.Figure:
+    fig.add_annotation(
+        text=message,
+        showarrow=False,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        font={"size": 16, "color": "#667"},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    _layout(fig, height=200)
+    return fig
+
+
+def board_chart(data: ReportData) -> go.Figure:
+    fig = go.Figure()
+    colors = source_colors(data)
+    rows = [r for r in data.board.rows if r["canonical_stage"] in data.open_stages]
+    if not rows:
+        return _empty(fig, "No open deals")
+    for source in data.sources:
+        mine = {r["canonical_stage"]: r for r in rows if r["source_name"] == source.name}
+        stages = [s for s in data.open_stages if s in mine]
+        if not stages:
+            continue
+        fig.add_bar(
+            name=source.name,
+            x=stages,
+            y=[mine[s]["amount_base"] for s in stages],
+            customdata=[[mine[s]["deals"], mine[s]["weighted_amount_base"]] for s in stages],
+            text=[f"{mine[s]['deals']:,}" for s in stages],
+            textposition="inside",
+            marker_color=colors[source.name],
+            hovertemplate=(
+                "%{x} · " + source.name + "<br>%{customdata[0]} deals<br>amount "
+                "%{y:,.0f}<br>weighted %{customdata[1]:,.0f}<extra></extra>"
+            ),
+        )
+    _layout(fig, money=f"open amount ({data.base_currency})", barmode="stack")
+    fig.update_xaxes(categoryorder="array", categoryarray=data.open_stages)
+    return fig
+
+
+def funnel_chart(data: ReportData) -> go.Figure:
+    fig = go.Figure()
+    lost = {s for s, outcome in data.stage_outcomes.items() if outcome == "lost"}
+    rows = [r for r in data.funnel.rows if r["canonical_stage"] not in lost]
+    if not rows:
+        return _empty(fig, "No stage history yet")
+    fig.add_trace(
+        go.Funnel(
+            y=[r["canonical_stage"] for r in rows],
+            x=[r["reached_count"] for r in rows],
+            text=[
+                f"{r['reached_count']:,} · {_pct(r['cumulative_conversion'])} of funnel"
+                for r in rows
+            ],
+            textinfo="text",
+            marker={"color": STAGE_PALETTE[: len(rows)]},
+            connector={"line": {"color": "#ccd", "width": 1}},
+            customdata=[[_pct(r["next_step_conversion"]), r["next_stage"] or "-"] for r in rows],
+            hovertemplate="%{y}: %{x:,} deals reached<br>to %{customdata[1]}: %{customdata[0]}"
+            "<extra></extra>",
+        )
+    )
+    _layout(fig, margin={"l": 110, "r": 16, "t": 32, "b": 24})
+    return fig
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def win_rate_chart(data: ReportData) -> go.Figure:
+    fig = go.Figure()
+    rows = data.win_rate.rows
+    if not rows:
+        return _empty(fig, "No closed deals yet")
+    colors = source_colors(data)
+    for source in [ALL, *(s.name for s in data.sources)]:
+        mine = [r for r in rows if r["source_name"] == source]
+        if not mine:
+            continue
+        fig.add_scatter(
+            name=ALL_LABEL if source == ALL else source,
+            mode="lines+markers",
+            x=[period_label(r["period_start"], data.period) for r in mine],
+            y=[r["win_rate"] for r in mine],
+            customdata=[[r["won_count"], r["closed_count"]] for r in mine],
+            line={
+                "color": colors[source],
+                "width": 3 if source == ALL else 1.5,
+                "dash": "solid" if source == ALL else "dot",
+            },
+            hovertemplate=(
+                "%{x} · "
+                + (ALL_LABEL if source == ALL else source)
+                + "<br>win rate %{y:.1%} (%{customdata[0]} of %{customdata[1]})"
+                "<extra></extra>"
+            ),
+        )
+    _layout(fig)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero", title_text="won / (won + lost)")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def velocity_chart(data: ReportData) -> go.Figure:
+    fig = go.Figure()
+    rows = data.velocity.rows
+    if not rows:
+        return _empty(fig, "No deals yet")
+    fig.add_bar(
+        name="velocity",
+        x=[period_label(r["period_start"], data.period) for r in rows],
+        y=[r["velocity_base_per_day"] for r in rows],
+        marker={
+            "color": "#4c78a8",
+            "opacity": [0.45 if r["is_partial_period"] else 1 for r in rows],
+        },
+        customdata=[
+            [
+                r["opportunities"],
+                _pct(r["win_rate"]),
+                r["avg_won_amount_base"] or 0,
+                r["avg_won_cycle_days"] or 0,
+                " (period not over)" if r["is_partial_period"] else "",
+            ]
+            for r in rows
+        ],
+        hovertemplate=(
+            "%{x}%{customdata[4]}: %{y:,.0f} per day<br>%{customdata[0]} opportunities"
+            " x %{customdata[1]} x %{customdata[2]:,.0f} / %{customdata[3]:.1f} days"
+            "<extra></extra>"
+        ),
+    )
+    _layout(fig, money=f"{data.base_currency} per day", showlegend=False)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def time_in_stage_chart(data: ReportData) -> go.Figure:
+    fig = go.Figure()
+    rows = data.time_in_stage.rows
+    if not rows:
+        return _empty(fig, "No closed stage spells yet")
+    colors = source_colors(data)
+    stages = [s for s in data.stages if any(r["canonical_stage"] == s for r in rows)]
+    for source in [ALL, *(s.name for s in data.sources)]:
+        mine = {r["canonical_stage"]: r for r in rows if r["source_name"] == source}
+        xs = [s for s in stages if s in mine]
+        if not xs:
+            continue
+        fig.add_bar(
+            name=ALL_LABEL if source == ALL else source,
+            x=xs,
+            y=[mine[s]["median_days"] for s in xs],
+            marker_color=colors[source],
+            customdata=[
+                [mine[s]["spell_count"], mine[s]["p75_days"], mine[s]["p90_days"]] for s in xs
+            ],
+            hovertemplate=(
+                "%{x} · "
+                + (ALL_LABEL if source == ALL else source)
+                + "<br>median %{y:.1f} d, p75 %{customdata[1]:.1f} d, "
+                "p90 %{customdata[2]:.1f} d<br>%{customdata[0]} spells"
+                "<extra></extra>"
+            ),
+        )
+    _layout(fig, barmode="group")
+    fig.update_yaxes(title_text="median days in stage")
+    fig.update_xaxes(categoryorder="array", categoryarray=stages)
+    return fig
+
+
+def stalled_chart(data: ReportData) -> go.Figure:
+    fig = go.Figure()
+    rows = data.stalled.rows
+    if not rows:
+        return _empty(fig, "No stalled deals")
+    colors = source_colors(data)
+    stages = [s for s in data.stages if any(r["canonical_stage"] == s for r in rows)]
+    for source in data.sources:
+        counts = {
+            s: sum(1 for r in rows if r["source_name"] == source.name and r["canonical_stage"] == s)
+            for s in stages
+        }
+        xs = [s for s in stages if counts[s]]
+        if not xs:
+            continue
+        fig.add_bar(
+            name=source.name,
+            x=xs,
+            y=[counts[s] for s in xs],
+            marker_color=colors[source.name],
+            hovertemplate="%{x} · " + source.name + ": %{y} stalled<extra></extra>",
+        )
+    _layout(fig, barmode="stack", height=300)
+    fig.update_yaxes(title_text="stalled deals", dtick=1 if len(rows) <= 10 else None)
+    fig.update_xaxes(categoryorder="array", categoryarray=stages)
+    return fig
+
+
+def forecast_chart(data: ReportData) -> go.Figure:
+    fig = go.Figure()
+    totals = [r for r in data.forecast.rows if r["canonical_stage"] == ALL]
+    if not totals:
+        return _empty(fig, "No open deals")
+    labels = [period_label(r["period_start"], data.period) for r in totals]
+    by_stage = [r for r in data.forecast.rows if r["canonical_stage"] != ALL]
+    for i, stage in enumerate(
+        s for s in data.stages if any(r["canonical_stage"] == s for r in by_stage)
+    ):
+        mine = {
+            period_label(r["period_start"], data.period): r
+            for r in by_stage
+            if r["canonical_stage"] == stage
+        }
+        xs = [p for p in labels if p in mine]
+        fig.add_bar(
+            name=f"{stage} (weighted)",
+            x=xs,
+            y=[mine[p]["weighted_amount_base"] for p in xs],
+            marker_color=STAGE_PALETTE[i % len(STAGE_PALETTE)],
+            customdata=[[mine[p]["open_count"]] for p in xs],
+            hovertemplate=(
+                "%{x} · " + stage + "<br>weighted %{y:,.0f}"
+                "<br>%{customdata[0]} deals<extra></extra>"
+            ),
+        )
+    fig.add_scatter(
+        name="open amount (unweighted)",
+        x=labels,
+        y=[r["amount_base"] for r in totals],
+        mode="markers+lines",
+        line={"color": ALL_COLOR, "width": 1, "dash": "dot"},
+        marker={"size": 8, "symbol": "diamond"},
+        customdata=[[r["open_count"], r["weighted_amount_base"] or 0] for r in totals],
+        hovertemplate=(
+            "%{x}: %{customdata[0]} deals<br>amount %{y:,.0f}"
+            "<br>weighted %{customdata[1]:,.0f}<extra></extra>"
+        ),
+    )
+    _layout(fig, money=data.base_currency, barmode="stack")
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=labels)
+    return fig
+
+
+def rep_activity_chart(data: ReportData) -> go.Figure:
+    fig = go.Figure()
+    rows = data.rep_activity.rows
+    if not rows:
+        return _empty(fig, "No activities yet")
+    reps = [r["rep_name"] for r in reversed(rows)]  # most active at the top
+    for column, color in ACTIVITY_COLORS.items():
+        label = "other" if column == "other_activities" else column
+        fig.add_bar(
+            name=label,
+            orientation="h",
+            y=reps,
+            x=[r[column] or 0 for r in reversed(rows)],
+            marker_color=color,
+            hovertemplate="%{y}: %{x} " + label + "<extra></extra>",
+        )
+    _layout(
+        fig,
+        barmode="stack",
+        height=max(HEIGHT, 28 * len(rows) + 90),
+        margin={"l": 170, "r": 16, "t": 16, "b": 40},
+    )
+    fig.update_xaxes(title_text="activities")
+    fig.update_yaxes(type="category", automargin=True)
+    return fig
+
+
+CHARTS = {
+    "board": board_chart,
+    "funnel": funnel_chart,
+    "win_rate": win_rate_chart,
+    "velocity": velocity_chart,
+    "time_in_stage": time_in_stage_chart,
+    "stalled": stalled_chart,
+    "forecast": forecast_chart,
+    "rep_activity": rep_activity_chart,
+}
+
+
+def chart_specs(data: ReportData) -> dict[str, Any]:
+    """key -> {"data": [...], "layout": {...}}: what Plotly.newPlot takes, JSON-ready."""
+    return {
+        key: json.loads(pio.to_json(build(data), validate=True, engine="json"))
+        for key, build in CHARTS.items()
+    }

@@ -1,0 +1,513 @@
+"""What the report shows, read from the marts in schema ``analytics``.
+
+Every figure is one query on one mart (plus ``reps`` for names), with portable SQL (DuckDB and
+PostgreSQL) through :class:`hub.warehouse.Warehouse`. Numbers are passed on unchanged; the page
+only formats them, and also writes the raw values into its tables so they can be checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from hub.warehouse import Warehouse
+from models.config import HubConfig
+from models.errors import WarehouseError
+
+MARTS = "analytics"
+ALL = "*"  # the marts' rollup value of a text dimension
+ACTIVITY_WEEKS = 12  # rep activity window, weeks up to the latest week in rep_activity
+
+Kind = Literal["text", "int", "number", "money", "rate", "days", "date", "bool"]
+Period = Literal["month", "quarter"]
+
+REQUIRED_MARTS = (
+    "deals",
+    "reps",
+    "stage_conversion",
+    "win_rate",
+    "sales_velocity",
+    "time_in_stage",
+    "stalled_deals",
+    "forecast",
+    "rep_activity",
+    "sales_cycle",
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    kind: Kind = "text"
+
+
+@dataclass
+class Figure:
+    """One block of numbers: rendered as a table (with raw values) and usually a chart."""
+
+    key: str
+    title: str
+    columns: list[Column]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Source:
+    name: str
+    crm: str
+    deals: int
+
+
+@dataclass
+class ReportData:
+    as_of: datetime | None
+    base_currency: str
+    period: Period
+    stages: list[str]  # canonical order, then any other stage seen (e.g. unmapped)
+    open_stages: list[str]
+    stage_outcomes: dict[str, str | None]  # canonical stage -> won / lost / None
+    sources: list[Source]
+    rep_names: dict[str, str]  # rep_key -> unique display name
+    kpis: Figure
+    board: Figure
+    funnel: Figure
+    win_rate: Figure
+    velocity: Figure
+    time_in_stage: Figure
+    stalled: Figure
+    forecast: Figure
+    rep_activity: Figure
+
+    @property
+    def figures(self) -> list[Figure]:
+        return [
+            self.kpis,
+            self.board,
+            self.funnel,
+            self.win_rate,
+            self.velocity,
+            self.time_in_stage,
+            self.stalled,
+            self.forecast,
+            self.rep_activity,
+        ]
+
+
+def _num(value: Any) -> Any:
+    """Decimals become floats (JSON, charts); everything else is kept."""
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _rows(conn: sa.Connection, sql: str, **params: Any) -> list[dict[str, Any]]:
+    result = conn.execute(sa.text(sql), params)
+    return [{k: _num(v) for k, v in row.items()} for row in result.mappings()]
+
+
+def _ratio(numerator: float | int | None, denominator: float | int | None) -> float | None:
+    return numerator / denominator if numerator is not None and denominator else None
+
+
+def _unique_names(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """rep_key -> a display name; two reps with the same name get their email's local part."""
+    rows = list(rows)
+    counts: dict[str, int] = {}
+    for r in rows:
+        name = r["rep_name"] or r["rep_key"]
+        counts[name] = counts.get(name, 0) + 1
+    names = {}
+    for r in rows:
+        name = r["rep_name"] or r["rep_key"]
+        if counts[name] > 1:
+            name = f"{name} ({(r['email'] or r['rep_key']).split('@')[0]})"
+        names[r["rep_key"]] = name
+    return names
+
+
+def _stage_order(config: HubConfig, seen: Iterable[str]) -> list[str]:
+    canonical = list(config.stage_names)
+    return canonical + sorted(set(seen) - set(canonical))
+
+
+def _sort_by_stage(rows: list[dict[str, Any]], stages: Sequence[str], *extra: str) -> None:
+    position = {s: i for i, s in enumerate(stages)}
+    rows.sort(
+        key=lambda r: (
+            position.get(r["canonical_stage"], len(position)),
+            *(str(r[k]) for k in extra),
+        )
+    )
+
+
+def check_marts(conn: sa.Connection) -> None:
+    inspector = sa.inspect(conn)
+    missing = [m for m in REQUIRED_MARTS if not inspector.has_table(m, schema=MARTS)]
+    if missing:
+        raise WarehouseError(
+            f"the warehouse has no mart(s) {', '.join(f'{MARTS}.{m}' for m in missing)}; "
+            "run 'hub sync' (or 'hub transform') first"
+        )
+
+
+def load_report_data(config: HubConfig, *, period: Period = "month") -> ReportData:
+    if period not in ("month", "quarter"):
+        raise ValueError(f"period must be month or quarter, not {period!r}")
+    warehouse = Warehouse(config)
+    if not warehouse.exists():
+        raise WarehouseError(f"no warehouse at {warehouse.describe()}; run 'hub sync' first")
+    with warehouse.connect() as conn:
+        check_marts(conn)
+        return _load(conn, config, period)
+
+
+def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
+    as_of = conn.execute(sa.text(f"SELECT max(as_of) FROM {MARTS}.deals")).scalar()
+    counted = "NOT is_deleted AND created_at <= as_of"
+
+    sources = [
+        Source(r["source_name"], r["crm"], int(r["deals"]))
+        for r in _rows(
+            conn,
+            f"""
+            SELECT source_name, crm, count(*) AS deals FROM {MARTS}.deals
+            WHERE {counted} GROUP BY source_name, crm ORDER BY source_name""",
+        )
+    ]
+    rep_names = _unique_names(_rows(conn, f"SELECT rep_key, rep_name, email FROM {MARTS}.reps"))
+
+    # ----- board: counted deals by current canonical stage x source (mart deals) -------------
+    board_rows = _rows(
+        conn,
+        f"""
+        SELECT canonical_stage, source_name,
+               count(*) AS deals,
+               sum(amount_base) AS amount_base,
+               sum(weighted_amount_base) AS weighted_amount_base,
+               sum(CASE WHEN amount_base IS NULL THEN 1 ELSE 0 END) AS n_without_amount_base
+        FROM {MARTS}.deals WHERE {counted}
+        GROUP BY canonical_stage, source_name""",
+    )
+    stages = _stage_order(config, (r["canonical_stage"] for r in board_rows))
+    _sort_by_stage(board_rows, stages, "source_name")
+    open_names = set(config.open_stage_names)
+    open_stages = [s for s in stages if s in open_names or s not in config.stage_names]
+    board = Figure(
+        "board",
+        "Pipeline board: deals by canonical stage and source",
+        [
+            Column("canonical_stage", "stage"),
+            Column("source_name", "source"),
+            Column("deals", "deals", "int"),
+            Column("amount_base", "amount", "money"),
+            Column("weighted_amount_base", "weighted", "money"),
+            Column("n_without_amount_base", "no base amount", "int"),
+        ],
+        board_rows,
+        note="Counted deals (not deleted, created by as_of) in their canonical stage "
+        "at as_of. Won and lost columns hold every deal closed by as_of.",
+    )
+
+    # ----- KPIs (marts deals, stalled_deals, sales_cycle) ----------------------------------
+    k = _rows(
+        conn,
+        f"""
+        SELECT sum(CASE WHEN is_open THEN 1 ELSE 0 END) AS open_deals,
+               sum(CASE WHEN is_open THEN amount_base END) AS open_amount_base,
+               sum(CASE WHEN is_open THEN weighted_amount_base END) AS open_weighted_amount_base,
+               sum(CASE WHEN is_won THEN 1 ELSE 0 END) AS won_deals,
+               sum(CASE WHEN is_lost THEN 1 ELSE 0 END) AS lost_deals
+        FROM {MARTS}.deals WHERE {counted}""",
+    )[0]
+    stalled_k = _rows(
+        conn, f"SELECT count(*) AS n, sum(amount_base) AS amount_base FROM {MARTS}.stalled_deals"
+    )[0]
+    cycle = _rows(
+        conn,
+        f"SELECT median_days FROM {MARTS}.sales_cycle WHERE outcome = 'won' AND source_name = :all",
+        all=ALL,
+    )
+    won, lost = int(k["won_deals"] or 0), int(k["lost_deals"] or 0)
+    kpis = Figure(
+        "kpis",
+        "Headline figures",
+        [
+            Column("metric", "metric"),
+            Column("label", "label"),
+            Column("value", "value"),
+        ],
+    )
+    for metric, label, value, kind in [
+        ("open_deals", "Open deals", int(k["open_deals"] or 0), "int"),
+        ("open_amount_base", "Open pipeline", k["open_amount_base"], "money"),
+        ("open_weighted_amount_base", "Weighted pipeline", k["open_weighted_amount_base"], "money"),
+        ("win_rate", "Win rate (all closed deals)", _ratio(won, won + lost), "rate"),
+        ("won_deals", "Won deals", won, "int"),
+        ("lost_deals", "Lost deals", lost, "int"),
+        (
+            "median_won_cycle_days",
+            "Median sales cycle (won)",
+            cycle[0]["median_days"] if cycle else None,
+            "days",
+        ),
+        ("stalled_deals", "Stalled deals", int(stalled_k["n"] or 0), "int"),
+        ("stalled_amount_base", "Stalled amount", stalled_k["amount_base"], "money"),
+    ]:
+        kpis.rows.append({"metric": metric, "label": label, "value": value, "kind": kind})
+
+    # ----- funnel (stage_conversion, any order, all sources/pipelines/cohorts) ---------------
+    funnel_rows = _rows(
+        conn,
+        f"""
+        SELECT canonical_stage, stage_order, next_stage, funnel_deals, reached_count,
+               reached_next_count, next_step_conversion, cumulative_conversion
+        FROM {MARTS}.stage_conversion
+        WHERE mode = 'any_order' AND source_name = :all AND pipeline_key = :all
+          AND cohort_month IS NULL""",
+        all=ALL,
+    )
+    _sort_by_stage(funnel_rows, stages)
+    funnel = Figure(
+        "funnel",
+        "Funnel and stage conversion (all sources, all cohorts)",
+        [
+            Column("canonical_stage", "stage"),
+            Column("next_stage", "next stage"),
+            Column("funnel_deals", "in funnel", "int"),
+            Column("reached_count", "reached", "int"),
+            Column("reached_next_count", "reached next", "int"),
+            Column("next_step_conversion", "to next stage", "rate"),
+            Column("cumulative_conversion", "of funnel", "rate"),
+        ],
+        funnel_rows,
+        note="A deal reached a stage if it was ever in it or in a later stage "
+        "(mart stage_conversion, mode any_order).",
+    )
+
+    # ----- win rate and velocity over time ------------------------------------------------
+    win_rows = _rows(
+        conn,
+        f"""
+        SELECT period_start, source_name, won_count, lost_count, closed_count, win_rate,
+               won_amount_base, win_rate_by_value
+        FROM {MARTS}.win_rate
+        WHERE period_type = :period AND rep_key = :all AND pipeline_key = :all
+        ORDER BY period_start, source_name""",
+        period=period,
+        all=ALL,
+    )
+    win_rate = Figure(
+        "win_rate",
+        f"Win rate by {period} of close",
+        [
+            Column("period_start", period, "date"),
+            Column("source_name", "source"),
+            Column("won_count", "won", "int"),
+            Column("lost_count", "lost", "int"),
+            Column("closed_count", "closed", "int"),
+            Column("win_rate", "win rate", "rate"),
+            Column("won_amount_base", "won amount", "money"),
+            Column("win_rate_by_value", "win rate by value", "rate"),
+        ],
+        win_rows,
+        note="won / (won + lost) of deals closed in the period; '*' = all sources.",
+    )
+
+    velocity_rows = _rows(
+        conn,
+        f"""
+        SELECT period_start, opportunities, won_count, lost_count, win_rate,
+               avg_won_amount_base, avg_won_cycle_days, velocity_base_per_day,
+               is_partial_period
+        FROM {MARTS}.sales_velocity
+        WHERE period_type = :period AND rep_key = :all
+        ORDER BY period_start""",
+        period=period,
+        all=ALL,
+    )
+    velocity = Figure(
+        "velocity",
+        f"Sales velocity by {period}",
+        [
+            Column("period_start", period, "date"),
+            Column("opportunities", "opportunities", "int"),
+            Column("won_count", "won", "int"),
+            Column("lost_count", "lost", "int"),
+            Column("win_rate", "win rate", "rate"),
+            Column("avg_won_amount_base", "avg won amount", "money"),
+            Column("avg_won_cycle_days", "avg won cycle", "days"),
+            Column("velocity_base_per_day", "velocity per day", "money"),
+            Column("is_partial_period", "partial", "bool"),
+        ],
+        velocity_rows,
+        note="opportunities x win rate x avg won amount / avg won cycle days, "
+        "all inputs over the same period.",
+    )
+
+    # ----- time in stage ----------------------------------------------------------------
+    tis_rows = _rows(
+        conn,
+        f"""
+        SELECT canonical_stage, source_name, spell_count, mean_days, median_days, p75_days,
+               p90_days
+        FROM {MARTS}.time_in_stage WHERE final_outcome = 'all'""",
+    )
+    _sort_by_stage(tis_rows, stages, "source_name")
+    time_in_stage = Figure(
+        "time_in_stage",
+        "Time in stage (closed spells, days)",
+        [
+            Column("canonical_stage", "stage"),
+            Column("source_name", "source"),
+            Column("spell_count", "spells", "int"),
+            Column("mean_days", "mean", "days"),
+            Column("median_days", "median", "days"),
+            Column("p75_days", "p75", "days"),
+            Column("p90_days", "p90", "days"),
+        ],
+        tis_rows,
+        note="Spells that ended by as_of, every final outcome; '*' = all sources.",
+    )
+
+    # ----- stalled deals ---------------------------------------------------------------
+    stalled_rows = _rows(
+        conn,
+        f"""
+        SELECT deal_key, deal_name, source_name, rep_key, canonical_stage, amount, currency,
+               amount_base, days_in_current_stage, days_since_last_activity, threshold_days,
+               reason
+        FROM {MARTS}.stalled_deals
+        ORDER BY amount_base DESC NULLS LAST, deal_key""",
+    )
+    for r in stalled_rows:
+        r["rep_name"] = rep_names.get(r["rep_key"], r["rep_key"])
+    stalled = Figure(
+        "stalled",
+        "Stalled deals",
+        [
+            Column("deal_name", "deal"),
+            Column("source_name", "source"),
+            Column("rep_name", "rep"),
+            Column("canonical_stage", "stage"),
+            Column("amount", "amount", "money"),
+            Column("currency", "currency"),
+            Column("amount_base", "amount (base)", "money"),
+            Column("days_in_current_stage", "days in stage", "days"),
+            Column("days_since_last_activity", "days since activity", "days"),
+            Column("threshold_days", "threshold", "days"),
+            Column("reason", "why"),
+            Column("deal_key", "deal key"),
+        ],
+        stalled_rows,
+        note="Open deals past their stage's threshold, in the stage or since the "
+        "last activity (mart stalled_deals); largest first.",
+    )
+
+    # ----- forecast ------------------------------------------------------------------------
+    forecast_rows = _rows(
+        conn,
+        f"""
+        SELECT period_start, canonical_stage, open_count, amount_base, weighted_amount_base,
+               n_without_amount_base, n_without_probability, n_overdue
+        FROM {MARTS}.forecast
+        WHERE period_type = :period AND rep_key = :all""",
+        period=period,
+        all=ALL,
+    )
+    forecast_rows.sort(key=lambda r: (r["period_start"] is None, r["period_start"] or date.min))
+    forecast = Figure(
+        "forecast",
+        f"Forecast by {period} of expected close",
+        [
+            Column("period_start", period, "date"),
+            Column("canonical_stage", "stage"),
+            Column("open_count", "open deals", "int"),
+            Column("amount_base", "amount", "money"),
+            Column("weighted_amount_base", "weighted", "money"),
+            Column("n_without_amount_base", "no base amount", "int"),
+            Column("n_without_probability", "no probability", "int"),
+            Column("n_overdue", "overdue", "int"),
+        ],
+        [r for r in forecast_rows if r["canonical_stage"] == ALL],
+        note="Deals open at as_of by expected close date (empty period: no date); overdue = "
+        "expected before as_of. Weighted = amount x probability.",
+    )
+    forecast_by_stage = [r for r in forecast_rows if r["canonical_stage"] != ALL]
+    _sort_by_stage(forecast_by_stage, stages)
+    forecast.rows.extend(forecast_by_stage)  # '*' rows first, then per stage
+
+    # ----- rep activity -------------------------------------------------------------------
+    last_week = conn.execute(sa.text(f"SELECT max(week_start) FROM {MARTS}.rep_activity")).scalar()
+    activity_rows: list[dict[str, Any]] = []
+    first_week = None
+    if last_week is not None:
+        if isinstance(last_week, datetime):
+            last_week = last_week.date()
+        first_week = last_week - timedelta(weeks=ACTIVITY_WEEKS - 1)
+        activity_rows = _rows(
+            conn,
+            f"""
+            SELECT rep_key, sum(calls) AS calls, sum(emails) AS emails,
+                   sum(meetings) AS meetings, sum(tasks) AS tasks, sum(notes) AS notes,
+                   sum(other_activities) AS other_activities, sum(activities) AS activities,
+                   sum(CASE WHEN week_start = :last THEN open_deals END) AS open_deals,
+                   sum(CASE WHEN week_start = :last THEN activities_per_open_deal END)
+                       AS activities_per_open_deal
+            FROM {MARTS}.rep_activity
+            WHERE week_start >= :first AND week_start <= :last
+            GROUP BY rep_key""",
+            first=first_week,
+            last=last_week,
+        )
+        for r in activity_rows:
+            r["rep_name"] = rep_names.get(r["rep_key"], r["rep_key"])
+        activity_rows.sort(key=lambda r: (-(r["activities"] or 0), r["rep_name"]))
+    window = (
+        f"the {ACTIVITY_WEEKS} weeks {first_week} to {last_week}"
+        if first_week
+        else "no activity yet"
+    )
+    rep_activity = Figure(
+        "rep_activity",
+        f"Rep activity, last {ACTIVITY_WEEKS} weeks",
+        [
+            Column("rep_name", "rep"),
+            Column("activities", "activities", "int"),
+            Column("calls", "calls", "int"),
+            Column("emails", "emails", "int"),
+            Column("meetings", "meetings", "int"),
+            Column("tasks", "tasks", "int"),
+            Column("notes", "notes", "int"),
+            Column("other_activities", "other", "int"),
+            Column("open_deals", "open deals (last week)", "int"),
+            Column("activities_per_open_deal", "activities / open deal (last week)", "number"),
+            Column("rep_key", "rep key"),
+        ],
+        activity_rows,
+        note=f"Sums of mart rep_activity over {window} (weeks start Monday).",
+    )
+
+    return ReportData(
+        as_of=as_of,
+        base_currency=config.base_currency,
+        period=period,
+        stages=stages,
+        open_stages=open_stages,
+        stage_outcomes={s.name: s.outcome for s in config.stages},
+        sources=sources,
+        rep_names=rep_names,
+        kpis=kpis,
+        board=board,
+        funnel=funnel,
+        win_rate=win_rate,
+        velocity=velocity,
+        time_in_stage=time_in_stage,
+        stalled=stalled,
+        forecast=forecast,
+        rep_activity=rep_activity,
+    )

@@ -1,0 +1,298 @@
+"""Comparisons of what a page shows (page_reader's structure) with expected.expected()."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tests.report.expected import parse_key, same
+
+
+def _v(cell: dict[str, Any]) -> str | None:
+    return cell["v"]
+
+
+def _close(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-6)
+
+
+def _check_row(
+    figure: str,
+    ident: Any,
+    row: dict[str, Any],
+    mart: dict[str, Any],
+    columns: list[str],
+    problems: list[str],
+) -> None:
+    for column in columns:
+        if not same(_v(row[column]), mart[column]):
+            problems.append(
+                f"{figure} {ident} {column}: page {_v(row[column])!r}, mart {mart[column]!r}"
+            )
+
+
+def table_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
+    """Every number in every table, tile and board card against the marts."""
+    problems: list[str] = []
+    tables = content["tables"]
+
+    # header
+    if content["as_of"] != (exp["as_of"].isoformat() if exp["as_of"] else None):
+        problems.append(f"as_of: page {content['as_of']}, mart {exp['as_of']}")
+    page_sources = {s["name"]: (s["crm"], int(s["deals"])) for s in content["sources"]}
+    mart_sources = {n: (crm, exp["source_deals"][n]) for n, crm in exp["sources"].items()}
+    if page_sources != mart_sources:
+        problems.append(f"sources: page {page_sources}, mart {mart_sources}")
+
+    # headline tiles
+    if set(content["kpis"]) != set(exp["kpis"]):
+        problems.append(f"kpis: page {sorted(content['kpis'])}, expected {sorted(exp['kpis'])}")
+    for metric, value in exp["kpis"].items():
+        if metric in content["kpis"] and not same(content["kpis"][metric]["v"], value):
+            problems.append(f"kpi {metric}: page {content['kpis'][metric]['v']}, mart {value}")
+
+    # board: cards, column totals and its table
+    cards = {(c["stage"], c["source"]): c for c in content["board"]}
+    if set(cards) != set(exp["board"]):
+        problems.append(f"board cards: page {sorted(cards)}, mart {sorted(exp['board'])}")
+    for key, mart in exp["board"].items():
+        card = cards.get(key)
+        if card and (
+            int(card["deals"]) != mart["deals"] or not same(card["amount"], mart["amount_base"])
+        ):
+            problems.append(f"board card {key}: page {card}, mart {mart}")
+    for column in content["board_columns"]:
+        mine = [v for (stage, _), v in exp["board"].items() if stage == column["stage"]]
+        amounts = [m["amount_base"] for m in mine if m["amount_base"] is not None]
+        if int(column["deals"]) != sum(m["deals"] for m in mine) or not same(
+            column["amount"], sum(amounts) if amounts else None
+        ):
+            problems.append(f"board column {column['stage']}: page {column}")
+    board_rows = {(_v(r["canonical_stage"]), _v(r["source_name"])): r for r in tables["board"]}
+    if set(board_rows) != set(exp["board"]):
+        problems.append("board table: rows differ from the mart")
+    for key, row in board_rows.items():
+        if key in exp["board"]:
+            _check_row("board", key, row, {**exp["board"][key]}, ["deals", "amount_base"], problems)
+
+    # direct mart rows
+    direct = [
+        (
+            "funnel",
+            lambda r: _v(r["canonical_stage"]),
+            [
+                "funnel_deals",
+                "reached_count",
+                "reached_next_count",
+                "next_step_conversion",
+                "cumulative_conversion",
+                "next_stage",
+            ],
+        ),
+        (
+            "win_rate",
+            lambda r: (parse_key(_v(r["period_start"])), _v(r["source_name"])),
+            [
+                "won_count",
+                "lost_count",
+                "closed_count",
+                "win_rate",
+                "won_amount_base",
+                "win_rate_by_value",
+            ],
+        ),
+        (
+            "velocity",
+            lambda r: parse_key(_v(r["period_start"])),
+            [
+                "opportunities",
+                "won_count",
+                "lost_count",
+                "win_rate",
+                "avg_won_amount_base",
+                "avg_won_cycle_days",
+                "velocity_base_per_day",
+                "is_partial_period",
+            ],
+        ),
+        (
+            "time_in_stage",
+            lambda r: (_v(r["canonical_stage"]), _v(r["source_name"])),
+            ["spell_count", "mean_days", "median_days", "p75_days", "p90_days"],
+        ),
+        (
+            "stalled",
+            lambda r: _v(r["deal_key"]),
+            [
+                "deal_name",
+                "source_name",
+                "canonical_stage",
+                "amount",
+                "currency",
+                "amount_base",
+                "days_in_current_stage",
+                "days_since_last_activity",
+                "threshold_days",
+                "reason",
+            ],
+        ),
+        (
+            "forecast",
+            lambda r: (parse_key(_v(r["period_start"])), _v(r["canonical_stage"])),
+            [
+                "open_count",
+                "amount_base",
+                "weighted_amount_base",
+                "n_without_amount_base",
+                "n_without_probability",
+                "n_overdue",
+            ],
+        ),
+    ]
+    for figure, key_of, columns in direct:
+        rows = {key_of(r): r for r in tables.get(figure, [])}
+        if len(rows) != len(tables.get(figure, [])):
+            problems.append(f"{figure}: duplicate rows on the page")
+        if set(rows) != set(exp[figure]):
+            problems.append(
+                f"{figure}: page rows {sorted(map(str, rows))[:6]}... differ from "
+                f"the mart's {sorted(map(str, exp[figure]))[:6]}..."
+            )
+        for key, row in rows.items():
+            if key in exp[figure]:
+                _check_row(figure, key, row, exp[figure][key], columns, problems)
+
+    # rep activity (sums over the last 12 weeks)
+    activity = {_v(r["rep_key"]): r for r in tables["rep_activity"]}
+    if set(activity) != set(exp["rep_activity"]):
+        problems.append(
+            f"rep_activity reps: page {sorted(activity)}, mart {sorted(exp['rep_activity'])}"
+        )
+    for rep_key, row in activity.items():
+        if rep_key in exp["rep_activity"]:
+            _check_row(
+                "rep_activity",
+                rep_key,
+                row,
+                exp["rep_activity"][rep_key],
+                [
+                    "activities",
+                    "calls",
+                    "emails",
+                    "meetings",
+                    "tasks",
+                    "notes",
+                    "other_activities",
+                    "open_deals",
+                    "activities_per_open_deal",
+                ],
+                problems,
+            )
+    return problems
+
+
+def chart_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
+    """The charts' data (as plotted) against the marts."""
+    problems: list[str] = []
+    charts = content["charts"]
+
+    def traces(key: str) -> dict[str | None, dict[str, Any]]:
+        return {t["name"]: t for t in charts[key]["traces"]}
+
+    def check(label: str, page: list[Any], mart: list[Any]) -> None:
+        if len(page) != len(mart) or not all(
+            _close(a, b) for a, b in zip(page, mart, strict=False)
+        ):
+            problems.append(f"{label}: chart {page}, mart {mart}")
+
+    # board: one bar trace per source, open stages only, amount_base
+    for source in exp["sources"]:
+        stages = [s for s in exp["open_stages"] if (s, source) in exp["board"]]
+        trace = traces("board").get(source)
+        if not stages:
+            continue
+        if trace is None:
+            problems.append(f"board chart: no trace for {source}")
+            continue
+        if trace["x"] != stages:
+            problems.append(f"board chart {source}: stages {trace['x']}, mart {stages}")
+        check(
+            f"board chart {source}",
+            trace["y"],
+            [exp["board"][(s, source)]["amount_base"] for s in stages],
+        )
+
+    # funnel: reached counts of the non-lost stages, canonical order
+    funnel_stages = [
+        s for s in exp["stage_order"] if s in exp["funnel"] and s not in exp["lost_stages"]
+    ]
+    (funnel,) = charts["funnel"]["traces"]
+    if funnel["y"] != funnel_stages:
+        problems.append(f"funnel chart stages {funnel['y']}, mart {funnel_stages}")
+    check("funnel chart", funnel["x"], [exp["funnel"][s]["reached_count"] for s in funnel_stages])
+
+    # win rate: the all-sources line
+    periods = sorted(p for p, s in exp["win_rate"] if s == "*")
+    check(
+        "win rate chart",
+        traces("win_rate")["All sources"]["y"],
+        [exp["win_rate"][(p, "*")]["win_rate"] for p in periods],
+    )
+
+    # velocity
+    periods = sorted(exp["velocity"])
+    (velocity,) = charts["velocity"]["traces"]
+    check(
+        "velocity chart",
+        velocity["y"],
+        [exp["velocity"][p]["velocity_base_per_day"] for p in periods],
+    )
+
+    # time in stage: the all-sources medians
+    stages = [s for s in exp["stage_order"] + ["unmapped"] if (s, "*") in exp["time_in_stage"]]
+    check(
+        "time in stage chart",
+        traces("time_in_stage")["All sources"]["y"],
+        [exp["time_in_stage"][(s, "*")]["median_days"] for s in stages],
+    )
+
+    # stalled: counts per stage, stacked by source
+    plotted = {
+        (x, t["name"]): y
+        for t in charts["stalled"]["traces"]
+        for x, y in zip(t["x"], t["y"], strict=True)
+    }
+    if plotted != exp["stalled_by"]:
+        problems.append(f"stalled chart {plotted}, mart {exp['stalled_by']}")
+
+    # forecast: the unweighted total per period, and weighted by stage
+    check(
+        "forecast chart totals",
+        traces("forecast")["open amount (unweighted)"]["y"],
+        exp["forecast_totals"],
+    )
+    for trace in charts["forecast"]["traces"]:
+        if trace["name"].endswith(" (weighted)"):
+            stage = trace["name"].removesuffix(" (weighted)")
+            mart = [
+                v["weighted_amount_base"]
+                for (_, s), v in sorted(
+                    ((k, v) for k, v in exp["forecast"].items() if k[1] == stage),
+                    key=lambda kv: (kv[0][0] is None, str(kv[0][0])),
+                )
+            ]
+            check(f"forecast chart {stage}", trace["y"], mart)
+
+    # rep activity: the stacked types add up to each rep's activities
+    totals: dict[str, float] = {}
+    for trace in charts["rep_activity"]["traces"]:
+        for rep, x in zip(trace["y"], trace["x"], strict=True):
+            totals[rep] = totals.get(rep, 0) + x
+    names = {row["rep_name"]["v"]: row["rep_key"]["v"] for row in content["tables"]["rep_activity"]}
+    page_totals = {names[rep]: total for rep, total in totals.items()}
+    mart_totals = {k: v["activities"] for k, v in exp["rep_activity"].items()}
+    if page_totals != mart_totals:
+        problems.append(f"rep activity chart {page_totals}, mart {mart_totals}")
+    return problems

@@ -1,0 +1,195 @@
+"""What the report must show, computed here from the marts on their own terms.
+
+Lookups select mart rows directly; every aggregate (board, headline figures, rep activity
+sums, stalled counts) is recomputed in Python from whole mart rows, not with the report's SQL.
+The page's figures (from its tables' ``data-value`` cells or its charts' data) are then
+compared with these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub.warehouse import Warehouse
+from models.config import HubConfig
+
+M = "analytics"
+
+
+def _all(conn: sa.Connection, sql: str, **params: Any) -> list[dict[str, Any]]:
+    return [dict(r) for r in conn.execute(sa.text(sql), params).mappings()]
+
+
+def _f(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _sum(values: list[Any]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(sum(present)) if present else None
+
+
+def expected(config: HubConfig, period: str = "month") -> dict[str, Any]:
+    with Warehouse(config).connect() as conn:
+        deals = _all(conn, f"SELECT * FROM {M}.deals")
+        stages = _all(
+            conn,
+            "SELECT stage_name, display_order, outcome "
+            "FROM hub_meta.hub_canonical_stages ORDER BY display_order",
+        )
+        reps = {r["rep_key"]: r for r in _all(conn, f"SELECT * FROM {M}.reps")}
+        stalled = _all(conn, f"SELECT * FROM {M}.stalled_deals")
+        funnel = _all(
+            conn,
+            f"SELECT * FROM {M}.stage_conversion WHERE mode = 'any_order' "
+            "AND source_name = '*' AND pipeline_key = '*' AND cohort_month IS NULL",
+        )
+        win_rate = _all(
+            conn,
+            f"SELECT * FROM {M}.win_rate WHERE period_type = :p "
+            "AND rep_key = '*' AND pipeline_key = '*'",
+            p=period,
+        )
+        velocity = _all(
+            conn,
+            f"SELECT * FROM {M}.sales_velocity WHERE period_type = :p AND rep_key = '*'",
+            p=period,
+        )
+        time_in_stage = _all(conn, f"SELECT * FROM {M}.time_in_stage WHERE final_outcome = 'all'")
+        forecast = _all(
+            conn, f"SELECT * FROM {M}.forecast WHERE period_type = :p AND rep_key = '*'", p=period
+        )
+        activity = _all(conn, f"SELECT * FROM {M}.rep_activity")
+        cycle = _all(
+            conn, f"SELECT * FROM {M}.sales_cycle WHERE outcome = 'won' AND source_name = '*'"
+        )
+
+    counted = [d for d in deals if not d["is_deleted"] and d["created_at"] <= d["as_of"]]
+    open_stages = [s["stage_name"] for s in stages if s["outcome"] is None] + ["unmapped"]
+
+    board: dict[tuple[str, str], dict[str, Any]] = {}
+    for d in counted:
+        cell = board.setdefault(
+            (d["canonical_stage"], d["source_name"]), {"deals": 0, "amounts": []}
+        )
+        cell["deals"] += 1
+        cell["amounts"].append(d["amount_base"])
+    board_rows = {
+        k: {"deals": v["deals"], "amount_base": _sum(v["amounts"])} for k, v in board.items()
+    }
+
+    is_open = [d for d in counted if d["is_open"]]
+    won = sum(1 for d in counted if d["is_won"])
+    lost = sum(1 for d in counted if d["is_lost"])
+    kpis = {
+        "open_deals": len(is_open),
+        "open_amount_base": _sum([d["amount_base"] for d in is_open]),
+        "open_weighted_amount_base": _sum([d["weighted_amount_base"] for d in is_open]),
+        "win_rate": won / (won + lost) if won + lost else None,
+        "won_deals": won,
+        "lost_deals": lost,
+        "median_won_cycle_days": cycle[0]["median_days"] if cycle else None,
+        "stalled_deals": len(stalled),
+        "stalled_amount_base": _sum([s["amount_base"] for s in stalled]),
+    }
+
+    last_week = max((a["week_start"] for a in activity), default=None)
+    rep_activity: dict[str, dict[str, Any]] = {}
+    if last_week is not None:
+        if isinstance(last_week, datetime):
+            last_week = last_week.date()
+        first_week = last_week - timedelta(weeks=11)
+        sums: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(int))
+        for a in activity:
+            week = (
+                a["week_start"].date() if isinstance(a["week_start"], datetime) else a["week_start"]
+            )
+            if first_week <= week <= last_week:
+                row = sums[a["rep_key"]]
+                for col in (
+                    "calls",
+                    "emails",
+                    "meetings",
+                    "tasks",
+                    "notes",
+                    "other_activities",
+                    "activities",
+                ):
+                    row[col] += a[col] or 0
+                if week == last_week:
+                    row["open_deals"] = a["open_deals"]
+                    row["activities_per_open_deal"] = a["activities_per_open_deal"]
+        for rep_key, row in sums.items():
+            row.setdefault("open_deals", None)
+            row.setdefault("activities_per_open_deal", None)
+            rep_activity[rep_key] = dict(row)
+
+    stalled_by: dict[tuple[str, str], int] = defaultdict(int)
+    for s in stalled:
+        stalled_by[(s["canonical_stage"], s["source_name"])] += 1
+
+    def period_key(row: dict[str, Any]) -> tuple[bool, date]:
+        return (row["period_start"] is None, row["period_start"] or date.min)
+
+    return {
+        "as_of": counted[0]["as_of"] if counted else None,
+        "sources": {d["source_name"]: d["crm"] for d in counted},
+        "source_deals": {
+            s: sum(1 for d in counted if d["source_name"] == s)
+            for s in {d["source_name"] for d in counted}
+        },
+        "stage_order": [s["stage_name"] for s in stages],
+        "open_stages": open_stages,
+        "lost_stages": [s["stage_name"] for s in stages if s["outcome"] == "lost"],
+        "kpis": kpis,
+        "board": board_rows,
+        "funnel": {r["canonical_stage"]: {k: _f(v) for k, v in r.items()} for r in funnel},
+        "win_rate": {
+            (r["period_start"], r["source_name"]): {k: _f(v) for k, v in r.items()}
+            for r in win_rate
+        },
+        "velocity": {r["period_start"]: {k: _f(v) for k, v in r.items()} for r in velocity},
+        "time_in_stage": {(r["canonical_stage"], r["source_name"]): r for r in time_in_stage},
+        "stalled": {s["deal_key"]: {k: _f(v) for k, v in s.items()} for s in stalled},
+        "stalled_by": dict(stalled_by),
+        "forecast": {
+            (r["period_start"], r["canonical_stage"]): {k: _f(v) for k, v in r.items()}
+            for r in forecast
+        },
+        "forecast_periods": sorted(
+            {r["period_start"] for r in forecast}, key=lambda p: (p is None, p or date.min)
+        ),
+        "forecast_totals": [
+            _f(r["amount_base"])
+            for r in sorted((r for r in forecast if r["canonical_stage"] == "*"), key=period_key)
+        ],
+        "rep_activity": rep_activity,
+        "reps": reps,
+    }
+
+
+# ----- comparing ------------------------------------------------------------------------------
+
+
+def same(page_value: str | None, mart_value: Any) -> bool:
+    """A page's raw cell value (text) against a mart value."""
+    if mart_value is None or page_value is None:
+        return mart_value is None and page_value is None
+    if isinstance(mart_value, bool):
+        return page_value == ("true" if mart_value else "false")
+    if isinstance(mart_value, (int, float, Decimal)):
+        return math.isclose(float(page_value), float(mart_value), rel_tol=1e-9, abs_tol=1e-6)
+    if isinstance(mart_value, (date, datetime)):
+        return page_value == mart_value.isoformat()
+    return page_value == str(mart_value)
+
+
+def parse_key(value: str | None) -> Any:
+    """A page's raw period_start back to a date (None stays None)."""
+    return None if value is None else date.fromisoformat(value)

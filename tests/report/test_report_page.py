@@ -1,0 +1,168 @@
+"""``hub report`` and ``hub demo`` without a browser: the file, its numbers, the command."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from hub.report import write_report
+from hub.warehouse import Warehouse
+from models.config import load_config
+from tests.report.checks import chart_problems, table_problems
+from tests.report.conftest import ReportWorld
+from tests.report.expected import expected
+from tests.report.page_reader import read_html
+
+pytestmark = pytest.mark.slow
+
+CHARTS = {
+    "board",
+    "funnel",
+    "win_rate",
+    "velocity",
+    "time_in_stage",
+    "stalled",
+    "forecast",
+    "rep_activity",
+}
+
+
+class _Refs(HTMLParser):
+    """Every attribute that could make the browser fetch something."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[tuple[str, str, str]] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in ("src", "href", "srcset", "data", "action", "poster") and value is not None:
+                self.refs.append((tag, name, value))
+
+
+def test_demo_writes_the_report_and_says_where_it_and_the_warehouse_are(
+    report_world: ReportWorld,
+) -> None:
+    output = report_world.demo_output
+    assert report_world.report_path.is_file()
+    assert f"report:    {report_world.report_path}" in output
+    assert f"warehouse: {Warehouse(report_world.config).describe()}" in output
+    names = {s.name for s in report_world.config.sources}
+    assert names == {"csv_export", "hubspot_demo", "pipedrive_demo", "salesforce_demo"}
+
+
+def test_the_report_is_one_self_contained_file(report_world: ReportWorld) -> None:
+    text = report_world.report_path.read_text(encoding="utf-8")
+    refs = _Refs()
+    refs.feed(text)
+    # nothing to fetch: in-page anchors only, no external script, style, font, image or frame
+    assert [r for r in refs.refs if not r[2].startswith("#")] == []
+    assert not {"iframe", "link", "img", "object", "embed"} & set(refs.tags)
+    assert "@import" not in text and "url(" not in text.split("<script", 1)[0]
+    # plotly.js itself is inlined (a few MB), once
+    assert text.count("<script") == 3
+    assert re.search(r"plotly\.js v?\d+\.\d+\.\d+", text)
+    assert len(text) > 3_000_000
+    assert '<meta charset="utf-8">' in text
+
+
+def test_every_figure_and_chart_is_on_the_page(report_world: ReportWorld) -> None:
+    content = read_html(report_world.report_path.read_text(encoding="utf-8"))
+    assert content["title"].startswith("Consolidated pipeline")
+    assert set(content["charts"]) == CHARTS
+    assert set(content["tables"]) == CHARTS  # each chart has its figures as a table
+    for key, chart in content["charts"].items():
+        assert chart["traces"], f"chart {key} has no data"
+    assert content["tables"]["stalled"], "the demo world has stalled deals to list"
+
+
+def test_the_numbers_in_the_file_equal_the_marts(report_world: ReportWorld) -> None:
+    content = read_html(report_world.report_path.read_text(encoding="utf-8"))
+    exp = expected(report_world.config)
+    assert table_problems(content, exp) == []
+    assert chart_problems(content, exp) == []
+
+
+def test_the_comparison_catches_a_wrong_number(report_world: ReportWorld) -> None:
+    """The checks above are not vacuous: one changed figure is reported."""
+    text = report_world.report_path.read_text(encoding="utf-8")
+    exp = expected(report_world.config)
+    won = exp["kpis"]["won_deals"]
+    wrong = text.replace(
+        f'data-metric="won_deals" data-value="{won}"',
+        f'data-metric="won_deals" data-value="{won + 1}"',
+    )
+    assert wrong != text
+    assert any("won_deals" in p for p in table_problems(read_html(wrong), exp))
+    row = re.search(r'(<td data-key="reached_count" data-value=")(\d+)"', text)
+    assert row
+    wrong = text.replace(row.group(0), f'{row.group(1)}{int(row.group(2)) + 7}"', 1)
+    assert any("funnel" in p for p in table_problems(read_html(wrong), exp))
+
+
+def test_shown_text_agrees_with_the_raw_values(report_world: ReportWorld) -> None:
+    content = read_html(report_world.report_path.read_text(encoding="utf-8"))
+    checked = 0
+    for figure, rows in content["tables"].items():
+        for row in rows:
+            for key, cell in row.items():
+                if cell["v"] is None:
+                    continue
+                if key in ("deals", "reached_count", "open_count", "activities", "won_count"):
+                    assert cell["t"].replace(",", "") == cell["v"], (figure, key, cell)
+                    checked += 1
+                elif key in ("win_rate", "next_step_conversion", "cumulative_conversion"):
+                    assert cell["t"] == f"{float(cell['v']):.1%}", (figure, key, cell)
+                    checked += 1
+    assert checked > 50
+    assert content["kpis"]["open_deals"]["t"].replace(",", "") == content["kpis"]["open_deals"]["v"]
+
+
+def test_quarter_periods(report_world: ReportWorld, tmp_path: Path) -> None:
+    path = write_report(report_world.config, tmp_path / "q.html", period="quarter")
+    content = read_html(path.read_text(encoding="utf-8"))
+    exp = expected(report_world.config, period="quarter")
+    assert table_problems(content, exp) == []
+    assert chart_problems(content, exp) == []
+    assert all(
+        re.fullmatch(r"\d{4} Q[1-4]", r["period_start"]["t"]) for r in content["tables"]["win_rate"]
+    )
+
+
+def test_cli_report(report_world: ReportWorld, cli, tmp_path: Path) -> None:
+    out = tmp_path / "sub" / "pipeline.html"
+    result = cli("report", "--config", report_world.config_path, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and str(out) in result.output.replace("\n", "")
+    assert out.stat().st_mode & 0o044  # readable by others: a report is for sharing
+    bad = cli("report", "--config", report_world.config_path, "--period", "week")
+    assert bad.exit_code == 2
+    assert "month or quarter" in bad.output
+
+
+def test_cli_report_default_path(report_world: ReportWorld, cli, tmp_path: Path) -> None:
+    import shutil
+
+    project = tmp_path / "p"
+    shutil.copytree(report_world.out, project, ignore=shutil.ignore_patterns("report.html"))
+    result = cli("report", "--config", project / "hub.yml")
+    assert result.exit_code == 0, result.output
+    assert (project / ".hub" / "report.html").is_file()
+
+
+def test_report_before_any_sync_says_what_to_do(hub_dir: Path, cli) -> None:
+    config = hub_dir / "hub.yml"
+    result = cli("report", "--config", config)
+    assert result.exit_code == 1
+    assert "hub sync" in result.output
+    # a warehouse without marts (e.g. pulled, never transformed)
+    with Warehouse(load_config(config)).connect() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS analytics")
+    result = cli("report", "--config", config)
+    assert result.exit_code == 1
+    assert "analytics.deals" in result.output and "hub sync" in result.output
