@@ -140,7 +140,7 @@ def run_dbt(
     full_args = [
         *args,
         "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(warehouse.dbt_profiles_dir or PROJECT_DIR),
         "--target-path", str(target_dir / "target"),
         "--log-path", str(target_dir / "logs"),
         "--vars", json.dumps(dbt_vars(config, as_of, extra_vars)),

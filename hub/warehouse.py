@@ -145,12 +145,16 @@ class Warehouse:
     def describe(self) -> str:
         if self.kind == "duckdb":
             return f"DuckDB file {self.duckdb_path}"
+        if self.kind == "dlt":
+            return f"dlt destination {self.settings.destination} (dbt target {self.settings.dbt_target})"
         pg = self.pg
         return f"PostgreSQL {pg.host}:{pg.port}/{pg.database} (user {pg.user})"
 
     def url(self) -> sa.URL | str:
         if self.kind == "duckdb":
             return f"duckdb:///{self.duckdb_path}"
+        if self.kind == "dlt":
+            return self._resolve("sqlalchemy_url")
         pg = self.pg
         return sa.URL.create("postgresql+psycopg2", username=pg.user, password=pg.password,
                              host=pg.host, port=pg.port, database=pg.database)
@@ -170,6 +174,10 @@ class Warehouse:
                                "preserve_insertion_order": False},
             )
             return dlt.destinations.duckdb(credentials=credentials)
+        if self.kind == "dlt":
+            # Credentials come from dlt's own config: .dlt/secrets.toml or environment
+            # variables such as DESTINATION__SNOWFLAKE__CREDENTIALS.
+            return dlt.destination(self.settings.destination)
         pg = self.pg
         return dlt.destinations.postgres(credentials={
             "drivername": "postgresql", "username": pg.user, "password": pg.password,
@@ -181,12 +189,28 @@ class Warehouse:
         if self.kind == "duckdb":
             return {"HUB_DBT_TARGET": "duckdb", "HUB_DUCKDB_PATH": str(self.duckdb_path),
                     "HUB_DUCKDB_MEMORY_LIMIT": self.settings.memory_limit}
+        if self.kind == "dlt":
+            return {"HUB_DBT_TARGET": str(self.settings.dbt_target)}
         pg = self.pg
         return {"HUB_DBT_TARGET": "postgres", "HUB_PG_HOST": pg.host, "HUB_PG_PORT": str(pg.port),
                 "HUB_PG_USER": pg.user, "HUB_PG_PASSWORD": pg.password or "",
                 "HUB_PG_DATABASE": pg.database}
 
     # ----- access --------------------------------------------------------------------------
+    @property
+    def dbt_profiles_dir(self) -> Path | None:
+        """A user's own profiles.yml folder (kind dlt); None means the committed one."""
+        value = self.settings.dbt_profiles_dir
+        return self.config.resolve_path(value) if value else None
+
+    def _resolve(self, key: str) -> str:
+        from connectors.base import SecretResolver
+
+        value = SecretResolver("warehouse", key_path="warehouse").resolve(
+            {key: getattr(self.settings, key)}, key)
+        assert value is not None
+        return value
+
     @contextmanager
     def connect(self) -> Iterator[sa.Connection]:
         """A transaction on a short-lived engine: DuckDB's file lock is released on exit."""

@@ -55,7 +55,11 @@ class CanonicalStage(_Strict):
 
 
 class WarehouseConfig(_Strict):
-    kind: Literal["duckdb", "postgres"] = "duckdb"
+    """Where the hub writes. ``duckdb`` and ``postgres`` are built in and tested; ``dlt``
+    reaches any other warehouse through its dlt destination, its sqlalchemy dialect and
+    a dbt profile (docs/warehouses.md; not tested here)."""
+
+    kind: Literal["duckdb", "postgres", "dlt"] = "duckdb"
     path: str = ".hub/hub.duckdb"
     dsn: str | None = Field(default=None, description="postgres only; no password in it")
     host: str | None = None
@@ -66,12 +70,54 @@ class WarehouseConfig(_Strict):
     memory_limit: str = Field(
         default="1GB", description="duckdb only: memory DuckDB may use before spilling to disk"
     )
+    destination: str | None = Field(
+        default=None, description="dlt only: a dlt destination name such as snowflake"
+    )
+    sqlalchemy_url: str | None = Field(
+        default=None, description="dlt only: env:NAME holding the sqlalchemy URL"
+    )
+    dbt_profiles_dir: str | None = Field(
+        default=None, description="dlt only: folder of a profiles.yml with a 'hub' profile"
+    )
+    dbt_target: str | None = Field(default=None, description="dlt only: the output to use")
+
+    @model_validator(mode="after")
+    def _complete(self) -> WarehouseConfig:
+        if self.kind == "dlt":
+            missing = [k for k in ("destination", "sqlalchemy_url", "dbt_profiles_dir", "dbt_target")
+                       if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"kind dlt needs {', '.join(missing)} (see docs/warehouses.md)")
+        return self
+
+
+class StageRule(_Strict):
+    """An outbound stage rule: open deals in ``from_stages`` with a completed activity of
+    ``activity_type`` move to ``to_stage`` (canonical names; the native target stage is
+    resolved per pipeline through the reverse stage mapping)."""
+
+    name: str
+    activity_type: Literal["call", "email", "meeting", "note", "task", "other"] = "meeting"
+    from_stages: list[str] = Field(min_length=1)
+    to_stage: str
 
 
 class PushConfig(_Strict):
     auto: bool = False
     max_share: float = Field(default=0.25, gt=0, le=1)
     stage_rules: bool = False
+    rules: list[StageRule] = Field(
+        default_factory=lambda: [
+            StageRule(name="meeting_held", activity_type="meeting",
+                      from_stages=["prospecting", "qualification"], to_stage="meeting")
+        ],
+        description="stage rules applied when stage_rules is true",
+    )
+    models: list[str] = Field(
+        default_factory=lambda: ["deal_scores", "stage_updates"],
+        description="relations in schema 'outbound' that hub push reads",
+    )
+    max_attempts: int = Field(default=3, ge=1, le=10, description="rounds for retryable rows")
 
 
 class SourceConfig(_Strict):
