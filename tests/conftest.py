@@ -44,6 +44,8 @@ def cli() -> Callable[..., object]:
     runner = CliRunner()
 
     def invoke(*args: str):
-        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        # Wide enough that rich tables are not truncated in captured output.
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False,
+                             env={"COLUMNS": "200"})
 
     return invoke

@@ -115,6 +115,11 @@ class CsvOptions(_Strict):
     owners: OwnersFile | None = None
     stage_history: StageHistoryFile | None = None
     chunk_rows: int = Field(default=50_000, ge=100, description="rows per Arrow batch")
+    fast_path: bool = Field(
+        default=True,
+        description="read blocks with Arrow's CSV reader and convert them vectorised; blocks "
+        "it cannot prove clean go through the row path either way. false: row path only",
+    )
     max_amount: float = Field(
         default=1e12, gt=0, description="amounts above this are quarantined as implausible"
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from connectors.canonical_tables import arrow_schema, model_columns
+from connectors.canonical_tables import arrow_schema
 from connectors.csv import parsing
 from connectors.csv.options import CsvFile
 from connectors.csv.reading import FileFacts
@@ -116,6 +116,7 @@ class RowReader:
                 "Fix the column names under 'columns:' in hub.yml"
             )
         types = {**field_types, **(extra_fields or {})}
+        self.types = types
         self.fields: list[FieldReader] = []
         for name in sorted(set(spec.columns) | set(spec.defaults)):
             column = spec.columns.get(name)
@@ -197,11 +198,13 @@ class ArrowBatch:
         return table
 
 
+STATUS_ALIASES = {"closed won": "won", "closed lost": "lost", "closedwon": "won",
+                  "closedlost": "lost", "active": "open", "in progress": "open"}
+
+
 def normalize_status(value: str | None) -> str:
     status = (value or "open").strip().lower()
-    aliases = {"closed won": "won", "closed lost": "lost", "closedwon": "won", "closedlost": "lost",
-               "active": "open", "in progress": "open"}
-    status = aliases.get(status, status)
+    status = STATUS_ALIASES.get(status, status)
     if status not in DEAL_STATUSES:
         raise RowRejected(
             "status", value,
