@@ -1,0 +1,4 @@
+{#- Probabilities and rates are 0-1 (never 0-100). -#}
+{% test between_zero_and_one(model, column_name) %}
+select {{ column_name }} from {{ model }} where {{ column_name }} < 0 or {{ column_name }} > 1
+{% endtest %}

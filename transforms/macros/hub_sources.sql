@@ -1,0 +1,79 @@
+{#- Column contract of every src_<name> table: models/canonical.py, minus custom_fields (json).
+    tests/transforms/test_contract.py checks these lists against the pydantic models. -#}
+{% macro hub_canonical_columns(table) -%}
+    {%- set text = dbt.type_string() -%}
+    {%- set ts = 'timestamp' -%}
+    {%- set common = [('source_name', text), ('crm', text)] -%}
+    {%- set columns = {
+        'deals': common + [
+            ('deal_key', text), ('source_deal_id', text), ('name', text), ('pipeline_id', text),
+            ('stage_id', text), ('status', text), ('amount', 'decimal(38,9)'), ('currency', text),
+            ('probability', 'double precision'), ('owner_id', text), ('account_id', text),
+            ('account_name', text), ('created_at', ts), ('expected_close_date', 'date'),
+            ('closed_at', ts), ('lost_reason', text), ('updated_at', ts), ('stage_changed_at', ts),
+            ('is_deleted', 'boolean')],
+        'pipelines': common + [
+            ('pipeline_key', text), ('pipeline_id', text), ('label', text),
+            ('display_order', 'bigint'), ('is_deleted', 'boolean')],
+        'stages': common + [
+            ('stage_key', text), ('pipeline_id', text), ('stage_id', text), ('label', text),
+            ('display_order', 'bigint'), ('probability', 'double precision'),
+            ('is_closed', 'boolean'), ('is_won', 'boolean'), ('is_deleted', 'boolean')],
+        'stage_changes': common + [
+            ('deal_key', text), ('changed_at', ts), ('stage_id', text), ('from_stage_id', text),
+            ('pipeline_id', text), ('changed_by', text), ('origin', text)],
+        'activities': common + [
+            ('activity_key', text), ('source_activity_id', text), ('type', text), ('subject', text),
+            ('occurred_at', ts), ('completed', 'boolean'), ('owner_id', text), ('deal_key', text),
+            ('duration_s', 'bigint'), ('direction', text), ('outcome', text), ('updated_at', ts),
+            ('is_deleted', 'boolean')],
+        'owners': common + [
+            ('owner_key', text), ('source_owner_id', text), ('name', text), ('email', text),
+            ('team', text), ('is_active', 'boolean')],
+        'stage_observations': common + [
+            ('deal_key', text), ('pipeline_id', text), ('stage_id', text), ('observed_at', ts)],
+    } -%}
+    {{ return(columns[table]) }}
+{%- endmacro %}
+
+{#- One typed SELECT per configured source, UNION ALL'd. A missing table (or a missing column,
+    e.g. one dlt never created) becomes typed NULLs, so a source that has sent no activities
+    yet still builds. source_name is the configured name (the schema is per source). -#}
+{% macro hub_union_source(table) -%}
+    {%- set columns = hub_canonical_columns(table) -%}
+    {%- set parts = [] -%}
+    {%- for name in var('sources', []) -%}
+        {%- set relation = adapter.get_relation(database=target.database, schema='src_' ~ name, identifier=table) if execute else none -%}
+        {%- set present = [] -%}
+        {%- if relation is not none -%}
+            {%- for col in adapter.get_columns_in_relation(relation) -%}
+                {%- do present.append(col.name | lower) -%}
+            {%- endfor -%}
+        {%- endif -%}
+        {%- set cols = [] -%}
+        {%- for col_name, col_type in columns -%}
+            {%- if col_name == 'source_name' -%}
+                {%- do cols.append("cast('" ~ name ~ "' as " ~ dbt.type_string() ~ ") as source_name") -%}
+            {%- elif col_name in present and col_type == 'timestamp' -%}
+                {%- do cols.append(hub_utc(adapter.quote(col_name)) ~ " as " ~ col_name) -%}
+            {%- elif col_name in present -%}
+                {%- do cols.append("cast(" ~ adapter.quote(col_name) ~ " as " ~ col_type ~ ") as " ~ col_name) -%}
+            {%- else -%}
+                {%- do cols.append("cast(null as " ~ col_type ~ ") as " ~ col_name) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if relation is not none -%}
+            {%- do parts.append("select " ~ cols | join(", ") ~ " from " ~ relation) -%}
+        {%- else -%}
+            {%- do parts.append("select " ~ cols | join(", ") ~ " where 1 = 0") -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if parts | length == 0 -%}
+        {%- set cols = [] -%}
+        {%- for col_name, col_type in columns -%}
+            {%- do cols.append("cast(null as " ~ col_type ~ ") as " ~ col_name) -%}
+        {%- endfor -%}
+        {%- do parts.append("select " ~ cols | join(", ") ~ " where 1 = 0") -%}
+    {%- endif -%}
+    {{ parts | join("\n    union all\n    ") }}
+{%- endmacro %}

@@ -1,0 +1,51 @@
+{#- Per deal created by as_of (not deleted): time from created_at to the first activity on the
+    deal logged by an owner (owner_id set, occurred_at >= created_at and <= as_of), and whether
+    it was within var response_sla_hours. within_sla is null while undecided (no response yet
+    and the SLA window still open at as_of). -#}
+with deals as (
+    select * from ({{ hub_counted_deals() }}) as counted
+),
+
+first_touch as (
+    select
+        activities.deal_key,
+        min(activities.occurred_at) as first_activity_at
+    from {{ ref('stg_activities') }} as activities
+    inner join deals on deals.deal_key = activities.deal_key
+    where not activities.is_deleted
+        and activities.owner_id is not null
+        and activities.occurred_at >= deals.created_at
+        and activities.occurred_at <= {{ hub_as_of() }}
+    group by activities.deal_key
+),
+
+timed as (
+    select
+        deals.deal_key,
+        deals.source_name,
+        deals.rep_key,
+        deals.created_at,
+        {{ hub_period_start('week', 'deals.created_at') }} as created_week,
+        first_touch.first_activity_at,
+        {{ dbt.datediff('deals.created_at', 'first_touch.first_activity_at', 'second') }} / 3600.0 as response_hours,
+        {{ dbt.datediff('deals.created_at', hub_as_of(), 'second') }} / 3600.0 as hours_open_at_as_of
+    from deals
+    left join first_touch on first_touch.deal_key = deals.deal_key
+)
+
+select
+    timed.deal_key,
+    timed.source_name,
+    timed.rep_key,
+    {{ hub_tz('timed.created_at') }} as created_at,
+    timed.created_week,
+    {{ hub_tz('timed.first_activity_at') }} as first_activity_at,
+    timed.response_hours,
+    timed.first_activity_at is not null as has_response,
+    case
+        when timed.response_hours <= {{ var('response_sla_hours', 24) }} then true
+        when timed.hours_open_at_as_of > {{ var('response_sla_hours', 24) }} then false
+    end as within_sla,
+    {{ var('response_sla_hours', 24) }} as sla_hours,
+    {{ hub_as_of_tz() }} as as_of
+from timed

@@ -1,0 +1,16 @@
+{#- Per week of deal creation (Monday start) and rep (and all reps, '*'): deals created, deals
+    answered, median response hours, and the share answered within var response_sla_hours
+    among deals whose outcome is decided (answered, or the SLA window has passed). -#}
+select
+    created_week as week_start,
+    {{ hub_rollup('rep_key') }} as rep_key,
+    count(*) as deals_created,
+    sum(case when has_response then 1 else 0 end) as deals_responded,
+    {{ hub_percentile('response_hours', 0.5) }} as median_response_hours,
+    sum(case when within_sla is not null then 1 else 0 end) as deals_sla_decided,
+    sum(case when within_sla then 1 else 0 end) as deals_within_sla,
+    {{ hub_ratio('sum(case when within_sla then 1 else 0 end)', 'sum(case when within_sla is not null then 1 else 0 end)') }} as share_within_sla,
+    max(sla_hours) as sla_hours,
+    {{ hub_as_of_tz() }} as as_of
+from {{ ref('lead_response_time') }}
+group by grouping sets ((created_week, rep_key), (created_week))

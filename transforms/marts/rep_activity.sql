@@ -1,0 +1,108 @@
+{#- Activities per ISO week (Monday start) and rep, with the rep's open deals at the end of the
+    week (deals owned now, created before the week ended and not closed by then; the current
+    week ends at as_of) and activities per open deal. Reps with the same email in several CRMs
+    are one rep_key. Weeks: from the first activity or deal, at most var activity_weeks (104)
+    back from as_of. -#}
+with activities as (
+    select
+        activities.*,
+        coalesce(owners.rep_key, 'unassigned') as rep_key,
+        {{ hub_period_start('week', 'activities.occurred_at') }} as week_start
+    from {{ ref('stg_activities') }} as activities
+    left join {{ ref('int_owners_unified') }} as owners on owners.owner_key = activities.owner_key
+    where not activities.is_deleted
+        and activities.occurred_at <= {{ hub_as_of() }}
+),
+
+deals as (
+    select * from ({{ hub_counted_deals() }}) as counted
+),
+
+bounds as (
+    select
+        greatest(
+            least(
+                coalesce((select min(week_start) from activities), {{ hub_period_start('week', hub_as_of()) }}),
+                coalesce((select {{ hub_period_start('week', 'min(created_at)') }} from deals), {{ hub_period_start('week', hub_as_of()) }})
+            ),
+            {{ hub_period_start('week', dbt.dateadd('day', -7 * var('activity_weeks', 104), hub_as_of())) }}
+        ) as first_week,
+        {{ hub_period_start('week', hub_as_of()) }} as last_week
+),
+
+weeks as (
+    select series.d as week_start
+    from ({{ hub_date_series('(select first_week from bounds)', '(select last_week from bounds)', 7) }}) as series
+),
+
+{#- +1 in the week a deal was created, -1 in the week it closed (closed within the week = not
+    open at its end); earlier weeks fold into the first week of the spine. -#}
+deltas as (
+    select
+        rep_key,
+        greatest({{ hub_period_start('week', 'created_at') }}, (select first_week from bounds)) as week_start,
+        1 as delta
+    from deals
+    union all
+    select
+        rep_key,
+        greatest({{ hub_period_start('week', 'closed_at') }}, (select first_week from bounds)) as week_start,
+        -1 as delta
+    from deals
+    where (is_won or is_lost)
+),
+
+rep_weeks as (
+    select reps.rep_key, weeks.week_start
+    from (select distinct rep_key from deltas union select distinct rep_key from activities) as reps
+    cross join weeks
+),
+
+open_counts as (
+    select
+        rep_weeks.rep_key,
+        rep_weeks.week_start,
+        sum(coalesce(week_deltas.delta, 0)) over (
+            partition by rep_weeks.rep_key order by rep_weeks.week_start
+            rows between unbounded preceding and current row
+        ) as open_deals
+    from rep_weeks
+    left join (
+        select rep_key, week_start, sum(delta) as delta from deltas group by rep_key, week_start
+    ) as week_deltas
+        on week_deltas.rep_key = rep_weeks.rep_key and week_deltas.week_start = rep_weeks.week_start
+),
+
+counts as (
+    select
+        rep_key,
+        week_start,
+        sum(case when activity_type = 'call' then 1 else 0 end) as calls,
+        sum(case when activity_type = 'email' then 1 else 0 end) as emails,
+        sum(case when activity_type = 'meeting' then 1 else 0 end) as meetings,
+        sum(case when activity_type = 'task' then 1 else 0 end) as tasks,
+        sum(case when activity_type = 'note' then 1 else 0 end) as notes,
+        sum(case when activity_type = 'other' then 1 else 0 end) as other_activities,
+        count(*) as activities
+    from activities
+    where week_start >= (select first_week from bounds)
+    group by rep_key, week_start
+)
+
+select
+    open_counts.week_start,
+    open_counts.rep_key,
+    coalesce(counts.calls, 0) as calls,
+    coalesce(counts.emails, 0) as emails,
+    coalesce(counts.meetings, 0) as meetings,
+    coalesce(counts.tasks, 0) as tasks,
+    coalesce(counts.notes, 0) as notes,
+    coalesce(counts.other_activities, 0) as other_activities,
+    coalesce(counts.activities, 0) as activities,
+    open_counts.open_deals,
+    {{ hub_ratio('coalesce(counts.activities, 0)', 'open_counts.open_deals') }} as activities_per_open_deal,
+    {{ hub_as_of_tz() }} as as_of
+from open_counts
+left join counts
+    on counts.rep_key = open_counts.rep_key and counts.week_start = open_counts.week_start
+where counts.activities is not null or open_counts.open_deals <> 0
