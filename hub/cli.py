@@ -197,6 +197,10 @@ def sync(
         if code == 1:
             return code
         _transform(cfg, _utc(as_of))
+        if cfg.push.auto:
+            from hub.push.render import push_command
+
+            code = max(code, push_command(cfg, console, source, apply=True))
         return code
 
     raise typer.Exit(_guard(body))
@@ -326,6 +330,73 @@ def demo(
     from hub.demo import run_demo
 
     _guard(lambda: run_demo(out, deals=deals, seed=seed, console=console, err_console=err_console))
+
+
+# ----- report ------------------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    config: ConfigOption = Path("hub.yml"),
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="HTML file to write (default: .hub/report.html beside hub.yml).")] = None,
+    period: Annotated[str, typer.Option(help="Trend and forecast periods: month or quarter.")] = "month",
+) -> None:
+    """Write the consolidated pipeline report: one self-contained HTML file from the marts."""
+    from hub.report import write_report
+
+    def body() -> None:
+        if period not in ("month", "quarter"):
+            raise ConfigError(f"--period must be month or quarter, not {period!r}")
+        path = write_report(_config(config), out, period=period)  # type: ignore[arg-type]
+        console.print(f"wrote the report to {path} (one file, opens offline in any browser)")
+
+    _guard(body)
+
+
+@app.command()
+def push(
+    config: ConfigOption = Path("hub.yml"),
+    source: SourcesOption = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Write the plan (default: only show it).")] = False,
+    force: Annotated[bool, typer.Option(help="Write even past push.max_share of a source's deals.")] = False,
+    setup: Annotated[bool, typer.Option("--setup", help="Create the hub's score fields in each CRM.")] = False,
+    limit: Annotated[int, typer.Option(min=0, help="Plan rows shown per source.")] = 50,
+) -> None:
+    """Plan writing stage updates and scores back to the CRMs; --apply writes them."""
+    from hub.push.render import push_command
+
+    raise typer.Exit(_guard(lambda: push_command(
+        _config(config), console, source, apply=apply, force=force, setup=setup, limit=limit)))
+
+
+@app.command()
+def score(
+    config: ConfigOption = Path("hub.yml"),
+    backtest: Annotated[bool, typer.Option("--backtest", help="Score past deals and compare.")] = False,
+    cutoff: Annotated[datetime | None, typer.Option(help="Learn before, test after (default: as_of - 90 days).")] = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Deal scores: --backtest trains before a cutoff, scores the deals open at it and
+    compares Brier score and AUC with the static stage probabilities."""
+    from hub.score import backtest as run_backtest
+
+    def body() -> None:
+        if not backtest:
+            raise ConfigError("deal scores are built by 'hub transform' (analytics.deal_scores); "
+                              "use 'hub score --backtest' to evaluate them")
+        result = run_backtest(_config(config), cutoff=_utc(cutoff), as_of=_utc(as_of))
+        console.print(f"backtest: learned from deals closed before {result.cutoff:%Y-%m-%d}, "
+                      f"scored {result.n} deals that closed by {result.as_of:%Y-%m-%d} "
+                      f"({result.n_won} won)")
+        table = Table("", "Brier score (lower is better)", "AUC (higher is better)")
+        for label, which in (("deal score", "score"), ("static stage probability", "static")):
+            brier, area = result.brier(which), result.auc(which)
+            table.add_row(label, "n/a" if brier is None else f"{brier:.4f}",
+                          "n/a" if area is None else f"{area:.3f}")
+        console.print(table)
+
+    _guard(body)
 
 
 def run() -> None:  # pragma: no cover - console script shim

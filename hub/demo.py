@@ -2,7 +2,8 @@
 
 One synthetic world is split over four sources: a CSV export and the HubSpot, Pipedrive
 and Salesforce sandboxes, each served over real HTTP on 127.0.0.1 for the length of the
-run. The hub pulls all four, transforms, and prints one pipeline across them.
+run. The hub pulls all four, transforms, prints one pipeline across them and writes the
+consolidated report (``hub report``) to ``<out>/report.html``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from connectors.synthetic import World, WorldSpec
 from connectors.synthetic.csv_export import write_csv_source
 from hub.generate import csv_source_entry, demo_config
 from hub.pull import run_pull
+from hub.push import apply_push, plan_push, setup_fields
+from hub.push.render import print_plan, print_result
+from hub.report import write_report
 from hub.summary import summarize
 from hub.transform import run_transform
 from hub.warehouse import Warehouse
@@ -75,18 +79,31 @@ def run_demo(out: Path, *, deals: int, seed: int, console: Console, err_console:
         failed = [r for r in results if r.status != "ok"]
         if failed:
             raise HubError("; ".join(r.error or r.status for r in failed))
-    with console.status("hub sync: transform (dbt)"):
-        transformed = run_transform(config)
-    console.print(f"transformed: {transformed.models} models, {transformed.tests} tests passed "
-                  f"in {transformed.duration_s:.1f}s at as_of {transformed.as_of}")
-    summary = summarize(config)
-    table = Table("source", *summary.stages, title="deals per canonical stage, all CRMs")
-    for source, per in sorted(summary.counts.items()):
-        table.add_row(source, *(f"{per.get(s, 0):,}" for s in summary.stages))
-    console.print(table)
-    rate = summary.win_rate
-    console.print(f"win rate: {rate:.1%} ({summary.won:,} won, {summary.lost:,} lost)"
-                  if rate is not None else "win rate: n/a (no closed deals)")
+        with console.status("hub sync: transform (dbt)"):
+            transformed = run_transform(config)
+        console.print(f"transformed: {transformed.models} models, {transformed.tests} tests passed "
+                      f"in {transformed.duration_s:.1f}s at as_of {transformed.as_of}")
+        summary = summarize(config)
+        table = Table("source", *summary.stages, title="deals per canonical stage, all CRMs")
+        for source, per in sorted(summary.counts.items()):
+            table.add_row(source, *(f"{per.get(s, 0):,}" for s in summary.stages))
+        console.print(table)
+        rate = summary.win_rate
+        console.print(f"win rate: {rate:.1%} ({summary.won:,} won, {summary.lost:,} lost)"
+                      if rate is not None else "win rate: n/a (no closed deals)")
+
+        # ----- push of scores: plan, then apply, while the sandboxes still serve -----------
+        with console.status("hub push: creating the score fields, planning, applying"):
+            setup_fields(config)
+            plan = plan_push(config)
+            pushed = apply_push(config, plan)
+        print_plan(console, plan, limit=5)
+        print_result(console, pushed)
+
+    # ----- report -------------------------------------------------------------------------------
+    with console.status("hub report: writing the consolidated pipeline page"):
+        report_path = write_report(config, out / "report.html")
+    console.print(f"report:    {report_path} (open it in a browser; works offline)")
     console.print(f"warehouse: {Warehouse(config).describe()}")
     console.print(f"config:    {config_path} (the sandboxes are stopped now; "
                   f"'hub status --config {config_path}' still works)")

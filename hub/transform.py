@@ -8,6 +8,8 @@ a var, so rebuilding on the same data gives the same numbers.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import time
@@ -35,6 +37,7 @@ class TransformResult:
     tests: int = 0
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    compiled: dict[str, str] = field(default_factory=dict)  # model name -> SQL (compile only)
     duration_s: float = 0.0
     as_of: str = ""
 
@@ -122,8 +125,9 @@ def run_dbt(
     as_of: datetime,
     extra_vars: dict[str, Any] | None = None,
     on_node: Callable[[str, str], None] | None = None,
+    want_compiled: bool = False,
 ) -> TransformResult:
-    """Run one dbt command (``build``, ``run``, ``test``...) and summarise its results."""
+    """Run one dbt command (``build``, ``run``, ``compile``...) and summarise its results."""
     from dbt.cli.main import dbtRunner
 
     warehouse = Warehouse(config)
@@ -147,7 +151,9 @@ def run_dbt(
         "--quiet",
     ]
     started = time.perf_counter()
-    with _env({**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+    # `dbt compile` prints the compiled SQL even with --quiet; the hub prints its own output.
+    with _env({**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}), \
+            contextlib.redirect_stdout(io.StringIO()):
         outcome = dbtRunner(callbacks=[callback]).invoke(full_args)
     result.duration_s = time.perf_counter() - started
     _release_duckdb()
@@ -160,6 +166,8 @@ def run_dbt(
             result.models += 1
         elif node.resource_type in ("test", "unit_test"):
             result.tests += 1
+        if want_compiled and getattr(node, "compiled_code", None):
+            result.compiled[node.name] = node.compiled_code
         if status in ("error", "fail"):
             message = (node_result.message or "").strip().splitlines()
             result.failures.append(f"{node.name}: {message[0] if message else status}")
@@ -179,7 +187,9 @@ def run_transform(
     prepare_warehouse(config)
     # Unit tests check the SQL, not the data: the test suite runs them, every sync need not.
     args = ["build", "--exclude", "test_type:unit"] + (["--select", select] if select else [])
-    result = run_dbt(config, args, as_of=as_of, on_node=on_node)
+    from hub.push import dbt_vars as push_vars
+
+    result = run_dbt(config, args, as_of=as_of, extra_vars=push_vars(config), on_node=on_node)
     if result.failures:
         shown = "; ".join(result.failures[:5])
         more = f" (+{len(result.failures) - 5} more)" if len(result.failures) > 5 else ""

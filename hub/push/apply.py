@@ -1,0 +1,363 @@
+"""``hub push --apply``: write the plan, journal first, one outcome per row.
+
+Per source, deals go out in the largest batch its writer takes (``Writer.max_batch``:
+HubSpot 100, Salesforce 200, Pipedrive 100 deals per pre-flight read with one PATCH each,
+paced by the shared client). For every batch:
+
+1. the intents go into ``hub_push_journal`` and are committed;
+2. the writer is called; if the call itself fails the batch is split in halves and each
+   half retried, down to the single row, so one bad row never fails its batch-mates;
+3. rows the writer calls ``retryable`` (lock contention, 429s that outlasted the client's
+   own retries, 5xx) are sent again, and only they, for ``push.max_attempts`` rounds with
+   exponential back-off (tenacity; sleeps go through ``connectors.http.clock``);
+4. every row's outcome goes into ``hub_push_log``.
+
+Salesforce is re-read right before each batch (one SOQL query per 200 deals): a changed
+field becomes a conflict, and stage moves carry the read's ``LastModifiedDate`` as
+``If-Unmodified-Since`` so a rep's edit in between answers 412 and is kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential
+
+import connectors.http
+from connectors.base import DealUpdate, SourceContext, Writer, WriteResult
+from hub.push.journal import Intent, record
+from hub.push.plan import PlannedRow, PushPlan, SourcePlan, scrub, writer_for
+from hub.push.preflight import READERS
+from hub.push.safety import check_cap
+from hub.push.tables import ensure_tables, hub_push_journal, hub_push_log
+from hub.push.values import same, wire
+from hub.warehouse import Warehouse
+from models.errors import AuthError, ConfigError, HubError, QuotaExhausted
+
+
+@dataclass
+class SourceResult:
+    source_name: str
+    crm: str
+    counts: Counter[str] = field(default_factory=Counter)
+    requests: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def write_requests(self) -> int:
+        return sum(
+            n
+            for k, n in self.requests.items()
+            if not k.startswith("GET") and "batch/read" not in k and "/query" not in k
+        )
+
+
+@dataclass
+class PushResult:
+    run_id: str
+    sources: dict[str, SourceResult] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for s in self.sources.values():
+            total.update(s.counts)
+        return total
+
+
+Entry = tuple[PlannedRow, str, "str | None", "datetime | None"]
+
+
+def new_run_id() -> str:
+    return "push-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+class _Run:
+    """One source's apply: the writer, the warehouse, the rows' outcomes."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        run_id: str,
+        plan: SourcePlan,
+        ctx: SourceContext,
+        writer: Writer,
+        max_attempts: int,
+    ) -> None:
+        self.warehouse, self.run_id, self.plan = warehouse, run_id, plan
+        self.ctx, self.writer, self.max_attempts = ctx, writer, max_attempts
+        self.result = SourceResult(plan.source_name, plan.crm)
+
+    # ----- journal and log ------------------------------------------------------------------
+    def _row(self, row: PlannedRow, run_id: str | None = None) -> dict[str, Any]:
+        return {
+            "run_id": run_id or self.run_id,
+            "source_name": row.source_name,
+            "crm": row.crm,
+            "deal_key": row.deal_key,
+            "deal_id": row.deal_id,
+            "field": row.field,
+        }
+
+    def log(self, entries: Sequence[Entry]) -> None:
+        now = datetime.now(UTC)
+        rows = []
+        for row, status, error, modified in entries:
+            if status == "landed":  # the dead run's intent carries the outcome, not this run
+                status = ""
+            if status:
+                rows.append(
+                    {
+                        **self._row(row),
+                        "old_value": row.current_value,
+                        "new_value": row.new_value,
+                        "status": status,
+                        "error": scrub(self.ctx, error) if error else None,
+                        "model": row.model,
+                        "modified_at": modified,
+                        "logged_at": now,
+                    }
+                )
+            self.result.counts[status or "confirmed"] += 1
+            for intent in row.landed:  # a dead run's write that did land
+                rows.append(
+                    self._intent_outcome(
+                        row, intent, "written", f"landed; confirmed by {self.run_id}", now
+                    )
+                )
+            for intent in row.not_landed:
+                rows.append(
+                    self._intent_outcome(
+                        row, intent, "interrupted", f"did not land; handled by {self.run_id}", now
+                    )
+                )
+        with self.warehouse.connect() as conn:
+            record(conn, hub_push_log, rows)
+
+    def _intent_outcome(
+        self, row: PlannedRow, intent: Intent, status: str, note: str, now: datetime
+    ) -> dict[str, Any]:
+        return {
+            **self._row(row, intent.run_id),
+            "old_value": intent.old_value,
+            "new_value": intent.new_value,
+            "status": status,
+            "error": note,
+            "model": row.model,
+            "modified_at": row.modified_at,
+            "logged_at": now,
+        }
+
+    def intend(self, rows: Sequence[PlannedRow]) -> None:
+        now = datetime.now(UTC)
+        with self.warehouse.connect() as conn:
+            record(
+                conn,
+                hub_push_journal,
+                [
+                    {
+                        **self._row(r),
+                        "old_value": r.current_value,
+                        "new_value": r.new_value,
+                        "intent_at": now,
+                    }
+                    for r in rows
+                ],
+            )
+
+    # ----- writing ------------------------------------------------------------------------
+    def send(self, updates: Sequence[DealUpdate]) -> dict[str, WriteResult]:
+        """One writer call; a call that fails outright is split until the bad row is alone."""
+        try:
+            return {r.deal_id: r for r in self.writer.write(list(updates))}
+        except (AuthError, QuotaExhausted, ConfigError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of the call: split and retry
+            text = str(exc) if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
+            if "still failing" in text:  # the client's own retries ran out: send again later
+                return {u.deal_id: WriteResult(u.deal_id, "retryable", text) for u in updates}
+            if len(updates) > 1:
+                half = len(updates) // 2
+                return {**self.send(updates[:half]), **self.send(updates[half:])}
+            return {updates[0].deal_id: WriteResult(updates[0].deal_id, "failed", text)}
+
+    def send_with_retries(self, updates: Sequence[DealUpdate]) -> dict[str, WriteResult]:
+        results: dict[str, WriteResult] = {}
+        todo = list(updates)
+
+        def round_() -> list[DealUpdate]:
+            nonlocal todo
+            results.update(self.send(todo))
+            todo = [u for u in todo if results[u.deal_id].status == "retryable"]
+            return todo
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_exponential(multiplier=1, min=1, max=30),
+            retry=retry_if_result(bool),
+            sleep=connectors.http.clock.sleep,
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else [],
+        )
+        retrying(round_)
+        return results
+
+    def recheck(self, rows: list[PlannedRow]) -> list[PlannedRow]:
+        """Salesforce only: re-read just before writing; changed rows become conflicts."""
+        reader = READERS.get("salesforce")
+        assert reader is not None
+        current = reader(
+            self.writer,
+            list(dict.fromkeys(r.deal_id for r in rows)),
+            sorted({r.field for r in rows}),
+        )
+        keep: list[PlannedRow] = []
+        conflicts: list[Entry] = []
+        for row in rows:
+            now = current.get(row.deal_id)
+            if now is None:
+                conflicts.append((row, "failed", f"not found in {row.crm} (deleted?)", None))
+            elif not same(row.field, now.values.get(row.field), row.base_value):
+                conflicts.append(
+                    (
+                        row,
+                        "conflict",
+                        f"changed in {row.crm} since the plan read "
+                        f"it: now {now.values.get(row.field)!r}",
+                        now.modified_at,
+                    )
+                )
+            else:
+                row.modified_at = now.modified_at
+                keep.append(row)
+        if conflicts:
+            self.log(conflicts)
+        return keep
+
+    def updates(self, rows: list[PlannedRow]) -> list[DealUpdate]:
+        by_deal: dict[str, list[PlannedRow]] = {}
+        for row in rows:
+            by_deal.setdefault(row.deal_id, []).append(row)
+        out = []
+        for deal_id, deal_rows in by_deal.items():
+            first = deal_rows[0]
+            fields = {r.field: wire(r.field, r.new_value) for r in deal_rows}
+            base = {r.field: wire(r.field, r.base_value) for r in deal_rows}
+            guard = first.modified_at
+            if first.crm == "salesforce" and "stage_id" not in fields:
+                guard = None  # scores: Collections (200 a call) after the re-read above
+            out.append(DealUpdate(deal_id, fields, base, guard, first.pipeline_id))
+        return out
+
+    def write_batch(self, rows: list[PlannedRow]) -> None:
+        if self.plan.crm == "salesforce":
+            rows = self.recheck(rows)
+            if not rows:
+                return
+        self.intend(rows)
+        results = self.send_with_retries(self.updates(rows))
+        entries: list[Entry] = []
+        for row in rows:
+            res = results.get(row.deal_id) or WriteResult(row.deal_id, "retryable", "no result")
+            status, error = res.status, res.error
+            if status == "skipped":  # the writer found the value already there
+                status, error = "written", error or "already up to date"
+            entries.append((row, status, error, res.modified_at))
+        self.log(entries)
+
+    def run(self, on_batch: Callable[[str, int], None] | None = None) -> SourceResult:
+        plan = self.plan
+        done: list[Entry] = [
+            (r, "landed" if r.landed else "written", f"already in {r.crm}", r.modified_at)
+            for r in plan.rows
+            if r.action == "confirm"
+        ]
+        done += [
+            (r, "conflict", r.reason, r.modified_at) for r in plan.rows if r.action == "conflict"
+        ]
+        done += [(r, "failed", r.reason, None) for r in plan.rows if r.action == "missing"]
+        if done:
+            self.log(done)
+        writes = [r for r in plan.rows if r.action == "write"]
+        deals = list(dict.fromkeys(r.deal_id for r in writes))
+        size = max(1, int(getattr(self.writer, "max_batch", 100)))
+        for start in range(0, len(deals), size):
+            chunk = set(deals[start : start + size])
+            batch = [r for r in writes if r.deal_id in chunk]
+            try:
+                self.write_batch(batch)
+            except (AuthError, QuotaExhausted, ConfigError) as exc:
+                message = scrub(self.ctx, str(exc))
+                self.result.error = message
+                rest = [r for r in writes if r.deal_id in set(deals[start:])]
+                self.log(
+                    [
+                        (
+                            r,
+                            "retryable" if isinstance(exc, QuotaExhausted) else "failed",
+                            f"not written: {message}",
+                            None,
+                        )
+                        for r in rest
+                    ]
+                )
+                break
+            if on_batch is not None:
+                on_batch(plan.source_name, len(chunk))
+        now = datetime.now(UTC)
+        orphans = [
+            {
+                "run_id": i.run_id,
+                "source_name": plan.source_name,
+                "crm": plan.crm,
+                "deal_key": deal_key,
+                "deal_id": "",
+                "field": fld,
+                "old_value": i.old_value,
+                "new_value": i.new_value,
+                "status": "interrupted",
+                "error": f"outcome unknown; no longer asked for (seen by {self.run_id})",
+                "model": None,
+                "modified_at": None,
+                "logged_at": now,
+            }
+            for deal_key, fld, i in plan.orphans
+        ]
+        if orphans:
+            with self.warehouse.connect() as conn:
+                record(conn, hub_push_log, orphans)
+        return self.result
+
+
+def apply_push(
+    config: Any,
+    plan: PushPlan,
+    *,
+    force: bool = False,
+    on_batch: Callable[[str, int], None] | None = None,
+) -> PushResult:
+    """Write what the plan says; raise :class:`~hub.push.safety.PushAborted` over the cap."""
+    check_cap(plan, force=force)
+    warehouse = Warehouse(config)
+    with warehouse.connect() as conn:
+        ensure_tables(conn)
+    result = PushResult(new_run_id())
+    for name, source_plan in plan.sources.items():
+        if source_plan.error is not None:
+            result.sources[name] = SourceResult(name, source_plan.crm, error=source_plan.error)
+            continue
+        if not source_plan.rows and not source_plan.orphans:
+            result.sources[name] = SourceResult(name, source_plan.crm)
+            continue
+        ctx, writer = writer_for(config, config.source(name))
+        run = _Run(warehouse, result.run_id, source_plan, ctx, writer, config.push.max_attempts)
+        try:
+            run.run(on_batch)
+        finally:
+            run.result.requests = ctx.stats.by_endpoint()
+        result.sources[name] = run.result
+    return result

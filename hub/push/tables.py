@@ -1,0 +1,61 @@
+"""The push journal and the push log, in schema ``hub_meta`` next to the run log.
+
+Both are append-only. ``hub_push_journal`` holds intents: a row per deal and field goes in
+*before* the CRM call. ``hub_push_log`` holds outcomes: a row per row per run goes in
+*after* it (written, conflict, failed, retryable, skipped). An intent without an outcome
+is the trace of a run that died mid-call; the next run reads the CRM to learn whether that
+write landed and logs the outcome under the dead run's id (``written`` if it landed,
+``interrupted`` if it did not and was sent again), so every intent ends with exactly one
+outcome.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from hub.warehouse import HUB_SCHEMA
+
+metadata = sa.MetaData(schema=HUB_SCHEMA)
+
+LOG_STATUSES = ("written", "conflict", "failed", "retryable", "skipped", "interrupted")
+
+_ROW = (
+    ("run_id", False),
+    ("source_name", False),
+    ("crm", False),
+    ("deal_key", False),
+    ("deal_id", False),
+    ("field", False),
+)
+
+
+def _key_columns() -> list[sa.Column[str]]:
+    return [sa.Column(name, sa.String, nullable=nullable) for name, nullable in _ROW]
+
+
+hub_push_journal = sa.Table(
+    "hub_push_journal",
+    metadata,
+    *_key_columns(),
+    sa.Column("old_value", sa.Text),
+    sa.Column("new_value", sa.Text),
+    sa.Column("intent_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+hub_push_log = sa.Table(
+    "hub_push_log",
+    metadata,
+    *_key_columns(),
+    sa.Column("old_value", sa.Text),
+    sa.Column("new_value", sa.Text),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("model", sa.String),
+    sa.Column("modified_at", sa.DateTime(timezone=True)),  # the CRM's time after our write
+    sa.Column("logged_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def ensure_tables(conn: sa.Connection) -> None:
+    conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {HUB_SCHEMA}"))
+    metadata.create_all(conn)

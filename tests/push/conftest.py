@@ -1,0 +1,258 @@
+"""Fixtures for the reverse sync: a CRM sandbox over real HTTP, pulled with real dlt into a
+real DuckDB file, and outbound rows in schema ``outbound`` the way dbt leaves them.
+
+``Crm`` hides what differs per kind (how to read a value back out of the sandbox, how a
+rep edits a deal there, which requests are writes); everything the hub does goes through
+the public API under test (``hub.push``) and real HTTP.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+import connectors.http
+from connectors.hubspot import FakeHubspot
+from connectors.pipedrive.sandbox import FakePipedrive
+from connectors.registry import get_connector
+from connectors.salesforce import FakeSalesforce
+from hub.pull import run_pull
+from hub.push.values import norm
+from hub.warehouse import Warehouse
+from models.config import HubConfig, parse_config
+
+KINDS = ("hubspot", "pipedrive", "salesforce")
+WRITES = {  # what counts as a write request in each sandbox's /_sandbox/stats
+    "hubspot": "POST /crm/v3/objects/deals/batch/update",
+    "pipedrive": "PATCH /api/v2/deals/",
+    "salesforce": "/composite",
+}
+
+
+class VirtualClock:
+    """Retries and pacing sleep through connectors.http.clock: advance time, do not wait."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return time.monotonic() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.offset += max(0.0, seconds)
+
+
+@pytest.fixture(autouse=True)
+def virtual_clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
+    clock = VirtualClock()
+    monkeypatch.setattr(connectors.http.clock, "sleep", clock.sleep)
+    monkeypatch.setattr(connectors.http.clock, "now", clock.now)
+    return clock
+
+
+@dataclass
+class Crm:
+    kind: str
+    sandbox: Any
+    folder: Path
+    name: str = ""
+    push: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"{self.kind}_p"
+
+    # ----- config and warehouse ---------------------------------------------------------
+    def entry(self) -> dict[str, Any]:
+        connector = get_connector(self.kind)
+        assert connector.sandbox_source_config is not None
+        entry = connector.sandbox_source_config(self.name, self.sandbox.base_url)
+        entry["credentials"] = self.sandbox.credentials() or entry.get("credentials", {})
+        if self.kind == "pipedrive":
+            entry["options"]["plan"] = "enterprise"
+        return entry
+
+    def config(self, **push: Any) -> HubConfig:
+        raw = {"sources": [self.entry()], "push": {"max_share": 1.0, **self.push, **push}}
+        return parse_config(raw, self.folder / "hub.yml")
+
+    def pull(self) -> None:
+        (run,) = run_pull(self.config())
+        assert run.status == "ok", run.error
+
+    def sql(self, query: str, **params: Any) -> list[Any]:
+        with Warehouse(self.config()).connect() as conn:
+            return list(conn.execute(sa.text(query), params))
+
+    def deals(self, n: int, where: str = "true") -> list[Any]:
+        """Live deals as the latest pull saw them: deal_key, id, pipeline, stage, updated_at
+        (open ones first; a score can be written to a closed deal too)."""
+        return self.sql(
+            f"SELECT deal_key, source_deal_id, pipeline_id, stage_id, updated_at "
+            f"FROM src_{self.name}.deals WHERE NOT coalesce(is_deleted, false) AND {where} "
+            f"ORDER BY status <> 'open', deal_key LIMIT {n}"
+        )
+
+    def outbound(self, rows: list[dict[str, Any]], model: str = "deal_scores") -> None:
+        """Stand in for dbt: (re)create outbound.<model> with these rows."""
+        with Warehouse(self.config()).connect() as conn:
+            conn.execute(sa.text("CREATE SCHEMA IF NOT EXISTS outbound"))
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS outbound.{model}"))
+            conn.execute(
+                sa.text(
+                    f"CREATE TABLE outbound.{model} (source_name varchar, crm varchar, deal_key varchar, "
+                    "source_deal_id varchar, pipeline_id varchar, field varchar, value varchar, "
+                    "current_value varchar, crm_updated_at timestamp)"
+                )
+            )
+            if rows:
+                conn.execute(
+                    sa.text(
+                        f"INSERT INTO outbound.{model} VALUES (:source_name, :crm, :deal_key, "
+                        ":source_deal_id, :pipeline_id, :field, :value, :current_value, :crm_updated_at)"
+                    ),
+                    [
+                        {
+                            "source_name": self.name,
+                            "crm": self.kind,
+                            "current_value": None,
+                            "crm_updated_at": None,
+                            "pipeline_id": None,
+                            **r,
+                        }
+                        for r in rows
+                    ],
+                )
+
+    def scores(self, deals: list[Any], value: Any = "0.42") -> list[dict[str, Any]]:
+        return [
+            {
+                "deal_key": d[0],
+                "source_deal_id": d[1],
+                "pipeline_id": d[2],
+                "field": "hub_score",
+                "value": value(i) if callable(value) else value,
+            }
+            for i, d in enumerate(deals)
+        ]
+
+    def log(self) -> list[Any]:
+        return self.sql(
+            "SELECT run_id, deal_id, field, old_value, new_value, status, error "
+            "FROM hub_meta.hub_push_log ORDER BY logged_at, deal_id"
+        )
+
+    # ----- the sandbox's side -------------------------------------------------------------
+    def requests(self) -> Counter[str]:
+        stats = requests.get(f"{self.sandbox.base_url}/_sandbox/stats", timeout=10).json()
+        return Counter(stats["requests"])
+
+    def reset_requests(self) -> None:
+        requests.delete(f"{self.sandbox.base_url}/_sandbox/stats", timeout=10)
+
+    def write_requests(self) -> int:
+        marker = WRITES[self.kind]
+        return sum(n for k, n in self.requests().items() if marker in k and not k.startswith("GET"))
+
+    def faults(self, **plan: Any) -> None:
+        requests.post(
+            f"{self.sandbox.base_url}/_sandbox/faults", json=plan, timeout=10
+        ).raise_for_status()
+
+    def value(self, deal_id: str, hub_field: str) -> str | None:
+        sb = self.sandbox
+        with sb.lock:
+            if self.kind == "hubspot":
+                prop = {"stage_id": "dealstage"}.get(hub_field, hub_field)
+                return norm(hub_field, sb.objects["deals"][deal_id].props.get(prop))
+            if self.kind == "pipedrive":
+                deal = sb.store.deals[int(deal_id)]
+                if hub_field == "stage_id":
+                    return norm(hub_field, deal["stage_id"])
+                name = {"hub_score": "Hub score", "hub_score_reason": "Hub score reason"}[hub_field]
+                spec = sb.store.field_by_name(name)
+                return norm(
+                    hub_field, (deal.get("custom_fields") or {}).get(spec["key"]) if spec else None
+                )
+            name = {
+                "stage_id": "StageName",
+                "hub_score": "Hub_Score__c",
+                "hub_score_reason": "Hub_Score_Reason__c",
+            }[hub_field]
+            return norm(hub_field, sb.org.tables["Opportunity"][deal_id][name])
+
+    def rep_edit_score(self, deal_id: str, value: float) -> None:
+        """A rep types a score into the CRM (after the hub's last pull)."""
+        sb = self.sandbox
+        sb.time_offset_s += 2
+        with sb.lock:
+            if self.kind == "hubspot":
+                obj = sb.objects["deals"][deal_id]
+                obj.set("hub_score", str(value))
+                obj.touch(sb.tick())
+            elif self.kind == "pipedrive":
+                deal = sb.store.deals[int(deal_id)]
+                key = sb.store.field_by_name("Hub score")["key"]
+                deal.setdefault("custom_fields", {})[key] = value
+                sb.store.touch(deal, sb.now())
+            else:
+                org = sb.org
+                opp = org.tables["Opportunity"][deal_id]
+                org.update_opportunity(
+                    deal_id,
+                    {"Hub_Score__c": value},
+                    by=opp["OwnerId"],
+                    at=sb.now().replace(microsecond=0),
+                )
+
+    def delete(self, deal_id: str) -> None:
+        sb = self.sandbox
+        with sb.lock:
+            if self.kind == "hubspot":
+                sb.objects["deals"][deal_id].archived = True
+            elif self.kind == "pipedrive":
+                deal = sb.store.deals[int(deal_id)]
+                sb.store.delete(deal, sb.now(), deal["owner_id"])
+            else:
+                sb.org.delete_opportunity(deal_id, sb.now())
+
+
+def start_sandbox(kind: str, n_deals: int, **kwargs: Any) -> Any:
+    cls = {"hubspot": FakeHubspot, "pipedrive": FakePipedrive, "salesforce": FakeSalesforce}[kind]
+    sandbox = cls(n_deals=n_deals, rate_limits=False, **kwargs)
+    sandbox.start()
+    return sandbox
+
+
+@pytest.fixture
+def make_crm(tmp_path: Path) -> Iterator[Any]:
+    started: list[Any] = []
+
+    def make(
+        kind: str, n_deals: int = 120, *, setup: bool = True, pull: bool = True, **kwargs: Any
+    ) -> Crm:
+        sandbox = start_sandbox(kind, n_deals, **kwargs)
+        started.append(sandbox)
+        folder = tmp_path / kind
+        folder.mkdir(exist_ok=True)
+        crm = Crm(kind, sandbox, folder)
+        if setup:
+            from hub.push import setup_fields
+
+            setup_fields(crm.config())
+        if pull:
+            crm.pull()
+        return crm
+
+    yield make
+    for sandbox in started:
+        sandbox.stop()
