@@ -33,18 +33,24 @@ from models.errors import HubError
 SANDBOX_KINDS = ("hubspot", "pipedrive", "salesforce")
 
 
-def write_demo_config(out: Path, sources: list[dict[str, Any]], spec: WorldSpec) -> Path:
+def write_demo_config(out: Path, sources: list[dict[str, Any]], spec: WorldSpec,
+                      warehouse: dict[str, Any] | None = None) -> Path:
     path = out / "hub.yml"
+    config = demo_config(spec, sources)
+    if warehouse:
+        config = {"warehouse": warehouse, **config}
     path.write_text(
         "# Written by 'hub demo': a CSV export and three CRM sandboxes on 127.0.0.1.\n"
         "# The sandboxes live only while 'hub demo' runs; their ports change every run.\n"
-        + yaml.safe_dump(demo_config(spec, sources), sort_keys=False, allow_unicode=True),
+        + yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
         encoding="utf-8",
     )
     return path
 
 
-def run_demo(out: Path, *, deals: int, seed: int, console: Console, err_console: Console) -> Path:
+def run_demo(out: Path, *, deals: int, seed: int, console: Console, err_console: Console,
+             warehouse: dict[str, Any] | None = None) -> Path:
+    """Run the demo; ``warehouse`` (a hub.yml warehouse section) defaults to DuckDB."""
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     kinds = [k for k in SANDBOX_KINDS if k in available_kinds()]
@@ -68,7 +74,7 @@ def run_demo(out: Path, *, deals: int, seed: int, console: Console, err_console:
                 entry["credentials"] = credentials
             sources.append(entry)
             console.print(f"{kind} sandbox at {base_url}")
-        config_path = write_demo_config(out, sources, spec)
+        config_path = write_demo_config(out, sources, spec, warehouse)
         config = load_config(config_path)
         with console.status("hub sync: pulling four sources"):
             results = run_pull(config)

@@ -49,3 +49,6 @@ def cli() -> Callable[..., object]:
                              env={"COLUMNS": "200"})
 
     return invoke
+
+
+from tests.pg import pg_database, pg_server  # noqa: E402, F401  (PostgreSQL fixtures)

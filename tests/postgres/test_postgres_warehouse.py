@@ -18,7 +18,7 @@ from hub.pull import run_pull
 from hub.transform import run_transform
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
-from tests.postgres.conftest import pg_warehouse
+from tests.pg import pg_warehouse
 
 
 def _project(root: Path, export: Generated, warehouse: dict[str, Any] | None) -> HubConfig:

@@ -1,4 +1,5 @@
-"""PostgreSQL fixtures: the throwaway server `.ci/postgres.sh start` runs (CI starts it).
+"""PostgreSQL fixtures (imported by tests/conftest.py): the throwaway server that
+`.ci/postgres.sh` starts (CI starts it).
 
 Locally the tests skip, with the reason, when no server is configured; with CI=true a
 missing server is a failure, so CI can never pass without running them.
