@@ -21,7 +21,7 @@ def _write(tmp_path: Path, text: str) -> Path:
     ("text", "expected"),
     [
         pytest.param("sources: [{name: a, kind: csv, options: {}}]\nwarehouse: {kind: oracle}\n",
-                     ["warehouse.kind", "valid: 'duckdb' or 'postgres'", "'oracle'"], id="bad-warehouse-kind-lists-choices"),
+                     ["warehouse.kind", "valid: 'duckdb', 'postgres' or 'dlt'", "'oracle'"], id="bad-warehouse-kind-lists-choices"),
         pytest.param("base_currency: dollars\n", ["base_currency", "3-letter", "'dollars'"], id="bad-currency"),
         pytest.param("sources:\n  - {name: Bad-Name, kind: csv}\n", ["sources[0:Bad-Name].name", "lower_snake_case"], id="bad-source-name"),
         pytest.param("sources:\n  - {name: a, kind: csv, stage_map: {'*': {Won: winner}}}\n",
