@@ -64,7 +64,7 @@ def model_columns(model: type[BaseModel]) -> dict[str, tuple[type, bool]]:
 def dlt_columns(model: type[BaseModel]) -> dict[str, dict[str, Any]]:
     columns: dict[str, dict[str, Any]] = {}
     primary = set(getattr(model, "primary_key", ()))
-    for name, (py_type, nullable) in model_columns(model).items():
+    for name, (py_type, _nullable) in model_columns(model).items():
         # Only keys are NOT NULL in the warehouse: a CRM that omits a defaulted field must
         # not fail a load; dbt's tests police the rest.
         column: dict[str, Any] = {"data_type": _DLT_TYPES[py_type], "nullable": True}

@@ -9,10 +9,17 @@ background thread, and adds the three control endpoints every sandbox has:
 * ``GET  /_sandbox/stats``  requests per endpoint and status code, as JSON
 * ``POST /_sandbox/faults`` fault knobs (see :class:`FaultPlan`)
 * ``POST /_sandbox/mutate`` realistic changes; the answer says what changed
+
+Benchmark knob ``page_cache`` (off by default): list endpoints of a kind may then keep the
+filtered, sorted rows of a listing between its pages (see :meth:`cached_rows`), so paging
+a 100,000-record world costs O(page), not O(world), per request. The cache is dropped by
+any request that may write (not GET, not a search or batch read) and by ``/_sandbox/mutate``;
+changes made by calling the sandbox's Python methods directly bypass it, hence off by default.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -94,8 +101,11 @@ class SandboxServer:
 
     kind: ClassVar[str] = "base"
 
-    def __init__(self, *, port: int = 0, rate_limits: bool = True, seed: int = 42) -> None:
+    def __init__(self, *, port: int = 0, rate_limits: bool = True, seed: int = 42,
+                 page_cache: bool = False) -> None:
         self.port = port
+        self.page_cache = page_cache
+        self._page_cache: dict[Any, Any] = {}
         self.rate_limits = rate_limits
         self.seed = seed
         self.faults = FaultPlan()
@@ -147,6 +157,20 @@ class SandboxServer:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(time.time() + self.time_offset_s, tz=UTC)
+
+    def cached_rows(self, key: Any, build: Callable[[], Any]) -> Any:
+        """``build()`` once per ``key`` while nothing was written (``page_cache`` on), else
+        every time. Callers pass a key naming the listing without its cursor."""
+        if not self.page_cache:
+            return build()
+        if key not in self._page_cache:
+            self._page_cache[key] = build()
+        return self._page_cache[key]
+
+    def _may_write(self, request: SandboxRequest) -> bool:
+        if request.method == "GET":
+            return False
+        return not (request.method == "POST" and request.path.endswith(("/search", "/batch/read")))
 
     def chance(self, rate: float) -> bool:
         return rate > 0 and self._rng.random() < rate
@@ -223,6 +247,7 @@ class SandboxServer:
             return SandboxResponse(200, asdict(plan))
         if request.path == "/_sandbox/mutate" and request.method == "POST":
             with self.lock:
+                self._page_cache.clear()
                 return SandboxResponse(200, self.mutate(request.json() or {}))
         return None
 
@@ -232,13 +257,7 @@ class SandboxServer:
         control = self._control(request)
         if control is not None:
             return control, ""
-        for method, regex, label, handler in self._routes:
-            match = regex.match(request.path)
-            if match and method == request.method:
-                break
-        else:
-            label = request.path
-            handler = None  # type: ignore[assignment]
+        label, handler, match = self._route_for(request)
         with self.lock:
             transport_fault, response, delay_s = self._faulted(request)
         if delay_s:
@@ -249,17 +268,28 @@ class SandboxServer:
             with self.lock:
                 response = self.rate_limit(request)
         if response is None:
-            if handler is None:
+            if handler is None or match is None:
                 response = self.not_found(request)
             else:
-                assert match is not None
                 request.params = match.groupdict()
                 with self.lock:
+                    if self._page_cache and self._may_write(request):
+                        self._page_cache.clear()
                     response = handler(request)
         with self.lock:
             self.decorate(request, response)
             self.stats[f"{request.method} {label} {response.status}"] += 1
         return response, transport_fault
+
+    def _route_for(
+        self, request: SandboxRequest
+    ) -> tuple[str, Handler | None, re.Match[str] | None]:
+        """(stats label, handler, path match) of the first route that fits, if any."""
+        for method, regex, label, handler in self._routes:
+            match = regex.match(request.path)
+            if match and method == request.method:
+                return label, handler, match
+        return request.path, None, None
 
     def not_found(self, request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(404, {"error": f"no route for {request.method} {request.path}"})
@@ -324,10 +354,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response, transport_fault = SandboxResponse(500, {"error": repr(exc)}), ""
         if transport_fault == "drop":
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         payload = response.encoded()
         self.send_response(response.status)
@@ -341,10 +369,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(payload[: len(payload) // 2])
             self.wfile.flush()
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         self.wfile.write(payload)
 

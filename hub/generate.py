@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,8 @@ def csv_source_entry(export: CsvExport, name: str, base_dir: Path) -> dict[str, 
     options: dict[str, Any] = {}
     for table, spec in export.hub_config.items():
         path = Path(spec["path"])
-        try:
+        with contextlib.suppress(ValueError):  # elsewhere on disk: keep it absolute
             path = path.resolve().relative_to(base_dir.resolve())
-        except ValueError:
-            pass
         options[table] = {"path": str(path), "columns": dict(spec["columns"])}
     return {
         "name": name,
