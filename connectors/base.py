@@ -10,16 +10,16 @@ write back (a :class:`Writer`) and how to fake the CRM offline (a sandbox).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from connectors.http import RequestStats
 from models.config import HubConfig, SourceConfig
-from models.errors import ConfigError, config_error_from_validation
+from models.errors import ConfigError, QuotaExhausted, config_error_from_validation
 
 if TYPE_CHECKING:
     from dlt.sources import DltSource
@@ -96,6 +96,25 @@ class SourceContext:
 
     def credential(self, key: str, *, required: bool = True) -> str | None:
         return self.secrets.resolve(self.source.credentials, key, required=required)
+
+
+T = TypeVar("T")
+
+
+def until_stopped(ctx: SourceContext, items: Iterator[T]) -> Iterator[T]:
+    """``items`` (a generator that sends requests as it is advanced) until it ends, the API
+    budget runs out (then :meth:`SourceContext.stop`) or another resource already stopped
+    the run. No request goes out after the budget is gone, and dlt loads (and commits the
+    state of) everything yielded before."""
+    while ctx.stop_reason is None:
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        except QuotaExhausted as exc:
+            ctx.stop(str(exc))
+            return
+        yield item
 
 
 # ----- reverse sync -----------------------------------------------------------------------

@@ -9,12 +9,15 @@ beyond it), 207 multi-status bodies, 429 bodies naming a ``policyName``, the rec
 and a pipeline edit that moves ``hs_lastmodifieddate`` on every deal in it.
 
 Test-only knobs (constructor keywords): ``daily_limit``, ``burst_max``, ``search_cap``.
+Benchmark knobs: ``activities_per_deal`` (of the synthetic world, default 3.0) and
+``page_cache`` (see connectors/sandbox.py).
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
+from bisect import bisect_right
 from collections import deque
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
@@ -68,9 +71,11 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         daily_limit: int = 650_000,
         burst_max: int = 190,
         search_cap: int = settings.SEARCH_RESULT_CAP,
+        activities_per_deal: float = 3.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(port=port, rate_limits=rate_limits, seed=seed)
+        super().__init__(port=port, rate_limits=rate_limits, seed=seed,
+                         page_cache=bool(kwargs.get("page_cache", False)))
         self.daily_limit = daily_limit
         self.burst_max = burst_max
         self.search_cap = search_cap
@@ -88,7 +93,8 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         }
         self.links: dict[str, dict[str, set[str]]] = {t: {} for t in settings.ACTIVITY_OBJECTS}
         # n_deals is this sandbox's share: the world holds every source's slice.
-        self.world = World(WorldSpec(seed=seed, n_deals=n_deals * n_sources))
+        self.world = World(WorldSpec(seed=seed, n_deals=n_deals * n_sources,
+                                     activities_per_deal=activities_per_deal))
         self.source_index, self.n_sources = source_index, n_sources
         self._seed_metadata()
         self._seed_world()
@@ -294,6 +300,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         key: Any,
         render: Any,
         default_limit: int = 10,
+        sorted_keys: list[int] | None = None,
     ) -> SandboxResponse:
         try:
             limit = int(request.arg("limit", str(default_limit)) or default_limit)
@@ -304,16 +311,21 @@ class FakeHubspot(HubspotMutations, SandboxServer):
                 400, "VALIDATION_ERROR", f"limit must be between 1 and {max_limit}, got {limit}"
             )
         after = request.arg("after")
-        ordered = sorted(items, key=key)
+        # sorted_keys: ``items`` is already sorted by ``key`` (the page_cache knob).
+        ordered = items if sorted_keys is not None else sorted(items, key=key)
+        start = 0
         if after:
             try:
                 last = int(base64.urlsafe_b64decode(after.encode()).decode())
             except ValueError:
                 return _error(400, "VALIDATION_ERROR", f"invalid paging cursor '{after}'")
-            ordered = [i for i in ordered if key(i) > last]
-        page = ordered[:limit]
+            if sorted_keys is not None:
+                start = bisect_right(sorted_keys, last)
+            else:
+                ordered = [i for i in ordered if key(i) > last]
+        page = ordered[start : start + limit]
         body: dict[str, Any] = {"results": [render(i) for i in page]}
-        if len(ordered) > limit:
+        if len(ordered) - start > limit:
             token = base64.urlsafe_b64encode(str(key(page[-1])).encode()).decode()
             body["paging"] = {
                 "next": {"after": token, "link": f"{self.base_url}{request.path}?after={token}"}
@@ -349,14 +361,25 @@ class FakeHubspot(HubspotMutations, SandboxServer):
                     400, "VALIDATION_ERROR", f"limit must be at most 100, got {requested}"
                 )
             request.query["limit"] = [str(min(requested, settings.LIST_WITH_HISTORY_MAX))]
-        items = [o for o in self.objects[object_type].values() if o.archived == archived]
+        if self.page_cache:
+            items, keys = self.cached_rows(("list", object_type, archived),
+                                           lambda: self._sorted_objects(object_type, archived))
+        else:
+            items = [o for o in self.objects[object_type].values() if o.archived == archived]
+            keys = None
         return self._cursor_page(
             items,
             request,
             settings.LIST_PAGE_MAX,
             lambda o: int(o.id),
             lambda o: o.to_json(props, with_history),
+            sorted_keys=keys,
         )
+
+    def _sorted_objects(self, object_type: str, archived: bool) -> tuple[list[Obj], list[int]]:
+        items = sorted((o for o in self.objects[object_type].values() if o.archived == archived),
+                       key=lambda o: int(o.id))
+        return items, [int(o.id) for o in items]
 
     def _properties(self, request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(200, {"results": self.properties})

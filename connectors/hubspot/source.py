@@ -24,7 +24,7 @@ from typing import Any
 import dlt
 from dlt.sources import DltSource
 
-from connectors.base import SourceContext
+from connectors.base import SourceContext, until_stopped
 from connectors.canonical_tables import canonical_hints, quarantine_hints
 from connectors.hubspot import settings
 from connectors.hubspot.client import HubspotApi, OAuthAuth, PrivateAppAuth
@@ -207,8 +207,28 @@ class HubspotSync:
 
     # ----- deals ----------------------------------------------------------------------------
     def deal_items(self) -> Iterator[list[Item]]:
-        """Batches of {raw, archived, history, need_history}; feeds deals, stage_changes
-        and quarantine. History-needing deals come in batches of the batch-read size."""
+        """Batches of {raw, archived, history}; feeds deals, stage_changes and quarantine.
+        History is read here, before a batch is yielded, so the transformers send no
+        request. When the budget runs out the run stops (``ctx.stop``): what was yielded
+        loads, the cursors stay where they were (they are written only when the whole
+        listing or search completed), and the next run repeats the window."""
+        if self.ctx.stop_reason:
+            return
+        try:
+            yield from self._deal_items()
+        except QuotaExhausted as exc:
+            self.ctx.stop(str(exc))
+
+    def _with_history(self, items: list[Item]) -> list[Item]:
+        needy = [i for i in items if i.get("history") is None and i.get("need_history")]
+        if needy:
+            fetched = self.fetch_history(needy)
+            for item in needy:
+                item["history"] = fetched.get(str(item["raw"]["id"]))
+                item["need_history"] = False
+        return items
+
+    def _deal_items(self) -> Iterator[list[Item]]:
         st = self.state(settings.DEALS)
         first = self.first_run(st)
         props = self.deal_properties()
@@ -248,20 +268,27 @@ class HubspotSync:
                     )
         deleted.sort(key=lambda i: not i.get("need_history"))
         for chunk in _chunks(deleted, self.options.history_batch_size):
-            yield chunk
+            yield self._with_history(chunk)
 
+        # A first listing stopped by the budget resumes at its saved ``after`` position.
+        # Its cursor stays what the run that began it saw (``cap_ms``): anything modified
+        # since has a later hs_lastmodifieddate and is searched again next run.
+        listing = st.get("listing") if first and not self.ctx.full_refresh else None
         if first:
-            for page in self.api.paged(
-                "/crm/v3/objects/deals",
-                endpoint="/crm/v3/objects/deals",
-                params={
+            after = listing.get("after") if listing else None
+            while True:
+                query: dict[str, Any] = {
                     "limit": min(self.options.page_size, settings.LIST_WITH_HISTORY_MAX),
                     "properties": ",".join(props),
                     "propertiesWithHistory": "dealstage",
-                },
-            ):
+                }
+                if after is not None:
+                    query["after"] = after
+                payload = self.api.get(
+                    "/crm/v3/objects/deals", endpoint="/crm/v3/objects/deals", params=query
+                )
                 batch = []
-                for raw in page:
+                for raw in payload.get("results", []):
                     tracker.see(str(raw["id"]), _lastmod(raw))
                     if str(raw["id"]) in archived_ids:
                         continue
@@ -269,6 +296,16 @@ class HubspotSync:
                     batch.append({"raw": raw, "archived": False, "history": history})
                 if batch:
                     yield batch
+                nxt = ((payload.get("paging") or {}).get("next") or {}).get("after")
+                if not nxt or str(nxt) == after:
+                    break
+                after = str(nxt)
+                seen = tracker.state()
+                st["listing"] = {
+                    "after": after,
+                    "cap_ms": listing["cap_ms"] if listing else seen["cursor_ms"],
+                    "boundary": listing["boundary"] if listing else seen["boundary"],
+                }
         else:
             assert window_start is not None
             changed: dict[str, Item] = {}
@@ -283,10 +320,12 @@ class HubspotSync:
             needy = [r for r in changed.values() if self._needs_history(r, window_start)]
             calm = [r for r in changed.values() if not self._needs_history(r, window_start)]
             for chunk in _chunks(needy, self.options.history_batch_size):
-                yield [
-                    {"raw": r, "archived": False, "history": None, "need_history": True}
-                    for r in chunk
-                ]
+                yield self._with_history(
+                    [
+                        {"raw": r, "archived": False, "history": None, "need_history": True}
+                        for r in chunk
+                    ]
+                )
             for chunk in _chunks(calm, settings.BATCH_READ_MAX):
                 yield [
                     {"raw": r, "archived": False, "history": None, "need_history": False}
@@ -294,6 +333,8 @@ class HubspotSync:
                 ]
         st.clear()
         st.update(tracker.state())
+        if listing:  # resumed across runs: the cursor of the run that began the listing
+            st.update(cursor_ms=int(listing["cap_ms"]), boundary=dict(listing["boundary"]))
         st["archived_ms"] = arch_max
 
     def _needs_history(self, raw: Item, window_start: int) -> bool:
@@ -374,15 +415,37 @@ class HubspotSync:
         return elapsed >= self.options.association_sweep_minutes
 
     def activity_rows(self) -> Iterator[Item]:
+        """Each type's cursor is written when that type is complete. A sweep stopped by the
+        budget remembers which types it finished (``partial``), so the next run relists
+        only the others and a first sync larger than one day's budget still converges."""
+        if self.ctx.stop_reason:
+            return
+        try:
+            yield from self._activity_rows()
+        except QuotaExhausted as exc:
+            self.ctx.stop(str(exc))
+
+    def _activity_rows(self) -> Iterator[Item]:
         sweep = self.sweep_due()
+        sweep_state = self.state("activity_sweep")
+        now = self.ctx.run_started_at or datetime.now(UTC)
+        partial = sweep_state.get("partial") if sweep and not self.ctx.full_refresh else None
+        started = str(partial["started"]) if partial else now.isoformat()
+        swept: set[str] = set(partial["done"]) if partial else set()
         changed = None if sweep or not self.options.activity_probe else self.probe_activities()
         for object_type in self.options.activity_types:
+            if self.ctx.stop_reason:
+                return
             if changed is not None and not changed.get(object_type, True):
                 continue  # nothing new of this type: keep its cursor, skip its search
-            yield from self._activities_of(object_type, sweep)
+            type_sweep = sweep and object_type not in swept
+            yield from self._activities_of(object_type, type_sweep)
+            if type_sweep:
+                swept.add(object_type)
+                sweep_state["partial"] = {"started": started, "done": sorted(swept)}
         if sweep:
-            now = self.ctx.run_started_at or datetime.now(UTC)
-            self.state("activity_sweep")["at"] = now.isoformat()
+            sweep_state.pop("partial", None)
+            sweep_state["at"] = started
 
     def probe_activities(self) -> dict[str, bool] | None:
         """One call to the engagements feed says which activity types changed since their
@@ -515,23 +578,35 @@ class HubspotSync:
     # ----- owners -----------------------------------------------------------------------------
     def owner_rows(self) -> Iterator[Item]:
         for archived in ("false", "true"):
-            for page in self.api.paged(
+            pages = self.api.paged(
                 "/crm/v3/owners",
                 endpoint=f"/crm/v3/owners?archived={archived}",
                 params={"limit": settings.OWNERS_PAGE_MAX, "archived": archived},
-            ):
+            )
+            for page in until_stopped(self.ctx, pages):
                 for raw in page:
                     yield owner_row(self.name, raw)
+
+    def catalog_rows(self, index: int) -> Iterator[Item]:
+        """Pipelines (0) or stages (1); nothing when the budget is already gone."""
+        if self.ctx.stop_reason:
+            return
+        try:
+            catalog = self.catalog()
+        except QuotaExhausted as exc:
+            self.ctx.stop(str(exc))
+            return
+        yield from pipeline_rows(self.name, catalog)[index]
 
 
 def build_source(ctx: SourceContext) -> DltSource:
     sync = HubspotSync(ctx)
 
     def pipelines() -> Iterator[Item]:
-        yield from pipeline_rows(sync.name, sync.catalog())[0]
+        yield from sync.catalog_rows(0)
 
     def stages() -> Iterator[Item]:
-        yield from pipeline_rows(sync.name, sync.catalog())[1]
+        yield from sync.catalog_rows(1)
 
     def owners() -> Iterator[Item]:
         yield from sync.owner_rows()

@@ -8,6 +8,9 @@ with fractional seconds -> 400, ``updated_since`` on pipelines/stages -> 400, li
 Retry-After (burst per 2 s by plan; the daily token budget charged by each endpoint's
 ``x-token-cost``), custom fields keyed by 40-character hashes, deleted deals visible for
 30 days, archived deals only on ``/deals/archived``.
+
+Benchmark knobs: ``activities_per_deal`` (of the synthetic world, default 3.0) and
+``page_cache`` (list pages in O(page); see connectors/sandbox.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import base64
 import json
 import re
 import secrets
+from bisect import bisect_right
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -80,10 +84,13 @@ class FakePipedrive(SandboxServer):
         plan: str = "advanced",
         daily_tokens: int = 1_000_000,
         flow_null_rate: float = 0.02,
+        activities_per_deal: float = 3.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(port=port, rate_limits=rate_limits, seed=seed)
-        self.store: PipedriveStore = build_store(seed, n_deals, source_index, n_sources)
+        super().__init__(port=port, rate_limits=rate_limits, seed=seed,
+                         page_cache=bool(kwargs.get("page_cache", False)))
+        self.store: PipedriveStore = build_store(seed, n_deals, source_index, n_sources,
+                                                   activities_per_deal=activities_per_deal)
         self.plan = plan
         self.daily_tokens = daily_tokens
         self.tokens_used = 0
@@ -264,18 +271,29 @@ class FakePipedrive(SandboxServer):
             value = row.get(sort_by)
             return (value if sort_by == "id" else _t(value).timestamp(), row["id"])
 
-        rows = sorted(rows, key=key, reverse=desc)
         cursor = request.arg("cursor")
+        keys: list[tuple[Any, int]] | None = None
+        if self.page_cache and not desc:  # the benchmark knob: sort once per listing
+            rows, keys = self.cached_rows(
+                ("sorted", self._listing_key(request)),
+                lambda: (lambda s: (s, [key(r) for r in s]))(sorted(rows, key=key)),
+            )
+        else:
+            rows = sorted(rows, key=key, reverse=desc)
+        start = 0
         if cursor:
             try:
                 mark = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
                 after = (mark["fieldValue"], mark["id"])
             except (ValueError, KeyError):
                 return _v2_error(400, "Invalid cursor", "ERR_INVALID_CURSOR")
-            rows = [r for r in rows if (key(r) < after if desc else key(r) > after)]
-        page = rows[:limit]
+            if keys is not None:
+                start = bisect_right(keys, after)
+            else:
+                rows = [r for r in rows if (key(r) < after if desc else key(r) > after)]
+        page = rows[start : start + limit]
         extra: dict[str, Any] = {}
-        if len(rows) > limit:
+        if len(rows) - start > limit:
             last = key(page[-1])
             mark = {
                 "field": sort_by,
@@ -287,6 +305,13 @@ class FakePipedrive(SandboxServer):
                 base64.urlsafe_b64encode(json.dumps(mark).encode()).decode().rstrip("=")
             )
         return SandboxResponse(200, {"success": True, "data": page, "additional_data": extra})
+
+    @staticmethod
+    def _listing_key(request: SandboxRequest) -> tuple[Any, ...]:
+        """A listing without its position: path and query minus cursor/start."""
+        query = tuple(sorted((k, tuple(v)) for k, v in request.query.items()
+                             if k not in ("cursor", "start")))
+        return (request.method, request.path, query)
 
     def _offset_page(
         self, request: SandboxRequest, rows: list[dict[str, Any]], *, nested: bool
@@ -320,6 +345,15 @@ class FakePipedrive(SandboxServer):
                 "ERR_SCHEMA_VALIDATION_FAILED",
             )
         ids = {int(i) for i in (request.arg("ids") or "").split(",") if i.strip().isdigit()}
+        if self.page_cache:
+            rows = self.cached_rows(("rows", self._listing_key(request)),
+                                    lambda: self._deal_rows(archived, ids, statuses, since, until))
+        else:
+            rows = self._deal_rows(archived, ids, statuses, since, until)
+        return self._cursor_page(request, rows)
+
+    def _deal_rows(self, archived: bool, ids: set[int], statuses: set[str], since: datetime | None,
+                   until: datetime | None) -> list[dict[str, Any]]:
         now = self.now()
         rows = []
         for deal in self.store.deals.values():
@@ -336,7 +370,7 @@ class FakePipedrive(SandboxServer):
             if (since and updated < since) or (until and updated >= until):
                 continue
             rows.append(deal)
-        return self._cursor_page(request, rows)
+        return rows
 
     def _deals(self, request: SandboxRequest) -> SandboxResponse:
         return self._deal_list(request, archived=False)
@@ -459,13 +493,13 @@ class FakePipedrive(SandboxServer):
         if isinstance(since, SandboxResponse):
             return since
         deal_id = request.arg("deal_id")
-        rows = [
+        rows = self.cached_rows(("rows", self._listing_key(request)), lambda: [
             a
             for a in self.store.activities.values()
             if not a["is_deleted"]
             and (since is None or _t(a["update_time"]) >= since)
             and (deal_id is None or str(a["deal_id"]) == deal_id)
-        ]
+        ])
         return self._cursor_page(request, rows)
 
     def _users(self, request: SandboxRequest) -> SandboxResponse:
@@ -571,7 +605,7 @@ class FakePipedrive(SandboxServer):
         if isinstance(since, SandboxResponse):
             return since
         deal_id = request.arg("deal_id")
-        rows = sorted(
+        rows = self.cached_rows(("rows", self._listing_key(request)), lambda: sorted(
             (
                 n
                 for n in self.store.notes.values()
@@ -579,7 +613,7 @@ class FakePipedrive(SandboxServer):
                 and (deal_id is None or str(n["deal_id"]) == deal_id)
             ),
             key=lambda n: n["id"],
-        )
+        ))
         return self._offset_page(request, rows, nested=True)
 
     def _flow(self, request: SandboxRequest) -> SandboxResponse:

@@ -8,7 +8,11 @@ Incremental rules:
 * ``/v1/recents`` is never used: it only reaches back one month;
 * the flow (stage history) costs one request per deal, so it is read only for deals whose
   ``stage_change_time`` is at or after the last run's watermark and was not read already at
-  that same ``stage_change_time`` (remembered in state for the lookback window only).
+  that same ``stage_change_time`` (remembered in state for the lookback window only);
+* when the daily budget runs out mid-run (``QuotaExhausted``) the source calls
+  ``ctx.stop`` and every resource returns what it has: the deal cursor covers only deals
+  whose flow was read and which were yielded, the flow watermark moves only when a deal
+  listing completes, so the next run resumes without losing history.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any, cast
 import dlt
 from dlt.sources import DltSource
 
-from connectors.base import SourceContext
+from connectors.base import SourceContext, until_stopped
 from connectors.canonical_tables import canonical_hints
 from connectors.http import ApiClient
 from connectors.pipedrive.client import build_client, get_payload, iter_pages, parse_time, rfc3339
@@ -41,6 +45,7 @@ from connectors.pipedrive.mapping import (
 from connectors.pipedrive.options import PipedriveOptions
 from connectors.pipedrive.settings import DEAL_STATUSES
 from models.canonical import Activity, Deal, Owner, Pipeline, Stage, StageChange
+from models.errors import QuotaExhausted
 
 Row = dict[str, Any]
 
@@ -97,13 +102,63 @@ def build_source(ctx: SourceContext) -> DltSource:
     minutes = options.lookback_minutes
     lookback = timedelta(minutes=ctx.config.lookback_minutes if minutes is None else minutes)
     page_size = options.page_size
-    run: dict[str, Any] = {}  # shared between the deal pages and their transformers
+
+    def flow_rows(d: Row, since: datetime | None, seen: dict[str, str]) -> list[Row]:
+        """Stage-history rows of one deal; reads its flow (40 tokens) only when its stage
+        moved since the watermark and was not read at this ``stage_change_time`` already."""
+        deal_id = str(d["id"])
+        moved = parse_time(d.get("stage_change_time"))
+        rows: list[Row] = []
+        if moved is None:  # never moved: it entered its stage when added
+            entry = initial_entry(src, d)
+            rows.extend([entry] if entry else [])
+            closed = terminal_entry(src, d)
+            if closed and (since is None or closed["changed_at"] >= since):
+                rows.append(closed)
+            return rows
+        if (since is None or moved >= since) and seen.get(deal_id) != d.get("stage_change_time"):
+            flow = [
+                item
+                for part in iter_pages(
+                    client, "flow", {"items": "dealChange", "limit": 500}, id=deal_id
+                )
+                for item in part
+            ]
+            rows.extend(history_rows(src, d, flow, meta.me))
+            seen[deal_id] = str(d.get("stage_change_time"))
+            return rows
+        closed = terminal_entry(src, d)
+        if closed and since is not None and closed["changed_at"] >= since:
+            rows.append(closed)  # newly won/lost without a stage move: no flow needed
+        return rows
 
     @dlt.resource(name="deal_pages", selected=False)
-    def deal_pages() -> Iterator[list[Row]]:
-        """Raw deal pages from /api/v2/deals (deleted included) and /api/v2/deals/archived."""
+    def deal_pages() -> Iterator[dict[str, list[Row]]]:
+        """Deal pages from /api/v2/deals (deleted included) and /api/v2/deals/archived, each
+        with its deals' stage history already read, so a run stopped by the budget yields
+        (and moves the cursor past) only deals whose history is complete.
+
+        ``watermark`` (the deal cursor of the last run whose listing completed) decides
+        which deals need their flow; it stays put while a listing is unfinished, so deals a
+        stopped run never reached still get their history on the next run."""
         state = dlt.current.source_state().setdefault("deals", {})
-        run["watermark"] = None if ctx.full_refresh else parse_time(state.get("cursor"))
+        if ctx.full_refresh:  # a stopped full refresh resumes as one, from its own cursor
+            for key in ("cursor", "archived_cursor"):
+                state.pop(key, None)
+            state["watermark"] = None
+        watermark_text = state["watermark"] if "watermark" in state else state.get("cursor")
+        state["watermark"] = watermark_text
+        watermark = None if ctx.full_refresh else parse_time(watermark_text)
+        since = None if watermark is None else watermark - lookback
+        flow_state = dlt.current.source_state().setdefault("flow", {})
+        seen: dict[str, str] = flow_state.setdefault("seen", {})
+        if ctx.stop_reason:
+            return
+        try:
+            meta.fields, meta.me  # noqa: B018 - fetched here so the transformers send no request
+        except QuotaExhausted as exc:
+            ctx.stop(str(exc))
+            return
         endpoints = ["deals"] + (["deals_archived"] if options.include_archived else [])
         for name in endpoints:
             key = "cursor" if name == "deals" else "archived_cursor"
@@ -114,16 +169,34 @@ def build_source(ctx: SourceContext) -> DltSource:
                 "limit": page_size,
                 **_since(state.get(key), lookback, ctx.full_refresh),
             }
-            for page in iter_pages(client, name, params):
-                if page:
-                    yield page
-                    state[key] = _max_time(state.get(key), page)
+            for page in until_stopped(ctx, iter_pages(client, name, params)):
+                done: list[Row] = []
+                history: list[Row] = []
+                for d in page:
+                    try:
+                        history.extend(flow_rows(d, since, seen))
+                    except QuotaExhausted as exc:
+                        ctx.stop(str(exc))
+                        break
+                    done.append(d)
+                if done:
+                    yield {"deals": done, "stage_changes": history}
+                    # pages are sorted by update_time: the cursor is the last complete deal's
+                    state[key] = _max_time(state.get(key), done)
+                if since is not None:  # forget what fell out of the lookback window
+                    for deal_id, stamp in list(seen.items()):
+                        t = parse_time(stamp)
+                        if t is not None and t < since:
+                            del seen[deal_id]
+            if ctx.stop_reason:
+                return
+        state["watermark"] = state.get("cursor")
 
     @dlt.transformer(data_from=deal_pages, **canonical_hints(Deal))
-    def deals(page: list[Row]) -> Iterator[list[Row]]:
+    def deals(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
         fields = meta.fields
         rows = []
-        for d in page:
+        for d in page["deals"]:
             row = deal_row(src, d, fields)
             if isinstance(row["expected_close_date"], str):
                 row["expected_close_date"] = date.fromisoformat(row["expected_close_date"][:10])
@@ -131,79 +204,62 @@ def build_source(ctx: SourceContext) -> DltSource:
         yield rows
 
     @dlt.transformer(data_from=deal_pages, **canonical_hints(StageChange))
-    def stage_changes(page: list[Row]) -> Iterator[list[Row]]:
-        """History from the flow, read only for deals whose stage moved since last time."""
-        state = dlt.current.source_state().setdefault("flow", {})
-        seen: dict[str, str] = state.setdefault("seen", {})
-        watermark: datetime | None = run.get("watermark")
-        since = None if watermark is None else watermark - lookback
-        rows: list[Row] = []
-        for d in page:
-            deal_id = str(d["id"])
-            moved = parse_time(d.get("stage_change_time"))
-            if moved is None:  # never moved: it entered its stage when added
-                entry = initial_entry(src, d)
-                rows.extend([entry] if entry else [])
-                closed = terminal_entry(src, d)
-                if closed and (since is None or closed["changed_at"] >= since):
-                    rows.append(closed)
-                continue
-            if (since is None or moved >= since) and seen.get(deal_id) != d.get(
-                "stage_change_time"
-            ):
-                flow = [
-                    item
-                    for part in iter_pages(
-                        client, "flow", {"items": "dealChange", "limit": 500}, id=deal_id
-                    )
-                    for item in part
-                ]
-                rows.extend(history_rows(src, d, flow, meta.me))
-                seen[deal_id] = str(d.get("stage_change_time"))
-                continue
-            closed = terminal_entry(src, d)
-            if closed and since is not None and closed["changed_at"] >= since:
-                rows.append(closed)  # newly won/lost without a stage move: no flow needed
-        if since is not None:  # forget what fell out of the lookback window
-            for deal_id, stamp in list(seen.items()):
-                t = parse_time(stamp)
-                if t is not None and t < since:
-                    del seen[deal_id]
-        yield rows
+    def stage_changes(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
+        """History read with the page (see ``deal_pages``): no request here."""
+        yield page["stage_changes"]
 
     @dlt.resource(**canonical_hints(Owner))
     def owners() -> Iterator[list[Row]]:
-        yield [owner_row(src, u) for u in meta.users]
+        if ctx.stop_reason:
+            return
+        try:
+            users = meta.users
+        except QuotaExhausted as exc:
+            ctx.stop(str(exc))
+            return
+        yield [owner_row(src, u) for u in users]
 
     @dlt.resource(**canonical_hints(Pipeline))
     def pipelines() -> Iterator[list[Row]]:
-        for page in iter_pages(client, "pipelines", {"limit": page_size}):
+        for page in until_stopped(ctx, iter_pages(client, "pipelines", {"limit": page_size})):
             yield [pipeline_row(src, p) for p in page]
 
     @dlt.resource(**canonical_hints(Stage))
     def stages() -> Iterator[list[Row]]:
-        for page in iter_pages(client, "stages", {"limit": page_size}):
+        for page in until_stopped(ctx, iter_pages(client, "stages", {"limit": page_size})):
             yield [stage_row(src, s) for s in page]
-        yield outcome_stage_rows(src)
+        if not ctx.stop_reason:
+            yield outcome_stage_rows(src)
 
     @dlt.resource(**canonical_hints(Activity))
     def activities() -> Iterator[list[Row]]:
         state = dlt.current.source_state().setdefault("activities", {})
+        if ctx.full_refresh:  # a stopped full refresh resumes as one
+            state.pop("cursor", None)
+            state.pop("notes_cursor", None)
         type_map = options.activity_type_map
-        params = {"limit": page_size, **_since(state.get("cursor"), lookback, ctx.full_refresh)}
-        for page in iter_pages(client, "activities", params):
+        params = {
+            "limit": page_size,
+            "sort_by": "update_time",  # ascending, so the cursor may move page by page
+            "sort_direction": "asc",
+            **_since(state.get("cursor"), lookback, ctx.full_refresh),
+        }
+        for page in until_stopped(ctx, iter_pages(client, "activities", params)):
             yield [activity_row(src, a, type_map) for a in page]
             state["cursor"] = _max_time(state.get("cursor"), page)
-        if not options.include_notes:
+        if not options.include_notes or ctx.stop_reason:
             return
         params = {
             "limit": page_size,
             "sort": "id ASC",
             **_since(state.get("notes_cursor"), lookback, ctx.full_refresh),
         }
-        for page in iter_pages(client, "notes", params):
+        newest = state.get("notes_cursor")
+        for page in until_stopped(ctx, iter_pages(client, "notes", params)):
             yield [note_row(src, n) for n in page]
-            state["notes_cursor"] = _max_time(state.get("notes_cursor"), page)
+            newest = _max_time(newest, page)
+        if not ctx.stop_reason:  # notes come by id: the cursor moves only when all are read
+            state["notes_cursor"] = newest
 
     @dlt.source(name="pipedrive", max_table_nesting=0)
     def pipedrive() -> Any:

@@ -34,8 +34,13 @@ def _classify_token(response: requests.Response) -> Verdict:
         return Verdict(Action.RETRY, reason=f"HTTP {response.status_code}")
     try:
         body = response.json()
-        reason = f"{body.get('error')}: {body.get('error_description')}"
     except ValueError:
+        body = None
+    if isinstance(body, dict):
+        reason = f"{body.get('error')}: {body.get('error_description')}"
+    elif isinstance(body, list) and body and isinstance(body[0], dict):  # the REST error shape
+        reason = f"{body[0].get('errorCode')}: {body[0].get('message')}"
+    else:
         reason = response.text[:200]
     return Verdict(Action.FAIL, reason=reason)
 

@@ -83,18 +83,20 @@ def select(
     where: str | None = None,
     all_rows: bool = False,
     first_sync: bool = False,
+    order: str = "Id",
 ) -> Iterator[list[Record]]:
-    """Pages of ``obj`` rows; Bulk 2.0 for large first syncs, REST otherwise."""
+    """Pages of ``obj`` rows; Bulk 2.0 for large first syncs, REST otherwise. ``order``
+    is the ORDER BY (``SystemModstamp, Id`` lets a cursor advance page by page)."""
     opts = client.options
     chunks = _split_fields(client, fields, obj, where, all_rows)
     if len(chunks) > 1:
         parts = [
-            [row for page in client.query(build_soql(c, obj, where, "Id"), all_rows=all_rows) for row in page]
+            [row for page in client.query(build_soql(c, obj, where, order), all_rows=all_rows) for row in page]
             for c in chunks
         ]
         yield _joined(parts, "SystemModstamp" in fields)
         return
-    soql = build_soql(fields, obj, where, "Id")
+    soql = build_soql(fields, obj, where, order)
     if first_sync and opts.bulk == "always":
         yield from client.bulk_query(soql, all_rows=all_rows)
         return

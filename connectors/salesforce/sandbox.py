@@ -6,6 +6,8 @@ and ``nextRecordsUrl``, Bulk 2.0 query jobs with ``Sforce-Locator`` paging, desc
 sObject Collections and Composite updates with ``If-Unmodified-Since``. Every API response
 carries ``Sforce-Limit-Info``; the daily allocation is enforced with 403
 ``REQUEST_LIMIT_EXCEEDED``; errors use Salesforce's ``[{message, errorCode, fields}]`` shape.
+
+Benchmark knob: ``activities_per_deal`` (of the synthetic world, default 3.0).
 """
 
 from __future__ import annotations
@@ -80,9 +82,11 @@ class FakeSalesforce(SandboxServer):
         api_bursts: bool = False,
         lock_row_rate: float = 0.0,
         version: str = "60.0",
+        activities_per_deal: float = 3.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(port=port, rate_limits=rate_limits, seed=seed)
+        super().__init__(port=port, rate_limits=rate_limits, seed=seed,
+                         page_cache=bool(kwargs.get("page_cache", False)))
         self.org = Org(
             seed=seed,
             n_deals=n_deals * n_sources,
@@ -90,6 +94,7 @@ class FakeSalesforce(SandboxServer):
             n_sources=n_sources,
             now=self.now(),
             currency=kwargs.get("currency"),
+            activities_per_deal=activities_per_deal,
         )
         self.daily_limit = daily_limit
         self.api_usage = api_usage

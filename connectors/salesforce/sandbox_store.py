@@ -151,13 +151,15 @@ class Org:
         n_sources: int,
         now: datetime,
         currency: str | None = None,
+        activities_per_deal: float = 3.0,
     ) -> None:
         self.ids = IdMaker()
         self.tables: dict[str, dict[str, Rec]] = {name: {} for name in SCHEMA}
         self.org_id = id18("00D5g00000" + "ORG01")
         default_as_of = WorldSpec().as_of
         as_of = min(default_as_of, now - timedelta(days=1))
-        self.world = World(WorldSpec(seed=seed, n_deals=n_deals, as_of=as_of))
+        self.world = World(WorldSpec(seed=seed, n_deals=n_deals, as_of=as_of,
+                                    activities_per_deal=activities_per_deal))
         self.currency = currency
         created = _sec(as_of - timedelta(days=self.world.spec.history_days + 30))
         self.integration_user = self._user("Hub Integration", "hub.integration@northwind-sales.example", True, "Integration", created)

@@ -4,6 +4,11 @@ Deals, activities and owners are incremental on ``SystemModstamp`` (inclusive, w
 lookback) through /queryAll so recycle-bin rows arrive as ``is_deleted``. Stage history is
 a transformer over the deals that changed: their whole OpportunityHistory is re-read (it is
 short) so ``from_stage_id`` is always right. Stage metadata is re-read each run (one call).
+
+Incremental reads are ordered by ``SystemModstamp, Id`` and the cursor is committed after
+each page that was fully yielded (history included), so when the daily allocation runs out
+(``QuotaExhausted``) the source calls ``ctx.stop``, every resource returns what it has, and
+the next run resumes from the last complete page instead of from zero.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 import dlt
 from dlt.sources import DltResource, DltSource
 
-from connectors.base import SourceContext
+from connectors.base import SourceContext, until_stopped
 from connectors.canonical_tables import canonical_hints, quarantine_hints
 from connectors.salesforce import mapping
 from connectors.salesforce.client import Record, SalesforceClient
@@ -33,6 +38,7 @@ from connectors.salesforce.settings import (
     USER_FIELDS,
 )
 from models.canonical import Activity, Deal, Owner, Pipeline, Stage, StageChange
+from models.errors import QuotaExhausted
 
 
 def opportunity_fields(opts: SalesforceOptions) -> list[str]:
@@ -54,13 +60,16 @@ def build_source(ctx: SourceContext) -> DltSource:
     client = SalesforceClient(
         opts, lambda key: ctx.credential(key, required=False), stats=ctx.stats
     )
-    return salesforce_resources(client, ctx.name, full_refresh=ctx.full_refresh)
+    return salesforce_resources(client, ctx.name, ctx, full_refresh=ctx.full_refresh)
 
 
-def salesforce_resources(client: SalesforceClient, name: str, *, full_refresh: bool = False) -> DltSource:
+def salesforce_resources(
+    client: SalesforceClient, name: str, ctx: SourceContext, *, full_refresh: bool = False
+) -> DltSource:
     stats = client.stats
     opts = client.options
     mode: dict[str, bool] = {}
+    hub_user: dict[str, str | None] = {}  # the integration user, read once the session exists
     pending: list[dict[str, Any]] = []  # quarantined rows, drained by the quarantine transformer
 
     def mapped(
@@ -92,42 +101,75 @@ def salesforce_resources(client: SalesforceClient, name: str, *, full_refresh: b
     def incremental(
         state_key: str, fields: list[str], obj: str, *, all_rows: bool
     ) -> Iterator[list[Record]]:
+        """Fresh rows page by page, ascending by SystemModstamp. The cursor is committed
+        when the consumer asks for the next page, i.e. after it yielded this one: a run
+        stopped mid-way resumes from the last complete page (inclusive, with lookback)."""
         state = dlt.current.resource_state().setdefault(state_key, {})
         cursor = ModstampCursor(state, opts.lookback_s, full_refresh=full_refresh)
         mode[obj] = cursor.first_sync
         pages = select(
-            client, fields, obj, where=_where_since(cursor), all_rows=all_rows, first_sync=cursor.first_sync
+            client,
+            fields,
+            obj,
+            where=_where_since(cursor),
+            all_rows=all_rows,
+            first_sync=cursor.first_sync,
+            order="SystemModstamp, Id",
         )
         for page in pages:
             yield [r for r in page if cursor.fresh(r["Id"], r.get("SystemModstamp"))]
+            cursor.commit()
         cursor.commit()
 
-    @dlt.resource(**canonical_hints(Deal))
-    def deals() -> Iterator[Any]:
-        for page in incremental("Opportunity", opportunity_fields(opts), "Opportunity", all_rows=True):
-            yield from mapped(page, lambda r: mapping.deal_row(r, name, opts), "deals", "Opportunity")
-
-    @dlt.transformer(data_from=deals, **canonical_hints(StageChange))
-    def stage_changes(page: list[dict[str, Any]]) -> Iterator[Any]:
-        """History of the deals in this page; on a first sync one unfiltered read instead."""
-        if not isinstance(page, list) or not page:
-            return
-        hub_user = client.user_id
+    def history_of(page: list[Record]) -> list[Record]:
+        """OpportunityHistory for a page of deals; on a first sync the whole table once."""
         if mode.get("Opportunity"):
             if mode.get("history_done"):
-                return
-            mode["history_done"] = True
+                return []
             pages = select(client, HISTORY_FIELDS, "OpportunityHistory", all_rows=True, first_sync=True)
             records = [r for p in pages for r in p]
-        else:
-            head = build_soql(HISTORY_FIELDS, "OpportunityHistory", "OpportunityId IN ()", "Id")
-            ids = [row["source_deal_id"] for row in page]
-            records = []
-            for batch in id_batches(client, ids, head, all_rows=True):
-                where = "OpportunityId IN (" + ", ".join(f"'{i}'" for i in batch) + ")"
-                soql = build_soql(HISTORY_FIELDS, "OpportunityHistory", where, "Id")
-                records.extend(r for p in client.query(soql, all_rows=True) for r in p)
-        yield mapping.stage_change_rows(records, name, hub_user)
+            mode["history_done"] = True
+            return records
+        head = build_soql(HISTORY_FIELDS, "OpportunityHistory", "OpportunityId IN ()", "Id")
+        ids = [str(r["Id"]) for r in page]
+        records = []
+        for batch in id_batches(client, ids, head, all_rows=True):
+            where = "OpportunityId IN (" + ", ".join(f"'{i}'" for i in batch) + ")"
+            soql = build_soql(HISTORY_FIELDS, "OpportunityHistory", where, "Id")
+            records.extend(r for p in client.query(soql, all_rows=True) for r in p)
+        return records
+
+    @dlt.resource(name="opportunity_pages", selected=False)
+    def opportunity_pages() -> Iterator[dict[str, list[Record]]]:
+        """Opportunity pages with their history already read: a page whose history the
+        budget did not cover is not yielded and the cursor stays before it."""
+        if ctx.stop_reason:
+            return
+        try:
+            hub_user["id"] = client.user_id
+        except QuotaExhausted as exc:
+            ctx.stop(str(exc))
+            return
+        pages = incremental("Opportunity", opportunity_fields(opts), "Opportunity", all_rows=True)
+        for page in until_stopped(ctx, pages):
+            if not page:
+                continue
+            try:
+                history = history_of(page)
+            except QuotaExhausted as exc:
+                ctx.stop(str(exc))
+                return
+            yield {"deals": page, "history": history}
+
+    @dlt.transformer(data_from=opportunity_pages, **canonical_hints(Deal))
+    def deals(page: dict[str, list[Record]]) -> Iterator[Any]:
+        yield from mapped(page["deals"], lambda r: mapping.deal_row(r, name, opts), "deals", "Opportunity")
+
+    @dlt.transformer(data_from=opportunity_pages, **canonical_hints(StageChange))
+    def stage_changes(page: dict[str, list[Record]]) -> Iterator[Any]:
+        """History read with the page (see ``opportunity_pages``): no request here."""
+        if page["history"]:
+            yield mapping.stage_change_rows(page["history"], name, hub_user.get("id"))
 
     @dlt.resource(**canonical_hints(Pipeline))
     def pipelines() -> Iterator[dict[str, Any]]:
@@ -145,19 +187,20 @@ def salesforce_resources(client: SalesforceClient, name: str, *, full_refresh: b
     @dlt.resource(**canonical_hints(Stage))
     def stages() -> Iterator[Any]:
         soql = build_soql(STAGE_FIELDS, "OpportunityStage", None, "SortOrder")
-        records = [r for page in client.query(soql) for r in page]
-        yield mapping.stage_rows(records, name)
+        pages = list(until_stopped(ctx, client.query(soql)))
+        if not ctx.stop_reason:
+            yield mapping.stage_rows([r for page in pages for r in page], name)
 
     @dlt.resource(**canonical_hints(Activity))
     def activities() -> Iterator[Any]:
-        for page in incremental("Task", list(TASK_FIELDS), "Task", all_rows=True):
+        for page in until_stopped(ctx, incremental("Task", list(TASK_FIELDS), "Task", all_rows=True)):
             yield from mapped(page, lambda r: mapping.task_row(r, name), "activities", "Task")
-        for page in incremental("Event", list(EVENT_FIELDS), "Event", all_rows=True):
+        for page in until_stopped(ctx, incremental("Event", list(EVENT_FIELDS), "Event", all_rows=True)):
             yield from mapped(page, lambda r: mapping.event_row(r, name), "activities", "Event")
 
     @dlt.resource(**canonical_hints(Owner))
     def owners() -> Iterator[Any]:
-        for page in incremental("User", list(USER_FIELDS), "User", all_rows=False):
+        for page in until_stopped(ctx, incremental("User", list(USER_FIELDS), "User", all_rows=False)):
             yield from mapped(page, lambda r: mapping.owner_row(r, name), "owners", "User")
 
     @dlt.transformer(data_from=deals, **quarantine_hints())
@@ -169,7 +212,9 @@ def salesforce_resources(client: SalesforceClient, name: str, *, full_refresh: b
             pending.clear()
             yield drained
 
-    resources: list[DltResource] = [deals, stage_changes, pipelines, stages, owners, quarantine]
+    resources: list[DltResource] = [
+        opportunity_pages, deals, stage_changes, pipelines, stages, owners, quarantine
+    ]
     if opts.include_activities:
         resources.append(activities)
 

@@ -113,6 +113,7 @@ class Hub:
             pipelines_dir=str(self.root / "pipelines"),
         )
         pipeline.run(CONNECTOR.build_source(ctx))
+        self.last_ctx = ctx  # its stop_reason says whether the budget ended the run early
         return ctx.stats
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:

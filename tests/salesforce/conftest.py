@@ -66,6 +66,7 @@ class Harness:
             pipelines_dir=str(self.tmp_path / ".hub" / "pipelines"),
         )
         pipeline.run(CONNECTOR.build_source(ctx))
+        self.last_ctx = ctx  # stop_reason says why a run ended early (the API budget)
         return stats
 
     def context(self) -> Any:
