@@ -55,13 +55,16 @@ def pipeline_for(config: HubConfig, warehouse: Warehouse, source_name: str) -> d
 
 
 def _unwrap(exc: BaseException) -> BaseException:
-    """dlt wraps what a resource raised; the hub's own errors carry the real message."""
-    seen = exc
+    """dlt wraps what a resource raised; the hub's own errors carry the real message. For
+    anything else the innermost cause says what went wrong (dlt's wrapper's first line is
+    only "Pipeline execution failed at step=extract ... with exception:")."""
+    seen, innermost = exc, exc
     while seen is not None:
         if isinstance(seen, HubError):
             return seen
+        innermost = seen
         seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
-    return exc
+    return innermost
 
 
 def pull_source(
