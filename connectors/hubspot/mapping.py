@@ -9,18 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from connectors.hubspot import settings
+from connectors.values import (
+    BadValues,
+    checked_value,
+    lenient,
+    parse_amount,
+    parse_probability,
+    quarantine_row,
+)
 from models.canonical import (
     Activity,
     Deal,
     Owner,
     Pipeline,
-    QuarantinedRecord,
     Stage,
     StageChange,
     make_key,
@@ -48,8 +55,13 @@ def parse_ts(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+_ts = checked_value(parse_ts, "timestamp (ISO-8601 or epoch milliseconds)")
+_ts_or_none = lenient(parse_ts)
+
+
 def to_ms(value: Any) -> int | None:
-    ts = parse_ts(value)
+    """Epoch ms for cursors; an unreadable stamp is ``None`` (never a failed source)."""
+    ts = _ts_or_none(value)
     return int(round(ts.timestamp() * 1000)) if ts else None
 
 
@@ -137,17 +149,7 @@ def quarantine(
     column: str | None = None,
     value: Any = None,
 ) -> Row:
-    return QuarantinedRecord(
-        source_name=source,
-        crm=CRM,
-        entity=entity,
-        record_id=record_id,
-        location=location,
-        column_name=column,
-        value=None if value is None else str(value)[:500],
-        reason=reason[:1000],
-        quarantined_at=datetime.now(UTC),
-    ).model_dump()
+    return quarantine_row(source, CRM, entity, record_id, location, reason, column, value)
 
 
 # ----- metadata ---------------------------------------------------------------------------------
@@ -221,25 +223,10 @@ def deal_row(
     """One deal (or ``None`` when unusable) plus quarantine rows for bad values."""
     props: dict[str, Any] = raw.get("properties") or {}
     deal_id = str(raw["id"])
-    bad: list[Row] = []
     where = "/crm/v3/objects/deals"
 
-    amount: Decimal | None = None
-    if props.get("amount") not in (None, ""):
-        try:
-            amount = Decimal(str(props["amount"]))
-        except InvalidOperation:
-            bad.append(
-                quarantine(
-                    source,
-                    "deals",
-                    deal_id,
-                    where,
-                    "amount is not a number",
-                    "amount",
-                    props.get("amount"),
-                )
-            )
+    vals = BadValues(source, CRM, "deals", deal_id, where)
+    amount: Decimal | None = vals.get("amount", props.get("amount"), parse_amount)
     stage_id = props.get("dealstage") or None
     info = catalog.stages.get(stage_id) if stage_id else None
     if info is not None:
@@ -248,26 +235,21 @@ def deal_row(
         status = "won" if _bool(props.get("hs_is_closed_won")) else "lost"
     else:
         status = "open"
-    probability = _float(props.get("hs_forecast_probability"))
-    if probability is None:
-        probability = _float(props.get("hs_deal_stage_probability"))
-    if probability is None and info is not None:
-        probability = info.probability
-    if probability is not None and not 0 <= probability <= 1:
-        bad.append(
-            quarantine(
-                source,
-                "deals",
-                deal_id,
-                where,
-                "probability outside 0-1",
-                "probability",
-                probability,
-            )
-        )
-        probability = None
-    close = parse_ts(props.get("closedate"))
-    entered = parse_ts(props.get(settings.DATE_ENTERED_PREFIX + stage_id)) if stage_id else None
+    # the deal's own forecast first, then its stage's; a bad one is dropped, not replaced
+    prob_prop = next(
+        (p for p in ("hs_forecast_probability", "hs_deal_stage_probability")
+         if props.get(p) not in (None, "")),
+        None,
+    )
+    if prob_prop is not None:
+        probability = vals.get(prob_prop, props[prob_prop], parse_probability)
+    else:
+        probability = info.probability if info is not None else None
+    close = vals.get("closedate", props.get("closedate"), _ts)
+    entered_prop = settings.DATE_ENTERED_PREFIX + stage_id if stage_id else None
+    entered = vals.get(entered_prop, props.get(entered_prop), _ts) if entered_prop else None
+    created = vals.get("createdate", props.get("createdate"), _ts)
+    updated = vals.get(settings.LASTMOD, props.get(settings.LASTMOD), _ts)
     custom = {name: catalog.label(name, props.get(name)) for name in extra}
     data = {
         "source_name": source,
@@ -282,20 +264,20 @@ def deal_row(
         "currency": props.get("deal_currency_code") or None,
         "probability": probability,
         "owner_id": props.get("hubspot_owner_id") or None,
-        "created_at": parse_ts(props.get("createdate")) or parse_ts(raw.get("createdAt")),
+        "created_at": created or _ts_or_none(raw.get("createdAt")),
         "expected_close_date": close.date() if close else None,
         "closed_at": close if status != "open" else None,
         "lost_reason": (props.get("closed_lost_reason") or None) if status == "lost" else None,
-        "updated_at": parse_ts(props.get(settings.LASTMOD)) or parse_ts(raw.get("updatedAt")),
+        "updated_at": updated or _ts_or_none(raw.get("updatedAt")),
         "stage_changed_at": entered,
         "is_deleted": archived or bool(raw.get("archived")),
         "custom_fields": custom or None,
     }
     try:
-        return checked(Deal, data), bad
+        return checked(Deal, data), vals.rows
     except ValidationError as exc:
-        bad.append(quarantine(source, "deals", deal_id, where, str(exc)))
-        return None, bad
+        vals.add(None, None, str(exc))
+        return None, vals.rows
 
 
 def stage_change_rows(
@@ -315,13 +297,13 @@ def stage_change_rows(
     deal_key = make_key(source, deal_id)
     entries = sorted(
         (e for e in history or [] if e.get("value")),
-        key=lambda e: parse_ts(e.get("timestamp")) or datetime.min.replace(tzinfo=UTC),
+        key=lambda e: _ts_or_none(e.get("timestamp")) or datetime.min.replace(tzinfo=UTC),
     )
     rows: list[Row] = []
     previous: str | None = None
     for entry in entries:
         stage_id = str(entry["value"])
-        changed_at = parse_ts(entry.get("timestamp"))
+        changed_at = _ts_or_none(entry.get("timestamp"))
         if changed_at is None:
             continue
         source_type, source_id = entry.get("sourceType"), entry.get("sourceId")
@@ -350,7 +332,7 @@ def stage_change_rows(
     warnings: list[str] = []
     props = raw.get("properties") or {}
     current = props.get("dealstage")
-    entered = parse_ts(props.get(settings.DATE_ENTERED_PREFIX + str(current))) if current else None
+    entered = _ts_or_none(props.get(settings.DATE_ENTERED_PREFIX + str(current))) if current else None
     if current and entered is not None:
         latest = next((r for r in reversed(rows) if r["stage_id"] == current), None)
         if latest is None or abs((latest["changed_at"] - entered).total_seconds()) > 1:

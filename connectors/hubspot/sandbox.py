@@ -74,8 +74,12 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         activities_per_deal: float = 3.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(port=port, rate_limits=rate_limits, seed=seed,
-                         page_cache=bool(kwargs.get("page_cache", False)))
+        super().__init__(
+            port=port,
+            rate_limits=rate_limits,
+            seed=seed,
+            page_cache=bool(kwargs.get("page_cache", False)),
+        )
         self.daily_limit = daily_limit
         self.burst_max = burst_max
         self.search_cap = search_cap
@@ -93,8 +97,11 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         }
         self.links: dict[str, dict[str, set[str]]] = {t: {} for t in settings.ACTIVITY_OBJECTS}
         # n_deals is this sandbox's share: the world holds every source's slice.
-        self.world = World(WorldSpec(seed=seed, n_deals=n_deals * n_sources,
-                                     activities_per_deal=activities_per_deal))
+        self.world = World(
+            WorldSpec(
+                seed=seed, n_deals=n_deals * n_sources, activities_per_deal=activities_per_deal
+            )
+        )
         self.source_index, self.n_sources = source_index, n_sources
         self._seed_metadata()
         self._seed_world()
@@ -362,8 +369,9 @@ class FakeHubspot(HubspotMutations, SandboxServer):
                 )
             request.query["limit"] = [str(min(requested, settings.LIST_WITH_HISTORY_MAX))]
         if self.page_cache:
-            items, keys = self.cached_rows(("list", object_type, archived),
-                                           lambda: self._sorted_objects(object_type, archived))
+            items, keys = self.cached_rows(
+                ("list", object_type, archived), lambda: self._sorted_objects(object_type, archived)
+            )
         else:
             items = [o for o in self.objects[object_type].values() if o.archived == archived]
             keys = None
@@ -377,8 +385,10 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         )
 
     def _sorted_objects(self, object_type: str, archived: bool) -> tuple[list[Obj], list[int]]:
-        items = sorted((o for o in self.objects[object_type].values() if o.archived == archived),
-                       key=lambda o: int(o.id))
+        items = sorted(
+            (o for o in self.objects[object_type].values() if o.archived == archived),
+            key=lambda o: int(o.id),
+        )
         return items, [int(o.id) for o in items]
 
     def _properties(self, request: SandboxRequest) -> SandboxResponse:

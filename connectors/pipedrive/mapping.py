@@ -10,14 +10,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from connectors.pipedrive.client import parse_time
 from connectors.pipedrive.settings import ACTIVITY_TYPE_MAP, LOST_STAGE_ID, WON_STAGE_ID
+from connectors.values import (
+    BadValues,
+    checked_value,
+    lenient,
+    parse_amount,
+    parse_probability,
+    to_date,
+)
 from models.canonical import make_key
 
 CRM = "pipedrive"
+DEALS_LOCATION = "/api/v2/deals"
+
+_checked_time = checked_value(parse_time, "date/time (RFC 3339 or YYYY-MM-DD HH:MM:SS)")
+_checked_date = checked_value(to_date(parse_time), "date (YYYY-MM-DD)")
+# history entries and cursors: an unreadable stamp skips the entry, never the source
+_time = lenient(parse_time)
 
 
 def _id(value: Any) -> str | None:
@@ -27,6 +40,13 @@ def _id(value: Any) -> str | None:
 
 
 def _percent(value: Any) -> float | None:
+    """Pipedrive sends 0-100; canonical is 0-1. Out of range raises ``BadValue``."""
+    scaled = parse_probability(value, percent=True)
+    return None if scaled is None else round(scaled, 6)
+
+
+def _stage_percent(value: Any) -> float | None:
+    """Stage metadata, unchecked as before (only deal values are quarantined)."""
     return None if value is None else round(float(value) / 100.0, 6)
 
 
@@ -93,15 +113,21 @@ class CustomFields:
 # ----- deals ---------------------------------------------------------------------------------
 
 
-def deal_row(src: str, d: Mapping[str, Any], fields: CustomFields) -> dict[str, Any]:
+def deal_row(
+    src: str, d: Mapping[str, Any], fields: CustomFields, location: str = DEALS_LOCATION
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One deal plus quarantine rows for the optional values it was loaded without (a bad
+    amount, probability, date or timestamp drops only that value and names the field)."""
+    vals = BadValues(src, CRM, "deals", str(d["id"]), location)
     status = str(d.get("status") or "open")
+    outcome_field = "won_time" if status == "won" else "lost_time"
     closed = (
-        parse_time(d.get("won_time") if status == "won" else d.get("lost_time"))
+        vals.get(outcome_field, d.get(outcome_field), _checked_time)
         if status in ("won", "lost")
         else None
     )
-    added = parse_time(d.get("add_time"))
-    return {
+    added = vals.get("add_time", d.get("add_time"), _checked_time)
+    row = {
         "source_name": src,
         "crm": CRM,
         "deal_key": make_key(src, d["id"]),
@@ -110,21 +136,27 @@ def deal_row(src: str, d: Mapping[str, Any], fields: CustomFields) -> dict[str, 
         "pipeline_id": _id(d.get("pipeline_id")),
         "stage_id": _id(d.get("stage_id")),
         "status": status if status in ("open", "won", "lost") else "open",
-        "amount": None if d.get("value") is None else Decimal(str(d["value"])),
+        "amount": vals.get("value", d.get("value"), parse_amount),
         "currency": d.get("currency"),
-        "probability": _percent(d.get("probability")),
+        "probability": vals.get("probability", d.get("probability"), _percent),
         "owner_id": _id(d.get("owner_id")),
         "account_id": _id(d.get("org_id")),
         "account_name": None,
         "created_at": added,
-        "expected_close_date": d.get("expected_close_date") or None,
-        "closed_at": closed or parse_time(d.get("close_time")),
+        "expected_close_date": vals.get(
+            "expected_close_date", d.get("expected_close_date"), _checked_date
+        ),
+        "closed_at": closed or vals.get("close_time", d.get("close_time"), _checked_time),
         "lost_reason": d.get("lost_reason") if status == "lost" else None,
-        "updated_at": parse_time(d.get("update_time")),
-        "stage_changed_at": parse_time(d.get("stage_change_time")) or added,
+        "updated_at": vals.get("update_time", d.get("update_time"), _checked_time),
+        "stage_changed_at": vals.get(
+            "stage_change_time", d.get("stage_change_time"), _checked_time
+        )
+        or added,
         "is_deleted": bool(d.get("is_deleted")),
         "custom_fields": fields.readable(d.get("custom_fields")),
     }
+    return row, vals.rows
 
 
 # ----- stage history -------------------------------------------------------------------------
@@ -169,7 +201,7 @@ def _change_row(
 
 def initial_entry(src: str, deal: Mapping[str, Any]) -> dict[str, Any] | None:
     """A deal that never moved entered its stage when it was added."""
-    added = parse_time(deal.get("add_time"))
+    added = _time(deal.get("add_time"))
     stage = _id(deal.get("stage_id"))
     if added is None or stage is None:
         return None
@@ -181,7 +213,7 @@ def terminal_entry(src: str, deal: Mapping[str, Any]) -> dict[str, Any] | None:
     status = deal.get("status")
     if status not in ("won", "lost"):
         return None
-    at = parse_time(deal.get("won_time") if status == "won" else deal.get("lost_time"))
+    at = _time(deal.get("won_time") if status == "won" else deal.get("lost_time"))
     if at is None:
         return None
     stage = WON_STAGE_ID if status == "won" else LOST_STAGE_ID
@@ -199,14 +231,14 @@ def history_rows(
         data = item.get("data") or {}
         if data.get("field_key") not in ("stage_id", "status"):
             continue
-        at = parse_time(data.get("log_time") or item.get("timestamp"))
+        at = _time(data.get("log_time") or item.get("timestamp"))
         if at is not None:
             changes.append((at, int(data.get("id") or 0), data))
     changes.sort(key=lambda c: (c[0], c[1]))
     stage_moves = [c for c in changes if c[2].get("field_key") == "stage_id"]
     first = _id(stage_moves[0][2].get("old_value")) if stage_moves else _id(deal.get("stage_id"))
     rows: list[dict[str, Any]] = []
-    added = parse_time(deal.get("add_time"))
+    added = _time(deal.get("add_time"))
     if added is not None and first is not None:
         rows.append(_change_row(src, deal, added, first, None, None, "crm_history"))
     stage, position = first, first  # position: the stage, or won/lost while closed
@@ -258,7 +290,7 @@ def stage_row(src: str, s: Mapping[str, Any]) -> dict[str, Any]:
         "stage_id": str(s["id"]),
         "label": s.get("name"),
         "display_order": s.get("order_nr"),
-        "probability": _percent(s.get("deal_probability")),
+        "probability": _stage_percent(s.get("deal_probability")),
         "is_closed": False,
         "is_won": False,
         "is_deleted": bool(s.get("is_deleted")),

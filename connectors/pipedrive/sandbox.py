@@ -87,10 +87,15 @@ class FakePipedrive(SandboxServer):
         activities_per_deal: float = 3.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(port=port, rate_limits=rate_limits, seed=seed,
-                         page_cache=bool(kwargs.get("page_cache", False)))
-        self.store: PipedriveStore = build_store(seed, n_deals, source_index, n_sources,
-                                                   activities_per_deal=activities_per_deal)
+        super().__init__(
+            port=port,
+            rate_limits=rate_limits,
+            seed=seed,
+            page_cache=bool(kwargs.get("page_cache", False)),
+        )
+        self.store: PipedriveStore = build_store(
+            seed, n_deals, source_index, n_sources, activities_per_deal=activities_per_deal
+        )
         self.plan = plan
         self.daily_tokens = daily_tokens
         self.tokens_used = 0
@@ -309,8 +314,9 @@ class FakePipedrive(SandboxServer):
     @staticmethod
     def _listing_key(request: SandboxRequest) -> tuple[Any, ...]:
         """A listing without its position: path and query minus cursor/start."""
-        query = tuple(sorted((k, tuple(v)) for k, v in request.query.items()
-                             if k not in ("cursor", "start")))
+        query = tuple(
+            sorted((k, tuple(v)) for k, v in request.query.items() if k not in ("cursor", "start"))
+        )
         return (request.method, request.path, query)
 
     def _offset_page(
@@ -346,14 +352,22 @@ class FakePipedrive(SandboxServer):
             )
         ids = {int(i) for i in (request.arg("ids") or "").split(",") if i.strip().isdigit()}
         if self.page_cache:
-            rows = self.cached_rows(("rows", self._listing_key(request)),
-                                    lambda: self._deal_rows(archived, ids, statuses, since, until))
+            rows = self.cached_rows(
+                ("rows", self._listing_key(request)),
+                lambda: self._deal_rows(archived, ids, statuses, since, until),
+            )
         else:
             rows = self._deal_rows(archived, ids, statuses, since, until)
         return self._cursor_page(request, rows)
 
-    def _deal_rows(self, archived: bool, ids: set[int], statuses: set[str], since: datetime | None,
-                   until: datetime | None) -> list[dict[str, Any]]:
+    def _deal_rows(
+        self,
+        archived: bool,
+        ids: set[int],
+        statuses: set[str],
+        since: datetime | None,
+        until: datetime | None,
+    ) -> list[dict[str, Any]]:
         now = self.now()
         rows = []
         for deal in self.store.deals.values():
@@ -493,13 +507,16 @@ class FakePipedrive(SandboxServer):
         if isinstance(since, SandboxResponse):
             return since
         deal_id = request.arg("deal_id")
-        rows = self.cached_rows(("rows", self._listing_key(request)), lambda: [
-            a
-            for a in self.store.activities.values()
-            if not a["is_deleted"]
-            and (since is None or _t(a["update_time"]) >= since)
-            and (deal_id is None or str(a["deal_id"]) == deal_id)
-        ])
+        rows = self.cached_rows(
+            ("rows", self._listing_key(request)),
+            lambda: [
+                a
+                for a in self.store.activities.values()
+                if not a["is_deleted"]
+                and (since is None or _t(a["update_time"]) >= since)
+                and (deal_id is None or str(a["deal_id"]) == deal_id)
+            ],
+        )
         return self._cursor_page(request, rows)
 
     def _users(self, request: SandboxRequest) -> SandboxResponse:
@@ -605,15 +622,18 @@ class FakePipedrive(SandboxServer):
         if isinstance(since, SandboxResponse):
             return since
         deal_id = request.arg("deal_id")
-        rows = self.cached_rows(("rows", self._listing_key(request)), lambda: sorted(
-            (
-                n
-                for n in self.store.notes.values()
-                if (since is None or _t(n["update_time"]) >= since)
-                and (deal_id is None or str(n["deal_id"]) == deal_id)
+        rows = self.cached_rows(
+            ("rows", self._listing_key(request)),
+            lambda: sorted(
+                (
+                    n
+                    for n in self.store.notes.values()
+                    if (since is None or _t(n["update_time"]) >= since)
+                    and (deal_id is None or str(n["deal_id"]) == deal_id)
+                ),
+                key=lambda n: n["id"],
             ),
-            key=lambda n: n["id"],
-        ))
+        )
         return self._offset_page(request, rows, nested=True)
 
     def _flow(self, request: SandboxRequest) -> SandboxResponse:

@@ -631,10 +631,18 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def build_store(seed: int, n_deals: int, source_index: int, n_sources: int,
-                activities_per_deal: float = 3.0) -> PipedriveStore:
+def build_store(
+    seed: int, n_deals: int, source_index: int, n_sources: int, activities_per_deal: float = 3.0
+) -> PipedriveStore:
     store = PipedriveStore(seed=seed)
     # n_deals is this sandbox's share: the world holds every source's slice.
-    store.seed_from(World(WorldSpec(seed=seed, n_deals=n_deals * n_sources,
-                                    activities_per_deal=activities_per_deal)), source_index, n_sources)
+    store.seed_from(
+        World(
+            WorldSpec(
+                seed=seed, n_deals=n_deals * n_sources, activities_per_deal=activities_per_deal
+            )
+        ),
+        source_index,
+        n_sources,
+    )
     return store

@@ -18,14 +18,14 @@ Incremental rules:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import dlt
 from dlt.sources import DltSource
 
 from connectors.base import SourceContext, until_stopped
-from connectors.canonical_tables import canonical_hints
+from connectors.canonical_tables import canonical_hints, quarantine_hints
 from connectors.http import ApiClient
 from connectors.pipedrive.client import build_client, get_payload, iter_pages, parse_time, rfc3339
 from connectors.pipedrive.mapping import (
@@ -43,11 +43,13 @@ from connectors.pipedrive.mapping import (
     terminal_entry,
 )
 from connectors.pipedrive.options import PipedriveOptions
-from connectors.pipedrive.settings import DEAL_STATUSES
+from connectors.pipedrive.settings import DEAL_STATUSES, ENDPOINTS
+from connectors.values import lenient
 from models.canonical import Activity, Deal, Owner, Pipeline, Stage, StageChange
 from models.errors import QuotaExhausted
 
 Row = dict[str, Any]
+_time = lenient(parse_time)  # cursors and flow bookkeeping: a garbage stamp is skipped
 
 
 class Metadata:
@@ -79,9 +81,9 @@ class Metadata:
 
 
 def _max_time(current: str | None, rows: list[Row], key: str = "update_time") -> str | None:
-    best = parse_time(current) if current else None
+    best = _time(current) if current else None
     for row in rows:
-        t = parse_time(row.get(key))
+        t = _time(row.get(key))
         if t is not None and (best is None or t > best):
             best = t
     return best.isoformat() if best else None
@@ -107,7 +109,7 @@ def build_source(ctx: SourceContext) -> DltSource:
         """Stage-history rows of one deal; reads its flow (40 tokens) only when its stage
         moved since the watermark and was not read at this ``stage_change_time`` already."""
         deal_id = str(d["id"])
-        moved = parse_time(d.get("stage_change_time"))
+        moved = _time(d.get("stage_change_time"))
         rows: list[Row] = []
         if moved is None:  # never moved: it entered its stage when added
             entry = initial_entry(src, d)
@@ -134,8 +136,9 @@ def build_source(ctx: SourceContext) -> DltSource:
 
     @dlt.resource(name="deal_pages", selected=False)
     def deal_pages() -> Iterator[dict[str, list[Row]]]:
-        """Deal pages from /api/v2/deals (deleted included) and /api/v2/deals/archived, each
-        with its deals' stage history already read, so a run stopped by the budget yields
+        """Deal pages from /api/v2/deals (deleted included) and /api/v2/deals/archived, mapped
+        (canonical deals + quarantine rows for bad values), each with its deals' stage
+        history already read, so a run stopped by the budget yields
         (and moves the cursor past) only deals whose history is complete.
 
         ``watermark`` (the deal cursor of the last run whose listing completed) decides
@@ -169,7 +172,8 @@ def build_source(ctx: SourceContext) -> DltSource:
                 "limit": page_size,
                 **_since(state.get(key), lookback, ctx.full_refresh),
             }
-            for page in until_stopped(ctx, iter_pages(client, name, params)):
+            pages = until_stopped(ctx, iter_pages(client, name, params))
+            for number, page in enumerate(pages, 1):
                 done: list[Row] = []
                 history: list[Row] = []
                 for d in page:
@@ -180,12 +184,18 @@ def build_source(ctx: SourceContext) -> DltSource:
                         break
                     done.append(d)
                 if done:
-                    yield {"deals": done, "stage_changes": history}
+                    where = f"{ENDPOINTS[name].path} page {number}"
+                    mapped = [deal_row(src, d, meta.fields, where) for d in done]
+                    yield {
+                        "deals": [row for row, _ in mapped],
+                        "quarantine": [q for _, bad in mapped for q in bad],
+                        "stage_changes": history,
+                    }
                     # pages are sorted by update_time: the cursor is the last complete deal's
                     state[key] = _max_time(state.get(key), done)
                 if since is not None:  # forget what fell out of the lookback window
                     for deal_id, stamp in list(seen.items()):
-                        t = parse_time(stamp)
+                        t = _time(stamp)
                         if t is not None and t < since:
                             del seen[deal_id]
             if ctx.stop_reason:
@@ -194,14 +204,15 @@ def build_source(ctx: SourceContext) -> DltSource:
 
     @dlt.transformer(data_from=deal_pages, **canonical_hints(Deal))
     def deals(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
-        fields = meta.fields
-        rows = []
-        for d in page["deals"]:
-            row = deal_row(src, d, fields)
-            if isinstance(row["expected_close_date"], str):
-                row["expected_close_date"] = date.fromisoformat(row["expected_close_date"][:10])
-            rows.append(row)
-        yield rows
+        """Mapped with the page (see ``deal_pages``), once for deals and quarantine."""
+        yield page["deals"]
+
+    @dlt.transformer(data_from=deal_pages, **quarantine_hints())
+    def quarantine(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
+        """The optional values a deal was loaded without (see ``deal_row``). A transformer
+        of its own because a canonical resource's hints would leak into a table variant."""
+        if page["quarantine"]:
+            yield page["quarantine"]
 
     @dlt.transformer(data_from=deal_pages, **canonical_hints(StageChange))
     def stage_changes(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
@@ -263,6 +274,6 @@ def build_source(ctx: SourceContext) -> DltSource:
 
     @dlt.source(name="pipedrive", max_table_nesting=0)
     def pipedrive() -> Any:
-        return [owners, pipelines, stages, deal_pages, deals, stage_changes, activities]
+        return [owners, pipelines, stages, deal_pages, deals, stage_changes, quarantine, activities]
 
     return pipedrive()

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from connectors.salesforce.options import SalesforceOptions
 from connectors.salesforce.settings import PIPELINE_ID
+from connectors.values import BadValues, checked_value, parse_amount, parse_probability
 from models.canonical import make_key
 
 Row = dict[str, Any]
@@ -35,8 +35,13 @@ def parse_date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10]) if value not in (None, "") else None
 
 
-def _decimal(value: Any) -> Decimal | None:
-    return Decimal(str(value)) if value not in (None, "") else None
+_datetime = checked_value(parse_datetime, "date/time (ISO-8601)")
+_date = checked_value(parse_date, "date (YYYY-MM-DD)")
+
+
+def _probability(value: Any) -> float | None:
+    """Salesforce sends 0-100; canonical is 0-1."""
+    return parse_probability(value, percent=True)
 
 
 def _int(value: Any) -> int | None:
@@ -47,36 +52,44 @@ def _bool(value: Any) -> bool:
     return value is True or value == "true"
 
 
-def deal_row(rec: Row, source: str, opts: SalesforceOptions) -> Row:
+def deal_row(
+    rec: Row, source: str, opts: SalesforceOptions, where: str = "Opportunity"
+) -> tuple[Row, list[Row]]:
+    """One deal plus quarantine rows for the optional values it was loaded without.
+
+    A bad Amount, Probability or timestamp drops only that value (the row names the
+    field); a record without an Id raises, and the caller quarantines it whole."""
+    deal_id = rec["Id"]
+    vals = BadValues(source, CRM, "deals", str(deal_id), where)
     closed, won = _bool(rec.get("IsClosed")), _bool(rec.get("IsWon"))
-    stage_changed = parse_datetime(rec.get("LastStageChangeDate"))
-    probability = rec.get("Probability")
+    stage_changed = vals.get("LastStageChangeDate", rec.get("LastStageChangeDate"), _datetime)
     account = rec.get("Account") or {}
     custom = {f: rec.get(f) for f in opts.custom_fields} if opts.custom_fields else None
-    return {
+    row = {
         "source_name": source,
         "crm": CRM,
-        "deal_key": make_key(source, rec["Id"]),
-        "source_deal_id": rec["Id"],
+        "deal_key": make_key(source, deal_id),
+        "source_deal_id": deal_id,
         "name": rec.get("Name"),
         "pipeline_id": PIPELINE_ID,
         "stage_id": rec.get("StageName"),
         "status": ("won" if won else "lost") if closed else "open",
-        "amount": _decimal(rec.get("Amount")),
+        "amount": vals.get("Amount", rec.get("Amount"), parse_amount),
         "currency": rec.get("CurrencyIsoCode") if opts.multi_currency else opts.default_currency,
-        "probability": None if probability in (None, "") else min(1.0, max(0.0, float(probability) / 100)),
+        "probability": vals.get("Probability", rec.get("Probability"), _probability),
         "owner_id": rec.get("OwnerId"),
         "account_id": rec.get("AccountId"),
         "account_name": account.get("Name") if isinstance(account, dict) else None,
-        "created_at": parse_datetime(rec.get("CreatedDate")),
-        "expected_close_date": parse_date(rec.get("CloseDate")),
+        "created_at": vals.get("CreatedDate", rec.get("CreatedDate"), _datetime),
+        "expected_close_date": vals.get("CloseDate", rec.get("CloseDate"), _date),
         "closed_at": stage_changed if closed else None,
         "lost_reason": rec.get(opts.lost_reason_field) if opts.lost_reason_field and closed and not won else None,
-        "updated_at": parse_datetime(rec.get("SystemModstamp")),
+        "updated_at": vals.get("SystemModstamp", rec.get("SystemModstamp"), _datetime),
         "stage_changed_at": stage_changed,
         "is_deleted": _bool(rec.get("IsDeleted")),
         "custom_fields": custom,
     }
+    return row, vals.rows
 
 
 def stage_rows(records: Iterable[Row], source: str) -> list[Row]:

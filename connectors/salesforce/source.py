@@ -163,7 +163,12 @@ def salesforce_resources(
 
     @dlt.transformer(data_from=opportunity_pages, **canonical_hints(Deal))
     def deals(page: dict[str, list[Record]]) -> Iterator[Any]:
-        yield from mapped(page["deals"], lambda r: mapping.deal_row(r, name, opts), "deals", "Opportunity")
+        def deal(rec: Record) -> dict[str, Any]:
+            row, bad = mapping.deal_row(rec, name, opts, "Opportunity")
+            pending.extend(bad)  # values it was loaded without; the deal itself loads
+            return row
+
+        yield from mapped(page["deals"], deal, "deals", "Opportunity")
 
     @dlt.transformer(data_from=opportunity_pages, **canonical_hints(StageChange))
     def stage_changes(page: dict[str, list[Record]]) -> Iterator[Any]:

@@ -135,10 +135,12 @@ def test_wide_selects_are_split_under_the_uri_limit(harness: Harness) -> None:
     assert customs and "ExpectedRevenue" in customs[0][0]
 
 
-def test_a_record_that_cannot_be_mapped_is_quarantined_not_dropped_silently(harness: Harness) -> None:
+def test_a_bad_value_is_quarantined_and_its_deal_still_loads(harness: Harness) -> None:
     opp = next(iter(harness.sandbox.org.tables["Opportunity"].values()))
     opp["CloseDate"] = "31/12/2026"  # what a broken integration might have stored
     harness.pull()
-    rows = harness.rows("SELECT entity, record_id, reason FROM quarantine")
-    assert rows == [("deals", opp["Id"], rows[0][2])] and "ValueError" in rows[0][2]
-    assert harness.rows("SELECT count(*) FROM deals")[0][0] == len(harness.sandbox.org.tables["Opportunity"]) - 1
+    rows = harness.rows("SELECT entity, record_id, column_name, value, reason FROM quarantine")
+    assert rows == [("deals", opp["Id"], "CloseDate", "31/12/2026", rows[0][4])]
+    assert "date" in rows[0][4]
+    assert harness.rows("SELECT count(*) FROM deals")[0][0] == len(harness.sandbox.org.tables["Opportunity"])
+    assert harness.rows(f"SELECT expected_close_date FROM deals WHERE source_deal_id = '{opp['Id']}'") == [(None,)]

@@ -1,0 +1,170 @@
+"""Optional values from CRM APIs, checked the same way in every API connector.
+
+The rule (docs/architecture.md, connectors/csv/README.md "Bad input"): a bad optional
+value (amount, probability, date, timestamp) is dropped from an otherwise loaded record
+and kept in the source's ``quarantine`` table with the field it came from and why. The
+parsers here raise :class:`BadValue` with that reason; :class:`BadValues` collects them for
+one record and turns them into ``QuarantinedRecord`` rows.
+
+Policy shared with the CSV connector: amounts must be finite, not negative and at most
+``MAX_AMOUNT`` (1e12, beyond any real deal and far inside the warehouse's DECIMAL(38,9));
+probabilities are 0-1 after the vendor's scale (Salesforce and Pipedrive send 0-100).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from models.canonical import QuarantinedRecord
+
+T = TypeVar("T")
+
+MAX_AMOUNT = Decimal(10**12)
+_SCALE = 9  # the warehouse keeps DECIMAL(38, 9)
+
+
+class BadValue(ValueError):
+    """A value that cannot be loaded; ``str(exc)`` is the reason a person can act on."""
+
+
+def _empty(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def parse_amount(raw: Any, *, max_abs: Decimal | float = MAX_AMOUNT) -> Decimal | None:
+    """A deal amount: ``None`` when absent, else a finite, non-negative Decimal <= max_abs."""
+    if _empty(raw):
+        return None
+    if isinstance(raw, bool):
+        raise BadValue(f"amount is not a number: {raw!r}")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise BadValue(f"amount is not a number: {raw!r}") from None
+    if not value.is_finite():
+        raise BadValue(f"amount is not a finite number: {raw!r}")
+    if value < 0:
+        raise BadValue("negative amount; the deal was loaded without it")
+    if value > Decimal(str(max_abs)):
+        raise BadValue(f"amount above {float(max_abs):,.0f}; the deal was loaded without it")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -_SCALE:  # more digits than the warehouse keeps
+        value = round(value, _SCALE)
+    return value
+
+
+def parse_probability(raw: Any, *, percent: bool = False) -> float | None:
+    """A probability, 0-1 canonical; ``percent=True`` for vendors that send 0-100."""
+    if _empty(raw):
+        return None
+    if isinstance(raw, bool):
+        raise BadValue(f"probability is not a number: {raw!r}")
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise BadValue(f"probability is not a number: {raw!r}") from None
+    if value != value:  # NaN
+        raise BadValue(f"probability is not a number: {raw!r}")
+    scaled = value / 100.0 if percent else value
+    if not 0 <= scaled <= 1:
+        span = "0-100" if percent else "0-1"
+        raise BadValue(f"probability outside {span}; the deal was loaded without it")
+    return scaled
+
+
+def checked_value(parse: Callable[[Any], T | None], what: str) -> Callable[[Any], T | None]:
+    """Wrap a vendor parser (which raises ValueError & co.) so it raises BadValue."""
+
+    def run(raw: Any) -> T | None:
+        if _empty(raw):
+            return None
+        try:
+            return parse(raw)
+        except BadValue:
+            raise
+        except (ValueError, TypeError, OverflowError, ArithmeticError, StopIteration):
+            raise BadValue(f"not a {what}: {str(raw)[:100]!r}") from None
+
+    return run
+
+
+def lenient(parse: Callable[[Any], T | None]) -> Callable[[Any], T | None]:
+    """A parser returning ``None`` instead of raising: for values nobody quarantines
+    (cursors, history entries) where one unreadable stamp must not stop a source."""
+
+    def run(raw: Any) -> T | None:
+        try:
+            return parse(raw)
+        except (ValueError, TypeError, OverflowError, ArithmeticError, StopIteration):
+            return None
+
+    return run
+
+
+def to_date(parse_ts: Callable[[Any], datetime | None]) -> Callable[[Any], date | None]:
+    """A date parser from a timestamp parser (``YYYY-MM-DD`` first, then timestamps)."""
+
+    def run(raw: Any) -> date | None:
+        if isinstance(raw, datetime):
+            return raw.astimezone(UTC).date()
+        if isinstance(raw, date):
+            return raw
+        text = str(raw).strip()
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        ts = parse_ts(text)
+        return ts.date() if ts else None
+
+    return run
+
+
+class BadValues:
+    """Checks one record's optional values; what fails becomes a quarantine row."""
+
+    def __init__(
+        self, source: str, crm: str, entity: str, record_id: str | None, location: str
+    ) -> None:
+        self.source, self.crm, self.entity = source, crm, entity
+        self.record_id, self.location = record_id, location
+        self.rows: list[dict[str, Any]] = []
+
+    def get(self, field: str, raw: Any, parse: Callable[[Any], T | None]) -> T | None:
+        """``parse(raw)``, or ``None`` (and a quarantine row naming ``field``) when bad."""
+        try:
+            return parse(raw)
+        except BadValue as exc:
+            self.add(field, raw, str(exc))
+            return None
+
+    def add(self, field: str | None, raw: Any, reason: str) -> None:
+        self.rows.append(
+            quarantine_row(
+                self.source, self.crm, self.entity, self.record_id, self.location, reason, field, raw
+            )
+        )
+
+
+def quarantine_row(
+    source: str,
+    crm: str,
+    entity: str,
+    record_id: str | None,
+    location: str,
+    reason: str,
+    column: str | None = None,
+    value: Any = None,
+) -> dict[str, Any]:
+    return QuarantinedRecord(
+        source_name=source,
+        crm=crm,
+        entity=entity,
+        record_id=record_id,
+        location=location,
+        column_name=column,
+        value=None if value is None else str(value)[:500],
+        reason=reason[:1000],
+        quarantined_at=datetime.now(UTC),
+    ).model_dump()
