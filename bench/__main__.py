@@ -1,72 +1,140 @@
 """Run the benchmarks and print one JSON line per measurement.
 
-    python -m bench                    # CSV pull + transform at the issue's scale
-    python -m bench --deals 100000     # smaller, for a quick look
+    python -m bench                    # everything at the issues' sizes (= make bench)
+    python -m bench all --quick        # every benchmark at tiny sizes: a smoke test
+    python -m bench csv                # CSV pull + transform, 1M deals / 3M activities
+    python -m bench sandbox            # hub pull per CRM sandbox, 100k deals / 500k activities
+    python -m bench limits             # rate-limit efficiency per CRM at the vendors' limits
+    python -m bench scale              # hub sync of 1M deals / 5M activities from 3 sandboxes
+    python -m bench sandbox --with-scale   # then hub sync of the same three sandboxes
 
-Each measurement runs in a child process so its peak RSS (ru_maxrss) is its own.
+Sizes can be overridden (--deals, --activities-per-deal; --seconds for limits). Modules:
+``csv_bench``, ``sandbox_bench``, ``limits_bench``, ``scale_bench``; ``serve`` runs one
+sandbox process; ``minimum`` holds the page-size minimum formulas; ``common`` the plumbing.
+Results are recorded by hand in docs/benchmarks.md (machine and date on every figure).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import resource
-import subprocess
 import sys
-import tempfile
-import time
-from datetime import UTC, datetime
-from pathlib import Path
 
-PRESETS = {"csv": {"deals": 1_000_000, "activities_per_deal": 3.0}}
+from bench import csv_bench, limits_bench, sandbox_bench, scale_bench
+from bench.common import emit, machine
 
-
-def _child(step: str, folder: str) -> None:
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
-    from hub.pull import run_pull
-    from hub.transform import run_transform
-    from models.config import load_config
-
-    config = load_config(Path(folder) / "hub.yml")
-    started = time.perf_counter()
-    rows = 0
-    if step == "pull":
-        (run,) = run_pull(config)
-        if run.status != "ok":
-            raise SystemExit(run.error)
-        rows = sum(run.rows.values())
-    else:
-        run_transform(config)
-    elapsed = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"step": step, "seconds": round(elapsed, 1), "rows": rows,
-                      "rows_per_s": round(rows / elapsed) if rows else None,
-                      "peak_rss_mb": round(peak_mb)}))
+BENCHES = ("csv", "sandbox", "limits", "scale")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--deals", type=int, default=PRESETS["csv"]["deals"])
-    parser.add_argument("--activities-per-deal", type=float, default=PRESETS["csv"]["activities_per_deal"])
-    parser.add_argument("--keep", help="folder to keep the data in")
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("which", nargs="?", default="all", choices=(*BENCHES, "all"))
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes: a smoke test, not a figure"
+    )
+    parser.add_argument(
+        "--deals", type=int, help="deals (per CRM for sandbox; total for csv and scale)"
+    )
+    parser.add_argument("--activities-per-deal", type=float)
+    parser.add_argument(
+        "--seconds", type=float, help="limits: target length of each rate-bound run"
+    )
+    parser.add_argument(
+        "--crm",
+        action="append",
+        choices=sandbox_bench.KINDS,
+        help="sandbox/limits: only this CRM (repeatable)",
+    )
+    parser.add_argument(
+        "--with-scale",
+        action="store_true",
+        help="sandbox: slice one world over the 3 sandboxes, then hub sync them all",
+    )
+    parser.add_argument("--no-transform", action="store_true", help="csv/scale: pull only")
+    parser.add_argument("--keep", help="folder to keep data and warehouses in")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        _child(*args.child)
-        return
-    from hub.generate import generate
+    return parser.parse_args(argv)
 
-    folder = Path(args.keep or tempfile.mkdtemp(prefix="hub-bench-"))
-    print(json.dumps({"machine": f"{platform.node()} {os.cpu_count()} cores {platform.machine()}",
-                      "python": platform.python_version(), "date": datetime.now(UTC).date().isoformat()}))
-    started = time.perf_counter()
-    generated = generate(folder, seed=1, deals=args.deals, activities_per_deal=args.activities_per_deal)
-    print(json.dumps({"step": "generate", "seconds": round(time.perf_counter() - started, 1),
-                      "rows": generated.export.row_counts}))
-    for step in ("pull", "transform"):
-        subprocess.run([sys.executable, "-m", "bench", "--child", step, str(folder)], check=True)
+
+def sizes(args: argparse.Namespace, module: object) -> dict[str, float]:
+    preset = dict(module.QUICK if args.quick else module.FULL)  # type: ignore[attr-defined]
+    if args.deals:
+        preset["deals"] = args.deals
+    if args.activities_per_deal is not None:
+        preset["activities_per_deal"] = args.activities_per_deal
+    return preset
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    if args.child:
+        csv_bench.child(*args.child)
+        return
+    emit({"bench": "machine", **machine(), "quick": args.quick})
+    which = BENCHES if args.which == "all" else (args.which,)
+    kinds = tuple(args.crm or sandbox_bench.KINDS)
+    keep = args.keep
+    if "csv" in which:
+        s = sizes(args, csv_bench)
+        csv_bench.run(
+            deals=int(s["deals"]),
+            activities_per_deal=s["activities_per_deal"],
+            keep=keep and f"{keep}/csv",
+            transform=not args.no_transform,
+        )
+    if "sandbox" in which:
+        s = sizes(args, sandbox_bench)
+        if args.with_scale:
+            boxes = sandbox_bench.start_all(
+                sandbox_bench.KINDS,
+                deals=int(s["deals"]),
+                activities_per_deal=s["activities_per_deal"],
+                n_sources=3,
+            )
+            try:
+                sandbox_bench.run(
+                    deals=int(s["deals"]),
+                    activities_per_deal=s["activities_per_deal"],
+                    kinds=kinds,
+                    keep=keep and f"{keep}/sandbox",
+                    boxes=boxes,
+                )
+                scale_bench.run(
+                    deals=3 * int(s["deals"]),
+                    activities_per_deal=s["activities_per_deal"],
+                    keep=keep and f"{keep}/scale",
+                    boxes=boxes,
+                    transform=not args.no_transform,
+                )
+            finally:
+                for box in boxes.values():
+                    box.stop()
+        else:
+            sandbox_bench.run(
+                deals=int(s["deals"]),
+                activities_per_deal=s["activities_per_deal"],
+                kinds=kinds,
+                keep=keep and f"{keep}/sandbox",
+            )
+    if "limits" in which:
+        s = sizes(args, limits_bench)
+        limits_bench.run(
+            kinds=kinds,
+            seconds=args.seconds or s["seconds"],
+            quick=args.quick,
+            keep=keep and f"{keep}/limits",
+        )
+    if "scale" in which:
+        s = sizes(args, scale_bench)
+        scale_bench.run(
+            deals=int(s["deals"]),
+            activities_per_deal=s["activities_per_deal"],
+            keep=keep and f"{keep}/scale",
+            transform=not args.no_transform,
+        )
 
 
 if __name__ == "__main__":

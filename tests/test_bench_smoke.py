@@ -1,0 +1,124 @@
+"""Smoke test of the benchmark entry points (``python -m bench ... --quick``) at tiny sizes.
+
+Checks that each benchmark runs end to end and produces well-formed figures (the fields
+docs/benchmarks.md is filled from, with sane types and relations). No timing assertions:
+on a shared 2-core machine they only flake.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import __main__ as cli
+from bench import csv_bench, limits_bench, sandbox_bench, scale_bench
+from bench.minimum import page_minimum
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def test_cli_parses_every_mode_and_quick() -> None:
+    for which in ("csv", "sandbox", "limits", "scale", "all"):
+        args = cli.parse([which, "--quick"])
+        assert args.which == which and args.quick
+    assert cli.parse([]).which == "all"  # make bench = python -m bench = the full set
+    assert cli.sizes(cli.parse(["sandbox"]), sandbox_bench) == {
+        "deals": 100_000,
+        "activities_per_deal": 5.0,
+    }
+    assert cli.sizes(cli.parse(["scale"]), scale_bench)["deals"] == 1_000_000
+
+
+def test_page_minimum_formulas() -> None:
+    hub = {
+        "deals_live": 100,
+        "deals_archived": 0,
+        "owners_live": 3,
+        "owners_archived": 0,
+        **{f"{t}_live": 100 for t in ("calls", "emails", "meetings", "notes", "tasks")},
+    }
+    assert page_minimum("hubspot", hub) == 2 + 1 + 1 + 1 + 2 + 5 * (1 + 1)
+    pd = {
+        "deals_live": 1000,
+        "deals_archived": 0,
+        "activities": 501,
+        "notes": 1,
+        "moved_deals": 600,
+    }
+    assert page_minimum("pipedrive", pd) == 2 + 1 + 2 + 1 + 4 + 600
+    sf = {
+        o: 2001
+        for o in ("Opportunity", "OpportunityHistory", "Task", "Event", "User", "OpportunityStage")
+    }
+    assert page_minimum("salesforce", sf) == 1 + 6 * 2
+
+
+def test_csv_entry_point(tmp_path: Path) -> None:
+    records = csv_bench.run(deals=200, activities_per_deal=2.0, keep=str(tmp_path), transform=False)
+    pull = next(r for r in records if r["step"] == "pull")
+    assert pull["rows"] > 200 and _number(pull["seconds"]) and pull["peak_rss_mb"] > 0
+
+
+def test_sandbox_entry_point(tmp_path: Path) -> None:
+    records = sandbox_bench.run(deals=40, activities_per_deal=3.0, keep=str(tmp_path))
+    assert [r["crm"] for r in records] == list(sandbox_bench.KINDS)
+    for r in records:
+        assert r["exit"] == 0 and r["run_status"] == "ok", r
+        assert r["deals"] == 40 and r["activities"] > 0
+        assert r["requests"] >= r["page_minimum"] > 0
+        assert r["requests_vs_minimum"] == round(r["requests"] / r["page_minimum"], 3)
+        assert r["peak_rss_mb"] > 0 and _number(r["seconds"]) and r["status_429"] == 0
+        json.dumps(r)
+
+
+def test_limits_entry_point(tmp_path: Path) -> None:
+    records = limits_bench.run(kinds=("pipedrive", "salesforce"), seconds=1.0, keep=str(tmp_path))
+    pd, pd_ceiling, sf = records
+    assert pd["crm"] == "pipedrive" and pd["allowed_per_s"] == 20.0
+    assert pd_ceiling["phase"].startswith("ceiling") and pd_ceiling["status_429"] == 0
+    assert pd["requests"] > 0 and 0 <= pd["share_429"] <= 1 and pd["run_status"] == "ok"
+    assert pd["efficiency"] is None or pd["efficiency"] > 0
+    assert sf["crm"] == "salesforce" and sf["run_status"] == "stopped"  # stopped at its share
+    assert sf["api_requests"] > 0 and sf["allowed_requests"] > 0 and _number(sf["efficiency"])
+
+
+def test_scale_entry_point(tmp_path: Path) -> None:
+    (record,) = scale_bench.run(
+        deals=90, activities_per_deal=2.0, keep=str(tmp_path), transform=False
+    )
+    assert record["exit"] == 0 and set(record["per_crm"]) == set(sandbox_bench.KINDS)
+    assert record["deals"] == 90
+    assert record["requests"] == sum(p["requests"] for p in record["per_crm"].values())
+    assert record["requests_vs_minimum"] >= 1.0 and record["peak_rss_mb"] > 0
+
+
+def test_module_quick_run_prints_json_lines(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "sandbox",
+            "--quick",
+            "--crm",
+            "salesforce",
+            "--keep",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert lines[0]["bench"] == "machine" and "cores" in lines[0]["machine"]
+    assert lines[1]["bench"] == "sandbox" and lines[1]["crm"] == "salesforce"
