@@ -88,7 +88,10 @@ def pull_source(
         pipeline = pipeline_for(config, warehouse, source.name)
         if full_refresh:
             pipeline.drop_pending_packages()
-        pipeline.run(connector.build_source(ctx))
+        # DuckDB loads parquet files several times faster, and in a fraction of the memory,
+        # than the SQL insert statements dlt writes by default (PostgreSQL takes no parquet).
+        file_format = "parquet" if warehouse.kind == "duckdb" else None
+        pipeline.run(connector.build_source(ctx), loader_file_format=file_format)
         trace = pipeline.last_trace
         normalize_info = trace.last_normalize_info if trace else None
         counts = dict(normalize_info.row_counts) if normalize_info else {}
