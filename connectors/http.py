@@ -132,6 +132,15 @@ class RollingWindowLimiter:
                     stats.waited_s += wait
                 clock.sleep(wait)
 
+    def window_full(self) -> bool:
+        """Whether this client has already sent ``max_requests`` within the window: the
+        next :meth:`acquire` waits for the oldest to leave it anyway."""
+        with self._lock:
+            now = clock.now()
+            while self._sent and now - self._sent[0] >= self.window_s:
+                self._sent.popleft()
+            return len(self._sent) >= self.max_requests
+
     def observe(self, remaining: int | None, reset_s: float | None) -> None:
         """The server says ``remaining`` requests are left for ``reset_s`` seconds."""
         if remaining is not None and reset_s is not None and remaining <= 0:

@@ -161,12 +161,17 @@ def _error_text(response: requests.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
+WINDOW_MARGIN_S = 0.1
+
+
 class PipedriveLimits:
     """Reads the burst headers into the pacer and the daily tokens into the run's budget."""
 
     def __init__(self, options: PipedriveOptions, auth_kind: str) -> None:
         burst = BURST_BY_PLAN[auth_kind][options.plan]
-        self.limiter = RollingWindowLimiter(burst, BURST_WINDOW_S)
+        # A little longer than Pipedrive's 2 s: its window starts when it receives a request,
+        # ours when we send one, so an exact copy lets the odd request in a few ms early.
+        self.limiter = RollingWindowLimiter(burst, BURST_WINDOW_S + WINDOW_MARGIN_S)
         self.budget = DailyBudget(options.max_daily_share, vendor=VENDOR)
         self.configured_budget = options.daily_token_budget
         self.budget.limit = options.daily_token_budget
@@ -175,10 +180,15 @@ class PipedriveLimits:
         limit = header_int(response, "x-ratelimit-limit")
         if limit:
             self.limiter.max_requests = limit
-        self.limiter.observe(
-            header_int(response, "x-ratelimit-remaining"),
-            header_int(response, "x-ratelimit-reset"),
-        )
+        # "0 left, reset in N s" is what our own pacing produces when it uses a full window;
+        # then the window already holds the next request back until a slot frees, and the
+        # header's whole-second reset would idle up to two seconds more. Heed it only when
+        # the server counts requests this client did not send (another app on the token).
+        if not self.limiter.window_full():
+            self.limiter.observe(
+                header_int(response, "x-ratelimit-remaining"),
+                header_int(response, "x-ratelimit-reset"),
+            )
         remaining = header_int(response, DAILY_REMAINING_HEADER)
         if remaining is not None:
             if self.budget.limit is None:
