@@ -208,11 +208,17 @@ Auth = PrivateAppAuth | OAuthAuth
 # ----- pacing ---------------------------------------------------------------------------------
 
 
+SEARCH_LIMIT_PER_S = 5  # HubSpot's search limit per token
+
+
 class SearchLimiter(RollingWindowLimiter):
-    """Search calls count against the burst window and, separately, 5 per second."""
+    """Search calls count against the burst window and, separately, HubSpot's 5 per
+    second: at most 5 in any window of ``5 / per_second`` seconds, so a fractional pace
+    such as 4.75/s works and no 1-second span ever holds more than 5."""
 
     def __init__(self, burst: RollingWindowLimiter, per_second: float) -> None:
-        super().__init__(max_requests=max(1, int(per_second)), window_s=1.0)
+        per_second = min(float(per_second), SEARCH_LIMIT_PER_S)
+        super().__init__(max_requests=SEARCH_LIMIT_PER_S, window_s=SEARCH_LIMIT_PER_S / per_second)
         self.burst = burst
 
     def acquire(self, stats: RequestStats | None = None) -> None:

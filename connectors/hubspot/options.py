@@ -56,7 +56,7 @@ class HubspotOptions(BaseModel):
         default=10, ge=0, description="requests per 10 s left to other apps on the portal"
     )
     search_per_second: float = Field(
-        default=4, gt=0, le=5, description="search calls per second (HubSpot allows 5)"
+        default=4.75, gt=0, le=5, description="search calls per second (HubSpot allows 5)"
     )
     max_daily_share: float = Field(
         default=0.5, gt=0, le=1, description="share of the daily allowance one run may use"
