@@ -50,17 +50,17 @@ def _total_since(sandbox: FakeHubspot, ids: list[str]) -> int:
     return int(_search(sandbox, **body).json()["total"])
 
 
-def test_more_than_10000_deals_modified_in_one_minute_sync_completely(
+def test_30000_deals_modified_in_one_minute_sync_completely_past_the_10000_cap(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(n_deals=20)
     hub = Hub(sandbox, tmp_path, activity_types=[])
     hub.run()
-    created = mutate(sandbox, seed=1, bulk_deals=10_300, **QUIET)
+    created = mutate(sandbox, seed=1, bulk_deals=30_000, **QUIET)
     assert _total_since(sandbox, created["new_deal_ids"]) > 10_000  # one minute, over the cap
     hub.run(days_later=0.001)
     assert_warehouse_equals_sandbox(hub, activities=False)
-    assert len(hub.rows("deals")) == 20 + 10_300
+    assert len(hub.rows("deals")) == 20 + 30_000
     assert not [k for k in server_requests(sandbox) if " 400" in k]
 
 
