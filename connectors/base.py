@@ -170,7 +170,8 @@ class Connector:
     build_source: Callable[[SourceContext], DltSource]
     default_stage_map: Mapping[str, str] = field(default_factory=dict)
     build_writer: Callable[[SourceContext], Writer] | None = None
-    sandbox: type[SandboxServer] | None = None
+    sandbox: Callable[..., SandboxServer] | None = None
+    """The sandbox class: (port=, seed=, n_deals=, rate_limits=, source_index=, n_sources=)."""
     sandbox_source_config: Callable[[str, str], dict[str, Any]] | None = None
     """(source name, sandbox base URL) -> a hub.yml ``sources`` entry that reaches it."""
 

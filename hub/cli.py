@@ -229,8 +229,8 @@ def status(
         if quarantine:
             cfg.source(quarantine)
             table = Table("entity", "where", "column", "value", "reason", title=f"quarantine: {quarantine}")
-            for r in quarantine_sample(cfg, quarantine):
-                table.add_row(r["entity"], r["location"], r["column_name"] or "", r["value"] or "", r["reason"])
+            for q in quarantine_sample(cfg, quarantine):
+                table.add_row(q["entity"], q["location"], q["column_name"] or "", q["value"] or "", q["reason"])
             console.print(table)
             return
         runs = recent_runs(cfg, limit)

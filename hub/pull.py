@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -90,7 +91,7 @@ def pull_source(
             pipeline.drop_pending_packages()
         # DuckDB loads parquet files several times faster, and in a fraction of the memory,
         # than the SQL insert statements dlt writes by default (PostgreSQL takes no parquet).
-        file_format = "parquet" if warehouse.kind == "duckdb" else None
+        file_format: Any = "parquet" if warehouse.kind == "duckdb" else None
         pipeline.run(connector.build_source(ctx), loader_file_format=file_format)
         trace = pipeline.last_trace
         normalize_info = trace.last_normalize_info if trace else None

@@ -8,8 +8,10 @@ leaves ``analytics.deal_scores`` as it is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -88,7 +90,7 @@ def backtest(config: HubConfig, *, cutoff: datetime | None = None,
     sql = compiled_deal_scores(config, as_of=as_of, cutoff=cutoff)
     static = {s.name: s.probability for s in config.stages}
     with Warehouse(config).connect() as conn:
-        rows = conn.execute(sa.text(
+        rows: Sequence[Any] = conn.execute(sa.text(
             f"SELECT deal_key, canonical_stage, win_probability, actual_outcome FROM ({sql}) AS scores"
         )).all()
     scored = [

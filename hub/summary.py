@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -28,7 +30,7 @@ class Summary:
 def summarize(config: HubConfig) -> Summary:
     warehouse = Warehouse(config)
     with warehouse.connect() as conn:
-        rows = conn.execute(sa.text(
+        rows: Sequence[Any] = conn.execute(sa.text(
             f"SELECT source_name, canonical_stage, count(*) FROM {MARTS_SCHEMA}.deals "
             "WHERE NOT is_deleted GROUP BY 1, 2"
         )).all()
@@ -41,4 +43,4 @@ def summarize(config: HubConfig) -> Summary:
         counts.setdefault(source, {})[stage] = int(n)
     seen = {s for per in counts.values() for s in per}
     stages = [s for s in config.stage_names if s in seen] + sorted(seen - set(config.stage_names))
-    return Summary(stages, counts, int(won or 0), int(lost or 0))
+    return Summary(stages, counts, int(won or 0), int(lost or 0))  # type: ignore[call-overload]

@@ -265,8 +265,8 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             _check_amount(values, options, reader, dropped)
             _check_probability(values, reader, dropped)
             if values.get("currency"):
-                currency = str(values["currency"]).strip().upper()
-                if len(currency) != 3 or not currency.isalpha():
+                currency: str | None = str(values["currency"]).strip().upper()
+                if currency is None or len(currency) != 3 or not currency.isalpha():
                     dropped.append((reader.column_of("currency") or "currency", values["currency"],
                                     "not a 3-letter currency code; the row was loaded without it"))
                     currency = None

@@ -102,7 +102,7 @@ def select(
         return
     total, pages = client.first_page(soql, all_rows=all_rows)
     if first_sync and opts.bulk == "auto" and total > opts.bulk_threshold:
-        pages.close()
+        pages.close()  # type: ignore[attr-defined]  # a generator
         yield from client.bulk_query(soql, all_rows=all_rows)
         return
     yield from pages

@@ -291,7 +291,7 @@ class FakeSalesforce(SandboxServer):
         rows = [
             r
             for r in self.org.iter_records(obj, all_rows=all_rows)
-            if soql.matches(query.where, lambda n, r=r: self._get(r, obj, n))
+            if soql.matches(query.where, lambda n, r=r: self._get(r, obj, n))  # type: ignore[misc]
         ]
         if query.order:
             rows.sort(key=soql.order_key(query, lambda r, n: self._get(r, obj, n)))
