@@ -39,12 +39,16 @@ class SecretResolver:
         self.key_path = key_path or f"sources[{source_name}].credentials"
         self.revealed: list[str] = []
 
-    def resolve(self, credentials: Mapping[str, str], key: str, *, required: bool = True) -> str | None:
+    def resolve(
+        self, credentials: Mapping[str, str], key: str, *, required: bool = True
+    ) -> str | None:
         ref = credentials.get(key)
         where = f"{self.key_path}.{key}"
         if ref is None:
             if required:
-                raise ConfigError(f"{where}: missing; set it to env:VARIABLE_NAME holding the value")
+                raise ConfigError(
+                    f"{where}: missing; set it to env:VARIABLE_NAME holding the value"
+                )
             return None
         value: str | None
         if ref.startswith("env:"):

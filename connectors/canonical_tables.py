@@ -102,8 +102,11 @@ def arrow_schema(model: type[BaseModel]) -> pa.Schema:
     """Arrow schema for fast bulk paths (the CSV connector yields Arrow tables)."""
     return pa.schema(
         [
-            pa.field(name, _ARROW_TYPES[py_type], nullable=nullable or name not in
-                     getattr(model, "primary_key", ()))
+            pa.field(
+                name,
+                _ARROW_TYPES[py_type],
+                nullable=nullable or name not in getattr(model, "primary_key", ()),
+            )
             for name, (py_type, nullable) in model_columns(model).items()
         ]
     )

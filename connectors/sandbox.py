@@ -101,8 +101,9 @@ class SandboxServer:
 
     kind: ClassVar[str] = "base"
 
-    def __init__(self, *, port: int = 0, rate_limits: bool = True, seed: int = 42,
-                 page_cache: bool = False) -> None:
+    def __init__(
+        self, *, port: int = 0, rate_limits: bool = True, seed: int = 42, page_cache: bool = False
+    ) -> None:
         self.port = port
         self.page_cache = page_cache
         self._page_cache: dict[Any, Any] = {}
@@ -150,7 +151,9 @@ class SandboxServer:
         return {}
 
     # ----- helpers for subclasses -----------------------------------------------------
-    def route(self, method: str, pattern: str, handler: Handler, *, label: str | None = None) -> None:
+    def route(
+        self, method: str, pattern: str, handler: Handler, *, label: str | None = None
+    ) -> None:
         """Register ``handler`` for ``method`` and a path pattern like ``/v1/deals/{id}/flow``."""
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
         self._routes.append((method, re.compile(f"^{regex}$"), label or pattern, handler))

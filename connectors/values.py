@@ -142,7 +142,14 @@ class BadValues:
     def add(self, field: str | None, raw: Any, reason: str) -> None:
         self.rows.append(
             quarantine_row(
-                self.source, self.crm, self.entity, self.record_id, self.location, reason, field, raw
+                self.source,
+                self.crm,
+                self.entity,
+                self.record_id,
+                self.location,
+                reason,
+                field,
+                raw,
             )
         )
 

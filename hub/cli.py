@@ -65,7 +65,8 @@ def _guard(fn: Callable[[], T]) -> T:
         err_console.print(
             f"[red]unexpected error:[/red] {type(exc).__name__}: {str(exc).splitlines()[0][:400] if str(exc) else ''}"
             " (rerun with 'hub --debug ...' for the traceback)",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
         raise typer.Exit(1) from None
 
@@ -96,7 +97,9 @@ def init(
 
 @app.command()
 def generate(
-    out: Annotated[Path, typer.Option(help="Folder for the CSV files and hub.yml.")] = Path("generated"),
+    out: Annotated[Path, typer.Option(help="Folder for the CSV files and hub.yml.")] = Path(
+        "generated"
+    ),
     deals: Annotated[int, typer.Option(min=1, help="Number of deals.")] = 2000,
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
     activities_per_deal: Annotated[float, typer.Option(min=0)] = 3.0,
@@ -106,7 +109,9 @@ def generate(
 
     def body() -> None:
         with console.status(f"generating {deals:,} deals"):
-            result = run_generate(out, seed=seed, deals=deals, activities_per_deal=activities_per_deal)
+            result = run_generate(
+                out, seed=seed, deals=deals, activities_per_deal=activities_per_deal
+            )
         counts = ", ".join(f"{n:,} {t}" for t, n in result.export.row_counts.items())
         console.print(f"wrote {counts} to {out}/ (truth in {result.export.truth_path.name})")
         console.print(f"next: hub sync --config {result.config_path}")
@@ -120,8 +125,13 @@ def generate(
 def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
     from hub.pull import overall_exit_code, run_pull
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err_console, transient=False) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
         tasks: dict[str, Any] = {}
 
         def start(source: Any) -> None:
@@ -129,32 +139,51 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
 
         def done(run: Any) -> None:
             rows = sum(run.rows.values())
-            note = {"ok": "[green]ok[/green]", "stopped": "[yellow]stopped[/yellow]",
-                    "failed": "[red]failed[/red]"}[run.status]
+            note = {
+                "ok": "[green]ok[/green]",
+                "stopped": "[yellow]stopped[/yellow]",
+                "failed": "[red]failed[/red]",
+            }[run.status]
             extra = f", {run.quarantined} quarantined" if run.quarantined else ""
-            progress.update(tasks[run.source_name], completed=1,
-                            description=f"pull {run.source_name}: {note} {rows:,} rows{extra}")
+            progress.update(
+                tasks[run.source_name],
+                completed=1,
+                description=f"pull {run.source_name}: {note} {rows:,} rows{extra}",
+            )
 
-        results = run_pull(cfg, only=only, full_refresh=full_refresh,
-                           on_source_start=start, on_source_done=done)
+        results = run_pull(
+            cfg, only=only, full_refresh=full_refresh, on_source_start=start, on_source_done=done
+        )
     for run in results:
         for warning in run.stats.warnings:
-            err_console.print(f"[yellow]warning:[/yellow] {run.source_name}: {warning}", highlight=False)
+            err_console.print(
+                f"[yellow]warning:[/yellow] {run.source_name}: {warning}", highlight=False
+            )
         if run.error:
-            err_console.print(f"[red]{run.status}:[/red] {run.error}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[red]{run.status}:[/red] {run.error}", highlight=False, soft_wrap=True
+            )
     return overall_exit_code(results)
 
 
 def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
     from hub.transform import run_transform
 
-    with Progress(TextColumn("transform"), BarColumn(), TextColumn("{task.completed} nodes"),
-                  TimeElapsedColumn(), console=err_console) as progress:
+    with Progress(
+        TextColumn("transform"),
+        BarColumn(),
+        TextColumn("{task.completed} nodes"),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as progress:
         task = progress.add_task("dbt", total=None)
-        result = run_transform(cfg, as_of=as_of,
-                               on_node=lambda _id, _status: progress.advance(task))
-    console.print(f"transform: {result.models} models, {result.tests} tests passed at as_of "
-                  f"{result.as_of} in {result.duration_s:.1f}s")
+        result = run_transform(
+            cfg, as_of=as_of, on_node=lambda _id, _status: progress.advance(task)
+        )
+    console.print(
+        f"transform: {result.models} models, {result.tests} tests passed at as_of "
+        f"{result.as_of} in {result.duration_s:.1f}s"
+    )
 
 
 SourcesOption = Annotated[
@@ -169,7 +198,9 @@ AsOfOption = Annotated[
 def pull(
     config: ConfigOption = Path("hub.yml"),
     source: SourcesOption = None,
-    full_refresh: Annotated[bool, typer.Option(help="Re-read everything, ignoring cursors.")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option(help="Re-read everything, ignoring cursors.")
+    ] = False,
 ) -> None:
     """Pull every source (or --source NAME) into the warehouse."""
     code = _guard(lambda: _pull(_config(config), source, full_refresh))
@@ -186,7 +217,9 @@ def transform(config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None) 
 def sync(
     config: ConfigOption = Path("hub.yml"),
     source: SourcesOption = None,
-    full_refresh: Annotated[bool, typer.Option(help="Re-read everything, ignoring cursors.")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option(help="Re-read everything, ignoring cursors.")
+    ] = False,
     as_of: AsOfOption = None,
 ) -> None:
     """Pull every source, then transform. Exit 3 when some sources failed."""
@@ -219,7 +252,9 @@ def _utc(value: datetime | None) -> datetime | None:
 def status(
     config: ConfigOption = Path("hub.yml"),
     limit: Annotated[int, typer.Option(help="How many runs to show.")] = 10,
-    quarantine: Annotated[str | None, typer.Option(help="Show quarantined records of SOURCE.")] = None,
+    quarantine: Annotated[
+        str | None, typer.Option(help="Show quarantined records of SOURCE.")
+    ] = None,
 ) -> None:
     """Last runs: rows per table, requests, quarantined rows, durations, warnings."""
     from hub.status import quarantine_counts, quarantine_sample, recent_runs
@@ -228,28 +263,62 @@ def status(
         cfg = _config(config)
         if quarantine:
             cfg.source(quarantine)
-            table = Table("entity", "where", "column", "value", "reason", title=f"quarantine: {quarantine}")
+            table = Table(
+                "entity", "where", "column", "value", "reason", title=f"quarantine: {quarantine}"
+            )
             for q in quarantine_sample(cfg, quarantine):
-                table.add_row(q["entity"], q["location"], q["column_name"] or "", q["value"] or "", q["reason"])
+                table.add_row(
+                    q["entity"],
+                    q["location"],
+                    q["column_name"] or "",
+                    q["value"] or "",
+                    q["reason"],
+                )
             console.print(table)
             return
         runs = recent_runs(cfg, limit)
         if not runs:
             console.print("no runs yet; run 'hub sync'")
             return
-        table = Table("started", "source", "status", "rows", "requests", "429s", "retries",
-                      "quarantined", "seconds", "note", title="recent runs")
+        table = Table(
+            "started",
+            "source",
+            "status",
+            "rows",
+            "requests",
+            "429s",
+            "retries",
+            "quarantined",
+            "seconds",
+            "note",
+            title="recent runs",
+        )
         for r in runs:
             rows = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "-"
-            note = (r.error or r.warnings or "").splitlines()[0][:80] if (r.error or r.warnings) else ""
-            table.add_row(str(r.started_at)[:19], r.source_name or "-", r.status, rows,
-                          str(r.requests_total or 0), str(r.throttled or 0), str(r.retries or 0),
-                          str(r.quarantined or 0), f"{r.duration_s or 0:.1f}", note)
+            note = (
+                (r.error or r.warnings or "").splitlines()[0][:80]
+                if (r.error or r.warnings)
+                else ""
+            )
+            table.add_row(
+                str(r.started_at)[:19],
+                r.source_name or "-",
+                r.status,
+                rows,
+                str(r.requests_total or 0),
+                str(r.throttled or 0),
+                str(r.retries or 0),
+                str(r.quarantined or 0),
+                f"{r.duration_s or 0:.1f}",
+                note,
+            )
         console.print(table)
         counts = quarantine_counts(cfg)
         if any(counts.values()):
             listed = ", ".join(f"{s}: {n}" for s, n in counts.items() if n)
-            console.print(f"quarantined records in total: {listed} (hub status --quarantine SOURCE)")
+            console.print(
+                f"quarantined records in total: {listed} (hub status --quarantine SOURCE)"
+            )
 
     _guard(body)
 
@@ -270,10 +339,20 @@ def stages(
             return 0
         table = Table("source", "pipeline", "native stage", "deals", "canonical", "suggestion")
         for r in rows:
-            native = r.stage_id if not r.stage_label or r.stage_label == r.stage_id else f"{r.stage_label} ({r.stage_id})"
+            native = (
+                r.stage_id
+                if not r.stage_label or r.stage_label == r.stage_id
+                else f"{r.stage_label} ({r.stage_id})"
+            )
             canonical = f"[red]{r.canonical_stage}[/red]" if r.is_unmapped else r.canonical_stage
-            table.add_row(r.source_name, r.pipeline_label or r.pipeline_id or "", native,
-                          str(r.deals), canonical, r.suggestion or "")
+            table.add_row(
+                r.source_name,
+                r.pipeline_label or r.pipeline_id or "",
+                native,
+                str(r.deals),
+                canonical,
+                r.suggestion or "",
+            )
         console.print(table)
         unmapped = [r for r in rows if r.is_unmapped]
         if unmapped:
@@ -310,8 +389,11 @@ def sandbox(
             raise ConfigError(f"kind '{kind}' has no sandbox")
         server = connector.sandbox(port=port, seed=seed, n_deals=deals, rate_limits=rate_limits)
         base_url = server.start()
-        entry = (connector.sandbox_source_config(f"{kind}_sandbox", base_url)
-                 if connector.sandbox_source_config else {"credentials": server.credentials()})
+        entry = (
+            connector.sandbox_source_config(f"{kind}_sandbox", base_url)
+            if connector.sandbox_source_config
+            else {"credentials": server.credentials()}
+        )
         console.print(f"{kind} sandbox serving {deals} deals at {base_url} (Ctrl-C to stop)")
         console.print("add to hub.yml under sources:")
         console.print(yaml.safe_dump([entry], sort_keys=False), highlight=False)
@@ -322,7 +404,9 @@ def sandbox(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the demo's data, config and warehouse.")] = Path(".hub/demo"),
+    out: Annotated[
+        Path, typer.Option(help="Folder for the demo's data, config and warehouse.")
+    ] = Path(".hub/demo"),
     deals: Annotated[int, typer.Option(min=10, help="Deals in the synthetic world.")] = 2000,
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
@@ -338,9 +422,15 @@ def demo(
 @app.command()
 def report(
     config: ConfigOption = Path("hub.yml"),
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="HTML file to write (default: .hub/report.html beside hub.yml).")] = None,
-    period: Annotated[str, typer.Option(help="Trend and forecast periods: month or quarter.")] = "month",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="HTML file to write (default: .hub/report.html beside hub.yml)."
+        ),
+    ] = None,
+    period: Annotated[
+        str, typer.Option(help="Trend and forecast periods: month or quarter.")
+    ] = "month",
 ) -> None:
     """Write the consolidated pipeline report: one self-contained HTML file from the marts."""
     from hub.report import write_report
@@ -358,23 +448,38 @@ def report(
 def push(
     config: ConfigOption = Path("hub.yml"),
     source: SourcesOption = None,
-    apply: Annotated[bool, typer.Option("--apply", help="Write the plan (default: only show it).")] = False,
-    force: Annotated[bool, typer.Option(help="Write even past push.max_share of a source's deals.")] = False,
-    setup: Annotated[bool, typer.Option("--setup", help="Create the hub's score fields in each CRM.")] = False,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Write the plan (default: only show it).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Write even past push.max_share of a source's deals.")
+    ] = False,
+    setup: Annotated[
+        bool, typer.Option("--setup", help="Create the hub's score fields in each CRM.")
+    ] = False,
     limit: Annotated[int, typer.Option(min=0, help="Plan rows shown per source.")] = 50,
 ) -> None:
     """Plan writing stage updates and scores back to the CRMs; --apply writes them."""
     from hub.push.render import push_command
 
-    raise typer.Exit(_guard(lambda: push_command(
-        _config(config), console, source, apply=apply, force=force, setup=setup, limit=limit)))
+    raise typer.Exit(
+        _guard(
+            lambda: push_command(
+                _config(config), console, source, apply=apply, force=force, setup=setup, limit=limit
+            )
+        )
+    )
 
 
 @app.command()
 def score(
     config: ConfigOption = Path("hub.yml"),
-    backtest: Annotated[bool, typer.Option("--backtest", help="Score past deals and compare.")] = False,
-    cutoff: Annotated[datetime | None, typer.Option(help="Learn before, test after (default: as_of - 90 days).")] = None,
+    backtest: Annotated[
+        bool, typer.Option("--backtest", help="Score past deals and compare.")
+    ] = False,
+    cutoff: Annotated[
+        datetime | None, typer.Option(help="Learn before, test after (default: as_of - 90 days).")
+    ] = None,
     as_of: AsOfOption = None,
 ) -> None:
     """Deal scores: --backtest trains before a cutoff, scores the deals open at it and
@@ -383,17 +488,24 @@ def score(
 
     def body() -> None:
         if not backtest:
-            raise ConfigError("deal scores are built by 'hub transform' (analytics.deal_scores); "
-                              "use 'hub score --backtest' to evaluate them")
+            raise ConfigError(
+                "deal scores are built by 'hub transform' (analytics.deal_scores); "
+                "use 'hub score --backtest' to evaluate them"
+            )
         result = run_backtest(_config(config), cutoff=_utc(cutoff), as_of=_utc(as_of))
-        console.print(f"backtest: learned from deals closed before {result.cutoff:%Y-%m-%d}, "
-                      f"scored {result.n} deals that closed by {result.as_of:%Y-%m-%d} "
-                      f"({result.n_won} won)")
+        console.print(
+            f"backtest: learned from deals closed before {result.cutoff:%Y-%m-%d}, "
+            f"scored {result.n} deals that closed by {result.as_of:%Y-%m-%d} "
+            f"({result.n_won} won)"
+        )
         table = Table("", "Brier score (lower is better)", "AUC (higher is better)")
         for label, which in (("deal score", "score"), ("static stage probability", "static")):
             brier, area = result.brier(which), result.auc(which)
-            table.add_row(label, "n/a" if brier is None else f"{brier:.4f}",
-                          "n/a" if area is None else f"{area:.3f}")
+            table.add_row(
+                label,
+                "n/a" if brier is None else f"{brier:.4f}",
+                "n/a" if area is None else f"{area:.3f}",
+            )
         console.print(table)
 
     _guard(body)

@@ -33,8 +33,12 @@ from models.errors import HubError
 SANDBOX_KINDS = ("hubspot", "pipedrive", "salesforce")
 
 
-def write_demo_config(out: Path, sources: list[dict[str, Any]], spec: WorldSpec,
-                      warehouse: dict[str, Any] | None = None) -> Path:
+def write_demo_config(
+    out: Path,
+    sources: list[dict[str, Any]],
+    spec: WorldSpec,
+    warehouse: dict[str, Any] | None = None,
+) -> Path:
     path = out / "hub.yml"
     config = demo_config(spec, sources)
     if warehouse:
@@ -48,8 +52,15 @@ def write_demo_config(out: Path, sources: list[dict[str, Any]], spec: WorldSpec,
     return path
 
 
-def run_demo(out: Path, *, deals: int, seed: int, console: Console, err_console: Console,
-             warehouse: dict[str, Any] | None = None) -> Path:
+def run_demo(
+    out: Path,
+    *,
+    deals: int,
+    seed: int,
+    console: Console,
+    err_console: Console,
+    warehouse: dict[str, Any] | None = None,
+) -> Path:
     """Run the demo; ``warehouse`` (a hub.yml warehouse section) defaults to DuckDB."""
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -64,8 +75,9 @@ def run_demo(out: Path, *, deals: int, seed: int, console: Console, err_console:
         for index, kind in enumerate(kinds, start=1):
             connector = get_connector(kind)
             assert connector.sandbox is not None and connector.sandbox_source_config is not None
-            server = connector.sandbox(seed=seed, n_deals=per_source, source_index=index,
-                                       n_sources=n_sources)
+            server = connector.sandbox(
+                seed=seed, n_deals=per_source, source_index=index, n_sources=n_sources
+            )
             base_url = server.start()
             stack.callback(server.stop)
             entry = connector.sandbox_source_config(f"{kind}_demo", base_url)
@@ -80,23 +92,30 @@ def run_demo(out: Path, *, deals: int, seed: int, console: Console, err_console:
             results = run_pull(config)
         for run in results:
             rows = ", ".join(f"{n:,} {t}" for t, n in sorted(run.rows.items()))
-            console.print(f"pulled {run.source_name}: {run.status}"
-                          f"{f' in {run.stats.total} requests' if run.stats.total else ''}; {rows}")
+            console.print(
+                f"pulled {run.source_name}: {run.status}"
+                f"{f' in {run.stats.total} requests' if run.stats.total else ''}; {rows}"
+            )
         failed = [r for r in results if r.status != "ok"]
         if failed:
             raise HubError("; ".join(r.error or r.status for r in failed))
         with console.status("hub sync: transform (dbt)"):
             transformed = run_transform(config)
-        console.print(f"transformed: {transformed.models} models, {transformed.tests} tests passed "
-                      f"in {transformed.duration_s:.1f}s at as_of {transformed.as_of}")
+        console.print(
+            f"transformed: {transformed.models} models, {transformed.tests} tests passed "
+            f"in {transformed.duration_s:.1f}s at as_of {transformed.as_of}"
+        )
         summary = summarize(config)
         table = Table("source", *summary.stages, title="deals per canonical stage, all CRMs")
         for source, per in sorted(summary.counts.items()):
             table.add_row(source, *(f"{per.get(s, 0):,}" for s in summary.stages))
         console.print(table)
         rate = summary.win_rate
-        console.print(f"win rate: {rate:.1%} ({summary.won:,} won, {summary.lost:,} lost)"
-                      if rate is not None else "win rate: n/a (no closed deals)")
+        console.print(
+            f"win rate: {rate:.1%} ({summary.won:,} won, {summary.lost:,} lost)"
+            if rate is not None
+            else "win rate: n/a (no closed deals)"
+        )
 
         # ----- push of scores: plan, then apply, while the sandboxes still serve -----------
         with console.status("hub push: creating the score fields, planning, applying"):
@@ -111,6 +130,8 @@ def run_demo(out: Path, *, deals: int, seed: int, console: Console, err_console:
         report_path = write_report(config, out / "report.html")
     console.print(f"report:    {report_path} (open it in a browser; works offline)")
     console.print(f"warehouse: {Warehouse(config).describe()}")
-    console.print(f"config:    {config_path} (the sandboxes are stopped now; "
-                  f"'hub status --config {config_path}' still works)")
+    console.print(
+        f"config:    {config_path} (the sandboxes are stopped now; "
+        f"'hub status --config {config_path}' still works)"
+    )
     return config_path

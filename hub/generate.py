@@ -47,8 +47,15 @@ def demo_config(spec: WorldSpec, sources: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
-def generate(out_dir: Path, *, seed: int, deals: int, activities_per_deal: float = 3.0,
-             source_name: str = "crm_export", write_config: bool = True) -> Generated:
+def generate(
+    out_dir: Path,
+    *,
+    seed: int,
+    deals: int,
+    activities_per_deal: float = 3.0,
+    source_name: str = "crm_export",
+    write_config: bool = True,
+) -> Generated:
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = WorldSpec(seed=seed, n_deals=deals, activities_per_deal=activities_per_deal)
     export = write_csv_source(World(spec), out_dir)

@@ -82,9 +82,7 @@ def pull_source(
     ctx: SourceContext | None = None
     try:
         connector = get_connector(source.kind)
-        ctx = connector.context(
-            config, source, run_started_at=started, full_refresh=full_refresh
-        )
+        ctx = connector.context(config, source, run_started_at=started, full_refresh=full_refresh)
         run.stats = ctx.stats
         pipeline = pipeline_for(config, warehouse, source.name)
         if full_refresh:
@@ -128,8 +126,9 @@ def _fail(run: SourceRun, exc: BaseException, ctx: SourceContext | None) -> None
     run.error = message
 
 
-def _log_run(warehouse: Warehouse, run_id: str, command: str, run: SourceRun,
-             started: datetime) -> None:
+def _log_run(
+    warehouse: Warehouse, run_id: str, command: str, run: SourceRun, started: datetime
+) -> None:
     with warehouse.connect() as conn:
         warehouse.ensure_hub_tables(conn)
         conn.execute(
@@ -182,8 +181,9 @@ def run_pull(
     for source in selected:
         if on_source_start:
             on_source_start(source)
-        result = pull_source(config, source, warehouse=warehouse, run_id=run_id,
-                             full_refresh=full_refresh)
+        result = pull_source(
+            config, source, warehouse=warehouse, run_id=run_id, full_refresh=full_refresh
+        )
         results.append(result)
         if on_source_done:
             on_source_done(result)

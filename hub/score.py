@@ -73,15 +73,21 @@ def auc(scores: list[float], labels: list[bool]) -> float | None:
 
 def compiled_deal_scores(config: HubConfig, *, as_of: datetime, cutoff: datetime) -> str:
     cutoff_text = cutoff.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    result = run_dbt(config, ["compile", "--select", "deal_scores"], as_of=as_of,
-                     extra_vars={"score_cutoff": cutoff_text}, want_compiled=True)
+    result = run_dbt(
+        config,
+        ["compile", "--select", "deal_scores"],
+        as_of=as_of,
+        extra_vars={"score_cutoff": cutoff_text},
+        want_compiled=True,
+    )
     if not result.compiled:
         raise TransformError("dbt compiled nothing for deal_scores; run 'hub transform' first")
     return result.compiled["deal_scores"]
 
 
-def backtest(config: HubConfig, *, cutoff: datetime | None = None,
-             as_of: datetime | None = None) -> BacktestResult:
+def backtest(
+    config: HubConfig, *, cutoff: datetime | None = None, as_of: datetime | None = None
+) -> BacktestResult:
     as_of = as_of or config.effective_as_of(datetime.now(UTC))
     cutoff = cutoff or as_of - timedelta(days=90)
     if cutoff >= as_of:
@@ -90,11 +96,15 @@ def backtest(config: HubConfig, *, cutoff: datetime | None = None,
     sql = compiled_deal_scores(config, as_of=as_of, cutoff=cutoff)
     static = {s.name: s.probability for s in config.stages}
     with Warehouse(config).connect() as conn:
-        rows: Sequence[Any] = conn.execute(sa.text(
-            f"SELECT deal_key, canonical_stage, win_probability, actual_outcome FROM ({sql}) AS scores"
-        )).all()
+        rows: Sequence[Any] = conn.execute(
+            sa.text(
+                f"SELECT deal_key, canonical_stage, win_probability, actual_outcome FROM ({sql}) AS scores"
+            )
+        ).all()
     scored = [
-        Scored(deal_key, stage, float(probability), float(static.get(stage) or 0.0), outcome == "won")
+        Scored(
+            deal_key, stage, float(probability), float(static.get(stage) or 0.0), outcome == "won"
+        )
         for deal_key, stage, probability, outcome in rows
         if outcome in ("won", "lost") and probability is not None
     ]

@@ -34,20 +34,26 @@ def _native_stages(conn: sa.Connection, warehouse: Warehouse, source: str) -> li
         return []
     parts = []
     if has["stages"]:
-        parts.append(f"SELECT pipeline_id, stage_id, label FROM {schema}.stages "
-                     "WHERE NOT coalesce(is_deleted, false)")
+        parts.append(
+            f"SELECT pipeline_id, stage_id, label FROM {schema}.stages "
+            "WHERE NOT coalesce(is_deleted, false)"
+        )
     if has["deals"]:
-        parts.append(f"SELECT DISTINCT pipeline_id, stage_id, CAST(NULL AS varchar) AS label "
-                     f"FROM {schema}.deals WHERE stage_id IS NOT NULL")
+        parts.append(
+            f"SELECT DISTINCT pipeline_id, stage_id, CAST(NULL AS varchar) AS label "
+            f"FROM {schema}.deals WHERE stage_id IS NOT NULL"
+        )
     union = " UNION ALL ".join(parts)
     deal_counts = (
         f"SELECT pipeline_id, stage_id, count(*) AS n FROM {schema}.deals "
         "WHERE NOT coalesce(is_deleted, false) GROUP BY pipeline_id, stage_id"
-        if has["deals"] else "SELECT NULL AS pipeline_id, NULL AS stage_id, 0 AS n WHERE 1 = 0"
+        if has["deals"]
+        else "SELECT NULL AS pipeline_id, NULL AS stage_id, 0 AS n WHERE 1 = 0"
     )
     pipeline_labels = (
         f"SELECT pipeline_id, max(label) AS label FROM {schema}.pipelines GROUP BY pipeline_id"
-        if has["pipelines"] else "SELECT NULL AS pipeline_id, NULL AS label WHERE 1 = 0"
+        if has["pipelines"]
+        else "SELECT NULL AS pipeline_id, NULL AS label WHERE 1 = 0"
     )
     sql = f"""
         WITH native AS ({union}),
@@ -75,19 +81,34 @@ def stage_report(config: HubConfig) -> list[StageRow]:
         for source in config.sources:
             entries = [
                 MapEntry(r["pipeline"], r["native_stage"], r["canonical_stage"])
-                for r in rows if r["source_name"] == source.name
+                for r in rows
+                if r["source_name"] == source.name
             ]
             known_labels = {e.native_stage: e.canonical_stage for e in entries}
             for pipeline_id, pipeline_label, stage_id, label, deals in _native_stages(
                 conn, warehouse, source.name
             ):
-                canonical = resolve(entries, pipeline_id=pipeline_id, pipeline_label=pipeline_label,
-                                    stage_id=stage_id, stage_label=label)
-                out.append(StageRow(
-                    source_name=source.name, pipeline_id=pipeline_id,
-                    pipeline_label=pipeline_label, stage_id=stage_id, stage_label=label,
-                    deals=int(deals), canonical_stage=canonical,
-                    suggestion=(suggest(label or stage_id, config.stage_names, known_labels)
-                                if canonical == UNMAPPED else None),
-                ))
+                canonical = resolve(
+                    entries,
+                    pipeline_id=pipeline_id,
+                    pipeline_label=pipeline_label,
+                    stage_id=stage_id,
+                    stage_label=label,
+                )
+                out.append(
+                    StageRow(
+                        source_name=source.name,
+                        pipeline_id=pipeline_id,
+                        pipeline_label=pipeline_label,
+                        stage_id=stage_id,
+                        stage_label=label,
+                        deals=int(deals),
+                        canonical_stage=canonical,
+                        suggestion=(
+                            suggest(label or stage_id, config.stage_names, known_labels)
+                            if canonical == UNMAPPED
+                            else None
+                        ),
+                    )
+                )
     return out

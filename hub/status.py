@@ -41,11 +41,19 @@ def recent_runs(config: HubConfig, limit: int = 20) -> list[RunRow]:
         ).mappings()
         return [
             RunRow(
-                run_id=r["run_id"], command=r["command"], source_name=r["source_name"],
-                status=r["status"], started_at=r["started_at"], duration_s=r["duration_s"],
-                rows=json.loads(r["rows_json"] or "{}"), requests_total=r["requests_total"],
-                throttled=r["throttled"], retries=r["retries"], quarantined=r["quarantined"],
-                warnings=r["warnings"], error=r["error"],
+                run_id=r["run_id"],
+                command=r["command"],
+                source_name=r["source_name"],
+                status=r["status"],
+                started_at=r["started_at"],
+                duration_s=r["duration_s"],
+                rows=json.loads(r["rows_json"] or "{}"),
+                requests_total=r["requests_total"],
+                throttled=r["throttled"],
+                retries=r["retries"],
+                quarantined=r["quarantined"],
+                warnings=r["warnings"],
+                error=r["error"],
             )
             for r in rows
         ]
@@ -73,8 +81,10 @@ def quarantine_sample(config: HubConfig, source_name: str, limit: int = 20) -> l
     with warehouse.connect() as conn:
         if not warehouse.has_table(conn, schema, "quarantine"):
             return []
-        result = conn.execute(sa.text(
-            f"SELECT entity, location, column_name, value, reason FROM {schema}.quarantine "
-            f"ORDER BY quarantined_at DESC, location LIMIT {int(limit)}"
-        ))
+        result = conn.execute(
+            sa.text(
+                f"SELECT entity, location, column_name, value, reason FROM {schema}.quarantine "
+                f"ORDER BY quarantined_at DESC, location LIMIT {int(limit)}"
+            )
+        )
         return [dict(r) for r in result.mappings()]

@@ -30,14 +30,18 @@ class Summary:
 def summarize(config: HubConfig) -> Summary:
     warehouse = Warehouse(config)
     with warehouse.connect() as conn:
-        rows: Sequence[Any] = conn.execute(sa.text(
-            f"SELECT source_name, canonical_stage, count(*) FROM {MARTS_SCHEMA}.deals "
-            "WHERE NOT is_deleted GROUP BY 1, 2"
-        )).all()
-        won, lost = conn.execute(sa.text(
-            f"SELECT sum(CASE WHEN is_won THEN 1 ELSE 0 END), sum(CASE WHEN is_lost THEN 1 ELSE 0 END) "
-            f"FROM {MARTS_SCHEMA}.deals WHERE NOT is_deleted"
-        )).one()
+        rows: Sequence[Any] = conn.execute(
+            sa.text(
+                f"SELECT source_name, canonical_stage, count(*) FROM {MARTS_SCHEMA}.deals "
+                "WHERE NOT is_deleted GROUP BY 1, 2"
+            )
+        ).all()
+        won, lost = conn.execute(
+            sa.text(
+                f"SELECT sum(CASE WHEN is_won THEN 1 ELSE 0 END), sum(CASE WHEN is_lost THEN 1 ELSE 0 END) "
+                f"FROM {MARTS_SCHEMA}.deals WHERE NOT is_deleted"
+            )
+        ).one()
     counts: dict[str, dict[str, int]] = {}
     for source, stage, n in rows:
         counts.setdefault(source, {})[stage] = int(n)

@@ -42,7 +42,9 @@ class TransformResult:
     as_of: str = ""
 
 
-def dbt_vars(config: HubConfig, as_of: datetime, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def dbt_vars(
+    config: HubConfig, as_of: datetime, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "as_of": as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
         "sources": [s.name for s in config.sources if s.enabled],
@@ -81,12 +83,14 @@ def load_quotas(config: HubConfig) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         for line, row in enumerate(csv.DictReader(handle), start=2):
             try:
-                rows.append({
-                    "owner_email": (row.get("owner_email") or "").strip().lower() or None,
-                    "period_start": date.fromisoformat(row["period_start"].strip()),
-                    "period_type": (row.get("period_type") or "month").strip(),
-                    "quota_base": float(row["quota"]),
-                })
+                rows.append(
+                    {
+                        "owner_email": (row.get("owner_email") or "").strip().lower() or None,
+                        "period_start": date.fromisoformat(row["period_start"].strip()),
+                        "period_type": (row.get("period_type") or "month").strip(),
+                        "quota_base": float(row["quota"]),
+                    }
+                )
             except (KeyError, ValueError, AttributeError) as exc:
                 raise HubError(
                     f"{path}:{line}: bad quota row ({exc}); columns are owner_email, "
@@ -143,17 +147,24 @@ def run_dbt(
 
     full_args = [
         *args,
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(warehouse.dbt_profiles_dir or PROJECT_DIR),
-        "--target-path", str(target_dir / "target"),
-        "--log-path", str(target_dir / "logs"),
-        "--vars", json.dumps(dbt_vars(config, as_of, extra_vars)),
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(warehouse.dbt_profiles_dir or PROJECT_DIR),
+        "--target-path",
+        str(target_dir / "target"),
+        "--log-path",
+        str(target_dir / "logs"),
+        "--vars",
+        json.dumps(dbt_vars(config, as_of, extra_vars)),
         "--quiet",
     ]
     started = time.perf_counter()
     # `dbt compile` prints the compiled SQL even with --quiet; the hub prints its own output.
-    with _env({**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}), \
-            contextlib.redirect_stdout(io.StringIO()):
+    with (
+        _env({**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
         outcome = dbtRunner(callbacks=[callback]).invoke(full_args)
     result.duration_s = time.perf_counter() - started
     _release_duckdb()

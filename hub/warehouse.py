@@ -113,7 +113,9 @@ class PostgresParams:
         if settings.password:
             from connectors.base import SecretResolver
 
-            password = SecretResolver("warehouse", key_path="warehouse").resolve({"password": settings.password}, "password")
+            password = SecretResolver("warehouse", key_path="warehouse").resolve(
+                {"password": settings.password}, "password"
+            )
         return cls(str(host), int(port or 5432), str(user), str(database), password)
 
 
@@ -156,8 +158,14 @@ class Warehouse:
         if self.kind == "dlt":
             return self._resolve("sqlalchemy_url")
         pg = self.pg
-        return sa.URL.create("postgresql+psycopg2", username=pg.user, password=pg.password,
-                             host=pg.host, port=pg.port, database=pg.database)
+        return sa.URL.create(
+            "postgresql+psycopg2",
+            username=pg.user,
+            password=pg.password,
+            host=pg.host,
+            port=pg.port,
+            database=pg.database,
+        )
 
     def dlt_destination(self) -> Any:
         import dlt
@@ -170,8 +178,10 @@ class Warehouse:
                 str(self.duckdb_path),
                 # Bounded memory (DuckDB spills to disk) and no ordering guarantee on bulk
                 # inserts keep a million-deal merge well under the machine's memory.
-                global_config={"memory_limit": self.settings.memory_limit,
-                               "preserve_insertion_order": False},
+                global_config={
+                    "memory_limit": self.settings.memory_limit,
+                    "preserve_insertion_order": False,
+                },
             )
             return dlt.destinations.duckdb(credentials=credentials)
         if self.kind == "dlt":
@@ -179,22 +189,36 @@ class Warehouse:
             # variables such as DESTINATION__SNOWFLAKE__CREDENTIALS.
             return dlt.destination(self.settings.destination)
         pg = self.pg
-        return dlt.destinations.postgres(credentials={
-            "drivername": "postgresql", "username": pg.user, "password": pg.password,
-            "host": pg.host, "port": pg.port, "database": pg.database,
-        })
+        return dlt.destinations.postgres(
+            credentials={
+                "drivername": "postgresql",
+                "username": pg.user,
+                "password": pg.password,
+                "host": pg.host,
+                "port": pg.port,
+                "database": pg.database,
+            }
+        )
 
     def dbt_env(self) -> dict[str, str]:
         """Environment for the committed profiles.yml, which follows the configured warehouse."""
         if self.kind == "duckdb":
-            return {"HUB_DBT_TARGET": "duckdb", "HUB_DUCKDB_PATH": str(self.duckdb_path),
-                    "HUB_DUCKDB_MEMORY_LIMIT": self.settings.memory_limit}
+            return {
+                "HUB_DBT_TARGET": "duckdb",
+                "HUB_DUCKDB_PATH": str(self.duckdb_path),
+                "HUB_DUCKDB_MEMORY_LIMIT": self.settings.memory_limit,
+            }
         if self.kind == "dlt":
             return {"HUB_DBT_TARGET": str(self.settings.dbt_target)}
         pg = self.pg
-        return {"HUB_DBT_TARGET": "postgres", "HUB_PG_HOST": pg.host, "HUB_PG_PORT": str(pg.port),
-                "HUB_PG_USER": pg.user, "HUB_PG_PASSWORD": pg.password or "",
-                "HUB_PG_DATABASE": pg.database}
+        return {
+            "HUB_DBT_TARGET": "postgres",
+            "HUB_PG_HOST": pg.host,
+            "HUB_PG_PORT": str(pg.port),
+            "HUB_PG_USER": pg.user,
+            "HUB_PG_PASSWORD": pg.password or "",
+            "HUB_PG_DATABASE": pg.database,
+        }
 
     # ----- access --------------------------------------------------------------------------
     @property
@@ -207,7 +231,8 @@ class Warehouse:
         from connectors.base import SecretResolver
 
         value = SecretResolver("warehouse", key_path="warehouse").resolve(
-            {key: getattr(self.settings, key)}, key)
+            {key: getattr(self.settings, key)}, key
+        )
         assert value is not None
         return value
 
@@ -244,16 +269,26 @@ class Warehouse:
         where = f"PostgreSQL at {pg.host}:{pg.port}"
         lowered = text.lower()
         if "password authentication failed" in lowered or "no password supplied" in lowered:
-            message = (f"{where} refused user '{pg.user}': wrong or missing password "
-                       "(check the variable warehouse.password points to)")
+            message = (
+                f"{where} refused user '{pg.user}': wrong or missing password "
+                "(check the variable warehouse.password points to)"
+            )
         elif "does not exist" in lowered and "database" in lowered:
-            message = (f"{where}: database '{pg.database}' does not exist; create it "
-                       "(CREATE DATABASE) or fix warehouse.database")
+            message = (
+                f"{where}: database '{pg.database}' does not exist; create it "
+                "(CREATE DATABASE) or fix warehouse.database"
+            )
         elif "permission denied" in lowered:
-            message = (f"{where}: user '{pg.user}' may not create schemas in database "
-                       f"'{pg.database}'; grant it: GRANT CREATE ON DATABASE {pg.database} TO {pg.user}")
-        elif "could not connect" in lowered or "connection refused" in lowered or \
-                "could not translate host name" in lowered or "timeout" in lowered:
+            message = (
+                f"{where}: user '{pg.user}' may not create schemas in database "
+                f"'{pg.database}'; grant it: GRANT CREATE ON DATABASE {pg.database} TO {pg.user}"
+            )
+        elif (
+            "could not connect" in lowered
+            or "connection refused" in lowered
+            or "could not translate host name" in lowered
+            or "timeout" in lowered
+        ):
             message = f"cannot reach {where} ({first}); check warehouse.host and warehouse.port"
         else:
             message = f"{where}: {first}"
@@ -272,7 +307,9 @@ class Warehouse:
         return sa.inspect(conn).has_table(table, schema=schema)
 
     # ----- what the hub writes from hub.yml before every transform ------------------------------
-    def write_config_tables(self, conn: sa.Connection, stage_map_rows: list[dict[str, str]]) -> None:
+    def write_config_tables(
+        self, conn: sa.Connection, stage_map_rows: list[dict[str, str]]
+    ) -> None:
         config = self.config
         self.ensure_hub_tables(conn)
         # Recreated, not just emptied: they are derived from hub.yml every time, and a table
@@ -283,8 +320,13 @@ class Warehouse:
         conn.execute(
             hub_canonical_stages.insert(),
             [
-                {"stage_name": s.name, "display_order": i, "outcome": s.outcome,
-                 "probability": s.probability, "stall_days": s.stall_days}
+                {
+                    "stage_name": s.name,
+                    "display_order": i,
+                    "outcome": s.outcome,
+                    "probability": s.probability,
+                    "stall_days": s.stall_days,
+                }
                 for i, s in enumerate(config.stages, start=1)
             ],
         )
@@ -319,12 +361,14 @@ class Warehouse:
         schema = dataset_name(source_name)
         if not self.has_table(conn, schema, "deals"):
             return 0
-        conn.execute(sa.text(
-            f"CREATE TABLE IF NOT EXISTS {schema}.stage_observations ("
-            "source_name varchar NOT NULL, crm varchar NOT NULL, deal_key varchar NOT NULL, "
-            "pipeline_id varchar, stage_id varchar NOT NULL, observed_at timestamptz NOT NULL, "
-            "seen_at timestamptz NOT NULL)"
-        ))
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE IF NOT EXISTS {schema}.stage_observations ("
+                "source_name varchar NOT NULL, crm varchar NOT NULL, deal_key varchar NOT NULL, "
+                "pipeline_id varchar, stage_id varchar NOT NULL, observed_at timestamptz NOT NULL, "
+                "seen_at timestamptz NOT NULL)"
+            )
+        )
         result = conn.execute(
             sa.text(f"""
             INSERT INTO {schema}.stage_observations

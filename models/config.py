@@ -84,8 +84,11 @@ class WarehouseConfig(_Strict):
     @model_validator(mode="after")
     def _complete(self) -> WarehouseConfig:
         if self.kind == "dlt":
-            missing = [k for k in ("destination", "sqlalchemy_url", "dbt_profiles_dir", "dbt_target")
-                       if not getattr(self, k)]
+            missing = [
+                k
+                for k in ("destination", "sqlalchemy_url", "dbt_profiles_dir", "dbt_target")
+                if not getattr(self, k)
+            ]
             if missing:
                 raise ValueError(f"kind dlt needs {', '.join(missing)} (see docs/warehouses.md)")
         return self
@@ -108,8 +111,12 @@ class PushConfig(_Strict):
     stage_rules: bool = False
     rules: list[StageRule] = Field(
         default_factory=lambda: [
-            StageRule(name="meeting_held", activity_type="meeting",
-                      from_stages=["prospecting", "qualification"], to_stage="meeting")
+            StageRule(
+                name="meeting_held",
+                activity_type="meeting",
+                from_stages=["prospecting", "qualification"],
+                to_stage="meeting",
+            )
         ],
         description="stage rules applied when stage_rules is true",
     )
@@ -277,7 +284,9 @@ def load_config(path: str | Path) -> HubConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(
+            f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not isinstance(raw, dict):

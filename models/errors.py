@@ -94,4 +94,6 @@ def config_error_from_validation(
         shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
         lines.append(f"{path}: {msg}{shown}")
     where = f"{file}: " if file else ""
-    return ConfigError(where + ("; ".join(lines) if len(lines) <= 1 else "\n  " + "\n  ".join(lines)))
+    return ConfigError(
+        where + ("; ".join(lines) if len(lines) <= 1 else "\n  " + "\n  ".join(lines))
+    )

@@ -60,7 +60,9 @@ def resolve(
     return best[1] if best else UNMAPPED
 
 
-def suggest(label: str, canonical_stages: list[str], known: Mapping[str, str] | None = None) -> str | None:
+def suggest(
+    label: str, canonical_stages: list[str], known: Mapping[str, str] | None = None
+) -> str | None:
     """A likely canonical stage for an unmapped native label, or None."""
     text = label.strip().lower().replace("_", " ")
     for labels, canonical in (known or {}).items():

@@ -45,8 +45,9 @@ def cli() -> Callable[..., object]:
 
     def invoke(*args: str):
         # Wide enough that rich tables are not truncated in captured output.
-        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False,
-                             env={"COLUMNS": "200"})
+        return runner.invoke(
+            app, [str(a) for a in args], catch_exceptions=False, env={"COLUMNS": "200"}
+        )
 
     return invoke
 

@@ -10,7 +10,9 @@ import duckdb
 from hub.pull import SourceRun, run_pull
 from models.config import HubConfig, parse_config
 
-MAVEN_HEADER = "opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value"
+MAVEN_HEADER = (
+    "opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value"
+)
 
 
 def csv_config(folder: Path, deals: dict[str, Any], **options: Any) -> HubConfig:
@@ -32,4 +34,9 @@ def query(config: HubConfig, sql: str) -> list[tuple]:
 
 
 def has_table(config: HubConfig, schema: str, table: str) -> bool:
-    return bool(query(config, f"SELECT 1 FROM information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{table}'"))
+    return bool(
+        query(
+            config,
+            f"SELECT 1 FROM information_schema.tables WHERE table_schema = '{schema}' AND table_name = '{table}'",
+        )
+    )

@@ -15,16 +15,23 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-PG_ENV = ("HUB_TEST_PG_HOST", "HUB_TEST_PG_PORT", "HUB_TEST_PG_USER", "HUB_TEST_PG_PASSWORD",
-          "HUB_TEST_PG_DATABASE")
+PG_ENV = (
+    "HUB_TEST_PG_HOST",
+    "HUB_TEST_PG_PORT",
+    "HUB_TEST_PG_USER",
+    "HUB_TEST_PG_PASSWORD",
+    "HUB_TEST_PG_DATABASE",
+)
 
 
 def _server() -> dict[str, Any] | None:
     if not all(os.environ.get(k) for k in PG_ENV):
         return None
     return {
-        "host": os.environ["HUB_TEST_PG_HOST"], "port": int(os.environ["HUB_TEST_PG_PORT"]),
-        "user": os.environ["HUB_TEST_PG_USER"], "password": os.environ["HUB_TEST_PG_PASSWORD"],
+        "host": os.environ["HUB_TEST_PG_HOST"],
+        "port": int(os.environ["HUB_TEST_PG_PORT"]),
+        "user": os.environ["HUB_TEST_PG_USER"],
+        "password": os.environ["HUB_TEST_PG_PASSWORD"],
         "database": os.environ["HUB_TEST_PG_DATABASE"],
     }
 
@@ -33,8 +40,10 @@ def _server() -> dict[str, Any] | None:
 def pg_server() -> dict[str, Any]:
     server = _server()
     if server is None:
-        message = ("no PostgreSQL test server: run `eval \"$(.ci/postgres.sh start)\"` "
-                   "(CI does this in .ci/run)")
+        message = (
+            'no PostgreSQL test server: run `eval "$(.ci/postgres.sh start)"` '
+            "(CI does this in .ci/run)"
+        )
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message)
         pytest.skip(message)
@@ -45,10 +54,18 @@ def pg_server() -> dict[str, Any]:
 def pg_database(pg_server: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """A fresh database per test, dropped afterwards."""
     name = f"hub_t_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(sa.URL.create(
-        "postgresql+psycopg2", username=pg_server["user"], password=pg_server["password"],
-        host=pg_server["host"], port=pg_server["port"], database=pg_server["database"]),
-        isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    admin = sa.create_engine(
+        sa.URL.create(
+            "postgresql+psycopg2",
+            username=pg_server["user"],
+            password=pg_server["password"],
+            host=pg_server["host"],
+            port=pg_server["port"],
+            database=pg_server["database"],
+        ),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
@@ -62,5 +79,11 @@ def pg_database(pg_server: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def pg_warehouse(db: dict[str, Any]) -> dict[str, Any]:
     """The hub.yml warehouse section for ``db``; the password travels by env var."""
     os.environ["HUB_TEST_WAREHOUSE_PASSWORD"] = db["password"]
-    return {"kind": "postgres", "host": db["host"], "port": db["port"], "user": db["user"],
-            "database": db["database"], "password": "env:HUB_TEST_WAREHOUSE_PASSWORD"}
+    return {
+        "kind": "postgres",
+        "host": db["host"],
+        "port": db["port"],
+        "user": db["user"],
+        "database": db["database"],
+        "password": "env:HUB_TEST_WAREHOUSE_PASSWORD",
+    }

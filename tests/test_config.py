@@ -20,16 +20,38 @@ def _write(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param("sources: [{name: a, kind: csv, options: {}}]\nwarehouse: {kind: oracle}\n",
-                     ["warehouse.kind", "valid: 'duckdb', 'postgres' or 'dlt'", "'oracle'"], id="bad-warehouse-kind-lists-choices"),
-        pytest.param("base_currency: dollars\n", ["base_currency", "3-letter", "'dollars'"], id="bad-currency"),
-        pytest.param("sources:\n  - {name: Bad-Name, kind: csv}\n", ["sources[0:Bad-Name].name", "lower_snake_case"], id="bad-source-name"),
-        pytest.param("sources:\n  - {name: a, kind: csv, stage_map: {'*': {Won: winner}}}\n",
-                     ["stage_map", "'winner' is not a canonical stage", "closed_won"], id="stage-map-to-unknown-canonical-stage"),
+        pytest.param(
+            "sources: [{name: a, kind: csv, options: {}}]\nwarehouse: {kind: oracle}\n",
+            ["warehouse.kind", "valid: 'duckdb', 'postgres' or 'dlt'", "'oracle'"],
+            id="bad-warehouse-kind-lists-choices",
+        ),
+        pytest.param(
+            "base_currency: dollars\n",
+            ["base_currency", "3-letter", "'dollars'"],
+            id="bad-currency",
+        ),
+        pytest.param(
+            "sources:\n  - {name: Bad-Name, kind: csv}\n",
+            ["sources[0:Bad-Name].name", "lower_snake_case"],
+            id="bad-source-name",
+        ),
+        pytest.param(
+            "sources:\n  - {name: a, kind: csv, stage_map: {'*': {Won: winner}}}\n",
+            ["stage_map", "'winner' is not a canonical stage", "closed_won"],
+            id="stage-map-to-unknown-canonical-stage",
+        ),
         pytest.param("sourcez: []\n", ["sourcez", "unknown key"], id="unknown-top-level-key"),
-        pytest.param("sources: [\n  {name: a\n", ["hub.yml", "line", "not valid YAML"], id="broken-yaml-gives-line"),
+        pytest.param(
+            "sources: [\n  {name: a\n",
+            ["hub.yml", "line", "not valid YAML"],
+            id="broken-yaml-gives-line",
+        ),
         pytest.param("fx_rates: {EUR: -1}\n", ["fx_rates", "positive"], id="negative-fx-rate"),
-        pytest.param("sources:\n  - {name: a, kind: csv}\n  - {name: a, kind: csv}\n", ["duplicate source names ['a']"], id="duplicate-sources"),
+        pytest.param(
+            "sources:\n  - {name: a, kind: csv}\n  - {name: a, kind: csv}\n",
+            ["duplicate source names ['a']"],
+            id="duplicate-sources",
+        ),
         pytest.param("- just\n- a list\n", ["top level must be a mapping"], id="top-level-list"),
     ],
 )
@@ -66,8 +88,13 @@ def test_unknown_connector_kind_lists_the_valid_kinds() -> None:
 def test_csv_options_errors_name_the_option_path(tmp_path: Path) -> None:
     from connectors.registry import get_connector
 
-    config = load_config(_write(tmp_path, "sources:\n  - name: exp\n    kind: csv\n    options:\n"
-                                          "      deals: {path: d.csv, columns: {deal_id: id}}\n"))
+    config = load_config(
+        _write(
+            tmp_path,
+            "sources:\n  - name: exp\n    kind: csv\n    options:\n"
+            "      deals: {path: d.csv, columns: {deal_id: id}}\n",
+        )
+    )
     with pytest.raises(ConfigError) as info:
         get_connector("csv").parse_options(config.sources[0], config)
     message = str(info.value)

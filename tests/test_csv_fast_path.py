@@ -50,8 +50,14 @@ def _tables(config, schema: str, tables: list[str]) -> dict[str, list[tuple]]:  
 
 
 def _quarantine(config, schema: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    return sorted(query(config, "SELECT entity, record_id, location, column_name, value, reason "
-                                f"FROM {schema}.quarantine"), key=repr)
+    return sorted(
+        query(
+            config,
+            "SELECT entity, record_id, location, column_name, value, reason "
+            f"FROM {schema}.quarantine",
+        ),
+        key=repr,
+    )
 
 
 def _with_options(folder: Path, **options: object) -> Path:
@@ -86,9 +92,11 @@ HEADER = "id,name,stage,status,amount,currency,created,probability,engaged\n"
 
 
 def _good(i: int) -> str:
-    return (f"D{i:04d}, Deal {i} ,Proposal,{('open', 'won', 'lost')[i % 3]},{1000 + i}.50,"
-            f"{('USD', 'eur', '')[i % 3]},2026-01-{1 + i % 28:02d}T10:00:00Z,"
-            f"{(i % 100) if i % 2 else ''},2026-01-{1 + i % 28:02d}\n")
+    return (
+        f"D{i:04d}, Deal {i} ,Proposal,{('open', 'won', 'lost')[i % 3]},{1000 + i}.50,"
+        f"{('USD', 'eur', '')[i % 3]},2026-01-{1 + i % 28:02d}T10:00:00Z,"
+        f"{(i % 100) if i % 2 else ''},2026-01-{1 + i % 28:02d}\n"
+    )
 
 
 BROKEN = {
@@ -117,25 +125,51 @@ def _mixed_config(folder: Path, fast_path: bool):  # type: ignore[no-untyped-def
     (folder / "deals.csv").write_text(_mixed_file(), encoding="utf-8")
     activities = ["activity_id,deal_id,type,done,minutes\n"]
     for i in range(450):
-        activities.append(f"A{i},D{i:04d},{('Call', 'e-mail', 'Demo', 'weird', '')[i % 5]},"
-                          f"{('yes', 'false', 'done', '')[i % 4]},{i}\n")
+        activities.append(
+            f"A{i},D{i:04d},{('Call', 'e-mail', 'Demo', 'weird', '')[i % 5]},"
+            f"{('yes', 'false', 'done', '')[i % 4]},{i}\n"
+        )
     activities[120] = "A10,D0010,call,maybe,x\n"  # duplicate id
     activities[300] = "A299x,D0299,call,perhaps,12.5\n"  # bad bool, not a whole number
     (folder / "activities.csv").write_text("".join(activities), encoding="utf-8")
-    raw = {"sources": [{"name": "exp", "kind": "csv", "options": {
-        "chunk_rows": 100,
-        "fast_path": fast_path,
-        "deals": {"path": "deals.csv", "columns": {
-            "source_deal_id": "id", "name": "name", "stage_id": "stage", "status": "status",
-            "amount": "amount", "currency": "currency", "created_at": "created",
-            "probability": "probability"},
-            "defaults": {"currency": "USD"},
-            "value_maps": {"status": {"won": "Closed Won"}},
-            "stage_dates": {"Engaged": "engaged"}},
-        "activities": {"path": "activities.csv", "columns": {
-            "source_activity_id": "activity_id", "deal_id": "deal_id", "type": "type",
-            "completed": "done", "duration_s": "minutes"}},
-    }}]}
+    raw = {
+        "sources": [
+            {
+                "name": "exp",
+                "kind": "csv",
+                "options": {
+                    "chunk_rows": 100,
+                    "fast_path": fast_path,
+                    "deals": {
+                        "path": "deals.csv",
+                        "columns": {
+                            "source_deal_id": "id",
+                            "name": "name",
+                            "stage_id": "stage",
+                            "status": "status",
+                            "amount": "amount",
+                            "currency": "currency",
+                            "created_at": "created",
+                            "probability": "probability",
+                        },
+                        "defaults": {"currency": "USD"},
+                        "value_maps": {"status": {"won": "Closed Won"}},
+                        "stage_dates": {"Engaged": "engaged"},
+                    },
+                    "activities": {
+                        "path": "activities.csv",
+                        "columns": {
+                            "source_activity_id": "activity_id",
+                            "deal_id": "deal_id",
+                            "type": "type",
+                            "completed": "done",
+                            "duration_s": "minutes",
+                        },
+                    },
+                },
+            }
+        ]
+    }
     return parse_config(raw, folder / "hub.yml")
 
 
@@ -152,7 +186,9 @@ def test_mixed_clean_and_broken_rows_match_the_row_path(
     rows_run = pull(configs["rows"])
     assert rows_run.status == "ok", rows_run.error
     tables = ["deals", "stage_changes", "activities", "stages", "pipelines"]
-    assert _tables(configs["fast"], "src_exp", tables) == _tables(configs["rows"], "src_exp", tables)
+    assert _tables(configs["fast"], "src_exp", tables) == _tables(
+        configs["rows"], "src_exp", tables
+    )
     quarantined = _quarantine(configs["fast"], "src_exp")
     assert quarantined == _quarantine(configs["rows"], "src_exp")
 
@@ -167,8 +203,11 @@ def test_mixed_clean_and_broken_rows_match_the_row_path(
     assert "required value 'source_deal_id'" in by_line["deals.csv:162"]  # after the blank line
     assert "status 'pending'" in by_line["deals.csv:423"]  # after the two-line cell
     assert "first seen on line 502" in by_line["deals.csv:503"]  # (row 499 is on line 502)
-    assert any("duplicate activity id" in r for _, _, loc, _, _, r in quarantined
-               if loc == "activities.csv:121")
+    assert any(
+        "duplicate activity id" in r
+        for _, _, loc, _, _, r in quarantined
+        if loc == "activities.csv:121"
+    )
 
 
 def test_rows_after_a_stray_quote_are_read_as_the_row_path_reads_them(tmp_path: Path) -> None:
@@ -180,29 +219,64 @@ def test_rows_after_a_stray_quote_are_read_as_the_row_path_reads_them(tmp_path: 
         folder = tmp_path / name
         folder.mkdir()
         (folder / "deals.csv").write_text("".join(lines), encoding="utf-8")
-        config = parse_config({"sources": [{"name": "exp", "kind": "csv", "options": {
-            "chunk_rows": 100, "fast_path": name == "fast",
-            "deals": {"path": "deals.csv", "columns": {"source_deal_id": "id", "name": "name",
-                                                      "amount": "amount"}}}}]}, folder / "hub.yml")
+        config = parse_config(
+            {
+                "sources": [
+                    {
+                        "name": "exp",
+                        "kind": "csv",
+                        "options": {
+                            "chunk_rows": 100,
+                            "fast_path": name == "fast",
+                            "deals": {
+                                "path": "deals.csv",
+                                "columns": {
+                                    "source_deal_id": "id",
+                                    "name": "name",
+                                    "amount": "amount",
+                                },
+                            },
+                        },
+                    }
+                ]
+            },
+            folder / "hub.yml",
+        )
         assert pull(config).status == "ok"
         results.append((_tables(config, "src_exp", ["deals"]), _quarantine(config, "src_exp")))
     assert results[0] == results[1]
 
 
 TIMESTAMPS = [
-    "2026-01-02", "2026-01-02T03:04", "2026-01-02T03:04:05Z", "2026-01-02 03:04:05+05:30",
-    "2026-01-02T03:04:05.5Z", "2026-01-02T03:04:05.123456-08:00", "2026-02-30", "2026-13-01",
-    "2026-01-02T24:00:00Z", "2026-01-02T23:59:60Z", "2026-01-02T03Z", "2026-01-02Z",
-    "20260102", "02/03/2026", "1767225600", "2026-01-02T03:04:05+24:00", "0999-01-01",
+    "2026-01-02",
+    "2026-01-02T03:04",
+    "2026-01-02T03:04:05Z",
+    "2026-01-02 03:04:05+05:30",
+    "2026-01-02T03:04:05.5Z",
+    "2026-01-02T03:04:05.123456-08:00",
+    "2026-02-30",
+    "2026-13-01",
+    "2026-01-02T24:00:00Z",
+    "2026-01-02T23:59:60Z",
+    "2026-01-02T03Z",
+    "2026-01-02Z",
+    "20260102",
+    "02/03/2026",
+    "1767225600",
+    "2026-01-02T03:04:05+24:00",
+    "0999-01-01",
 ]
 
 
 @pytest.mark.parametrize("text", TIMESTAMPS)
 def test_fast_timestamps_and_dates_equal_the_row_parsers_or_defer(text: str) -> None:
-    converter = fast.ColumnConverter(types={"t": datetime, "d": date}, decimal_separator=".",
-                                     naive_is_utc=True, date_format=None)
-    for name, parser in (("t", timestamp_parser(None, day_first=False, tz=UTC)),
-                         ("d", date_parser(None, day_first=False, tz=UTC))):
+    converter = fast.ColumnConverter(
+        types={"t": datetime, "d": date}, decimal_separator=".", naive_is_utc=True, date_format=None
+    )
+    for name, parser in (
+        ("t", timestamp_parser(None, day_first=False, tz=UTC)),
+        ("d", date_parser(None, day_first=False, tz=UTC)),
+    ):
         try:
             got = converter.parse(name, pa.array([text])).to_pylist()[0]
         except fast.NotClean:
@@ -214,15 +288,25 @@ def test_fast_timestamps_and_dates_equal_the_row_parsers_or_defer(text: str) -> 
         assert got == expected
 
 
-@pytest.mark.parametrize("text", ["12", "-3", "0012.50", "1e3", "1,000", "12,5", " 7 ", "3.1234567891"])
+@pytest.mark.parametrize(
+    "text", ["12", "-3", "0012.50", "1e3", "1,000", "12,5", " 7 ", "3.1234567891"]
+)
 def test_fast_numbers_equal_the_row_parsers_or_defer(text: str) -> None:
     from decimal import Decimal
 
     from connectors.csv.parsing import decimal_parser, float_parser, int_parser
 
-    converter = fast.ColumnConverter(types={"a": Decimal, "p": float, "n": int},
-                                     decimal_separator=".", naive_is_utc=True, date_format=None)
-    for name, parser in (("a", decimal_parser(".")), ("p", float_parser(".")), ("n", int_parser("."))):
+    converter = fast.ColumnConverter(
+        types={"a": Decimal, "p": float, "n": int},
+        decimal_separator=".",
+        naive_is_utc=True,
+        date_format=None,
+    )
+    for name, parser in (
+        ("a", decimal_parser(".")),
+        ("p", float_parser(".")),
+        ("n", int_parser(".")),
+    ):
         try:
             got = converter.parse(name, pa.array([text])).to_pylist()[0]
         except fast.NotClean:

@@ -20,21 +20,37 @@ from tests.pg import pg_warehouse
 
 def _demo(folder: Path, warehouse: dict[str, Any] | None) -> Path:
     quiet = Console(file=open(folder.parent / f"{folder.name}.log", "w"), width=200)  # noqa: SIM115
-    return run_demo(folder, deals=200, seed=5, console=quiet, err_console=quiet, warehouse=warehouse)
+    return run_demo(
+        folder, deals=200, seed=5, console=quiet, err_console=quiet, warehouse=warehouse
+    )
 
 
 def _pipeline(config_path: Path) -> dict[str, Any]:
     config = load_config(config_path)
     with Warehouse(config).connect() as conn:
-        per_source = dict(conn.execute(sa.text(
-            "SELECT source_name, count(*) FROM analytics.deals GROUP BY 1")).all())
-        stages = sorted(conn.execute(sa.text(
-            "SELECT source_name, canonical_stage, count(*) FROM analytics.deals "
-            "GROUP BY 1, 2")).all())
-        pushed = dict(conn.execute(sa.text(
-            "SELECT status, count(*) FROM hub_meta.hub_push_log GROUP BY 1")).all())
-        origins = dict(conn.execute(sa.text(
-            "SELECT crm, count(*) FROM hub_staging.stg_stage_changes GROUP BY 1")).all())
+        per_source = dict(
+            conn.execute(
+                sa.text("SELECT source_name, count(*) FROM analytics.deals GROUP BY 1")
+            ).all()
+        )
+        stages = sorted(
+            conn.execute(
+                sa.text(
+                    "SELECT source_name, canonical_stage, count(*) FROM analytics.deals "
+                    "GROUP BY 1, 2"
+                )
+            ).all()
+        )
+        pushed = dict(
+            conn.execute(
+                sa.text("SELECT status, count(*) FROM hub_meta.hub_push_log GROUP BY 1")
+            ).all()
+        )
+        origins = dict(
+            conn.execute(
+                sa.text("SELECT crm, count(*) FROM hub_staging.stg_stage_changes GROUP BY 1")
+            ).all()
+        )
     return {"per_source": per_source, "stages": stages, "pushed": pushed, "origins": origins}
 
 
@@ -47,8 +63,10 @@ def _check(config_path: Path) -> dict[str, Any]:
     assert (config_path.parent / "report.html").stat().st_size > 100_000
     # Everything the demo pushed is now what the CRMs hold: a new plan has nothing to write.
     config = load_config(config_path)
-    assert all(not s.rows or all(r.action != "write" for r in s.rows)
-               for s in plan_push(config).sources.values())
+    assert all(
+        not s.rows or all(r.action != "write" for r in s.rows)
+        for s in plan_push(config).sources.values()
+    )
     return result
 
 

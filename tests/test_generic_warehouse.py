@@ -16,22 +16,34 @@ from models.errors import ConfigError
 
 
 def test_generic_warehouse_runs_sync_through_dlt_destination_and_own_dbt_profile(
-        cli, tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli, tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = tmp_path / "project"
     shutil.copytree(small_export.export.out_dir, project)
     database = tmp_path / "elsewhere" / "warehouse.duckdb"
     database.parent.mkdir()
     profiles = tmp_path / "my_profiles"
     profiles.mkdir()
-    (profiles / "profiles.yml").write_text(yaml.safe_dump({"hub": {
-        "target": "mine",
-        "outputs": {"mine": {"type": "duckdb", "path": str(database), "threads": 1}},
-    }}))
+    (profiles / "profiles.yml").write_text(
+        yaml.safe_dump(
+            {
+                "hub": {
+                    "target": "mine",
+                    "outputs": {"mine": {"type": "duckdb", "path": str(database), "threads": 1}},
+                }
+            }
+        )
+    )
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(database))
     monkeypatch.setenv("MY_WAREHOUSE_URL", f"duckdb:///{database}")
     raw = yaml.safe_load((project / "hub.yml").read_text())
-    raw["warehouse"] = {"kind": "dlt", "destination": "duckdb", "sqlalchemy_url": "env:MY_WAREHOUSE_URL",
-                        "dbt_profiles_dir": str(profiles), "dbt_target": "mine"}
+    raw["warehouse"] = {
+        "kind": "dlt",
+        "destination": "duckdb",
+        "sqlalchemy_url": "env:MY_WAREHOUSE_URL",
+        "dbt_profiles_dir": str(profiles),
+        "dbt_target": "mine",
+    }
     (project / "hub.yml").write_text(yaml.safe_dump(raw))
 
     result = cli("sync", "--config", project / "hub.yml")

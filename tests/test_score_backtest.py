@@ -34,7 +34,11 @@ def _expected_test_set(spec: WorldSpec) -> dict[str, bool]:
     """deal id -> won, from the generator: open at the cutoff, closed by as_of."""
     expected = {}
     for deal in World(spec).iter_deals():
-        if deal.status == "open" or deal.closed_at is None or not CUTOFF < deal.closed_at <= spec.as_of:
+        if (
+            deal.status == "open"
+            or deal.closed_at is None
+            or not CUTOFF < deal.closed_at <= spec.as_of
+        ):
             continue
         at_cutoff = [v.stage for v in deal.path if v.entered_at <= CUTOFF]
         if at_cutoff and at_cutoff[-1] in OPEN_STAGES:

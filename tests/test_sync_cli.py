@@ -14,9 +14,15 @@ import yaml
 
 from hub.cli import app
 
-TABLES = ["src_crm_export.deals", "src_crm_export.stage_changes", "src_crm_export.activities",
-          "src_crm_export.owners", "src_crm_export.stage_observations", "analytics.deals",
-          "analytics.deal_stage_history"]
+TABLES = [
+    "src_crm_export.deals",
+    "src_crm_export.stage_changes",
+    "src_crm_export.activities",
+    "src_crm_export.owners",
+    "src_crm_export.stage_observations",
+    "analytics.deals",
+    "analytics.deal_stage_history",
+]
 
 
 def _counts(db: Path) -> dict[str, int]:
@@ -28,7 +34,8 @@ def _history(db: Path, deal_key: str) -> list[tuple]:
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(
             "SELECT canonical_stage, entered_at FROM analytics.deal_stage_history "
-            f"WHERE deal_key = '{deal_key}' ORDER BY entered_at").fetchall()
+            f"WHERE deal_key = '{deal_key}' ORDER BY entered_at"
+        ).fetchall()
 
 
 def test_sync_twice_changes_nothing_and_an_edit_adds_exactly_one_step(cli, hub_dir: Path) -> None:
@@ -45,14 +52,19 @@ def test_sync_twice_changes_nothing_and_an_edit_adds_exactly_one_step(cli, hub_d
     assert _counts(db) == counts
     with duckdb.connect(str(db), read_only=True) as con:
         for table, key in [("src_crm_export.deals", "deal_key"), ("analytics.deals", "deal_key")]:
-            assert con.execute(f"SELECT count(*) - count(DISTINCT {key}) FROM {table}").fetchone()[0] == 0
+            assert (
+                con.execute(f"SELECT count(*) - count(DISTINCT {key}) FROM {table}").fetchone()[0]
+                == 0
+            )
 
     # A re-export where one open deal moved from Proposal Sent to Negotiation.
     path = hub_dir / "deals.csv"
     rows = list(csv.reader(path.open(encoding="utf-8")))
     header = rows[0]
     col = {name: header.index(name) for name in header}
-    row = next(r for r in rows[1:] if r[col["status"]] == "open" and r[col["stage"]] == "Proposal Sent")
+    row = next(
+        r for r in rows[1:] if r[col["status"]] == "open" and r[col["stage"]] == "Proposal Sent"
+    )
     deal_key = f"crm_export:{row[col['deal_id']]}"
     before = _history(db, deal_key)
     assert before[-1][0] == "proposal"
@@ -71,7 +83,10 @@ def test_sync_twice_changes_nothing_and_an_edit_adds_exactly_one_step(cli, hub_d
     assert after[-1][1] == moved_at
     new_counts = _counts(db)
     assert new_counts["analytics.deal_stage_history"] == counts["analytics.deal_stage_history"] + 1
-    assert new_counts["src_crm_export.stage_observations"] == counts["src_crm_export.stage_observations"] + 1
+    assert (
+        new_counts["src_crm_export.stage_observations"]
+        == counts["src_crm_export.stage_observations"] + 1
+    )
 
 
 def test_status_shows_runs_and_stages_strict_flags_unmapped(cli, hub_dir: Path) -> None:
@@ -100,8 +115,11 @@ def test_exit_codes_config_error_and_partial_failure(cli, hub_dir: Path, tmp_pat
 
     config_path = hub_dir / "hub.yml"
     raw = yaml.safe_load(config_path.read_text())
-    broken = {"name": "broken", "kind": "csv",
-              "options": {"deals": {"path": "missing.csv", "columns": {"source_deal_id": "id"}}}}
+    broken = {
+        "name": "broken",
+        "kind": "csv",
+        "options": {"deals": {"path": "missing.csv", "columns": {"source_deal_id": "id"}}},
+    }
     raw["sources"].append(broken)
     config_path.write_text(yaml.safe_dump(raw))
     partial = cli("sync", "--config", config_path)
@@ -117,7 +135,9 @@ def test_init_writes_a_config_that_refuses_to_overwrite(cli, tmp_path: Path) -> 
     assert again.exit_code == 2 and "--force" in again.output
 
 
-@pytest.mark.parametrize("command", sorted(c.name or c.callback.__name__ for c in app.registered_commands))
+@pytest.mark.parametrize(
+    "command", sorted(c.name or c.callback.__name__ for c in app.registered_commands)
+)
 def test_every_command_is_documented_in_the_readme(command: str) -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert f"hub {command}" in readme, f"README.md does not document 'hub {command}'"

@@ -39,8 +39,10 @@ _UTF8 = {"utf-8", "utf-8-sig", "ascii"}
 _MAX_BLOCK_GROWTH = 8  # a block that finds no line end outside quotes in 8x its size: row path
 
 # Only the plain forms are taken; everything else is the row path's to judge.
-_ISO_TS = (r"^[12]\d{3}-\d{2}-\d{2}(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
-           r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?)?$")
+_ISO_TS = (
+    r"^[12]\d{3}-\d{2}-\d{2}(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
+    r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?)?$"
+)
 _HAS_OFFSET = r"(?:Z|[+-]\d{2}:\d{2})$"
 _ISO_DATE = r"^[12]\d{3}-\d{2}-\d{2}$"
 _NUMBER = {".": r"^-?\d+(?:\.\d+)?$", ",": r"^-?\d+(?:,\d+)?$"}
@@ -77,8 +79,15 @@ def _any(mask: pa.Array) -> bool:
 class BlockFile:
     """Reads one file as blocks of whole records and parses each with Arrow."""
 
-    def __init__(self, facts: FileFacts, width: int, indexes: list[int], *,
-                 rows_per_block: int, check_encoding: bool) -> None:
+    def __init__(
+        self,
+        facts: FileFacts,
+        width: int,
+        indexes: list[int],
+        *,
+        rows_per_block: int,
+        check_encoding: bool,
+    ) -> None:
         self.facts = facts
         self.width = width
         self.indexes = sorted(set(indexes))
@@ -102,7 +111,7 @@ class BlockFile:
             and width > 1  # one-column files: whitespace-only lines are skipped, not rows
             and len(delimiter) == 1
             and delimiter.isascii()
-            and delimiter not in "\"\r\n"
+            and delimiter not in '"\r\n'
         )
 
     # -- cutting ---------------------------------------------------------------------------
@@ -125,11 +134,14 @@ class BlockFile:
         if _line_ends(header) != header.count(b"\n"):
             return False
         text = header.decode(self.facts.encoding, errors="replace")
-        if len(list(csv.reader(io.StringIO(text, newline=""), delimiter=self.facts.delimiter))) != 1:
+        if (
+            len(list(csv.reader(io.StringIO(text, newline=""), delimiter=self.facts.delimiter)))
+            != 1
+        ):
             return False
         self.data_offset = len(header) if end is not None else size
         self.first_line = 1 + _line_ends(header)
-        sample = buffer[len(header):]
+        sample = buffer[len(header) :]
         if sample.count(b"\n") and self.rows_per_block:
             per_line = len(sample) / sample.count(b"\n")
             self.block_bytes = int(min(max(per_line * self.rows_per_block, 1 << 12), 1 << 26))
@@ -194,8 +206,9 @@ class BlockFile:
             table = pacsv.read_csv(
                 io.BytesIO(data),
                 read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 22),
-                parse_options=pacsv.ParseOptions(delimiter=self.facts.delimiter,
-                                                 newlines_in_values=True),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self.facts.delimiter, newlines_in_values=True
+                ),
                 convert_options=pacsv.ConvertOptions(
                     include_columns=include,
                     column_types=dict.fromkeys(include, pa.string()),
@@ -330,8 +343,14 @@ def lookup(column: pa.Array, mapping: dict[str, Any], value_type: pa.DataType) -
 class ColumnConverter:
     """Field values of a block as Arrow arrays, or :class:`NotClean`."""
 
-    def __init__(self, *, types: dict[str, type], decimal_separator: str, naive_is_utc: bool,
-                 date_format: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        types: dict[str, type],
+        decimal_separator: str,
+        naive_is_utc: bool,
+        date_format: str | None,
+    ) -> None:
         self.types = types
         self.decimal_separator = decimal_separator
         self.naive_is_utc = naive_is_utc
@@ -341,12 +360,16 @@ class ColumnConverter:
         temporal = any(self.types.get(n, str) in (datetime, date) for n in names)
         return not (temporal and self.date_format)
 
-    def text(self, rows: int, raw: pa.Array | None, default: str | None,
-             value_map: dict[str, str] | None) -> pa.Array:
+    def text(
+        self, rows: int, raw: pa.Array | None, default: str | None, value_map: dict[str, str] | None
+    ) -> pa.Array:
         """The row path's ``raw``: trimmed cell, else default, then value map; '' -> null."""
         if raw is None:
-            value = pa.array([""] * rows, pa.string()) if default is None else pa.array(
-                [default] * rows, pa.string())
+            value = (
+                pa.array([""] * rows, pa.string())
+                if default is None
+                else pa.array([default] * rows, pa.string())
+            )
         else:
             value = trim(raw)
             if default is not None:
@@ -380,9 +403,11 @@ class ColumnConverter:
             return self._cast(value, pa.int64())
         if py_type is bool:
             require_ascii(present)
-            result = lookup(pc.ascii_lower(value), dict(zip(_BOOL_KEYS.to_pylist(),
-                                                            _BOOL_VALUES.to_pylist(), strict=True)),
-                            pa.bool_())
+            result = lookup(
+                pc.ascii_lower(value),
+                dict(zip(_BOOL_KEYS.to_pylist(), _BOOL_VALUES.to_pylist(), strict=True)),
+                pa.bool_(),
+            )
             if result.null_count != value.null_count:
                 raise NotClean("not a yes/no value")
             return result

@@ -100,12 +100,21 @@ class ActivitiesFile(CsvFile):
 
 
 class OwnersFile(CsvFile):
-    allowed_fields = tuple(f for f in Owner.model_fields if f not in ("source_name", "crm", "owner_key"))
+    allowed_fields = tuple(
+        f for f in Owner.model_fields if f not in ("source_name", "crm", "owner_key")
+    )
     required_fields = ("source_owner_id",)
 
 
 class StageHistoryFile(CsvFile):
-    allowed_fields = ("deal_id", "stage_id", "changed_at", "from_stage_id", "pipeline_id", "changed_by")
+    allowed_fields = (
+        "deal_id",
+        "stage_id",
+        "changed_at",
+        "from_stage_id",
+        "pipeline_id",
+        "changed_by",
+    )
     required_fields = ("deal_id", "stage_id", "changed_at")
 
 

@@ -43,8 +43,10 @@ def timestamp_parser(
     date_format: str | None, *, day_first: bool, tz: tzinfo
 ) -> Callable[[str], datetime]:
     """Build a parser for one column's timestamps; naive values are taken in ``tz``."""
-    fallbacks = (date_format,) if date_format else _COMMON_DATE_FORMATS + (
-        _DAY_FIRST if day_first else _MONTH_FIRST
+    fallbacks = (
+        (date_format,)
+        if date_format
+        else _COMMON_DATE_FORMATS + (_DAY_FIRST if day_first else _MONTH_FIRST)
     )
 
     def finish(value: datetime) -> datetime:
@@ -67,15 +69,17 @@ def timestamp_parser(
                 return finish(datetime.strptime(text, fmt))  # type: ignore[arg-type]
             except ValueError:
                 continue
-        hint = f"the format {date_format!r}" if date_format else "e.g. 2026-03-01 or 2026-03-01T14:05:00Z"
+        hint = (
+            f"the format {date_format!r}"
+            if date_format
+            else "e.g. 2026-03-01 or 2026-03-01T14:05:00Z"
+        )
         raise BadValue(f"not a date/time; expected {hint} (set date_format for other layouts)")
 
     return parse
 
 
-def date_parser(
-    date_format: str | None, *, day_first: bool, tz: tzinfo
-) -> Callable[[str], date]:
+def date_parser(date_format: str | None, *, day_first: bool, tz: tzinfo) -> Callable[[str], date]:
     parse_ts = timestamp_parser(date_format, day_first=day_first, tz=tz)
 
     def parse(text: str) -> date:

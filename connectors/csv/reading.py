@@ -32,7 +32,9 @@ class FileFacts:
 def inspect_file(path: Path, *, encoding: str | None, delimiter: str | None) -> FileFacts:
     """Fingerprint, encoding and delimiter of ``path``; clear errors for unusable files."""
     if not path.exists():
-        raise InputError(f"{path}: file not found; check the path in hub.yml (relative to its folder)")
+        raise InputError(
+            f"{path}: file not found; check the path in hub.yml (relative to its folder)"
+        )
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a CSV file")
     digest = hashlib.sha256()

@@ -50,8 +50,9 @@ class Quarantine:
     quarantined_at: datetime
     records: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, line: int, record_id: str | None, column: str | None, value: str | None,
-            reason: str) -> None:
+    def add(
+        self, line: int, record_id: str | None, column: str | None, value: str | None, reason: str
+    ) -> None:
         self.records.append(
             QuarantinedRecord(
                 source_name=self.source_name,
@@ -96,8 +97,15 @@ class FieldReader:
 class RowReader:
     """Reads one file's rows into canonical field values by its column mapping."""
 
-    def __init__(self, spec: CsvFile, facts: FileFacts, header: list[str],
-                 field_types: dict[str, type], *, extra_fields: dict[str, type] | None = None) -> None:
+    def __init__(
+        self,
+        spec: CsvFile,
+        facts: FileFacts,
+        header: list[str],
+        field_types: dict[str, type],
+        *,
+        extra_fields: dict[str, type] | None = None,
+    ) -> None:
         self.spec = spec
         self.facts = facts
         self.header = header
@@ -138,14 +146,20 @@ class RowReader:
     def column_of(self, name: str) -> str | None:
         return self.spec.columns.get(name)
 
-    def read(self, line: int, cells: list[str], required: tuple[str, ...],
-             dropped: list[tuple[str, str, str]]) -> dict[str, Any]:
+    def read(
+        self,
+        line: int,
+        cells: list[str],
+        required: tuple[str, ...],
+        dropped: list[tuple[str, str, str]],
+    ) -> dict[str, Any]:
         """Values by canonical field; raises RowRejected for a required field, appends
         ``(column, value, reason)`` to ``dropped`` for an optional one. (The hot loop of a
         million-row file: plain tuples, no attribute lookups.)"""
         if len(cells) != self.width:
             raise RowRejected(
-                None, self.facts.delimiter.join(cells)[:200],
+                None,
+                self.facts.delimiter.join(cells)[:200],
                 f"row has {len(cells)} fields but the header has {self.width}; "
                 "check quoting and delimiters on this line",
             )
@@ -158,8 +172,9 @@ class RowReader:
                 raw = value_map[raw]
             if not raw:
                 if name in required:
-                    raise RowRejected(self.column_of(name) or name, "",
-                                      f"required value '{name}' is empty")
+                    raise RowRejected(
+                        self.column_of(name) or name, "", f"required value '{name}' is empty"
+                    )
                 out[name] = None
             elif parse is None:
                 out[name] = raw
@@ -198,8 +213,14 @@ class ArrowBatch:
         return table
 
 
-STATUS_ALIASES = {"closed won": "won", "closed lost": "lost", "closedwon": "won",
-                  "closedlost": "lost", "active": "open", "in progress": "open"}
+STATUS_ALIASES = {
+    "closed won": "won",
+    "closed lost": "lost",
+    "closedwon": "won",
+    "closedlost": "lost",
+    "active": "open",
+    "in progress": "open",
+}
 
 
 def normalize_status(value: str | None) -> str:
@@ -207,7 +228,8 @@ def normalize_status(value: str | None) -> str:
     status = STATUS_ALIASES.get(status, status)
     if status not in DEAL_STATUSES:
         raise RowRejected(
-            "status", value,
+            "status",
+            value,
             f"status {value!r} is not one of {', '.join(DEAL_STATUSES)}; map it under value_maps.status",
         )
     return status

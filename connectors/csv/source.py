@@ -71,8 +71,11 @@ def _variant(model: type[CanonicalRow] | type[QuarantinedRecord], table: pa.Tabl
     hints = quarantine_hints() if model is QuarantinedRecord else canonical_hints(model)  # type: ignore[arg-type]
     hints.pop("name")
     if model in _DEDUPLICATED and hints.get("write_disposition") == "merge":
-        hints["write_disposition"] = {"disposition": "merge", "strategy": "delete-insert",
-                                      "deduplicated": True}
+        hints["write_disposition"] = {
+            "disposition": "merge",
+            "strategy": "delete-insert",
+            "deduplicated": True,
+        }
     return dlt.mark.with_hints(table, dlt.mark.make_hints(**hints), create_table_variant=True)
 
 
@@ -132,18 +135,31 @@ class _FileRun:
 Rows = Iterator[tuple[int, list[str]]]
 
 
-def _drive(run: _FileRun, reader: RowReader, options: CsvOptions, *, fast_ok: bool,
-           extra_indexes: list[int], convert: Callable[[int, pa.Table], list[Any]],
-           on_row: Callable[[int, list[str]], None], pending: Callable[[], int],
-           flush: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+def _drive(
+    run: _FileRun,
+    reader: RowReader,
+    options: CsvOptions,
+    *,
+    fast_ok: bool,
+    extra_indexes: list[int],
+    convert: Callable[[int, pa.Table], list[Any]],
+    on_row: Callable[[int, list[str]], None],
+    pending: Callable[[], int],
+    flush: Callable[[], Iterator[Any]],
+) -> Iterator[Any]:
     """Read one file: blocks the fast path proves clean become Arrow tables directly
     (``convert``), everything else goes row by row (``on_row``) as the row path defines.
     ``convert`` raises NotClean before changing any state when it cannot take a block."""
     blocks = None
     if options.fast_path and fast_ok and BlockFile.usable(run.facts, reader.width):
         indexes = [f.index for f in reader.fields if f.index is not None] + extra_indexes
-        blocks = BlockFile(run.facts, reader.width, indexes, rows_per_block=options.chunk_rows,
-                           check_encoding=run.spec.encoding is not None)
+        blocks = BlockFile(
+            run.facts,
+            reader.width,
+            indexes,
+            rows_per_block=options.chunk_rows,
+            check_encoding=run.spec.encoding is not None,
+        )
         if not blocks.open():
             blocks = None
     segments: Iterator[tuple[Block | None, Rows | None]]
@@ -180,8 +196,10 @@ class _Columns:
         spec = run.spec
         self.reader = reader
         self.converter = ColumnConverter(
-            types=reader.types, decimal_separator=spec.decimal_separator,
-            naive_is_utc=zone(spec.timezone) is UTC, date_format=spec.date_format,
+            types=reader.types,
+            decimal_separator=spec.decimal_separator,
+            naive_is_utc=zone(spec.timezone) is UTC,
+            date_format=spec.date_format,
         )
         self.supported = self.converter.supports([f.name for f in reader.fields])
 
@@ -255,7 +273,8 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             record_id = values["source_deal_id"]
             if record_id in seen:
                 raise RowRejected(
-                    reader.column_of("source_deal_id"), record_id,
+                    reader.column_of("source_deal_id"),
+                    record_id,
                     f"duplicate deal id; first seen on line {seen[record_id]}, this row is skipped",
                 )
             stage_id = values.get("stage_id")
@@ -267,8 +286,13 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             if values.get("currency"):
                 currency: str | None = str(values["currency"]).strip().upper()
                 if currency is None or len(currency) != 3 or not currency.isalpha():
-                    dropped.append((reader.column_of("currency") or "currency", values["currency"],
-                                    "not a 3-letter currency code; the row was loaded without it"))
+                    dropped.append(
+                        (
+                            reader.column_of("currency") or "currency",
+                            values["currency"],
+                            "not a 3-letter currency code; the row was loaded without it",
+                        )
+                    )
                     currency = None
                 values["currency"] = currency
         except RowRejected as exc:
@@ -280,11 +304,12 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
         pipeline_id = values.get("pipeline_id") or DEFAULT_PIPELINE
         deal_key = make_key(ctx.name, record_id)
         values.update(
-            source_name=ctx.name, crm="csv", deal_key=deal_key, pipeline_id=pipeline_id,
+            source_name=ctx.name,
+            crm="csv",
+            deal_key=deal_key,
+            pipeline_id=pipeline_id,
             is_deleted=False,
-            custom_fields=(
-                {c: cells[i] for c, i in custom_idx.items()} if custom_idx else None
-            ),
+            custom_fields=({c: cells[i] for c, i in custom_idx.items()} if custom_idx else None),
         )
         deals.append(values)
         if stage_id:
@@ -296,14 +321,21 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             try:
                 changed_at = parse_ts(raw)
             except ValueError as exc:
-                run.quarantine.add(line, record_id, header[index], raw,
-                                   f"{exc}; no stage event derived from it")
+                run.quarantine.add(
+                    line, record_id, header[index], raw, f"{exc}; no stage event derived from it"
+                )
                 continue
-            events.append({
-                "source_name": ctx.name, "crm": "csv", "deal_key": deal_key,
-                "changed_at": changed_at, "stage_id": stage, "pipeline_id": pipeline_id,
-                "origin": "derived",
-            })
+            events.append(
+                {
+                    "source_name": ctx.name,
+                    "crm": "csv",
+                    "deal_key": deal_key,
+                    "changed_at": changed_at,
+                    "stage_id": stage,
+                    "pipeline_id": pipeline_id,
+                    "origin": "derived",
+                }
+            )
             stages.setdefault((pipeline_id, stage), {"status": "open"})
 
     columns = _Columns(run, reader)
@@ -334,8 +366,9 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
                 raise NotClean("amount")
         probability = values.get("probability")
         if probability is not None and probability.null_count < rows:
-            probability = pc.if_else(pc.greater(probability, 1), pc.divide(probability, 100.0),
-                                     probability)
+            probability = pc.if_else(
+                pc.greater(probability, 1), pc.divide(probability, 100.0), probability
+            )
             low, high = pc.min_max(probability).values()
             if low.as_py() < 0 or high.as_py() > 1:
                 raise NotClean("probability")
@@ -347,8 +380,11 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
                 raise NotClean("currency")
             values["currency"] = pc.ascii_upper(currency)
         pipeline = values.get("pipeline_id")
-        pipeline = (pa.array([DEFAULT_PIPELINE] * rows, pa.string()) if pipeline is None
-                    else pc.fill_null(pipeline, DEFAULT_PIPELINE))
+        pipeline = (
+            pa.array([DEFAULT_PIPELINE] * rows, pa.string())
+            if pipeline is None
+            else pc.fill_null(pipeline, DEFAULT_PIPELINE)
+        )
         deal_keys = _key(ctx, ids)
         derived = []
         pairs = []
@@ -362,22 +398,42 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             text = pc.if_else(present, text, pa.scalar(None, pa.string()))
             changed_at = converter.timestamps(text).filter(present)
             picked = pipeline.filter(present)
-            derived.append(_assemble(StageChange, len(changed_at), {
-                "source_name": ctx.name, "crm": "csv", "deal_key": deal_keys.filter(present),
-                "changed_at": changed_at, "stage_id": stage, "pipeline_id": picked,
-                "origin": "derived",
-            }))
+            derived.append(
+                _assemble(
+                    StageChange,
+                    len(changed_at),
+                    {
+                        "source_name": ctx.name,
+                        "crm": "csv",
+                        "deal_key": deal_keys.filter(present),
+                        "changed_at": changed_at,
+                        "stage_id": stage,
+                        "pipeline_id": picked,
+                        "origin": "derived",
+                    },
+                )
+            )
             pairs.append(pa.table({"p": picked, "s": pa.array([stage] * len(picked), pa.string())}))
         listed = _new_ids(ids, seen)
-        values.update(source_name=ctx.name, crm="csv", deal_key=deal_keys, pipeline_id=pipeline,
-                      status=status, is_deleted=False)
+        values.update(
+            source_name=ctx.name,
+            crm="csv",
+            deal_key=deal_keys,
+            pipeline_id=pipeline,
+            status=status,
+            is_deleted=False,
+        )
         out = [_variant(Deal, _assemble(Deal, rows, values))]
         out += [_variant(StageChange, t) for t in derived]
         # Every check passed: only now does the block count as read.
         seen.update(zip(listed, range(first_line, first_line + rows), strict=True))
         for pair in pairs:
-            for row in pair.filter(pc.is_valid(pair.column("s"))).group_by(["p", "s"]).aggregate(
-                    []).to_pylist():
+            for row in (
+                pair.filter(pc.is_valid(pair.column("s")))
+                .group_by(["p", "s"])
+                .aggregate([])
+                .to_pylist()
+            ):
                 stages.setdefault((row["p"], row["s"]), {})
         return out
 
@@ -388,15 +444,27 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             yield _variant(StageChange, table)
         yield from run.flush_quarantine()
 
-    yield from _drive(run, reader, options, fast_ok=columns.supported and not custom_idx,
-                      extra_indexes=list(date_columns.values()), convert=convert, on_row=on_row,
-                      pending=lambda: deals.rows, flush=flush)
+    yield from _drive(
+        run,
+        reader,
+        options,
+        fast_ok=columns.supported and not custom_idx,
+        extra_indexes=list(date_columns.values()),
+        convert=convert,
+        on_row=on_row,
+        pending=lambda: deals.rows,
+        flush=flush,
+    )
     yield from _stage_catalogue(ctx, spec, stages)
     run.remember()
 
 
-def _check_amount(values: dict[str, Any], options: CsvOptions, reader: RowReader,
-                  dropped: list[tuple[str, str, str]]) -> None:
+def _check_amount(
+    values: dict[str, Any],
+    options: CsvOptions,
+    reader: RowReader,
+    dropped: list[tuple[str, str, str]],
+) -> None:
     amount = values.get("amount")
     if amount is None:
         return
@@ -405,43 +473,69 @@ def _check_amount(values: dict[str, Any], options: CsvOptions, reader: RowReader
         dropped.append((column, str(amount), "negative amount; the row was loaded without it"))
         values["amount"] = None
     elif amount > options.max_amount:
-        dropped.append((column, str(amount),
-                        f"amount above max_amount {options.max_amount:,.0f}; loaded without it"))
+        dropped.append(
+            (
+                column,
+                str(amount),
+                f"amount above max_amount {options.max_amount:,.0f}; loaded without it",
+            )
+        )
         values["amount"] = None
 
 
-def _check_probability(values: dict[str, Any], reader: RowReader,
-                       dropped: list[tuple[str, str, str]]) -> None:
+def _check_probability(
+    values: dict[str, Any], reader: RowReader, dropped: list[tuple[str, str, str]]
+) -> None:
     value = values.get("probability")
     if value is None:
         return
     if value > 1:
         value = value / 100  # exports write 35 for 35 %
     if not 0 <= value <= 1:
-        dropped.append((reader.column_of("probability") or "probability", str(values["probability"]),
-                        "probability outside 0-100 %; the row was loaded without it"))
+        dropped.append(
+            (
+                reader.column_of("probability") or "probability",
+                str(values["probability"]),
+                "probability outside 0-100 %; the row was loaded without it",
+            )
+        )
         value = None
     values["probability"] = value
 
 
-def _stage_catalogue(ctx: SourceContext, spec: Any, seen: dict[tuple[str, str], dict[str, Any]]
-                     ) -> Iterator[Any]:
+def _stage_catalogue(
+    ctx: SourceContext, spec: Any, seen: dict[tuple[str, str], dict[str, Any]]
+) -> Iterator[Any]:
     """CSV exports rarely ship stage metadata; the stages the data names are the catalogue."""
     if not seen:
         return
     stages, pipelines = ArrowBatch(Stage), ArrowBatch(Pipeline)
     for pipeline_id in sorted({p for p, _ in seen}):
-        pipelines.append({"source_name": ctx.name, "crm": "csv",
-                          "pipeline_key": make_key(ctx.name, pipeline_id),
-                          "pipeline_id": pipeline_id, "label": pipeline_id, "is_deleted": False})
+        pipelines.append(
+            {
+                "source_name": ctx.name,
+                "crm": "csv",
+                "pipeline_key": make_key(ctx.name, pipeline_id),
+                "pipeline_id": pipeline_id,
+                "label": pipeline_id,
+                "is_deleted": False,
+            }
+        )
     for pipeline_id, stage_id in sorted(seen):
         status = spec.status_from_stage.get(stage_id)
-        stages.append({
-            "source_name": ctx.name, "crm": "csv",
-            "stage_key": make_key(ctx.name, f"{pipeline_id}:{stage_id}"),
-            "pipeline_id": pipeline_id, "stage_id": stage_id, "label": stage_id,
-            "is_closed": status in ("won", "lost"), "is_won": status == "won", "is_deleted": False,
-        })
+        stages.append(
+            {
+                "source_name": ctx.name,
+                "crm": "csv",
+                "stage_key": make_key(ctx.name, f"{pipeline_id}:{stage_id}"),
+                "pipeline_id": pipeline_id,
+                "stage_id": stage_id,
+                "label": stage_id,
+                "is_closed": status in ("won", "lost"),
+                "is_won": status == "won",
+                "is_deleted": False,
+            }
+        )
     yield _variant(Pipeline, pipelines.flush())  # type: ignore[arg-type]
     yield _variant(Stage, stages.flush())  # type: ignore[arg-type]
 
@@ -463,8 +557,11 @@ def _activities(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             values = reader.read(line, cells, ("source_activity_id",), dropped)
             record_id = values["source_activity_id"]
             if record_id in seen:
-                raise RowRejected(reader.column_of("source_activity_id"), record_id,
-                                  "duplicate activity id; this row is skipped")
+                raise RowRejected(
+                    reader.column_of("source_activity_id"),
+                    record_id,
+                    "duplicate activity id; this row is skipped",
+                )
         except RowRejected as exc:
             run.quarantine.add(line, record_id, exc.column, exc.value, exc.reason + "; row skipped")
             return
@@ -473,9 +570,12 @@ def _activities(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             run.quarantine.add(line, record_id, column, value, reason)
         deal_id = values.pop("deal_id", None)
         values.update(
-            source_name=ctx.name, crm="csv", activity_key=make_key(ctx.name, record_id),
+            source_name=ctx.name,
+            crm="csv",
+            activity_key=make_key(ctx.name, record_id),
             deal_key=make_key(ctx.name, deal_id) if deal_id else None,
-            type=normalize_activity_type(values.get("type")), is_deleted=False,
+            type=normalize_activity_type(values.get("type")),
+            is_deleted=False,
         )
         batch.append(values)
 
@@ -492,12 +592,18 @@ def _activities(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             kind = fast.trim(kind)
             fast.require_ascii(kind.drop_null())
             kind = pc.fill_null(
-                fast.lookup(pc.ascii_lower(kind), ACTIVITY_TYPE_SYNONYMS, pa.string()), "other")
+                fast.lookup(pc.ascii_lower(kind), ACTIVITY_TYPE_SYNONYMS, pa.string()), "other"
+            )
         deal_id = values.pop("deal_id", None)
         listed = _new_ids(ids, seen)
-        values.update(source_name=ctx.name, crm="csv", activity_key=_key(ctx, ids),
-                      deal_key=None if deal_id is None else _key(ctx, deal_id), type=kind,
-                      is_deleted=False)
+        values.update(
+            source_name=ctx.name,
+            crm="csv",
+            activity_key=_key(ctx, ids),
+            deal_key=None if deal_id is None else _key(ctx, deal_id),
+            type=kind,
+            is_deleted=False,
+        )
         out = [_variant(Activity, _assemble(Activity, rows, values))]
         seen.update(listed)
         return out
@@ -507,8 +613,17 @@ def _activities(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             yield _variant(Activity, table)
         yield from run.flush_quarantine()
 
-    yield from _drive(run, reader, options, fast_ok=columns.supported, extra_indexes=[],
-                      convert=convert, on_row=on_row, pending=lambda: batch.rows, flush=flush)
+    yield from _drive(
+        run,
+        reader,
+        options,
+        fast_ok=columns.supported,
+        extra_indexes=[],
+        convert=convert,
+        on_row=on_row,
+        pending=lambda: batch.rows,
+        flush=flush,
+    )
     run.remember()
 
 
@@ -530,8 +645,9 @@ def _owners(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             return
         for column, value, reason in dropped:
             run.quarantine.add(line, values["source_owner_id"], column, value, reason)
-        values.update(source_name=ctx.name, crm="csv",
-                      owner_key=make_key(ctx.name, values["source_owner_id"]))
+        values.update(
+            source_name=ctx.name, crm="csv", owner_key=make_key(ctx.name, values["source_owner_id"])
+        )
         if values.get("is_active") is None:
             values["is_active"] = True
         batch.append(values)
@@ -542,9 +658,12 @@ def _owners(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
         rows = table.num_rows
         values = columns.read(table, ("source_owner_id",))
         active = values.get("is_active")
-        values.update(source_name=ctx.name, crm="csv",
-                      owner_key=_key(ctx, values["source_owner_id"]),
-                      is_active=True if active is None else pc.fill_null(active, True))
+        values.update(
+            source_name=ctx.name,
+            crm="csv",
+            owner_key=_key(ctx, values["source_owner_id"]),
+            is_active=True if active is None else pc.fill_null(active, True),
+        )
         return [_variant(Owner, _assemble(Owner, rows, values))]
 
     def flush() -> Iterator[Any]:
@@ -552,8 +671,17 @@ def _owners(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             yield _variant(Owner, table)
         yield from run.flush_quarantine()
 
-    yield from _drive(run, reader, options, fast_ok=columns.supported, extra_indexes=[],
-                      convert=convert, on_row=on_row, pending=lambda: batch.rows, flush=flush)
+    yield from _drive(
+        run,
+        reader,
+        options,
+        fast_ok=columns.supported,
+        extra_indexes=[],
+        convert=convert,
+        on_row=on_row,
+        pending=lambda: batch.rows,
+        flush=flush,
+    )
     run.remember()
 
 
@@ -577,8 +705,12 @@ def _stage_history(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
         for column, value, reason in dropped:
             run.quarantine.add(line, values["deal_id"], column, value, reason)
         deal_id = values.pop("deal_id")
-        values.update(source_name=ctx.name, crm="csv", deal_key=make_key(ctx.name, deal_id),
-                      origin="crm_history")
+        values.update(
+            source_name=ctx.name,
+            crm="csv",
+            deal_key=make_key(ctx.name, deal_id),
+            origin="crm_history",
+        )
         if not values.get("pipeline_id"):
             values["pipeline_id"] = DEFAULT_PIPELINE
         batch.append(values)
@@ -590,10 +722,15 @@ def _stage_history(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
         values = columns.read(table, required)
         deal_id = values.pop("deal_id")
         pipeline = values.get("pipeline_id")
-        values.update(source_name=ctx.name, crm="csv", deal_key=_key(ctx, deal_id),
-                      origin="crm_history",
-                      pipeline_id=DEFAULT_PIPELINE if pipeline is None
-                      else pc.fill_null(pipeline, DEFAULT_PIPELINE))
+        values.update(
+            source_name=ctx.name,
+            crm="csv",
+            deal_key=_key(ctx, deal_id),
+            origin="crm_history",
+            pipeline_id=DEFAULT_PIPELINE
+            if pipeline is None
+            else pc.fill_null(pipeline, DEFAULT_PIPELINE),
+        )
         return [_variant(StageChange, _assemble(StageChange, rows, values))]
 
     def flush() -> Iterator[Any]:
@@ -601,8 +738,17 @@ def _stage_history(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
             yield _variant(StageChange, table)
         yield from run.flush_quarantine()
 
-    yield from _drive(run, reader, options, fast_ok=columns.supported, extra_indexes=[],
-                      convert=convert, on_row=on_row, pending=lambda: batch.rows, flush=flush)
+    yield from _drive(
+        run,
+        reader,
+        options,
+        fast_ok=columns.supported,
+        extra_indexes=[],
+        convert=convert,
+        on_row=on_row,
+        pending=lambda: batch.rows,
+        flush=flush,
+    )
     run.remember()
 
 

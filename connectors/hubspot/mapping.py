@@ -237,8 +237,11 @@ def deal_row(
         status = "open"
     # the deal's own forecast first, then its stage's; a bad one is dropped, not replaced
     prob_prop = next(
-        (p for p in ("hs_forecast_probability", "hs_deal_stage_probability")
-         if props.get(p) not in (None, "")),
+        (
+            p
+            for p in ("hs_forecast_probability", "hs_deal_stage_probability")
+            if props.get(p) not in (None, "")
+        ),
         None,
     )
     if prob_prop is not None:
@@ -332,7 +335,9 @@ def stage_change_rows(
     warnings: list[str] = []
     props = raw.get("properties") or {}
     current = props.get("dealstage")
-    entered = _ts_or_none(props.get(settings.DATE_ENTERED_PREFIX + str(current))) if current else None
+    entered = (
+        _ts_or_none(props.get(settings.DATE_ENTERED_PREFIX + str(current))) if current else None
+    )
     if current and entered is not None:
         latest = next((r for r in reversed(rows) if r["stage_id"] == current), None)
         if latest is None or abs((latest["changed_at"] - entered).total_seconds()) > 1:

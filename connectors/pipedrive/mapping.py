@@ -149,9 +149,7 @@ def deal_row(
         "closed_at": closed or vals.get("close_time", d.get("close_time"), _checked_time),
         "lost_reason": d.get("lost_reason") if status == "lost" else None,
         "updated_at": vals.get("update_time", d.get("update_time"), _checked_time),
-        "stage_changed_at": vals.get(
-            "stage_change_time", d.get("stage_change_time"), _checked_time
-        )
+        "stage_changed_at": vals.get("stage_change_time", d.get("stage_change_time"), _checked_time)
         or added,
         "is_deleted": bool(d.get("is_deleted")),
         "custom_fields": fields.readable(d.get("custom_fields")),

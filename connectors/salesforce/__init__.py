@@ -12,17 +12,23 @@ from connectors.salesforce.source import build_source
 from connectors.salesforce.writer import build_writer
 
 
-def sandbox_source_config(name: str, base_url: str, sandbox: FakeSalesforce | None = None) -> dict[str, Any]:
+def sandbox_source_config(
+    name: str, base_url: str, sandbox: FakeSalesforce | None = None
+) -> dict[str, Any]:
     """A hub.yml ``sources`` entry that reaches a FakeSalesforce at ``base_url``.
 
     The sandbox's default credentials are a function of its seed (42 unless told), so the
     entry works for a sandbox started with ``hub demo`` as well as an object in a test.
     """
-    creds = sandbox.credentials() if sandbox else {
-        "client_id": "3MVG9sandbox0042.connectedapp",
-        "client_secret": "sandbox-secret-0042",
-        "refresh_token": "5Aep861sandbox0042refresh",
-    }
+    creds = (
+        sandbox.credentials()
+        if sandbox
+        else {
+            "client_id": "3MVG9sandbox0042.connectedapp",
+            "client_secret": "sandbox-secret-0042",
+            "refresh_token": "5Aep861sandbox0042refresh",
+        }
+    )
     return {
         "name": name,
         "kind": "salesforce",

@@ -59,7 +59,8 @@ class TokenSource:
     ) -> None:
         self.flow = flow
         self.jwt_audience = jwt_audience or (
-            "https://test.salesforce.com" if "test.salesforce.com" in login_url or ".sandbox." in login_url
+            "https://test.salesforce.com"
+            if "test.salesforce.com" in login_url or ".sandbox." in login_url
             else "https://login.salesforce.com"
         )
         self.login_url = login_url
@@ -120,7 +121,9 @@ class TokenSource:
             form = {"grant_type": JWT_GRANT, "assertion": self._assertion()}
             self.client.add_secret(form["assertion"])
         try:
-            body = self.client.post_json("/services/oauth2/token", endpoint="/services/oauth2/token", data=form)
+            body = self.client.post_json(
+                "/services/oauth2/token", endpoint="/services/oauth2/token", data=form
+            )
         except SourceError as exc:
             if "failed with HTTP 4" in str(exc):
                 raise AuthError(

@@ -202,7 +202,9 @@ class SalesforceClient:
             response = self.api.request(
                 "GET", f"{jobs}/{job_id}/results", params=params, endpoint=f"{jobs}/{{id}}/results"
             )
-            yield [_typed(row) for row in csv.DictReader(io.StringIO(response.content.decode("utf-8")))]
+            yield [
+                _typed(row) for row in csv.DictReader(io.StringIO(response.content.decode("utf-8")))
+            ]
             locator = response.headers.get("Sforce-Locator")
             if not locator or locator == "null":
                 return

@@ -49,6 +49,9 @@ class ModstampCursor:
         floor = self._max - self._lookback
         tail = {i: t for i, (s, t) in self._tail.items() if s >= floor}
         if self.previous is not None:
-            tail = {**{i: t for i, t in self._seen.items() if (parse_datetime(t) or floor) >= floor}, **tail}
+            tail = {
+                **{i: t for i, t in self._seen.items() if (parse_datetime(t) or floor) >= floor},
+                **tail,
+            }
         self._state["cursor"] = self._max.isoformat()
         self._state["seen"] = tail

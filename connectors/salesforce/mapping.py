@@ -83,7 +83,9 @@ def deal_row(
         "created_at": vals.get("CreatedDate", rec.get("CreatedDate"), _datetime),
         "expected_close_date": vals.get("CloseDate", rec.get("CloseDate"), _date),
         "closed_at": stage_changed if closed else None,
-        "lost_reason": rec.get(opts.lost_reason_field) if opts.lost_reason_field and closed and not won else None,
+        "lost_reason": rec.get(opts.lost_reason_field)
+        if opts.lost_reason_field and closed and not won
+        else None,
         "updated_at": vals.get("SystemModstamp", rec.get("SystemModstamp"), _datetime),
         "stage_changed_at": stage_changed,
         "is_deleted": _bool(rec.get("IsDeleted")),
@@ -149,10 +151,20 @@ def stage_change_rows(history: Iterable[Row], source: str, hub_user_id: str | No
 
 def _deal_key(source: str, what_id: Any) -> str | None:
     """Activities link to deals through the polymorphic WhatId; 006 is Opportunity's prefix."""
-    return make_key(source, what_id) if isinstance(what_id, str) and what_id.startswith("006") else None
+    return (
+        make_key(source, what_id)
+        if isinstance(what_id, str) and what_id.startswith("006")
+        else None
+    )
 
 
-_TASK_TYPES = {"Call": "call", "Email": "email", "ListEmail": "email", "Task": "task", "Cadence": "task"}
+_TASK_TYPES = {
+    "Call": "call",
+    "Email": "email",
+    "ListEmail": "email",
+    "Task": "task",
+    "Cadence": "task",
+}
 
 
 def task_row(rec: Row, source: str) -> Row:

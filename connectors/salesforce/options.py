@@ -29,16 +29,24 @@ class SalesforceOptions(BaseModel):
         description="re-read this many seconds before the cursor: rows can commit with a "
         "SystemModstamp older than the newest already seen (long transactions)",
     )
-    page_size: int = Field(default=2000, ge=200, le=2000, description="Sforce-Query-Options batchSize")
+    page_size: int = Field(
+        default=2000, ge=200, le=2000, description="Sforce-Query-Options batchSize"
+    )
     max_daily_share: float = Field(
-        default=0.25, gt=0, le=1, description="share of the org's daily API allocation one run may use"
+        default=0.25,
+        gt=0,
+        le=1,
+        description="share of the org's daily API allocation one run may use",
     )
     custom_fields: list[str] = Field(
-        default_factory=list, description="extra Opportunity fields (API names) kept in custom_fields"
+        default_factory=list,
+        description="extra Opportunity fields (API names) kept in custom_fields",
     )
     lost_reason_field: str | None = Field(default=None, description="e.g. Loss_Reason__c")
     multi_currency: bool = Field(default=False, description="the org has CurrencyIsoCode")
-    default_currency: str = Field(default="USD", description="the org currency when single-currency")
+    default_currency: str = Field(
+        default="USD", description="the org currency when single-currency"
+    )
     bulk: Literal["auto", "always", "never"] = Field(
         default="auto", description="Bulk API 2.0 for first syncs larger than bulk_threshold rows"
     )

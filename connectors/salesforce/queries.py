@@ -23,7 +23,9 @@ def soql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def build_soql(fields: Sequence[str], obj: str, where: str | None = None, order: str | None = None) -> str:
+def build_soql(
+    fields: Sequence[str], obj: str, where: str | None = None, order: str | None = None
+) -> str:
     soql = f"SELECT {', '.join(fields)} FROM {obj}"
     if where:
         soql += f" WHERE {where}"
@@ -46,9 +48,10 @@ def _split_fields(
         if field in keys:
             continue
         trial = [*current, field]
-        if len(current) > len(keys) and client.soql_url_bytes(
-            build_soql(trial, obj, where, "Id"), all_rows
-        ) > limit:
+        if (
+            len(current) > len(keys)
+            and client.soql_url_bytes(build_soql(trial, obj, where, "Id"), all_rows) > limit
+        ):
             chunks.append(current)
             current = [*keys, field]
         else:
@@ -91,7 +94,11 @@ def select(
     chunks = _split_fields(client, fields, obj, where, all_rows)
     if len(chunks) > 1:
         parts = [
-            [row for page in client.query(build_soql(c, obj, where, order), all_rows=all_rows) for row in page]
+            [
+                row
+                for page in client.query(build_soql(c, obj, where, order), all_rows=all_rows)
+                for row in page
+            ]
             for c in chunks
         ]
         yield _joined(parts, "SystemModstamp" in fields)

@@ -39,8 +39,12 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _NUMERIC = {"double", "int"}
 
 
-def sf_error(status: int, code: str, message: str, fields: list[str] | None = None) -> SandboxResponse:
-    return SandboxResponse(status, [{"message": message, "errorCode": code, "fields": fields or []}])
+def sf_error(
+    status: int, code: str, message: str, fields: list[str] | None = None
+) -> SandboxResponse:
+    return SandboxResponse(
+        status, [{"message": message, "errorCode": code, "fields": fields or []}]
+    )
 
 
 def rest_value(value: Any, ftype: str) -> Any:
@@ -85,8 +89,12 @@ class FakeSalesforce(SandboxServer):
         activities_per_deal: float = 3.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(port=port, rate_limits=rate_limits, seed=seed,
-                         page_cache=bool(kwargs.get("page_cache", False)))
+        super().__init__(
+            port=port,
+            rate_limits=rate_limits,
+            seed=seed,
+            page_cache=bool(kwargs.get("page_cache", False)),
+        )
         self.org = Org(
             seed=seed,
             n_deals=n_deals * n_sources,
@@ -130,12 +138,22 @@ class FakeSalesforce(SandboxServer):
 
             key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             self._private_pem = key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
             ).decode()
-            self._public_pem = key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            ).decode()
-        return {"client_id": self.client_id, "username": self.username, "private_key": self._private_pem}
+            self._public_pem = (
+                key.public_key()
+                .public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+                .decode()
+            )
+        return {
+            "client_id": self.client_id,
+            "username": self.username,
+            "private_key": self._private_pem,
+        }
 
     @property
     def integration_user_id(self) -> str:
@@ -154,7 +172,12 @@ class FakeSalesforce(SandboxServer):
         for resource in ("query", "queryAll"):
             self.route("GET", f"{DATA}/{resource}", self.query, label=f"{DATA}/{resource}")
             self.route("GET", f"{DATA}/{resource}/", self.query, label=f"{DATA}/{resource}")
-            self.route("GET", f"{DATA}/{resource}/{{locator}}", self.query_more, label=f"{DATA}/{resource}/{{locator}}")
+            self.route(
+                "GET",
+                f"{DATA}/{resource}/{{locator}}",
+                self.query_more,
+                label=f"{DATA}/{resource}/{{locator}}",
+            )
         self.route("GET", f"{DATA}/sobjects/{{obj}}/describe", self.describe)
         self.route("PATCH", f"{DATA}/sobjects/{{obj}}/{{id}}", self.patch_one)
         self.route("PATCH", f"{DATA}/composite/sobjects", self.patch_collection)
@@ -167,7 +190,11 @@ class FakeSalesforce(SandboxServer):
     # ----- vendor hooks ---------------------------------------------------------------------
     def check_auth(self, request: SandboxRequest) -> SandboxResponse | None:
         with self.lock:
-            self.path_log.append(request.path + "?" + "&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs))
+            self.path_log.append(
+                request.path
+                + "?"
+                + "&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs)
+            )
         if not request.path.startswith("/services/data"):
             return None
         header = request.headers.get("authorization", "")
@@ -194,8 +221,14 @@ class FakeSalesforce(SandboxServer):
     def decorate(self, request: SandboxRequest, response: SandboxResponse) -> None:
         if not request.path.startswith("/services/data"):
             return
-        limited = isinstance(response.body, list) and response.body and isinstance(response.body[0], dict) and (
-            response.body[0].get("errorCode") in ("REQUEST_LIMIT_EXCEEDED", "INVALID_SESSION_ID")
+        limited = (
+            isinstance(response.body, list)
+            and response.body
+            and isinstance(response.body[0], dict)
+            and (
+                response.body[0].get("errorCode")
+                in ("REQUEST_LIMIT_EXCEEDED", "INVALID_SESSION_ID")
+            )
         )
         if response.status < 500 and not limited:
             self.api_usage += 1
@@ -225,12 +258,18 @@ class FakeSalesforce(SandboxServer):
             return SandboxResponse(400, {"error": error, "error_description": description})
 
         if grant == "refresh_token":
-            if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            if (
+                form.get("client_id") != self.client_id
+                or form.get("client_secret") != self.client_secret
+            ):
                 return refused("invalid client credentials", "invalid_client")
             if form.get("refresh_token") != self.refresh_token:
                 return refused("expired access/refresh token")
         elif grant == "client_credentials":
-            if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            if (
+                form.get("client_id") != self.client_id
+                or form.get("client_secret") != self.client_secret
+            ):
                 return refused("invalid client credentials", "invalid_client")
         elif grant == JWT_GRANT:
             problem = self._check_assertion(form.get("assertion", ""))
@@ -263,7 +302,11 @@ class FakeSalesforce(SandboxServer):
                 assertion,
                 self._public_pem,
                 algorithms=["RS256"],
-                audience=["https://login.salesforce.com", "https://test.salesforce.com", self.base_url],
+                audience=[
+                    "https://login.salesforce.com",
+                    "https://test.salesforce.com",
+                    self.base_url,
+                ],
                 issuer=self.client_id,
                 options={"require": ["exp", "iss", "sub", "aud"]},
             )
@@ -301,7 +344,12 @@ class FakeSalesforce(SandboxServer):
 
     def _render(self, query: soql.Query, rec: Rec) -> Rec:
         obj = query.obj
-        out: Rec = {"attributes": {"type": obj, "url": f"/services/data/v{self.version}/sobjects/{obj}/{rec['Id']}"}}
+        out: Rec = {
+            "attributes": {
+                "type": obj,
+                "url": f"/services/data/v{self.version}/sobjects/{obj}/{rec['Id']}",
+            }
+        }
         for name in query.fields:
             if "." in name:
                 rel, _, child = name.partition(".")
@@ -311,7 +359,13 @@ class FakeSalesforce(SandboxServer):
                     out[rel] = None
                     continue
                 node = out.setdefault(
-                    rel, {"attributes": {"type": target, "url": f"/services/data/v{self.version}/sobjects/{target}/{parent['Id']}"}}
+                    rel,
+                    {
+                        "attributes": {
+                            "type": target,
+                            "url": f"/services/data/v{self.version}/sobjects/{target}/{parent['Id']}",
+                        }
+                    },
                 )
                 node[child] = rest_value(parent.get(child), SCHEMA[target][child])
             else:
@@ -346,7 +400,9 @@ class FakeSalesforce(SandboxServer):
         done = offset + size >= len(records)
         body: Rec = {"totalSize": len(records), "done": done}
         if not done:
-            body["nextRecordsUrl"] = f"/services/data/v{self.version}/{resource}/{cursor_id}-{offset + size}"
+            body["nextRecordsUrl"] = (
+                f"/services/data/v{self.version}/{resource}/{cursor_id}-{offset + size}"
+            )
         else:
             self._cursors.pop(cursor_id, None)
         body["records"] = chunk
@@ -375,15 +431,23 @@ class FakeSalesforce(SandboxServer):
         lines = []
         for rec in rows:
             row = io.StringIO()
-            csv.writer(row, lineterminator="\n").writerow([csv_value(self._get(rec, query.obj, f)) for f in query.fields])
+            csv.writer(row, lineterminator="\n").writerow(
+                [csv_value(self._get(rec, query.obj, f)) for f in query.fields]
+            )
             lines.append(row.getvalue())
         info = {
-            "id": job_id, "operation": operation, "object": query.obj,
+            "id": job_id,
+            "operation": operation,
+            "object": query.obj,
             "createdById": self.org.integration_user,
             "createdDate": rest_value(self.now(), "datetime"),
             "systemModstamp": rest_value(self.now(), "datetime"),
-            "state": "UploadComplete", "concurrencyMode": "Parallel", "contentType": "CSV",
-            "apiVersion": float(self.version), "lineEnding": "LF", "columnDelimiter": "COMMA",
+            "state": "UploadComplete",
+            "concurrencyMode": "Parallel",
+            "contentType": "CSV",
+            "apiVersion": float(self.version),
+            "lineEnding": "LF",
+            "columnDelimiter": "COMMA",
         }
         self._jobs[job_id] = {"info": info, "header": out.getvalue(), "lines": lines, "polls": 0}
         return SandboxResponse(200, dict(info))
@@ -394,7 +458,12 @@ class FakeSalesforce(SandboxServer):
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         job["polls"] += 1
         job["info"]["state"] = "InProgress" if job["polls"] == 1 else "JobComplete"
-        body = {**job["info"], "numberRecordsProcessed": len(job["lines"]), "retries": 0, "totalProcessingTime": 250}
+        body = {
+            **job["info"],
+            "numberRecordsProcessed": len(job["lines"]),
+            "retries": 0,
+            "totalProcessingTime": 250,
+        }
         return SandboxResponse(200, body)
 
     def bulk_results(self, request: SandboxRequest) -> SandboxResponse:
@@ -409,14 +478,24 @@ class FakeSalesforce(SandboxServer):
         chunk = job["lines"][offset : offset + size]
         nxt = offset + size
         headers = {
-            "Sforce-Locator": base64.b64encode(str(nxt).encode()).decode() if nxt < len(job["lines"]) else "null",
+            "Sforce-Locator": base64.b64encode(str(nxt).encode()).decode()
+            if nxt < len(job["lines"])
+            else "null",
             "Sforce-NumberOfRecords": str(len(chunk)),
         }
-        return SandboxResponse(200, job["header"] + "".join(chunk), headers, content_type="text/csv")
+        return SandboxResponse(
+            200, job["header"] + "".join(chunk), headers, content_type="text/csv"
+        )
 
     def limits(self, request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(
-            200, {"DailyApiRequests": {"Max": self.daily_limit, "Remaining": self.daily_limit - self.api_usage}}
+            200,
+            {
+                "DailyApiRequests": {
+                    "Max": self.daily_limit,
+                    "Remaining": self.daily_limit - self.api_usage,
+                }
+            },
         )
 
     # ----- describe and writes --------------------------------------------------------------------
@@ -428,9 +507,17 @@ class FakeSalesforce(SandboxServer):
         for name, ftype in SCHEMA[obj].items():
             picklist = []
             if obj == "Opportunity" and name == "StageName":
-                stages = sorted(self.org.tables["OpportunityStage"].values(), key=lambda s: s["SortOrder"])
+                stages = sorted(
+                    self.org.tables["OpportunityStage"].values(), key=lambda s: s["SortOrder"]
+                )
                 picklist = [
-                    {"active": s["IsActive"], "defaultValue": False, "label": s["MasterLabel"], "validFor": None, "value": s["ApiName"]}
+                    {
+                        "active": s["IsActive"],
+                        "defaultValue": False,
+                        "label": s["MasterLabel"],
+                        "validFor": None,
+                        "value": s["ApiName"],
+                    }
                     for s in stages
                 ]
             fields.append(
@@ -449,70 +536,176 @@ class FakeSalesforce(SandboxServer):
                 }
             )
         body = {
-            "name": obj, "label": obj, "labelPlural": f"{obj}s", "keyPrefix": KEY_PREFIX.get(obj),
-            "custom": False, "queryable": True, "updateable": obj == "Opportunity",
-            "createable": obj == "Opportunity", "deletable": obj == "Opportunity",
-            "fields": fields, "recordTypeInfos": [], "childRelationships": [],
+            "name": obj,
+            "label": obj,
+            "labelPlural": f"{obj}s",
+            "keyPrefix": KEY_PREFIX.get(obj),
+            "custom": False,
+            "queryable": True,
+            "updateable": obj == "Opportunity",
+            "createable": obj == "Opportunity",
+            "deletable": obj == "Opportunity",
+            "fields": fields,
+            "recordTypeInfos": [],
+            "childRelationships": [],
             "urls": {"describe": f"/services/data/v{self.version}/sobjects/{obj}/describe"},
         }
         return SandboxResponse(200, body)
 
-    def _update(self, obj: str, rec_id: str, values: Rec, unmodified_since: str | None) -> tuple[int, list[Rec] | None]:
+    def _update(
+        self, obj: str, rec_id: str, values: Rec, unmodified_since: str | None
+    ) -> tuple[int, list[Rec] | None]:
         """One record update: (HTTP status, error list or None), as Salesforce decides it."""
         if obj != "Opportunity":
-            return 400, [{"statusCode": "INVALID_TYPE", "message": f"sObject type '{obj}' is not updateable here", "fields": []}]
+            return 400, [
+                {
+                    "statusCode": "INVALID_TYPE",
+                    "message": f"sObject type '{obj}' is not updateable here",
+                    "fields": [],
+                }
+            ]
         opp = self.org.tables["Opportunity"].get(rec_id)
         if opp is None:
-            return 404, [{"statusCode": "NOT_FOUND", "message": "The requested resource does not exist", "fields": []}]
+            return 404, [
+                {
+                    "statusCode": "NOT_FOUND",
+                    "message": "The requested resource does not exist",
+                    "fields": [],
+                }
+            ]
         if opp["IsDeleted"]:
-            return 400, [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}]
+            return 400, [
+                {"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}
+            ]
         for name in values:
             if name not in SCHEMA["Opportunity"]:
-                return 400, [{"statusCode": "INVALID_FIELD", "message": f"No such column '{name}' on sobject of type Opportunity", "fields": [name]}]
+                return 400, [
+                    {
+                        "statusCode": "INVALID_FIELD",
+                        "message": f"No such column '{name}' on sobject of type Opportunity",
+                        "fields": [name],
+                    }
+                ]
             if name not in UPDATEABLE:
-                return 400, [{"statusCode": "INVALID_FIELD_FOR_INSERT_UPDATE", "message": f"Unable to create/update fields: {name}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.", "fields": [name]}]
+                return 400, [
+                    {
+                        "statusCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
+                        "message": f"Unable to create/update fields: {name}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
+                        "fields": [name],
+                    }
+                ]
         if "StageName" in values and values["StageName"] not in STAGE_INFO:
-            return 400, [{"statusCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "message": f"Stage: bad value for restricted picklist field: {values['StageName']}", "fields": ["StageName"]}]
+            return 400, [
+                {
+                    "statusCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    "message": f"Stage: bad value for restricted picklist field: {values['StageName']}",
+                    "fields": ["StageName"],
+                }
+            ]
         if unmodified_since:
             try:
                 since = parsedate_to_datetime(unmodified_since)
             except (TypeError, ValueError):
-                return 400, [{"statusCode": "MALFORMED_HEADER", "message": "If-Unmodified-Since is not a valid HTTP date", "fields": []}]
+                return 400, [
+                    {
+                        "statusCode": "MALFORMED_HEADER",
+                        "message": "If-Unmodified-Since is not a valid HTTP date",
+                        "fields": [],
+                    }
+                ]
             if opp["LastModifiedDate"] > since:
-                return 412, [{"statusCode": "PRECONDITION_FAILED", "message": "The requested resource has been modified since the If-Unmodified-Since date", "fields": []}]
+                return 412, [
+                    {
+                        "statusCode": "PRECONDITION_FAILED",
+                        "message": "The requested resource has been modified since the If-Unmodified-Since date",
+                        "fields": [],
+                    }
+                ]
         if self.chance(self.lock_row_rate):
-            return 400, [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "unable to obtain exclusive access to this record", "fields": []}]
+            return 400, [
+                {
+                    "statusCode": "UNABLE_TO_LOCK_ROW",
+                    "message": "unable to obtain exclusive access to this record",
+                    "fields": [],
+                }
+            ]
         typed: Rec = {}
         for name, value in values.items():
             if SCHEMA["Opportunity"][name] == "date" and isinstance(value, str):
                 value = date.fromisoformat(value)
             typed[name] = value
-        self.org.update_opportunity(rec_id, typed, by=self.org.integration_user, at=self.now().replace(microsecond=0))
+        self.org.update_opportunity(
+            rec_id, typed, by=self.org.integration_user, at=self.now().replace(microsecond=0)
+        )
         return 204, None
 
     def patch_one(self, request: SandboxRequest) -> SandboxResponse:
-        status, errors = self._update(request.params["obj"], request.params["id"], request.json() or {}, request.headers.get("if-unmodified-since"))
+        status, errors = self._update(
+            request.params["obj"],
+            request.params["id"],
+            request.json() or {},
+            request.headers.get("if-unmodified-since"),
+        )
         if errors is None:
             return SandboxResponse(204)
-        return SandboxResponse(status, [{"message": e["message"], "errorCode": e["statusCode"], "fields": e["fields"]} for e in errors])
+        return SandboxResponse(
+            status,
+            [
+                {"message": e["message"], "errorCode": e["statusCode"], "fields": e["fields"]}
+                for e in errors
+            ],
+        )
 
     def patch_collection(self, request: SandboxRequest) -> SandboxResponse:
         body = request.json() or {}
         records = body.get("records") or []
         if len(records) > 200:
-            return sf_error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+            return sf_error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit more than 200 records into this call",
+            )
         results = []
         for rec in records:
             rec = dict(rec)
             attrs = rec.pop("attributes", None) or {}
             rec_id = rec.pop("id", None) or rec.pop("Id", None)
             if not attrs.get("type") or not rec_id:
-                results.append({"success": False, "errors": [{"statusCode": "INVALID_FIELD", "message": "attributes.type and id are required", "fields": []}]})
+                results.append(
+                    {
+                        "success": False,
+                        "errors": [
+                            {
+                                "statusCode": "INVALID_FIELD",
+                                "message": "attributes.type and id are required",
+                                "fields": [],
+                            }
+                        ],
+                    }
+                )
                 continue
             status, errors = self._update(attrs["type"], rec_id, rec, None)
-            results.append({"id": rec_id, "success": True, "errors": []} if errors is None else {"success": False, "errors": errors})
+            results.append(
+                {"id": rec_id, "success": True, "errors": []}
+                if errors is None
+                else {"success": False, "errors": errors}
+            )
         if body.get("allOrNone") and any(not r["success"] for r in results):
-            results = [r if not r["success"] else {"success": False, "errors": [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because not all records were valid and the request was using AllOrNone header", "fields": []}]} for r in results]
+            results = [
+                r
+                if not r["success"]
+                else {
+                    "success": False,
+                    "errors": [
+                        {
+                            "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                            "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
+                            "fields": [],
+                        }
+                    ],
+                }
+                for r in results
+            ]
         return SandboxResponse(200, results)
 
     def composite(self, request: SandboxRequest) -> SandboxResponse:
@@ -525,15 +718,44 @@ class FakeSalesforce(SandboxServer):
         for sub in subs:
             url = str(sub.get("url", ""))
             headers = {k.lower(): v for k, v in (sub.get("httpHeaders") or {}).items()}
-            if sub.get("method") != "PATCH" or not url.startswith(prefix) or url[len(prefix):].count("/") != 1:
-                out.append({"body": [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], "httpHeaders": {}, "httpStatusCode": 404, "referenceId": sub.get("referenceId")})
+            if (
+                sub.get("method") != "PATCH"
+                or not url.startswith(prefix)
+                or url[len(prefix) :].count("/") != 1
+            ):
+                out.append(
+                    {
+                        "body": [
+                            {
+                                "errorCode": "NOT_FOUND",
+                                "message": "The requested resource does not exist",
+                            }
+                        ],
+                        "httpHeaders": {},
+                        "httpStatusCode": 404,
+                        "referenceId": sub.get("referenceId"),
+                    }
+                )
                 continue
-            obj, rec_id = url[len(prefix):].split("/")
-            status, errors = self._update(obj, rec_id, sub.get("body") or {}, headers.get("if-unmodified-since"))
-            out.append({
-                "body": None if errors is None else [{"errorCode": e["statusCode"], "message": e["message"], "fields": e["fields"]} for e in errors],
-                "httpHeaders": {},
-                "httpStatusCode": status,
-                "referenceId": sub.get("referenceId"),
-            })
+            obj, rec_id = url[len(prefix) :].split("/")
+            status, errors = self._update(
+                obj, rec_id, sub.get("body") or {}, headers.get("if-unmodified-since")
+            )
+            out.append(
+                {
+                    "body": None
+                    if errors is None
+                    else [
+                        {
+                            "errorCode": e["statusCode"],
+                            "message": e["message"],
+                            "fields": e["fields"],
+                        }
+                        for e in errors
+                    ],
+                    "httpHeaders": {},
+                    "httpStatusCode": status,
+                    "referenceId": sub.get("referenceId"),
+                }
+            )
         return SandboxResponse(200, {"compositeResponse": out})

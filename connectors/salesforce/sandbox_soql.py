@@ -37,10 +37,37 @@ _TOKEN = re.compile(
     re.X,
 )
 _KEYWORDS = {
-    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "ORDER", "BY", "ASC", "DESC",
-    "NULLS", "FIRST", "LAST", "LIMIT", "NULL", "TRUE", "FALSE",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "ORDER",
+    "BY",
+    "ASC",
+    "DESC",
+    "NULLS",
+    "FIRST",
+    "LAST",
+    "LIMIT",
+    "NULL",
+    "TRUE",
+    "FALSE",
 }
-_UNSUPPORTED = {"GROUP", "HAVING", "OFFSET", "TYPEOF", "WITH", "FOR", "USING", "LIKE", "INCLUDES", "EXCLUDES"}
+_UNSUPPORTED = {
+    "GROUP",
+    "HAVING",
+    "OFFSET",
+    "TYPEOF",
+    "WITH",
+    "FOR",
+    "USING",
+    "LIKE",
+    "INCLUDES",
+    "EXCLUDES",
+}
 
 
 @dataclass
@@ -87,7 +114,13 @@ def _parse_dt(text: str) -> datetime:
 
 
 class _Parser:
-    def __init__(self, soql: str, schema: dict[str, dict[str, str]], relations: dict[str, dict[str, tuple[str, str]]], now: datetime) -> None:
+    def __init__(
+        self,
+        soql: str,
+        schema: dict[str, dict[str, str]],
+        relations: dict[str, dict[str, tuple[str, str]]],
+        now: datetime,
+    ) -> None:
         self.soql = soql
         self.schema = schema
         self.relations = relations
@@ -104,7 +137,9 @@ class _Parser:
                 kind = "kw"
                 text = text.upper()
             if kind == "ident" and text.upper() in _UNSUPPORTED:
-                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{text}' (not supported by this sandbox)")
+                raise SoqlError(
+                    "MALFORMED_QUERY", f"unexpected token: '{text}' (not supported by this sandbox)"
+                )
             self.tokens.append((kind, text))
         self.pos = 0
         self.obj = ""
@@ -121,7 +156,10 @@ class _Parser:
         got_kind, got = self.take()
         if got_kind != kind or (text is not None and got != text):
             shown = got or "end of query"
-            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{shown}'" + (f", expected {text}" if text else ""))
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                f"unexpected token: '{shown}'" + (f", expected {text}" if text else ""),
+            )
         return got
 
     def resolve_field(self, name: str) -> str:
@@ -155,9 +193,15 @@ class _Parser:
         while True:
             kind, text = self.take()
             if kind != "ident":
-                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{text or 'end of query'}' in the SELECT list")
+                raise SoqlError(
+                    "MALFORMED_QUERY",
+                    f"unexpected token: '{text or 'end of query'}' in the SELECT list",
+                )
             if self.peek() == ("punct", "("):
-                raise SoqlError("MALFORMED_QUERY", f"unexpected token: '(' after {text} (functions are not supported)")
+                raise SoqlError(
+                    "MALFORMED_QUERY",
+                    f"unexpected token: '(' after {text} (functions are not supported)",
+                )
             raw_fields.append(text)
             if self.peek() != ("punct", ","):
                 break
@@ -239,7 +283,10 @@ class _Parser:
             return ("in", name, values, negated)
         kind, op = self.take()
         if kind != "op":
-            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{op or 'end of query'}', expected an operator")
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                f"unexpected token: '{op or 'end of query'}', expected an operator",
+            )
         return ("cmp", name, "!=" if op == "<>" else op, self.value(name, ftype))
 
     def field_type(self, name: str) -> str:
@@ -288,7 +335,12 @@ class _Parser:
         raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{text or 'end of query'}'")
 
 
-def parse(soql: str, schema: dict[str, dict[str, str]], relations: dict[str, dict[str, tuple[str, str]]], now: datetime) -> Query:
+def parse(
+    soql: str,
+    schema: dict[str, dict[str, str]],
+    relations: dict[str, dict[str, tuple[str, str]]],
+    now: datetime,
+) -> Query:
     return _Parser(soql, schema, relations, now).parse()
 
 
@@ -340,8 +392,11 @@ def _string_set(values: Any) -> frozenset[str] | None:
     """IN lists of plain strings as a lower-cased set, built once per parsed query."""
     cached = _STRING_SETS.get(id(values))
     if cached is None or cached[0] is not values:
-        lookup = (frozenset(v.lower() for v in values)
-                  if all(isinstance(v, str) for v in values) else None)
+        lookup = (
+            frozenset(v.lower() for v in values)
+            if all(isinstance(v, str) for v in values)
+            else None
+        )
         if len(_STRING_SETS) > 256:
             _STRING_SETS.clear()
         cached = _STRING_SETS[id(values)] = (values, lookup)
@@ -381,7 +436,9 @@ def order_key(query: Query, get_for: Callable[[Any, str], Any]) -> Callable[[Any
             self.values = [_comparable(get_for(rec, f)) for f, _, _ in query.order]
 
         def __lt__(self, other: _Key) -> bool:
-            for (_, desc, nulls_last), a, b in zip(query.order, self.values, other.values, strict=True):
+            for (_, desc, nulls_last), a, b in zip(
+                query.order, self.values, other.values, strict=True
+            ):
                 if a == b:
                     continue
                 if a is None or b is None:

@@ -23,54 +23,123 @@ Rec = dict[str, Any]
 # Field name -> SOQL type, per sObject (the subset the sandbox org has).
 SCHEMA: dict[str, dict[str, str]] = {
     "Opportunity": {
-        "Id": "id", "IsDeleted": "boolean", "AccountId": "reference", "Name": "string",
-        "StageName": "picklist", "Amount": "double", "Probability": "double",
-        "ExpectedRevenue": "double", "CloseDate": "date", "Type": "picklist",
-        "IsClosed": "boolean", "IsWon": "boolean", "ForecastCategory": "picklist",
-        "ForecastCategoryName": "picklist", "CurrencyIsoCode": "picklist",
-        "OwnerId": "reference", "CreatedDate": "datetime", "CreatedById": "reference",
-        "LastModifiedDate": "datetime", "LastModifiedById": "reference",
-        "SystemModstamp": "datetime", "LastStageChangeDate": "datetime",
-        "Loss_Reason__c": "string", "Hub_Score__c": "double", "Hub_Score_Reason__c": "string",
+        "Id": "id",
+        "IsDeleted": "boolean",
+        "AccountId": "reference",
+        "Name": "string",
+        "StageName": "picklist",
+        "Amount": "double",
+        "Probability": "double",
+        "ExpectedRevenue": "double",
+        "CloseDate": "date",
+        "Type": "picklist",
+        "IsClosed": "boolean",
+        "IsWon": "boolean",
+        "ForecastCategory": "picklist",
+        "ForecastCategoryName": "picklist",
+        "CurrencyIsoCode": "picklist",
+        "OwnerId": "reference",
+        "CreatedDate": "datetime",
+        "CreatedById": "reference",
+        "LastModifiedDate": "datetime",
+        "LastModifiedById": "reference",
+        "SystemModstamp": "datetime",
+        "LastStageChangeDate": "datetime",
+        "Loss_Reason__c": "string",
+        "Hub_Score__c": "double",
+        "Hub_Score_Reason__c": "string",
     },
     "OpportunityHistory": {
-        "Id": "id", "OpportunityId": "reference", "CreatedById": "reference",
-        "CreatedDate": "datetime", "StageName": "picklist", "Amount": "double",
-        "ExpectedRevenue": "double", "CloseDate": "date", "Probability": "double",
-        "ForecastCategory": "picklist", "PrevAmount": "double", "PrevCloseDate": "date",
-        "CurrencyIsoCode": "picklist", "SystemModstamp": "datetime", "IsDeleted": "boolean",
+        "Id": "id",
+        "OpportunityId": "reference",
+        "CreatedById": "reference",
+        "CreatedDate": "datetime",
+        "StageName": "picklist",
+        "Amount": "double",
+        "ExpectedRevenue": "double",
+        "CloseDate": "date",
+        "Probability": "double",
+        "ForecastCategory": "picklist",
+        "PrevAmount": "double",
+        "PrevCloseDate": "date",
+        "CurrencyIsoCode": "picklist",
+        "SystemModstamp": "datetime",
+        "IsDeleted": "boolean",
     },
     "OpportunityStage": {
-        "Id": "id", "MasterLabel": "string", "ApiName": "string", "IsActive": "boolean",
-        "SortOrder": "int", "IsClosed": "boolean", "IsWon": "boolean",
-        "ForecastCategory": "picklist", "ForecastCategoryName": "picklist",
-        "DefaultProbability": "double", "Description": "string", "CreatedDate": "datetime",
+        "Id": "id",
+        "MasterLabel": "string",
+        "ApiName": "string",
+        "IsActive": "boolean",
+        "SortOrder": "int",
+        "IsClosed": "boolean",
+        "IsWon": "boolean",
+        "ForecastCategory": "picklist",
+        "ForecastCategoryName": "picklist",
+        "DefaultProbability": "double",
+        "Description": "string",
+        "CreatedDate": "datetime",
         "SystemModstamp": "datetime",
     },
     "User": {
-        "Id": "id", "Username": "string", "Name": "string", "Email": "string",
-        "IsActive": "boolean", "Department": "string", "UserType": "picklist",
-        "CreatedDate": "datetime", "LastModifiedDate": "datetime", "SystemModstamp": "datetime",
+        "Id": "id",
+        "Username": "string",
+        "Name": "string",
+        "Email": "string",
+        "IsActive": "boolean",
+        "Department": "string",
+        "UserType": "picklist",
+        "CreatedDate": "datetime",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
     },
     "Account": {
-        "Id": "id", "IsDeleted": "boolean", "Name": "string", "OwnerId": "reference",
-        "CreatedDate": "datetime", "SystemModstamp": "datetime",
+        "Id": "id",
+        "IsDeleted": "boolean",
+        "Name": "string",
+        "OwnerId": "reference",
+        "CreatedDate": "datetime",
+        "SystemModstamp": "datetime",
     },
     "Task": {
-        "Id": "id", "WhatId": "reference", "WhoId": "reference", "Subject": "string",
-        "ActivityDate": "date", "Status": "picklist", "Priority": "picklist",
-        "OwnerId": "reference", "Type": "picklist", "IsDeleted": "boolean",
-        "IsClosed": "boolean", "CreatedDate": "datetime", "CreatedById": "reference",
-        "LastModifiedDate": "datetime", "SystemModstamp": "datetime",
-        "CallDurationInSeconds": "int", "CallType": "picklist", "CallDisposition": "string",
-        "TaskSubtype": "picklist", "CompletedDateTime": "datetime",
+        "Id": "id",
+        "WhatId": "reference",
+        "WhoId": "reference",
+        "Subject": "string",
+        "ActivityDate": "date",
+        "Status": "picklist",
+        "Priority": "picklist",
+        "OwnerId": "reference",
+        "Type": "picklist",
+        "IsDeleted": "boolean",
+        "IsClosed": "boolean",
+        "CreatedDate": "datetime",
+        "CreatedById": "reference",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
+        "CallDurationInSeconds": "int",
+        "CallType": "picklist",
+        "CallDisposition": "string",
+        "TaskSubtype": "picklist",
+        "CompletedDateTime": "datetime",
     },
     "Event": {
-        "Id": "id", "WhatId": "reference", "WhoId": "reference", "Subject": "string",
-        "ActivityDateTime": "datetime", "ActivityDate": "date", "DurationInMinutes": "int",
-        "StartDateTime": "datetime", "EndDateTime": "datetime", "OwnerId": "reference",
-        "Type": "picklist", "IsDeleted": "boolean", "CreatedDate": "datetime",
-        "LastModifiedDate": "datetime", "SystemModstamp": "datetime", "EventSubtype": "picklist",
+        "Id": "id",
+        "WhatId": "reference",
+        "WhoId": "reference",
+        "Subject": "string",
+        "ActivityDateTime": "datetime",
+        "ActivityDate": "date",
+        "DurationInMinutes": "int",
+        "StartDateTime": "datetime",
+        "EndDateTime": "datetime",
+        "OwnerId": "reference",
+        "Type": "picklist",
+        "IsDeleted": "boolean",
+        "CreatedDate": "datetime",
+        "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime",
+        "EventSubtype": "picklist",
     },
 }
 # Parent relationships: object -> relationship name -> (lookup field, parent object).
@@ -81,16 +150,34 @@ RELATIONS: dict[str, dict[str, tuple[str, str]]] = {
     "OpportunityHistory": {"Opportunity": ("OpportunityId", "Opportunity")},
 }
 KEY_PREFIX = {
-    "Opportunity": "006", "Account": "001", "User": "005", "Task": "00T", "Event": "00U",
-    "OpportunityHistory": "008", "OpportunityStage": "01J",
+    "Opportunity": "006",
+    "Account": "001",
+    "User": "005",
+    "Task": "00T",
+    "Event": "00U",
+    "OpportunityHistory": "008",
+    "OpportunityStage": "01J",
 }
 # Fields a client may write on Opportunity (the rest are system or formula fields).
 UPDATEABLE = {
-    "Name", "StageName", "Amount", "Probability", "CloseDate", "Type", "OwnerId", "AccountId",
-    "CurrencyIsoCode", "Loss_Reason__c", "Hub_Score__c", "Hub_Score_Reason__c", "ForecastCategoryName",
+    "Name",
+    "StageName",
+    "Amount",
+    "Probability",
+    "CloseDate",
+    "Type",
+    "OwnerId",
+    "AccountId",
+    "CurrencyIsoCode",
+    "Loss_Reason__c",
+    "Hub_Score__c",
+    "Hub_Score_Reason__c",
+    "ForecastCategoryName",
 }
 LABELS = {
-    "Loss_Reason__c": "Loss Reason", "Hub_Score__c": "Hub Score", "Hub_Score_Reason__c": "Hub Score Reason",
+    "Loss_Reason__c": "Loss Reason",
+    "Hub_Score__c": "Hub Score",
+    "Hub_Score_Reason__c": "Hub Score Reason",
 }
 
 # The sandbox puts each canonical stage on one native stage of the standard sales process.
@@ -103,7 +190,9 @@ NATIVE_FOR: dict[str, str] = {
     "closed_won": "Closed Won",
     "closed_lost": "Closed Lost",
 }
-OPEN_PATH = [NATIVE_FOR[s] for s in ("prospecting", "qualification", "meeting", "proposal", "negotiation")]
+OPEN_PATH = [
+    NATIVE_FOR[s] for s in ("prospecting", "qualification", "meeting", "proposal", "negotiation")
+]
 STAGE_INFO = {s[0]: s for s in STANDARD_STAGES}
 assert all(DEFAULT_STAGE_MAP[v] == k for k, v in NATIVE_FOR.items())
 
@@ -158,11 +247,20 @@ class Org:
         self.org_id = id18("00D5g00000" + "ORG01")
         default_as_of = WorldSpec().as_of
         as_of = min(default_as_of, now - timedelta(days=1))
-        self.world = World(WorldSpec(seed=seed, n_deals=n_deals, as_of=as_of,
-                                    activities_per_deal=activities_per_deal))
+        self.world = World(
+            WorldSpec(
+                seed=seed, n_deals=n_deals, as_of=as_of, activities_per_deal=activities_per_deal
+            )
+        )
         self.currency = currency
         created = _sec(as_of - timedelta(days=self.world.spec.history_days + 30))
-        self.integration_user = self._user("Hub Integration", "hub.integration@northwind-sales.example", True, "Integration", created)
+        self.integration_user = self._user(
+            "Hub Integration",
+            "hub.integration@northwind-sales.example",
+            True,
+            "Integration",
+            created,
+        )
         self.rep_users = {
             rep.rep_id: self._user(rep.name, rep.email, rep.is_active, rep.team, created)
             for rep in self.world.reps
@@ -172,17 +270,29 @@ class Org:
             acc_id = self.ids.new("Account")
             self.account_ids[account.account_id] = acc_id
             self.tables["Account"][acc_id] = {
-                "Id": acc_id, "IsDeleted": False, "Name": account.name,
-                "OwnerId": self.integration_user, "CreatedDate": created, "SystemModstamp": created,
+                "Id": acc_id,
+                "IsDeleted": False,
+                "Name": account.name,
+                "OwnerId": self.integration_user,
+                "CreatedDate": created,
+                "SystemModstamp": created,
             }
         for order, (api, prob, closed, won, forecast, _) in enumerate(STANDARD_STAGES, start=1):
             stage_id = self.ids.new("OpportunityStage")
             self.tables["OpportunityStage"][stage_id] = {
-                "Id": stage_id, "MasterLabel": api, "ApiName": api, "IsActive": True,
-                "SortOrder": order, "IsClosed": closed, "IsWon": won,
-                "ForecastCategory": forecast, "ForecastCategoryName": forecast,
-                "DefaultProbability": float(prob), "Description": None,
-                "CreatedDate": created, "SystemModstamp": created,
+                "Id": stage_id,
+                "MasterLabel": api,
+                "ApiName": api,
+                "IsActive": True,
+                "SortOrder": order,
+                "IsClosed": closed,
+                "IsWon": won,
+                "ForecastCategory": forecast,
+                "ForecastCategoryName": forecast,
+                "DefaultProbability": float(prob),
+                "Description": None,
+                "CreatedDate": created,
+                "SystemModstamp": created,
             }
         for deal in self.world.iter_deals_for(source_index, n_sources):
             self._seed_deal(deal)
@@ -191,9 +301,16 @@ class Org:
     def _user(self, name: str, email: str, active: bool, team: str, created: datetime) -> str:
         user_id = self.ids.new("User")
         self.tables["User"][user_id] = {
-            "Id": user_id, "Username": email, "Name": name, "Email": email, "IsActive": active,
-            "Department": team, "UserType": "Standard", "CreatedDate": created,
-            "LastModifiedDate": created, "SystemModstamp": created,
+            "Id": user_id,
+            "Username": email,
+            "Name": name,
+            "Email": email,
+            "IsActive": active,
+            "Department": team,
+            "UserType": "Standard",
+            "CreatedDate": created,
+            "LastModifiedDate": created,
+            "SystemModstamp": created,
         }
         return user_id
 
@@ -207,23 +324,40 @@ class Org:
         entered = _sec(deal.path[-1].entered_at)
         updated = max(_sec(deal.updated_at or entered), entered)
         self.tables["Opportunity"][opp_id] = {
-            "Id": opp_id, "IsDeleted": False, "AccountId": self.account_ids[deal.account.account_id],
-            "Name": deal.name, "StageName": stage, "Amount": float(deal.amount),
-            "Probability": probability, "ExpectedRevenue": float(deal.amount) * probability / 100,
-            "CloseDate": close_date, "Type": "New Business", "IsClosed": info[2], "IsWon": info[3],
-            "ForecastCategory": info[4], "ForecastCategoryName": info[4],
-            "CurrencyIsoCode": self.currency or deal.currency, "OwnerId": owner,
-            "CreatedDate": _sec(deal.created_at), "CreatedById": owner,
-            "LastModifiedDate": updated, "LastModifiedById": owner, "SystemModstamp": updated,
-            "LastStageChangeDate": entered, "Loss_Reason__c": deal.lost_reason,
-            "Hub_Score__c": None, "Hub_Score_Reason__c": None,
+            "Id": opp_id,
+            "IsDeleted": False,
+            "AccountId": self.account_ids[deal.account.account_id],
+            "Name": deal.name,
+            "StageName": stage,
+            "Amount": float(deal.amount),
+            "Probability": probability,
+            "ExpectedRevenue": float(deal.amount) * probability / 100,
+            "CloseDate": close_date,
+            "Type": "New Business",
+            "IsClosed": info[2],
+            "IsWon": info[3],
+            "ForecastCategory": info[4],
+            "ForecastCategoryName": info[4],
+            "CurrencyIsoCode": self.currency or deal.currency,
+            "OwnerId": owner,
+            "CreatedDate": _sec(deal.created_at),
+            "CreatedById": owner,
+            "LastModifiedDate": updated,
+            "LastModifiedById": owner,
+            "SystemModstamp": updated,
+            "LastStageChangeDate": entered,
+            "Loss_Reason__c": deal.lost_reason,
+            "Hub_Score__c": None,
+            "Hub_Score_Reason__c": None,
         }
         for visit in deal.path:
             native = NATIVE_FOR[visit.stage]
             prob = float(STAGE_INFO[native][1])
             if visit is deal.path[-1]:
                 prob = probability
-            self._history(opp_id, native, float(deal.amount), prob, close_date, owner, _sec(visit.entered_at))
+            self._history(
+                opp_id, native, float(deal.amount), prob, close_date, owner, _sec(visit.entered_at)
+            )
         for act in deal.activities:
             self._seed_activity(opp_id, act)
 
@@ -234,44 +368,80 @@ class Org:
             ev_id = self.ids.new("Event")
             minutes = (act.duration_s or 1800) // 60
             self.tables["Event"][ev_id] = {
-                "Id": ev_id, "WhatId": opp_id, "WhoId": None, "Subject": act.subject,
-                "ActivityDateTime": at, "ActivityDate": at.date(), "DurationInMinutes": minutes,
-                "StartDateTime": at, "EndDateTime": at + timedelta(minutes=minutes), "OwnerId": owner,
-                "Type": "Meeting", "IsDeleted": False, "CreatedDate": at, "LastModifiedDate": at,
-                "SystemModstamp": at, "EventSubtype": "Event",
+                "Id": ev_id,
+                "WhatId": opp_id,
+                "WhoId": None,
+                "Subject": act.subject,
+                "ActivityDateTime": at,
+                "ActivityDate": at.date(),
+                "DurationInMinutes": minutes,
+                "StartDateTime": at,
+                "EndDateTime": at + timedelta(minutes=minutes),
+                "OwnerId": owner,
+                "Type": "Meeting",
+                "IsDeleted": False,
+                "CreatedDate": at,
+                "LastModifiedDate": at,
+                "SystemModstamp": at,
+                "EventSubtype": "Event",
             }
             return
         task_id = self.ids.new("Task")
         subtype = {"call": "Call", "email": "Email"}.get(act.type, "Task")
         completed = bool(act.completed)
         self.tables["Task"][task_id] = {
-            "Id": task_id, "WhatId": opp_id, "WhoId": None, "Subject": act.subject,
-            "ActivityDate": at.date(), "Status": "Completed" if completed else "Not Started",
-            "Priority": "Normal", "OwnerId": owner,
-            "Type": {"call": "Call", "email": "Email"}.get(act.type, "Other"), "IsDeleted": False,
-            "IsClosed": completed, "CreatedDate": at, "CreatedById": owner, "LastModifiedDate": at,
+            "Id": task_id,
+            "WhatId": opp_id,
+            "WhoId": None,
+            "Subject": act.subject,
+            "ActivityDate": at.date(),
+            "Status": "Completed" if completed else "Not Started",
+            "Priority": "Normal",
+            "OwnerId": owner,
+            "Type": {"call": "Call", "email": "Email"}.get(act.type, "Other"),
+            "IsDeleted": False,
+            "IsClosed": completed,
+            "CreatedDate": at,
+            "CreatedById": owner,
+            "LastModifiedDate": at,
             "SystemModstamp": at,
             "CallDurationInSeconds": act.duration_s if act.type == "call" else None,
-            "CallType": ((act.direction or "").capitalize() or None) if act.type == "call" else None,
+            "CallType": ((act.direction or "").capitalize() or None)
+            if act.type == "call"
+            else None,
             "CallDisposition": act.outcome if act.type == "call" else None,
-            "TaskSubtype": subtype, "CompletedDateTime": at if completed else None,
+            "TaskSubtype": subtype,
+            "CompletedDateTime": at if completed else None,
         }
 
     def _history(
-        self, opp_id: str, stage: str, amount: float | None, probability: float | None,
-        close_date: Any, by: str, at: datetime, prev: Rec | None = None,
+        self,
+        opp_id: str,
+        stage: str,
+        amount: float | None,
+        probability: float | None,
+        close_date: Any,
+        by: str,
+        at: datetime,
+        prev: Rec | None = None,
     ) -> None:
         hist_id = self.ids.new("OpportunityHistory")
         self.tables["OpportunityHistory"][hist_id] = {
-            "Id": hist_id, "OpportunityId": opp_id, "CreatedById": by, "CreatedDate": at,
-            "StageName": stage, "Amount": amount,
+            "Id": hist_id,
+            "OpportunityId": opp_id,
+            "CreatedById": by,
+            "CreatedDate": at,
+            "StageName": stage,
+            "Amount": amount,
             "ExpectedRevenue": (amount or 0) * (probability or 0) / 100,
-            "CloseDate": close_date, "Probability": probability,
+            "CloseDate": close_date,
+            "Probability": probability,
             "ForecastCategory": STAGE_INFO[stage][4],
             "PrevAmount": prev.get("Amount") if prev else None,
             "PrevCloseDate": prev.get("CloseDate") if prev else None,
             "CurrencyIsoCode": self.tables["Opportunity"][opp_id]["CurrencyIsoCode"],
-            "SystemModstamp": at, "IsDeleted": False,
+            "SystemModstamp": at,
+            "IsDeleted": False,
         }
 
     # ----- changes ------------------------------------------------------------------------
@@ -284,7 +454,12 @@ class Org:
             info = STAGE_INFO[opp["StageName"]]
             if "Probability" not in changes:
                 opp["Probability"] = float(info[1])
-            opp.update(IsClosed=info[2], IsWon=info[3], ForecastCategory=info[4], ForecastCategoryName=info[4])
+            opp.update(
+                IsClosed=info[2],
+                IsWon=info[3],
+                ForecastCategory=info[4],
+                ForecastCategoryName=info[4],
+            )
             opp["LastStageChangeDate"] = at
             if opp["IsClosed"]:
                 opp["CloseDate"] = at.date()
@@ -292,7 +467,16 @@ class Org:
         opp.update(LastModifiedDate=at, LastModifiedById=by, SystemModstamp=at)
         tracked = ("StageName", "Amount", "Probability", "CloseDate")
         if any(opp[f] != before[f] for f in tracked):
-            self._history(opp_id, opp["StageName"], opp["Amount"], opp["Probability"], opp["CloseDate"], by, at, before)
+            self._history(
+                opp_id,
+                opp["StageName"],
+                opp["Amount"],
+                opp["Probability"],
+                opp["CloseDate"],
+                by,
+                at,
+                before,
+            )
 
     def live_opportunities(self) -> list[str]:
         return [i for i, o in self.tables["Opportunity"].items() if not o["IsDeleted"]]
@@ -310,20 +494,38 @@ class Org:
 
     def new_opportunity(self, rng: random.Random, at: datetime) -> str:
         opp_id = self.ids.new("Opportunity")
-        owner = rng.choice([u for r, u in self.rep_users.items() if self.tables["User"][u]["IsActive"]])
+        owner = rng.choice(
+            [u for r, u in self.rep_users.items() if self.tables["User"][u]["IsActive"]]
+        )
         account = rng.choice(list(self.account_ids.values()))
         amount = float(Decimal(rng.randint(50, 900) * 100))
         close = (at + timedelta(days=45)).date()
         self.tables["Opportunity"][opp_id] = {
-            "Id": opp_id, "IsDeleted": False, "AccountId": account,
+            "Id": opp_id,
+            "IsDeleted": False,
+            "AccountId": account,
             "Name": f"{self.tables['Account'][account]['Name']} - New opportunity",
-            "StageName": "Prospecting", "Amount": amount, "Probability": 10.0,
-            "ExpectedRevenue": amount / 10, "CloseDate": close, "Type": "New Business",
-            "IsClosed": False, "IsWon": False, "ForecastCategory": "Pipeline",
-            "ForecastCategoryName": "Pipeline", "CurrencyIsoCode": self.currency or "USD",
-            "OwnerId": owner, "CreatedDate": at, "CreatedById": owner, "LastModifiedDate": at,
-            "LastModifiedById": owner, "SystemModstamp": at, "LastStageChangeDate": at,
-            "Loss_Reason__c": None, "Hub_Score__c": None, "Hub_Score_Reason__c": None,
+            "StageName": "Prospecting",
+            "Amount": amount,
+            "Probability": 10.0,
+            "ExpectedRevenue": amount / 10,
+            "CloseDate": close,
+            "Type": "New Business",
+            "IsClosed": False,
+            "IsWon": False,
+            "ForecastCategory": "Pipeline",
+            "ForecastCategoryName": "Pipeline",
+            "CurrencyIsoCode": self.currency or "USD",
+            "OwnerId": owner,
+            "CreatedDate": at,
+            "CreatedById": owner,
+            "LastModifiedDate": at,
+            "LastModifiedById": owner,
+            "SystemModstamp": at,
+            "LastStageChangeDate": at,
+            "Loss_Reason__c": None,
+            "Hub_Score__c": None,
+            "Hub_Score_Reason__c": None,
         }
         self._history(opp_id, "Prospecting", amount, 10.0, close, owner, at)
         return opp_id
@@ -333,14 +535,26 @@ class Org:
         owner = self.tables["Opportunity"][opp_id]["OwnerId"]
         kind = rng.choice(["Call", "Email", "Task"])
         self.tables["Task"][task_id] = {
-            "Id": task_id, "WhatId": opp_id, "WhoId": None, "Subject": f"{kind} logged",
-            "ActivityDate": at.date(), "Status": "Completed", "Priority": "Normal", "OwnerId": owner,
-            "Type": kind if kind != "Task" else "Other", "IsDeleted": False, "IsClosed": True,
-            "CreatedDate": at, "CreatedById": owner, "LastModifiedDate": at, "SystemModstamp": at,
+            "Id": task_id,
+            "WhatId": opp_id,
+            "WhoId": None,
+            "Subject": f"{kind} logged",
+            "ActivityDate": at.date(),
+            "Status": "Completed",
+            "Priority": "Normal",
+            "OwnerId": owner,
+            "Type": kind if kind != "Task" else "Other",
+            "IsDeleted": False,
+            "IsClosed": True,
+            "CreatedDate": at,
+            "CreatedById": owner,
+            "LastModifiedDate": at,
+            "SystemModstamp": at,
             "CallDurationInSeconds": rng.randint(30, 900) if kind == "Call" else None,
             "CallType": "Outbound" if kind == "Call" else None,
             "CallDisposition": "connected" if kind == "Call" else None,
-            "TaskSubtype": kind, "CompletedDateTime": at,
+            "TaskSubtype": kind,
+            "CompletedDateTime": at,
         }
         return task_id
 
@@ -355,7 +569,11 @@ class Org:
         new: list[str] = []
 
         def open_deals() -> list[str]:
-            return [i for i in self.live_opportunities() if not self.tables["Opportunity"][i]["IsClosed"]]
+            return [
+                i
+                for i in self.live_opportunities()
+                if not self.tables["Opportunity"][i]["IsClosed"]
+            ]
 
         def pick(pool: list[str]) -> str | None:
             return rng.choice(pool) if pool else None
@@ -366,13 +584,25 @@ class Org:
             changed.append(opp_id)
 
         for _ in range(spec.get("stage_moves", 5)):
-            opp_id = pick([i for i in open_deals() if self.tables["Opportunity"][i]["StageName"] != OPEN_PATH[-1]])
+            opp_id = pick(
+                [
+                    i
+                    for i in open_deals()
+                    if self.tables["Opportunity"][i]["StageName"] != OPEN_PATH[-1]
+                ]
+            )
             if opp_id:
                 current = self.tables["Opportunity"][opp_id]["StageName"]
                 k = OPEN_PATH.index(current) if current in OPEN_PATH else 0
                 move(opp_id, OPEN_PATH[k + 1], at)
         for _ in range(spec.get("backward_moves", 1)):
-            opp_id = pick([i for i in open_deals() if self.tables["Opportunity"][i]["StageName"] in OPEN_PATH[2:]])
+            opp_id = pick(
+                [
+                    i
+                    for i in open_deals()
+                    if self.tables["Opportunity"][i]["StageName"] in OPEN_PATH[2:]
+                ]
+            )
             if opp_id:
                 k = OPEN_PATH.index(self.tables["Opportunity"][opp_id]["StageName"])
                 move(opp_id, OPEN_PATH[k - 1], at)
@@ -390,7 +620,12 @@ class Org:
         for _ in range(spec.get("lost", 1)):
             opp_id = pick(open_deals())
             if opp_id:
-                move(opp_id, "Closed Lost", at, Loss_Reason__c=rng.choice(["No budget", "Chose competitor"]))
+                move(
+                    opp_id,
+                    "Closed Lost",
+                    at,
+                    Loss_Reason__c=rng.choice(["No budget", "Chose competitor"]),
+                )
         for _ in range(spec.get("deletes", 1)):
             opp_id = pick(self.live_opportunities())
             if opp_id:
@@ -417,7 +652,13 @@ class Org:
             # A long transaction commits now with the modstamp from when it started.
             when = self.max_modstamp() - timedelta(seconds=spec.get("late_by_s", 5))
             for _ in range(late_n):
-                opp_id = pick([i for i in open_deals() if self.tables["Opportunity"][i]["StageName"] != OPEN_PATH[-1]])
+                opp_id = pick(
+                    [
+                        i
+                        for i in open_deals()
+                        if self.tables["Opportunity"][i]["StageName"] != OPEN_PATH[-1]
+                    ]
+                )
                 if opp_id:
                     current = self.tables["Opportunity"][opp_id]["StageName"]
                     k = OPEN_PATH.index(current) if current in OPEN_PATH else 0
@@ -454,7 +695,11 @@ class Org:
             for h in sorted(rows, key=lambda r: (r["CreatedDate"], r["Id"])):
                 if h["StageName"] != last:
                     history.append(
-                        {"deal_key": f"{source}:{opp_id}", "changed_at": h["CreatedDate"], "stage_id": h["StageName"]}
+                        {
+                            "deal_key": f"{source}:{opp_id}",
+                            "changed_at": h["CreatedDate"],
+                            "stage_id": h["StageName"],
+                        }
                     )
                 last = h["StageName"]
         activities = [
@@ -467,7 +712,12 @@ class Org:
             for a in self.tables[obj].values()
         ]
         owners = [{"owner_key": f"{source}:{u}"} for u in self.tables["User"]]
-        return {"deals": deals, "stage_changes": history, "activities": activities, "owners": owners}
+        return {
+            "deals": deals,
+            "stage_changes": history,
+            "activities": activities,
+            "owners": owners,
+        }
 
     def iter_records(self, obj: str, *, all_rows: bool) -> Iterator[Rec]:
         for rec in self.tables[obj].values():

@@ -84,9 +84,7 @@ EVENT_FIELDS: tuple[str, ...] = (
     "IsDeleted",
 )
 # Bulk 2.0 CSV carries every value as text; these come back as booleans.
-BOOLEAN_FIELDS: frozenset[str] = frozenset(
-    {"IsDeleted", "IsClosed", "IsWon", "IsActive"}
-)
+BOOLEAN_FIELDS: frozenset[str] = frozenset({"IsDeleted", "IsClosed", "IsWon", "IsActive"})
 
 # Salesforce's standard sales process, in its SortOrder, with the hub's default mapping.
 # (ApiName, DefaultProbability %, IsClosed, IsWon, ForecastCategoryName, canonical stage)

@@ -43,7 +43,11 @@ from models.errors import QuotaExhausted
 
 def opportunity_fields(opts: SalesforceOptions) -> list[str]:
     fields = list(OPPORTUNITY_FIELDS)
-    extra = [*opts.custom_fields, opts.lost_reason_field, "CurrencyIsoCode" if opts.multi_currency else None]
+    extra = [
+        *opts.custom_fields,
+        opts.lost_reason_field,
+        "CurrencyIsoCode" if opts.multi_currency else None,
+    ]
     for name in extra:
         if name and name not in fields:
             fields.append(name)
@@ -126,7 +130,9 @@ def salesforce_resources(
         if mode.get("Opportunity"):
             if mode.get("history_done"):
                 return []
-            pages = select(client, HISTORY_FIELDS, "OpportunityHistory", all_rows=True, first_sync=True)
+            pages = select(
+                client, HISTORY_FIELDS, "OpportunityHistory", all_rows=True, first_sync=True
+            )
             records = [r for p in pages for r in p]
             mode["history_done"] = True
             return records
@@ -198,14 +204,20 @@ def salesforce_resources(
 
     @dlt.resource(**canonical_hints(Activity))
     def activities() -> Iterator[Any]:
-        for page in until_stopped(ctx, incremental("Task", list(TASK_FIELDS), "Task", all_rows=True)):
+        for page in until_stopped(
+            ctx, incremental("Task", list(TASK_FIELDS), "Task", all_rows=True)
+        ):
             yield from mapped(page, lambda r: mapping.task_row(r, name), "activities", "Task")
-        for page in until_stopped(ctx, incremental("Event", list(EVENT_FIELDS), "Event", all_rows=True)):
+        for page in until_stopped(
+            ctx, incremental("Event", list(EVENT_FIELDS), "Event", all_rows=True)
+        ):
             yield from mapped(page, lambda r: mapping.event_row(r, name), "activities", "Event")
 
     @dlt.resource(**canonical_hints(Owner))
     def owners() -> Iterator[Any]:
-        for page in until_stopped(ctx, incremental("User", list(USER_FIELDS), "User", all_rows=False)):
+        for page in until_stopped(
+            ctx, incremental("User", list(USER_FIELDS), "User", all_rows=False)
+        ):
             yield from mapped(page, lambda r: mapping.owner_row(r, name), "owners", "User")
 
     @dlt.transformer(data_from=deals, **quarantine_hints())
@@ -218,7 +230,13 @@ def salesforce_resources(
             yield drained
 
     resources: list[DltResource] = [
-        opportunity_pages, deals, stage_changes, pipelines, stages, owners, quarantine
+        opportunity_pages,
+        deals,
+        stage_changes,
+        pipelines,
+        stages,
+        owners,
+        quarantine,
     ]
     if opts.include_activities:
         resources.append(activities)

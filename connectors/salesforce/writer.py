@@ -71,7 +71,9 @@ class SalesforceWriter:
                 f"API CustomField 'Opportunity.{sf_field}'), then {grant}"
             )
         if not info.get("updateable"):
-            raise ConfigError(f"salesforce: field Opportunity.{sf_field} is not updateable by the integration user; {grant}")
+            raise ConfigError(
+                f"salesforce: field Opportunity.{sf_field} is not updateable by the integration user; {grant}"
+            )
 
     def stage_values(self) -> list[str]:
         """Active StageName picklist API values (master record type)."""
@@ -121,11 +123,17 @@ class SalesforceWriter:
         for i, status, error in self._collections(updates, plain):
             results[i] = WriteResult(updates[i].deal_id, status, error)
         for start in range(0, len(conditional), COMPOSITE_MAX):
-            for i, status, error in self._composite(updates, conditional[start : start + COMPOSITE_MAX]):
+            for i, status, error in self._composite(
+                updates, conditional[start : start + COMPOSITE_MAX]
+            ):
                 results[i] = WriteResult(updates[i].deal_id, status, error)
-        stamps = self._modstamps([updates[i].deal_id for i, r in enumerate(results) if r and r.status == "written"])
+        stamps = self._modstamps(
+            [updates[i].deal_id for i, r in enumerate(results) if r and r.status == "written"]
+        )
         return [
-            WriteResult(r.deal_id, r.status, r.error, stamps.get(r.deal_id)) if r.status == "written" else r
+            WriteResult(r.deal_id, r.status, r.error, stamps.get(r.deal_id))
+            if r.status == "written"
+            else r
             for r in results
             if r is not None
         ]
@@ -139,10 +147,13 @@ class SalesforceWriter:
         body = {
             "allOrNone": False,
             "records": [
-                {"attributes": {"type": "Opportunity"}, "id": updates[i].deal_id, **rec} for i, rec in plain
+                {"attributes": {"type": "Opportunity"}, "id": updates[i].deal_id, **rec}
+                for i, rec in plain
             ],
         }
-        saves = self.client.api.request("PATCH", path, json=body, endpoint=path, expect_json=True).hub_payload  # type: ignore[attr-defined]
+        saves = self.client.api.request(
+            "PATCH", path, json=body, endpoint=path, expect_json=True
+        ).hub_payload  # type: ignore[attr-defined]
         out: list[tuple[int, WriteStatus, str | None]] = []
         for (i, _), save in zip(plain, saves, strict=True):
             if save.get("success"):
@@ -177,13 +188,21 @@ class SalesforceWriter:
             if status < 300:
                 out.append((i, "written", None))
             elif status == 412:
-                out.append((i, "conflict", f"modified in Salesforce after {base.isoformat()}; not overwritten"))
+                out.append(
+                    (
+                        i,
+                        "conflict",
+                        f"modified in Salesforce after {base.isoformat()}; not overwritten",
+                    )
+                )
             else:
                 errors = sub.get("body") or [{}]
                 first = errors[0] if isinstance(errors, list) and errors else {}
                 code = str(first.get("errorCode", ""))
                 retry = code in _RETRYABLE or status >= 500
-                out.append((i, "retryable" if retry else "failed", f"{code}: {first.get('message', '')}"))
+                out.append(
+                    (i, "retryable" if retry else "failed", f"{code}: {first.get('message', '')}")
+                )
         return out
 
     def _modstamps(self, ids: list[str]) -> dict[str, datetime]:
@@ -192,7 +211,9 @@ class SalesforceWriter:
         for start in range(0, len(ids), COLLECTION_MAX):
             chunk = ids[start : start + COLLECTION_MAX]
             where = "Id IN (" + ", ".join(f"'{i}'" for i in chunk) + ")"
-            for page in self.client.query(build_soql(["Id", "SystemModstamp"], "Opportunity", where)):
+            for page in self.client.query(
+                build_soql(["Id", "SystemModstamp"], "Opportunity", where)
+            ):
                 for rec in page:
                     stamp = parse_datetime(rec.get("SystemModstamp"))
                     if stamp:
@@ -203,5 +224,7 @@ class SalesforceWriter:
 def build_writer(ctx: SourceContext) -> SalesforceWriter:
     assert isinstance(ctx.options, SalesforceOptions)
     return SalesforceWriter(
-        SalesforceClient(ctx.options, lambda key: ctx.credential(key, required=False), stats=ctx.stats)
+        SalesforceClient(
+            ctx.options, lambda key: ctx.credential(key, required=False), stats=ctx.stats
+        )
     )

@@ -46,22 +46,29 @@ def _sandbox_world(connector: Connector, folder: Path) -> Iterator[World]:
         expected = None
         if hasattr(sandbox, "expected_canonical"):
             expected = len(sandbox.expected_canonical(f"{connector.kind}_c")["deals"])
-        secrets = [v for v in entry.get("credentials", {}).values() if isinstance(v, str) and len(v) > 6]
+        secrets = [
+            v for v in entry.get("credentials", {}).values() if isinstance(v, str) and len(v) > 6
+        ]
         yield World(config, secrets, expected)
     finally:
         sandbox.stop()
 
 
 @pytest.fixture(params=sorted(CONNECTORS), ids=lambda kind: f"kind={kind}")
-def world(request: pytest.FixtureRequest, tmp_path: Path, small_export: Generated) -> Iterator[World]:
+def world(
+    request: pytest.FixtureRequest, tmp_path: Path, small_export: Generated
+) -> Iterator[World]:
     connector = CONNECTORS[request.param]
     if connector.sandbox is not None:
         yield from _sandbox_world(connector, tmp_path)
     elif connector.kind == "csv":
         shutil.copytree(small_export.export.out_dir, tmp_path, dirs_exist_ok=True)
         entry = csv_source_entry(small_export.export, "csv_c", small_export.export.out_dir)
-        yield World(parse_config({"sources": [entry]}, tmp_path / "hub.yml"), [],
-                    small_export.export.row_counts["deals"])
+        yield World(
+            parse_config({"sources": [entry]}, tmp_path / "hub.yml"),
+            [],
+            small_export.export.row_counts["deals"],
+        )
     else:
         pytest.skip(f"kind {connector.kind} ships no sandbox, so it cannot be pulled offline")
 
@@ -72,9 +79,13 @@ def _db(config: HubConfig) -> duckdb.DuckDBPyConnection:
 
 def _counts(config: HubConfig, schema: str) -> dict[str, Any]:
     with _db(config) as con:
-        tables = [r[0] for r in con.execute(
-            f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}' "
-            "AND table_name NOT LIKE '_dlt%'").fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}' "
+                "AND table_name NOT LIKE '_dlt%'"
+            ).fetchall()
+        ]
         return {t: con.execute(f"SELECT count(*) FROM {schema}.{t}").fetchone()[0] for t in tables}
 
 
@@ -85,23 +96,37 @@ def test_pull_lands_canonical_tables_with_canonical_columns_and_unique_keys(worl
     assert run.status == "ok", run.error
     schema = f"src_{source.name}"
     with _db(config) as con:
-        present = {r[0] for r in con.execute(
-            f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'").fetchall()}
+        present = {
+            r[0]
+            for r in con.execute(
+                f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'"
+            ).fetchall()
+        }
         assert set(REQUIRED_TABLES) <= present
         for model in CANONICAL_MODELS:
             if model.table_name not in present:
                 continue
-            columns = {r[0] for r in con.execute(f"DESCRIBE {schema}.{model.table_name}").fetchall()}
-            assert set(model.model_fields) <= columns, (model.table_name, set(model.model_fields) - columns)
+            columns = {
+                r[0] for r in con.execute(f"DESCRIBE {schema}.{model.table_name}").fetchall()
+            }
+            assert set(model.model_fields) <= columns, (
+                model.table_name,
+                set(model.model_fields) - columns,
+            )
             key = ", ".join(model.primary_key)
-            dupes = con.execute(f"SELECT count(*) FROM (SELECT {key} FROM {schema}.{model.table_name} "
-                            f"GROUP BY {key} HAVING count(*) > 1)").fetchone()[0]
+            dupes = con.execute(
+                f"SELECT count(*) FROM (SELECT {key} FROM {schema}.{model.table_name} "
+                f"GROUP BY {key} HAVING count(*) > 1)"
+            ).fetchone()[0]
             assert dupes == 0, f"duplicate keys in {model.table_name}"
-            wrong = con.execute(f"SELECT count(*) FROM {schema}.{model.table_name} WHERE source_name <> "
-                            f"'{source.name}' OR crm <> '{source.kind}'").fetchone()[0]
+            wrong = con.execute(
+                f"SELECT count(*) FROM {schema}.{model.table_name} WHERE source_name <> "
+                f"'{source.name}' OR crm <> '{source.kind}'"
+            ).fetchone()[0]
             assert wrong == 0, f"{model.table_name} rows without this source's name and kind"
-        bad_keys = con.execute(f"SELECT count(*) FROM {schema}.deals WHERE deal_key NOT LIKE "
-                           f"'{source.name}:%'").fetchone()[0]
+        bad_keys = con.execute(
+            f"SELECT count(*) FROM {schema}.deals WHERE deal_key NOT LIKE '{source.name}:%'"
+        ).fetchone()[0]
         assert bad_keys == 0
         n_deals = con.execute(f"SELECT count(*) FROM {schema}.deals").fetchone()[0]
         assert con.execute(f"SELECT count(*) FROM {schema}.stage_changes").fetchone()[0] > 0
@@ -119,8 +144,11 @@ def test_default_stage_map_covers_the_default_pipeline(world: World) -> None:
     for r in rows:
         deals_per_pipeline[r.pipeline_id] = deals_per_pipeline.get(r.pipeline_id, 0) + r.deals
     main = max(deals_per_pipeline, key=lambda p: deals_per_pipeline[p])
-    unmapped = [(r.stage_id, r.stage_label) for r in rows
-                if r.pipeline_id == main and r.canonical_stage == UNMAPPED]
+    unmapped = [
+        (r.stage_id, r.stage_label)
+        for r in rows
+        if r.pipeline_id == main and r.canonical_stage == UNMAPPED
+    ]
     assert unmapped == []
 
 
@@ -135,7 +163,9 @@ def test_unchanged_second_pull_changes_nothing_and_run_log_has_no_secret(world: 
     after = _counts(config, schema)
     assert after == before
     with _db(config) as con:
-        log = " ".join(str(v) for row in con.execute("SELECT * FROM hub_meta.hub_runs").fetchall() for v in row)
+        log = " ".join(
+            str(v) for row in con.execute("SELECT * FROM hub_meta.hub_runs").fetchall() for v in row
+        )
     assert "ok" in log
     for secret in world.secrets:
         assert secret not in log

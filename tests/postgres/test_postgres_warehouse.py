@@ -38,8 +38,11 @@ def _normal(value: Any) -> Any:
         number = float(value)
         return None if math.isnan(number) else round(number, 6)
     if isinstance(value, datetime):
-        return value.replace(tzinfo=None).isoformat() if value.tzinfo is None else \
-            value.astimezone(tz=None).replace(tzinfo=None).isoformat()
+        return (
+            value.replace(tzinfo=None).isoformat()
+            if value.tzinfo is None
+            else value.astimezone(tz=None).replace(tzinfo=None).isoformat()
+        )
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
@@ -59,8 +62,9 @@ def _tables(config: HubConfig, schema: str) -> dict[str, list[tuple]]:
 
 
 @pytest.mark.postgres
-def test_every_mart_is_equal_on_duckdb_and_postgres(tmp_path: Path, small_export: Generated,
-                                                      pg_database: dict[str, Any]) -> None:
+def test_every_mart_is_equal_on_duckdb_and_postgres(
+    tmp_path: Path, small_export: Generated, pg_database: dict[str, Any]
+) -> None:
     duck = _project(tmp_path / "duck", small_export, None)
     pg = _project(tmp_path / "pg", small_export, pg_warehouse(pg_database))
     for config in (duck, pg):
@@ -79,15 +83,20 @@ def test_every_mart_is_equal_on_duckdb_and_postgres(tmp_path: Path, small_export
 
 @pytest.mark.postgres
 def test_the_timezone_of_timestamps_does_not_shift_between_warehouses(
-        tmp_path: Path, small_export: Generated, pg_database: dict[str, Any]) -> None:
+    tmp_path: Path, small_export: Generated, pg_database: dict[str, Any]
+) -> None:
     pg = _project(tmp_path / "pg", small_export, pg_warehouse(pg_database))
     (run,) = run_pull(pg)
     assert run.status == "ok", run.error
     with Warehouse(pg).connect() as conn:
-        first = conn.execute(sa.text(
-            "SELECT created_at FROM src_crm_export.deals WHERE source_deal_id = 'D0000001'")).scalar()
-    expected = next(line for line in (small_export.export.out_dir / "deals.csv").read_text().splitlines()
-                    if line.startswith("D0000001,"))
+        first = conn.execute(
+            sa.text("SELECT created_at FROM src_crm_export.deals WHERE source_deal_id = 'D0000001'")
+        ).scalar()
+    expected = next(
+        line
+        for line in (small_export.export.out_dir / "deals.csv").read_text().splitlines()
+        if line.startswith("D0000001,")
+    )
     assert first is not None and first.strftime("%Y-%m-%dT%H:%M") in expected
 
 
@@ -96,13 +105,25 @@ def test_the_timezone_of_timestamps_does_not_shift_between_warehouses(
     ("change", "expected"),
     [
         pytest.param({"port": 1}, "cannot reach PostgreSQL at 127.0.0.1:1", id="unreachable-host"),
-        pytest.param({"password": "env:HUB_TEST_WRONG_PASSWORD"}, "refused user", id="wrong-password"),
-        pytest.param({"database": "no_such_db"}, "database 'no_such_db' does not exist", id="missing-database"),
+        pytest.param(
+            {"password": "env:HUB_TEST_WRONG_PASSWORD"}, "refused user", id="wrong-password"
+        ),
+        pytest.param(
+            {"database": "no_such_db"},
+            "database 'no_such_db' does not exist",
+            id="missing-database",
+        ),
     ],
 )
 def test_bad_warehouse_config_is_one_clear_line_without_the_password(
-        cli, tmp_path: Path, small_export: Generated, pg_server: dict[str, Any],
-        monkeypatch: pytest.MonkeyPatch, change: dict[str, Any], expected: str) -> None:
+    cli,
+    tmp_path: Path,
+    small_export: Generated,
+    pg_server: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    change: dict[str, Any],
+    expected: str,
+) -> None:
     monkeypatch.setenv("HUB_TEST_WRONG_PASSWORD", "definitely-not-it-123")
     warehouse = {**pg_warehouse(pg_server), **change}
     config = _project(tmp_path, small_export, warehouse)
@@ -117,17 +138,30 @@ def test_bad_warehouse_config_is_one_clear_line_without_the_password(
 
 @pytest.mark.postgres
 def test_no_permission_to_create_a_schema_says_what_to_grant(
-        cli, tmp_path: Path, small_export: Generated, pg_database: dict[str, Any]) -> None:
-    admin = sa.create_engine(sa.URL.create(
-        "postgresql+psycopg2", username=pg_database["user"], password=pg_database["password"],
-        host=pg_database["host"], port=pg_database["port"], database=pg_database["database"]),
-        isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    cli, tmp_path: Path, small_export: Generated, pg_database: dict[str, Any]
+) -> None:
+    admin = sa.create_engine(
+        sa.URL.create(
+            "postgresql+psycopg2",
+            username=pg_database["user"],
+            password=pg_database["password"],
+            host=pg_database["host"],
+            port=pg_database["port"],
+            database=pg_database["database"],
+        ),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
     with admin.connect() as conn:
         conn.execute(sa.text("DROP ROLE IF EXISTS hub_reader"))
         conn.execute(sa.text("CREATE ROLE hub_reader LOGIN PASSWORD 'reader-pass-42'"))
         conn.execute(sa.text(f'REVOKE CREATE ON DATABASE "{pg_database["database"]}" FROM PUBLIC'))
     admin.dispose()
-    warehouse = {**pg_warehouse(pg_database), "user": "hub_reader", "password": "env:HUB_TEST_READER_PW"}
+    warehouse = {
+        **pg_warehouse(pg_database),
+        "user": "hub_reader",
+        "password": "env:HUB_TEST_READER_PW",
+    }
     import os
 
     os.environ["HUB_TEST_READER_PW"] = "reader-pass-42"

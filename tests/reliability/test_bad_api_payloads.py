@@ -40,11 +40,33 @@ class Case:
     check: dict[str, Any] = field(default_factory=dict)  # deal column -> value after the load
 
 
-NULLS_HS = dict.fromkeys(("dealname", "amount", "dealstage", "pipeline", "hubspot_owner_id",
-                          "createdate", "closedate", "deal_currency_code"))
-NULLS_SF = dict.fromkeys(("Name", "Amount", "StageName", "OwnerId", "CloseDate", "Probability", "AccountId"))
-NULLS_PD = dict.fromkeys(("title", "value", "stage_id", "owner_id", "currency", "expected_close_date",
-                          "org_id", "probability"))
+NULLS_HS = dict.fromkeys(
+    (
+        "dealname",
+        "amount",
+        "dealstage",
+        "pipeline",
+        "hubspot_owner_id",
+        "createdate",
+        "closedate",
+        "deal_currency_code",
+    )
+)
+NULLS_SF = dict.fromkeys(
+    ("Name", "Amount", "StageName", "OwnerId", "CloseDate", "Probability", "AccountId")
+)
+NULLS_PD = dict.fromkeys(
+    (
+        "title",
+        "value",
+        "stage_id",
+        "owner_id",
+        "currency",
+        "expected_close_date",
+        "org_id",
+        "probability",
+    )
+)
 NAME = "🚀 Ünïcødé <b>Big</b> deal & <script>x</script>"
 
 CASES: dict[str, Case] = {
@@ -52,14 +74,24 @@ CASES: dict[str, Case] = {
     "hubspot-amount-not-a-number": Case("hubspot", {"amount": "lots"}, "quarantine"),
     "hubspot-negative-amount": Case("hubspot", {"amount": "-500"}),
     "hubspot-huge-amount": Case("hubspot", {"amount": "1e30"}, "quarantine"),
-    "hubspot-probability-out-of-range": Case("hubspot", {"hs_forecast_probability": "7"}, "quarantine"),
-    "hubspot-unknown-stage": Case("hubspot", {"dealstage": "teleported"}, check={"stage_id": "teleported"}),
-    "hubspot-unknown-pipeline": Case("hubspot", {"pipeline": "ghost"}, check={"pipeline_id": "ghost"}),
-    "hubspot-unknown-owner": Case("hubspot", {"hubspot_owner_id": "999999"}, check={"owner_id": "999999"}),
+    "hubspot-probability-out-of-range": Case(
+        "hubspot", {"hs_forecast_probability": "7"}, "quarantine"
+    ),
+    "hubspot-unknown-stage": Case(
+        "hubspot", {"dealstage": "teleported"}, check={"stage_id": "teleported"}
+    ),
+    "hubspot-unknown-pipeline": Case(
+        "hubspot", {"pipeline": "ghost"}, check={"pipeline_id": "ghost"}
+    ),
+    "hubspot-unknown-owner": Case(
+        "hubspot", {"hubspot_owner_id": "999999"}, check={"owner_id": "999999"}
+    ),
     "hubspot-unicode-emoji-html-name": Case("hubspot", {"dealname": NAME}, check={"name": NAME}),
     "hubspot-timestamp-epoch-ms": Case("hubspot", {"createdate": "1767607200000"}),
     "hubspot-timestamp-iso-z": Case("hubspot", {"createdate": "2026-01-05T10:00:00Z"}),
-    "hubspot-timestamp-iso-millis-offset": Case("hubspot", {"createdate": "2026-01-05T10:00:00.123+02:00"}),
+    "hubspot-timestamp-iso-millis-offset": Case(
+        "hubspot", {"createdate": "2026-01-05T10:00:00.123+02:00"}
+    ),
     "hubspot-timestamp-garbage": Case("hubspot", {"createdate": "yesterday"}, "quarantine"),
     "hubspot-date-garbage": Case("hubspot", {"closedate": "31/31/2026"}, "quarantine"),
     "hubspot-null-everywhere": Case("hubspot", NULLS_HS),
@@ -68,7 +100,9 @@ CASES: dict[str, Case] = {
     "salesforce-negative-amount": Case("salesforce", {"Amount": -500.0}),
     "salesforce-huge-amount": Case("salesforce", {"Amount": 1e30}, "quarantine"),
     "salesforce-probability-out-of-range": Case("salesforce", {"Probability": 700.0}, "quarantine"),
-    "salesforce-unknown-stage": Case("salesforce", {"StageName": "Teleported"}, check={"stage_id": "Teleported"}),
+    "salesforce-unknown-stage": Case(
+        "salesforce", {"StageName": "Teleported"}, check={"stage_id": "Teleported"}
+    ),
     "salesforce-unknown-owner": Case("salesforce", {"OwnerId": "005000000000BAD"}),
     "salesforce-unicode-emoji-html-name": Case("salesforce", {"Name": NAME}, check={"name": NAME}),
     "salesforce-timestamp-garbage": Case("salesforce", {"CreatedDate": "yesterday"}, "quarantine"),
@@ -80,11 +114,17 @@ CASES: dict[str, Case] = {
     "pipedrive-huge-amount": Case("pipedrive", {"value": 1e30}, "quarantine"),
     "pipedrive-probability-out-of-range": Case("pipedrive", {"probability": 700}, "quarantine"),
     "pipedrive-unknown-stage": Case("pipedrive", {"stage_id": 999}, check={"stage_id": "999"}),
-    "pipedrive-unknown-pipeline": Case("pipedrive", {"pipeline_id": 999}, check={"pipeline_id": "999"}),
-    "pipedrive-unknown-owner": Case("pipedrive", {"owner_id": 999999}, check={"owner_id": "999999"}),
+    "pipedrive-unknown-pipeline": Case(
+        "pipedrive", {"pipeline_id": 999}, check={"pipeline_id": "999"}
+    ),
+    "pipedrive-unknown-owner": Case(
+        "pipedrive", {"owner_id": 999999}, check={"owner_id": "999999"}
+    ),
     "pipedrive-unicode-emoji-html-name": Case("pipedrive", {"title": NAME}, check={"name": NAME}),
     "pipedrive-timestamp-garbage": Case("pipedrive", {"add_time": "yesterday"}, "quarantine"),
-    "pipedrive-date-garbage": Case("pipedrive", {"expected_close_date": "31/31/2026"}, "quarantine"),
+    "pipedrive-date-garbage": Case(
+        "pipedrive", {"expected_close_date": "31/31/2026"}, "quarantine"
+    ),
     "pipedrive-null-everywhere": Case("pipedrive", NULLS_PD),
 }
 
@@ -120,7 +160,9 @@ def test_a_malformed_api_record_is_quarantined_or_loaded_never_fatal(
         deal_id, record = _first_deal(case.kind, server)
         with server.lock:
             record.update(case.edit)
-        config = parse_config({"sources": [sandbox_entry(case.kind, server, "bad")]}, tmp_path / "hub.yml")
+        config = parse_config(
+            {"sources": [sandbox_entry(case.kind, server, "bad")]}, tmp_path / "hub.yml"
+        )
         (run,) = run_pull(config)
     finally:
         stop_quietly({case.kind: server})
@@ -130,11 +172,21 @@ def test_a_malformed_api_record_is_quarantined_or_loaded_never_fatal(
         loaded = {r[0] for r in con.execute("SELECT source_deal_id FROM src_bad.deals").fetchall()}
         assert len(loaded) == N_DEALS and deal_id in loaded, f"{N_DEALS - len(loaded)} deals lost"
         for column, value in case.check.items():
-            got = con.execute(f"SELECT {column} FROM src_bad.deals WHERE source_deal_id = ?", [deal_id]).fetchone()[0]
+            got = con.execute(
+                f"SELECT {column} FROM src_bad.deals WHERE source_deal_id = ?", [deal_id]
+            ).fetchone()[0]
             assert got == value, (column, got)
-        has_q = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'src_bad' "
-                            "AND table_name = 'quarantine'").fetchone()[0]
-        quarantined = con.execute("SELECT record_id, reason FROM src_bad.quarantine").fetchall() if has_q else []
+        has_q = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'src_bad' "
+            "AND table_name = 'quarantine'"
+        ).fetchone()[0]
+        quarantined = (
+            con.execute("SELECT record_id, reason FROM src_bad.quarantine").fetchall()
+            if has_q
+            else []
+        )
     if case.expect == "quarantine":
         reasons = [reason for record_id, reason in quarantined if record_id == deal_id]
-        assert reasons and all(reasons), f"no quarantine row with a reason for {deal_id}: {quarantined}"
+        assert reasons and all(reasons), (
+            f"no quarantine row with a reason for {deal_id}: {quarantined}"
+        )

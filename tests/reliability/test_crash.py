@@ -69,12 +69,23 @@ class Timeline:
         return None if self.ended_at is None else self.ended_at - self.started
 
 
-def launch(*args: str, cwd: Path, kill_after: float | None = None,
-           kill_after_pull: float | None = None, timeout: float = 240) -> Timeline:
+def launch(
+    *args: str,
+    cwd: Path,
+    kill_after: float | None = None,
+    kill_after_pull: float | None = None,
+    timeout: float = 240,
+) -> Timeline:
     """Run ``hub ARGS`` and SIGKILL it ``kill_after`` seconds after start, or
     ``kill_after_pull`` seconds after its pull finished (i.e. inside dbt)."""
-    proc = subprocess.Popen([HUB, *args], cwd=cwd, env=hub_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [HUB, *args],
+        cwd=cwd,
+        env=hub_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     line = Timeline(time.perf_counter())
 
     def read_err() -> None:
@@ -88,7 +99,10 @@ def launch(*args: str, cwd: Path, kill_after: float | None = None,
         assert proc.stdout is not None
         line.stdout.extend(proc.stdout)
 
-    readers = [threading.Thread(target=read_err, daemon=True), threading.Thread(target=read_out, daemon=True)]
+    readers = [
+        threading.Thread(target=read_err, daemon=True),
+        threading.Thread(target=read_out, daemon=True),
+    ]
     for reader in readers:
         reader.start()
     deadline = line.started + timeout
@@ -96,7 +110,11 @@ def launch(*args: str, cwd: Path, kill_after: float | None = None,
         now = time.perf_counter()
         if kill_after is not None and now - line.started >= kill_after:
             break
-        if kill_after_pull is not None and line.pull_done_at is not None and now - line.pull_done_at >= kill_after_pull:
+        if (
+            kill_after_pull is not None
+            and line.pull_done_at is not None
+            and now - line.pull_done_at >= kill_after_pull
+        ):
             break
         time.sleep(0.01)
     if proc.poll() is None:
@@ -129,8 +147,10 @@ def _runs_logged(folder: Path) -> int:
     if not db.exists():
         return 0
     with duckdb.connect(str(db), read_only=True) as con:
-        has = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'hub_meta' "
-                          "AND table_name = 'hub_runs'").fetchone()[0]
+        has = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'hub_meta' "
+            "AND table_name = 'hub_runs'"
+        ).fetchone()[0]
         return con.execute("SELECT count(*) FROM hub_meta.hub_runs").fetchone()[0] if has else 0
 
 
@@ -144,19 +164,37 @@ def assert_sound(folder: Path) -> None:
 
 
 def assert_identical(clean: Path, crash: Path, *, schemas: tuple[str, ...]) -> None:
-    want = {t: p for t, p in fingerprint(clean / ".hub" / "hub.duckdb").items() if t.startswith(schemas)}
-    have = {t: p for t, p in fingerprint(crash / ".hub" / "hub.duckdb").items() if t.startswith(schemas)}
+    want = {
+        t: p for t, p in fingerprint(clean / ".hub" / "hub.duckdb").items() if t.startswith(schemas)
+    }
+    have = {
+        t: p for t, p in fingerprint(crash / ".hub" / "hub.duckdb").items() if t.startswith(schemas)
+    }
     problems = diff_prints(want, have)
     if problems:
-        details = [table_diff(clean / ".hub" / "hub.duckdb", crash / ".hub" / "hub.duckdb", p.split(":")[0])
-                   for p in problems[:3] if p.split(":")[0] in want and p.split(":")[0] in have]
-        pytest.fail("warehouse after rerun differs from the clean run:\n" + "\n".join(problems + details))
+        details = [
+            table_diff(
+                clean / ".hub" / "hub.duckdb", crash / ".hub" / "hub.duckdb", p.split(":")[0]
+            )
+            for p in problems[:3]
+            if p.split(":")[0] in want and p.split(":")[0] in have
+        ]
+        pytest.fail(
+            "warehouse after rerun differs from the clean run:\n" + "\n".join(problems + details)
+        )
     assert want, "nothing compared"
 
 
 def mutate_all(src: Sources, seed: int) -> None:
-    spec = {"seed": seed, "stage_moves": 4, "backward_moves": 1, "won": 1, "lost": 1, "deletes": 1,
-            "new_deals": 2}
+    spec = {
+        "seed": seed,
+        "stage_moves": 4,
+        "backward_moves": 1,
+        "won": 1,
+        "lost": 1,
+        "deletes": 1,
+        "new_deals": 2,
+    }
     for kind, server in src.servers.items():
         response = requests.post(f"{server.base_url}/_sandbox/mutate", json=spec, timeout=30)
         assert response.status_code == 200, (kind, response.text)
@@ -178,19 +216,46 @@ def test_sigkill_at_random_points_then_rerun_gives_the_clean_warehouse(
         write_hub_yml(folder, src.config())
     log: list[dict[str, object]] = []
 
-    def kill(args: tuple[str, ...], *, after: float | None = None, after_pull: float | None = None,
-             tries: int = 3) -> None:
-        line = launch(*args, "--config", str(crash / "hub.yml"), cwd=crash,
-                      kill_after=after, kill_after_pull=after_pull)
+    def kill(
+        args: tuple[str, ...],
+        *,
+        after: float | None = None,
+        after_pull: float | None = None,
+        tries: int = 3,
+    ) -> None:
+        line = launch(
+            *args,
+            "--config",
+            str(crash / "hub.yml"),
+            cwd=crash,
+            kill_after=after,
+            kill_after_pull=after_pull,
+        )
         if not line.killed and tries > 1:  # it ran faster than measured: a completed rerun
             assert line.code in (0, 3), "".join(line.stderr)[-2000:]
-            log.append({"round": round_name, "args": " ".join(args), "finished_before_kill_s": after or after_pull})
-            kill(args, after=after and after * 0.5, after_pull=after_pull and after_pull * 0.3, tries=tries - 1)
+            log.append(
+                {
+                    "round": round_name,
+                    "args": " ".join(args),
+                    "finished_before_kill_s": after or after_pull,
+                }
+            )
+            kill(
+                args,
+                after=after and after * 0.5,
+                after_pull=after_pull and after_pull * 0.3,
+                tries=tries - 1,
+            )
             return
-        entry = {"round": round_name, "args": " ".join(args), "delay_s": round(after or after_pull or 0, 2),
-                 "ran_s": round(line.total_s or 0, 1),
-                 "killed": line.killed, "at": where_it_died(crash, line) if line.killed else "finished first",
-                 "code": line.code}
+        entry = {
+            "round": round_name,
+            "args": " ".join(args),
+            "delay_s": round(after or after_pull or 0, 2),
+            "ran_s": round(line.total_s or 0, 1),
+            "killed": line.killed,
+            "at": where_it_died(crash, line) if line.killed else "finished first",
+            "code": line.code,
+        }
         log.append(entry)
         if not line.killed:
             assert line.code in (0, 3), "".join(line.stderr)[-2000:]
@@ -198,9 +263,18 @@ def test_sigkill_at_random_points_then_rerun_gives_the_clean_warehouse(
 
     def rerun(*args: str) -> None:
         done = run_hub(*args, "--config", str(crash / "hub.yml"), cwd=crash)
-        assert done.code == 0, f"rerun of hub {' '.join(args)} failed ({done.code}):\n{done.output[-3000:]}"
+        assert done.code == 0, (
+            f"rerun of hub {' '.join(args)} failed ({done.code}):\n{done.output[-3000:]}"
+        )
         assert "Traceback" not in done.output
-        log.append({"round": round_name, "args": " ".join(args), "rerun": True, "seconds": round(done.seconds, 1)})
+        log.append(
+            {
+                "round": round_name,
+                "args": " ".join(args),
+                "rerun": True,
+                "seconds": round(done.seconds, 1),
+            }
+        )
 
     # ----- round A: the first, full sync of an empty warehouse --------------------------------
     round_name = "A"

@@ -70,7 +70,9 @@ def restore_quota(kind: str, server: Any) -> None:
 class Fault:
     plan: dict[str, Any] = field(default_factory=dict)  # posted to /_sandbox/faults
     oauth: bool = False  # use the sandbox's OAuth app (tokens that expire) instead of a token
-    quota_after: float | None = None  # the daily allowance runs out after this share of a clean run's requests
+    quota_after: float | None = (
+        None  # the daily allowance runs out after this share of a clean run's requests
+    )
     expect_retries: bool = True  # the client must have retried something
     expect_stop: bool = False  # the run must stop cleanly; a later run completes it
     stop_words: tuple[str, ...] = ()  # the stop message must say this
@@ -82,13 +84,29 @@ FAULTS: dict[str, Fault] = {
     "slow": Fault({"rate_slow": 0.25, "slow_s": 0.15, "seed": 3}, expect_retries=False),
     "truncated-bodies": Fault({"rate_truncate": 0.3, "seed": 4}),
     "dropped-connections": Fault({"rate_drop": 0.3, "seed": 5}),
-    "mixed-storm": Fault({"rate_429": 0.15, "rate_5xx": 0.1, "rate_truncate": 0.1, "rate_drop": 0.1,
-                          "rate_slow": 0.1, "slow_s": 0.05, "seed": 6}),
-    "token-expiry-mid-run": Fault({"expire_token_after": 7, "seed": 7}, oauth=True, expect_retries=False),
-    "quota-gone-at-start": Fault({"quota_exhausted": True}, expect_retries=False, expect_stop=True,
-                                 stop_words=("daily",)),
-    "quota-runs-out-mid-run": Fault(quota_after=0.5, expect_retries=False, expect_stop=True,
-                                    stop_words=("daily", "state is saved")),
+    "mixed-storm": Fault(
+        {
+            "rate_429": 0.15,
+            "rate_5xx": 0.1,
+            "rate_truncate": 0.1,
+            "rate_drop": 0.1,
+            "rate_slow": 0.1,
+            "slow_s": 0.05,
+            "seed": 6,
+        }
+    ),
+    "token-expiry-mid-run": Fault(
+        {"expire_token_after": 7, "seed": 7}, oauth=True, expect_retries=False
+    ),
+    "quota-gone-at-start": Fault(
+        {"quota_exhausted": True}, expect_retries=False, expect_stop=True, stop_words=("daily",)
+    ),
+    "quota-runs-out-mid-run": Fault(
+        quota_after=0.5,
+        expect_retries=False,
+        expect_stop=True,
+        stop_words=("daily", "state is saved"),
+    ),
 }
 
 
@@ -123,8 +141,11 @@ class Crm:
         assert response.status_code == 200, response.text
 
     def prints(self, folder: Path) -> dict[str, Any]:
-        return {t: p for t, p in fingerprint(folder / ".hub" / "hub.duckdb").items()
-                if t.startswith(f"src_{self.name}.")}
+        return {
+            t: p
+            for t, p in fingerprint(folder / ".hub" / "hub.duckdb").items()
+            if t.startswith(f"src_{self.name}.")
+        }
 
 
 @pytest.fixture(autouse=True)
@@ -171,7 +192,9 @@ def test_a_faulty_crm_gives_the_clean_data_or_a_clean_stop_then_the_clean_data(
     try:
         crm.faults(**plan)
         if fault.quota_after is not None:
-            exhaust_quota_after(kind, crm.server, max(2, int(crm.clean_requests * fault.quota_after)))
+            exhaust_quota_after(
+                kind, crm.server, max(2, int(crm.clean_requests * fault.quota_after))
+            )
         run = crm.pull(folder, oauth=fault.oauth)
     finally:
         crm.faults()
@@ -189,10 +212,10 @@ def test_a_faulty_crm_gives_the_clean_data_or_a_clean_stop_then_the_clean_data(
         # A clean stop: one line naming the CRM and what to do; then a later run finishes.
         assert run.status in ("stopped", "failed"), run.status
         assert kind.split("_")[0] in message.lower() or crm.name in message, message
-        assert any(w in message for w in ("rerun", "run 'hub sync' again", "state is saved", "resum")), message
+        assert any(
+            w in message for w in ("rerun", "run 'hub sync' again", "state is saved", "resum")
+        ), message
         again = crm.pull(folder, oauth=fault.oauth)
         assert again.status == "ok", again.error
     problems = diff_prints(crm.reference, crm.prints(folder))
     assert not problems, "\n".join(problems)
-
-

@@ -56,8 +56,11 @@ def secret_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sources]:
         refs = {
             "hubspot": {"token": "env:REL_HUBSPOT_TOKEN"},
             "pipedrive": {"api_token": "env:REL_PIPEDRIVE_TOKEN"},
-            "salesforce": {"client_id": "env:REL_SF_CLIENT_ID", "client_secret": "env:REL_SF_CLIENT_SECRET",
-                           "refresh_token": "env:REL_SF_REFRESH_TOKEN"},
+            "salesforce": {
+                "client_id": "env:REL_SF_CLIENT_ID",
+                "client_secret": "env:REL_SF_CLIENT_SECRET",
+                "refresh_token": "env:REL_SF_REFRESH_TOKEN",
+            },
         }
         for entry in src.entries:
             kind = entry["kind"]
@@ -81,15 +84,23 @@ def scan_warehouse(db: Path, secrets: set[str]) -> list[str]:
         return []
     found = []
     with duckdb.connect(str(db), read_only=True) as con:
-        tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+        ).fetchall()
         for schema, table in tables:
-            cols = [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-                [schema, table]).fetchall()]
+            cols = [
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+                    [schema, table],
+                ).fetchall()
+            ]
             as_text = " || '|' || ".join(f"coalesce(CAST(\"{c}\" AS VARCHAR), '')" for c in cols)
             for secret in secrets:
-                hits = con.execute(f"SELECT count(*) FROM \"{schema}\".\"{table}\" WHERE strpos({as_text}, ?) > 0",
-                                   [secret]).fetchone()[0]
+                hits = con.execute(
+                    f'SELECT count(*) FROM "{schema}"."{table}" WHERE strpos({as_text}, ?) > 0',
+                    [secret],
+                ).fetchone()[0]
                 if hits:
                     found.append(f"{schema}.{table}: {hits} rows contain {secret[:12]}…")
     return found
@@ -103,11 +114,17 @@ def test_no_command_leaks_a_token_anywhere(secret_world: Sources, tmp_path: Path
     env = dict(TOKENS)
     ran: list[Ran] = []
 
-    def hub(*args: str, expect: tuple[int, ...] = (0,), extra_env: dict[str, str] | None = None,
-            cwd: Path = project) -> Ran:
+    def hub(
+        *args: str,
+        expect: tuple[int, ...] = (0,),
+        extra_env: dict[str, str] | None = None,
+        cwd: Path = project,
+    ) -> Ran:
         done = run_hub(*args, cwd=cwd, env={**env, **(extra_env or {})})
         ran.append(done)
-        assert done.code in expect, f"hub {' '.join(args)} exited {done.code}:\n{done.output[-2000:]}"
+        assert done.code in expect, (
+            f"hub {' '.join(args)} exited {done.code}:\n{done.output[-2000:]}"
+        )
         assert "Traceback" not in done.output, done.output[-3000:]
         return done
 
@@ -137,8 +154,14 @@ def test_no_command_leaks_a_token_anywhere(secret_world: Sources, tmp_path: Path
     hub("--debug", "pull", *cfg, "--source", "pipedrive_rel", expect=(1, 3), extra_env=WRONG)
 
     # `hub sandbox` serves until stopped: start it, read its hub.yml hint, stop it (by its id).
-    proc = subprocess.Popen([HUB, "sandbox", "pipedrive", "--port", "0", "--deals", "10"], cwd=tmp_path,
-                            env=hub_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [HUB, "sandbox", "pipedrive", "--port", "0", "--deals", "10"],
+        cwd=tmp_path,
+        env=hub_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.perf_counter() + 60
         lines: list[str] = []
@@ -158,13 +181,17 @@ def test_no_command_leaks_a_token_anywhere(secret_world: Sources, tmp_path: Path
     demo_dir = tmp_path / "demo"
     hub("demo", "--deals", "12", "--out", str(demo_dir), cwd=tmp_path)
 
-    secrets = set().union(*(variants(v) for v in TOKENS.values()), *(variants(v) for v in WRONG.values()))
+    secrets = set().union(
+        *(variants(v) for v in TOKENS.values()), *(variants(v) for v in WRONG.values())
+    )
     issued = set(src.servers["salesforce"].tokens)  # type: ignore[attr-defined]
     assert issued, "the Salesforce sandbox issued no access token: the runs did not reach it"
     secrets |= set().union(*(variants(t) for t in issued))
     leaks = []
     for done in ran:
-        leaks += [f"hub {' '.join(done.args)}: output has {s[:12]}…" for s in secrets if s in done.output]
+        leaks += [
+            f"hub {' '.join(done.args)}: output has {s[:12]}…" for s in secrets if s in done.output
+        ]
     leaks += scan_tree(project / ".hub", secrets)
     leaks += scan_warehouse(project / ".hub" / "hub.duckdb", secrets)
     # hub demo runs its own sandboxes with their fixed fake tokens: those must not leak either.

@@ -57,7 +57,11 @@ class Harness:
         config = parse_config({"sources": [self.source_entry()]})
         stats = RequestStats()
         ctx = CONNECTOR.context(
-            config, config.source(self.name), stats=stats, run_started_at=datetime.now(UTC), full_refresh=full_refresh
+            config,
+            config.source(self.name),
+            stats=stats,
+            run_started_at=datetime.now(UTC),
+            full_refresh=full_refresh,
         )
         pipeline = dlt.pipeline(
             pipeline_name=f"hub_{self.name}",
@@ -79,13 +83,19 @@ class Harness:
             return con.execute(sql).fetchall()
 
     def mutate(self, **spec: Any) -> dict[str, Any]:
-        return requests.post(f"{self.sandbox.base_url}/_sandbox/mutate", json=spec, timeout=10).json()
+        return requests.post(
+            f"{self.sandbox.base_url}/_sandbox/mutate", json=spec, timeout=10
+        ).json()
 
     def faults(self, **plan: Any) -> None:
-        requests.post(f"{self.sandbox.base_url}/_sandbox/faults", json=plan, timeout=10).raise_for_status()
+        requests.post(
+            f"{self.sandbox.base_url}/_sandbox/faults", json=plan, timeout=10
+        ).raise_for_status()
 
     def sandbox_requests(self) -> dict[str, int]:
-        return requests.get(f"{self.sandbox.base_url}/_sandbox/stats", timeout=10).json()["requests"]
+        return requests.get(f"{self.sandbox.base_url}/_sandbox/stats", timeout=10).json()[
+            "requests"
+        ]
 
     def reset_sandbox_stats(self) -> None:
         requests.delete(f"{self.sandbox.base_url}/_sandbox/stats", timeout=10)
@@ -93,9 +103,15 @@ class Harness:
     # ----- comparison with the sandbox's own state ---------------------------------------
     def warehouse_state(self) -> dict[str, set[tuple[Any, ...]]]:
         return {
-            "deals": set(self.rows("SELECT deal_key, stage_id, status, amount, is_deleted FROM deals")),
-            "stage_changes": set(self.rows("SELECT deal_key, changed_at, stage_id FROM stage_changes")),
-            "activities": set(self.rows("SELECT activity_key, deal_key, is_deleted FROM activities")),
+            "deals": set(
+                self.rows("SELECT deal_key, stage_id, status, amount, is_deleted FROM deals")
+            ),
+            "stage_changes": set(
+                self.rows("SELECT deal_key, changed_at, stage_id FROM stage_changes")
+            ),
+            "activities": set(
+                self.rows("SELECT activity_key, deal_key, is_deleted FROM activities")
+            ),
             "owners": set(self.rows("SELECT owner_key FROM owners")),
         }
 
@@ -103,11 +119,21 @@ class Harness:
         exp = self.sandbox.expected_canonical(self.name)
         return {
             "deals": {
-                (d["deal_key"], d["stage_id"], d["status"], Decimal(d["amount"]).quantize(Decimal("1e-9")), d["is_deleted"])
+                (
+                    d["deal_key"],
+                    d["stage_id"],
+                    d["status"],
+                    Decimal(d["amount"]).quantize(Decimal("1e-9")),
+                    d["is_deleted"],
+                )
                 for d in exp["deals"]
             },
-            "stage_changes": {(h["deal_key"], h["changed_at"], h["stage_id"]) for h in exp["stage_changes"]},
-            "activities": {(a["activity_key"], a["deal_key"], a["is_deleted"]) for a in exp["activities"]},
+            "stage_changes": {
+                (h["deal_key"], h["changed_at"], h["stage_id"]) for h in exp["stage_changes"]
+            },
+            "activities": {
+                (a["activity_key"], a["deal_key"], a["is_deleted"]) for a in exp["activities"]
+            },
             "owners": {(o["owner_key"],) for o in exp["owners"]},
         }
 

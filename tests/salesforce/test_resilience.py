@@ -40,7 +40,9 @@ def test_twenty_percent_failing_requests_give_the_clean_result(tmp_path: Path) -
             state["history_rows"] = {(len(h.rows("SELECT * FROM stage_changes")),)}
             results.append(state)
             if faulty:
-                failures = sum(n for k, n in h.sandbox_requests().items() if k.endswith((" 403", " 503")))
+                failures = sum(
+                    n for k, n in h.sandbox_requests().items() if k.endswith((" 403", " 503"))
+                )
                 assert failures >= 3
     assert results[0] == results[1]
 
@@ -88,10 +90,16 @@ def test_the_run_share_cap_stops_before_the_org_allocation_is_touched(tmp_path: 
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("api-usage=10018/100000", (10018, 100000)), ("api-usage=25/15000; api-bursts=3/100", (25, 15000)), ("", None)],
+    [
+        ("api-usage=10018/100000", (10018, 100000)),
+        ("api-usage=25/15000; api-bursts=3/100", (25, 15000)),
+        ("", None),
+    ],
     ids=["plain", "with-api-bursts", "absent"],
 )
-def test_the_limit_header_is_read_in_both_forms(header: str, expected: tuple[int, int] | None) -> None:
+def test_the_limit_header_is_read_in_both_forms(
+    header: str, expected: tuple[int, int] | None
+) -> None:
     assert parse_limit_info(header) == expected
 
 
@@ -123,11 +131,19 @@ def test_a_jwt_signed_with_another_key_is_an_auth_error(harness: Harness) -> Non
 def test_the_token_never_appears_in_urls_errors_or_stats(harness: Harness) -> None:
     harness.faults(expire_token_after=4)
     stats = harness.pull()
-    tokens = [t for t in harness.sandbox.tokens] + [harness.sandbox.refresh_token, harness.sandbox.client_secret]
+    tokens = [t for t in harness.sandbox.tokens] + [
+        harness.sandbox.refresh_token,
+        harness.sandbox.client_secret,
+    ]
     assert tokens
-    logged = " ".join(harness.sandbox.path_log) + " ".join(stats.requests) + " ".join(stats.warnings)
+    logged = (
+        " ".join(harness.sandbox.path_log) + " ".join(stats.requests) + " ".join(stats.warnings)
+    )
     assert not any(t in logged for t in tokens)
-    harness.credentials = {**harness.sandbox.credentials(), "refresh_token": "5Aep-wrong-secret-value"}
+    harness.credentials = {
+        **harness.sandbox.credentials(),
+        "refresh_token": "5Aep-wrong-secret-value",
+    }
     with pytest.raises(PipelineStepFailed) as info:
         harness.pull()
     message = str(root_cause(info.value))

@@ -32,7 +32,9 @@ def test_full_sync_equals_the_sandbox_org(harness: Harness) -> None:
     harness.assert_matches_sandbox()
     assert harness.rows("SELECT count(*) FROM stages")[0][0] == 10
     assert harness.rows("SELECT count(*) FROM pipelines")[0][0] == 1
-    won = harness.rows("SELECT count(*) FROM deals WHERE status = 'won' AND closed_at IS NOT NULL")[0][0]
+    won = harness.rows("SELECT count(*) FROM deals WHERE status = 'won' AND closed_at IS NOT NULL")[
+        0
+    ][0]
     assert won > 0
 
 
@@ -42,19 +44,30 @@ def test_full_sync_costs_at_most_ten_percent_over_the_page_minimum(harness: Harn
     tables = harness.sandbox.org.tables
     minimum = sum(
         math.ceil(len(tables[obj]) / 200)
-        for obj in ("Opportunity", "OpportunityHistory", "Task", "Event", "User", "OpportunityStage")
+        for obj in (
+            "Opportunity",
+            "OpportunityHistory",
+            "Task",
+            "Event",
+            "User",
+            "OpportunityStage",
+        )
     )
     used = api_requests(harness.sandbox_requests())
     assert minimum >= 10
     assert used <= 1.1 * minimum, (used, minimum)
 
 
-def test_incremental_syncs_equal_the_org_over_several_rounds_with_late_commits(harness: Harness) -> None:
+def test_incremental_syncs_equal_the_org_over_several_rounds_with_late_commits(
+    harness: Harness,
+) -> None:
     harness.pull()
     for round_no in range(1, 4):
         changes = harness.mutate(seed=round_no, **ROUND)
         harness.sandbox.time_offset_s += 30
-        late = harness.mutate(seed=100 + round_no, late_commits=2, late_by_s=4, **{k: 0 for k in ROUND})
+        late = harness.mutate(
+            seed=100 + round_no, late_commits=2, late_by_s=4, **{k: 0 for k in ROUND}
+        )
         assert late["late_deal_ids"], "the late-commit knob moved no deal"
         harness.sandbox.query_log.clear()
         harness.pull()
@@ -65,7 +78,12 @@ def test_incremental_syncs_equal_the_org_over_several_rounds_with_late_commits(h
             if "FROM OpportunityHistory" in text:
                 assert "OpportunityId IN (" in text, text
                 history_ids |= set(re.findall(r"'(\w{18})'", text))
-        touched = {*changes["changed_deal_ids"], *changes["new_deal_ids"], *changes["deleted_deal_ids"], *late["late_deal_ids"]}
+        touched = {
+            *changes["changed_deal_ids"],
+            *changes["new_deal_ids"],
+            *changes["deleted_deal_ids"],
+            *late["late_deal_ids"],
+        }
         assert history_ids == touched  # exactly the round's deals, nothing more
 
 
@@ -92,7 +110,9 @@ def test_deletes_arrive_as_is_deleted_with_their_activities(harness: Harness) ->
     harness.assert_matches_sandbox()
 
 
-def test_a_no_change_incremental_sync_costs_at_most_five_requests_plus_metadata(harness: Harness) -> None:
+def test_a_no_change_incremental_sync_costs_at_most_five_requests_plus_metadata(
+    harness: Harness,
+) -> None:
     harness.pull()
     harness.mutate(seed=5, **ROUND)
     harness.pull()
@@ -107,7 +127,9 @@ def test_a_no_change_incremental_sync_costs_at_most_five_requests_plus_metadata(
 
 @pytest.mark.parametrize("mode", ["always", "auto"])
 def test_bulk_first_sync_equals_the_rest_sync(sandbox: FakeSalesforce, tmp_path, mode: str) -> None:
-    harness = Harness(sandbox, tmp_path, options={"bulk": mode, "bulk_threshold": 100, "bulk_page_records": 150})
+    harness = Harness(
+        sandbox, tmp_path, options={"bulk": mode, "bulk_threshold": 100, "bulk_page_records": 150}
+    )
     harness.pull()
     harness.assert_matches_sandbox()
     stats = harness.sandbox_requests()
@@ -119,19 +141,33 @@ def test_bulk_first_sync_equals_the_rest_sync(sandbox: FakeSalesforce, tmp_path,
 
 
 def test_wide_selects_are_split_under_the_uri_limit(harness: Harness) -> None:
-    extra = ["Type", "ExpectedRevenue", "ForecastCategory", "LastModifiedDate", "LastModifiedById",
-             "CreatedById", "Hub_Score__c", "Hub_Score_Reason__c"]
+    extra = [
+        "Type",
+        "ExpectedRevenue",
+        "ForecastCategory",
+        "LastModifiedDate",
+        "LastModifiedById",
+        "CreatedById",
+        "Hub_Score__c",
+        "Hub_Score_Reason__c",
+    ]
     harness.options = {"custom_fields": extra, "max_uri_bytes": 500, "history_ids_per_query": 800}
     harness.pull()
     harness.mutate(seed=21, **ROUND)
     harness.sandbox.query_log.clear()
     harness.pull()
     harness.assert_matches_sandbox()
-    opportunity_queries = [q for q in harness.sandbox.query_log if "FROM Opportunity " in q or q.endswith("FROM Opportunity")]
+    opportunity_queries = [
+        q
+        for q in harness.sandbox.query_log
+        if "FROM Opportunity " in q or q.endswith("FROM Opportunity")
+    ]
     assert len(opportunity_queries) >= 2
     for path in harness.sandbox.path_log:
         assert len(f"{harness.sandbox.base_url}{path}") <= 560  # the log shows decoded text
-    customs = harness.rows("SELECT custom_fields FROM deals WHERE custom_fields IS NOT NULL LIMIT 1")
+    customs = harness.rows(
+        "SELECT custom_fields FROM deals WHERE custom_fields IS NOT NULL LIMIT 1"
+    )
     assert customs and "ExpectedRevenue" in customs[0][0]
 
 
@@ -142,5 +178,9 @@ def test_a_bad_value_is_quarantined_and_its_deal_still_loads(harness: Harness) -
     rows = harness.rows("SELECT entity, record_id, column_name, value, reason FROM quarantine")
     assert rows == [("deals", opp["Id"], "CloseDate", "31/12/2026", rows[0][4])]
     assert "date" in rows[0][4]
-    assert harness.rows("SELECT count(*) FROM deals")[0][0] == len(harness.sandbox.org.tables["Opportunity"])
-    assert harness.rows(f"SELECT expected_close_date FROM deals WHERE source_deal_id = '{opp['Id']}'") == [(None,)]
+    assert harness.rows("SELECT count(*) FROM deals")[0][0] == len(
+        harness.sandbox.org.tables["Opportunity"]
+    )
+    assert harness.rows(
+        f"SELECT expected_close_date FROM deals WHERE source_deal_id = '{opp['Id']}'"
+    ) == [(None,)]

@@ -58,7 +58,12 @@ def test_a_rep_edit_after_the_hub_read_is_a_conflict_not_an_overwrite(harness: H
     ids = org.live_opportunities()[:30]
     base = {i: org.tables["Opportunity"][i]["LastModifiedDate"] for i in ids}
     edited = ids[5]
-    org.update_opportunity(edited, {"Amount": 1.0}, by=org.tables["Opportunity"][edited]["OwnerId"], at=harness.sandbox.now().replace(microsecond=0))
+    org.update_opportunity(
+        edited,
+        {"Amount": 1.0},
+        by=org.tables["Opportunity"][edited]["OwnerId"],
+        at=harness.sandbox.now().replace(microsecond=0),
+    )
     updates = [DealUpdate(i, {"hub_score": 0.7}, base_modified_at=base[i]) for i in ids]
     results = writer_for(harness).write(updates)
     statuses = {r.deal_id: r.status for r in results}
@@ -95,4 +100,6 @@ def test_the_hubs_own_stage_writes_come_back_as_hub_push(harness: Harness) -> No
     )
     assert origin == [("hub_push",)]
     harness.assert_matches_sandbox()
-    assert results[0].modified_at and results[0].modified_at > harness.sandbox.now() - timedelta(minutes=1)
+    assert results[0].modified_at and results[0].modified_at > harness.sandbox.now() - timedelta(
+        minutes=1
+    )
