@@ -410,7 +410,7 @@ def demo(
     deals: Annotated[int, typer.Option(min=10, help="Deals in the synthetic world.")] = 2000,
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
-    """End to end with no credentials: generated data -> hub sync -> marts -> summary."""
+    """End to end, no credentials: a CSV export and three CRM sandboxes -> sync -> push -> report."""
     from hub.demo import run_demo
 
     _guard(lambda: run_demo(out, deals=deals, seed=seed, console=console, err_console=err_console))
@@ -482,8 +482,7 @@ def score(
     ] = None,
     as_of: AsOfOption = None,
 ) -> None:
-    """Deal scores: --backtest trains before a cutoff, scores the deals open at it and
-    compares Brier score and AUC with the static stage probabilities."""
+    """Deal scores: --backtest learns before a cutoff, scores the deals open then, compares with static probabilities."""
     from hub.score import backtest as run_backtest
 
     def body() -> None:
