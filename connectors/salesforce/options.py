@@ -51,7 +51,11 @@ class SalesforceOptions(BaseModel):
         default="auto", description="Bulk API 2.0 for first syncs larger than bulk_threshold rows"
     )
     bulk_threshold: int = Field(default=50_000, ge=1)
-    bulk_page_records: int = Field(default=50_000, ge=1, description="maxRecords per results page")
+    bulk_page_records: int = Field(
+        default=20_000,
+        ge=1,
+        description="maxRecords per results page (memory: one page is parsed at a time)",
+    )
     max_uri_bytes: int = Field(
         default=16_000, ge=500, description="URI + headers stay under Salesforce's 16,384 bytes"
     )
