@@ -145,6 +145,10 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
                 "failed": "[red]failed[/red]",
             }[run.status]
             extra = f", {run.quarantined} quarantined" if run.quarantined else ""
+            if run.recovered_packages:
+                extra += (
+                    f", finished {run.recovered_packages} load package(s) of an interrupted run"
+                )
             progress.update(
                 tasks[run.source_name],
                 completed=1,

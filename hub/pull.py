@@ -40,6 +40,7 @@ class SourceRun:
     stats: RequestStats = field(default_factory=RequestStats)
     duration_s: float = 0.0
     error: str | None = None
+    recovered_packages: int = 0  # load packages an interrupted run left, finished first
 
 
 def new_run_id() -> str:
@@ -53,6 +54,23 @@ def pipeline_for(config: HubConfig, warehouse: Warehouse, source_name: str) -> d
         dataset_name=dataset_name(source_name),
         pipelines_dir=str(config.hub_dir / "pipelines"),
     )
+
+
+def finish_interrupted(pipeline: dlt.Pipeline) -> int:
+    """Normalize and load what an interrupted run left on disk; returns the packages done.
+
+    Given pending packages, dlt's ``run`` loads them and returns *without* extracting: a
+    ``hub pull`` after a crash would then say "ok" and fetch nothing new. Finishing them
+    first keeps their data (the source's saved state already counts it as pulled) and lets
+    this run's extraction go ahead.
+    """
+    extracted = list(pipeline.list_extracted_load_packages())
+    if extracted:
+        pipeline.normalize()  # the file format was chosen when the package was extracted
+    normalized = list(pipeline.list_normalized_load_packages())
+    if normalized:
+        pipeline.load()
+    return len(set(extracted) | set(normalized))
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -85,11 +103,13 @@ def pull_source(
         ctx = connector.context(config, source, run_started_at=started, full_refresh=full_refresh)
         run.stats = ctx.stats
         pipeline = pipeline_for(config, warehouse, source.name)
-        if full_refresh:
-            pipeline.drop_pending_packages()
         # DuckDB loads parquet files several times faster, and in a fraction of the memory,
         # than the SQL insert statements dlt writes by default (PostgreSQL takes no parquet).
         file_format: Any = "parquet" if warehouse.kind == "duckdb" else None
+        if full_refresh:
+            pipeline.drop_pending_packages()
+        else:
+            run.recovered_packages = finish_interrupted(pipeline)
         pipeline.run(connector.build_source(ctx), loader_file_format=file_format)
         trace = pipeline.last_trace
         normalize_info = trace.last_normalize_info if trace else None

@@ -1,0 +1,67 @@
+"""A pull after an interrupted one finishes the leftover load packages AND pulls anew.
+
+dlt's ``pipeline.run`` given pending packages loads them and returns without extracting,
+so before ``hub.pull.finish_interrupted`` a ``hub pull`` after a crash in normalize or
+load reported "ok" and fetched nothing new. Here the leftover is made the way a crash
+leaves it (extract and normalize done, load not), the export then changes, and one pull
+must load both.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connectors.registry import get_connector
+from hub.pull import pipeline_for
+from hub.warehouse import Warehouse
+from tests.csv_helpers import csv_config, pull, query
+
+HEADER = "id,name,stage,created\n"
+COLUMNS = {"source_deal_id": "id", "name": "name", "stage_id": "stage", "created_at": "created"}
+
+
+def _leave_a_normalized_package(folder: Path) -> None:
+    """Extract and normalize the export as it is now, then stop before the load."""
+    config = csv_config(folder, {"path": "deals.csv", "columns": COLUMNS})
+    (source,) = config.sources
+    connector = get_connector(source.kind)
+    ctx = connector.context(config, source, run_started_at=datetime.now(UTC))
+    pipeline = pipeline_for(config, Warehouse(config), source.name)
+    pipeline.extract(connector.build_source(ctx), loader_file_format="parquet")
+    pipeline.normalize()
+    assert pipeline.list_normalized_load_packages(), "no package left pending"
+
+
+def test_pull_after_a_crash_in_load_keeps_the_leftover_and_fetches_the_changes(
+    tmp_path: Path,
+) -> None:
+    export = tmp_path / "deals.csv"
+    export.write_text(
+        HEADER + "1,Alpha,Discovery,2026-01-02\n2,Beta,Qualified,2026-01-03\n", encoding="utf-8"
+    )
+    config = csv_config(tmp_path, {"path": "deals.csv", "columns": COLUMNS})
+    assert pull(config).status == "ok"
+    export.write_text(
+        HEADER + "1,Alpha,Qualified,2026-01-02\n2,Beta,Qualified,2026-01-03\n", encoding="utf-8"
+    )
+    _leave_a_normalized_package(tmp_path)  # deal 1 moved to Qualified: pulled, not loaded
+    export.write_text(
+        HEADER
+        + "1,Alpha,Qualified,2026-01-02\n2,Beta,Won,2026-01-03\n3,Gamma,Discovery,2026-01-04\n",
+        encoding="utf-8",
+    )
+
+    run = pull(config)
+
+    assert run.status == "ok", run.error
+    assert run.recovered_packages == 1
+    assert run.rows.get("deals") == 3, run.rows  # this run extracted the new export
+    stages = dict(query(config, "SELECT source_deal_id, stage_id FROM src_exp.deals"))
+    assert stages == {"1": "Qualified", "2": "Won", "3": "Discovery"}
+    pipeline = pipeline_for(config, Warehouse(config), "exp")
+    assert not pipeline.list_normalized_load_packages()
+    assert not pipeline.list_extracted_load_packages()
+
+    again = pull(config)
+    assert again.status == "ok" and again.recovered_packages == 0
