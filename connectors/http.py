@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -106,40 +106,54 @@ class RequestStats:
 class RollingWindowLimiter:
     """Keeps at most ``max_requests`` in any ``window_s`` seconds (a client-side pacer).
 
-    The server's own remaining/reset headers can tighten it through :meth:`observe`.
+    A request holds its place in the window from the moment it is sent until ``window_s``
+    after its answer arrived (:meth:`acquire` returns the ``settle`` callback that moves
+    its stamp). Servers stamp a request when they receive or answer it, both later than
+    our send time: counting from the send let a slow request (a 500-row page) leave our
+    window before it left the server's, so the server said "0 remaining" to a client
+    that believed it had room. The server's own remaining/reset headers can tighten the
+    pacer further through :meth:`observe`.
     """
 
     def __init__(self, max_requests: int, window_s: float) -> None:
         self.max_requests = max_requests
         self.window_s = window_s
-        self._sent: deque[float] = deque()
+        self._stamps: list[list[float]] = []  # one mutable [time] per request in the window
         self._blocked_until = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self, stats: RequestStats | None = None) -> None:
+    def _expire(self, now: float) -> None:
+        self._stamps = [s for s in self._stamps if now - s[0] < self.window_s]
+
+    def acquire(self, stats: RequestStats | None = None) -> Callable[[], None]:
+        """Wait for a free place, take it, and return ``settle``: call it when the answer
+        (or the failure) arrives."""
         with self._lock:
             while True:
                 now = clock.now()
-                while self._sent and now - self._sent[0] >= self.window_s:
-                    self._sent.popleft()
+                self._expire(now)
                 wait = max(0.0, self._blocked_until - now)
-                if len(self._sent) >= self.max_requests:
-                    wait = max(wait, self.window_s - (now - self._sent[0]))
+                if len(self._stamps) >= self.max_requests:
+                    oldest = min(s[0] for s in self._stamps)
+                    wait = max(wait, self.window_s - (now - oldest))
                 if wait <= 0:
-                    self._sent.append(now)
-                    return
+                    stamp = [now]
+                    self._stamps.append(stamp)
+                    return lambda: self._settle(stamp)
                 if stats is not None:
                     stats.waited_s += wait
                 clock.sleep(wait)
+
+    def _settle(self, stamp: list[float]) -> None:
+        with self._lock:
+            stamp[0] = max(stamp[0], clock.now())
 
     def window_full(self) -> bool:
         """Whether this client has already sent ``max_requests`` within the window: the
         next :meth:`acquire` waits for the oldest to leave it anyway."""
         with self._lock:
-            now = clock.now()
-            while self._sent and now - self._sent[0] >= self.window_s:
-                self._sent.popleft()
-            return len(self._sent) >= self.max_requests
+            self._expire(clock.now())
+            return len(self._stamps) >= self.max_requests
 
     def observe(self, remaining: int | None, reset_s: float | None) -> None:
         """The server says ``remaining`` requests are left for ``reset_s`` seconds."""
@@ -281,8 +295,7 @@ class ApiClient:
             nonlocal refreshed
             if self.budget is not None:
                 self.budget.check()
-            if self.limiter is not None:
-                self.limiter.acquire(self.stats)
+            settle = self.limiter.acquire(self.stats) if self.limiter is not None else None
             try:
                 response = self.session.request(
                     method,
@@ -303,6 +316,9 @@ class ApiClient:
                 raise RetryableHTTPError(
                     Verdict(Action.RETRY, reason=f"{type(exc).__name__} on {label}"), None
                 ) from None
+            finally:
+                if settle is not None:
+                    settle()  # the answer is in: the request's place in the window counts from now
             self.stats.record(label, response.status_code)
             if response.status_code == 429:
                 self.stats.throttled += 1

@@ -111,6 +111,9 @@ class SandboxServer:
         self.seed = seed
         self.faults = FaultPlan()
         self.stats: Counter[str] = Counter()
+        # first and last answer time (epoch seconds) per stats key: rate benchmarks take
+        # their span from here rather than from polling the counters
+        self.stat_spans: dict[str, list[float]] = {}
         self.lock = threading.RLock()
         self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
         self._rng = random.Random(seed)
@@ -226,11 +229,16 @@ class SandboxServer:
     # ----- dispatch ----------------------------------------------------------------------
     def stats_json(self) -> dict[str, Any]:
         with self.lock:
-            return {"requests": dict(self.stats), "total": sum(self.stats.values())}
+            return {
+                "requests": dict(self.stats),
+                "total": sum(self.stats.values()),
+                "spans": {k: list(v) for k, v in self.stat_spans.items()},
+            }
 
     def reset_stats(self) -> None:
         with self.lock:
             self.stats.clear()
+            self.stat_spans.clear()
 
     def _control(self, request: SandboxRequest) -> SandboxResponse | None:
         if request.path == "/_sandbox/stats":
@@ -281,7 +289,10 @@ class SandboxServer:
                     response = handler(request)
         with self.lock:
             self.decorate(request, response)
-            self.stats[f"{request.method} {label} {response.status}"] += 1
+            key = f"{request.method} {label} {response.status}"
+            self.stats[key] += 1
+            answered = time.time()
+            self.stat_spans.setdefault(key, [answered, answered])[1] = answered
         return response, transport_fault
 
     def _route_for(

@@ -8,7 +8,7 @@ expired" (401 ``EXPIRED_AUTHENTICATION``) and how much budget is left (the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import requests
@@ -221,9 +221,15 @@ class SearchLimiter(RollingWindowLimiter):
         super().__init__(max_requests=SEARCH_LIMIT_PER_S, window_s=SEARCH_LIMIT_PER_S / per_second)
         self.burst = burst
 
-    def acquire(self, stats: RequestStats | None = None) -> None:
-        super().acquire(stats)
-        self.burst.acquire(stats)
+    def acquire(self, stats: RequestStats | None = None) -> Callable[[], None]:
+        settle_search = super().acquire(stats)
+        settle_burst = self.burst.acquire(stats)
+
+        def settle() -> None:
+            settle_search()
+            settle_burst()
+
+        return settle
 
 
 class HeaderObserver:

@@ -161,7 +161,7 @@ def _error_text(response: requests.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
-WINDOW_MARGIN_S = 0.1
+WINDOW_MARGIN_S = 0.05
 
 
 class PipedriveLimits:
@@ -169,8 +169,8 @@ class PipedriveLimits:
 
     def __init__(self, options: PipedriveOptions, auth_kind: str) -> None:
         burst = BURST_BY_PLAN[auth_kind][options.plan]
-        # A little longer than Pipedrive's 2 s: its window starts when it receives a request,
-        # ours when we send one, so an exact copy lets the odd request in a few ms early.
+        # Our window counts each request from its answer, which is after Pipedrive stamped
+        # it; the 50 ms margin only absorbs timer and scheduling jitter.
         self.limiter = RollingWindowLimiter(burst, BURST_WINDOW_S + WINDOW_MARGIN_S)
         self.budget = DailyBudget(options.max_daily_share, vendor=VENDOR)
         self.configured_budget = options.daily_token_budget
