@@ -115,8 +115,9 @@ class Sandbox:
     def base_url(self) -> str:
         return str(self.info["base_url"])
 
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"{self.base_url}/_sandbox/stats", timeout=30) as resp:
+    def stats(self, timeline: bool = False) -> dict[str, Any]:
+        url = f"{self.base_url}/_sandbox/stats" + ("?timeline=1" if timeline else "")
+        with urllib.request.urlopen(url, timeout=30) as resp:
             return json.loads(resp.read())
 
     def reset_stats(self) -> None:

@@ -132,14 +132,37 @@ def server_span(stats: dict[str, Any], match: str | None = None) -> tuple[float,
     return last - first, sum(stats["requests"][k] for k in keys)
 
 
-def burst_allowance(kind: str, match: str | None) -> int:
-    """Requests a rolling window lets in at once at the start of a run. ``sustained`` takes
-    them off, so a short run's opening burst does not flatter the rate."""
+def window_of(kind: str, match: str | None) -> tuple[int, float]:
+    """(requests, seconds) of the vendor's rolling window this run is limited by."""
     if kind == "hubspot":
-        return 5 if match == "/search" else HUBSPOT_BURST[0]
-    if kind == "pipedrive":
-        return PIPEDRIVE_BURST[0]
-    return 0
+        return (5, 1.0) if match == "/search" else HUBSPOT_BURST
+    return PIPEDRIVE_BURST
+
+
+def full_windows(
+    stats: dict[str, Any], limit: int, window_s: float, match: str | None = None
+) -> tuple[int, int]:
+    """(requests, windows): the answers inside the whole windows laid end to end from the
+    first answer, and how many windows fit before the last answer.
+
+    A rolling window allows at most ``limit`` in each of those windows, so
+    ``requests / (windows * limit)`` is the share of the vendor's allowance the hub used,
+    neither flattered by the opening burst nor penalised for the run's last, partly used
+    window (the run simply ran out of work there). Times are tenths of a second.
+    """
+    timeline: dict[int, int] = {}
+    for key, counts in stats.get("timeline", {}).items():
+        if "/_sandbox" in key or (match is not None and match not in key):
+            continue
+        for tenth, n in counts.items():
+            timeline[int(tenth)] = timeline.get(int(tenth), 0) + n
+    if not timeline:
+        return 0, 0
+    first, last = min(timeline), max(timeline)
+    width = round(window_s * 10)
+    windows = (last - first) // width
+    end = first + windows * width
+    return sum(n for t, n in timeline.items() if t < end), int(windows)
 
 
 def _rate_record(
@@ -152,14 +175,14 @@ def _rate_record(
     folder: Path,
     match: str | None = None,
 ) -> dict[str, Any]:
-    stats = box.stats()
+    stats = box.stats(timeline=True)
     final = sampler.count(stats)
     polled_s, polled_n = sampler.window(final)
     polled_rate = polled_n / polled_s if polled_s else None
     span_s, n = server_span(stats, match)
     rate = n / span_s if span_s else None
-    burst = burst_allowance(kind, match)
-    sustained = (n - burst) / span_s if span_s and n > burst else None
+    limit, window_s = window_of(kind, match) if kind != "salesforce" else (0, 0.0)
+    in_windows, windows = full_windows(stats, limit, window_s, match) if limit else (0, 0)
     throttled = count_status(stats, 429)
     run = last_run(folder / "hub.yml")
     return emit(
@@ -176,9 +199,9 @@ def _rate_record(
             "achieved_per_s": round(rate, 2) if rate else None,
             "allowed_per_s": allowed,
             "efficiency": round(rate / allowed, 3) if rate else None,
-            "opening_burst": burst,
-            "sustained_per_s": round(sustained, 2) if sustained else None,
-            "sustained_efficiency": round(sustained / allowed, 3) if sustained else None,
+            "full_windows": windows,
+            "requests_in_full_windows": in_windows,
+            "window_efficiency": round(in_windows / (windows * limit), 3) if windows else None,
             "polled_window_s": round(polled_s, 1),
             "polled_efficiency": round(polled_rate / allowed, 3) if polled_rate else None,
             "status_429": throttled,

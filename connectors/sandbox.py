@@ -6,7 +6,8 @@ vendor answers a throttled, failing or unauthorised request. This base serves it
 real HTTP/1.1 (keep-alive, so connection reuse is exercised like the real thing) in a
 background thread, and adds the three control endpoints every sandbox has:
 
-* ``GET  /_sandbox/stats``  requests per endpoint and status code, as JSON
+* ``GET  /_sandbox/stats``  requests per endpoint and status code, as JSON (``?timeline=1``
+  adds answers per tenth of a second)
 * ``POST /_sandbox/faults`` fault knobs (see :class:`FaultPlan`)
 * ``POST /_sandbox/mutate`` realistic changes; the answer says what changed
 
@@ -111,9 +112,10 @@ class SandboxServer:
         self.seed = seed
         self.faults = FaultPlan()
         self.stats: Counter[str] = Counter()
-        # first and last answer time (epoch seconds) per stats key: rate benchmarks take
-        # their span from here rather than from polling the counters
+        # first and last answer time (epoch seconds) per stats key, and answers per tenth of
+        # a second: rate benchmarks read these rather than polling the counters
         self.stat_spans: dict[str, list[float]] = {}
+        self.stat_timeline: dict[str, Counter[int]] = {}
         self.lock = threading.RLock()
         self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
         self._rng = random.Random(seed)
@@ -227,25 +229,29 @@ class SandboxServer:
         self.stop()
 
     # ----- dispatch ----------------------------------------------------------------------
-    def stats_json(self) -> dict[str, Any]:
+    def stats_json(self, timeline: bool = False) -> dict[str, Any]:
         with self.lock:
-            return {
+            out: dict[str, Any] = {
                 "requests": dict(self.stats),
                 "total": sum(self.stats.values()),
                 "spans": {k: list(v) for k, v in self.stat_spans.items()},
             }
+            if timeline:  # {key: {tenth of a second since the epoch: answers}}
+                out["timeline"] = {k: dict(v) for k, v in self.stat_timeline.items()}
+            return out
 
     def reset_stats(self) -> None:
         with self.lock:
             self.stats.clear()
             self.stat_spans.clear()
+            self.stat_timeline.clear()
 
     def _control(self, request: SandboxRequest) -> SandboxResponse | None:
         if request.path == "/_sandbox/stats":
             if request.method == "DELETE":
                 self.reset_stats()
                 return SandboxResponse(204)
-            return SandboxResponse(200, self.stats_json())
+            return SandboxResponse(200, self.stats_json(timeline=request.arg("timeline") == "1"))
         if request.path == "/_sandbox/faults" and request.method == "POST":
             try:
                 plan = FaultPlan.from_json(request.json() or {})
@@ -293,6 +299,7 @@ class SandboxServer:
             self.stats[key] += 1
             answered = time.time()
             self.stat_spans.setdefault(key, [answered, answered])[1] = answered
+            self.stat_timeline.setdefault(key, Counter())[int(answered * 10)] += 1
         return response, transport_fault
 
     def _route_for(
