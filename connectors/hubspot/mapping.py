@@ -382,6 +382,13 @@ def _first_line(text: Any, limit: int = 200) -> str | None:
     return line[:limit] or None
 
 
+def _seconds_from_ms(value: Any) -> int | None:
+    return int(float(value) // 1000)
+
+
+_duration = checked_value(_seconds_from_ms, "duration in milliseconds")
+
+
 def activity_row(
     source: str,
     object_type: str,
@@ -389,15 +396,24 @@ def activity_row(
     deal_id: str | None,
     *,
     archived: bool = False,
-) -> Row:
+) -> tuple[Row | None, list[Row]]:
+    """One activity (``None`` without a usable id) plus quarantine rows for the optional
+    values it was loaded without: a garbage ``hs_timestamp`` or ``hs_lastmodifieddate``
+    costs that value, never the activity or the source (deals follow the same rule)."""
     p: dict[str, Any] = raw.get("properties") or {}
     kind = settings.ACTIVITY_OBJECTS[object_type]
+    where = f"/crm/v3/objects/{object_type}"
+    raw_id = raw.get("id")
+    if raw_id in (None, ""):
+        row = quarantine(source, "activities", None, where, f"{kind} without an id; skipped")
+        return None, [row]
+    activity_id = str(raw_id)
+    vals = BadValues(source, CRM, "activities", activity_id, where)
     subject = duration = direction = outcome = None
     completed: bool | None = True
     if kind == "call":
         subject = p.get("hs_call_title")
-        ms = _float(p.get("hs_call_duration"))
-        duration = int(ms // 1000) if ms is not None else None
+        duration = vals.get("hs_call_duration", p.get("hs_call_duration"), _duration)
         direction = _DIRECTIONS.get(str(p.get("hs_call_direction") or ""))
         disposition = p.get("hs_call_disposition")
         outcome = settings.CALL_DISPOSITIONS.get(str(disposition), disposition or None)
@@ -407,10 +423,8 @@ def activity_row(
         direction = _DIRECTIONS.get(str(p.get("hs_email_direction") or ""))
     elif kind == "meeting":
         subject = p.get("hs_meeting_title")
-        start, end = (
-            parse_ts(p.get("hs_meeting_start_time")),
-            parse_ts(p.get("hs_meeting_end_time")),
-        )
+        start = vals.get("hs_meeting_start_time", p.get("hs_meeting_start_time"), _ts)
+        end = vals.get("hs_meeting_end_time", p.get("hs_meeting_end_time"), _ts)
         duration = int((end - start).total_seconds()) if start and end else None
         raw_outcome = p.get("hs_meeting_outcome")
         outcome = str(raw_outcome).lower() if raw_outcome else None
@@ -420,27 +434,29 @@ def activity_row(
     elif kind == "task":
         subject = p.get("hs_task_subject")
         completed = p.get("hs_task_status") == "COMPLETED"
-    activity_id = str(raw["id"])
-    return checked(
-        Activity,
-        {
-            "source_name": source,
-            "crm": CRM,
-            "activity_key": make_key(source, f"{kind}:{activity_id}"),
-            "source_activity_id": activity_id,
-            "type": kind,
-            "subject": subject,
-            "occurred_at": parse_ts(p.get("hs_timestamp")),
-            "completed": completed,
-            "owner_id": p.get("hubspot_owner_id") or None,
-            "deal_key": make_key(source, deal_id) if deal_id else None,
-            "duration_s": duration,
-            "direction": direction,
-            "outcome": outcome,
-            "updated_at": parse_ts(p.get(settings.LASTMOD)) or parse_ts(raw.get("updatedAt")),
-            "is_deleted": archived or bool(raw.get("archived")),
-        },
-    )
+    updated = vals.get(settings.LASTMOD, p.get(settings.LASTMOD), _ts)
+    data = {
+        "source_name": source,
+        "crm": CRM,
+        "activity_key": make_key(source, f"{kind}:{activity_id}"),
+        "source_activity_id": activity_id,
+        "type": kind,
+        "subject": subject,
+        "occurred_at": vals.get("hs_timestamp", p.get("hs_timestamp"), _ts),
+        "completed": completed,
+        "owner_id": p.get("hubspot_owner_id") or None,
+        "deal_key": make_key(source, deal_id) if deal_id else None,
+        "duration_s": duration,
+        "direction": direction,
+        "outcome": outcome,
+        "updated_at": updated or _ts_or_none(raw.get("updatedAt")),
+        "is_deleted": archived or bool(raw.get("archived")),
+    }
+    try:
+        return checked(Activity, data), vals.rows
+    except ValidationError as exc:
+        vals.add(None, None, str(exc))
+        return None, vals.rows
 
 
 def pick_deal(deal_ids: list[str]) -> str | None:

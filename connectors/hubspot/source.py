@@ -414,8 +414,11 @@ class HubspotSync:
         elapsed = (now - datetime.fromisoformat(last)).total_seconds() / 60
         return elapsed >= self.options.association_sweep_minutes
 
-    def activity_rows(self) -> Iterator[Item]:
-        """Each type's cursor is written when that type is complete. A sweep stopped by the
+    def activity_pages(self) -> Iterator[Item]:
+        """Pages of {rows, quarantine}: mapped activities and the values they were loaded
+        without (see ``activity_row``), for the activities and quarantine transformers.
+
+        Each type's cursor is written when that type is complete. A sweep stopped by the
         budget remembers which types it finished (``partial``), so the next run relists
         only the others and a first sync larger than one day's budget still converges."""
         if self.ctx.stop_reason:
@@ -487,8 +490,9 @@ class HubspotSync:
             for result in page.get("results", []):
                 engagement = result.get("engagement") or {}
                 object_type = settings.ENGAGEMENT_TYPES.get(str(engagement.get("type")))
-                if object_type in seen and engagement.get("lastUpdated") is not None:
-                    seen[object_type][str(engagement["id"])] = int(engagement["lastUpdated"])
+                ms = to_ms(engagement.get("lastUpdated"))  # unreadable: as if unseen
+                if object_type in seen and ms is not None:
+                    seen[object_type][str(engagement.get("id"))] = ms
             if int(page.get("total") or 0) >= settings.SEARCH_RESULT_CAP:
                 return None
             if not page.get("hasMore") or page.get("offset") in (None, offset):
@@ -529,7 +533,7 @@ class HubspotSync:
             boundary = dict(st.get("boundary", {}))
         pending: dict[str, Item] = {}
         for raw in raws:
-            object_id, ms = str(raw["id"]), _lastmod(raw)
+            object_id, ms = str(raw.get("id")), _lastmod(raw)
             tracker.see(object_id, ms)
             if boundary.get(object_id) == ms:
                 continue
@@ -549,17 +553,25 @@ class HubspotSync:
                     "properties": ",".join(props),
                 },
             ):
-                for raw in page:
-                    yield activity_row(self.name, object_type, raw, None, archived=True)
+                yield self._mapped([(object_type, raw, None) for raw in page], archived=True)
         st.clear()
         st.update(tracker.state())
 
     def _with_deals(self, object_type: str, raws: list[Item]) -> Iterator[Item]:
-        links = self.associations(object_type, [str(r["id"]) for r in raws])
-        for raw in raws:
-            yield activity_row(
-                self.name, object_type, raw, pick_deal(links.get(str(raw["id"]), []))
-            )
+        links = self.associations(object_type, [str(r["id"]) for r in raws if r.get("id")])
+        yield self._mapped(
+            [(object_type, r, pick_deal(links.get(str(r.get("id")), []))) for r in raws]
+        )
+
+    def _mapped(self, raws: list[tuple[str, Item, str | None]], *, archived: bool = False) -> Item:
+        """One page for the transformers: activity rows and their quarantine rows."""
+        rows: list[Item] = []
+        bad: list[Item] = []
+        for object_type, raw, deal_id in raws:
+            row, quarantined = activity_row(self.name, object_type, raw, deal_id, archived=archived)
+            rows.extend([row] if row is not None else [])
+            bad.extend(quarantined)
+        return {"rows": rows, "quarantine": bad}
 
     def associations(self, from_type: str, ids: list[str]) -> dict[str, list[str]]:
         """Associations v4 batch read, up to 1,000 ids a call; ids with no deal come back
@@ -611,8 +623,19 @@ def build_source(ctx: SourceContext) -> DltSource:
     def owners() -> Iterator[Item]:
         yield from sync.owner_rows()
 
-    def activities() -> Iterator[Item]:
-        yield from sync.activity_rows()
+    def activity_items() -> Iterator[Item]:
+        yield from sync.activity_pages()
+
+    activity_pages = dlt.resource(activity_items, name="activity_pages", selected=False)
+
+    def activities(page: Item) -> Iterator[list[Item]]:
+        yield page["rows"]
+
+    def activity_quarantine(page: Item) -> Iterator[list[Item]]:
+        """Like ``quarantine`` for deals: a transformer of its own so the canonical
+        activities hints never leak into the quarantine table."""
+        if page["quarantine"]:
+            yield page["quarantine"]
 
     def deal_items() -> Iterator[list[Item]]:
         yield from sync.deal_items()
@@ -644,7 +667,15 @@ def build_source(ctx: SourceContext) -> DltSource:
                 stage_changes, data_from=deal_pages, file_format=fmt, **canonical_hints(StageChange)
             ),
             dlt.transformer(quarantine, data_from=deal_pages, **quarantine_hints()),
-            dlt.resource(activities, file_format=fmt, **canonical_hints(Activity)),
+            activity_pages,
+            dlt.transformer(
+                activities, data_from=activity_pages, file_format=fmt, **canonical_hints(Activity)
+            ),
+            dlt.transformer(
+                activity_quarantine,
+                data_from=activity_pages,
+                **{**quarantine_hints(), "name": "activity_quarantine"},
+            ),
         ]
 
     return hubspot()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 from connectors.pipedrive.client import parse_time
@@ -26,6 +26,8 @@ from models.canonical import make_key
 
 CRM = "pipedrive"
 DEALS_LOCATION = "/api/v2/deals"
+ACTIVITIES_LOCATION = "/api/v2/activities"
+NOTES_LOCATION = "/api/v1/notes"
 
 _checked_time = checked_value(parse_time, "date/time (RFC 3339 or YYYY-MM-DD HH:MM:SS)")
 _checked_date = checked_value(to_date(parse_time), "date (YYYY-MM-DD)")
@@ -332,63 +334,99 @@ def owner_row(src: str, u: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _duration_s(value: Any) -> int | None:
-    if not value:
-        return None
+    """``HH:MM`` or ``HH:MM:SS`` -> seconds; anything else raises ``ValueError``."""
     parts = [int(p) for p in str(value).split(":")]
+    if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts):
+        raise ValueError(value)
     while len(parts) < 3:
         parts.append(0)
     return parts[0] * 3600 + parts[1] * 60 + parts[2]
 
 
-def _occurred(a: Mapping[str, Any]) -> datetime | None:
-    day = a.get("due_date")
-    if day:
-        clock_time = a.get("due_time") or "00:00"
-        return datetime.fromisoformat(f"{day}T{clock_time}").replace(tzinfo=UTC)
-    return parse_time(a.get("marked_as_done_time")) or parse_time(a.get("add_time"))
+_checked_duration = checked_value(_duration_s, "duration (HH:MM)")
 
 
-def activity_row(src: str, a: Mapping[str, Any], type_map: Mapping[str, str]) -> dict[str, Any]:
+def _clock(value: Any) -> time:
+    return time.fromisoformat(str(value).strip())
+
+
+_checked_clock = checked_value(_clock, "time of day (HH:MM)")
+
+
+def _occurred(a: Mapping[str, Any], vals: BadValues) -> datetime | None:
+    """Its due date at its due time (UTC, midnight when absent), else when it was done,
+    else when it was added; a bad value is quarantined and the next one used."""
+    day = vals.get("due_date", a.get("due_date"), _checked_date)
+    if day is not None:
+        clock = vals.get("due_time", a.get("due_time"), _checked_clock) or time()
+        return datetime.combine(day, clock.replace(tzinfo=None), tzinfo=UTC)
+    done = vals.get("marked_as_done_time", a.get("marked_as_done_time"), _checked_time)
+    return done or vals.get("add_time", a.get("add_time"), _checked_time)
+
+
+def activity_row(
+    src: str,
+    a: Mapping[str, Any],
+    type_map: Mapping[str, str],
+    location: str = ACTIVITIES_LOCATION,
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """One activity (``None`` without an id) plus quarantine rows for the optional values
+    it was loaded without: a garbage due date or ``update_time`` costs only that value."""
+    activity_id = _id(a.get("id"))
+    vals = BadValues(src, CRM, "activities", activity_id, location)
+    if activity_id is None:
+        vals.add("id", None, "activity without an id; skipped")
+        return None, vals.rows
     key = str(a.get("type") or "")
     deal_id = _id(a.get("deal_id"))
-    return {
+    row = {
         "source_name": src,
         "crm": CRM,
-        "activity_key": make_key(src, a["id"]),
-        "source_activity_id": str(a["id"]),
+        "activity_key": make_key(src, activity_id),
+        "source_activity_id": activity_id,
         "type": type_map.get(key) or ACTIVITY_TYPE_MAP.get(key) or "other",
         "subject": a.get("subject"),
-        "occurred_at": _occurred(a),
+        "occurred_at": _occurred(a, vals),
         "completed": a.get("done"),
         "owner_id": _id(a.get("owner_id")),
         "deal_key": make_key(src, deal_id) if deal_id else None,
-        "duration_s": _duration_s(a.get("duration")),
+        "duration_s": vals.get("duration", a.get("duration"), _checked_duration),
         "direction": None,
         "outcome": None,
-        "updated_at": parse_time(a.get("update_time")),
+        "updated_at": vals.get("update_time", a.get("update_time"), _checked_time),
         "is_deleted": bool(a.get("is_deleted")),
     }
+    return row, vals.rows
 
 
-def note_row(src: str, n: Mapping[str, Any]) -> dict[str, Any]:
-    """Notes are activities of type ``note``; their ids get a prefix so they never collide."""
+def note_row(
+    src: str, n: Mapping[str, Any], location: str = NOTES_LOCATION
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """Notes are activities of type ``note``; their ids get a prefix so they never collide.
+    Bad timestamps are quarantined like an activity's."""
+    note_id = _id(n.get("id"))
+    native = None if note_id is None else f"note-{note_id}"
+    vals = BadValues(src, CRM, "activities", native, location)
+    if native is None:
+        vals.add("id", None, "note without an id; skipped")
+        return None, vals.rows
     deal_id = _id(n.get("deal_id"))
-    native = f"note-{n['id']}"
     content = n.get("content")
-    return {
+    row = {
         "source_name": src,
         "crm": CRM,
         "activity_key": make_key(src, native),
         "source_activity_id": native,
         "type": "note",
         "subject": content[:500] if isinstance(content, str) else content,
-        "occurred_at": parse_time(n.get("add_time")),
+        "occurred_at": vals.get("add_time", n.get("add_time"), _checked_time),
         "completed": True,
         "owner_id": _id(n.get("user_id")),
         "deal_key": make_key(src, deal_id) if deal_id else None,
         "duration_s": None,
         "direction": None,
         "outcome": None,
-        "updated_at": parse_time(n.get("update_time")),
+        "updated_at": vals.get("update_time", n.get("update_time"), _checked_time),
         "is_deleted": n.get("active_flag") is False,
     }
+    return row, vals.rows

@@ -69,6 +69,15 @@ def _t(text: str | None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _sort_stamp(text: str | None) -> float:
+    """A sort key; a stamp that does not parse (edited in by the bad-payload tests) sorts
+    first instead of breaking the listing, so the connector sees it as served."""
+    try:
+        return _t(text).timestamp()
+    except ValueError:
+        return float("-inf")
+
+
 class FakePipedrive(SandboxServer):
     kind = "pipedrive"
 
@@ -274,7 +283,7 @@ class FakePipedrive(SandboxServer):
 
         def key(row: dict[str, Any]) -> tuple[Any, int]:
             value = row.get(sort_by)
-            return (value if sort_by == "id" else _t(value).timestamp(), row["id"])
+            return (value if sort_by == "id" else _sort_stamp(value), row["id"])
 
         cursor = request.arg("cursor")
         keys: list[tuple[Any, int]] | None = None

@@ -242,8 +242,17 @@ def build_source(ctx: SourceContext) -> DltSource:
         if not ctx.stop_reason:
             yield outcome_stage_rows(src)
 
-    @dlt.resource(**canonical_hints(Activity))
-    def activities() -> Iterator[list[Row]]:
+    def activity_page(mapped: list[tuple[Row | None, list[Row]]]) -> dict[str, list[Row]]:
+        return {
+            "activities": [row for row, _ in mapped if row is not None],
+            "quarantine": [q for _, bad in mapped for q in bad],
+        }
+
+    @dlt.resource(name="activity_pages", selected=False)
+    def activity_pages() -> Iterator[dict[str, list[Row]]]:
+        """Activity (then note) pages mapped into activities plus quarantine rows for the
+        values they were loaded without (see ``activity_row``); a garbage ``update_time``
+        is quarantined there and simply not counted by the cursor."""
         state = dlt.current.source_state().setdefault("activities", {})
         if ctx.full_refresh:  # a stopped full refresh resumes as one
             state.pop("cursor", None)
@@ -256,7 +265,7 @@ def build_source(ctx: SourceContext) -> DltSource:
             **_since(state.get("cursor"), lookback, ctx.full_refresh),
         }
         for page in until_stopped(ctx, iter_pages(client, "activities", params)):
-            yield [activity_row(src, a, type_map) for a in page]
+            yield activity_page([activity_row(src, a, type_map) for a in page])
             state["cursor"] = _max_time(state.get("cursor"), page)
         if not options.include_notes or ctx.stop_reason:
             return
@@ -267,13 +276,36 @@ def build_source(ctx: SourceContext) -> DltSource:
         }
         newest = state.get("notes_cursor")
         for page in until_stopped(ctx, iter_pages(client, "notes", params)):
-            yield [note_row(src, n) for n in page]
+            yield activity_page([note_row(src, n) for n in page])
             newest = _max_time(newest, page)
         if not ctx.stop_reason:  # notes come by id: the cursor moves only when all are read
             state["notes_cursor"] = newest
 
+    @dlt.transformer(data_from=activity_pages, **canonical_hints(Activity))
+    def activities(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
+        yield page["activities"]
+
+    @dlt.transformer(
+        data_from=activity_pages, **{**quarantine_hints(), "name": "activity_quarantine"}
+    )
+    def activity_quarantine(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
+        """What ``activity_row`` and ``note_row`` refused (see ``quarantine``)."""
+        if page["quarantine"]:
+            yield page["quarantine"]
+
     @dlt.source(name="pipedrive", max_table_nesting=0)
     def pipedrive() -> Any:
-        return [owners, pipelines, stages, deal_pages, deals, stage_changes, quarantine, activities]
+        return [
+            owners,
+            pipelines,
+            stages,
+            deal_pages,
+            deals,
+            stage_changes,
+            quarantine,
+            activity_pages,
+            activities,
+            activity_quarantine,
+        ]
 
     return pipedrive()

@@ -12,6 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connectors.salesforce.mapping import parse_datetime
+from connectors.values import lenient
+
+# A row's own stamp: one that does not parse (quarantined by the mapping) must not stop
+# the cursor; the row is kept and simply not counted.
+_stamp = lenient(parse_datetime)
 
 
 class ModstampCursor:
@@ -32,8 +37,9 @@ class ModstampCursor:
         return None if self.previous is None else self.previous - self._lookback
 
     def fresh(self, row_id: str, modstamp: Any) -> bool:
-        """Record the row; False when last run already yielded this exact version."""
-        stamp = parse_datetime(modstamp)
+        """Record the row; False when last run already yielded this exact version. A row
+        whose stamp does not parse is always fresh and never moves the cursor."""
+        stamp = _stamp(modstamp)
         if stamp is None:
             return True
         text = stamp.isoformat()

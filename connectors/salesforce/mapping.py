@@ -167,50 +167,67 @@ _TASK_TYPES = {
 }
 
 
-def task_row(rec: Row, source: str) -> Row:
-    occurred = parse_datetime(rec.get("CompletedDateTime"))
-    if occurred is None and rec.get("ActivityDate"):
-        day = parse_date(rec["ActivityDate"])
-        occurred = datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
-    call_type = (rec.get("CallType") or "").lower()
-    return {
+_whole = checked_value(_int, "whole number")
+
+
+def _activity_values(rec: Row, source: str, where: str) -> BadValues:
+    """Raises ``KeyError`` for a record without an Id (the caller quarantines it whole)."""
+    if rec.get("Id") in (None, ""):
+        raise KeyError("Id")
+    return BadValues(source, CRM, "activities", str(rec["Id"]), where)
+
+
+def task_row(rec: Row, source: str, where: str = "Task") -> tuple[Row, list[Row]]:
+    """A Task plus quarantine rows for the optional values it was loaded without: a
+    garbage CompletedDateTime, ActivityDate or SystemModstamp costs only that value."""
+    vals = _activity_values(rec, source, where)
+    occurred = vals.get("CompletedDateTime", rec.get("CompletedDateTime"), _datetime)
+    day = vals.get("ActivityDate", rec.get("ActivityDate"), _date)
+    if occurred is None and day is not None:
+        occurred = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    call_type = str(rec.get("CallType") or "").lower()
+    row = {
         "source_name": source,
         "crm": CRM,
         "activity_key": make_key(source, rec["Id"]),
         "source_activity_id": rec["Id"],
         "type": _TASK_TYPES.get(rec.get("TaskSubtype") or "Task", "other"),
         "subject": rec.get("Subject"),
-        "occurred_at": occurred or parse_datetime(rec.get("CreatedDate")),
+        "occurred_at": occurred or vals.get("CreatedDate", rec.get("CreatedDate"), _datetime),
         "completed": _bool(rec.get("IsClosed")),
         "owner_id": rec.get("OwnerId"),
         "deal_key": _deal_key(source, rec.get("WhatId")),
-        "duration_s": _int(rec.get("CallDurationInSeconds")),
+        "duration_s": vals.get("CallDurationInSeconds", rec.get("CallDurationInSeconds"), _whole),
         "direction": call_type if call_type in ("inbound", "outbound") else None,
         "outcome": rec.get("CallDisposition"),
-        "updated_at": parse_datetime(rec.get("SystemModstamp")),
+        "updated_at": vals.get("SystemModstamp", rec.get("SystemModstamp"), _datetime),
         "is_deleted": _bool(rec.get("IsDeleted")),
     }
+    return row, vals.rows
 
 
-def event_row(rec: Row, source: str) -> Row:
-    minutes = _int(rec.get("DurationInMinutes"))
-    return {
+def event_row(rec: Row, source: str, where: str = "Event") -> tuple[Row, list[Row]]:
+    """An Event plus quarantine rows, as :func:`task_row`."""
+    vals = _activity_values(rec, source, where)
+    minutes = vals.get("DurationInMinutes", rec.get("DurationInMinutes"), _whole)
+    row = {
         "source_name": source,
         "crm": CRM,
         "activity_key": make_key(source, rec["Id"]),
         "source_activity_id": rec["Id"],
         "type": "email" if rec.get("EventSubtype") == "Email" else "meeting",
         "subject": rec.get("Subject"),
-        "occurred_at": parse_datetime(rec.get("StartDateTime")),
+        "occurred_at": vals.get("StartDateTime", rec.get("StartDateTime"), _datetime),
         "completed": None,  # Events carry no completion flag
         "owner_id": rec.get("OwnerId"),
         "deal_key": _deal_key(source, rec.get("WhatId")),
         "duration_s": minutes * 60 if minutes is not None else None,
         "direction": None,
         "outcome": None,
-        "updated_at": parse_datetime(rec.get("SystemModstamp")),
+        "updated_at": vals.get("SystemModstamp", rec.get("SystemModstamp"), _datetime),
         "is_deleted": _bool(rec.get("IsDeleted")),
     }
+    return row, vals.rows
 
 
 def owner_row(rec: Row, source: str) -> Row:

@@ -37,8 +37,11 @@ from connectors.salesforce.settings import (
     TASK_FIELDS,
     USER_FIELDS,
 )
+from connectors.values import quarantine_row
 from models.canonical import Activity, Deal, Owner, Pipeline, Stage, StageChange
 from models.errors import QuotaExhausted
+
+Row = dict[str, Any]
 
 
 def opportunity_fields(opts: SalesforceOptions) -> list[str]:
@@ -202,16 +205,52 @@ def salesforce_resources(
         if not ctx.stop_reason:
             yield mapping.stage_rows([r for page in pages for r in page], name)
 
-    @dlt.resource(**canonical_hints(Activity))
-    def activities() -> Iterator[Any]:
-        for page in until_stopped(
-            ctx, incremental("Task", list(TASK_FIELDS), "Task", all_rows=True)
+    def activity_page(
+        records: list[Record], fn: Callable[[Record, str, str], tuple[Row, list[Row]]], obj: str
+    ) -> dict[str, list[Row]]:
+        """Map a page of Tasks or Events: a bad optional value costs only that value (a
+        quarantine row from ``mapping``), a record that cannot be mapped at all (no Id) is
+        quarantined whole."""
+        rows: list[Row] = []
+        bad: list[Row] = []
+        for rec in records:
+            try:
+                row, refused = fn(rec, name, obj)
+            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+                rec_id = rec.get("Id")
+                stats.warnings.append(f"quarantined {obj} {rec_id}: {type(exc).__name__}")
+                reason = f"{type(exc).__name__}: {exc}; skipped"
+                record_id = None if rec_id in (None, "") else str(rec_id)
+                bad.append(quarantine_row(name, mapping.CRM, "activities", record_id, obj, reason))
+                continue
+            rows.append(row)
+            bad.extend(refused)
+        return {"activities": rows, "quarantine": bad}
+
+    @dlt.resource(name="activities", selected=False)
+    def activity_pages() -> Iterator[dict[str, list[Row]]]:
+        """Task then Event pages, mapped into activities and quarantine rows. Named
+        ``activities`` because the Task and Event cursors live in this resource's state."""
+        for obj, fields, fn in (
+            ("Task", TASK_FIELDS, mapping.task_row),
+            ("Event", EVENT_FIELDS, mapping.event_row),
         ):
-            yield from mapped(page, lambda r: mapping.task_row(r, name), "activities", "Task")
-        for page in until_stopped(
-            ctx, incremental("Event", list(EVENT_FIELDS), "Event", all_rows=True)
-        ):
-            yield from mapped(page, lambda r: mapping.event_row(r, name), "activities", "Event")
+            for page in until_stopped(ctx, incremental(obj, list(fields), obj, all_rows=True)):
+                yield activity_page(page, fn, obj)
+
+    @dlt.transformer(
+        data_from=activity_pages, **{**canonical_hints(Activity), "name": "activity_rows"}
+    )
+    def activities(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
+        yield page["activities"]
+
+    @dlt.transformer(
+        data_from=activity_pages, **{**quarantine_hints(), "name": "activity_quarantine"}
+    )
+    def activity_quarantine(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
+        """What the activity mapping refused; its own transformer, like ``quarantine``."""
+        if page["quarantine"]:
+            yield page["quarantine"]
 
     @dlt.resource(**canonical_hints(Owner))
     def owners() -> Iterator[Any]:
@@ -239,7 +278,7 @@ def salesforce_resources(
         quarantine,
     ]
     if opts.include_activities:
-        resources.append(activities)
+        resources.extend([activity_pages, activities, activity_quarantine])
 
     @dlt.source(name="salesforce", max_table_nesting=0)
     def salesforce() -> list[DltResource]:

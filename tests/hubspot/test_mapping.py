@@ -136,7 +136,8 @@ def test_activities_map_hubspot_codes_to_canonical_words() -> None:
             "hs_timestamp": "2026-03-01T10:00:00Z",
         },
     }
-    row = activity_row("hs", "calls", call, "77")
+    row, bad = activity_row("hs", "calls", call, "77")
+    assert row is not None and bad == []
     assert (row["type"], row["duration_s"], row["direction"], row["outcome"]) == (
         "call",
         95,
@@ -144,8 +145,41 @@ def test_activities_map_hubspot_codes_to_canonical_words() -> None:
         "connected",
     )
     assert row["deal_key"] == "hs:77" and row["activity_key"] == "hs:call:5"
-    task = activity_row(
+    task, _ = activity_row(
         "hs", "tasks", {"id": "6", "properties": {"hs_task_status": "NOT_STARTED"}}, None
     )
+    assert task is not None
     assert task["completed"] is False and task["deal_key"] is None
     assert pick_deal(["900", "1000", "899"]) == "899"
+
+
+def test_an_activity_with_bad_values_loads_without_them_and_quarantines_them() -> None:
+    meeting = {
+        "id": "7",
+        "properties": {
+            "hs_meeting_start_time": "soon",
+            "hs_meeting_end_time": "2026-03-01T11:00:00Z",
+            "hs_timestamp": "yesterday",
+            "hs_lastmodifieddate": "31/31/2026",
+        },
+        "updatedAt": "2026-03-02T00:00:00Z",
+    }
+    row, bad = activity_row("hs", "meetings", meeting, None)
+    assert row is not None and row["occurred_at"] is None and row["duration_s"] is None
+    assert row["updated_at"] == parse_ts("2026-03-02T00:00:00Z")  # the record's own stamp
+    assert {(q["column_name"], q["record_id"]) for q in bad} == {
+        ("hs_meeting_start_time", "7"),
+        ("hs_timestamp", "7"),
+        ("hs_lastmodifieddate", "7"),
+    }
+    assert all(q["reason"] for q in bad)
+    call, bad = activity_row(
+        "hs", "calls", {"id": "8", "properties": {"hs_call_duration": "x"}}, None
+    )
+    assert (
+        call is not None
+        and call["duration_s"] is None
+        and bad[0]["column_name"] == "hs_call_duration"
+    )
+    missing, bad = activity_row("hs", "notes", {"properties": {}}, None)
+    assert missing is None and bad[0]["record_id"] is None and bad[0]["reason"]
