@@ -651,26 +651,18 @@ def build_source(ctx: SourceContext) -> DltSource:
     def quarantine(items: list[Item]) -> Iterator[Item]:
         yield from sync.quarantine_rows(items)
 
-    # DuckDB loads parquet about four times faster than SQL insert statements; other
-    # warehouses (PostgreSQL takes no parquet) keep dlt's preferred format.
-    fmt: Any = "parquet" if ctx.config.warehouse.kind == "duckdb" else "preferred"
-
     @dlt.source(name="hubspot", max_table_nesting=0)
     def hubspot() -> list[Any]:
         return [
-            dlt.resource(pipelines, file_format=fmt, **canonical_hints(Pipeline)),
-            dlt.resource(stages, file_format=fmt, **canonical_hints(Stage)),
-            dlt.resource(owners, file_format=fmt, **canonical_hints(Owner)),
+            dlt.resource(pipelines, **canonical_hints(Pipeline)),
+            dlt.resource(stages, **canonical_hints(Stage)),
+            dlt.resource(owners, **canonical_hints(Owner)),
             deal_pages,
-            dlt.transformer(deals, data_from=deal_pages, file_format=fmt, **canonical_hints(Deal)),
-            dlt.transformer(
-                stage_changes, data_from=deal_pages, file_format=fmt, **canonical_hints(StageChange)
-            ),
+            dlt.transformer(deals, data_from=deal_pages, **canonical_hints(Deal)),
+            dlt.transformer(stage_changes, data_from=deal_pages, **canonical_hints(StageChange)),
             dlt.transformer(quarantine, data_from=deal_pages, **quarantine_hints()),
             activity_pages,
-            dlt.transformer(
-                activities, data_from=activity_pages, file_format=fmt, **canonical_hints(Activity)
-            ),
+            dlt.transformer(activities, data_from=activity_pages, **canonical_hints(Activity)),
             dlt.transformer(
                 activity_quarantine,
                 data_from=activity_pages,
