@@ -163,6 +163,18 @@ def assert_sound(folder: Path) -> None:
     assert not dupes, f"duplicate keys after a kill: {dupes}"
 
 
+def assert_nothing_pending(folder: Path) -> None:
+    """After a completed rerun no load package of a killed run may be left on disk: each
+    is either loaded (hub.pull.finish_interrupted) or its data was pulled again."""
+    left = [
+        str(package.relative_to(folder))
+        for pipeline in (folder / ".hub" / "pipelines").glob("hub_*")
+        for stage in ("normalize/extracted", "load/normalized")
+        for package in (pipeline / stage).glob("*")
+    ]
+    assert not left, f"load packages left after a completed rerun: {left}"
+
+
 def assert_identical(clean: Path, crash: Path, *, schemas: tuple[str, ...]) -> None:
     want = {
         t: p for t, p in fingerprint(clean / ".hub" / "hub.duckdb").items() if t.startswith(schemas)
@@ -267,6 +279,7 @@ def test_sigkill_at_random_points_then_rerun_gives_the_clean_warehouse(
             f"rerun of hub {' '.join(args)} failed ({done.code}):\n{done.output[-3000:]}"
         )
         assert "Traceback" not in done.output
+        assert_nothing_pending(crash)
         log.append(
             {
                 "round": round_name,
