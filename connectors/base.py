@@ -148,8 +148,23 @@ class WriteResult:
     modified_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class LiveDeal:
+    """What the CRM holds for one deal right now: raw values by hub field name, and when
+    the deal was last modified. The push plan compares these with the warehouse so a rep's
+    edit made after the last pull becomes a conflict instead of being overwritten."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    modified_at: datetime | None = None
+
+
 class Writer(Protocol):
-    """Writes deal updates back to one CRM source."""
+    """Writes deal updates back to one CRM source.
+
+    A writer may also offer ``read_current(deal_ids, fields) -> dict[str, LiveDeal]``: a
+    live batch read used before writing (deals the CRM no longer has are left out). The
+    built-in writers do; a writer without it is pushed without that check.
+    """
 
     max_batch: int
 

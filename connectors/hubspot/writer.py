@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from connectors.base import DealUpdate, SourceContext, WriteResult, WriteStatus
+from connectors.base import DealUpdate, LiveDeal, SourceContext, WriteResult, WriteStatus
 from connectors.hubspot import settings
 from connectors.hubspot.client import HubspotApi
 from connectors.hubspot.mapping import parse_ts
@@ -82,6 +82,26 @@ class HubspotWriter:
         return done
 
     # ----- writes ------------------------------------------------------------------------------
+    def read_current(self, deal_ids: Sequence[str], fields: Sequence[str]) -> dict[str, LiveDeal]:
+        """Batch read, 100 deals a call (``/crm/v3/objects/deals/batch/read``)."""
+        names = {f: settings.WRITABLE_FIELDS.get(f, f) for f in fields}
+        out: dict[str, LiveDeal] = {}
+        for chunk in _chunks(list(deal_ids), settings.BATCH_READ_MAX):
+            payload = self.api.post(
+                READ,
+                endpoint=READ,
+                body={
+                    "inputs": [{"id": i} for i in chunk],
+                    "properties": sorted(set(names.values())),
+                },
+            )
+            for item in payload.get("results", []) or []:
+                props = item.get("properties") or {}
+                out[str(item["id"])] = LiveDeal(
+                    {f: props.get(p) for f, p in names.items()}, parse_ts(item.get("updatedAt"))
+                )
+        return out
+
     def write(self, updates: Sequence[DealUpdate]) -> list[WriteResult]:
         results: dict[int, WriteResult] = {}
         current = self._read_current(updates, results)

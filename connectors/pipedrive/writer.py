@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from connectors.base import DealUpdate, SourceContext, WriteResult, WriteStatus
+from connectors.base import DealUpdate, LiveDeal, SourceContext, WriteResult, WriteStatus
 from connectors.http import ApiClient
 from connectors.pipedrive.client import build_client, get_payload, iter_pages, parse_time
 from connectors.pipedrive.options import PipedriveOptions
@@ -129,6 +129,28 @@ class PipedriveWriter:
         if custom:
             body["custom_fields"] = custom
         return body, None
+
+    def read_current(self, deal_ids: Sequence[str], fields: Sequence[str]) -> dict[str, LiveDeal]:
+        """``GET /api/v2/deals?ids=``, 100 deals a call; hub fields by their hash keys."""
+        keys = self.field_keys()
+        wanted = [keys[f] for f in fields if f in keys]
+        out: dict[str, LiveDeal] = {}
+        for start in range(0, len(deal_ids), self.max_batch):
+            chunk = deal_ids[start : start + self.max_batch]
+            params: dict[str, Any] = {"ids": ",".join(chunk), "limit": 500}
+            if wanted:
+                params["custom_fields"] = ",".join(wanted[:15])
+            payload = get_payload(self.client, "deals", params=params)
+            for deal in payload.get("data") or []:
+                if deal.get("is_deleted") or deal.get("status") == "deleted":
+                    continue
+                custom = deal.get("custom_fields") or {}
+                values = {
+                    f: deal.get("stage_id") if f == "stage_id" else custom.get(keys.get(f, ""))
+                    for f in fields
+                }
+                out[str(deal["id"])] = LiveDeal(values, parse_time(deal.get("update_time")))
+        return out
 
     def write(self, updates: Sequence[DealUpdate]) -> list[WriteResult]:
         if len(updates) > self.max_batch:

@@ -12,11 +12,11 @@ leaves to an admin and explains.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from connectors.base import DealUpdate, SourceContext, WriteResult, WriteStatus
+from connectors.base import DealUpdate, LiveDeal, SourceContext, WriteResult, WriteStatus
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import parse_datetime
 from connectors.salesforce.options import SalesforceOptions
@@ -99,6 +99,28 @@ class SalesforceWriter:
             self._check_field(sf_field)
             body[sf_field] = value
         return body
+
+    def read_current(self, deal_ids: Sequence[str], fields: Sequence[str]) -> dict[str, LiveDeal]:
+        """One SOQL ``WHERE Id IN (...)`` per 200 deals, with ``LastModifiedDate`` (which
+        then guards stage writes with ``If-Unmodified-Since``)."""
+        names = {f: self.field_for(f) for f in fields}
+        out: dict[str, LiveDeal] = {}
+        for start in range(0, len(deal_ids), COLLECTION_MAX):
+            chunk = deal_ids[start : start + COLLECTION_MAX]
+            ids = ", ".join("'" + i.replace("'", "") + "'" for i in chunk)
+            soql = build_soql(
+                ["Id", "LastModifiedDate", *sorted(set(names.values()))],
+                "Opportunity",
+                f"Id IN ({ids})",
+            )
+            for page in self.client.query(soql):
+                for rec in page:
+                    stamp = parse_datetime(rec.get("LastModifiedDate"))
+                    out[str(rec["Id"])] = LiveDeal(
+                        {f: rec.get(n) for f, n in names.items()},
+                        stamp.astimezone(UTC) if stamp else None,
+                    )
+        return out
 
     def write(self, updates: Sequence[DealUpdate]) -> list[WriteResult]:
         if len(updates) > self.max_batch:

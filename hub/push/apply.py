@@ -32,7 +32,7 @@ import connectors.http
 from connectors.base import DealUpdate, SourceContext, Writer, WriteResult
 from hub.push.journal import Intent, record
 from hub.push.plan import PlannedRow, PushPlan, SourcePlan, scrub, writer_for
-from hub.push.preflight import READERS
+from hub.push.preflight import live_reader
 from hub.push.safety import check_cap
 from hub.push.tables import ensure_tables, hub_push_journal, hub_push_log
 from hub.push.values import same, wire
@@ -208,10 +208,9 @@ class _Run:
 
     def recheck(self, rows: list[PlannedRow]) -> list[PlannedRow]:
         """Salesforce only: re-read just before writing; changed rows become conflicts."""
-        reader = READERS.get("salesforce")
+        reader = live_reader(self.writer)
         assert reader is not None
         current = reader(
-            self.writer,
             list(dict.fromkeys(r.deal_id for r in rows)),
             sorted({r.field for r in rows}),
         )

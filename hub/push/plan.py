@@ -30,7 +30,7 @@ from connectors.base import SourceContext, Writer
 from connectors.registry import get_connector
 from hub.push.journal import Intent, JournalState, read_state
 from hub.push.outbound import OutboundRow, read_outbound
-from hub.push.preflight import READERS, Current
+from hub.push.preflight import Current, live_reader
 from hub.push.values import same
 from hub.warehouse import Warehouse, dataset_name
 from models.config import HubConfig, SourceConfig
@@ -226,16 +226,19 @@ def plan_source(
             plan.orphans.extend((deal_key, fld, i) for i in intents)
     if not candidates:
         return plan
-    reader = READERS.get(source.kind)
-    if reader is None:
+    if get_connector(source.kind).build_writer is None:
         plan.rows = [r for r, _ in candidates]
         return plan
     ctx = None
     try:
         ctx, writer = writer_for(config, source)
+        reader = live_reader(writer)
+        if reader is None:  # a plug-in writer without a live read: no pre-flight check
+            plan.rows = [r for r, _ in candidates]
+            return plan
         ids = list(dict.fromkeys(r.deal_id for r, _ in candidates))
         fields = sorted({r.field for r, _ in candidates})
-        current = reader(writer, ids, fields)
+        current = reader(ids, fields)
     except HubError as exc:
         plan.error = scrub(ctx, str(exc))
         plan.rows = [r for r, _ in candidates]
