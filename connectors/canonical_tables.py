@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import dlt
 import pyarrow as pa
 from pydantic import BaseModel
 
@@ -96,6 +97,29 @@ def quarantine_hints() -> dict[str, Any]:
         "write_disposition": "append",
         "columns": dlt_columns(QuarantinedRecord),
     }
+
+
+def split_pages(
+    pages: Any, model: type[CanonicalRow], *, rows: str, name: str, quarantine_name: str
+) -> list[Any]:
+    """Two transformers over a resource of ``{rows: [...], "quarantine": [...]}`` pages: the
+    canonical table, and the quarantine rows the mapping refused (bad values it dropped,
+    records without an id). Two transformers, not one resource with two tables, because
+    dlt would copy the canonical table's hints onto the quarantine table."""
+
+    def table_rows(page: dict[str, list[Any]]) -> Any:
+        yield page[rows]
+
+    def refused(page: dict[str, list[Any]]) -> Any:
+        if page["quarantine"]:
+            yield page["quarantine"]
+
+    return [
+        dlt.transformer(table_rows, data_from=pages, **{**canonical_hints(model), "name": name}),
+        dlt.transformer(
+            refused, data_from=pages, **{**quarantine_hints(), "name": quarantine_name}
+        ),
+    ]
 
 
 def arrow_schema(model: type[BaseModel]) -> pa.Schema:

@@ -25,7 +25,7 @@ import dlt
 from dlt.sources import DltSource
 
 from connectors.base import SourceContext, until_stopped
-from connectors.canonical_tables import canonical_hints, quarantine_hints
+from connectors.canonical_tables import canonical_hints, quarantine_hints, split_pages
 from connectors.hubspot import settings
 from connectors.hubspot.client import HubspotApi, OAuthAuth, PrivateAppAuth
 from connectors.hubspot.mapping import (
@@ -628,15 +628,6 @@ def build_source(ctx: SourceContext) -> DltSource:
 
     activity_pages = dlt.resource(activity_items, name="activity_pages", selected=False)
 
-    def activities(page: Item) -> Iterator[list[Item]]:
-        yield page["rows"]
-
-    def activity_quarantine(page: Item) -> Iterator[list[Item]]:
-        """Like ``quarantine`` for deals: a transformer of its own so the canonical
-        activities hints never leak into the quarantine table."""
-        if page["quarantine"]:
-            yield page["quarantine"]
-
     def deal_items() -> Iterator[list[Item]]:
         yield from sync.deal_items()
 
@@ -662,11 +653,12 @@ def build_source(ctx: SourceContext) -> DltSource:
             dlt.transformer(stage_changes, data_from=deal_pages, **canonical_hints(StageChange)),
             dlt.transformer(quarantine, data_from=deal_pages, **quarantine_hints()),
             activity_pages,
-            dlt.transformer(activities, data_from=activity_pages, **canonical_hints(Activity)),
-            dlt.transformer(
-                activity_quarantine,
-                data_from=activity_pages,
-                **{**quarantine_hints(), "name": "activity_quarantine"},
+            *split_pages(
+                activity_pages,
+                Activity,
+                rows="rows",
+                name="activities",
+                quarantine_name="activity_quarantine",
             ),
         ]
 

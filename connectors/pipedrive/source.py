@@ -25,7 +25,7 @@ import dlt
 from dlt.sources import DltSource
 
 from connectors.base import SourceContext, until_stopped
-from connectors.canonical_tables import canonical_hints, quarantine_hints
+from connectors.canonical_tables import canonical_hints, quarantine_hints, split_pages
 from connectors.http import ApiClient
 from connectors.pipedrive.client import build_client, get_payload, iter_pages, parse_time, rfc3339
 from connectors.pipedrive.mapping import (
@@ -281,17 +281,13 @@ def build_source(ctx: SourceContext) -> DltSource:
         if not ctx.stop_reason:  # notes come by id: the cursor moves only when all are read
             state["notes_cursor"] = newest
 
-    @dlt.transformer(data_from=activity_pages, **canonical_hints(Activity))
-    def activities(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
-        yield page["activities"]
-
-    @dlt.transformer(
-        data_from=activity_pages, **{**quarantine_hints(), "name": "activity_quarantine"}
+    activities, activity_quarantine = split_pages(
+        activity_pages,
+        Activity,
+        rows="activities",
+        name="activities",
+        quarantine_name="activity_quarantine",
     )
-    def activity_quarantine(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
-        """What ``activity_row`` and ``note_row`` refused (see ``quarantine``)."""
-        if page["quarantine"]:
-            yield page["quarantine"]
 
     @dlt.source(name="pipedrive", max_table_nesting=0)
     def pipedrive() -> Any:

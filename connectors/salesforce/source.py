@@ -21,7 +21,7 @@ import dlt
 from dlt.sources import DltResource, DltSource
 
 from connectors.base import SourceContext, until_stopped
-from connectors.canonical_tables import canonical_hints, quarantine_hints
+from connectors.canonical_tables import canonical_hints, quarantine_hints, split_pages
 from connectors.salesforce import mapping
 from connectors.salesforce.client import Record, SalesforceClient
 from connectors.salesforce.cursor import ModstampCursor
@@ -238,19 +238,13 @@ def salesforce_resources(
             for page in until_stopped(ctx, incremental(obj, list(fields), obj, all_rows=True)):
                 yield activity_page(page, fn, obj)
 
-    @dlt.transformer(
-        data_from=activity_pages, **{**canonical_hints(Activity), "name": "activity_rows"}
+    activities, activity_quarantine = split_pages(
+        activity_pages,
+        Activity,
+        rows="activities",
+        name="activity_rows",  # "activities" is the pages resource, which keeps the cursors
+        quarantine_name="activity_quarantine",
     )
-    def activities(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
-        yield page["activities"]
-
-    @dlt.transformer(
-        data_from=activity_pages, **{**quarantine_hints(), "name": "activity_quarantine"}
-    )
-    def activity_quarantine(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
-        """What the activity mapping refused; its own transformer, like ``quarantine``."""
-        if page["quarantine"]:
-            yield page["quarantine"]
 
     @dlt.resource(**canonical_hints(Owner))
     def owners() -> Iterator[Any]:
