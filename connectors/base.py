@@ -22,6 +22,7 @@ from models.config import HubConfig, SourceConfig
 from models.errors import ConfigError, QuotaExhausted, config_error_from_validation
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from dlt.sources import DltSource
 
     from connectors.sandbox import SandboxServer
@@ -70,6 +71,10 @@ class SecretResolver:
         return str(value)
 
 
+PostLoadStep = Callable[["sa.Connection", str], None]
+"""``(connection, dataset)``: SQL on a source's own tables once its data is loaded."""
+
+
 @dataclass
 class SourceContext:
     """Everything a connector needs for one run of one source."""
@@ -82,6 +87,14 @@ class SourceContext:
     run_started_at: datetime | None = None
     full_refresh: bool = False
     stop_reason: str | None = None
+    post_load: list[PostLoadStep] = field(default_factory=list)
+
+    def after_load(self, step: PostLoadStep) -> None:
+        """Run ``step`` once this run's load has succeeded, with a connection (the same
+        transaction as the hub's observations, which come after it) and the source's
+        dataset (``src_<source>``). For what only the loaded tables can answer, such as
+        which deals a full export no longer holds. Not run when the load fails."""
+        self.post_load.append(step)
 
     def stop(self, reason: str) -> None:
         """End this run early but cleanly: the resources return what they have, the load

@@ -1,4 +1,5 @@
-"""Pull: one dlt pipeline per source into ``src_<source_name>``, then the hub's observations.
+"""Pull: one dlt pipeline per source into ``src_<source_name>``, then the connector's post-load
+steps and the hub's observations.
 
 A source that fails does not stop the others; each gets a row in ``hub_runs`` with rows per
 table, requests per endpoint, 429s, retries, quarantined records and its duration. A
@@ -117,6 +118,10 @@ def pull_source(
         run.rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
         run.quarantined = run.rows.pop("quarantine", 0)
         with warehouse.connect() as conn:
+            # Steps the connector asked for (ctx.after_load) see the loaded tables first, so
+            # the observations skip what they changed (e.g. deals they marked deleted).
+            for step in ctx.post_load:
+                step(conn, dataset_name(source.name))
             run.observations = warehouse.record_observations(conn, source.name, started)
         if ctx.stop_reason:
             run.status = "stopped"

@@ -88,6 +88,13 @@ class DealsFile(CsvFile):
     custom_fields: list[str] = Field(
         default_factory=list, description="other columns to keep in custom_fields"
     )
+    full_snapshot: bool = Field(
+        default=False,
+        description="the file is a full export of the CRM's deals: a deal the warehouse holds "
+        "that a newly read file lacks was deleted or merged there, and is marked is_deleted "
+        "(live again if it comes back). Off by default, since a filtered export "
+        "('my team only') would otherwise delete every other deal",
+    )
 
 
 class ActivitiesFile(CsvFile):

@@ -3,7 +3,9 @@
 One resource per file. The deals file also yields what it implies: stage events from its
 date columns (origin ``derived``), the pipelines and stages it names, and quarantine
 records. Every batch goes to its canonical table as a dlt table variant that carries that
-table's hints. A file whose fingerprint matches the last successful load is skipped.
+table's hints. A file whose fingerprint matches the last successful load is skipped. A deals
+file declared ``full_snapshot`` also marks deleted, after the load, the deals it no longer
+holds (see :mod:`connectors.csv.snapshot`).
 
 Files are read in blocks (see :mod:`connectors.csv.fast`): a block the fast path proves clean
 becomes Arrow tables by vectorised conversion (``convert`` in each reader below); any other
@@ -43,6 +45,7 @@ from connectors.csv.rows import (
     normalize_activity_type,
     normalize_status,
 )
+from connectors.csv.snapshot import after_full_snapshot
 from models.canonical import (
     DEAL_STATUSES,
     Activity,
@@ -252,7 +255,8 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
     reader = run.reader(Deal)
     deals, events = ArrowBatch(Deal), ArrowBatch(StageChange)
     stages: dict[tuple[str, str], dict[str, Any]] = {}
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {}  # deal id -> line, of every row loaded
+    skipped: set[str] = set()  # ids of rows skipped whole: still deals the file holds
     header = read_header(run.facts)
     date_columns = {}
     for stage, column in spec.stage_dates.items():
@@ -297,6 +301,8 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
                 values["currency"] = currency
         except RowRejected as exc:
             run.quarantine.add(line, record_id, exc.column, exc.value, exc.reason + "; row skipped")
+            if record_id is not None:
+                skipped.add(record_id)
             return
         seen[record_id] = line
         for column, value, reason in dropped:
@@ -457,6 +463,8 @@ def _deals(ctx: SourceContext, options: CsvOptions) -> Iterator[Any]:
     )
     yield from _stage_catalogue(ctx, spec, stages)
     run.remember()
+    if spec.full_snapshot:
+        after_full_snapshot(ctx, run.facts.path.name, seen, skipped)
 
 
 def _check_amount(

@@ -1,0 +1,81 @@
+"""Full-snapshot deals files: a deal a full export no longer holds was deleted in the CRM.
+
+``deals.full_snapshot: true`` declares the deals file a complete export of the source's
+deals (many teams export their whole pipeline every night). After a load that read the
+file, every deal the warehouse holds as live but the file lacks gets ``is_deleted = true``;
+nothing else in its row changes, and the metric marts stop counting it. A deal that comes
+back in a later export is merged again from its row, which says ``is_deleted = false``.
+Off by default: a filtered export ("my team only") would otherwise delete everything else.
+
+- An unchanged file is skipped by its fingerprint; then nothing is read and nothing marked.
+- A row that was skipped whole but names its deal id (an unknown status, say) still shows
+  the deal exists: that deal is left as it is.
+- A file that yields no deal row at all (a header only, every row broken) marks nothing and
+  says so: an empty export tells more about the export than about the CRM.
+- A run whose load fails marks nothing. The next run finishes that load (hub.pull's
+  ``finish_interrupted``) but skips the now unchanged file, so the marking waits for the
+  next changed export: late, never wrong.
+
+The file's ids are known here, not in the warehouse: dlt loads the Arrow tables this
+connector yields without a ``_dlt_load_id`` column, so no column tells this load's rows
+from older ones. The step (run by ``hub pull`` after the load, see
+:meth:`connectors.base.SourceContext.after_load`) reads the live deal ids back, one column,
+and marks the missing ones by key in batches: plain SQL, the same on DuckDB and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Container
+
+import sqlalchemy as sa
+
+from connectors.base import SourceContext
+
+_BATCH = 1000  # keys per UPDATE ... IN (...)
+
+
+def after_full_snapshot(
+    ctx: SourceContext, file_name: str, loaded: Collection[str], skipped: Container[str]
+) -> None:
+    """The deals file ``file_name`` was read in full: once it is loaded, mark deleted the
+    deals of the source whose id is neither ``loaded`` nor ``skipped`` (rows the file holds
+    that were quarantined whole)."""
+    if not loaded:
+        ctx.stats.warnings.append(
+            f"{file_name}: full_snapshot: no deal was marked deleted, because not one deal row "
+            "of this export could be loaded (it has a header only, or every row was skipped: "
+            f"'hub status --quarantine {ctx.name}'); check the export"
+        )
+        return
+
+    def step(conn: sa.Connection, dataset: str) -> None:
+        marked, live = mark_missing_deleted(conn, dataset, ctx.name, loaded, skipped)
+        if marked:
+            ctx.stats.warnings.append(
+                f"{file_name}: full_snapshot: {marked:,} of {live:,} live deal(s) are missing "
+                "from this export and were marked deleted"
+            )
+
+    ctx.after_load(step)
+
+
+def mark_missing_deleted(
+    conn: sa.Connection, dataset: str, source_name: str, *present: Container[str]
+) -> tuple[int, int]:
+    """Set ``is_deleted`` on the live deals of ``source_name`` whose id is in none of
+    ``present``; returns (deals marked, live deals before)."""
+    live = conn.execute(
+        sa.text(
+            f"SELECT deal_key, source_deal_id FROM {dataset}.deals "
+            "WHERE source_name = :source AND NOT coalesce(is_deleted, false)"
+        ),
+        {"source": source_name},
+    ).all()
+    missing = [key for key, deal_id in live if not any(deal_id in ids for ids in present)]
+    update = sa.text(
+        f"UPDATE {dataset}.deals SET is_deleted = true "
+        "WHERE source_name = :source AND deal_key IN :keys"
+    ).bindparams(sa.bindparam("keys", expanding=True))
+    for start in range(0, len(missing), _BATCH):
+        conn.execute(update, {"source": source_name, "keys": missing[start : start + _BATCH]})
+    return len(missing), len(live)
