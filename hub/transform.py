@@ -40,6 +40,7 @@ class TransformResult:
     compiled: dict[str, str] = field(default_factory=dict)  # model name -> SQL (compile only)
     duration_s: float = 0.0
     as_of: str = ""
+    out_of_memory: bool = False  # DuckDB hit its memory limit in at least one node
 
 
 def dbt_vars(
@@ -182,6 +183,7 @@ def run_dbt(
         if status in ("error", "fail"):
             message = (node_result.message or "").strip().splitlines()
             result.failures.append(f"{node.name}: {message[0] if message else status}")
+            result.out_of_memory |= any("Out of Memory Error" in line for line in message)
         elif status == "warn":
             result.warnings.append(f"{node.name}: {node_result.message}")
     return result
@@ -206,6 +208,12 @@ def run_transform(
         more = f" (+{len(result.failures) - 5} more)" if len(result.failures) > 5 else ""
         raise TransformError(
             f"dbt build: {len(result.failures)} model(s) or test(s) failed: {shown}{more}; "
-            f"details in {config.hub_dir / 'dbt' / 'logs' / 'dbt.log'}"
+            + (
+                "DuckDB ran out of memory: raise warehouse.transform_memory_limit in hub.yml "
+                f"(now {config.warehouse.transform_memory_limit}); "
+                if result.out_of_memory
+                else ""
+            )
+            + f"details in {config.hub_dir / 'dbt' / 'logs' / 'dbt.log'}"
         )
     return result

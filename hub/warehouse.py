@@ -206,7 +206,7 @@ class Warehouse:
             return {
                 "HUB_DBT_TARGET": "duckdb",
                 "HUB_DUCKDB_PATH": str(self.duckdb_path),
-                "HUB_DUCKDB_MEMORY_LIMIT": self.settings.memory_limit,
+                "HUB_DUCKDB_MEMORY_LIMIT": self.settings.transform_memory_limit,
             }
         if self.kind == "dlt":
             return {"HUB_DBT_TARGET": str(self.settings.dbt_target)}

@@ -68,7 +68,16 @@ class WarehouseConfig(_Strict):
     database: str | None = None
     password: str | None = Field(default=None, description="a reference: env:NAME or dlt:NAME")
     memory_limit: str = Field(
-        default="1GB", description="duckdb only: memory DuckDB may use before spilling to disk"
+        default="1GB",
+        description="duckdb only: memory DuckDB may use in loads before spilling to disk",
+    )
+    transform_memory_limit: str = Field(
+        default="2.5GB",
+        description=(
+            "duckdb only: the same for dbt, whose window functions over every stage event "
+            "cannot spill everything (1M deals from three CRMs ran out at 1GB; 2.5GB peaks "
+            "at 2.7 GB RSS)"
+        ),
     )
     destination: str | None = Field(
         default=None, description="dlt only: a dlt destination name such as snowflake"

@@ -127,6 +127,20 @@ def test_exit_codes_config_error_and_partial_failure(cli, hub_dir: Path, tmp_pat
     assert "missing.csv: file not found" in partial.output
 
 
+def test_transform_out_of_memory_names_the_setting_to_raise(cli, hub_dir: Path) -> None:
+    """dbt's DuckDB has its own limit (warehouse.transform_memory_limit); when a model runs
+    out of it the message says which setting to raise, not only "Runtime Error"."""
+    config_path = hub_dir / "hub.yml"
+    assert cli("pull", "--config", config_path).exit_code == 0
+    raw = yaml.safe_load(config_path.read_text())
+    raw["warehouse"] = {**(raw.get("warehouse") or {}), "transform_memory_limit": "2MB"}
+    config_path.write_text(yaml.safe_dump(raw))
+    result = cli("transform", "--config", config_path)
+    assert result.exit_code != 0
+    assert "raise warehouse.transform_memory_limit in hub.yml (now 2MB)" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_init_writes_a_config_that_refuses_to_overwrite(cli, tmp_path: Path) -> None:
     target = tmp_path / "hub.yml"
     assert cli("init", "--config", target).exit_code == 0
