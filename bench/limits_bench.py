@@ -43,8 +43,8 @@ from bench.common import (
     wait_ready,
     write_config,
 )
+from bench.sandbox_bench import KINDS
 
-KINDS = ("hubspot", "pipedrive", "salesforce")
 FULL = {"seconds": 75.0}
 QUICK = {"seconds": 3.0}
 

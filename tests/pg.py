@@ -50,22 +50,28 @@ def pg_server() -> dict[str, Any]:
     return server
 
 
+def pg_engine(params: dict[str, Any], **options: Any) -> sa.Engine:
+    """An engine on the test server's database ``params['database']`` (no pooling, so a
+    dropped database has no connection left behind)."""
+    return sa.create_engine(
+        sa.URL.create(
+            "postgresql+psycopg2",
+            username=params["user"],
+            password=params["password"],
+            host=params["host"],
+            port=params["port"],
+            database=params["database"],
+        ),
+        poolclass=sa.pool.NullPool,
+        **options,
+    )
+
+
 @pytest.fixture
 def pg_database(pg_server: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """A fresh database per test, dropped afterwards."""
     name = f"hub_t_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(
-        sa.URL.create(
-            "postgresql+psycopg2",
-            username=pg_server["user"],
-            password=pg_server["password"],
-            host=pg_server["host"],
-            port=pg_server["port"],
-            database=pg_server["database"],
-        ),
-        isolation_level="AUTOCOMMIT",
-        poolclass=sa.pool.NullPool,
-    )
+    admin = pg_engine(pg_server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:

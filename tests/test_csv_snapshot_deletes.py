@@ -14,7 +14,7 @@ from connectors.csv.options import DealsFile
 from models.config import HubConfig, parse_config
 from tests.conftest import write_config
 from tests.csv_helpers import csv_config, pull, query
-from tests.pg import pg_warehouse
+from tests.pg import pg_engine, pg_warehouse
 
 HEADER = "id,name,status,amount"
 ROWS = {
@@ -198,17 +198,7 @@ def test_full_snapshot_on_postgres(tmp_path: Path, pg_database: dict[str, Any]) 
         ],
     }
     config = parse_config(raw, tmp_path / "hub.yml")
-    engine = sa.create_engine(
-        sa.URL.create(
-            "postgresql+psycopg2",
-            username=pg_database["user"],
-            password=pg_database["password"],
-            host=pg_database["host"],
-            port=pg_database["port"],
-            database=pg_database["database"],
-        ),
-        poolclass=sa.pool.NullPool,
-    )
+    engine = pg_engine(pg_database)
 
     def flags() -> dict[str, bool]:
         with engine.connect() as conn:

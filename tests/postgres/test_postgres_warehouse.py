@@ -18,7 +18,7 @@ from hub.pull import run_pull
 from hub.transform import run_transform
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
-from tests.pg import pg_warehouse
+from tests.pg import pg_engine, pg_warehouse
 
 
 def _project(root: Path, export: Generated, warehouse: dict[str, Any] | None) -> HubConfig:
@@ -140,18 +140,7 @@ def test_bad_warehouse_config_is_one_clear_line_without_the_password(
 def test_no_permission_to_create_a_schema_says_what_to_grant(
     cli, tmp_path: Path, small_export: Generated, pg_database: dict[str, Any]
 ) -> None:
-    admin = sa.create_engine(
-        sa.URL.create(
-            "postgresql+psycopg2",
-            username=pg_database["user"],
-            password=pg_database["password"],
-            host=pg_database["host"],
-            port=pg_database["port"],
-            database=pg_database["database"],
-        ),
-        isolation_level="AUTOCOMMIT",
-        poolclass=sa.pool.NullPool,
-    )
+    admin = pg_engine(pg_database, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text("DROP ROLE IF EXISTS hub_reader"))
         conn.execute(sa.text("CREATE ROLE hub_reader LOGIN PASSWORD 'reader-pass-42'"))
