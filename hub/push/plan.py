@@ -26,11 +26,11 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from connectors.base import SourceContext, Writer
+from connectors.base import LiveDeal, SourceContext, Writer
 from connectors.registry import get_connector
 from hub.push.journal import Intent, JournalState, read_state
 from hub.push.outbound import OutboundRow, read_outbound
-from hub.push.preflight import Current, live_reader
+from hub.push.preflight import live_reader
 from hub.push.values import same
 from hub.warehouse import Warehouse, dataset_name
 from models.config import HubConfig, SourceConfig
@@ -161,7 +161,7 @@ def _base(row: OutboundRow, state: JournalState) -> tuple[str | None, bool]:
     return row.current_value, False
 
 
-def _classify(row: PlannedRow, now: Current | None, intents: list[Intent], crm: str) -> None:
+def _classify(row: PlannedRow, now: LiveDeal | None, intents: list[Intent], crm: str) -> None:
     """Decide one row's action from the CRM's value now."""
     if now is None:
         row.action, row.reason = "missing", f"not found in {crm} (deleted or archived?)"

@@ -13,38 +13,24 @@ A writer without ``read_current`` is pushed without a live check (it may do its 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 from connectors.base import LiveDeal, Writer
 from hub.push.values import norm
 
-
-@dataclass(frozen=True)
-class Current:
-    values: dict[str, str | None] = field(default_factory=dict)
-    modified_at: datetime | None = None
+Reader = Callable[[Sequence[str], Sequence[str]], dict[str, LiveDeal]]
 
 
-def live_reader(
-    writer: Writer,
-) -> Callable[[Sequence[str], Sequence[str]], dict[str, Current]] | None:
-    """``read(deal_ids, fields)`` with comparable values, or None if the writer has none."""
-    read: Callable[[Sequence[str], Sequence[str]], dict[str, LiveDeal]] | None = getattr(
-        writer, "read_current", None
-    )
+def live_reader(writer: Writer) -> Reader | None:
+    """``read(deal_ids, fields)`` with values normalized for comparison (``norm``), or None
+    if the writer has no ``read_current``."""
+    read: Reader | None = getattr(writer, "read_current", None)
     if read is None:
         return None
 
-    def current(deal_ids: Sequence[str], fields: Sequence[str]) -> dict[str, Current]:
+    def current(deal_ids: Sequence[str], fields: Sequence[str]) -> dict[str, LiveDeal]:
         return {
-            deal_id: Current({f: norm(f, _value(live, f)) for f in fields}, live.modified_at)
+            deal_id: LiveDeal({f: norm(f, live.values.get(f)) for f in fields}, live.modified_at)
             for deal_id, live in read(list(deal_ids), list(fields)).items()
         }
 
     return current
-
-
-def _value(live: LiveDeal, name: str) -> Any:
-    return live.values.get(name)
