@@ -1,9 +1,11 @@
 """Resolving native stages to canonical ones, and suggesting a mapping for the unmapped.
 
 The same rules run in dbt (``int_stages_mapped``) for the marts; this pure-Python copy
-serves ``hub stages`` before any transform has run, and a test keeps the two in step.
-Rules: a specific pipeline (id or label) beats ``'*'``; a stage id match beats a label
-match; no match is ``unmapped``, never dropped.
+serves ``hub stages`` before any transform has run, and
+``tests/transforms/test_stage_mapping_parity.py`` keeps the two in step.
+Rules (docs/metrics.md): a specific pipeline (id or label) beats ``'*'``; then a stage-id
+match beats a stage-label match; then a pipeline-id match beats a pipeline-label match; labels
+compare case-insensitively, ids exactly; no match is ``unmapped``, never dropped.
 """
 
 from __future__ import annotations
@@ -41,23 +43,31 @@ def resolve(
     stage_id: str,
     stage_label: str | None,
 ) -> str:
-    best: tuple[int, str] | None = None
+    """The canonical stage of one native stage, ranked exactly as ``int_stages_mapped`` does
+    (equal rules fall to the alphabetically first canonical stage there, so here too)."""
+    ranked: list[tuple[bool, bool, bool, str]] = []
     for e in entries:
-        if e.pipeline == ANY_PIPELINE:
-            pipeline_rank = 0
-        elif e.pipeline in (pipeline_id, pipeline_label):
-            pipeline_rank = 2
+        if e.pipeline == ANY_PIPELINE or e.pipeline == pipeline_id:
+            by_pipeline_label = False
+        elif _same_label(e.pipeline, pipeline_label):
+            by_pipeline_label = True
         else:
             continue
         if e.native_stage == stage_id:
-            rank = pipeline_rank + 1
-        elif stage_label is not None and e.native_stage == stage_label:
-            rank = pipeline_rank
+            by_stage_label = False
+        elif _same_label(e.native_stage, stage_label):
+            by_stage_label = True
         else:
             continue
-        if best is None or rank > best[0]:
-            best = (rank, e.canonical_stage)
-    return best[1] if best else UNMAPPED
+        any_pipeline = e.pipeline == ANY_PIPELINE
+        ranked.append(
+            (any_pipeline, by_stage_label, any_pipeline or by_pipeline_label, e.canonical_stage)
+        )
+    return min(ranked)[-1] if ranked else UNMAPPED
+
+
+def _same_label(rule: str, label: str | None) -> bool:
+    return label is not None and rule.lower() == label.lower()
 
 
 def suggest(

@@ -1,5 +1,5 @@
 {#- Column contract of every src_<name> table: models/canonical.py, minus custom_fields (json).
-    tests/transforms/test_contract.py checks these lists against the pydantic models. -#}
+    tests/transforms/test_foundation.py checks every pydantic field reaches staging. -#}
 {% macro hub_canonical_columns(table) -%}
     {%- set text = dbt.type_string() -%}
     {%- set ts = 'timestamp' -%}
