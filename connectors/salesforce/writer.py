@@ -30,6 +30,11 @@ _RETRYABLE = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABL
 
 class SalesforceWriter:
     max_batch = COLLECTION_MAX
+    live_read = True
+    rechecks_before_write = False  # the hub re-reads (read_current) right before each batch
+    guard_fields: frozenset[str] | None = frozenset({"stage_id"})
+    """Stage moves go conditional (Composite, 25 a call); scores go through Collections
+    (200 a call), covered by the re-read one request earlier."""
 
     def __init__(self, client: SalesforceClient) -> None:
         self.client = client
