@@ -32,9 +32,8 @@ class SalesforceWriter:
     max_batch = COLLECTION_MAX
     live_read = True
     rechecks_before_write = False  # the hub re-reads (read_current) right before each batch
+    # conditional (Composite, 25 a call) for stage moves only; scores: Collections, 200 a call
     guard_fields: frozenset[str] | None = frozenset({"stage_id"})
-    """Stage moves go conditional (Composite, 25 a call); scores go through Collections
-    (200 a call), covered by the re-read one request earlier."""
 
     def __init__(self, client: SalesforceClient) -> None:
         self.client = client

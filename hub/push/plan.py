@@ -211,9 +211,6 @@ def plan_source(
             plan.orphans.extend((deal_key, fld, i) for i in intents)
     if not candidates:
         return plan
-    if get_connector(source.kind).build_writer is None:
-        plan.rows = [r for r, _ in candidates]
-        return plan
     ctx = None
     try:
         ctx, writer = writer_for(config, source)
