@@ -174,12 +174,30 @@ class LiveDeal:
 class Writer(Protocol):
     """Writes deal updates back to one CRM source.
 
-    A writer may also offer ``read_current(deal_ids, fields) -> dict[str, LiveDeal]``: a
-    live batch read used before writing (deals the CRM no longer has are left out). The
-    built-in writers do; a writer without it is pushed without that check.
+    The class attributes declare what the writer does on its own; the push engine adds
+    the rest of the safety rules (docs/reverse-sync.md) from them, so a plug-in kind gets
+    the same protection as a built-in one.
     """
 
     max_batch: int
+    """The most updates one :meth:`write` call takes: the API's largest batch."""
+    live_read: bool
+    """:meth:`read_current` answers, so the plan compares every row with the CRM now: a
+    field changed since the hub last knew it is a conflict, a deal the CRM lacks is
+    missing. False: rows are pushed without that check, and the plan says so."""
+    rechecks_before_write: bool
+    """:meth:`write` re-reads the deals itself and refuses a field that no longer holds
+    ``DealUpdate.base``. False (with ``live_read``): the engine re-reads through
+    :meth:`read_current` right before each batch and keeps changed rows out of it."""
+    guard_fields: frozenset[str] | None
+    """Only updates touching one of these fields carry ``base_modified_at``; None: every
+    update does. For an API whose conditional writes cost more than plain ones, so the
+    pre-write re-read alone protects the other fields."""
+
+    def read_current(self, deal_ids: Sequence[str], fields: Sequence[str]) -> dict[str, LiveDeal]:
+        """What the CRM holds now for these deals and hub fields, in the API's cheapest
+        batch read; deals it no longer has are left out. Called only when ``live_read``."""
+        ...
 
     def write(self, updates: Sequence[DealUpdate]) -> list[WriteResult]:
         """Write one batch; one result per update, in order; never raises for one bad row."""

@@ -57,6 +57,9 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 class HubspotWriter:
     max_batch = settings.BATCH_UPDATE_MAX
+    live_read = True
+    rechecks_before_write = True  # batch read, compared with DealUpdate.base
+    guard_fields: frozenset[str] | None = None
 
     def __init__(self, api: HubspotApi) -> None:
         self.api = api

@@ -23,6 +23,9 @@ HUB_FIELD_TYPES: dict[str, str] = {"hub_score": "double", "hub_score_reason": "t
 
 class PipedriveWriter:
     max_batch = 100  # the ids= pre-flight read takes at most 100 deals
+    live_read = True
+    rechecks_before_write = True  # ids= read, compared by update_time and DealUpdate.base
+    guard_fields: frozenset[str] | None = None
 
     def __init__(self, ctx: SourceContext, client: ApiClient | None = None) -> None:
         self.options = cast(PipedriveOptions, ctx.options)

@@ -30,6 +30,10 @@ _RETRYABLE = {"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABL
 
 class SalesforceWriter:
     max_batch = COLLECTION_MAX
+    live_read = True
+    rechecks_before_write = False  # the hub re-reads (read_current) right before each batch
+    # conditional (Composite, 25 a call) for stage moves only; scores: Collections, 200 a call
+    guard_fields: frozenset[str] | None = frozenset({"stage_id"})
 
     def __init__(self, client: SalesforceClient) -> None:
         self.client = client

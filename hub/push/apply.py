@@ -1,20 +1,20 @@
 """``hub push --apply``: write the plan, journal first, one outcome per row.
 
-Per source, deals go out in the largest batch its writer takes (``Writer.max_batch``:
-HubSpot 100, Salesforce 200, Pipedrive 100 deals per pre-flight read with one PATCH each,
-paced by the shared client). For every batch:
+Per source, deals go out in the largest batch its writer takes (``Writer.max_batch``).
+For every batch:
 
-1. the intents go into ``hub_push_journal`` and are committed;
-2. the writer is called; if the call itself fails the batch is split in halves and each
+1. a writer that reads live but does not re-check on its own
+   (``Writer.rechecks_before_write`` false) is re-read: a row whose field changed since
+   the plan becomes a conflict, and the rest carry the read's modification time as
+   ``DealUpdate.base_modified_at`` (for the fields in ``Writer.guard_fields``), for the
+   API's conditional write, so a rep's edit in between is kept;
+2. the intents go into ``hub_push_journal`` and are committed;
+3. the writer is called; if the call itself fails the batch is split in halves and each
    half retried, down to the single row, so one bad row never fails its batch-mates;
-3. rows the writer calls ``retryable`` (lock contention, 429s that outlasted the client's
+4. rows the writer calls ``retryable`` (lock contention, 429s that outlasted the client's
    own retries, 5xx) are sent again, and only they, for ``push.max_attempts`` rounds with
    exponential back-off (tenacity; sleeps go through ``connectors.http.clock``);
-4. every row's outcome goes into ``hub_push_log``.
-
-Salesforce is re-read right before each batch (one SOQL query per 200 deals): a changed
-field becomes a conflict, and stage moves carry the read's ``LastModifiedDate`` as
-``If-Unmodified-Since`` so a rep's edit in between answers 412 and is kept.
+5. every row's outcome goes into ``hub_push_log``.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponen
 import connectors.http
 from connectors.base import DealUpdate, SourceContext, Writer, WriteResult
 from hub.push.journal import Intent, record
-from hub.push.plan import PlannedRow, PushPlan, SourcePlan, scrub, writer_for
-from hub.push.preflight import live_reader
+from hub.push.normalize import same, wire
+from hub.push.plan import PlannedRow, PushPlan, SourcePlan
 from hub.push.safety import check_cap
 from hub.push.tables import ensure_tables, hub_push_journal, hub_push_log
-from hub.push.values import same, wire
+from hub.push.writers import read_live, scrub, writer_for
 from hub.warehouse import Warehouse
 from models.errors import AuthError, ConfigError, HubError, QuotaExhausted
 
@@ -207,10 +207,10 @@ class _Run:
         return results
 
     def recheck(self, rows: list[PlannedRow]) -> list[PlannedRow]:
-        """Salesforce only: re-read just before writing; changed rows become conflicts."""
-        reader = live_reader(self.writer)
-        assert reader is not None
-        current = reader(
+        """Re-read just before writing, for a writer that does not; changed rows become
+        conflicts."""
+        current = read_live(
+            self.writer,
             list(dict.fromkeys(r.deal_id for r in rows)),
             sorted({r.field for r in rows}),
         )
@@ -241,19 +241,20 @@ class _Run:
         by_deal: dict[str, list[PlannedRow]] = {}
         for row in rows:
             by_deal.setdefault(row.deal_id, []).append(row)
+        guarded = self.writer.guard_fields
         out = []
         for deal_id, deal_rows in by_deal.items():
             first = deal_rows[0]
             fields = {r.field: wire(r.field, r.new_value) for r in deal_rows}
             base = {r.field: wire(r.field, r.base_value) for r in deal_rows}
             guard = first.modified_at
-            if first.crm == "salesforce" and "stage_id" not in fields:
-                guard = None  # scores: Collections (200 a call) after the re-read above
+            if guarded is not None and guarded.isdisjoint(fields):
+                guard = None  # no field the writer guards: its cheaper, plain write
             out.append(DealUpdate(deal_id, fields, base, guard, first.pipeline_id))
         return out
 
     def write_batch(self, rows: list[PlannedRow]) -> None:
-        if self.plan.crm == "salesforce":
+        if self.writer.live_read and not self.writer.rechecks_before_write:
             rows = self.recheck(rows)
             if not rows:
                 return
@@ -283,7 +284,7 @@ class _Run:
             self.log(done)
         writes = [r for r in plan.rows if r.action == "write"]
         deals = list(dict.fromkeys(r.deal_id for r in writes))
-        size = max(1, int(getattr(self.writer, "max_batch", 100)))
+        size = max(1, self.writer.max_batch)
         for start in range(0, len(deals), size):
             chunk = set(deals[start : start + size])
             batch = [r for r in writes if r.deal_id in chunk]

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.push.values import norm
+from hub.push.normalize import norm
 from models.config import HubConfig
 from models.errors import ConfigError
 

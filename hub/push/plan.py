@@ -5,7 +5,8 @@ For each configured source with a writer, the outbound rows are diffed in three 
 1. against the journal: a row equal to the value the hub last wrote is dropped;
 2. against the latest pull: a row equal to the CRM's value at the pull is dropped (when the
    pull is newer than the hub's last write);
-3. against the CRM now (a batch read, see :mod:`hub.push.preflight`): a row the CRM already
+3. against the CRM now (``Writer.read_current``, when the writer declares ``live_read``;
+   otherwise the plan notes that the source is pushed unchecked): a row the CRM already
    holds is dropped; a row whose field the CRM changed since the hub last knew it (the
    pulled value, or the hub's own last write, whichever is newer) is a **conflict** and is
    never written; a deal the CRM no longer has is **missing**.
@@ -26,15 +27,15 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from connectors.base import LiveDeal, SourceContext, Writer
+from connectors.base import LiveDeal
 from connectors.registry import get_connector
 from hub.push.journal import Intent, JournalState, read_state
+from hub.push.normalize import same
 from hub.push.outbound import OutboundRow, read_outbound
-from hub.push.preflight import live_reader
-from hub.push.values import same
+from hub.push.writers import read_live, scrub, writer_for
 from hub.warehouse import Warehouse, dataset_name
 from models.config import HubConfig, SourceConfig
-from models.errors import ConfigError, HubError
+from models.errors import HubError
 
 Action = Literal["write", "conflict", "missing", "confirm"]
 
@@ -112,22 +113,6 @@ class PushPlan:
 
     def over_cap(self) -> list[SourcePlan]:
         return [s for s in self.sources.values() if s.error is None and s.share > self.max_share]
-
-
-def writer_for(config: HubConfig, source: SourceConfig) -> tuple[SourceContext, Writer]:
-    connector = get_connector(source.kind)
-    if connector.build_writer is None:
-        raise ConfigError(f"sources[{source.name}]: kind '{source.kind}' cannot be written back")
-    ctx = connector.context(config, source, run_started_at=datetime.now(UTC))
-    return ctx, connector.build_writer(ctx)
-
-
-def scrub(ctx: SourceContext | None, text: str) -> str:
-    if ctx is not None:
-        for secret in ctx.secrets.revealed:
-            if secret:
-                text = text.replace(secret, "***")
-    return text
 
 
 def _deal_counts(conn: sa.Connection, names: Iterable[str]) -> dict[str, int]:
@@ -226,19 +211,14 @@ def plan_source(
             plan.orphans.extend((deal_key, fld, i) for i in intents)
     if not candidates:
         return plan
-    if get_connector(source.kind).build_writer is None:
-        plan.rows = [r for r, _ in candidates]
-        return plan
     ctx = None
     try:
         ctx, writer = writer_for(config, source)
-        reader = live_reader(writer)
-        if reader is None:  # a plug-in writer without a live read: no pre-flight check
+        if not writer.live_read:  # pushed without a pre-flight check; plan_push notes it
             plan.rows = [r for r, _ in candidates]
             return plan
         ids = list(dict.fromkeys(r.deal_id for r, _ in candidates))
-        fields = sorted({r.field for r, _ in candidates})
-        current = reader(ids, fields)
+        current = read_live(writer, ids, sorted({r.field for r, _ in candidates}))
     except HubError as exc:
         plan.error = scrub(ctx, str(exc))
         plan.rows = [r for r, _ in candidates]
@@ -279,7 +259,13 @@ def plan_push(config: HubConfig, sources: list[str] | None = None) -> PushPlan:
                     f"{len(rows)} outbound row(s) not pushed"
                 )
             continue
-        plan.sources[source.name] = plan_source(config, source, rows, state, totals[source.name])
+        planned = plan_source(config, source, rows, state, totals[source.name])
+        if planned.rows and not planned.live_checked and planned.error is None:
+            plan.notes.append(
+                f"{source.name}: the '{source.kind}' writer cannot read the CRM live; "
+                f"{len(planned.rows)} row(s) not checked for a rep's newer edit"
+            )
+        plan.sources[source.name] = planned
     for name, rows in sorted(by_source.items()):
         if not sources:
             plan.notes.append(

@@ -10,7 +10,7 @@ admin must create.
 from __future__ import annotations
 
 from connectors.registry import get_connector
-from hub.push.plan import scrub, writer_for
+from hub.push.writers import scrub, writer_for
 from models.config import HubConfig
 from models.errors import AuthError, HubError
 

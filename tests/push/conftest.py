@@ -25,7 +25,7 @@ from connectors.pipedrive.sandbox import FakePipedrive
 from connectors.registry import get_connector
 from connectors.salesforce import FakeSalesforce
 from hub.pull import run_pull
-from hub.push.values import norm
+from hub.push.normalize import norm
 from hub.warehouse import Warehouse
 from models.config import HubConfig, parse_config
 
