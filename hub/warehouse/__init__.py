@@ -1,0 +1,14 @@
+"""The warehouse, the same to the hub on DuckDB, PostgreSQL or any dlt destination.
+
+- ``backends``: one class per kind, where it is and how sqlalchemy, dlt and dbt reach it
+- ``access``: :class:`Warehouse`, short-lived connections and one-line errors
+- ``meta``: the hub's own schema ``hub_meta`` and its tables
+- ``config_tables``: hub.yml's stages, stage map, rates, sources and quotas as tables
+- ``observations``: the stage-observation rule (the hub keeps stage history itself)
+"""
+
+from hub.warehouse.access import Warehouse
+from hub.warehouse.config_tables import stage_map_rows
+from hub.warehouse.meta import HUB_SCHEMA, dataset_name, hub_runs
+
+__all__ = ["HUB_SCHEMA", "Warehouse", "dataset_name", "hub_runs", "stage_map_rows"]
