@@ -125,7 +125,7 @@ class PostgresParams:
 class PostgresBackend(Backend):
     @cached_property
     def pg(self) -> PostgresParams:
-        """Resolved on first use, so naming the warehouse needs no password until then."""
+        """Resolved on first use, so creating a Warehouse reads no setting or secret yet."""
         return PostgresParams.from_config(self.config)
 
     def describe(self) -> str:

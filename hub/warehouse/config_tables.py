@@ -8,14 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.warehouse.meta import (
-    ensure_hub_tables,
-    hub_canonical_stages,
-    hub_fx_rates,
-    hub_quotas,
-    hub_sources,
-    hub_stage_map,
-)
+from hub.warehouse import meta
 from models.config import ANY_PIPELINE, HubConfig
 from models.errors import ConfigError
 
@@ -23,44 +16,40 @@ from models.errors import ConfigError
 def write_config_tables(
     conn: sa.Connection, config: HubConfig, stage_map_rows: list[dict[str, str]]
 ) -> None:
-    ensure_hub_tables(conn)
-    # Recreated, not just emptied: they are derived from hub.yml every time, and a table
-    # made by an older version keeps its old column types (DuckDB's FLOAT is 4 bytes).
-    for table in (hub_canonical_stages, hub_stage_map, hub_fx_rates, hub_sources):
+    rates = {config.base_currency: 1.0, **config.fx_rates}
+    contents: list[tuple[sa.Table, list[dict[str, Any]]]] = [
+        (
+            meta.hub_canonical_stages,
+            [
+                {
+                    "stage_name": s.name,
+                    "display_order": i,
+                    "outcome": s.outcome,
+                    "probability": s.probability,
+                    "stall_days": s.stall_days,
+                }
+                for i, s in enumerate(config.stages, start=1)
+            ],
+        ),
+        (meta.hub_stage_map, stage_map_rows),
+        (meta.hub_fx_rates, [{"currency": c, "rate_to_base": r} for c, r in sorted(rates.items())]),
+        (meta.hub_sources, [{"source_name": s.name, "crm": s.kind} for s in config.sources]),
+    ]
+    meta.ensure_hub_tables(conn)
+    for table, rows in contents:
+        # Recreated, not just emptied: they are derived from hub.yml every time, and a table
+        # made by an older version keeps its old column types (DuckDB's FLOAT is 4 bytes).
         table.drop(conn, checkfirst=True)
         table.create(conn)
-    conn.execute(
-        hub_canonical_stages.insert(),
-        [
-            {
-                "stage_name": s.name,
-                "display_order": i,
-                "outcome": s.outcome,
-                "probability": s.probability,
-                "stall_days": s.stall_days,
-            }
-            for i, s in enumerate(config.stages, start=1)
-        ],
-    )
-    if stage_map_rows:
-        conn.execute(hub_stage_map.insert(), stage_map_rows)
-    rates = {config.base_currency: 1.0, **config.fx_rates}
-    conn.execute(
-        hub_fx_rates.insert(),
-        [{"currency": c, "rate_to_base": r} for c, r in sorted(rates.items())],
-    )
-    if config.sources:
-        conn.execute(
-            hub_sources.insert(),
-            [{"source_name": s.name, "crm": s.kind} for s in config.sources],
-        )
+        if rows:
+            conn.execute(table.insert(), rows)
 
 
 def write_quotas(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    ensure_hub_tables(conn)
-    conn.execute(hub_quotas.delete())
+    meta.ensure_hub_tables(conn)
+    conn.execute(meta.hub_quotas.delete())
     if rows:
-        conn.execute(hub_quotas.insert(), rows)
+        conn.execute(meta.hub_quotas.insert(), rows)
 
 
 def stage_map_rows(config: HubConfig) -> list[dict[str, str]]:
@@ -86,8 +75,7 @@ def _default_stage_map(kind: str) -> Mapping[str, str]:
     try:
         return get_connector(kind).default_stage_map
     except (ConfigError, ImportError):
-        # A kind that is not installed here (ConfigError) or whose module fails to import
-        # (a missing optional dependency) has no defaults to offer; transforming the data
-        # it loaded earlier needs only hub.yml's own stage map, and 'hub pull' reports the
-        # kind itself.
+        # A kind not installed here (ConfigError) or whose module fails to import (a missing
+        # optional dependency) offers no defaults; its loaded data still transforms with
+        # hub.yml's own stage map, and 'hub pull' is where the kind itself is reported.
         return {}
