@@ -1,7 +1,7 @@
 """What the report shows, read from the marts in schema ``analytics``.
 
-Every figure is one query on one mart (plus ``reps`` for names), with portable SQL (DuckDB and
-PostgreSQL) through :class:`hub.warehouse.Warehouse`. Numbers are passed on unchanged; the page
+Every figure is one function named for it (``FIGURES`` lists them in page order) with one
+query on one mart (plus ``reps`` for names), in portable SQL (DuckDB and PostgreSQL). Numbers are passed on unchanged; the page
 only formats them, and also writes the raw values into its tables so they can be checked.
 """
 
@@ -208,6 +208,7 @@ def kpis(m: Marts) -> Figure:
         all=ALL,
     )
     won, lost = int(k["won_deals"] or 0), int(k["lost_deals"] or 0)
+    median_won_days = cycle[0]["median_days"] if cycle else None
     headline = [
         ("open_deals", "Open deals", int(k["open_deals"] or 0), "int"),
         ("open_amount_base", "Open pipeline", k["open_amount_base"], "money"),
@@ -215,12 +216,7 @@ def kpis(m: Marts) -> Figure:
         ("win_rate", "Win rate (all closed deals)", _ratio(won, won + lost), "rate"),
         ("won_deals", "Won deals", won, "int"),
         ("lost_deals", "Lost deals", lost, "int"),
-        (
-            "median_won_cycle_days",
-            "Median sales cycle (won)",
-            cycle[0]["median_days"] if cycle else None,
-            "days",
-        ),
+        ("median_won_cycle_days", "Median sales cycle (won)", median_won_days, "days"),
         ("stalled_deals", "Stalled deals", int(stalled_k["n"] or 0), "int"),
         ("stalled_amount_base", "Stalled amount", stalled_k["amount_base"], "money"),
     ]
