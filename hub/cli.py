@@ -487,7 +487,7 @@ def score(
     as_of: AsOfOption = None,
 ) -> None:
     """Deal scores: --backtest learns before a cutoff, scores the deals open then, compares with static probabilities."""
-    from hub.score import backtest as run_backtest
+    from hub.backtest import backtest as run_backtest
 
     def body() -> None:
         if not backtest:

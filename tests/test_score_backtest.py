@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from connectors.synthetic import OPEN_STAGES, World, WorldSpec
+from hub.backtest import auc, backtest
 from hub.generate import generate
-from hub.score import auc, backtest
 from models.config import load_config
 
 CUTOFF = datetime(2026, 3, 31, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """What the report shows, read from the marts in schema ``analytics``.
 
-Every figure is one query on one mart (plus ``reps`` for names), with portable SQL (DuckDB and
-PostgreSQL) through :class:`hub.warehouse.Warehouse`. Numbers are passed on unchanged; the page
+Every figure is one function named for it (``FIGURES`` lists them in page order) with one
+query on one mart (plus ``reps`` for names), in portable SQL (DuckDB and PostgreSQL). Numbers are passed on unchanged; the page
 only formats them, and also writes the raw values into its tables so they can be checked.
 """
 
@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from models.errors import WarehouseError
 MARTS = "analytics"
 ALL = "*"  # the marts' rollup value of a text dimension
 ACTIVITY_WEEKS = 12  # rep activity window, weeks up to the latest week in rep_activity
+COUNTED = "NOT is_deleted AND created_at <= as_of"  # the deals the report counts
 
 Kind = Literal["text", "int", "number", "money", "rate", "days", "date", "bool"]
 Period = Literal["month", "quarter"]
@@ -87,27 +89,12 @@ class ReportData:
 
     @property
     def figures(self) -> list[Figure]:
-        return [
-            self.kpis,
-            self.board,
-            self.funnel,
-            self.win_rate,
-            self.velocity,
-            self.time_in_stage,
-            self.stalled,
-            self.forecast,
-            self.rep_activity,
-        ]
+        return [getattr(self, figure.__name__) for figure in FIGURES]
 
 
 def _num(value: Any) -> Any:
     """Decimals become floats (JSON, charts); everything else is kept."""
     return float(value) if isinstance(value, Decimal) else value
-
-
-def _rows(conn: sa.Connection, sql: str, **params: Any) -> list[dict[str, Any]]:
-    result = conn.execute(sa.text(sql), params)
-    return [{k: _num(v) for k, v in row.items()} for row in result.mappings()]
 
 
 def _ratio(numerator: float | int | None, denominator: float | int | None) -> float | None:
@@ -166,38 +153,87 @@ def load_report_data(config: HubConfig, *, period: Period = "month") -> ReportDa
         return _load(conn, config, period)
 
 
-def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
-    as_of = conn.execute(sa.text(f"SELECT max(as_of) FROM {MARTS}.deals")).scalar()
-    counted = "NOT is_deleted AND created_at <= as_of"
+@dataclass
+class Marts:
+    """What the figures read: one connection, hub.yml, the period asked for, and the facts
+    several figures share (stage order, rep names), each queried once."""
 
-    sources = [
-        Source(r["source_name"], r["crm"], int(r["deals"]))
-        for r in _rows(
-            conn,
-            f"""
-            SELECT source_name, crm, count(*) AS deals FROM {MARTS}.deals
-            WHERE {counted} GROUP BY source_name, crm ORDER BY source_name""",
-        )
-    ]
-    rep_names = _unique_names(_rows(conn, f"SELECT rep_key, rep_name, email FROM {MARTS}.reps"))
+    conn: sa.Connection
+    config: HubConfig
+    period: Period
 
-    # ----- board: counted deals by current canonical stage x source (mart deals) -------------
-    board_rows = _rows(
-        conn,
-        f"""
-        SELECT canonical_stage, source_name,
-               count(*) AS deals,
-               sum(amount_base) AS amount_base,
-               sum(weighted_amount_base) AS weighted_amount_base,
-               sum(CASE WHEN amount_base IS NULL THEN 1 ELSE 0 END) AS n_without_amount_base
-        FROM {MARTS}.deals WHERE {counted}
-        GROUP BY canonical_stage, source_name""",
+    def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        result = self.conn.execute(sa.text(sql), params)
+        return [{k: _num(v) for k, v in row.items()} for row in result.mappings()]
+
+    def scalar(self, sql: str) -> Any:
+        return self.conn.execute(sa.text(sql)).scalar()
+
+    @cached_property
+    def board_rows(self) -> list[dict[str, Any]]:
+        """Counted deals by current canonical stage x source (mart deals)."""
+        return self.rows(f"""
+            SELECT canonical_stage, source_name,
+                   count(*) AS deals,
+                   sum(amount_base) AS amount_base,
+                   sum(weighted_amount_base) AS weighted_amount_base,
+                   sum(CASE WHEN amount_base IS NULL THEN 1 ELSE 0 END) AS n_without_amount_base
+            FROM {MARTS}.deals WHERE {COUNTED}
+            GROUP BY canonical_stage, source_name""")
+
+    @cached_property
+    def stages(self) -> list[str]:
+        """Canonical order, then any other stage a counted deal is in (e.g. unmapped)."""
+        return _stage_order(self.config, (r["canonical_stage"] for r in self.board_rows))
+
+    @cached_property
+    def rep_names(self) -> dict[str, str]:
+        return _unique_names(self.rows(f"SELECT rep_key, rep_name, email FROM {MARTS}.reps"))
+
+
+def kpis(m: Marts) -> Figure:
+    """Headline figures (marts deals, stalled_deals, sales_cycle)."""
+    k = m.rows(f"""
+        SELECT sum(CASE WHEN is_open THEN 1 ELSE 0 END) AS open_deals,
+               sum(CASE WHEN is_open THEN amount_base END) AS open_amount_base,
+               sum(CASE WHEN is_open THEN weighted_amount_base END) AS open_weighted_amount_base,
+               sum(CASE WHEN is_won THEN 1 ELSE 0 END) AS won_deals,
+               sum(CASE WHEN is_lost THEN 1 ELSE 0 END) AS lost_deals
+        FROM {MARTS}.deals WHERE {COUNTED}""")[0]
+    stalled_k = m.rows(
+        f"SELECT count(*) AS n, sum(amount_base) AS amount_base FROM {MARTS}.stalled_deals"
+    )[0]
+    cycle = m.rows(
+        f"SELECT median_days FROM {MARTS}.sales_cycle WHERE outcome = 'won' AND source_name = :all",
+        all=ALL,
     )
-    stages = _stage_order(config, (r["canonical_stage"] for r in board_rows))
-    _sort_by_stage(board_rows, stages, "source_name")
-    open_names = set(config.open_stage_names)
-    open_stages = [s for s in stages if s in open_names or s not in config.stage_names]
-    board = Figure(
+    won, lost = int(k["won_deals"] or 0), int(k["lost_deals"] or 0)
+    median_won_days = cycle[0]["median_days"] if cycle else None
+    headline = [
+        ("open_deals", "Open deals", int(k["open_deals"] or 0), "int"),
+        ("open_amount_base", "Open pipeline", k["open_amount_base"], "money"),
+        ("open_weighted_amount_base", "Weighted pipeline", k["open_weighted_amount_base"], "money"),
+        ("win_rate", "Win rate (all closed deals)", _ratio(won, won + lost), "rate"),
+        ("won_deals", "Won deals", won, "int"),
+        ("lost_deals", "Lost deals", lost, "int"),
+        ("median_won_cycle_days", "Median sales cycle (won)", median_won_days, "days"),
+        ("stalled_deals", "Stalled deals", int(stalled_k["n"] or 0), "int"),
+        ("stalled_amount_base", "Stalled amount", stalled_k["amount_base"], "money"),
+    ]
+    return Figure(
+        "kpis",
+        "Headline figures",
+        [Column("metric", "metric"), Column("label", "label"), Column("value", "value")],
+        [
+            {"metric": metric, "label": label, "value": value, "kind": kind}
+            for metric, label, value, kind in headline
+        ],
+    )
+
+
+def board(m: Marts) -> Figure:
+    _sort_by_stage(m.board_rows, m.stages, "source_name")
+    return Figure(
         "board",
         "Pipeline board: deals by canonical stage and source",
         [
@@ -208,61 +244,15 @@ def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
             Column("weighted_amount_base", "weighted", "money"),
             Column("n_without_amount_base", "no base amount", "int"),
         ],
-        board_rows,
+        m.board_rows,
         note="Counted deals (not deleted, created by as_of) in their canonical stage "
         "at as_of. Won and lost columns hold every deal closed by as_of.",
     )
 
-    # ----- KPIs (marts deals, stalled_deals, sales_cycle) ----------------------------------
-    k = _rows(
-        conn,
-        f"""
-        SELECT sum(CASE WHEN is_open THEN 1 ELSE 0 END) AS open_deals,
-               sum(CASE WHEN is_open THEN amount_base END) AS open_amount_base,
-               sum(CASE WHEN is_open THEN weighted_amount_base END) AS open_weighted_amount_base,
-               sum(CASE WHEN is_won THEN 1 ELSE 0 END) AS won_deals,
-               sum(CASE WHEN is_lost THEN 1 ELSE 0 END) AS lost_deals
-        FROM {MARTS}.deals WHERE {counted}""",
-    )[0]
-    stalled_k = _rows(
-        conn, f"SELECT count(*) AS n, sum(amount_base) AS amount_base FROM {MARTS}.stalled_deals"
-    )[0]
-    cycle = _rows(
-        conn,
-        f"SELECT median_days FROM {MARTS}.sales_cycle WHERE outcome = 'won' AND source_name = :all",
-        all=ALL,
-    )
-    won, lost = int(k["won_deals"] or 0), int(k["lost_deals"] or 0)
-    kpis = Figure(
-        "kpis",
-        "Headline figures",
-        [
-            Column("metric", "metric"),
-            Column("label", "label"),
-            Column("value", "value"),
-        ],
-    )
-    for metric, label, value, kind in [
-        ("open_deals", "Open deals", int(k["open_deals"] or 0), "int"),
-        ("open_amount_base", "Open pipeline", k["open_amount_base"], "money"),
-        ("open_weighted_amount_base", "Weighted pipeline", k["open_weighted_amount_base"], "money"),
-        ("win_rate", "Win rate (all closed deals)", _ratio(won, won + lost), "rate"),
-        ("won_deals", "Won deals", won, "int"),
-        ("lost_deals", "Lost deals", lost, "int"),
-        (
-            "median_won_cycle_days",
-            "Median sales cycle (won)",
-            cycle[0]["median_days"] if cycle else None,
-            "days",
-        ),
-        ("stalled_deals", "Stalled deals", int(stalled_k["n"] or 0), "int"),
-        ("stalled_amount_base", "Stalled amount", stalled_k["amount_base"], "money"),
-    ]:
-        kpis.rows.append({"metric": metric, "label": label, "value": value, "kind": kind})
 
-    # ----- funnel (stage_conversion, any order, all sources/pipelines/cohorts) ---------------
-    funnel_rows = _rows(
-        conn,
+def funnel(m: Marts) -> Figure:
+    """Mart stage_conversion in any order, all sources, pipelines and cohorts."""
+    rows = m.rows(
         f"""
         SELECT canonical_stage, stage_order, next_stage, funnel_deals, reached_count,
                reached_next_count, next_step_conversion, cumulative_conversion
@@ -271,8 +261,8 @@ def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
           AND cohort_month IS NULL""",
         all=ALL,
     )
-    _sort_by_stage(funnel_rows, stages)
-    funnel = Figure(
+    _sort_by_stage(rows, m.stages)
+    return Figure(
         "funnel",
         "Funnel and stage conversion (all sources, all cohorts)",
         [
@@ -284,28 +274,28 @@ def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
             Column("next_step_conversion", "to next stage", "rate"),
             Column("cumulative_conversion", "of funnel", "rate"),
         ],
-        funnel_rows,
+        rows,
         note="A deal reached a stage if it was ever in it or in a later stage "
         "(mart stage_conversion, mode any_order).",
     )
 
-    # ----- win rate and velocity over time ------------------------------------------------
-    win_rows = _rows(
-        conn,
+
+def win_rate(m: Marts) -> Figure:
+    rows = m.rows(
         f"""
         SELECT period_start, source_name, won_count, lost_count, closed_count, win_rate,
                won_amount_base, win_rate_by_value
         FROM {MARTS}.win_rate
         WHERE period_type = :period AND rep_key = :all AND pipeline_key = :all
         ORDER BY period_start, source_name""",
-        period=period,
+        period=m.period,
         all=ALL,
     )
-    win_rate = Figure(
+    return Figure(
         "win_rate",
-        f"Win rate by {period} of close",
+        f"Win rate by {m.period} of close",
         [
-            Column("period_start", period, "date"),
+            Column("period_start", m.period, "date"),
             Column("source_name", "source"),
             Column("won_count", "won", "int"),
             Column("lost_count", "lost", "int"),
@@ -314,12 +304,13 @@ def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
             Column("won_amount_base", "won amount", "money"),
             Column("win_rate_by_value", "win rate by value", "rate"),
         ],
-        win_rows,
+        rows,
         note="won / (won + lost) of deals closed in the period; '*' = all sources.",
     )
 
-    velocity_rows = _rows(
-        conn,
+
+def velocity(m: Marts) -> Figure:
+    rows = m.rows(
         f"""
         SELECT period_start, opportunities, won_count, lost_count, win_rate,
                avg_won_amount_base, avg_won_cycle_days, velocity_base_per_day,
@@ -327,14 +318,14 @@ def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
         FROM {MARTS}.sales_velocity
         WHERE period_type = :period AND rep_key = :all
         ORDER BY period_start""",
-        period=period,
+        period=m.period,
         all=ALL,
     )
-    velocity = Figure(
+    return Figure(
         "velocity",
-        f"Sales velocity by {period}",
+        f"Sales velocity by {m.period}",
         [
-            Column("period_start", period, "date"),
+            Column("period_start", m.period, "date"),
             Column("opportunities", "opportunities", "int"),
             Column("won_count", "won", "int"),
             Column("lost_count", "lost", "int"),
@@ -344,21 +335,19 @@ def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
             Column("velocity_base_per_day", "velocity per day", "money"),
             Column("is_partial_period", "partial", "bool"),
         ],
-        velocity_rows,
+        rows,
         note="opportunities x win rate x avg won amount / avg won cycle days, "
         "all inputs over the same period.",
     )
 
-    # ----- time in stage ----------------------------------------------------------------
-    tis_rows = _rows(
-        conn,
-        f"""
+
+def time_in_stage(m: Marts) -> Figure:
+    rows = m.rows(f"""
         SELECT canonical_stage, source_name, spell_count, mean_days, median_days, p75_days,
                p90_days
-        FROM {MARTS}.time_in_stage WHERE final_outcome = 'all'""",
-    )
-    _sort_by_stage(tis_rows, stages, "source_name")
-    time_in_stage = Figure(
+        FROM {MARTS}.time_in_stage WHERE final_outcome = 'all'""")
+    _sort_by_stage(rows, m.stages, "source_name")
+    return Figure(
         "time_in_stage",
         "Time in stage (closed spells, days)",
         [
@@ -370,23 +359,21 @@ def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
             Column("p75_days", "p75", "days"),
             Column("p90_days", "p90", "days"),
         ],
-        tis_rows,
+        rows,
         note="Spells that ended by as_of, every final outcome; '*' = all sources.",
     )
 
-    # ----- stalled deals ---------------------------------------------------------------
-    stalled_rows = _rows(
-        conn,
-        f"""
+
+def stalled(m: Marts) -> Figure:
+    rows = m.rows(f"""
         SELECT deal_key, deal_name, source_name, rep_key, canonical_stage, amount, currency,
                amount_base, days_in_current_stage, days_since_last_activity, threshold_days,
                reason
         FROM {MARTS}.stalled_deals
-        ORDER BY amount_base DESC NULLS LAST, deal_key""",
-    )
-    for r in stalled_rows:
-        r["rep_name"] = rep_names.get(r["rep_key"], r["rep_key"])
-    stalled = Figure(
+        ORDER BY amount_base DESC NULLS LAST, deal_key""")
+    for r in rows:
+        r["rep_name"] = m.rep_names.get(r["rep_key"], r["rep_key"])
+    return Figure(
         "stalled",
         "Stalled deals",
         [
@@ -403,28 +390,31 @@ def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
             Column("reason", "why"),
             Column("deal_key", "deal key"),
         ],
-        stalled_rows,
+        rows,
         note="Open deals past their stage's threshold, in the stage or since the "
         "last activity (mart stalled_deals); largest first.",
     )
 
-    # ----- forecast ------------------------------------------------------------------------
-    forecast_rows = _rows(
-        conn,
+
+def forecast(m: Marts) -> Figure:
+    """The '*' rows (all stages) by period first, then per stage."""
+    rows = m.rows(
         f"""
         SELECT period_start, canonical_stage, open_count, amount_base, weighted_amount_base,
                n_without_amount_base, n_without_probability, n_overdue
         FROM {MARTS}.forecast
         WHERE period_type = :period AND rep_key = :all""",
-        period=period,
+        period=m.period,
         all=ALL,
     )
-    forecast_rows.sort(key=lambda r: (r["period_start"] is None, r["period_start"] or date.min))
-    forecast = Figure(
+    rows.sort(key=lambda r: (r["period_start"] is None, r["period_start"] or date.min))
+    by_stage = [r for r in rows if r["canonical_stage"] != ALL]
+    _sort_by_stage(by_stage, m.stages)
+    return Figure(
         "forecast",
-        f"Forecast by {period} of expected close",
+        f"Forecast by {m.period} of expected close",
         [
-            Column("period_start", period, "date"),
+            Column("period_start", m.period, "date"),
             Column("canonical_stage", "stage"),
             Column("open_count", "open deals", "int"),
             Column("amount_base", "amount", "money"),
@@ -433,24 +423,22 @@ def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
             Column("n_without_probability", "no probability", "int"),
             Column("n_overdue", "overdue", "int"),
         ],
-        [r for r in forecast_rows if r["canonical_stage"] == ALL],
+        [r for r in rows if r["canonical_stage"] == ALL] + by_stage,
         note="Deals open at as_of by expected close date (empty period: no date); overdue = "
         "expected before as_of. Weighted = amount x probability.",
     )
-    forecast_by_stage = [r for r in forecast_rows if r["canonical_stage"] != ALL]
-    _sort_by_stage(forecast_by_stage, stages)
-    forecast.rows.extend(forecast_by_stage)  # '*' rows first, then per stage
 
-    # ----- rep activity -------------------------------------------------------------------
-    last_week = conn.execute(sa.text(f"SELECT max(week_start) FROM {MARTS}.rep_activity")).scalar()
-    activity_rows: list[dict[str, Any]] = []
+
+def rep_activity(m: Marts) -> Figure:
+    """Per rep, sums over the ACTIVITY_WEEKS weeks up to the latest week in the mart."""
+    last_week = m.scalar(f"SELECT max(week_start) FROM {MARTS}.rep_activity")
+    rows: list[dict[str, Any]] = []
     first_week = None
     if last_week is not None:
         if isinstance(last_week, datetime):
             last_week = last_week.date()
         first_week = last_week - timedelta(weeks=ACTIVITY_WEEKS - 1)
-        activity_rows = _rows(
-            conn,
+        rows = m.rows(
             f"""
             SELECT rep_key, sum(calls) AS calls, sum(emails) AS emails,
                    sum(meetings) AS meetings, sum(tasks) AS tasks, sum(notes) AS notes,
@@ -464,15 +452,15 @@ def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
             first=first_week,
             last=last_week,
         )
-        for r in activity_rows:
-            r["rep_name"] = rep_names.get(r["rep_key"], r["rep_key"])
-        activity_rows.sort(key=lambda r: (-(r["activities"] or 0), r["rep_name"]))
+        for r in rows:
+            r["rep_name"] = m.rep_names.get(r["rep_key"], r["rep_key"])
+        rows.sort(key=lambda r: (-(r["activities"] or 0), r["rep_name"]))
     window = (
         f"the {ACTIVITY_WEEKS} weeks {first_week} to {last_week}"
         if first_week
         else "no activity yet"
     )
-    rep_activity = Figure(
+    return Figure(
         "rep_activity",
         f"Rep activity, last {ACTIVITY_WEEKS} weeks",
         [
@@ -488,26 +476,34 @@ def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
             Column("activities_per_open_deal", "activities / open deal (last week)", "number"),
             Column("rep_key", "rep key"),
         ],
-        activity_rows,
+        rows,
         note=f"Sums of mart rep_activity over {window} (weeks start Monday).",
     )
 
+
+# The report's figures in page order; each is a ReportData field of the function's name.
+FIGURES = (kpis, board, funnel, win_rate, velocity, time_in_stage, stalled, forecast, rep_activity)
+
+
+def _sources(m: Marts) -> list[Source]:
+    rows = m.rows(f"""
+        SELECT source_name, crm, count(*) AS deals FROM {MARTS}.deals
+        WHERE {COUNTED} GROUP BY source_name, crm ORDER BY source_name""")
+    return [Source(r["source_name"], r["crm"], int(r["deals"])) for r in rows]
+
+
+def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
+    m = Marts(conn, config, period)
+    figures: dict[str, Any] = {figure.__name__: figure(m) for figure in FIGURES}
+    open_names = set(config.open_stage_names)
     return ReportData(
-        as_of=as_of,
+        as_of=m.scalar(f"SELECT max(as_of) FROM {MARTS}.deals"),
         base_currency=config.base_currency,
         period=period,
-        stages=stages,
-        open_stages=open_stages,
+        stages=m.stages,
+        open_stages=[s for s in m.stages if s in open_names or s not in config.stage_names],
         stage_outcomes={s.name: s.outcome for s in config.stages},
-        sources=sources,
-        rep_names=rep_names,
-        kpis=kpis,
-        board=board,
-        funnel=funnel,
-        win_rate=win_rate,
-        velocity=velocity,
-        time_in_stage=time_in_stage,
-        stalled=stalled,
-        forecast=forecast,
-        rep_activity=rep_activity,
+        sources=_sources(m),
+        rep_names=m.rep_names,
+        **figures,
     )

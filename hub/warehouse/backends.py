@@ -1,0 +1,231 @@
+"""One class per warehouse kind: where the warehouse is, and how sqlalchemy, dlt and dbt
+reach it. Everything else the hub does with a warehouse is the same for every kind."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from models.config import HubConfig
+from models.errors import ConfigError
+
+
+def _secret(key: str, value: str) -> str | None:
+    from connectors.base import SecretResolver
+
+    return SecretResolver("warehouse", key_path="warehouse").resolve({key: value}, key)
+
+
+class Backend(ABC):
+    def __init__(self, config: HubConfig) -> None:
+        self.config, self.settings = config, config.warehouse
+
+    @abstractmethod
+    def describe(self) -> str: ...
+
+    @abstractmethod
+    def url(self) -> sa.URL | str:
+        """Where the hub's own reads and writes (sqlalchemy) go."""
+
+    @abstractmethod
+    def dlt_destination(self) -> Any: ...
+
+    @abstractmethod
+    def dbt_env(self) -> dict[str, str]:
+        """Environment for the committed profiles.yml, which follows the configured warehouse."""
+
+    def exists(self) -> bool:
+        return True
+
+    def explain(self, exc: sa.exc.DBAPIError) -> str:
+        """One line naming the warehouse and what failed; never the password."""
+        return f"{self.describe()}: {_first_line(exc)}"
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    text = str(exc.orig).strip()
+    return text.splitlines()[0] if text else type(exc.orig).__name__
+
+
+class DuckDbBackend(Backend):
+    @property
+    def path(self) -> Path:
+        return self.config.resolve_path(self.settings.path)
+
+    def describe(self) -> str:
+        return f"DuckDB file {self.path}"
+
+    def url(self) -> str:
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # DuckDB makes the file, not its folder
+        return f"duckdb:///{self.path}"
+
+    def dlt_destination(self) -> Any:
+        import dlt
+        from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        credentials = DuckDbCredentials(
+            str(self.path),
+            # Bounded memory (DuckDB spills to disk) and no ordering guarantee on bulk
+            # inserts keep a million-deal merge well under the machine's memory.
+            global_config={
+                "memory_limit": self.settings.memory_limit,
+                "preserve_insertion_order": False,
+            },
+        )
+        return dlt.destinations.duckdb(credentials=credentials)
+
+    def dbt_env(self) -> dict[str, str]:
+        return {
+            "HUB_DBT_TARGET": "duckdb",
+            "HUB_DUCKDB_PATH": str(self.path),
+            "HUB_DUCKDB_MEMORY_LIMIT": self.settings.transform_memory_limit,
+        }
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+
+@dataclass(frozen=True)
+class PostgresParams:
+    host: str
+    port: int
+    user: str
+    database: str
+    password: str | None
+
+    @classmethod
+    def from_config(cls, config: HubConfig) -> PostgresParams:
+        settings = config.warehouse
+        host, port, user, database = settings.host, settings.port, settings.user, settings.database
+        if settings.dsn:
+            url = sa.engine.make_url(settings.dsn)
+            if url.password:
+                raise ConfigError(
+                    "warehouse.dsn: holds a password; remove it and set warehouse.password "
+                    "to env:NAME instead"
+                )
+            host, port = host or url.host, port or url.port
+            user, database = user or url.username, database or url.database
+        missing = [k for k, v in (("host", host), ("user", user), ("database", database)) if not v]
+        if missing:
+            raise ConfigError(
+                f"warehouse: a postgres warehouse needs {', '.join(missing)} "
+                "(or a dsn such as postgresql://user@host:5432/db)"
+            )
+        password = _secret("password", settings.password) if settings.password else None
+        return cls(str(host), int(port or 5432), str(user), str(database), password)
+
+
+class PostgresBackend(Backend):
+    @cached_property
+    def pg(self) -> PostgresParams:
+        """Resolved on first use, so creating a Warehouse reads no setting or secret yet."""
+        return PostgresParams.from_config(self.config)
+
+    def describe(self) -> str:
+        pg = self.pg
+        return f"PostgreSQL {pg.host}:{pg.port}/{pg.database} (user {pg.user})"
+
+    def url(self) -> sa.URL:
+        pg = self.pg
+        return sa.URL.create(
+            "postgresql+psycopg2",
+            username=pg.user,
+            password=pg.password,
+            host=pg.host,
+            port=pg.port,
+            database=pg.database,
+        )
+
+    def dlt_destination(self) -> Any:
+        import dlt
+
+        pg = self.pg
+        return dlt.destinations.postgres(
+            credentials={
+                "drivername": "postgresql",
+                "username": pg.user,
+                "password": pg.password,
+                "host": pg.host,
+                "port": pg.port,
+                "database": pg.database,
+            }
+        )
+
+    def dbt_env(self) -> dict[str, str]:
+        pg = self.pg
+        return {
+            "HUB_DBT_TARGET": "postgres",
+            "HUB_PG_HOST": pg.host,
+            "HUB_PG_PORT": str(pg.port),
+            "HUB_PG_USER": pg.user,
+            "HUB_PG_PASSWORD": pg.password or "",
+            "HUB_PG_DATABASE": pg.database,
+        }
+
+    def explain(self, exc: sa.exc.DBAPIError) -> str:
+        """What went wrong and the fix, for the failures a new setup meets."""
+        pg, first = self.pg, _first_line(exc)
+        where = f"PostgreSQL at {pg.host}:{pg.port}"
+        lowered = str(exc.orig).lower()
+        if "password authentication failed" in lowered or "no password supplied" in lowered:
+            message = (
+                f"{where} refused user '{pg.user}': wrong or missing password "
+                "(check the variable warehouse.password points to)"
+            )
+        elif "does not exist" in lowered and "database" in lowered:
+            message = (
+                f"{where}: database '{pg.database}' does not exist; create it "
+                "(CREATE DATABASE) or fix warehouse.database"
+            )
+        elif "permission denied" in lowered:
+            message = (
+                f"{where}: user '{pg.user}' may not create schemas in database "
+                f"'{pg.database}'; grant it: GRANT CREATE ON DATABASE {pg.database} TO {pg.user}"
+            )
+        elif (
+            "could not connect" in lowered
+            or "connection refused" in lowered
+            or "could not translate host name" in lowered
+            or "timeout" in lowered
+        ):
+            message = f"cannot reach {where} ({first}); check warehouse.host and warehouse.port"
+        else:
+            message = f"{where}: {first}"
+        return message.replace(pg.password, "***") if pg.password else message
+
+
+class DltBackend(Backend):
+    """Any other warehouse: a dlt destination, the user's dbt profile, a sqlalchemy URL."""
+
+    def describe(self) -> str:
+        settings = self.settings
+        return f"dlt destination {settings.destination} (dbt target {settings.dbt_target})"
+
+    def url(self) -> str:
+        url = _secret("sqlalchemy_url", str(self.settings.sqlalchemy_url))  # required by kind dlt
+        assert url is not None
+        return url
+
+    def dlt_destination(self) -> Any:
+        import dlt
+
+        # Credentials come from dlt's own config: .dlt/secrets.toml or environment
+        # variables such as DESTINATION__SNOWFLAKE__CREDENTIALS.
+        return dlt.destination(self.settings.destination)
+
+    def dbt_env(self) -> dict[str, str]:
+        return {"HUB_DBT_TARGET": str(self.settings.dbt_target)}
+
+
+BACKENDS: dict[str, type[Backend]] = {
+    "duckdb": DuckDbBackend,
+    "postgres": PostgresBackend,
+    "dlt": DltBackend,
+}

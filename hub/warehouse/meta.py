@@ -1,0 +1,81 @@
+"""Names in the warehouse: the hub's own schema ``hub_meta`` with its tables, and a source's
+dataset ``src_<source>``."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+HUB_SCHEMA = "hub_meta"  # not "hub": DuckDB names the catalog of hub.duckdb "hub"
+
+metadata = sa.MetaData(schema=HUB_SCHEMA)
+
+hub_runs = sa.Table(
+    "hub_runs",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("command", sa.String, nullable=False),
+    sa.Column("source_name", sa.String),
+    sa.Column("crm", sa.String),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("rows_json", sa.Text),
+    sa.Column("requests_json", sa.Text),
+    sa.Column("requests_total", sa.Integer),
+    sa.Column("retries", sa.Integer),
+    sa.Column("throttled", sa.Integer),
+    sa.Column("quarantined", sa.Integer),
+    sa.Column("duration_s", sa.Double),
+    sa.Column("warnings", sa.Text),
+    sa.Column("error", sa.Text),
+)
+hub_canonical_stages = sa.Table(
+    "hub_canonical_stages",
+    metadata,
+    sa.Column("stage_name", sa.String, nullable=False),
+    sa.Column("display_order", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String),
+    sa.Column("probability", sa.Double),
+    sa.Column("stall_days", sa.Double),
+)
+hub_stage_map = sa.Table(
+    "hub_stage_map",
+    metadata,
+    sa.Column("source_name", sa.String, nullable=False),
+    sa.Column("pipeline", sa.String, nullable=False),
+    sa.Column("native_stage", sa.String, nullable=False),
+    sa.Column("canonical_stage", sa.String, nullable=False),
+)
+hub_fx_rates = sa.Table(
+    "hub_fx_rates",
+    metadata,
+    sa.Column("currency", sa.String, nullable=False),
+    sa.Column("rate_to_base", sa.Double, nullable=False),
+)
+hub_sources = sa.Table(
+    "hub_sources",
+    metadata,
+    sa.Column("source_name", sa.String, nullable=False),
+    sa.Column("crm", sa.String, nullable=False),
+)
+hub_quotas = sa.Table(
+    "hub_quotas",
+    metadata,
+    sa.Column("owner_email", sa.String),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_type", sa.String, nullable=False),
+    sa.Column("quota_base", sa.Double, nullable=False),
+)
+
+
+def dataset_name(source_name: str) -> str:
+    return f"src_{source_name}"
+
+
+def ensure_hub_tables(conn: sa.Connection) -> None:
+    conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {HUB_SCHEMA}"))
+    metadata.create_all(conn)
+
+
+def has_table(conn: sa.Connection, schema: str, table: str) -> bool:
+    return sa.inspect(conn).has_table(table, schema=schema)
