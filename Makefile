@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint venv clean
+.PHONY: demo test bench lint venv clean wheel-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash .ci/with-postgres.sh $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# Build the wheel, install it into a fresh venv outside the checkout, run the CLI from an
+# empty folder (needs no .venv).
+wheel-check:
+	PYTHON=$(PYTHON) bash .ci/wheel-check
+
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
@@ -29,4 +34,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf .hub target logs dbt_packages
+	rm -rf .hub target logs dbt_packages build dist

@@ -1,9 +1,10 @@
 """Transform: write hub.yml's stage map and rates into the warehouse, then run dbt.
 
-dbt runs in-process (``dbtRunner``) against the project at the repository root, with the
-committed ``profiles.yml`` pointed at the configured warehouse through environment
-variables. Every mart is computed at ``as_of`` (hub.yml, else the run's start), passed as
-a var, so rebuilding on the same data gives the same numbers.
+dbt runs in-process (``dbtRunner``) against the hub's dbt project (``hub.dbt_project``),
+its ``profiles.yml`` pointed at the configured warehouse through environment variables;
+dbt's target/ and logs/ go to ``.hub/dbt/`` beside hub.yml, never into the package or the
+working directory. Every mart is computed at ``as_of`` (hub.yml, else the run's start),
+passed as a var, so rebuilding on the same data gives the same numbers.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from hub.dbt_project import project_dir
 from hub.warehouse import HUB_SCHEMA, Warehouse, stage_map_rows
 from models.config import HubConfig
 from models.errors import HubError
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 class TransformError(HubError):
@@ -137,6 +136,7 @@ def run_dbt(
 
     warehouse = Warehouse(config)
     target_dir = config.hub_dir / "dbt"
+    project = project_dir()
     result = TransformResult(as_of=as_of.isoformat())
 
     def callback(event: Any) -> None:
@@ -149,9 +149,9 @@ def run_dbt(
     full_args = [
         *args,
         "--project-dir",
-        str(PROJECT_DIR),
+        str(project),
         "--profiles-dir",
-        str(warehouse.dbt_profiles_dir or PROJECT_DIR),
+        str(warehouse.dbt_profiles_dir or project),
         "--target-path",
         str(target_dir / "target"),
         "--log-path",
