@@ -115,6 +115,13 @@ class Sandbox:
     def base_url(self) -> str:
         return str(self.info["base_url"])
 
+    def source_entry(self, name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The hub.yml source entry the sandbox process gave (its own credentials), renamed."""
+        entry = json.loads(json.dumps(self.info["source"]))  # a deep copy
+        entry["name"] = name
+        entry["options"].update(options or {})
+        return entry
+
     def stats(self, timeline: bool = False) -> dict[str, Any]:
         url = f"{self.base_url}/_sandbox/stats" + ("?timeline=1" if timeline else "")
         with urllib.request.urlopen(url, timeout=30) as resp:
@@ -194,18 +201,6 @@ def wait_ready(sandbox: Sandbox) -> Sandbox:
         raise RuntimeError(f"{sandbox.kind} sandbox exited with {sandbox.proc.wait()}")
     sandbox.info = json.loads(line)
     return sandbox
-
-
-def source_entry(
-    kind: str, name: str, base_url: str, options: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    from connectors.registry import get_connector
-
-    connector = get_connector(kind)
-    assert connector.sandbox_source_config is not None
-    entry = connector.sandbox_source_config(name, base_url)
-    entry.setdefault("options", {}).update(options or {})
-    return entry
 
 
 def write_config(folder: Path, sources: list[dict[str, Any]]) -> Path:

@@ -38,7 +38,6 @@ from bench.common import (
     hub_executable,
     last_run,
     run_measured,
-    source_entry,
     start_sandbox,
     wait_ready,
     write_config,
@@ -222,9 +221,7 @@ def _rate_record(
 def _pull(
     box: Sandbox, folder: Path, options: dict[str, Any] | None = None, match: str | None = None
 ) -> tuple[Sampler, Any]:
-    config = write_config(
-        folder, [source_entry(box.kind, f"{box.kind}_limits", box.base_url, options)]
-    )
+    config = write_config(folder, [box.source_entry(f"{box.kind}_limits", options)])
     box.reset_stats()
     sampler = Sampler(box, match)
     measured = run_measured(

@@ -23,18 +23,16 @@ from bench.common import (
     hub_executable,
     last_run,
     run_measured,
-    source_entry,
     start_sandbox,
     wait_ready,
     write_config,
 )
-from bench.minimum import activity_count, deal_count
 
 KINDS = ("hubspot", "pipedrive", "salesforce")
 FULL = {"deals": 100_000, "activities_per_deal": 5.0}
 QUICK = {"deals": 200, "activities_per_deal": 5.0}
 # Daily budgets far above what one pull needs: these runs measure throughput, not quota.
-# page_cache: list pages cost O(page), not O(world), in the sandbox (connectors/sandbox.py).
+# page_cache: list pages cost O(page), not O(world), in the sandbox (connectors/sandbox/server.py).
 UNLIMITED_KNOBS: dict[str, dict[str, Any]] = {
     "hubspot": {"daily_limit": 100_000_000, "page_cache": True},
     "pipedrive": {"daily_tokens": 10_000_000_000, "page_cache": True},
@@ -64,20 +62,19 @@ def start_all(
 
 def pull_one(box: Sandbox, folder: Path, *, timeout_s: float | None = None) -> dict[str, Any]:
     kind = box.kind
-    config = write_config(folder, [source_entry(kind, f"{kind}_bench", box.base_url)])
+    config = write_config(folder, [box.source_entry(f"{kind}_bench")])
     box.reset_stats()
     measured = run_measured(
         [*hub_executable(), "pull", "--config", str(config)], cwd=folder, timeout_s=timeout_s
     )
     stats = box.stats()
-    counts = box.info["counts"]
     minimum = int(box.info["minimum"])
     run = last_run(config)
     record = {
         "bench": "sandbox",
         "crm": kind,
-        "deals": deal_count(kind, counts),
-        "activities": activity_count(kind, counts),
+        "deals": box.info["deals"],
+        "activities": box.info["activities"],
         "seconds": measured.seconds,
         "requests": stats["total"],
         "page_minimum": minimum,

@@ -19,11 +19,9 @@ from bench.common import (
     emit,
     hub_executable,
     run_measured,
-    source_entry,
     source_runs,
     write_config,
 )
-from bench.minimum import activity_count, deal_count
 from bench.sandbox_bench import KINDS, start_all
 
 FULL = {"deals": 1_000_000, "activities_per_deal": 5.0}
@@ -49,9 +47,7 @@ def run(
             n_sources=len(KINDS),
         )
     try:
-        config = write_config(
-            folder, [source_entry(k, f"{k}_scale", b.base_url) for k, b in boxes.items()]
-        )
+        config = write_config(folder, [b.source_entry(f"{k}_scale") for k, b in boxes.items()])
         for box in boxes.values():
             box.reset_stats()
         command = "sync" if transform else "pull"
@@ -66,8 +62,8 @@ def run(
             total_minimum += minimum
             run = runs.get(f"{kind}_scale", {})
             per[kind] = {
-                "deals": deal_count(kind, box.info["counts"]),
-                "activities": activity_count(kind, box.info["counts"]),
+                "deals": box.info["deals"],
+                "activities": box.info["activities"],
                 "requests": stats["total"],
                 "page_minimum": minimum,
                 "requests_vs_minimum": round(stats["total"] / minimum, 3),

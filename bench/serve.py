@@ -1,9 +1,10 @@
 """Serve one CRM sandbox in this process for a benchmark: ``python -m bench.serve KIND ...``.
 
 Like ``hub sandbox`` but with the knobs a benchmark needs (activities per deal, the source
-slice, rate limits) and a machine-readable first line on stdout:
-``{"base_url", "counts", "minimum", "seed_s", "rss_mb"}``. It then serves until killed.
-Running it as its own process keeps the sandbox's memory and CPU out of the hub's figures.
+slice, rate limits) and a machine-readable first line on stdout: ``{"base_url", "source",
+"counts", "deals", "activities", "minimum", "seed_s", "rss_mb"}``, where ``source`` is the
+hub.yml entry with this instance's credentials and ``minimum`` the sandbox's own page-size
+minimum (``SandboxServer.page_minimum``). It then serves until killed. Running it as its own process keeps the sandbox's memory and CPU out of the hub's figures.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import resource
 import sys
 import time
-from typing import Any
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,16 +34,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    from bench.minimum import page_minimum, sandbox_counts
-    from connectors.registry import get_connector
+    from connectors.registry import sandbox_class
+    from connectors.sandbox import SandboxSpec
 
     knobs = {}
     for item in args.knob:
         name, _, value = item.partition("=")
         knobs[name] = json.loads(value)
     started = time.perf_counter()
-    factory: Any = get_connector(args.kind).sandbox
-    server = factory(
+    spec = SandboxSpec(
         port=args.port,
         seed=args.seed,
         n_deals=args.deals,
@@ -51,17 +50,20 @@ def main(argv: list[str] | None = None) -> None:
         source_index=args.source_index,
         n_sources=args.n_sources,
         activities_per_deal=args.activities_per_deal,
-        **knobs,
     )
+    server = sandbox_class(args.kind)(spec, **knobs)  # a knob may also override a spec field
     seed_s = time.perf_counter() - started
-    counts = sandbox_counts(args.kind, server)
+    counts = server.counts()
     base_url = server.start()
     print(
         json.dumps(
             {
                 "base_url": base_url,
+                "source": server.source_config(args.kind),
                 "counts": counts,
-                "minimum": page_minimum(args.kind, counts),
+                "deals": deal_count(args.kind, counts),
+                "activities": activity_count(args.kind, counts),
+                "minimum": server.page_minimum(counts),
                 "seed_s": round(seed_s, 1),
                 "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             }
@@ -70,6 +72,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     sys.stdout.flush()
     server.serve_forever()
+
+
+def deal_count(kind: str, counts: dict[str, int]) -> int:
+    """Deals served, from the sandbox's ``counts()`` (whose keys differ by vendor)."""
+    if kind == "salesforce":
+        return counts["Opportunity"]
+    return counts["deals_live"] + counts["deals_archived"]
+
+
+def activity_count(kind: str, counts: dict[str, int]) -> int:
+    """Activities and notes served, from the sandbox's ``counts()``."""
+    if kind == "hubspot":
+        from connectors.hubspot import settings
+
+        return sum(counts[f"{t}_live"] for t in settings.ACTIVITY_OBJECTS)
+    if kind == "pipedrive":
+        return counts["activities"] + counts["notes"]
+    return counts["Task"] + counts["Event"]
 
 
 if __name__ == "__main__":

@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from dlt.sources import DltSource
 
-    from connectors.sandbox import SandboxServer
-
 
 class SecretResolver:
     """Resolves credential references: ``env:NAME``, ``dlt:NAME`` or a literal value.
@@ -220,10 +218,10 @@ class Connector:
     build_source: Callable[[SourceContext], DltSource]
     default_stage_map: Mapping[str, str] = field(default_factory=dict)
     build_writer: Callable[[SourceContext], Writer] | None = None
-    sandbox: Callable[..., SandboxServer] | None = None
-    """The sandbox class: (port=, seed=, n_deals=, rate_limits=, source_index=, n_sources=)."""
-    sandbox_source_config: Callable[[str, str], dict[str, Any]] | None = None
-    """(source name, sandbox base URL) -> a hub.yml ``sources`` entry that reaches it."""
+    sandbox: str | None = None
+    """Dotted path of the sandbox class (``"connectors.hubspot.sandbox:FakeHubspot"``), a
+    ``connectors.sandbox.SandboxServer`` taking a ``SandboxSpec``. A path, not the class,
+    so pulling never imports it: ``connectors.registry.sandbox_class`` loads it on demand."""
 
     def parse_options(self, source: SourceConfig, config: HubConfig) -> BaseModel:
         try:

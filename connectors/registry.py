@@ -9,9 +9,13 @@ from __future__ import annotations
 import importlib
 from functools import cache
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
 
 from connectors.base import Connector
 from models.errors import ConfigError
+
+if TYPE_CHECKING:
+    from connectors.sandbox import SandboxServer
 
 BUILTIN_KINDS: dict[str, str] = {
     "csv": "connectors.csv:CONNECTOR",
@@ -22,9 +26,14 @@ BUILTIN_KINDS: dict[str, str] = {
 ENTRY_POINT_GROUP = "hub.connectors"
 
 
-def _load(target: str) -> Connector:
+def _import(target: str) -> Any:
+    """The object a ``module.path:attribute`` target names, importing its module now."""
     module_name, _, attr = target.partition(":")
-    connector = getattr(importlib.import_module(module_name), attr)
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def _load(target: str) -> Connector:
+    connector = _import(target)
     if not isinstance(connector, Connector):
         raise TypeError(f"{target} is not a connectors.base.Connector")
     return connector
@@ -58,3 +67,17 @@ def get_connector(kind: str) -> Connector:
 
 def all_connectors() -> list[Connector]:
     return [_load(target) for target in available_kinds().values()]
+
+
+def sandbox_class(kind: str) -> type[SandboxServer]:
+    """The sandbox class of ``kind``, imported only now: pulling never loads a sandbox."""
+    from connectors.sandbox import SandboxServer
+
+    target = get_connector(kind).sandbox
+    if target is None:
+        with_one = [c.kind for c in all_connectors() if c.sandbox]
+        raise ConfigError(f"kind '{kind}' has no sandbox; kinds with one: {', '.join(with_one)}")
+    cls = _import(target)
+    if not (isinstance(cls, type) and issubclass(cls, SandboxServer)):
+        raise TypeError(f"{target} is not a connectors.sandbox.SandboxServer")
+    return cls

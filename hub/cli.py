@@ -401,19 +401,14 @@ def sandbox(
     """Serve a CRM sandbox in the foreground and print how to point hub.yml at it."""
     import yaml
 
-    from connectors.registry import get_connector
+    from connectors.registry import sandbox_class
+    from connectors.sandbox import SandboxSpec
 
     def body() -> None:
-        connector = get_connector(kind)
-        if connector.sandbox is None:
-            raise ConfigError(f"kind '{kind}' has no sandbox")
-        server = connector.sandbox(port=port, seed=seed, n_deals=deals, rate_limits=rate_limits)
+        spec = SandboxSpec(port=port, seed=seed, n_deals=deals, rate_limits=rate_limits)
+        server = sandbox_class(kind)(spec)
         base_url = server.start()
-        entry = (
-            connector.sandbox_source_config(f"{kind}_sandbox", base_url)
-            if connector.sandbox_source_config
-            else {"credentials": server.credentials()}
-        )
+        entry = server.source_config(f"{kind}_sandbox")
         console.print(f"{kind} sandbox serving {deals} deals at {base_url} (Ctrl-C to stop)")
         console.print("add to hub.yml under sources:")
         console.print(yaml.safe_dump([entry], sort_keys=False), highlight=False)

@@ -16,7 +16,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from connectors.registry import available_kinds, get_connector
+from connectors.registry import available_kinds, sandbox_class
+from connectors.sandbox import SandboxSpec
 from connectors.synthetic import World, WorldSpec
 from connectors.synthetic.csv_export import write_csv_source
 from hub.generate import csv_source_entry, demo_config
@@ -73,18 +74,12 @@ def run_demo(
     sources = [csv_source_entry(export, "csv_export", out)]
     with ExitStack() as stack:
         for index, kind in enumerate(kinds, start=1):
-            connector = get_connector(kind)
-            assert connector.sandbox is not None and connector.sandbox_source_config is not None
-            server = connector.sandbox(
-                seed=seed, n_deals=per_source, source_index=index, n_sources=n_sources
+            server = sandbox_class(kind)(
+                SandboxSpec(seed=seed, n_deals=per_source, source_index=index, n_sources=n_sources)
             )
             base_url = server.start()
             stack.callback(server.stop)
-            entry = connector.sandbox_source_config(f"{kind}_demo", base_url)
-            credentials = server.credentials()
-            if credentials:
-                entry["credentials"] = credentials
-            sources.append(entry)
+            sources.append(server.source_config(f"{kind}_demo"))
             console.print(f"{kind} sandbox at {base_url}")
         config_path = write_demo_config(out, sources, spec, warehouse)
         config = load_config(config_path)

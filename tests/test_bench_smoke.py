@@ -17,7 +17,7 @@ import pytest
 
 from bench import __main__ as cli
 from bench import csv_bench, limits_bench, sandbox_bench, scale_bench
-from bench.minimum import page_minimum
+from connectors.registry import sandbox_class
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -46,7 +46,7 @@ def test_page_minimum_formulas() -> None:
         "owners_archived": 0,
         **{f"{t}_live": 100 for t in ("calls", "emails", "meetings", "notes", "tasks")},
     }
-    assert page_minimum("hubspot", hub) == 2 + 1 + 1 + 1 + 2 + 5 * (1 + 1)
+    assert sandbox_class("hubspot").page_minimum(hub) == 2 + 1 + 1 + 1 + 2 + 5 * (1 + 1)
     pd = {
         "deals_live": 1000,
         "deals_archived": 0,
@@ -54,12 +54,12 @@ def test_page_minimum_formulas() -> None:
         "notes": 1,
         "moved_deals": 600,
     }
-    assert page_minimum("pipedrive", pd) == 2 + 1 + 2 + 1 + 4 + 600
+    assert sandbox_class("pipedrive").page_minimum(pd) == 2 + 1 + 2 + 1 + 4 + 600
     sf = {
         o: 2001
         for o in ("Opportunity", "OpportunityHistory", "Task", "Event", "User", "OpportunityStage")
     }
-    assert page_minimum("salesforce", sf) == 1 + 6 * 2
+    assert sandbox_class("salesforce").page_minimum(sf) == 1 + 6 * 2
 
 
 def test_csv_entry_point(tmp_path: Path) -> None:

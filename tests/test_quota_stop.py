@@ -17,11 +17,9 @@ import duckdb
 import pytest
 
 import connectors.http
-from connectors.hubspot import CONNECTOR as HUBSPOT
-from connectors.hubspot import FakeHubspot
-from connectors.pipedrive import CONNECTOR as PIPEDRIVE
-from connectors.pipedrive import FakePipedrive
-from connectors.salesforce import FakeSalesforce, sandbox_source_config
+from connectors.hubspot.sandbox import FakeHubspot
+from connectors.pipedrive.sandbox import FakePipedrive
+from connectors.salesforce.sandbox import FakeSalesforce
 from hub.pull import run_pull
 from hub.warehouse import dataset_name
 from models.config import HubConfig, parse_config
@@ -96,7 +94,7 @@ class Hubspot(Kind):
         return self.sb
 
     def entry(self) -> dict[str, Any]:
-        entry = HUBSPOT.sandbox_source_config("hs_quota", self.sb.base_url)  # type: ignore[misc]
+        entry = self.sb.source_config("hs_quota")
         entry["options"]["max_daily_share"] = 1.0
         return entry
 
@@ -117,7 +115,7 @@ class Pipedrive(Kind):
         return self.sb
 
     def entry(self) -> dict[str, Any]:
-        entry = PIPEDRIVE.sandbox_source_config("pd_quota", self.sb.base_url)  # type: ignore[misc]
+        entry = self.sb.source_config("pd_quota")
         entry["options"]["max_daily_share"] = 1.0
         return entry
 
@@ -141,7 +139,7 @@ class Salesforce(Kind):
         return self.sb
 
     def entry(self) -> dict[str, Any]:
-        entry = sandbox_source_config("sf_quota", self.sb.base_url, self.sb)
+        entry = self.sb.source_config("sf_quota")
         entry["options"].update(page_size=200, max_daily_share=1.0)
         return entry
 

@@ -18,7 +18,8 @@ import duckdb
 import pytest
 
 from connectors.base import Connector
-from connectors.registry import all_connectors
+from connectors.registry import all_connectors, sandbox_class
+from connectors.sandbox import SandboxSpec
 from hub.generate import Generated, csv_source_entry
 from hub.pull import run_pull
 from hub.stages import stage_report
@@ -37,11 +38,10 @@ class World:
 
 
 def _sandbox_world(connector: Connector, folder: Path) -> Iterator[World]:
-    assert connector.sandbox is not None and connector.sandbox_source_config is not None
-    sandbox = connector.sandbox(n_deals=60, rate_limits=False)  # default seed: default credentials
-    base_url = sandbox.start()
+    sandbox = sandbox_class(connector.kind)(SandboxSpec(n_deals=60, rate_limits=False))
+    sandbox.start()
     try:
-        entry = connector.sandbox_source_config(f"{connector.kind}_c", base_url)
+        entry = sandbox.source_config(f"{connector.kind}_c")
         config = parse_config({"sources": [entry]}, folder / "hub.yml")
         expected = None
         if hasattr(sandbox, "expected_canonical"):

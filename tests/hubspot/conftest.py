@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import connectors.http
-from connectors.hubspot import FakeHubspot
+from connectors.hubspot.sandbox import FakeHubspot
 from tests.hubspot.helpers import VirtualClock
 
 

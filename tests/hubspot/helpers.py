@@ -15,7 +15,8 @@ import duckdb
 import requests
 
 from connectors.http import RequestStats
-from connectors.hubspot import CONNECTOR, FakeHubspot
+from connectors.hubspot import CONNECTOR
+from connectors.hubspot.sandbox import FakeHubspot
 from models.config import HubConfig, parse_config
 
 SOURCE = "hubspot_test"
@@ -48,7 +49,7 @@ class Hub:
         self.sandbox = sandbox
         self.db = tmp_path / "hub.duckdb"
         self.pipelines_dir = tmp_path / ".hub" / "pipelines"
-        entry = CONNECTOR.sandbox_source_config(SOURCE, sandbox.base_url)  # type: ignore[misc]
+        entry = sandbox.source_config(SOURCE)
         entry["options"].update(options)
         self.entry = entry
         self.clock = datetime.now(UTC)

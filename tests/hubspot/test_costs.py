@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from math import ceil
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +15,6 @@ def data_requests(counts: dict[str, int]) -> dict[str, int]:
     return {k: n for k, n in counts.items() if not any(m in k for m in METADATA)}
 
 
-def fewest_full_sync_requests(c: dict[str, int]) -> int:
-    """What the page sizes allow: deals with history at 50 a page, the recycle bin,
-    activities at 100 a page plus one association call per 1,000, owners, metadata."""
-    n = 1 + 1  # pipelines, deal properties (enumeration labels)
-    n += max(1, ceil(c["owners_live"] / settings.OWNERS_PAGE_MAX))
-    n += max(1, ceil(c["owners_archived"] / settings.OWNERS_PAGE_MAX))
-    n += max(1, ceil(c["deals_archived"] / settings.LIST_WITH_HISTORY_MAX))
-    n += ceil(c["deals_live"] / settings.LIST_WITH_HISTORY_MAX)
-    for t in settings.ACTIVITY_OBJECTS:
-        n += ceil(c[f"{t}_live"] / settings.LIST_PAGE_MAX)
-        n += ceil(c[f"{t}_live"] / settings.ASSOCIATIONS_BATCH_MAX)
-    return n
-
-
 def test_a_full_sync_costs_at_most_1_1x_the_page_size_minimum(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
@@ -39,7 +24,7 @@ def test_a_full_sync_costs_at_most_1_1x_the_page_size_minimum(
     hub = Hub(sandbox, tmp_path)
     stats = hub.run()
     served = sum(server_requests(sandbox).values())
-    minimum = fewest_full_sync_requests(sandbox.counts())
+    minimum = sandbox.page_minimum(sandbox.counts())
     assert served == stats.total
     assert served <= 1.1 * minimum, (served, minimum, stats.by_endpoint())
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from connectors.hubspot import FakeHubspot
+from connectors.hubspot.sandbox import FakeHubspot
 from models.errors import AuthError, QuotaExhausted
 from tests.hubspot.helpers import Hub, assert_warehouse_equals_sandbox, mutate
 

@@ -9,9 +9,9 @@ from typing import Any
 import requests
 
 from connectors.http import RequestStats
-from connectors.hubspot import FakeHubspot
 from connectors.hubspot.client import HubspotApi, PrivateAppAuth
 from connectors.hubspot.options import HubspotOptions
+from connectors.hubspot.sandbox import FakeHubspot
 from tests.hubspot.helpers import Hub, assert_warehouse_equals_sandbox, mutate, server_requests
 
 AUTH = {"Authorization": f"Bearer {FakeHubspot.TOKEN}"}

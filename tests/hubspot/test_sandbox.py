@@ -6,7 +6,8 @@ from typing import Any
 
 import requests
 
-from connectors.hubspot import CONNECTOR, FakeHubspot, settings
+from connectors.hubspot import CONNECTOR, settings
+from connectors.hubspot.sandbox import FakeHubspot
 from models.config import parse_config
 
 AUTH = {"Authorization": f"Bearer {FakeHubspot.TOKEN}"}
@@ -200,7 +201,7 @@ def test_the_sandbox_seeds_the_world_slice_through_the_default_stage_map(make_sa
 
 def test_the_sandbox_source_entry_is_a_valid_hub_yml_source(make_sandbox: Any) -> None:
     sandbox = make_sandbox(n_deals=5)
-    entry = CONNECTOR.sandbox_source_config("hubspot_demo", sandbox.base_url)  # type: ignore[misc]
+    entry = sandbox.source_config("hubspot_demo")
     config = parse_config({"sources": [entry]})
     options = CONNECTOR.parse_options(config.sources[0], config)
     assert options.base_url == sandbox.base_url  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from connectors.hubspot import FakeHubspot
+from connectors.hubspot.sandbox import FakeHubspot
 from tests.hubspot.helpers import Hub, assert_warehouse_equals_sandbox, mutate, server_requests
 
 SEARCH = "/crm/v3/objects/deals/search"

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import DealUpdate
-from connectors.hubspot import CONNECTOR, FakeHubspot
-from connectors.hubspot.sandbox import RENEWALS
+from connectors.hubspot import CONNECTOR
+from connectors.hubspot.sandbox import RENEWALS, FakeHubspot
 from connectors.hubspot.writer import HubspotWriter
 from tests.hubspot.helpers import Hub, server_requests
 

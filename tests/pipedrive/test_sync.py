@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
 
 from tests.pipedrive.conftest import Hub, assert_warehouse_equals_sandbox
@@ -81,17 +80,7 @@ def test_full_sync_request_count_is_within_ten_percent_of_the_page_minimum(tmp_p
     from tests.pipedrive.conftest import make_hub
 
     for hub in make_hub(tmp_path, flow_null_rate=0.0):
-        store = hub.sandbox.store
-        pages = lambda n: max(1, math.ceil(n / 500))  # noqa: E731
-        live = [d for d in store.deals.values() if not d["is_archived"]]
-        minimum = (
-            pages(len(live))
-            + pages(len(store.deals) - len(live))
-            + pages(len(store.activities))
-            + pages(len(store.notes))
-            + len(METADATA)
-            + sum(1 for d in store.deals.values() if d["stage_change_time"])
-        )
+        minimum = hub.sandbox.page_minimum(hub.sandbox.counts())
         stats = hub.sync()
         assert stats.total <= 1.1 * minimum, (stats.total, minimum, stats.by_endpoint())
         assert_warehouse_equals_sandbox(hub)

@@ -20,10 +20,9 @@ import requests
 import sqlalchemy as sa
 
 import connectors.http
-from connectors.hubspot import FakeHubspot
+from connectors.hubspot.sandbox import FakeHubspot
 from connectors.pipedrive.sandbox import FakePipedrive
-from connectors.registry import get_connector
-from connectors.salesforce import FakeSalesforce
+from connectors.salesforce.sandbox import FakeSalesforce
 from hub.pull import run_pull
 from hub.push.normalize import norm
 from hub.warehouse import Warehouse
@@ -73,10 +72,7 @@ class Crm:
 
     # ----- config and warehouse ---------------------------------------------------------
     def entry(self) -> dict[str, Any]:
-        connector = get_connector(self.kind)
-        assert connector.sandbox_source_config is not None
-        entry = connector.sandbox_source_config(self.name, self.sandbox.base_url)
-        entry["credentials"] = self.sandbox.credentials() or entry.get("credentials", {})
+        entry = self.sandbox.source_config(self.name)
         if self.kind == "pipedrive":
             entry["options"]["plan"] = "enterprise"
         return entry

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import yaml
 
-from connectors.registry import get_connector
+from connectors.registry import sandbox_class
 from connectors.sandbox import SandboxServer
 from connectors.synthetic import World, WorldSpec
 from connectors.synthetic.csv_export import write_csv_source
@@ -70,19 +70,13 @@ class Sources:
 
 
 def sandbox_entry(kind: str, server: SandboxServer, name: str) -> dict[str, Any]:
-    connector = get_connector(kind)
-    assert connector.sandbox_source_config is not None
-    entry = connector.sandbox_source_config(name, server.base_url)
-    entry["credentials"] = dict(server.credentials())
-    return entry
+    return server.source_config(name)
 
 
 def start_sandbox(
     kind: str, *, n_deals: int, seed: int, index: int = 1, n_sources: int = 4, **kwargs: Any
 ) -> SandboxServer:
-    connector = get_connector(kind)
-    assert connector.sandbox is not None
-    server = connector.sandbox(
+    server = sandbox_class(kind)(
         seed=seed,
         n_deals=n_deals,
         source_index=index,

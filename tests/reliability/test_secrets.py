@@ -208,11 +208,11 @@ def test_no_command_leaks_a_token_anywhere(secret_world: Sources, tmp_path: Path
 
 
 def _demo_tokens() -> list[str]:
-    from connectors.hubspot import FakeHubspot
+    from connectors.hubspot.sandbox import FakeHubspot
     from connectors.pipedrive.sandbox import SANDBOX_API_TOKEN
-    from connectors.salesforce import sandbox_source_config
+    from connectors.salesforce.sandbox import FakeSalesforce
 
-    sf = sandbox_source_config("x", "http://127.0.0.1:1")["credentials"]
+    sf = FakeSalesforce(n_deals=1).credentials()  # seed 42, hub demo's default
     return [FakeHubspot.TOKEN, SANDBOX_API_TOKEN, sf["client_secret"], sf["refresh_token"]]
 
 

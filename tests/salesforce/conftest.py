@@ -16,7 +16,8 @@ import requests
 
 import connectors.http
 from connectors.http import RequestStats
-from connectors.salesforce import CONNECTOR, FakeSalesforce, sandbox_source_config
+from connectors.salesforce import CONNECTOR
+from connectors.salesforce.sandbox import FakeSalesforce
 from models.config import parse_config
 
 
@@ -46,7 +47,7 @@ class Harness:
         return self.tmp_path / "hub.duckdb"
 
     def source_entry(self) -> dict[str, Any]:
-        entry = sandbox_source_config(self.name, self.sandbox.base_url, self.sandbox)
+        entry = self.sandbox.source_config(self.name)
         entry["options"].update(self.options or {})
         if self.credentials is not None:
             entry["credentials"] = self.credentials

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from connectors.salesforce import FakeSalesforce
 from connectors.salesforce.client import parse_limit_info
+from connectors.salesforce.sandbox import FakeSalesforce
 from models.errors import AuthError, QuotaExhausted
 from tests.salesforce.conftest import Harness
 from tests.salesforce.test_sync import ROUND

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import requests
 
-from connectors.salesforce import FakeSalesforce
+from connectors.salesforce.sandbox import FakeSalesforce
 
 SPECS = Path(__file__).resolve().parents[3] / "shared" / "api-specs" / "salesforce"
 if not SPECS.exists():

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from connectors.salesforce import FakeSalesforce
+from connectors.salesforce.sandbox import FakeSalesforce
 from tests.salesforce.conftest import Harness
 
 ROUND = {

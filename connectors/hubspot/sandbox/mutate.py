@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.hubspot import settings
-from connectors.hubspot.sandbox_store import RENEWALS, HubspotStore, Obj, iso
+from connectors.hubspot.sandbox.store import RENEWALS, HubspotStore, Obj, iso
 
 
 class HubspotMutations(HubspotStore):

@@ -7,7 +7,9 @@ sObject Collections and Composite updates with ``If-Unmodified-Since``. Every AP
 carries ``Sforce-Limit-Info``; the daily allocation is enforced with 403
 ``REQUEST_LIMIT_EXCEEDED``; errors use Salesforce's ``[{message, errorCode, fields}]`` shape.
 
-Benchmark knob: ``activities_per_deal`` (of the synthetic world, default 3.0).
+Vendor knobs (constructor keywords): ``daily_limit``, ``api_usage``, ``api_bursts``,
+``lock_row_rate``, ``version``, ``currency``; the knobs every sandbox takes are a
+``SandboxSpec``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import io
 import secrets
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
+from math import ceil
 from typing import Any
 from urllib.parse import parse_qs
 
-from connectors.salesforce import sandbox_soql as soql
-from connectors.salesforce.sandbox_store import (
+from connectors.salesforce.sandbox import soql
+from connectors.salesforce.sandbox.store import (
     KEY_PREFIX,
     LABELS,
     RELATIONS,
@@ -32,11 +35,14 @@ from connectors.salesforce.sandbox_store import (
     Org,
     Rec,
 )
-from connectors.sandbox import SandboxRequest, SandboxResponse, SandboxServer
+from connectors.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer
+from connectors.sandbox.spec import SandboxSpec
 
 DATA = "/services/data/{v}"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _NUMERIC = {"double", "int"}
+# what a full sync pages through, one SOQL listing each
+PAGED_OBJECTS = ("Opportunity", "OpportunityHistory", "Task", "Event", "User", "OpportunityStage")
 
 
 def sf_error(
@@ -74,35 +80,28 @@ class FakeSalesforce(SandboxServer):
 
     def __init__(
         self,
+        spec: SandboxSpec | None = None,
+        /,
         *,
-        port: int = 0,
-        seed: int = 42,
-        n_deals: int = 300,
-        rate_limits: bool = True,
-        source_index: int = 0,
-        n_sources: int = 1,
         daily_limit: int = 100_000,
         api_usage: int = 1_000,
         api_bursts: bool = False,
         lock_row_rate: float = 0.0,
         version: str = "60.0",
-        activities_per_deal: float = 3.0,
-        **kwargs: Any,
+        currency: str | None = None,
+        **knobs: Any,
     ) -> None:
-        super().__init__(
-            port=port,
-            rate_limits=rate_limits,
-            seed=seed,
-            page_cache=bool(kwargs.get("page_cache", False)),
-        )
+        super().__init__(spec, **knobs)
+        spec = self.spec
+        seed = spec.seed
         self.org = Org(
             seed=seed,
-            n_deals=n_deals * n_sources,
-            source_index=source_index,
-            n_sources=n_sources,
+            n_deals=spec.n_deals * spec.n_sources,
+            source_index=spec.source_index,
+            n_sources=spec.n_sources,
             now=self.now(),
-            currency=kwargs.get("currency"),
-            activities_per_deal=activities_per_deal,
+            currency=currency,
+            activities_per_deal=spec.activities_per_deal,
         )
         self.daily_limit = daily_limit
         self.api_usage = api_usage
@@ -129,6 +128,23 @@ class FakeSalesforce(SandboxServer):
             "client_secret": self.client_secret,
             "refresh_token": self.refresh_token,
         }
+
+    def source_options(self) -> dict[str, Any]:
+        return {
+            "login_url": self.base_url,
+            "multi_currency": True,
+            "lost_reason_field": "Loss_Reason__c",
+        }
+
+    def counts(self) -> dict[str, int]:
+        with self.lock:
+            return {obj: len(self.org.tables[obj]) for obj in PAGED_OBJECTS}
+
+    @classmethod
+    def page_minimum(cls, counts: dict[str, int]) -> int:
+        """The REST minimum, 2,000 records a query page, plus the token request; the Bulk
+        API 2.0 path that large first syncs take can go below it."""
+        return 1 + sum(ceil(counts[obj] / 2000) for obj in PAGED_OBJECTS)
 
     def jwt_credentials(self) -> dict[str, str]:
         """client_id, username and the private key of the connected app's certificate."""

@@ -8,9 +8,8 @@ beyond it), 207 multi-status bodies, 429 bodies naming a ``policyName``, the rec
 190-per-10-s burst limit and 5 searches a second when rate limits are on, OAuth refresh,
 and a pipeline edit that moves ``hs_lastmodifieddate`` on every deal in it.
 
-Test-only knobs (constructor keywords): ``daily_limit``, ``burst_max``, ``search_cap``.
-Benchmark knobs: ``activities_per_deal`` (of the synthetic world, default 3.0) and
-``page_cache`` (see connectors/sandbox.py).
+Vendor knobs (constructor keywords): ``daily_limit``, ``burst_max``, ``search_cap``; the
+knobs every sandbox takes are a ``SandboxSpec``.
 """
 
 from __future__ import annotations
@@ -19,19 +18,21 @@ import base64
 import uuid
 from bisect import bisect_right
 from collections import deque
+from math import ceil
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
 from connectors.hubspot import settings
-from connectors.hubspot.sandbox_mutate import HubspotMutations
-from connectors.hubspot.sandbox_store import (
+from connectors.hubspot.sandbox.mutate import HubspotMutations
+from connectors.hubspot.sandbox.store import (
     RENEWALS,
     RENEWALS_STAGE_MAP,
     Obj,
     iso,
     parse_ms,
 )
-from connectors.sandbox import SandboxRequest, SandboxResponse, SandboxServer
+from connectors.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer
+from connectors.sandbox.spec import SandboxSpec
 from connectors.synthetic import World, WorldSpec
 
 __all__ = ["RENEWALS", "RENEWALS_STAGE_MAP", "FakeHubspot"]
@@ -61,25 +62,16 @@ class FakeHubspot(HubspotMutations, SandboxServer):
 
     def __init__(
         self,
+        spec: SandboxSpec | None = None,
+        /,
         *,
-        port: int = 0,
-        seed: int = 42,
-        n_deals: int = 300,
-        rate_limits: bool = True,
-        source_index: int = 0,
-        n_sources: int = 1,
         daily_limit: int = 650_000,
         burst_max: int = 190,
         search_cap: int = settings.SEARCH_RESULT_CAP,
-        activities_per_deal: float = 3.0,
-        **kwargs: Any,
+        **knobs: Any,
     ) -> None:
-        super().__init__(
-            port=port,
-            rate_limits=rate_limits,
-            seed=seed,
-            page_cache=bool(kwargs.get("page_cache", False)),
-        )
+        super().__init__(spec, **knobs)
+        spec = self.spec
         self.daily_limit = daily_limit
         self.burst_max = burst_max
         self.search_cap = search_cap
@@ -99,16 +91,43 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         # n_deals is this sandbox's share: the world holds every source's slice.
         self.world = World(
             WorldSpec(
-                seed=seed, n_deals=n_deals * n_sources, activities_per_deal=activities_per_deal
+                seed=spec.seed,
+                n_deals=spec.n_deals * spec.n_sources,
+                activities_per_deal=spec.activities_per_deal,
             )
         )
-        self.source_index, self.n_sources = source_index, n_sources
+        self.source_index, self.n_sources = spec.source_index, spec.n_sources
         self._seed_metadata()
         self._seed_world()
         self._register()
 
     def credentials(self) -> dict[str, str]:
         return {"token": self.TOKEN}
+
+    def source_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "app_id": self.APP_ID,
+            "deal_properties": ["dealtype", "region"],
+        }
+
+    def source_config(self, name: str) -> dict[str, Any]:
+        """The renewals pipeline's stages are portal-specific ids: the entry maps them."""
+        return {**super().source_config(name), "stage_map": {RENEWALS: dict(RENEWALS_STAGE_MAP)}}
+
+    @classmethod
+    def page_minimum(cls, counts: dict[str, int]) -> int:
+        """Deals with history at 50 a page, the recycle bin, activities at 100 a page plus
+        one association call per 1,000, owners (live and archived) and two metadata calls."""
+        n = 2  # pipelines, deal properties
+        n += max(1, ceil(counts["owners_live"] / settings.OWNERS_PAGE_MAX))
+        n += max(1, ceil(counts["owners_archived"] / settings.OWNERS_PAGE_MAX))
+        n += max(1, ceil(counts["deals_archived"] / settings.LIST_WITH_HISTORY_MAX))
+        n += ceil(counts["deals_live"] / settings.LIST_WITH_HISTORY_MAX)
+        for t in settings.ACTIVITY_OBJECTS:
+            n += ceil(counts[f"{t}_live"] / settings.LIST_PAGE_MAX)
+            n += ceil(counts[f"{t}_live"] / settings.ASSOCIATIONS_BATCH_MAX)
+        return n
 
     def oauth_credentials(self) -> dict[str, str]:
         return {

@@ -29,11 +29,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
+
+from connectors.sandbox.spec import SandboxSpec
 
 
 @dataclass
@@ -102,14 +104,14 @@ class SandboxServer:
 
     kind: ClassVar[str] = "base"
 
-    def __init__(
-        self, *, port: int = 0, rate_limits: bool = True, seed: int = 42, page_cache: bool = False
-    ) -> None:
-        self.port = port
-        self.page_cache = page_cache
+    def __init__(self, spec: SandboxSpec | None = None, /, **knobs: Any) -> None:
+        """``spec``, with any of its fields overridden by keyword (``FakeX(n_deals=50)``)."""
+        self.spec = replace(spec or SandboxSpec(), **knobs)
+        self.port = self.spec.port
+        self.page_cache = self.spec.page_cache
         self._page_cache: dict[Any, Any] = {}
-        self.rate_limits = rate_limits
-        self.seed = seed
+        self.rate_limits = self.spec.rate_limits
+        self.seed = self.spec.seed
         self.faults = FaultPlan()
         self.stats: Counter[str] = Counter()
         # first and last answer time (epoch seconds) per stats key, and answers per tenth of
@@ -118,7 +120,7 @@ class SandboxServer:
         self.stat_timeline: dict[str, Counter[int]] = {}
         self.lock = threading.RLock()
         self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
-        self._rng = random.Random(seed)
+        self._rng = random.Random(self.seed)
         self._requests_since_token = 0
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -154,6 +156,30 @@ class SandboxServer:
     def credentials(self) -> dict[str, str]:
         """What to put in hub.yml's credentials to reach this sandbox."""
         return {}
+
+    def source_options(self) -> dict[str, Any]:
+        """The hub.yml ``options`` that point a source of this kind at this running sandbox."""
+        return {}
+
+    def source_config(self, name: str) -> dict[str, Any]:
+        """A hub.yml ``sources`` entry that reaches this running sandbox, with the
+        credentials this instance accepts (no token is written down beside the connector)."""
+        return {
+            "name": name,
+            "kind": self.kind,
+            "credentials": self.credentials(),
+            "options": self.source_options(),
+        }
+
+    def counts(self) -> dict[str, int]:
+        """Record counts that the page-size minimum depends on (see :meth:`page_minimum`)."""
+        raise NotImplementedError(f"{self.kind} sandbox has no counts")
+
+    @classmethod
+    def page_minimum(cls, counts: dict[str, int]) -> int:
+        """The fewest requests the vendor's page sizes allow for a full sync of ``counts``:
+        the yardstick of the connectors' cost tests and of the benchmarks."""
+        raise NotImplementedError(f"{cls.kind} sandbox has no page minimum")
 
     # ----- helpers for subclasses -----------------------------------------------------
     def route(

@@ -9,8 +9,8 @@ Retry-After (burst per 2 s by plan; the daily token budget charged by each endpo
 ``x-token-cost``), custom fields keyed by 40-character hashes, deleted deals visible for
 30 days, archived deals only on ``/deals/archived``.
 
-Benchmark knobs: ``activities_per_deal`` (of the synthetic world, default 3.0) and
-``page_cache`` (list pages in O(page); see connectors/sandbox.py).
+Vendor knobs (constructor keywords): ``plan``, ``daily_tokens``, ``flow_null_rate``; the
+knobs every sandbox takes are a ``SandboxSpec``.
 """
 
 from __future__ import annotations
@@ -22,22 +22,24 @@ import secrets
 from bisect import bisect_right
 from collections import deque
 from datetime import UTC, datetime, timedelta
+from math import ceil
 from typing import Any
 from urllib.parse import parse_qs
 
-from connectors.pipedrive.sandbox_store import (
+from connectors.pipedrive.sandbox.store import (
     TOKEN_USER_ID,
     PipedriveStore,
     build_store,
     v2time,
 )
 from connectors.pipedrive.settings import BURST_BY_PLAN, BURST_WINDOW_S, ENDPOINTS
-from connectors.sandbox import SandboxRequest, SandboxResponse, SandboxServer
+from connectors.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer
+from connectors.sandbox.spec import SandboxSpec
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
 INFO = "Please check developers.pipedrive.com for more information about Pipedrive API."
 DAILY_HEADER = "x-daily-ratelimit-token-remaining"
-# 40 hex characters like a real token; fixed so `hub demo` configs can name it.
+# 40 hex characters like a real token; fixed, so tests can name it.
 SANDBOX_API_TOKEN = "5a4db0c2e1f3a6b7c8d9e0f1a2b3c4d5e6f70819"
 
 
@@ -83,27 +85,22 @@ class FakePipedrive(SandboxServer):
 
     def __init__(
         self,
+        spec: SandboxSpec | None = None,
+        /,
         *,
-        port: int = 0,
-        seed: int = 42,
-        n_deals: int = 300,
-        rate_limits: bool = True,
-        source_index: int = 0,
-        n_sources: int = 1,
         plan: str = "advanced",
         daily_tokens: int = 1_000_000,
         flow_null_rate: float = 0.02,
-        activities_per_deal: float = 3.0,
-        **kwargs: Any,
+        **knobs: Any,
     ) -> None:
-        super().__init__(
-            port=port,
-            rate_limits=rate_limits,
-            seed=seed,
-            page_cache=bool(kwargs.get("page_cache", False)),
-        )
+        super().__init__(spec, **knobs)
+        spec = self.spec
         self.store: PipedriveStore = build_store(
-            seed, n_deals, source_index, n_sources, activities_per_deal=activities_per_deal
+            spec.seed,
+            spec.n_deals,
+            spec.source_index,
+            spec.n_sources,
+            activities_per_deal=spec.activities_per_deal,
         )
         self.plan = plan
         self.daily_tokens = daily_tokens
@@ -142,6 +139,30 @@ class FakePipedrive(SandboxServer):
     # ----- vendor hooks ----------------------------------------------------------------------
     def credentials(self) -> dict[str, str]:
         return {"api_token": self.api_token}
+
+    def source_options(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "oauth_token_url": f"{self.base_url}/oauth/token"}
+
+    def counts(self) -> dict[str, int]:
+        with self.lock:
+            deals = self.store.deals.values()
+            live = sum(1 for d in deals if not d["is_archived"])
+            return {
+                "deals_live": live,
+                "deals_archived": len(deals) - live,
+                "activities": len(self.store.activities),
+                "notes": len(self.store.notes),
+                "moved_deals": sum(1 for d in deals if d["stage_change_time"]),
+            }
+
+    @classmethod
+    def page_minimum(cls, counts: dict[str, int]) -> int:
+        """500 records a page for live and archived deals, activities and notes, one flow
+        call per deal that ever changed stage, and four metadata calls (users, deal fields,
+        pipelines, stages)."""
+        pages = lambda n: max(1, ceil(n / 500))  # noqa: E731
+        listed = ("deals_live", "deals_archived", "activities", "notes")
+        return sum(pages(counts[k]) for k in listed) + 4 + counts["moved_deals"]
 
     def oauth_credentials(self) -> dict[str, str]:
         return {
