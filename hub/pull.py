@@ -24,6 +24,8 @@ from connectors.base import SourceContext
 from connectors.http import RequestStats
 from connectors.registry import get_connector
 from hub.warehouse import Warehouse, dataset_name, hub_runs
+from hub.warehouse.meta import ensure_hub_tables
+from hub.warehouse.observations import record_observations
 from models.config import HubConfig, SourceConfig
 from models.errors import ConfigError, HubError, QuotaExhausted, SourceError
 
@@ -122,7 +124,7 @@ def pull_source(
             # the observations skip what they changed (e.g. deals they marked deleted).
             for step in ctx.post_load:
                 step(conn, dataset_name(source.name))
-            run.observations = warehouse.record_observations(conn, source.name, started)
+            run.observations = record_observations(conn, source.name, started)
         if ctx.stop_reason:
             run.status = "stopped"
             run.error = ctx.stop_reason
@@ -155,7 +157,7 @@ def _log_run(
     warehouse: Warehouse, run_id: str, command: str, run: SourceRun, started: datetime
 ) -> None:
     with warehouse.connect() as conn:
-        warehouse.ensure_hub_tables(conn)
+        ensure_hub_tables(conn)
         conn.execute(
             hub_runs.insert(),
             {

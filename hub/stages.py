@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from hub.warehouse import Warehouse, dataset_name, stage_map_rows
+from hub.warehouse.meta import has_table
 from models.config import UNMAPPED, HubConfig
 from models.stage_mapping import MapEntry, resolve, suggest
 
@@ -29,7 +30,7 @@ class StageRow:
 
 def _native_stages(conn: sa.Connection, warehouse: Warehouse, source: str) -> list[tuple]:
     schema = dataset_name(source)
-    has = {t: warehouse.has_table(conn, schema, t) for t in ("stages", "deals", "pipelines")}
+    has = {t: has_table(conn, schema, t) for t in ("stages", "deals", "pipelines")}
     if not has["deals"] and not has["stages"]:
         return []
     parts = []

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.warehouse import Warehouse, dataset_name, hub_runs
+from hub.warehouse.meta import has_table
 from models.config import HubConfig
 
 
@@ -34,7 +35,7 @@ def recent_runs(config: HubConfig, limit: int = 20) -> list[RunRow]:
     if not warehouse.exists():
         return []
     with warehouse.connect() as conn:
-        if not warehouse.has_table(conn, hub_runs.schema or "", hub_runs.name):
+        if not has_table(conn, hub_runs.schema or "", hub_runs.name):
             return []
         rows = conn.execute(
             sa.select(hub_runs).order_by(hub_runs.c.started_at.desc()).limit(limit)
@@ -68,7 +69,7 @@ def quarantine_counts(config: HubConfig) -> dict[str, int]:
     with warehouse.connect() as conn:
         for source in config.sources:
             schema = dataset_name(source.name)
-            if warehouse.has_table(conn, schema, "quarantine"):
+            if has_table(conn, schema, "quarantine"):
                 out[source.name] = int(
                     conn.execute(sa.text(f"SELECT count(*) FROM {schema}.quarantine")).scalar() or 0
                 )
@@ -79,7 +80,7 @@ def quarantine_sample(config: HubConfig, source_name: str, limit: int = 20) -> l
     warehouse = Warehouse(config)
     schema = dataset_name(source_name)
     with warehouse.connect() as conn:
-        if not warehouse.has_table(conn, schema, "quarantine"):
+        if not has_table(conn, schema, "quarantine"):
             return []
         result = conn.execute(
             sa.text(

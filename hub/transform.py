@@ -22,6 +22,7 @@ from typing import Any
 
 from hub.dbt_project import project_dir
 from hub.warehouse import HUB_SCHEMA, Warehouse, stage_map_rows
+from hub.warehouse.config_tables import write_config_tables, write_quotas
 from models.config import HubConfig
 from models.errors import HubError
 
@@ -118,8 +119,8 @@ def _release_duckdb() -> None:
 def prepare_warehouse(config: HubConfig) -> None:
     warehouse = Warehouse(config)
     with warehouse.connect() as conn:
-        warehouse.write_config_tables(conn, stage_map_rows(config))
-        warehouse.write_quotas(conn, load_quotas(config))
+        write_config_tables(conn, config, stage_map_rows(config))
+        write_quotas(conn, load_quotas(config))
 
 
 def run_dbt(

@@ -19,9 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.warehouse.backends import BACKENDS, Backend
-from hub.warehouse.config_tables import stage_map_rows, write_config_tables, write_quotas
-from hub.warehouse.meta import HUB_SCHEMA, dataset_name, ensure_hub_tables, has_table, hub_runs
-from hub.warehouse.observations import record_observations
+from hub.warehouse.config_tables import stage_map_rows
+from hub.warehouse.meta import HUB_SCHEMA, dataset_name, ensure_hub_tables, hub_runs
 from models.config import HubConfig
 from models.errors import WarehouseError
 
@@ -77,15 +76,3 @@ class Warehouse:
         """Fail early, in one line, when the warehouse cannot be reached or written."""
         with self.connect() as conn:
             ensure_hub_tables(conn)
-
-    def write_config_tables(
-        self, conn: sa.Connection, stage_map_rows: list[dict[str, str]]
-    ) -> None:
-        write_config_tables(conn, self.config, stage_map_rows)
-
-    # Kind-independent work on an open connection lives in meta, config_tables and
-    # observations; these names keep it reachable from a Warehouse, where callers look.
-    ensure_hub_tables = staticmethod(ensure_hub_tables)
-    has_table = staticmethod(has_table)
-    write_quotas = staticmethod(write_quotas)
-    record_observations = staticmethod(record_observations)
