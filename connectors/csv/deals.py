@@ -25,6 +25,8 @@ from models.errors import InputError
 
 
 class DealExtras(Extras):
+    """The deals file's extras; its ``custom_fields`` keep the whole file on the row path."""
+
     def __init__(self, read: FileRead) -> None:
         self.read = read
         self.file = file = cast(DealsFile, read.file)

@@ -46,6 +46,8 @@ ACTIVITY_TYPE_SYNONYMS = {
 
 @dataclass(frozen=True)
 class Rule:
+    """One field's rule: ``row`` on a row's values, ``block`` on a block's columns."""
+
     row: Callable[[dict[str, Any], FileRead, Dropped], None]
     block: Callable[[dict[str, Any], int, FileRead], None]
 
