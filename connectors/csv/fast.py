@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from connectors.csv.parsing import _FALSE, _TRUE
-from connectors.csv.reading import FileFacts
+from connectors.csv.reading import FileFacts, records
 from models.errors import InputError
 
 # What str.strip() removes, so Arrow's trim is exactly the row path's.
@@ -239,7 +239,9 @@ class BlockFile:
                 f"{self.facts.path}: not readable as {self.facts.encoding} near line {near} "
                 f"({exc.reason}); set encoding in hub.yml"
             ) from None
-        parsed = list(_csv_rows(text, self.facts, block.first_line))
+        parsed = list(
+            records(io.StringIO(text, newline=""), self.facts, first_line=block.first_line)
+        )
         last_cells = parsed[-1][1] if parsed else []
         if not block.at_eof and any("\n" in c or "\r" in c for c in last_cells):
             self.switched_to_rows = True
@@ -284,40 +286,11 @@ def _record_end(buffer: bytes) -> int | None:
     return end + 1
 
 
-def _csv_rows(text: str, facts: FileFacts, first_line: int) -> Iterator[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=facts.delimiter)
-    base = first_line - 1
-    try:
-        for cells in reader:
-            if cells and (len(cells) > 1 or cells[0].strip()):
-                yield base + reader.line_num, cells
-    except csv.Error as exc:
-        raise InputError(
-            f"{facts.path}: line {base + reader.line_num}: unreadable CSV ({exc}); "
-            "often an unclosed quote"
-        ) from None
-
-
 def _stream_rows(facts: FileFacts, offset: int, first_line: int) -> Iterator[tuple[int, list[str]]]:
     with facts.path.open("rb") as raw:
         raw.seek(offset)
         handle = io.TextIOWrapper(raw, encoding=facts.encoding, newline="", errors="strict")
-        reader = csv.reader(handle, delimiter=facts.delimiter)
-        base = first_line - 1
-        try:
-            for cells in reader:
-                if cells and (len(cells) > 1 or cells[0].strip()):
-                    yield base + reader.line_num, cells
-        except csv.Error as exc:
-            raise InputError(
-                f"{facts.path}: line {base + reader.line_num}: unreadable CSV ({exc}); "
-                "often an unclosed quote"
-            ) from None
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"{facts.path}: not readable as {facts.encoding} near line "
-                f"{base + reader.line_num} ({exc.reason}); set encoding in hub.yml"
-            ) from None
+        yield from records(handle, facts, first_line=first_line)
 
 
 # -- values ------------------------------------------------------------------------------

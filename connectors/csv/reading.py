@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from models.errors import InputError
 
@@ -79,25 +80,32 @@ def _sniff_delimiter(sample: str) -> str:
 def read_rows(facts: FileFacts) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line number, cells)`` for each data row; the header is checked separately."""
     with facts.path.open("r", encoding=facts.encoding, newline="", errors="strict") as handle:
-        reader = csv.reader(handle, delimiter=facts.delimiter)
-        try:
-            next(reader)
-        except StopIteration:
-            return
-        try:
-            for cells in reader:
-                if cells and (len(cells) > 1 or cells[0].strip()):
-                    yield reader.line_num, cells
-        except csv.Error as exc:
-            raise InputError(
-                f"{facts.path}: line {reader.line_num}: unreadable CSV ({exc}); "
-                "often an unclosed quote"
-            ) from None
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"{facts.path}: not readable as {facts.encoding} near line {reader.line_num} "
-                f"({exc.reason}); set encoding in hub.yml"
-            ) from None
+        yield from records(handle, facts, skip_header=True)
+
+
+def records(
+    handle: TextIO, facts: FileFacts, *, first_line: int = 1, skip_header: bool = False
+) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, cells)`` of each non-blank record of ``handle``, which starts at
+    line ``first_line`` of the file; unreadable CSV or text stops with the line."""
+    reader = csv.reader(handle, delimiter=facts.delimiter)
+    if skip_header and next(reader, None) is None:
+        return
+    base = first_line - 1
+    try:
+        for cells in reader:
+            if cells and (len(cells) > 1 or cells[0].strip()):
+                yield base + reader.line_num, cells
+    except csv.Error as exc:
+        raise InputError(
+            f"{facts.path}: line {base + reader.line_num}: unreadable CSV ({exc}); "
+            "often an unclosed quote"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{facts.path}: not readable as {facts.encoding} near line "
+            f"{base + reader.line_num} ({exc.reason}); set encoding in hub.yml"
+        ) from None
 
 
 def read_header(facts: FileFacts) -> list[str]:

@@ -7,11 +7,10 @@ column lists and handed to dlt as Arrow tables, which is what keeps 1M-row files
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -20,17 +19,8 @@ from connectors.canonical_tables import arrow_schema
 from connectors.csv import parsing
 from connectors.csv.options import CsvFile
 from connectors.csv.reading import FileFacts
-from models.canonical import DEAL_STATUSES, CanonicalRow, QuarantinedRecord
+from models.canonical import CanonicalRow, QuarantinedRecord
 from models.errors import InputError
-
-ACTIVITY_TYPE_SYNONYMS = {
-    "call": "call", "phone": "call", "phone call": "call", "calls": "call", "log a call": "call",
-    "email": "email", "e-mail": "email", "mail": "email", "emails": "email",
-    "meeting": "meeting", "meetings": "meeting", "event": "meeting", "demo": "meeting",
-    "lunch": "meeting",
-    "note": "note", "notes": "note", "comment": "note",
-    "task": "task", "tasks": "task", "to-do": "task", "todo": "task", "deadline": "task",
-}  # fmt: skip
 
 
 class RowRejected(Exception):
@@ -104,7 +94,7 @@ class RowReader:
         header: list[str],
         field_types: dict[str, type],
         *,
-        extra_fields: dict[str, type] | None = None,
+        extra_fields: Mapping[str, type] | None = None,
     ) -> None:
         self.spec = spec
         self.facts = facts
@@ -211,35 +201,3 @@ class ArrowBatch:
         table = pa.Table.from_pylist(self._rows, schema=self.schema)
         self._rows = []
         return table
-
-
-STATUS_ALIASES = {
-    "closed won": "won",
-    "closed lost": "lost",
-    "closedwon": "won",
-    "closedlost": "lost",
-    "active": "open",
-    "in progress": "open",
-}
-
-
-def normalize_status(value: str | None) -> str:
-    status = (value or "open").strip().lower()
-    status = STATUS_ALIASES.get(status, status)
-    if status not in DEAL_STATUSES:
-        raise RowRejected(
-            "status",
-            value,
-            f"status {value!r} is not one of {', '.join(DEAL_STATUSES)}; map it under value_maps.status",
-        )
-    return status
-
-
-def normalize_activity_type(value: str | None) -> str:
-    if not value:
-        return "other"
-    return ACTIVITY_TYPE_SYNONYMS.get(value.strip().lower(), "other")
-
-
-def display_name(path: Path) -> str:
-    return path.name

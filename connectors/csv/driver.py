@@ -1,0 +1,319 @@
+"""One driver for every kind of CSV file: fingerprint, read, convert, quarantine, yield.
+
+A kind of file is data, a :class:`TableSpec`: its canonical table, the keys, constants and
+defaults that complete a row, the field rules its values pass (:mod:`connectors.csv.rules`).
+What a spec cannot say (the deals file's stage events and stage catalogue) is an
+:class:`Extras` the spec names. Files are read in blocks (see :mod:`connectors.csv.fast`):
+a block the fast path proves clean becomes Arrow tables by vectorised conversion
+(:meth:`FileRead.block`); any other block goes through :meth:`FileRead.row`, the row path,
+which is what defines the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectors.base import SourceContext
+from connectors.canonical_tables import (
+    arrow_schema,
+    canonical_hints,
+    model_columns,
+    quarantine_hints,
+)
+from connectors.csv.fast import Block, BlockFile, ColumnConverter, NotClean
+from connectors.csv.options import CsvFile, CsvOptions
+from connectors.csv.parsing import zone
+from connectors.csv.reading import FileFacts, inspect_file, read_header, read_rows
+from connectors.csv.rows import ArrowBatch, Quarantine, RowReader, RowRejected
+from connectors.csv.rules import Dropped, Rule
+from models.canonical import CanonicalRow, QuarantinedRecord, make_key
+
+
+class Extras:
+    """What a file yields beyond its canonical table; by default, nothing."""
+
+    fast_ok = True  # False: the row path reads the whole file
+    indexes: tuple[int, ...] = ()  # further columns the fast path must parse
+
+    def row(self, line: int, cells: list[str], values: dict[str, Any]) -> None:
+        """After a row is complete and before it is loaded."""
+
+    def block(self, table: pa.Table, values: dict[str, Any]) -> list[Any]:
+        """Tables a clean block implies; raise NotClean before changing any state."""
+        return []
+
+    def flush(self) -> Iterator[Any]:
+        return iter(())
+
+    def finish(self) -> Iterator[Any]:
+        """After the whole file was read."""
+        return iter(())
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One kind of export file. The fields it must have are its options' ``required_fields``."""
+
+    option: str  # the CsvOptions field; the resource is "<option>_file"
+    model: type[CanonicalRow]
+    entity: str  # of its quarantine records
+    record_id: str  # the field that names a row in quarantine records
+    keys: Mapping[str, str]  # canonical key field -> the field its native id is in
+    reads: Mapping[str, type] = field(default_factory=dict)  # fields only a key keeps
+    constants: Mapping[str, Any] = field(default_factory=dict)
+    fills: Mapping[str, Any] = field(default_factory=dict)  # field -> value when empty
+    duplicate: str | None = None  # reason a repeated record_id is skipped; None: not checked
+    rules: tuple[Rule, ...] = ()
+    extras: Callable[[FileRead], Extras] = lambda read: Extras()
+
+
+def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Iterator[Any]:
+    """The resource of one file: nothing if the file is unchanged since the last load."""
+    file: CsvFile = getattr(options, spec.option)
+    facts = inspect_file(
+        ctx.config.resolve_path(file.path), encoding=file.encoding, delimiter=file.delimiter
+    )
+    if facts.encoding == "latin-1" and file.encoding is None:
+        ctx.stats.warnings.append(
+            f"{facts.path.name}: not UTF-8, read as Latin-1; set encoding if that is wrong"
+        )
+    state = dlt.current.resource_state()
+    if (
+        not ctx.full_refresh
+        and state.get("fingerprint") == facts.fingerprint
+        and state.get("path") == str(facts.path)
+    ):
+        return
+    yield from FileRead(ctx, options, spec, file, facts).read()
+    state = dlt.current.resource_state()
+    state["fingerprint"] = facts.fingerprint
+    state["path"] = str(facts.path)
+
+
+class FileRead:
+    """The reading of one file: the row path, the fast path, and what they collect."""
+
+    def __init__(
+        self,
+        ctx: SourceContext,
+        options: CsvOptions,
+        spec: TableSpec,
+        file: CsvFile,
+        facts: FileFacts,
+    ) -> None:
+        self.ctx, self.options, self.spec, self.file, self.facts = ctx, options, spec, file, facts
+        types = {name: t for name, (t, _) in model_columns(spec.model).items()}
+        self.reader = RowReader(file, facts, read_header(facts), types, extra_fields=spec.reads)
+        self.converter = ColumnConverter(
+            types=self.reader.types,
+            decimal_separator=file.decimal_separator,
+            naive_is_utc=zone(file.timezone) is UTC,
+            date_format=file.date_format,
+        )
+        self.required = file.required_fields
+        self.constants = {"source_name": ctx.name, "crm": "csv", **spec.constants}
+        self.batch = ArrowBatch(spec.model)
+        self.quarantine = Quarantine(
+            source_name=ctx.name,
+            crm="csv",
+            entity=spec.entity,
+            file_name=facts.path.name,
+            quarantined_at=ctx.run_started_at or datetime.now(UTC),
+        )
+        self.seen: dict[str, int] = {}  # record id -> line, of rows loaded (if checked)
+        self.skipped: set[str] = set()  # record ids of rows skipped whole
+        self.extras = spec.extras(self)
+
+    def read(self) -> Iterator[Any]:
+        """Clean blocks through the fast path, everything else row by row."""
+        blocks = self._block_file()
+        if blocks is None:
+            yield from self._rows(read_rows(self.facts))
+        else:
+            for block in blocks.blocks():
+                out = self._fast(blocks, block)
+                if out is None:
+                    yield from self._rows(blocks.rows(block))
+                else:
+                    yield from self.flush()
+                    yield from out
+        yield from self.flush()
+        yield from self.extras.finish()
+
+    def _block_file(self) -> BlockFile | None:
+        """The file cut in blocks, or None when the row path alone reads it."""
+        reader = self.reader
+        fast_ok = self.extras.fast_ok and self.converter.supports([f.name for f in reader.fields])
+        if not (self.options.fast_path and fast_ok and BlockFile.usable(self.facts, reader.width)):
+            return None
+        indexes = [f.index for f in reader.fields if f.index is not None]
+        blocks = BlockFile(
+            self.facts,
+            reader.width,
+            indexes + list(self.extras.indexes),
+            rows_per_block=self.options.chunk_rows,
+            check_encoding=self.file.encoding is not None,
+        )
+        return blocks if blocks.open() else None
+
+    def _fast(self, blocks: BlockFile, block: Block) -> list[Any] | None:
+        table = blocks.parse(block)
+        if table is None:
+            return None
+        try:
+            return self.block(block.first_line, table)
+        except NotClean:
+            return None
+
+    def _rows(self, rows: Iterable[tuple[int, list[str]]]) -> Iterator[Any]:
+        for line, cells in rows:
+            self.row(line, cells)
+            if self.batch.rows >= self.options.chunk_rows:
+                yield from self.flush()
+
+    def row(self, line: int, cells: list[str]) -> None:
+        """The row path: read, check, complete and collect one row, or quarantine it."""
+        spec = self.spec
+        dropped: Dropped = []
+        record_id = None
+        try:
+            values = self.reader.read(line, cells, self.required, dropped)
+            record_id = values[spec.record_id]
+            if spec.duplicate is not None and record_id in self.seen:
+                reason = spec.duplicate.format(line=self.seen[record_id])
+                raise RowRejected(self.reader.column_of(spec.record_id), record_id, reason)
+            for rule in spec.rules:
+                rule.row(values, self, dropped)
+        except RowRejected as exc:
+            self.quarantine.add(
+                line, record_id, exc.column, exc.value, exc.reason + "; row skipped"
+            )
+            if record_id is not None:
+                self.skipped.add(record_id)
+            return
+        if spec.duplicate is not None:
+            self.seen[record_id] = line
+        for column, value, reason in dropped:
+            self.quarantine.add(line, record_id, column, value, reason)
+        values.update(self.constants)
+        for key, id_field in spec.keys.items():
+            native = values.get(id_field)
+            values[key] = make_key(self.ctx.name, native) if native else None
+        for name, value in spec.fills.items():
+            if values.get(name) is None:
+                values[name] = value
+        self.extras.row(line, cells, values)
+        self.batch.append(values)
+
+    def block(self, first_line: int, table: pa.Table) -> list[Any]:
+        """The fast path: a block's tables, or NotClean before any state changes."""
+        spec, rows = self.spec, table.num_rows
+        values = self._columns(table)
+        for rule in spec.rules:
+            rule.block(values, rows, self)
+        values.update(self.constants)
+        for key, id_field in spec.keys.items():
+            native = values.get(id_field)
+            values[key] = None if native is None else key_column(self.ctx, native)
+        for name, value in spec.fills.items():
+            column = values.get(name)
+            values[name] = (
+                pa.array([value] * rows) if column is None else pc.fill_null(column, value)
+            )
+        listed = None if spec.duplicate is None else _new_ids(values[spec.record_id], self.seen)
+        out = [self._variant(assemble(spec.model, rows, values))]
+        out += self.extras.block(table, values)
+        # Every check passed: only now does the block count as read.
+        if listed is not None:
+            self.seen.update(zip(listed, range(first_line, first_line + rows), strict=True))
+        return out
+
+    def _columns(self, table: pa.Table) -> dict[str, pa.Array]:
+        """A block's field values as Arrow arrays, converted as the row path would."""
+        rows, converter = table.num_rows, self.converter
+        values: dict[str, pa.Array] = {}
+        for f in self.reader.fields:
+            raw = table.column(f"c{f.index}").combine_chunks() if f.index is not None else None
+            text = converter.text(rows, raw, f.default, f.value_map)
+            if f.name in self.required and text.null_count:
+                raise NotClean(f"required {f.name} empty")
+            values[f.name] = converter.parse(f.name, text)
+        return values
+
+    def flush(self) -> Iterator[Any]:
+        """The rows collected so far: the table's, the extras', then quarantine records."""
+        if (table := self.batch.flush()) is not None:
+            yield self._variant(table)
+        yield from self.extras.flush()
+        records = self.quarantine.records
+        batch = ArrowBatch(QuarantinedRecord)
+        for record in records:
+            batch.append(record)
+        if (table := batch.flush()) is not None:
+            self.ctx.stats.warnings.append(
+                f"{self.facts.path.name}: {len(records)} value(s) quarantined; "
+                "see 'hub status' or the quarantine table"
+            )
+            yield variant(QuarantinedRecord, table)
+        records.clear()
+
+    def _variant(self, table: pa.Table) -> Any:
+        # Ids checked for repeats are unique in the load: dlt's merge may skip its
+        # ROW_NUMBER() window over the staging rows (rows already in the warehouse are
+        # still replaced by key).
+        return variant(self.spec.model, table, deduplicated=self.spec.duplicate is not None)
+
+
+def variant(
+    model: type[CanonicalRow] | type[QuarantinedRecord],
+    table: pa.Table,
+    *,
+    deduplicated: bool = False,
+) -> Any:
+    """``table`` as a dlt table variant carrying ``model``'s table hints."""
+    hints = quarantine_hints() if model is QuarantinedRecord else canonical_hints(model)  # type: ignore[arg-type]
+    hints.pop("name")
+    if deduplicated and hints.get("write_disposition") == "merge":
+        hints["write_disposition"] = {
+            "disposition": "merge",
+            "strategy": "delete-insert",
+            "deduplicated": True,
+        }
+    return dlt.mark.with_hints(table, dlt.mark.make_hints(**hints), create_table_variant=True)
+
+
+def assemble(model: type[CanonicalRow], rows: int, values: dict[str, Any]) -> pa.Table:
+    """``model``'s Arrow table from columns and constants; a missing field is null."""
+    schema = arrow_schema(model)
+    arrays = []
+    for field_ in schema:
+        value = values.get(field_.name)
+        if value is None:
+            arrays.append(pa.nulls(rows, field_.type))
+        elif isinstance(value, pa.Array | pa.ChunkedArray):
+            arrays.append(value.cast(field_.type) if value.type != field_.type else value)
+        else:
+            arrays.append(pa.array([value] * rows, field_.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def key_column(ctx: SourceContext, ids: pa.Array) -> pa.Array:
+    """:func:`make_key` for a column of ids."""
+    return pc.binary_join_element_wise(pa.scalar(ctx.name), ids, ":")
+
+
+def _new_ids(ids: pa.Array, seen: dict[str, int]) -> list[str]:
+    """The block's ids as a list, if none repeats within the block or an earlier one."""
+    if pc.count_distinct(ids).as_py() != len(ids):
+        raise NotClean("duplicate id in the block")
+    listed = ids.to_pylist()
+    if not seen.keys().isdisjoint(listed):
+        raise NotClean("id seen in an earlier block")
+    return listed
