@@ -21,20 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-import connectors.http
 from connectors.sandbox import SandboxServer
 from hub.pull import SourceRun, run_pull
 from models.config import HubConfig, parse_config
+from tests.harness import VirtualClock, sandbox_entry, set_faults, start_sandbox, stop_quietly
 from tests.reliability.harness import (
     AS_OF,
     SANDBOX_KINDS,
     diff_prints,
     fingerprint,
-    sandbox_entry,
-    start_sandbox,
-    stop_quietly,
 )
 
 N_DEALS = 40
@@ -126,7 +122,7 @@ class Crm:
         return f"{self.kind}_flt"
 
     def config(self, folder: Path, *, oauth: bool = False) -> HubConfig:
-        entry = sandbox_entry(self.kind, self.server, self.name)
+        entry = sandbox_entry(self.server, self.name)
         if oauth and hasattr(self.server, "oauth_credentials"):
             entry["credentials"] = dict(self.server.oauth_credentials())  # type: ignore[attr-defined]
         folder.mkdir(parents=True, exist_ok=True)
@@ -137,8 +133,7 @@ class Crm:
         return run
 
     def faults(self, **plan: Any) -> None:
-        response = requests.post(f"{self.server.base_url}/_sandbox/faults", json=plan, timeout=30)
-        assert response.status_code == 200, response.text
+        set_faults(self.server, **plan)
 
     def prints(self, folder: Path) -> dict[str, Any]:
         return {
@@ -148,20 +143,22 @@ class Crm:
         }
 
 
-@pytest.fixture(autouse=True)
-def virtual_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connectors.http.clock, "virtual", True)
+@pytest.fixture(scope="module", autouse=True)
+def virtual_time() -> Iterator[VirtualClock]:
+    """Storms of retries cost no real time (module-wide: the clean references pull too)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield VirtualClock().install(monkeypatch)
 
 
 @pytest.fixture(scope="module")
 def crms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Crm]]:
     servers: dict[str, SandboxServer] = {}
     out: dict[str, Crm] = {}
-    saved = connectors.http.clock.virtual
-    connectors.http.clock.virtual = True
     try:
         for index, kind in enumerate(SANDBOX_KINDS):
-            servers[kind] = start_sandbox(kind, n_deals=N_DEALS, seed=31, index=index, n_sources=3)
+            servers[kind] = start_sandbox(
+                kind, n_deals=N_DEALS, seed=31, source_index=index, n_sources=3
+            )
             root = tmp_path_factory.mktemp(f"faults-{kind}")
             crm = Crm(kind, servers[kind], root, {})
             run = crm.pull(root / "clean")
@@ -172,8 +169,7 @@ def crms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Crm]]:
             out[kind] = crm
         yield out
     finally:
-        connectors.http.clock.virtual = saved
-        stop_quietly(servers)
+        stop_quietly(servers.values())
 
 
 CASES = [(kind, fault) for kind in SANDBOX_KINDS for fault in FAULTS]
