@@ -66,6 +66,10 @@ class VirtualClock:
 # ----- sandboxes from the registry ------------------------------------------------------------
 
 
+def has_sandbox(kind: str) -> bool:
+    return get_connector(kind).sandbox is not None
+
+
 def start_sandbox(kind: str, **kwargs: Any) -> SandboxServer:
     """A kind's sandbox from the registry, serving on 127.0.0.1 (rate limits off unless
     asked for)."""
