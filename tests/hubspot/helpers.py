@@ -11,7 +11,7 @@ from tests.harness import SandboxHub
 def assert_warehouse_equals_sandbox(hub: SandboxHub, *, activities: bool = True) -> None:
     """Deals (stage, status, amount, owner, is_deleted), every stage-history entry,
     owners, stages and (optionally) activities with their deal, exactly, no duplicates."""
-    truth = hub.sandbox.expected_canonical(hub.name)  # type: ignore[attr-defined]
+    truth = hub.sandbox.expected_canonical(hub.name)
     deals = hub.rows("deals")
     keys = [d["deal_key"] for d in deals]
     assert len(keys) == len(set(keys)), "duplicate deal rows"

@@ -120,7 +120,7 @@ def _norm(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def assert_warehouse_equals_sandbox(hub: Hub) -> None:
-    expected = hub.sandbox.expected_canonical(SOURCE)  # type: ignore[attr-defined]
+    expected = hub.sandbox.expected_canonical(SOURCE)
     for table, columns in COMPARED.items():
         have = sorted(map(_norm, hub.rows(table, columns)), key=repr)
         want = sorted(map(_norm, expected[table]), key=repr)

@@ -7,10 +7,10 @@ complete with exactly the reference data (row counts and content checksums per t
 no duplicate keys), or stop cleanly (``stopped``/``failed`` with a one-line message that
 says what happened and that a rerun continues) — and then a later run without the fault
 must complete it to exactly the reference data. Waits (back-off, Retry-After, pacing) go
-through the virtual clock (``connectors.http.clock.virtual``), so storms cost no real time.
+through the virtual clock (``tests.harness.VirtualClock``), so storms cost no real time.
 
 The per-connector suites (tests/<kind>/test_faults.py, test_resilience.py) test each
-mechanism in depth against their own harness; this one is the same harness for every CRM.
+mechanism in depth against one sandbox each; this one runs every CRM the same way.
 """
 
 from __future__ import annotations

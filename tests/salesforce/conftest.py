@@ -34,7 +34,7 @@ def warehouse_state(hub: SandboxHub) -> dict[str, set[tuple[Any, ...]]]:
 
 
 def expected_state(hub: SandboxHub) -> dict[str, set[tuple[Any, ...]]]:
-    exp = hub.sandbox.expected_canonical(hub.name)  # type: ignore[attr-defined]
+    exp = hub.sandbox.expected_canonical(hub.name)
     return {
         "deals": {
             (
