@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -23,26 +25,28 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def test_twenty_percent_failing_requests_give_the_clean_result(tmp_path: Path) -> None:
+def test_twenty_percent_failing_requests_give_the_clean_result(
+    tmp_path: Path, sandboxes: Callable[..., Any]
+) -> None:
     results = []
     for faulty in (False, True):
-        with FakeSalesforce(seed=42, n_deals=200, rate_limits=False) as sb:
-            h = SandboxHub(sb, tmp_path / str(faulty), "sf_main", options={"page_size": 200})
-            if faulty:
-                h.faults(rate_429=0.05, rate_5xx=0.05, rate_truncate=0.05, rate_drop=0.05, seed=3)
-            h.pull()
-            h.mutate(seed=1, **ROUND)
-            h.pull()
-            h.faults()
-            assert_matches_sandbox(h)
-            state = warehouse_state(h)
-            # Mutations happen at each sandbox's own wall-clock time; compare history by order.
-            state["stage_changes"] = {(k, s) for k, _, s in state["stage_changes"]}  # type: ignore[misc]
-            state["history_rows"] = {(len(h.sql("SELECT * FROM stage_changes")),)}
-            results.append(state)
-            if faulty:
-                failures = sum(n for k, n in h.requests().items() if k.endswith((" 403", " 503")))
-                assert failures >= 3
+        sb = sandboxes("salesforce", seed=42, n_deals=200)
+        h = SandboxHub(sb, tmp_path / str(faulty), "sf_main", options={"page_size": 200})
+        if faulty:
+            h.faults(rate_429=0.05, rate_5xx=0.05, rate_truncate=0.05, rate_drop=0.05, seed=3)
+        h.pull()
+        h.mutate(seed=1, **ROUND)
+        h.pull()
+        h.faults()
+        assert_matches_sandbox(h)
+        state = warehouse_state(h)
+        # Mutations happen at each sandbox's own wall-clock time; compare history by order.
+        state["stage_changes"] = {(k, s) for k, _, s in state["stage_changes"]}  # type: ignore[misc]
+        state["history_rows"] = {(len(h.sql("SELECT * FROM stage_changes")),)}
+        results.append(state)
+        if faulty:
+            failures = sum(n for k, n in h.requests().items() if k.endswith((" 403", " 503")))
+            assert failures >= 3
     assert results[0] == results[1]
 
 
@@ -59,34 +63,34 @@ def test_an_expired_session_is_refreshed_and_the_request_retried(harness: Sandbo
     "calls_left", [3, 0], ids=["runs-out-mid-run", "already-gone-403-REQUEST_LIMIT_EXCEEDED"]
 )
 def test_an_exhausted_daily_allocation_stops_cleanly_and_the_next_run_completes(
-    tmp_path: Path, calls_left: int
+    tmp_path: Path, calls_left: int, sandboxes: Callable[..., Any]
 ) -> None:
-    with FakeSalesforce(seed=42, n_deals=200, rate_limits=True) as sb:
-        h = SandboxHub(sb, tmp_path, "sf_main", options={"page_size": 200})
-        h.pull()
-        h.mutate(seed=2, **ROUND)
-        h.mutate(api_usage=100_000 - calls_left, daily_limit=100_000)
-        h.pull()  # stops cleanly: what was read is loaded and its cursors are saved
-        reason = h.last_ctx.stop_reason
-        assert reason and "daily" in reason and "state is saved" in reason
-        if calls_left == 0:
-            assert any(k.endswith(" 403") for k in h.requests())
-        h.mutate(api_usage=0)  # the rolling 24 h window moved on
-        h.pull()
-        assert_matches_sandbox(h)
+    sb = sandboxes("salesforce", seed=42, n_deals=200, rate_limits=True)
+    h = SandboxHub(sb, tmp_path, "sf_main", options={"page_size": 200})
+    h.pull()
+    h.mutate(seed=2, **ROUND)
+    h.mutate(api_usage=100_000 - calls_left, daily_limit=100_000)
+    h.pull()  # stops cleanly: what was read is loaded and its cursors are saved
+    reason = h.last_ctx.stop_reason
+    assert reason and "daily" in reason and "state is saved" in reason
+    if calls_left == 0:
+        assert any(k.endswith(" 403") for k in h.requests())
+    h.mutate(api_usage=0)  # the rolling 24 h window moved on
+    h.pull()
+    assert_matches_sandbox(h)
 
 
-def test_the_run_share_cap_stops_before_the_org_allocation_is_touched(tmp_path: Path) -> None:
-    with FakeSalesforce(seed=42, n_deals=200, rate_limits=True, api_bursts=True) as sb:
-        h = SandboxHub(
-            sb, tmp_path, "sf_main", options={"page_size": 200, "max_daily_share": 0.004}
-        )
-        h.mutate(api_usage=0, daily_limit=1_000)  # this run may use 4 calls
-        h.pull()
-        reason = h.last_ctx.stop_reason
-        assert reason and "max_daily_share" in reason
-        assert not any(k.endswith(" 403") for k in h.requests())
-        assert sb.api_usage <= 5
+def test_the_run_share_cap_stops_before_the_org_allocation_is_touched(
+    tmp_path: Path, sandboxes: Callable[..., Any]
+) -> None:
+    sb = sandboxes("salesforce", seed=42, n_deals=200, rate_limits=True, api_bursts=True)
+    h = SandboxHub(sb, tmp_path, "sf_main", options={"page_size": 200, "max_daily_share": 0.004})
+    h.mutate(api_usage=0, daily_limit=1_000)  # this run may use 4 calls
+    h.pull()
+    reason = h.last_ctx.stop_reason
+    assert reason and "max_daily_share" in reason
+    assert not any(k.endswith(" 403") for k in h.requests())
+    assert sb.api_usage <= 5
 
 
 @pytest.mark.parametrize(
