@@ -24,8 +24,8 @@ import pytest
 
 from connectors.sandbox import SandboxServer
 from hub.pull import SourceRun, run_pull
-from models.config import HubConfig, parse_config
-from tests.harness import VirtualClock, sandbox_entry, set_faults, start_sandbox, stop_quietly
+from models.config import HubConfig
+from tests.harness import SandboxHub, VirtualClock, set_faults, start_sandbox, stop_quietly
 from tests.reliability.harness import (
     AS_OF,
     SANDBOX_KINDS,
@@ -122,11 +122,10 @@ class Crm:
         return f"{self.kind}_flt"
 
     def config(self, folder: Path, *, oauth: bool = False) -> HubConfig:
-        entry = sandbox_entry(self.server, self.name)
+        hub = SandboxHub(self.server, folder, self.name, top={"as_of": AS_OF})
         if oauth and hasattr(self.server, "oauth_credentials"):
-            entry["credentials"] = dict(self.server.oauth_credentials())  # type: ignore[attr-defined]
-        folder.mkdir(parents=True, exist_ok=True)
-        return parse_config({"as_of": AS_OF, "sources": [entry]}, folder / "hub.yml")
+            hub.credentials = dict(self.server.oauth_credentials())
+        return hub.config()
 
     def pull(self, folder: Path, *, oauth: bool = False) -> SourceRun:
         (run,) = run_pull(self.config(folder, oauth=oauth))
