@@ -1,11 +1,13 @@
-"""Shared fixtures: generated exports, isolated hub folders, and a CLI runner."""
+"""Shared fixtures: generated exports, isolated hub folders, a CLI runner, virtual time and
+sandboxes (see tests/harness.py)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,7 +16,9 @@ from typer.testing import CliRunner
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
+from connectors.sandbox import SandboxServer  # noqa: E402
 from hub.generate import Generated, generate  # noqa: E402
+from tests.harness import VirtualClock, start_sandbox, stop_quietly  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +54,25 @@ def cli() -> Callable[..., object]:
         )
 
     return invoke
+
+
+@pytest.fixture
+def virtual_clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
+    """Sleeps in the HTTP clients advance virtual time instead of waiting."""
+    return VirtualClock().install(monkeypatch)
+
+
+@pytest.fixture
+def sandboxes() -> Iterator[Callable[..., SandboxServer]]:
+    """``start(kind, **kwargs)``: a sandbox from the registry, stopped after the test."""
+    started: list[SandboxServer] = []
+
+    def start(kind: str, **kwargs: Any) -> SandboxServer:
+        started.append(start_sandbox(kind, **kwargs))
+        return started[-1]
+
+    yield start
+    stop_quietly(started)
 
 
 from tests.pg import pg_database, pg_server  # noqa: E402, F401  (PostgreSQL fixtures)

@@ -8,21 +8,17 @@ their progress (rows loaded), and the final warehouse must equal one clean run's
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-import connectors.http
-from connectors.hubspot.sandbox import FakeHubspot
-from connectors.pipedrive.sandbox import FakePipedrive
-from connectors.salesforce.sandbox import FakeSalesforce
 from hub.pull import run_pull
 from hub.warehouse import dataset_name
-from models.config import HubConfig, parse_config
+from models.config import HubConfig
+from tests.harness import SandboxHub, VirtualClock
 
 TABLES = {
     "deals": "deal_key",
@@ -33,45 +29,20 @@ TABLES = {
 MAX_RUNS = 12
 
 
-class Clock:
-    """Sleeps move a virtual clock (and the HubSpot sandbox's windows) instead of waiting."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-        self.sandboxes: list[FakeHubspot] = []
-
-    def now(self) -> float:
-        return time.monotonic() + self.offset
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self.offset += seconds
-            for sandbox in self.sandboxes:
-                sandbox.time_offset_s += seconds
-
-
-@pytest.fixture(autouse=True)
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    virtual = Clock()
-    monkeypatch.setattr(connectors.http.clock, "sleep", virtual.sleep)
-    monkeypatch.setattr(connectors.http.clock, "now", virtual.now)
-    return virtual
-
-
 class Kind:
     """One connector's sandbox with a daily allowance the test controls."""
 
     name = ""
+    source = ""
+    sandbox_kwargs: dict[str, Any] = {}
+    options: dict[str, Any] = {"max_daily_share": 1.0}
     day_share = 0.4  # a day covers this share of the first sync
 
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
+    def __init__(self, sandbox: Any) -> None:
+        self.sb = sandbox
 
-    def start(self) -> Any:
-        raise NotImplementedError
-
-    def entry(self) -> dict[str, Any]:
-        raise NotImplementedError
+    def hub(self, folder: Path) -> SandboxHub:
+        return SandboxHub(self.sb, folder, self.source, options=dict(self.options))
 
     def used(self) -> int:
         raise NotImplementedError
@@ -82,21 +53,11 @@ class Kind:
 
 
 class Hubspot(Kind):
-    name = "hubspot"
+    name, source = "hubspot", "hs_quota"
+    sandbox_kwargs = {"n_deals": 200, "rate_limits": True, "seed": 42}
     # HubSpot resumes its first deal listing page by page, but each activity type (and a
     # sweep) is saved per completed type: a day must cover the largest type plus metadata.
     day_share = 0.6
-
-    def start(self) -> FakeHubspot:
-        self.sb = FakeHubspot(n_deals=200, rate_limits=True, seed=42)
-        self.sb.start()
-        self.clock.sandboxes.append(self.sb)
-        return self.sb
-
-    def entry(self) -> dict[str, Any]:
-        entry = self.sb.source_config("hs_quota")
-        entry["options"]["max_daily_share"] = 1.0
-        return entry
 
     def used(self) -> int:
         return int(self.sb.daily_used)
@@ -107,17 +68,8 @@ class Hubspot(Kind):
 
 
 class Pipedrive(Kind):
-    name = "pipedrive"
-
-    def start(self) -> FakePipedrive:
-        self.sb = FakePipedrive(n_deals=200, rate_limits=False, seed=7)
-        self.sb.start()
-        return self.sb
-
-    def entry(self) -> dict[str, Any]:
-        entry = self.sb.source_config("pd_quota")
-        entry["options"]["max_daily_share"] = 1.0
-        return entry
+    name, source = "pipedrive", "pd_quota"
+    sandbox_kwargs = {"n_deals": 200, "seed": 7}
 
     def used(self) -> int:
         return int(self.sb.tokens_used)
@@ -128,20 +80,12 @@ class Pipedrive(Kind):
 
 
 class Salesforce(Kind):
-    name = "salesforce"
+    name, source = "salesforce", "sf_quota"
+    sandbox_kwargs = {"seed": 42, "n_deals": 200, "rate_limits": True, "api_usage": 0}
+    options = {"page_size": 200, "max_daily_share": 1.0}
     # A first sync reads OpportunityHistory unfiltered (all-or-nothing) with the first deals
     # page; on this 11-call org a day must cover that plus what the other resources spend.
     day_share = 0.8
-
-    def start(self) -> FakeSalesforce:
-        self.sb = FakeSalesforce(seed=42, n_deals=200, rate_limits=True, api_usage=0)
-        self.sb.start()
-        return self.sb
-
-    def entry(self) -> dict[str, Any]:
-        entry = self.sb.source_config("sf_quota")
-        entry["options"].update(page_size=200, max_daily_share=1.0)
-        return entry
 
     def used(self) -> int:
         return int(self.sb.api_usage)
@@ -155,18 +99,14 @@ KINDS = {k.name: k for k in (Hubspot, Pipedrive, Salesforce)}
 
 
 @pytest.fixture(params=sorted(KINDS))
-def kind(request: pytest.FixtureRequest, clock: Clock) -> Iterator[Kind]:
-    k = KINDS[request.param](clock)
-    sandbox = k.start()
-    try:
-        yield k
-    finally:
-        sandbox.stop()
-
-
-def config_in(folder: Path, entry: dict[str, Any]) -> HubConfig:
-    folder.mkdir(parents=True, exist_ok=True)
-    return parse_config({"sources": [entry]}, folder / "hub.yml")
+def kind(
+    request: pytest.FixtureRequest, virtual_clock: VirtualClock, sandboxes: Callable[..., Any]
+) -> Kind:
+    cls = KINDS[request.param]
+    sandbox = sandboxes(cls.name, **cls.sandbox_kwargs)
+    if cls is Hubspot:  # its rate-limit windows run on the sandbox's clock
+        virtual_clock.follow(sandbox)
+    return cls(sandbox)
 
 
 def warehouse_rows(config: HubConfig) -> dict[str, dict[Any, tuple[Any, ...]]]:
@@ -213,14 +153,14 @@ def test_a_sync_larger_than_the_daily_budget_completes_over_several_runs(
 ) -> None:
     # What a full sync costs, measured on a clean run (it is also the reference warehouse).
     kind.set_allowance(10_000_000)
-    clean = config_in(tmp_path / "clean", kind.entry())
+    clean = kind.hub(tmp_path / "clean").config()
     [reference_run] = run_pull(clean)
     assert reference_run.status == "ok", reference_run.error
     full_cost = kind.used()
     reference = warehouse_rows(clean)
 
     allowance = max(1, int(full_cost * kind.day_share))
-    config = config_in(tmp_path / "quota", kind.entry())
+    config = kind.hub(tmp_path / "quota").config()
     statuses: list[str] = []
     loaded = 0
     for _ in range(MAX_RUNS):

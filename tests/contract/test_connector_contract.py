@@ -17,14 +17,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from connectors.base import Connector
-from connectors.registry import all_connectors, sandbox_class
-from connectors.sandbox import SandboxSpec
+from connectors.registry import all_connectors
 from hub.generate import Generated, csv_source_entry
 from hub.pull import run_pull
 from hub.stages import stage_report
 from models.canonical import CANONICAL_MODELS
 from models.config import UNMAPPED, HubConfig, parse_config
+from tests.harness import has_sandbox, sandbox_entry, start_sandbox, stop_quietly
 
 CONNECTORS = {c.kind: c for c in all_connectors()}
 REQUIRED_TABLES = ("deals", "pipelines", "stages", "stage_changes")
@@ -37,21 +36,20 @@ class World:
     expected_deals: int | None
 
 
-def _sandbox_world(connector: Connector, folder: Path) -> Iterator[World]:
-    sandbox = sandbox_class(connector.kind)(SandboxSpec(n_deals=60, rate_limits=False))
-    sandbox.start()
+def _sandbox_world(kind: str, folder: Path) -> Iterator[World]:
+    sandbox = start_sandbox(kind, n_deals=60)
     try:
-        entry = sandbox.source_config(f"{connector.kind}_c")
+        entry = sandbox_entry(sandbox, f"{kind}_c")
         config = parse_config({"sources": [entry]}, folder / "hub.yml")
         expected = None
         if hasattr(sandbox, "expected_canonical"):
-            expected = len(sandbox.expected_canonical(f"{connector.kind}_c")["deals"])
+            expected = len(sandbox.expected_canonical(f"{kind}_c")["deals"])
         secrets = [
             v for v in entry.get("credentials", {}).values() if isinstance(v, str) and len(v) > 6
         ]
         yield World(config, secrets, expected)
     finally:
-        sandbox.stop()
+        stop_quietly([sandbox])
 
 
 @pytest.fixture(params=sorted(CONNECTORS), ids=lambda kind: f"kind={kind}")
@@ -59,8 +57,8 @@ def world(
     request: pytest.FixtureRequest, tmp_path: Path, small_export: Generated
 ) -> Iterator[World]:
     connector = CONNECTORS[request.param]
-    if connector.sandbox is not None:
-        yield from _sandbox_world(connector, tmp_path)
+    if has_sandbox(connector.kind):
+        yield from _sandbox_world(connector.kind, tmp_path)
     elif connector.kind == "csv":
         shutil.copytree(small_export.export.out_dir, tmp_path, dirs_exist_ok=True)
         entry = csv_source_entry(small_export.export, "csv_c", small_export.export.out_dir)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.hubspot import settings
-from tests.hubspot.helpers import Hub, mutate, reset_server_stats, server_requests
+from tests.harness import SandboxHub, mutate, reset_requests, sandbox_requests
 
 METADATA = ("/crm/v3/pipelines/deals", "/crm/v3/properties/deals", "/crm/v3/owners")
 
@@ -20,10 +20,10 @@ def test_a_full_sync_costs_at_most_1_1x_the_page_size_minimum(
 ) -> None:
     sandbox = make_sandbox(n_deals=300)
     mutate(sandbox, seed=1, deletes=7)  # give the recycle bin something
-    reset_server_stats(sandbox)
-    hub = Hub(sandbox, tmp_path)
-    stats = hub.run()
-    served = sum(server_requests(sandbox).values())
+    reset_requests(sandbox)
+    hub = SandboxHub(sandbox, tmp_path)
+    stats = hub.pull()
+    served = sum(sandbox_requests(sandbox).values())
     minimum = sandbox.page_minimum(sandbox.counts())
     assert served == stats.total
     assert served <= 1.1 * minimum, (served, minimum, stats.by_endpoint())
@@ -33,13 +33,13 @@ def test_a_no_change_incremental_costs_at_most_5_requests_plus_metadata(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox()
-    hub = Hub(sandbox, tmp_path)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path)
+    hub.pull()
     mutate(sandbox, seed=2, new_activities=10)  # every activity type has recent changes
-    hub.run(days_later=0.01)
-    reset_server_stats(sandbox)
-    hub.run(days_later=0.01)
-    counts = server_requests(sandbox)
+    hub.pull(days_later=0.01)
+    reset_requests(sandbox)
+    hub.pull(days_later=0.01)
+    counts = sandbox_requests(sandbox)
     data = data_requests(counts)
     assert sum(data.values()) <= 5, data
     # deal search, recycle bin, one engagements-feed probe for all activity types
@@ -51,11 +51,11 @@ def test_without_the_probe_a_quiet_run_costs_one_search_per_object_type(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(n_deals=60)
-    hub = Hub(sandbox, tmp_path, activity_probe=False)
-    hub.run()
-    reset_server_stats(sandbox)
-    hub.run(days_later=0.01)
-    data = data_requests(server_requests(sandbox))
+    hub = SandboxHub(sandbox, tmp_path, options={"activity_probe": False})
+    hub.pull()
+    reset_requests(sandbox)
+    hub.pull(days_later=0.01)
+    data = data_requests(sandbox_requests(sandbox))
     assert sum(data.values()) == 2 + len(settings.ACTIVITY_OBJECTS), data
     assert all("search" in k or "archived" in k for k in data) or data
 
@@ -64,10 +64,10 @@ def test_the_probe_searches_only_the_activity_types_that_changed(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(n_deals=60)
-    hub = Hub(sandbox, tmp_path)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path)
+    hub.pull()
     mutate(sandbox, seed=2, new_activities=10)
-    hub.run(days_later=0.01)
+    hub.pull(days_later=0.01)
     mutate(
         sandbox,
         seed=3,
@@ -82,7 +82,7 @@ def test_the_probe_searches_only_the_activity_types_that_changed(
         association_changes=0,
     )  # one call
     sandbox.request_log.clear()
-    hub.run(days_later=0.01)
+    hub.pull(days_later=0.01)
     searched = {line.split()[1].split("?")[0] for line in sandbox.request_log if "/search?" in line}
     assert searched == {"/crm/v3/objects/deals/search", "/crm/v3/objects/calls/search"}
     calls = [a for a in hub.rows("activities") if a["type"] == "call"]

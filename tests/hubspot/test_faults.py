@@ -7,16 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.hubspot.sandbox import FakeHubspot
 from models.errors import AuthError, QuotaExhausted
-from tests.hubspot.helpers import Hub, assert_warehouse_equals_sandbox, mutate
-
-
-def set_faults(sandbox: FakeHubspot, **plan: Any) -> None:
-    requests.post(f"{sandbox.base_url}/_sandbox/faults", json=plan, timeout=10).raise_for_status()
+from tests.harness import SandboxHub, mutate, set_faults
+from tests.hubspot.helpers import assert_warehouse_equals_sandbox
 
 
 def unwrap(exc: BaseException) -> BaseException:
@@ -30,9 +26,9 @@ def unwrap(exc: BaseException) -> BaseException:
     return exc
 
 
-def oauth_hub(sandbox: FakeHubspot, tmp_path: Path, **credentials: str) -> Hub:
-    hub = Hub(sandbox, tmp_path)
-    hub.entry["credentials"] = {**sandbox.oauth_credentials(), **credentials}
+def oauth_hub(sandbox: FakeHubspot, tmp_path: Path, **credentials: str) -> SandboxHub:
+    hub = SandboxHub(sandbox, tmp_path)
+    hub.credentials = {**sandbox.oauth_credentials(), **credentials}
     return hub
 
 
@@ -40,7 +36,7 @@ def test_with_20_percent_of_requests_failing_the_result_equals_the_clean_run(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox()
-    hub = Hub(sandbox, tmp_path)
+    hub = SandboxHub(sandbox, tmp_path)
     set_faults(
         sandbox,
         rate_429=0.06,
@@ -51,7 +47,7 @@ def test_with_20_percent_of_requests_failing_the_result_equals_the_clean_run(
         slow_s=1.2,
         seed=3,
     )  # slow = past the client's 1 s timeout
-    first = hub.run(timeout_s=1.0)
+    first = hub.pull(timeout_s=1.0)
     outcomes = {key.rsplit(" ", 1)[1] for key in first.requests}
     assert {"429", "ConnectionError", "ChunkedEncodingError", "ReadTimeout"} <= outcomes
     assert outcomes & {"500", "502", "503", "504"}
@@ -73,7 +69,7 @@ def test_with_20_percent_of_requests_failing_the_result_equals_the_clean_run(
         set_faults(
             sandbox, rate_429=0.06, rate_5xx=0.07, rate_truncate=0.05, rate_drop=0.05, seed=seed
         )
-        stats = hub.run(days_later=1.01)
+        stats = hub.pull(days_later=1.01)
         set_faults(sandbox)
         assert stats.retries > 0
         assert_warehouse_equals_sandbox(hub)
@@ -83,9 +79,9 @@ def test_a_ten_secondly_429_without_retry_after_waits_out_the_interval(
     make_sandbox: Any, tmp_path: Path, virtual_clock: Any
 ) -> None:
     sandbox = make_sandbox(n_deals=30)
-    hub = Hub(sandbox, tmp_path)
+    hub = SandboxHub(sandbox, tmp_path)
     set_faults(sandbox, rate_429=0.3, seed=1, path_pattern="/crm/v3/objects/deals")
-    stats = hub.run()
+    stats = hub.pull()
     set_faults(sandbox)
     assert stats.throttled > 0
     assert any(s >= 10 for s in virtual_clock.slept)  # X-HubSpot interval, not a guess
@@ -96,7 +92,7 @@ def test_an_expired_oauth_token_mid_run_is_refreshed(make_sandbox: Any, tmp_path
     sandbox = make_sandbox()
     hub = oauth_hub(sandbox, tmp_path)
     set_faults(sandbox, expire_token_after=7)
-    stats = hub.run()
+    stats = hub.pull()
     set_faults(sandbox)
     assert stats.requests["POST /oauth/v1/token 200"] >= 3
     assert any(k.endswith(" 401") for k in stats.requests)
@@ -109,7 +105,7 @@ def test_a_rejected_refresh_token_stops_with_a_clear_auth_error(
     sandbox = make_sandbox(n_deals=10)
     hub = oauth_hub(sandbox, tmp_path, refresh_token="na1-revoked-token")
     with pytest.raises(PipelineStepFailed) as info:
-        hub.run()
+        hub.pull()
     error = unwrap(info.value)
     assert isinstance(error, AuthError)
     assert "BAD_REFRESH_TOKEN" in str(error) and "reconnect" in str(error)
@@ -121,32 +117,32 @@ def test_a_spent_daily_limit_stops_cleanly_and_a_later_run_completes(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(daily_limit=12, rate_limits=True)
-    hub = Hub(sandbox, tmp_path, max_daily_share=1.0)
-    hub.run()  # stops cleanly: what was read is loaded, the cursors say how far it got
+    hub = SandboxHub(sandbox, tmp_path, options={"max_daily_share": 1.0})
+    hub.pull()  # stops cleanly: what was read is loaded, the cursors say how far it got
     reason = hub.last_ctx.stop_reason
     assert reason and "daily" in reason.lower() and "midnight" in reason
     sandbox.daily_limit = 1_000
     sandbox.reset_daily()  # the portal's midnight
-    hub.run(days_later=1)
+    hub.pull(days_later=1)
     assert_warehouse_equals_sandbox(hub)
 
 
 def test_a_daily_429_stops_the_run_instead_of_retrying(make_sandbox: Any, tmp_path: Path) -> None:
     sandbox = make_sandbox(n_deals=10)
-    hub = Hub(sandbox, tmp_path)
+    hub = SandboxHub(sandbox, tmp_path)
     set_faults(sandbox, quota_exhausted=True)
-    hub.run()
+    hub.pull()
     assert hub.last_ctx.stop_reason and "daily" in hub.last_ctx.stop_reason.lower()
     assert len(sandbox.request_log) == 1
     set_faults(sandbox)
-    hub.run()
+    hub.pull()
     assert_warehouse_equals_sandbox(hub)
 
 
 def test_max_daily_share_caps_what_one_run_may_spend(make_sandbox: Any, tmp_path: Path) -> None:
     sandbox = make_sandbox(daily_limit=100)
-    hub = Hub(sandbox, tmp_path, max_daily_share=0.05)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path, options={"max_daily_share": 0.05})
+    hub.pull()
     assert hub.last_ctx.stop_reason and "max_daily_share" in hub.last_ctx.stop_reason
     assert len(sandbox.request_log) == 5
 
@@ -155,7 +151,7 @@ def test_the_token_never_appears_in_urls_errors_or_stats(make_sandbox: Any, tmp_
     sandbox = make_sandbox(n_deals=20)
     hub = oauth_hub(sandbox, tmp_path)
     set_faults(sandbox, expire_token_after=5)
-    stats = hub.run()
+    stats = hub.pull()
     set_faults(sandbox)
     secrets = [
         FakeHubspot.TOKEN,
@@ -166,10 +162,10 @@ def test_the_token_never_appears_in_urls_errors_or_stats(make_sandbox: Any, tmp_
     ]
     logged = "\n".join(sandbox.request_log) + repr(stats)
     assert not [s for s in secrets if s in logged]
-    private = Hub(sandbox, tmp_path / "private")
-    private.entry["credentials"] = {"token": "pat-na1-wrong-token-0000"}
+    private = SandboxHub(sandbox, tmp_path / "private")
+    private.credentials = {"token": "pat-na1-wrong-token-0000"}
     with pytest.raises(PipelineStepFailed) as info:
-        private.run()
+        private.pull()
     error = unwrap(info.value)
     assert isinstance(error, AuthError)
     assert "pat-na1-wrong-token-0000" not in str(error) and "pat-na1-wrong-token-0000" not in str(

@@ -12,13 +12,14 @@ from connectors.http import RequestStats
 from connectors.hubspot.client import HubspotApi, PrivateAppAuth
 from connectors.hubspot.options import HubspotOptions
 from connectors.hubspot.sandbox import FakeHubspot
-from tests.hubspot.helpers import Hub, assert_warehouse_equals_sandbox, mutate, server_requests
+from tests.harness import SandboxHub, mutate, sandbox_requests
+from tests.hubspot.helpers import assert_warehouse_equals_sandbox
 
 AUTH = {"Authorization": f"Bearer {FakeHubspot.TOKEN}"}
 
 
 def throttled(sandbox: FakeHubspot) -> int:
-    return sum(n for k, n in server_requests(sandbox).items() if k.endswith(" 429"))
+    return sum(n for k, n in sandbox_requests(sandbox).items() if k.endswith(" 429"))
 
 
 def test_the_sandbox_enforces_190_requests_per_10_seconds(make_sandbox: Any) -> None:
@@ -50,18 +51,18 @@ def test_a_client_making_400_calls_never_meets_the_burst_limit(make_sandbox: Any
 
 def test_a_lower_tier_limit_is_learned_from_the_headers(make_sandbox: Any, tmp_path: Path) -> None:
     sandbox = make_sandbox(rate_limits=True, burst_max=40)  # e.g. a Starter portal's 100
-    hub = Hub(sandbox, tmp_path, search_page_size=10)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path, options={"search_page_size": 10})
+    hub.pull()
     mutate(sandbox, seed=1, stage_moves=10, new_deals=20, new_activities=10)
-    hub.run(days_later=0.01)
+    hub.pull(days_later=0.01)
     assert throttled(sandbox) <= 1
     assert_warehouse_equals_sandbox(hub, activities=False)
 
 
 def test_searches_stay_under_5_a_second(make_sandbox: Any, tmp_path: Path) -> None:
     sandbox = make_sandbox(rate_limits=True)
-    hub = Hub(sandbox, tmp_path, search_page_size=5, activity_probe=False)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path, options={"search_page_size": 5, "activity_probe": False})
+    hub.pull()
     mutate(
         sandbox,
         seed=2,
@@ -71,8 +72,8 @@ def test_searches_stay_under_5_a_second(make_sandbox: Any, tmp_path: Path) -> No
         new_activities=15,
         association_changes=0,
     )
-    hub.run(days_later=0.01)
-    searches = sum(n for k, n in server_requests(sandbox).items() if "/search" in k)
+    hub.pull(days_later=0.01)
+    searches = sum(n for k, n in sandbox_requests(sandbox).items() if "/search" in k)
     assert searches >= 15
     assert throttled(sandbox) == 0
     assert_warehouse_equals_sandbox(hub)

@@ -9,6 +9,7 @@ import requests
 from connectors.hubspot import CONNECTOR, settings
 from connectors.hubspot.sandbox import FakeHubspot
 from models.config import parse_config
+from tests.harness import mutate, sandbox_entry
 
 AUTH = {"Authorization": f"Bearer {FakeHubspot.TOKEN}"}
 
@@ -162,22 +163,19 @@ def test_pipelines_owners_and_properties_look_like_hubspots(make_sandbox: Any) -
 def test_a_pipeline_edit_moves_every_deal_in_it(make_sandbox: Any) -> None:
     sandbox = make_sandbox(n_deals=30)
     before = {d.id: d.lastmod_ms for d in sandbox.objects["deals"].values()}
-    changed = requests.post(
-        f"{sandbox.base_url}/_sandbox/mutate",
-        json={
-            "pipeline_edit": True,
-            "stage_moves": 0,
-            "backward_moves": 0,
-            "amount_edits": 0,
-            "won": 0,
-            "lost": 0,
-            "deletes": 0,
-            "new_deals": 0,
-            "new_activities": 0,
-            "association_changes": 0,
-        },
-        timeout=10,
-    ).json()
+    changed = mutate(
+        sandbox,
+        pipeline_edit=True,
+        stage_moves=0,
+        backward_moves=0,
+        amount_edits=0,
+        won=0,
+        lost=0,
+        deletes=0,
+        new_deals=0,
+        new_activities=0,
+        association_changes=0,
+    )
     in_default = {
         d.id for d in sandbox.objects["deals"].values() if d.props["pipeline"] == "default"
     }
@@ -201,7 +199,7 @@ def test_the_sandbox_seeds_the_world_slice_through_the_default_stage_map(make_sa
 
 def test_the_sandbox_source_entry_is_a_valid_hub_yml_source(make_sandbox: Any) -> None:
     sandbox = make_sandbox(n_deals=5)
-    entry = sandbox.source_config("hubspot_demo")
+    entry = sandbox_entry(sandbox, "hubspot_demo")
     config = parse_config({"sources": [entry]})
     options = CONNECTOR.parse_options(config.sources[0], config)
     assert options.base_url == sandbox.base_url  # type: ignore[attr-defined]

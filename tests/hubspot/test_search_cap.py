@@ -9,7 +9,8 @@ from typing import Any
 import requests
 
 from connectors.hubspot.sandbox import FakeHubspot
-from tests.hubspot.helpers import Hub, assert_warehouse_equals_sandbox, mutate, server_requests
+from tests.harness import SandboxHub, mutate, sandbox_requests
+from tests.hubspot.helpers import assert_warehouse_equals_sandbox
 
 SEARCH = "/crm/v3/objects/deals/search"
 QUIET = {
@@ -54,14 +55,14 @@ def test_30000_deals_modified_in_one_minute_sync_completely_past_the_10000_cap(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(n_deals=20)
-    hub = Hub(sandbox, tmp_path, activity_types=[])
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path, options={"activity_types": []})
+    hub.pull()
     created = mutate(sandbox, seed=1, bulk_deals=30_000, **QUIET)
     assert _total_since(sandbox, created["new_deal_ids"]) > 10_000  # one minute, over the cap
-    hub.run(days_later=0.001)
+    hub.pull(days_later=0.001)
     assert_warehouse_equals_sandbox(hub, activities=False)
     assert len(hub.rows("deals")) == 20 + 30_000
-    assert not [k for k in server_requests(sandbox) if " 400" in k]
+    assert not [k for k in sandbox_requests(sandbox) if " 400" in k]
 
 
 def test_past_a_lowered_search_cap_a_restamped_pipeline_syncs_completely(
@@ -69,26 +70,26 @@ def test_past_a_lowered_search_cap_a_restamped_pipeline_syncs_completely(
 ) -> None:
     """The test-only ``search_cap`` knob makes the cap cheap to cross many times."""
     sandbox = make_sandbox(n_deals=200, search_cap=300)
-    hub = Hub(sandbox, tmp_path, activity_types=[], search_page_size=100)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path, options={"activity_types": [], "search_page_size": 100})
+    hub.pull()
     created = mutate(sandbox, seed=1, bulk_deals=900, **QUIET)
     assert _total_since(sandbox, created["new_deal_ids"]) > 300
-    hub.run(days_later=0.001)
+    hub.pull(days_later=0.001)
     mutate(sandbox, seed=2, touch_all=1_100, **QUIET)
-    hub.run(days_later=0.001)
+    hub.pull(days_later=0.001)
     assert_warehouse_equals_sandbox(hub, activities=False)
-    assert not [k for k in server_requests(sandbox) if " 400" in k]
+    assert not [k for k in sandbox_requests(sandbox) if " 400" in k]
 
 
 def test_a_full_search_page_inside_one_millisecond_is_walked_by_object_id(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox(n_deals=20)
-    hub = Hub(sandbox, tmp_path, activity_types=[], search_page_size=50)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path, options={"activity_types": [], "search_page_size": 50})
+    hub.pull()
     mutate(sandbox, seed=1, bulk_deals=180, bulk_same_ms=True, **QUIET)
     sandbox.request_log.clear()
-    hub.run(days_later=0.001)
+    hub.pull(days_later=0.001)
     assert_warehouse_equals_sandbox(hub, activities=False)
     searches = [line for line in sandbox.request_log if "/search?" in line]
     assert 4 <= len(searches) <= 8

@@ -9,13 +9,8 @@ import pytest
 
 from connectors.base import DealUpdate
 from connectors.hubspot import CONNECTOR
-from tests.hubspot.helpers import (
-    Hub,
-    assert_warehouse_equals_sandbox,
-    mutate,
-    reset_server_stats,
-    server_requests,
-)
+from tests.harness import SandboxHub, mutate, reset_requests, sandbox_requests
+from tests.hubspot.helpers import assert_warehouse_equals_sandbox
 
 ROUNDS: list[dict[str, Any]] = [
     {
@@ -62,8 +57,8 @@ ROUNDS: list[dict[str, Any]] = [
 
 def test_full_sync_equals_the_sandbox(make_sandbox: Any, tmp_path: Path) -> None:
     sandbox = make_sandbox()
-    hub = Hub(sandbox, tmp_path)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path)
+    hub.pull()
     assert_warehouse_equals_sandbox(hub)
     deals = hub.rows("deals")
     assert {d["custom_fields"] is not None for d in deals} == {True}
@@ -72,8 +67,8 @@ def test_full_sync_equals_the_sandbox(make_sandbox: Any, tmp_path: Path) -> None
 
 
 def test_enumeration_properties_arrive_as_labels(make_sandbox: Any, tmp_path: Path) -> None:
-    hub = Hub(make_sandbox(n_deals=20), tmp_path)
-    hub.run()
+    hub = SandboxHub(make_sandbox(n_deals=20), tmp_path)
+    hub.pull()
     values = {str(d["custom_fields"]) for d in hub.rows("deals")}
     assert any("North America" in v or "EMEA" in v for v in values)
     assert not any("newbusiness" in v for v in values)
@@ -83,11 +78,11 @@ def test_mutate_then_incremental_equals_the_sandbox_over_several_rounds(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox()
-    hub = Hub(sandbox, tmp_path)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path)
+    hub.pull()
     for spec in ROUNDS:
         changed = mutate(sandbox, **spec)
-        hub.run(days_later=1.01)  # a day later: the association sweep is due
+        hub.pull(days_later=1.01)  # a day later: the association sweep is due
         assert_warehouse_equals_sandbox(hub)
         deleted = {d["source_deal_id"] for d in hub.rows("deals") if d["is_deleted"]}
         restored = set(changed["restored_deal_ids"])
@@ -99,8 +94,8 @@ def test_incremental_within_the_sweep_interval_still_applies_deals_and_deletes(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox()
-    hub = Hub(sandbox, tmp_path)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path)
+    hub.pull()
     for seed in (5, 6):
         mutate(
             sandbox,
@@ -111,7 +106,7 @@ def test_incremental_within_the_sweep_interval_still_applies_deals_and_deletes(
             new_activities=4,
             association_changes=0,
         )
-        hub.run(days_later=0.01)
+        hub.pull(days_later=0.01)
         assert_warehouse_equals_sandbox(hub)
 
 
@@ -119,8 +114,8 @@ def test_association_changes_are_caught_by_the_periodic_sweep(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox()
-    hub = Hub(sandbox, tmp_path, association_sweep_minutes=60)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path, options={"association_sweep_minutes": 60})
+    hub.pull()
     moved = mutate(
         sandbox,
         seed=9,
@@ -147,9 +142,9 @@ def test_association_changes_are_caught_by_the_periodic_sweep(
             if a["source_activity_id"] in moved_ids
         }
 
-    hub.run(days_later=0.01)  # not yet due: the associations moved silently
+    hub.pull(days_later=0.01)  # not yet due: the associations moved silently
     assert linked() != {k: want[k] for k in linked()}
-    hub.run(days_later=0.05)  # 72 minutes after the first run: the sweep runs
+    hub.pull(days_later=0.05)  # 72 minutes after the first run: the sweep runs
     assert linked() == {k: want[k] for k in linked()}
     assert_warehouse_equals_sandbox(hub)
 
@@ -158,8 +153,8 @@ def test_stage_history_is_fetched_only_for_deals_that_changed_stage(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox()
-    hub = Hub(sandbox, tmp_path)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path)
+    hub.pull()
     mutate(
         sandbox,
         seed=3,
@@ -173,9 +168,9 @@ def test_stage_history_is_fetched_only_for_deals_that_changed_stage(
         association_changes=0,
         amount_edits=7,
     )
-    reset_server_stats(sandbox)
-    hub.run(days_later=0.01)
-    assert not [k for k in server_requests(sandbox) if "batch/read" in k and "deals" in k]
+    reset_requests(sandbox)
+    hub.pull(days_later=0.01)
+    assert not [k for k in sandbox_requests(sandbox) if "batch/read" in k and "deals" in k]
     moved = mutate(
         sandbox,
         seed=4,
@@ -190,9 +185,9 @@ def test_stage_history_is_fetched_only_for_deals_that_changed_stage(
         amount_edits=0,
     )
     sandbox.request_log.clear()
-    reset_server_stats(sandbox)
-    hub.run(days_later=0.01)
-    reads = server_requests(sandbox)["POST /crm/v3/objects/deals/batch/read 200"]
+    reset_requests(sandbox)
+    hub.pull(days_later=0.01)
+    reads = sandbox_requests(sandbox)["POST /crm/v3/objects/deals/batch/read 200"]
     assert reads == 1  # 7 changed deals, one batch read (50 a call)
     assert len(moved["changed_deal_ids"]) == 7
     assert_warehouse_equals_sandbox(hub)
@@ -202,8 +197,8 @@ def test_a_pipeline_edit_restamping_every_deal_fetches_no_history(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
     sandbox = make_sandbox()
-    hub = Hub(sandbox, tmp_path)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path)
+    hub.pull()
     mutate(
         sandbox,
         seed=1,
@@ -218,17 +213,17 @@ def test_a_pipeline_edit_restamping_every_deal_fetches_no_history(
         association_changes=0,
         amount_edits=0,
     )
-    reset_server_stats(sandbox)
-    hub.run(days_later=0.01)
-    counts = server_requests(sandbox)
+    reset_requests(sandbox)
+    hub.pull(days_later=0.01)
+    counts = sandbox_requests(sandbox)
     assert not [k for k in counts if "deals/batch/read" in k]
     assert_warehouse_equals_sandbox(hub)
 
 
 def test_the_hubs_own_stage_writes_come_back_as_hub_push(make_sandbox: Any, tmp_path: Path) -> None:
     sandbox = make_sandbox()
-    hub = Hub(sandbox, tmp_path)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path)
+    hub.pull()
     config = hub.config()
     writer = CONNECTOR.build_writer(CONNECTOR.context(config, config.sources[0]))  # type: ignore[misc]
     deal = next(
@@ -246,7 +241,7 @@ def test_the_hubs_own_stage_writes_come_back_as_hub_push(make_sandbox: Any, tmp_
     )
     assert result.status == "written"
     mutate(sandbox, seed=7, stage_moves=3, association_changes=0)
-    hub.run(days_later=0.01)
+    hub.pull(days_later=0.01)
     origins = {(c["deal_key"], c["stage_id"]): c["origin"] for c in hub.rows("stage_changes")}
     assert origins[(deal["deal_key"], "presentationscheduled")] == "hub_push"
     assert {o for k, o in origins.items() if k[0] != deal["deal_key"]} == {"crm_history"}
@@ -258,8 +253,8 @@ def test_full_refresh_relists_everything_and_changes_nothing(
     make_sandbox: Any, tmp_path: Path, full_refresh: bool
 ) -> None:
     sandbox = make_sandbox(n_deals=60)
-    hub = Hub(sandbox, tmp_path)
-    hub.run()
+    hub = SandboxHub(sandbox, tmp_path)
+    hub.pull()
     mutate(sandbox, seed=2)
-    hub.run(full_refresh=full_refresh)
+    hub.pull(full_refresh=full_refresh)
     assert_warehouse_equals_sandbox(hub)

@@ -10,11 +10,11 @@ from connectors.base import DealUpdate
 from connectors.hubspot import CONNECTOR
 from connectors.hubspot.sandbox import RENEWALS, FakeHubspot
 from connectors.hubspot.writer import HubspotWriter
-from tests.hubspot.helpers import Hub, server_requests
+from tests.harness import SandboxHub, sandbox_requests
 
 
 def writer_for(sandbox: FakeHubspot, tmp_path: Path) -> HubspotWriter:
-    config = Hub(sandbox, tmp_path).config()
+    config = SandboxHub(sandbox, tmp_path).config()
     writer = CONNECTOR.build_writer(CONNECTOR.context(config, config.sources[0]))  # type: ignore[misc]
     assert isinstance(writer, HubspotWriter)
     return writer
@@ -65,7 +65,7 @@ def test_writes_go_100_a_call_with_one_result_per_row(make_sandbox: Any, tmp_pat
     assert [r.status for r in results[:-1]] == ["written"] * 229
     assert results[-1].status == "failed"
     assert all(r.modified_at is not None for r in results[:-1])
-    counts = server_requests(sandbox)
+    counts = sandbox_requests(sandbox)
     assert counts["POST /crm/v3/objects/deals/batch/update 200"] == 3
     assert sandbox.objects["deals"][deals[5].id].props["hub_score"] == "0.05"
     assert writer.max_batch == 100
@@ -128,4 +128,4 @@ def test_a_207_is_parsed_per_input(make_sandbox: Any, tmp_path: Path) -> None:
     )
     assert out[0].status == "written"
     assert out[1].status == "failed" and "OBJECT_NOT_FOUND" in (out[1].error or "")
-    assert server_requests(sandbox)["POST /crm/v3/objects/deals/batch/update 207"] == 1
+    assert sandbox_requests(sandbox)["POST /crm/v3/objects/deals/batch/update 207"] == 1

@@ -1,53 +1,28 @@
-"""Fixtures for the Pipedrive tests: a FakePipedrive over real HTTP, real dlt, real DuckDB."""
+"""Fixtures for the Pipedrive tests: a FakePipedrive over real HTTP, real dlt, real DuckDB,
+every vendor response recorded."""
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import dlt
-import duckdb
 import pytest
-import requests
 
-import connectors.http
-from connectors.base import SourceContext
-from connectors.http import RequestStats
-from connectors.pipedrive import CONNECTOR
-from connectors.pipedrive.sandbox import FakePipedrive
 from connectors.sandbox import SandboxRequest, SandboxResponse
-from models.config import HubConfig, parse_config
+from tests.harness import SandboxHub, VirtualClock, start_sandbox, stop_quietly
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 SOURCE = "pd"
 
 
-class VirtualTime:
-    """Sleeps return at once but move the client's clock on, so pacers see time pass."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def now(self) -> float:
-        return time.monotonic() + self.offset
-
-    def sleep(self, seconds: float) -> None:
-        self.offset += max(0.0, seconds)
-
-
 @pytest.fixture(autouse=True)
-def no_sleep(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
-    """Retries and pacing sleep through connectors.http.clock; tests skip the waiting."""
-    virtual = VirtualTime()
-    monkeypatch.setattr(connectors.http.clock, "sleep", virtual.sleep)
-    monkeypatch.setattr(connectors.http.clock, "now", virtual.now)
-    return virtual
+def _virtual_time(virtual_clock: VirtualClock) -> None:
+    """Every Pipedrive test runs on virtual time: retries and pacing do not wait."""
 
 
 @dataclass
@@ -61,83 +36,13 @@ class Recorded:
 
 
 @dataclass
-class Hub:
-    """One sandbox plus the hub-side plumbing to sync it the way the orchestrator does."""
+class Hub(SandboxHub):
+    """A SandboxHub that also keeps every vendor response the sandbox sends."""
 
-    sandbox: FakePipedrive
-    root: Path
-    options: dict[str, Any] = field(default_factory=dict)
-    credentials: dict[str, str] = field(default_factory=dict)
     recorded: list[Recorded] = field(default_factory=list)
 
-    @property
-    def url(self) -> str:
-        return self.sandbox.base_url
-
-    def config(self, **options: Any) -> HubConfig:
-        opts = {
-            "base_url": self.url,
-            "oauth_token_url": f"{self.url}/oauth/token",
-            **self.options,
-            **options,
-        }
-        return parse_config(
-            {
-                "sources": [
-                    {
-                        "name": SOURCE,
-                        "kind": "pipedrive",
-                        "credentials": self.credentials or self.sandbox.credentials(),
-                        "options": opts,
-                    }
-                ],
-            }
-        )
-
-    def context(self, full_refresh: bool = False, **options: Any) -> SourceContext:
-        config = self.config(**options)
-        return CONNECTOR.context(
-            config,
-            config.source(SOURCE),
-            stats=RequestStats(),
-            run_started_at=datetime.now(UTC),
-            full_refresh=full_refresh,
-        )
-
-    def sync(self, full_refresh: bool = False, **options: Any) -> RequestStats:
-        ctx = self.context(full_refresh, **options)
-        pipeline = dlt.pipeline(
-            pipeline_name=f"hub_{SOURCE}",
-            destination=dlt.destinations.duckdb(str(self.root / "hub.duckdb")),
-            dataset_name=f"src_{SOURCE}",
-            pipelines_dir=str(self.root / "pipelines"),
-        )
-        pipeline.run(CONNECTOR.build_source(ctx))
-        self.last_ctx = ctx  # its stop_reason says whether the budget ended the run early
-        return ctx.stats
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(self.root / "hub.duckdb"), read_only=True) as con:
-            con.execute(f"SET schema = 'src_{SOURCE}'")
-            return con.execute(sql).fetchall()
-
-    def rows(self, table: str, columns: list[str]) -> list[dict[str, Any]]:
-        result = self.query(f"SELECT {', '.join(columns)} FROM {table}")
-        return [dict(zip(columns, r, strict=True)) for r in result]
-
-    # ----- sandbox control over HTTP, as a test harness would ---------------------------------
-    def mutate(self, **spec: Any) -> dict[str, Any]:
-        return requests.post(f"{self.url}/_sandbox/mutate", json=spec, timeout=30).json()
-
-    def faults(self, **plan: Any) -> None:
-        response = requests.post(f"{self.url}/_sandbox/faults", json=plan, timeout=30)
-        assert response.status_code == 200, response.text
-
-    def stats(self) -> dict[str, int]:
-        return requests.get(f"{self.url}/_sandbox/stats", timeout=30).json()["requests"]
-
-    def reset_stats(self) -> None:
-        requests.delete(f"{self.url}/_sandbox/stats", timeout=30)
+    def reset_requests(self) -> None:
+        super().reset_requests()
         self.recorded.clear()
 
 
@@ -167,15 +72,13 @@ def _record(hub: Hub) -> None:
 
 
 def make_hub(tmp_path: Path, **sandbox_kwargs: Any) -> Iterator[Hub]:
-    kwargs = {"n_deals": 200, "rate_limits": False, "seed": 7, **sandbox_kwargs}
-    sandbox = FakePipedrive(**kwargs)
-    sandbox.start()
-    hub = Hub(sandbox, tmp_path)
+    sandbox = start_sandbox("pipedrive", **{"n_deals": 200, "seed": 7, **sandbox_kwargs})
+    hub = Hub(sandbox, tmp_path, SOURCE)
     _record(hub)
     try:
         yield hub
     finally:
-        sandbox.stop()
+        stop_quietly([sandbox])
 
 
 @pytest.fixture

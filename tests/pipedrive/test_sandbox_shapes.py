@@ -18,9 +18,9 @@ pytestmark = pytest.mark.skipif(
 
 def test_every_response_of_a_sync_and_a_write_matches_the_openapi_spec(hub: Hub) -> None:
     hub.sandbox.flow_null_rate = 0.0
-    hub.sync()
+    hub.pull()
     hub.mutate(seed=1)
-    hub.sync()
+    hub.pull()
     writer = CONNECTOR.build_writer(hub.context())  # type: ignore[misc]
     writer.setup_fields()
     deal = next(
@@ -38,7 +38,7 @@ def test_every_response_of_a_sync_and_a_write_matches_the_openapi_spec(hub: Hub)
 
 def _get(hub: Hub, path: str, **params: str) -> requests.Response:
     return requests.get(
-        f"{hub.url}{path}",
+        f"{hub.sandbox.base_url}{path}",
         params=params,
         headers={"x-api-token": hub.sandbox.api_token},
         timeout=30,
@@ -69,7 +69,7 @@ def test_invalid_parameters_get_a_v2_validation_error(hub: Hub, path: str, param
 
 def test_a_bad_token_gets_401_with_the_v1_error_body(hub: Hub) -> None:
     response = requests.get(
-        f"{hub.url}/api/v1/users", headers={"x-api-token": "x" * 40}, timeout=30
+        f"{hub.sandbox.base_url}/api/v1/users", headers={"x-api-token": "x" * 40}, timeout=30
     )
     assert response.status_code == 401
     assert response.json()["success"] is False and response.json()["errorCode"] == 401

@@ -26,9 +26,9 @@ ROUND = {
 
 
 def test_full_sync_lands_exactly_the_sandbox_state(hub: Hub) -> None:
-    hub.sync()
+    hub.pull()
     assert_warehouse_equals_sandbox(hub)
-    custom = hub.query("SELECT custom_fields FROM deals WHERE custom_fields IS NOT NULL LIMIT 50")
+    custom = hub.sql("SELECT custom_fields FROM deals WHERE custom_fields IS NOT NULL LIMIT 50")
     assert custom and all(
         "Lead source" in c[0] or "Segments" in c[0] or "Contract" in c[0] for c in custom
     ), "custom fields carry readable names"
@@ -36,7 +36,7 @@ def test_full_sync_lands_exactly_the_sandbox_state(hub: Hub) -> None:
 
 
 def test_mutate_then_incremental_sync_equals_sandbox_over_several_rounds(hub: Hub) -> None:
-    hub.sync()
+    hub.pull()
     for round_no in range(1, 4):
         before = {d["id"]: d["update_time"] for d in hub.sandbox.store.deals.values()}
         changes = hub.mutate(seed=round_no, **ROUND)
@@ -47,28 +47,28 @@ def test_mutate_then_incremental_sync_equals_sandbox_over_several_rounds(hub: Hu
             if i in before and now - _t(before[i]) > timedelta(days=31)
         ]
         assert old, f"{changes} the changed deals include deals last touched more than a month ago"
-        hub.sync()
+        hub.pull()
         assert_warehouse_equals_sandbox(hub)
-    deleted = hub.query("SELECT count(*) FROM deals WHERE is_deleted")[0][0]
+    deleted = hub.sql("SELECT count(*) FROM deals WHERE is_deleted")[0][0]
     assert deleted == 3 * ROUND["deletes"]
 
 
 def test_flow_is_read_only_for_deals_whose_stage_moved(hub: Hub) -> None:
-    hub.sync()
-    hub.reset_stats()
+    hub.pull()
+    hub.reset_requests()
     changes = hub.mutate(seed=11, **ROUND)
-    hub.sync()
+    hub.pull()
     flows = sorted(int(r.path.split("/")[4]) for r in hub.recorded if r.path.endswith("/flow"))
     assert sorted(set(flows)) == changes["stage_moved_deal_ids"]
     assert_warehouse_equals_sandbox(hub)
 
 
 def test_no_change_incremental_sync_costs_at_most_five_requests_plus_metadata(hub: Hub) -> None:
-    hub.sync()
+    hub.pull()
     hub.mutate(seed=3, **ROUND)
-    hub.sync()
-    hub.reset_stats()
-    stats = hub.sync()
+    hub.pull()
+    hub.reset_requests()
+    stats = hub.pull()
     calls = stats.by_endpoint()
     data_calls = sum(n for endpoint, n in calls.items() if endpoint not in METADATA)
     assert data_calls <= 5, calls
@@ -81,13 +81,13 @@ def test_full_sync_request_count_is_within_ten_percent_of_the_page_minimum(tmp_p
 
     for hub in make_hub(tmp_path, flow_null_rate=0.0):
         minimum = hub.sandbox.page_minimum(hub.sandbox.counts())
-        stats = hub.sync()
+        stats = hub.pull()
         assert stats.total <= 1.1 * minimum, (stats.total, minimum, stats.by_endpoint())
         assert_warehouse_equals_sandbox(hub)
 
 
 def test_the_token_travels_only_in_a_header(hub: Hub) -> None:
-    stats = hub.sync()
+    stats = hub.pull()
     token = hub.sandbox.api_token
     assert hub.sandbox.query_token_uses == 0
     for r in hub.recorded:
@@ -97,10 +97,10 @@ def test_the_token_travels_only_in_a_header(hub: Hub) -> None:
 
 
 def test_updated_since_is_rfc3339_without_fractional_seconds(hub: Hub) -> None:
-    hub.sync()
+    hub.pull()
     hub.mutate(seed=5)
-    hub.reset_stats()
-    hub.sync()
+    hub.reset_requests()
+    hub.pull()
     sent = [r.query["updated_since"][0] for r in hub.recorded if "updated_since" in r.query]
     assert sent and all("." not in s and s.endswith("Z") for s in sent)
     assert not any(

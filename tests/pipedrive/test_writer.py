@@ -62,7 +62,7 @@ def test_one_patch_per_deal_and_one_result_per_row(hub: Hub) -> None:
         DealUpdate(str(e["id"]), {"stage_id": str(e["stage_id"])}),
         DealUpdate(str(deleted["id"]), {"hub_score": 0.1}),
     ]
-    hub.reset_stats()
+    hub.reset_requests()
     results = writer.write(updates)
     assert [r.deal_id for r in results] == [u.deal_id for u in updates]
     assert [r.status for r in results] == [
@@ -92,18 +92,18 @@ def test_a_batch_larger_than_one_hundred_is_refused(hub: Hub) -> None:
 
 
 def test_the_hubs_own_stage_writes_come_back_as_hub_push(hub: Hub) -> None:
-    hub.sync()
+    hub.pull()
     deal = _open_deals(hub, 1)[0]
     target = deal["stage_id"] % 5 + 1
     result = _writer(hub).write([DealUpdate(str(deal["id"]), {"stage_id": str(target)})])
     assert result[0].status == "written"
     hub.mutate(seed=2, stage_moves=2, won=0, lost=0, deletes=0, new_deals=0)
-    hub.sync()
+    hub.pull()
     origins = dict(
-        hub.query(
+        hub.sql(
             f"SELECT stage_id, origin FROM stage_changes WHERE deal_key = 'pd:{deal['id']}' "
             "ORDER BY changed_at DESC LIMIT 1"
         )
     )
     assert origins == {str(target): "hub_push"}
-    assert hub.query("SELECT count(*) FROM stage_changes WHERE origin = 'hub_push'")[0][0] == 1
+    assert hub.sql("SELECT count(*) FROM stage_changes WHERE origin = 'hub_push'")[0][0] == 1

@@ -8,25 +8,19 @@ the public API under test (``hub.push``) and real HTTP.
 
 from __future__ import annotations
 
-import time
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import sqlalchemy as sa
 
-import connectors.http
-from connectors.hubspot.sandbox import FakeHubspot
-from connectors.pipedrive.sandbox import FakePipedrive
-from connectors.salesforce.sandbox import FakeSalesforce
 from hub.pull import run_pull
 from hub.push.normalize import norm
 from hub.warehouse import Warehouse
-from models.config import HubConfig, parse_config
+from models.config import HubConfig
+from tests.harness import SandboxHub, VirtualClock
 
 KINDS = ("hubspot", "pipedrive", "salesforce")
 WRITES = {  # what counts as a write request in each sandbox's /_sandbox/stats
@@ -36,52 +30,28 @@ WRITES = {  # what counts as a write request in each sandbox's /_sandbox/stats
 }
 
 
-class VirtualClock:
-    """Retries and pacing sleep through connectors.http.clock: advance time, do not wait."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-        self.slept: list[float] = []
-
-    def now(self) -> float:
-        return time.monotonic() + self.offset
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.offset += max(0.0, seconds)
-
-
 @pytest.fixture(autouse=True)
-def virtual_clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
-    clock = VirtualClock()
-    monkeypatch.setattr(connectors.http.clock, "sleep", clock.sleep)
-    monkeypatch.setattr(connectors.http.clock, "now", clock.now)
-    return clock
+def _virtual_time(virtual_clock: VirtualClock) -> None:
+    """Every push test runs on virtual time: retries and pacing do not wait."""
 
 
 @dataclass
-class Crm:
-    kind: str
-    sandbox: Any
-    folder: Path
-    name: str = ""
+class Crm(SandboxHub):
+    """A SandboxHub whose hub.yml also says ``push:`` (from :attr:`push`), pulled the way
+    ``hub pull`` does it, with the warehouse read through the hub's own connection."""
+
     push: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.name = self.name or f"{self.kind}_p"
-
-    # ----- config and warehouse ---------------------------------------------------------
-    def entry(self) -> dict[str, Any]:
-        entry = self.sandbox.source_config(self.name)
         if self.kind == "pipedrive":
-            entry["options"]["plan"] = "enterprise"
-        return entry
+            self.options.setdefault("plan", "enterprise")
 
-    def config(self, **push: Any) -> HubConfig:
-        raw = {"sources": [self.entry()], "push": {"max_share": 1.0, **self.push, **push}}
-        return parse_config(raw, self.folder / "hub.yml")
+    def config(self, **options: Any) -> HubConfig:
+        self.top = {"push": {"max_share": 1.0, **self.push}}
+        return super().config(**options)
 
-    def pull(self) -> None:
+    def pull(self) -> None:  # type: ignore[override]
         (run,) = run_pull(self.config())
         assert run.status == "ok", run.error
 
@@ -148,21 +118,9 @@ class Crm:
         )
 
     # ----- the sandbox's side -------------------------------------------------------------
-    def requests(self) -> Counter[str]:
-        stats = requests.get(f"{self.sandbox.base_url}/_sandbox/stats", timeout=10).json()
-        return Counter(stats["requests"])
-
-    def reset_requests(self) -> None:
-        requests.delete(f"{self.sandbox.base_url}/_sandbox/stats", timeout=10)
-
     def write_requests(self) -> int:
         marker = WRITES[self.kind]
         return sum(n for k, n in self.requests().items() if marker in k and not k.startswith("GET"))
-
-    def faults(self, **plan: Any) -> None:
-        requests.post(
-            f"{self.sandbox.base_url}/_sandbox/faults", json=plan, timeout=10
-        ).raise_for_status()
 
     def value(self, deal_id: str, hub_field: str) -> str | None:
         sb = self.sandbox
@@ -222,25 +180,12 @@ class Crm:
                 sb.org.delete_opportunity(deal_id, sb.now())
 
 
-def start_sandbox(kind: str, n_deals: int, **kwargs: Any) -> Any:
-    cls = {"hubspot": FakeHubspot, "pipedrive": FakePipedrive, "salesforce": FakeSalesforce}[kind]
-    sandbox = cls(n_deals=n_deals, rate_limits=False, **kwargs)
-    sandbox.start()
-    return sandbox
-
-
 @pytest.fixture
-def make_crm(tmp_path: Path) -> Iterator[Any]:
-    started: list[Any] = []
-
+def make_crm(tmp_path: Path, sandboxes: Callable[..., Any]) -> Callable[..., Crm]:
     def make(
         kind: str, n_deals: int = 120, *, setup: bool = True, pull: bool = True, **kwargs: Any
     ) -> Crm:
-        sandbox = start_sandbox(kind, n_deals, **kwargs)
-        started.append(sandbox)
-        folder = tmp_path / kind
-        folder.mkdir(exist_ok=True)
-        crm = Crm(kind, sandbox, folder)
+        crm = Crm(sandboxes(kind, n_deals=n_deals, **kwargs), tmp_path / kind)
         if setup:
             from hub.push import setup_fields
 
@@ -249,6 +194,4 @@ def make_crm(tmp_path: Path) -> Iterator[Any]:
             crm.pull()
         return crm
 
-    yield make
-    for sandbox in started:
-        sandbox.stop()
+    return make

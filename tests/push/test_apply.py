@@ -169,7 +169,6 @@ def test_the_safety_cap_refuses_before_writing_and_force_overrides_it(make_crm: 
 def test_the_cli_plans_by_default_and_no_token_reaches_output_or_log(
     make_crm: Any, tmp_path: Any
 ) -> None:
-    import yaml
     from typer.testing import CliRunner
 
     from hub.cli import app
@@ -177,8 +176,7 @@ def test_the_cli_plans_by_default_and_no_token_reaches_output_or_log(
     crm: Crm = make_crm("hubspot")
     deals = crm.deals(5)
     crm.outbound(crm.scores(deals, "0.25"))
-    path = crm.folder / "hub.yml"
-    path.write_text(yaml.safe_dump({"sources": [crm.entry()], "push": {"max_share": 1.0}}))
+    path = crm.config().config_path
     token = crm.entry()["credentials"]["token"]
     planned = CliRunner().invoke(app, ["push", "--config", str(path)])
     assert planned.exit_code == 0, planned.output

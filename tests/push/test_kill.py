@@ -12,8 +12,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hub.push import apply_push, plan_push
 from tests.push.conftest import Crm
 
@@ -27,10 +25,7 @@ def test_kill_9_mid_apply_then_rerun_lands_every_change_exactly_once(make_crm: A
     plan = plan_push(crm.config())
     wanted = {r.deal_id: r.new_value for r in plan.sources[crm.name].rows if r.action == "write"}
     assert len(wanted) > 150
-    config_path = crm.folder / "hub.yml"
-    config_path.write_text(
-        yaml.safe_dump({"sources": [crm.entry()], "push": {"max_share": 1.0}}), encoding="utf-8"
-    )
+    config_path = crm.config().config_path
     sandbox = crm.sandbox
     sandbox.patch_bodies.clear()
 

@@ -11,7 +11,6 @@ import math
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
 
-from connectors.registry import sandbox_class
 from connectors.sandbox import SandboxServer
 from connectors.synthetic import World, WorldSpec
 from connectors.synthetic.csv_export import write_csv_source
 from hub.generate import csv_source_entry, demo_config
+from tests.harness import sandbox_entry, start_sandbox, stop_quietly
 
 ROOT = Path(__file__).resolve().parents[2]
 HUB = str(Path(sys.executable).with_name("hub"))
@@ -69,31 +67,6 @@ class Sources:
         return config
 
 
-def sandbox_entry(kind: str, server: SandboxServer, name: str) -> dict[str, Any]:
-    return server.source_config(name)
-
-
-def start_sandbox(
-    kind: str, *, n_deals: int, seed: int, index: int = 1, n_sources: int = 4, **kwargs: Any
-) -> SandboxServer:
-    server = sandbox_class(kind)(
-        seed=seed,
-        n_deals=n_deals,
-        source_index=index,
-        n_sources=n_sources,
-        rate_limits=False,
-        **kwargs,
-    )
-    server.start()
-    return server
-
-
-def stop_quietly(servers: Mapping[str, SandboxServer]) -> None:
-    """``shutdown()`` waits out a poll interval; let the servers go in the background."""
-    for server in servers.values():
-        threading.Thread(target=server.stop, daemon=True).start()
-
-
 @contextmanager
 def world(
     folder: Path,
@@ -120,19 +93,17 @@ def world(
     try:
         for index, kind in enumerate(kinds, start=1):
             servers[kind] = start_sandbox(
-                kind, n_deals=n_deals, seed=seed, index=index, n_sources=n_sources, **sandbox_kwargs
+                kind,
+                n_deals=n_deals,
+                seed=seed,
+                source_index=index,
+                n_sources=n_sources,
+                **sandbox_kwargs,
             )
-            entries.append(sandbox_entry(kind, servers[kind], f"{kind}_rel"))
+            entries.append(sandbox_entry(servers[kind], f"{kind}_rel"))
         yield Sources(folder, servers, entries, spec)
     finally:
-        stop_quietly(servers)
-
-
-def write_hub_yml(folder: Path, config: dict[str, Any]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "hub.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return path
+        stop_quietly(servers.values())
 
 
 # ----- the CLI as a subprocess ---------------------------------------------------------------

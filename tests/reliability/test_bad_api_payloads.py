@@ -27,10 +27,9 @@ from typing import Any
 import duckdb
 import pytest
 
-import connectors.http
 from hub.pull import run_pull
 from models.config import parse_config
-from tests.reliability.harness import sandbox_entry, start_sandbox, stop_quietly
+from tests.harness import VirtualClock, sandbox_entry, start_sandbox, stop_quietly
 
 N_DEALS = 12
 
@@ -212,11 +211,10 @@ def _first_activity(kind: str, server: Any) -> tuple[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("name", _params())
 def test_a_malformed_api_record_is_quarantined_or_loaded_never_fatal(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str, tmp_path: Path, virtual_clock: VirtualClock
 ) -> None:
-    monkeypatch.setattr(connectors.http.clock, "virtual", True)
     case = CASES[name]
-    server = start_sandbox(case.kind, n_deals=N_DEALS, seed=3, index=0, n_sources=1)
+    server = start_sandbox(case.kind, n_deals=N_DEALS, seed=3, source_index=0, n_sources=1)
     try:
         n_activities = len(server.expected_canonical("bad")["activities"])
         deal_id, record = _first_deal(case.kind, server)
@@ -226,12 +224,10 @@ def test_a_malformed_api_record_is_quarantined_or_loaded_never_fatal(
             record_id = deal_id
         with server.lock:
             record.update(case.edit)
-        config = parse_config(
-            {"sources": [sandbox_entry(case.kind, server, "bad")]}, tmp_path / "hub.yml"
-        )
+        config = parse_config({"sources": [sandbox_entry(server, "bad")]}, tmp_path / "hub.yml")
         (run,) = run_pull(config)
     finally:
-        stop_quietly({case.kind: server})
+        stop_quietly([server])
     assert "Traceback" not in (run.error or "")
     assert run.status == "ok", run.error
     with duckdb.connect(str(tmp_path / ".hub" / "hub.duckdb"), read_only=True) as con:

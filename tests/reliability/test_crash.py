@@ -29,8 +29,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import requests
 
+from tests.harness import mutate, write_hub_yml
 from tests.reliability.harness import (
     HUB,
     Sources,
@@ -40,7 +40,6 @@ from tests.reliability.harness import (
     run_hub,
     table_diff,
     world,
-    write_hub_yml,
 )
 
 SEED = 20260630
@@ -207,9 +206,8 @@ def mutate_all(src: Sources, seed: int) -> None:
         "deletes": 1,
         "new_deals": 2,
     }
-    for kind, server in src.servers.items():
-        response = requests.post(f"{server.base_url}/_sandbox/mutate", json=spec, timeout=30)
-        assert response.status_code == 200, (kind, response.text)
+    for server in src.servers.values():
+        mutate(server, **spec)
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ complete with exactly the reference data (row counts and content checksums per t
 no duplicate keys), or stop cleanly (``stopped``/``failed`` with a one-line message that
 says what happened and that a rerun continues) — and then a later run without the fault
 must complete it to exactly the reference data. Waits (back-off, Retry-After, pacing) go
-through the virtual clock (``connectors.http.clock.virtual``), so storms cost no real time.
+through the virtual clock (``tests.harness.VirtualClock``), so storms cost no real time.
 
 The per-connector suites (tests/<kind>/test_faults.py, test_resilience.py) test each
-mechanism in depth against their own harness; this one is the same harness for every CRM.
+mechanism in depth against one sandbox each; this one runs every CRM the same way.
 """
 
 from __future__ import annotations
@@ -21,20 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
-import connectors.http
 from connectors.sandbox import SandboxServer
 from hub.pull import SourceRun, run_pull
-from models.config import HubConfig, parse_config
+from models.config import HubConfig
+from tests.harness import SandboxHub, VirtualClock, set_faults, start_sandbox, stop_quietly
 from tests.reliability.harness import (
     AS_OF,
     SANDBOX_KINDS,
     diff_prints,
     fingerprint,
-    sandbox_entry,
-    start_sandbox,
-    stop_quietly,
 )
 
 N_DEALS = 40
@@ -126,19 +122,17 @@ class Crm:
         return f"{self.kind}_flt"
 
     def config(self, folder: Path, *, oauth: bool = False) -> HubConfig:
-        entry = sandbox_entry(self.kind, self.server, self.name)
+        hub = SandboxHub(self.server, folder, self.name, top={"as_of": AS_OF})
         if oauth and hasattr(self.server, "oauth_credentials"):
-            entry["credentials"] = dict(self.server.oauth_credentials())  # type: ignore[attr-defined]
-        folder.mkdir(parents=True, exist_ok=True)
-        return parse_config({"as_of": AS_OF, "sources": [entry]}, folder / "hub.yml")
+            hub.credentials = dict(self.server.oauth_credentials())
+        return hub.config()
 
     def pull(self, folder: Path, *, oauth: bool = False) -> SourceRun:
         (run,) = run_pull(self.config(folder, oauth=oauth))
         return run
 
     def faults(self, **plan: Any) -> None:
-        response = requests.post(f"{self.server.base_url}/_sandbox/faults", json=plan, timeout=30)
-        assert response.status_code == 200, response.text
+        set_faults(self.server, **plan)
 
     def prints(self, folder: Path) -> dict[str, Any]:
         return {
@@ -148,20 +142,22 @@ class Crm:
         }
 
 
-@pytest.fixture(autouse=True)
-def virtual_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connectors.http.clock, "virtual", True)
+@pytest.fixture(scope="module", autouse=True)
+def virtual_time() -> Iterator[VirtualClock]:
+    """Storms of retries cost no real time (module-wide: the clean references pull too)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield VirtualClock().install(monkeypatch)
 
 
 @pytest.fixture(scope="module")
 def crms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Crm]]:
     servers: dict[str, SandboxServer] = {}
     out: dict[str, Crm] = {}
-    saved = connectors.http.clock.virtual
-    connectors.http.clock.virtual = True
     try:
         for index, kind in enumerate(SANDBOX_KINDS):
-            servers[kind] = start_sandbox(kind, n_deals=N_DEALS, seed=31, index=index, n_sources=3)
+            servers[kind] = start_sandbox(
+                kind, n_deals=N_DEALS, seed=31, source_index=index, n_sources=3
+            )
             root = tmp_path_factory.mktemp(f"faults-{kind}")
             crm = Crm(kind, servers[kind], root, {})
             run = crm.pull(root / "clean")
@@ -172,8 +168,7 @@ def crms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Crm]]:
             out[kind] = crm
         yield out
     finally:
-        connectors.http.clock.virtual = saved
-        stop_quietly(servers)
+        stop_quietly(servers.values())
 
 
 CASES = [(kind, fault) for kind in SANDBOX_KINDS for fault in FAULTS]

@@ -18,8 +18,8 @@ from urllib.parse import quote, quote_plus
 
 import duckdb
 import pytest
-import requests
 
+from tests.harness import set_faults, write_hub_yml
 from tests.reliability.harness import (
     HUB,
     Ran,
@@ -27,7 +27,6 @@ from tests.reliability.harness import (
     hub_env,
     run_hub,
     world,
-    write_hub_yml,
 )
 
 TOKENS = {
@@ -145,11 +144,11 @@ def test_no_command_leaks_a_token_anywhere(secret_world: Sources, tmp_path: Path
     wrong = hub("pull", *cfg, "--source", "pipedrive_rel", expect=(1, 3), extra_env=WRONG)
     assert "pipedrive" in wrong.output
     hubspot = src.servers["hubspot"]
-    requests.post(f"{hubspot.base_url}/_sandbox/faults", json={"quota_exhausted": True}, timeout=30)
+    set_faults(hubspot, quota_exhausted=True)
     try:
         spent = hub("pull", *cfg, "--source", "hubspot_rel", expect=(1, 3))
     finally:
-        requests.post(f"{hubspot.base_url}/_sandbox/faults", json={}, timeout=30)
+        set_faults(hubspot)
     assert "daily" in spent.output
     hub("--debug", "pull", *cfg, "--source", "pipedrive_rel", expect=(1, 3), extra_env=WRONG)
 

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from connectors.salesforce.sandbox import FakeSalesforce
-from tests.salesforce.conftest import Harness
+from tests.harness import SandboxHub
+from tests.salesforce.conftest import assert_matches_sandbox
 
 ROUND = {
     "stage_moves": 12,
@@ -27,18 +28,18 @@ def api_requests(stats_requests: dict[str, int], pattern: str = r"/services/data
     return sum(n for key, n in stats_requests.items() if re.search(pattern, key))
 
 
-def test_full_sync_equals_the_sandbox_org(harness: Harness) -> None:
+def test_full_sync_equals_the_sandbox_org(harness: SandboxHub) -> None:
     harness.pull()
-    harness.assert_matches_sandbox()
-    assert harness.rows("SELECT count(*) FROM stages")[0][0] == 10
-    assert harness.rows("SELECT count(*) FROM pipelines")[0][0] == 1
-    won = harness.rows("SELECT count(*) FROM deals WHERE status = 'won' AND closed_at IS NOT NULL")[
+    assert_matches_sandbox(harness)
+    assert harness.sql("SELECT count(*) FROM stages")[0][0] == 10
+    assert harness.sql("SELECT count(*) FROM pipelines")[0][0] == 1
+    won = harness.sql("SELECT count(*) FROM deals WHERE status = 'won' AND closed_at IS NOT NULL")[
         0
     ][0]
     assert won > 0
 
 
-def test_full_sync_costs_at_most_ten_percent_over_the_page_minimum(harness: Harness) -> None:
+def test_full_sync_costs_at_most_ten_percent_over_the_page_minimum(harness: SandboxHub) -> None:
     harness.options = {"page_size": 200}
     harness.pull()
     tables = harness.sandbox.org.tables
@@ -53,13 +54,13 @@ def test_full_sync_costs_at_most_ten_percent_over_the_page_minimum(harness: Harn
             "OpportunityStage",
         )
     )
-    used = api_requests(harness.sandbox_requests())
+    used = api_requests(harness.requests())
     assert minimum >= 10
     assert used <= 1.1 * minimum, (used, minimum)
 
 
 def test_incremental_syncs_equal_the_org_over_several_rounds_with_late_commits(
-    harness: Harness,
+    harness: SandboxHub,
 ) -> None:
     harness.pull()
     for round_no in range(1, 4):
@@ -71,7 +72,7 @@ def test_incremental_syncs_equal_the_org_over_several_rounds_with_late_commits(
         assert late["late_deal_ids"], "the late-commit knob moved no deal"
         harness.sandbox.query_log.clear()
         harness.pull()
-        harness.assert_matches_sandbox()
+        assert_matches_sandbox(harness)
         # History is read only for the deals that changed in this round.
         history_ids: set[str] = set()
         for text in harness.sandbox.query_log:
@@ -87,7 +88,7 @@ def test_incremental_syncs_equal_the_org_over_several_rounds_with_late_commits(
         assert history_ids == touched  # exactly the round's deals, nothing more
 
 
-def test_a_late_commit_behind_the_cursor_is_missed_without_lookback(harness: Harness) -> None:
+def test_a_late_commit_behind_the_cursor_is_missed_without_lookback(harness: SandboxHub) -> None:
     """Proves the knob bites: with lookback_s=0 the late row is lost; the default keeps it."""
     harness.options = {"lookback_s": 0}
     harness.pull()
@@ -96,51 +97,54 @@ def test_a_late_commit_behind_the_cursor_is_missed_without_lookback(harness: Har
     late = harness.mutate(seed=8, late_commits=1, late_by_s=4, **{k: 0 for k in ROUND})
     harness.pull()
     (opp_id,) = late["late_deal_ids"]
-    stage = harness.rows(f"SELECT stage_id FROM deals WHERE source_deal_id = '{opp_id}'")[0][0]
+    stage = harness.sql(f"SELECT stage_id FROM deals WHERE source_deal_id = '{opp_id}'")[0][0]
     assert stage != harness.sandbox.org.tables["Opportunity"][opp_id]["StageName"]
 
 
-def test_deletes_arrive_as_is_deleted_with_their_activities(harness: Harness) -> None:
+def test_deletes_arrive_as_is_deleted_with_their_activities(harness: SandboxHub) -> None:
     harness.pull()
     changes = harness.mutate(seed=3, deletes=3, **{k: 0 for k in ROUND if k != "deletes"})
     harness.pull()
     ids = "', '".join(changes["deleted_deal_ids"])
-    rows = harness.rows(f"SELECT is_deleted FROM deals WHERE source_deal_id IN ('{ids}')")
+    rows = harness.sql(f"SELECT is_deleted FROM deals WHERE source_deal_id IN ('{ids}')")
     assert rows and all(r[0] for r in rows)
-    harness.assert_matches_sandbox()
+    assert_matches_sandbox(harness)
 
 
 def test_a_no_change_incremental_sync_costs_at_most_five_requests_plus_metadata(
-    harness: Harness,
+    harness: SandboxHub,
 ) -> None:
     harness.pull()
     harness.mutate(seed=5, **ROUND)
     harness.pull()
-    harness.reset_sandbox_stats()
+    harness.reset_requests()
     harness.sandbox.query_log.clear()
     harness.pull()
     metadata = [q for q in harness.sandbox.query_log if "FROM OpportunityStage" in q]
-    data_requests = api_requests(harness.sandbox_requests()) - len(metadata)
-    assert data_requests <= 5, harness.sandbox_requests()
+    data_requests = api_requests(harness.requests()) - len(metadata)
+    assert data_requests <= 5, harness.requests()
     assert not any("OpportunityHistory" in q for q in harness.sandbox.query_log)
 
 
 @pytest.mark.parametrize("mode", ["always", "auto"])
 def test_bulk_first_sync_equals_the_rest_sync(sandbox: FakeSalesforce, tmp_path, mode: str) -> None:
-    harness = Harness(
-        sandbox, tmp_path, options={"bulk": mode, "bulk_threshold": 100, "bulk_page_records": 150}
+    harness = SandboxHub(
+        sandbox,
+        tmp_path,
+        "sf_main",
+        options={"bulk": mode, "bulk_threshold": 100, "bulk_page_records": 150},
     )
     harness.pull()
-    harness.assert_matches_sandbox()
-    stats = harness.sandbox_requests()
+    assert_matches_sandbox(harness)
+    stats = harness.requests()
     assert api_requests(stats, r"POST /services/data/\{v\}/jobs/query ") >= 2
     assert api_requests(stats, r"jobs/query/\{id\}/results") >= 4  # paged by Sforce-Locator
     harness.mutate(seed=11, **ROUND)
     harness.pull()  # incremental runs use REST
-    harness.assert_matches_sandbox()
+    assert_matches_sandbox(harness)
 
 
-def test_wide_selects_are_split_under_the_uri_limit(harness: Harness) -> None:
+def test_wide_selects_are_split_under_the_uri_limit(harness: SandboxHub) -> None:
     extra = [
         "Type",
         "ExpectedRevenue",
@@ -156,7 +160,7 @@ def test_wide_selects_are_split_under_the_uri_limit(harness: Harness) -> None:
     harness.mutate(seed=21, **ROUND)
     harness.sandbox.query_log.clear()
     harness.pull()
-    harness.assert_matches_sandbox()
+    assert_matches_sandbox(harness)
     opportunity_queries = [
         q
         for q in harness.sandbox.query_log
@@ -165,22 +169,20 @@ def test_wide_selects_are_split_under_the_uri_limit(harness: Harness) -> None:
     assert len(opportunity_queries) >= 2
     for path in harness.sandbox.path_log:
         assert len(f"{harness.sandbox.base_url}{path}") <= 560  # the log shows decoded text
-    customs = harness.rows(
-        "SELECT custom_fields FROM deals WHERE custom_fields IS NOT NULL LIMIT 1"
-    )
+    customs = harness.sql("SELECT custom_fields FROM deals WHERE custom_fields IS NOT NULL LIMIT 1")
     assert customs and "ExpectedRevenue" in customs[0][0]
 
 
-def test_a_bad_value_is_quarantined_and_its_deal_still_loads(harness: Harness) -> None:
+def test_a_bad_value_is_quarantined_and_its_deal_still_loads(harness: SandboxHub) -> None:
     opp = next(iter(harness.sandbox.org.tables["Opportunity"].values()))
     opp["CloseDate"] = "31/12/2026"  # what a broken integration might have stored
     harness.pull()
-    rows = harness.rows("SELECT entity, record_id, column_name, value, reason FROM quarantine")
+    rows = harness.sql("SELECT entity, record_id, column_name, value, reason FROM quarantine")
     assert rows == [("deals", opp["Id"], "CloseDate", "31/12/2026", rows[0][4])]
     assert "date" in rows[0][4]
-    assert harness.rows("SELECT count(*) FROM deals")[0][0] == len(
+    assert harness.sql("SELECT count(*) FROM deals")[0][0] == len(
         harness.sandbox.org.tables["Opportunity"]
     )
-    assert harness.rows(
+    assert harness.sql(
         f"SELECT expected_close_date FROM deals WHERE source_deal_id = '{opp['Id']}'"
     ) == [(None,)]
