@@ -187,7 +187,8 @@ class SandboxHub:
 
     @property
     def db_path(self) -> Path:
-        return Warehouse(self.config()).duckdb_path
+        config = self.config()
+        return config.resolve_path(config.warehouse.path)
 
     def sql(self, query: str) -> list[tuple[Any, ...]]:
         """A query with the source's dataset as the default schema."""
