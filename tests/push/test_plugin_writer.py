@@ -6,7 +6,7 @@ point in a distribution on ``sys.path``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,15 @@ DEALS = [(f"mem:d{i}", f"d{i}", None) for i in range(1, 6)]
 
 @dataclass
 class PluginCrm(Crm):
-    """The shared push fixture's helpers (config, outbound rows, log) for the plug-in kind."""
+    """The shared push fixture's helpers (config, outbound rows, log) for the plug-in kind,
+    which has no sandbox: its hub.yml entry is written here."""
 
-    options: dict[str, Any] = field(default_factory=dict)
+    @property
+    def kind(self) -> str:
+        return memcrm.KIND
 
-    def entry(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "options": self.options}
+    def entry(self, **options: Any) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "options": {**self.options, **options}}
 
 
 @pytest.fixture
@@ -69,7 +72,7 @@ def outbound_rows(hub: PluginCrm) -> None:
 def test_a_writer_declaring_live_read_gets_conflicts_found_in_the_plan_and_before_each_batch(
     plugin: memcrm.MemoryCrm, tmp_path: Path
 ) -> None:
-    hub = PluginCrm(memcrm.KIND, None, tmp_path, name="mem")
+    hub = PluginCrm(None, tmp_path, name="mem")
     outbound_rows(hub)
     plugin.rep_edit("d2", "hub_score", "0.9")  # after the last pull, before the plan
     plan = plan_push(hub.config())
@@ -107,7 +110,7 @@ def test_a_writer_declaring_live_read_gets_conflicts_found_in_the_plan_and_befor
 def test_a_writer_declaring_no_live_read_is_pushed_unchecked_and_the_plan_says_so(
     plugin: memcrm.MemoryCrm, tmp_path: Path
 ) -> None:
-    hub = PluginCrm(memcrm.KIND, None, tmp_path, name="mem")
+    hub = PluginCrm(None, tmp_path, name="mem")
     outbound_rows(hub)
     plugin.rep_edit("d2", "hub_score", "0.9")
     hub.options = {"live_read": False}
