@@ -231,6 +231,9 @@ def event_row(rec: Row, source: str, where: str = "Event") -> tuple[Row, list[Ro
 
 
 def owner_row(rec: Row, source: str) -> Row:
+    """Raises ``KeyError`` for a User without an Id (the caller quarantines it whole)."""
+    if rec.get("Id") in (None, ""):
+        raise KeyError("Id")
     return {
         "source_name": source,
         "crm": CRM,

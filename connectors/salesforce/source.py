@@ -1,30 +1,33 @@
 """The dlt source for ``kind: salesforce``: one resource per canonical table.
 
-Deals, activities and owners are incremental on ``SystemModstamp`` (inclusive, with a
-lookback) through /queryAll so recycle-bin rows arrive as ``is_deleted``. Stage history is
-a transformer over the deals that changed: their whole OpportunityHistory is re-read (it is
-short) so ``from_stage_id`` is always right. Stage metadata is re-read each run (one call).
+Deals, activities and owners are incremental on ``SystemModstamp`` (one
+:class:`~connectors.incremental.Cursor` each) through /queryAll so recycle-bin rows arrive
+as ``is_deleted``. Stage history is read with the deals that changed: their whole
+OpportunityHistory is re-read (it is short) so ``from_stage_id`` is always right. Stage
+metadata is re-read each run (one call).
 
-Incremental reads are ordered by ``SystemModstamp, Id`` and the cursor is committed after
-each page that was fully yielded (history included), so when the daily allocation runs out
-(``QuotaExhausted``) the source calls ``ctx.stop``, every resource returns what it has, and
-the next run resumes from the last complete page instead of from zero.
+Each incremental stream is a pages resource, mapped into rows and quarantine rows that
+``split_pages`` fans out. Reads are ordered by ``SystemModstamp, Id`` and the cursor is
+committed after each page that was fully yielded (history included), so when the daily
+allocation runs out (``QuotaExhausted``) the source calls ``ctx.stop``, every resource
+returns what it has, and the next run resumes from the last complete page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import dlt
 from dlt.sources import DltResource, DltSource
 
 from connectors.base import SourceContext, until_stopped
-from connectors.canonical_tables import canonical_hints, quarantine_hints, split_pages
+from connectors.canonical_tables import canonical_hints, split_pages
+from connectors.http import RequestStats
+from connectors.incremental import Cursor, Stamps
 from connectors.salesforce import mapping
 from connectors.salesforce.client import Record, SalesforceClient
-from connectors.salesforce.cursor import ModstampCursor
 from connectors.salesforce.options import SalesforceOptions
 from connectors.salesforce.queries import build_soql, id_batches, select, soql_datetime
 from connectors.salesforce.settings import (
@@ -42,6 +45,8 @@ from models.canonical import Activity, Deal, Owner, Pipeline, Stage, StageChange
 from models.errors import QuotaExhausted
 
 Row = dict[str, Any]
+Mapper = Callable[[Record], tuple[Row, list[Row]]]
+Page = dict[str, list[Row]]
 
 
 def opportunity_fields(opts: SalesforceOptions) -> list[str]:
@@ -57,8 +62,26 @@ def opportunity_fields(opts: SalesforceOptions) -> list[str]:
     return fields
 
 
-def _where_since(cursor: ModstampCursor) -> str | None:
-    return f"SystemModstamp >= {soql_datetime(cursor.since)}" if cursor.since else None
+def map_page(
+    records: list[Record], fn: Mapper, source: str, entity: str, where: str, stats: RequestStats
+) -> Page:
+    """Rows plus quarantine rows: a bad optional value costs only that value (the mapping
+    says which), a record that cannot be mapped at all (no Id) is quarantined whole."""
+    rows: list[Row] = []
+    bad: list[Row] = []
+    for rec in records:
+        try:
+            row, refused = fn(rec)
+        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+            rec_id = rec.get("Id")
+            stats.warnings.append(f"quarantined {entity} {rec_id}: {type(exc).__name__}")
+            record_id = None if rec_id in (None, "") else str(rec_id)
+            reason = f"{type(exc).__name__}: {exc}; skipped"
+            bad.append(quarantine_row(source, mapping.CRM, entity, record_id, where, reason))
+            continue
+        rows.append(row)
+        bad.extend(refused)
+    return {"rows": rows, "quarantine": bad}
 
 
 def build_source(ctx: SourceContext) -> DltSource:
@@ -73,85 +96,58 @@ def build_source(ctx: SourceContext) -> DltSource:
 def salesforce_resources(
     client: SalesforceClient, name: str, ctx: SourceContext, *, full_refresh: bool = False
 ) -> DltSource:
-    stats = client.stats
     opts = client.options
-    mode: dict[str, bool] = {}
+    stamps = Stamps(mapping.parse_datetime, datetime.isoformat, timedelta(seconds=opts.lookback_s))
+    first_sync: dict[str, bool] = {}  # per object, for the history read
     hub_user: dict[str, str | None] = {}  # the integration user, read once the session exists
-    pending: list[dict[str, Any]] = []  # quarantined rows, drained by the quarantine transformer
 
-    def mapped(
-        records: list[Record], fn: Callable[[Record], dict[str, Any]], entity: str, where: str
-    ) -> Iterator[Any]:
-        """Map a page; a record that cannot be mapped goes to quarantine, not the floor.
-
-        The page is yielded even when empty so the quarantine transformer runs after it."""
-        good: list[dict[str, Any]] = []
-        bad = pending
-        for rec in records:
-            try:
-                good.append(fn(rec))
-            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
-                stats.warnings.append(f"quarantined {entity} {rec.get('Id')}: {type(exc).__name__}")
-                bad.append(
-                    {
-                        "source_name": name,
-                        "crm": mapping.CRM,
-                        "entity": entity,
-                        "record_id": str(rec.get("Id")),
-                        "location": where,
-                        "reason": f"{type(exc).__name__}: {exc}",
-                        "quarantined_at": datetime.now(UTC),
-                    }
-                )
-        yield good
-
-    def incremental(
-        state_key: str, fields: list[str], obj: str, *, all_rows: bool
-    ) -> Iterator[list[Record]]:
-        """Fresh rows page by page, ascending by SystemModstamp. The cursor is committed
-        when the consumer asks for the next page, i.e. after it yielded this one: a run
-        stopped mid-way resumes from the last complete page (inclusive, with lookback)."""
-        state = dlt.current.resource_state().setdefault(state_key, {})
-        cursor = ModstampCursor(state, opts.lookback_s, full_refresh=full_refresh)
-        mode[obj] = cursor.first_sync
+    def modified(obj: str, fields: list[str], *, all_rows: bool = True) -> Iterator[list[Record]]:
+        """Fresh rows of ``obj`` page by page, ascending by SystemModstamp. The cursor is
+        committed when the consumer asks for the next page, i.e. after it yielded this one."""
+        state = dlt.current.resource_state().setdefault(obj, {})
+        cursor = Cursor(state, stamps, full_refresh=full_refresh)
+        first_sync[obj] = cursor.first_sync
+        since = f"SystemModstamp >= {soql_datetime(cursor.since)}" if cursor.since else None
         pages = select(
             client,
             fields,
             obj,
-            where=_where_since(cursor),
+            where=since,
             all_rows=all_rows,
             first_sync=cursor.first_sync,
             order="SystemModstamp, Id",
         )
-        for page in pages:
+        for page in until_stopped(ctx, pages):
             yield [r for r in page if cursor.fresh(r["Id"], r.get("SystemModstamp"))]
+            cursor.commit(final=False)
+        if not ctx.stop_reason:
             cursor.commit()
-        cursor.commit()
 
     def history_of(page: list[Record]) -> list[Record]:
         """OpportunityHistory for a page of deals; on a first sync the whole table once."""
-        if mode.get("Opportunity"):
-            if mode.get("history_done"):
+        if first_sync.get("Opportunity"):
+            if first_sync.get("history_done"):
                 return []
             pages = select(
                 client, HISTORY_FIELDS, "OpportunityHistory", all_rows=True, first_sync=True
             )
-            records = [r for p in pages for r in p]
-            mode["history_done"] = True
-            return records
+            first_sync["history_done"] = True
+            return [r for p in pages for r in p]
         head = build_soql(HISTORY_FIELDS, "OpportunityHistory", "OpportunityId IN ()", "Id")
-        ids = [str(r["Id"]) for r in page]
         records = []
-        for batch in id_batches(client, ids, head, all_rows=True):
+        for batch in id_batches(client, [str(r["Id"]) for r in page], head, all_rows=True):
             where = "OpportunityId IN (" + ", ".join(f"'{i}'" for i in batch) + ")"
             soql = build_soql(HISTORY_FIELDS, "OpportunityHistory", where, "Id")
             records.extend(r for p in client.query(soql, all_rows=True) for r in p)
         return records
 
+    def deal(rec: Record) -> tuple[Row, list[Row]]:
+        return mapping.deal_row(rec, name, opts, "Opportunity")
+
     @dlt.resource(name="opportunity_pages", selected=False)
-    def opportunity_pages() -> Iterator[dict[str, list[Record]]]:
-        """Opportunity pages with their history already read: a page whose history the
-        budget did not cover is not yielded and the cursor stays before it."""
+    def opportunity_pages() -> Iterator[Page]:
+        """Opportunity pages mapped, with their history already read: a page whose history
+        the budget did not cover is not yielded and the cursor stays before it."""
         if ctx.stop_reason:
             return
         try:
@@ -159,8 +155,7 @@ def salesforce_resources(
         except QuotaExhausted as exc:
             ctx.stop(str(exc))
             return
-        pages = incremental("Opportunity", opportunity_fields(opts), "Opportunity", all_rows=True)
-        for page in until_stopped(ctx, pages):
+        for page in modified("Opportunity", opportunity_fields(opts)):
             if not page:
                 continue
             try:
@@ -168,25 +163,21 @@ def salesforce_resources(
             except QuotaExhausted as exc:
                 ctx.stop(str(exc))
                 return
-            yield {"deals": page, "history": history}
+            mapped = map_page(page, deal, name, "deals", "Opportunity", ctx.stats)
+            yield {**mapped, "history": history}
 
-    @dlt.transformer(data_from=opportunity_pages, **canonical_hints(Deal))
-    def deals(page: dict[str, list[Record]]) -> Iterator[Any]:
-        def deal(rec: Record) -> dict[str, Any]:
-            row, bad = mapping.deal_row(rec, name, opts, "Opportunity")
-            pending.extend(bad)  # values it was loaded without; the deal itself loads
-            return row
-
-        yield from mapped(page["deals"], deal, "deals", "Opportunity")
+    deals, quarantine = split_pages(
+        opportunity_pages, Deal, rows="rows", name="deals", quarantine_name="quarantine"
+    )
 
     @dlt.transformer(data_from=opportunity_pages, **canonical_hints(StageChange))
-    def stage_changes(page: dict[str, list[Record]]) -> Iterator[Any]:
+    def stage_changes(page: Page) -> Iterator[list[Row]]:
         """History read with the page (see ``opportunity_pages``): no request here."""
         if page["history"]:
             yield mapping.stage_change_rows(page["history"], name, hub_user.get("id"))
 
     @dlt.resource(**canonical_hints(Pipeline))
-    def pipelines() -> Iterator[dict[str, Any]]:
+    def pipelines() -> Iterator[Row]:
         """Salesforce stages are org-wide (sales processes pick subsets per record type)."""
         yield {
             "source_name": name,
@@ -199,77 +190,55 @@ def salesforce_resources(
         }
 
     @dlt.resource(**canonical_hints(Stage))
-    def stages() -> Iterator[Any]:
+    def stages() -> Iterator[list[Row]]:
         soql = build_soql(STAGE_FIELDS, "OpportunityStage", None, "SortOrder")
         pages = list(until_stopped(ctx, client.query(soql)))
         if not ctx.stop_reason:
             yield mapping.stage_rows([r for page in pages for r in page], name)
 
-    def activity_page(
-        records: list[Record], fn: Callable[[Record, str, str], tuple[Row, list[Row]]], obj: str
-    ) -> dict[str, list[Row]]:
-        """Map a page of Tasks or Events: a bad optional value costs only that value (a
-        quarantine row from ``mapping``), a record that cannot be mapped at all (no Id) is
-        quarantined whole."""
-        rows: list[Row] = []
-        bad: list[Row] = []
-        for rec in records:
-            try:
-                row, refused = fn(rec, name, obj)
-            except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
-                rec_id = rec.get("Id")
-                stats.warnings.append(f"quarantined {obj} {rec_id}: {type(exc).__name__}")
-                reason = f"{type(exc).__name__}: {exc}; skipped"
-                record_id = None if rec_id in (None, "") else str(rec_id)
-                bad.append(quarantine_row(name, mapping.CRM, "activities", record_id, obj, reason))
-                continue
-            rows.append(row)
-            bad.extend(refused)
-        return {"activities": rows, "quarantine": bad}
+    @dlt.resource(name="owners", selected=False)
+    def owner_pages() -> Iterator[Page]:
+        """User pages; named ``owners`` because the User cursor lives in this state."""
+        for page in modified("User", list(USER_FIELDS), all_rows=False):
+            yield map_page(
+                page, lambda r: (mapping.owner_row(r, name), []), name, "owners", "User", ctx.stats
+            )
+
+    owners, owner_quarantine = split_pages(
+        owner_pages, Owner, rows="rows", name="owner_rows", quarantine_name="owner_quarantine"
+    )
 
     @dlt.resource(name="activities", selected=False)
-    def activity_pages() -> Iterator[dict[str, list[Row]]]:
-        """Task then Event pages, mapped into activities and quarantine rows. Named
-        ``activities`` because the Task and Event cursors live in this resource's state."""
+    def activity_pages() -> Iterator[Page]:
+        """Task then Event pages, mapped. Named ``activities`` because the Task and Event
+        cursors live in this resource's state."""
         for obj, fields, fn in (
             ("Task", TASK_FIELDS, mapping.task_row),
             ("Event", EVENT_FIELDS, mapping.event_row),
         ):
-            for page in until_stopped(ctx, incremental(obj, list(fields), obj, all_rows=True)):
-                yield activity_page(page, fn, obj)
+            for page in modified(obj, list(fields)):
+                yield map_page(
+                    page, lambda r, f=fn, o=obj: f(r, name, o), name, "activities", obj, ctx.stats
+                )
 
     activities, activity_quarantine = split_pages(
         activity_pages,
         Activity,
-        rows="activities",
+        rows="rows",
         name="activity_rows",  # "activities" is the pages resource, which keeps the cursors
         quarantine_name="activity_quarantine",
     )
-
-    @dlt.resource(**canonical_hints(Owner))
-    def owners() -> Iterator[Any]:
-        for page in until_stopped(
-            ctx, incremental("User", list(USER_FIELDS), "User", all_rows=False)
-        ):
-            yield from mapped(page, lambda r: mapping.owner_row(r, name), "owners", "User")
-
-    @dlt.transformer(data_from=deals, **quarantine_hints())
-    def quarantine(page: Any) -> Iterator[list[dict[str, Any]]]:
-        """Drains what mapping refused so far. Rides on the deals pages because a canonical
-        resource cannot also emit to another table without its hints leaking into it."""
-        if pending:
-            drained = list(pending)
-            pending.clear()
-            yield drained
 
     resources: list[DltResource] = [
         opportunity_pages,
         deals,
         stage_changes,
+        quarantine,
         pipelines,
         stages,
+        owner_pages,
         owners,
-        quarantine,
+        owner_quarantine,
     ]
     if opts.include_activities:
         resources.extend([activity_pages, activities, activity_quarantine])
