@@ -24,7 +24,7 @@ from connectors.values import lenient
 
 T = TypeVar("T")
 
-_TAIL_PRUNE_AT = 20_000  # ids remembered before the tail is cut back to the window
+_TAIL_PRUNE_AT = 20_000  # ids remembered before the tail is first cut back to the window
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class Cursor(Generic[T]):
         self._seen: dict[str, Any] = dict(old or {})
         self._max = start if self.previous is None else self.previous
         self._tail: dict[str, T] = {}
+        self._prune_at = _TAIL_PRUNE_AT
 
     @property
     def first_sync(self) -> bool:
@@ -80,8 +81,9 @@ class Cursor(Generic[T]):
         if self._max is None or stamp > self._max:  # type: ignore[operator]
             self._max = stamp
         self._tail[row_id] = stamp
-        if len(self._tail) > _TAIL_PRUNE_AT:
+        if len(self._tail) > self._prune_at:  # doubling: a window of 1M ids stays linear
             self._tail = self._window(self._tail)
+            self._prune_at = max(_TAIL_PRUNE_AT, 2 * len(self._tail))
         return row_id not in self._seen or self._seen[row_id] != self._stamps.dump(stamp)
 
     def _window(self, tail: dict[str, T]) -> dict[str, T]:

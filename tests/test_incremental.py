@@ -90,3 +90,13 @@ def test_pipedrive_state_from_before_reads_and_nothing_is_skipped() -> None:
     cursor.fresh("2", "2026-03-01 12:30:00")
     cursor.commit()
     assert state == {"cursor": (T0 + timedelta(minutes=30)).isoformat(), "watermark": OLD}
+
+
+def test_a_long_read_remembers_only_the_lookback_window() -> None:
+    state: dict[str, Any] = {}
+    cursor = lastmod_cursor(state, 1_000, full_refresh=False)
+    for ms in range(50_000):
+        assert cursor.fresh(str(ms), ms)
+    cursor.commit()
+    assert state["cursor_ms"] == 49_999
+    assert set(state["boundary"]) == {str(ms) for ms in range(48_999, 50_000)}

@@ -137,25 +137,7 @@ class HubspotSync:
         limit = self.options.search_page_size
         lo = since_ms
         while True:
-            page = self.api.search(
-                object_type,
-                {
-                    "filterGroups": [
-                        {
-                            "filters": [
-                                {
-                                    "propertyName": settings.LASTMOD,
-                                    "operator": "GTE",
-                                    "value": str(lo),
-                                }
-                            ]
-                        }
-                    ],
-                    "sorts": [{"propertyName": settings.LASTMOD, "direction": "ASCENDING"}],
-                    "properties": props,
-                    "limit": limit,
-                },
-            )
+            page = self._search(object_type, props, settings.LASTMOD, (settings.LASTMOD, "GTE", lo))
             results = page.get("results", [])
             yield from results
             if len(results) < limit or not (page.get("paging") or {}).get("next"):
@@ -167,33 +149,35 @@ class HubspotSync:
             else:
                 lo = last
 
+    def _search(
+        self, object_type: str, props: list[str], sort: str, *filters: tuple[str, str, Any]
+    ) -> Item:
+        """One search page: the filters ANDed, ascending by ``sort``."""
+        body = {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": name, "operator": op, "value": str(value)}
+                        for name, op, value in filters
+                    ]
+                }
+            ],
+            "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+            "properties": props,
+            "limit": self.options.search_page_size,
+        }
+        return self.api.search(object_type, body)
+
     def _search_one_ms(self, object_type: str, ms: int, props: list[str]) -> Iterator[Item]:
         limit = self.options.search_page_size
         last_id = "0"
         while True:
-            page = self.api.search(
+            page = self._search(
                 object_type,
-                {
-                    "filterGroups": [
-                        {
-                            "filters": [
-                                {
-                                    "propertyName": settings.LASTMOD,
-                                    "operator": "EQ",
-                                    "value": str(ms),
-                                },
-                                {
-                                    "propertyName": "hs_object_id",
-                                    "operator": "GT",
-                                    "value": last_id,
-                                },
-                            ]
-                        }
-                    ],
-                    "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                    "properties": props,
-                    "limit": limit,
-                },
+                props,
+                "hs_object_id",
+                (settings.LASTMOD, "EQ", ms),
+                ("hs_object_id", "GT", last_id),
             )
             results = page.get("results", [])
             yield from results
