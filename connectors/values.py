@@ -75,6 +75,22 @@ def parse_probability(raw: Any, *, percent: bool = False) -> float | None:
     return scaled
 
 
+def parse_percent(raw: Any) -> float | None:
+    """A deal probability sent as 0-100 (Salesforce, Pipedrive): checked, then 0-1 with
+    six digits, so ``7`` reads ``0.07`` and not ``0.07000000000000001``."""
+    scaled = parse_probability(raw, percent=True)
+    return None if scaled is None else round(scaled, 6)
+
+
+def stage_probability(raw: Any, *, percent: bool) -> float | None:
+    """A stage's default probability: metadata, so unchecked (only deal values are
+    quarantined); 0-1, from 0-100 when ``percent``."""
+    if _empty(raw):
+        return None
+    value = float(raw)
+    return round(value / 100.0, 6) if percent else value
+
+
 def checked_value(parse: Callable[[Any], T | None], what: str) -> Callable[[Any], T | None]:
     """Wrap a vendor parser (which raises ValueError & co.) so it raises BadValue."""
 

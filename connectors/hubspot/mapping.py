@@ -22,6 +22,7 @@ from connectors.values import (
     parse_amount,
     parse_probability,
     quarantine_row,
+    stage_probability,
 )
 from models.canonical import (
     Activity,
@@ -63,12 +64,6 @@ def to_ms(value: Any) -> int | None:
     """Epoch ms for cursors; an unreadable stamp is ``None`` (never a failed source)."""
     ts = _ts_or_none(value)
     return int(round(ts.timestamp() * 1000)) if ts else None
-
-
-def _float(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    return float(value)
 
 
 def _bool(value: Any) -> bool | None:
@@ -114,7 +109,7 @@ class Catalog:
                     stage_id=str(stage["id"]),
                     label=stage.get("label"),
                     display_order=stage.get("displayOrder"),
-                    probability=_float(meta.get("probability")),
+                    probability=stage_probability(meta.get("probability"), percent=False),
                     is_closed=bool(_bool(meta.get("isClosed"))),
                     archived=bool(stage.get("archived")),
                 )

@@ -25,7 +25,7 @@ import dlt
 from dlt.sources import DltSource
 
 from connectors.base import SourceContext, until_stopped
-from connectors.canonical_tables import canonical_hints, quarantine_hints, split_pages
+from connectors.canonical_tables import canonical_hints, split_pages
 from connectors.hubspot import settings
 from connectors.hubspot.client import HubspotApi, OAuthAuth, PrivateAppAuth
 from connectors.hubspot.mapping import (
@@ -39,6 +39,7 @@ from connectors.hubspot.mapping import (
     to_ms,
 )
 from connectors.hubspot.options import HubspotOptions
+from connectors.incremental import Cursor, Stamps
 from models.canonical import Activity, Deal, Owner, Pipeline, Stage, StageChange
 from models.errors import AuthError, QuotaExhausted, SourceError
 
@@ -59,35 +60,27 @@ def make_auth(ctx: SourceContext, options: HubspotOptions) -> PrivateAppAuth | O
     return PrivateAppAuth(str(ctx.credential("token")))
 
 
-class WindowTracker:
-    """Remembers (id, hs_lastmodifieddate) near the newest timestamp seen, so the next
-    run's lookback can skip records it already has."""
-
-    def __init__(self, lookback_ms: int, start_ms: int = 0) -> None:
-        self.lookback_ms = lookback_ms
-        self.max_ms = start_ms
-        self.recent: dict[str, int] = {}
-
-    def see(self, object_id: str, ms: int | None) -> None:
-        if ms is None:
-            return
-        self.max_ms = max(self.max_ms, ms)
-        if ms >= self.max_ms - self.lookback_ms:
-            self.recent[object_id] = ms
-        if len(self.recent) > 20_000:
-            self.prune()
-
-    def prune(self) -> None:
-        floor = self.max_ms - self.lookback_ms
-        self.recent = {k: v for k, v in self.recent.items() if v >= floor}
-
-    def state(self) -> dict[str, Any]:
-        self.prune()
-        return {"cursor_ms": self.max_ms, "boundary": dict(self.recent)}
+def lastmod_cursor(st: dict[str, Any], lookback_ms: int, *, full_refresh: bool) -> Cursor[int]:
+    """hs_lastmodifieddate in epoch ms under the keys WindowTracker wrote: ``cursor_ms``
+    and ``boundary`` (the tail last run yielded). An empty first sync still writes 0, so
+    the next run searches instead of listing again."""
+    return Cursor(
+        st,
+        Stamps(to_ms, int, lookback_ms),
+        full_refresh=full_refresh,
+        cursor_key="cursor_ms",
+        seen_key="boundary",
+        start=0,
+    )
 
 
 def _lastmod(raw: Item) -> int | None:
     return to_ms((raw.get("properties") or {}).get(settings.LASTMOD)) or to_ms(raw.get("updatedAt"))
+
+
+def _history(raw: Item) -> list[Item]:
+    """The dealstage history a listing sent along (``propertiesWithHistory``)."""
+    return (raw.get("propertiesWithHistory") or {}).get("dealstage", [])  # type: ignore[no-any-return]
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -134,6 +127,9 @@ class HubspotSync:
     def first_run(self, st: dict[str, Any]) -> bool:
         return self.ctx.full_refresh or "cursor_ms" not in st
 
+    def cursor(self, st: dict[str, Any]) -> Cursor[int]:
+        return lastmod_cursor(st, self.lookback_ms, full_refresh=self.ctx.full_refresh)
+
     def search_changed(self, object_type: str, since_ms: int, props: list[str]) -> Iterator[Item]:
         """Records with hs_lastmodifieddate >= since_ms, ascending. Every page is a new
         query starting at the last timestamp seen: no query nears the 10,000-result cap
@@ -141,25 +137,7 @@ class HubspotSync:
         limit = self.options.search_page_size
         lo = since_ms
         while True:
-            page = self.api.search(
-                object_type,
-                {
-                    "filterGroups": [
-                        {
-                            "filters": [
-                                {
-                                    "propertyName": settings.LASTMOD,
-                                    "operator": "GTE",
-                                    "value": str(lo),
-                                }
-                            ]
-                        }
-                    ],
-                    "sorts": [{"propertyName": settings.LASTMOD, "direction": "ASCENDING"}],
-                    "properties": props,
-                    "limit": limit,
-                },
-            )
+            page = self._search(object_type, props, settings.LASTMOD, (settings.LASTMOD, "GTE", lo))
             results = page.get("results", [])
             yield from results
             if len(results) < limit or not (page.get("paging") or {}).get("next"):
@@ -171,33 +149,35 @@ class HubspotSync:
             else:
                 lo = last
 
+    def _search(
+        self, object_type: str, props: list[str], sort: str, *filters: tuple[str, str, Any]
+    ) -> Item:
+        """One search page: the filters ANDed, ascending by ``sort``."""
+        body = {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {"propertyName": name, "operator": op, "value": str(value)}
+                        for name, op, value in filters
+                    ]
+                }
+            ],
+            "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+            "properties": props,
+            "limit": self.options.search_page_size,
+        }
+        return self.api.search(object_type, body)
+
     def _search_one_ms(self, object_type: str, ms: int, props: list[str]) -> Iterator[Item]:
         limit = self.options.search_page_size
         last_id = "0"
         while True:
-            page = self.api.search(
+            page = self._search(
                 object_type,
-                {
-                    "filterGroups": [
-                        {
-                            "filters": [
-                                {
-                                    "propertyName": settings.LASTMOD,
-                                    "operator": "EQ",
-                                    "value": str(ms),
-                                },
-                                {
-                                    "propertyName": "hs_object_id",
-                                    "operator": "GT",
-                                    "value": last_id,
-                                },
-                            ]
-                        }
-                    ],
-                    "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                    "properties": props,
-                    "limit": limit,
-                },
+                props,
+                "hs_object_id",
+                (settings.LASTMOD, "EQ", ms),
+                ("hs_object_id", "GT", last_id),
             )
             results = page.get("results", [])
             yield from results
@@ -230,14 +210,31 @@ class HubspotSync:
 
     def _deal_items(self) -> Iterator[list[Item]]:
         st = self.state(settings.DEALS)
-        first = self.first_run(st)
+        cursor = self.cursor(st)
         props = self.deal_properties()
-        tracker = WindowTracker(self.lookback_ms, 0 if first else int(st["cursor_ms"]))
-        window_start = None if first else int(st["cursor_ms"]) - self.lookback_ms
-        boundary: dict[str, int] = {} if first else dict(st.get("boundary", {}))
+        deleted, archived_ids, archived_ms = self._archived_deals(st, cursor, props)
+        for chunk in _chunks(deleted, self.options.history_batch_size):
+            yield self._with_history(chunk)
+        if cursor.first_sync:
+            listing = None if self.ctx.full_refresh else st.get("listing")
+            yield from self._listed_deals(st, cursor, props, archived_ids, listing)
+        else:
+            listing = None
+            yield from self._changed_deals(cursor, props, archived_ids)
+        st.clear()
+        cursor.commit()
+        if listing:  # resumed across runs: the cursor of the run that began the listing
+            st.update(cursor_ms=int(listing["cap_ms"]), boundary=dict(listing["boundary"]))
+        st["archived_ms"] = archived_ms
 
-        # The recycle bin has no "archived since" filter, so it is listed every run (100 a
-        # page); history is read only for deals that changed stage after the hub last saw them.
+    def _archived_deals(
+        self, st: dict[str, Any], cursor: Cursor[int], props: list[str]
+    ) -> tuple[list[Item], set[str], int]:
+        """The recycle bin has no "archived since" filter, so it is listed every run (100 a
+        page); history is read only for deals that changed stage after the hub last saw
+        them. Returns the items to yield (needing history first), every archived id, and
+        the newest ``archivedAt``."""
+        first, window_start = cursor.first_sync, cursor.since
         archived_ids: set[str] = set()
         arch_cursor = None if first else st.get("archived_ms")
         arch_max = int(arch_cursor or 0)
@@ -256,86 +253,85 @@ class HubspotSync:
                 arch_max = max(arch_max, at)
                 if arch_cursor is not None and at < int(arch_cursor) - self.lookback_ms:
                     continue
-                if first:
-                    history = (raw.get("propertiesWithHistory") or {}).get("dealstage", [])
-                    deleted.append({"raw": raw, "archived": True, "history": history})
-                else:
-                    assert window_start is not None
-                    # moved (or created) since the last run, then deleted before this one
+                if window_start is None:
+                    deleted.append({"raw": raw, "archived": True, "history": _history(raw)})
+                else:  # moved (or created) since the last run, then deleted before this one
                     need = self._needs_history(raw, window_start)
                     deleted.append(
                         {"raw": raw, "archived": True, "history": None, "need_history": need}
                     )
         deleted.sort(key=lambda i: not i.get("need_history"))
-        for chunk in _chunks(deleted, self.options.history_batch_size):
-            yield self._with_history(chunk)
+        return deleted, archived_ids, arch_max
 
-        # A first listing stopped by the budget resumes at its saved ``after`` position.
-        # Its cursor stays what the run that began it saw (``cap_ms``): anything modified
-        # since has a later hs_lastmodifieddate and is searched again next run.
-        listing = st.get("listing") if first and not self.ctx.full_refresh else None
-        if first:
-            after = listing.get("after") if listing else None
-            while True:
-                query: dict[str, Any] = {
-                    "limit": min(self.options.page_size, settings.LIST_WITH_HISTORY_MAX),
-                    "properties": ",".join(props),
-                    "propertiesWithHistory": "dealstage",
-                }
-                if after is not None:
-                    query["after"] = after
-                payload = self.api.get(
-                    "/crm/v3/objects/deals", endpoint="/crm/v3/objects/deals", params=query
-                )
-                batch = []
-                for raw in payload.get("results", []):
-                    tracker.see(str(raw["id"]), _lastmod(raw))
-                    if str(raw["id"]) in archived_ids:
-                        continue
-                    history = (raw.get("propertiesWithHistory") or {}).get("dealstage", [])
-                    batch.append({"raw": raw, "archived": False, "history": history})
-                if batch:
-                    yield batch
-                nxt = ((payload.get("paging") or {}).get("next") or {}).get("after")
-                if not nxt or str(nxt) == after:
-                    break
-                after = str(nxt)
-                seen = tracker.state()
-                st["listing"] = {
-                    "after": after,
-                    "cap_ms": listing["cap_ms"] if listing else seen["cursor_ms"],
-                    "boundary": listing["boundary"] if listing else seen["boundary"],
-                }
-        else:
-            assert window_start is not None
-            changed: dict[str, Item] = {}
-            for raw in self.search_changed(settings.DEALS, window_start, props):
-                deal_id, ms = str(raw["id"]), _lastmod(raw)
-                tracker.see(deal_id, ms)
-                if boundary.get(deal_id) == ms or deal_id in archived_ids:
-                    continue
-                known = changed.get(deal_id)
-                if known is None or (_lastmod(known) or 0) <= (ms or 0):
-                    changed[deal_id] = raw
-            needy = [r for r in changed.values() if self._needs_history(r, window_start)]
-            calm = [r for r in changed.values() if not self._needs_history(r, window_start)]
-            for chunk in _chunks(needy, self.options.history_batch_size):
-                yield self._with_history(
-                    [
-                        {"raw": r, "archived": False, "history": None, "need_history": True}
-                        for r in chunk
-                    ]
-                )
-            for chunk in _chunks(calm, settings.BATCH_READ_MAX):
-                yield [
-                    {"raw": r, "archived": False, "history": None, "need_history": False}
+    def _listed_deals(
+        self,
+        st: dict[str, Any],
+        cursor: Cursor[int],
+        props: list[str],
+        archived_ids: set[str],
+        listing: dict[str, Any] | None,
+    ) -> Iterator[list[Item]]:
+        """A first sync lists every deal with its stage history. A listing stopped by the
+        budget resumes at its saved ``after`` position; its cursor stays what the run that
+        began it saw (``cap_ms``): anything modified since is searched again next run."""
+        after = listing.get("after") if listing else None
+        while True:
+            query: dict[str, Any] = {
+                "limit": min(self.options.page_size, settings.LIST_WITH_HISTORY_MAX),
+                "properties": ",".join(props),
+                "propertiesWithHistory": "dealstage",
+            }
+            if after is not None:
+                query["after"] = after
+            payload = self.api.get(
+                "/crm/v3/objects/deals", endpoint="/crm/v3/objects/deals", params=query
+            )
+            batch = []
+            for raw in payload.get("results", []):
+                cursor.fresh(str(raw["id"]), _lastmod(raw))
+                if str(raw["id"]) not in archived_ids:
+                    batch.append({"raw": raw, "archived": False, "history": _history(raw)})
+            if batch:
+                yield batch
+            nxt = ((payload.get("paging") or {}).get("next") or {}).get("after")
+            if not nxt or str(nxt) == after:
+                return
+            after = str(nxt)
+            seen = cursor.snapshot()
+            st["listing"] = {
+                "after": after,
+                "cap_ms": listing["cap_ms"] if listing else seen["cursor_ms"],
+                "boundary": listing["boundary"] if listing else seen["boundary"],
+            }
+
+    def _changed_deals(
+        self, cursor: Cursor[int], props: list[str], archived_ids: set[str]
+    ) -> Iterator[list[Item]]:
+        """Deals searched since the window opened, newest version of each; those that
+        changed stage come first, in history-sized batches with their history read."""
+        window_start = cursor.since
+        assert window_start is not None
+        changed: dict[str, Item] = {}
+        for raw in self.search_changed(settings.DEALS, window_start, props):
+            deal_id, ms = str(raw["id"]), _lastmod(raw)
+            if not cursor.fresh(deal_id, ms) or deal_id in archived_ids:
+                continue
+            known = changed.get(deal_id)
+            if known is None or (_lastmod(known) or 0) <= (ms or 0):
+                changed[deal_id] = raw
+        needy = [r for r in changed.values() if self._needs_history(r, window_start)]
+        calm = [r for r in changed.values() if not self._needs_history(r, window_start)]
+        for chunk in _chunks(needy, self.options.history_batch_size):
+            yield self._with_history(
+                [
+                    {"raw": r, "archived": False, "history": None, "need_history": True}
                     for r in chunk
                 ]
-        st.clear()
-        st.update(tracker.state())
-        if listing:  # resumed across runs: the cursor of the run that began the listing
-            st.update(cursor_ms=int(listing["cap_ms"]), boundary=dict(listing["boundary"]))
-        st["archived_ms"] = arch_max
+            )
+        for chunk in _chunks(calm, settings.BATCH_READ_MAX):
+            yield [
+                {"raw": r, "archived": False, "history": None, "need_history": False} for r in chunk
+            ]
 
     def _needs_history(self, raw: Item, window_start: int) -> bool:
         """A deal changed stage since the last run iff it entered its current stage
@@ -366,43 +362,23 @@ class HubspotSync:
                     )
         return out
 
-    def deal_rows(self, items: list[Item]) -> Iterator[Item]:
+    def deal_page(self, items: list[Item]) -> dict[str, list[Item]]:
+        """A batch mapped for the transformers: deals, the values they were loaded without
+        (quarantine) and stage changes from the history read with the batch."""
+        page: dict[str, list[Item]] = {"rows": [], "quarantine": [], "stage_changes": []}
         for item in items:
-            row, _ = deal_row(
-                self.name,
-                item["raw"],
-                self.catalog(),
-                self.options.deal_properties,
-                archived=item["archived"],
-            )
-            if row is not None:
-                yield row
-
-    def quarantine_rows(self, items: list[Item]) -> Iterator[Item]:
-        for item in items:
-            _, bad = deal_row(
-                self.name,
-                item["raw"],
-                self.catalog(),
-                self.options.deal_properties,
-                archived=item["archived"],
-            )
-            yield from bad
-
-    def stage_rows(self, items: list[Item]) -> Iterator[Item]:
-        needy = [i for i in items if i.get("history") is None and i.get("need_history")]
-        fetched = self.fetch_history(needy) if needy else {}
-        for item in items:
-            history = item.get("history")
-            if history is None:
-                history = fetched.get(str(item["raw"]["id"]))
-            if history is None:
-                continue
-            rows, warnings = stage_change_rows(
-                self.name, item["raw"], history, self.catalog(), self.options.app_id
-            )
-            self.ctx.stats.warnings.extend(warnings)
-            yield from rows
+            raw, history = item["raw"], item.get("history")
+            catalog, custom = self.catalog(), self.options.deal_properties
+            row, bad = deal_row(self.name, raw, catalog, custom, archived=item["archived"])
+            page["rows"].extend([row] if row is not None else [])
+            page["quarantine"].extend(bad)
+            if history is not None:
+                changes, warnings = stage_change_rows(
+                    self.name, raw, history, catalog, self.options.app_id
+                )
+                self.ctx.stats.warnings.extend(warnings)
+                page["stage_changes"].extend(changes)
+        return page
 
     # ----- activities ---------------------------------------------------------------------
     def sweep_due(self) -> bool:
@@ -512,9 +488,9 @@ class HubspotSync:
 
     def _activities_of(self, object_type: str, sweep: bool) -> Iterator[Item]:
         st = self.state(object_type)
-        first = self.first_run(st)
+        cursor = self.cursor(st)
+        first = cursor.first_sync
         props = self.activity_properties(object_type)
-        tracker = WindowTracker(self.lookback_ms, 0 if first else int(st["cursor_ms"]))
         endpoint = f"/crm/v3/objects/{object_type}"
         if first or sweep:
             raws: Iterator[Item] = (
@@ -526,17 +502,14 @@ class HubspotSync:
                 )
                 for raw in page
             )
-            boundary: dict[str, int] = {}
         else:
-            window_start = int(st["cursor_ms"]) - self.lookback_ms
-            raws = self.search_changed(object_type, window_start, props)
-            boundary = dict(st.get("boundary", {}))
+            assert cursor.since is not None
+            raws = self.search_changed(object_type, cursor.since, props)
         pending: dict[str, Item] = {}
         for raw in raws:
-            object_id, ms = str(raw.get("id")), _lastmod(raw)
-            tracker.see(object_id, ms)
-            if boundary.get(object_id) == ms:
-                continue
+            object_id = str(raw.get("id"))
+            if not cursor.fresh(object_id, _lastmod(raw)) and not (first or sweep):
+                continue  # a sweep relists everything: associations may have changed
             pending[object_id] = raw
             if len(pending) >= self.options.association_batch_size:
                 yield from self._with_deals(object_type, list(pending.values()))
@@ -555,7 +528,7 @@ class HubspotSync:
             ):
                 yield self._mapped([(object_type, raw, None) for raw in page], archived=True)
         st.clear()
-        st.update(tracker.state())
+        cursor.commit()
 
     def _with_deals(self, object_type: str, raws: list[Item]) -> Iterator[Item]:
         links = self.associations(object_type, [str(r["id"]) for r in raws if r.get("id")])
@@ -611,55 +584,69 @@ class HubspotSync:
         yield from pipeline_rows(self.name, catalog)[index]
 
 
+# ----- resources: table hints first -----------------------------------------------------------
+
+
+@dlt.resource(**canonical_hints(Pipeline))
+def pipelines(sync: HubspotSync) -> Iterator[Item]:
+    yield from sync.catalog_rows(0)
+
+
+@dlt.resource(**canonical_hints(Stage))
+def stages(sync: HubspotSync) -> Iterator[Item]:
+    yield from sync.catalog_rows(1)
+
+
+@dlt.resource(**canonical_hints(Owner))
+def owners(sync: HubspotSync) -> Iterator[Item]:
+    yield from sync.owner_rows()
+
+
+@dlt.resource(name="deal_pages", selected=False)
+def deal_pages(sync: HubspotSync) -> Iterator[dict[str, list[Item]]]:
+    """Deal batches mapped, history read with them (see ``HubspotSync.deal_items``)."""
+    for items in sync.deal_items():
+        yield sync.deal_page(items)
+
+
+@dlt.transformer(**canonical_hints(StageChange))
+def stage_changes(page: dict[str, list[Item]]) -> Iterator[list[Item]]:
+    """History read with the page (see ``deal_pages``): no request here."""
+    yield page["stage_changes"]
+
+
+@dlt.resource(name="activity_pages", selected=False)
+def activity_pages(sync: HubspotSync) -> Iterator[Item]:
+    yield from sync.activity_pages()
+
+
 def build_source(ctx: SourceContext) -> DltSource:
     sync = HubspotSync(ctx)
-
-    def pipelines() -> Iterator[Item]:
-        yield from sync.catalog_rows(0)
-
-    def stages() -> Iterator[Item]:
-        yield from sync.catalog_rows(1)
-
-    def owners() -> Iterator[Item]:
-        yield from sync.owner_rows()
-
-    def activity_items() -> Iterator[Item]:
-        yield from sync.activity_pages()
-
-    activity_pages = dlt.resource(activity_items, name="activity_pages", selected=False)
-
-    def deal_items() -> Iterator[list[Item]]:
-        yield from sync.deal_items()
-
-    deal_pages = dlt.resource(deal_items, name="deal_pages", selected=False)
-
-    def deals(items: list[Item]) -> Iterator[Item]:
-        yield from sync.deal_rows(items)
-
-    def stage_changes(items: list[Item]) -> Iterator[Item]:
-        yield from sync.stage_rows(items)
-
-    def quarantine(items: list[Item]) -> Iterator[Item]:
-        yield from sync.quarantine_rows(items)
+    deals_read, activities_read = deal_pages(sync), activity_pages(sync)
+    deals, quarantine = split_pages(
+        deals_read, Deal, rows="rows", name="deals", quarantine_name="quarantine"
+    )
+    activities, activity_quarantine = split_pages(
+        activities_read,
+        Activity,
+        rows="rows",
+        name="activities",
+        quarantine_name="activity_quarantine",
+    )
 
     @dlt.source(name="hubspot", max_table_nesting=0)
     def hubspot() -> list[Any]:
         return [
-            dlt.resource(pipelines, **canonical_hints(Pipeline)),
-            dlt.resource(stages, **canonical_hints(Stage)),
-            dlt.resource(owners, **canonical_hints(Owner)),
-            deal_pages,
-            dlt.transformer(deals, data_from=deal_pages, **canonical_hints(Deal)),
-            dlt.transformer(stage_changes, data_from=deal_pages, **canonical_hints(StageChange)),
-            dlt.transformer(quarantine, data_from=deal_pages, **quarantine_hints()),
-            activity_pages,
-            *split_pages(
-                activity_pages,
-                Activity,
-                rows="rows",
-                name="activities",
-                quarantine_name="activity_quarantine",
-            ),
+            pipelines(sync),
+            stages(sync),
+            owners(sync),
+            deals_read,
+            deals,
+            deals_read | stage_changes(),
+            quarantine,
+            activities_read,
+            activities,
+            activity_quarantine,
         ]
 
     return hubspot()

@@ -19,7 +19,8 @@ from connectors.values import (
     checked_value,
     lenient,
     parse_amount,
-    parse_probability,
+    parse_percent,
+    stage_probability,
     to_date,
 )
 from models.canonical import make_key
@@ -39,17 +40,6 @@ def _id(value: Any) -> str | None:
     if isinstance(value, dict):  # v1 sometimes expands references into objects
         value = value.get("id", value.get("value"))
     return None if value is None or value == "" else str(value)
-
-
-def _percent(value: Any) -> float | None:
-    """Pipedrive sends 0-100; canonical is 0-1. Out of range raises ``BadValue``."""
-    scaled = parse_probability(value, percent=True)
-    return None if scaled is None else round(scaled, 6)
-
-
-def _stage_percent(value: Any) -> float | None:
-    """Stage metadata, unchecked as before (only deal values are quarantined)."""
-    return None if value is None else round(float(value) / 100.0, 6)
 
 
 # ----- custom fields -------------------------------------------------------------------------
@@ -140,7 +130,7 @@ def deal_row(
         "status": status if status in ("open", "won", "lost") else "open",
         "amount": vals.get("value", d.get("value"), parse_amount),
         "currency": d.get("currency"),
-        "probability": vals.get("probability", d.get("probability"), _percent),
+        "probability": vals.get("probability", d.get("probability"), parse_percent),
         "owner_id": _id(d.get("owner_id")),
         "account_id": _id(d.get("org_id")),
         "account_name": None,
@@ -290,7 +280,7 @@ def stage_row(src: str, s: Mapping[str, Any]) -> dict[str, Any]:
         "stage_id": str(s["id"]),
         "label": s.get("name"),
         "display_order": s.get("order_nr"),
-        "probability": _stage_percent(s.get("deal_probability")),
+        "probability": stage_probability(s.get("deal_probability"), percent=True),
         "is_closed": False,
         "is_won": False,
         "is_deleted": bool(s.get("is_deleted")),

@@ -3,8 +3,8 @@ and activities (+ notes), incrementally.
 
 Incremental rules:
 * every list that supports it is read with ``updated_since = cursor - lookback``
-  (inclusive, second precision), the rows merge on their canonical keys, so re-reads are
-  harmless and late commits inside the lookback are not lost;
+  (inclusive, second precision; :func:`update_time_cursor`), the rows merge on their
+  canonical keys, so re-reads are harmless and late commits inside the lookback are not lost;
 * ``/v1/recents`` is never used: it only reaches back one month;
 * the flow (stage history) costs one request per deal, so it is read only for deals whose
   ``stage_change_time`` is at or after the last run's watermark and was not read already at
@@ -18,6 +18,7 @@ Incremental rules:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -25,8 +26,9 @@ import dlt
 from dlt.sources import DltSource
 
 from connectors.base import SourceContext, until_stopped
-from connectors.canonical_tables import canonical_hints, quarantine_hints, split_pages
+from connectors.canonical_tables import canonical_hints, split_pages
 from connectors.http import ApiClient
+from connectors.incremental import Cursor, Stamps
 from connectors.pipedrive.client import build_client, get_payload, iter_pages, parse_time, rfc3339
 from connectors.pipedrive.mapping import (
     CustomFields,
@@ -49,17 +51,25 @@ from models.canonical import Activity, Deal, Owner, Pipeline, Stage, StageChange
 from models.errors import QuotaExhausted
 
 Row = dict[str, Any]
-_time = lenient(parse_time)  # cursors and flow bookkeeping: a garbage stamp is skipped
+Page = dict[str, list[Row]]
+_time = lenient(parse_time)  # flow bookkeeping: a garbage stamp is skipped
 
 
-class Metadata:
-    """Users and deal fields, fetched at most once per run and shared by the resources."""
+@dataclass
+class PipedriveRun:
+    """One run against one company: the client, and the users and deal fields fetched at
+    most once and shared by the resources."""
 
-    def __init__(self, client: ApiClient, options: PipedriveOptions) -> None:
-        self.client = client
-        self.options = options
-        self._users: list[Row] | None = None
-        self._fields: CustomFields | None = None
+    ctx: SourceContext
+    client: ApiClient
+    options: PipedriveOptions
+    lookback: timedelta
+    _users: list[Row] | None = field(default=None, repr=False)
+    _fields: CustomFields | None = field(default=None, repr=False)
+
+    @property
+    def src(self) -> str:
+        return self.ctx.name
 
     @property
     def users(self) -> list[Row]:
@@ -79,210 +89,147 @@ class Metadata:
             self._fields = CustomFields.from_fields(raw, self.options.custom_fields)
         return self._fields
 
+    def cursor(self, state: dict[str, Any], key: str) -> Cursor[datetime]:
+        return update_time_cursor(state, key, self.lookback, full_refresh=self.ctx.full_refresh)
 
-def _max_time(current: str | None, rows: list[Row], key: str = "update_time") -> str | None:
-    best = _time(current) if current else None
+    def pages(self, endpoint: str, params: dict[str, Any]) -> Iterator[list[Row]]:
+        return until_stopped(self.ctx, iter_pages(self.client, endpoint, params))
+
+
+def update_time_cursor(
+    state: dict[str, Any], key: str, lookback: timedelta, *, full_refresh: bool
+) -> Cursor[datetime]:
+    """``update_time`` ascending, stored under the keys this source always used
+    (``cursor``, ``archived_cursor``, ``notes_cursor``). No tail to skip: Pipedrive's
+    ``updated_since`` has second precision and re-read rows merge on their keys."""
+    stamps = Stamps(parse_time, datetime.isoformat, lookback)
+    return Cursor(state, stamps, full_refresh=full_refresh, cursor_key=key, seen_key=None)
+
+
+def _since(cursor: Cursor[datetime]) -> dict[str, str]:
+    return {"updated_since": rfc3339(cursor.since)} if cursor.since else {}
+
+
+def _advance(cursor: Cursor[datetime], rows: list[Row]) -> None:
     for row in rows:
-        t = _time(row.get(key))
-        if t is not None and (best is None or t > best):
-            best = t
-    return best.isoformat() if best else None
+        cursor.fresh(str(row.get("id")), row.get("update_time"))
 
 
-def _since(cursor: str | None, lookback: timedelta, full: bool) -> dict[str, str]:
-    if full or not cursor:
-        return {}
-    parsed = parse_time(cursor)
-    return {"updated_since": rfc3339(parsed - lookback)} if parsed else {}
+# ----- resources: table hints first -----------------------------------------------------------
+
+
+@dlt.resource(**canonical_hints(Owner))
+def owners(run: PipedriveRun) -> Iterator[list[Row]]:
+    if run.ctx.stop_reason:
+        return
+    try:
+        users = run.users
+    except QuotaExhausted as exc:
+        run.ctx.stop(str(exc))
+        return
+    yield [owner_row(run.src, u) for u in users]
+
+
+@dlt.resource(**canonical_hints(Pipeline))
+def pipelines(run: PipedriveRun) -> Iterator[list[Row]]:
+    for page in run.pages("pipelines", {"limit": run.options.page_size}):
+        yield [pipeline_row(run.src, p) for p in page]
+
+
+@dlt.resource(**canonical_hints(Stage))
+def stages(run: PipedriveRun) -> Iterator[list[Row]]:
+    for page in run.pages("stages", {"limit": run.options.page_size}):
+        yield [stage_row(run.src, s) for s in page]
+    if not run.ctx.stop_reason:
+        yield outcome_stage_rows(run.src)
+
+
+@dlt.resource(name="deal_pages", selected=False)
+def deal_pages(run: PipedriveRun) -> Iterator[Page]:
+    """Deal pages from /api/v2/deals (deleted included) and /api/v2/deals/archived, mapped
+    (canonical deals + quarantine rows for bad values), each with its deals' stage
+    history already read, so a run stopped by the budget yields (and moves the cursor
+    past) only deals whose history is complete.
+
+    ``watermark`` (the deal cursor of the last run whose listing completed) decides which
+    deals need their flow; it stays put while a listing is unfinished, so deals a stopped
+    run never reached still get their history on the next run."""
+    ctx = run.ctx
+    state = dlt.current.source_state().setdefault("deals", {})
+    if ctx.full_refresh:  # a stopped full refresh resumes as one, from its own cursor
+        for key in ("cursor", "archived_cursor"):
+            state.pop(key, None)
+        state["watermark"] = None
+    watermark_text = state["watermark"] if "watermark" in state else state.get("cursor")
+    state["watermark"] = watermark_text
+    watermark = None if ctx.full_refresh else parse_time(watermark_text)
+    since = None if watermark is None else watermark - run.lookback
+    seen: dict[str, str] = dlt.current.source_state().setdefault("flow", {}).setdefault("seen", {})
+    if ctx.stop_reason:
+        return
+    try:
+        run.fields, run.me  # noqa: B018 - fetched here so the transformers send no request
+    except QuotaExhausted as exc:
+        ctx.stop(str(exc))
+        return
+    endpoints = ["deals"] + (["deals_archived"] if run.options.include_archived else [])
+    for name in endpoints:
+        cursor = run.cursor(state, "cursor" if name == "deals" else "archived_cursor")
+        yield from _deal_listing(run, name, cursor, since, seen)
+        if ctx.stop_reason:
+            return
+    state["watermark"] = state.get("cursor")
+
+
+@dlt.transformer(**canonical_hints(StageChange))
+def stage_changes(page: Page) -> Iterator[list[Row]]:
+    """History read with the page (see ``deal_pages``): no request here."""
+    yield page["stage_changes"]
+
+
+@dlt.resource(name="activity_pages", selected=False)
+def activity_pages(run: PipedriveRun) -> Iterator[Page]:
+    """Activity (then note) pages mapped into activities plus quarantine rows for the
+    values they were loaded without (see ``activity_row``); a garbage ``update_time``
+    is quarantined there and simply not counted by the cursor."""
+    state = dlt.current.source_state().setdefault("activities", {})
+    if run.ctx.full_refresh:  # a stopped full refresh resumes as one
+        state.pop("cursor", None)
+        state.pop("notes_cursor", None)
+    type_map = run.options.activity_type_map
+    cursor = run.cursor(state, "cursor")
+    params = {
+        "limit": run.options.page_size,
+        "sort_by": "update_time",  # ascending, so the cursor may move page by page
+        "sort_direction": "asc",
+        **_since(cursor),
+    }
+    for page in run.pages("activities", params):
+        yield _activity_page([activity_row(run.src, a, type_map) for a in page])
+        _advance(cursor, page)
+        cursor.commit()
+    if not run.options.include_notes or run.ctx.stop_reason:
+        return
+    notes = run.cursor(state, "notes_cursor")
+    params = {"limit": run.options.page_size, "sort": "id ASC", **_since(notes)}
+    for page in run.pages("notes", params):
+        yield _activity_page([note_row(run.src, n) for n in page])
+        _advance(notes, page)
+    if not run.ctx.stop_reason:  # notes come by id: the cursor moves only when all are read
+        notes.commit()
 
 
 def build_source(ctx: SourceContext) -> DltSource:
     options = cast(PipedriveOptions, ctx.options)
-    client = build_client(ctx, options)
-    meta = Metadata(client, options)
-    src = ctx.name
     minutes = options.lookback_minutes
     lookback = timedelta(minutes=ctx.config.lookback_minutes if minutes is None else minutes)
-    page_size = options.page_size
-
-    def flow_rows(d: Row, since: datetime | None, seen: dict[str, str]) -> list[Row]:
-        """Stage-history rows of one deal; reads its flow (40 tokens) only when its stage
-        moved since the watermark and was not read at this ``stage_change_time`` already."""
-        deal_id = str(d["id"])
-        moved = _time(d.get("stage_change_time"))
-        rows: list[Row] = []
-        if moved is None:  # never moved: it entered its stage when added
-            entry = initial_entry(src, d)
-            rows.extend([entry] if entry else [])
-            closed = terminal_entry(src, d)
-            if closed and (since is None or closed["changed_at"] >= since):
-                rows.append(closed)
-            return rows
-        if (since is None or moved >= since) and seen.get(deal_id) != d.get("stage_change_time"):
-            flow = [
-                item
-                for part in iter_pages(
-                    client, "flow", {"items": "dealChange", "limit": 500}, id=deal_id
-                )
-                for item in part
-            ]
-            rows.extend(history_rows(src, d, flow, meta.me))
-            seen[deal_id] = str(d.get("stage_change_time"))
-            return rows
-        closed = terminal_entry(src, d)
-        if closed and since is not None and closed["changed_at"] >= since:
-            rows.append(closed)  # newly won/lost without a stage move: no flow needed
-        return rows
-
-    @dlt.resource(name="deal_pages", selected=False)
-    def deal_pages() -> Iterator[dict[str, list[Row]]]:
-        """Deal pages from /api/v2/deals (deleted included) and /api/v2/deals/archived, mapped
-        (canonical deals + quarantine rows for bad values), each with its deals' stage
-        history already read, so a run stopped by the budget yields
-        (and moves the cursor past) only deals whose history is complete.
-
-        ``watermark`` (the deal cursor of the last run whose listing completed) decides
-        which deals need their flow; it stays put while a listing is unfinished, so deals a
-        stopped run never reached still get their history on the next run."""
-        state = dlt.current.source_state().setdefault("deals", {})
-        if ctx.full_refresh:  # a stopped full refresh resumes as one, from its own cursor
-            for key in ("cursor", "archived_cursor"):
-                state.pop(key, None)
-            state["watermark"] = None
-        watermark_text = state["watermark"] if "watermark" in state else state.get("cursor")
-        state["watermark"] = watermark_text
-        watermark = None if ctx.full_refresh else parse_time(watermark_text)
-        since = None if watermark is None else watermark - lookback
-        flow_state = dlt.current.source_state().setdefault("flow", {})
-        seen: dict[str, str] = flow_state.setdefault("seen", {})
-        if ctx.stop_reason:
-            return
-        try:
-            meta.fields, meta.me  # noqa: B018 - fetched here so the transformers send no request
-        except QuotaExhausted as exc:
-            ctx.stop(str(exc))
-            return
-        endpoints = ["deals"] + (["deals_archived"] if options.include_archived else [])
-        for name in endpoints:
-            key = "cursor" if name == "deals" else "archived_cursor"
-            params = {
-                "status": DEAL_STATUSES,
-                "sort_by": "update_time",
-                "sort_direction": "asc",
-                "limit": page_size,
-                **_since(state.get(key), lookback, ctx.full_refresh),
-            }
-            pages = until_stopped(ctx, iter_pages(client, name, params))
-            for number, page in enumerate(pages, 1):
-                done: list[Row] = []
-                history: list[Row] = []
-                for d in page:
-                    try:
-                        history.extend(flow_rows(d, since, seen))
-                    except QuotaExhausted as exc:
-                        ctx.stop(str(exc))
-                        break
-                    done.append(d)
-                if done:
-                    where = f"{ENDPOINTS[name].path} page {number}"
-                    mapped = [deal_row(src, d, meta.fields, where) for d in done]
-                    yield {
-                        "deals": [row for row, _ in mapped],
-                        "quarantine": [q for _, bad in mapped for q in bad],
-                        "stage_changes": history,
-                    }
-                    # pages are sorted by update_time: the cursor is the last complete deal's
-                    state[key] = _max_time(state.get(key), done)
-                if since is not None:  # forget what fell out of the lookback window
-                    for deal_id, stamp in list(seen.items()):
-                        t = _time(stamp)
-                        if t is not None and t < since:
-                            del seen[deal_id]
-            if ctx.stop_reason:
-                return
-        state["watermark"] = state.get("cursor")
-
-    @dlt.transformer(data_from=deal_pages, **canonical_hints(Deal))
-    def deals(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
-        """Mapped with the page (see ``deal_pages``), once for deals and quarantine."""
-        yield page["deals"]
-
-    @dlt.transformer(data_from=deal_pages, **quarantine_hints())
-    def quarantine(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
-        """The optional values a deal was loaded without (see ``deal_row``). A transformer
-        of its own because a canonical resource's hints would leak into a table variant."""
-        if page["quarantine"]:
-            yield page["quarantine"]
-
-    @dlt.transformer(data_from=deal_pages, **canonical_hints(StageChange))
-    def stage_changes(page: dict[str, list[Row]]) -> Iterator[list[Row]]:
-        """History read with the page (see ``deal_pages``): no request here."""
-        yield page["stage_changes"]
-
-    @dlt.resource(**canonical_hints(Owner))
-    def owners() -> Iterator[list[Row]]:
-        if ctx.stop_reason:
-            return
-        try:
-            users = meta.users
-        except QuotaExhausted as exc:
-            ctx.stop(str(exc))
-            return
-        yield [owner_row(src, u) for u in users]
-
-    @dlt.resource(**canonical_hints(Pipeline))
-    def pipelines() -> Iterator[list[Row]]:
-        for page in until_stopped(ctx, iter_pages(client, "pipelines", {"limit": page_size})):
-            yield [pipeline_row(src, p) for p in page]
-
-    @dlt.resource(**canonical_hints(Stage))
-    def stages() -> Iterator[list[Row]]:
-        for page in until_stopped(ctx, iter_pages(client, "stages", {"limit": page_size})):
-            yield [stage_row(src, s) for s in page]
-        if not ctx.stop_reason:
-            yield outcome_stage_rows(src)
-
-    def activity_page(mapped: list[tuple[Row | None, list[Row]]]) -> dict[str, list[Row]]:
-        return {
-            "activities": [row for row, _ in mapped if row is not None],
-            "quarantine": [q for _, bad in mapped for q in bad],
-        }
-
-    @dlt.resource(name="activity_pages", selected=False)
-    def activity_pages() -> Iterator[dict[str, list[Row]]]:
-        """Activity (then note) pages mapped into activities plus quarantine rows for the
-        values they were loaded without (see ``activity_row``); a garbage ``update_time``
-        is quarantined there and simply not counted by the cursor."""
-        state = dlt.current.source_state().setdefault("activities", {})
-        if ctx.full_refresh:  # a stopped full refresh resumes as one
-            state.pop("cursor", None)
-            state.pop("notes_cursor", None)
-        type_map = options.activity_type_map
-        params = {
-            "limit": page_size,
-            "sort_by": "update_time",  # ascending, so the cursor may move page by page
-            "sort_direction": "asc",
-            **_since(state.get("cursor"), lookback, ctx.full_refresh),
-        }
-        for page in until_stopped(ctx, iter_pages(client, "activities", params)):
-            yield activity_page([activity_row(src, a, type_map) for a in page])
-            state["cursor"] = _max_time(state.get("cursor"), page)
-        if not options.include_notes or ctx.stop_reason:
-            return
-        params = {
-            "limit": page_size,
-            "sort": "id ASC",
-            **_since(state.get("notes_cursor"), lookback, ctx.full_refresh),
-        }
-        newest = state.get("notes_cursor")
-        for page in until_stopped(ctx, iter_pages(client, "notes", params)):
-            yield activity_page([note_row(src, n) for n in page])
-            newest = _max_time(newest, page)
-        if not ctx.stop_reason:  # notes come by id: the cursor moves only when all are read
-            state["notes_cursor"] = newest
-
+    run = PipedriveRun(ctx, build_client(ctx, options), options, lookback)
+    deals_read, activities_read = deal_pages(run), activity_pages(run)
+    deals, quarantine = split_pages(
+        deals_read, Deal, rows="deals", name="deals", quarantine_name="quarantine"
+    )
     activities, activity_quarantine = split_pages(
-        activity_pages,
+        activities_read,
         Activity,
         rows="activities",
         name="activities",
@@ -292,16 +239,101 @@ def build_source(ctx: SourceContext) -> DltSource:
     @dlt.source(name="pipedrive", max_table_nesting=0)
     def pipedrive() -> Any:
         return [
-            owners,
-            pipelines,
-            stages,
-            deal_pages,
+            owners(run),
+            pipelines(run),
+            stages(run),
+            deals_read,
             deals,
-            stage_changes,
+            deals_read | stage_changes(),
             quarantine,
-            activity_pages,
+            activities_read,
             activities,
             activity_quarantine,
         ]
 
     return pipedrive()
+
+
+# ----- the jobs behind the resources ------------------------------------------------------------
+
+
+def _deal_listing(
+    run: PipedriveRun,
+    endpoint: str,
+    cursor: Cursor[datetime],
+    since: datetime | None,
+    seen: dict[str, str],
+) -> Iterator[Page]:
+    """One deal listing, page by page with each page's flows read; the cursor moves past
+    a page only once it was yielded, and only as far as its deals whose flow was read."""
+    params = {
+        "status": DEAL_STATUSES,
+        "sort_by": "update_time",
+        "sort_direction": "asc",
+        "limit": run.options.page_size,
+        **_since(cursor),
+    }
+    for number, page in enumerate(run.pages(endpoint, params), 1):
+        done: list[Row] = []
+        history: list[Row] = []
+        for d in page:
+            try:
+                history.extend(_flow_rows(run, d, since, seen))
+            except QuotaExhausted as exc:
+                run.ctx.stop(str(exc))
+                break
+            done.append(d)
+        if done:
+            where = f"{ENDPOINTS[endpoint].path} page {number}"
+            mapped = [deal_row(run.src, d, run.fields, where) for d in done]
+            yield {
+                "deals": [row for row, _ in mapped],
+                "quarantine": [q for _, bad in mapped for q in bad],
+                "stage_changes": history,
+            }
+            _advance(cursor, done)  # sorted by update_time: the last complete deal's
+            cursor.commit()
+        if since is not None:  # forget what fell out of the lookback window
+            for deal_id, stamp in list(seen.items()):
+                t = _time(stamp)
+                if t is not None and t < since:
+                    del seen[deal_id]
+
+
+def _flow_rows(
+    run: PipedriveRun, d: Row, since: datetime | None, seen: dict[str, str]
+) -> list[Row]:
+    """Stage-history rows of one deal; reads its flow (40 tokens) only when its stage
+    moved since the watermark and was not read at this ``stage_change_time`` already."""
+    src, deal_id = run.src, str(d["id"])
+    moved = _time(d.get("stage_change_time"))
+    rows: list[Row] = []
+    if moved is None:  # never moved: it entered its stage when added
+        entry = initial_entry(src, d)
+        rows.extend([entry] if entry else [])
+        closed = terminal_entry(src, d)
+        if closed and (since is None or closed["changed_at"] >= since):
+            rows.append(closed)
+        return rows
+    if (since is None or moved >= since) and seen.get(deal_id) != d.get("stage_change_time"):
+        flow = [
+            item
+            for part in iter_pages(
+                run.client, "flow", {"items": "dealChange", "limit": 500}, id=deal_id
+            )
+            for item in part
+        ]
+        rows.extend(history_rows(src, d, flow, run.me))
+        seen[deal_id] = str(d.get("stage_change_time"))
+        return rows
+    closed = terminal_entry(src, d)
+    if closed and since is not None and closed["changed_at"] >= since:
+        rows.append(closed)  # newly won/lost without a stage move: no flow needed
+    return rows
+
+
+def _activity_page(mapped: list[tuple[Row | None, list[Row]]]) -> Page:
+    return {
+        "activities": [row for row, _ in mapped if row is not None],
+        "quarantine": [q for _, bad in mapped for q in bad],
+    }

@@ -12,7 +12,13 @@ from typing import Any
 
 from connectors.salesforce.options import SalesforceOptions
 from connectors.salesforce.settings import PIPELINE_ID
-from connectors.values import BadValues, checked_value, parse_amount, parse_probability
+from connectors.values import (
+    BadValues,
+    checked_value,
+    parse_amount,
+    parse_percent,
+    stage_probability,
+)
 from models.canonical import make_key
 
 Row = dict[str, Any]
@@ -37,11 +43,6 @@ def parse_date(value: Any) -> date | None:
 
 _datetime = checked_value(parse_datetime, "date/time (ISO-8601)")
 _date = checked_value(parse_date, "date (YYYY-MM-DD)")
-
-
-def _probability(value: Any) -> float | None:
-    """Salesforce sends 0-100; canonical is 0-1."""
-    return parse_probability(value, percent=True)
 
 
 def _int(value: Any) -> int | None:
@@ -76,7 +77,7 @@ def deal_row(
         "status": ("won" if won else "lost") if closed else "open",
         "amount": vals.get("Amount", rec.get("Amount"), parse_amount),
         "currency": rec.get("CurrencyIsoCode") if opts.multi_currency else opts.default_currency,
-        "probability": vals.get("Probability", rec.get("Probability"), _probability),
+        "probability": vals.get("Probability", rec.get("Probability"), parse_percent),
         "owner_id": rec.get("OwnerId"),
         "account_id": rec.get("AccountId"),
         "account_name": account.get("Name") if isinstance(account, dict) else None,
@@ -104,9 +105,7 @@ def stage_rows(records: Iterable[Row], source: str) -> list[Row]:
             "stage_id": rec["ApiName"],
             "label": rec.get("MasterLabel"),
             "display_order": _int(rec.get("SortOrder")),
-            "probability": None
-            if rec.get("DefaultProbability") in (None, "")
-            else float(rec["DefaultProbability"]) / 100,
+            "probability": stage_probability(rec.get("DefaultProbability"), percent=True),
             "is_closed": _bool(rec.get("IsClosed")),
             "is_won": _bool(rec.get("IsWon")),
             "is_deleted": False,
@@ -231,6 +230,9 @@ def event_row(rec: Row, source: str, where: str = "Event") -> tuple[Row, list[Ro
 
 
 def owner_row(rec: Row, source: str) -> Row:
+    """Raises ``KeyError`` for a User without an Id (the caller quarantines it whole)."""
+    if rec.get("Id") in (None, ""):
+        raise KeyError("Id")
     return {
         "source_name": source,
         "crm": CRM,

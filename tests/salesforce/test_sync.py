@@ -186,3 +186,23 @@ def test_a_bad_value_is_quarantined_and_its_deal_still_loads(harness: SandboxHub
     assert harness.sql(
         f"SELECT expected_close_date FROM deals WHERE source_deal_id = '{opp['Id']}'"
     ) == [(None,)]
+
+
+def test_an_owner_that_cannot_be_mapped_after_the_last_deals_page_is_quarantined(
+    harness: Harness,
+) -> None:
+    """Issue #17: quarantine rows once waited in a list drained by a transformer riding on
+    the deals pages, so a User refused when no deals page followed was never loaded. Here
+    an incremental run sees no deal change, only a User that comes back without an Id: it
+    cannot become an owner, so it must land in quarantine, and the other owners stay."""
+    harness.pull()
+    users = harness.sandbox.org.tables["User"]
+    user = next(iter(users.values()))
+    native_id = user["Id"]
+    user.update(Id=None, SystemModstamp=harness.sandbox.now())
+    harness.pull()
+    assert harness.rows("SELECT entity, record_id, location FROM quarantine") == [
+        ("owners", None, "User")
+    ]
+    owners = {r[0] for r in harness.rows("SELECT source_owner_id FROM owners")}
+    assert owners == set(users) and native_id in owners
