@@ -189,7 +189,7 @@ def test_a_bad_value_is_quarantined_and_its_deal_still_loads(harness: SandboxHub
 
 
 def test_an_owner_that_cannot_be_mapped_after_the_last_deals_page_is_quarantined(
-    harness: Harness,
+    harness: SandboxHub,
 ) -> None:
     """Issue #17: quarantine rows once waited in a list drained by a transformer riding on
     the deals pages, so a User refused when no deals page followed was never loaded. Here
@@ -201,8 +201,8 @@ def test_an_owner_that_cannot_be_mapped_after_the_last_deals_page_is_quarantined
     native_id = user["Id"]
     user.update(Id=None, SystemModstamp=harness.sandbox.now())
     harness.pull()
-    assert harness.rows("SELECT entity, record_id, location FROM quarantine") == [
+    assert harness.sql("SELECT entity, record_id, location FROM quarantine") == [
         ("owners", None, "User")
     ]
-    owners = {r[0] for r in harness.rows("SELECT source_owner_id FROM owners")}
+    owners = {r[0] for r in harness.sql("SELECT source_owner_id FROM owners")}
     assert owners == set(users) and native_id in owners
