@@ -408,8 +408,12 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         return SandboxResponse(200, body)
 
     def _owners(self, request: SandboxRequest) -> SandboxResponse:
-        archived = _flag(request, "archived")
-        items = [o for o in self.owners if o["archived"] == archived]
+        archived, email = _flag(request, "archived"), request.arg("email")
+        items = [
+            o
+            for o in self.owners
+            if o["archived"] == archived and (email is None or o["email"].lower() == email.lower())
+        ]
         return self._cursor_page(
             items,
             request,
@@ -625,8 +629,9 @@ class FakeHubspot(HubspotMutations, SandboxServer):
             "startedAt": stamp,
             "completedAt": stamp,
         }
-        if errors:
-            body.update(errors=errors, numErrors=len(errors))
+        if errors:  # the spec requires every key of a StandardError
+            filled = [{"context": {}, "links": {}, "errors": [], **e} for e in errors]
+            body.update(errors=filled, numErrors=len(errors))
         return SandboxResponse(207 if errors else 200, body)
 
     def _batch_read(self, request: SandboxRequest) -> SandboxResponse:
