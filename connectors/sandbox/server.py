@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
 import re
 import socket
@@ -36,6 +37,8 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.sandbox.spec import SandboxSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -135,6 +138,12 @@ class SandboxServer:
 
     def quota_exhausted_response(self, request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(429, {"error": "daily limit reached"})
+
+    def error_response(self, request: SandboxRequest, status: int, message: str) -> SandboxResponse:
+        """The vendor's error body for a request the sandbox cannot serve: an unsupported
+        route (404) or a sandbox bug (500). Kinds override it so that any client, not only
+        ours, sees its vendor's error shape and never a Python traceback."""
+        return SandboxResponse(status, {"error": message})
 
     def check_auth(self, request: SandboxRequest) -> SandboxResponse | None:
         """Return an error response when the request's credentials are not accepted."""
@@ -318,7 +327,7 @@ class SandboxServer:
                 with self.lock:
                     if self._page_cache and self._may_write(request):
                         self._page_cache.clear()
-                    response = handler(request)
+                    response = self._handled(handler, request)
         with self.lock:
             self.decorate(request, response)
             key = f"{request.method} {label} {response.status}"
@@ -338,8 +347,17 @@ class SandboxServer:
                 return label, handler, match
         return request.path, None, None
 
+    def _handled(self, handler: Handler, request: SandboxRequest) -> SandboxResponse:
+        """``handler``'s answer; a sandbox bug becomes a 500 in the vendor's shape, and its
+        traceback goes to the sandbox's log, never to the client."""
+        try:
+            return handler(request)
+        except Exception:
+            log.exception("%s sandbox failed on %s %s", self.kind, request.method, request.path)
+            return self.error_response(request, 500, "internal error")
+
     def not_found(self, request: SandboxRequest) -> SandboxResponse:
-        return SandboxResponse(404, {"error": f"no route for {request.method} {request.path}"})
+        return self.error_response(request, 404, f"no route for {request.method} {request.path}")
 
     def _faulted(self, request: SandboxRequest) -> tuple[str, SandboxResponse | None, float]:
         """(transport fault, fault response, delay before answering) for one request."""
@@ -397,8 +415,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
         try:
             response, transport_fault = self.sandbox.dispatch(request)
-        except Exception as exc:  # a sandbox bug must show as a 500, not a hung client
-            response, transport_fault = SandboxResponse(500, {"error": repr(exc)}), ""
+        except Exception:  # a sandbox bug must show as a 500, not a hung client
+            log.exception("%s sandbox failed on %s", self.sandbox.kind, self.path)
+            response = self.sandbox.error_response(request, 500, "internal error")
+            transport_fault = ""
         if transport_fault == "drop":
             self.close_connection = True
             with contextlib.suppress(OSError):

@@ -15,14 +15,16 @@ knobs every sandbox takes are a ``SandboxSpec``.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from bisect import bisect_right
 from collections import deque
 from math import ceil
 from typing import Any, ClassVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from connectors.hubspot import settings
+from connectors.hubspot.sandbox import vocab
 from connectors.hubspot.sandbox.mutate import HubspotMutations
 from connectors.hubspot.sandbox.store import (
     RENEWALS,
@@ -37,7 +39,7 @@ from connectors.synthetic import World, WorldSpec
 
 __all__ = ["RENEWALS", "RENEWALS_STAGE_MAP", "FakeHubspot"]
 
-_ASSOC_TYPE = {"calls": 206, "emails": 210, "meetings": 212, "notes": 214, "tasks": 216}
+_ERROR_CATEGORY = {404: "OBJECT_NOT_FOUND", 500: "INTERNAL_ERROR"}
 
 
 def _error(status: int, category: str, message: str, **extra: Any) -> SandboxResponse:
@@ -49,6 +51,41 @@ def _error(status: int, category: str, message: str, **extra: Any) -> SandboxRes
         **extra,
     }
     return SandboxResponse(status, body)
+
+
+def _unknown_type(name: str) -> SandboxResponse:
+    return _error(400, "VALIDATION_ERROR", f"Unable to infer object type from: {name}")
+
+
+def _not_found(object_id: str) -> SandboxResponse:
+    return _error(
+        404,
+        "OBJECT_NOT_FOUND",
+        "Object not found.  objectId are usually numeric.",
+        context={"id": [object_id]},
+    )
+
+
+def _flag(request: SandboxRequest, name: str) -> bool:
+    """HubSpot reads booleans case-blind: ``archived=True`` (as Python clients send it)
+    means true."""
+    return (request.arg(name) or "").lower() == "true"
+
+
+def _names(request: SandboxRequest, name: str) -> list[str] | None:
+    """A list parameter, repeated (``a=x&a=y``, as generated clients send it) or
+    comma-joined (``a=x,y``); None when absent or empty."""
+    names = [n for value in request.query.get(name, []) for n in value.split(",") if n]
+    return names or None
+
+
+def _sort(sort: Any) -> tuple[str, bool]:
+    """(property, descending) of one search sort: an object ``{propertyName, direction}``
+    or a string, ``-name`` for descending (the official SDKs type ``sorts`` as strings)."""
+    if isinstance(sort, str):
+        return sort.lstrip("-"), sort.startswith("-")
+    direction = str(sort.get("direction", "ASCENDING")).upper()
+    return sort.get("propertyName", "hs_object_id"), direction.startswith("DESC")
 
 
 class FakeHubspot(HubspotMutations, SandboxServer):
@@ -169,6 +206,9 @@ class FakeHubspot(HubspotMutations, SandboxServer):
     def quota_exhausted_response(self, request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(429, self._rate_body("DAILY", "You have reached your daily limit."))
 
+    def error_response(self, request: SandboxRequest, status: int, message: str) -> SandboxResponse:
+        return _error(status, _ERROR_CATEGORY.get(status, "VALIDATION_ERROR"), message)
+
     def _bearer(self, request: SandboxRequest) -> str | None:
         header = request.headers.get("authorization", "")
         return header[7:] if header.lower().startswith("bearer ") else None
@@ -245,6 +285,8 @@ class FakeHubspot(HubspotMutations, SandboxServer):
             )
 
     def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
+        if len(request.path) > 1:  # HubSpot serves /crm/v3/owners/ as /crm/v3/owners
+            request.path = request.path.rstrip("/")
         query = "&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs)
         if not request.path.startswith("/_sandbox/"):
             with self.lock:
@@ -260,6 +302,9 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         self.route("POST", "/oauth/v1/token", self._token)
         self.route("GET", "/crm/v3/pipelines/deals", self._pipelines)
         self.route("GET", "/crm/v3/owners", self._owners)
+        self.route("GET", "/crm/v3/owners/{owner_id}", self._owner)
+        for path in ("/crm/v3/schemas", "/crm-object-schemas/v3/schemas"):
+            self.route("GET", path, self._schemas)
         self.route("GET", "/crm/v3/properties/deals", self._properties)
         self.route("POST", "/crm/v3/properties/deals", self._create_property)
         self.route("GET", "/crm/v3/properties/deals/groups", self._groups)
@@ -269,6 +314,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         self.route("POST", "/crm/v3/objects/deals/batch/update", self._batch_update)
         self.route("POST", "/crm/v3/objects/{object_type}/search", self._search_objects)
         self.route("GET", "/crm/v3/objects/{object_type}", self._list)
+        self.route("GET", "/crm/v3/objects/{object_type}/{object_id}", self._get)
         self.route("GET", settings.RECENT_ENGAGEMENTS, self._recent_engagements)
 
     def _token(self, request: SandboxRequest) -> SandboxResponse:
@@ -327,6 +373,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         render: Any,
         default_limit: int = 10,
         sorted_keys: list[int] | None = None,
+        clamp: int | None = None,
     ) -> SandboxResponse:
         try:
             limit = int(request.arg("limit", str(default_limit)) or default_limit)
@@ -336,6 +383,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
             return _error(
                 400, "VALIDATION_ERROR", f"limit must be between 1 and {max_limit}, got {limit}"
             )
+        limit = min(limit, clamp or limit)
         after = request.arg("after")
         # sorted_keys: ``items`` is already sorted by ``key`` (the page_cache knob).
         ordered = items if sorted_keys is not None else sorted(items, key=key)
@@ -353,14 +401,19 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         body: dict[str, Any] = {"results": [render(i) for i in page]}
         if len(ordered) - start > limit:
             token = base64.urlsafe_b64encode(str(key(page[-1])).encode()).decode()
+            query = urlencode({**request.query, "after": [token]}, doseq=True, safe="=")
             body["paging"] = {
-                "next": {"after": token, "link": f"{self.base_url}{request.path}?after={token}"}
+                "next": {"after": token, "link": f"{self.base_url}{request.path}?{query}"}
             }
         return SandboxResponse(200, body)
 
     def _owners(self, request: SandboxRequest) -> SandboxResponse:
-        archived = request.arg("archived", "false") == "true"
-        items = [o for o in self.owners if o["archived"] == archived]
+        archived, email = _flag(request, "archived"), request.arg("email")
+        items = [
+            o
+            for o in self.owners
+            if o["archived"] == archived and (email is None or o["email"].lower() == email.lower())
+        ]
         return self._cursor_page(
             items,
             request,
@@ -370,23 +423,65 @@ class FakeHubspot(HubspotMutations, SandboxServer):
             default_limit=100,
         )
 
+    def _owner(self, request: SandboxRequest) -> SandboxResponse:
+        key = "userId" if request.arg("idProperty") == "userId" else "id"
+        owner_id, archived = request.params["owner_id"], _flag(request, "archived")
+        for owner in self.owners:
+            if str(owner[key]) == owner_id and owner["archived"] == archived:
+                return SandboxResponse(200, owner)
+        return _not_found(owner_id)
+
+    def _schemas(self, request: SandboxRequest) -> SandboxResponse:
+        """Custom object definitions: this portal has none."""
+        return SandboxResponse(200, {"results": []})
+
+    def _object_type(self, name: str) -> str | None:
+        """The served object type ``name`` spells (``deals``, ``deal``, ``0-3``), if any."""
+        plural = vocab.object_type(name)
+        return plural if plural in self.objects else None
+
+    def _render(self, obj: Obj, request: SandboxRequest) -> dict[str, Any]:
+        """One record as a list or get answers it: the requested ``properties``,
+        ``propertiesWithHistory`` and ``associations`` (those with no links are left out)."""
+        out = obj.to_json(
+            _names(request, "properties"), bool(_names(request, "propertiesWithHistory"))
+        )
+        linked = {}
+        for name in _names(request, "associations") or []:
+            to_type = vocab.object_type(name)
+            ids = self._associated(obj.object_type, to_type, obj.id) if to_type else []
+            if ids and to_type:
+                label = vocab.association_label(obj.object_type, to_type)
+                linked[to_type] = {"results": [{"id": i, "type": label} for i in ids]}
+        if linked:
+            out["associations"] = linked
+        return out
+
+    def _associated(self, from_type: str, to_type: str, obj_id: str) -> list[str]:
+        """Ids of the live ``to_type`` records linked to one record (activity <-> deal)."""
+        ids: set[str] = set()
+        if to_type == "deals" and from_type in self.links:
+            ids = self.links[from_type].get(obj_id, set())
+        elif from_type == "deals" and to_type in self.links:
+            ids = {a for a, deals in self.links[to_type].items() if obj_id in deals}
+        live = self.objects.get(to_type, {})
+        return sorted((i for i in ids if i in live and not live[i].archived), key=int)
+
+    def _get(self, request: SandboxRequest) -> SandboxResponse:
+        object_type = self._object_type(request.params["object_type"])
+        if object_type is None:
+            return _unknown_type(request.params["object_type"])
+        object_id = request.params["object_id"]
+        obj = self.objects[object_type].get(object_id)
+        if obj is None or obj.archived != _flag(request, "archived"):
+            return _not_found(object_id)
+        return SandboxResponse(200, self._render(obj, request))
+
     def _list(self, request: SandboxRequest) -> SandboxResponse:
-        object_type = request.params["object_type"]
-        if object_type not in self.objects:
-            return _error(
-                400, "VALIDATION_ERROR", f"Unable to infer object type from: {object_type}"
-            )
-        archived = request.arg("archived", "false") == "true"
-        names = request.arg("properties")
-        props = [p for p in names.split(",") if p] if names else None
-        with_history = bool(request.arg("propertiesWithHistory"))
-        if with_history:  # history shrinks the page to 50
-            requested = int(request.arg("limit", "10") or 10)
-            if requested > settings.LIST_PAGE_MAX:
-                return _error(
-                    400, "VALIDATION_ERROR", f"limit must be at most 100, got {requested}"
-                )
-            request.query["limit"] = [str(min(requested, settings.LIST_WITH_HISTORY_MAX))]
+        object_type = self._object_type(request.params["object_type"])
+        if object_type is None:
+            return _unknown_type(request.params["object_type"])
+        archived = _flag(request, "archived")
         if self.page_cache:
             items, keys = self.cached_rows(
                 ("list", object_type, archived), lambda: self._sorted_objects(object_type, archived)
@@ -399,8 +494,12 @@ class FakeHubspot(HubspotMutations, SandboxServer):
             request,
             settings.LIST_PAGE_MAX,
             lambda o: int(o.id),
-            lambda o: o.to_json(props, with_history),
+            lambda o: self._render(o, request),
             sorted_keys=keys,
+            # history shrinks the page to 50
+            clamp=settings.LIST_WITH_HISTORY_MAX
+            if _names(request, "propertiesWithHistory")
+            else None,
         )
 
     def _sorted_objects(self, object_type: str, archived: bool) -> tuple[list[Obj], list[int]]:
@@ -411,7 +510,29 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         return items, [int(o.id) for o in items]
 
     def _properties(self, request: SandboxRequest) -> SandboxResponse:
-        return SandboxResponse(200, {"results": self.properties})
+        return SandboxResponse(200, {"results": [self._with_options(p) for p in self.properties]})
+
+    def _with_options(self, prop: dict[str, Any]) -> dict[str, Any]:
+        """``pipeline`` and ``dealstage`` are enumerations whose options are the portal's
+        pipelines and stages as they are now."""
+        if prop["name"] == "pipeline":
+            rows = self.pipelines
+        elif prop["name"] == "dealstage":
+            rows = [s for p in self.pipelines for s in p["stages"]]
+        else:
+            return prop
+        options = [
+            {
+                "label": r["label"],
+                "value": r["id"],
+                "displayOrder": r["displayOrder"],
+                "hidden": r["archived"],
+                "description": "",
+            }
+            for r in rows
+        ]
+        field_type = "radio" if prop["name"] == "dealstage" else "select"
+        return {**prop, "type": "enumeration", "fieldType": field_type, "options": options}
 
     def _create_property(self, request: SandboxRequest) -> SandboxResponse:
         body = request.json() or {}
@@ -458,7 +579,10 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         return SandboxResponse(201, group)
 
     def _assoc(self, request: SandboxRequest) -> SandboxResponse:
-        from_type, to_type = request.params["from_type"], request.params["to_type"]
+        """v4 batch read, either direction between deals and activities; a record with no
+        links (or a standard type the sandbox does not hold) is a NO_ASSOCIATIONS_FOUND
+        error in a 207, never a 400."""
+        names = request.params["from_type"], request.params["to_type"]
         inputs = (request.json() or {}).get("inputs", [])
         if len(inputs) > settings.ASSOCIATIONS_BATCH_MAX:
             return _error(
@@ -466,46 +590,33 @@ class FakeHubspot(HubspotMutations, SandboxServer):
                 "VALIDATION_ERROR",
                 f"Batch input size {len(inputs)} exceeds the limit of 1000.",
             )
-        if to_type != "deals" or from_type not in self.links:
-            return _error(
-                400, "VALIDATION_ERROR", f"unsupported association {from_type}->{to_type}"
-            )
+        from_type, to_type = (vocab.object_type(n) for n in names)
+        if from_type is None or to_type is None:
+            return _unknown_type(names[0] if from_type is None else names[1])
+        type_id = vocab.ASSOCIATION_TYPE_IDS.get((from_type, to_type))
         results, errors = [], []
         for item in inputs:
-            act_id = str(item.get("id"))
-            obj = self.objects[from_type].get(act_id)
-            deals = sorted(
-                d
-                for d in self.links[from_type].get(act_id, set())
-                if d in self.objects["deals"] and not self.objects["deals"][d].archived
+            obj_id = str(item.get("id"))
+            obj = self.objects.get(from_type, {}).get(obj_id)
+            linked = (
+                self._associated(from_type, to_type, obj_id) if obj and not obj.archived else []
             )
-            if obj is None or obj.archived or not deals:
+            if not linked:
                 errors.append(
                     {
                         "status": "error",
                         "category": "OBJECT_NOT_FOUND",
                         "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
-                        "context": {"fromObjectId": [act_id]},
-                        "message": f"No deals is associated with {from_type[:-1]} {act_id}.",
+                        "context": {"fromObjectId": [obj_id]},
+                        "message": f"No {to_type} is associated with {from_type[:-1]} {obj_id}.",
                     }
                 )
                 continue
+            spec = {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}
             results.append(
                 {
-                    "from": {"id": act_id},
-                    "to": [
-                        {
-                            "toObjectId": int(d),
-                            "associationTypes": [
-                                {
-                                    "category": "HUBSPOT_DEFINED",
-                                    "typeId": _ASSOC_TYPE[from_type],
-                                    "label": None,
-                                }
-                            ],
-                        }
-                        for d in deals
-                    ],
+                    "from": {"id": obj_id},
+                    "to": [{"toObjectId": int(i), "associationTypes": [spec]} for i in linked],
                 }
             )
         return self._multi(results, errors)
@@ -518,8 +629,9 @@ class FakeHubspot(HubspotMutations, SandboxServer):
             "startedAt": stamp,
             "completedAt": stamp,
         }
-        if errors:
-            body.update(errors=errors, numErrors=len(errors))
+        if errors:  # the spec requires every key of a StandardError
+            filled = [{"context": {}, "links": {}, "errors": [], **e} for e in errors]
+            body.update(errors=filled, numErrors=len(errors))
         return SandboxResponse(207 if errors else 200, body)
 
     def _batch_read(self, request: SandboxRequest) -> SandboxResponse:
@@ -603,8 +715,20 @@ class FakeHubspot(HubspotMutations, SandboxServer):
                                 "message": f"{value} is not a valid number",
                             }
                         )
-        if invalid:
-            return _error(400, "VALIDATION_ERROR", f"Property values were not valid: {invalid}")
+        if invalid:  # HubSpot's message embeds the invalid list as JSON
+            return _error(
+                400,
+                "VALIDATION_ERROR",
+                "Property values were not valid: " + json.dumps(invalid, separators=(",", ":")),
+                errors=[
+                    {
+                        "message": i["message"],
+                        "code": i["error"],
+                        "context": {"propertyName": [i["name"]]},
+                    }
+                    for i in invalid
+                ],
+            )
         token = self._bearer(request)
         app_id = self.APP_ID if token == self.TOKEN else self.OAUTH_APP_ID
         results, errors = [], []
@@ -697,11 +821,9 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         )
 
     def _search_objects(self, request: SandboxRequest) -> SandboxResponse:
-        object_type = request.params["object_type"]
-        if object_type not in self.objects:
-            return _error(
-                400, "VALIDATION_ERROR", f"Unable to infer object type from: {object_type}"
-            )
+        object_type = self._object_type(request.params["object_type"])
+        if object_type is None:
+            return _unknown_type(request.params["object_type"])
         body = request.json() or {}
         limit = int(body.get("limit", 10))
         if not 1 <= limit <= settings.SEARCH_PAGE_MAX:
@@ -729,6 +851,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
                 f"Search paging beyond {self.search_cap} results is not supported "
                 f"(after={after}, limit={limit}); narrow the query.",
             )
+        terms = str(body.get("query") or "").lower().split()
         hits = [
             o
             for o in self.objects[object_type].values()
@@ -737,10 +860,10 @@ class FakeHubspot(HubspotMutations, SandboxServer):
                 not groups
                 or any(all(self._matches(o, f) for f in g.get("filters", [])) for g in groups)
             )
+            and (not terms or self._mentions(o, terms))
         ]
         if sorts:
-            name = sorts[0].get("propertyName", "hs_object_id")
-            desc = str(sorts[0].get("direction", "ASCENDING")).upper().startswith("DESC")
+            name, desc = _sort(sorts[0])
             present = [o for o in hits if self._value(o, name) is not None]
             absent = [o for o in hits if self._value(o, name) is None]
             present.sort(key=lambda o: (self._value(o, name), int(o.id)), reverse=desc)
@@ -758,3 +881,14 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         if after + limit < len(hits):
             out["paging"] = {"next": {"after": str(after + limit)}}
         return SandboxResponse(200, out)
+
+    @staticmethod
+    def _mentions(obj: Obj, terms: list[str]) -> bool:
+        """A search ``query``: every term starts a word of one of the type's default
+        searchable properties, case-blind."""
+        words = [
+            word
+            for name in vocab.SEARCHABLE.get(obj.object_type, ())
+            for word in str(obj.props.get(name) or "").lower().split()
+        ]
+        return all(any(w.startswith(t) for w in words) for t in terms)

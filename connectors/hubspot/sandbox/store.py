@@ -215,6 +215,7 @@ class HubspotStore:
                     "createdAt": created,
                     "updatedAt": created,
                     "archived": not rep.is_active,
+                    "type": "PERSON",
                     "teams": [
                         {"id": str(3_000 + len(rep.team)), "name": rep.team, "primary": True}
                     ],
@@ -478,7 +479,11 @@ class HubspotStore:
             try:
                 return float(value) if "." in str(value) else int(value)
             except (TypeError, ValueError):
+                pass
+            try:
                 return parse_ms(str(value))
+            except ValueError:  # a word against a numeric-looking value matches nothing
+                return value
         return value
 
     def _matches(self, obj: Obj, flt: dict[str, Any]) -> bool:
