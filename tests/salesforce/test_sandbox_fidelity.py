@@ -187,6 +187,10 @@ def test_aggregate_without_group_by_is_one_row_and_ungrouped_fields_are_refused(
     refused = soql(org, "SELECT Name, COUNT(Id) FROM Opportunity GROUP BY StageName")
     assert refused.status_code == 400 and error_code(refused) == "MALFORMED_QUERY"
     assert "Name" in refused.json()[0]["message"]
+    limited = soql(org, "SELECT MAX(CloseDate) FROM Opportunity LIMIT 1")
+    assert limited.status_code == 400 and error_code(limited) == "MALFORMED_QUERY"
+    ungroupable = soql(org, "SELECT Amount, COUNT(Id) FROM Opportunity GROUP BY Amount")
+    assert ungroupable.status_code == 400 and error_code(ungroupable) == "INVALID_FIELD"
 
 
 def test_limit_and_offset_page_the_sorted_rows(org: Org) -> None:

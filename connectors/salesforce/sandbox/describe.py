@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.salesforce.sandbox.soql import UNGROUPABLE
 from connectors.salesforce.sandbox.store import LABELS, RELATIONS, UPDATEABLE
 
 Rec = dict[str, Any]
@@ -171,7 +172,7 @@ def describe_field(obj: str, name: str, ftype: str, picklist: list[Rec]) -> Rec:
         "byteLength": length * 3 if text else length,
         "nameField": name == "Name",
         "idLookup": name == "Id",
-        "groupable": ftype not in ("double", "datetime"),
+        "groupable": ftype not in UNGROUPABLE,
         "picklistValues": picklist,
         "restrictedPicklist": name == "StageName",
     }

@@ -66,6 +66,7 @@ _KEYWORDS = {
 _UNSUPPORTED = {"HAVING", "TYPEOF", "WITH", "FOR", "USING", "INCLUDES", "EXCLUDES"}
 AGGREGATES = {"COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX"}
 MAX_OFFSET = 2000
+UNGROUPABLE = {"double", "datetime"}  # describe says groupable: false for these
 FIELDS_LIMIT = 200  # FIELDS(ALL) and FIELDS(CUSTOM) need a LIMIT of at most this
 
 
@@ -276,12 +277,7 @@ class _Parser:
             while self.peek() == ("punct", ","):
                 self.take()
                 query.group_by.append(self.resolve_field(self.expect("ident")))
-        if query.aggregates or query.group_by:
-            ungrouped = next((f for f in query.fields if f not in query.group_by), None)
-            if ungrouped:
-                raise SoqlError(
-                    "MALFORMED_QUERY", f"Field must be grouped or aggregated: {ungrouped}"
-                )
+        self.check_grouping(query)
         if self.peek() == ("kw", "ORDER"):
             self.take()
             self.expect("kw", "BY")
@@ -315,7 +311,22 @@ class _Parser:
                 "MALFORMED_QUERY",
                 f"The SOQL FIELDS function must have a LIMIT of at most {FIELDS_LIMIT}",
             )
+        if query.aggregates and not query.group_by and query.limit is not None:
+            raise SoqlError("MALFORMED_QUERY", "An aggregate query with LIMIT needs GROUP BY")
         return query
+
+    def check_grouping(self, query: Query) -> None:
+        """Every plain field of an aggregate query is grouped; only groupable types group."""
+        if not query.is_aggregate:
+            return
+        ungrouped = next((f for f in query.fields if f not in query.group_by), None)
+        if ungrouped:
+            raise SoqlError("MALFORMED_QUERY", f"Field must be grouped or aggregated: {ungrouped}")
+        for name in query.group_by:
+            if self.field_type(name) in UNGROUPABLE:
+                raise SoqlError(
+                    "INVALID_FIELD", f"field '{name}' can not be grouped in a query call"
+                )
 
     def disjunction(self) -> Any:
         terms = [self.conjunction()]
