@@ -1,11 +1,13 @@
 """FakeSalesforce: a stateful, faithful fake of the parts of the Salesforce API the hub uses.
 
 OAuth token endpoint (refresh token, JWT bearer verified against the connected app's
-certificate, client credentials), SOQL ``/query`` and ``/queryAll`` with snapshot cursors
-and ``nextRecordsUrl``, Bulk 2.0 query jobs with ``Sforce-Locator`` paging, describe,
-sObject Collections and Composite updates with ``If-Unmodified-Since``. Every API response
-carries ``Sforce-Limit-Info``; the daily allocation is enforced with 403
-``REQUEST_LIMIT_EXCEEDED``; errors use Salesforce's ``[{message, errorCode, fields}]`` shape.
+certificate, client credentials), the versions list, SOQL ``/query`` and ``/queryAll`` with
+snapshot cursors and ``nextRecordsUrl`` (in the client's API version), Bulk 2.0 query jobs
+(``Sforce-Locator`` paging, abort, delete, list), describe and global describe, record GET,
+``/limits``, sObject Collections and Composite updates with ``If-Unmodified-Since``. Every
+authenticated API response carries ``Sforce-Limit-Info``; the daily allocation is enforced
+with 403 ``REQUEST_LIMIT_EXCEEDED``; every error, a sandbox fault included, uses Salesforce's
+``[{message, errorCode, fields}]`` shape.
 
 Vendor knobs (constructor keywords): ``daily_limit``, ``api_usage``, ``api_bursts``,
 ``lock_row_rate``, ``version``, ``currency``; the knobs every sandbox takes are a
