@@ -42,7 +42,7 @@ from connectors.salesforce.sandbox.store import (
     Org,
     Rec,
 )
-from connectors.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer
+from connectors.sandbox.server import Handler, SandboxRequest, SandboxResponse, SandboxServer
 from connectors.sandbox.spec import SandboxSpec
 
 DATA = "/services/data/{v}"
@@ -191,7 +191,9 @@ class FakeSalesforce(SandboxServer):
         self.tokens.clear()
 
     # ----- routes -------------------------------------------------------------------------
-    def route(self, method: str, pattern: str, handler: Any, *, label: str | None = None) -> None:
+    def route(
+        self, method: str, pattern: str, handler: Handler, *, label: str | None = None
+    ) -> None:
         """Every route answers a sandbox bug in Salesforce's error shape, never a traceback."""
 
         def guarded(request: SandboxRequest) -> SandboxResponse:
