@@ -1,11 +1,13 @@
 """FakeSalesforce: a stateful, faithful fake of the parts of the Salesforce API the hub uses.
 
 OAuth token endpoint (refresh token, JWT bearer verified against the connected app's
-certificate, client credentials), SOQL ``/query`` and ``/queryAll`` with snapshot cursors
-and ``nextRecordsUrl``, Bulk 2.0 query jobs with ``Sforce-Locator`` paging, describe,
-sObject Collections and Composite updates with ``If-Unmodified-Since``. Every API response
-carries ``Sforce-Limit-Info``; the daily allocation is enforced with 403
-``REQUEST_LIMIT_EXCEEDED``; errors use Salesforce's ``[{message, errorCode, fields}]`` shape.
+certificate, client credentials), the versions list, SOQL ``/query`` and ``/queryAll`` with
+snapshot cursors and ``nextRecordsUrl`` (in the client's API version), Bulk 2.0 query jobs
+(``Sforce-Locator`` paging, abort, delete, list), describe and global describe, record GET,
+``/limits``, sObject Collections and Composite updates with ``If-Unmodified-Since``. Every
+authenticated API response carries ``Sforce-Limit-Info``; the daily allocation is enforced
+with 403 ``REQUEST_LIMIT_EXCEEDED``; every error, a sandbox fault included, uses Salesforce's
+``[{message, errorCode, fields}]`` shape.
 
 Vendor knobs (constructor keywords): ``daily_limit``, ``api_usage``, ``api_bursts``,
 ``lock_row_rate``, ``version``, ``currency``; the knobs every sandbox takes are a
@@ -25,9 +27,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from connectors.salesforce.sandbox import soql
+from connectors.salesforce.sandbox.describe import (
+    OTHER_LIMITS,
+    SOBJECT_DEFAULTS,
+    describe_field,
+    release_label,
+)
 from connectors.salesforce.sandbox.store import (
     KEY_PREFIX,
-    LABELS,
     RELATIONS,
     SCHEMA,
     STAGE_INFO,
@@ -35,13 +42,14 @@ from connectors.salesforce.sandbox.store import (
     Org,
     Rec,
 )
-from connectors.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer
+from connectors.sandbox.server import Handler, SandboxRequest, SandboxResponse, SandboxServer
 from connectors.sandbox.spec import SandboxSpec
 
 DATA = "/services/data/{v}"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _NUMERIC = {"double", "int"}
 # what a full sync pages through, one SOQL listing each
+RUNNING = ("UploadComplete", "InProgress")  # Bulk 2.0 job states that may still abort
 PAGED_OBJECTS = ("Opportunity", "OpportunityHistory", "Task", "Event", "User", "OpportunityStage")
 
 
@@ -183,8 +191,25 @@ class FakeSalesforce(SandboxServer):
         self.tokens.clear()
 
     # ----- routes -------------------------------------------------------------------------
+    def route(
+        self, method: str, pattern: str, handler: Handler, *, label: str | None = None
+    ) -> None:
+        """Every route answers a sandbox bug in Salesforce's error shape, never a traceback."""
+
+        def guarded(request: SandboxRequest) -> SandboxResponse:
+            try:
+                return handler(request)
+            except Exception as exc:  # noqa: BLE001 - the vendor's 500, whatever went wrong
+                return self.unexpected_error_response(request, exc)
+
+        super().route(method, pattern, guarded, label=label)
+
     def _register(self) -> None:
         self.route("POST", "/services/oauth2/token", self.token)
+        for versions in ("/services/data", "/services/data/"):
+            self.route("GET", versions, self.versions, label="/services/data/")
+        for root in (f"{DATA}/sobjects", f"{DATA}/sobjects/"):
+            self.route("GET", root, self.describe_global, label=f"{DATA}/sobjects/")
         for resource in ("query", "queryAll"):
             self.route("GET", f"{DATA}/{resource}", self.query, label=f"{DATA}/{resource}")
             self.route("GET", f"{DATA}/{resource}/", self.query, label=f"{DATA}/{resource}")
@@ -195,13 +220,19 @@ class FakeSalesforce(SandboxServer):
                 label=f"{DATA}/{resource}/{{locator}}",
             )
         self.route("GET", f"{DATA}/sobjects/{{obj}}/describe", self.describe)
+        self.route("GET", f"{DATA}/sobjects/{{obj}}/describe/", self.describe)
+        self.route("GET", f"{DATA}/sobjects/{{obj}}/{{id}}", self.get_record)
         self.route("PATCH", f"{DATA}/sobjects/{{obj}}/{{id}}", self.patch_one)
         self.route("PATCH", f"{DATA}/composite/sobjects", self.patch_collection)
         self.route("POST", f"{DATA}/composite", self.composite)
         self.route("POST", f"{DATA}/jobs/query", self.bulk_create)
+        self.route("GET", f"{DATA}/jobs/query", self.bulk_list)
         self.route("GET", f"{DATA}/jobs/query/{{id}}", self.bulk_status)
+        self.route("PATCH", f"{DATA}/jobs/query/{{id}}", self.bulk_abort)
+        self.route("DELETE", f"{DATA}/jobs/query/{{id}}", self.bulk_delete)
         self.route("GET", f"{DATA}/jobs/query/{{id}}/results", self.bulk_results)
-        self.route("GET", f"{DATA}/limits", self.limits)
+        for limits in (f"{DATA}/limits", f"{DATA}/limits/"):
+            self.route("GET", limits, self.limits, label=f"{DATA}/limits")
 
     # ----- vendor hooks ---------------------------------------------------------------------
     def check_auth(self, request: SandboxRequest) -> SandboxResponse | None:
@@ -211,8 +242,8 @@ class FakeSalesforce(SandboxServer):
                 + "?"
                 + "&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs)
             )
-        if not request.path.startswith("/services/data"):
-            return None
+        if not request.path.startswith("/services/data/v"):
+            return None  # the versions list answers without a session, as Salesforce's
         header = request.headers.get("authorization", "")
         token = header[7:] if header.startswith("Bearer ") else ""
         if token not in self.tokens:
@@ -234,9 +265,30 @@ class FakeSalesforce(SandboxServer):
     def server_error_response(self, request: SandboxRequest) -> SandboxResponse:
         return sf_error(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable.")
 
+    def unexpected_error_response(self, request: SandboxRequest, exc: Exception) -> SandboxResponse:
+        """What Salesforce answers when it fails inside: a 500 in its error shape."""
+        return sf_error(
+            500,
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred. Please include this ErrorId if you contact "
+            f"support: {secrets.randbelow(10**9)}-{secrets.randbelow(10**5)} (sandbox)",
+        )
+
+    def not_found(self, request: SandboxRequest) -> SandboxResponse:
+        allowed = sorted(
+            {method for method, regex, _, _ in self._routes if regex.match(request.path)}
+        )
+        if allowed:
+            return sf_error(
+                405,
+                "METHOD_NOT_ALLOWED",
+                f"HTTP Method '{request.method}' not allowed. Allowed are {','.join(allowed)}",
+            )
+        return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+
     def decorate(self, request: SandboxRequest, response: SandboxResponse) -> None:
-        if not request.path.startswith("/services/data"):
-            return
+        if not request.path.startswith("/services/data/v") or response.status == 401:
+            return  # an unauthenticated call is nobody's usage
         limited = (
             isinstance(response.body, list)
             and response.body
@@ -354,16 +406,21 @@ class FakeSalesforce(SandboxServer):
         ]
         if query.order:
             rows.sort(key=soql.order_key(query, lambda r, n: self._get(r, obj, n)))
-        if query.limit is not None:
-            rows = rows[: query.limit]
-        return query, rows
+        if query.is_aggregate:
+            rows = soql.aggregate(query, rows, lambda r, n: self._get(r, obj, n))
+        end = None if query.limit is None else query.offset + query.limit
+        return query, rows[query.offset : end]
 
-    def _render(self, query: soql.Query, rec: Rec) -> Rec:
+    def _render(self, query: soql.Query, rec: Rec, version: str) -> Rec:
         obj = query.obj
+        if query.is_aggregate:
+            return {"attributes": {"type": "AggregateResult"}} | {
+                k: rest_value(v, "") for k, v in rec.items()
+            }
         out: Rec = {
             "attributes": {
                 "type": obj,
-                "url": f"/services/data/v{self.version}/sobjects/{obj}/{rec['Id']}",
+                "url": f"/services/data/{version}/sobjects/{obj}/{rec['Id']}",
             }
         }
         for name in query.fields:
@@ -379,7 +436,7 @@ class FakeSalesforce(SandboxServer):
                     {
                         "attributes": {
                             "type": target,
-                            "url": f"/services/data/v{self.version}/sobjects/{target}/{parent['Id']}",
+                            "url": f"/services/data/{version}/sobjects/{target}/{parent['Id']}",
                         }
                     },
                 )
@@ -397,10 +454,14 @@ class FakeSalesforce(SandboxServer):
             query, rows = self._run(text, all_rows)
         except soql.SoqlError as exc:
             return sf_error(400, exc.code, exc.message)
-        records = [self._render(query, r) for r in rows]  # a snapshot, as Salesforce's cursor
+        version = request.params["v"]
+        if query.count_only:
+            return SandboxResponse(200, {"totalSize": len(rows), "done": True, "records": []})
+        # a snapshot, as Salesforce's cursor
+        records = [self._render(query, r, version) for r in rows]
         cursor_id = "01g" + secrets.token_hex(8).upper()[:15]
         self._cursors[cursor_id] = ("queryAll" if all_rows else "query", records)
-        return self._page(cursor_id, 0, self._batch_size(request))
+        return self._page(cursor_id, 0, self._batch_size(request), version)
 
     def _batch_size(self, request: SandboxRequest) -> int:
         options = request.headers.get("sforce-query-options", "")
@@ -410,14 +471,14 @@ class FakeSalesforce(SandboxServer):
                 return min(2000, max(200, int(value)))
         return 2000
 
-    def _page(self, cursor_id: str, offset: int, size: int) -> SandboxResponse:
+    def _page(self, cursor_id: str, offset: int, size: int, version: str) -> SandboxResponse:
         resource, records = self._cursors[cursor_id]
         chunk = records[offset : offset + size]
         done = offset + size >= len(records)
         body: Rec = {"totalSize": len(records), "done": done}
         if not done:
             body["nextRecordsUrl"] = (
-                f"/services/data/v{self.version}/{resource}/{cursor_id}-{offset + size}"
+                f"/services/data/{version}/{resource}/{cursor_id}-{offset + size}"
             )
         else:
             self._cursors.pop(cursor_id, None)
@@ -428,7 +489,7 @@ class FakeSalesforce(SandboxServer):
         cursor_id, _, offset = request.params["locator"].partition("-")
         if cursor_id not in self._cursors or not offset.isdigit():
             return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        return self._page(cursor_id, int(offset), self._batch_size(request))
+        return self._page(cursor_id, int(offset), self._batch_size(request), request.params["v"])
 
     # ----- Bulk API 2.0 ---------------------------------------------------------------------------
     def bulk_create(self, request: SandboxRequest) -> SandboxResponse:
@@ -440,6 +501,12 @@ class FakeSalesforce(SandboxServer):
             query, rows = self._run(str(spec.get("query", "")), operation == "queryAll")
         except soql.SoqlError as exc:
             return sf_error(400, exc.code, exc.message)
+        if query.is_aggregate or query.count_only or query.offset:
+            return sf_error(
+                400,
+                "API_ERROR",
+                "Aggregate functions, GROUP BY and OFFSET are not supported in Bulk API 2.0 queries",
+            )
         job_id = "750" + secrets.token_hex(8).upper()[:15]
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerow(query.fields)
@@ -468,12 +535,16 @@ class FakeSalesforce(SandboxServer):
         }
         return SandboxResponse(200, dict(info))
 
+    def _job(self, request: SandboxRequest) -> dict[str, Any] | None:
+        return self._jobs.get(request.params["id"])
+
     def bulk_status(self, request: SandboxRequest) -> SandboxResponse:
-        job = self._jobs.get(request.params["id"])
+        job = self._job(request)
         if job is None:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         job["polls"] += 1
-        job["info"]["state"] = "InProgress" if job["polls"] == 1 else "JobComplete"
+        if job["info"]["state"] in RUNNING:  # the first poll sees it run, the next done
+            job["info"]["state"] = "InProgress" if job["polls"] == 1 else "JobComplete"
         body = {
             **job["info"],
             "numberRecordsProcessed": len(job["rows"]),
@@ -482,12 +553,51 @@ class FakeSalesforce(SandboxServer):
         }
         return SandboxResponse(200, body)
 
+    def bulk_list(self, request: SandboxRequest) -> SandboxResponse:
+        """Every query job, newest last; one page (Salesforce pages at 1,000 jobs)."""
+        return SandboxResponse(
+            200,
+            {
+                "done": True,
+                "records": [dict(job["info"]) for job in self._jobs.values()],
+                "nextRecordsUrl": None,
+            },
+        )
+
+    def bulk_abort(self, request: SandboxRequest) -> SandboxResponse:
+        """Only ``{"state": "Aborted"}``, and only while the job runs, as Salesforce."""
+        job = self._job(request)
+        if job is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        state = (request.json() or {}).get("state")
+        if state != "Aborted":
+            return sf_error(400, "INVALIDJOBSTATE", f"Invalid state: {state}")
+        if job["info"]["state"] not in RUNNING:
+            return sf_error(
+                400, "INVALIDJOBSTATE", f"Job is already {job['info']['state']}; it cannot abort"
+            )
+        job["info"].update(state="Aborted", systemModstamp=rest_value(self.now(), "datetime"))
+        return SandboxResponse(200, dict(job["info"]))
+
+    def bulk_delete(self, request: SandboxRequest) -> SandboxResponse:
+        job = self._job(request)
+        if job is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        if job["info"]["state"] in RUNNING:
+            return sf_error(
+                400,
+                "API_ERROR",
+                "Error encountered when deleting the job because the job is not terminated",
+            )
+        del self._jobs[request.params["id"]]
+        return SandboxResponse(204)
+
     def bulk_results(self, request: SandboxRequest) -> SandboxResponse:
         job = self._jobs.get(request.params["id"])
         if job is None:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         if job["info"]["state"] != "JobComplete":
-            return sf_error(400, "API_ERROR", "Job is not complete")
+            return sf_error(400, "API_ERROR", f"Job is {job['info']['state']}, not JobComplete")
         locator = request.arg("locator")
         offset = int(base64.b64decode(locator).decode()) if locator else 0
         size = int(request.arg("maxRecords") or 100_000)
@@ -514,69 +624,111 @@ class FakeSalesforce(SandboxServer):
         return out.getvalue()
 
     def limits(self, request: SandboxRequest) -> SandboxResponse:
+        """The org's limits; DailyApiRequests counts this call too, as its Sforce-Limit-Info
+        header does (both are read after the call is counted)."""
+        used = self.api_usage + 1
+        body = {name: {"Max": top, "Remaining": top} for name, top in OTHER_LIMITS.items()}
+        body["DailyApiRequests"] = {"Max": self.daily_limit, "Remaining": self.daily_limit - used}
+        jobs = len(self._jobs)
+        body["DailyBulkV2QueryJobs"] = {"Max": 10_000, "Remaining": 10_000 - jobs}
+        return SandboxResponse(200, dict(sorted(body.items())))
+
+    def versions(self, request: SandboxRequest) -> SandboxResponse:
+        """Every API version up to the org's: 31.0 is the oldest one still served."""
+        newest = int(float(self.version))
+        return SandboxResponse(
+            200,
+            [
+                {
+                    "label": release_label(n),
+                    "url": f"/services/data/v{n}.0",
+                    "version": f"{n}.0",
+                }
+                for n in range(31, newest + 1)
+            ],
+        )
+
+    def _sobject_summary(self, obj: str, version: str) -> Rec:
+        writable = obj == "Opportunity"
+        base = f"/services/data/{version}/sobjects/{obj}"
+        return {
+            **SOBJECT_DEFAULTS,
+            "name": obj,
+            "label": obj,
+            "labelPlural": f"{obj}s",
+            "keyPrefix": KEY_PREFIX.get(obj),
+            "createable": writable,
+            "updateable": writable,
+            "deletable": writable,
+            "urls": {
+                "sobject": base,
+                "describe": f"{base}/describe",
+                "rowTemplate": f"{base}/{{ID}}",
+            },
+        }
+
+    def describe_global(self, request: SandboxRequest) -> SandboxResponse:
+        version = request.params["v"]
         return SandboxResponse(
             200,
             {
-                "DailyApiRequests": {
-                    "Max": self.daily_limit,
-                    "Remaining": self.daily_limit - self.api_usage,
-                }
+                "encoding": "UTF-8",
+                "maxBatchSize": 200,
+                "sobjects": [self._sobject_summary(obj, version) for obj in sorted(SCHEMA)],
             },
         )
+
+    def get_record(self, request: SandboxRequest) -> SandboxResponse:
+        """``GET /sobjects/{type}/{id}``: every field, or those named in ``fields=``."""
+        obj, rec_id = request.params["obj"], request.params["id"]
+        if obj not in SCHEMA:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        rec = self.org.tables[obj].get(rec_id)
+        if rec is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        if rec.get("IsDeleted"):
+            return sf_error(404, "ENTITY_IS_DELETED", "entity is deleted")
+        wanted = request.arg("fields")
+        query = soql.Query(obj, list(SCHEMA[obj]))
+        if wanted:
+            try:
+                query = soql.parse(f"SELECT {wanted} FROM {obj}", SCHEMA, RELATIONS, self.now())
+            except soql.SoqlError as exc:
+                return sf_error(400, exc.code, exc.message)
+        return SandboxResponse(200, self._render(query, rec, request.params["v"]))
 
     # ----- describe and writes --------------------------------------------------------------------
     def describe(self, request: SandboxRequest) -> SandboxResponse:
         obj = request.params["obj"]
         if obj not in SCHEMA:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
-        fields = []
-        for name, ftype in SCHEMA[obj].items():
-            picklist = []
-            if obj == "Opportunity" and name == "StageName":
-                stages = sorted(
-                    self.org.tables["OpportunityStage"].values(), key=lambda s: s["SortOrder"]
-                )
-                picklist = [
-                    {
-                        "active": s["IsActive"],
-                        "defaultValue": False,
-                        "label": s["MasterLabel"],
-                        "validFor": None,
-                        "value": s["ApiName"],
-                    }
-                    for s in stages
-                ]
-            fields.append(
-                {
-                    "name": name,
-                    "label": LABELS.get(name, name),
-                    "type": {"int": "int", "double": "double"}.get(ftype, ftype),
-                    "custom": name.endswith("__c"),
-                    "updateable": obj == "Opportunity" and name in UPDATEABLE,
-                    "createable": obj == "Opportunity" and name in UPDATEABLE,
-                    "nillable": name not in ("Id", "Name", "StageName", "CloseDate"),
-                    "length": 255 if ftype in ("string", "picklist") else 0,
-                    "picklistValues": picklist,
-                    "referenceTo": [],
-                    "soapType": "xsd:string",
-                }
-            )
+        fields = [
+            describe_field(obj, name, ftype, self._picklist(obj, name))
+            for name, ftype in SCHEMA[obj].items()
+        ]
         body = {
-            "name": obj,
-            "label": obj,
-            "labelPlural": f"{obj}s",
-            "keyPrefix": KEY_PREFIX.get(obj),
-            "custom": False,
-            "queryable": True,
-            "updateable": obj == "Opportunity",
-            "createable": obj == "Opportunity",
-            "deletable": obj == "Opportunity",
+            **self._sobject_summary(obj, request.params["v"]),
             "fields": fields,
             "recordTypeInfos": [],
             "childRelationships": [],
-            "urls": {"describe": f"/services/data/v{self.version}/sobjects/{obj}/describe"},
         }
         return SandboxResponse(200, body)
+
+    def _picklist(self, obj: str, name: str) -> list[Rec]:
+        """Opportunity.StageName lists the org's stages; other picklists are left empty."""
+        if (obj, name) != ("Opportunity", "StageName"):
+            return []
+        stages = sorted(self.org.tables["OpportunityStage"].values(), key=lambda s: s["SortOrder"])
+        return [
+            {
+                "active": s["IsActive"],
+                "defaultValue": False,
+                "label": s["MasterLabel"],
+                "validFor": None,
+                "value": s["ApiName"],
+            }
+            for s in stages
+        ]
 
     def _update(
         self, obj: str, rec_id: str, values: Rec, unmodified_since: str | None

@@ -1,10 +1,12 @@
 """The SOQL subset the sandbox understands, parsed and evaluated the way Salesforce does.
 
-Enough for every query the connector and writer send: a SELECT list (with parent
-relationship fields such as ``Account.Name``), FROM, WHERE with comparisons, AND/OR/NOT,
-IN/NOT IN, date literals (TODAY, LAST_N_DAYS:n, ...), ORDER BY and LIMIT. Names are
-case-insensitive as in Salesforce. Anything else is a ``MALFORMED_QUERY``; unknown names are
-``INVALID_TYPE`` / ``INVALID_FIELD``, with Salesforce's wording.
+Enough for every query the connector and writer send, and the common ones other clients
+send: a SELECT list (with parent relationship fields such as ``Account.Name``,
+``FIELDS(ALL|STANDARD|CUSTOM)``, ``COUNT()`` and the aggregate functions with aliases), FROM,
+WHERE with comparisons, LIKE, AND/OR/NOT, IN/NOT IN, date literals (TODAY, LAST_N_DAYS:n,
+...), GROUP BY, ORDER BY, LIMIT and OFFSET. Names are case-insensitive as in Salesforce.
+Anything else is a ``MALFORMED_QUERY``; unknown names are ``INVALID_TYPE`` /
+``INVALID_FIELD``, with Salesforce's wording.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+Rec = dict[str, Any]
 
 
 class SoqlError(Exception):
@@ -52,22 +56,25 @@ _KEYWORDS = {
     "FIRST",
     "LAST",
     "LIMIT",
+    "OFFSET",
+    "GROUP",
+    "LIKE",
     "NULL",
     "TRUE",
     "FALSE",
 }
-_UNSUPPORTED = {
-    "GROUP",
-    "HAVING",
-    "OFFSET",
-    "TYPEOF",
-    "WITH",
-    "FOR",
-    "USING",
-    "LIKE",
-    "INCLUDES",
-    "EXCLUDES",
-}
+_UNSUPPORTED = {"HAVING", "TYPEOF", "WITH", "FOR", "USING", "INCLUDES", "EXCLUDES"}
+AGGREGATES = {"COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX"}
+MAX_OFFSET = 2000
+UNGROUPABLE = {"double", "datetime"}  # describe says groupable: false for these
+FIELDS_LIMIT = 200  # FIELDS(ALL) and FIELDS(CUSTOM) need a LIMIT of at most this
+
+
+@dataclass
+class Aggregate:
+    func: str  # one of AGGREGATES
+    field: str
+    alias: str  # the result key: the alias given, else expr0, expr1, ...
 
 
 @dataclass
@@ -77,6 +84,16 @@ class Query:
     where: Any = None
     order: list[tuple[str, bool, bool]] = field(default_factory=list)  # field, desc, nulls_last
     limit: int | None = None
+    offset: int = 0
+    count_only: bool = False  # SELECT COUNT(): only totalSize is answered
+    aggregates: list[Aggregate] = field(default_factory=list)
+    group_by: list[str] = field(default_factory=list)
+    unbounded_fields: bool = False  # FIELDS(ALL) or FIELDS(CUSTOM): needs a small LIMIT
+
+    @property
+    def is_aggregate(self) -> bool:
+        """Rows are AggregateResults (one per group), not records."""
+        return bool(self.aggregates or self.group_by)
 
 
 @dataclass
@@ -187,37 +204,80 @@ class _Parser:
             "reference your WSDL or the describe call for the appropriate names."
         )
 
+    def select_item(self) -> tuple[str, str, str | None]:
+        """One SELECT entry as (function or "", argument, alias): ``Name`` is ("", "Name",
+        None), ``COUNT(Id) n`` ("COUNT", "Id", "n"), ``FIELDS(ALL)`` ("FIELDS", "ALL", None)."""
+        kind, text = self.take()
+        if kind != "ident":
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                f"unexpected token: '{text or 'end of query'}' in the SELECT list",
+            )
+        if self.peek() != ("punct", "("):
+            return "", text, None
+        func = text.upper()
+        if func not in AGGREGATES | {"FIELDS"}:
+            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '(' after {text}")
+        self.take()
+        arg = "" if func == "COUNT" and self.peek() == ("punct", ")") else self.expect("ident")
+        self.expect("punct", ")")
+        alias = self.take()[1] if func != "FIELDS" and self.peek()[0] == "ident" else None
+        return func, arg, alias
+
+    def select_list(self, items: list[tuple[str, str, str | None]], query: Query) -> None:
+        """Resolve the SELECT entries against the object, now that FROM named it."""
+        names = self.schema[self.obj]
+        expr = 0
+        for func, arg, alias in items:
+            if func == "FIELDS":
+                group = arg.upper()
+                if group not in ("ALL", "STANDARD", "CUSTOM"):
+                    raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{arg}' in FIELDS()")
+                custom = {"ALL": (True, False), "STANDARD": (False,), "CUSTOM": (True,)}[group]
+                query.fields += [n for n in names if n.endswith("__c") in custom]
+                query.unbounded_fields |= group != "STANDARD"
+            elif func == "COUNT" and not arg:
+                query.count_only = True
+            elif func:
+                query.aggregates.append(
+                    Aggregate(func, self.resolve_field(arg), alias or f"expr{expr}")
+                )
+                expr += alias is None
+            else:
+                query.fields.append(self.resolve_field(arg))
+        if query.count_only and len(items) > 1:
+            raise SoqlError(
+                "MALFORMED_QUERY", "COUNT() must be the only element in the SELECT list"
+            )
+        duplicate = next((f for i, f in enumerate(query.fields) if f in query.fields[:i]), None)
+        if duplicate:
+            raise SoqlError("MALFORMED_QUERY", f"duplicate field selected: {duplicate}")
+
     def parse(self) -> Query:
         self.expect("kw", "SELECT")
-        raw_fields: list[str] = []
-        while True:
-            kind, text = self.take()
-            if kind != "ident":
-                raise SoqlError(
-                    "MALFORMED_QUERY",
-                    f"unexpected token: '{text or 'end of query'}' in the SELECT list",
-                )
-            if self.peek() == ("punct", "("):
-                raise SoqlError(
-                    "MALFORMED_QUERY",
-                    f"unexpected token: '(' after {text} (functions are not supported)",
-                )
-            raw_fields.append(text)
-            if self.peek() != ("punct", ","):
-                break
+        items = [self.select_item()]
+        while self.peek() == ("punct", ","):
             self.take()
+            items.append(self.select_item())
         self.expect("kw", "FROM")
         obj = self.expect("ident")
         objects = {k.lower(): k for k in self.schema}
         if obj.lower() not in objects:
             raise SoqlError("INVALID_TYPE", f"sObject type '{obj}' is not supported.")
         self.obj = objects[obj.lower()]
-        query = Query(self.obj, [self.resolve_field(f) for f in raw_fields])
-        if len(set(query.fields)) != len(query.fields):
-            raise SoqlError("MALFORMED_QUERY", "duplicate field selected")
+        query = Query(self.obj, [])
+        self.select_list(items, query)
         if self.peek() == ("kw", "WHERE"):
             self.take()
             query.where = self.disjunction()
+        if self.peek() == ("kw", "GROUP"):
+            self.take()
+            self.expect("kw", "BY")
+            query.group_by.append(self.resolve_field(self.expect("ident")))
+            while self.peek() == ("punct", ","):
+                self.take()
+                query.group_by.append(self.resolve_field(self.expect("ident")))
+        self.check_grouping(query)
         if self.peek() == ("kw", "ORDER"):
             self.take()
             self.expect("kw", "BY")
@@ -237,9 +297,36 @@ class _Parser:
         if self.peek() == ("kw", "LIMIT"):
             self.take()
             query.limit = int(self.expect("num"))
+        if self.peek() == ("kw", "OFFSET"):
+            self.take()
+            query.offset = int(self.expect("num"))
+            if query.offset > MAX_OFFSET:
+                raise SoqlError(
+                    "NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}"
+                )
         if self.peek()[0] != "eof":
             raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{self.peek()[1]}'")
+        if query.unbounded_fields and (query.limit is None or query.limit > FIELDS_LIMIT):
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                f"The SOQL FIELDS function must have a LIMIT of at most {FIELDS_LIMIT}",
+            )
+        if query.aggregates and not query.group_by and query.limit is not None:
+            raise SoqlError("MALFORMED_QUERY", "An aggregate query with LIMIT needs GROUP BY")
         return query
+
+    def check_grouping(self, query: Query) -> None:
+        """Every plain field of an aggregate query is grouped; only groupable types group."""
+        if not query.is_aggregate:
+            return
+        ungrouped = next((f for f in query.fields if f not in query.group_by), None)
+        if ungrouped:
+            raise SoqlError("MALFORMED_QUERY", f"Field must be grouped or aggregated: {ungrouped}")
+        for name in query.group_by:
+            if self.field_type(name) in UNGROUPABLE:
+                raise SoqlError(
+                    "INVALID_FIELD", f"field '{name}' can not be grouped in a query call"
+                )
 
     def disjunction(self) -> Any:
         terms = [self.conjunction()]
@@ -266,6 +353,15 @@ class _Parser:
             return inner
         name = self.resolve_field(self.expect("ident"))
         ftype = self.field_type(name)
+        if self.peek() == ("kw", "LIKE"):
+            self.take()
+            kind, text = self.take()
+            if kind != "str" or ftype not in ("string", "picklist", "id", "reference"):
+                raise SoqlError(
+                    "INVALID_QUERY_FILTER_OPERATOR",
+                    f"invalid operator on {ftype} field '{name}': LIKE",
+                )
+            return ("like", name, like_pattern(re.sub(r"\\(.)", r"\1", text[1:-1])))
         negated = False
         if self.peek() == ("kw", "NOT"):
             self.take()
@@ -403,6 +499,12 @@ def _string_set(values: Any) -> frozenset[str] | None:
     return cached[1]
 
 
+def like_pattern(text: str) -> re.Pattern[str]:
+    """SOQL LIKE: ``%`` any run, ``_`` one character, case-insensitive, whole value."""
+    parts = (".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in text)
+    return re.compile("".join(parts), re.I | re.S)
+
+
 def matches(node: Any, get: Callable[[str], Any]) -> bool:
     if node is None:
         return True
@@ -422,6 +524,9 @@ def matches(node: Any, get: Callable[[str], Any]) -> bool:
         else:
             hit = any(_compare(actual, "=", v) for v in values)
         return hit != negated
+    if kind == "like":
+        actual = get(node[1])
+        return isinstance(actual, str) and node[2].fullmatch(actual) is not None
     _, name, op, value = node
     return _compare(get(name), op, value)
 
@@ -450,3 +555,34 @@ def order_key(query: Query, get_for: Callable[[Any, str], Any]) -> Callable[[Any
             return False
 
     return _Key
+
+
+def aggregate(query: Query, rows: list[Any], get_for: Callable[[Any, str], Any]) -> list[Rec]:
+    """One AggregateResult per group, groups in the order of their first (sorted) row; a
+    query without GROUP BY is one group, even over no rows, as Salesforce answers."""
+    groups: dict[tuple[Any, ...], list[Any]] = {} if query.group_by else {(): []}
+    for rec in rows:
+        key = tuple(get_for(rec, name) for name in query.group_by)
+        groups.setdefault(key, []).append(rec)
+    out = []
+    for key, members in groups.items():
+        result: Rec = {
+            name.rpartition(".")[2]: value
+            for name, value in zip(query.group_by, key, strict=True)
+            if name in query.fields
+        }
+        for agg in query.aggregates:
+            values = [v for v in (get_for(r, agg.field) for r in members) if v is not None]
+            result[agg.alias] = _AGGREGATE[agg.func](values)
+        out.append(result)
+    return out
+
+
+_AGGREGATE: dict[str, Callable[[list[Any]], Any]] = {
+    "COUNT": len,
+    "COUNT_DISTINCT": lambda vs: len(set(vs)),
+    "SUM": lambda vs: sum(vs) if vs else None,
+    "AVG": lambda vs: sum(vs) / len(vs) if vs else None,
+    "MIN": lambda vs: min(vs) if vs else None,
+    "MAX": lambda vs: max(vs) if vs else None,
+}
