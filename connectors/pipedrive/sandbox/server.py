@@ -1,8 +1,11 @@
 """FakePipedrive: a stateful local Pipedrive company over real HTTP.
 
 Faithful where the connector could go wrong: ``{success, data, additional_data}``
-envelopes, v2 cursor paging (``next_cursor`` absent at the end), v1 offset paging
-(``start``/``more_items_in_collection``), second-precision timestamps, ``updated_since``
+envelopes, v2 cursor paging (``next_cursor`` null at the end), v1 offset paging
+(``additional_data.pagination`` with ``start``/``more_items_in_collection``/``next_start``),
+the deal list filters (``owner_id``, ``pipeline_id``, ``stage_id``, ``status``, ``ids``) and
+``include_fields``, errors always in Pipedrive's ``{success: false, error, ...}`` shape
+(never a traceback), second-precision timestamps, ``updated_since``
 with fractional seconds -> 400, ``updated_since`` on pipelines/stages -> 400, limits over
 500 -> 400, the flow answering 200 with a ``null`` body now and then, 429 without
 Retry-After (burst per 2 s by plan; the daily token budget charged by each endpoint's
@@ -27,12 +30,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from connectors.pipedrive.sandbox.store import (
+    DEAL_INCLUDE_FIELDS,
     TOKEN_USER_ID,
     PipedriveStore,
     build_store,
     v2time,
 )
-from connectors.pipedrive.settings import BURST_BY_PLAN, BURST_WINDOW_S, ENDPOINTS
+from connectors.pipedrive.settings import BURST_BY_PLAN, BURST_WINDOW_S, ENDPOINTS, Endpoint
 from connectors.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer
 from connectors.sandbox.spec import SandboxSpec
 
@@ -41,6 +45,16 @@ INFO = "Please check developers.pipedrive.com for more information about Pipedri
 DAILY_HEADER = "x-daily-ratelimit-token-remaining"
 # 40 hex characters like a real token; fixed, so tests can name it.
 SANDBOX_API_TOKEN = "5a4db0c2e1f3a6b7c8d9e0f1a2b3c4d5e6f70819"
+DEAL_FILTERS = ("owner_id", "pipeline_id", "stage_id")  # equality filters of /v2/deals
+# /v1/users/me: not an endpoint the connector reads, so not in its ENDPOINTS table.
+USERS_ME = Endpoint("/api/v1/users/me", 2, "none")
+COMPANY = {
+    "company_id": 7_000_001,
+    "company_name": "Sandbox Company",
+    "company_country": "DE",
+    "company_industry": "Software",
+    "language": {"language_code": "en", "country_code": "US"},
+}
 
 
 def _v1_error(status: int, message: str) -> SandboxResponse:
@@ -59,6 +73,30 @@ def _v1_error(status: int, message: str) -> SandboxResponse:
 
 def _v2_error(status: int, message: str, code: str) -> SandboxResponse:
     return SandboxResponse(status, {"success": False, "error": message, "code": code})
+
+
+def _invalid(message: str) -> SandboxResponse:
+    return _v2_error(400, f"Validation failed: {message}", "ERR_SCHEMA_VALIDATION_FAILED")
+
+
+def _error(request: SandboxRequest, status: int, message: str, code: str) -> SandboxResponse:
+    """An error in the shape of the API version the request was made to."""
+    if request.path.startswith("/api/v2/"):
+        return _v2_error(status, message, code)
+    return _v1_error(status, message)
+
+
+def _object_body(request: SandboxRequest) -> dict[str, Any] | SandboxResponse:
+    try:
+        body = request.json()
+    except ValueError:
+        return _v2_error(400, "Invalid JSON body", "ERR_SCHEMA_VALIDATION_FAILED")
+    return body if isinstance(body, dict) else _invalid("body must be an object")
+
+
+def _listed(request: SandboxRequest, name: str) -> set[str]:
+    """A comma-separated query parameter as a set (``status=open,won``)."""
+    return set((request.arg(name) or "").split(",")) - {""}
 
 
 def _parse_since(text: str) -> datetime:
@@ -134,6 +172,8 @@ class FakePipedrive(SandboxServer):
             endpoint = ENDPOINTS[name]
             self.route(method, endpoint.path, handler)
             self._costs[f"{method} {endpoint.path}"] = endpoint.cost
+        self.route("GET", USERS_ME.path, self._users_me)
+        self._costs[f"GET {USERS_ME.path}"] = USERS_ME.cost
         self.route("POST", "/oauth/token", self._oauth_token)
 
     # ----- vendor hooks ----------------------------------------------------------------------
@@ -186,6 +226,21 @@ class FakePipedrive(SandboxServer):
         response = _v1_error(429, "Daily API token budget exceeded")
         response.headers[DAILY_HEADER] = "0"
         return response
+
+    def not_found(self, request: SandboxRequest) -> SandboxResponse:
+        return _error(
+            request, 404, f"Unknown method {request.method} {request.path}", "ERR_NOT_FOUND"
+        )
+
+    def error_response(self, request: SandboxRequest, exc: Exception) -> SandboxResponse:
+        """What an unexpected failure answers: Pipedrive's error shape, never a traceback."""
+        return _error(request, 500, "Internal server error", "ERR_INTERNAL_SERVER_ERROR")
+
+    def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
+        try:
+            return super().dispatch(request)
+        except Exception as exc:  # a request the sandbox does not model
+            return self.error_response(request, exc), ""
 
     def _identity(self, request: SandboxRequest) -> str | None:
         token = request.headers.get("x-api-token")
@@ -273,12 +328,23 @@ class FakePipedrive(SandboxServer):
         if raw is None:
             return default
         if not raw.isdigit() or not 1 <= int(raw) <= 500:
-            return _v2_error(
-                400,
-                "Validation failed: limit: Must be less than or equal to 500",
-                "ERR_SCHEMA_VALIDATION_FAILED",
-            )
+            return _invalid("limit: Must be less than or equal to 500")
         return int(raw)
+
+    @staticmethod
+    def _int_args(
+        request: SandboxRequest, names: tuple[str, ...]
+    ) -> dict[str, int] | SandboxResponse:
+        """The integer query parameters among ``names`` that the request sets."""
+        out = {}
+        for name in names:
+            raw = request.arg(name)
+            if raw is None:
+                continue
+            if not raw.isdigit():
+                return _invalid(f"{name}: Expected integer, received '{raw}'")
+            out[name] = int(raw)
+        return out
 
     def _since(self, request: SandboxRequest, name: str) -> datetime | None | SandboxResponse:
         raw = request.arg(name)
@@ -327,7 +393,7 @@ class FakePipedrive(SandboxServer):
             else:
                 rows = [r for r in rows if (key(r) < after if desc else key(r) > after)]
         page = rows[start : start + limit]
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"next_cursor": None}  # null on the last page, not absent
         if len(rows) - start > limit:
             last = key(page[-1])
             mark = {
@@ -355,7 +421,10 @@ class FakePipedrive(SandboxServer):
         limit = self._limit(request)
         if isinstance(limit, SandboxResponse):
             return limit
-        start = int(request.arg("start", "0") or 0)
+        raw_start = request.arg("start") or "0"
+        if not raw_start.isdigit():
+            return _v1_error(400, f"start: Expected integer, received '{raw_start}'")
+        start = int(raw_start)
         page = rows[start : start + limit]
         more = start + limit < len(rows)
         info: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
@@ -372,28 +441,35 @@ class FakePipedrive(SandboxServer):
         until = self._since(request, "updated_until")
         if isinstance(until, SandboxResponse):
             return until
-        statuses = set((request.arg("status") or "").split(",")) - {""}
+        statuses = _listed(request, "status")
         bad = statuses - {"open", "won", "lost", "deleted"}
         if bad:
-            return _v2_error(
-                400,
-                f"Validation failed: status: Invalid value {sorted(bad)}",
-                "ERR_SCHEMA_VALIDATION_FAILED",
+            return _invalid(f"status: Invalid value {sorted(bad)}")
+        included = _listed(request, "include_fields")
+        if included - DEAL_INCLUDE_FIELDS:
+            return _invalid(
+                f"include_fields: Invalid value {sorted(included - DEAL_INCLUDE_FIELDS)}"
             )
+        equal = self._int_args(request, DEAL_FILTERS)
+        if isinstance(equal, SandboxResponse):
+            return equal
         ids = {int(i) for i in (request.arg("ids") or "").split(",") if i.strip().isdigit()}
-        if self.page_cache:
-            rows = self.cached_rows(
-                ("rows", self._listing_key(request)),
-                lambda: self._deal_rows(archived, ids, statuses, since, until),
+        rows = self.cached_rows(
+            ("rows", self._listing_key(request)),
+            lambda: self._deal_rows(archived, ids, equal, statuses, since, until),
+        )
+        response = self._cursor_page(request, rows)
+        if included and response.status == 200:
+            response.body["data"] = self.store.included_fields(
+                response.body["data"], sorted(included)
             )
-        else:
-            rows = self._deal_rows(archived, ids, statuses, since, until)
-        return self._cursor_page(request, rows)
+        return response
 
     def _deal_rows(
         self,
         archived: bool,
         ids: set[int],
+        equal: dict[str, int],
         statuses: set[str],
         since: datetime | None,
         until: datetime | None,
@@ -402,6 +478,8 @@ class FakePipedrive(SandboxServer):
         rows = []
         for deal in self.store.deals.values():
             if deal["is_archived"] != archived or (ids and deal["id"] not in ids):
+                continue
+            if any(deal[name] != value for name, value in equal.items()):
                 continue
             if deal["is_deleted"]:
                 if "deleted" not in statuses or now - self.store.deleted_at[deal["id"]] > timedelta(
@@ -437,14 +515,9 @@ class FakePipedrive(SandboxServer):
         deal = self._get_deal(request)
         if deal is None:
             return _v2_error(404, "Deal not found", "ERR_NOT_FOUND")
-        try:
-            body = request.json()
-        except ValueError:
-            return _v2_error(400, "Invalid JSON body", "ERR_SCHEMA_VALIDATION_FAILED")
-        if not isinstance(body, dict):
-            return _v2_error(
-                400, "Validation failed: body must be an object", "ERR_SCHEMA_VALIDATION_FAILED"
-            )
+        body = _object_body(request)
+        if isinstance(body, SandboxResponse):
+            return body
         self.patch_bodies.append(body)
         allowed = {
             "title",
@@ -552,6 +625,12 @@ class FakePipedrive(SandboxServer):
     def _users(self, request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(200, {"success": True, "data": list(self.store.users.values())})
 
+    def _users_me(self, request: SandboxRequest) -> SandboxResponse:
+        """The token's user with its company (the ``/v1/users/me`` shape)."""
+        me = self.store.users[TOKEN_USER_ID]
+        company = COMPANY | {"company_domain": f"sandbox-{self.seed}"}
+        return SandboxResponse(200, {"success": True, "data": me | company})
+
     def _v1_field(self, f: dict[str, Any], order: int) -> dict[str, Any]:
         return {
             "id": f["id"],
@@ -582,7 +661,7 @@ class FakePipedrive(SandboxServer):
 
     def _deal_fields_v1(self, request: SandboxRequest) -> SandboxResponse:
         rows = [self._v1_field(f, i) for i, f in enumerate(self.store.fields)]
-        return self._offset_page(request, rows, nested=False)
+        return self._offset_page(request, rows, nested=True)
 
     def _v2_field(self, f: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -604,7 +683,9 @@ class FakePipedrive(SandboxServer):
         return response
 
     def _create_deal_field(self, request: SandboxRequest) -> SandboxResponse:
-        body = request.json() or {}
+        body = _object_body(request)
+        if isinstance(body, SandboxResponse):
+            return body
         name, ftype = body.get("field_name"), body.get("field_type")
         valid = {
             "varchar",
