@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import warnings
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -162,8 +163,9 @@ def request_errors(
     headers: Mapping[str, str] | None = None,
     body: bytes = b"",
 ) -> list[str]:
-    """Error messages for one request (empty when valid): undeclared query parameters,
-    then openapi-core's checks of path, query, security and body."""
+    """Error messages for one request (empty when valid): undeclared query parameters and
+    missing credentials (openapi-core passes any request on the files' oauth2 scheme), then
+    openapi-core's checks of path, query and body."""
     prefix, op = _located(method, path)
     declared = {p["name"] for p in op.get("parameters") or [] if p.get("in") == "query"}
     label = f"{method} {path}"
@@ -171,10 +173,17 @@ def request_errors(
         f"{label}: query parameter {name!r} is not declared by the spec"
         for name in sorted(set(query or {}) - declared)
     ]
-    try:
-        _app(prefix).validate_request(_mock_request(method, path, query, headers, body))
-    except Exception as exc:  # openapi-core's validation errors
-        errors += _messages(label, exc)
+    names = {k.lower() for k in headers or {}}
+    if "x-api-token" not in names and not (headers or {}).get("authorization", "").startswith(
+        "Bearer "
+    ):
+        errors.append(f"{label}: neither an x-api-token header nor an OAuth bearer token")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Unsupported scheme type": oauth2
+        try:
+            _app(prefix).validate_request(_mock_request(method, path, query, headers, body))
+        except Exception as exc:  # openapi-core's validation errors
+            errors += _messages(label, exc)
     return errors
 
 

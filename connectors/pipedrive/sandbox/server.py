@@ -24,6 +24,7 @@ import re
 import secrets
 from bisect import bisect_right
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from math import ceil
 from typing import Any
@@ -118,6 +119,15 @@ def _sort_stamp(text: str | None) -> float:
         return float("-inf")
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One request and the status and body bytes it was answered with."""
+
+    request: SandboxRequest
+    status: int
+    body: bytes
+
+
 class FakePipedrive(SandboxServer):
     kind = "pipedrive"
 
@@ -151,6 +161,8 @@ class FakePipedrive(SandboxServer):
         self.access_tokens: set[str] = set()
         self.query_token_uses = 0  # requests that put a token in the URL
         self.patch_bodies: list[dict[str, Any]] = []
+        # every request and the answer as sent, once a test asks for them (record_exchanges)
+        self.exchanges: list[Exchange] | None = None
         self._windows: dict[str, deque[float]] = {}
         self._costs: dict[str, int] = {}
         routes = [
@@ -238,9 +250,12 @@ class FakePipedrive(SandboxServer):
 
     def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
         try:
-            return super().dispatch(request)
+            response, fault = super().dispatch(request)
         except Exception as exc:  # a request the sandbox does not model
-            return self.error_response(request, exc), ""
+            response, fault = self.error_response(request, exc), ""
+        if self.exchanges is not None and not request.path.startswith("/_sandbox"):
+            self.exchanges.append(Exchange(request, response.status, response.encoded()))
+        return response, fault
 
     def _identity(self, request: SandboxRequest) -> str | None:
         token = request.headers.get("x-api-token")
@@ -261,6 +276,12 @@ class FakePipedrive(SandboxServer):
 
     def expire_tokens(self) -> None:
         self.access_tokens.clear()
+
+    def record_exchanges(self) -> list[Exchange]:
+        """Keep every vendor request from now on with the answer's status and bytes, so a
+        test can check both sides against the vendor's spec without wrapping any client."""
+        self.exchanges = []
+        return self.exchanges
 
     def _burst_limit(self, request: SandboxRequest) -> int:
         if not self.rate_limits:
