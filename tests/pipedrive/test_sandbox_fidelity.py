@@ -200,3 +200,28 @@ def _assert_pipedrive_error(response: requests.Response, status: int, *, v2: boo
         assert body["code"].startswith("ERR_")
     else:
         assert body["errorCode"] == status
+
+
+def test_activities_filter_by_deal_owner_and_done(hub: Hub) -> None:
+    acts = [a for a in hub.sandbox.store.activities.values() if not a["is_deleted"]]
+    some = acts[0]
+    for params, keep in (
+        ({"deal_id": some["deal_id"]}, lambda a: a["deal_id"] == some["deal_id"]),
+        ({"owner_id": some["owner_id"]}, lambda a: a["owner_id"] == some["owner_id"]),
+        ({"done": "false"}, lambda a: not a["done"]),
+        (
+            {"done": "true", "owner_id": some["owner_id"]},
+            lambda a: a["done"] and a["owner_id"] == some["owner_id"],
+        ),
+    ):
+        want = {a["id"] for a in acts if keep(a)}
+        body = _get(hub, "/api/v2/activities", limit=500, **params).json()
+        assert want and len(want) < len(acts), params
+        assert {a["id"] for a in body["data"]} == want, params
+
+
+def test_stages_sort_by_order_nr(hub: Hub) -> None:
+    hub.sandbox.store.stages[1]["order_nr"] = 99  # reordered in the app: first by id, last by order
+    body = _get(hub, "/api/v2/stages", sort_by="order_nr").json()
+    orders = [s["order_nr"] for s in body["data"]]
+    assert orders == sorted(orders) and body["data"][-1]["id"] == 1

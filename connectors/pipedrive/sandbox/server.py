@@ -391,7 +391,8 @@ class FakePipedrive(SandboxServer):
 
         def key(row: dict[str, Any]) -> tuple[Any, int]:
             value = row.get(sort_by)
-            return (value if sort_by == "id" else _sort_stamp(value), row["id"])
+            numeric = isinstance(value, int)  # id, order_nr; the rest are timestamps
+            return (value if numeric else _sort_stamp(value), row["id"])
 
         cursor = request.arg("cursor")
         keys: list[tuple[Any, int]] | None = None
@@ -630,7 +631,14 @@ class FakePipedrive(SandboxServer):
         since = self._since(request, "updated_since")
         if isinstance(since, SandboxResponse):
             return since
-        deal_id = request.arg("deal_id")
+        equal: dict[str, Any] | SandboxResponse = self._int_args(request, ("deal_id", "owner_id"))
+        if isinstance(equal, SandboxResponse):
+            return equal
+        done = request.arg("done")
+        if done is not None:
+            if done not in ("true", "false", "1", "0"):
+                return _invalid(f"done: Expected boolean, received '{done}'")
+            equal["done"] = done in ("true", "1")
         rows = self.cached_rows(
             ("rows", self._listing_key(request)),
             lambda: [
@@ -638,7 +646,7 @@ class FakePipedrive(SandboxServer):
                 for a in self.store.activities.values()
                 if not a["is_deleted"]
                 and (since is None or _t(a["update_time"]) >= since)
-                and (deal_id is None or str(a["deal_id"]) == deal_id)
+                and all(a[name] == value for name, value in equal.items())
             ],
         )
         return self._cursor_page(request, rows)
