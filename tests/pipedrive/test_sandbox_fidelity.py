@@ -102,9 +102,11 @@ def test_include_fields_adds_only_the_fields_asked_for(hub: Hub) -> None:
         assert row["done_activities_count"] == sum(a["done"] for a in acts)
         assert row["notes_count"] == len(notes)
     assert any(r["activities_count"] for r in rows) and any(r["notes_count"] for r in rows)
-    assert (
-        "activities_count" not in hub.sandbox.store.deals[rows[0]["id"]]
-    )  # the store is untouched
+    stored = hub.sandbox.store.deals[rows[0]["id"]]
+    assert "activities_count" not in stored  # the store is untouched
+    one = _get(hub, f"/api/v2/deals/{stored['id']}", include_fields="notes_count").json()
+    assert one["data"]["notes_count"] == rows[0]["notes_count"]
+    assert "activities_count" not in one["data"]
 
 
 @pytest.mark.parametrize("path", ["/api/v2/deals", "/api/v2/pipelines", "/api/v2/activities"])

@@ -100,6 +100,13 @@ def _listed(request: SandboxRequest, name: str) -> set[str]:
     return set((request.arg(name) or "").split(",")) - {""}
 
 
+def _included(request: SandboxRequest) -> list[str] | SandboxResponse:
+    """The deal's optional fields ``include_fields`` asks for, or the 400 for unknown ones."""
+    names = _listed(request, "include_fields")
+    unknown = sorted(names - DEAL_INCLUDE_FIELDS)
+    return _invalid(f"include_fields: Invalid value {unknown}") if unknown else sorted(names)
+
+
 def _parse_since(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -467,11 +474,9 @@ class FakePipedrive(SandboxServer):
         bad = statuses - {"open", "won", "lost", "deleted"}
         if bad:
             return _invalid(f"status: Invalid value {sorted(bad)}")
-        included = _listed(request, "include_fields")
-        if included - DEAL_INCLUDE_FIELDS:
-            return _invalid(
-                f"include_fields: Invalid value {sorted(included - DEAL_INCLUDE_FIELDS)}"
-            )
+        included = _included(request)
+        if isinstance(included, SandboxResponse):
+            return included
         equal = self._int_args(request, DEAL_FILTERS)
         if isinstance(equal, SandboxResponse):
             return equal
@@ -482,9 +487,7 @@ class FakePipedrive(SandboxServer):
         )
         response = self._cursor_page(request, rows)
         if included and response.status == 200:
-            response.body["data"] = self.store.included_fields(
-                response.body["data"], sorted(included)
-            )
+            response.body["data"] = self.store.included_fields(response.body["data"], included)
         return response
 
     def _deal_rows(
@@ -531,7 +534,11 @@ class FakePipedrive(SandboxServer):
         deal = self._get_deal(request)
         if deal is None:
             return _v2_error(404, "Deal not found", "ERR_NOT_FOUND")
-        return SandboxResponse(200, {"success": True, "data": deal})
+        included = _included(request)
+        if isinstance(included, SandboxResponse):
+            return included
+        [data] = self.store.included_fields([deal], included) if included else [deal]
+        return SandboxResponse(200, {"success": True, "data": data})
 
     def _patch_deal(self, request: SandboxRequest) -> SandboxResponse:
         deal = self._get_deal(request)
