@@ -1,8 +1,11 @@
 """FakePipedrive: a stateful local Pipedrive company over real HTTP.
 
 Faithful where the connector could go wrong: ``{success, data, additional_data}``
-envelopes, v2 cursor paging (``next_cursor`` absent at the end), v1 offset paging
-(``start``/``more_items_in_collection``), second-precision timestamps, ``updated_since``
+envelopes, v2 cursor paging (``next_cursor`` null at the end), v1 offset paging
+(``additional_data.pagination`` with ``start``/``more_items_in_collection``/``next_start``),
+the deal list filters (``owner_id``, ``pipeline_id``, ``stage_id``, ``status``, ``ids``) and
+``include_fields``, errors always in Pipedrive's ``{success: false, error, ...}`` shape
+(never a traceback), second-precision timestamps, ``updated_since``
 with fractional seconds -> 400, ``updated_since`` on pipelines/stages -> 400, limits over
 500 -> 400, the flow answering 200 with a ``null`` body now and then, 429 without
 Retry-After (burst per 2 s by plan; the daily token budget charged by each endpoint's
@@ -21,18 +24,20 @@ import re
 import secrets
 from bisect import bisect_right
 from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from math import ceil
 from typing import Any
 from urllib.parse import parse_qs
 
 from connectors.pipedrive.sandbox.store import (
+    DEAL_INCLUDE_FIELDS,
     TOKEN_USER_ID,
     PipedriveStore,
     build_store,
     v2time,
 )
-from connectors.pipedrive.settings import BURST_BY_PLAN, BURST_WINDOW_S, ENDPOINTS
+from connectors.pipedrive.settings import BURST_BY_PLAN, BURST_WINDOW_S, ENDPOINTS, Endpoint
 from connectors.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer
 from connectors.sandbox.spec import SandboxSpec
 
@@ -41,6 +46,16 @@ INFO = "Please check developers.pipedrive.com for more information about Pipedri
 DAILY_HEADER = "x-daily-ratelimit-token-remaining"
 # 40 hex characters like a real token; fixed, so tests can name it.
 SANDBOX_API_TOKEN = "5a4db0c2e1f3a6b7c8d9e0f1a2b3c4d5e6f70819"
+DEAL_FILTERS = ("owner_id", "pipeline_id", "stage_id")  # equality filters of /v2/deals
+# /v1/users/me: not an endpoint the connector reads, so not in its ENDPOINTS table.
+USERS_ME = Endpoint("/api/v1/users/me", 2, "none")
+COMPANY = {
+    "company_id": 7_000_001,
+    "company_name": "Sandbox Company",
+    "company_country": "DE",
+    "company_industry": "Software",
+    "language": {"language_code": "en", "country_code": "US"},
+}
 
 
 def _v1_error(status: int, message: str) -> SandboxResponse:
@@ -61,6 +76,37 @@ def _v2_error(status: int, message: str, code: str) -> SandboxResponse:
     return SandboxResponse(status, {"success": False, "error": message, "code": code})
 
 
+def _invalid(message: str) -> SandboxResponse:
+    return _v2_error(400, f"Validation failed: {message}", "ERR_SCHEMA_VALIDATION_FAILED")
+
+
+def _error(request: SandboxRequest, status: int, message: str, code: str) -> SandboxResponse:
+    """An error in the shape of the API version the request was made to."""
+    if request.path.startswith("/api/v2/"):
+        return _v2_error(status, message, code)
+    return _v1_error(status, message)
+
+
+def _object_body(request: SandboxRequest) -> dict[str, Any] | SandboxResponse:
+    try:
+        body = request.json()
+    except ValueError:
+        return _v2_error(400, "Invalid JSON body", "ERR_SCHEMA_VALIDATION_FAILED")
+    return body if isinstance(body, dict) else _invalid("body must be an object")
+
+
+def _listed(request: SandboxRequest, name: str) -> set[str]:
+    """A comma-separated query parameter as a set (``status=open,won``)."""
+    return set((request.arg(name) or "").split(",")) - {""}
+
+
+def _included(request: SandboxRequest) -> list[str] | SandboxResponse:
+    """The deal's optional fields ``include_fields`` asks for, or the 400 for unknown ones."""
+    names = _listed(request, "include_fields")
+    unknown = sorted(names - DEAL_INCLUDE_FIELDS)
+    return _invalid(f"include_fields: Invalid value {unknown}") if unknown else sorted(names)
+
+
 def _parse_since(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -78,6 +124,15 @@ def _sort_stamp(text: str | None) -> float:
         return _t(text).timestamp()
     except ValueError:
         return float("-inf")
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request and the status and body bytes it was answered with."""
+
+    request: SandboxRequest
+    status: int
+    body: bytes
 
 
 class FakePipedrive(SandboxServer):
@@ -113,6 +168,8 @@ class FakePipedrive(SandboxServer):
         self.access_tokens: set[str] = set()
         self.query_token_uses = 0  # requests that put a token in the URL
         self.patch_bodies: list[dict[str, Any]] = []
+        # every request and the answer as sent, once a test asks for them (record_exchanges)
+        self.exchanges: list[Exchange] | None = None
         self._windows: dict[str, deque[float]] = {}
         self._costs: dict[str, int] = {}
         routes = [
@@ -134,6 +191,8 @@ class FakePipedrive(SandboxServer):
             endpoint = ENDPOINTS[name]
             self.route(method, endpoint.path, handler)
             self._costs[f"{method} {endpoint.path}"] = endpoint.cost
+        self.route("GET", USERS_ME.path, self._users_me)
+        self._costs[f"GET {USERS_ME.path}"] = USERS_ME.cost
         self.route("POST", "/oauth/token", self._oauth_token)
 
     # ----- vendor hooks ----------------------------------------------------------------------
@@ -187,6 +246,24 @@ class FakePipedrive(SandboxServer):
         response.headers[DAILY_HEADER] = "0"
         return response
 
+    def not_found(self, request: SandboxRequest) -> SandboxResponse:
+        return _error(
+            request, 404, f"Unknown method {request.method} {request.path}", "ERR_NOT_FOUND"
+        )
+
+    def error_response(self, request: SandboxRequest, exc: Exception) -> SandboxResponse:
+        """What an unexpected failure answers: Pipedrive's error shape, never a traceback."""
+        return _error(request, 500, "Internal server error", "ERR_INTERNAL_SERVER_ERROR")
+
+    def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
+        try:
+            response, fault = super().dispatch(request)
+        except Exception as exc:  # a request the sandbox does not model
+            response, fault = self.error_response(request, exc), ""
+        if self.exchanges is not None and not request.path.startswith("/_sandbox"):
+            self.exchanges.append(Exchange(request, response.status, response.encoded()))
+        return response, fault
+
     def _identity(self, request: SandboxRequest) -> str | None:
         token = request.headers.get("x-api-token")
         if token == self.api_token:
@@ -206,6 +283,12 @@ class FakePipedrive(SandboxServer):
 
     def expire_tokens(self) -> None:
         self.access_tokens.clear()
+
+    def record_exchanges(self) -> list[Exchange]:
+        """Keep every vendor request from now on with the answer's status and bytes, so a
+        test can check both sides against the vendor's spec without wrapping any client."""
+        self.exchanges = []
+        return self.exchanges
 
     def _burst_limit(self, request: SandboxRequest) -> int:
         if not self.rate_limits:
@@ -273,12 +356,23 @@ class FakePipedrive(SandboxServer):
         if raw is None:
             return default
         if not raw.isdigit() or not 1 <= int(raw) <= 500:
-            return _v2_error(
-                400,
-                "Validation failed: limit: Must be less than or equal to 500",
-                "ERR_SCHEMA_VALIDATION_FAILED",
-            )
+            return _invalid("limit: Must be less than or equal to 500")
         return int(raw)
+
+    @staticmethod
+    def _int_args(
+        request: SandboxRequest, names: tuple[str, ...]
+    ) -> dict[str, int] | SandboxResponse:
+        """The integer query parameters among ``names`` that the request sets."""
+        out = {}
+        for name in names:
+            raw = request.arg(name)
+            if raw is None:
+                continue
+            if not raw.isdigit():
+                return _invalid(f"{name}: Expected integer, received '{raw}'")
+            out[name] = int(raw)
+        return out
 
     def _since(self, request: SandboxRequest, name: str) -> datetime | None | SandboxResponse:
         raw = request.arg(name)
@@ -304,7 +398,8 @@ class FakePipedrive(SandboxServer):
 
         def key(row: dict[str, Any]) -> tuple[Any, int]:
             value = row.get(sort_by)
-            return (value if sort_by == "id" else _sort_stamp(value), row["id"])
+            numeric = isinstance(value, int)  # id, order_nr; the rest are timestamps
+            return (value if numeric else _sort_stamp(value), row["id"])
 
         cursor = request.arg("cursor")
         keys: list[tuple[Any, int]] | None = None
@@ -327,7 +422,7 @@ class FakePipedrive(SandboxServer):
             else:
                 rows = [r for r in rows if (key(r) < after if desc else key(r) > after)]
         page = rows[start : start + limit]
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"next_cursor": None}  # null on the last page, not absent
         if len(rows) - start > limit:
             last = key(page[-1])
             mark = {
@@ -355,7 +450,10 @@ class FakePipedrive(SandboxServer):
         limit = self._limit(request)
         if isinstance(limit, SandboxResponse):
             return limit
-        start = int(request.arg("start", "0") or 0)
+        raw_start = request.arg("start") or "0"
+        if not raw_start.isdigit():
+            return _v1_error(400, f"start: Expected integer, received '{raw_start}'")
+        start = int(raw_start)
         page = rows[start : start + limit]
         more = start + limit < len(rows)
         info: dict[str, Any] = {"start": start, "limit": limit, "more_items_in_collection": more}
@@ -372,28 +470,31 @@ class FakePipedrive(SandboxServer):
         until = self._since(request, "updated_until")
         if isinstance(until, SandboxResponse):
             return until
-        statuses = set((request.arg("status") or "").split(",")) - {""}
+        statuses = _listed(request, "status")
         bad = statuses - {"open", "won", "lost", "deleted"}
         if bad:
-            return _v2_error(
-                400,
-                f"Validation failed: status: Invalid value {sorted(bad)}",
-                "ERR_SCHEMA_VALIDATION_FAILED",
-            )
+            return _invalid(f"status: Invalid value {sorted(bad)}")
+        included = _included(request)
+        if isinstance(included, SandboxResponse):
+            return included
+        equal = self._int_args(request, DEAL_FILTERS)
+        if isinstance(equal, SandboxResponse):
+            return equal
         ids = {int(i) for i in (request.arg("ids") or "").split(",") if i.strip().isdigit()}
-        if self.page_cache:
-            rows = self.cached_rows(
-                ("rows", self._listing_key(request)),
-                lambda: self._deal_rows(archived, ids, statuses, since, until),
-            )
-        else:
-            rows = self._deal_rows(archived, ids, statuses, since, until)
-        return self._cursor_page(request, rows)
+        rows = self.cached_rows(
+            ("rows", self._listing_key(request)),
+            lambda: self._deal_rows(archived, ids, equal, statuses, since, until),
+        )
+        response = self._cursor_page(request, rows)
+        if included and response.status == 200:
+            response.body["data"] = self.store.included_fields(response.body["data"], included)
+        return response
 
     def _deal_rows(
         self,
         archived: bool,
         ids: set[int],
+        equal: dict[str, int],
         statuses: set[str],
         since: datetime | None,
         until: datetime | None,
@@ -402,6 +503,8 @@ class FakePipedrive(SandboxServer):
         rows = []
         for deal in self.store.deals.values():
             if deal["is_archived"] != archived or (ids and deal["id"] not in ids):
+                continue
+            if any(deal[name] != value for name, value in equal.items()):
                 continue
             if deal["is_deleted"]:
                 if "deleted" not in statuses or now - self.store.deleted_at[deal["id"]] > timedelta(
@@ -431,20 +534,19 @@ class FakePipedrive(SandboxServer):
         deal = self._get_deal(request)
         if deal is None:
             return _v2_error(404, "Deal not found", "ERR_NOT_FOUND")
-        return SandboxResponse(200, {"success": True, "data": deal})
+        included = _included(request)
+        if isinstance(included, SandboxResponse):
+            return included
+        [data] = self.store.included_fields([deal], included) if included else [deal]
+        return SandboxResponse(200, {"success": True, "data": data})
 
     def _patch_deal(self, request: SandboxRequest) -> SandboxResponse:
         deal = self._get_deal(request)
         if deal is None:
             return _v2_error(404, "Deal not found", "ERR_NOT_FOUND")
-        try:
-            body = request.json()
-        except ValueError:
-            return _v2_error(400, "Invalid JSON body", "ERR_SCHEMA_VALIDATION_FAILED")
-        if not isinstance(body, dict):
-            return _v2_error(
-                400, "Validation failed: body must be an object", "ERR_SCHEMA_VALIDATION_FAILED"
-            )
+        body = _object_body(request)
+        if isinstance(body, SandboxResponse):
+            return body
         self.patch_bodies.append(body)
         allowed = {
             "title",
@@ -536,7 +638,14 @@ class FakePipedrive(SandboxServer):
         since = self._since(request, "updated_since")
         if isinstance(since, SandboxResponse):
             return since
-        deal_id = request.arg("deal_id")
+        equal: dict[str, Any] | SandboxResponse = self._int_args(request, ("deal_id", "owner_id"))
+        if isinstance(equal, SandboxResponse):
+            return equal
+        done = request.arg("done")
+        if done is not None:
+            if done not in ("true", "false", "1", "0"):
+                return _invalid(f"done: Expected boolean, received '{done}'")
+            equal["done"] = done in ("true", "1")
         rows = self.cached_rows(
             ("rows", self._listing_key(request)),
             lambda: [
@@ -544,13 +653,19 @@ class FakePipedrive(SandboxServer):
                 for a in self.store.activities.values()
                 if not a["is_deleted"]
                 and (since is None or _t(a["update_time"]) >= since)
-                and (deal_id is None or str(a["deal_id"]) == deal_id)
+                and all(a[name] == value for name, value in equal.items())
             ],
         )
         return self._cursor_page(request, rows)
 
     def _users(self, request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(200, {"success": True, "data": list(self.store.users.values())})
+
+    def _users_me(self, request: SandboxRequest) -> SandboxResponse:
+        """The token's user with its company (the ``/v1/users/me`` shape)."""
+        me = self.store.users[TOKEN_USER_ID]
+        company = COMPANY | {"company_domain": f"sandbox-{self.seed}"}
+        return SandboxResponse(200, {"success": True, "data": me | company})
 
     def _v1_field(self, f: dict[str, Any], order: int) -> dict[str, Any]:
         return {
@@ -582,7 +697,7 @@ class FakePipedrive(SandboxServer):
 
     def _deal_fields_v1(self, request: SandboxRequest) -> SandboxResponse:
         rows = [self._v1_field(f, i) for i, f in enumerate(self.store.fields)]
-        return self._offset_page(request, rows, nested=False)
+        return self._offset_page(request, rows, nested=True)
 
     def _v2_field(self, f: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -604,7 +719,9 @@ class FakePipedrive(SandboxServer):
         return response
 
     def _create_deal_field(self, request: SandboxRequest) -> SandboxResponse:
-        body = request.json() or {}
+        body = _object_body(request)
+        if isinstance(body, SandboxResponse):
+            return body
         name, ftype = body.get("field_name"), body.get("field_type")
         valid = {
             "varchar",

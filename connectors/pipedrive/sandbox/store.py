@@ -39,6 +39,27 @@ STAGE_NAME: dict[int, str] = {sid: name for sid, name, _, _ in DEFAULT_STAGES} |
 TOKEN_USER_ID = 999_999
 LEAD_SOURCES = ("Inbound", "Outbound", "Partner", "Event")
 SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
+# What ``include_fields`` may ask of /v2/deals (the enum of the official v2 spec).
+DEAL_INCLUDE_FIELDS = frozenset(
+    [
+        "next_activity_id",
+        "last_activity_id",
+        "first_won_time",
+        "products_count",
+        "files_count",
+        "notes_count",
+        "followers_count",
+        "email_messages_count",
+        "activities_count",
+        "done_activities_count",
+        "undone_activities_count",
+        "participants_count",
+        "last_incoming_mail_time",
+        "last_outgoing_mail_time",
+        "smart_bcc_email",
+        "source_lead_id",
+    ]
+)
 
 
 def v2time(t: datetime) -> str:
@@ -325,6 +346,45 @@ class PipedriveStore:
             "note": None,
         }
         return aid
+
+    # ----- derived fields (``include_fields`` on /v2/deals) ----------------------------------
+    def included_fields(self, deals: list[dict[str, Any]], names: list[str]) -> list[dict]:
+        """Copies of ``deals`` with the optional fields ``names`` added, computed from the
+        company's activities and notes as Pipedrive does (no products, files or mail here)."""
+        ids = {d["id"] for d in deals}
+        acts: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+        for a in self.activities.values():
+            if a["deal_id"] in ids and not a["is_deleted"]:
+                acts[a["deal_id"]].append(a)
+        notes = {i: 0 for i in ids}
+        for n in self.notes.values():
+            if n["deal_id"] in ids:
+                notes[n["deal_id"]] += 1
+        out = []
+        for deal in deals:
+            mine = acts[deal["id"]]
+            done = [a["id"] for a in mine if a["done"]]
+            undone = [a["id"] for a in mine if not a["done"]]
+            values: dict[str, Any] = {
+                "next_activity_id": min(undone, default=None),
+                "last_activity_id": max(done, default=None),
+                "first_won_time": deal["won_time"],
+                "products_count": 0,
+                "files_count": 0,
+                "notes_count": notes[deal["id"]],
+                "followers_count": 1,
+                "email_messages_count": 0,
+                "activities_count": len(mine),
+                "done_activities_count": len(done),
+                "undone_activities_count": len(undone),
+                "participants_count": 0,
+                "last_incoming_mail_time": None,
+                "last_outgoing_mail_time": None,
+                "smart_bcc_email": f"company{self.seed}+deal{deal['id']}@pipedrivemail.com",
+                "source_lead_id": None,
+            }
+            out.append(deal | {name: values[name] for name in names})
+        return out
 
     # ----- changes (shared by seeding, mutate and PATCH) -------------------------------------
     def record_change(
