@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -163,6 +163,3 @@ def probability(value: float) -> float:
     if not 0 <= value <= 1:
         raise BadValue(f"probability {value} is outside 0-100 %")
     return value
-
-
-ONE_DAY = timedelta(days=1)

@@ -8,7 +8,7 @@ metadata (probability, isClosed) as strings too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -457,8 +457,3 @@ def activity_row(
 def pick_deal(deal_ids: list[str]) -> str | None:
     """An activity linked to several deals is attributed to the oldest (lowest id) one."""
     return min(deal_ids, key=lambda d: (len(d), d)) if deal_ids else None
-
-
-def as_date(value: Any) -> date | None:
-    ts = parse_ts(value)
-    return ts.date() if ts else None

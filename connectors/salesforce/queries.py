@@ -19,10 +19,6 @@ def soql_datetime(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def soql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def build_soql(
     fields: Sequence[str], obj: str, where: str | None = None, order: str | None = None
 ) -> str:

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import requests
 
-import connectors.http
 from connectors.base import DealUpdate
 from connectors.pipedrive import CONNECTOR
 from connectors.pipedrive.sandbox.server import Exchange
+from tests.harness import VirtualClock
 from tests.pipedrive import spec
-from tests.pipedrive.conftest import Hub, VirtualTime, make_hub
+from tests.pipedrive.conftest import Hub, make_hub
 
 pytestmark = pytest.mark.skipif(
     not spec.available(), reason=f"Pipedrive OpenAPI files not found in {spec.SPEC_DIR}"
@@ -29,10 +29,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hub]:
-    virtual = VirtualTime()  # retries and pacing sleep through the clock: skip the waiting
-    monkeypatch.setattr(connectors.http.clock, "sleep", virtual.sleep)
-    monkeypatch.setattr(connectors.http.clock, "now", virtual.now)
+def hub(tmp_path: Path, virtual_clock: VirtualClock) -> Iterator[Hub]:
+    """Retries and pacing sleep through the shared virtual clock: no waiting."""
     yield from make_hub(tmp_path, flow_null_rate=0.0)
 
 
@@ -58,9 +56,9 @@ def _operations(exchanges: list[Exchange]) -> set[tuple[str, str]]:
 
 def test_our_connector_sync_and_push_match_the_spec_on_both_sides(hub: Hub) -> None:
     exchanges = hub.sandbox.record_exchanges()
-    hub.sync()  # full
+    hub.pull()  # full
     hub.mutate(seed=1)
-    hub.sync()  # incremental: updated_since on deals, activities and notes
+    hub.pull()  # incremental: updated_since on deals, activities and notes
     writer = CONNECTOR.build_writer(hub.context())  # type: ignore[misc]
     writer.setup_fields()
     deal = next(
@@ -137,12 +135,14 @@ def test_requests_shaped_like_the_official_client_match_the_spec(hub: Hub) -> No
     session = requests.Session()
     session.headers["x-api-token"] = hub.sandbox.api_token
     for method, path, query, body in _official_client_calls(hub):
-        response = session.request(method, hub.url + path, params=query, json=body, timeout=30)
+        response = session.request(
+            method, hub.sandbox.base_url + path, params=query, json=body, timeout=30
+        )
         assert response.status_code == 200, (method, path, response.text)
         next_cursor = (response.json().get("additional_data") or {}).get("next_cursor")
         if next_cursor:  # the client follows the cursor with the same query
             follow = session.get(
-                hub.url + path, params={**query, "cursor": next_cursor}, timeout=30
+                hub.sandbox.base_url + path, params={**query, "cursor": next_cursor}, timeout=30
             )
             assert follow.status_code == 200, follow.text
     assert any("cursor" in ex.request.query for ex in exchanges)

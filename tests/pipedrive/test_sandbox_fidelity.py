@@ -18,7 +18,7 @@ from tests.pipedrive.conftest import Hub
 
 def _get(hub: Hub, path: str, **params: Any) -> requests.Response:
     return requests.get(
-        f"{hub.url}{path}",
+        f"{hub.sandbox.base_url}{path}",
         params=params,
         headers={"x-api-token": hub.sandbox.api_token},
         timeout=30,
@@ -40,7 +40,7 @@ def _live(hub: Hub) -> list[dict[str, Any]]:
 def test_deals_filter_by_owner_pipeline_and_stage(hub: Hub) -> None:
     deal = next(d for d in _live(hub) if d["status"] == "open")
     moved = requests.patch(
-        f"{hub.url}/api/v2/deals/{deal['id']}",
+        f"{hub.sandbox.base_url}/api/v2/deals/{deal['id']}",
         json={"pipeline_id": 2, "stage_id": 6},
         headers={"x-api-token": hub.sandbox.api_token},
         timeout=30,
@@ -131,7 +131,7 @@ def test_users_me_is_the_token_user_with_its_company(hub: Hub) -> None:
     assert me["id"] == TOKEN_USER_ID and me["is_you"] is True
     assert isinstance(me["company_id"], int) and me["company_domain"]
     unauthorised = requests.get(
-        f"{hub.url}/api/v1/users/me", headers={"x-api-token": "0" * 40}, timeout=30
+        f"{hub.sandbox.base_url}/api/v1/users/me", headers={"x-api-token": "0" * 40}, timeout=30
     )
     assert unauthorised.status_code == 401
 
@@ -178,7 +178,7 @@ def test_unsupported_requests_get_pipedrive_errors_not_tracebacks(
 ) -> None:
     response = requests.request(
         method,
-        f"{hub.url}{path}",
+        f"{hub.sandbox.base_url}{path}",
         params=params,
         data=body,
         headers={"x-api-token": hub.sandbox.api_token, "content-type": "application/json"},

@@ -38,7 +38,7 @@ from connectors.pipedrive.sandbox.store import (
     v2time,
 )
 from connectors.pipedrive.settings import BURST_BY_PLAN, BURST_WINDOW_S, ENDPOINTS, Endpoint
-from connectors.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer
+from connectors.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer, log
 from connectors.sandbox.spec import SandboxSpec
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
@@ -251,15 +251,18 @@ class FakePipedrive(SandboxServer):
             request, 404, f"Unknown method {request.method} {request.path}", "ERR_NOT_FOUND"
         )
 
-    def error_response(self, request: SandboxRequest, exc: Exception) -> SandboxResponse:
-        """What an unexpected failure answers: Pipedrive's error shape, never a traceback."""
+    def error_response(self, request: SandboxRequest, status: int, message: str) -> SandboxResponse:
+        """A request the sandbox cannot serve, in Pipedrive's error shape."""
+        if status == 404:
+            return self.not_found(request)
         return _error(request, 500, "Internal server error", "ERR_INTERNAL_SERVER_ERROR")
 
     def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
         try:
             response, fault = super().dispatch(request)
-        except Exception as exc:  # a request the sandbox does not model
-            response, fault = self.error_response(request, exc), ""
+        except Exception:  # a request the sandbox does not model
+            log.exception("pipedrive sandbox failed on %s %s", request.method, request.path)
+            response, fault = self.error_response(request, 500, "internal error"), ""
         if self.exchanges is not None and not request.path.startswith("/_sandbox"):
             self.exchanges.append(Exchange(request, response.status, response.encoded()))
         return response, fault

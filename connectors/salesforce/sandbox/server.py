@@ -42,7 +42,7 @@ from connectors.salesforce.sandbox.store import (
     Org,
     Rec,
 )
-from connectors.sandbox.server import Handler, SandboxRequest, SandboxResponse, SandboxServer
+from connectors.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer
 from connectors.sandbox.spec import SandboxSpec
 
 DATA = "/services/data/{v}"
@@ -191,19 +191,6 @@ class FakeSalesforce(SandboxServer):
         self.tokens.clear()
 
     # ----- routes -------------------------------------------------------------------------
-    def route(
-        self, method: str, pattern: str, handler: Handler, *, label: str | None = None
-    ) -> None:
-        """Every route answers a sandbox bug in Salesforce's error shape, never a traceback."""
-
-        def guarded(request: SandboxRequest) -> SandboxResponse:
-            try:
-                return handler(request)
-            except Exception as exc:  # noqa: BLE001 - the vendor's 500, whatever went wrong
-                return self.unexpected_error_response(request, exc)
-
-        super().route(method, pattern, guarded, label=label)
-
     def _register(self) -> None:
         self.route("POST", "/services/oauth2/token", self.token)
         for versions in ("/services/data", "/services/data/"):
@@ -265,8 +252,11 @@ class FakeSalesforce(SandboxServer):
     def server_error_response(self, request: SandboxRequest) -> SandboxResponse:
         return sf_error(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable.")
 
-    def unexpected_error_response(self, request: SandboxRequest, exc: Exception) -> SandboxResponse:
-        """What Salesforce answers when it fails inside: a 500 in its error shape."""
+    def error_response(self, request: SandboxRequest, status: int, message: str) -> SandboxResponse:
+        """A request the sandbox cannot serve: Salesforce's 404/405 for an unknown resource,
+        else what Salesforce answers when it fails inside, a 500 in its error shape."""
+        if status == 404:
+            return self.not_found(request)
         return sf_error(
             500,
             "UNKNOWN_EXCEPTION",
