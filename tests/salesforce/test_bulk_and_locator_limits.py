@@ -48,12 +48,14 @@ def pull_twice(harness: SandboxHub) -> list[str]:
 
 
 @pytest.mark.parametrize("outcome", ["Failed", "Aborted", "InProgress"])
+@pytest.mark.parametrize("bulk", ["always", "auto"])
 def test_a_bulk_job_that_does_not_complete_is_deleted_and_its_slice_read_by_rest(
-    sandboxes: Callable[..., Any], tmp_path: Path, outcome: str
+    sandboxes: Callable[..., Any], tmp_path: Path, outcome: str, bulk: str
 ) -> None:
     sandbox = sandboxes("salesforce", seed=42, n_deals=200, bulk_outcome=outcome)
     limit = {"bulk_timeout_s": 120} if outcome == "InProgress" else {}  # virtual seconds
-    harness = SandboxHub(sandbox, tmp_path, "sf_main", options={**BULK, **limit})
+    options = {**BULK, "bulk": bulk, "bulk_threshold": 100, **limit}
+    harness = SandboxHub(sandbox, tmp_path, "sf_main", options=options)
     warnings = pull_twice(harness)
     stats = harness.requests()
     assert sum(n for key, n in stats.items() if key.startswith("POST") and "jobs/query" in key)
