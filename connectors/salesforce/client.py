@@ -4,6 +4,11 @@ Salesforce has no per-second throttle and no 429 for the daily allocation: it re
 in ``Sforce-Limit-Info`` on every response and answers 403 ``REQUEST_LIMIT_EXCEEDED`` once
 the org's rolling 24 h allocation is gone. The allocation is shared by every integration
 in the org, so the client budgets its share (``max_daily_share``) from that header.
+
+A REST query locator can expire (idle time; before API 56.0 also a cap of 10 open cursors
+per user): :class:`LocatorExpired` tells the reader to query again from where it was. A
+Bulk 2.0 query job that ends ``Failed`` or ``Aborted`` or outlives ``bulk_timeout_s`` is
+aborted and deleted, and :class:`BulkJobFailed` tells the reader to use REST instead.
 """
 
 from __future__ import annotations
@@ -66,6 +71,21 @@ def classify(response: requests.Response) -> Verdict:
     if status in (406, 420, 429) or status >= 500 or code in _TRANSIENT_CODES:
         return Verdict(Action.RETRY, reason=reason or f"HTTP {status}")
     return Verdict(Action.FAIL, reason=reason)
+
+
+class LocatorExpired(SourceError):
+    """``INVALID_QUERY_LOCATOR``: the server-side cursor is gone; query again from the
+    last row read."""
+
+
+class BulkJobFailed(SourceError):
+    """A Bulk 2.0 query job that will not complete (already aborted and deleted): read the
+    same slice by REST."""
+
+
+class BulkPage(list[Record]):
+    """A page of Bulk 2.0 results. Unordered (a Bulk query has no ORDER BY: it would turn
+    off PK chunking), so a cursor may move only after the last page."""
 
 
 class SalesforceClient:
@@ -152,9 +172,14 @@ class SalesforceClient:
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
-            page = self.api.get_json(
-                next_url, headers=headers, endpoint=f"{self.data_path}/{resource}/{{locator}}"
-            )
+            try:
+                page = self.api.get_json(
+                    next_url, headers=headers, endpoint=f"{self.data_path}/{resource}/{{locator}}"
+                )
+            except SourceError as exc:
+                if "INVALID_QUERY_LOCATOR" in str(exc):
+                    raise LocatorExpired(str(exc)) from None
+                raise
 
     def first_page(self, soql: str, *, all_rows: bool) -> tuple[int, Iterator[list[Record]]]:
         """(totalSize, pages) so a caller can switch to Bulk before paging on."""
@@ -169,8 +194,10 @@ class SalesforceClient:
         return total, chained()
 
     # ----- Bulk API 2.0 ------------------------------------------------------------------
-    def bulk_query(self, soql: str, *, all_rows: bool = False) -> Iterator[list[Record]]:
-        """Run a Bulk 2.0 query job and page its CSV results by ``Sforce-Locator``."""
+    def bulk_query(self, soql: str, *, all_rows: bool = False) -> Iterator[BulkPage]:
+        """Run a Bulk 2.0 query job to its end, then its CSV results page by page (by
+        ``Sforce-Locator``). Raises :class:`BulkJobFailed` before any page when the job
+        fails, is aborted or runs past ``bulk_timeout_s``; the job is deleted then."""
         jobs = f"{self.data_path}/jobs/query"
         job = self.api.post_json(
             jobs,
@@ -183,28 +210,39 @@ class SalesforceClient:
             },
             endpoint=jobs,
         )
-        job_id = job["id"]
+        job_path, job_label = f"{jobs}/{job['id']}", f"{jobs}/{{id}}"
+        deadline = clock.now() + self.options.bulk_timeout_s
         delay = 0.5
-        while job.get("state") not in ("JobComplete",):
-            if job.get("state") in ("Failed", "Aborted"):
-                raise SourceError(
-                    f"salesforce: Bulk 2.0 query job {job_id} ended {job['state']}: "
-                    f"{job.get('errorMessage', 'no message')}"
+        while job.get("state") != "JobComplete":
+            ended = job.get("state") in ("Failed", "Aborted")
+            if ended or clock.now() >= deadline:
+                if not ended:
+                    self.api.request(
+                        "PATCH", job_path, json={"state": "Aborted"}, endpoint=job_label
+                    )
+                self.api.request("DELETE", job_path, endpoint=job_label)
+                why = (
+                    f"ended {job['state']}: {job.get('errorMessage', 'no message')}"
+                    if ended
+                    else f"still {job.get('state')} after {self.options.bulk_timeout_s} s"
                 )
+                raise BulkJobFailed(f"salesforce: Bulk 2.0 query job {job['id']} {why}")
             clock.sleep(delay)
             delay = min(delay * 2, 10.0)
-            job = self.api.get_json(f"{jobs}/{job_id}", endpoint=f"{jobs}/{{id}}")
+            job = self.api.get_json(job_path, endpoint=job_label)
+        return self._bulk_results(f"{job_path}/results")
+
+    def _bulk_results(self, path: str) -> Iterator[BulkPage]:
         locator: str | None = None
         while True:
             params: dict[str, Any] = {"maxRecords": self.options.bulk_page_records}
             if locator:
                 params["locator"] = locator
             response = self.api.request(
-                "GET", f"{jobs}/{job_id}/results", params=params, endpoint=f"{jobs}/{{id}}/results"
+                "GET", path, params=params, endpoint=f"{self.data_path}/jobs/query/{{id}}/results"
             )
-            yield [
-                _typed(row) for row in csv.DictReader(io.StringIO(response.content.decode("utf-8")))
-            ]
+            text = io.StringIO(response.content.decode("utf-8"))
+            yield BulkPage(_typed(row) for row in csv.DictReader(text))
             locator = response.headers.get("Sforce-Locator")
             if not locator or locator == "null":
                 return

@@ -51,6 +51,12 @@ class SalesforceOptions(BaseModel):
         default="auto", description="Bulk API 2.0 for first syncs larger than bulk_threshold rows"
     )
     bulk_threshold: int = Field(default=50_000, ge=1)
+    bulk_timeout_s: int = Field(
+        default=1800,
+        ge=1,
+        description="a Bulk 2.0 query job not done after this long is aborted and deleted, "
+        "and its slice is read by REST",
+    )
     bulk_page_records: int = Field(
         default=20_000,
         ge=1,

@@ -4,14 +4,20 @@ Salesforce caps URI plus headers at 16,384 bytes, so a SELECT with many custom f
 cut into several queries over the same WHERE, each carrying ``Id`` and ``SystemModstamp``,
 and joined on ``Id``. A row is kept only when every part saw the same ``SystemModstamp``;
 a row edited between the parts is newer than the cursor and is read again next run.
+
+Bulk 2.0 queries carry no ORDER BY (Salesforce: it turns off PK chunking, so large jobs
+slow down and time out); their pages are :class:`BulkPage`. A Bulk job that does not
+complete is replaced by REST paging of the same slice. A REST read whose locator expired
+goes on with the same query restricted to rows after the last one read, in ORDER BY order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from connectors.salesforce.client import Record, SalesforceClient
+from connectors.salesforce.client import BulkJobFailed, LocatorExpired, Record, SalesforceClient
 
 
 def soql_datetime(value: datetime) -> str:
@@ -99,16 +105,76 @@ def select(
         ]
         yield _joined(parts, "SystemModstamp" in fields)
         return
-    soql = build_soql(fields, obj, where, order)
-    if first_sync and opts.bulk == "always":
-        yield from client.bulk_query(soql, all_rows=all_rows)
-        return
-    total, pages = client.first_page(soql, all_rows=all_rows)
-    if first_sync and opts.bulk == "auto" and total > opts.bulk_threshold:
-        pages.close()  # type: ignore[attr-defined]  # a generator
-        yield from client.bulk_query(soql, all_rows=all_rows)
-        return
-    yield from pages
+    rest: Iterator[list[Record]] | None = None
+    bulk = first_sync and opts.bulk == "always"
+    if first_sync and opts.bulk == "auto":
+        total, rest = client.first_page(build_soql(fields, obj, where, order), all_rows=all_rows)
+        bulk = total > opts.bulk_threshold
+    if bulk:
+        try:
+            pages = client.bulk_query(build_soql(fields, obj, where), all_rows=all_rows)
+        except BulkJobFailed as exc:
+            client.stats.warnings.append(f"{exc}; read by REST instead")
+        else:
+            if rest is not None:
+                rest.close()  # type: ignore[attr-defined]  # a generator
+            yield from pages
+            return
+    yield from _rest_pages(client, fields, obj, where, order, all_rows, rest)
+
+
+def _rest_pages(
+    client: SalesforceClient,
+    fields: Sequence[str],
+    obj: str,
+    where: str | None,
+    order: str,
+    all_rows: bool,
+    pages: Iterator[list[Record]] | None,
+) -> Iterator[list[Record]]:
+    """REST pages in ``order``; when the locator has expired, the same query again for the
+    rows after the last one read, so nothing is lost or read twice."""
+    keys = [key.strip() for key in order.split(",")]
+    if pages is None:
+        pages = client.query(build_soql(fields, obj, where, order), all_rows=all_rows)
+    last: Record | None = None
+    while True:
+        try:
+            for page in pages:
+                last = page[-1] if page else last
+                yield page
+            return
+        except LocatorExpired as exc:
+            if last is None:
+                raise
+            client.stats.warnings.append(f"{exc}; {obj} read on from its last row")
+            after = _after(keys, last)
+            clause = f"({where}) AND ({after})" if where else after
+            pages = client.query(build_soql(fields, obj, clause, order), all_rows=all_rows)
+
+
+def _after(keys: list[str], row: Record) -> str:
+    """SOQL for the rows after ``row`` in ``ORDER BY keys``: the first key greater, or it
+    equal and the next key greater, and so on."""
+    terms, equal = [], ""
+    for key in keys:
+        value = _literal(row[key])
+        terms.append(f"({equal}{key} > {value})")
+        equal += f"{key} = {value} AND "
+    return " OR ".join(terms)
+
+
+def _literal(value: Any) -> str:
+    """A REST value as a SOQL literal: datetimes unquoted, text quoted and escaped."""
+    text = str(value)
+    try:
+        return soql_datetime(datetime.fromisoformat(text)) if "T" in text else _quoted(text)
+    except ValueError:
+        return _quoted(text)
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def id_batches(

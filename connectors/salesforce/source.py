@@ -10,7 +10,8 @@ Each incremental stream is a pages resource, mapped into rows and quarantine row
 ``split_pages`` fans out. Reads are ordered by ``SystemModstamp, Id`` and the cursor is
 committed after each page that was fully yielded (history included), so when the daily
 allocation runs out (``QuotaExhausted``) the source calls ``ctx.stop``, every resource
-returns what it has, and the next run resumes from the last complete page.
+returns what it has, and the next run resumes from the last complete page. Bulk 2.0 pages
+come unordered, so a Bulk read moves its cursor only once it is complete.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from connectors.base import SourceContext, until_stopped
 from connectors.canonical_tables import canonical_hints, split_pages
 from connectors.incremental import Cursor, Stamps
 from connectors.salesforce import mapping
-from connectors.salesforce.client import Record, SalesforceClient
+from connectors.salesforce.client import BulkPage, Record, SalesforceClient
 from connectors.salesforce.options import SalesforceOptions
 from connectors.salesforce.queries import build_soql, id_batches, select, soql_datetime
 from connectors.salesforce.settings import (
@@ -88,7 +89,8 @@ class SalesforceRun:
         )
         for page in until_stopped(self.ctx, pages):
             yield [r for r in page if cursor.fresh(r["Id"], r.get("SystemModstamp"))]
-            cursor.commit(final=False)
+            if not isinstance(page, BulkPage):  # unordered: the cursor moves at the end
+                cursor.commit(final=False)
         if not self.ctx.stop_reason:
             cursor.commit()
 
@@ -129,8 +131,8 @@ class SalesforceRun:
         records: list[Record] = []
         for batch in id_batches(client, [str(r["Id"]) for r in page], head, all_rows=True):
             where = "OpportunityId IN (" + ", ".join(f"'{i}'" for i in batch) + ")"
-            soql = build_soql(HISTORY_FIELDS, "OpportunityHistory", where, "Id")
-            records.extend(r for p in client.query(soql, all_rows=True) for r in p)
+            pages = select(client, HISTORY_FIELDS, "OpportunityHistory", where=where, all_rows=True)
+            records.extend(r for p in pages for r in p)
         return records
 
 

@@ -11,7 +11,11 @@ with 403 ``REQUEST_LIMIT_EXCEEDED``; every error, a sandbox fault included, uses
 
 Vendor knobs (constructor keywords): ``daily_limit``, ``api_usage``, ``api_bursts``,
 ``lock_row_rate``, ``version``, ``currency``; the knobs every sandbox takes are a
-``SandboxSpec``.
+``SandboxSpec``. Limit modes (keywords, or ``mutate``): ``bulk_outcome`` ends every new
+Bulk 2.0 query job ``Failed`` or ``Aborted``, or keeps it ``InProgress``; a REST query
+locator expires after ``locator_idle_s`` of inactivity (the cheat sheet's 2 days since
+API 56.0; 900 s before) and, with ``max_open_cursors`` (10 per user before 56.0), opening
+one cursor too many releases the oldest. Either answers 400 ``INVALID_QUERY_LOCATOR``.
 """
 
 from __future__ import annotations
@@ -97,6 +101,9 @@ class FakeSalesforce(SandboxServer):
         lock_row_rate: float = 0.0,
         version: str = "60.0",
         currency: str | None = None,
+        bulk_outcome: str = "JobComplete",
+        locator_idle_s: float = 2 * 86_400,
+        max_open_cursors: int | None = None,
         **knobs: Any,
     ) -> None:
         super().__init__(spec, **knobs)
@@ -121,7 +128,11 @@ class FakeSalesforce(SandboxServer):
         self.refresh_token = f"5Aep861sandbox{seed:04d}refresh"
         self.username = "hub.integration@northwind-sales.example"
         self.tokens: set[str] = set()
-        self._cursors: dict[str, tuple[str, list[Rec]]] = {}
+        self.bulk_outcome = bulk_outcome
+        self.locator_idle_s = locator_idle_s
+        self.max_open_cursors = max_open_cursors
+        self._cursors: dict[str, tuple[str, list[Rec]]] = {}  # oldest first
+        self._cursor_used: dict[str, datetime] = {}
         self.query_log: list[str] = []  # every SOQL statement received, for tests
         self.path_log: list[str] = []  # every request path and query string, for tests
         self._jobs: dict[str, dict[str, Any]] = {}
@@ -302,7 +313,10 @@ class FakeSalesforce(SandboxServer):
             self.api_usage = int(spec["api_usage"])
         if "lock_row_rate" in spec:
             self.lock_row_rate = float(spec["lock_row_rate"])
-        knobs = {"daily_limit", "api_usage", "lock_row_rate"}
+        modes = {"bulk_outcome", "locator_idle_s", "max_open_cursors"}
+        for mode in modes & set(spec):
+            setattr(self, mode, spec[mode])
+        knobs = {"daily_limit", "api_usage", "lock_row_rate"} | modes
         if set(spec) <= knobs | {"seed"} and set(spec) & knobs:
             return {"daily_limit": self.daily_limit, "api_usage": self.api_usage}
         return self.org.mutate(spec, self.now())
@@ -451,7 +465,14 @@ class FakeSalesforce(SandboxServer):
         records = [self._render(query, r, version) for r in rows]
         cursor_id = "01g" + secrets.token_hex(8).upper()[:15]
         self._cursors[cursor_id] = ("queryAll" if all_rows else "query", records)
+        self._cursor_used[cursor_id] = self.now()
+        while self.max_open_cursors is not None and len(self._cursors) > self.max_open_cursors:
+            self._close_cursor(next(iter(self._cursors)))  # the oldest is released
         return self._page(cursor_id, 0, self._batch_size(request), version)
+
+    def _close_cursor(self, cursor_id: str) -> None:
+        self._cursors.pop(cursor_id, None)
+        self._cursor_used.pop(cursor_id, None)
 
     def _batch_size(self, request: SandboxRequest) -> int:
         options = request.headers.get("sforce-query-options", "")
@@ -471,14 +492,18 @@ class FakeSalesforce(SandboxServer):
                 f"/services/data/{version}/{resource}/{cursor_id}-{offset + size}"
             )
         else:
-            self._cursors.pop(cursor_id, None)
+            self._close_cursor(cursor_id)
         body["records"] = chunk
         return SandboxResponse(200, body)
 
     def query_more(self, request: SandboxRequest) -> SandboxResponse:
         cursor_id, _, offset = request.params["locator"].partition("-")
+        used = self._cursor_used.get(cursor_id)
+        if used and (self.now() - used).total_seconds() >= self.locator_idle_s:
+            self._close_cursor(cursor_id)  # expired after inactivity
         if cursor_id not in self._cursors or not offset.isdigit():
             return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        self._cursor_used[cursor_id] = self.now()
         return self._page(cursor_id, int(offset), self._batch_size(request), request.params["v"])
 
     # ----- Bulk API 2.0 ---------------------------------------------------------------------------
@@ -522,6 +547,7 @@ class FakeSalesforce(SandboxServer):
             "query": query,
             "rows": rows,
             "polls": 0,
+            "outcome": self.bulk_outcome,
         }
         return SandboxResponse(200, dict(info))
 
@@ -533,8 +559,14 @@ class FakeSalesforce(SandboxServer):
         if job is None:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         job["polls"] += 1
-        if job["info"]["state"] in RUNNING:  # the first poll sees it run, the next done
-            job["info"]["state"] = "InProgress" if job["polls"] == 1 else "JobComplete"
+        if job["info"]["state"] in RUNNING:  # the first poll sees it run, the next its end
+            ending = job["outcome"] if job["polls"] > 1 else "InProgress"
+            job["info"]["state"] = ending
+            if ending == "Failed":
+                job["info"]["errorMessage"] = (
+                    "Failed to process query: QUERY_TIMEOUT: Your query request was running "
+                    "for too long."
+                )
         body = {
             **job["info"],
             "numberRecordsProcessed": len(job["rows"]),
