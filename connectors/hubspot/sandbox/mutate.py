@@ -214,7 +214,7 @@ class HubspotMutations(HubspotStore):
         movers = sorted(self._live_deals(), key=lambda d: int(d.id))[:n]
         for k in range(n):
             pipeline_id = str(30_000_000 + len(self.pipelines))
-            stages = [
+            stages: list[dict[str, Any]] = [
                 {
                     "id": f"{pipeline_id}{s:03d}",
                     "label": f"Step {s + 1}",
