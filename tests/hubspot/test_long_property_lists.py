@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from connectors.hubspot import settings
@@ -72,4 +73,19 @@ def test_a_first_sync_of_a_portal_with_600_stages_splits_its_property_list(
 
     mutate(sandbox, seed=2, stage_moves=5, deletes=2, association_changes=0)
     hub.pull(days_later=0.01)
+    assert_warehouse_equals_sandbox(hub)
+
+
+@pytest.mark.parametrize("daily_limit", [6, 10, 12, 13])
+def test_a_split_first_sync_stopped_by_the_daily_limit_resumes_to_the_same_warehouse(
+    make_sandbox: Any, tmp_path: Path, daily_limit: int
+) -> None:
+    sandbox = make_sandbox(n_deals=150, daily_limit=daily_limit, rate_limits=True)
+    mutate(sandbox, seed=1, new_pipelines=60, deletes=4, association_changes=0)
+    hub = SandboxHub(sandbox, tmp_path, options={"max_daily_share": 1.0})
+    hub.pull()
+    assert hub.last_ctx is not None and hub.last_ctx.stop_reason
+    sandbox.daily_limit = 10_000
+    sandbox.reset_daily()  # the portal's midnight
+    hub.pull(days_later=1)
     assert_warehouse_equals_sandbox(hub)
