@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -23,6 +24,7 @@ from connectors.http import (
     clock,
     header_int,
 )
+from connectors.hubspot import settings
 from connectors.hubspot.options import HubspotOptions
 from models.errors import AuthError, QuotaExhausted, SourceError
 
@@ -97,6 +99,17 @@ def classify(response: requests.Response) -> Verdict:
     if status >= 500 or status == 408:
         return Verdict(Action.RETRY, reason=reason)
     return Verdict(Action.FAIL, reason=reason)
+
+
+def split_for_url(names: list[str]) -> tuple[list[str], list[str]]:
+    """(the names a GET's comma-joined ``properties`` can carry, the rest): HubSpot answers
+    an over-long request line with 414, so the rest must travel in a POST body."""
+    used = 0
+    for k, name in enumerate(names):
+        used += len(quote(name, safe="")) + len("%2C")
+        if used > settings.URL_PROPERTIES_MAX:
+            return names[:k], names[k:]
+    return names, []
 
 
 # ----- auth ---------------------------------------------------------------------------------

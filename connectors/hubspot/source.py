@@ -3,7 +3,9 @@
 Incremental logic (details in README.md):
 
 * first run: list endpoints (deals with ``propertiesWithHistory=dealstage`` at 50 a page,
-  activities at 100 a page);
+  activities at 100 a page); deal properties that do not fit in the URL (a
+  ``hs_v2_date_entered_*`` per stage: hundreds of pipelines) follow by batch read, 100 ids
+  a call, so a portal whose list fits costs what it always did;
 * later runs: search on ``hs_lastmodifieddate >= cursor - lookback``, one fresh query per
   page starting at the last timestamp seen (so no query ever pages towards the 10,000
   cap, and nothing is skipped when records change mid-sync);
@@ -27,7 +29,7 @@ from dlt.sources import DltSource
 from connectors.base import SourceContext, until_stopped
 from connectors.canonical_tables import canonical_hints, split_pages
 from connectors.hubspot import settings
-from connectors.hubspot.client import HubspotApi, OAuthAuth, PrivateAppAuth
+from connectors.hubspot.client import HubspotApi, OAuthAuth, PrivateAppAuth, split_for_url
 from connectors.hubspot.mapping import (
     Catalog,
     activity_row,
@@ -239,14 +241,16 @@ class HubspotSync:
         arch_cursor = None if first else st.get("archived_ms")
         arch_max = int(arch_cursor or 0)
         deleted: list[Item] = []
-        params: dict[str, Any] = {"archived": "true", "properties": ",".join(props)}
+        inline, rest = split_for_url(props)
+        params: dict[str, Any] = {"archived": "true", "properties": ",".join(inline)}
         if first:
             params.update(limit=settings.LIST_WITH_HISTORY_MAX, propertiesWithHistory="dealstage")
         else:
             params.update(limit=self.options.page_size)
-        for page in self.api.paged(
+        pages = self.api.paged(
             "/crm/v3/objects/deals", endpoint="/crm/v3/objects/deals?archived=true", params=params
-        ):
+        )
+        for page, _ in self._completed(((page, None) for page in pages), rest, archived=True):
             for raw in page:
                 archived_ids.add(str(raw["id"]))
                 at = to_ms(raw.get("archivedAt")) or 0
@@ -274,7 +278,29 @@ class HubspotSync:
         """A first sync lists every deal with its stage history. A listing stopped by the
         budget resumes at its saved ``after`` position; its cursor stays what the run that
         began it saw (``cap_ms``): anything modified since is searched again next run."""
-        after = listing.get("after") if listing else None
+        inline, rest = split_for_url(props)
+        pages = self._list_pages(inline, listing.get("after") if listing else None)
+        for results, after in self._completed(pages, rest, archived=False):
+            batch = []
+            for raw in results:
+                cursor.fresh(str(raw["id"]), _lastmod(raw))
+                if str(raw["id"]) not in archived_ids:
+                    batch.append({"raw": raw, "archived": False, "history": _history(raw)})
+            if batch:
+                yield batch
+            if after is None:
+                return
+            seen = cursor.snapshot()
+            st["listing"] = {
+                "after": after,
+                "cap_ms": listing["cap_ms"] if listing else seen["cursor_ms"],
+                "boundary": listing["boundary"] if listing else seen["boundary"],
+            }
+
+    def _list_pages(
+        self, props: list[str], after: str | None
+    ) -> Iterator[tuple[list[Item], str | None]]:
+        """(deals with history, the ``after`` of the next page or None at the end)."""
         while True:
             query: dict[str, Any] = {
                 "limit": min(self.options.page_size, settings.LIST_WITH_HISTORY_MAX),
@@ -286,23 +312,54 @@ class HubspotSync:
             payload = self.api.get(
                 "/crm/v3/objects/deals", endpoint="/crm/v3/objects/deals", params=query
             )
-            batch = []
-            for raw in payload.get("results", []):
-                cursor.fresh(str(raw["id"]), _lastmod(raw))
-                if str(raw["id"]) not in archived_ids:
-                    batch.append({"raw": raw, "archived": False, "history": _history(raw)})
-            if batch:
-                yield batch
             nxt = ((payload.get("paging") or {}).get("next") or {}).get("after")
-            if not nxt or str(nxt) == after:
+            done = not nxt or str(nxt) == after
+            yield payload.get("results", []), None if done else str(nxt)
+            if done:
                 return
             after = str(nxt)
-            seen = cursor.snapshot()
-            st["listing"] = {
-                "after": after,
-                "cap_ms": listing["cap_ms"] if listing else seen["cursor_ms"],
-                "boundary": listing["boundary"] if listing else seen["boundary"],
-            }
+
+    def _completed(
+        self, pages: Iterator[tuple[list[Item], Any]], rest: list[str], *, archived: bool
+    ) -> Iterator[tuple[list[Item], Any]]:
+        """Pages with the ``rest`` properties (those past the URL's room) merged in, read
+        by batch for every 100 ids: two history-sized pages share one read. With no rest
+        the pages pass straight through, so a portal whose list fits pays nothing extra."""
+        if not rest:
+            yield from pages
+            return
+        held: list[tuple[list[Item], Any]] = []
+        for page in pages:
+            held.append(page)
+            if sum(len(results) for results, _ in held) >= settings.BATCH_READ_MAX:
+                yield from self._merged(held, rest, archived)
+                held = []
+        yield from self._merged(held, rest, archived)
+
+    def _merged(
+        self, held: list[tuple[list[Item], Any]], rest: list[str], archived: bool
+    ) -> list[tuple[list[Item], Any]]:
+        raws = [raw for results, _ in held for raw in results]
+        found = {
+            str(r["id"]): r.get("properties") or {}
+            for r in self._batch_read([str(raw["id"]) for raw in raws], archived, rest)
+        }
+        for raw in raws:  # a deal deleted in between keeps nulls, as a single GET would
+            values = found.get(str(raw["id"]), {})
+            raw.setdefault("properties", {}).update({n: values.get(n) for n in rest})
+        return held
+
+    def _batch_read(
+        self, ids: list[str], archived: bool, props: list[str], *, history: bool = False
+    ) -> Iterator[Item]:
+        """Deals by id, ``props`` in the body; 50 ids a call with history, else 100."""
+        path = "/crm/v3/objects/deals/batch/read" + ("?archived=true" if archived else "")
+        size = self.options.history_batch_size if history else settings.BATCH_READ_MAX
+        for chunk in _chunks(ids, size):
+            body: Item = {"inputs": [{"id": i} for i in chunk], "properties": props}
+            if history:
+                body["propertiesWithHistory"] = ["dealstage"]
+            yield from self.api.post(path, endpoint=path, body=body).get("results", [])
 
     def _changed_deals(
         self, cursor: Cursor[int], props: list[str], archived_ids: set[str]
@@ -345,21 +402,8 @@ class HubspotSync:
         out: dict[str, list[Item]] = {}
         for archived in (False, True):  # deleted deals are read from the recycle bin
             ids = [str(i["raw"]["id"]) for i in items if bool(i.get("archived")) is archived]
-            path = "/crm/v3/objects/deals/batch/read" + ("?archived=true" if archived else "")
-            for chunk in _chunks(ids, self.options.history_batch_size):
-                payload = self.api.post(
-                    path,
-                    endpoint=path,
-                    body={
-                        "inputs": [{"id": i} for i in chunk],
-                        "properties": ["dealstage"],
-                        "propertiesWithHistory": ["dealstage"],
-                    },
-                )
-                for result in payload.get("results", []):
-                    out[str(result["id"])] = (result.get("propertiesWithHistory") or {}).get(
-                        "dealstage", []
-                    )
+            for result in self._batch_read(ids, archived, ["dealstage"], history=True):
+                out[str(result["id"])] = _history(result)
         return out
 
     def deal_page(self, items: list[Item]) -> dict[str, list[Item]]:

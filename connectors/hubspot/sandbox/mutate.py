@@ -174,6 +174,11 @@ class HubspotMutations(HubspotStore):
                 if deal.props.get("pipeline") == settings.DEFAULT_PIPELINE_ID:
                     deal.touch(ms)  # HubSpot re-stamps every deal of an edited pipeline
                     changed.add(deal.id)
+        if spec.get("new_pipelines"):
+            for deal in self._add_pipelines(
+                int(spec["new_pipelines"]), int(spec.get("stages_per_pipeline", 10))
+            ):
+                changed.add(deal.id)
         if spec.get("bulk_deals"):
             owner = reps[0]["id"]
             n = int(spec["bulk_deals"])
@@ -200,3 +205,48 @@ class HubspotMutations(HubspotStore):
             self._last_ms, max((d.lastmod_ms for d in self._live_deals()), default=0)
         )
         return {"changed_deal_ids": sorted(changed - set(out["deleted_deal_ids"]), key=int), **out}
+
+    def _add_pipelines(self, n: int, n_stages: int) -> list[Obj]:
+        """``n`` pipelines of ``n_stages`` numeric-id stages (as HubSpot gives custom ones),
+        each with one open deal moved into its first stage: a portal whose list request
+        names a ``hs_v2_date_entered_*`` property per stage."""
+        created = iso(self.tick())
+        movers = sorted(self._live_deals(), key=lambda d: int(d.id))[:n]
+        for k in range(n):
+            pipeline_id = str(30_000_000 + len(self.pipelines))
+            stages: list[dict[str, Any]] = [
+                {
+                    "id": f"{pipeline_id}{s:03d}",
+                    "label": f"Step {s + 1}",
+                    "displayOrder": s,
+                    "archived": False,
+                    "metadata": {
+                        "isClosed": "true" if s >= n_stages - 2 else "false",
+                        "probability": "1.0"
+                        if s == n_stages - 2
+                        else "0.0"
+                        if s == n_stages - 1
+                        else "0.5",
+                    },
+                    "createdAt": created,
+                    "updatedAt": created,
+                    "writePermissions": "CRM_PERMISSIONS_ENFORCEMENT",
+                }
+                for s in range(n_stages)
+            ]
+            self.pipelines.append(
+                {
+                    "id": pipeline_id,
+                    "label": f"Pipeline {pipeline_id}",
+                    "displayOrder": len(self.pipelines),
+                    "archived": False,
+                    "createdAt": created,
+                    "updatedAt": created,
+                    "stages": stages,
+                }
+            )
+            if k < len(movers):
+                self._move(
+                    movers[k], stages[0]["id"], self.tick(), source=self._rep_source(movers[k])
+                )
+        return movers

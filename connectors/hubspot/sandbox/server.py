@@ -8,8 +8,8 @@ beyond it), 207 multi-status bodies, 429 bodies naming a ``policyName``, the rec
 190-per-10-s burst limit and 5 searches a second when rate limits are on, OAuth refresh,
 and a pipeline edit that moves ``hs_lastmodifieddate`` on every deal in it.
 
-Vendor knobs (constructor keywords): ``daily_limit``, ``burst_max``, ``search_cap``; the
-knobs every sandbox takes are a ``SandboxSpec``.
+Vendor knobs (constructor keywords): ``daily_limit``, ``burst_max``, ``search_cap``,
+``request_line_max``; the knobs every sandbox takes are a ``SandboxSpec``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode
 
 from connectors.hubspot import settings
+from connectors.hubspot.client import split_for_url
 from connectors.hubspot.sandbox import vocab
 from connectors.hubspot.sandbox.mutate import HubspotMutations
 from connectors.hubspot.sandbox.store import (
@@ -40,6 +41,11 @@ from connectors.synthetic import World, WorldSpec
 __all__ = ["RENEWALS", "RENEWALS_STAGE_MAP", "FakeHubspot"]
 
 _ERROR_CATEGORY = {404: "OBJECT_NOT_FOUND", 500: "INTERNAL_ERROR"}
+# HubSpot documents no URL limit; Airbyte's source found by experiment that it refuses URLs
+# past about 16,300 characters (source-hubspot, PROPERTIES_PARAM_MAX_LENGTH). Cloudflare in
+# front of it allows 32 KB, so the refusal comes from behind; its body is not documented.
+REQUEST_LINE_MAX = 16_300
+_URI_TOO_LONG = "<html><body><h1>414 Request-URI Too Long</h1></body></html>"
 
 
 def _error(status: int, category: str, message: str, **extra: Any) -> SandboxResponse:
@@ -105,6 +111,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         daily_limit: int = 650_000,
         burst_max: int = 190,
         search_cap: int = settings.SEARCH_RESULT_CAP,
+        request_line_max: int = REQUEST_LINE_MAX,
         **knobs: Any,
     ) -> None:
         super().__init__(spec, **knobs)
@@ -112,6 +119,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         self.daily_limit = daily_limit
         self.burst_max = burst_max
         self.search_cap = search_cap
+        self.request_line_max = request_line_max
         self.daily_used = 0
         self.request_log: list[str] = []
         self._burst: deque[float] = deque()
@@ -154,17 +162,32 @@ class FakeHubspot(HubspotMutations, SandboxServer):
 
     @classmethod
     def page_minimum(cls, counts: dict[str, int]) -> int:
-        """Deals with history at 50 a page, the recycle bin, activities at 100 a page plus
+        """Deals with history at 50 a page (plus a batch read per 100 when their property
+        list overflows a URL), the recycle bin, activities at 100 a page plus
         one association call per 1,000, owners (live and archived) and two metadata calls."""
         n = 2  # pipelines, deal properties
         n += max(1, ceil(counts["owners_live"] / settings.OWNERS_PAGE_MAX))
         n += max(1, ceil(counts["owners_archived"] / settings.OWNERS_PAGE_MAX))
         n += max(1, ceil(counts["deals_archived"] / settings.LIST_WITH_HISTORY_MAX))
         n += ceil(counts["deals_live"] / settings.LIST_WITH_HISTORY_MAX)
+        if counts.get("deal_properties_past_url"):  # read by batch, 100 ids a call
+            n += ceil(counts["deals_live"] / settings.BATCH_READ_MAX)
+            n += ceil(counts["deals_archived"] / settings.BATCH_READ_MAX)
         for t in settings.ACTIVITY_OBJECTS:
             n += ceil(counts[f"{t}_live"] / settings.LIST_PAGE_MAX)
             n += ceil(counts[f"{t}_live"] / settings.ASSOCIATIONS_BATCH_MAX)
         return n
+
+    def counts(self) -> dict[str, int]:
+        """The store's counts, plus how many deal properties the hub asks for (see
+        ``source_options``) do not fit in a list request's URL."""
+        stages = [s["id"] for p in self.pipelines for s in p["stages"]]
+        wanted = [
+            *settings.DEAL_PROPERTIES,
+            *(settings.DATE_ENTERED_PREFIX + str(s) for s in stages),
+            *self.source_options()["deal_properties"],
+        ]
+        return {**super().counts(), "deal_properties_past_url": len(split_for_url(wanted)[1])}
 
     def oauth_credentials(self) -> dict[str, str]:
         return {
@@ -214,6 +237,10 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         return header[7:] if header.lower().startswith("bearer ") else None
 
     def check_auth(self, request: SandboxRequest) -> SandboxResponse | None:
+        """The front end's checks, first of all: the request line's length, then the token."""
+        target = f"{request.path}?{urlencode(request.query, doseq=True)}"
+        if len(f"{request.method} {target} HTTP/1.1") > self.request_line_max:
+            return SandboxResponse(414, _URI_TOO_LONG, content_type="text/html")
         if request.path == "/oauth/v1/token":
             return None
         token = self._bearer(request)
@@ -259,8 +286,8 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         return None
 
     def decorate(self, request: SandboxRequest, response: SandboxResponse) -> None:
-        if request.path.startswith(("/_sandbox", "/oauth/")):
-            return
+        if request.path.startswith(("/_sandbox", "/oauth/")) or response.status == 414:
+            return  # the front end refused it: HubSpot's API never saw the call
         if response.status != 429 or (response.body or {}).get("policyName") != "DAILY":
             self.daily_used += 1
         if request.path.endswith("/search"):
