@@ -140,8 +140,9 @@ def classify(response: requests.Response) -> Verdict:
     if status == 429:
         # Without the daily header, a 429 while the burst window still has room can only be
         # the daily budget: retrying it would hammer a door that stays shut until midnight.
-        burst_left = header_int(response, "x-ratelimit-remaining")
-        if header_int(response, DAILY_REMAINING_HEADER) == 0 or (burst_left or 0) > 0:
+        daily_left = header_int(response, DAILY_REMAINING_HEADER)
+        burst_left = header_int(response, "x-ratelimit-remaining") or 0
+        if daily_left == 0 or (daily_left is None and burst_left > 0):
             return Verdict(Action.STOP, reason=DAILY_STOP)
         reset = header_int(response, "x-ratelimit-reset")
         return Verdict(

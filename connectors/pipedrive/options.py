@@ -56,7 +56,7 @@ class PipedriveOptions(BaseModel):
     def _known_plan(cls, value: object) -> str:
         name = str(value).strip().lower()
         if name not in PLANS:
-            raise ValueError(f"unknown Pipedrive plan {value!r}; valid plans: {', '.join(PLANS)}")
+            raise ValueError(f"not a Pipedrive plan; valid: {', '.join(PLANS)}")
         return name
 
     @model_validator(mode="after")

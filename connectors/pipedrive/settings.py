@@ -53,8 +53,9 @@ class PlanLimits:
 # Pipedrive's plans, current names first (2025 on), then the older names still on existing
 # accounts. Daily tokens: support.pipedrive.com "Usage limits in Pipedrive" (API tokens per
 # company, 30,000 x seats for Lite/Essential up to 210,000 x seats for Ultimate/Enterprise);
-# bursts: pipedrive.readme.io core-api-concepts-rate-limiting (older plan names). The new
-# plans take the burst of the older plan with the same token multiplier.
+# bursts: pipedrive.readme.io core-api-concepts-rate-limiting (older plan names). Growth and
+# Premium multipliers, and the new plans' bursts, are those of the older plan with the same
+# budget [verify]: the vendor pages found list them only for the older names.
 PLANS: dict[str, PlanLimits] = {
     "lite": PlanLimits(1, 20, 80),
     "growth": PlanLimits(2, 40, 160),

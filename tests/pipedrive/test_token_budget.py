@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from connectors.pipedrive.client import DAILY_REMAINING_HEADER
 from connectors.pipedrive.options import PipedriveOptions
 from connectors.pipedrive.settings import PLANS, daily_tokens
 from hub.pull import run_pull
+from models.errors import ConfigError
 from tests.harness import VirtualClock
 from tests.pipedrive.conftest import Hub, assert_warehouse_equals_sandbox, make_hub
 
@@ -95,10 +95,12 @@ def test_the_planned_budget_is_30000_tokens_times_the_plan_multiplier_times_seat
     assert options.planned_daily_tokens == tokens
 
 
-def test_an_unknown_plan_is_refused_with_the_valid_names() -> None:
-    with pytest.raises(ValidationError) as info:
-        PipedriveOptions(base_url="http://pipedrive.test", plan="gold")
+def test_an_unknown_plan_is_refused_with_the_valid_names(tmp_path: Path) -> None:
+    for hub in make_hub(tmp_path, n_deals=5):
+        hub.options = {"plan": "gold"}
+        with pytest.raises(ConfigError) as info:
+            run_pull(hub.config())
     message = str(info.value)
-    assert "'gold'" in message
+    assert "options.plan" in message and "'gold'" in message
     assert all(name in message for name in PLANS)
     assert {"lite", "growth", "premium", "ultimate"} <= set(PLANS)
