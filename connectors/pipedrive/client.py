@@ -24,11 +24,15 @@ from connectors.http import (
     header_int,
 )
 from connectors.pipedrive.options import PipedriveOptions
-from connectors.pipedrive.settings import BURST_BY_PLAN, BURST_WINDOW_S, ENDPOINTS
-from models.errors import AuthError, ConfigError, SourceError
+from connectors.pipedrive.settings import BURST_WINDOW_S, ENDPOINTS, burst_limit
+from models.errors import AuthError, ConfigError, QuotaExhausted, SourceError
 
 VENDOR = "pipedrive"
 DAILY_REMAINING_HEADER = "x-daily-ratelimit-token-remaining"
+DAILY_STOP = (
+    "the company's daily API token budget is used up; state is saved, run 'hub sync' "
+    "again after midnight (Pipedrive server time) or buy a top-up"
+)
 NULL_BODY_RETRIES = 5
 
 
@@ -134,12 +138,12 @@ def classify(response: requests.Response) -> Verdict:
     if status == 401:
         return Verdict(Action.REFRESH_AUTH, reason=reason)
     if status == 429:
-        if header_int(response, DAILY_REMAINING_HEADER) == 0:
-            return Verdict(
-                Action.STOP,
-                reason="the company's daily API token budget is used up; state is saved, run "
-                "'hub sync' again after midnight (Pipedrive server time) or buy a top-up",
-            )
+        # Without the daily header, a 429 while the burst window still has room can only be
+        # the daily budget: retrying it would hammer a door that stays shut until midnight.
+        daily_left = header_int(response, DAILY_REMAINING_HEADER)
+        burst_left = header_int(response, "x-ratelimit-remaining") or 0
+        if daily_left == 0 or (daily_left is None and burst_left > 0):
+            return Verdict(Action.STOP, reason=DAILY_STOP)
         reset = header_int(response, "x-ratelimit-reset")
         return Verdict(
             Action.RETRY, delay_s=float(reset if reset else BURST_WINDOW_S), reason=reason
@@ -164,17 +168,56 @@ def _error_text(response: requests.Response) -> str:
 WINDOW_MARGIN_S = 0.05
 
 
+MAX_TOKEN_COST = max(endpoint.cost for endpoint in ENDPOINTS.values())
+
+
+class TokenBudget(DailyBudget):
+    """The day's token budget, counted by the connector itself when Pipedrive sends no
+    ``x-daily-ratelimit-token-remaining``: otherwise the only sign of a spent budget is a
+    429. Until a response carries the header, each request's documented cost is charged
+    against ``options.planned_daily_tokens`` and the run stops while one request of the
+    costliest endpoint still fits. Once the header is seen, it is the authority."""
+
+    def __init__(self, options: PipedriveOptions) -> None:
+        super().__init__(options.max_daily_share, vendor=VENDOR)
+        self.configured = options.daily_token_budget
+        self.limit = self.configured
+        self.planned = options.planned_daily_tokens
+        self.header_seen = False
+        self.counting = False  # answers came, none with the daily header
+
+    def observe_response(self, response: requests.Response) -> None:
+        remaining = header_int(response, DAILY_REMAINING_HEADER)
+        if remaining is None:
+            self.counting = not self.header_seen
+            if self.counting and self.limit is None:
+                self.limit = self.planned  # the share cap falls on the plan's budget
+            return
+        if not self.header_seen and self.configured is None:
+            # The share cap is taken of what was left when this run began.
+            self.limit = remaining + self.used_this_run
+        self.header_seen, self.counting = True, False
+        self.observe(None, remaining)
+
+    def check(self) -> None:
+        if self.counting and self.planned - self.used_this_run < MAX_TOKEN_COST:
+            raise QuotaExhausted(
+                f"{VENDOR}: by its own count this run used {self.used_this_run} of the day's "
+                f"{self.planned} tokens (no daily header); {DAILY_STOP}",
+                resume_after="daily reset",
+            )
+        super().check()
+
+
 class PipedriveLimits:
     """Reads the burst headers into the pacer and the daily tokens into the run's budget."""
 
     def __init__(self, options: PipedriveOptions, auth_kind: str) -> None:
-        burst = BURST_BY_PLAN[auth_kind][options.plan]
+        burst = burst_limit(options.plan, auth_kind)
         # Our window counts each request from its answer, which is after Pipedrive stamped
         # it; the 50 ms margin only absorbs timer and scheduling jitter.
         self.limiter = RollingWindowLimiter(burst, BURST_WINDOW_S + WINDOW_MARGIN_S)
-        self.budget = DailyBudget(options.max_daily_share, vendor=VENDOR)
-        self.configured_budget = options.daily_token_budget
-        self.budget.limit = options.daily_token_budget
+        self.budget = TokenBudget(options)
 
     def observe(self, response: requests.Response) -> None:
         limit = header_int(response, "x-ratelimit-limit")
@@ -189,12 +232,7 @@ class PipedriveLimits:
                 header_int(response, "x-ratelimit-remaining"),
                 header_int(response, "x-ratelimit-reset"),
             )
-        remaining = header_int(response, DAILY_REMAINING_HEADER)
-        if remaining is not None:
-            if self.budget.limit is None:
-                # The share cap is taken of what was left when this run began.
-                self.budget.limit = remaining + self.budget.used_this_run
-            self.budget.observe(None, remaining)
+        self.budget.observe_response(response)
 
 
 def build_client(ctx: SourceContext, options: PipedriveOptions) -> ApiClient:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connectors.pipedrive.settings import Plan
+from connectors.pipedrive.settings import PLANS, daily_tokens
 
 
 class PipedriveOptions(BaseModel):
@@ -19,7 +19,12 @@ class PipedriveOptions(BaseModel):
         default=None, description="overrides the company host (the sandbox, a proxy)"
     )
     oauth_token_url: str = "https://oauth.pipedrive.com/oauth/token"
-    plan: Plan = Field(default="essential", description="sets the burst pacing until headers say")
+    plan: str = Field(
+        default="essential",
+        description="the company's plan (lite, growth, premium, ultimate or an older name): "
+        "burst pacing until headers say, and the daily budget when they do not",
+    )
+    seats: int = Field(default=1, ge=1, description="paid seats; the daily budget scales with them")
     lookback_minutes: int | None = Field(
         default=None, ge=0, description="re-read window before the cursor; default hub.yml's"
     )
@@ -28,7 +33,10 @@ class PipedriveOptions(BaseModel):
         default=0.5, gt=0, le=1, description="share of the daily token budget one run may use"
     )
     daily_token_budget: int | None = Field(
-        default=None, gt=0, description="the company's daily tokens; default: what is left at start"
+        default=None,
+        gt=0,
+        description="the company's daily tokens (top-ups included); default: what the daily "
+        "header says is left at start, else 30,000 x plan multiplier x seats",
     )
     include_archived: bool = True
     include_notes: bool = True
@@ -43,6 +51,14 @@ class PipedriveOptions(BaseModel):
         description="hub field -> the Pipedrive deal field name the writer uses",
     )
 
+    @field_validator("plan", mode="before")
+    @classmethod
+    def _known_plan(cls, value: object) -> str:
+        name = str(value).strip().lower()
+        if name not in PLANS:
+            raise ValueError(f"not a Pipedrive plan; valid: {', '.join(PLANS)}")
+        return name
+
     @model_validator(mode="after")
     def _host(self) -> PipedriveOptions:
         if not self.company_domain and not self.base_url:
@@ -50,6 +66,11 @@ class PipedriveOptions(BaseModel):
                 "set company_domain (e.g. 'acme' for https://acme.pipedrive.com) or base_url"
             )
         return self
+
+    @property
+    def planned_daily_tokens(self) -> int:
+        """The day's budget the connector counts against when no header reports it."""
+        return self.daily_token_budget or daily_tokens(self.plan, self.seats)
 
     @property
     def host(self) -> str:

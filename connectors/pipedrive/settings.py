@@ -1,8 +1,10 @@
 """Pipedrive's endpoints, costs and vocabularies as data.
 
 Token costs are the ``x-token-cost`` values of the official OpenAPI files (v1.yaml,
-v2.yaml); the connector charges them against the run's share of the daily budget and the
-sandbox charges them against its fake company's budget, so both agree by construction.
+v2.yaml): v2 lists 10 (pipelines, stages 5), v1 lists 20, v2 get-one 1, v1 get-one 2, v2
+PATCH 5, v1 PUT 10, v2 search 20, v1 search and the v1 flow 40. The connector charges them
+against the day's budget (its own count when the daily header is absent) and the sandbox
+charges them against its fake company's budget, so both agree by construction.
 """
 
 from __future__ import annotations
@@ -37,13 +39,46 @@ ENDPOINTS: dict[str, Endpoint] = {
     "flow": Endpoint("/api/v1/deals/{id}/flow", 40, "offset"),
 }
 
-# Burst limit per 2-second window by plan (Pipedrive's rate-limiting docs).
 BURST_WINDOW_S = 2.0
-BURST_BY_PLAN: dict[str, dict[str, int]] = {
-    "api_token": {"essential": 20, "advanced": 40, "professional": 80, "enterprise": 120},
-    "oauth": {"essential": 80, "advanced": 160, "professional": 320, "enterprise": 480},
+BASE_DAILY_TOKENS = 30_000  # a company's daily tokens = base x plan multiplier x seats
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    multiplier: int  # of BASE_DAILY_TOKENS per seat
+    burst_api_token: int  # requests per 2-second window per api_token
+    burst_oauth: int  # requests per 2-second window per OAuth access_token
+
+
+# Pipedrive's plans, current names first (2025 on), then the older names still on existing
+# accounts. Daily tokens: support.pipedrive.com "Usage limits in Pipedrive" (API tokens per
+# company, 30,000 x seats for Lite/Essential up to 210,000 x seats for Ultimate/Enterprise);
+# bursts: pipedrive.readme.io core-api-concepts-rate-limiting (older plan names). Growth and
+# Premium multipliers, and the new plans' bursts, are those of the older plan with the same
+# budget [verify]: the vendor pages found list them only for the older names.
+PLANS: dict[str, PlanLimits] = {
+    "lite": PlanLimits(1, 20, 80),
+    "growth": PlanLimits(2, 40, 160),
+    "premium": PlanLimits(5, 100, 400),
+    "ultimate": PlanLimits(7, 120, 480),
+    "essential": PlanLimits(1, 20, 80),
+    "advanced": PlanLimits(2, 40, 160),
+    "professional": PlanLimits(3, 80, 320),
+    "power": PlanLimits(5, 100, 400),
+    "enterprise": PlanLimits(7, 120, 480),
 }
-Plan = Literal["essential", "advanced", "professional", "enterprise"]
+
+
+def burst_limit(plan: str, auth_kind: str) -> int:
+    """Requests per 2-second window for ``auth_kind`` (``api_token`` or ``oauth``)."""
+    limits = PLANS[plan]
+    return limits.burst_oauth if auth_kind == "oauth" else limits.burst_api_token
+
+
+def daily_tokens(plan: str, seats: int) -> int:
+    """The company's daily token budget as Pipedrive computes it (top-ups not included)."""
+    return BASE_DAILY_TOKENS * PLANS[plan].multiplier * seats
+
 
 # Labels of Pipedrive's default pipeline -> canonical stages. Won and lost are deal
 # statuses in Pipedrive, not stages: the connector emits them as the pseudo stages below.

@@ -12,8 +12,10 @@ Retry-After (burst per 2 s by plan; the daily token budget charged by each endpo
 ``x-token-cost``), custom fields keyed by 40-character hashes, deleted deals visible for
 30 days, archived deals only on ``/deals/archived``.
 
-Vendor knobs (constructor keywords): ``plan``, ``daily_tokens``, ``flow_null_rate``; the
-knobs every sandbox takes are a ``SandboxSpec``.
+Vendor knobs (constructor keywords): ``plan``, ``daily_tokens``, ``daily_headers`` (False:
+the budget is still enforced but no response reports it, as on accounts whose answers lack
+``x-daily-ratelimit-token-remaining``), ``flow_null_rate``; the knobs every sandbox takes
+are a ``SandboxSpec``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from connectors.pipedrive.sandbox.store import (
     build_store,
     v2time,
 )
-from connectors.pipedrive.settings import BURST_BY_PLAN, BURST_WINDOW_S, ENDPOINTS, Endpoint
+from connectors.pipedrive.settings import BURST_WINDOW_S, ENDPOINTS, Endpoint, burst_limit
 from connectors.sandbox.server import SandboxRequest, SandboxResponse, SandboxServer, log
 from connectors.sandbox.spec import SandboxSpec
 
@@ -145,6 +147,7 @@ class FakePipedrive(SandboxServer):
         *,
         plan: str = "advanced",
         daily_tokens: int = 1_000_000,
+        daily_headers: bool = True,
         flow_null_rate: float = 0.02,
         **knobs: Any,
     ) -> None:
@@ -160,6 +163,7 @@ class FakePipedrive(SandboxServer):
         self.plan = plan
         self.daily_tokens = daily_tokens
         self.tokens_used = 0
+        self.daily_headers = daily_headers
         self.flow_null_rate = flow_null_rate
         self.api_token = SANDBOX_API_TOKEN
         self.client_id = "hub-client"
@@ -243,7 +247,8 @@ class FakePipedrive(SandboxServer):
 
     def quota_exhausted_response(self, request: SandboxRequest) -> SandboxResponse:
         response = _v1_error(429, "Daily API token budget exceeded")
-        response.headers[DAILY_HEADER] = "0"
+        if self.daily_headers:
+            response.headers[DAILY_HEADER] = "0"
         return response
 
     def not_found(self, request: SandboxRequest) -> SandboxResponse:
@@ -297,7 +302,7 @@ class FakePipedrive(SandboxServer):
         if not self.rate_limits:
             return 10_000
         kind = "oauth" if request.headers.get("authorization") else "api_token"
-        return BURST_BY_PLAN[kind][self.plan]
+        return burst_limit(self.plan, kind)
 
     def _window(self, request: SandboxRequest) -> deque[float]:
         key = request.headers.get("x-api-token") or request.headers.get("authorization") or "-"
@@ -331,12 +336,14 @@ class FakePipedrive(SandboxServer):
             if not window
             else max(1, round(BURST_WINDOW_S - (self.now().timestamp() - window[0])))
         )
-        for name, value in (
-            ("x-ratelimit-limit", limit),
-            ("x-ratelimit-remaining", max(0, limit - len(window))),
-            ("x-ratelimit-reset", reset),
-            (DAILY_HEADER, max(0, self.daily_tokens - self.tokens_used)),
-        ):
+        headers = {
+            "x-ratelimit-limit": limit,
+            "x-ratelimit-remaining": max(0, limit - len(window)),
+            "x-ratelimit-reset": reset,
+        }
+        if self.daily_headers:
+            headers[DAILY_HEADER] = max(0, self.daily_tokens - self.tokens_used)
+        for name, value in headers.items():
             response.headers.setdefault(name, str(value))
 
     @staticmethod
