@@ -149,11 +149,13 @@ class FakeHubspot(HubspotMutations, SandboxServer):
     def credentials(self) -> dict[str, str]:
         return {"token": self.TOKEN}
 
+    DEAL_PROPERTIES = ("dealtype", "region")  # custom properties the hub.yml entry asks for
+
     def source_options(self) -> dict[str, Any]:
         return {
             "base_url": self.base_url,
             "app_id": self.APP_ID,
-            "deal_properties": ["dealtype", "region"],
+            "deal_properties": list(self.DEAL_PROPERTIES),
         }
 
     def source_config(self, name: str) -> dict[str, Any]:
@@ -185,7 +187,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         wanted = [
             *settings.DEAL_PROPERTIES,
             *(settings.DATE_ENTERED_PREFIX + str(s) for s in stages),
-            *self.source_options()["deal_properties"],
+            *self.DEAL_PROPERTIES,
         ]
         return {**super().counts(), "deal_properties_past_url": len(split_for_url(wanted)[1])}
 
