@@ -7,9 +7,11 @@
     python -m bench limits             # rate-limit efficiency per CRM at the vendors' limits
     python -m bench scale              # hub sync of 1M deals / 5M activities from 3 sandboxes
     python -m bench sandbox --with-scale   # then hub sync of the same three sandboxes
+    python -m bench peers              # Airbyte's sources vs hub pull, same sandboxes, 2k deals
 
 Sizes can be overridden (--deals, --activities-per-deal; --seconds for limits). Modules:
-``csv_bench``, ``sandbox_bench``, ``limits_bench``, ``scale_bench``; ``serve`` runs one
+``csv_bench``, ``sandbox_bench``, ``limits_bench``, ``scale_bench``, ``peers`` (with
+``redirect``, which routes the peers' vendor hosts to the sandboxes); ``serve`` runs one
 sandbox process; ``minimum`` holds the page-size minimum formulas; ``common`` the plumbing.
 Results are recorded by hand in docs/benchmarks.md (machine and date on every figure).
 """
@@ -19,10 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import csv_bench, limits_bench, sandbox_bench, scale_bench
+from bench import csv_bench, limits_bench, peers, sandbox_bench, scale_bench
 from bench.common import emit, machine
 
-BENCHES = ("csv", "sandbox", "limits", "scale")
+BENCHES = ("csv", "sandbox", "limits", "scale", "peers")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -46,7 +48,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--crm",
         action="append",
         choices=sandbox_bench.KINDS,
-        help="sandbox/limits: only this CRM (repeatable)",
+        help="sandbox/limits/peers: only this CRM (repeatable)",
     )
     parser.add_argument(
         "--with-scale",
@@ -134,6 +136,15 @@ def main(argv: list[str] | None = None) -> None:
             activities_per_deal=s["activities_per_deal"],
             keep=keep and f"{keep}/scale",
             transform=not args.no_transform,
+        )
+
+    if "peers" in which:
+        s = sizes(args, peers)
+        peers.run(
+            deals=int(s["deals"]),
+            activities_per_deal=s["activities_per_deal"],
+            kinds=kinds,
+            keep=keep and f"{keep}/peers",
         )
 
 
