@@ -33,11 +33,11 @@ START = "2000-01-01T00:00:00Z"
 
 @dataclass(frozen=True)
 class Peer:
-    package: str  # pinned: the figures in docs/benchmarks.md are for this version
+    packages: tuple[str, ...]  # pinned, CDK too: docs/benchmarks.md's figures are for these
     command: str
     hosts: tuple[str, ...]
     streams: tuple[str, ...]  # the streams comparable to what the hub pulls
-    python: str = "python3.11"  # the interpreter its venv is made from
+    python: str = "3.11"  # the Python its venv is made from
 
     def config(self, kind: str, credentials: dict[str, str]) -> dict[str, Any]:
         if kind == "hubspot":
@@ -50,7 +50,7 @@ class Peer:
 
 PEERS = {
     "hubspot": Peer(
-        "airbyte-source-hubspot==5.7.0",
+        ("airbyte-source-hubspot==5.7.0", "airbyte-cdk==6.61.6"),
         "source-hubspot",
         ("api.hubapi.com",),
         (
@@ -61,16 +61,16 @@ PEERS = {
         ),
     ),
     "pipedrive": Peer(
-        "airbyte-source-pipedrive==2.3.7",
+        ("airbyte-source-pipedrive==2.3.7", "airbyte-cdk==6.61.6"),
         "source-pipedrive",
         ("api.pipedrive.com",),
         ("deals", "pipelines", "stages", "users", "activities", "notes"),
         # Requires-Python says <3.12, but its extractor dataclass fails Python 3.11's
         # mutable-default check (ValueError at import), so 3.10.
-        python="python3.10",
+        python="3.10",
     ),
     "salesforce": Peer(
-        "airbyte-source-salesforce==2.10.3",
+        ("airbyte-source-salesforce==2.10.3", "airbyte-cdk==7.39.1"),
         "source-salesforce",
         ("login.salesforce.com",),
         ("Opportunity", "OpportunityHistory", "OpportunityStage", "User", "Task", "Event"),
@@ -87,14 +87,20 @@ CA_HOOK = (
 )
 
 
+def interpreter(version: str) -> str:
+    """``python3.10`` etc.: pyenv's build if there is one (its shim may refuse), else PATH's."""
+    builds = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+    return str(builds[-1]) if builds else f"python{version}"
+
+
 def install(kind: str) -> Path:
     """The peer's own virtual environment (made once; ``bench/out`` is git-ignored)."""
     peer = PEERS[kind]
     venv = VENVS / kind
     python = venv / "bin" / "python"
     if not (venv / "bin" / peer.command).exists():
-        subprocess.run([peer.python, "-m", "venv", str(venv)], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", peer.package], check=True)
+        subprocess.run([interpreter(peer.python), "-m", "venv", str(venv)], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", *peer.packages], check=True)
     site = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
         check=True,
@@ -150,7 +156,7 @@ def run_peer(kind: str, box: Sandbox, folder: Path, env: dict[str, str]) -> dict
     box.reset_stats()
     discover = run_measured([executable, "discover", "--config", str(config)], cwd=folder, env=env)
     catalogs = [m["catalog"] for m in messages(discover.stdout) if m.get("type") == "CATALOG"]
-    record: dict[str, Any] = {"bench": "peers", "crm": kind, "who": peer.package}
+    record: dict[str, Any] = {"bench": "peers", "crm": kind, "who": peer.packages[0]}
     if not catalogs:
         stats = box.stats()
         return emit(
