@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint venv clean wheel-check
+.PHONY: demo test bench bench-peers lint venv clean wheel-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ wheel-check:
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-peers: $(STAMP)
+	$(BIN)/python -m bench peers $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check models connectors hub tests bench

@@ -7,9 +7,12 @@
     python -m bench limits             # rate-limit efficiency per CRM at the vendors' limits
     python -m bench scale              # hub sync of 1M deals / 5M activities from 3 sandboxes
     python -m bench sandbox --with-scale   # then hub sync of the same three sandboxes
+    python -m bench peers              # Airbyte's sources vs hub pull, same sandboxes, 2k deals
+                                       # (not in "all": it installs the peers from PyPI)
 
 Sizes can be overridden (--deals, --activities-per-deal; --seconds for limits). Modules:
-``csv_bench``, ``sandbox_bench``, ``limits_bench``, ``scale_bench``; ``serve`` runs one
+``csv_bench``, ``sandbox_bench``, ``limits_bench``, ``scale_bench``, ``peers`` (with
+``redirect``, which routes the peers' vendor hosts to the sandboxes); ``serve`` runs one
 sandbox process; ``minimum`` holds the page-size minimum formulas; ``common`` the plumbing.
 Results are recorded by hand in docs/benchmarks.md (machine and date on every figure).
 """
@@ -19,10 +22,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import csv_bench, limits_bench, sandbox_bench, scale_bench
+from bench import csv_bench, limits_bench, peers, sandbox_bench, scale_bench
 from bench.common import emit, machine
 
-BENCHES = ("csv", "sandbox", "limits", "scale")
+BENCHES = ("csv", "sandbox", "limits", "scale")  # "all"; peers only by name (it installs from PyPI)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -31,7 +34,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("which", nargs="?", default="all", choices=(*BENCHES, "all"))
+    parser.add_argument("which", nargs="?", default="all", choices=(*BENCHES, "peers", "all"))
     parser.add_argument(
         "--quick", action="store_true", help="tiny sizes: a smoke test, not a figure"
     )
@@ -46,7 +49,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--crm",
         action="append",
         choices=sandbox_bench.KINDS,
-        help="sandbox/limits: only this CRM (repeatable)",
+        help="sandbox/limits/peers: only this CRM (repeatable)",
     )
     parser.add_argument(
         "--with-scale",
@@ -134,6 +137,15 @@ def main(argv: list[str] | None = None) -> None:
             activities_per_deal=s["activities_per_deal"],
             keep=keep and f"{keep}/scale",
             transform=not args.no_transform,
+        )
+
+    if "peers" in which:
+        s = sizes(args, peers)
+        peers.run(
+            deals=int(s["deals"]),
+            activities_per_deal=s["activities_per_deal"],
+            kinds=kinds,
+            keep=keep and f"{keep}/peers",
         )
 
 

@@ -69,10 +69,15 @@ class Measured:
 
 
 def run_measured(
-    cmd: list[str], *, cwd: Path | None = None, timeout_s: float | None = None, on_tick: Any = None
+    cmd: list[str],
+    *,
+    cwd: Path | None = None,
+    timeout_s: float | None = None,
+    on_tick: Any = None,
+    env: dict[str, str] | None = None,
 ) -> Measured:
     """Run ``cmd`` to completion; wall time and that process's own peak RSS (wait4)."""
-    env = {**os.environ, **HUB_ENV}
+    env = {**os.environ, **HUB_ENV, **(env or {})}
     out_path = Path(cwd or ".") / f".bench-{os.getpid()}-{time.monotonic_ns()}.log"
     with open(out_path, "w+") as out:
         started = time.perf_counter()
