@@ -31,12 +31,6 @@ def make_key(source_name: str, native_id: object) -> str:
     return f"{source_name}:{native_id}"
 
 
-def split_key(key: str) -> tuple[str, str]:
-    """Reverse :func:`make_key`; native ids may themselves contain colons."""
-    source_name, _, native_id = key.partition(":")
-    return source_name, native_id
-
-
 class CanonicalRow(BaseModel):
     """Columns every canonical row carries, and the table's merge key."""
 

@@ -266,9 +266,6 @@ class HubConfig(_Strict):
     def open_stage_names(self) -> list[str]:
         return [s.name for s in self.stages if s.outcome is None]
 
-    def stage_by_outcome(self, outcome: str) -> str:
-        return next(s.name for s in self.stages if s.outcome == outcome)
-
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
             if src.name == name:
