@@ -9,7 +9,6 @@ before dlt or dbt take over.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,8 +29,9 @@ def _secret(key: str, value: str) -> str | None:
     return SecretResolver("warehouse", key_path="warehouse").resolve({key: value}, key)
 
 
-class Warehouse(ABC):
-    """The configured warehouse; constructing it picks the class of its kind."""
+class Warehouse:
+    """The configured warehouse. Constructing it picks the class of its kind, which says
+    where it is: ``describe``, ``url``, ``dlt_destination``, ``dbt_env``."""
 
     def __new__(cls, config: HubConfig) -> Warehouse:
         return super().__new__(BACKENDS[config.warehouse.kind] if cls is Warehouse else cls)
@@ -49,19 +49,19 @@ class Warehouse(ABC):
         value = self.settings.dbt_profiles_dir
         return self.config.resolve_path(value) if value else None
 
-    @abstractmethod
-    def describe(self) -> str: ...
+    def describe(self) -> str:
+        raise NotImplementedError
 
-    @abstractmethod
     def url(self) -> sa.URL | str:
         """Where the hub's own reads and writes (sqlalchemy) go."""
+        raise NotImplementedError
 
-    @abstractmethod
-    def dlt_destination(self) -> Any: ...
+    def dlt_destination(self) -> Any:
+        raise NotImplementedError
 
-    @abstractmethod
     def dbt_env(self) -> dict[str, str]:
         """Environment for the committed profiles.yml, which follows the configured warehouse."""
+        raise NotImplementedError
 
     def exists(self) -> bool:
         return True
