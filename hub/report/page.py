@@ -117,21 +117,16 @@ def compact_money(value: float | None, currency: str) -> str:
     return f"{currency} {value:,.0f}"
 
 
+NUMBER_FORMATS = {"int": ",", "money": ",.0f", "rate": ".1%", "days": ",.1f", "number": ",.2f"}
+
+
 def show(value: Any, kind: str, *, period: str = "month", key: str = "") -> str:
     if value is None:
         return "no date" if kind == "date" and key == "period_start" else "–"
     if value == ALL and kind == "text":
         return {"source_name": "all sources", "canonical_stage": "all stages"}.get(key, "all")
-    if kind == "int":
-        return f"{int(value):,}"
-    if kind == "money":
-        return f"{value:,.0f}"
-    if kind == "rate":
-        return f"{value:.1%}"
-    if kind == "days":
-        return f"{value:,.1f}"
-    if kind == "number":
-        return f"{value:,.2f}"
+    if kind in NUMBER_FORMATS:
+        return format(int(value) if kind == "int" else value, NUMBER_FORMATS[kind])
     if kind == "bool":
         return "yes" if value else ""
     if kind == "date" and key == "period_start":
@@ -170,7 +165,7 @@ def figure_table(
 
 
 def _cell(column: Column, value: Any, data: ReportData) -> str:
-    numeric = column.kind in ("int", "money", "rate", "days", "number")
+    numeric = column.kind in NUMBER_FORMATS
     return (
         f'<td data-key="{escape(column.key)}"{_attr("data-value", raw(value))}'
         f"{' class=num' if numeric else ''}>"
