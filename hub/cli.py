@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from connectors.values import as_utc
 from models.config import HubConfig, load_config
 from models.errors import ConfigError, HubError
 
@@ -225,7 +226,7 @@ def pull(
 @app.command()
 def transform(config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None) -> None:
     """Rebuild stage history and every mart with dbt (no pull)."""
-    _guard(lambda: _transform(load_config(config), _utc(as_of)))
+    _guard(lambda: _transform(load_config(config), as_utc(as_of)))
 
 
 @app.command()
@@ -242,7 +243,7 @@ def sync(
         code = _pull(cfg, source, full_refresh)
         if code == 1:
             return code
-        _transform(cfg, _utc(as_of))
+        _transform(cfg, as_utc(as_of))
         if cfg.push.auto:
             from hub.push.render import push_command
 
@@ -250,12 +251,6 @@ def sync(
         return code
 
     raise typer.Exit(_guard(body))
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # ----- inspection -------------------------------------------------------------------------------
@@ -505,7 +500,7 @@ def score(
                 "deal scores are built by 'hub transform' (analytics.deal_scores); "
                 "use 'hub score --backtest' to evaluate them"
             )
-        result = run_backtest(load_config(config), cutoff=_utc(cutoff), as_of=_utc(as_of))
+        result = run_backtest(load_config(config), cutoff=as_utc(cutoff), as_of=as_utc(as_of))
         console.print(
             f"backtest: learned from deals closed before {result.cutoff:%Y-%m-%d}, "
             f"scored {result.n} deals that closed by {result.as_of:%Y-%m-%d} "
