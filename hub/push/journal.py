@@ -33,7 +33,6 @@ class Intent:
 class JournalState:
     written: dict[Key, Written] = field(default_factory=dict)
     pending: dict[Key, list[Intent]] = field(default_factory=lambda: defaultdict(list))
-    deal_modified: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 def read_state(conn: sa.Connection, sources: list[str]) -> JournalState:
@@ -57,10 +56,6 @@ def read_state(conn: sa.Connection, sources: list[str]) -> JournalState:
         seen = state.written.get(key)
         if seen is None or logged >= seen.logged_at:
             state.written[key] = Written(r.new_value, as_utc(r.modified_at), logged)
-        modified = as_utc(r.modified_at)
-        deal = (r.source_name, r.deal_key)
-        if modified and (deal not in state.deal_modified or modified > state.deal_modified[deal]):
-            state.deal_modified[deal] = modified
     j = hub_push_journal
     outcome = sa.select(log.c.run_id).where(
         log.c.run_id == j.c.run_id,
