@@ -303,11 +303,7 @@ def status(
         )
         for r in runs:
             rows = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "-"
-            note = (
-                (r.error or r.warnings or "").splitlines()[0][:80]
-                if (r.error or r.warnings)
-                else ""
-            )
+            note = next(iter((r.error or r.warnings or "").splitlines()), "")[:80]
             table.add_row(
                 str(r.started_at)[:19],
                 r.source_name or "-",
