@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.canonical import ActivityType
 from models.errors import ConfigError, config_error_from_validation
 
 DEFAULT_CANONICAL_STAGES: tuple[tuple[str, str | None, float | None], ...] = (
@@ -109,7 +110,7 @@ class StageRule(_Strict):
     resolved per pipeline through the reverse stage mapping)."""
 
     name: str
-    activity_type: Literal["call", "email", "meeting", "note", "task", "other"] = "meeting"
+    activity_type: ActivityType = "meeting"
     from_stages: list[str] = Field(min_length=1)
     to_stage: str
 

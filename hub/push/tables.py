@@ -17,8 +17,6 @@ from hub.warehouse import HUB_SCHEMA
 
 metadata = sa.MetaData(schema=HUB_SCHEMA)
 
-LOG_STATUSES = ("written", "conflict", "failed", "retryable", "skipped", "interrupted")
-
 _KEY = ("run_id", "source_name", "crm", "deal_key", "deal_id", "field")
 
 
