@@ -152,11 +152,8 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
 
         def done(run: Any) -> None:
             rows = sum(run.rows.values())
-            note = {
-                "ok": "[green]ok[/green]",
-                "stopped": "[yellow]stopped[/yellow]",
-                "failed": "[red]failed[/red]",
-            }[run.status]
+            color = {"ok": "green", "stopped": "yellow", "failed": "red"}[run.status]
+            note = f"[{color}]{run.status}[/{color}]"
             extra = f", {run.quarantined} quarantined" if run.quarantined else ""
             if run.recovered_packages:
                 extra += (
