@@ -7,6 +7,7 @@ only formats them, and also writes the raw values into its tables so they can be
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -104,10 +105,7 @@ def _ratio(numerator: float | int | None, denominator: float | int | None) -> fl
 def _unique_names(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
     """rep_key -> a display name; two reps with the same name get their email's local part."""
     rows = list(rows)
-    counts: dict[str, int] = {}
-    for r in rows:
-        name = r["rep_name"] or r["rep_key"]
-        counts[name] = counts.get(name, 0) + 1
+    counts = Counter(r["rep_name"] or r["rep_key"] for r in rows)
     names = {}
     for r in rows:
         name = r["rep_name"] or r["rep_key"]
