@@ -115,7 +115,8 @@ def _unique_names(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
     return names
 
 
-def _stage_order(config: HubConfig, seen: Iterable[str]) -> list[str]:
+def stage_order(config: HubConfig, seen: Iterable[str]) -> list[str]:
+    """hub.yml's canonical stages in order, then any other stage seen (e.g. unmapped)."""
     canonical = list(config.stage_names)
     return canonical + sorted(set(seen) - set(canonical))
 
@@ -187,7 +188,7 @@ class Marts:
     @cached_property
     def stages(self) -> list[str]:
         """Canonical order, then any other stage a counted deal is in (e.g. unmapped)."""
-        return _stage_order(self.config, (r["canonical_stage"] for r in self.board_rows))
+        return stage_order(self.config, (r["canonical_stage"] for r in self.board_rows))
 
     @cached_property
     def rep_names(self) -> dict[str, str]:
