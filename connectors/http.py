@@ -306,12 +306,7 @@ class ApiClient:
                     headers={**(headers or {}), **self.auth_headers()},
                     timeout=self.timeout_s,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                self.stats.record(label, type(exc).__name__)
-                raise RetryableHTTPError(
-                    Verdict(Action.RETRY, reason=f"{type(exc).__name__} on {label}"), None
-                ) from None
-            except requests.RequestException as exc:  # e.g. ChunkedEncodingError
+            except requests.RequestException as exc:  # connection, timeout, chunked encoding
                 self.stats.record(label, type(exc).__name__)
                 raise RetryableHTTPError(
                     Verdict(Action.RETRY, reason=f"{type(exc).__name__} on {label}"), None

@@ -30,6 +30,13 @@ class BadValue(ValueError):
     """A value that cannot be loaded; ``str(exc)`` is the reason a person can act on."""
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """An aware UTC timestamp; a naive one is taken as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _empty(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and not raw.strip())
 

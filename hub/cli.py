@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from connectors.values import as_utc
 from models.config import HubConfig, load_config
 from models.errors import ConfigError, HubError
 
@@ -87,10 +88,6 @@ def _guard(fn: Callable[[], T]) -> T:
         raise typer.Exit(1) from None
 
 
-def _config(path: Path) -> HubConfig:
-    return load_config(path)
-
-
 # ----- init / generate ---------------------------------------------------------------------
 
 
@@ -155,11 +152,8 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
 
         def done(run: Any) -> None:
             rows = sum(run.rows.values())
-            note = {
-                "ok": "[green]ok[/green]",
-                "stopped": "[yellow]stopped[/yellow]",
-                "failed": "[red]failed[/red]",
-            }[run.status]
+            color = {"ok": "green", "stopped": "yellow", "failed": "red"}[run.status]
+            note = f"[{color}]{run.status}[/{color}]"
             extra = f", {run.quarantined} quarantined" if run.quarantined else ""
             if run.recovered_packages:
                 extra += (
@@ -209,6 +203,7 @@ def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
 SourcesOption = Annotated[
     list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
 ]
+FullRefreshOption = Annotated[bool, typer.Option(help="Re-read everything, ignoring cursors.")]
 AsOfOption = Annotated[
     datetime | None, typer.Option(help="Compute metrics at this instant (default: hub.yml or now).")
 ]
@@ -218,38 +213,34 @@ AsOfOption = Annotated[
 def pull(
     config: ConfigOption = Path("hub.yml"),
     source: SourcesOption = None,
-    full_refresh: Annotated[
-        bool, typer.Option(help="Re-read everything, ignoring cursors.")
-    ] = False,
+    full_refresh: FullRefreshOption = False,
 ) -> None:
     """Pull every source (or --source NAME) into the warehouse."""
-    code = _guard(lambda: _pull(_config(config), source, full_refresh))
+    code = _guard(lambda: _pull(load_config(config), source, full_refresh))
     raise typer.Exit(code)
 
 
 @app.command()
 def transform(config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None) -> None:
     """Rebuild stage history and every mart with dbt (no pull)."""
-    _guard(lambda: _transform(_config(config), _utc(as_of)))
+    _guard(lambda: _transform(load_config(config), as_utc(as_of)))
 
 
 @app.command()
 def sync(
     config: ConfigOption = Path("hub.yml"),
     source: SourcesOption = None,
-    full_refresh: Annotated[
-        bool, typer.Option(help="Re-read everything, ignoring cursors.")
-    ] = False,
+    full_refresh: FullRefreshOption = False,
     as_of: AsOfOption = None,
 ) -> None:
     """Pull every source, then transform. Exit 3 when some sources failed."""
 
     def body() -> int:
-        cfg = _config(config)
+        cfg = load_config(config)
         code = _pull(cfg, source, full_refresh)
         if code == 1:
             return code
-        _transform(cfg, _utc(as_of))
+        _transform(cfg, as_utc(as_of))
         if cfg.push.auto:
             from hub.push.render import push_command
 
@@ -257,12 +248,6 @@ def sync(
         return code
 
     raise typer.Exit(_guard(body))
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # ----- inspection -------------------------------------------------------------------------------
@@ -280,7 +265,7 @@ def status(
     from hub.status import quarantine_counts, quarantine_sample, recent_runs
 
     def body() -> None:
-        cfg = _config(config)
+        cfg = load_config(config)
         if quarantine:
             cfg.source(quarantine)
             table = Table(
@@ -315,11 +300,7 @@ def status(
         )
         for r in runs:
             rows = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "-"
-            note = (
-                (r.error or r.warnings or "").splitlines()[0][:80]
-                if (r.error or r.warnings)
-                else ""
-            )
+            note = next(iter((r.error or r.warnings or "").splitlines()), "")[:80]
             table.add_row(
                 str(r.started_at)[:19],
                 r.source_name or "-",
@@ -352,7 +333,7 @@ def stages(
     from hub.stages import stage_report
 
     def body() -> int:
-        cfg = _config(config)
+        cfg = load_config(config)
         rows = stage_report(cfg)
         if not rows:
             console.print("no stages in the warehouse yet; run 'hub pull' first")
@@ -453,7 +434,7 @@ def report(
     def body() -> None:
         if period not in ("month", "quarter"):
             raise ConfigError(f"--period must be month or quarter, not {period!r}")
-        path = write_report(_config(config), out, period=period)  # type: ignore[arg-type]
+        path = write_report(load_config(config), out, period=period)  # type: ignore[arg-type]
         console.print(f"wrote the report to {path} (one file, opens offline in any browser)")
 
     _guard(body)
@@ -480,7 +461,13 @@ def push(
     raise typer.Exit(
         _guard(
             lambda: push_command(
-                _config(config), console, source, apply=apply, force=force, setup=setup, limit=limit
+                load_config(config),
+                console,
+                source,
+                apply=apply,
+                force=force,
+                setup=setup,
+                limit=limit,
             )
         )
     )
@@ -506,7 +493,7 @@ def score(
                 "deal scores are built by 'hub transform' (analytics.deal_scores); "
                 "use 'hub score --backtest' to evaluate them"
             )
-        result = run_backtest(_config(config), cutoff=_utc(cutoff), as_of=_utc(as_of))
+        result = run_backtest(load_config(config), cutoff=as_utc(cutoff), as_of=as_utc(as_of))
         console.print(
             f"backtest: learned from deals closed before {result.cutoff:%Y-%m-%d}, "
             f"scored {result.n} deals that closed by {result.as_of:%Y-%m-%d} "

@@ -131,8 +131,7 @@ def pull_source(
     except ConfigError:
         raise
     except PipelineStepFailed as exc:
-        cause = _unwrap(exc)
-        _fail(run, cause, ctx)
+        _fail(run, _unwrap(exc), ctx)
     except HubError as exc:
         _fail(run, exc, ctx)
     run.duration_s = time.perf_counter() - clock_start

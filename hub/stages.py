@@ -28,7 +28,7 @@ class StageRow:
         return self.canonical_stage == UNMAPPED
 
 
-def _native_stages(conn: sa.Connection, warehouse: Warehouse, source: str) -> list[tuple]:
+def _native_stages(conn: sa.Connection, source: str) -> list[tuple]:
     schema = dataset_name(source)
     has = {t: has_table(conn, schema, t) for t in ("stages", "deals", "pipelines")}
     if not has["deals"] and not has["stages"]:
@@ -87,7 +87,7 @@ def stage_report(config: HubConfig) -> list[StageRow]:
             ]
             known_labels = {e.native_stage: e.canonical_stage for e in entries}
             for pipeline_id, pipeline_label, stage_id, label, deals in _native_stages(
-                conn, warehouse, source.name
+                conn, source.name
             ):
                 canonical = resolve(
                     entries,

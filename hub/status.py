@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +15,8 @@ from models.config import HubConfig
 
 @dataclass(frozen=True)
 class RunRow:
+    """A row of ``hub_runs``, its rows_json read; every other field is the column's."""
+
     run_id: str
     command: str
     source_name: str | None
@@ -40,22 +42,9 @@ def recent_runs(config: HubConfig, limit: int = 20) -> list[RunRow]:
         rows = conn.execute(
             sa.select(hub_runs).order_by(hub_runs.c.started_at.desc()).limit(limit)
         ).mappings()
+        columns = [f.name for f in fields(RunRow) if f.name != "rows"]
         return [
-            RunRow(
-                run_id=r["run_id"],
-                command=r["command"],
-                source_name=r["source_name"],
-                status=r["status"],
-                started_at=r["started_at"],
-                duration_s=r["duration_s"],
-                rows=json.loads(r["rows_json"] or "{}"),
-                requests_total=r["requests_total"],
-                throttled=r["throttled"],
-                retries=r["retries"],
-                quarantined=r["quarantined"],
-                warnings=r["warnings"],
-                error=r["error"],
-            )
+            RunRow(rows=json.loads(r["rows_json"] or "{}"), **{c: r[c] for c in columns})
             for r in rows
         ]
 

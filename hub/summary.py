@@ -8,10 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub.report.data import MARTS, stage_order
 from hub.warehouse import Warehouse
 from models.config import HubConfig
-
-MARTS_SCHEMA = "analytics"
 
 
 @dataclass(frozen=True)
@@ -32,19 +31,19 @@ def summarize(config: HubConfig) -> Summary:
     with warehouse.connect() as conn:
         rows: Sequence[Any] = conn.execute(
             sa.text(
-                f"SELECT source_name, canonical_stage, count(*) FROM {MARTS_SCHEMA}.deals "
+                f"SELECT source_name, canonical_stage, count(*) FROM {MARTS}.deals "
                 "WHERE NOT is_deleted GROUP BY 1, 2"
             )
         ).all()
         won, lost = conn.execute(
             sa.text(
                 f"SELECT sum(CASE WHEN is_won THEN 1 ELSE 0 END), sum(CASE WHEN is_lost THEN 1 ELSE 0 END) "
-                f"FROM {MARTS_SCHEMA}.deals WHERE NOT is_deleted"
+                f"FROM {MARTS}.deals WHERE NOT is_deleted"
             )
         ).one()
     counts: dict[str, dict[str, int]] = {}
     for source, stage, n in rows:
         counts.setdefault(source, {})[stage] = int(n)
     seen = {s for per in counts.values() for s in per}
-    stages = [s for s in config.stage_names if s in seen] + sorted(seen - set(config.stage_names))
+    stages = [s for s in stage_order(config, seen) if s in seen]
     return Summary(stages, counts, int(won or 0), int(lost or 0))  # type: ignore[call-overload]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,20 +21,13 @@ DealStatus = Literal["open", "won", "lost"]
 ActivityType = Literal["call", "email", "meeting", "note", "task", "other"]
 StageChangeOrigin = Literal["crm_history", "observed", "derived", "hub_push"]
 
-DEAL_STATUSES: tuple[str, ...] = ("open", "won", "lost")
-ACTIVITY_TYPES: tuple[str, ...] = ("call", "email", "meeting", "note", "task", "other")
-STAGE_CHANGE_ORIGINS: tuple[str, ...] = ("crm_history", "observed", "derived", "hub_push")
+DEAL_STATUSES: tuple[str, ...] = get_args(DealStatus)
+ACTIVITY_TYPES: tuple[str, ...] = get_args(ActivityType)
 
 
 def make_key(source_name: str, native_id: object) -> str:
     """Build a canonical key such as ``hubspot_eu:1234567``."""
     return f"{source_name}:{native_id}"
-
-
-def split_key(key: str) -> tuple[str, str]:
-    """Reverse :func:`make_key`; native ids may themselves contain colons."""
-    source_name, _, native_id = key.partition(":")
-    return source_name, native_id
 
 
 class CanonicalRow(BaseModel):

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.canonical import ActivityType
 from models.errors import ConfigError, config_error_from_validation
 
 DEFAULT_CANONICAL_STAGES: tuple[tuple[str, str | None, float | None], ...] = (
@@ -30,11 +31,13 @@ UNMAPPED = "unmapped"
 ANY_PIPELINE = "*"
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """A hub.yml section: an unknown (e.g. misspelt) key is an error, never ignored."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class CanonicalStage(_Strict):
+class CanonicalStage(StrictModel):
     """One canonical stage; terminal stages carry their outcome."""
 
     name: str
@@ -54,7 +57,7 @@ class CanonicalStage(_Strict):
         return value
 
 
-class WarehouseConfig(_Strict):
+class WarehouseConfig(StrictModel):
     """Where the hub writes. ``duckdb`` and ``postgres`` are built in and tested; ``dlt``
     reaches any other warehouse through its dlt destination, its sqlalchemy dialect and
     a dbt profile (docs/warehouses.md; not tested here)."""
@@ -103,18 +106,18 @@ class WarehouseConfig(_Strict):
         return self
 
 
-class StageRule(_Strict):
+class StageRule(StrictModel):
     """An outbound stage rule: open deals in ``from_stages`` with a completed activity of
     ``activity_type`` move to ``to_stage`` (canonical names; the native target stage is
     resolved per pipeline through the reverse stage mapping)."""
 
     name: str
-    activity_type: Literal["call", "email", "meeting", "note", "task", "other"] = "meeting"
+    activity_type: ActivityType = "meeting"
     from_stages: list[str] = Field(min_length=1)
     to_stage: str
 
 
-class PushConfig(_Strict):
+class PushConfig(StrictModel):
     auto: bool = False
     max_share: float = Field(default=0.25, gt=0, le=1)
     stage_rules: bool = False
@@ -136,7 +139,7 @@ class PushConfig(_Strict):
     max_attempts: int = Field(default=3, ge=1, le=10, description="rounds for retryable rows")
 
 
-class SourceConfig(_Strict):
+class SourceConfig(StrictModel):
     name: str
     kind: str
     enabled: bool = True
@@ -167,7 +170,7 @@ class SourceConfig(_Strict):
         }
 
 
-class HubConfig(_Strict):
+class HubConfig(StrictModel):
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
     as_of: datetime | None = Field(
         default=None, description="the instant every mart is computed at; default: run start"
@@ -265,9 +268,6 @@ class HubConfig(_Strict):
     @property
     def open_stage_names(self) -> list[str]:
         return [s.name for s in self.stages if s.outcome is None]
-
-    def stage_by_outcome(self, outcome: str) -> str:
-        return next(s.name for s in self.stages if s.outcome == outcome)
 
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:

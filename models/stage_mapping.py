@@ -47,27 +47,26 @@ def resolve(
     (equal rules fall to the alphabetically first canonical stage there, so here too)."""
     ranked: list[tuple[bool, bool, bool, str]] = []
     for e in entries:
-        if e.pipeline == ANY_PIPELINE or e.pipeline == pipeline_id:
-            by_pipeline_label = False
-        elif _same_label(e.pipeline, pipeline_label):
-            by_pipeline_label = True
-        else:
-            continue
-        if e.native_stage == stage_id:
-            by_stage_label = False
-        elif _same_label(e.native_stage, stage_label):
-            by_stage_label = True
-        else:
-            continue
         any_pipeline = e.pipeline == ANY_PIPELINE
-        ranked.append(
-            (any_pipeline, by_stage_label, any_pipeline or by_pipeline_label, e.canonical_stage)
+        by_pipeline_label = (
+            False if any_pipeline else _named_by(e.pipeline, pipeline_id, pipeline_label)
         )
+        by_stage_label = _named_by(e.native_stage, stage_id, stage_label)
+        if by_pipeline_label is not None and by_stage_label is not None:
+            ranked.append(
+                (any_pipeline, by_stage_label, any_pipeline or by_pipeline_label, e.canonical_stage)
+            )
     return min(ranked)[-1] if ranked else UNMAPPED
 
 
-def _same_label(rule: str, label: str | None) -> bool:
-    return label is not None and rule.lower() == label.lower()
+def _named_by(rule: str, native_id: str | None, label: str | None) -> bool | None:
+    """How a rule names a native pipeline or stage: False by its id, True by its label
+    (any case), None not at all."""
+    if rule == native_id:
+        return False
+    if label is not None and rule.lower() == label.lower():
+        return True
+    return None
 
 
 def suggest(

@@ -361,16 +361,11 @@ class ColumnConverter:
         if py_type is date:
             self._match(present, _ISO_DATE)
             return self._cast(value, pa.date32())
-        if py_type is Decimal:
+        if py_type is Decimal or py_type is float:
             self._match(present, _NUMBER[self.decimal_separator])
             if self.decimal_separator == ",":
                 value = pc.replace_substring(value, ",", ".")
-            return self._cast(value, pa.decimal128(38, 9))
-        if py_type is float:
-            self._match(present, _NUMBER[self.decimal_separator])
-            if self.decimal_separator == ",":
-                value = pc.replace_substring(value, ",", ".")
-            return self._cast(value, pa.float64())
+            return self._cast(value, pa.float64() if py_type is float else pa.decimal128(38, 9))
         if py_type is int:
             self._match(present, _INTEGER)
             return self._cast(value, pa.int64())

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from models.canonical import Activity, Deal, Owner
+from models.config import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CsvFile(_Strict):
+class CsvFile(StrictModel):
     path: str = Field(description="relative to hub.yml's folder")
     columns: dict[str, str] = Field(
         default_factory=dict, description="canonical field -> column in the file"
@@ -125,7 +122,7 @@ class StageHistoryFile(CsvFile):
     required_fields = ("deal_id", "stage_id", "changed_at")
 
 
-class CsvOptions(_Strict):
+class CsvOptions(StrictModel):
     deals: DealsFile
     activities: ActivitiesFile | None = None
     owners: OwnersFile | None = None

@@ -12,10 +12,7 @@ from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-
-class BadValue(ValueError):
-    pass
-
+from connectors.values import BadValue
 
 _COMMON_DATE_FORMATS = (
     "%Y-%m-%d %H:%M:%S",
@@ -154,12 +151,3 @@ def parse_bool(text: str) -> bool:
     if lowered in _FALSE:
         return False
     raise BadValue(f"not a yes/no value: {text!r}; use true/false, yes/no or 1/0")
-
-
-def probability(value: float) -> float:
-    """Exports write 35 or 0.35 or 35%; the canonical form is 0-1."""
-    if value > 1:
-        value = value / 100
-    if not 0 <= value <= 1:
-        raise BadValue(f"probability {value} is outside 0-100 %")
-    return value

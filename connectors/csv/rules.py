@@ -90,18 +90,19 @@ def _status_block(values: dict[str, Any], rows: int, read: FileRead) -> None:
     values["status"] = status
 
 
+def _drop(name: str, reason: str, values: dict[str, Any], read: FileRead, dropped: Dropped) -> None:
+    """The row loads without the value of ``name``; its quarantine record says why."""
+    dropped.append((read.reader.column_of(name) or name, str(values[name]), reason))
+    values[name] = None
+
+
 def _amount_row(values: dict[str, Any], read: FileRead, dropped: Dropped) -> None:
     amount, highest = values.get("amount"), read.options.max_amount
-    if amount is None:
-        return
-    if amount < 0:
-        reason = "negative amount; the row was loaded without it"
-    elif amount > highest:
+    if amount is not None and amount < 0:
+        _drop("amount", "negative amount; the row was loaded without it", values, read, dropped)
+    elif amount is not None and amount > highest:
         reason = f"amount above max_amount {highest:,.0f}; loaded without it"
-    else:
-        return
-    dropped.append((read.reader.column_of("amount") or "amount", str(amount), reason))
-    values["amount"] = None
+        _drop("amount", reason, values, read, dropped)
 
 
 def _amount_block(values: dict[str, Any], rows: int, read: FileRead) -> None:
@@ -118,16 +119,11 @@ def _probability_row(values: dict[str, Any], read: FileRead, dropped: Dropped) -
         return
     if value > 1:
         value = value / 100  # exports write 35 for 35 %
-    if not 0 <= value <= 1:
-        dropped.append(
-            (
-                read.reader.column_of("probability") or "probability",
-                str(values["probability"]),
-                "probability outside 0-100 %; the row was loaded without it",
-            )
-        )
-        value = None
-    values["probability"] = value
+    if 0 <= value <= 1:
+        values["probability"] = value
+    else:
+        reason = "probability outside 0-100 %; the row was loaded without it"
+        _drop("probability", reason, values, read, dropped)
 
 
 def _probability_block(values: dict[str, Any], rows: int, read: FileRead) -> None:
@@ -145,17 +141,12 @@ def _probability_block(values: dict[str, Any], rows: int, read: FileRead) -> Non
 def _currency_row(values: dict[str, Any], read: FileRead, dropped: Dropped) -> None:
     if not values.get("currency"):
         return
-    currency: str | None = str(values["currency"]).strip().upper()
-    if currency is None or len(currency) != 3 or not currency.isalpha():
-        dropped.append(
-            (
-                read.reader.column_of("currency") or "currency",
-                values["currency"],
-                "not a 3-letter currency code; the row was loaded without it",
-            )
-        )
-        currency = None
-    values["currency"] = currency
+    currency = str(values["currency"]).strip().upper()
+    if len(currency) == 3 and currency.isalpha():
+        values["currency"] = currency
+    else:
+        reason = "not a 3-letter currency code; the row was loaded without it"
+        _drop("currency", reason, values, read, dropped)
 
 
 def _currency_block(values: dict[str, Any], rows: int, read: FileRead) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.values import as_utc
 from hub.push.tables import ensure_tables, hub_push_journal, hub_push_log
 
 Key = tuple[str, str, str]  # source_name, deal_key, field
@@ -32,13 +33,6 @@ class Intent:
 class JournalState:
     written: dict[Key, Written] = field(default_factory=dict)
     pending: dict[Key, list[Intent]] = field(default_factory=lambda: defaultdict(list))
-    deal_modified: dict[tuple[str, str], datetime] = field(default_factory=dict)
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def read_state(conn: sa.Connection, sources: list[str]) -> JournalState:
@@ -57,15 +51,11 @@ def read_state(conn: sa.Connection, sources: list[str]) -> JournalState:
     ).where(log.c.status == "written", log.c.source_name.in_(sources))
     for r in conn.execute(written):
         key = (r.source_name, r.deal_key, r.field)
-        logged = _utc(r.logged_at)
+        logged = as_utc(r.logged_at)
         assert logged is not None
         seen = state.written.get(key)
         if seen is None or logged >= seen.logged_at:
-            state.written[key] = Written(r.new_value, _utc(r.modified_at), logged)
-        modified = _utc(r.modified_at)
-        deal = (r.source_name, r.deal_key)
-        if modified and (deal not in state.deal_modified or modified > state.deal_modified[deal]):
-            state.deal_modified[deal] = modified
+            state.written[key] = Written(r.new_value, as_utc(r.modified_at), logged)
     j = hub_push_journal
     outcome = sa.select(log.c.run_id).where(
         log.c.run_id == j.c.run_id,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.values import as_utc
 from hub.push.normalize import norm
 from models.config import HubConfig
 from models.errors import ConfigError
@@ -64,13 +65,9 @@ def dbt_vars(config: HubConfig) -> dict[str, Any]:
 
 
 def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return None
+    return as_utc(value) if isinstance(value, datetime) else None
 
 
 def read_outbound(conn: sa.Connection, models: list[str]) -> tuple[list[OutboundRow], list[str]]:

@@ -22,8 +22,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import datetime
+from typing import Literal, get_args
 
 import sqlalchemy as sa
 
@@ -68,26 +68,16 @@ class SourcePlan:
     up_to_date: int = 0  # the CRM already holds the value
     deals_total: int = 0  # deals of the source in the warehouse (the safety cap's base)
     live_checked: bool = False
-    orphans: list[tuple[str, str, Intent]] = dc_field(
-        default_factory=list
-    )  # (deal_key, field, intent)
+    # (deal_key, field, intent): interrupted intents the outbound models no longer ask for
+    orphans: list[tuple[str, str, Intent]] = dc_field(default_factory=list)
     error: str | None = None
     requests: dict[str, int] = dc_field(default_factory=dict)
-
-    def count(self, action: Action) -> int:
-        return sum(1 for r in self.rows if r.action == action)
 
     @property
     def counts(self) -> dict[str, int]:
         found = Counter(r.action for r in self.rows)
-        return {
-            "write": found["write"],
-            "conflict": found["conflict"],
-            "missing": found["missing"],
-            "confirm": found["confirm"],
-            "unchanged": self.unchanged,
-            "up_to_date": self.up_to_date,
-        }
+        by_action = {action: found[action] for action in get_args(Action)}
+        return {**by_action, "unchanged": self.unchanged, "up_to_date": self.up_to_date}
 
     @property
     def deals_to_change(self) -> int:
@@ -105,7 +95,6 @@ class PushPlan:
     sources: dict[str, SourcePlan]
     max_share: float
     notes: list[str] = dc_field(default_factory=list)
-    created_at: datetime = dc_field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def rows(self) -> list[PlannedRow]:

@@ -62,27 +62,12 @@ def print_plan(console: Console, plan: PushPlan, *, limit: int = 50) -> None:
 
 
 def print_result(console: Console, result: PushResult) -> None:
-    table = Table(
-        "source",
-        "written",
-        "conflict",
-        "failed",
-        "retryable",
-        "write requests",
-        "note",
-        title=f"push {result.run_id}",
-        title_justify="left",
-    )
+    outcomes = ("written", "conflict", "failed", "retryable")
+    columns = ("source", *outcomes, "write requests", "note")
+    table = Table(*columns, title=f"push {result.run_id}", title_justify="left")
     for name, s in result.sources.items():
-        table.add_row(
-            name,
-            f"{s.counts['written']:,}",
-            f"{s.counts['conflict']:,}",
-            f"{s.counts['failed']:,}",
-            f"{s.counts['retryable']:,}",
-            str(s.write_requests),
-            _short(s.error, 60),
-        )
+        counts = [f"{s.counts[outcome]:,}" for outcome in outcomes]
+        table.add_row(name, *counts, str(s.write_requests), _short(s.error, 60))
     console.print(table)
     console.print("every row's outcome is in hub_meta.hub_push_log", highlight=False)
 

@@ -17,20 +17,11 @@ from hub.warehouse import HUB_SCHEMA
 
 metadata = sa.MetaData(schema=HUB_SCHEMA)
 
-LOG_STATUSES = ("written", "conflict", "failed", "retryable", "skipped", "interrupted")
-
-_ROW = (
-    ("run_id", False),
-    ("source_name", False),
-    ("crm", False),
-    ("deal_key", False),
-    ("deal_id", False),
-    ("field", False),
-)
+_KEY = ("run_id", "source_name", "crm", "deal_key", "deal_id", "field")
 
 
 def _key_columns() -> list[sa.Column[str]]:
-    return [sa.Column(name, sa.String, nullable=nullable) for name, nullable in _ROW]
+    return [sa.Column(name, sa.String, nullable=False) for name in _KEY]
 
 
 hub_push_journal = sa.Table(

@@ -7,6 +7,7 @@ only formats them, and also writes the raw values into its tables so they can be
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -104,10 +105,7 @@ def _ratio(numerator: float | int | None, denominator: float | int | None) -> fl
 def _unique_names(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
     """rep_key -> a display name; two reps with the same name get their email's local part."""
     rows = list(rows)
-    counts: dict[str, int] = {}
-    for r in rows:
-        name = r["rep_name"] or r["rep_key"]
-        counts[name] = counts.get(name, 0) + 1
+    counts = Counter(r["rep_name"] or r["rep_key"] for r in rows)
     names = {}
     for r in rows:
         name = r["rep_name"] or r["rep_key"]
@@ -117,7 +115,8 @@ def _unique_names(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
     return names
 
 
-def _stage_order(config: HubConfig, seen: Iterable[str]) -> list[str]:
+def stage_order(config: HubConfig, seen: Iterable[str]) -> list[str]:
+    """hub.yml's canonical stages in order, then any other stage seen (e.g. unmapped)."""
     canonical = list(config.stage_names)
     return canonical + sorted(set(seen) - set(canonical))
 
@@ -166,6 +165,11 @@ class Marts:
         result = self.conn.execute(sa.text(sql), params)
         return [{k: _num(v) for k, v in row.items()} for row in result.mappings()]
 
+    def select(self, columns: list[Column], source: str, **params: Any) -> list[dict[str, Any]]:
+        """The figure's columns from ``source`` (a mart and what follows its name)."""
+        keys = ", ".join(c.key for c in columns)
+        return self.rows(f"SELECT {keys} FROM {MARTS}.{source}", **params)
+
     def scalar(self, sql: str) -> Any:
         return self.conn.execute(sa.text(sql)).scalar()
 
@@ -184,7 +188,7 @@ class Marts:
     @cached_property
     def stages(self) -> list[str]:
         """Canonical order, then any other stage a counted deal is in (e.g. unmapped)."""
-        return _stage_order(self.config, (r["canonical_stage"] for r in self.board_rows))
+        return stage_order(self.config, (r["canonical_stage"] for r in self.board_rows))
 
     @cached_property
     def rep_names(self) -> dict[str, str]:
@@ -252,28 +256,26 @@ def board(m: Marts) -> Figure:
 
 def funnel(m: Marts) -> Figure:
     """Mart stage_conversion in any order, all sources, pipelines and cohorts."""
-    rows = m.rows(
-        f"""
-        SELECT canonical_stage, stage_order, next_stage, funnel_deals, reached_count,
-               reached_next_count, next_step_conversion, cumulative_conversion
-        FROM {MARTS}.stage_conversion
-        WHERE mode = 'any_order' AND source_name = :all AND pipeline_key = :all
-          AND cohort_month IS NULL""",
+    columns = [
+        Column("canonical_stage", "stage"),
+        Column("next_stage", "next stage"),
+        Column("funnel_deals", "in funnel", "int"),
+        Column("reached_count", "reached", "int"),
+        Column("reached_next_count", "reached next", "int"),
+        Column("next_step_conversion", "to next stage", "rate"),
+        Column("cumulative_conversion", "of funnel", "rate"),
+    ]
+    rows = m.select(
+        columns,
+        """stage_conversion WHERE mode = 'any_order' AND source_name = :all
+        AND pipeline_key = :all AND cohort_month IS NULL""",
         all=ALL,
     )
     _sort_by_stage(rows, m.stages)
     return Figure(
         "funnel",
         "Funnel and stage conversion (all sources, all cohorts)",
-        [
-            Column("canonical_stage", "stage"),
-            Column("next_stage", "next stage"),
-            Column("funnel_deals", "in funnel", "int"),
-            Column("reached_count", "reached", "int"),
-            Column("reached_next_count", "reached next", "int"),
-            Column("next_step_conversion", "to next stage", "rate"),
-            Column("cumulative_conversion", "of funnel", "rate"),
-        ],
+        columns,
         rows,
         note="A deal reached a stage if it was ever in it or in a later stage "
         "(mart stage_conversion, mode any_order).",
@@ -281,84 +283,74 @@ def funnel(m: Marts) -> Figure:
 
 
 def win_rate(m: Marts) -> Figure:
-    rows = m.rows(
-        f"""
-        SELECT period_start, source_name, won_count, lost_count, closed_count, win_rate,
-               won_amount_base, win_rate_by_value
-        FROM {MARTS}.win_rate
-        WHERE period_type = :period AND rep_key = :all AND pipeline_key = :all
-        ORDER BY period_start, source_name""",
-        period=m.period,
-        all=ALL,
-    )
+    columns = [
+        Column("period_start", m.period, "date"),
+        Column("source_name", "source"),
+        Column("won_count", "won", "int"),
+        Column("lost_count", "lost", "int"),
+        Column("closed_count", "closed", "int"),
+        Column("win_rate", "win rate", "rate"),
+        Column("won_amount_base", "won amount", "money"),
+        Column("win_rate_by_value", "win rate by value", "rate"),
+    ]
     return Figure(
         "win_rate",
         f"Win rate by {m.period} of close",
-        [
-            Column("period_start", m.period, "date"),
-            Column("source_name", "source"),
-            Column("won_count", "won", "int"),
-            Column("lost_count", "lost", "int"),
-            Column("closed_count", "closed", "int"),
-            Column("win_rate", "win rate", "rate"),
-            Column("won_amount_base", "won amount", "money"),
-            Column("win_rate_by_value", "win rate by value", "rate"),
-        ],
-        rows,
+        columns,
+        m.select(
+            columns,
+            """win_rate WHERE period_type = :period AND rep_key = :all AND pipeline_key = :all
+            ORDER BY period_start, source_name""",
+            period=m.period,
+            all=ALL,
+        ),
         note="won / (won + lost) of deals closed in the period; '*' = all sources.",
     )
 
 
 def velocity(m: Marts) -> Figure:
-    rows = m.rows(
-        f"""
-        SELECT period_start, opportunities, won_count, lost_count, win_rate,
-               avg_won_amount_base, avg_won_cycle_days, velocity_base_per_day,
-               is_partial_period
-        FROM {MARTS}.sales_velocity
-        WHERE period_type = :period AND rep_key = :all
-        ORDER BY period_start""",
-        period=m.period,
-        all=ALL,
-    )
+    columns = [
+        Column("period_start", m.period, "date"),
+        Column("opportunities", "opportunities", "int"),
+        Column("won_count", "won", "int"),
+        Column("lost_count", "lost", "int"),
+        Column("win_rate", "win rate", "rate"),
+        Column("avg_won_amount_base", "avg won amount", "money"),
+        Column("avg_won_cycle_days", "avg won cycle", "days"),
+        Column("velocity_base_per_day", "velocity per day", "money"),
+        Column("is_partial_period", "partial", "bool"),
+    ]
     return Figure(
         "velocity",
         f"Sales velocity by {m.period}",
-        [
-            Column("period_start", m.period, "date"),
-            Column("opportunities", "opportunities", "int"),
-            Column("won_count", "won", "int"),
-            Column("lost_count", "lost", "int"),
-            Column("win_rate", "win rate", "rate"),
-            Column("avg_won_amount_base", "avg won amount", "money"),
-            Column("avg_won_cycle_days", "avg won cycle", "days"),
-            Column("velocity_base_per_day", "velocity per day", "money"),
-            Column("is_partial_period", "partial", "bool"),
-        ],
-        rows,
+        columns,
+        m.select(
+            columns,
+            "sales_velocity WHERE period_type = :period AND rep_key = :all ORDER BY period_start",
+            period=m.period,
+            all=ALL,
+        ),
         note="opportunities x win rate x avg won amount / avg won cycle days, "
         "all inputs over the same period.",
     )
 
 
 def time_in_stage(m: Marts) -> Figure:
-    rows = m.rows(f"""
-        SELECT canonical_stage, source_name, spell_count, mean_days, median_days, p75_days,
-               p90_days
-        FROM {MARTS}.time_in_stage WHERE final_outcome = 'all'""")
+    columns = [
+        Column("canonical_stage", "stage"),
+        Column("source_name", "source"),
+        Column("spell_count", "spells", "int"),
+        Column("mean_days", "mean", "days"),
+        Column("median_days", "median", "days"),
+        Column("p75_days", "p75", "days"),
+        Column("p90_days", "p90", "days"),
+    ]
+    rows = m.select(columns, "time_in_stage WHERE final_outcome = 'all'")
     _sort_by_stage(rows, m.stages, "source_name")
     return Figure(
         "time_in_stage",
         "Time in stage (closed spells, days)",
-        [
-            Column("canonical_stage", "stage"),
-            Column("source_name", "source"),
-            Column("spell_count", "spells", "int"),
-            Column("mean_days", "mean", "days"),
-            Column("median_days", "median", "days"),
-            Column("p75_days", "p75", "days"),
-            Column("p90_days", "p90", "days"),
-        ],
+        columns,
         rows,
         note="Spells that ended by as_of, every final outcome; '*' = all sources.",
     )
@@ -398,14 +390,18 @@ def stalled(m: Marts) -> Figure:
 
 def forecast(m: Marts) -> Figure:
     """The '*' rows (all stages) by period first, then per stage."""
-    rows = m.rows(
-        f"""
-        SELECT period_start, canonical_stage, open_count, amount_base, weighted_amount_base,
-               n_without_amount_base, n_without_probability, n_overdue
-        FROM {MARTS}.forecast
-        WHERE period_type = :period AND rep_key = :all""",
-        period=m.period,
-        all=ALL,
+    columns = [
+        Column("period_start", m.period, "date"),
+        Column("canonical_stage", "stage"),
+        Column("open_count", "open deals", "int"),
+        Column("amount_base", "amount", "money"),
+        Column("weighted_amount_base", "weighted", "money"),
+        Column("n_without_amount_base", "no base amount", "int"),
+        Column("n_without_probability", "no probability", "int"),
+        Column("n_overdue", "overdue", "int"),
+    ]
+    rows = m.select(
+        columns, "forecast WHERE period_type = :period AND rep_key = :all", period=m.period, all=ALL
     )
     rows.sort(key=lambda r: (r["period_start"] is None, r["period_start"] or date.min))
     by_stage = [r for r in rows if r["canonical_stage"] != ALL]
@@ -413,16 +409,7 @@ def forecast(m: Marts) -> Figure:
     return Figure(
         "forecast",
         f"Forecast by {m.period} of expected close",
-        [
-            Column("period_start", m.period, "date"),
-            Column("canonical_stage", "stage"),
-            Column("open_count", "open deals", "int"),
-            Column("amount_base", "amount", "money"),
-            Column("weighted_amount_base", "weighted", "money"),
-            Column("n_without_amount_base", "no base amount", "int"),
-            Column("n_without_probability", "no probability", "int"),
-            Column("n_overdue", "overdue", "int"),
-        ],
+        columns,
         [r for r in rows if r["canonical_stage"] == ALL] + by_stage,
         note="Deals open at as_of by expected close date (empty period: no date); overdue = "
         "expected before as_of. Weighted = amount x probability.",

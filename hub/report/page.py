@@ -117,21 +117,16 @@ def compact_money(value: float | None, currency: str) -> str:
     return f"{currency} {value:,.0f}"
 
 
+NUMBER_FORMATS = {"int": ",", "money": ",.0f", "rate": ".1%", "days": ",.1f", "number": ",.2f"}
+
+
 def show(value: Any, kind: str, *, period: str = "month", key: str = "") -> str:
     if value is None:
         return "no date" if kind == "date" and key == "period_start" else "–"
     if value == ALL and kind == "text":
         return {"source_name": "all sources", "canonical_stage": "all stages"}.get(key, "all")
-    if kind == "int":
-        return f"{int(value):,}"
-    if kind == "money":
-        return f"{value:,.0f}"
-    if kind == "rate":
-        return f"{value:.1%}"
-    if kind == "days":
-        return f"{value:,.1f}"
-    if kind == "number":
-        return f"{value:,.2f}"
+    if kind in NUMBER_FORMATS:
+        return format(int(value) if kind == "int" else value, NUMBER_FORMATS[kind])
     if kind == "bool":
         return "yes" if value else ""
     if kind == "date" and key == "period_start":
@@ -170,7 +165,7 @@ def figure_table(
 
 
 def _cell(column: Column, value: Any, data: ReportData) -> str:
-    numeric = column.kind in ("int", "money", "rate", "days", "number")
+    numeric = column.kind in NUMBER_FORMATS
     return (
         f'<td data-key="{escape(column.key)}"{_attr("data-value", raw(value))}'
         f"{' class=num' if numeric else ''}>"
@@ -241,15 +236,28 @@ def _board(data: ReportData, colors: dict[str, str]) -> str:
     return f'<div class="board" data-board>{"".join(columns)}</div>'
 
 
-def _section(key: str, title: str, note: str, body: str) -> str:
+def _section(
+    figure: Figure,
+    data: ReportData,
+    *,
+    intro: str = "",
+    title: str | None = None,
+    more_note: str = "",
+    collapsed: bool = True,
+    scroll: bool = False,
+) -> str:
+    """A figure's section: its title and note, ``intro``, its chart, then its table."""
+    key = figure.key
     return (
-        f'<section id="{key}"><h2>{escape(title)}</h2>'
-        f'<p class="note">{escape(note)}</p>{body}</section>'
+        f'<section id="{key}"><h2>{escape(title or figure.title)}</h2>'
+        f'<p class="note">{escape(figure.note + more_note)}</p>{intro}'
+        f'<div class="chart" id="chart-{key}" data-chart="{key}"></div>'
+        f"{figure_table(figure, data, collapsed=collapsed, scroll=scroll)}</section>"
     )
 
 
-def _chart(key: str) -> str:
-    return f'<div class="chart" id="chart-{key}" data-chart="{key}"></div>'
+def _row(*sections: str) -> str:
+    return f'<div class="row">{"".join(sections)}</div>'
 
 
 def render_page(data: ReportData, *, warehouse: str) -> str:
@@ -270,64 +278,20 @@ def render_page(data: ReportData, *, warehouse: str) -> str:
             ("rep_activity", "Rep activity"),
         ]
     )
+    board_intro = (
+        _board(data, colors) + '<h3 style="font-size:14px;margin:16px 0 0">'
+        "Open pipeline by stage and source (bar labels: deals)</h3>"
+    )
+    stalled_title = f"{data.stalled.title} ({len(data.stalled.rows):,})"
     sections = [
-        _section(
-            "board",
-            data.board.title,
-            data.board.note,
-            _board(data, colors) + '<h3 style="font-size:14px;margin:16px 0 0">'
-            "Open pipeline by stage and source (bar labels: deals)</h3>"
-            + _chart("board")
-            + figure_table(data.board, data),
+        _section(data.board, data, intro=board_intro),
+        _row(_section(data.funnel, data, collapsed=False), _section(data.time_in_stage, data)),
+        _row(
+            _section(data.win_rate, data),
+            _section(data.velocity, data, more_note=" Pale bar: the period is not over yet."),
         ),
-        '<div class="row">'
-        + _section(
-            "funnel",
-            data.funnel.title,
-            data.funnel.note,
-            _chart("funnel") + figure_table(data.funnel, data, collapsed=False),
-        )
-        + _section(
-            "time_in_stage",
-            data.time_in_stage.title,
-            data.time_in_stage.note,
-            _chart("time_in_stage") + figure_table(data.time_in_stage, data),
-        )
-        + "</div>",
-        '<div class="row">'
-        + _section(
-            "win_rate",
-            data.win_rate.title,
-            data.win_rate.note,
-            _chart("win_rate") + figure_table(data.win_rate, data),
-        )
-        + _section(
-            "velocity",
-            data.velocity.title,
-            data.velocity.note + " Pale bar: the period is not over yet.",
-            _chart("velocity") + figure_table(data.velocity, data),
-        )
-        + "</div>",
-        _section(
-            "stalled",
-            f"{data.stalled.title} ({len(data.stalled.rows):,})",
-            data.stalled.note,
-            _chart("stalled") + figure_table(data.stalled, data, collapsed=False, scroll=True),
-        ),
-        '<div class="row">'
-        + _section(
-            "forecast",
-            data.forecast.title,
-            data.forecast.note,
-            _chart("forecast") + figure_table(data.forecast, data),
-        )
-        + _section(
-            "rep_activity",
-            data.rep_activity.title,
-            data.rep_activity.note,
-            _chart("rep_activity") + figure_table(data.rep_activity, data),
-        )
-        + "</div>",
+        _section(data.stalled, data, title=stalled_title, collapsed=False, scroll=True),
+        _row(_section(data.forecast, data), _section(data.rep_activity, data)),
     ]
     title = f"Consolidated pipeline · as of {raw(data.as_of) or 'n/a'}"
     return (

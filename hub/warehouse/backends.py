@@ -1,9 +1,16 @@
-"""One class per warehouse kind: where the warehouse is, and how sqlalchemy, dlt and dbt
-reach it. Everything else the hub does with a warehouse is the same for every kind."""
+"""The warehouse, the same to the hub on DuckDB, PostgreSQL or any dlt destination: one
+class per kind says where it is and how sqlalchemy, dlt and dbt reach it; the rest is the
+same for every kind.
+
+``Warehouse(config)`` gives the configured kind's class. It opens short-lived connections:
+DuckDB allows one writer per file, so a connection is opened per operation and released
+before dlt or dbt take over.
+"""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -11,8 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub.warehouse.meta import ensure_hub_tables
 from models.config import HubConfig
-from models.errors import ConfigError
+from models.errors import ConfigError, WarehouseError
 
 
 def _secret(key: str, value: str) -> str | None:
@@ -21,23 +29,39 @@ def _secret(key: str, value: str) -> str | None:
     return SecretResolver("warehouse", key_path="warehouse").resolve({key: value}, key)
 
 
-class Backend(ABC):
+class Warehouse:
+    """The configured warehouse. Constructing it picks the class of its kind, which says
+    where it is: ``describe``, ``url``, ``dlt_destination``, ``dbt_env``."""
+
+    def __new__(cls, config: HubConfig) -> Warehouse:
+        return super().__new__(BACKENDS[config.warehouse.kind] if cls is Warehouse else cls)
+
     def __init__(self, config: HubConfig) -> None:
         self.config, self.settings = config, config.warehouse
 
-    @abstractmethod
-    def describe(self) -> str: ...
+    @property
+    def kind(self) -> str:
+        return self.settings.kind
 
-    @abstractmethod
+    @property
+    def dbt_profiles_dir(self) -> Path | None:
+        """A user's own profiles.yml folder (kind dlt); None means the committed one."""
+        value = self.settings.dbt_profiles_dir
+        return self.config.resolve_path(value) if value else None
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
     def url(self) -> sa.URL | str:
         """Where the hub's own reads and writes (sqlalchemy) go."""
+        raise NotImplementedError
 
-    @abstractmethod
-    def dlt_destination(self) -> Any: ...
+    def dlt_destination(self) -> Any:
+        raise NotImplementedError
 
-    @abstractmethod
     def dbt_env(self) -> dict[str, str]:
         """Environment for the committed profiles.yml, which follows the configured warehouse."""
+        raise NotImplementedError
 
     def exists(self) -> bool:
         return True
@@ -46,13 +70,34 @@ class Backend(ABC):
         """One line naming the warehouse and what failed; never the password."""
         return f"{self.describe()}: {_first_line(exc)}"
 
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        """A transaction on a short-lived engine: DuckDB's file lock is released on exit."""
+        engine = sa.create_engine(self.url(), poolclass=sa.pool.NullPool)
+        try:
+            with engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise WarehouseError(self.explain(exc)) from None
+        except sa.exc.ProgrammingError as exc:
+            if "permission denied" in str(exc.orig).lower():
+                raise WarehouseError(self.explain(exc)) from None
+            raise
+        finally:
+            engine.dispose()
+
+    def check(self) -> None:
+        """Fail early, in one line, when the warehouse cannot be reached or written."""
+        with self.connect() as conn:
+            ensure_hub_tables(conn)
+
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:
     text = str(exc.orig).strip()
     return text.splitlines()[0] if text else type(exc.orig).__name__
 
 
-class DuckDbBackend(Backend):
+class DuckDbBackend(Warehouse):
     @property
     def path(self) -> Path:
         return self.config.resolve_path(self.settings.path)
@@ -122,10 +167,10 @@ class PostgresParams:
         return cls(str(host), int(port or 5432), str(user), str(database), password)
 
 
-class PostgresBackend(Backend):
+class PostgresBackend(Warehouse):
     @cached_property
     def pg(self) -> PostgresParams:
-        """Resolved on first use, so creating a Warehouse reads no setting or secret yet."""
+        """Resolved on first use, so creating the warehouse reads no setting or secret yet."""
         return PostgresParams.from_config(self.config)
 
     def describe(self) -> str:
@@ -201,7 +246,7 @@ class PostgresBackend(Backend):
         return message.replace(pg.password, "***") if pg.password else message
 
 
-class DltBackend(Backend):
+class DltBackend(Warehouse):
     """Any other warehouse: a dlt destination, the user's dbt profile, a sqlalchemy URL."""
 
     def describe(self) -> str:
@@ -224,7 +269,7 @@ class DltBackend(Backend):
         return {"HUB_DBT_TARGET": str(self.settings.dbt_target)}
 
 
-BACKENDS: dict[str, type[Backend]] = {
+BACKENDS: dict[str, type[Warehouse]] = {
     "duckdb": DuckDbBackend,
     "postgres": PostgresBackend,
     "dlt": DltBackend,
