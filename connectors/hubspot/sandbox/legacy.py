@@ -65,7 +65,7 @@ def default_properties(object_type: str, created: str) -> list[dict[str, Any]]:
             "name": name,
             "label": name.replace("_", " ").title(),
             "description": "",
-            "groupName": f"{object_type.rstrip('s')}information",
+            "groupName": f"{_singular(object_type)}information",
             "type": _type_of(name),
             "fieldType": "date" if _type_of(name) == "datetime" else "text",
             "options": [],
@@ -81,6 +81,11 @@ def default_properties(object_type: str, created: str) -> list[dict[str, Any]]:
         }
         for name in names
     ]
+
+
+def _singular(object_type: str) -> str:
+    more = UNHELD_TYPES.get(object_type) or (settings.ACTIVITY_OBJECTS.get(object_type),)
+    return more[0] or object_type
 
 
 def _type_of(name: str) -> str:
