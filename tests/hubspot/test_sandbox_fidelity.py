@@ -256,3 +256,58 @@ def test_a_portal_without_custom_objects_lists_no_schemas(make_sandbox: Any, pat
     sandbox = make_sandbox(n_deals=5)
     response = get(sandbox, path)
     assert response.status_code == 200 and response.json() == {"results": []}
+
+
+@pytest.mark.parametrize("entity", ["deal", "deals"])
+def test_legacy_properties_v2_lists_the_deal_properties_of_v3_in_epoch_ms(
+    make_sandbox: Any, entity: str
+) -> None:
+    # Airbyte's source builds every stream's schema from the Properties API v2
+    sandbox = make_sandbox(n_deals=5)
+    response = get(sandbox, f"/properties/v2/{entity}/properties")
+    assert response.status_code == 200, response.text
+    legacy = response.json()
+    assert isinstance(legacy, list)  # v2 answers with a bare array, not {"results": ...}
+    v3 = get(sandbox, "/crm/v3/properties/deals").json()["results"]
+    assert [p["name"] for p in legacy] == [p["name"] for p in v3]
+    stage = next(p for p in legacy if p["name"] == "dealstage")
+    assert stage["type"] == "enumeration" and stage["options"]
+    assert all(isinstance(p["createdAt"], int) and p["createdAt"] > 0 for p in legacy)
+
+
+@pytest.mark.parametrize("entity", ["company", "contacts", "ticket", "line_item", "leads", "calls"])
+def test_legacy_properties_v2_of_other_types_are_their_default_properties(
+    make_sandbox: Any, entity: str
+) -> None:
+    # a portal has the HubSpot-defined properties of every standard object type, records or not
+    sandbox = make_sandbox(n_deals=5)
+    response = get(sandbox, f"/properties/v2/{entity}/properties")
+    assert response.status_code == 200, response.text
+    props = {p["name"]: p for p in response.json()}
+    assert props["hs_object_id"]["type"] == "number" and props["hs_object_id"]["hubspotDefined"]
+    assert props["hs_lastmodifieddate"]["type"] == "datetime"
+    assert get(sandbox, "/properties/v2/widgets/properties").status_code == 400
+
+
+def test_legacy_pipelines_v1_are_the_v3_pipelines_in_epoch_ms(make_sandbox: Any) -> None:
+    sandbox = make_sandbox(n_deals=5)
+    response = get(sandbox, "/crm-pipelines/v1/pipelines/deals")
+    assert response.status_code == 200, response.text
+    legacy = response.json()["results"]
+    v3 = get(sandbox, "/crm/v3/pipelines/deals").json()["results"]
+    assert [p["pipelineId"] for p in legacy] == [p["id"] for p in v3]
+    first = legacy[0]
+    assert first["objectType"] == "DEAL" and first["active"] is True
+    assert isinstance(first["updatedAt"], int) and first["updatedAt"] > 0
+    assert [s["stageId"] for s in first["stages"]] == [s["id"] for s in v3[0]["stages"]]
+    assert {"probability", "isClosed"} <= set(first["stages"][0]["metadata"])
+
+
+@pytest.mark.parametrize("object_type", ["companies", "contacts", "tickets"])
+def test_listing_a_standard_type_the_portal_holds_none_of_is_empty_not_an_error(
+    make_sandbox: Any, object_type: str
+) -> None:
+    sandbox = make_sandbox(n_deals=5)
+    response = get(sandbox, f"/crm/v3/objects/{object_type}", {"limit": 10})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"results": []}

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlencode
 
 from connectors.hubspot import settings
 from connectors.hubspot.client import split_for_url
-from connectors.hubspot.sandbox import vocab
+from connectors.hubspot.sandbox import legacy, vocab
 from connectors.hubspot.sandbox.mutate import HubspotMutations
 from connectors.hubspot.sandbox.store import (
     RENEWALS,
@@ -345,6 +345,8 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         self.route("GET", "/crm/v3/objects/{object_type}", self._list)
         self.route("GET", "/crm/v3/objects/{object_type}/{object_id}", self._get)
         self.route("GET", settings.RECENT_ENGAGEMENTS, self._recent_engagements)
+        self.route("GET", "/properties/v2/{object_type}/properties", self._properties_v2)
+        self.route("GET", "/crm-pipelines/v1/pipelines/deals", self._pipelines_v1)
 
     def _token(self, request: SandboxRequest) -> SandboxResponse:
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
@@ -392,6 +394,21 @@ class FakeHubspot(HubspotMutations, SandboxServer):
 
     def _pipelines(self, request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(200, {"results": self.pipelines})
+
+    def _pipelines_v1(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse(200, {"results": [legacy.pipeline_v1(p) for p in self.pipelines]})
+
+    def _properties_v2(self, request: SandboxRequest) -> SandboxResponse:
+        name = request.params["object_type"]
+        object_type = self._object_type(name) or legacy.UNHELD_ALIASES.get(name.lower())
+        if object_type is None:
+            return _unknown_type(name)
+        props = (
+            [self._with_options(p) for p in self.properties]
+            if object_type == settings.DEALS
+            else legacy.default_properties(object_type, self.properties[0]["createdAt"])
+        )
+        return SandboxResponse(200, [legacy.property_v2(p) for p in props])
 
     def _cursor_page(
         self,
@@ -509,6 +526,8 @@ class FakeHubspot(HubspotMutations, SandboxServer):
     def _list(self, request: SandboxRequest) -> SandboxResponse:
         object_type = self._object_type(request.params["object_type"])
         if object_type is None:
+            if request.params["object_type"].lower() in legacy.UNHELD_ALIASES:
+                return SandboxResponse(200, {"results": []})  # a portal with none of them
             return _unknown_type(request.params["object_type"])
         archived = _flag(request, "archived")
         if self.page_cache:
