@@ -32,6 +32,7 @@ from math import ceil
 from typing import Any
 from urllib.parse import parse_qs
 
+from connectors.pipedrive.sandbox import recents
 from connectors.pipedrive.sandbox.store import (
     DEAL_INCLUDE_FIELDS,
     TOKEN_USER_ID,
@@ -51,6 +52,7 @@ SANDBOX_API_TOKEN = "5a4db0c2e1f3a6b7c8d9e0f1a2b3c4d5e6f70819"
 DEAL_FILTERS = ("owner_id", "pipeline_id", "stage_id")  # equality filters of /v2/deals
 # /v1/users/me: not an endpoint the connector reads, so not in its ENDPOINTS table.
 USERS_ME = Endpoint("/api/v1/users/me", 2, "none")
+RECENTS = Endpoint("/api/v1/recents", 20, "offset")  # never read by the connector: one month
 COMPANY = {
     "company_id": 7_000_001,
     "company_name": "Sandbox Company",
@@ -195,8 +197,9 @@ class FakePipedrive(SandboxServer):
             endpoint = ENDPOINTS[name]
             self.route(method, endpoint.path, handler)
             self._costs[f"{method} {endpoint.path}"] = endpoint.cost
-        self.route("GET", USERS_ME.path, self._users_me)
-        self._costs[f"GET {USERS_ME.path}"] = USERS_ME.cost
+        for endpoint, handler in ((USERS_ME, self._users_me), (RECENTS, self._recents)):
+            self.route("GET", endpoint.path, handler)
+            self._costs[f"GET {endpoint.path}"] = endpoint.cost
         self.route("POST", "/oauth/token", self._oauth_token)
 
     # ----- vendor hooks ----------------------------------------------------------------------
@@ -263,6 +266,8 @@ class FakePipedrive(SandboxServer):
         return _error(request, 500, "Internal server error", "ERR_INTERNAL_SERVER_ERROR")
 
     def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
+        if request.path.startswith("/v1/"):  # the api.pipedrive.com host form of /api/v1
+            request.path = "/api" + request.path
         try:
             response, fault = super().dispatch(request)
         except Exception:  # a request the sandbox does not model
@@ -676,6 +681,30 @@ class FakePipedrive(SandboxServer):
         me = self.store.users[TOKEN_USER_ID]
         company = COMPANY | {"company_domain": f"sandbox-{self.seed}"}
         return SandboxResponse(200, {"success": True, "data": me | company})
+
+    def _recents(self, request: SandboxRequest) -> SandboxResponse:
+        """Changes since ``since_timestamp``, reaching back one month at most."""
+        raw = request.arg("since_timestamp") or ""
+        if not recents.V1_STAMP.match(raw):
+            return _v1_error(400, "since_timestamp: Format must be YYYY-MM-DD HH:MM:SS")
+        types = _listed(request, "items")
+        if types - recents.ITEM_TYPES:
+            return _v1_error(400, f"items: Invalid value {sorted(types - recents.ITEM_TYPES)}")
+        floor = self.now().astimezone(UTC).replace(microsecond=0) - recents.REACH
+        since = max(recents.stamp_of(raw) or floor, floor)
+        rows = self.cached_rows(
+            ("rows", self._listing_key(request)),
+            lambda: recents.changes(self.store, types, since),
+        )
+        response = self._offset_page(request, rows, nested=True)
+        if response.status == 200:
+            page = response.body["data"]
+            last = page[-1]["data"] if page else None
+            response.body["additional_data"] |= {
+                "since_timestamp": raw,
+                "last_timestamp_on_page": last and (last.get("update_time") or last["modified"]),
+            }
+        return response
 
     def _v1_field(self, f: dict[str, Any], order: int) -> dict[str, Any]:
         return {
