@@ -3,18 +3,18 @@
 The store keeps deals, activities, pipelines and stages in v2 shape; v1 clients (the recents
 feed) see them with v1 names (``user_id``, ``active_flag``, ``deleted``) and v1 timestamps
 (``YYYY-MM-DD HH:MM:SS``). Since 2024-12-01 the feed reaches back one month (three for the
-mobile apps): an older ``since_timestamp`` is answered from one month ago, not refused.
+mobile apps): an older ``since_timestamp`` is answered from one month ago, not refused
+(the server's ``recents_reach_days``).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.pipedrive.sandbox.store import PipedriveStore
 
-REACH = timedelta(days=30)  # non-mobile clients, since 2024-12-01
 V1_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 V2_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 # item types the v1 spec's ``items`` enum allows; the ones the store holds are served

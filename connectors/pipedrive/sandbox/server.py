@@ -14,7 +14,8 @@ Retry-After (burst per 2 s by plan; the daily token budget charged by each endpo
 
 Vendor knobs (constructor keywords): ``plan``, ``daily_tokens``, ``daily_headers`` (False:
 the budget is still enforced but no response reports it, as on accounts whose answers lack
-``x-daily-ratelimit-token-remaining``), ``flow_null_rate``; the knobs every sandbox takes
+``x-daily-ratelimit-token-remaining``), ``flow_null_rate``, ``recents_reach_days`` (how far
+back ``/v1/recents`` answers; 30 as since 2024-12-01, more only to measure a peer); the knobs every sandbox takes
 are a ``SandboxSpec``.
 """
 
@@ -151,6 +152,7 @@ class FakePipedrive(SandboxServer):
         daily_tokens: int = 1_000_000,
         daily_headers: bool = True,
         flow_null_rate: float = 0.02,
+        recents_reach_days: int = 30,
         **knobs: Any,
     ) -> None:
         super().__init__(spec, **knobs)
@@ -167,6 +169,7 @@ class FakePipedrive(SandboxServer):
         self.tokens_used = 0
         self.daily_headers = daily_headers
         self.flow_null_rate = flow_null_rate
+        self.recents_reach = timedelta(days=recents_reach_days)
         self.api_token = SANDBOX_API_TOKEN
         self.client_id = "hub-client"
         self.client_secret = "pd-secret-" + secrets.token_hex(8)
@@ -690,7 +693,7 @@ class FakePipedrive(SandboxServer):
         types = _listed(request, "items")
         if types - recents.ITEM_TYPES:
             return _v1_error(400, f"items: Invalid value {sorted(types - recents.ITEM_TYPES)}")
-        floor = self.now().astimezone(UTC).replace(microsecond=0) - recents.REACH
+        floor = self.now().astimezone(UTC).replace(microsecond=0) - self.recents_reach
         since = max(recents.stamp_of(raw) or floor, floor)
         rows = self.cached_rows(
             ("rows", self._listing_key(request)),
