@@ -5,13 +5,14 @@ Each fact is checked against the official v1/v2 OpenAPI files (tests/pipedrive/s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
 
 from connectors.pipedrive.client import build_client, iter_pages
-from connectors.pipedrive.sandbox.store import TOKEN_USER_ID
+from connectors.pipedrive.sandbox.store import TOKEN_USER_ID, v1time, v2time
 from tests.pipedrive import spec
 from tests.pipedrive.conftest import Hub
 
@@ -227,3 +228,62 @@ def test_stages_sort_by_order_nr(hub: Hub) -> None:
     body = _get(hub, "/api/v2/stages", sort_by="order_nr").json()
     orders = [s["order_nr"] for s in body["data"]]
     assert orders == sorted(orders) and body["data"][-1]["id"] == 1
+
+
+def _t(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=UTC)
+
+
+def _recent(hub: Hub, **params: Any) -> list[dict[str, Any]]:
+    """Every ``/v1/recents`` row, paged by ``start``; each page checked against the v1 spec."""
+    rows: list[dict[str, Any]] = []
+    start = 0
+    while True:
+        response = _get(hub, "/v1/recents", start=start, **params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert not spec.validate("GET", "/api/v1/recents", 200, body)
+        rows += body["data"]
+        paging = body["additional_data"]["pagination"]
+        if not paging["more_items_in_collection"]:
+            return rows
+        start = paging["next_start"]
+
+
+def test_recents_lists_changed_items_in_v1_shape(hub: Hub) -> None:
+    """``GET /v1/recents`` on the api.pipedrive.com base: ``{item, id, data}`` rows with v1
+    names and ``YYYY-MM-DD HH:MM:SS`` times, offset paging, filtered by ``items``."""
+    now = hub.sandbox.now().astimezone(UTC).replace(microsecond=0)
+    deals = sorted(hub.sandbox.store.deals.values(), key=lambda d: d["id"])[:3]
+    for i, deal in enumerate(deals):
+        deal["update_time"] = v2time(now - timedelta(days=2, seconds=i))
+    since = v1time(now - timedelta(days=3))
+    rows = _recent(hub, items="deal", since_timestamp=since, limit=1)
+    changed = {
+        d["id"] for d in hub.sandbox.store.deals.values() if _t(d["update_time"]) >= _t(since)
+    }
+    assert {r["id"] for r in rows} == changed and len(rows) >= 3
+    assert {r["item"] for r in rows} == {"deal"}
+    first = next(r["data"] for r in rows if r["id"] == deals[0]["id"])
+    assert first["update_time"] == v1time(now - timedelta(days=2))
+    assert first["user_id"] == deals[0]["owner_id"] and "owner_id" not in first
+    kinds = {r["item"] for r in _recent(hub, since_timestamp=since, limit=500)}
+    assert "deal" in kinds
+    bad = _get(hub, "/v1/recents", since_timestamp="2026-01-01T00:00:00Z")
+    assert bad.status_code == 400 and bad.json()["success"] is False
+
+
+def test_recents_reach_back_one_month(hub: Hub) -> None:
+    """Since 2024-12-01 the feed answers an older ``since_timestamp`` from one month ago."""
+    now = hub.sandbox.now().astimezone(UTC).replace(microsecond=0)
+    old, recent = sorted(hub.sandbox.store.deals.values(), key=lambda d: d["id"])[:2]
+    old["update_time"] = v2time(now - timedelta(days=40))
+    recent["update_time"] = v2time(now - timedelta(days=10))
+    ids = {r["id"] for r in _recent(hub, items="deal", since_timestamp="2000-01-01 00:00:00")}
+    assert recent["id"] in ids and old["id"] not in ids
+
+
+def test_v1_base_of_api_pipedrive_com_serves_the_api_v1_endpoints(hub: Hub) -> None:
+    short, long = _get(hub, "/v1/users/me"), _get(hub, "/api/v1/users/me")
+    assert short.status_code == long.status_code == 200
+    assert short.json()["data"]["id"] == long.json()["data"]["id"] == TOKEN_USER_ID

@@ -14,7 +14,8 @@ Retry-After (burst per 2 s by plan; the daily token budget charged by each endpo
 
 Vendor knobs (constructor keywords): ``plan``, ``daily_tokens``, ``daily_headers`` (False:
 the budget is still enforced but no response reports it, as on accounts whose answers lack
-``x-daily-ratelimit-token-remaining``), ``flow_null_rate``; the knobs every sandbox takes
+``x-daily-ratelimit-token-remaining``), ``flow_null_rate``, ``recents_reach_days`` (how far
+back ``/v1/recents`` answers; 30 as since 2024-12-01, more only to measure a peer); the knobs every sandbox takes
 are a ``SandboxSpec``.
 """
 
@@ -32,6 +33,7 @@ from math import ceil
 from typing import Any
 from urllib.parse import parse_qs
 
+from connectors.pipedrive.sandbox import recents
 from connectors.pipedrive.sandbox.store import (
     DEAL_INCLUDE_FIELDS,
     TOKEN_USER_ID,
@@ -51,6 +53,7 @@ SANDBOX_API_TOKEN = "5a4db0c2e1f3a6b7c8d9e0f1a2b3c4d5e6f70819"
 DEAL_FILTERS = ("owner_id", "pipeline_id", "stage_id")  # equality filters of /v2/deals
 # /v1/users/me: not an endpoint the connector reads, so not in its ENDPOINTS table.
 USERS_ME = Endpoint("/api/v1/users/me", 2, "none")
+RECENTS = Endpoint("/api/v1/recents", 20, "offset")  # never read by the connector: one month
 COMPANY = {
     "company_id": 7_000_001,
     "company_name": "Sandbox Company",
@@ -149,6 +152,7 @@ class FakePipedrive(SandboxServer):
         daily_tokens: int = 1_000_000,
         daily_headers: bool = True,
         flow_null_rate: float = 0.02,
+        recents_reach_days: int = 30,
         **knobs: Any,
     ) -> None:
         super().__init__(spec, **knobs)
@@ -165,6 +169,7 @@ class FakePipedrive(SandboxServer):
         self.tokens_used = 0
         self.daily_headers = daily_headers
         self.flow_null_rate = flow_null_rate
+        self.recents_reach = timedelta(days=recents_reach_days)
         self.api_token = SANDBOX_API_TOKEN
         self.client_id = "hub-client"
         self.client_secret = "pd-secret-" + secrets.token_hex(8)
@@ -195,8 +200,9 @@ class FakePipedrive(SandboxServer):
             endpoint = ENDPOINTS[name]
             self.route(method, endpoint.path, handler)
             self._costs[f"{method} {endpoint.path}"] = endpoint.cost
-        self.route("GET", USERS_ME.path, self._users_me)
-        self._costs[f"GET {USERS_ME.path}"] = USERS_ME.cost
+        for endpoint, handler in ((USERS_ME, self._users_me), (RECENTS, self._recents)):
+            self.route("GET", endpoint.path, handler)
+            self._costs[f"GET {endpoint.path}"] = endpoint.cost
         self.route("POST", "/oauth/token", self._oauth_token)
 
     # ----- vendor hooks ----------------------------------------------------------------------
@@ -263,6 +269,8 @@ class FakePipedrive(SandboxServer):
         return _error(request, 500, "Internal server error", "ERR_INTERNAL_SERVER_ERROR")
 
     def dispatch(self, request: SandboxRequest) -> tuple[SandboxResponse, str]:
+        if request.path.startswith("/v1/"):  # the api.pipedrive.com host form of /api/v1
+            request.path = "/api" + request.path
         try:
             response, fault = super().dispatch(request)
         except Exception:  # a request the sandbox does not model
@@ -676,6 +684,30 @@ class FakePipedrive(SandboxServer):
         me = self.store.users[TOKEN_USER_ID]
         company = COMPANY | {"company_domain": f"sandbox-{self.seed}"}
         return SandboxResponse(200, {"success": True, "data": me | company})
+
+    def _recents(self, request: SandboxRequest) -> SandboxResponse:
+        """Changes since ``since_timestamp``, reaching back one month at most."""
+        raw = request.arg("since_timestamp") or ""
+        if not recents.V1_STAMP.match(raw):
+            return _v1_error(400, "since_timestamp: Format must be YYYY-MM-DD HH:MM:SS")
+        types = _listed(request, "items")
+        if types - recents.ITEM_TYPES:
+            return _v1_error(400, f"items: Invalid value {sorted(types - recents.ITEM_TYPES)}")
+        floor = self.now().astimezone(UTC).replace(microsecond=0) - self.recents_reach
+        since = max(recents.stamp_of(raw) or floor, floor)
+        rows = self.cached_rows(
+            ("rows", self._listing_key(request)),
+            lambda: recents.changes(self.store, types, since),
+        )
+        response = self._offset_page(request, rows, nested=True)
+        if response.status == 200:
+            page = response.body["data"]
+            last = page[-1]["data"] if page else None
+            response.body["additional_data"] |= {
+                "since_timestamp": raw,
+                "last_timestamp_on_page": last and (last.get("update_time") or last["modified"]),
+            }
+        return response
 
     def _v1_field(self, f: dict[str, Any], order: int) -> dict[str, Any]:
         return {
