@@ -65,3 +65,27 @@ def test_pull_after_a_crash_in_load_keeps_the_leftover_and_fetches_the_changes(
 
     again = pull(config)
     assert again.status == "ok" and again.recovered_packages == 0
+
+
+def test_pull_after_a_kill_inside_dlts_schema_save_discards_the_torn_file(
+    tmp_path: Path,
+) -> None:
+    """dlt saves a schema through a temporary file named by 16 hex characters; a SIGKILL
+    between the write and the rename leaves it beside the real schema, and dlt then reads it
+    as a schema with an invalid name: every later pull of the source failed
+    (InvalidSchemaName), as the crash test once caught. The torn file is made here the way
+    the kill leaves it."""
+    export = tmp_path / "deals.csv"
+    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
+    config = csv_config(tmp_path, {"path": "deals.csv", "columns": COLUMNS})
+    assert pull(config).status == "ok"
+    schemas = config.hub_dir / "pipelines" / "hub_exp" / "schemas"
+    (real,) = schemas.glob("*.schema.json")
+    (schemas / "4860848654d67c72").write_text(real.read_text()[:100], encoding="utf-8")
+    export.write_text(HEADER + "1,Alpha,Qualified,2026-01-02\n", encoding="utf-8")
+
+    run = pull(config)
+
+    assert run.status == "ok", run.error
+    assert query(config, "SELECT stage_id FROM src_exp.deals") == [("Qualified",)]
+    assert sorted(p.name for p in schemas.iterdir()) == [real.name]
