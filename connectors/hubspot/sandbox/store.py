@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.hubspot import settings
-from connectors.synthetic import World
+from connectors.synthetic import CANONICAL_STAGES, World
 from models.canonical import make_key
 
 RENEWALS = "17893452"
@@ -41,15 +41,7 @@ _RENEWAL_STAGES = (
     ("4010006", "Renewed", "1.0", "true"),
     ("4010007", "Churned", "0.0", "true"),
 )
-_CANONICAL = (
-    "prospecting",
-    "qualification",
-    "meeting",
-    "proposal",
-    "negotiation",
-    "closed_won",
-    "closed_lost",
-)
+_CANONICAL = CANONICAL_STAGES
 NATIVE_STAGE: dict[str, dict[str, str]] = {
     settings.DEFAULT_PIPELINE_ID: {
         c: s[0] for c, s in zip(_CANONICAL, _DEFAULT_STAGES, strict=True)

@@ -583,7 +583,8 @@ class Org:
             self.update_opportunity(opp_id, {"StageName": stage, **extra}, by=owner, at=when)
             changed.append(opp_id)
 
-        for _ in range(spec.get("stage_moves", 5)):
+        def advance(when: datetime) -> str | None:
+            """Move one open deal (not yet in the last open stage) one stage forward."""
             opp_id = pick(
                 [
                     i
@@ -594,7 +595,11 @@ class Org:
             if opp_id:
                 current = self.tables["Opportunity"][opp_id]["StageName"]
                 k = OPEN_PATH.index(current) if current in OPEN_PATH else 0
-                move(opp_id, OPEN_PATH[k + 1], at)
+                move(opp_id, OPEN_PATH[k + 1], when)
+            return opp_id
+
+        for _ in range(spec.get("stage_moves", 5)):
+            advance(at)
         for _ in range(spec.get("backward_moves", 1)):
             opp_id = pick(
                 [
@@ -652,17 +657,7 @@ class Org:
             # A long transaction commits now with the modstamp from when it started.
             when = self.max_modstamp() - timedelta(seconds=spec.get("late_by_s", 5))
             for _ in range(late_n):
-                opp_id = pick(
-                    [
-                        i
-                        for i in open_deals()
-                        if self.tables["Opportunity"][i]["StageName"] != OPEN_PATH[-1]
-                    ]
-                )
-                if opp_id:
-                    current = self.tables["Opportunity"][opp_id]["StageName"]
-                    k = OPEN_PATH.index(current) if current in OPEN_PATH else 0
-                    move(opp_id, OPEN_PATH[k + 1], when)
+                if opp_id := advance(when):
                     late.append(opp_id)
         return {
             "changed_deal_ids": sorted(set(changed) - set(deleted)),
