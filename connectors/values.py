@@ -13,6 +13,7 @@ probabilities are 0-1 after the vendor's scale (Salesforce and Pipedrive send 0-
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -198,3 +199,109 @@ def quarantine_row(
         reason=reason[:1000],
         quarantined_at=datetime.now(UTC),
     ).model_dump()
+
+
+# ----- accounts and custom fields -------------------------------------------------------------
+
+
+def web_domain(website: Any) -> str | None:
+    """The host of a website as CRMs hold it ('https://www.Acme.com/about', 'acme.com'),
+    lower case and without 'www.'; ``None`` for anything that is not a host name.
+
+    Every connector fills ``Account.domain`` through this one function, so cross-CRM account
+    resolution compares like with like."""
+    if _empty(website) or not isinstance(website, str):
+        return None
+    text = website.strip().lower()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+    elif text.startswith("//"):
+        text = text[2:]
+    host = text.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    host = host.rsplit("@", 1)[-1].split(":", 1)[0].strip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    labels = host.split(".")
+    if (
+        len(labels) < 2
+        or not all(labels)
+        or not all(label.replace("-", "").isalnum() for label in labels)
+    ):
+        return None
+    return host
+
+
+def field_column(source_field: str) -> str:
+    """The column name a custom field lands under: the CRM's API name (or, for Pipedrive's
+    hashed keys, its label) in lower_snake_case, Salesforce's ``__c`` dropped, so the same
+    field ('Segment__c', 'segment', 'Segment') is one column across CRMs."""
+    text = source_field.strip()
+    if text.lower().endswith("__c"):
+        text = text[:-3]
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    out: list[str] = []
+    for ch in text.lower():
+        out.append(ch if ch.isalnum() and ch.isascii() else "_")
+    name = "_".join(part for part in "".join(out).split("_") if part)
+    if not name:
+        return "field"
+    return name if name[0].isalpha() else f"f_{name}"
+
+
+_TRUE = {"true", "1", "yes", "y", "t", "on"}
+_FALSE = {"false", "0", "no", "n", "f", "off"}
+
+
+def custom_value(raw: Any, data_type: str) -> Any:
+    """A custom field's value kept in its type for ``custom_fields`` (JSON): numbers as
+    numbers, booleans as booleans, dates and datetimes as ISO text, enums and text as text.
+    Raises :class:`BadValue` when the value does not fit the type the CRM declared."""
+    if _empty(raw):
+        return None
+    if data_type == "number":
+        if isinstance(raw, bool):
+            raise BadValue(f"not a number: {raw!r}")
+        try:
+            value = Decimal(str(raw).strip())
+        except InvalidOperation:
+            raise BadValue(f"not a number: {raw!r}") from None
+        if not value.is_finite():
+            raise BadValue(f"not a finite number: {raw!r}")
+        return (
+            int(value)
+            if value == value.to_integral_value() and abs(value) < 2**53
+            else float(value)
+        )
+    if data_type == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise BadValue(f"not a yes/no value: {raw!r}")
+    if data_type == "date":
+        if isinstance(raw, datetime):
+            return raw.date().isoformat()
+        if isinstance(raw, date):
+            return raw.isoformat()
+        text = str(raw).strip()
+        try:
+            return date.fromisoformat(text[:10]).isoformat()
+        except ValueError:
+            if text.isdigit():  # HubSpot sends dates as epoch milliseconds at midnight UTC
+                return datetime.fromtimestamp(int(text) / 1000, UTC).date().isoformat()
+            raise BadValue(f"not a date: {raw!r}") from None
+    if data_type == "datetime":
+        if isinstance(raw, datetime):
+            return as_utc(raw).isoformat()  # type: ignore[union-attr]
+        text = str(raw).strip()
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, UTC).isoformat()
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadValue(f"not a timestamp: {raw!r}") from None
+        return as_utc(parsed).isoformat()  # type: ignore[union-attr]
+    return str(raw) if not isinstance(raw, str) else raw

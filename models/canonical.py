@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 DealStatus = Literal["open", "won", "lost"]
 ActivityType = Literal["call", "email", "meeting", "note", "task", "other"]
 StageChangeOrigin = Literal["crm_history", "observed", "derived", "hub_push"]
+FieldEntity = Literal["deal", "account"]
+FieldType = Literal["text", "number", "date", "datetime", "bool", "enum"]
 
 DEAL_STATUSES: tuple[str, ...] = get_args(DealStatus)
 ACTIVITY_TYPES: tuple[str, ...] = get_args(ActivityType)
@@ -28,6 +30,11 @@ ACTIVITY_TYPES: tuple[str, ...] = get_args(ActivityType)
 def make_key(source_name: str, native_id: object) -> str:
     """Build a canonical key such as ``hubspot_eu:1234567``."""
     return f"{source_name}:{native_id}"
+
+
+def field_key(source_name: str, entity: str, column_name: str) -> str:
+    """The key of a FieldDefinition, e.g. ``hubspot_eu:deal:lead_source``."""
+    return f"{source_name}:{entity}:{column_name}"
 
 
 class CanonicalRow(BaseModel):
@@ -56,8 +63,11 @@ class Deal(CanonicalRow):
     currency: str | None = None
     probability: float | None = Field(default=None, ge=0, le=1, description="0-1, as the CRM says")
     owner_id: str | None = None
-    account_id: str | None = None
+    account_id: str | None = Field(default=None, description="the CRM's id of the primary account")
     account_name: str | None = None
+    account_key: str | None = Field(
+        default=None, description="canonical key of the primary account (accounts.account_key)"
+    )
     created_at: datetime | None = None
     expected_close_date: date | None = None
     closed_at: datetime | None = None
@@ -142,6 +152,56 @@ class Owner(CanonicalRow):
     is_active: bool = True
 
 
+class Account(CanonicalRow):
+    """A company, organization or account record; cross-CRM resolution matches ``domain``
+    first, then the name (hub/resolve)."""
+
+    table_name: ClassVar[str] = "accounts"
+    primary_key: ClassVar[tuple[str, ...]] = ("account_key",)
+
+    account_key: str
+    source_account_id: str
+    name: str | None = None
+    website: str | None = Field(default=None, description="as the CRM holds it")
+    domain: str | None = Field(
+        default=None, description="the website's host, lower case, without www. (values.web_domain)"
+    )
+    industry: str | None = None
+    country: str | None = None
+    owner_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    is_deleted: bool = False
+    custom_fields: dict[str, Any] | None = None
+
+
+class DealAccount(CanonicalRow):
+    """One deal-to-account association; ``deals.account_key`` is the primary one."""
+
+    table_name: ClassVar[str] = "deal_accounts"
+    primary_key: ClassVar[tuple[str, ...]] = ("deal_key", "account_key")
+
+    deal_key: str
+    account_key: str
+    is_primary: bool = False
+    label: str | None = Field(default=None, description="the CRM's association label, if any")
+
+
+class FieldDefinition(CanonicalRow):
+    """One custom field a source sent, so its values in ``custom_fields`` can land as typed
+    columns (analytics.deal_fields, analytics.account_fields)."""
+
+    table_name: ClassVar[str] = "field_definitions"
+    primary_key: ClassVar[tuple[str, ...]] = ("field_key",)
+
+    field_key: str = Field(description="'<source_name>:<entity>:<column_name>'")
+    entity: FieldEntity
+    column_name: str = Field(description="key in custom_fields; values.field_column(source_field)")
+    source_field: str = Field(description="the CRM's own API name for the field")
+    label: str | None = None
+    data_type: FieldType = "text"
+
+
 CANONICAL_MODELS: tuple[type[CanonicalRow], ...] = (
     Deal,
     Pipeline,
@@ -149,6 +209,9 @@ CANONICAL_MODELS: tuple[type[CanonicalRow], ...] = (
     StageChange,
     Activity,
     Owner,
+    Account,
+    DealAccount,
+    FieldDefinition,
 )
 CANONICAL_TABLES: dict[str, type[CanonicalRow]] = {m.table_name: m for m in CANONICAL_MODELS}
 

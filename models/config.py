@@ -170,6 +170,55 @@ class SourceConfig(StrictModel):
         }
 
 
+def _snake(value: str, what: str) -> str:
+    if not value or not value.replace("_", "").isalnum() or value != value.lower():
+        raise ValueError(f"{what} is lower_snake_case, e.g. 'lead_source'; got {value!r}")
+    return value
+
+
+class AccountsConfig(StrictModel):
+    """Overrides for cross-CRM account resolution (docs/accounts.md). Keys are canonical
+    account keys, ``<source_name>:<native id>``."""
+
+    same_company: list[list[str]] = Field(
+        default_factory=list,
+        description="groups of account keys that are one company whatever their domain or name",
+    )
+    different_companies: list[list[str]] = Field(
+        default_factory=list,
+        description="groups of account keys never resolved into one company with each other",
+    )
+
+    @field_validator("same_company", "different_companies")
+    @classmethod
+    def _groups(cls, value: list[list[str]]) -> list[list[str]]:
+        for group in value:
+            if len(group) < 2:
+                raise ValueError(f"a group names two or more account keys; got {group}")
+            for key in group:
+                if ":" not in key:
+                    raise ValueError(
+                        f"'{key}' is not an account key; write '<source_name>:<account id>'"
+                    )
+        return value
+
+
+class DuplicatesConfig(StrictModel):
+    """How the hub finds the same deal in two CRMs and which copy the marts count."""
+
+    enabled: bool = True
+    legacy_id_field: str | None = Field(
+        default=None,
+        description="deal custom field (column name) holding the deal's id in another source",
+    )
+    prefer: list[str] = Field(
+        default_factory=list,
+        description="source names, first wins; unlisted sources lose, ties: earliest created",
+    )
+    name_similarity: float = Field(default=0.85, gt=0, le=1)
+    max_days_apart: int = Field(default=31, ge=0, description="between the two created dates")
+
+
 class HubConfig(StrictModel):
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
     as_of: datetime | None = Field(
@@ -187,6 +236,12 @@ class HubConfig(StrictModel):
     )
     sources: list[SourceConfig] = Field(default_factory=list)
     push: PushConfig = Field(default_factory=PushConfig)
+    dimensions: list[str] = Field(
+        default_factory=list,
+        description="deal or account fields (canonical or custom) the breakdown marts group by",
+    )
+    accounts: AccountsConfig = Field(default_factory=AccountsConfig)
+    duplicates: DuplicatesConfig = Field(default_factory=DuplicatesConfig)
     lookback_minutes: int = Field(default=10, ge=0)
     response_sla_hours: float = Field(default=24, gt=0)
     quotas_path: str | None = None
@@ -215,6 +270,17 @@ class HubConfig(StrictModel):
             raise ValueError("a currency is a 3-letter ISO code such as USD")
         return value.upper()
 
+    @field_validator("dimensions")
+    @classmethod
+    def _dimension_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            _snake(name, "a dimension")
+        if len(set(value)) != len(value):
+            raise ValueError(
+                f"dimensions: listed twice: {sorted({v for v in value if value.count(v) > 1})}"
+            )
+        return value
+
     @field_validator("fx_rates")
     @classmethod
     def _positive_rates(cls, value: dict[str, float]) -> dict[str, float]:
@@ -237,6 +303,11 @@ class HubConfig(StrictModel):
         dupes = sorted({n for n in source_names if source_names.count(n) > 1})
         if dupes:
             raise ValueError(f"sources: duplicate source names {dupes}; each name must be unique")
+        unknown = [s for s in self.duplicates.prefer if s not in source_names]
+        if unknown:
+            raise ValueError(
+                f"duplicates.prefer: {unknown} not among the sources; valid: {', '.join(source_names)}"
+            )
         for src in self.sources:
             for pipeline, mapping in src.stage_map.items():
                 for native, canonical in mapping.items():

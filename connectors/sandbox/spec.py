@@ -12,7 +12,10 @@ class SandboxSpec:
 
     ``n_deals`` is this sandbox's share of a synthetic world that holds ``n_sources``
     slices; ``source_index`` picks the slice, so several sandboxes (and a CSV export) of one
-    seed never overlap. ``page_cache`` is a benchmark knob (see ``SandboxServer``).
+    seed never overlap, unless ``duplicate_share`` puts migrated copies of the previous
+    slice's deals in this one (World.iter_source_deals). The companies overlap: each sandbox
+    serves the accounts its deals belong to (World.source_accounts), written its own way
+    (connectors.synthetic.companies.account_view). ``page_cache`` is a benchmark knob (see ``SandboxServer``).
     """
 
     port: int = 0
@@ -23,3 +26,4 @@ class SandboxSpec:
     n_sources: int = 1
     activities_per_deal: float = 3.0
     page_cache: bool = False
+    duplicate_share: float = 0.0  # WorldSpec.duplicate_share: migrated copies of the previous slice

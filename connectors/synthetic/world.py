@@ -30,6 +30,13 @@ CANONICAL_STAGES: tuple[str, ...] = (
 )
 OPEN_STAGES: tuple[str, ...] = CANONICAL_STAGES[:5]
 ACTIVITY_TYPES: tuple[str, ...] = ("call", "email", "meeting", "note", "task")
+LEAD_SOURCES: tuple[tuple[str, float], ...] = (
+    ("Inbound", 0.35),
+    ("Outbound", 0.25),
+    ("Referral", 0.15),
+    ("Partner", 0.15),
+    ("Event", 0.10),
+)
 LOST_REASONS: tuple[str, ...] = (
     "No budget",
     "Chose competitor",
@@ -78,6 +85,9 @@ class WorldSpec:
     reopen_rate: float = 0.026
     probability_override_rate: float = 0.10
     inactive_rep_share: float = 0.17
+    # Share of each source's deals that the next source (index + 1, wrapping) also holds as
+    # a migrated copy (companies.migrated_copy); 0 keeps sources disjoint.
+    duplicate_share: float = 0.0
 
 
 @dataclass(slots=True)
@@ -95,9 +105,19 @@ class Rep:
 
 @dataclass(slots=True)
 class Account:
+    """One real company; each source shows it its own way (companies.account_view)."""
+
     index: int
     account_id: str
     name: str
+    domain: str | None = None
+    industry: str | None = None
+    country: str | None = None
+    owner: str | None = None
+    employees: int | None = None
+    segment: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -138,6 +158,9 @@ class SyntheticDeal:
     activities: list[SyntheticActivity] = field(default_factory=list)
     updated_at: datetime | None = None
     is_reopened: bool = False
+    lead_source: str | None = None
+    # Set on a migrated copy only: the world deal it copies (legacy_id = that deal's deal_id).
+    legacy_id: str | None = None
 
     @property
     def stage(self) -> str:
@@ -264,10 +287,14 @@ class World:
         self._left_ts: list[int | None] = [
             int(r.left_at.timestamp()) if r.left_at else None for r in self.reps
         ]
+        from connectors.synthetic import companies  # imports this module
+
+        companies.enrich(self)
         names, weights = zip(*s.currencies, strict=True)
         self._currency_names: tuple[str, ...] = names
         self._currency_cum = _cumulative(weights)
         self._stage_mu = tuple(math.log(d * _DAY) for d in s.median_stage_days)
+        self._lead_cum = _cumulative(tuple(w for _, w in LEAD_SOURCES))
 
     def __len__(self) -> int:
         return self.spec.n_deals
@@ -313,10 +340,14 @@ class World:
                 name = _FIXED_ACCOUNTS[k]
             else:
                 suffix = rng.choice(_ACCOUNT_SUFFIXES)
-                name = f"{rng.choice(_ACCOUNT_STEMS)} {rng.choice(_ACCOUNT_KINDS)} {suffix}".strip()
-                if name in used:
-                    name = f"{name} ({k})"
-            used.add(name)
+                stem, kind = rng.choice(_ACCOUNT_STEMS), rng.choice(_ACCOUNT_KINDS)
+                # Distinct companies never share a name up to the legal suffix (only the
+                # deliberate twins of companies.enrich do), so resolution truth is clear.
+                if (stem, kind) in used:
+                    name = f"{stem} {kind} {k} {suffix}".strip()
+                else:
+                    name = f"{stem} {kind} {suffix}".strip()
+                used.add((stem, kind))
             accounts.append(Account(index=k, account_id=f"ACC{k:05d}", name=name))
         return accounts
 
@@ -334,6 +365,23 @@ class World:
         if not 0 <= source_index < n_sources:  # checked eagerly, not on first next()
             raise ValueError(f"source_index {source_index} not in [0, {n_sources})")
         return map(self._build, range(source_index, self.spec.n_deals, n_sources))
+
+    def iter_source_deals(self, source_index: int, n_sources: int) -> Iterator[SyntheticDeal]:
+        """What one source holds: its own share, then migrated copies of some of the previous
+        source's deals (``spec.duplicate_share``; none when 0 or a single source)."""
+        from connectors.synthetic import companies  # imports this module
+
+        yield from self.iter_deals_for(source_index, n_sources)
+        if self.spec.duplicate_share > 0 and n_sources > 1:
+            previous = (source_index - 1) % n_sources
+            for i in range(previous, self.spec.n_deals, n_sources):
+                if companies.is_migrated(self.spec, i):
+                    yield companies.migrated_copy(self._build(i), self.spec)
+
+    def source_accounts(self, source_index: int, n_sources: int) -> list[Account]:
+        """The companies one source holds: those its deals (copies included) belong to."""
+        seen = {d.account.index for d in self.iter_source_deals(source_index, n_sources)}
+        return [a for a in self.accounts if a.index in seen]
 
     def deal(self, i: int) -> SyntheticDeal:
         """Deal ``i``, identical to the ``i``-th item of :meth:`iter_deals`."""
@@ -480,6 +528,8 @@ class World:
             activities=activities,
             updated_at=_dt(min(as_of, max(times[-1], last_activity))),
             is_reopened=reopened,
+            # Drawn last so every earlier draw (and so every older world) is unchanged.
+            lead_source=LEAD_SOURCES[bisect_right(self._lead_cum, rand())][0],
         )
 
     def _activities(

@@ -9,7 +9,7 @@
             ('deal_key', text), ('source_deal_id', text), ('name', text), ('pipeline_id', text),
             ('stage_id', text), ('status', text), ('amount', 'decimal(38,9)'), ('currency', text),
             ('probability', 'double precision'), ('owner_id', text), ('account_id', text),
-            ('account_name', text), ('created_at', ts), ('expected_close_date', 'date'),
+            ('account_name', text), ('account_key', text), ('created_at', ts), ('expected_close_date', 'date'),
             ('closed_at', ts), ('lost_reason', text), ('updated_at', ts), ('stage_changed_at', ts),
             ('is_deleted', 'boolean')],
         'pipelines': common + [
@@ -30,6 +30,15 @@
         'owners': common + [
             ('owner_key', text), ('source_owner_id', text), ('name', text), ('email', text),
             ('team', text), ('is_active', 'boolean')],
+        'accounts': common + [
+            ('account_key', text), ('source_account_id', text), ('name', text), ('website', text),
+            ('domain', text), ('industry', text), ('country', text), ('owner_id', text),
+            ('created_at', ts), ('updated_at', ts), ('is_deleted', 'boolean')],
+        'deal_accounts': common + [
+            ('deal_key', text), ('account_key', text), ('is_primary', 'boolean'), ('label', text)],
+        'field_definitions': common + [
+            ('field_key', text), ('entity', text), ('column_name', text), ('source_field', text),
+            ('label', text), ('data_type', text)],
         'stage_observations': common + [
             ('deal_key', text), ('pipeline_id', text), ('stage_id', text), ('observed_at', ts)],
     } -%}

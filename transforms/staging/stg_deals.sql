@@ -21,6 +21,7 @@ renamed as (
         source_name || ':' || owner_id as owner_key,
         account_id,
         account_name,
+        account_key,
         created_at,
         expected_close_date,
         closed_at,
