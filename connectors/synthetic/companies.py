@@ -226,7 +226,7 @@ class DuplicatePair:
 
 def duplicate_truth(world: World, n_sources: int) -> list[DuplicatePair]:
     """Every migrated copy and the deal it copies (by world deal_id and source index)."""
-    pairs = []
+    pairs: list[DuplicatePair] = []
     if world.spec.duplicate_share <= 0 or n_sources < 2:
         return pairs
     for i in range(world.spec.n_deals):
