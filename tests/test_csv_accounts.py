@@ -16,7 +16,7 @@ from connectors.synthetic import World, WorldSpec, write_csv_source
 from connectors.synthetic.companies import account_view, duplicate_truth
 from hub.generate import Generated, csv_source_entry
 from models.config import load_config, parse_config
-from tests.csv_helpers import pull, query
+from tests.csv_helpers import MAVEN_HEADER, csv_config, pull, query
 
 ACCOUNTS = (
     "acc_id,company,web,domain,industry,country,owner,created,updated,deleted,segment,employees\n"
@@ -302,3 +302,66 @@ def test_hub_generate_writes_a_config_that_reads_the_accounts(tmp_path: Path) ->
     run = pull(config)
     assert run.status == "ok", run.error
     assert run.rows["accounts"] == generated.export.row_counts["accounts"]
+
+
+def test_maven_layout_links_deals_to_accounts_known_by_name(tmp_path: Path) -> None:
+    """The README's example: the "CRM Sales Opportunities" files name companies, no ids."""
+    (tmp_path / "sales_pipeline.csv").write_text(
+        MAVEN_HEADER + "\n"
+        "1C1I7A6R,Moses Frase,GTX Plus Basic,Cancity,Won,2016-10-20,2017-03-01,1054\n"
+        "Z063OYW0,Darcel Schlecht,GTXPro,Isdom,Won,2016-10-25,2017-03-11,4514\n"
+        "HAXMC4IX,James Ascencio,MG Advanced,,Prospecting,,,\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "accounts.csv").write_text(
+        "account,sector,year_established,revenue,employees,office_location,subsidiary_of\n"
+        "Cancity,retail,2001,718.62,2448,United States,\n"
+        "Isdom,medical,2002,3178.24,4540,United States,Bubba Gump\n",
+        encoding="utf-8",
+    )
+    config = csv_config(
+        tmp_path,
+        {
+            "path": "sales_pipeline.csv",
+            "columns": {
+                "source_deal_id": "opportunity_id",
+                "owner_id": "sales_agent",
+                "name": "product",
+                "account_id": "account",
+                "account_name": "account",
+                "stage_id": "deal_stage",
+            },
+            "status_from_stage": {"Won": "won"},
+        },
+        accounts={
+            "path": "accounts.csv",
+            "columns": {"source_account_id": "account", "name": "account", "industry": "sector"},
+            "custom_fields": {
+                "year_established": "number",
+                "revenue": "number",
+                "employees": "number",
+                "office_location": "text",
+                "subsidiary_of": "text",
+            },
+        },
+    )
+    run = pull(config)
+    assert run.status == "ok", run.error
+    joined = query(
+        config,
+        "SELECT d.source_deal_id, a.name, a.industry, a.custom_fields "
+        "FROM src_exp.deals d LEFT JOIN src_exp.accounts a USING (account_key) ORDER BY 1",
+    )
+    assert [(*r[:3], r[3] and json.loads(r[3])) for r in joined] == [
+        (
+            "1C1I7A6R", "Cancity", "retail",
+            {"year_established": 2001, "revenue": 718.62, "employees": 2448,
+             "office_location": "United States"},
+        ),
+        ("HAXMC4IX", None, None, None),
+        (
+            "Z063OYW0", "Isdom", "medical",
+            {"year_established": 2002, "revenue": 3178.24, "employees": 4540,
+             "office_location": "United States", "subsidiary_of": "Bubba Gump"},
+        ),
+    ]  # fmt: skip

@@ -2,8 +2,10 @@
 
 A kind of file is data, a :class:`TableSpec`: its canonical table, the keys, constants and
 defaults that complete a row, the field rules its values pass (:mod:`connectors.csv.rules`).
-What a spec cannot say (the deals file's stage events and stage catalogue) is an
-:class:`Extras` the spec names. Files are read in blocks (see :mod:`connectors.csv.fast`):
+A spec that names a ``custom_entity`` keeps the columns its options list under
+``custom_fields``, typed (:mod:`connectors.csv.custom`), and yields their
+``field_definitions``. What a spec cannot say (the deals file's stage events, stage
+catalogue and account links) is an :class:`Extras` the spec names. Files are read in blocks (see :mod:`connectors.csv.fast`):
 a block the fast path proves clean becomes Arrow tables by vectorised conversion
 (:meth:`FileRead.block`); any other block goes through :meth:`FileRead.row`, the row path,
 which is what defines the result.

@@ -189,9 +189,11 @@ def _domain_row(values: dict[str, Any], read: FileRead, dropped: Dropped) -> Non
 
 def _domain_block(values: dict[str, Any], rows: int, read: FileRead) -> None:
     given, website = values.get("domain"), values.get("website")
-    domain = None if given is None else _per_value(given, web_domain)
-    if domain is not None and domain.null_count != given.null_count:
-        raise NotClean("domain")
+    domain = None
+    if given is not None:
+        domain = _per_value(given, web_domain)
+        if domain.null_count != given.null_count:
+            raise NotClean("domain")
     from_website = None if website is None else _per_value(website, web_domain)
     if domain is None or from_website is None:
         values["domain"] = domain if from_website is None else from_website
