@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,14 @@ class Generated:
 
 
 def csv_source_entry(export: CsvExport, name: str, base_dir: Path) -> dict[str, Any]:
-    """A hub.yml ``sources`` entry for a generated export, with paths relative to base_dir."""
+    """A hub.yml ``sources`` entry for a generated export (every file, its column mapping
+    and typed custom fields), with paths relative to base_dir."""
     options: dict[str, Any] = {}
     for table, spec in export.hub_config.items():
         path = Path(spec["path"])
         with contextlib.suppress(ValueError):  # elsewhere on disk: keep it absolute
             path = path.resolve().relative_to(base_dir.resolve())
-        options[table] = {"path": str(path), "columns": dict(spec["columns"])}
+        options[table] = {**copy.deepcopy(spec), "path": str(path)}
     return {
         "name": name,
         "kind": "csv",

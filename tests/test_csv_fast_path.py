@@ -17,7 +17,17 @@ from hub.generate import Generated
 from models.config import load_config, parse_config
 from tests.csv_helpers import pull, query
 
-TABLES = ["deals", "stage_changes", "activities", "owners", "stages", "pipelines"]
+TABLES = [
+    "deals",
+    "stage_changes",
+    "activities",
+    "owners",
+    "stages",
+    "pipelines",
+    "accounts",
+    "deal_accounts",
+    "field_definitions",
+]
 
 
 @pytest.fixture

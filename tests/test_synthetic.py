@@ -26,10 +26,17 @@ from connectors.synthetic import (
     compute_truth,
     write_csv_source,
 )
-from models.canonical import Activity, CanonicalRow, Deal, Owner, StageChange
+from models.canonical import Account, Activity, CanonicalRow, Deal, Owner, StageChange
 
 REPO = Path(__file__).resolve().parents[1]
-CSV_FILES = ("deals.csv", "stage_history.csv", "activities.csv", "owners.csv", "truth.json")
+CSV_FILES = (
+    "deals.csv",
+    "stage_history.csv",
+    "activities.csv",
+    "owners.csv",
+    "accounts.csv",
+    "truth.json",
+)
 STAGE_INDEX = {s: k for k, s in enumerate(CANONICAL_STAGES)}
 
 
@@ -326,6 +333,7 @@ def test_truth_equals_counts_recomputed_from_the_csv_files(
         "activities": truth.n_activities,
         "owners": len(world.reps),
         "stage_history": truth.n_stage_visits,
+        "accounts": len(world.source_accounts(source_index, 3)),
     }
 
 
@@ -376,6 +384,7 @@ def test_hub_config_maps_canonical_field_names_to_written_columns(tmp_path: Path
         "activities": Activity,
         "owners": Owner,
         "stage_history": StageChange,
+        "accounts": Account,
     }
     assert set(export.hub_config) == set(models)
     for table, cfg in export.hub_config.items():
@@ -383,5 +392,5 @@ def test_hub_config_maps_canonical_field_names_to_written_columns(tmp_path: Path
         assert set(cfg["columns"]) <= fields, table
         with Path(cfg["path"]).open(encoding="utf-8") as f:
             header = next(csv.reader(f))
-        assert list(cfg["columns"].values()) == header
+        assert [*cfg["columns"].values(), *cfg.get("custom_fields", {})] == header
     assert export.stage_labels == STAGE_LABELS

@@ -2,8 +2,9 @@
 
 Stage events from its ``stage_dates`` columns (origin ``derived``), the pipelines and
 stages it names (CSV exports rarely ship stage metadata; the stages the data names are the
-catalogue), ``custom_fields``, and for a ``full_snapshot`` file the marking of deals it no
-longer holds (see :mod:`connectors.csv.snapshot`).
+catalogue), the deals' links to their accounts (:mod:`connectors.csv.deal_accounts`), and
+for a ``full_snapshot`` file the marking of deals it no longer holds (see
+:mod:`connectors.csv.snapshot`).
 """
 
 from __future__ import annotations
@@ -15,17 +16,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.csv import fast
+from connectors.csv.deal_accounts import DealLinks, prune_stale_links
 from connectors.csv.driver import Extras, FileRead, assemble, variant
 from connectors.csv.options import DealsFile
 from connectors.csv.parsing import timestamp_parser, zone
 from connectors.csv.rows import ArrowBatch
 from connectors.csv.snapshot import after_full_snapshot
-from models.canonical import Pipeline, Stage, StageChange, make_key
+from models.canonical import DealAccount, Pipeline, Stage, StageChange, make_key
 from models.errors import InputError
 
 
 class DealExtras(Extras):
-    """The deals file's extras; its ``custom_fields`` keep the whole file on the row path."""
+    """The deals file's extras: stage events, the stage catalogue, account links."""
 
     def __init__(self, read: FileRead) -> None:
         self.read = read
@@ -40,13 +42,13 @@ class DealExtras(Extras):
                 )
             self.date_columns[stage] = header.index(column)
         self.indexes = tuple(self.date_columns.values())
-        self.custom = {c: header.index(c) for c in file.custom_fields if c in header}
-        self.fast_ok = not self.custom
         self.parse_ts = timestamp_parser(
             file.date_format, day_first=file.day_first, tz=zone(file.timezone)
         )
         self.source = {"source_name": read.ctx.name, "crm": "csv"}
         self.events = ArrowBatch(StageChange)
+        self.links = DealLinks(self.source)
+        self.links_named = "account_id" in file.columns or "account_id" in file.defaults
         self.stages: set[tuple[str, str]] = set()  # (pipeline, stage) the file names
 
     def _event(
@@ -62,8 +64,7 @@ class DealExtras(Extras):
         }
 
     def row(self, line: int, cells: list[str], values: dict[str, Any]) -> None:
-        if self.custom:
-            values["custom_fields"] = {c: cells[i] for c, i in self.custom.items()}
+        self.links.row(values)
         pipeline_id = values["pipeline_id"]
         if values.get("stage_id"):
             self.stages.add((pipeline_id, values["stage_id"]))
@@ -84,6 +85,8 @@ class DealExtras(Extras):
     def block(self, table: pa.Table, values: dict[str, Any]) -> list[Any]:
         pipeline, deal_keys = values["pipeline_id"], values["deal_key"]
         out = []
+        if (links := self.links.block(values)) is not None:
+            out.append(variant(DealAccount, links, deduplicated=True))
         pairs = []
         if values.get("stage_id") is not None:
             pairs.append(pa.table({"p": pipeline, "s": values["stage_id"]}))
@@ -106,10 +109,14 @@ class DealExtras(Extras):
     def flush(self) -> Iterator[Any]:
         if (table := self.events.flush()) is not None:
             yield variant(StageChange, table)
+        if (table := self.links.flush()) is not None:
+            yield variant(DealAccount, table, deduplicated=True)
 
     def finish(self) -> Iterator[Any]:
         if self.stages:
             yield from self._catalogue()
+        if self.links_named:
+            prune_stale_links(self.read.ctx)
         if self.file.full_snapshot:
             read = self.read
             after_full_snapshot(read.ctx, read.facts.path.name, read.seen, read.skipped)

@@ -2,8 +2,10 @@
 
 A kind of file is data, a :class:`TableSpec`: its canonical table, the keys, constants and
 defaults that complete a row, the field rules its values pass (:mod:`connectors.csv.rules`).
-What a spec cannot say (the deals file's stage events and stage catalogue) is an
-:class:`Extras` the spec names. Files are read in blocks (see :mod:`connectors.csv.fast`):
+A spec that names a ``custom_entity`` keeps the columns its options list under
+``custom_fields``, typed (:mod:`connectors.csv.custom`), and yields their
+``field_definitions``. What a spec cannot say (the deals file's stage events, stage
+catalogue and account links) is an :class:`Extras` the spec names. Files are read in blocks (see :mod:`connectors.csv.fast`):
 a block the fast path proves clean becomes Arrow tables by vectorised conversion
 (:meth:`FileRead.block`); any other block goes through :meth:`FileRead.row`, the row path,
 which is what defines the result.
@@ -27,13 +29,14 @@ from connectors.canonical_tables import (
     model_columns,
     quarantine_hints,
 )
+from connectors.csv.custom import CustomFields, custom_columns
 from connectors.csv.fast import Block, BlockFile, ColumnConverter, NotClean
 from connectors.csv.options import CsvFile, CsvOptions
 from connectors.csv.parsing import zone
 from connectors.csv.reading import FileFacts, inspect_file, read_header, read_rows
 from connectors.csv.rows import ArrowBatch, Quarantine, RowReader, RowRejected
 from connectors.csv.rules import Dropped, Rule
-from models.canonical import CanonicalRow, QuarantinedRecord, make_key
+from models.canonical import CanonicalRow, FieldDefinition, QuarantinedRecord, make_key
 
 
 class Extras:
@@ -71,6 +74,7 @@ class TableSpec:
     fills: Mapping[str, Any] = field(default_factory=dict)  # field -> value when empty
     duplicate: str | None = None  # reason a repeated record_id is skipped; None: not checked
     rules: tuple[Rule, ...] = ()
+    custom_entity: str | None = None  # FieldDefinition.entity of its custom_fields, if any
     extras: Callable[[FileRead], Extras] = lambda read: Extras()
 
 
@@ -110,7 +114,8 @@ class FileRead:
     ) -> None:
         self.ctx, self.options, self.spec, self.file, self.facts = ctx, options, spec, file, facts
         types = {name: t for name, (t, _) in model_columns(spec.model).items()}
-        self.reader = RowReader(file, facts, read_header(facts), types, extra_fields=spec.reads)
+        header = read_header(facts)
+        self.reader = RowReader(file, facts, header, types, extra_fields=spec.reads)
         self.converter = ColumnConverter(
             types=self.reader.types,
             decimal_separator=file.decimal_separator,
@@ -129,6 +134,12 @@ class FileRead:
         )
         self.seen: dict[str, int] = {}  # record id -> line, of rows loaded (if checked)
         self.skipped: set[str] = set()  # record ids of rows skipped whole
+        self.custom: CustomFields | None = None
+        if spec.custom_entity is not None:
+            columns = custom_columns(
+                file, facts, header, fast_path=options.fast_path, chunk_rows=options.chunk_rows
+            )
+            self.custom = CustomFields(columns, ctx.name, spec.custom_entity) if columns else None
         self.extras = spec.extras(self)
 
     def read(self) -> Iterator[Any]:
@@ -145,6 +156,8 @@ class FileRead:
                     yield from self.flush()
                     yield from out
         yield from self.flush()
+        if self.custom is not None:
+            yield variant(FieldDefinition, self.custom.definitions())
         yield from self.extras.finish()
 
     def _block_file(self) -> BlockFile | None:
@@ -154,10 +167,11 @@ class FileRead:
         if not (self.options.fast_path and fast_ok and BlockFile.usable(self.facts, reader.width)):
             return None
         indexes = [f.index for f in reader.fields if f.index is not None]
+        indexes += self.extras.indexes + (self.custom.indexes if self.custom else ())
         blocks = BlockFile(
             self.facts,
             reader.width,
-            indexes + list(self.extras.indexes),
+            indexes,
             rows_per_block=self.options.chunk_rows,
             check_encoding=self.file.encoding is not None,
         )
@@ -191,6 +205,8 @@ class FileRead:
                 raise RowRejected(self.reader.column_of(spec.record_id), record_id, reason)
             for rule in spec.rules:
                 rule.row(values, self, dropped)
+            if self.custom is not None:
+                values["custom_fields"] = self.custom.row(cells, dropped)
         except RowRejected as exc:
             self.quarantine.add(
                 line, record_id, exc.column, exc.value, exc.reason + "; row skipped"
@@ -218,6 +234,8 @@ class FileRead:
         values = self._columns(table)
         for rule in spec.rules:
             rule.block(values, rows, self)
+        if self.custom is not None:
+            values["custom_fields"] = self.custom.block(table)
         values.update(self.constants)
         for key, id_field in spec.keys.items():
             native = values.get(id_field)

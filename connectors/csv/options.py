@@ -2,18 +2,23 @@
 
 Any CRM export fits by configuration alone: ``columns`` maps canonical field names to the
 file's own column names, ``defaults`` fills fields the file lacks, ``value_maps`` rewrites
-values (e.g. ``status: {Won: won}``), and ``stage_dates`` derives stage events from date
-columns ("reached Engaging at engage_date").
+values (e.g. ``status: {Won: won}``), ``stage_dates`` derives stage events from date
+columns ("reached Engaging at engage_date"), and ``custom_fields`` keeps other columns,
+typed, in ``custom_fields`` (see :class:`CustomField`).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from models.canonical import Activity, Deal, Owner
+from models.canonical import Account, Activity, Deal, Owner
 from models.config import StrictModel
+
+# The types a custom field can be declared as; ``infer`` reads them from the file's values.
+CustomFieldType = Literal["text", "number", "date", "datetime", "bool", "enum", "infer"]
+OTHER_COLUMNS = "*"  # custom_fields key: every column the file does not map otherwise
 
 
 class CsvFile(StrictModel):
@@ -42,6 +47,10 @@ class CsvFile(StrictModel):
     allowed_fields: ClassVar[tuple[str, ...]] = ()
     required_fields: ClassVar[tuple[str, ...]] = ()
 
+    def used_columns(self) -> set[str]:
+        """The file's columns this file's options already read (not custom fields)."""
+        return set(self.columns.values())
+
     @field_validator("delimiter")
     @classmethod
     def _one_char(cls, value: str | None) -> str | None:
@@ -64,14 +73,78 @@ class CsvFile(StrictModel):
         return self
 
 
+class CustomField(StrictModel):
+    """One column kept in ``custom_fields``, in its long form."""
+
+    type: CustomFieldType = Field(
+        default="infer", description="text, number, date, datetime, bool, enum, or infer"
+    )
+    name: str | None = Field(
+        default=None,
+        description="key in custom_fields; default: the column name in lower_snake_case",
+    )
+    label: str | None = Field(default=None, description="default: the column name")
+    values: list[str] | None = Field(
+        default=None,
+        description="enum only: the labels allowed (matched ignoring case); others are "
+        "quarantined. Default: any value",
+    )
+
+    @model_validator(mode="after")
+    def _values_for_enums(self) -> CustomField:
+        if self.values is not None and self.type != "enum":
+            raise ValueError("values: only an enum field lists its values")
+        return self
+
+
+class HasCustomFields(StrictModel):
+    """A file whose other columns can be kept, typed, in ``custom_fields``.
+
+    Written as a list (each column kept as text), ``all`` (``{"*": infer}``), or a mapping
+    of column -> type or -> {type, name, label, values}, where ``"*"`` stands for every
+    column the file does not map otherwise; read as the long form."""
+
+    custom_fields: dict[str, CustomField] = Field(
+        default_factory=dict,
+        description="other columns to keep in custom_fields: a list (kept as text), 'all' "
+        "(every other column, types inferred), or {column: type} / {column: {type, name, "
+        "label, values}} with '*' for every column not mapped otherwise",
+    )
+
+    @field_validator("custom_fields", mode="before")
+    @classmethod
+    def _long_form(cls, value: Any) -> Any:
+        if value == "all":
+            return {OTHER_COLUMNS: {"type": "infer"}}
+        if isinstance(value, list):
+            return {column: {"type": "text"} for column in value}
+        if isinstance(value, dict):
+            return {c: {"type": t} if isinstance(t, str) else t for c, t in value.items()}
+        return value
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _whole_columns_only(cls, value: dict[str, CustomField]) -> dict[str, CustomField]:
+        rest = value.get(OTHER_COLUMNS)
+        if rest is not None and (rest.name or rest.label or rest.values):
+            raise ValueError(f"{OTHER_COLUMNS!r} stands for many columns: give it a type only")
+        return value
+
+    def custom_columns(self) -> tuple[dict[str, CustomField], CustomFieldType | None]:
+        """The columns named, and the type of every other column (None: not kept)."""
+        named = {c: spec for c, spec in self.custom_fields.items() if c != OTHER_COLUMNS}
+        rest = self.custom_fields.get(OTHER_COLUMNS)
+        return named, None if rest is None else rest.type
+
+
 _DEAL_FIELDS = tuple(
     f
     for f in Deal.model_fields
-    if f not in ("source_name", "crm", "deal_key", "custom_fields", "is_deleted")
+    if f not in ("source_name", "crm", "deal_key", "account_key", "custom_fields", "is_deleted")
 )
 
 
-class DealsFile(CsvFile):
+class DealsFile(CsvFile, HasCustomFields):
     allowed_fields = _DEAL_FIELDS
     required_fields = ("source_deal_id",)
 
@@ -82,9 +155,6 @@ class DealsFile(CsvFile):
     status_from_stage: dict[str, Literal["open", "won", "lost"]] = Field(
         default_factory=dict, description="native stage -> status, when the file has no status"
     )
-    custom_fields: list[str] = Field(
-        default_factory=list, description="other columns to keep in custom_fields"
-    )
     full_snapshot: bool = Field(
         default=False,
         description="the file is a full export of the CRM's deals: a deal the warehouse holds "
@@ -92,6 +162,18 @@ class DealsFile(CsvFile):
         "(live again if it comes back). Off by default, since a filtered export "
         "('my team only') would otherwise delete every other deal",
     )
+
+    def used_columns(self) -> set[str]:
+        return super().used_columns() | set(self.stage_dates.values())
+
+
+class AccountsFile(CsvFile, HasCustomFields):
+    allowed_fields = tuple(
+        f
+        for f in Account.model_fields
+        if f not in ("source_name", "crm", "account_key", "custom_fields")
+    )
+    required_fields = ("source_account_id",)
 
 
 class ActivitiesFile(CsvFile):
@@ -126,6 +208,7 @@ class CsvOptions(StrictModel):
     deals: DealsFile
     activities: ActivitiesFile | None = None
     owners: OwnersFile | None = None
+    accounts: AccountsFile | None = None
     stage_history: StageHistoryFile | None = None
     chunk_rows: int = Field(default=50_000, ge=100, description="rows per Arrow batch")
     fast_path: bool = Field(

@@ -19,6 +19,7 @@ from connectors.csv import fast
 from connectors.csv.fast import NotClean
 from connectors.csv.options import DealsFile
 from connectors.csv.rows import RowRejected
+from connectors.values import web_domain
 from models.canonical import DEAL_STATUSES
 
 if TYPE_CHECKING:
@@ -177,8 +178,39 @@ def _activity_type_block(values: dict[str, Any], rows: int, read: FileRead) -> N
     )
 
 
+def _domain_row(values: dict[str, Any], read: FileRead, dropped: Dropped) -> None:
+    given = values.get("domain")
+    domain = web_domain(given)
+    if given is not None and domain is None:
+        reason = "not a web domain (such as acme.com); the row was loaded without it"
+        _drop("domain", reason, values, read, dropped)
+    values["domain"] = domain or web_domain(values.get("website"))
+
+
+def _domain_block(values: dict[str, Any], rows: int, read: FileRead) -> None:
+    given, website = values.get("domain"), values.get("website")
+    domain = None
+    if given is not None:
+        domain = _per_value(given, web_domain)
+        if domain.null_count != given.null_count:
+            raise NotClean("domain")
+    from_website = None if website is None else _per_value(website, web_domain)
+    if domain is None or from_website is None:
+        values["domain"] = domain if from_website is None else from_website
+    else:
+        values["domain"] = pc.coalesce(domain, from_website)
+
+
+def _per_value(column: pa.Array, function: Callable[[Any], str | None]) -> pa.Array:
+    """``function`` of each value, called once per distinct value (nulls stay null)."""
+    encoded = pc.dictionary_encode(column)
+    results = pa.array([function(v) for v in encoded.dictionary.to_pylist()], pa.string())
+    return pc.take(results, encoded.indices)
+
+
 STATUS = Rule(_status_row, _status_block)  # status_from_stage, aliases; unknown: row skipped
 AMOUNT = Rule(_amount_row, _amount_block)  # negative or above max_amount: dropped
 PROBABILITY = Rule(_probability_row, _probability_block)  # 0-1 or 0-100; else dropped
 CURRENCY = Rule(_currency_row, _currency_block)  # a 3-letter code, upper case; else dropped
 ACTIVITY_TYPE = Rule(_activity_type_row, _activity_type_block)  # synonyms; unknown: other
+DOMAIN = Rule(_domain_row, _domain_block)  # the domain column, else the website's; web_domain

@@ -2,9 +2,9 @@
 
 One resource per file, each file kind a spec below that one driver reads
 (:mod:`connectors.csv.driver`): which canonical table, which keys, constants and defaults
-complete a row, which field rules (:mod:`connectors.csv.rules`) its values pass. The
-deals file also yields what it implies: stage events, pipelines and stages
-(:mod:`connectors.csv.deals`). Every batch goes to its canonical table as a dlt table
+complete a row, which field rules (:mod:`connectors.csv.rules`) its values pass, whether it
+keeps custom fields (:mod:`connectors.csv.custom`). The deals file also yields what it
+implies: stage events, pipelines and stages, links to accounts (:mod:`connectors.csv.deals`). Every batch goes to its canonical table as a dlt table
 variant carrying that table's hints. A file whose fingerprint matches the last successful
 load is skipped. Which files are optional is the options' say (:class:`CsvOptions`).
 """
@@ -18,8 +18,8 @@ from connectors.base import SourceContext
 from connectors.csv.deals import DealExtras
 from connectors.csv.driver import TableSpec, read_file
 from connectors.csv.options import CsvOptions
-from connectors.csv.rules import ACTIVITY_TYPE, AMOUNT, CURRENCY, PROBABILITY, STATUS
-from models.canonical import Activity, Deal, Owner, StageChange
+from connectors.csv.rules import ACTIVITY_TYPE, AMOUNT, CURRENCY, DOMAIN, PROBABILITY, STATUS
+from models.canonical import Account, Activity, Deal, Owner, StageChange
 
 DEFAULT_PIPELINE = "default"
 
@@ -28,11 +28,12 @@ DEALS = TableSpec(
     model=Deal,
     entity="deals",
     record_id="source_deal_id",
-    keys={"deal_key": "source_deal_id"},
+    keys={"deal_key": "source_deal_id", "account_key": "account_id"},
     constants={"is_deleted": False},
     fills={"pipeline_id": DEFAULT_PIPELINE},
     duplicate="duplicate deal id; first seen on line {line}, this row is skipped",
     rules=(STATUS, AMOUNT, PROBABILITY, CURRENCY),
+    custom_entity="deal",
     extras=DealExtras,
 )
 STAGE_HISTORY = TableSpec(
@@ -64,7 +65,18 @@ OWNERS = TableSpec(
     keys={"owner_key": "source_owner_id"},
     fills={"is_active": True},
 )
-TABLES = (DEALS, STAGE_HISTORY, ACTIVITIES, OWNERS)
+ACCOUNTS = TableSpec(
+    option="accounts",
+    model=Account,
+    entity="accounts",
+    record_id="source_account_id",
+    keys={"account_key": "source_account_id"},
+    fills={"is_deleted": False},  # a mapped deleted column says otherwise
+    duplicate="duplicate account id; first seen on line {line}, this row is skipped",
+    rules=(DOMAIN,),
+    custom_entity="account",
+)
+TABLES = (DEALS, STAGE_HISTORY, ACTIVITIES, OWNERS, ACCOUNTS)
 
 
 def build_source(ctx: SourceContext) -> DltSource:

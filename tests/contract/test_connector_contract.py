@@ -3,7 +3,9 @@
 A new kind (built in or from a `hub.connectors` entry point) gets these tests for free:
 it pulls into the canonical tables with the canonical columns, unique keys, its own
 source name and kind on every row, native stages that its default stage map covers, a
-second unchanged pull that changes nothing, and no credential in the run log.
+second unchanged pull that changes nothing, and no credential in the run log. Kinds that
+pull accounts (``ACCOUNT_KINDS``) also land them keyed, with normalised domains, deals
+linked to one primary account, and custom-field values in their declared types.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import duckdb
 import pytest
 
 from connectors.registry import all_connectors
+from connectors.values import web_domain
 from hub.generate import Generated, csv_source_entry
 from hub.pull import run_pull
 from hub.stages import stage_report
@@ -56,7 +59,11 @@ def _sandbox_world(kind: str, folder: Path) -> Iterator[World]:
 def world(
     request: pytest.FixtureRequest, tmp_path: Path, small_export: Generated
 ) -> Iterator[World]:
-    connector = CONNECTORS[request.param]
+    yield from _world_of(request.param, tmp_path, small_export)
+
+
+def _world_of(kind: str, tmp_path: Path, small_export: Generated) -> Iterator[World]:
+    connector = CONNECTORS[kind]
     if has_sandbox(connector.kind):
         yield from _sandbox_world(connector.kind, tmp_path)
     elif connector.kind == "csv":
@@ -167,3 +174,89 @@ def test_unchanged_second_pull_changes_nothing_and_run_log_has_no_secret(world: 
     assert "ok" in log
     for secret in world.secrets:
         assert secret not in log
+
+
+# ----- accounts and custom fields (issue #15) -------------------------------------------------
+
+ACCOUNT_KINDS = {"csv"}  # kinds that pull accounts; each adds itself when it does
+_JSON_TYPES = {  # FieldDefinition.data_type -> the JSON types DuckDB may report for it
+    "text": {"VARCHAR"},
+    "enum": {"VARCHAR"},
+    "date": {"VARCHAR"},
+    "datetime": {"VARCHAR"},
+    "number": {"UBIGINT", "BIGINT", "DOUBLE"},
+    "bool": {"BOOLEAN"},
+}
+
+
+@pytest.fixture(params=sorted(ACCOUNT_KINDS & set(CONNECTORS)), ids=lambda k: f"kind={k}")
+def account_world(
+    request: pytest.FixtureRequest, tmp_path: Path, small_export: Generated
+) -> Iterator[World]:
+    """The world of a kind that pulls accounts (the others are not started for nothing)."""
+    yield from _world_of(request.param, tmp_path, small_export)
+
+
+def test_accounts_land_keyed_with_normalised_domains_and_deals_link_to_them(
+    account_world: World,
+) -> None:
+    world = account_world
+    source = world.config.sources[0]
+    (run,) = run_pull(world.config)
+    assert run.status == "ok", run.error
+    schema = f"src_{source.name}"
+    with _db(world.config) as con:
+        accounts = con.execute(
+            f"SELECT account_key, source_account_id, website, domain FROM {schema}.accounts"
+        ).fetchall()
+        assert accounts
+        for key, native, website, domain in accounts:
+            assert key == f"{source.name}:{native}"
+            assert domain is None or web_domain(domain) == domain, domain  # normalised
+            assert domain is not None or web_domain(website) is None, website
+        primaries = dict(
+            con.execute(
+                f"SELECT deal_key, account_key FROM {schema}.deal_accounts WHERE is_primary"
+            ).fetchall()
+        )
+        assert (
+            con.execute(
+                f"SELECT count(*) FROM {schema}.deal_accounts WHERE is_primary GROUP BY deal_key "
+                "HAVING count(*) > 1"
+            ).fetchall()
+            == []
+        )
+        linked = dict(
+            con.execute(
+                f"SELECT deal_key, account_key FROM {schema}.deals WHERE account_key IS NOT NULL"
+            ).fetchall()
+        )
+        assert linked and linked == primaries
+
+
+def test_custom_field_values_have_the_type_their_definition_declares(
+    account_world: World,
+) -> None:
+    world = account_world
+    source = world.config.sources[0]
+    (run,) = run_pull(world.config)
+    assert run.status == "ok", run.error
+    schema = f"src_{source.name}"
+    with _db(world.config) as con:
+        definitions = {
+            (entity, column): data_type
+            for key, entity, column, data_type in con.execute(
+                f"SELECT field_key, entity, column_name, data_type FROM {schema}.field_definitions"
+            ).fetchall()
+            if key == f"{source.name}:{entity}:{column}"
+        }
+        assert definitions
+        for entity, table in (("deal", "deals"), ("account", "accounts")):
+            seen = con.execute(
+                f"SELECT k, json_type(custom_fields, '$.' || k), count(*) FROM {schema}.{table}, "
+                "unnest(json_keys(custom_fields)) AS t(k) GROUP BY ALL"
+            ).fetchall()
+            for column, json_type, _ in seen:
+                declared = definitions.get((entity, column))
+                assert declared is not None, f"{table}.custom_fields.{column} has no definition"
+                assert json_type in _JSON_TYPES[declared], (table, column, json_type, declared)
