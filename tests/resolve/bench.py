@@ -65,13 +65,15 @@ def measure(config_path: str) -> dict[str, Any]:
         seconds["write"] = time.perf_counter() - mark
     import resource
 
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "accounts": len(records),
         "deals": len(deals),
         "duplicates": len(duplicates),
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "total_s": round(time.perf_counter() - started, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),  # the machine may be shared
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
     }
 
 
