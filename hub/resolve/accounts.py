@@ -21,6 +21,7 @@ the company's ``company_key``.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -83,14 +84,14 @@ def resolve_accounts(
             ),
         )
         name = primary.name if (primary.name or "").strip() else _any_name(members, by_key)
-        domains = [domain_of[k] for k in members if domain_of[k]]
+        domains = Counter(domain_of[k] for k in members if domain_of[k])
         for key in members:
             rule: AccountRule
             if len(members) == 1:
                 rule = "single"
             elif key in overridden:
                 rule = "override"
-            elif domain_of[key] and domains.count(domain_of[key]) > 1:
+            elif domains[domain_of[key]] > 1:
                 rule = "domain"
             else:
                 rule = "name"

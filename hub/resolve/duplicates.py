@@ -111,6 +111,8 @@ def find_duplicates(
 
 
 def legacy_pairs(deals: Sequence[DealRecord], company_of: dict[str, str]) -> list[_Pair]:
+    if not any(d.legacy_id for d in deals):
+        return []
     by_id: dict[str, list[DealRecord]] = {}
     for deal in deals:
         by_id.setdefault(deal.source_deal_id, []).append(deal)
