@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.dbt_project import project_dir
+from hub.resolve import write_resolution
 from hub.warehouse import HUB_SCHEMA, Warehouse, stage_map_rows
 from hub.warehouse.config_tables import write_config_tables, write_quotas
 from models.config import HubConfig
@@ -116,11 +117,13 @@ def _release_duckdb() -> None:
                 DuckDBConnectionManager._ENV = None
 
 
-def prepare_warehouse(config: HubConfig) -> None:
+def prepare_warehouse(config: HubConfig) -> list[str]:
+    """Write hub.yml's tables and the cross-CRM resolution dbt reads; returns warnings."""
     warehouse = Warehouse(config)
     with warehouse.connect() as conn:
         write_config_tables(conn, config, stage_map_rows(config))
         write_quotas(conn, load_quotas(config))
+        return write_resolution(conn, config)
 
 
 def run_dbt(
@@ -198,12 +201,13 @@ def run_transform(
     on_node: Callable[[str, str], None] | None = None,
 ) -> TransformResult:
     as_of = as_of or config.effective_as_of(datetime.now(UTC))
-    prepare_warehouse(config)
+    warnings = prepare_warehouse(config)
     # Unit tests check the SQL, not the data: the test suite runs them, every sync need not.
     args = ["build", "--exclude", "test_type:unit"] + (["--select", select] if select else [])
     from hub.push import dbt_vars as push_vars
 
     result = run_dbt(config, args, as_of=as_of, extra_vars=push_vars(config), on_node=on_node)
+    result.warnings[:0] = warnings
     if result.failures:
         shown = "; ".join(result.failures[:5])
         more = f" (+{len(result.failures) - 5} more)" if len(result.failures) > 5 else ""

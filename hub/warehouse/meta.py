@@ -66,6 +66,23 @@ hub_quotas = sa.Table(
     sa.Column("period_type", sa.String, nullable=False),
     sa.Column("quota_base", sa.Double, nullable=False),
 )
+# Cross-CRM resolution (hub/resolve, docs/accounts.md), rewritten before every transform.
+hub_account_resolution = sa.Table(
+    "hub_account_resolution",
+    metadata,
+    sa.Column("account_key", sa.String, primary_key=True),
+    sa.Column("company_key", sa.String, nullable=False),
+    sa.Column("company_name", sa.String),
+    sa.Column("rule", sa.String, nullable=False),  # domain, name, override, single
+)
+hub_deal_duplicates = sa.Table(
+    "hub_deal_duplicates",
+    metadata,
+    sa.Column("deal_key", sa.String, primary_key=True),
+    sa.Column("duplicate_of", sa.String, nullable=False),  # the copy the marts count
+    sa.Column("rule", sa.String, nullable=False),  # legacy_id, account_name_dates
+    sa.Column("score", sa.Double),
+)
 
 
 def dataset_name(source_name: str) -> str:
