@@ -164,9 +164,7 @@ class Tables:
             con.execute(f"create or replace table {schema}.{table} as select * from _rows")
             con.unregister("_rows")
             if "custom_fields" in data.column_names:  # dlt's json columns are JSON in DuckDB
-                con.execute(
-                    f"alter table {schema}.{table} alter custom_fields set data type json"
-                )
+                con.execute(f"alter table {schema}.{table} alter custom_fields set data type json")
 
 
 def _generated(tables: Tables, n_deals: int = N_DEALS) -> list[ExpectedDeal]:

@@ -19,8 +19,8 @@ from .fixtures import (
     FX,
     OPEN_STAGES,
     OUTCOME,
-    STAGE_ORDER,
     SOURCES,
+    STAGE_ORDER,
     STAGE_PROBABILITY,
     ExpectedDeal,
 )
