@@ -392,3 +392,29 @@ def test_the_deal_column_list_is_the_models(built: Built) -> None:
         )
     ]
     assert sorted(listed) == sorted(columns)
+
+
+def test_breakdown_docs_are_the_base_marts_columns_plus_the_dimension(built: Built) -> None:
+    """marts/_breakdowns.yml is generated from marts/_metrics.yml: it must stay in step with it
+    and with the built models."""
+    import yaml
+
+    marts = Path(__file__).resolve().parents[2] / "transforms" / "marts"
+    base = {m["name"]: m for m in yaml.safe_load((marts / "_metrics.yml").read_text())["models"]}
+    docs = yaml.safe_load((marts / "_breakdowns.yml").read_text())["models"]
+    assert sorted(m["name"] for m in docs) == sorted(f"{m}_by_dimension" for m in BASE_GRAINS)
+    for model in docs:
+        columns = [c["name"] for c in model["columns"]]
+        base_columns = [
+            c["name"] for c in base[model["name"].removesuffix("_by_dimension")]["columns"]
+        ]
+        assert [c for c in columns if c not in DIMS] == base_columns
+        built_columns = [
+            r["column_name"]
+            for r in built.rows(
+                "select column_name from information_schema.columns where table_schema = "
+                "'analytics' and table_name = ? order by ordinal_position",
+                [model["name"]],
+            )
+        ]
+        assert built_columns == columns, model["name"]
