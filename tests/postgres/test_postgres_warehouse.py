@@ -312,4 +312,16 @@ def test_accounts_fields_duplicates_and_breakdowns_are_equal_on_duckdb_and_postg
     for name, (columns, rows) in duck.items():
         pg_columns, pg_rows = pg[name]
         assert pg_columns == columns, name
-        assert pg_rows == rows, f"mart {name} differs between DuckDB and PostgreSQL"
+        assert len(pg_rows) == len(rows), name
+        for pg_row, row in zip(pg_rows, rows, strict=True):
+            assert _same_row(pg_row, row), f"mart {name} differs: {pg_row} != {row}"
+
+
+def _same_row(a: tuple, b: tuple) -> bool:
+    """Equal, figures to 1e-9 relative (6-decimal rounding can fall either side of a 5)."""
+    return all(
+        math.isclose(x, y, rel_tol=1e-9, abs_tol=2e-6)
+        if isinstance(x, float) and isinstance(y, float)
+        else x == y
+        for x, y in zip(a, b, strict=True)
+    )
