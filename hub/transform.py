@@ -53,6 +53,7 @@ def dbt_vars(
         "base_currency": config.base_currency,
         "response_sla_hours": config.response_sla_hours,
         "hub_schema": HUB_SCHEMA,
+        "dimensions": list(config.dimensions),
         **(extra or {}),
     }
 

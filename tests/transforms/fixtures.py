@@ -1,7 +1,12 @@
 """A small warehouse that honours the dbt input contract, built without the pull code.
 
 Three generated sources (HubSpot-, Pipedrive- and CSV-shaped) share one synthetic world, plus
-an ``edge`` source of hand-written deals. Every deal also becomes an :class:`ExpectedDeal`:
+an ``edge`` source of hand-written deals and a ``hand`` source of hand-written accounts, custom
+fields and a duplicate (fixtures_accounts.py). The generated sources also carry the world's
+companies as accounts, custom fields (lead_source; segment, employees) and migrated copies of
+each other's deals; the tables account resolution and duplicate detection would write
+(hub_account_resolution, hub_deal_duplicates) are written here from the generator's truth,
+as plain rows. Every deal also becomes an :class:`ExpectedDeal`:
 the facts the tests compute metrics from in plain Python, independently of the SQL. Its
 ``path`` is what the hub can know of the deal's canonical stage history, written per CRM
 shape from the generator's own path (or by hand for the edge deals).
@@ -9,6 +14,7 @@ shape from the generator's own path (or by hand for the edge deals).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +25,8 @@ import duckdb
 import pyarrow as pa
 
 from connectors.canonical_tables import arrow_schema
-from connectors.synthetic import CANONICAL_STAGES, STAGE_LABELS, World, WorldSpec
+from connectors.synthetic import CANONICAL_STAGES, STAGE_LABELS, World, WorldSpec, companies
+from connectors.values import web_domain
 from models.canonical import CANONICAL_TABLES
 
 AS_OF = datetime(2026, 6, 30, tzinfo=UTC)
@@ -54,7 +61,13 @@ HUBSPOT_IDS = {
 PIPEDRIVE_IDS = {s: str(k + 1) for k, s in enumerate(OPEN_STAGES)}
 SOURCES = {"hubspot_main": "hubspot", "pipedrive_eu": "pipedrive", "csv_legacy": "csv"}
 EDGE_SOURCE = "edge"
-ALL_SOURCES = {**SOURCES, EDGE_SOURCE: "hubspot"}
+HAND_SOURCE = "hand"
+ALL_SOURCES = {**SOURCES, EDGE_SOURCE: "hubspot", HAND_SOURCE: "salesforce"}
+DUPLICATE_SHARE = 0.05  # of each source's deals, also held by the next source as a copy
+# Sources that hold migrated copies: a Pipedrive-shaped won copy would need an open stage the
+# generator's copy does not have (it keeps only the terminal one).
+HOLDS_COPIES = {"hubspot_main", "csv_legacy"}
+DIMENSIONS = ["lead_source", "currency", "industry", "segment"]
 QUOTA_REP = 0  # world.reps[QUOTA_REP] gets personal quotas (email written upper-case)
 QUOTAS = [  # (owner email or None = team, period_start, period_type, quota_base)
     (None, date(2026, 4, 1), "quarter", 2_000_000.0),
@@ -65,7 +78,11 @@ QUOTAS = [  # (owner email or None = team, period_start, period_type, quota_base
 
 
 def make_world(n_deals: int = N_DEALS) -> World:
-    return World(WorldSpec(seed=SEED, n_deals=n_deals, as_of=AS_OF, n_reps=8))
+    return World(
+        WorldSpec(
+            seed=SEED, n_deals=n_deals, as_of=AS_OF, n_reps=8, duplicate_share=DUPLICATE_SHARE
+        )
+    )
 
 
 @dataclass
@@ -85,6 +102,11 @@ class ExpectedDeal:
     activities: list[tuple[str, datetime, str | None]] = field(default_factory=list)
     is_deleted: bool = False
     current_stage: str | None = None  # canonical stage of the native current stage, if no path
+    account_key: str | None = None
+    company_key: str | None = None
+    duplicate_of: str | None = None  # the deal counted instead (hub_deal_duplicates)
+    # the deal's value of each fixture dimension (DIMENSIONS), None where it has none
+    dimensions: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def canonical_stage(self) -> str:
@@ -97,9 +119,14 @@ class ExpectedDeal:
         return float(self.amount) * FX[self.currency]
 
     @property
-    def counts(self) -> bool:
-        """Deals the metric marts use: not deleted, created by as_of."""
+    def exists(self) -> bool:
+        """Not deleted and created by as_of (a duplicate copy exists too)."""
         return not self.is_deleted and self.created_at <= AS_OF
+
+    @property
+    def counts(self) -> bool:
+        """Deals the metric marts use: existing, and not a copy of a deal counted instead."""
+        return self.exists and self.duplicate_of is None
 
 
 def _collapse(path: list[tuple[str, datetime]]) -> list[tuple[str, datetime]]:
@@ -136,6 +163,8 @@ class Tables:
             con.register("_rows", data)
             con.execute(f"create or replace table {schema}.{table} as select * from _rows")
             con.unregister("_rows")
+            if "custom_fields" in data.column_names:  # dlt's json columns are JSON in DuckDB
+                con.execute(f"alter table {schema}.{table} alter custom_fields set data type json")
 
 
 def _generated(tables: Tables, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
@@ -218,9 +247,29 @@ def _generated(tables: Tables, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
                 )
         # (csv: no pipelines/stages tables at all -> typed empty staging)
 
-        for deal in world.iter_deals_for(idx, len(names)):
+        deals = (
+            world.iter_source_deals(idx, len(names))
+            if source in HOLDS_COPIES
+            else world.iter_deals_for(idx, len(names))
+        )
+        written_accounts: dict[int, str] = {}
+        for deal in deals:
             key = f"{source}:{deal.deal_id}"
             visits = [(v.stage, v.entered_at) for v in deal.path]
+            account = deal.account
+            account_key = f"{source}:{_account_native(crm, account)}"
+            written_accounts[account.index] = account_key
+            original = None
+            if deal.legacy_id is not None:
+                original = f"{names[(idx - 1) % len(names)]}:{deal.legacy_id}"
+                tables.add(
+                    "hub",
+                    "hub_deal_duplicates",
+                    deal_key=key,
+                    duplicate_of=original,
+                    rule="legacy_id",
+                    score=1.0,
+                )
             if crm == "pipedrive":
                 native_path = [(s, t) for s, t in visits if s in OPEN_STAGES]
                 current = native_path[-1][0]
@@ -256,7 +305,11 @@ def _generated(tables: Tables, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
                     origin="crm_history",
                 )
                 prev = native
-            if crm == "hubspot" and deal.index % 5 == 0:
+            if original is not None:
+                # A copy's history starts at its current stage; the deal was created earlier in
+                # it (a creation event in the first known stage), or not yet by as_of.
+                exp_path = [(deal.stage, deal.created_at)] if deal.created_at <= AS_OF else []
+            if crm == "hubspot" and deal.index % 5 == 0 and original is None:
                 # A later sync saw the deal where it already was: must collapse away.
                 seen_at = min(AS_OF, visits[-1][1] + timedelta(hours=6))
                 tables.add(
@@ -284,8 +337,9 @@ def _generated(tables: Tables, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
                 currency=deal.currency,
                 probability=deal.probability,
                 owner_id=owner_native[deal.owner],
-                account_id=deal.account.account_id,
-                account_name=deal.account.name,
+                account_id=_account_native(crm, account),
+                account_name=companies.account_view(account, idx, SEED).name,
+                account_key=account_key,
                 created_at=deal.created_at,
                 expected_close_date=deal.expected_close_date,
                 closed_at=deal.closed_at,
@@ -293,6 +347,19 @@ def _generated(tables: Tables, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
                 updated_at=deal.updated_at,
                 stage_changed_at=deal.path[-1].entered_at,
                 is_deleted=False,
+                custom_fields=json.dumps(
+                    {"lead_source": deal.lead_source}
+                    | ({"legacy_id": deal.legacy_id} if deal.legacy_id else {})
+                ),
+            )
+            tables.add(
+                schema,
+                "deal_accounts",
+                source_name=source,
+                crm=crm,
+                deal_key=key,
+                account_key=account_key,
+                is_primary=True,
             )
             acts = []
             for a in deal.activities:
@@ -330,9 +397,93 @@ def _generated(tables: Tables, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
                     expected_close_date=deal.expected_close_date,
                     path=exp_path,
                     activities=acts,
+                    current_stage=deal.stage,
+                    account_key=account_key,
+                    company_key=_company_key(account),
+                    duplicate_of=original,
+                    dimensions={
+                        "lead_source": deal.lead_source,
+                        "currency": deal.currency,
+                        "industry": account.industry,
+                        "segment": account.segment,
+                    },
                 )
             )
+        _generated_accounts(tables, world, source, idx, written_accounts, owner_native)
     return expected
+
+
+def _account_native(crm: str, account: Any) -> str:
+    """The account's native id as each CRM shape would write it."""
+    return {"hubspot": str(9000 + account.index), "pipedrive": str(account.index + 1)}.get(
+        crm, account.account_id
+    )
+
+
+def _company_key(account: Any) -> str:
+    """The company key the fixture's resolution gives a world account: its true identity."""
+    return f"company:{account.account_id}"
+
+
+def _generated_accounts(
+    tables: Tables,
+    world: World,
+    source: str,
+    idx: int,
+    written: dict[int, str],
+    owner_native: dict[str, str],
+) -> None:
+    """The companies a generated source's deals belong to, as that source writes them, their
+    custom fields and definitions, and resolution's answer: the generator's truth."""
+    crm, schema = SOURCES[source], f"src_{source}"
+    for account in world.accounts:
+        if account.index not in written:
+            continue
+        view = companies.account_view(account, idx, SEED)
+        tables.add(
+            schema,
+            "accounts",
+            source_name=source,
+            crm=crm,
+            account_key=written[account.index],
+            source_account_id=_account_native(crm, account),
+            name=view.name,
+            website=view.website,
+            domain=web_domain(view.website),
+            industry=account.industry,
+            country=account.country,
+            owner_id=owner_native[account.owner],
+            created_at=account.created_at,
+            updated_at=account.updated_at,
+            is_deleted=False,
+            custom_fields=json.dumps({"segment": account.segment, "employees": account.employees}),
+        )
+        tables.add(
+            "hub",
+            "hub_account_resolution",
+            account_key=written[account.index],
+            company_key=_company_key(account),
+            company_name=account.name,
+            rule="domain" if web_domain(view.website) else "name",
+        )
+    for entity, column, data_type in (
+        ("deal", "lead_source", "enum"),
+        ("deal", "legacy_id", "text"),
+        ("account", "segment", "enum"),
+        ("account", "employees", "number"),
+    ):
+        tables.add(
+            schema,
+            "field_definitions",
+            source_name=source,
+            crm=crm,
+            field_key=f"{source}:{entity}:{column}",
+            entity=entity,
+            column_name=column,
+            source_field=column,
+            label=column.replace("_", " ").title(),
+            data_type=data_type,
+        )
 
 
 def _t(day: int, hour: int = 9) -> datetime:
@@ -424,8 +575,149 @@ EDGE_DEALS: list[dict[str, Any]] = [
 ]
 
 
-def _edge(tables: Tables) -> list[ExpectedDeal]:
-    source, crm, schema = EDGE_SOURCE, "hubspot", f"src_{EDGE_SOURCE}"
+# Which edge account each edge deal belongs to (fixtures.HAND_ACCOUNTS) and its custom fields.
+EDGE_EXTRAS: dict[str, dict[str, Any]] = {
+    "skip": dict(account="edge:acme", custom={"priority": "high", "score": 5}),
+    "deleted": dict(account="edge:acme"),
+    "yen": dict(account="edge:acme"),
+    "mystery": dict(account="edge:solo"),
+    "future_moves": dict(account="edge:solo"),
+    "not_yet_created": dict(account="edge:solo"),
+    "late_history": dict(account="edge:solo"),
+}
+for _deal in EDGE_DEALS:
+    _deal.update(EDGE_EXTRAS[_deal["id"]])
+
+# The 'hand' source: accounts across two sources resolved into companies, typed custom fields
+# of every kind, a copy of an edge deal, a deal of a deleted account and one without any.
+# Expected figures, by hand: tests/transforms/test_accounts.py.
+HAND_DEALS: list[dict[str, Any]] = [
+    dict(
+        id="h_won",
+        status="won",
+        stage="closed_won",
+        created=_t(1),
+        closed=_t(11),
+        amount=Decimal("3000"),
+        currency="USD",
+        account="hand:acme",
+        changes=[("qualification", _t(1)), ("closed_won", _t(11))],
+        custom={
+            "lead_source": "Referral",
+            "score": 87.5,
+            "renewal_date": "2027-01-31",
+            "signed_at": "2026-03-12T10:30:00+00:00",
+            "is_strategic": True,
+            "priority": 2,
+            "deal_key": "X-1",
+        },
+    ),
+    dict(
+        id="h_lost",
+        status="lost",
+        stage="closed_lost",
+        created=_t(2),
+        closed=_t(12),
+        amount=Decimal("400"),
+        currency="USD",
+        account="hand:acme_eu",
+        changes=[("prospecting", _t(2)), ("closed_lost", _t(12))],
+        custom={"lead_source": "Event", "is_strategic": False, "score": 3},
+    ),
+    dict(
+        id="h_open",
+        status="open",
+        stage="meeting",
+        created=_t(3),
+        closed=None,
+        amount=Decimal("1500"),
+        currency="EUR",
+        account="hand:acme_eu",
+        changes=[("meeting", _t(3))],
+        custom={"lead_source": "Referral"},
+    ),
+    dict(
+        id="h_copy",
+        status="open",
+        stage="proposal",
+        created=_t(0, 15),
+        closed=None,
+        amount=Decimal("1000"),
+        currency="USD",
+        account="hand:acme",
+        changes=[("proposal", _t(0, 15))],
+        custom={"lead_source": "Inbound"},
+        duplicate=dict(of="edge:skip", rule="account_name_dates", score=0.91),
+    ),
+    dict(
+        id="h_gone",
+        status="lost",
+        stage="closed_lost",
+        created=_t(4),
+        closed=_t(8),
+        amount=Decimal("200"),
+        currency="USD",
+        account="hand:gone",
+        changes=[("qualification", _t(4)), ("closed_lost", _t(8))],
+    ),
+    dict(
+        id="h_noacct",
+        status="open",
+        stage="prospecting",
+        created=_t(5),
+        closed=None,
+        amount=Decimal("50"),
+        currency="USD",
+        account=None,
+        changes=[("prospecting", _t(5))],
+    ),
+]
+for _deal in HAND_DEALS:
+    _deal["path"] = _deal["changes"]
+
+# (account_key, name, website, industry, is_deleted, custom_fields)
+HAND_ACCOUNTS: list[tuple[str, str, str | None, str | None, bool, dict[str, Any]]] = [
+    ("edge:acme", "Acme Inc", "https://www.acme.com", "Manufacturing", False,
+     {"segment": "Enterprise", "employees": 1200}),
+    ("edge:solo", "Solo Ltd", None, None, False, {}),
+    ("hand:acme", "ACME", "acme.com/about", "Manufacturing", False,
+     {"segment": "Enterprise", "employees": 1250}),
+    ("hand:acme_eu", "Acme GmbH", "http://acme.de", "Manufacturing", False,
+     {"segment": "Mid-Market"}),
+    ("hand:gone", "Gone Corp", None, "Retail", True, {"segment": "SMB"}),
+]  # fmt: skip
+# What resolution answers (the deleted hand:gone is not listed, as the contract says).
+HAND_RESOLUTION = [  # account_key, company_key, company_name, rule
+    ("edge:acme", "co:acme", "Acme", "domain"),
+    ("hand:acme", "co:acme", "Acme", "domain"),
+    ("hand:acme_eu", "co:acme", "Acme", "override"),
+    ("edge:solo", "co:solo", "Solo Ltd", "single"),
+]
+HAND_FIELDS = {  # source -> [(entity, column_name, data_type)]
+    EDGE_SOURCE: [
+        ("deal", "priority", "text"),  # a number in 'hand': the column is text
+        ("account", "segment", "enum"),
+        ("account", "employees", "number"),
+    ],
+    HAND_SOURCE: [
+        ("deal", "lead_source", "enum"),
+        ("deal", "score", "number"),
+        ("deal", "renewal_date", "date"),
+        ("deal", "signed_at", "datetime"),
+        ("deal", "is_strategic", "bool"),
+        ("deal", "priority", "number"),
+        ("deal", "deal_key", "text"),  # clashes with the key column: field_deal_key
+        ("account", "segment", "enum"),
+        ("account", "employees", "number"),
+    ],
+}
+
+
+def _hand_written(tables: Tables, source: str, crm: str, deals: list[dict]) -> list[ExpectedDeal]:
+    """A hand-written source: its owner, deals, stage history, accounts, custom fields and
+    what resolution and duplicate detection say of them."""
+    schema = f"src_{source}"
+    owner_email = f"{source}.owner@example.com"
     tables.add(
         schema,
         "owners",
@@ -433,14 +725,56 @@ def _edge(tables: Tables) -> list[ExpectedDeal]:
         crm=crm,
         owner_key=f"{source}:e1",
         source_owner_id="e1",
-        name="Edge Owner",
-        email="edge.owner@example.com",
+        name=f"{source.title()} Owner",
+        email=owner_email,
         team=None,
         is_active=True,
     )
+    accounts = {a[0]: a for a in HAND_ACCOUNTS if a[0].startswith(f"{source}:")}
+    resolution = {r[0]: r for r in HAND_RESOLUTION}
+    for key, name, website, industry, deleted, custom in accounts.values():
+        tables.add(
+            schema,
+            "accounts",
+            source_name=source,
+            crm=crm,
+            account_key=key,
+            source_account_id=key.split(":", 1)[1],
+            name=name,
+            website=website,
+            domain=web_domain(website),
+            industry=industry,
+            owner_id="e1",
+            is_deleted=deleted,
+            custom_fields=json.dumps(custom),
+        )
+        if key in resolution:
+            _, company_key, company_name, rule = resolution[key]
+            tables.add(
+                "hub",
+                "hub_account_resolution",
+                account_key=key,
+                company_key=company_key,
+                company_name=company_name,
+                rule=rule,
+            )
+    for entity, column, data_type in HAND_FIELDS[source]:
+        tables.add(
+            schema,
+            "field_definitions",
+            source_name=source,
+            crm=crm,
+            field_key=f"{source}:{entity}:{column}",
+            entity=entity,
+            column_name=column,
+            source_field=column,
+            data_type=data_type,
+        )
     out = []
-    for d in EDGE_DEALS:
+    for d in deals:
         key = f"{source}:{d['id']}"
+        account_key = d.get("account")
+        custom = d.get("custom")
         tables.add(
             schema,
             "deals",
@@ -449,19 +783,33 @@ def _edge(tables: Tables) -> list[ExpectedDeal]:
             deal_key=key,
             source_deal_id=d["id"],
             name=d["id"],
-            pipeline_id="edge",
+            pipeline_id=source,
             stage_id=d["stage"],
             status=d["status"],
             amount=d["amount"],
             currency=d["currency"],
             probability=None,
             owner_id="e1",
+            account_id=account_key.split(":", 1)[1] if account_key else None,
+            account_name=accounts[account_key][1] if account_key else None,
+            account_key=account_key,
             created_at=d["created"],
             expected_close_date=None,
             closed_at=d["closed"],
             updated_at=d.get("updated", d["created"]),
             is_deleted=d.get("deleted", False),
+            custom_fields=json.dumps(custom) if custom is not None else None,
         )
+        duplicate = d.get("duplicate")
+        if duplicate:
+            tables.add(
+                "hub",
+                "hub_deal_duplicates",
+                deal_key=key,
+                duplicate_of=duplicate["of"],
+                rule=duplicate["rule"],
+                score=duplicate["score"],
+            )
         for stage, at in d["changes"]:
             tables.add(
                 schema,
@@ -471,9 +819,10 @@ def _edge(tables: Tables) -> list[ExpectedDeal]:
                 deal_key=key,
                 changed_at=at,
                 stage_id=stage,
-                pipeline_id="edge",
+                pipeline_id=source,
                 origin="crm_history",
             )
+        account = accounts.get(account_key) if account_key else None
         out.append(
             ExpectedDeal(
                 deal_key=key,
@@ -484,12 +833,25 @@ def _edge(tables: Tables) -> list[ExpectedDeal]:
                 amount=d["amount"],
                 currency=d["currency"],
                 own_probability=None,
-                owner_email="edge.owner@example.com",
-                pipeline_key=f"{source}:edge",
+                owner_email=owner_email,
+                pipeline_key=f"{source}:{source}",
                 expected_close_date=None,
                 path=d["path"],
                 is_deleted=d.get("deleted", False),
                 current_stage=d["stage"] if d["stage"] in STAGE_ORDER else "unmapped",
+                account_key=account_key,
+                company_key=resolution[account_key][1]
+                if account_key in resolution
+                else account_key,
+                duplicate_of=duplicate["of"] if duplicate else None,
+                dimensions={
+                    "lead_source": (custom or {}).get("lead_source")
+                    if source == HAND_SOURCE
+                    else None,
+                    "currency": d["currency"],
+                    "industry": account[3] if account else None,
+                    "segment": account[5].get("segment") if account else None,
+                },
             )
         )
     return out
@@ -498,7 +860,11 @@ def _edge(tables: Tables) -> list[ExpectedDeal]:
 def build_warehouse(path: Path, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
     """Write the contract's input tables into a new DuckDB file; return the expected deals."""
     tables = Tables()
-    expected = _generated(tables, n_deals) + _edge(tables)
+    expected = (
+        _generated(tables, n_deals)
+        + _hand_written(tables, EDGE_SOURCE, "hubspot", EDGE_DEALS)
+        + _hand_written(tables, HAND_SOURCE, "salesforce", HAND_DEALS)
+    )
     for k, stage in enumerate(CANONICAL_STAGES):
         tables.add(
             "hub",
@@ -536,14 +902,15 @@ def build_warehouse(path: Path, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
             native_stage=STAGE_LABELS[stage],
             canonical_stage=stage,
         )
-        tables.add(
-            "hub",
-            "hub_stage_map",
-            source_name=EDGE_SOURCE,
-            pipeline="*",
-            native_stage=stage,
-            canonical_stage=stage,
-        )
+        for source in (EDGE_SOURCE, HAND_SOURCE):
+            tables.add(
+                "hub",
+                "hub_stage_map",
+                source_name=source,
+                pipeline="*",
+                native_stage=stage,
+                canonical_stage=stage,
+            )
     for stage in OPEN_STAGES:
         # Pipedrive: matched by label (case-insensitive) on any pipeline.
         tables.add(
@@ -584,7 +951,8 @@ def build_warehouse(path: Path, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
 def dbt_vars() -> dict[str, Any]:
     return {
         "as_of": AS_OF_VAR,
-        "sources": [*SOURCES, EDGE_SOURCE],
+        "sources": [*SOURCES, EDGE_SOURCE, HAND_SOURCE],
+        "dimensions": DIMENSIONS,
         "base_currency": BASE_CURRENCY,
         "stall_p90_default": True,
         "response_sla_hours": 24,

@@ -1,5 +1,6 @@
 {#- One row per deal: its state as the warehouse holds it, in canonical terms, plus what the
-    metric marts need (base-currency amount, effective probability, rep, stage as of as_of). -#}
+    metric marts need (base-currency amount, effective probability, rep, stage as of as_of,
+    company, and whether it is a duplicate the marts leave out). -#}
 with deals as (
     select * from {{ ref('stg_deals') }}
 ),
@@ -24,6 +25,22 @@ pipelines as (
     select source_name, pipeline_id, min(pipeline_label) as pipeline_label
     from {{ ref('stg_pipelines') }}
     group by source_name, pipeline_id
+),
+
+companies as (
+    select account_key, company_key, company_name from {{ ref('int_accounts_resolved') }}
+),
+
+{#- A listed copy is left out only while the deal counted instead exists and is not deleted:
+    otherwise leaving it out would lose the deal altogether. -#}
+duplicates as (
+    select
+        listed.deal_key,
+        listed.duplicate_of,
+        listed.duplicate_rule,
+        (survivor.deal_key is not null and not survivor.is_deleted) as is_duplicate
+    from {{ ref('stg_hub_deal_duplicates') }} as listed
+    left join deals as survivor on survivor.deal_key = listed.duplicate_of
 ),
 
 activities as (
@@ -81,6 +98,12 @@ joined as (
         coalesce(owners.rep_key, case when deals.owner_id is null then 'unassigned' end) as rep_key,
         deals.account_id,
         deals.account_name,
+        deals.account_key,
+        companies.company_key,
+        companies.company_name,
+        duplicates.duplicate_of,
+        duplicates.duplicate_rule,
+        coalesce(duplicates.is_duplicate, false) as is_duplicate,
         deals.created_at,
         deals.expected_close_date,
         deals.closed_at,
@@ -101,6 +124,8 @@ joined as (
         on pipelines.source_name = deals.source_name and pipelines.pipeline_id = deals.pipeline_id
     left join fx on fx.currency = deals.currency
     left join owners on owners.owner_key = deals.owner_key
+    left join companies on companies.account_key = deals.account_key
+    left join duplicates on duplicates.deal_key = deals.deal_key
     left join activities on activities.deal_key = deals.deal_key
     left join current_spell on current_spell.deal_key = deals.deal_key
     left join terminal on terminal.outcome = deals.status
@@ -124,6 +149,12 @@ select
         and (joined.status = 'open' or joined.closed_at > {{ hub_as_of() }}),
         false
     ) as is_open,
+    coalesce(
+        not joined.is_deleted
+        and joined.created_at <= {{ hub_as_of() }}
+        and not joined.is_duplicate,
+        false
+    ) as is_counted,
     case
         when joined.current_spell_entered_at is not null
             then {{ hub_days_between('joined.current_spell_entered_at', hub_as_of()) }}

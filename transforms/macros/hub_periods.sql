@@ -13,10 +13,11 @@
     ) as series(d)
 {%- endmacro %}
 
-{#- The deals the metric marts count: not deleted, created by as_of. -#}
+{#- The deals the metric marts count (int_deals_enriched.is_counted): not deleted, created by
+    as_of, and not a duplicate copy of a deal counted instead. -#}
 {% macro hub_counted_deals() -%}
     select * from {{ ref('int_deals_enriched') }}
-    where not is_deleted and created_at <= {{ hub_as_of() }}
+    where is_counted
 {%- endmacro %}
 
 {#- '*' where a grouping set rolled a text dimension up. -#}

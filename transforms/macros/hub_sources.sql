@@ -1,5 +1,6 @@
-{#- Column contract of every src_<name> table: models/canonical.py, minus custom_fields (json).
-    tests/transforms/test_foundation.py checks every pydantic field reaches staging. -#}
+{#- Column contract of every src_<name> table: models/canonical.py. custom_fields (deals and
+    accounts) is the warehouse's JSON type (hub_json_type). tests/transforms/test_foundation.py
+    checks every pydantic field reaches staging. -#}
 {% macro hub_canonical_columns(table) -%}
     {%- set text = dbt.type_string() -%}
     {%- set ts = 'timestamp' -%}
@@ -11,7 +12,7 @@
             ('probability', 'double precision'), ('owner_id', text), ('account_id', text),
             ('account_name', text), ('account_key', text), ('created_at', ts), ('expected_close_date', 'date'),
             ('closed_at', ts), ('lost_reason', text), ('updated_at', ts), ('stage_changed_at', ts),
-            ('is_deleted', 'boolean')],
+            ('is_deleted', 'boolean'), ('custom_fields', hub_json_type())],
         'pipelines': common + [
             ('pipeline_key', text), ('pipeline_id', text), ('label', text),
             ('display_order', 'bigint'), ('is_deleted', 'boolean')],
@@ -33,7 +34,8 @@
         'accounts': common + [
             ('account_key', text), ('source_account_id', text), ('name', text), ('website', text),
             ('domain', text), ('industry', text), ('country', text), ('owner_id', text),
-            ('created_at', ts), ('updated_at', ts), ('is_deleted', 'boolean')],
+            ('created_at', ts), ('updated_at', ts), ('is_deleted', 'boolean'),
+            ('custom_fields', hub_json_type())],
         'deal_accounts': common + [
             ('deal_key', text), ('account_key', text), ('is_primary', 'boolean'), ('label', text)],
         'field_definitions': common + [

@@ -1,34 +1,3 @@
-{#- Won deals per close period (month and quarter), rep and source, with rollups ('*'):
-    bookings, mean / median / largest won amount, in base currency. -#}
-with won as (
-    select * from ({{ hub_counted_deals() }}) as deals
-    where is_won
-),
-
-periods as (
-    select 'month' as period_type, {{ hub_period_start('month', 'closed_at') }} as period_start, won.*
-    from won
-    union all
-    select 'quarter' as period_type, {{ hub_period_start('quarter', 'closed_at') }} as period_start, won.*
-    from won
-)
-
-select
-    period_type,
-    period_start,
-    {{ hub_rollup('rep_key') }} as rep_key,
-    {{ hub_rollup('source_name') }} as source_name,
-    count(*) as won_count,
-    sum(amount_base) as bookings_base,
-    avg(amount_base) as mean_won_amount_base,
-    {{ hub_percentile('amount_base', 0.5) }} as median_won_amount_base,
-    max(amount_base) as largest_won_amount_base,
-    sum(case when amount_base is null then 1 else 0 end) as n_won_without_amount_base,
-    {{ hub_as_of_tz() }} as as_of
-from periods
-group by grouping sets (
-    (period_type, period_start, rep_key, source_name),
-    (period_type, period_start, rep_key),
-    (period_type, period_start, source_name),
-    (period_type, period_start)
-)
+{#- Logic and definition: macro hub_deal_size_mart (transforms/macros/marts/mart_deal_size.sql), shared
+    with deal_size_by_dimension; docs/metrics.md. -#}
+{{ hub_deal_size_mart(by_dimension=false) }}

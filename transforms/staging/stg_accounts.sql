@@ -16,5 +16,6 @@ select
     source_name || ':' || owner_id as owner_key,
     created_at,
     updated_at,
-    coalesce(is_deleted, false) as is_deleted
+    coalesce(is_deleted, false) as is_deleted,
+    custom_fields
 from source

@@ -28,7 +28,8 @@ renamed as (
         lost_reason,
         updated_at,
         stage_changed_at,
-        coalesce(is_deleted, false) as is_deleted
+        coalesce(is_deleted, false) as is_deleted,
+        custom_fields
     from source
 )
 

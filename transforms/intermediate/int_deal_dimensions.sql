@@ -1,0 +1,42 @@
+{#- One row per deal x configured dimension (var `dimensions`, hub.yml) with the deal's value
+    as text: the *_by_dimension marts join it. Each name resolves, in order, to a deal column
+    (int_deals_enriched), a deal custom field (deal_fields), an account column of the deal's
+    primary account (stg_accounts), an account custom field (account_fields); see macro
+    hub_dimensions. No dimensions configured: no rows. -#}
+-- depends_on: {{ ref('int_deals_enriched') }}
+-- depends_on: {{ ref('deal_fields') }}
+-- depends_on: {{ ref('account_fields') }}
+-- depends_on: {{ ref('stg_accounts') }}
+{%- set text = dbt.type_string() %}
+{%- set dimensions = hub_dimensions() %}
+{%- if dimensions | length == 0 %}
+select
+    cast(null as {{ text }}) as deal_key,
+    cast(null as {{ text }}) as dimension,
+    cast(null as {{ text }}) as dimension_value,
+    cast(null as {{ text }}) as resolved_as
+where 1 = 0
+{%- else %}
+{%- for dim in dimensions %}
+{%- if not loop.first %}
+union all
+{%- endif %}
+select
+    deals.deal_key,
+    cast('{{ dim.name }}' as {{ text }}) as dimension,
+    {%- if dim.kind == 'deal' %}
+    {{ hub_dimension_text('deals.' ~ adapter.quote(dim.column), dim.sql_type) }} as dimension_value,
+    {%- else %}
+    {{ hub_dimension_text('related.' ~ adapter.quote(dim.column), dim.sql_type) }} as dimension_value,
+    {%- endif %}
+    cast('{{ dim.kind }}' as {{ text }}) as resolved_as
+from {{ ref('int_deals_enriched') }} as deals
+{%- if dim.kind == 'deal_field' %}
+left join {{ ref('deal_fields') }} as related on related.deal_key = deals.deal_key
+{%- elif dim.kind == 'account' %}
+left join {{ ref('stg_accounts') }} as related on related.account_key = deals.account_key
+{%- elif dim.kind == 'account_field' %}
+left join {{ ref('account_fields') }} as related on related.account_key = deals.account_key
+{%- endif %}
+{%- endfor %}
+{%- endif %}

@@ -1,0 +1,134 @@
+{#- Dimensions (hub.yml `dimensions`, var `dimensions`): the fields the *_by_dimension marts
+    break their figures down by. docs/metrics.md "Dimensions" states the rules. -#}
+
+{#- Columns of int_deals_enriched a dimension can name (tests/transforms check the list against
+    the model), and those among them that are double precision (written without float noise). -#}
+{% macro hub_deal_dimension_columns() -%}
+    {{ return([
+        'deal_key', 'source_name', 'crm', 'source_deal_id', 'deal_name', 'pipeline_id',
+        'pipeline_key', 'pipeline_label', 'stage_id', 'stage_key', 'stage_label', 'mapped_stage',
+        'canonical_stage', 'status', 'amount', 'currency', 'fx_rate', 'amount_base',
+        'is_fx_missing', 'deal_probability', 'owner_id', 'owner_key', 'rep_key', 'account_id',
+        'account_name', 'account_key', 'company_key', 'company_name', 'duplicate_of',
+        'duplicate_rule', 'is_duplicate', 'created_at', 'expected_close_date', 'closed_at',
+        'lost_reason', 'updated_at', 'stage_changed_at', 'is_deleted', 'n_spells',
+        'current_spell_entered_at', 'last_activity_at', 'n_activities', 'canonical_stage_order',
+        'probability', 'probability_source', 'weighted_amount', 'weighted_amount_base', 'is_won',
+        'is_lost', 'is_open', 'is_counted', 'days_in_current_stage', 'days_since_last_activity',
+        'as_of',
+    ]) }}
+{%- endmacro %}
+
+{% macro hub_deal_double_columns() -%}
+    {{ return(['fx_rate', 'deal_probability', 'probability', 'days_in_current_stage', 'days_since_last_activity']) }}
+{%- endmacro %}
+
+{#- Columns of stg_accounts a dimension can name (through the deal's primary account). -#}
+{% macro hub_account_dimension_columns() -%}
+    {{ return([
+        'account_key', 'source_name', 'crm', 'source_account_id', 'name', 'website', 'domain',
+        'industry', 'country', 'owner_id', 'owner_key', 'created_at', 'updated_at', 'is_deleted',
+    ]) }}
+{%- endmacro %}
+
+{#- Every configured dimension resolved, in hub.yml order: {name, kind, column, sql_type},
+    kind = deal | deal_field | account | account_field. A name found nowhere is a compile
+    error naming it and the places looked in. Empty while parsing. -#}
+{% macro hub_dimensions() -%}
+    {%- set names = var('dimensions', []) or [] -%}
+    {%- if names is string -%}
+        {%- set names = [names] -%}
+    {%- endif -%}
+    {%- if not execute or names | length == 0 -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- set deal_fields = {} -%}
+    {%- for field in hub_field_catalog('deal') -%}
+        {%- do deal_fields.update({field.column_name: field}) -%}
+    {%- endfor -%}
+    {%- set account_fields = {} -%}
+    {%- for field in hub_field_catalog('account') -%}
+        {%- do account_fields.update({field.column_name: field}) -%}
+    {%- endfor -%}
+    {%- set resolved = [] -%}
+    {%- for name in names -%}
+        {%- if name in hub_deal_dimension_columns() -%}
+            {%- do resolved.append({'name': name, 'kind': 'deal', 'column': name,
+                'sql_type': 'double precision' if name in hub_deal_double_columns() else 'any'}) -%}
+        {%- elif name in deal_fields -%}
+            {%- do resolved.append({'name': name, 'kind': 'deal_field',
+                'column': deal_fields[name].output_name, 'sql_type': deal_fields[name].sql_type}) -%}
+        {%- elif name in hub_account_dimension_columns() -%}
+            {%- do resolved.append({'name': name, 'kind': 'account', 'column': name, 'sql_type': 'any'}) -%}
+        {%- elif name in account_fields -%}
+            {%- do resolved.append({'name': name, 'kind': 'account_field',
+                'column': account_fields[name].output_name, 'sql_type': account_fields[name].sql_type}) -%}
+        {%- else -%}
+            {%- do exceptions.raise_compiler_error(
+                "hub.yml dimensions: '" ~ name ~ "' is not a field the hub knows. Looked in, in order: "
+                ~ "the deal columns (analytics.deals), the deal custom fields ("
+                ~ (deal_fields.keys() | sort | join(', ') or 'none defined') ~ "), the account columns ("
+                ~ hub_account_dimension_columns() | join(', ') ~ ") and the account custom fields ("
+                ~ (account_fields.keys() | sort | join(', ') or 'none defined')
+                ~ "). Fix the name in hub.yml, or sync a source that defines the field.") -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(resolved) }}
+{%- endmacro %}
+
+{#- A dimension value as text, written the same on DuckDB and PostgreSQL: doubles without
+    float noise (integral values as integers, others to 6 decimals, trailing zeros dropped);
+    every other type through a plain cast (booleans true/false, dates YYYY-MM-DD). -#}
+{% macro hub_dimension_text(expr, sql_type) -%}
+    {%- set text = dbt.type_string() -%}
+    {%- if sql_type == 'double precision' -%}
+        case
+            when {{ expr }} = floor({{ expr }}) and abs({{ expr }}) < 1e15
+                then cast(cast({{ expr }} as bigint) as {{ text }})
+            else rtrim(rtrim(cast(cast({{ expr }} as decimal(38, 6)) as {{ text }}), '0'), '.')
+        end
+    {%- else -%}
+        cast({{ expr }} as {{ text }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The deals a metric mart counts; with by_dimension, once per configured dimension, with
+    columns dimension and dimension_value (int_deal_dimensions). -#}
+{% macro hub_counted_deals_by(by_dimension) -%}
+    {%- if by_dimension -%}
+        select counted.*, dims.dimension, dims.dimension_value
+        from ({{ hub_counted_deals() }}) as counted
+        inner join {{ ref('int_deal_dimensions') }} as dims on dims.deal_key = counted.deal_key
+    {%- else -%}
+        {{ hub_counted_deals() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- GROUP BY GROUPING SETS over `sets` (lists of columns); with by_dimension every set is
+    taken twice, with dimension and dimension_value and with the value rolled up ('*'). -#}
+{% macro hub_grouping_sets(sets, by_dimension, prefix='') -%}
+    {%- set out = [] -%}
+    {%- for columns in sets -%}
+        {%- if by_dimension -%}
+            {%- do out.append('(' ~ ([prefix ~ 'dimension', prefix ~ 'dimension_value'] + columns) | join(', ') ~ ')') -%}
+            {%- do out.append('(' ~ ([prefix ~ 'dimension'] + columns) | join(', ') ~ ')') -%}
+        {%- else -%}
+            {%- do out.append('(' ~ columns | join(', ') ~ ')') -%}
+        {%- endif -%}
+    {%- endfor -%}
+    grouping sets ({{ out | join(', ') }})
+{%- endmacro %}
+
+{#- The dimension columns of a breakdown's SELECT (nothing without by_dimension). -#}
+{% macro hub_dimension_select(by_dimension, prefix='') -%}
+    {%- if by_dimension -%}
+        {{ prefix }}dimension, {{ hub_rollup(prefix ~ 'dimension_value') }} as dimension_value,
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The dimension columns passed through a later SELECT (nothing without by_dimension). -#}
+{% macro hub_dimension_passthrough(by_dimension, prefix='') -%}
+    {%- if by_dimension -%}
+        {{ prefix }}dimension, {{ prefix }}dimension_value,
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,25 @@
+{#- sales_cycle and sales_cycle_by_dimension. Days from created_at to closed_at of deals closed
+    by as_of, per outcome and source (and all sources, '*'). by_dimension: the same per
+    configured dimension (see win_rate). -#}
+{% macro hub_sales_cycle_mart(by_dimension=false) -%}
+with closed as (
+    select
+        deals.*,
+        case when is_won then 'won' else 'lost' end as outcome,
+        {{ hub_days_between('created_at', 'closed_at') }} as cycle_days
+    from ({{ hub_counted_deals_by(by_dimension) }}) as deals
+    where is_won or is_lost
+)
+
+select
+    {{ hub_dimension_select(by_dimension) }}
+    outcome,
+    {{ hub_rollup('source_name') }} as source_name,
+    count(*) as deal_count,
+    avg(cycle_days) as mean_days,
+    {{ hub_percentile('cycle_days', 0.5) }} as median_days,
+    {{ hub_percentile('cycle_days', 0.9) }} as p90_days,
+    {{ hub_as_of_tz() }} as as_of
+from closed
+group by {{ hub_grouping_sets([['outcome', 'source_name'], ['outcome']], by_dimension) }}
+{%- endmacro %}

@@ -1,0 +1,61 @@
+{#- win_rate and win_rate_by_dimension. Won and lost deals per close period (month and
+    quarter), rep, source and pipeline, with rollups ('*'). win_rate = won / (won + lost) by
+    count; win_rate_by_value the same on amount_base, over deals with a known base amount.
+    Closed deals only (closed_at <= as_of). by_dimension: the same per configured dimension
+    (columns dimension, dimension_value first; every grouping set also with the value '*'). -#}
+{% macro hub_win_rate_mart(by_dimension=false) -%}
+with closed as (
+    select * from ({{ hub_counted_deals_by(by_dimension) }}) as deals
+    where is_won or is_lost
+),
+
+periods as (
+    select 'month' as period_type, {{ hub_period_start('month', 'closed_at') }} as period_start, closed.*
+    from closed
+    union all
+    select 'quarter' as period_type, {{ hub_period_start('quarter', 'closed_at') }} as period_start, closed.*
+    from closed
+),
+
+aggregated as (
+    select
+        {{ hub_dimension_select(by_dimension) }}
+        period_type,
+        period_start,
+        {{ hub_rollup('rep_key') }} as rep_key,
+        {{ hub_rollup('source_name') }} as source_name,
+        {{ hub_rollup('pipeline_key') }} as pipeline_key,
+        sum(case when is_won then 1 else 0 end) as won_count,
+        sum(case when is_lost then 1 else 0 end) as lost_count,
+        count(*) as closed_count,
+        sum(case when is_won then amount_base end) as won_amount_base,
+        sum(case when is_lost then amount_base end) as lost_amount_base,
+        sum(case when amount_base is null then 1 else 0 end) as n_closed_without_amount_base
+    from periods
+    group by {{ hub_grouping_sets([
+        ['period_type', 'period_start', 'rep_key', 'source_name', 'pipeline_key'],
+        ['period_type', 'period_start', 'rep_key'],
+        ['period_type', 'period_start', 'source_name', 'pipeline_key'],
+        ['period_type', 'period_start', 'source_name'],
+        ['period_type', 'period_start'],
+    ], by_dimension) }}
+)
+
+select
+    {{ hub_dimension_passthrough(by_dimension) }}
+    period_type,
+    period_start,
+    rep_key,
+    source_name,
+    pipeline_key,
+    won_count,
+    lost_count,
+    closed_count,
+    {{ hub_ratio('won_count', 'won_count + lost_count') }} as win_rate,
+    won_amount_base,
+    lost_amount_base,
+    {{ hub_ratio('coalesce(won_amount_base, 0)', 'coalesce(won_amount_base, 0) + coalesce(lost_amount_base, 0)') }} as win_rate_by_value,
+    n_closed_without_amount_base,
+    {{ hub_as_of_tz() }} as as_of
+from aggregated
+{%- endmacro %}

@@ -1,0 +1,4 @@
+{#- forecast broken down by every configured dimension (hub.yml `dimensions`): the same figures
+    with columns dimension and dimension_value ('*' = all values); macro hub_forecast_mart
+    (transforms/macros/marts/mart_forecast.sql); docs/metrics.md "Dimensions". -#}
+{{ hub_forecast_mart(by_dimension=true) }}

@@ -1,0 +1,4 @@
+{#- sales_cycle broken down by every configured dimension (hub.yml `dimensions`): the same figures
+    with columns dimension and dimension_value ('*' = all values); macro hub_sales_cycle_mart
+    (transforms/macros/marts/mart_sales_cycle.sql); docs/metrics.md "Dimensions". -#}
+{{ hub_sales_cycle_mart(by_dimension=true) }}
