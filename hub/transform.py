@@ -187,11 +187,22 @@ def run_dbt(
             result.compiled[node.name] = node.compiled_code
         if status in ("error", "fail"):
             message = (node_result.message or "").strip().splitlines()
-            result.failures.append(f"{node.name}: {message[0] if message else status}")
+            result.failures.append(f"{node.name}: {_headline(message) or status}")
             result.out_of_memory |= any("Out of Memory Error" in line for line in message)
         elif status == "warn":
             result.warnings.append(f"{node.name}: {node_result.message}")
     return result
+
+
+def _headline(lines: list[str]) -> str:
+    """What a person needs from dbt's message: its first line, and when that is only dbt's
+    generic "Compilation Error in model x" header, the lines that say what is wrong."""
+    lines = [line.strip() for line in lines if line.strip()]
+    if not lines:
+        return ""
+    if " Error in " in lines[0] and len(lines) > 1:
+        return " ".join(lines[1:4])
+    return lines[0]
 
 
 def run_transform(
