@@ -95,6 +95,14 @@ def _guard(fn: Callable[[], T]) -> T:
         raise typer.Exit(1) from None
 
 
+def _load(path: Path) -> HubConfig:
+    """hub.yml, validated; what it accepts but warns about goes to stderr."""
+    config = load_config(path)
+    for warning in config.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    return config
+
+
 def cells(*values: str | None) -> list[Text]:
     """Table cells that show data as it is: a rich Table reads a plain string as markup."""
     return [Text(value or "") for value in values]
@@ -233,14 +241,14 @@ def pull(
     full_refresh: FullRefreshOption = False,
 ) -> None:
     """Pull every source (or --source NAME) into the warehouse."""
-    code = _guard(lambda: _pull(load_config(config), source, full_refresh))
+    code = _guard(lambda: _pull(_load(config), source, full_refresh))
     raise typer.Exit(code)
 
 
 @app.command()
 def transform(config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None) -> None:
     """Rebuild stage history and every mart with dbt (no pull)."""
-    _guard(lambda: _transform(load_config(config), as_utc(as_of)))
+    _guard(lambda: _transform(_load(config), as_utc(as_of)))
 
 
 @app.command()
@@ -253,7 +261,7 @@ def sync(
     """Pull every source, then transform. Exit 3 when some sources failed."""
 
     def body() -> int:
-        cfg = load_config(config)
+        cfg = _load(config)
         code = _pull(cfg, source, full_refresh)
         if code == 1:
             return code
@@ -282,7 +290,7 @@ def status(
     from hub.status import quarantine_counts, quarantine_sample, recent_runs
 
     def body() -> None:
-        cfg = load_config(config)
+        cfg = _load(config)
         if quarantine:
             cfg.source(quarantine)
             table = Table(
@@ -353,7 +361,7 @@ def stages(
     from hub.stages import stage_report
 
     def body() -> int:
-        cfg = load_config(config)
+        cfg = _load(config)
         rows = stage_report(cfg)
         if not rows:
             console.print("no stages in the warehouse yet; run 'hub pull' first")
@@ -452,7 +460,7 @@ def report(
     def body() -> None:
         if period not in ("month", "quarter"):
             raise ConfigError(f"--period must be month or quarter, not {period!r}")
-        path = write_report(load_config(config), out, period=period)  # type: ignore[arg-type]
+        path = write_report(_load(config), out, period=period)  # type: ignore[arg-type]
         console.print(
             f"wrote the report to {escape(str(path))} (one file, opens offline in any browser)"
         )
@@ -481,7 +489,7 @@ def push(
     raise typer.Exit(
         _guard(
             lambda: push_command(
-                load_config(config),
+                _load(config),
                 console,
                 source,
                 apply=apply,
@@ -513,7 +521,7 @@ def score(
                 "deal scores are built by 'hub transform' (analytics.deal_scores); "
                 "use 'hub score --backtest' to evaluate them"
             )
-        result = run_backtest(load_config(config), cutoff=as_utc(cutoff), as_of=as_utc(as_of))
+        result = run_backtest(_load(config), cutoff=as_utc(cutoff), as_of=as_utc(as_of))
         console.print(
             f"backtest: learned from deals closed before {result.cutoff:%Y-%m-%d}, "
             f"scored {result.n} deals that closed by {result.as_of:%Y-%m-%d} "
