@@ -418,7 +418,8 @@ def _check_datasets(config: HubConfig, path: Path | None) -> None:
     for source in config.sources:
         wanted = DATASET_PREFIX + source.name
         dataset = naming.normalize_table_identifier(wanted)
-        staging = staging_layout % dataset if "%s" in staging_layout else staging_layout
+        # as dlt does: the layout takes the name before normalizing (crm_ -> src_crm_staging)
+        staging = staging_layout % wanted if "%s" in staging_layout else staging_layout
         users.setdefault(dataset, []).append((source.name, "dataset"))
         users.setdefault(naming.normalize_table_identifier(staging), []).append(
             (source.name, "merge staging dataset")
