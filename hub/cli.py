@@ -2,6 +2,10 @@
 
 Known errors become one line and an exit code: 0 ok, 1 failed, 2 config error, 3 partial
 (some sources failed). Only this edge catches broadly; ``--debug`` shows tracebacks.
+
+Everything from data or the user (names, values, messages, paths) goes to the terminal through
+``escape`` or as ``rich.text.Text``: rich would read ``[/]`` or ``[red]`` in it as markup and
+fail, or swallow text such as ``[hs]`` in ``sources[hs]``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from connectors.values import as_utc
 from models.config import HubConfig, load_config
@@ -69,7 +75,7 @@ def _guard(fn: Callable[[], T]) -> T:
     except HubError as exc:
         if DEBUG["on"]:
             raise
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("interrupted; state of finished steps is saved, rerun to continue")
@@ -79,13 +85,27 @@ def _guard(fn: Callable[[], T]) -> T:
     except Exception as exc:  # the CLI edge: never a traceback by default
         if DEBUG["on"]:
             raise
+        first_line = str(exc).splitlines()[0][:400] if str(exc) else ""
         err_console.print(
-            f"[red]unexpected error:[/red] {type(exc).__name__}: {str(exc).splitlines()[0][:400] if str(exc) else ''}"
+            f"[red]unexpected error:[/red] {type(exc).__name__}: {escape(first_line)}"
             " (rerun with 'hub --debug ...' for the traceback)",
             highlight=False,
             soft_wrap=True,
         )
         raise typer.Exit(1) from None
+
+
+def _load(path: Path) -> HubConfig:
+    """hub.yml, validated; what it accepts but warns about goes to stderr."""
+    config = load_config(path)
+    for warning in config.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    return config
+
+
+def cells(*values: str | None) -> list[Text]:
+    """Table cells that show data as it is: a rich Table reads a plain string as markup."""
+    return [Text(value or "") for value in values]
 
 
 # ----- init / generate ---------------------------------------------------------------------
@@ -103,7 +123,7 @@ def init(
         if config.exists() and not force:
             raise ConfigError(f"{config} already exists; pass --force to overwrite it")
         config.write_text(HUB_YML, encoding="utf-8")
-        console.print(f"wrote {config}; edit its sources, then run 'hub sync'")
+        console.print(f"wrote {escape(str(config))}; edit its sources, then run 'hub sync'")
 
     _guard(body)
 
@@ -126,8 +146,9 @@ def generate(
                 out, seed=seed, deals=deals, activities_per_deal=activities_per_deal
             )
         counts = ", ".join(f"{n:,} {t}" for t, n in result.export.row_counts.items())
-        console.print(f"wrote {counts} to {out}/ (truth in {result.export.truth_path.name})")
-        console.print(f"next: hub sync --config {result.config_path}")
+        truth = result.export.truth_path.name
+        console.print(f"wrote {counts} to {escape(str(out))}/ (truth in {escape(truth)})")
+        console.print(f"next: hub sync --config {escape(str(result.config_path))}")
 
     _guard(body)
 
@@ -148,7 +169,9 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
         tasks: dict[str, Any] = {}
 
         def start(source: Any) -> None:
-            tasks[source.name] = progress.add_task(f"pull {source.name} ({source.kind})", total=1)
+            tasks[source.name] = progress.add_task(
+                f"pull {escape(source.name)} ({escape(source.kind)})", total=1
+            )
 
         def done(run: Any) -> None:
             rows = sum(run.rows.values())
@@ -162,7 +185,7 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
             progress.update(
                 tasks[run.source_name],
                 completed=1,
-                description=f"pull {run.source_name}: {note} {rows:,} rows{extra}",
+                description=f"pull {escape(run.source_name)}: {note} {rows:,} rows{extra}",
             )
 
         results = run_pull(
@@ -171,11 +194,12 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
     for run in results:
         for warning in run.stats.warnings:
             err_console.print(
-                f"[yellow]warning:[/yellow] {run.source_name}: {warning}", highlight=False
+                f"[yellow]warning:[/yellow] {escape(run.source_name)}: {escape(warning)}",
+                highlight=False,
             )
         if run.error:
             err_console.print(
-                f"[red]{run.status}:[/red] {run.error}", highlight=False, soft_wrap=True
+                f"[red]{run.status}:[/red] {escape(run.error)}", highlight=False, soft_wrap=True
             )
     return overall_exit_code(results)
 
@@ -196,7 +220,8 @@ def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
         )
     console.print(
         f"transform: {result.models} models, {result.tests} tests passed at as_of "
-        f"{result.as_of} in {result.duration_s:.1f}s"
+        f"{result.as_of} in {result.duration_s:.1f}s",
+        highlight=False,
     )
 
 
@@ -216,14 +241,14 @@ def pull(
     full_refresh: FullRefreshOption = False,
 ) -> None:
     """Pull every source (or --source NAME) into the warehouse."""
-    code = _guard(lambda: _pull(load_config(config), source, full_refresh))
+    code = _guard(lambda: _pull(_load(config), source, full_refresh))
     raise typer.Exit(code)
 
 
 @app.command()
 def transform(config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None) -> None:
     """Rebuild stage history and every mart with dbt (no pull)."""
-    _guard(lambda: _transform(load_config(config), as_utc(as_of)))
+    _guard(lambda: _transform(_load(config), as_utc(as_of)))
 
 
 @app.command()
@@ -236,7 +261,7 @@ def sync(
     """Pull every source, then transform. Exit 3 when some sources failed."""
 
     def body() -> int:
-        cfg = load_config(config)
+        cfg = _load(config)
         code = _pull(cfg, source, full_refresh)
         if code == 1:
             return code
@@ -265,19 +290,20 @@ def status(
     from hub.status import quarantine_counts, quarantine_sample, recent_runs
 
     def body() -> None:
-        cfg = load_config(config)
+        cfg = _load(config)
         if quarantine:
             cfg.source(quarantine)
             table = Table(
-                "entity", "where", "column", "value", "reason", title=f"quarantine: {quarantine}"
+                "entity",
+                "where",
+                "column",
+                "value",
+                "reason",
+                title=Text(f"quarantine: {quarantine}"),
             )
             for q in quarantine_sample(cfg, quarantine):
                 table.add_row(
-                    q["entity"],
-                    q["location"],
-                    q["column_name"] or "",
-                    q["value"] or "",
-                    q["reason"],
+                    *cells(q["entity"], q["location"], q["column_name"], q["value"], q["reason"])
                 )
             console.print(table)
             return
@@ -302,23 +328,25 @@ def status(
             rows = ", ".join(f"{t} {n:,}" for t, n in sorted(r.rows.items())) or "-"
             note = next(iter((r.error or r.warnings or "").splitlines()), "")[:80]
             table.add_row(
-                str(r.started_at)[:19],
-                r.source_name or "-",
-                r.status,
-                rows,
-                str(r.requests_total or 0),
-                str(r.throttled or 0),
-                str(r.retries or 0),
-                str(r.quarantined or 0),
-                f"{r.duration_s or 0:.1f}",
-                note,
+                *cells(
+                    str(r.started_at)[:19],
+                    r.source_name or "-",
+                    r.status,
+                    rows,
+                    str(r.requests_total or 0),
+                    str(r.throttled or 0),
+                    str(r.retries or 0),
+                    str(r.quarantined or 0),
+                    f"{r.duration_s or 0:.1f}",
+                    note,
+                )
             )
         console.print(table)
         counts = quarantine_counts(cfg)
         if any(counts.values()):
             listed = ", ".join(f"{s}: {n}" for s, n in counts.items() if n)
             console.print(
-                f"quarantined records in total: {listed} (hub status --quarantine SOURCE)"
+                f"quarantined records in total: {escape(listed)} (hub status --quarantine SOURCE)"
             )
 
     _guard(body)
@@ -333,7 +361,7 @@ def stages(
     from hub.stages import stage_report
 
     def body() -> int:
-        cfg = load_config(config)
+        cfg = _load(config)
         rows = stage_report(cfg)
         if not rows:
             console.print("no stages in the warehouse yet; run 'hub pull' first")
@@ -345,14 +373,10 @@ def stages(
                 if not r.stage_label or r.stage_label == r.stage_id
                 else f"{r.stage_label} ({r.stage_id})"
             )
-            canonical = f"[red]{r.canonical_stage}[/red]" if r.is_unmapped else r.canonical_stage
             table.add_row(
-                r.source_name,
-                r.pipeline_label or r.pipeline_id or "",
-                native,
-                str(r.deals),
-                canonical,
-                r.suggestion or "",
+                *cells(r.source_name, r.pipeline_label or r.pipeline_id, native, str(r.deals)),
+                Text(r.canonical_stage, style="red" if r.is_unmapped else ""),
+                *cells(r.suggestion),
             )
         console.print(table)
         unmapped = [r for r in rows if r.is_unmapped]
@@ -390,9 +414,11 @@ def sandbox(
         server = sandbox_class(kind)(spec)
         base_url = server.start()
         entry = server.source_config(f"{kind}_sandbox")
-        console.print(f"{kind} sandbox serving {deals} deals at {base_url} (Ctrl-C to stop)")
+        console.print(
+            f"{escape(kind)} sandbox serving {deals} deals at {escape(base_url)} (Ctrl-C to stop)"
+        )
         console.print("add to hub.yml under sources:")
-        console.print(yaml.safe_dump([entry], sort_keys=False), highlight=False)
+        console.print(Text(yaml.safe_dump([entry], sort_keys=False)), highlight=False)
         server.serve_forever()
 
     _guard(body)
@@ -434,8 +460,10 @@ def report(
     def body() -> None:
         if period not in ("month", "quarter"):
             raise ConfigError(f"--period must be month or quarter, not {period!r}")
-        path = write_report(load_config(config), out, period=period)  # type: ignore[arg-type]
-        console.print(f"wrote the report to {path} (one file, opens offline in any browser)")
+        path = write_report(_load(config), out, period=period)  # type: ignore[arg-type]
+        console.print(
+            f"wrote the report to {escape(str(path))} (one file, opens offline in any browser)"
+        )
 
     _guard(body)
 
@@ -461,7 +489,7 @@ def push(
     raise typer.Exit(
         _guard(
             lambda: push_command(
-                load_config(config),
+                _load(config),
                 console,
                 source,
                 apply=apply,
@@ -493,7 +521,7 @@ def score(
                 "deal scores are built by 'hub transform' (analytics.deal_scores); "
                 "use 'hub score --backtest' to evaluate them"
             )
-        result = run_backtest(load_config(config), cutoff=as_utc(cutoff), as_of=as_utc(as_of))
+        result = run_backtest(_load(config), cutoff=as_utc(cutoff), as_of=as_utc(as_of))
         console.print(
             f"backtest: learned from deals closed before {result.cutoff:%Y-%m-%d}, "
             f"scored {result.n} deals that closed by {result.as_of:%Y-%m-%d} "

@@ -7,13 +7,23 @@ own options model, through :func:`models.errors.config_error_from_validation`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from models.canonical import ActivityType
 from models.errors import ConfigError, config_error_from_validation
@@ -29,6 +39,8 @@ DEFAULT_CANONICAL_STAGES: tuple[tuple[str, str | None, float | None], ...] = (
 )
 UNMAPPED = "unmapped"
 ANY_PIPELINE = "*"
+DATASET_PREFIX = "src_"  # a source's dataset is src_<name> (hub.warehouse.dataset_name)
+SECRET_REFERENCES = ("env:", "dlt:")
 
 
 class StrictModel(BaseModel):
@@ -245,9 +257,17 @@ class HubConfig(StrictModel):
     lookback_minutes: int = Field(default=10, ge=0)
     response_sla_hours: float = Field(default=24, gt=0)
     quotas_path: str | None = None
+    allow_literal_secrets: bool = Field(
+        default=False,
+        description=(
+            "accept passwords and tokens written in hub.yml itself (with a warning) instead "
+            "of env:NAME or dlt:NAME references; docs/configuration.md"
+        ),
+    )
 
     # Where the file was read from; relative paths resolve against its folder.
     config_path: Path | None = Field(default=None, exclude=True)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     @field_validator("as_of", mode="before")
     @classmethod
@@ -318,6 +338,11 @@ class HubConfig(StrictModel):
                         )
         return self
 
+    @property
+    def warnings(self) -> list[str]:
+        """What is accepted but unsafe (literal secrets under allow_literal_secrets)."""
+        return list(self._warnings)
+
     # ----- derived values -------------------------------------------------------------
     @property
     def base_dir(self) -> Path:
@@ -351,6 +376,155 @@ class HubConfig(StrictModel):
         return self.as_of or run_started_at
 
 
+# ----- dataset names: exactly as dlt writes them ------------------------------------------------
+
+
+def _dataset_naming(warehouse: WarehouseConfig) -> tuple[Any, str]:
+    """dlt's naming convention for the configured destination, and its staging-dataset
+    layout: the very objects dlt uses to turn ``dataset_name`` into a schema name (a
+    schema made under the destination's capabilities, as a pipeline makes it, so dlt's own
+    config such as ``schema.naming`` applies too)."""
+    from dlt.common.configuration.container import Container
+    from dlt.common.destination import Destination
+    from dlt.common.schema import Schema
+
+    reference = warehouse.destination if warehouse.kind == "dlt" else warehouse.kind
+    try:
+        destination = Destination.from_reference(reference)
+        capabilities = destination.capabilities()
+    except Exception as exc:  # an unknown destination, or one whose package is missing
+        raise ValueError(
+            f"warehouse.destination: dlt cannot load destination '{reference}' "
+            f"({type(exc).__name__}: {str(exc).split('. ')[0][:200]})"
+        ) from None
+    with Container().injectable_context(capabilities):
+        naming = Schema("hub").naming
+    return naming, destination.spec().staging_dataset_name_layout
+
+
+def _check_datasets(config: HubConfig, path: Path | None) -> None:
+    """Every source loads into the dataset the hub reads, ``src_<name>``, and no two sources
+    share a dataset or a merge-staging dataset. dlt normalizes dataset names for the
+    destination (``crm_`` -> ``src_crmx``, ``crm__x`` -> ``src_crm_x``, ``crm²`` ->
+    ``src_crmx``, long names cut on PostgreSQL), so a name it changes is refused here."""
+    if not config.sources:
+        return
+    try:
+        naming, staging_layout = _dataset_naming(config.warehouse)
+    except ValueError as exc:
+        raise ConfigError(f"{path or 'hub.yml'}: {exc}") from None
+    users: dict[str, list[tuple[str, str]]] = {}  # dataset -> [(source, what it is to it)]
+    renamed = []
+    for source in config.sources:
+        wanted = DATASET_PREFIX + source.name
+        dataset = naming.normalize_table_identifier(wanted)
+        # as dlt does: the layout takes the name before normalizing (crm_ -> src_crm_staging)
+        staging = staging_layout % wanted if "%s" in staging_layout else staging_layout
+        users.setdefault(dataset, []).append((source.name, "dataset"))
+        users.setdefault(naming.normalize_table_identifier(staging), []).append(
+            (source.name, "merge staging dataset")
+        )
+        if dataset != wanted:
+            renamed.append(
+                f"sources[{source.name}].name: dlt would load this source into dataset "
+                f"'{dataset}', not '{wanted}' where the hub reads it; use plain "
+                "lower_snake_case (letters and digits, single underscores between them), "
+                "short enough for the warehouse's identifiers"
+            )
+    collisions: dict[frozenset[str], str] = {}
+    for dataset, sharing in users.items():
+        names = frozenset(source for source, _ in sharing)
+        if len(names) > 1 and names not in collisions:
+            roles = " and ".join(f"the {what} of '{source}'" for source, what in sharing)
+            collisions[names] = (
+                f"sources {' and '.join(repr(n) for n in sorted(names))} collide: dlt names "
+                f"{roles} '{dataset}'; rename one of them"
+            )
+    problems = [*collisions.values(), *renamed]
+    if problems:
+        where = f"{path}: " if path else ""
+        lines = problems[0] if len(problems) == 1 else "\n  " + "\n  ".join(problems)
+        raise ConfigError(where + lines)
+
+
+# ----- secrets written in hub.yml itself ---------------------------------------------------------
+
+
+def _is_reference(value: str) -> bool:
+    return value.startswith(SECRET_REFERENCES)
+
+
+def _url_password(value: str) -> bool:
+    try:
+        return bool(urlsplit(value).password)
+    except ValueError:
+        return False
+
+
+def _loopback_only(options: dict[str, Any]) -> bool:
+    """True when every URL in a source's options is on this machine (a sandbox): its
+    throwaway credentials may be written down (``hub sandbox``, ``hub demo``)."""
+    urls = [
+        v for v in options.values() if isinstance(v, str) and v.startswith(("http://", "https://"))
+    ]
+    if not urls:
+        return False
+    for url in urls:
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:
+            return False
+        if host != "localhost":
+            try:
+                if not ipaddress.ip_address(host).is_loopback:
+                    return False
+            except ValueError:
+                return False
+    return True
+
+
+def literal_secrets(config: HubConfig) -> list[str]:
+    """Key paths of secrets written into hub.yml rather than referenced (env:NAME, dlt:NAME).
+    Every source credential counts (the resolver treats them all as secrets), except for a
+    source whose options point only at 127.0.0.1 (a sandbox); a warehouse password counts, and
+    a sqlalchemy_url with a password in it. Values are never returned."""
+    found = []
+    warehouse = config.warehouse
+    if warehouse.password and not _is_reference(warehouse.password):
+        found.append("warehouse.password")
+    url = warehouse.sqlalchemy_url
+    if url and not _is_reference(url) and _url_password(url):
+        found.append("warehouse.sqlalchemy_url")
+    for source in config.sources:
+        if _loopback_only(source.options):
+            continue
+        found += [
+            f"sources[{source.name}].credentials.{key}"
+            for key, value in source.credentials.items()
+            if not _is_reference(str(value))
+        ]
+    return found
+
+
+def _check_secrets(config: HubConfig, path: Path | None) -> None:
+    literal = literal_secrets(config)
+    if not literal:
+        return
+    where = f"{path}: " if path else ""
+    if not config.allow_literal_secrets:
+        raise ConfigError(
+            f"{where}{', '.join(literal)}: a password or token written in the file itself "
+            "(hub.yml gets committed and shared); put it in an environment variable and write "
+            "env:NAME (or dlt:NAME for .dlt/secrets.toml), or set 'allow_literal_secrets: true' "
+            "to accept it (docs/configuration.md)"
+        )
+    config._warnings = [
+        f"{where}{key}: a literal secret, accepted because allow_literal_secrets is true; "
+        "prefer env:NAME"
+        for key in literal
+    ]
+
+
 def load_config(path: str | Path) -> HubConfig:
     """Read and validate ``hub.yml``; every failure is a :class:`ConfigError`."""
     path = Path(path)
@@ -359,6 +533,10 @@ def load_config(path: str | Path) -> HubConfig:
             f"{path}: no such file; run 'hub init' to write a commented hub.yml, "
             "or pass --config PATH"
         )
+    if path.is_dir():
+        inside = path / "hub.yml"
+        hint = f"--config {inside}" if inside.is_file() else "--config PATH/TO/hub.yml"
+        raise ConfigError(f"{path}: is a folder, not a hub.yml file; pass the file: {hint}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -369,6 +547,8 @@ def load_config(path: str | Path) -> HubConfig:
         ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys such as 'sources:'")
     return parse_config(raw, path)
@@ -379,5 +559,7 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> HubConfig:
         config = HubConfig.model_validate(raw)
     except ValidationError as exc:
         raise config_error_from_validation(exc, file=path, raw=raw) from None
+    _check_datasets(config, path)
+    _check_secrets(config, path)
     config.config_path = path.resolve() if path else None
     return config

@@ -100,3 +100,93 @@ def test_csv_options_errors_name_the_option_path(tmp_path: Path) -> None:
     message = str(info.value)
     assert "sources[exp].options.deals" in message
     assert "source_deal_id" in message  # the valid field names are listed
+
+
+# ----- source names: the dataset dlt really loads into -------------------------------------
+
+
+def _sources(*names: str, warehouse: str = "") -> str:
+    entries = ", ".join(f"{{name: '{n}', kind: csv}}" for n in names)
+    return f"{warehouse}sources: [{entries}]\n"
+
+
+POSTGRES = "warehouse: {kind: postgres, host: h, user: u, database: d}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            _sources("crm_"),
+            ["sources[crm_].name", "'src_crmx'", "'src_crm_'"],
+            id="trailing-underscore",
+        ),
+        pytest.param(
+            _sources("crm²"), ["sources[crm²].name", "'src_crmx'"], id="superscript-digit"
+        ),
+        pytest.param(_sources("crmé"), ["sources[crmé].name", "'src_crmx'"], id="accented-letter"),
+        pytest.param(
+            _sources("crm_x", "crm__x"),
+            ["sources 'crm__x' and 'crm_x' collide", "'src_crm_x'"],
+            id="double-underscore-shares-a-dataset",
+        ),
+        pytest.param(
+            _sources("sales", "sales_staging"),
+            ["sources 'sales' and 'sales_staging' collide", "merge staging dataset of 'sales'"],
+            id="a-dataset-named-like-another-sources-staging",
+        ),
+        pytest.param(
+            _sources("n" * 70, warehouse=POSTGRES),
+            ["dlt would load this source into dataset 'src_nnnnn", "identifiers"],
+            id="too-long-for-postgres",
+        ),
+    ],
+)
+def test_source_names_dlt_would_rename_or_share_are_refused(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, text))
+    for fragment in expected:
+        assert fragment in str(info.value), str(info.value)
+
+
+def test_plain_names_are_accepted_and_length_depends_on_the_warehouse(tmp_path: Path) -> None:
+    load_config(_write(tmp_path, _sources("crm_export", "hubspot_eu", "crm2", "a1_b2_c3")))
+    load_config(_write(tmp_path, _sources("n" * 70)))  # DuckDB identifiers are not cut
+
+
+def test_the_names_accepted_are_exactly_where_real_dlt_loads(tmp_path: Path) -> None:
+    """Independent of the check: a real dlt pipeline into DuckDB per name, and the schema
+    that appears. Accepted names land in src_<name>; refused ones land elsewhere."""
+    import dlt
+    import duckdb
+
+    accepted_names = []
+    for i, name in enumerate(["crm_export", "crm2", "crm_", "crm__x", "crm²"]):
+        db = tmp_path / f"w{i}.duckdb"
+        dlt.pipeline(
+            pipeline_name=f"p{i}",
+            destination=dlt.destinations.duckdb(str(db)),
+            dataset_name=f"src_{name}",
+            pipelines_dir=str(tmp_path / "pipelines"),
+        ).run([{"id": 1}], table_name="t")
+        with duckdb.connect(str(db), read_only=True) as con:
+            schemas = con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()
+        (landed,) = {s for (s,) in schemas if s.startswith("src_")}
+        try:
+            load_config(_write(tmp_path, _sources(name)))
+            accepted = True
+        except ConfigError:
+            accepted = False
+        assert accepted == (landed == f"src_{name}"), (name, landed)
+        accepted_names += [name] if accepted else []
+    assert accepted_names == ["crm_export", "crm2"]
+
+
+def test_config_given_a_folder_says_to_pass_the_file(tmp_path: Path) -> None:
+    _write(tmp_path, "sources: []\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert "is a folder" in str(info.value)
+    assert f"--config {tmp_path / 'hub.yml'}" in str(info.value)

@@ -1,9 +1,15 @@
-"""The plan and the result as rich tables, for the CLI."""
+"""The plan and the result as rich tables, for the CLI.
+
+Deal ids, values, reasons and errors come from the CRMs and the warehouse: they are printed
+through ``escape`` or as ``Text``, never read as rich markup (``[/]`` in a value would fail).
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from hub.push.apply import PushResult, apply_push
 from hub.push.plan import PushPlan, plan_push
@@ -17,9 +23,14 @@ def _short(value: str | None, width: int = 40) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
+def _cells(*values: str) -> list[Text]:
+    """Table cells shown as they are (a rich Table reads a plain string as markup)."""
+    return [Text(str(value)) for value in values]
+
+
 def print_plan(console: Console, plan: PushPlan, *, limit: int = 50) -> None:
     for note in plan.notes:
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     if not plan.sources:
         console.print("nothing to push: no configured source has a writer")
     for name, source in plan.sources.items():
@@ -32,9 +43,9 @@ def print_plan(console: Console, plan: PushPlan, *, limit: int = 50) -> None:
             f"({source.share:.0%})"
         )
         if source.error:
-            console.print(f"[red]{name}: {source.error}[/red]", highlight=False, soft_wrap=True)
+            console.print(Text(f"{name}: {source.error}", style="red"), soft_wrap=True)
         if not source.rows:
-            console.print(title, highlight=False)
+            console.print(Text(title), highlight=False)
             continue
         table = Table(
             "deal",
@@ -42,20 +53,26 @@ def print_plan(console: Console, plan: PushPlan, *, limit: int = 50) -> None:
             "current value",
             "new value",
             "action",
-            title=title,
+            title=Text(title),
             title_justify="left",
         )
         for row in source.rows[:limit]:
             action = row.action if not row.reason else f"{row.action}: {_short(row.reason, 60)}"
             table.add_row(
-                row.deal_id, row.field, _short(row.current_value), _short(row.new_value), action
+                *_cells(
+                    row.deal_id,
+                    row.field,
+                    _short(row.current_value),
+                    _short(row.new_value),
+                    action,
+                )
             )
         console.print(table)
         if len(source.rows) > limit:
             console.print(f"... and {len(source.rows) - limit:,} more rows", highlight=False)
         if source.share > plan.max_share:
             console.print(
-                f"[yellow]{name}: over the safety cap of {plan.max_share:.0%}; "
+                f"[yellow]{escape(name)}: over the safety cap of {plan.max_share:.0%}; "
                 "--apply needs --force[/yellow]",
                 highlight=False,
             )
@@ -67,7 +84,7 @@ def print_result(console: Console, result: PushResult) -> None:
     table = Table(*columns, title=f"push {result.run_id}", title_justify="left")
     for name, s in result.sources.items():
         counts = [f"{s.counts[outcome]:,}" for outcome in outcomes]
-        table.add_row(name, *counts, str(s.write_requests), _short(s.error, 60))
+        table.add_row(Text(name), *counts, str(s.write_requests), Text(_short(s.error, 60)))
     console.print(table)
     console.print("every row's outcome is in hub_meta.hub_push_log", highlight=False)
 
@@ -86,7 +103,7 @@ def push_command(
     if setup:
         for name, lines in setup_fields(config, sources).items():
             for line in lines:
-                console.print(f"{name}: {line}", highlight=False, soft_wrap=True)
+                console.print(Text(f"{name}: {line}"), highlight=False, soft_wrap=True)
         return 0
     plan = plan_push(config, sources)
     print_plan(console, plan, limit=limit)

@@ -6,7 +6,9 @@ the table (and the mart) says.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import date
 from typing import Any
 
@@ -29,6 +31,24 @@ ACTIVITY_COLORS = {
     "other_activities": "#9d755d",
 }
 HEIGHT = 360
+LABEL_MAX = 40  # characters of a CRM name shown in a chart; the tables hold it whole
+# Control characters (Plotly reads a newline as <br>) and bidi embeddings, overrides and
+# isolates (a right-to-left override would reverse the text after the name in a hover).
+_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def label(text: str, max_chars: int = LABEL_MAX) -> str:
+    """``text`` as a chart must show it: literally, whatever a CRM holds.
+
+    Plotly reads a subset of HTML in every label, legend entry and hover text (``<a href>``
+    becomes a link, ``<b style=...>`` styles, ``<br>`` breaks) and decodes entities, so
+    ``& < >`` go in as entities, which it shows as the characters themselves. Control and
+    bidi formatting characters become spaces and long names are cut (the page's tables
+    show the name as stored)."""
+    shown = _UNSHOWN.sub(" ", text)
+    if len(shown) > max_chars:
+        shown = shown[: max_chars - 1] + "…"
+    return html.escape(shown, quote=False)
 
 
 def period_label(value: date | None, period: str) -> str:
@@ -59,6 +79,10 @@ def _layout(fig: go.Figure, *, money: str | None = None, height: int = HEIGHT, *
         fig.update_yaxes(title_text=money, tickformat="~s")
 
 
+def labels(texts: list[str]) -> list[str]:
+    return [label(t) for t in texts]
+
+
 def _empty(fig: go.Figure, message: str) -> go.Figure:
     fig.add_annotation(
         text=message,
@@ -87,20 +111,20 @@ def board_chart(data: ReportData) -> go.Figure:
         if not stages:
             continue
         fig.add_bar(
-            name=source.name,
-            x=stages,
+            name=label(source.name),
+            x=labels(stages),
             y=[mine[s]["amount_base"] for s in stages],
             customdata=[[mine[s]["deals"], mine[s]["weighted_amount_base"]] for s in stages],
             text=[f"{mine[s]['deals']:,}" for s in stages],
             textposition="inside",
             marker_color=colors[source.name],
             hovertemplate=(
-                "%{x} · " + source.name + "<br>%{customdata[0]} deals<br>amount "
+                "%{x} · " + label(source.name) + "<br>%{customdata[0]} deals<br>amount "
                 "%{y:,.0f}<br>weighted %{customdata[1]:,.0f}<extra></extra>"
             ),
         )
     _layout(fig, money=f"open amount ({data.base_currency})", barmode="stack")
-    fig.update_xaxes(categoryorder="array", categoryarray=data.open_stages)
+    fig.update_xaxes(categoryorder="array", categoryarray=labels(data.open_stages))
     return fig
 
 
@@ -112,7 +136,7 @@ def funnel_chart(data: ReportData) -> go.Figure:
         return _empty(fig, "No stage history yet")
     fig.add_trace(
         go.Funnel(
-            y=[r["canonical_stage"] for r in rows],
+            y=[label(r["canonical_stage"]) for r in rows],
             x=[r["reached_count"] for r in rows],
             text=[
                 f"{r['reached_count']:,} · {_pct(r['cumulative_conversion'])} of funnel"
@@ -121,7 +145,9 @@ def funnel_chart(data: ReportData) -> go.Figure:
             textinfo="text",
             marker={"color": STAGE_PALETTE[: len(rows)]},
             connector={"line": {"color": "#ccd", "width": 1}},
-            customdata=[[_pct(r["next_step_conversion"]), r["next_stage"] or "-"] for r in rows],
+            customdata=[
+                [_pct(r["next_step_conversion"]), label(r["next_stage"] or "-")] for r in rows
+            ],
             hovertemplate="%{y}: %{x:,} deals reached<br>to %{customdata[1]}: %{customdata[0]}"
             "<extra></extra>",
         )
@@ -144,8 +170,9 @@ def win_rate_chart(data: ReportData) -> go.Figure:
         mine = [r for r in rows if r["source_name"] == source]
         if not mine:
             continue
+        name = ALL_LABEL if source == ALL else label(source)
         fig.add_scatter(
-            name=ALL_LABEL if source == ALL else source,
+            name=name,
             mode="lines+markers",
             x=[period_label(r["period_start"], data.period) for r in mine],
             y=[r["win_rate"] for r in mine],
@@ -156,9 +183,7 @@ def win_rate_chart(data: ReportData) -> go.Figure:
                 "dash": "solid" if source == ALL else "dot",
             },
             hovertemplate=(
-                "%{x} · "
-                + (ALL_LABEL if source == ALL else source)
-                + "<br>win rate %{y:.1%} (%{customdata[0]} of %{customdata[1]})"
+                "%{x} · " + name + "<br>win rate %{y:.1%} (%{customdata[0]} of %{customdata[1]})"
                 "<extra></extra>"
             ),
         )
@@ -214,25 +239,24 @@ def time_in_stage_chart(data: ReportData) -> go.Figure:
         xs = [s for s in stages if s in mine]
         if not xs:
             continue
+        name = ALL_LABEL if source == ALL else label(source)
         fig.add_bar(
-            name=ALL_LABEL if source == ALL else source,
-            x=xs,
+            name=name,
+            x=labels(xs),
             y=[mine[s]["median_days"] for s in xs],
             marker_color=colors[source],
             customdata=[
                 [mine[s]["spell_count"], mine[s]["p75_days"], mine[s]["p90_days"]] for s in xs
             ],
             hovertemplate=(
-                "%{x} · "
-                + (ALL_LABEL if source == ALL else source)
-                + "<br>median %{y:.1f} d, p75 %{customdata[1]:.1f} d, "
+                "%{x} · " + name + "<br>median %{y:.1f} d, p75 %{customdata[1]:.1f} d, "
                 "p90 %{customdata[2]:.1f} d<br>%{customdata[0]} spells"
                 "<extra></extra>"
             ),
         )
     _layout(fig, barmode="group")
     fig.update_yaxes(title_text="median days in stage")
-    fig.update_xaxes(categoryorder="array", categoryarray=stages)
+    fig.update_xaxes(categoryorder="array", categoryarray=labels(stages))
     return fig
 
 
@@ -252,15 +276,15 @@ def stalled_chart(data: ReportData) -> go.Figure:
         if not xs:
             continue
         fig.add_bar(
-            name=source.name,
-            x=xs,
+            name=label(source.name),
+            x=labels(xs),
             y=[counts[s] for s in xs],
             marker_color=colors[source.name],
-            hovertemplate="%{x} · " + source.name + ": %{y} stalled<extra></extra>",
+            hovertemplate="%{x} · " + label(source.name) + ": %{y} stalled<extra></extra>",
         )
     _layout(fig, barmode="stack", height=300)
     fig.update_yaxes(title_text="stalled deals", dtick=1 if len(rows) <= 10 else None)
-    fig.update_xaxes(categoryorder="array", categoryarray=stages)
+    fig.update_xaxes(categoryorder="array", categoryarray=labels(stages))
     return fig
 
 
@@ -281,13 +305,13 @@ def forecast_chart(data: ReportData) -> go.Figure:
         }
         xs = [p for p in labels if p in mine]
         fig.add_bar(
-            name=f"{stage} (weighted)",
+            name=f"{label(stage)} (weighted)",
             x=xs,
             y=[mine[p]["weighted_amount_base"] for p in xs],
             marker_color=STAGE_PALETTE[i % len(STAGE_PALETTE)],
             customdata=[[mine[p]["open_count"]] for p in xs],
             hovertemplate=(
-                "%{x} · " + stage + "<br>weighted %{y:,.0f}"
+                "%{x} · " + label(stage) + "<br>weighted %{y:,.0f}"
                 "<br>%{customdata[0]} deals<extra></extra>"
             ),
         )
@@ -310,20 +334,25 @@ def forecast_chart(data: ReportData) -> go.Figure:
 
 
 def rep_activity_chart(data: ReportData) -> go.Figure:
+    """One row per rep: plotted by rep key (unique, unlike a name cut to LABEL_MAX),
+    labelled with the name."""
     fig = go.Figure()
     rows = data.rep_activity.rows
     if not rows:
         return _empty(fig, "No activities yet")
-    reps = [r["rep_name"] for r in reversed(rows)]  # most active at the top
+    shown = list(reversed(rows))  # most active at the top
+    keys = [html.escape(r["rep_key"], quote=False) for r in shown]
+    names = [label(r["rep_name"]) for r in shown]
     for column, color in ACTIVITY_COLORS.items():
-        label = "other" if column == "other_activities" else column
+        kind = "other" if column == "other_activities" else column
         fig.add_bar(
-            name=label,
+            name=kind,
             orientation="h",
-            y=reps,
-            x=[r[column] or 0 for r in reversed(rows)],
+            y=keys,
+            x=[r[column] or 0 for r in shown],
+            customdata=names,
             marker_color=color,
-            hovertemplate="%{y}: %{x} " + label + "<extra></extra>",
+            hovertemplate="%{customdata}: %{x} " + kind + "<extra></extra>",
         )
     _layout(
         fig,
@@ -332,7 +361,15 @@ def rep_activity_chart(data: ReportData) -> go.Figure:
         margin={"l": 170, "r": 16, "t": 16, "b": 40},
     )
     fig.update_xaxes(title_text="activities")
-    fig.update_yaxes(type="category", automargin=True)
+    fig.update_yaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=keys,
+        tickmode="array",
+        tickvals=keys,
+        ticktext=names,
+        automargin=True,
+    )
     return fig
 
 

@@ -2,13 +2,16 @@
 
 Every figure is also written as a table whose cells carry the raw value (``data-value``), so the
 numbers can be read back off the page and compared with the marts.
+
+CRM text is data, never markup: every string goes into HTML through :func:`escape`, into the
+charts' JSON through :func:`script_json` and into Plotly through ``charts.label``.
 """
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import date, datetime
-from html import escape
 from typing import Any
 
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
@@ -59,7 +62,8 @@ section h2 { margin:0 0 2px; font-size:17px; }
 table.figures { border-collapse:collapse; width:100%; font-size:12.5px; margin-top:8px; }
 table.figures th { text-align:left; color:var(--muted); font-weight:600;
                    border-bottom:2px solid var(--line); padding:4px 6px; vertical-align:bottom; }
-table.figures td { border-bottom:1px solid var(--line); padding:4px 6px; vertical-align:top; }
+table.figures td { border-bottom:1px solid var(--line); padding:4px 6px; vertical-align:top;
+                   overflow-wrap:anywhere; }
 table.figures td.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
 table.figures tr.all td { font-weight:600; background:#fafbfd; }
 .wide { overflow-x:auto; }
@@ -93,6 +97,23 @@ RENDER_JS = """
 
 
 # ----- formatting --------------------------------------------------------------------------------
+
+
+def escape(text: str, quote: bool = True) -> str:
+    """``text`` as HTML text or attribute value. A NUL cannot be written in HTML at all
+    (browsers drop it from text, replace it in attributes), so it becomes U+FFFD in both."""
+    return html.escape(text, quote=quote).replace("\x00", "\ufffd")
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside ``<script>``: with ``<`` written as ``\\u003c`` no name can close the
+    element (``</script>``) or put the parser in its escaped states (``<!--<script>``, which
+    silently swallowed the rest of the page); ``>`` and ``&`` likewise. Non-ASCII is escaped
+    by ``json.dumps`` already."""
+    text = json.dumps(value, separators=(",", ":"))
+    for char in "<>&":
+        text = text.replace(char, f"\\u{ord(char):04x}")
+    return text
 
 
 def raw(value: Any) -> str | None:
@@ -264,7 +285,7 @@ def render_page(data: ReportData, *, warehouse: str) -> str:
     from hub.report.charts import source_colors
 
     colors = source_colors(data)
-    specs = json.dumps(chart_specs(data), separators=(",", ":")).replace("</", "<\\/")
+    specs = script_json(chart_specs(data))
     nav = "".join(
         f'<a href="#{k}">{escape(t)}</a>'
         for k, t in [

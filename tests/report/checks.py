@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -285,14 +286,13 @@ def chart_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
             ]
             check(f"forecast chart {stage}", trace["y"], mart)
 
-    # rep activity: the stacked types add up to each rep's activities
+    # rep activity: the stacked types add up to each rep's activities (plotted by rep key,
+    # written for Plotly with & < > as entities)
     totals: dict[str, float] = {}
     for trace in charts["rep_activity"]["traces"]:
         for rep, x in zip(trace["y"], trace["x"], strict=True):
-            totals[rep] = totals.get(rep, 0) + x
-    names = {row["rep_name"]["v"]: row["rep_key"]["v"] for row in content["tables"]["rep_activity"]}
-    page_totals = {names[rep]: total for rep, total in totals.items()}
+            totals[html.unescape(rep)] = totals.get(html.unescape(rep), 0) + x
     mart_totals = {k: v["activities"] for k, v in exp["rep_activity"].items()}
-    if page_totals != mart_totals:
-        problems.append(f"rep activity chart {page_totals}, mart {mart_totals}")
+    if totals != mart_totals:
+        problems.append(f"rep activity chart {totals}, mart {mart_totals}")
     return problems

@@ -72,19 +72,19 @@ class LoadedPage:
     requested_urls: list[str]
     content: dict[str, Any]  # what page_reader.EXTRACT_JS read off the rendered page
     screenshot: Path
+    probes: dict[str, Any]  # the value of each extra expression asked for, by name
 
 
-@pytest.fixture(scope="session")
-def loaded_page(
-    chromium_binary: str, report_world: ReportWorld, tmp_path_factory: pytest.TempPathFactory
-) -> LoadedPage:  # chromium_binary first: skip (or fail in CI) before building the warehouse
+def load_page(
+    binary: str, page: Path, folder: Path, probes: dict[str, str] | None = None
+) -> LoadedPage:
+    """Open ``page`` in a fresh headless Chromium, wait for every chart, read it back."""
     import json
 
-    folder = tmp_path_factory.mktemp("chromium")
-    browser = Chromium(chromium_binary, folder / "profile", folder / "chromium.log")
+    browser = Chromium(binary, folder / "profile", folder / "chromium.log")
     try:
         browser.open_page()
-        url = report_world.report_path.resolve().as_uri()
+        url = page.resolve().as_uri()
         browser.navigate(url)
         ready = browser.wait_until(
             "document.body && document.body.getAttribute('data-charts-ready') !== 'false' "
@@ -92,9 +92,23 @@ def loaded_page(
             timeout=90,
         )
         content = json.loads(browser.evaluate(EXTRACT_JS))
+        values = {name: browser.evaluate(js) for name, js in (probes or {}).items()}
         screenshot = browser.screenshot(folder / "report.png")
         return LoadedPage(
-            url, ready, browser.console_errors(), browser.requested_urls(), content, screenshot
+            url,
+            ready,
+            browser.console_errors(),
+            browser.requested_urls(),
+            content,
+            screenshot,
+            values,
         )
     finally:
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def loaded_page(
+    chromium_binary: str, report_world: ReportWorld, tmp_path_factory: pytest.TempPathFactory
+) -> LoadedPage:  # chromium_binary first: skip (or fail in CI) before building the warehouse
+    return load_page(chromium_binary, report_world.report_path, tmp_path_factory.mktemp("chromium"))
