@@ -8,6 +8,7 @@ second unchanged pull that changes nothing, and no credential in the run log.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import duckdb
 import pytest
 
 from connectors.registry import all_connectors
+from connectors.values import web_domain
 from hub.generate import Generated, csv_source_entry
 from hub.pull import run_pull
 from hub.stages import stage_report
@@ -167,3 +169,63 @@ def test_unchanged_second_pull_changes_nothing_and_run_log_has_no_secret(world: 
     assert "ok" in log
     for secret in world.secrets:
         assert secret not in log
+
+
+# ----- accounts (issue #15) ---------------------------------------------------------------------
+# Kinds that pull accounts; each connector adds its own kind when it does.
+ACCOUNT_KINDS = {"pipedrive"}
+
+
+def test_accounts_link_every_deal_and_custom_fields_are_described(world: World) -> None:
+    """Every deal's account_key is an account of the source and its one primary link in
+    deal_accounts; domains are values.web_domain of the website; every custom_fields key
+    has a field_definitions row, and option fields hold labels, never ids."""
+    source = world.config.sources[0]
+    if source.kind not in ACCOUNT_KINDS:
+        pytest.skip(f"kind {source.kind} does not pull accounts")
+    (run,) = run_pull(world.config)
+    assert run.status == "ok", run.error
+    s = f"src_{source.name}"
+    with _db(world.config) as con:
+
+        def one(sql: str) -> Any:
+            return con.execute(sql).fetchone()[0]
+
+        assert one(f"SELECT count(*) FROM {s}.accounts") > 0
+        assert one(f"SELECT count(*) FROM {s}.deals WHERE account_key IS NOT NULL") > 0
+        dangling = one(
+            f"SELECT count(*) FROM {s}.deals d WHERE d.account_key IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM {s}.accounts a WHERE a.account_key = d.account_key)"
+        )
+        assert dangling == 0, "deals point at accounts the source did not land"
+        mismatched = one(
+            f"SELECT count(*) FROM {s}.deals d LEFT JOIN {s}.deal_accounts l "
+            "ON l.deal_key = d.deal_key AND l.is_primary "
+            "WHERE coalesce(l.account_key, '') <> coalesce(d.account_key, '')"
+        )
+        assert mismatched == 0, "deals.account_key is not the deal's primary link"
+        assert (
+            one(
+                f"SELECT coalesce(max(n), 1) FROM (SELECT count(*) AS n FROM {s}.deal_accounts "
+                "WHERE is_primary GROUP BY deal_key)"
+            )
+            == 1
+        )
+        for website, domain in con.execute(f"SELECT website, domain FROM {s}.accounts").fetchall():
+            assert domain == web_domain(website), website
+        types = {
+            (entity, column): data_type
+            for entity, column, data_type in con.execute(
+                f"SELECT entity, column_name, data_type FROM {s}.field_definitions"
+            ).fetchall()
+        }
+        for table, entity in (("deals", "deal"), ("accounts", "account")):
+            rows = con.execute(
+                f"SELECT custom_fields FROM {s}.{table} WHERE custom_fields IS NOT NULL"
+            ).fetchall()
+            for (custom,) in rows:
+                for column, value in json.loads(custom).items():
+                    assert (entity, column) in types, f"{entity}.{column} has no definition"
+                    if types[entity, column] == "enum":
+                        labels = value if isinstance(value, list) else [value]
+                        assert all(isinstance(v, str) and not v.isdigit() for v in labels)
