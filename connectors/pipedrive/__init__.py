@@ -10,7 +10,8 @@ from connectors.pipedrive.writer import build_writer
 
 CONNECTOR = Connector(
     kind="pipedrive",
-    description="Pipedrive deals, stage history (deal flow), activities and notes via API v2",
+    description="Pipedrive deals, stage history (deal flow), activities, notes and "
+    "organisations via API v2",
     options_model=PipedriveOptions,
     build_source=build_source,
     default_stage_map=DEFAULT_STAGE_MAP,

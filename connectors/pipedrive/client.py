@@ -55,6 +55,11 @@ def rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def v1_stamp(value: datetime) -> str:
+    """v1's ``YYYY-MM-DD HH:MM:SS`` (UTC): what ``/v1/recents`` takes as ``since_timestamp``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 # ----- auth ----------------------------------------------------------------------------------
 
 

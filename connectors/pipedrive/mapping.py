@@ -8,11 +8,12 @@ Pipedrive keeps a won or lost deal in its last stage and records the outcome as 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
 from connectors.pipedrive.client import parse_time
+from connectors.pipedrive.fields import CRM, HASH_KEY, CustomFields
 from connectors.pipedrive.settings import ACTIVITY_TYPE_MAP, LOST_STAGE_ID, WON_STAGE_ID
 from connectors.values import (
     BadValues,
@@ -22,11 +23,14 @@ from connectors.values import (
     parse_percent,
     stage_probability,
     to_date,
+    web_domain,
 )
 from models.canonical import make_key
 
-CRM = "pipedrive"
+__all__ = ["CRM", "CustomFields"]
+
 DEALS_LOCATION = "/api/v2/deals"
+ORGANIZATIONS_LOCATION = "/api/v2/organizations"
 ACTIVITIES_LOCATION = "/api/v2/activities"
 NOTES_LOCATION = "/api/v1/notes"
 
@@ -42,66 +46,6 @@ def _id(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-# ----- custom fields -------------------------------------------------------------------------
-
-
-@dataclass
-class CustomFields:
-    """Resolves 40-character field keys to names and option ids to labels.
-
-    Keys are stable across renames, names are not: selection by key keeps working after an
-    admin renames a field, and output always uses the name current at pull time.
-    """
-
-    names: dict[str, str] = field(default_factory=dict)  # key -> name
-    types: dict[str, str] = field(default_factory=dict)
-    options: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> id -> label
-    keep: set[str] | None = None  # keys to keep; None = every custom field
-
-    @classmethod
-    def from_fields(
-        cls, fields: Iterable[Mapping[str, Any]], wanted: list[str] | None
-    ) -> CustomFields:
-        out = cls()
-        for f in fields:
-            if not f.get("edit_flag", True) or len(str(f.get("key", ""))) != 40:
-                continue
-            key = str(f["key"])
-            out.names[key] = str(f.get("name") or key)
-            out.types[key] = str(f.get("field_type") or "")
-            out.options[key] = {
-                str(o.get("id")): str(o.get("label")) for o in (f.get("options") or []) if o
-            }
-        if wanted is not None:
-            by_name = {name: key for key, name in out.names.items()}
-            out.keep = {by_name.get(w, w) for w in wanted}
-        return out
-
-    def readable(self, raw: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        if not raw:
-            return None
-        result: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key not in self.names or (self.keep is not None and key not in self.keep):
-                continue
-            result[self.names[key]] = self._value(key, value)
-        return result or None
-
-    def _value(self, key: str, value: Any) -> Any:
-        labels = self.options.get(key) or {}
-        if value is None or not labels:
-            return value.get("value") if isinstance(value, dict) and "value" in value else value
-        if isinstance(value, dict):  # include_option_labels=true shape
-            return value.get("label")
-        if isinstance(value, list):
-            return [
-                labels.get(str(v.get("id") if isinstance(v, dict) else v), str(v)) for v in value
-            ]
-        if self.types.get(key) == "set" and isinstance(value, str):
-            return [labels.get(v.strip(), v.strip()) for v in value.split(",") if v.strip()]
-        return labels.get(str(value), value)
-
-
 # ----- deals ---------------------------------------------------------------------------------
 
 
@@ -111,6 +55,7 @@ def deal_row(
     """One deal plus quarantine rows for the optional values it was loaded without (a bad
     amount, probability, date or timestamp drops only that value and names the field)."""
     vals = BadValues(src, CRM, "deals", str(d["id"]), location)
+    org = _id(d.get("org_id"))
     status = str(d.get("status") or "open")
     outcome_field = "won_time" if status == "won" else "lost_time"
     closed = (
@@ -132,8 +77,9 @@ def deal_row(
         "currency": d.get("currency"),
         "probability": vals.get("probability", d.get("probability"), parse_percent),
         "owner_id": _id(d.get("owner_id")),
-        "account_id": _id(d.get("org_id")),
-        "account_name": None,
+        "account_id": org,
+        "account_name": None,  # v2 deals carry only org_id; accounts.name has the name
+        "account_key": make_key(src, org) if org else None,
         "created_at": added,
         "expected_close_date": vals.get(
             "expected_close_date", d.get("expected_close_date"), _checked_date
@@ -144,9 +90,102 @@ def deal_row(
         "stage_changed_at": vals.get("stage_change_time", d.get("stage_change_time"), _checked_time)
         or added,
         "is_deleted": bool(d.get("is_deleted")),
-        "custom_fields": fields.readable(d.get("custom_fields")),
+        "custom_fields": fields.values(d.get("custom_fields"), vals),
     }
     return row, vals.rows
+
+
+REMOVED = "removed"
+"""The hard-delete column of ``deal_accounts`` (see ``deal_account_row``)."""
+
+
+def deal_account_row(src: str, d: Mapping[str, Any]) -> dict[str, Any]:
+    """The deal's one association: its organisation, primary. A deal without one yields a
+    row marked ``removed`` (dlt's hard delete): its ``deal_key`` clears the association
+    an earlier run loaded, and the row itself is not stored."""
+    org = _id(d.get("org_id"))
+    return {
+        "source_name": src,
+        "crm": CRM,
+        "deal_key": make_key(src, d["id"]),
+        "account_key": make_key(src, org if org else "-"),
+        "is_primary": True,
+        "label": None,
+        REMOVED: org is None,
+    }
+
+
+# ----- organisations -------------------------------------------------------------------------
+
+
+def organization_row(
+    src: str,
+    o: Mapping[str, Any],
+    fields: CustomFields,
+    location: str = ORGANIZATIONS_LOCATION,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One organisation as an account, plus quarantine rows for the optional values it was
+    loaded without (a bad timestamp, an unknown industry or custom option, a custom value
+    that does not fit its field). ``domain`` is the website's host (``values.web_domain``);
+    ``country`` is the address's country as Pipedrive holds it."""
+    vals = BadValues(src, CRM, "accounts", str(o["id"]), location)
+    website = o.get("website")
+    if website is not None and not isinstance(website, str):
+        vals.add("website", website, "not a text; the organisation was loaded without it")
+        website = None
+    address = o.get("address")
+    country = address.get("country") if isinstance(address, Mapping) else None
+    row = {
+        "source_name": src,
+        "crm": CRM,
+        "account_key": make_key(src, o["id"]),
+        "source_account_id": str(o["id"]),
+        "name": o.get("name"),
+        "website": website or None,
+        "domain": web_domain(website),
+        "industry": fields.standard_label("industry", o.get("industry"), vals),
+        "country": country or None,
+        "owner_id": _id(o.get("owner_id")),
+        "created_at": vals.get("add_time", o.get("add_time"), _checked_time),
+        "updated_at": vals.get("update_time", o.get("update_time"), _checked_time),
+        "is_deleted": bool(o.get("is_deleted")),
+        "custom_fields": fields.values(o.get("custom_fields"), vals),
+    }
+    return row, vals.rows
+
+
+_V1_ADDRESS = (
+    "subpremise",
+    "street_number",
+    "route",
+    "sublocality",
+    "locality",
+    "admin_area_level_1",
+    "admin_area_level_2",
+    "country",
+    "postal_code",
+)
+
+
+def organization_from_v1(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A v1 organisation (``/v1/recents``: ``owner_id`` an object, ``active_flag``, flat
+    ``address_*`` parts, custom fields at the top level) in the v2 shape ``organization_row``
+    reads."""
+    address = {"value": data.get("address")} | {
+        part: data.get(f"address_{part}") for part in _V1_ADDRESS
+    }
+    return {
+        "id": data["id"],
+        "name": data.get("name"),
+        "owner_id": _id(data.get("owner_id")),
+        "add_time": data.get("add_time"),
+        "update_time": data.get("update_time"),
+        "is_deleted": data.get("active_flag") is False,
+        "address": address,
+        "website": data.get("website"),
+        "industry": data.get("industry"),
+        "custom_fields": {k: v for k, v in data.items() if HASH_KEY.match(str(k))},
+    }
 
 
 # ----- stage history -------------------------------------------------------------------------

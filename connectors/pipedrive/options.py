@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.pipedrive.settings import PLANS, daily_tokens
+
+FieldSelection = Literal["all"] | list[str] | None
+"""'all' (or None) takes every custom field; a list takes the fields it names."""
 
 
 class PipedriveOptions(BaseModel):
@@ -40,8 +45,19 @@ class PipedriveOptions(BaseModel):
     )
     include_archived: bool = True
     include_notes: bool = True
-    custom_fields: list[str] | None = Field(
-        default=None, description="deal custom fields to keep, by name or 40-char key; None = all"
+    include_organizations: bool = Field(
+        default=True,
+        description="pull organisations into accounts and deal_accounts (OAuth scope "
+        "contacts:read); off: deals keep their account_id and account_key only",
+    )
+    custom_fields: FieldSelection = Field(
+        default="all",
+        description="deal custom fields to keep: 'all', or a list of names, column names or "
+        "40-char keys ([] = none)",
+    )
+    organization_custom_fields: FieldSelection = Field(
+        default="all",
+        description="organisation custom fields to keep, the same way as custom_fields",
     )
     activity_type_map: dict[str, str] = Field(
         default_factory=dict, description="extra activity type key -> canonical type"

@@ -10,6 +10,7 @@ charges them against its fake company's budget, so both agree by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 Paging = Literal["cursor", "offset", "none"]
@@ -37,6 +38,11 @@ ENDPOINTS: dict[str, Endpoint] = {
     "deal_fields": Endpoint("/api/v1/dealFields", 20, "offset"),
     "notes": Endpoint("/api/v1/notes", 20, "offset"),
     "flow": Endpoint("/api/v1/deals/{id}/flow", 40, "offset"),
+    "organizations": Endpoint("/api/v2/organizations", 10, "cursor"),
+    "organization": Endpoint("/api/v2/organizations/{id}", 1, "none"),
+    "organization_fields": Endpoint("/api/v1/organizationFields", 20, "offset"),
+    # read only for deleted organisations (the v2 list has none); reaches back one month
+    "recents": Endpoint("/api/v1/recents", 20, "offset"),
 }
 
 BURST_WINDOW_S = 2.0
@@ -106,3 +112,24 @@ ACTIVITY_TYPE_MAP: dict[str, str] = {
 }
 
 DEAL_STATUSES = "open,won,lost,deleted"
+
+# How far back /v1/recents answers (since 2024-12-01): deletions older than that are not seen.
+RECENTS_REACH = timedelta(days=30)
+
+# Field definitions are kept in the source state and fetched again after this long, or at
+# once when a record carries a field key or option id the kept ones do not know.
+FIELDS_MAX_AGE = timedelta(hours=24)
+
+# Pipedrive field types -> the canonical FieldDefinition.data_type. ``set`` (multiple
+# options) lands as a list of option labels; ``monetary`` and ``daterange`` keep their
+# amount and start; user/org/person fields keep the referenced id as text.
+FIELD_DATA_TYPES: dict[str, str] = {
+    "enum": "enum",
+    "set": "enum",
+    "double": "number",
+    "monetary": "number",
+    "date": "date",
+    "daterange": "date",
+}
+"""Every other type (varchar, varchar_auto, text, phone, address, time, timerange, user,
+org, people) is ``text``."""

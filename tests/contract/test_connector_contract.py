@@ -10,6 +10,7 @@ linked to one primary account, and custom-field values in their declared types.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -178,7 +179,7 @@ def test_unchanged_second_pull_changes_nothing_and_run_log_has_no_secret(world: 
 
 # ----- accounts and custom fields (issue #15) -------------------------------------------------
 
-ACCOUNT_KINDS = {"csv"}  # kinds that pull accounts; each adds itself when it does
+ACCOUNT_KINDS = {"csv", "pipedrive"}  # kinds that pull accounts; each adds itself when it does
 _JSON_TYPES = {  # FieldDefinition.data_type -> the JSON types DuckDB may report for it
     "text": {"VARCHAR"},
     "enum": {"VARCHAR"},
@@ -260,3 +261,57 @@ def test_custom_field_values_have_the_type_their_definition_declares(
                 declared = definitions.get((entity, column))
                 assert declared is not None, f"{table}.custom_fields.{column} has no definition"
                 assert json_type in _JSON_TYPES[declared], (table, column, json_type, declared)
+
+
+def test_accounts_link_every_deal_and_custom_fields_are_described(account_world: World) -> None:
+    """Every deal's account_key is an account of the source and its one primary link in
+    deal_accounts; domains are values.web_domain of the website; every custom_fields key
+    has a field_definitions row, and option fields hold labels, never ids."""
+    world = account_world
+    source = world.config.sources[0]
+    (run,) = run_pull(world.config)
+    assert run.status == "ok", run.error
+    s = f"src_{source.name}"
+    with _db(world.config) as con:
+
+        def one(sql: str) -> Any:
+            return con.execute(sql).fetchone()[0]
+
+        assert one(f"SELECT count(*) FROM {s}.accounts") > 0
+        assert one(f"SELECT count(*) FROM {s}.deals WHERE account_key IS NOT NULL") > 0
+        dangling = one(
+            f"SELECT count(*) FROM {s}.deals d WHERE d.account_key IS NOT NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM {s}.accounts a WHERE a.account_key = d.account_key)"
+        )
+        assert dangling == 0, "deals point at accounts the source did not land"
+        mismatched = one(
+            f"SELECT count(*) FROM {s}.deals d LEFT JOIN {s}.deal_accounts l "
+            "ON l.deal_key = d.deal_key AND l.is_primary "
+            "WHERE coalesce(l.account_key, '') <> coalesce(d.account_key, '')"
+        )
+        assert mismatched == 0, "deals.account_key is not the deal's primary link"
+        assert (
+            one(
+                f"SELECT coalesce(max(n), 1) FROM (SELECT count(*) AS n FROM {s}.deal_accounts "
+                "WHERE is_primary GROUP BY deal_key)"
+            )
+            == 1
+        )
+        for website, domain in con.execute(f"SELECT website, domain FROM {s}.accounts").fetchall():
+            assert domain == web_domain(website), website
+        types = {
+            (entity, column): data_type
+            for entity, column, data_type in con.execute(
+                f"SELECT entity, column_name, data_type FROM {s}.field_definitions"
+            ).fetchall()
+        }
+        for table, entity in (("deals", "deal"), ("accounts", "account")):
+            rows = con.execute(
+                f"SELECT custom_fields FROM {s}.{table} WHERE custom_fields IS NOT NULL"
+            ).fetchall()
+            for (custom,) in rows:
+                for column, value in json.loads(custom).items():
+                    assert (entity, column) in types, f"{entity}.{column} has no definition"
+                    if types[entity, column] == "enum":
+                        labels = value if isinstance(value, list) else [value]
+                        assert all(isinstance(v, str) and not v.isdigit() for v in labels)

@@ -9,6 +9,7 @@ nothing wraps our client; tests/pipedrive/spec.py checks both sides with openapi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,8 @@ def _operations(exchanges: list[Exchange]) -> set[tuple[str, str]]:
 def test_our_connector_sync_and_push_match_the_spec_on_both_sides(hub: Hub) -> None:
     exchanges = hub.sandbox.record_exchanges()
     hub.pull()  # full
-    hub.mutate(seed=1)
-    hub.pull()  # incremental: updated_since on deals, activities and notes
+    hub.mutate(seed=1, org_edits=2, org_deletes=2, new_orgs=1)
+    hub.pull()  # incremental: updated_since on deals, activities, notes, organisations
     writer = CONNECTOR.build_writer(hub.context())  # type: ignore[misc]
     writer.setup_fields()
     deal = next(
@@ -75,11 +76,22 @@ def test_our_connector_sync_and_push_match_the_spec_on_both_sides(hub: Hub) -> N
         ("GET", "/notes"),
         ("GET", "/users"),
         ("GET", "/dealFields"),
+        ("GET", "/organizations"),
+        ("GET", "/organizationFields"),
+        ("GET", "/recents"),
         ("GET", "/pipelines"),
         ("GET", "/stages"),
         ("POST", "/dealFields"),
         ("PATCH", "/deals/{id}"),
     } <= _operations(exchanges)
+    deleted = [
+        row
+        for ex in exchanges
+        if ex.request.path == "/api/v1/recents"
+        for row in json.loads(ex.body)["data"]
+        if row["item"] == "organization" and row["data"]["active_flag"] is False
+    ]
+    assert len(deleted) == 2, "the deleted organisations came through the recents feed"
     assert all(ex.status == 200 for ex in exchanges), [
         (ex.request.path, ex.status) for ex in exchanges if ex.status != 200
     ]
@@ -90,8 +102,10 @@ def test_our_connector_sync_and_push_match_the_spec_on_both_sides(hub: Hub) -> N
 def _official_client_calls(hub: Hub) -> list[tuple[str, str, dict[str, Any], Any]]:
     """(method, path, query, JSON body) as the official client builds them from the spec's
     operations: getDeals, getDeal, updateDeal, getStages, getPipelines, getActivities,
-    getCurrentUser, getDealFields (v1 and v2)."""
+    getCurrentUser, getDealFields (v1 and v2), getOrganizations, getOrganization,
+    getOrganizationFields, getRecents."""
     deal = next(d for d in hub.sandbox.store.deals.values() if d["status"] == "open")
+    org = hub.sandbox.store.organizations[deal["org_id"]]
     return [
         ("GET", "/api/v2/deals", {"limit": 50}, None),
         (
@@ -127,6 +141,32 @@ def _official_client_calls(hub: Hub) -> list[tuple[str, str, dict[str, Any], Any
         ("GET", "/api/v1/users/me", {}, None),
         ("GET", "/api/v1/dealFields", {"start": 0, "limit": 5}, None),
         ("GET", "/api/v2/dealFields", {"limit": 5}, None),
+        ("GET", "/api/v2/organizations", {"limit": 50}, None),
+        (
+            "GET",
+            "/api/v2/organizations",
+            {
+                "owner_id": org["owner_id"],
+                "updated_since": "2020-01-01T00:00:00Z",
+                "updated_until": "2099-01-01T00:00:00Z",
+                "sort_by": "update_time",
+                "sort_direction": "desc",
+                "include_fields": "open_deals_count",
+                "custom_fields": ",".join(org["custom_fields"]),
+                "include_option_labels": "true",
+                "limit": 5,
+            },
+            None,
+        ),
+        ("GET", "/api/v2/organizations", {"ids": f"{org['id']},1", "sort_by": "add_time"}, None),
+        ("GET", f"/api/v2/organizations/{org['id']}", {"include_fields": "won_deals_count"}, None),
+        ("GET", "/api/v1/organizationFields", {"start": 0, "limit": 3}, None),
+        (
+            "GET",
+            "/api/v1/recents",
+            {"since_timestamp": "2020-01-01 00:00:00", "items": "organization", "limit": 100},
+            None,
+        ),
     ]
 
 

@@ -287,3 +287,125 @@ def test_v1_base_of_api_pipedrive_com_serves_the_api_v1_endpoints(hub: Hub) -> N
     short, long = _get(hub, "/v1/users/me"), _get(hub, "/api/v1/users/me")
     assert short.status_code == long.status_code == 200
     assert short.json()["data"]["id"] == long.json()["data"]["id"] == TOKEN_USER_ID
+
+
+# ----- organisations ---------------------------------------------------------------------------
+
+
+def _org_ids(hub: Hub, **params: Any) -> list[int]:
+    """Every organisation id a listing returns, following the cursor; pages spec-checked."""
+    ids: list[int] = []
+    cursor = None
+    while True:
+        response = _get(
+            hub, "/api/v2/organizations", **params, **({"cursor": cursor} if cursor else {})
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert not spec.validate("GET", "/api/v2/organizations", 200, body)
+        ids += [o["id"] for o in body["data"]]
+        cursor = body["additional_data"]["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+def test_organisations_list_filters_sorts_and_leaves_out_the_deleted(hub: Hub) -> None:
+    store = hub.sandbox.store
+    gone = hub.mutate(seed=2, org_deletes=2)["deleted_org_ids"]
+    live = [o for o in store.organizations.values() if not o["is_deleted"]]
+    assert _org_ids(hub, limit=50) == sorted(o["id"] for o in live)  # by id, no deleted
+    assert not set(gone) & set(_org_ids(hub, limit=500))
+    owner = live[0]["owner_id"]
+    mine = {o["id"] for o in live if o["owner_id"] == owner}
+    assert mine and set(_org_ids(hub, owner_id=owner)) == mine
+    some = sorted(o["id"] for o in live[:3])
+    assert sorted(_org_ids(hub, ids=",".join(map(str, some + gone)))) == some
+    newest = sorted(live, key=lambda o: (o["update_time"], o["id"]), reverse=True)
+    by_update = _org_ids(hub, sort_by="update_time", sort_direction="desc", limit=7)
+    assert by_update == [o["id"] for o in newest]
+    since = newest[9]["update_time"]
+    want = {o["id"] for o in live if o["update_time"] >= since}
+    assert set(_org_ids(hub, updated_since=since)) == want
+    assert set(_org_ids(hub, updated_until=since)) == {o["id"] for o in live} - want
+
+
+def test_organisation_options_ids_and_labels_and_the_optional_fields(hub: Hub) -> None:
+    store = hub.sandbox.store
+    deal = next(d for d in store.deals.values() if not d["is_deleted"] and d["status"] == "won")
+    org = store.organizations[deal["org_id"]]
+    segment = store.field_by_name("Segment", "organization")
+    plain = _get(hub, f"/api/v2/organizations/{org['id']}").json()["data"]
+    assert isinstance(plain["custom_fields"][segment["key"]], int)  # an option id
+    assert isinstance(plain["industry"], int) and plain["address"]["country"]
+    labelled = _get(
+        hub,
+        f"/api/v2/organizations/{org['id']}",
+        include_option_labels="true",
+        include_fields="won_deals_count,open_deals_count",
+        custom_fields=segment["key"],
+    ).json()
+    assert not spec.validate("GET", "/api/v2/organizations/{id}", 200, labelled)
+    data = labelled["data"]
+    option = data["custom_fields"][segment["key"]]
+    assert set(data["custom_fields"]) == {segment["key"]}  # trimmed to the asked-for keys
+    labels = {o["id"]: o["label"] for o in segment["options"]}
+    assert option == {"id": plain["custom_fields"][segment["key"]], "label": labels[option["id"]]}
+    won = [d for d in store.deals.values() if d["org_id"] == org["id"] and not d["is_deleted"]]
+    assert data["won_deals_count"] == sum(d["status"] == "won" for d in won) >= 1
+    assert data["open_deals_count"] == sum(d["status"] == "open" for d in won)
+    assert "won_deals_count" not in store.organizations[org["id"]]  # the store is untouched
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sort_by": "name"},
+        {"sort_direction": "up"},
+        {"include_fields": "deals"},
+        {"custom_fields": ",".join(f"{i:040x}" for i in range(16))},
+        {"include_option_labels": "yes"},
+        {"owner_id": "me"},
+        {"updated_since": "2026-01-01 00:00:00"},
+    ],
+    ids=[
+        "sort-by",
+        "sort-direction",
+        "include-field",
+        "sixteen-keys",
+        "labels-flag",
+        "owner",
+        "v1-stamp",
+    ],
+)
+def test_bad_organisation_parameters_get_a_v2_validation_error(hub: Hub, params: dict) -> None:
+    response = _get(hub, "/api/v2/organizations", **params)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "ERR_SCHEMA_VALIDATION_FAILED"
+
+
+def test_a_deleted_organisation_is_only_in_the_recents_feed(hub: Hub) -> None:
+    [gone] = hub.mutate(seed=6, org_deletes=1)["deleted_org_ids"]
+    missing = _get(hub, f"/api/v2/organizations/{gone}")
+    assert missing.status_code == 404 and missing.json()["code"] == "ERR_NOT_FOUND"
+    since = v1time(hub.sandbox.now() - timedelta(minutes=5))
+    rows = _recent(hub, items="organization", since_timestamp=since, limit=500)
+    [row] = [r for r in rows if r["id"] == gone]
+    data = row["data"]
+    org = hub.sandbox.store.organizations[gone]
+    assert data["active_flag"] is False and data["name"] == org["name"]
+    assert data["owner_id"]["value"] == org["owner_id"]  # v1: the owner as an object
+    assert data["address_country"] == org["address"]["country"]
+    segment = hub.sandbox.store.field_by_name("Segment", "organization")["key"]
+    assert data[segment] == str(org["custom_fields"][segment])  # v1: top level, id as text
+
+
+def test_organization_fields_page_like_deal_fields(hub: Hub) -> None:
+    fields = hub.sandbox.store.org_fields
+    first = _get(hub, "/api/v1/organizationFields", limit=3).json()
+    assert not spec.validate("GET", "/api/v1/organizationFields", 200, first)
+    assert first["additional_data"]["pagination"]["next_start"] == 3
+    client = build_client(hub.context(), hub.context().options)  # type: ignore[arg-type]
+    pages = list(iter_pages(client, "organization_fields", {"limit": 3}))
+    assert [f["key"] for page in pages for f in page] == [f["key"] for f in fields]
+    industry = next(f for page in pages for f in page if f["key"] == "industry")
+    assert industry["field_type"] == "enum" and industry["options"] and not industry["edit_flag"]

@@ -1,8 +1,10 @@
 """``GET /v1/recents``: the store's changes since a timestamp, as v1 ``{item, id, data}`` rows.
 
-The store keeps deals, activities, pipelines and stages in v2 shape; v1 clients (the recents
-feed) see them with v1 names (``user_id``, ``active_flag``, ``deleted``) and v1 timestamps
-(``YYYY-MM-DD HH:MM:SS``). Since 2024-12-01 the feed reaches back one month (three for the
+The store keeps deals, activities, organisations, pipelines and stages in v2 shape; v1
+clients (the recents feed) see them with v1 names (``user_id``, ``active_flag``,
+``deleted``) and v1 timestamps (``YYYY-MM-DD HH:MM:SS``). Deleted deals and organisations
+stay in the feed (``deleted`` / ``active_flag`` false): it is the one place Pipedrive
+reports a deleted organisation. Since 2024-12-01 the feed reaches back one month (three for the
 mobile apps): an older ``since_timestamp`` is answered from one month ago, not refused
 (the server's ``recents_reach_days``).
 """
@@ -13,7 +15,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.pipedrive.sandbox.store import PipedriveStore
+from connectors.pipedrive.sandbox import organizations
+from connectors.pipedrive.sandbox.store import PipedriveStore, v1time
 
 V1_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 V2_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -89,8 +92,14 @@ def _stage(s: dict[str, Any]) -> dict[str, Any]:
 
 def changes(store: PipedriveStore, types: set[str], since: datetime) -> list[dict[str, Any]]:
     """Every held item of ``types`` changed at or after ``since``, oldest change first."""
+    org_types = {f["key"]: f["field_type"] for f in store.org_fields}
+
+    def organization(o: dict[str, Any]) -> dict[str, Any]:
+        return organizations.as_v1(o, store.users, org_types, v1time, _v2, store.seed)
+
     sources: list[tuple[str, Any, Any, str]] = [
         ("deal", store.deals, _deal, "update_time"),
+        ("organization", store.organizations, organization, "update_time"),
         ("activity", store.activities, _activity, "update_time"),
         ("note", store.notes, dict, "update_time"),
         ("pipeline", store.pipelines, _pipeline, "update_time"),
@@ -108,6 +117,10 @@ def changes(store: PipedriveStore, types: set[str], since: datetime) -> list[dic
                 rows.append((changed, item, {"item": item, "id": record["id"], "data": data}))
     rows.sort(key=lambda r: (r[0], r[1], r[2]["id"]))
     return [r[2] for r in rows]
+
+
+def _v2(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def stamp_of(text: Any) -> datetime | None:

@@ -10,7 +10,12 @@ with fractional seconds -> 400, ``updated_since`` on pipelines/stages -> 400, li
 500 -> 400, the flow answering 200 with a ``null`` body now and then, 429 without
 Retry-After (burst per 2 s by plan; the daily token budget charged by each endpoint's
 ``x-token-cost``), custom fields keyed by 40-character hashes, deleted deals visible for
-30 days, archived deals only on ``/deals/archived``.
+30 days, archived deals only on ``/deals/archived``; organisations on ``/v2/organizations``
+(filters, sorts, ``include_fields``, ``custom_fields``, ``include_option_labels``; deleted
+ones only in ``/v1/recents``) with their fields on ``/v1/organizationFields``.
+
+``world_deal_ids()`` and ``world_account_ids()`` map native ids to the world records they
+were seeded from, so tests compare against the generator, not against the sandbox.
 
 Vendor knobs (constructor keywords): ``plan``, ``daily_tokens``, ``daily_headers`` (False:
 the budget is still enforced but no response reports it, as on accounts whose answers lack
@@ -33,6 +38,7 @@ from math import ceil
 from typing import Any
 from urllib.parse import parse_qs
 
+from connectors.pipedrive.sandbox import organizations as orgs
 from connectors.pipedrive.sandbox import recents
 from connectors.pipedrive.sandbox.store import (
     DEAL_INCLUDE_FIELDS,
@@ -53,7 +59,6 @@ SANDBOX_API_TOKEN = "5a4db0c2e1f3a6b7c8d9e0f1a2b3c4d5e6f70819"
 DEAL_FILTERS = ("owner_id", "pipeline_id", "stage_id")  # equality filters of /v2/deals
 # /v1/users/me: not an endpoint the connector reads, so not in its ENDPOINTS table.
 USERS_ME = Endpoint("/api/v1/users/me", 2, "none")
-RECENTS = Endpoint("/api/v1/recents", 20, "offset")  # never read by the connector: one month
 COMPANY = {
     "company_id": 7_000_001,
     "company_name": "Sandbox Company",
@@ -163,6 +168,7 @@ class FakePipedrive(SandboxServer):
             spec.source_index,
             spec.n_sources,
             activities_per_deal=spec.activities_per_deal,
+            duplicate_share=spec.duplicate_share,
         )
         self.plan = plan
         self.daily_tokens = daily_tokens
@@ -195,14 +201,17 @@ class FakePipedrive(SandboxServer):
             ("GET", "deal_fields", self._deal_fields_v1),
             ("GET", "notes", self._notes),
             ("GET", "flow", self._flow),
+            ("GET", "organizations", self._organizations),
+            ("GET", "organization", self._organization),
+            ("GET", "organization_fields", self._organization_fields_v1),
+            ("GET", "recents", self._recents),
         ]
         for method, name, handler in routes:
             endpoint = ENDPOINTS[name]
             self.route(method, endpoint.path, handler)
             self._costs[f"{method} {endpoint.path}"] = endpoint.cost
-        for endpoint, handler in ((USERS_ME, self._users_me), (RECENTS, self._recents)):
-            self.route("GET", endpoint.path, handler)
-            self._costs[f"GET {endpoint.path}"] = endpoint.cost
+        self.route("GET", USERS_ME.path, self._users_me)
+        self._costs[f"GET {USERS_ME.path}"] = USERS_ME.cost
         self.route("POST", "/oauth/token", self._oauth_token)
 
     # ----- vendor hooks ----------------------------------------------------------------------
@@ -222,16 +231,27 @@ class FakePipedrive(SandboxServer):
                 "activities": len(self.store.activities),
                 "notes": len(self.store.notes),
                 "moved_deals": sum(1 for d in deals if d["stage_change_time"]),
+                "organizations": len(self.store.live_org_ids()),
             }
 
     @classmethod
     def page_minimum(cls, counts: dict[str, int]) -> int:
-        """500 records a page for live and archived deals, activities and notes, one flow
-        call per deal that ever changed stage, and four metadata calls (users, deal fields,
-        pipelines, stages)."""
+        """500 records a page for live and archived deals, activities, notes and
+        organisations, one flow call per deal that ever changed stage, and five metadata
+        calls (users, deal fields, organisation fields, pipelines, stages)."""
         pages = lambda n: max(1, ceil(n / 500))  # noqa: E731
-        listed = ("deals_live", "deals_archived", "activities", "notes")
-        return sum(pages(counts[k]) for k in listed) + 4 + counts["moved_deals"]
+        listed = ("deals_live", "deals_archived", "activities", "notes", "organizations")
+        return sum(pages(counts.get(k, 0)) for k in listed) + 5 + counts["moved_deals"]
+
+    def world_deal_ids(self) -> dict[int, str]:
+        """Native deal id -> the world ``deal_id`` it was seeded from (copies: ``M...``)."""
+        with self.lock:
+            return dict(self.store.world_deals)
+
+    def world_account_ids(self) -> dict[int, str]:
+        """Native organisation id -> the world ``account_id`` it was seeded from."""
+        with self.lock:
+            return dict(self.store.world_accounts)
 
     def oauth_credentials(self) -> dict[str, str]:
         return {
@@ -740,6 +760,98 @@ class FakePipedrive(SandboxServer):
     def _deal_fields_v1(self, request: SandboxRequest) -> SandboxResponse:
         rows = [self._v1_field(f, i) for i, f in enumerate(self.store.fields)]
         return self._offset_page(request, rows, nested=True)
+
+    def _organization_fields_v1(self, request: SandboxRequest) -> SandboxResponse:
+        rows = [self._v1_field(f, i) for i, f in enumerate(self.store.org_fields)]
+        return self._offset_page(request, rows, nested=True)
+
+    # ----- organisations ---------------------------------------------------------------------
+    def _org_shape(self, request: SandboxRequest) -> dict[str, Any] | SandboxResponse:
+        """What a request asks of each organisation: ``include_fields`` (the spec's enum),
+        ``custom_fields`` (at most 15 keys) and ``include_option_labels``."""
+        names = _listed(request, "include_fields")
+        unknown = sorted(names - orgs.ORG_INCLUDE_FIELDS)
+        if unknown:
+            return _invalid(f"include_fields: Invalid value {unknown}")
+        keys = _listed(request, "custom_fields")
+        if len(keys) > 15:
+            return _invalid("custom_fields: A maximum of 15 keys is allowed")
+        flags = {}
+        for name in ("include_option_labels", "include_labels"):
+            raw = request.arg(name)
+            if raw not in (None, "true", "false"):
+                return _invalid(f"{name}: Expected boolean, received '{raw}'")
+            flags[name] = raw == "true"
+        return {"include": sorted(names), "keys": keys, **flags}
+
+    def _org_view(self, rows: list[dict[str, Any]], shape: dict[str, Any]) -> list[dict[str, Any]]:
+        """Copies of stored organisations as the request asked for them."""
+        out = rows
+        if shape["include"]:
+            out = orgs.included(out, shape["include"], self.store.deals.values(), self.seed)
+        if shape["keys"]:
+            out = [
+                o
+                | {
+                    "custom_fields": {
+                        k: v for k, v in o["custom_fields"].items() if k in shape["keys"]
+                    }
+                }
+                for o in out
+            ]
+        if shape["include_option_labels"]:
+            labels = self.store.org_option_labels()
+            out = [orgs.with_option_labels(o, labels) for o in out]
+        if shape["include_labels"]:
+            out = [o | {"labels": []} for o in out]
+        return out
+
+    def _organizations(self, request: SandboxRequest) -> SandboxResponse:
+        """Live organisations only: the v2 list has no ``status`` filter for deleted ones."""
+        if request.arg("filter_id") is not None:
+            return _invalid("filter_id: saved filters are not modelled by the sandbox")
+        since = self._since(request, "updated_since")
+        if isinstance(since, SandboxResponse):
+            return since
+        until = self._since(request, "updated_until")
+        if isinstance(until, SandboxResponse):
+            return until
+        sort_by = request.arg("sort_by", "id")
+        if sort_by not in orgs.ORG_SORTS:
+            return _invalid(f"sort_by: Invalid value '{sort_by}'")
+        if request.arg("sort_direction", "asc") not in ("asc", "desc"):
+            return _invalid(f"sort_direction: Invalid value '{request.arg('sort_direction')}'")
+        shape = self._org_shape(request)
+        if isinstance(shape, SandboxResponse):
+            return shape
+        equal = self._int_args(request, ("owner_id",))
+        if isinstance(equal, SandboxResponse):
+            return equal
+        ids = {int(i) for i in (request.arg("ids") or "").split(",") if i.strip().isdigit()}
+        rows = [
+            o
+            for o in self.store.organizations.values()
+            if not o["is_deleted"]
+            and (not ids or o["id"] in ids)
+            and all(o[name] == value for name, value in equal.items())
+            and (since is None or _t(o["update_time"]) >= since)
+            and (until is None or _t(o["update_time"]) < until)
+        ]
+        response = self._cursor_page(request, rows)
+        if response.status == 200:
+            response.body["data"] = self._org_view(response.body["data"], shape)
+        return response
+
+    def _organization(self, request: SandboxRequest) -> SandboxResponse:
+        raw = request.params.get("id", "")
+        org = self.store.organizations.get(int(raw)) if raw.isdigit() else None
+        if org is None or org["is_deleted"]:
+            return _v2_error(404, "Organization not found", "ERR_NOT_FOUND")
+        shape = self._org_shape(request)
+        if isinstance(shape, SandboxResponse):
+            return shape
+        [data] = self._org_view([org], shape)
+        return SandboxResponse(200, {"success": True, "data": data})
 
     def _v2_field(self, f: dict[str, Any]) -> dict[str, Any]:
         return {

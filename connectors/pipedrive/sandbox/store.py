@@ -2,7 +2,10 @@
 ``mutate``, and able to say what a perfect sync must have produced (``expected``).
 
 Records are kept in the vendor's own v2 shapes (ids are integers, timestamps strings of
-second precision) so the HTTP layer only filters, pages and serialises them. The
+second precision) so the HTTP layer only filters, pages and serialises them. Deals are the
+source's share of the world (``World.iter_source_deals``: migrated copies included, with
+their ``Legacy ID``); organisations are the companies those deals belong to, as this source
+writes them (``organizations.py``). The
 canonical history is recorded independently as changes happen, so tests compare the
 connector's reading of the flow against the truth, not against the same code.
 """
@@ -16,7 +19,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from connectors.pipedrive.sandbox import organizations as orgs
 from connectors.synthetic import SyntheticDeal, World, WorldSpec
+from connectors.synthetic.companies import account_view
+from connectors.synthetic.world import LEAD_SOURCES as WORLD_LEAD_SOURCES
+from connectors.synthetic.world import Account
 from models.canonical import make_key
 
 # The default pipeline's stages: (id, name, canonical stage, deal probability %).
@@ -37,8 +44,9 @@ STAGE_NAME: dict[int, str] = {sid: name for sid, name, _, _ in DEFAULT_STAGES} |
     sid: name for sid, name, _ in RENEWAL_STAGES
 }
 TOKEN_USER_ID = 999_999
-LEAD_SOURCES = ("Inbound", "Outbound", "Partner", "Event")
-SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
+LEAD_SOURCES = tuple(name for name, _ in WORLD_LEAD_SOURCES)
+SEGMENTS = ("SMB", "Mid-Market", "Enterprise")  # the deal field "Segments" (multiple options)
+ORG_ID_BASE = 100  # organisation id = ORG_ID_BASE + the world account's index
 # What ``include_fields`` may ask of /v2/deals (the enum of the official v2 spec).
 DEAL_INCLUDE_FIELDS = frozenset(
     [
@@ -96,7 +104,12 @@ class PipedriveStore:
     deleted_at: dict[int, datetime] = field(default_factory=dict)
     activities: dict[int, dict[str, Any]] = field(default_factory=dict)
     notes: dict[int, dict[str, Any]] = field(default_factory=dict)
-    fields: list[dict[str, Any]] = field(default_factory=list)
+    fields: list[dict[str, Any]] = field(default_factory=list)  # deal fields
+    org_fields: list[dict[str, Any]] = field(default_factory=list)
+    organizations: dict[int, dict[str, Any]] = field(default_factory=dict)
+    org_deleted_at: dict[int, datetime] = field(default_factory=dict)
+    world_deals: dict[int, str] = field(default_factory=dict)  # deal id -> world deal_id
+    world_accounts: dict[int, str] = field(default_factory=dict)  # org id -> world account_id
     _next: dict[str, int] = field(default_factory=dict)
 
     def next_id(self, kind: str, start: int = 1) -> int:
@@ -106,12 +119,20 @@ class PipedriveStore:
 
     # ----- seeding ---------------------------------------------------------------------------
     def seed_from(self, world: World, source_index: int, n_sources: int) -> None:
+        """This source's deals (migrated copies included: ``World.iter_source_deals``) and
+        the organisations they belong to, which is ``World.source_accounts`` gathered in the
+        same pass (a second pass would build every deal twice)."""
         created = world.spec.as_of - timedelta(days=world.spec.history_days + 30)
         self._seed_users(world, created)
         self._seed_pipelines(created)
         self._seed_fields(created)
-        for synthetic in world.iter_deals_for(source_index, n_sources):
+        self._seed_org_fields(world, created)
+        companies: dict[int, Account] = {}
+        for synthetic in world.iter_source_deals(source_index, n_sources):
             self._seed_deal(synthetic, world.spec.as_of)
+            companies.setdefault(synthetic.account.index, synthetic.account)
+        for index in sorted(companies):
+            self._seed_organization(companies[index], source_index, world.spec.seed)
 
     def user_id(self, rep_id: str) -> int:
         return 1_000_000 + int(rep_id.split("-")[1])
@@ -199,27 +220,101 @@ class PipedriveStore:
         add("Lead source", "enum", list(LEAD_SOURCES), True)
         add("Segments", "set", list(SEGMENTS), True)
         add("Contract months", "double", None, True)
+        add("Legacy ID", "varchar", None, True)
 
-    def field_by_name(self, name: str) -> dict[str, Any] | None:
-        return next((f for f in self.fields if f["name"] == name), None)
+    def _seed_org_fields(self, world: World, created: datetime) -> None:
+        """Standard organisation fields (industry holds option ids) and two custom ones."""
+        industries = sorted({a.industry for a in world.accounts if a.industry})
 
-    def option_id(self, name: str, label: str) -> int:
-        f = self.field_by_name(name)
+        def add(
+            name: str, ftype: str, options: list[str] | None, custom: bool, key: str | None = None
+        ) -> None:
+            base = 1000 + 10 * (len(self.org_fields) + 1)
+            self.org_fields.append(
+                {
+                    "id": 4000 + len(self.org_fields) + 1,
+                    "key": key or field_key(self.seed, f"organization:{name}"),
+                    "name": name,
+                    "field_type": ftype,
+                    "edit_flag": custom,
+                    "options": [
+                        {"id": base + i + 1, "label": label} for i, label in enumerate(options)
+                    ]
+                    if options
+                    else None,
+                    "add_time": v2time(created),
+                }
+            )
+
+        add("Name", "varchar", None, False, "name")
+        add("Owner", "user", None, False, "owner_id")
+        add("Address", "address", None, False, "address")
+        add("Website", "varchar", None, False, "website")
+        add("Industry", "enum", industries, False, "industry")
+        add("Employee count", "double", None, False, "employee_count")
+        add("Segment", "enum", list(orgs.SEGMENTS), True)
+        add("Employees", "double", None, True)
+
+    def field_by_name(self, name: str, entity: str = "deal") -> dict[str, Any] | None:
+        fields = self.fields if entity == "deal" else self.org_fields
+        return next((f for f in fields if f["name"] == name), None)
+
+    def option_id(self, name: str, label: str, entity: str = "deal") -> int:
+        f = self.field_by_name(name, entity)
         assert f is not None and f["options"]
         return next(o["id"] for o in f["options"] if o["label"] == label)
 
+    def org_option_labels(self) -> dict[str, dict[int, str]]:
+        """Custom option fields of organisations: key -> option id -> label."""
+        return {
+            f["key"]: {o["id"]: o["label"] for o in f["options"]}
+            for f in self.org_fields
+            if f["edit_flag"] and f["options"]
+        }
+
+    def _seed_organization(self, account: Account, source_index: int, seed: int) -> None:
+        view = account_view(account, source_index, seed)
+        org_id = ORG_ID_BASE + account.index
+        assert account.created_at and account.updated_at and account.owner
+        self.organizations[org_id] = orgs.organization(
+            org_id,
+            view.name,
+            self.user_id(account.owner),
+            v2time(account.created_at),
+            v2time(max(account.created_at, account.updated_at)),
+            website=view.website,
+            country=account.country,
+            industry=self.option_id("Industry", account.industry, "organization")
+            if account.industry
+            else None,
+            custom=self._org_custom(account.segment, account.employees),
+        )
+        self.world_accounts[org_id] = account.account_id
+
+    def _org_custom(self, segment: str | None, employees: float | None) -> dict[str, Any]:
+        seg = self.field_by_name("Segment", "organization")
+        size = self.field_by_name("Employees", "organization")
+        assert seg and size
+        return {
+            seg["key"]: self.option_id("Segment", segment, "organization") if segment else None,
+            size["key"]: None if employees is None else float(employees),
+        }
+
     def _seed_deal(self, s: SyntheticDeal, as_of: datetime) -> None:
         deal_id = self.next_id("deal")
+        self.world_deals[deal_id] = s.deal_id
         owner = self.user_id(s.owner)
         rng = random.Random(self.seed * 7919 + deal_id)
-        first = STAGE_OF[s.path[0].stage]
+        # a migrated copy may arrive already won or lost: entered in the first stage, closed
+        closed_on_arrival = s.path[0].stage not in STAGE_OF
+        first = STAGE_OF["prospecting" if closed_on_arrival else s.path[0].stage]
         deal: dict[str, Any] = {
             "id": deal_id,
             "title": s.name,
             "creator_user_id": owner,
             "owner_id": owner,
             "person_id": None,
-            "org_id": 100 + s.account.index,
+            "org_id": ORG_ID_BASE + s.account.index,
             "pipeline_id": 1,
             "stage_id": first,
             "value": float(s.amount),
@@ -246,12 +341,12 @@ class PipedriveStore:
             "arr": None,
             "mrr": None,
             "acv": None,
-            "custom_fields": self._custom_values(rng),
+            "custom_fields": self._custom_values(rng, s.lead_source, s.legacy_id),
         }
         self.deals[deal_id] = deal
         self.flows[deal_id] = []
         self.history[deal_id] = [Step(s.created_at, str(first), None)]
-        for visit in s.path[1:]:
+        for visit in s.path if closed_on_arrival else s.path[1:]:
             if visit.stage == "closed_won":
                 self.set_status(deal, "won", visit.entered_at, owner, "app")
             elif visit.stage == "closed_lost":
@@ -271,14 +366,21 @@ class PipedriveStore:
         for act in s.activities:
             self._seed_activity(deal_id, act)
 
-    def _custom_values(self, rng: random.Random) -> dict[str, Any]:
+    def _custom_values(
+        self, rng: random.Random, lead_source: str | None, legacy_id: str | None = None
+    ) -> dict[str, Any]:
+        """The world's lead source and legacy id (migrated copies), plus two fields only
+        this company has: "Segments" (multiple options) and "Contract months"."""
         values: dict[str, Any] = {}
         lead = self.field_by_name("Lead source")
         segs = self.field_by_name("Segments")
         months = self.field_by_name("Contract months")
-        assert lead and segs and months
-        if rng.random() < 0.8:
-            values[lead["key"]] = rng.choice(lead["options"])["id"]
+        legacy = self.field_by_name("Legacy ID")
+        assert lead and segs and months and legacy
+        if lead_source:
+            values[lead["key"]] = self.option_id("Lead source", lead_source)
+        if legacy_id:
+            values[legacy["key"]] = legacy_id
         if rng.random() < 0.5:
             values[segs["key"]] = sorted(o["id"] for o in rng.sample(segs["options"], 2))
         if rng.random() < 0.6:
@@ -542,7 +644,8 @@ class PipedriveStore:
         for deal_id in deleted:
             self.delete(self.deals[deal_id], now, self.deals[deal_id]["owner_id"])
         for deal in take(int(spec.get("association_changes", 1)), only_open=False):
-            self.set_value(deal, "org_id", 100 + rng.randrange(400), now, deal["owner_id"], "app")
+            others = [o for o in self.live_org_ids() if o != deal["org_id"]]
+            self.set_value(deal, "org_id", rng.choice(others), now, deal["owner_id"], "app")
             changed.add(deal["id"])
         new_ids = [self.new_deal(rng, now) for _ in range(int(spec.get("new_deals", 2)))]
         live = [d for d in self.deals.values() if not d["is_deleted"]]
@@ -583,7 +686,67 @@ class PipedriveStore:
             "deleted_deal_ids": sorted(deleted),
             "new_deal_ids": new_ids,
             "new_activity_ids": new_activities,
+            **self.mutate_organizations(spec, rng, now),
         }
+
+    # ----- organisations ---------------------------------------------------------------------
+    def live_org_ids(self) -> list[int]:
+        return [i for i, o in self.organizations.items() if not o["is_deleted"]]
+
+    def mutate_organizations(
+        self, spec: dict[str, Any], rng: random.Random, now: datetime
+    ) -> dict[str, list[int]]:
+        """``org_edits`` (another segment, a new head count, a retyped website),
+        ``org_deletes`` and ``new_orgs``; none unless asked for."""
+        live = self.live_org_ids()
+        rng.shuffle(live)
+        n_edits, n_deletes = int(spec.get("org_edits", 0)), int(spec.get("org_deletes", 0))
+        edited, deleted = live[:n_edits], live[n_edits : n_edits + n_deletes]
+        segment = self.field_by_name("Segment", "organization")
+        size = self.field_by_name("Employees", "organization")
+        assert segment and size and segment["options"]
+        for org_id in edited:
+            org = self.organizations[org_id]
+            custom = org["custom_fields"]
+            others = [o["id"] for o in segment["options"] if o["id"] != custom[segment["key"]]]
+            custom[segment["key"]] = rng.choice(others)
+            custom[size["key"]] = float(int((custom[size["key"]] or 10) * 1.5) + 1)
+            if org["website"]:
+                org["website"] = org["website"].lower().rstrip("/") + "/"
+            org["update_time"] = v2time(now)
+        for org_id in deleted:
+            self.delete_organization(org_id, now)
+        new = [self.new_organization(rng, now) for _ in range(int(spec.get("new_orgs", 0)))]
+        return {
+            "changed_org_ids": sorted(edited),
+            "deleted_org_ids": sorted(deleted),
+            "new_org_ids": new,
+        }
+
+    def delete_organization(self, org_id: int, at: datetime) -> None:
+        """Marked deleted (purged after 30 days); its deals keep their ``org_id``."""
+        org = self.organizations[org_id]
+        org["is_deleted"] = True
+        org["update_time"] = v2time(at)
+        self.org_deleted_at[org_id] = at
+
+    def new_organization(self, rng: random.Random, now: datetime) -> int:
+        org_id = self.next_id("org", ORG_ID_BASE + 100_000)
+        owner = rng.choice(
+            [u for u in self.users if u != TOKEN_USER_ID and self.users[u]["active_flag"]]
+        )
+        self.organizations[org_id] = orgs.organization(
+            org_id,
+            f"Newco {org_id} GmbH",
+            owner,
+            v2time(now),
+            v2time(now),
+            website=f"https://www.newco{org_id}.example",
+            country="DE",
+            industry=None,
+            custom=self._org_custom("SMB", 12),
+        )
+        return org_id
 
     def new_deal(self, rng: random.Random, now: datetime) -> int:
         deal_id = self.next_id("deal")
@@ -596,7 +759,7 @@ class PipedriveStore:
             "creator_user_id": owner,
             "owner_id": owner,
             "person_id": None,
-            "org_id": 100 + rng.randrange(400),
+            "org_id": rng.choice(self.live_org_ids()),
             "pipeline_id": 1,
             "stage_id": 1,
             "value": float(rng.randrange(5_000, 90_000)),
@@ -623,7 +786,7 @@ class PipedriveStore:
             "arr": None,
             "mrr": None,
             "acv": None,
-            "custom_fields": self._custom_values(rng),
+            "custom_fields": self._custom_values(rng, rng.choice(LEAD_SOURCES)),
         }
         self.flows[deal_id] = []
         self.history[deal_id] = [Step(now, "1", None)]
@@ -645,10 +808,23 @@ class PipedriveStore:
                 "status": d["status"],
                 "amount": Decimal(str(d["value"])).quantize(Decimal("0.01")),
                 "owner_id": str(d["owner_id"]),
-                "account_id": str(d["org_id"]),
+                "account_id": None if d["org_id"] is None else str(d["org_id"]),
+                "account_key": None if d["org_id"] is None else make_key(source_name, d["org_id"]),
                 "is_deleted": d["is_deleted"],
             }
             for d in visible
+        ]
+        # deleted organisations as a sync that saw them before the deletion holds them
+        accounts = [
+            {
+                "account_key": make_key(source_name, o["id"]),
+                "name": o["name"],
+                "website": o["website"],
+                "owner_id": str(o["owner_id"]),
+                "is_deleted": o["is_deleted"],
+            }
+            for o in self.organizations.values()
+            if not o["is_deleted"] or now - self.org_deleted_at[o["id"]] <= timedelta(days=30)
         ]
         changes = [
             {
@@ -675,6 +851,15 @@ class PipedriveStore:
         ]
         return {
             "deals": deals,
+            "accounts": accounts,
+            "deal_accounts": [
+                {
+                    "deal_key": make_key(source_name, d["id"]),
+                    "account_key": make_key(source_name, d["org_id"]),
+                }
+                for d in visible
+                if d["org_id"] is not None
+            ],
             "stage_changes": changes,
             "activities": activities,
             "owners": [{"owner_key": make_key(source_name, u)} for u in self.users],
@@ -692,14 +877,22 @@ def _parse(text: str) -> datetime:
 
 
 def build_store(
-    seed: int, n_deals: int, source_index: int, n_sources: int, activities_per_deal: float = 3.0
+    seed: int,
+    n_deals: int,
+    source_index: int,
+    n_sources: int,
+    activities_per_deal: float = 3.0,
+    duplicate_share: float = 0.0,
 ) -> PipedriveStore:
     store = PipedriveStore(seed=seed)
     # n_deals is this sandbox's share: the world holds every source's slice.
     store.seed_from(
         World(
             WorldSpec(
-                seed=seed, n_deals=n_deals * n_sources, activities_per_deal=activities_per_deal
+                seed=seed,
+                n_deals=n_deals * n_sources,
+                activities_per_deal=activities_per_deal,
+                duplicate_share=duplicate_share,
             )
         ),
         source_index,
