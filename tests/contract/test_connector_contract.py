@@ -8,6 +8,7 @@ second unchanged pull that changes nothing, and no credential in the run log.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +19,11 @@ import duckdb
 import pytest
 
 from connectors.registry import all_connectors
+from connectors.values import web_domain
 from hub.generate import Generated, csv_source_entry
 from hub.pull import run_pull
 from hub.stages import stage_report
-from models.canonical import CANONICAL_MODELS
+from models.canonical import CANONICAL_MODELS, field_key
 from models.config import UNMAPPED, HubConfig, parse_config
 from tests.harness import has_sandbox, sandbox_entry, start_sandbox, stop_quietly
 
@@ -167,3 +169,65 @@ def test_unchanged_second_pull_changes_nothing_and_run_log_has_no_secret(world: 
     assert "ok" in log
     for secret in world.secrets:
         assert secret not in log
+
+
+# ----- accounts (issue #15) ---------------------------------------------------------------
+# Kinds whose sandbox serves accounts; each kind adds its own line.
+ACCOUNT_KINDS = ("salesforce",)
+VOCABULARY = {"lead_source": "enum", "legacy_id": "text", "segment": "enum", "employees": "number"}
+
+
+@pytest.fixture(params=ACCOUNT_KINDS, ids=lambda kind: f"kind={kind}")
+def accounts_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    yield from _sandbox_world(request.param, tmp_path)
+
+
+def test_accounts_deal_links_and_field_definitions_hold_together(accounts_world: World) -> None:
+    """Accounts carry the domain of their website; every deal's account_key names a loaded
+    account and is its one primary link; every custom_fields key is defined, with the
+    shared vocabulary's types."""
+    config = accounts_world.config
+    source = config.sources[0]
+    (run,) = run_pull(config)
+    assert run.status == "ok", run.error
+    schema = f"src_{source.name}"
+    with _db(config) as con:
+
+        def rows(sql: str) -> list[tuple[Any, ...]]:
+            return con.execute(sql.format(s=schema)).fetchall()
+
+        accounts = rows("SELECT account_key, website, domain, custom_fields FROM {s}.accounts")
+        assert accounts and all(key.startswith(f"{source.name}:") for key, *_ in accounts)
+        assert all(domain == web_domain(website) for _, website, domain, _ in accounts)
+        orphans = rows(
+            "SELECT d.deal_key FROM {s}.deals d LEFT JOIN {s}.accounts a USING (account_key) "
+            "WHERE d.account_key IS NOT NULL AND a.account_key IS NULL"
+        )
+        assert orphans == []
+        linked = rows("SELECT count(*) FROM {s}.deals WHERE account_key IS NOT NULL")[0][0]
+        assert linked > 0
+        primaries = rows("SELECT deal_key, account_key FROM {s}.deal_accounts WHERE is_primary")
+        assert len(primaries) == len({deal for deal, _ in primaries})  # one primary a deal
+        assert set(primaries) == set(
+            rows("SELECT deal_key, account_key FROM {s}.deals WHERE account_key IS NOT NULL")
+        )
+        dangling = rows(
+            "SELECT l.deal_key FROM {s}.deal_accounts l "
+            "LEFT JOIN {s}.deals d USING (deal_key) LEFT JOIN {s}.accounts a "
+            "ON a.account_key = l.account_key WHERE d.deal_key IS NULL OR a.account_key IS NULL"
+        )
+        assert dangling == []
+        definitions = rows(
+            "SELECT field_key, entity, column_name, data_type FROM {s}.field_definitions"
+        )
+        deal_custom = rows("SELECT custom_fields FROM {s}.deals")
+    defined: dict[tuple[str, str], str] = {}
+    for key, entity, column, data_type in definitions:
+        assert key == field_key(source.name, entity, column)
+        assert data_type in ("text", "number", "date", "datetime", "bool", "enum")
+        defined[(entity, column)] = data_type
+    for entity, table in (("deal", deal_custom), ("account", [(a[3],) for a in accounts])):
+        keys = {k for (custom,) in table if custom for k in json.loads(custom)}
+        assert keys <= {column for e, column in defined if e == entity}, (entity, keys)
+    for (_, column), data_type in defined.items():
+        assert VOCABULARY.get(column, data_type) == data_type, column
