@@ -5,6 +5,7 @@ seeded from (not against the connector's own helpers)."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
@@ -168,6 +169,19 @@ def test_account_edits_and_deletes_arrive_incrementally(harness: SandboxHub) -> 
     assert cascaded
     rows = harness.sql("SELECT source_deal_id, is_deleted FROM deals WHERE is_deleted")
     assert cascaded <= {r[0] for r in rows}
+
+
+def test_accounts_page_by_query_more(sandboxes: Callable[..., Any], tmp_path: Path) -> None:
+    sandbox = sandboxes("salesforce", seed=7, n_deals=700, activities_per_deal=0.5)
+    assert len(sandbox.org.tables["Account"]) > 200
+    hub = SandboxHub(sandbox, tmp_path, "sf_paged", options={"page_size": 200})
+    hub.pull()
+    # every queryAll read follows nextRecordsUrl to its end, Account's included
+    followed = len([q for q in sandbox.path_log if "/queryAll/01g" in q])
+    tables = sandbox.org.tables
+    read_all = ("Opportunity", "OpportunityHistory", "Task", "Event", "Account")
+    assert followed == sum(math.ceil(len(tables[obj]) / 200) - 1 for obj in read_all)
+    assert loaded_accounts(hub) == expected_accounts(hub)
 
 
 def test_a_deal_moved_or_unlinked_keeps_only_its_current_account(harness: SandboxHub) -> None:
