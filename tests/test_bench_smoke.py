@@ -57,9 +57,17 @@ def test_page_minimum_formulas() -> None:
     assert sandbox_class("pipedrive").page_minimum(pd) == 2 + 1 + 2 + 1 + 4 + 600
     sf = {
         o: 2001
-        for o in ("Opportunity", "OpportunityHistory", "Task", "Event", "User", "OpportunityStage")
+        for o in (
+            "Opportunity",
+            "OpportunityHistory",
+            "Task",
+            "Event",
+            "User",
+            "OpportunityStage",
+            "Account",
+        )
     }
-    assert sandbox_class("salesforce").page_minimum(sf) == 1 + 6 * 2
+    assert sandbox_class("salesforce").page_minimum(sf) == 1 + 2 + 7 * 2  # token, describes
 
 
 def test_csv_entry_point(tmp_path: Path) -> None:

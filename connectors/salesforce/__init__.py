@@ -1,4 +1,5 @@
-"""``kind: salesforce``: Opportunities, stages, stage history, users and activities."""
+"""``kind: salesforce``: Opportunities, Accounts, stages, stage history, users, activities
+and the custom fields of Opportunity and Account."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from connectors.salesforce.writer import build_writer
 
 CONNECTOR = Connector(
     kind="salesforce",
-    description="Salesforce Opportunities, OpportunityStage, OpportunityHistory, Users, Tasks and Events",
+    description="Salesforce Opportunities, Accounts, OpportunityStage, OpportunityHistory, "
+    "Users, Tasks and Events",
     options_model=SalesforceOptions,
     build_source=build_source,
     default_stage_map=DEFAULT_STAGE_MAP,

@@ -26,7 +26,7 @@ from connectors.http import Action, ApiClient, DailyBudget, RequestStats, Verdic
 from connectors.salesforce.auth import Token, TokenSource
 from connectors.salesforce.options import SalesforceOptions
 from connectors.salesforce.settings import BOOLEAN_FIELDS
-from models.errors import SourceError
+from models.errors import AuthError, QuotaExhausted, RetriesExhausted, SourceError
 
 Record = dict[str, Any]
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")  # no '$': newer orgs append '; api-bursts=x/y'
@@ -180,6 +180,28 @@ class SalesforceClient:
                 if "INVALID_QUERY_LOCATOR" in str(exc):
                     raise LocatorExpired(str(exc)) from None
                 raise
+
+    def count(self, soql: str, *, all_rows: bool) -> int:
+        """``totalSize`` of a ``SELECT COUNT() ...`` query (one request, no records)."""
+        for _ in self.query(soql, all_rows=all_rows):
+            pass
+        return self.last_total_size
+
+    def describe(self, obj: str) -> dict[str, Any]:
+        """``GET /sobjects/{obj}/describe``: the object's fields, types and picklists. An
+        object the integration user may not read answers 404; the error says so."""
+        try:
+            return self.api.get_json(  # type: ignore[no-any-return]
+                f"{self.data_path}/sobjects/{obj}/describe",
+                endpoint=f"{self.data_path}/sobjects/{{obj}}/describe",
+            )
+        except (QuotaExhausted, AuthError, RetriesExhausted):
+            raise
+        except SourceError as exc:
+            raise SourceError(
+                f"{exc}; the hub reads the {obj} describe to type the fields it keeps: "
+                f"grant the integration user Read on {obj}"
+            ) from None
 
     def first_page(self, soql: str, *, all_rows: bool) -> tuple[int, Iterator[list[Record]]]:
         """(totalSize, pages) so a caller can switch to Bulk before paging on."""

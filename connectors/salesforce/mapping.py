@@ -6,10 +6,11 @@ first), so the mapping is testable without HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from connectors.salesforce.fields import FieldSpec
 from connectors.salesforce.options import SalesforceOptions
 from connectors.salesforce.settings import PIPELINE_ID
 from connectors.values import (
@@ -18,8 +19,9 @@ from connectors.values import (
     parse_amount,
     parse_percent,
     stage_probability,
+    web_domain,
 )
-from models.canonical import make_key
+from models.canonical import field_key, make_key
 
 Row = dict[str, Any]
 CRM = "salesforce"
@@ -53,19 +55,36 @@ def _bool(value: Any) -> bool:
     return value is True or value == "true"
 
 
+def custom_values(rec: Row, fields: Sequence[FieldSpec], vals: BadValues) -> Row | None:
+    """``custom_fields``: each taken field's typed value under its column; a value that
+    does not fit its type is dropped and quarantined under the field's API name."""
+    if not fields:
+        return None
+    out: Row = {}
+    for spec in fields:
+        value = vals.get(spec.api_name, rec.get(spec.api_name), spec.value)
+        if value is not None:
+            out[spec.column] = value
+    return out
+
+
 def deal_row(
-    rec: Row, source: str, opts: SalesforceOptions, where: str = "Opportunity"
+    rec: Row,
+    source: str,
+    opts: SalesforceOptions,
+    where: str = "Opportunity",
+    fields: Sequence[FieldSpec] = (),
 ) -> tuple[Row, list[Row]]:
     """One deal plus quarantine rows for the optional values it was loaded without.
 
-    A bad Amount, Probability or timestamp drops only that value (the row names the
-    field); a record without an Id raises, and the caller quarantines it whole."""
+    A bad Amount, Probability, timestamp or custom value drops only that value (the row
+    names the field); a record without an Id raises, and the caller quarantines it whole."""
     deal_id = rec["Id"]
     vals = BadValues(source, CRM, "deals", str(deal_id), where)
     closed, won = _bool(rec.get("IsClosed")), _bool(rec.get("IsWon"))
     stage_changed = vals.get("LastStageChangeDate", rec.get("LastStageChangeDate"), _datetime)
     account = rec.get("Account") or {}
-    custom = {f: rec.get(f) for f in opts.custom_fields} if opts.custom_fields else None
+    account_id = rec.get("AccountId") or None
     row = {
         "source_name": source,
         "crm": CRM,
@@ -79,8 +98,9 @@ def deal_row(
         "currency": rec.get("CurrencyIsoCode") if opts.multi_currency else opts.default_currency,
         "probability": vals.get("Probability", rec.get("Probability"), parse_percent),
         "owner_id": rec.get("OwnerId"),
-        "account_id": rec.get("AccountId"),
+        "account_id": account_id,
         "account_name": account.get("Name") if isinstance(account, dict) else None,
+        "account_key": make_key(source, account_id) if account_id else None,
         "created_at": vals.get("CreatedDate", rec.get("CreatedDate"), _datetime),
         "expected_close_date": vals.get("CloseDate", rec.get("CloseDate"), _date),
         "closed_at": stage_changed if closed else None,
@@ -90,9 +110,76 @@ def deal_row(
         "updated_at": vals.get("SystemModstamp", rec.get("SystemModstamp"), _datetime),
         "stage_changed_at": stage_changed,
         "is_deleted": _bool(rec.get("IsDeleted")),
-        "custom_fields": custom,
+        "custom_fields": custom_values(rec, fields, vals),
     }
     return row, vals.rows
+
+
+def deal_account_rows(deals: Iterable[Row]) -> list[Row]:
+    """An Opportunity has one account, its AccountId: the primary association."""
+    return [
+        {
+            "source_name": d["source_name"],
+            "crm": CRM,
+            "deal_key": d["deal_key"],
+            "account_key": d["account_key"],
+            "is_primary": True,
+            "label": None,
+        }
+        for d in deals
+        if d.get("account_key")
+    ]
+
+
+def account_row(
+    rec: Row,
+    source: str,
+    fields: Sequence[FieldSpec] = (),
+    industries: Mapping[str, str] | None = None,
+    where: str = "Account",
+) -> tuple[Row, list[Row]]:
+    """One account plus quarantine rows, as :func:`deal_row`. ``industries`` maps the
+    Industry picklist's API values to their labels (from describe)."""
+    account_id = rec["Id"]
+    if account_id in (None, ""):
+        raise KeyError("Id")
+    vals = BadValues(source, CRM, "accounts", str(account_id), where)
+    website = rec.get("Website") or None
+    industry = rec.get("Industry") or None
+    row = {
+        "source_name": source,
+        "crm": CRM,
+        "account_key": make_key(source, account_id),
+        "source_account_id": account_id,
+        "name": rec.get("Name"),
+        "website": website,
+        "domain": web_domain(website),
+        "industry": (industries or {}).get(industry, industry) if industry else None,
+        "country": rec.get("BillingCountry") or None,
+        "owner_id": rec.get("OwnerId"),
+        "created_at": vals.get("CreatedDate", rec.get("CreatedDate"), _datetime),
+        "updated_at": vals.get("SystemModstamp", rec.get("SystemModstamp"), _datetime),
+        "is_deleted": _bool(rec.get("IsDeleted")),
+        "custom_fields": custom_values(rec, fields, vals),
+    }
+    return row, vals.rows
+
+
+def field_definition_rows(fields: Iterable[FieldSpec], source: str, entity: str) -> list[Row]:
+    """One FieldDefinition per field taken into ``custom_fields``."""
+    return [
+        {
+            "source_name": source,
+            "crm": CRM,
+            "field_key": field_key(source, entity, spec.column),
+            "entity": entity,
+            "column_name": spec.column,
+            "source_field": spec.api_name,
+            "label": spec.label,
+            "data_type": spec.data_type,
+        }
+        for spec in fields
+    ]
 
 
 def stage_rows(records: Iterable[Row], source: str) -> list[Row]:

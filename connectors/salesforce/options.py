@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.salesforce.settings import API_VERSION
+from connectors.salesforce.settings import API_VERSION, FIELD_ENTITIES
+
+FieldChoice = Literal["all"] | list[str]
 
 
 class SalesforceOptions(BaseModel):
@@ -38,9 +41,26 @@ class SalesforceOptions(BaseModel):
         le=1,
         description="share of the org's daily API allocation one run may use",
     )
-    custom_fields: list[str] = Field(
-        default_factory=list,
-        description="extra Opportunity fields (API names) kept in custom_fields",
+    custom_fields: FieldChoice = Field(
+        default="all",
+        description="Opportunity fields kept in deals.custom_fields: 'all' (every custom "
+        "field the describe lists) or a list of API names, custom or standard",
+    )
+    account_custom_fields: FieldChoice = Field(
+        default="all",
+        description="Account fields kept in accounts.custom_fields: 'all' or API names",
+    )
+    field_columns: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="'Object.Field': its column name in custom_fields, over the built-in "
+        "Opportunity.LeadSource -> lead_source and Account.NumberOfEmployees -> employees "
+        "(a standard field named here is taken too; null leaves a built-in one out)",
+    )
+    describe_max_age_s: int = Field(
+        default=86_400,
+        ge=0,
+        description="Opportunity and Account describes are kept in the pipeline state this "
+        "long; a query naming a field the org no longer has refreshes them at once",
     )
     lost_reason_field: str | None = Field(default=None, description="e.g. Loss_Reason__c")
     multi_currency: bool = Field(default=False, description="the org has CurrencyIsoCode")
@@ -73,6 +93,19 @@ class SalesforceOptions(BaseModel):
     )
     score_field: str = "Hub_Score__c"
     score_reason_field: str = "Hub_Score_Reason__c"
+
+    @field_validator("field_columns")
+    @classmethod
+    def _field_columns(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        for key, column in value.items():
+            obj, dot, name = key.partition(".")
+            if obj not in FIELD_ENTITIES or not dot or not name:
+                raise ValueError(f"'{key}': name a field as Opportunity.<Field> or Account.<Field>")
+            if column is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", column):
+                raise ValueError(
+                    f"'{key}: {column}': a column name is lower_snake_case, e.g. lead_source"
+                )
+        return value
 
     @field_validator("login_url")
     @classmethod

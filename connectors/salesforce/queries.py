@@ -5,7 +5,9 @@ cut into several queries over the same WHERE, each carrying ``Id`` and ``SystemM
 and joined on ``Id``. A row is kept only when every part saw the same ``SystemModstamp``;
 a row edited between the parts is newer than the cursor and is read again next run.
 
-Bulk 2.0 queries carry no ORDER BY (Salesforce: it turns off PK chunking, so large jobs
+A Bulk 2.0 query is a POST body, so it carries every field in one job whatever the URI
+limit, as long as the SOQL stays under Salesforce's 100,000 characters. Bulk 2.0 queries
+carry no ORDER BY (Salesforce: it turns off PK chunking, so large jobs
 slow down and time out); their pages are :class:`BulkPage`. A Bulk job that does not
 complete is replaced by REST paging of the same slice. A REST read whose locator expired
 goes on with the same query restricted to rows after the last one read, in ORDER BY order.
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.salesforce.client import BulkJobFailed, LocatorExpired, Record, SalesforceClient
+from connectors.salesforce.settings import MAX_SOQL_CHARS
 
 
 def soql_datetime(value: datetime) -> str:
@@ -91,9 +94,37 @@ def select(
     order: str = "Id",
 ) -> Iterator[list[Record]]:
     """Pages of ``obj`` rows; Bulk 2.0 for large first syncs, REST otherwise. ``order``
-    is the ORDER BY (``SystemModstamp, Id`` lets a cursor advance page by page)."""
+    is the ORDER BY (``SystemModstamp, Id`` lets a cursor advance page by page).
+
+    A Bulk query travels in a POST body, so a SELECT too wide for one REST URI is still
+    one Bulk job (up to the 100,000-character SOQL limit); in ``auto`` mode such a read
+    asks ``SELECT COUNT()`` first instead of reading a first page it could not send."""
     opts = client.options
     chunks = _split_fields(client, fields, obj, where, all_rows)
+    bulk_soql = build_soql(fields, obj, where)
+    if first_sync and opts.bulk != "never" and len(bulk_soql) <= MAX_SOQL_CHARS:
+        rest: Iterator[list[Record]] | None = None
+        bulk = opts.bulk == "always"
+        if opts.bulk == "auto":
+            if len(chunks) == 1:
+                soql = build_soql(fields, obj, where, order)
+                total, rest = client.first_page(soql, all_rows=all_rows)
+            else:
+                total = client.count(build_soql(["COUNT()"], obj, where), all_rows=all_rows)
+            bulk = total > opts.bulk_threshold
+        if bulk:
+            try:
+                pages = client.bulk_query(bulk_soql, all_rows=all_rows)
+            except BulkJobFailed as exc:
+                client.stats.warnings.append(f"{exc}; read by REST instead")
+            else:
+                if rest is not None:
+                    rest.close()  # type: ignore[attr-defined]  # a generator
+                yield from pages
+                return
+        if rest is not None:
+            yield from _rest_pages(client, fields, obj, where, order, all_rows, rest)
+            return
     if len(chunks) > 1:
         parts = [
             [
@@ -105,22 +136,7 @@ def select(
         ]
         yield _joined(parts, "SystemModstamp" in fields)
         return
-    rest: Iterator[list[Record]] | None = None
-    bulk = first_sync and opts.bulk == "always"
-    if first_sync and opts.bulk == "auto":
-        total, rest = client.first_page(build_soql(fields, obj, where, order), all_rows=all_rows)
-        bulk = total > opts.bulk_threshold
-    if bulk:
-        try:
-            pages = client.bulk_query(build_soql(fields, obj, where), all_rows=all_rows)
-        except BulkJobFailed as exc:
-            client.stats.warnings.append(f"{exc}; read by REST instead")
-        else:
-            if rest is not None:
-                rest.close()  # type: ignore[attr-defined]  # a generator
-            yield from pages
-            return
-    yield from _rest_pages(client, fields, obj, where, order, all_rows, rest)
+    yield from _rest_pages(client, fields, obj, where, order, all_rows, None)
 
 
 def _rest_pages(

@@ -30,6 +30,17 @@ OPPORTUNITY_FIELDS: tuple[str, ...] = (
     "SystemModstamp",
     "IsDeleted",
 )
+ACCOUNT_FIELDS: tuple[str, ...] = (
+    "Id",
+    "Name",
+    "Website",
+    "Industry",
+    "BillingCountry",
+    "OwnerId",
+    "CreatedDate",
+    "SystemModstamp",
+    "IsDeleted",
+)
 HISTORY_FIELDS: tuple[str, ...] = (
     "Id",
     "OpportunityId",
@@ -83,6 +94,18 @@ EVENT_FIELDS: tuple[str, ...] = (
     "SystemModstamp",
     "IsDeleted",
 )
+# Standard fields that carry the hub's shared custom-field vocabulary, so they land in
+# custom_fields under the column every CRM uses (options.field_columns adds or drops some).
+STANDARD_FIELD_COLUMNS: dict[str, str] = {
+    "Opportunity.LeadSource": "lead_source",
+    "Account.NumberOfEmployees": "employees",
+}
+# Which entity of field_definitions each object's custom fields belong to.
+FIELD_ENTITIES: dict[str, str] = {"Opportunity": "deal", "Account": "account"}
+# "SOQL statements: by default, 100,000 characters" (limits cheat sheet). A Bulk 2.0 query
+# travels in a POST body, free of the URI limit, but not of this one.
+MAX_SOQL_CHARS = 100_000
+
 # Bulk 2.0 CSV carries every value as text; these come back as booleans.
 BOOLEAN_FIELDS: frozenset[str] = frozenset({"IsDeleted", "IsClosed", "IsWon", "IsActive"})
 

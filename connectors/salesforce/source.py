@@ -1,8 +1,10 @@
 """The dlt source for ``kind: salesforce``: one resource per canonical table.
 
-Deals, activities and owners are incremental on ``SystemModstamp`` (one
+Deals, accounts, activities and owners are incremental on ``SystemModstamp`` (one
 :func:`modstamp_cursor` each) through /queryAll so recycle-bin rows arrive as
-``is_deleted``. Stage history is read with the deals that changed: their whole
+``is_deleted``. Each deal's AccountId is its one, primary, ``deal_accounts`` row. The
+Opportunity and Account fields kept in ``custom_fields`` come from their describes
+(``fields.py``), which also give ``field_definitions``. Stage history is read with the deals that changed: their whole
 OpportunityHistory is re-read (it is short) so ``from_stage_id`` is always right. Stage
 metadata is re-read each run (one call).
 
@@ -18,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import dlt
+import sqlalchemy as sa
 from dlt.sources import DltResource, DltSource
 
 from connectors.base import SourceContext, until_stopped
@@ -30,10 +33,14 @@ from connectors.canonical_tables import canonical_hints, split_pages
 from connectors.incremental import Cursor, Stamps
 from connectors.salesforce import mapping
 from connectors.salesforce.client import BulkPage, Record, SalesforceClient
+from connectors.salesforce.fields import Describes, FieldSpec, column_overrides, take_fields
+from connectors.salesforce.fields import signature as fields_signature
 from connectors.salesforce.options import SalesforceOptions
 from connectors.salesforce.queries import build_soql, id_batches, select, soql_datetime
 from connectors.salesforce.settings import (
+    ACCOUNT_FIELDS,
     EVENT_FIELDS,
+    FIELD_ENTITIES,
     HISTORY_FIELDS,
     OPPORTUNITY_FIELDS,
     PIPELINE_ID,
@@ -43,8 +50,18 @@ from connectors.salesforce.settings import (
     USER_FIELDS,
 )
 from connectors.values import quarantine_row
-from models.canonical import Activity, Deal, Owner, Pipeline, Stage, StageChange
-from models.errors import QuotaExhausted
+from models.canonical import (
+    Account,
+    Activity,
+    Deal,
+    DealAccount,
+    FieldDefinition,
+    Owner,
+    Pipeline,
+    Stage,
+    StageChange,
+)
+from models.errors import QuotaExhausted, SourceError
 
 Row = dict[str, Any]
 Mapper = Callable[[Record], tuple[Row, list[Row]]]
@@ -57,8 +74,10 @@ class SalesforceRun:
 
     ctx: SourceContext
     client: SalesforceClient
+    describes: Describes
     first_sync: dict[str, bool] = field(default_factory=dict)  # per object, for history
     hub_user: str | None = None  # the integration user, read once the session exists
+    _taken: dict[str, list[FieldSpec]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -68,31 +87,106 @@ class SalesforceRun:
     def options(self) -> SalesforceOptions:
         return self.client.options
 
+    def taken(self, obj: str) -> list[FieldSpec]:
+        """The fields of ``obj`` (Opportunity or Account) kept in ``custom_fields``."""
+        if obj not in self._taken:
+            opts = self.options
+            if obj == "Opportunity":
+                wanted, option = opts.custom_fields, "custom_fields"
+                skip = {opts.lost_reason_field, opts.score_field, opts.score_reason_field}
+            else:
+                wanted, option, skip = opts.account_custom_fields, "account_custom_fields", set()
+            self._taken[obj] = take_fields(
+                obj,
+                self.describes.fields(obj),
+                wanted,
+                column_overrides(obj, opts.field_columns),
+                skip={s for s in skip if s},
+                configured=[k.partition(".")[2] for k in opts.field_columns if k.startswith(obj)],
+                option=option,
+            )
+        return self._taken[obj]
+
+    def picklist(self, obj: str, name: str) -> dict[str, str]:
+        """{API value: label} of a picklist field, from the describe."""
+        for f in self.describes.fields(obj):
+            if f["name"] == name:
+                return {value: label for value, label in f["options"]}
+        return {}
+
+    def select_fields(self, obj: str) -> list[str]:
+        base = opportunity_fields(self.options) if obj == "Opportunity" else list(ACCOUNT_FIELDS)
+        return list(dict.fromkeys([*base, *(s.api_name for s in self.taken(obj))]))
+
     def modified(
-        self, obj: str, fields: list[str], *, all_rows: bool = True
+        self, obj: str, fields_of: Callable[[], list[str]], *, all_rows: bool = True
     ) -> Iterator[list[Record]]:
         """Fresh rows of ``obj`` page by page, ascending by SystemModstamp. The cursor is
-        committed when the consumer asks for the next page, i.e. after it yielded this one."""
+        committed when the consumer asks for the next page, i.e. after it yielded this one.
+
+        For Opportunity and Account (whose fields come from describe) the cursor state also
+        keeps the signature of the fields taken: when it changed (a field added in the org,
+        another option), every row is read again, so none lacks the new fields. A query
+        refused with ``INVALID_FIELD`` (a field deleted since the cached describe) reads
+        the describe again and retries once."""
         state = dlt.current.resource_state().setdefault(obj, {})
-        cursor = modstamp_cursor(state, self.options.lookback_s, full_refresh=self.ctx.full_refresh)
-        self.first_sync[obj] = cursor.first_sync
-        since = f"SystemModstamp >= {soql_datetime(cursor.since)}" if cursor.since else None
-        order = "SystemModstamp, Id"
-        pages = select(
-            self.client,
-            fields,
-            obj,
-            where=since,
-            all_rows=all_rows,
-            first_sync=cursor.first_sync,
-            order=order,
-        )
-        for page in until_stopped(self.ctx, pages):
-            yield [r for r in page if cursor.fresh(r["Id"], r.get("SystemModstamp"))]
-            if not isinstance(page, BulkPage):  # unordered: the cursor moves at the end
-                cursor.commit(final=False)
-        if not self.ctx.stop_reason:
-            cursor.commit()
+        tracked = obj in FIELD_ENTITIES
+        for attempt in (1, 2):
+            try:
+                fields = fields_of()
+                shape = fields_signature(self.taken(obj)) if tracked else None
+            except QuotaExhausted as exc:
+                self.ctx.stop(str(exc))
+                return
+            reshaped = tracked and "cursor" in state and state.get("fields") != shape
+            if reshaped and not self.ctx.full_refresh:
+                self.ctx.stats.warnings.append(
+                    f"{obj}: the fields kept in custom_fields changed; every row is read again"
+                )
+            full = self.ctx.full_refresh or reshaped
+            cursor = modstamp_cursor(state, self.options.lookback_s, full_refresh=full)
+            self.first_sync[obj] = cursor.first_sync
+            since = f"SystemModstamp >= {soql_datetime(cursor.since)}" if cursor.since else None
+            pages = select(
+                self.client,
+                fields,
+                obj,
+                where=since,
+                all_rows=all_rows,
+                first_sync=cursor.first_sync,
+                order="SystemModstamp, Id",
+            )
+            read = False
+            try:
+                for page in until_stopped(self.ctx, pages):
+                    read = True
+                    yield [r for r in page if cursor.fresh(r["Id"], r.get("SystemModstamp"))]
+                    if not isinstance(page, BulkPage):  # unordered: the cursor moves at the end
+                        self._commit(cursor, state, shape, final=False)
+            except SourceError as exc:
+                if attempt == 2 or read or not tracked or "INVALID_FIELD" not in str(exc):
+                    raise
+                self.ctx.stats.warnings.append(f"{obj}: {exc}; describe read again")
+                self._taken.pop(obj, None)
+                try:
+                    self.describes.refresh(obj)
+                except QuotaExhausted as quota:
+                    self.ctx.stop(str(quota))
+                    return
+                continue
+            if not self.ctx.stop_reason:
+                self._commit(cursor, state, shape, final=True)
+            return
+
+    @staticmethod
+    def _commit(
+        cursor: Cursor[datetime], state: dict[str, Any], shape: str | None, *, final: bool
+    ) -> None:
+        """The cursor, and the fields its rows were read with (in ascending modstamp
+        order, rows before the cursor have them; later ones are read next run)."""
+        cursor.commit(final=final)
+        if shape is not None:
+            state["fields"] = shape
 
     def map_page(self, records: list[Record], fn: Mapper, entity: str, where: str) -> Page:
         """Rows plus quarantine rows: a bad optional value costs only that value (the
@@ -145,13 +239,9 @@ def modstamp_cursor(
 
 
 def opportunity_fields(opts: SalesforceOptions) -> list[str]:
+    """The Opportunity fields the canonical deal columns need (custom ones come on top)."""
     fields = list(OPPORTUNITY_FIELDS)
-    extra = [
-        *opts.custom_fields,
-        opts.lost_reason_field,
-        "CurrencyIsoCode" if opts.multi_currency else None,
-    ]
-    for name in extra:
+    for name in (opts.lost_reason_field, "CurrencyIsoCode" if opts.multi_currency else None):
         if name and name not in fields:
             fields.append(name)
     return fields
@@ -172,8 +262,7 @@ def opportunity_pages(run: SalesforceRun) -> Iterator[Page]:
     except QuotaExhausted as exc:
         ctx.stop(str(exc))
         return
-    deal = partial(mapping.deal_row, source=run.name, opts=run.options, where="Opportunity")
-    for page in run.modified("Opportunity", opportunity_fields(run.options)):
+    for page in run.modified("Opportunity", lambda: run.select_fields("Opportunity")):
         if not page:
             continue
         try:
@@ -181,7 +270,69 @@ def opportunity_pages(run: SalesforceRun) -> Iterator[Page]:
         except QuotaExhausted as exc:
             ctx.stop(str(exc))
             return
+        deal = partial(
+            mapping.deal_row,
+            source=run.name,
+            opts=run.options,
+            where="Opportunity",
+            fields=run.taken("Opportunity"),
+        )
         yield {**run.map_page(page, deal, "deals", "Opportunity"), "history": history}
+
+
+@dlt.transformer(**{**canonical_hints(DealAccount), "merge_key": "deal_key"})
+def deal_accounts(page: Page, run: SalesforceRun) -> Iterator[list[Row]]:
+    """Each deal's AccountId, from the deals just mapped. ``merge_key`` replaces the rows a
+    re-read deal had, so a deal moved to another account keeps no stale link; a deal whose
+    AccountId was cleared loses its link after the load (``unlink_cleared_accounts``)."""
+    rows = mapping.deal_account_rows(page["rows"])
+    if rows:
+        yield rows
+
+
+@dlt.resource(name="accounts", selected=False)
+def account_pages(run: SalesforceRun) -> Iterator[Page]:
+    """Account pages, mapped; named ``accounts`` because the Account cursor lives in its
+    state. Incremental like deals, Bulk 2.0 for large first syncs, deletes by /queryAll."""
+    if run.ctx.stop_reason:
+        return
+    for page in run.modified("Account", lambda: run.select_fields("Account")):
+        account = partial(
+            mapping.account_row,
+            source=run.name,
+            fields=run.taken("Account"),
+            industries=run.picklist("Account", "Industry"),
+        )
+        yield run.map_page(page, account, "accounts", "Account")
+
+
+@dlt.resource(**canonical_hints(FieldDefinition))
+def field_definitions(run: SalesforceRun) -> Iterator[list[Row]]:
+    """One row per field kept in deals' and accounts' custom_fields (no request of its
+    own: the describes are shared with the reads)."""
+    rows: list[Row] = []
+    for obj, entity in FIELD_ENTITIES.items():
+        if run.ctx.stop_reason:
+            return
+        try:
+            rows += mapping.field_definition_rows(run.taken(obj), run.name, entity)
+        except QuotaExhausted as exc:
+            run.ctx.stop(str(exc))
+            return
+    if rows:
+        yield rows
+
+
+def unlink_cleared_accounts(conn: sa.Connection, dataset: str) -> None:
+    """After the load: drop the account links of deals whose AccountId is now empty."""
+    if not sa.inspect(conn).has_table("deal_accounts", schema=dataset):
+        return
+    conn.execute(
+        sa.text(
+            f"DELETE FROM {dataset}.deal_accounts WHERE deal_key IN "
+            f"(SELECT deal_key FROM {dataset}.deals WHERE account_key IS NULL)"
+        )
+    )
 
 
 @dlt.transformer(**canonical_hints(StageChange))
@@ -220,7 +371,7 @@ def owner_pages(run: SalesforceRun) -> Iterator[Page]:
     def owner(rec: Record) -> tuple[Row, list[Row]]:
         return mapping.owner_row(rec, run.name), []
 
-    for page in run.modified("User", list(USER_FIELDS), all_rows=False):
+    for page in run.modified("User", lambda: list(USER_FIELDS), all_rows=False):
         yield run.map_page(page, owner, "owners", "User")
 
 
@@ -232,7 +383,7 @@ def activity_pages(run: SalesforceRun) -> Iterator[Page]:
         ("Task", TASK_FIELDS, mapping.task_row),
         ("Event", EVENT_FIELDS, mapping.event_row),
     ):
-        for page in run.modified(obj, list(fields)):
+        for page in run.modified(obj, partial(list, fields)):
             yield run.map_page(page, partial(fn, source=run.name, where=obj), "activities", obj)
 
 
@@ -242,25 +393,45 @@ def build_source(ctx: SourceContext) -> DltSource:
     client = SalesforceClient(
         opts, lambda key: ctx.credential(key, required=False), stats=ctx.stats
     )
-    run = SalesforceRun(ctx, client)
+    describes = Describes(
+        client.describe,
+        max_age_s=opts.describe_max_age_s,
+        now=ctx.run_started_at or datetime.now(UTC),
+        full_refresh=ctx.full_refresh,
+    )
+    run = SalesforceRun(ctx, client, describes)
     deals_read, owners_read = opportunity_pages(run), owner_pages(run)
+    accounts_read = account_pages(run)
     deals, quarantine = split_pages(
         deals_read, Deal, rows="rows", name="deals", quarantine_name="quarantine"
     )
     owners, owner_quarantine = split_pages(
         owners_read, Owner, rows="rows", name="owner_rows", quarantine_name="owner_quarantine"
     )
+    accounts, account_quarantine = split_pages(
+        accounts_read,
+        Account,
+        rows="rows",
+        name="account_rows",
+        quarantine_name="account_quarantine",
+    )
     resources: list[DltResource] = [
         deals_read,
         deals,
         deals_read | stage_changes(run),
+        deals_read | deal_accounts(run),
         quarantine,
         pipelines(run),
         stages(run),
+        accounts_read,
+        accounts,
+        account_quarantine,
+        field_definitions(run),
         owners_read,
         owners,
         owner_quarantine,
     ]
+    ctx.after_load(unlink_cleared_accounts)
     if opts.include_activities:
         activities_read = activity_pages(run)
         resources += [

@@ -179,7 +179,14 @@ def test_unchanged_second_pull_changes_nothing_and_run_log_has_no_secret(world: 
 
 # ----- accounts and custom fields (issue #15) -------------------------------------------------
 
-ACCOUNT_KINDS = {"csv", "pipedrive"}  # kinds that pull accounts; each adds itself when it does
+ACCOUNT_KINDS = {"csv", "pipedrive", "salesforce"}
+# The custom fields every generated source serves, with the type each must keep.
+VOCABULARY = {
+    "lead_source": "enum",
+    "legacy_id": "text",
+    "segment": "enum",
+    "employees": "number",
+}  # kinds that pull accounts; each adds itself when it does
 _JSON_TYPES = {  # FieldDefinition.data_type -> the JSON types DuckDB may report for it
     "text": {"VARCHAR"},
     "enum": {"VARCHAR"},
@@ -297,6 +304,12 @@ def test_accounts_link_every_deal_and_custom_fields_are_described(account_world:
             )
             == 1
         )
+        dangling = one(
+            f"SELECT count(*) FROM {s}.deal_accounts l LEFT JOIN {s}.deals d USING (deal_key) "
+            f"LEFT JOIN {s}.accounts a ON a.account_key = l.account_key "
+            "WHERE d.deal_key IS NULL OR a.account_key IS NULL"
+        )
+        assert dangling == 0, "deal_accounts links a deal or account the source did not land"
         for website, domain in con.execute(f"SELECT website, domain FROM {s}.accounts").fetchall():
             assert domain == web_domain(website), website
         types = {
@@ -305,6 +318,8 @@ def test_accounts_link_every_deal_and_custom_fields_are_described(account_world:
                 f"SELECT entity, column_name, data_type FROM {s}.field_definitions"
             ).fetchall()
         }
+        for (_, column), data_type in types.items():
+            assert VOCABULARY.get(column, data_type) == data_type, column
         for table, entity in (("deals", "deal"), ("accounts", "account")):
             rows = con.execute(
                 f"SELECT custom_fields FROM {s}.{table} WHERE custom_fields IS NOT NULL"

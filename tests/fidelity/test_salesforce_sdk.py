@@ -196,3 +196,93 @@ def test_bulk2_client_delete_job_expects_a_body_the_api_does_not_send(sf: Salesf
     with pytest.raises(requests.exceptions.JSONDecodeError):
         client.delete_job(job["id"], True)
     assert job["id"] not in {j["id"] for j in sf.restful("jobs/query")["records"]}
+
+
+# ----- accounts and custom fields (issue #15) -------------------------------------------------
+def test_account_query_follows_the_owner_relationship(
+    sf: Salesforce, sandbox: FakeSalesforce
+) -> None:
+    soql = (
+        "SELECT Id, Name, Website, Industry, BillingCountry, NumberOfEmployees, Segment__c, "
+        "Owner.Name FROM Account WHERE IsDeleted = false ORDER BY Name"
+    )
+    result = sf.query_all(soql, **SMALL_PAGES)
+    accounts = live(sandbox, "Account")
+    assert result["totalSize"] == len(result["records"]) == len(accounts)
+    names = [r["Name"] for r in result["records"]]
+    assert names == sorted(names, key=str.casefold)  # Salesforce sorts text ignoring case
+    record = result["records"][0]
+    stored = sandbox.org.tables["Account"][record["Id"]]
+    assert (
+        record["attributes"]["url"] == f"/services/data/v{VERSION}/sobjects/Account/{record['Id']}"
+    )
+    assert record["Owner"]["attributes"]["type"] == "User"
+    assert record["Owner"]["Name"] == sandbox.org.tables["User"][stored["OwnerId"]]["Name"]
+    assert isinstance(record["NumberOfEmployees"], int)
+    assert record["Segment__c"] in {"Enterprise", "Mid_Market", "SMB"}  # API values, not labels
+    custom = sf.query("SELECT FIELDS(CUSTOM) FROM Account LIMIT 5")["records"]
+    assert set(custom[0]) == {"attributes", "Segment__c"}
+    assert sf.Account.get(record["Id"])["Website"] == stored["Website"]
+
+
+def test_account_and_opportunity_describes_type_every_field(sf: Salesforce) -> None:
+    account = sf.Account.describe()
+    assert account["keyPrefix"] == "001" and account["name"] == "Account"
+    fields = {f["name"]: f for f in account["fields"]}
+    expected = {
+        "Website": ("url", "xsd:string", False),
+        "Industry": ("picklist", "xsd:string", False),
+        "BillingCountry": ("string", "xsd:string", False),
+        "NumberOfEmployees": ("int", "xsd:int", False),
+        "OwnerId": ("reference", "tns:ID", False),
+        "SystemModstamp": ("datetime", "xsd:dateTime", False),
+        "Segment__c": ("picklist", "xsd:string", True),
+    }
+    for name, (ftype, soap, custom) in expected.items():
+        assert (fields[name]["type"], fields[name]["soapType"], fields[name]["custom"]) == (
+            ftype,
+            soap,
+            custom,
+        ), name
+    segment = {(p["value"], p["label"]) for p in fields["Segment__c"]["picklistValues"]}
+    assert segment == {("Enterprise", "Enterprise"), ("Mid_Market", "Mid-Market"), ("SMB", "SMB")}
+    assert fields["OwnerId"]["referenceTo"] == ["User"]
+    assert fields["NumberOfEmployees"]["label"] == "Employees"
+    opportunity = {f["name"]: f for f in sf.Opportunity.describe()["fields"]}
+    assert (
+        opportunity["LeadSource"]["type"] == "picklist" and not opportunity["LeadSource"]["custom"]
+    )
+    assert {p["value"] for p in opportunity["LeadSource"]["picklistValues"]} == {
+        "Inbound",
+        "Outbound",
+        "Referral",
+        "Partner",
+        "Event",
+    }
+    assert opportunity["Legacy_Id__c"]["type"] == "string" and opportunity["Legacy_Id__c"]["custom"]
+
+
+def test_bulk2_account_query_reads_every_live_account(
+    sf: Salesforce, sandbox: FakeSalesforce
+) -> None:
+    pages = list(sf.bulk2.Account.query("SELECT Id, Name, Segment__c FROM Account", max_records=50))
+    rows = [row for page in pages for row in csv.DictReader(io.StringIO(page))]
+    assert sorted(r["Id"] for r in rows) == sorted(a["Id"] for a in live(sandbox, "Account"))
+    assert len(pages) == -(-len(rows) // 50)
+
+
+def test_a_query_past_the_uri_limit_gets_salesforces_414(sf: Salesforce) -> None:
+    soql = "SELECT " + ", ".join(["Name"] * 2500) + " FROM Account"
+    with pytest.raises(simple_salesforce.exceptions.SalesforceGeneralError) as refused:
+        sf.query(soql)
+    assert refused.value.status == 414
+    assert "URI Too Long" in str(refused.value.content)
+
+
+def test_a_bulk_query_past_100000_characters_is_malformed(sf: Salesforce) -> None:
+    """The POST body escapes the URI limit, not SOQL's own limit on statement length."""
+    soql = "SELECT " + ", ".join(["Name"] * 17_000) + " FROM Account"
+    assert len(soql) > 100_000
+    with pytest.raises(simple_salesforce.exceptions.SalesforceMalformedRequest) as refused:
+        sf.restful("jobs/query", method="POST", json={"operation": "query", "query": soql})
+    assert refused.value.content[0]["errorCode"] == "MALFORMED_QUERY"

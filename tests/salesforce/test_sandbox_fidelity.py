@@ -219,7 +219,12 @@ def test_fields_functions_and_their_limit_rule(org: Org) -> None:
     every = soql(org, "SELECT FIELDS(ALL) FROM Opportunity LIMIT 200").json()["records"][0]
     custom = soql(org, "SELECT FIELDS(CUSTOM) FROM Opportunity LIMIT 1").json()["records"][0]
     standard = soql(org, "SELECT FIELDS(STANDARD) FROM Opportunity").json()["records"][0]
-    assert set(custom) - {"attributes"} == {"Loss_Reason__c", "Hub_Score__c", "Hub_Score_Reason__c"}
+    assert set(custom) - {"attributes"} == {
+        "Loss_Reason__c",
+        "Legacy_Id__c",
+        "Hub_Score__c",
+        "Hub_Score_Reason__c",
+    }
     assert not any(k.endswith("__c") for k in standard)
     assert set(every) == set(custom) | set(standard)
     duplicate = soql(org, "SELECT Id, FIELDS(STANDARD) FROM Opportunity")
@@ -292,3 +297,23 @@ def test_a_sandbox_bug_is_a_salesforce_500_not_a_traceback(
     response = soql(org, "SELECT Id FROM Opportunity")
     assert response.status_code == 500 and error_code(response) == "UNKNOWN_EXCEPTION"
     assert "KeyError" not in response.text and "Traceback" not in response.text
+
+
+def test_order_by_text_ignores_case_and_ids_do_not(org: Org) -> None:
+    """Salesforce sorts text case-insensitively; the sandbox once sorted 'acme' after 'Zeta'."""
+    sb, _ = org
+    accounts = sorted(sb.org.tables["Account"].values(), key=lambda a: a["Id"])
+    first, last = accounts[0], accounts[-1]
+    saved = first["Name"], last["Name"]
+    first["Name"], last["Name"] = "ZZ Top Ltd", "aardvark & co"
+    try:
+        names = [
+            r["Name"] for r in soql(org, "SELECT Name FROM Account ORDER BY Name").json()["records"]
+        ]
+        ascii_names = [n for n in names if n.isascii()]  # others: by the user's locale
+        assert ascii_names[0] == "aardvark & co" and ascii_names[-1] == "ZZ Top Ltd"
+        assert names == sorted(names, key=str.casefold)
+        ids = [r["Id"] for r in soql(org, "SELECT Id FROM Account ORDER BY Id").json()["records"]]
+        assert ids == sorted(ids)
+    finally:
+        first["Name"], last["Name"] = saved

@@ -50,6 +50,7 @@ def oas_schemas() -> dict[str, Any]:
         "OpportunitySObject",
         "OpportunityHistorySObject",
         "OpportunityStageSObject",
+        "AccountSObject",
         "DescribeSObjectResult",
         "SaveResult",
         "ErrorInfo",
@@ -59,7 +60,7 @@ def oas_schemas() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def org() -> Any:
-    sb = FakeSalesforce(seed=42, n_deals=50, rate_limits=False)
+    sb = FakeSalesforce(seed=42, n_deals=80, rate_limits=False)
     sb.start()
     token = requests.post(
         f"{sb.base_url}/services/oauth2/token",
@@ -98,6 +99,10 @@ def query(org: Any, soql: str, resource: str = "query", **headers: str) -> reque
             "OpportunityStage",
             "Id, ApiName, MasterLabel, SortOrder, IsActive, IsClosed, IsWon, DefaultProbability, ForecastCategoryName",
         ),
+        (
+            "Account",
+            "Id, Name, Website, Industry, BillingCountry, NumberOfEmployees, OwnerId, CreatedDate, LastModifiedDate, SystemModstamp, IsDeleted",
+        ),
     ],
 )
 def test_query_records_match_the_vendor_sobject_schema(
@@ -122,7 +127,9 @@ def test_pages_have_the_recorded_shape_and_follow_next_records_url(org: Any) -> 
         (SPECS / "recorded-restforce/query_paginated_last_page_response.json").read_text()
     )
     first = query(
-        org, "SELECT Id, Name FROM Account ORDER BY Id", **{"Sforce-Query-Options": "batchSize=200"}
+        org,
+        "SELECT Id, StageName FROM OpportunityHistory ORDER BY Id",
+        **{"Sforce-Query-Options": "batchSize=200"},
     ).json()
     assert set(first) == set(first_fixture) and len(first["records"]) == 200
     assert re.match(r"^/services/data/v60\.0/query/01g\w+-200$", first["nextRecordsUrl"])
@@ -134,6 +141,21 @@ def test_pages_have_the_recorded_shape_and_follow_next_records_url(org: Any) -> 
         seen += len(page["records"])
     assert set(page) == set(last_fixture)
     assert seen == first["totalSize"]
+
+
+@needs_specs
+def test_account_describe_matches_the_vendor_schema(org: Any, oas_schemas: dict[str, Any]) -> None:
+    sb, session = org
+    body = session.get(
+        f"{sb.base_url}/services/data/v60.0/sobjects/Account/describe", timeout=10
+    ).json()
+    jsonschema.validate(body, oas_schemas["DescribeSObjectResult"])
+    fields = {f["name"]: f for f in body["fields"]}
+    # the vendor's sObject schema knows the standard fields the describe lists
+    standard = {n for n, f in fields.items() if not f["custom"]}
+    assert standard <= set(oas_schemas["AccountSObject"]["properties"])
+    assert fields["Segment__c"]["custom"] and not fields["Industry"]["custom"]
+    assert fields["Website"]["type"] == "url" and fields["NumberOfEmployees"]["type"] == "int"
 
 
 def test_describe_matches_the_vendor_schema_and_the_recorded_describe(

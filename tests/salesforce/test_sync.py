@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -52,9 +53,13 @@ def test_full_sync_costs_at_most_ten_percent_over_the_page_minimum(harness: Sand
             "Event",
             "User",
             "OpportunityStage",
+            "Account",
         )
     )
-    used = api_requests(harness.requests())
+    stats = harness.requests()
+    describes = api_requests(stats, r"/describe ")
+    assert describes == 2  # Opportunity and Account, once each
+    used = api_requests(stats) - describes
     assert minimum >= 10
     assert used <= 1.1 * minimum, (used, minimum)
 
@@ -111,18 +116,22 @@ def test_deletes_arrive_as_is_deleted_with_their_activities(harness: SandboxHub)
     assert_matches_sandbox(harness)
 
 
-def test_a_no_change_incremental_sync_costs_at_most_five_requests_plus_metadata(
+def test_a_no_change_incremental_sync_costs_one_query_per_object_and_no_describe(
     harness: SandboxHub,
 ) -> None:
+    """Before accounts a quiet run cost five requests (Opportunity, Task, Event, User, the
+    stage metadata); Account adds one, and the cached describes add none."""
     harness.pull()
     harness.mutate(seed=5, **ROUND)
     harness.pull()
     harness.reset_requests()
     harness.sandbox.query_log.clear()
     harness.pull()
-    metadata = [q for q in harness.sandbox.query_log if "FROM OpportunityStage" in q]
-    data_requests = api_requests(harness.requests()) - len(metadata)
-    assert data_requests <= 5, harness.requests()
+    stats = harness.requests()
+    assert api_requests(stats) == 5 + 1, stats
+    assert api_requests(stats, r"/describe ") == 0
+    objects = sorted(q.split(" FROM ")[1].split()[0] for q in harness.sandbox.query_log)
+    assert objects == ["Account", "Event", "Opportunity", "OpportunityStage", "Task", "User"]
     assert not any("OpportunityHistory" in q for q in harness.sandbox.query_log)
 
 
@@ -169,8 +178,14 @@ def test_wide_selects_are_split_under_the_uri_limit(harness: SandboxHub) -> None
     assert len(opportunity_queries) >= 2
     for path in harness.sandbox.path_log:
         assert len(f"{harness.sandbox.base_url}{path}") <= 560  # the log shows decoded text
-    customs = harness.sql("SELECT custom_fields FROM deals WHERE custom_fields IS NOT NULL LIMIT 1")
-    assert customs and "ExpectedRevenue" in customs[0][0]
+    # listed standard fields land under their columns (values.field_column), typed
+    opps = harness.sandbox.org.tables["Opportunity"]
+    rows = harness.sql("SELECT source_deal_id, custom_fields FROM deals")
+    assert len(rows) == len(opps)
+    for deal_id, custom in rows:
+        values = json.loads(custom)
+        assert values["expectedrevenue"] == pytest.approx(opps[deal_id]["ExpectedRevenue"])
+        assert values["type"] == opps[deal_id]["Type"]
 
 
 def test_a_bad_value_is_quarantined_and_its_deal_still_loads(harness: SandboxHub) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.salesforce.sandbox.soql import UNGROUPABLE
-from connectors.salesforce.sandbox.store import LABELS, RELATIONS, UPDATEABLE
+from connectors.salesforce.sandbox.store import RELATIONS, UPDATEABLE
 
 Rec = dict[str, Any]
 
@@ -16,7 +16,14 @@ SOAP_TYPES = {
     "reference": "tns:ID",
     "string": "xsd:string",
     "picklist": "xsd:string",
+    "multipicklist": "xsd:string",
+    "textarea": "xsd:string",
+    "url": "xsd:string",
+    "email": "xsd:string",
+    "phone": "xsd:string",
     "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
     "int": "xsd:int",
     "boolean": "xsd:boolean",
     "date": "xsd:date",
@@ -150,17 +157,31 @@ def release_label(major: int) -> str:
     return f"{('Winter', 'Spring', 'Summer')[n % 3]} '{11 + n // 3:02d}"
 
 
-def describe_field(obj: str, name: str, ftype: str, picklist: list[Rec]) -> Rec:
+# Text lengths as a real org describes them (a long text area is 32,768; a phone 40).
+TEXT_LENGTHS = {
+    "string": 255,
+    "picklist": 255,
+    "multipicklist": 4099,
+    "textarea": 32768,
+    "url": 255,
+    "email": 80,
+    "phone": 40,
+}
+
+
+def describe_field(obj: str, name: str, ftype: str, picklist: list[Rec], label: str) -> Rec:
+    """One entry of ``fields``: every key a real describe carries (the sandbox's writes
+    are Opportunity updates only, so only those fields say ``updateable``)."""
     writable = obj == "Opportunity" and name in UPDATEABLE
-    text = ftype in ("string", "picklist")
-    length = 18 if ftype in ("id", "reference") else 255 if text else 0
+    text = ftype in TEXT_LENGTHS
+    length = 18 if ftype in ("id", "reference") else TEXT_LENGTHS.get(ftype, 0)
     relation = next(
         (rel for rel, (lookup, _) in RELATIONS.get(obj, {}).items() if lookup == name), None
     )
     field = {
         **FIELD_DEFAULTS,
         "name": name,
-        "label": LABELS.get(name, name),
+        "label": label,
         "type": ftype,
         "soapType": SOAP_TYPES[ftype],
         "custom": name.endswith("__c"),
@@ -173,10 +194,12 @@ def describe_field(obj: str, name: str, ftype: str, picklist: list[Rec]) -> Rec:
         "nameField": name == "Name",
         "idLookup": name == "Id",
         "groupable": ftype not in UNGROUPABLE,
+        "filterable": ftype != "textarea",  # long text areas cannot be filtered
+        "sortable": ftype not in ("textarea", "multipicklist"),
         "picklistValues": picklist,
         "restrictedPicklist": name == "StageName",
     }
-    if ftype == "double":
+    if ftype in ("double", "currency", "percent"):
         field.update(precision=18, scale=2)
     if ftype == "int":
         field["digits"] = 9

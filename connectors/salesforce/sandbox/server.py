@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from math import ceil
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from connectors.salesforce.sandbox import soql
 from connectors.salesforce.sandbox.describe import (
@@ -40,7 +40,6 @@ from connectors.salesforce.sandbox.describe import (
 from connectors.salesforce.sandbox.store import (
     KEY_PREFIX,
     RELATIONS,
-    SCHEMA,
     STAGE_INFO,
     UPDATEABLE,
     Org,
@@ -51,10 +50,26 @@ from connectors.sandbox.spec import SandboxSpec
 
 DATA = "/services/data/{v}"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-_NUMERIC = {"double", "int"}
-# what a full sync pages through, one SOQL listing each
 RUNNING = ("UploadComplete", "InProgress")  # Bulk 2.0 job states that may still abort
-PAGED_OBJECTS = ("Opportunity", "OpportunityHistory", "Task", "Event", "User", "OpportunityStage")
+# what a full sync pages through, one SOQL listing each
+PAGED_OBJECTS = (
+    "Opportunity",
+    "OpportunityHistory",
+    "Task",
+    "Event",
+    "User",
+    "OpportunityStage",
+    "Account",
+)
+DESCRIBED_OBJECTS = ("Opportunity", "Account")  # a sync reads their describe once
+# "the maximum length for the combined URI and headers is 16,384 bytes": a longer URI
+# gets 414, a longer URI plus headers 431, from the front end (limits cheat sheet; the
+# body is the Jetty page clients quote in their issues).
+MAX_URI_AND_HEADERS = 16_384
+_TOO_LONG = {
+    414: "<h1>Bad Message 414</h1><pre>reason: URI Too Long</pre>",
+    431: "<h1>Bad Message 431</h1><pre>reason: Request Header Fields Too Large</pre>",
+}
 
 
 def sf_error(
@@ -70,8 +85,8 @@ def rest_value(value: Any, ftype: str) -> Any:
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     if isinstance(value, date):
         return value.isoformat()
-    if ftype == "int" and value is not None:
-        return int(value)
+    if ftype == "int" and isinstance(value, float):
+        return int(value)  # anything else (garbage a test stored) goes out as it is
     return value
 
 
@@ -104,6 +119,7 @@ class FakeSalesforce(SandboxServer):
         bulk_outcome: str = "JobComplete",
         locator_idle_s: float = 2 * 86_400,
         max_open_cursors: int | None = None,
+        extra_custom_fields: int = 0,
         **knobs: Any,
     ) -> None:
         super().__init__(spec, **knobs)
@@ -117,6 +133,8 @@ class FakeSalesforce(SandboxServer):
             now=self.now(),
             currency=currency,
             activities_per_deal=spec.activities_per_deal,
+            duplicate_share=spec.duplicate_share,
+            extra_custom_fields=extra_custom_fields,
         )
         self.daily_limit = daily_limit
         self.api_usage = api_usage
@@ -161,9 +179,22 @@ class FakeSalesforce(SandboxServer):
 
     @classmethod
     def page_minimum(cls, counts: dict[str, int]) -> int:
-        """The REST minimum, 2,000 records a query page, plus the token request; the Bulk
-        API 2.0 path that large first syncs take can go below it."""
-        return 1 + sum(ceil(counts[obj] / 2000) for obj in PAGED_OBJECTS)
+        """The REST minimum, 2,000 records a query page, plus the token request and one
+        describe of Opportunity and Account; the Bulk API 2.0 path that large first syncs
+        take can go below it."""
+        pages = sum(ceil(counts[obj] / 2000) for obj in PAGED_OBJECTS)
+        return 1 + len(DESCRIBED_OBJECTS) + pages
+
+    def world_deal_ids(self) -> dict[str, str]:
+        """{Opportunity Id: world deal_id} of the seeded opportunities (a migrated copy's is
+        ``M...``); opportunities created later by ``mutate`` have none."""
+        with self.lock:
+            return dict(self.org.world_deals)
+
+    def world_account_ids(self) -> dict[str, str]:
+        """{Account Id: world account_id}: the company each Account was seeded from."""
+        with self.lock:
+            return dict(self.org.world_accounts)
 
     def jwt_credentials(self) -> dict[str, str]:
         """client_id, username and the private key of the connected app's certificate."""
@@ -234,12 +265,16 @@ class FakeSalesforce(SandboxServer):
 
     # ----- vendor hooks ---------------------------------------------------------------------
     def check_auth(self, request: SandboxRequest) -> SandboxResponse | None:
+        """The front end's checks first (the URI and header sizes), then the session."""
         with self.lock:
             self.path_log.append(
                 request.path
                 + "?"
                 + "&".join(f"{k}={v}" for k, vs in request.query.items() for v in vs)
             )
+        too_long = self.uri_too_long(request)
+        if too_long is not None:
+            return too_long
         if not request.path.startswith("/services/data/v"):
             return None  # the versions list answers without a session, as Salesforce's
         header = request.headers.get("authorization", "")
@@ -247,6 +282,18 @@ class FakeSalesforce(SandboxServer):
         if token not in self.tokens:
             return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
         return None
+
+    @staticmethod
+    def uri_too_long(request: SandboxRequest) -> SandboxResponse | None:
+        """414 for a request URI over 16,384 bytes, 431 when URI plus headers are."""
+        uri = len(request.path.encode())
+        if request.query:
+            uri += 1 + len(urlencode(request.query, doseq=True))
+        headers = sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+        status = 414 if uri > MAX_URI_AND_HEADERS else 431
+        if uri + headers <= MAX_URI_AND_HEADERS:
+            return None
+        return SandboxResponse(status, _TOO_LONG[status], content_type="text/html")
 
     def rate_limit(self, request: SandboxRequest) -> SandboxResponse | None:
         if request.path.startswith("/services/data") and self.api_usage >= self.daily_limit:
@@ -288,8 +335,8 @@ class FakeSalesforce(SandboxServer):
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
 
     def decorate(self, request: SandboxRequest, response: SandboxResponse) -> None:
-        if not request.path.startswith("/services/data/v") or response.status == 401:
-            return  # an unauthenticated call is nobody's usage
+        if not request.path.startswith("/services/data/v") or response.status in (401, *_TOO_LONG):
+            return  # an unauthenticated call, or one the front end refused, is nobody's usage
         limited = (
             isinstance(response.body, list)
             and response.body
@@ -401,7 +448,7 @@ class FakeSalesforce(SandboxServer):
 
     def _run(self, text: str, all_rows: bool) -> tuple[soql.Query, list[Rec]]:
         self.query_log.append(text)
-        query = soql.parse(text, SCHEMA, RELATIONS, self.now())
+        query = soql.parse(text, self.org.schema, RELATIONS, self.now())
         obj = query.obj
         rows = [
             r
@@ -444,9 +491,9 @@ class FakeSalesforce(SandboxServer):
                         }
                     },
                 )
-                node[child] = rest_value(parent.get(child), SCHEMA[target][child])
+                node[child] = rest_value(parent.get(child), self.org.schema[target][child])
             else:
-                out[name] = rest_value(rec.get(name), SCHEMA[obj][name])
+                out[name] = rest_value(rec.get(name), self.org.schema[obj][name])
         return out
 
     def query(self, request: SandboxRequest) -> SandboxResponse:
@@ -696,14 +743,16 @@ class FakeSalesforce(SandboxServer):
             {
                 "encoding": "UTF-8",
                 "maxBatchSize": 200,
-                "sobjects": [self._sobject_summary(obj, version) for obj in sorted(SCHEMA)],
+                "sobjects": [
+                    self._sobject_summary(obj, version) for obj in sorted(self.org.schema)
+                ],
             },
         )
 
     def get_record(self, request: SandboxRequest) -> SandboxResponse:
         """``GET /sobjects/{type}/{id}``: every field, or those named in ``fields=``."""
         obj, rec_id = request.params["obj"], request.params["id"]
-        if obj not in SCHEMA:
+        if obj not in self.org.schema:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         rec = self.org.tables[obj].get(rec_id)
         if rec is None:
@@ -711,10 +760,12 @@ class FakeSalesforce(SandboxServer):
         if rec.get("IsDeleted"):
             return sf_error(404, "ENTITY_IS_DELETED", "entity is deleted")
         wanted = request.arg("fields")
-        query = soql.Query(obj, list(SCHEMA[obj]))
+        query = soql.Query(obj, list(self.org.schema[obj]))
         if wanted:
             try:
-                query = soql.parse(f"SELECT {wanted} FROM {obj}", SCHEMA, RELATIONS, self.now())
+                query = soql.parse(
+                    f"SELECT {wanted} FROM {obj}", self.org.schema, RELATIONS, self.now()
+                )
             except soql.SoqlError as exc:
                 return sf_error(400, exc.code, exc.message)
         return SandboxResponse(200, self._render(query, rec, request.params["v"]))
@@ -722,11 +773,11 @@ class FakeSalesforce(SandboxServer):
     # ----- describe and writes --------------------------------------------------------------------
     def describe(self, request: SandboxRequest) -> SandboxResponse:
         obj = request.params["obj"]
-        if obj not in SCHEMA:
+        if obj not in self.org.schema:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         fields = [
-            describe_field(obj, name, ftype, self._picklist(obj, name))
-            for name, ftype in SCHEMA[obj].items()
+            describe_field(obj, name, ftype, self._picklist(obj, name), self.org.label(obj, name))
+            for name, ftype in self.org.schema[obj].items()
         ]
         body = {
             **self._sobject_summary(obj, request.params["v"]),
@@ -737,9 +788,20 @@ class FakeSalesforce(SandboxServer):
         return SandboxResponse(200, body)
 
     def _picklist(self, obj: str, name: str) -> list[Rec]:
-        """Opportunity.StageName lists the org's stages; other picklists are left empty."""
+        """Opportunity.StageName lists the org's stages; the others their (value, label)
+        pairs, none marked default."""
         if (obj, name) != ("Opportunity", "StageName"):
-            return []
+            pairs = self.org.picklists.get((obj, name), ())
+            return [
+                {
+                    "active": True,
+                    "defaultValue": False,
+                    "label": label,
+                    "validFor": None,
+                    "value": value,
+                }
+                for value, label in pairs
+            ]
         stages = sorted(self.org.tables["OpportunityStage"].values(), key=lambda s: s["SortOrder"])
         return [
             {
@@ -778,7 +840,7 @@ class FakeSalesforce(SandboxServer):
                 {"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}
             ]
         for name in values:
-            if name not in SCHEMA["Opportunity"]:
+            if name not in self.org.schema["Opportunity"]:
                 return 400, [
                     {
                         "statusCode": "INVALID_FIELD",
@@ -831,7 +893,7 @@ class FakeSalesforce(SandboxServer):
             ]
         typed: Rec = {}
         for name, value in values.items():
-            if SCHEMA["Opportunity"][name] == "date" and isinstance(value, str):
+            if self.org.schema["Opportunity"][name] == "date" and isinstance(value, str):
                 value = date.fromisoformat(value)
             typed[name] = value
         self.org.update_opportunity(

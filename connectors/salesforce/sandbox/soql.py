@@ -66,8 +66,17 @@ _KEYWORDS = {
 _UNSUPPORTED = {"HAVING", "TYPEOF", "WITH", "FOR", "USING", "INCLUDES", "EXCLUDES"}
 AGGREGATES = {"COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX"}
 MAX_OFFSET = 2000
-UNGROUPABLE = {"double", "datetime"}  # describe says groupable: false for these
+# describe says groupable: false for these
+UNGROUPABLE = {"double", "currency", "percent", "datetime", "textarea", "multipicklist"}
 FIELDS_LIMIT = 200  # FIELDS(ALL) and FIELDS(CUSTOM) need a LIMIT of at most this
+NUMERIC = {"double", "currency", "percent", "int", "long"}
+UNQUOTED = NUMERIC | {"datetime", "date", "boolean"}  # their literals carry no quotes
+LIKEABLE = {"string", "picklist", "id", "reference", "url", "email", "phone", "textarea"}
+# "SOQL statements: by default, 100,000 characters" (limits cheat sheet). The error body
+# for a longer one is not documented; this is the sandbox's MALFORMED_QUERY wording.
+MAX_SOQL_CHARS = 100_000
+# ORDER BY on text ignores case, as Salesforce's collation does; Ids sort as they compare.
+FOLDED_SORT = {"string", "picklist", "textarea", "url", "email", "phone", "multipicklist"}
 
 
 @dataclass
@@ -83,6 +92,7 @@ class Query:
     fields: list[str]  # canonical casing; relationship fields as 'Account.Name'
     where: Any = None
     order: list[tuple[str, bool, bool]] = field(default_factory=list)  # field, desc, nulls_last
+    order_folded: set[str] = field(default_factory=set)  # text fields: sorted ignoring case
     limit: int | None = None
     offset: int = 0
     count_only: bool = False  # SELECT COUNT(): only totalSize is answered
@@ -184,8 +194,15 @@ class _Parser:
         if "." in name:
             rel, _, child = name.partition(".")
             rels = {k.lower(): k for k in self.relations.get(self.obj, {})}
-            if rel.lower() not in rels or "." in child:
-                raise SoqlError("INVALID_FIELD", self._no_column(name))
+            known = rel.lower() in rels and self.relations[self.obj][rels[rel.lower()]][1]
+            if not known or known not in self.schema or "." in child:
+                raise SoqlError(
+                    "INVALID_FIELD",
+                    f"Didn't understand relationship '{rel}' in field path. If you are "
+                    "attempting to use a custom relationship, be sure to append the '__r' "
+                    "after the custom relationship name. Please reference your WSDL or the "
+                    "describe call for the appropriate names.",
+                )
             rel_name = rels[rel.lower()]
             target = self.relations[self.obj][rel_name][1]
             lookup = {k.lower(): k for k in self.schema[target]}
@@ -254,6 +271,12 @@ class _Parser:
             raise SoqlError("MALFORMED_QUERY", f"duplicate field selected: {duplicate}")
 
     def parse(self) -> Query:
+        if len(self.soql) > MAX_SOQL_CHARS:
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                f"SOQL statements cannot exceed {MAX_SOQL_CHARS:,} characters "
+                f"(this one has {len(self.soql):,})",
+            )
         self.expect("kw", "SELECT")
         items = [self.select_item()]
         while self.peek() == ("punct", ","):
@@ -291,6 +314,8 @@ class _Parser:
                     self.take()
                     nulls_last = self.take()[1] == "LAST"
                 query.order.append((name, desc, nulls_last))
+                if self.field_type(name) in FOLDED_SORT:
+                    query.order_folded.add(name)
                 if self.peek() != ("punct", ","):
                     break
                 self.take()
@@ -356,7 +381,7 @@ class _Parser:
         if self.peek() == ("kw", "LIKE"):
             self.take()
             kind, text = self.take()
-            if kind != "str" or ftype not in ("string", "picklist", "id", "reference"):
+            if kind != "str" or ftype not in LIKEABLE:
                 raise SoqlError(
                     "INVALID_QUERY_FILTER_OPERATOR",
                     f"invalid operator on {ftype} field '{name}': LIKE",
@@ -396,7 +421,7 @@ class _Parser:
         wrong = SoqlError(
             "INVALID_QUERY_FILTER_OPERATOR",
             f"value of filter criterion for field '{name}' must be of type {ftype} and should not be enclosed in quotes"
-            if ftype in ("datetime", "date", "double", "int", "boolean")
+            if ftype in UNQUOTED
             else f"invalid value '{text}' for field '{name}' of type {ftype}",
         )
         if kind == "kw" and text == "NULL":
@@ -406,7 +431,7 @@ class _Parser:
                 raise wrong
             return text == "TRUE"
         if kind == "str":
-            if ftype in ("datetime", "date", "double", "int", "boolean"):
+            if ftype in UNQUOTED:
                 raise wrong
             return re.sub(r"\\(.)", r"\1", text[1:-1])
         if kind == "dt":
@@ -418,7 +443,7 @@ class _Parser:
                 raise wrong
             return date.fromisoformat(text)
         if kind == "num":
-            if ftype not in ("double", "int"):
+            if ftype not in NUMERIC:
                 raise wrong
             return float(text)
         if kind == "ident":
@@ -531,14 +556,21 @@ def matches(node: Any, get: Callable[[str], Any]) -> bool:
     return _compare(get(name), op, value)
 
 
+def _sortable(value: Any, folded: bool) -> Any:
+    value = _comparable(value)
+    return value.casefold() if folded and isinstance(value, str) else value
+
+
 def order_key(query: Query, get_for: Callable[[Any, str], Any]) -> Callable[[Any], Any]:
-    """A sort key for ``sorted``: NULLS FIRST by default, LAST with DESC, as Salesforce."""
+    """A sort key for ``sorted``: NULLS FIRST by default, LAST with DESC, text ignoring
+    case, as Salesforce sorts."""
+    folded = query.order_folded
 
     class _Key:
         __slots__ = ("values",)
 
         def __init__(self, rec: Any) -> None:
-            self.values = [_comparable(get_for(rec, f)) for f, _, _ in query.order]
+            self.values = [_sortable(get_for(rec, f), f in folded) for f, _, _ in query.order]
 
         def __lt__(self, other: _Key) -> bool:
             for (_, desc, nulls_last), a, b in zip(

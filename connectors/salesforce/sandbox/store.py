@@ -17,6 +17,9 @@ from typing import Any
 
 from connectors.salesforce.settings import DEFAULT_STAGE_MAP, STANDARD_STAGES
 from connectors.synthetic import SyntheticDeal, World, WorldSpec
+from connectors.synthetic.companies import account_view
+from connectors.synthetic.world import LEAD_SOURCES
+from connectors.synthetic.world import Account as WorldAccount
 
 Rec = dict[str, Any]
 
@@ -45,7 +48,9 @@ SCHEMA: dict[str, dict[str, str]] = {
         "LastModifiedById": "reference",
         "SystemModstamp": "datetime",
         "LastStageChangeDate": "datetime",
+        "LeadSource": "picklist",
         "Loss_Reason__c": "string",
+        "Legacy_Id__c": "string",
         "Hub_Score__c": "double",
         "Hub_Score_Reason__c": "string",
     },
@@ -97,9 +102,18 @@ SCHEMA: dict[str, dict[str, str]] = {
         "Id": "id",
         "IsDeleted": "boolean",
         "Name": "string",
+        "Type": "picklist",
+        "BillingCountry": "string",
+        "Website": "url",
+        "Industry": "picklist",
+        "NumberOfEmployees": "int",
         "OwnerId": "reference",
         "CreatedDate": "datetime",
+        "CreatedById": "reference",
+        "LastModifiedDate": "datetime",
+        "LastModifiedById": "reference",
         "SystemModstamp": "datetime",
+        "Segment__c": "picklist",
     },
     "Task": {
         "Id": "id",
@@ -145,6 +159,7 @@ SCHEMA: dict[str, dict[str, str]] = {
 # Parent relationships: object -> relationship name -> (lookup field, parent object).
 RELATIONS: dict[str, dict[str, tuple[str, str]]] = {
     "Opportunity": {"Account": ("AccountId", "Account"), "Owner": ("OwnerId", "User")},
+    "Account": {"Owner": ("OwnerId", "User")},
     "Task": {"Owner": ("OwnerId", "User")},
     "Event": {"Owner": ("OwnerId", "User")},
     "OpportunityHistory": {"Opportunity": ("OpportunityId", "Opportunity")},
@@ -169,16 +184,127 @@ UPDATEABLE = {
     "OwnerId",
     "AccountId",
     "CurrencyIsoCode",
+    "LeadSource",
     "Loss_Reason__c",
+    "Legacy_Id__c",
     "Hub_Score__c",
     "Hub_Score_Reason__c",
     "ForecastCategoryName",
 }
+# Field labels: "Object.Field" for a label that differs per object, else "Field".
 LABELS = {
+    "Opportunity.Name": "Opportunity Name",
+    "Account.Name": "Account Name",
+    "Account.Type": "Account Type",
+    "AccountId": "Account ID",
+    "BillingCountry": "Billing Country",
+    "IsDeleted": "Deleted",
+    "CreatedDate": "Created Date",
+    "CreatedById": "Created By ID",
+    "LastModifiedDate": "Last Modified Date",
+    "LastModifiedById": "Last Modified By ID",
+    "SystemModstamp": "System Modstamp",
+    "LeadSource": "Lead Source",
+    "NumberOfEmployees": "Employees",
+    "OwnerId": "Owner ID",
     "Loss_Reason__c": "Loss Reason",
+    "Legacy_Id__c": "Legacy ID",
+    "Segment__c": "Segment",
     "Hub_Score__c": "Hub Score",
     "Hub_Score_Reason__c": "Hub Score Reason",
 }
+# Picklists other than StageName (which lists the org's OpportunityStage rows): (API value,
+# label) pairs. This org's admin customised the standard ones; Segment__c's middle value
+# keeps the API name it was created with after its label was changed, so a query returns
+# ``Mid_Market`` and only describe says it reads "Mid-Market".
+PICKLISTS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("Opportunity", "LeadSource"): tuple((name, name) for name, _ in LEAD_SOURCES),
+    ("Opportunity", "Type"): (
+        ("New Business", "New Business"),
+        ("Existing Business", "Existing Business"),
+    ),
+    ("Account", "Type"): (("Prospect", "Prospect"), ("Customer", "Customer")),
+    ("Account", "Industry"): tuple(
+        (name, name)
+        for name in (
+            "Energy",
+            "Financial Services",
+            "Food & Beverage",
+            "Healthcare",
+            "Life Sciences",
+            "Logistics",
+            "Manufacturing",
+            "Media",
+            "Professional Services",
+            "Retail",
+            "Software",
+            "Telecommunications",
+            "Other",
+        )
+    ),
+    ("Account", "Segment__c"): (
+        ("Enterprise", "Enterprise"),
+        ("Mid_Market", "Mid-Market"),
+        ("SMB", "SMB"),
+    ),
+}
+SEGMENT_VALUE = {label: value for value, label in PICKLISTS[("Account", "Segment__c")]}
+
+# ``extra_custom_fields``: custom fields an admin added to Account and Opportunity, their
+# types in this rotation (every describe type the connector reads), values drawn per record.
+EXTRA_TYPES = (
+    "string",
+    "double",
+    "currency",
+    "percent",
+    "int",
+    "date",
+    "datetime",
+    "boolean",
+    "picklist",
+    "textarea",
+    "url",
+    "email",
+    "phone",
+    "multipicklist",
+)
+EXTRA_OPTIONS = (("Option_A", "Option A"), ("Option_B", "Option B"), ("Option_C", "Option C"))
+
+
+def extra_fields(n: int) -> list[tuple[str, str]]:
+    """(API name, type) of ``n`` admin-made custom fields, long names as real orgs have."""
+    return [
+        (f"Extra_Attribute_{k:03d}_{EXTRA_TYPES[k % len(EXTRA_TYPES)].title()}__c", t)
+        for k, t in ((k, EXTRA_TYPES[k % len(EXTRA_TYPES)]) for k in range(1, n + 1))
+    ]
+
+
+def extra_value(ftype: str, rng: random.Random) -> Any:
+    """One record's value of an extra field; about one in five is empty."""
+    if rng.random() < 0.2:
+        return None
+    if ftype in ("double", "currency", "percent"):
+        return round(rng.uniform(0, 1000), 2)
+    if ftype == "int":
+        return rng.randint(0, 5000)
+    if ftype == "date":
+        return (datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=rng.randint(0, 500))).date()
+    if ftype == "datetime":
+        return datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 40_000_000))
+    if ftype == "boolean":
+        return rng.random() < 0.5
+    if ftype == "picklist":
+        return rng.choice(EXTRA_OPTIONS)[0]
+    if ftype == "multipicklist":
+        return ";".join(v for v, _ in EXTRA_OPTIONS if rng.random() < 0.5) or None
+    if ftype == "url":
+        return f"https://example.com/item/{rng.randint(1, 999)}"
+    if ftype == "email":
+        return f"contact{rng.randint(1, 999)}@example.com"
+    if ftype == "phone":
+        return f"+1 555 {rng.randint(1000, 9999)}"
+    return f"note {rng.randint(1, 10_000)}"
+
 
 # The sandbox puts each canonical stage on one native stage of the standard sales process.
 NATIVE_FOR: dict[str, str] = {
@@ -229,7 +355,15 @@ def _sec(value: datetime) -> datetime:
 
 
 class Org:
-    """One org's records plus the ways reps (and the hub) change them."""
+    """One org's records plus the ways reps (and the hub) change them.
+
+    Seeded from the synthetic world as source ``source_index`` of ``n_sources`` holds it:
+    its deals (``World.iter_source_deals``: its own share, plus migrated copies carrying
+    ``Legacy_Id__c`` when ``duplicate_share`` > 0) and the companies they belong to
+    (``World.source_accounts``, collected in the same pass so the world is built once),
+    named and with a website as this source writes them (``companies.account_view``).
+    ``schema``, ``labels`` and ``picklists`` are this org's copies: ``extra_custom_fields``
+    adds admin-made custom fields to Account and Opportunity."""
 
     def __init__(
         self,
@@ -241,19 +375,37 @@ class Org:
         now: datetime,
         currency: str | None = None,
         activities_per_deal: float = 3.0,
+        duplicate_share: float = 0.0,
+        extra_custom_fields: int = 0,
     ) -> None:
         self.ids = IdMaker()
+        self.schema: dict[str, dict[str, str]] = {obj: dict(f) for obj, f in SCHEMA.items()}
+        self.labels = dict(LABELS)
+        self.picklists = dict(PICKLISTS)
+        self.extra = extra_fields(extra_custom_fields)
+        for obj in ("Account", "Opportunity"):
+            for name, ftype in self.extra:
+                self.schema[obj][name] = ftype
+                if ftype in ("picklist", "multipicklist"):
+                    self.picklists[(obj, name)] = EXTRA_OPTIONS
+        for name, _ in self.extra:
+            self.labels[name] = name.removesuffix("__c").replace("_", " ")
         self.tables: dict[str, dict[str, Rec]] = {name: {} for name in SCHEMA}
         self.org_id = id18("00D5g00000" + "ORG01")
         default_as_of = WorldSpec().as_of
         as_of = min(default_as_of, now - timedelta(days=1))
         self.world = World(
             WorldSpec(
-                seed=seed, n_deals=n_deals, as_of=as_of, activities_per_deal=activities_per_deal
+                seed=seed,
+                n_deals=n_deals,
+                as_of=as_of,
+                activities_per_deal=activities_per_deal,
+                duplicate_share=duplicate_share,
             )
         )
+        self.source_index = source_index
         self.currency = currency
-        created = _sec(as_of - timedelta(days=self.world.spec.history_days + 30))
+        self.created = created = _sec(as_of - timedelta(days=self.world.spec.history_days + 30))
         self.integration_user = self._user(
             "Hub Integration",
             "hub.integration@northwind-sales.example",
@@ -265,18 +417,9 @@ class Org:
             rep.rep_id: self._user(rep.name, rep.email, rep.is_active, rep.team, created)
             for rep in self.world.reps
         }
-        self.account_ids: dict[str, str] = {}
-        for account in self.world.accounts:
-            acc_id = self.ids.new("Account")
-            self.account_ids[account.account_id] = acc_id
-            self.tables["Account"][acc_id] = {
-                "Id": acc_id,
-                "IsDeleted": False,
-                "Name": account.name,
-                "OwnerId": self.integration_user,
-                "CreatedDate": created,
-                "SystemModstamp": created,
-            }
+        self.account_ids: dict[str, str] = {}  # world account_id -> Account Id
+        self.world_accounts: dict[str, str] = {}  # Account Id -> world account_id
+        self.world_deals: dict[str, str] = {}  # Opportunity Id -> world deal_id
         for order, (api, prob, closed, won, forecast, _) in enumerate(STANDARD_STAGES, start=1):
             stage_id = self.ids.new("OpportunityStage")
             self.tables["OpportunityStage"][stage_id] = {
@@ -294,8 +437,39 @@ class Org:
                 "CreatedDate": created,
                 "SystemModstamp": created,
             }
-        for deal in self.world.iter_deals_for(source_index, n_sources):
+        for deal in self.world.iter_source_deals(source_index, n_sources):
             self._seed_deal(deal)
+
+    def label(self, obj: str, name: str) -> str:
+        if name == "Id":
+            return f"{obj} ID"
+        return self.labels.get(f"{obj}.{name}") or self.labels.get(name) or name
+
+    def add_field(
+        self,
+        obj: str,
+        name: str,
+        ftype: str,
+        label: str,
+        values: dict[str, Any],
+        options: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """An admin creates a field in Setup and fills it by a data load: describe lists
+        it, queries may name it, and the records' SystemModstamp does not move (a new
+        field is metadata, not an edit), so only a full read shows the old rows' values."""
+        self.schema[obj][name] = ftype
+        self.labels[f"{obj}.{name}"] = label
+        if options:
+            self.picklists[(obj, name)] = options
+        for rec_id, rec in self.tables[obj].items():
+            rec[name] = values.get(rec_id)
+
+    def remove_field(self, obj: str, name: str) -> None:
+        """An admin deletes a field: describe drops it and a query naming it fails."""
+        del self.schema[obj][name]
+        self.picklists.pop((obj, name), None)
+        for rec in self.tables[obj].values():
+            rec.pop(name, None)
 
     # ----- seeding ----------------------------------------------------------------------
     def _user(self, name: str, email: str, active: bool, team: str, created: datetime) -> str:
@@ -314,8 +488,50 @@ class Org:
         }
         return user_id
 
+    def _account(self, account: WorldAccount) -> str:
+        """The Account for a world company, created the first time a deal names it."""
+        acc_id = self.account_ids.get(account.account_id)
+        if acc_id is not None:
+            return acc_id
+        acc_id = self.ids.new("Account")
+        view = account_view(account, self.source_index, self.world.spec.seed)
+        owner = self.rep_users.get(account.owner or "", self.integration_user)
+        created = _sec(account.created_at or self.created)
+        updated = max(_sec(account.updated_at or created), created)
+        self.tables["Account"][acc_id] = self._with_extras(
+            {
+                "Id": acc_id,
+                "IsDeleted": False,
+                "Name": view.name,
+                "Type": "Customer",
+                "BillingCountry": account.country,
+                "Website": view.website,
+                "Industry": account.industry,
+                "NumberOfEmployees": account.employees,
+                "OwnerId": owner,
+                "CreatedDate": created,
+                "CreatedById": owner,
+                "LastModifiedDate": updated,
+                "LastModifiedById": owner,
+                "SystemModstamp": updated,
+                "Segment__c": SEGMENT_VALUE.get(account.segment or ""),
+            }
+        )
+        self.account_ids[account.account_id] = acc_id
+        self.world_accounts[acc_id] = account.account_id
+        return acc_id
+
+    def _with_extras(self, rec: Rec) -> Rec:
+        """``rec`` with this org's extra custom fields filled from its own Id."""
+        if self.extra:
+            rng = random.Random(rec["Id"])
+            for name, ftype in self.extra:
+                rec[name] = extra_value(ftype, rng)
+        return rec
+
     def _seed_deal(self, deal: SyntheticDeal) -> None:
         opp_id = self.ids.new("Opportunity")
+        self.world_deals[opp_id] = deal.deal_id
         owner = self.rep_users[deal.owner]
         stage = NATIVE_FOR[deal.stage]
         info = STAGE_INFO[stage]
@@ -323,33 +539,37 @@ class Org:
         close_date = deal.closed_at.date() if deal.closed_at else deal.expected_close_date
         entered = _sec(deal.path[-1].entered_at)
         updated = max(_sec(deal.updated_at or entered), entered)
-        self.tables["Opportunity"][opp_id] = {
-            "Id": opp_id,
-            "IsDeleted": False,
-            "AccountId": self.account_ids[deal.account.account_id],
-            "Name": deal.name,
-            "StageName": stage,
-            "Amount": float(deal.amount),
-            "Probability": probability,
-            "ExpectedRevenue": float(deal.amount) * probability / 100,
-            "CloseDate": close_date,
-            "Type": "New Business",
-            "IsClosed": info[2],
-            "IsWon": info[3],
-            "ForecastCategory": info[4],
-            "ForecastCategoryName": info[4],
-            "CurrencyIsoCode": self.currency or deal.currency,
-            "OwnerId": owner,
-            "CreatedDate": _sec(deal.created_at),
-            "CreatedById": owner,
-            "LastModifiedDate": updated,
-            "LastModifiedById": owner,
-            "SystemModstamp": updated,
-            "LastStageChangeDate": entered,
-            "Loss_Reason__c": deal.lost_reason,
-            "Hub_Score__c": None,
-            "Hub_Score_Reason__c": None,
-        }
+        self.tables["Opportunity"][opp_id] = self._with_extras(
+            {
+                "Id": opp_id,
+                "IsDeleted": False,
+                "AccountId": self._account(deal.account),
+                "Name": deal.name,
+                "StageName": stage,
+                "Amount": float(deal.amount),
+                "Probability": probability,
+                "ExpectedRevenue": float(deal.amount) * probability / 100,
+                "CloseDate": close_date,
+                "Type": "New Business",
+                "IsClosed": info[2],
+                "IsWon": info[3],
+                "ForecastCategory": info[4],
+                "ForecastCategoryName": info[4],
+                "CurrencyIsoCode": self.currency or deal.currency,
+                "OwnerId": owner,
+                "CreatedDate": _sec(deal.created_at),
+                "CreatedById": owner,
+                "LastModifiedDate": updated,
+                "LastModifiedById": owner,
+                "SystemModstamp": updated,
+                "LastStageChangeDate": entered,
+                "LeadSource": deal.lead_source,
+                "Loss_Reason__c": deal.lost_reason,
+                "Legacy_Id__c": deal.legacy_id,
+                "Hub_Score__c": None,
+                "Hub_Score_Reason__c": None,
+            }
+        )
         for visit in deal.path:
             native = NATIVE_FOR[visit.stage]
             prob = float(STAGE_INFO[native][1])
@@ -492,41 +712,84 @@ class Org:
                 if act["WhatId"] == opp_id and not act["IsDeleted"]:
                     act.update(IsDeleted=True, SystemModstamp=at)
 
+    def live_accounts(self) -> list[str]:
+        return [i for i, a in self.tables["Account"].items() if not a["IsDeleted"]]
+
+    def update_account(self, acc_id: str, changes: Rec, *, by: str, at: datetime) -> None:
+        """A rep's edit: the fields, then LastModified* and SystemModstamp. Its
+        opportunities keep their SystemModstamp (a parent's change is not theirs)."""
+        self.tables["Account"][acc_id].update(
+            changes, LastModifiedDate=at, LastModifiedById=by, SystemModstamp=at
+        )
+
+    def delete_account(self, acc_id: str, at: datetime) -> list[str]:
+        """Recycle bin: the account and, as Salesforce cascades, its opportunities (with
+        their history and activities). Returns the opportunities deleted with it."""
+        self.tables["Account"][acc_id].update(IsDeleted=True, SystemModstamp=at)
+        gone = [
+            i
+            for i in self.live_opportunities()
+            if self.tables["Opportunity"][i]["AccountId"] == acc_id
+        ]
+        for opp_id in gone:
+            self.delete_opportunity(opp_id, at)
+        return gone
+
+    def account_edit(self, rng: random.Random, acc_id: str) -> Rec:
+        """What a rep changes on an account: its size (and so its segment), and either the
+        industry or the website."""
+        acc = self.tables["Account"][acc_id]
+        employees = max(2, int((acc["NumberOfEmployees"] or 10) * rng.uniform(0.8, 1.6)))
+        segment = "Enterprise" if employees >= 1000 else "Mid-Market" if employees >= 100 else "SMB"
+        changes: Rec = {"NumberOfEmployees": employees, "Segment__c": SEGMENT_VALUE[segment]}
+        if rng.random() < 0.5:
+            industries = [v for v, _ in PICKLISTS[("Account", "Industry")]]
+            changes["Industry"] = rng.choice([i for i in industries if i != acc["Industry"]])
+        else:
+            slug = "".join(ch for ch in acc["Name"].lower() if ch.isalnum())[:20] or "company"
+            changes["Website"] = f"https://www.{slug}-group.com/"
+        return changes
+
     def new_opportunity(self, rng: random.Random, at: datetime) -> str:
         opp_id = self.ids.new("Opportunity")
         owner = rng.choice(
             [u for r, u in self.rep_users.items() if self.tables["User"][u]["IsActive"]]
         )
-        account = rng.choice(list(self.account_ids.values()))
+        account = rng.choice(self.live_accounts())
         amount = float(Decimal(rng.randint(50, 900) * 100))
         close = (at + timedelta(days=45)).date()
-        self.tables["Opportunity"][opp_id] = {
-            "Id": opp_id,
-            "IsDeleted": False,
-            "AccountId": account,
-            "Name": f"{self.tables['Account'][account]['Name']} - New opportunity",
-            "StageName": "Prospecting",
-            "Amount": amount,
-            "Probability": 10.0,
-            "ExpectedRevenue": amount / 10,
-            "CloseDate": close,
-            "Type": "New Business",
-            "IsClosed": False,
-            "IsWon": False,
-            "ForecastCategory": "Pipeline",
-            "ForecastCategoryName": "Pipeline",
-            "CurrencyIsoCode": self.currency or "USD",
-            "OwnerId": owner,
-            "CreatedDate": at,
-            "CreatedById": owner,
-            "LastModifiedDate": at,
-            "LastModifiedById": owner,
-            "SystemModstamp": at,
-            "LastStageChangeDate": at,
-            "Loss_Reason__c": None,
-            "Hub_Score__c": None,
-            "Hub_Score_Reason__c": None,
-        }
+        lead_source = rng.choice(PICKLISTS[("Opportunity", "LeadSource")])[0]
+        self.tables["Opportunity"][opp_id] = self._with_extras(
+            {
+                "Id": opp_id,
+                "IsDeleted": False,
+                "AccountId": account,
+                "Name": f"{self.tables['Account'][account]['Name']} - New opportunity",
+                "StageName": "Prospecting",
+                "Amount": amount,
+                "Probability": 10.0,
+                "ExpectedRevenue": amount / 10,
+                "CloseDate": close,
+                "Type": "New Business",
+                "IsClosed": False,
+                "IsWon": False,
+                "ForecastCategory": "Pipeline",
+                "ForecastCategoryName": "Pipeline",
+                "CurrencyIsoCode": self.currency or "USD",
+                "OwnerId": owner,
+                "CreatedDate": at,
+                "CreatedById": owner,
+                "LastModifiedDate": at,
+                "LastModifiedById": owner,
+                "SystemModstamp": at,
+                "LastStageChangeDate": at,
+                "LeadSource": lead_source,
+                "Loss_Reason__c": None,
+                "Legacy_Id__c": None,
+                "Hub_Score__c": None,
+                "Hub_Score_Reason__c": None,
+            }
+        )
         self._history(opp_id, "Prospecting", amount, 10.0, close, owner, at)
         return opp_id
 
@@ -659,7 +922,10 @@ class Org:
             for _ in range(late_n):
                 if opp_id := advance(when):
                     late.append(opp_id)
+        changed_accounts, deleted_accounts = self._mutate_accounts(spec, rng, at, changed, deleted)
         return {
+            "changed_account_ids": sorted(set(changed_accounts) - set(deleted_accounts)),
+            "deleted_account_ids": deleted_accounts,
             "changed_deal_ids": sorted(set(changed) - set(deleted)),
             "deleted_deal_ids": deleted,
             "new_deal_ids": new,
@@ -668,9 +934,56 @@ class Org:
             "late_deal_ids": late,
         }
 
+    def _mutate_accounts(
+        self,
+        spec: dict[str, Any],
+        rng: random.Random,
+        at: datetime,
+        changed_deals: list[str],
+        deleted_deals: list[str],
+    ) -> tuple[list[str], list[str]]:
+        """``account_edits`` (default 1), ``account_moves`` (an opportunity moved to another
+        account), ``account_unlinks`` (its AccountId cleared) and ``account_deletes`` (the
+        account and its opportunities to the recycle bin), after every deal change so the
+        deal knobs draw what they always drew."""
+        changed: list[str] = []
+        deleted: list[str] = []
+        for _ in range(spec.get("account_edits", 1)):
+            accounts = self.live_accounts()
+            if accounts:
+                acc_id = rng.choice(accounts)
+                owner = self.tables["Account"][acc_id]["OwnerId"]
+                self.update_account(acc_id, self.account_edit(rng, acc_id), by=owner, at=at)
+                changed.append(acc_id)
+        for key, target in (("account_moves", True), ("account_unlinks", False)):
+            for _ in range(spec.get(key, 0)):
+                linked = [
+                    i
+                    for i in self.live_opportunities()
+                    if self.tables["Opportunity"][i]["AccountId"]
+                ]
+                if not linked:
+                    break
+                opp_id = rng.choice(linked)
+                opp = self.tables["Opportunity"][opp_id]
+                others = [a for a in self.live_accounts() if a != opp["AccountId"]]
+                new_account = rng.choice(others) if target and others else None
+                self.update_opportunity(
+                    opp_id, {"AccountId": new_account}, by=opp["OwnerId"], at=at
+                )
+                changed_deals.append(opp_id)
+        for _ in range(spec.get("account_deletes", 0)):
+            accounts = self.live_accounts()
+            if accounts:
+                acc_id = rng.choice(accounts)
+                deleted.append(acc_id)
+                deleted_deals.extend(self.delete_account(acc_id, at))
+        return changed, deleted
+
     # ----- the truth a correct pull must reproduce ------------------------------------------
     def expected_canonical(self, source: str) -> dict[str, list[Rec]]:
-        """Deals (stage, status, amount, is_deleted), stage history, activities, owners."""
+        """Deals (stage, status, amount, is_deleted), stage history, activities, owners,
+        accounts (picklists as their labels) and each deal's account."""
         deals = [
             {
                 "deal_key": f"{source}:{o['Id']}",
@@ -707,7 +1020,29 @@ class Org:
             for a in self.tables[obj].values()
         ]
         owners = [{"owner_key": f"{source}:{u}"} for u in self.tables["User"]]
+        segments = dict(PICKLISTS[("Account", "Segment__c")])
+        accounts = [
+            {
+                "account_key": f"{source}:{a['Id']}",
+                "name": a["Name"],
+                "website": a["Website"],
+                "industry": a["Industry"],
+                "country": a["BillingCountry"],
+                "owner_id": a["OwnerId"],
+                "is_deleted": a["IsDeleted"],
+                "segment": segments.get(a["Segment__c"], a["Segment__c"]),
+                "employees": a["NumberOfEmployees"],
+            }
+            for a in self.tables["Account"].values()
+        ]
+        deal_accounts = [
+            {"deal_key": f"{source}:{o['Id']}", "account_key": f"{source}:{o['AccountId']}"}
+            for o in self.tables["Opportunity"].values()
+            if o["AccountId"]
+        ]
         return {
+            "accounts": accounts,
+            "deal_accounts": deal_accounts,
             "deals": deals,
             "stage_changes": history,
             "activities": activities,
