@@ -100,14 +100,19 @@ def select_fields(
     object_type: str, wanted: Wanted, properties: Sequence[dict[str, Any]]
 ) -> FieldSet:
     """The fields to take: the shared standard ones (``numberofemployees`` as ``employees``)
-    first, then ``wanted`` (names, or every property the portal defined with ``all``).
+    first, then ``wanted`` (names, or with ``all`` every property the portal defined, but
+    the hub's own write-backs ``hub_score`` and ``hub_score_reason``).
     A name the portal does not have, or a second property landing in a column already
     taken, is skipped with a warning."""
     by_name = {str(p["name"]): p for p in properties}
     shared = settings.SHARED_STANDARD_FIELDS[object_type]
     if wanted == "all":
-        names = [n for n, p in by_name.items() if not p.get("hubspotDefined")]
-        names = [n for n in names if not by_name[n].get("archived")]
+        own = {str(p["name"]) for p in settings.HUB_PROPERTIES}  # the hub's write-backs
+        names = [
+            n
+            for n, p in by_name.items()
+            if not p.get("hubspotDefined") and not p.get("archived") and n not in own
+        ]
     else:
         names = list(wanted)
     fields: list[PropertyField] = []

@@ -489,8 +489,11 @@ class HubspotSync:
         )
         listed = ((page, None) for page in pages)
         for results, _ in self.completed(listed, rest, archived=False, companies=True):
-            skip = self._yielded | archived_ids
-            batch = [_item(raw) for raw in results if str(raw["id"]) not in skip]
+            batch = [
+                _item(raw)
+                for raw in results
+                if str(raw["id"]) not in self._yielded and str(raw["id"]) not in archived_ids
+            ]
             if batch:
                 yield batch
 

@@ -167,3 +167,65 @@ def test_unchanged_second_pull_changes_nothing_and_run_log_has_no_secret(world: 
     assert "ok" in log
     for secret in world.secrets:
         assert secret not in log
+
+
+# ----- accounts (issue #15) -------------------------------------------------------------------
+# Kinds that pull accounts, deal_accounts and field_definitions; each adds itself here.
+ACCOUNT_KINDS = {"hubspot"}
+
+
+def test_accounts_deal_links_and_field_definitions_hang_together(world: World) -> None:
+    """Every account key a deal or association names is an account of the source, a deal
+    has at most one primary account and it is deals.account_key, and every custom field an
+    account or deal carries has its definition."""
+    source = world.config.sources[0]
+    if source.kind not in ACCOUNT_KINDS:
+        pytest.skip(f"kind {source.kind} does not pull accounts yet")
+    (run,) = run_pull(world.config)
+    assert run.status == "ok", run.error
+    s = f"src_{source.name}"
+    with _db(world.config) as con:
+
+        def one(sql: str) -> Any:
+            return con.execute(sql).fetchone()[0]
+
+        assert one(f"SELECT count(*) FROM {s}.accounts") > 0
+        assert one(f"SELECT count(*) FROM {s}.deal_accounts") > 0
+        assert one(f"SELECT count(*) FROM {s}.deals WHERE account_key IS NOT NULL") > 0
+        orphans = f"""
+            SELECT count(*) FROM (
+                SELECT account_key FROM {s}.deals WHERE account_key IS NOT NULL
+                UNION ALL SELECT account_key FROM {s}.deal_accounts
+            ) k WHERE account_key NOT IN (SELECT account_key FROM {s}.accounts)"""
+        assert one(orphans) == 0
+        assert (
+            one(
+                f"SELECT count(*) FROM {s}.deal_accounts "
+                f"WHERE deal_key NOT IN (SELECT deal_key FROM {s}.deals)"
+            )
+            == 0
+        )
+        primaries = f"""
+            SELECT count(*) FROM {s}.deals d FULL JOIN (
+                SELECT deal_key, min(account_key) AS account_key, count(*) AS n
+                FROM {s}.deal_accounts WHERE is_primary GROUP BY deal_key
+            ) p USING (deal_key)
+            WHERE p.n > 1 OR d.account_key IS DISTINCT FROM p.account_key"""
+        assert one(primaries) == 0
+        assert (
+            one(
+                f"SELECT count(*) FROM {s}.field_definitions WHERE field_key <> "
+                f"source_name || ':' || entity || ':' || column_name "
+                f"OR entity NOT IN ('deal', 'account')"
+            )
+            == 0
+        )
+        for table, entity in (("accounts", "account"), ("deals", "deal")):
+            undefined = f"""
+                SELECT count(*) FROM (
+                    SELECT unnest(json_keys(custom_fields)) AS column_name
+                    FROM {s}.{table} WHERE custom_fields IS NOT NULL
+                ) f WHERE column_name NOT IN (
+                    SELECT column_name FROM {s}.field_definitions WHERE entity = '{entity}'
+                )"""
+            assert one(undefined) == 0, f"{table} carry custom fields without a definition"

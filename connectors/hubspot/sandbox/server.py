@@ -184,11 +184,11 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         if counts.get("deal_properties_past_url"):  # read by batch, 100 ids a call
             n += ceil(counts["deals_live"] / settings.BATCH_READ_MAX)
             n += ceil(counts["deals_archived"] / settings.BATCH_READ_MAX)
-        n += max(1, ceil(counts["companies_live"] / settings.LIST_PAGE_MAX))
-        n += max(1, ceil(counts["companies_archived"] / settings.LIST_PAGE_MAX))
+        companies, binned = counts.get("companies_live", 0), counts.get("companies_archived", 0)
+        n += max(1, ceil(companies / settings.LIST_PAGE_MAX))
+        n += max(1, ceil(binned / settings.LIST_PAGE_MAX))
         if counts.get("company_properties_past_url"):
-            n += ceil(counts["companies_live"] / settings.BATCH_READ_MAX)
-            n += ceil(counts["companies_archived"] / settings.BATCH_READ_MAX)
+            n += ceil(companies / settings.BATCH_READ_MAX) + ceil(binned / settings.BATCH_READ_MAX)
         for t in settings.ACTIVITY_OBJECTS:
             n += ceil(counts[f"{t}_live"] / settings.LIST_PAGE_MAX)
             n += ceil(counts[f"{t}_live"] / settings.ASSOCIATIONS_BATCH_MAX)
