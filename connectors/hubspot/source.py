@@ -14,7 +14,12 @@ Incremental logic (details in README.md):
 * stage history is fetched (batch read, 50 a call) only for deals that entered their
   current stage inside the window, per ``hs_v2_date_entered_<stage>``;
 * the recycle bin is read every run (deleted deals become ``is_deleted``); activities are
-  relisted by a periodic sweep, which catches association changes and deleted activities.
+  relisted by a periodic sweep, which catches association changes and deleted activities;
+* each deal read brings its companies (v4 association read, 1,000 deals a call) for
+  ``deal_accounts`` and ``deals.account_key``; the same sweep relists the deals (no
+  history), since a deal moved to another company keeps its ``hs_lastmodifieddate``;
+* companies (``company_reader.py``) follow the deal rule; custom properties and their
+  definitions come from the properties API (``fields.py``).
 """
 
 from __future__ import annotations
@@ -539,7 +544,8 @@ class HubspotSync:
 
     def deal_page(self, items: list[Item]) -> dict[str, list[Item]]:
         """A batch mapped for the transformers: deals, the values they were loaded without
-        (quarantine) and stage changes from the history read with the batch."""
+        (quarantine), stage changes from the history read with the batch, and each deal's
+        companies (``deal_accounts``)."""
         page: dict[str, list[Item]] = {
             "rows": [],
             "quarantine": [],
@@ -560,7 +566,8 @@ class HubspotSync:
             )
             page["rows"].extend([row] if row is not None else [])
             page["quarantine"].extend(bad)
-            if archived or links is not None:  # the recycle bin keeps no associations
+            if self.options.companies and (archived or links is not None):
+                # a deleted deal has none left: the recycle bin keeps no associations
                 rows = deal_account_rows(self.name, str(raw["id"]), links or [])
                 page["deal_accounts"].extend(rows)
             if history is not None:
