@@ -46,7 +46,9 @@ def test_page_minimum_formulas() -> None:
         "owners_archived": 0,
         **{f"{t}_live": 100 for t in ("calls", "emails", "meetings", "notes", "tasks")},
     }
-    assert sandbox_class("hubspot").page_minimum(hub) == 2 + 1 + 1 + 1 + 2 + 5 * (1 + 1)
+    # metadata 3, owners 2, deal recycle bin 1, deals 2 + their companies 1, companies and
+    # their recycle bin 1 each, activities 5 x (1 page + 1 association call)
+    assert sandbox_class("hubspot").page_minimum(hub) == 3 + 2 + 1 + 2 + 1 + 2 + 5 * (1 + 1)
     pd = {
         "deals_live": 1000,
         "deals_archived": 0,
@@ -54,7 +56,8 @@ def test_page_minimum_formulas() -> None:
         "notes": 1,
         "moved_deals": 600,
     }
-    assert sandbox_class("pipedrive").page_minimum(pd) == 2 + 1 + 2 + 1 + 4 + 600
+    # deals 2 + archived 1, activities 2, notes 1, organisations 1, metadata 5, flows 600
+    assert sandbox_class("pipedrive").page_minimum(pd) == 2 + 1 + 2 + 1 + 1 + 5 + 600
     sf = {
         o: 2001
         for o in (

@@ -1,4 +1,5 @@
-"""HubSpot connector: deals, pipelines, owners, activities and stage history via CRM v3/v4."""
+"""HubSpot connector: deals, companies, pipelines, owners, activities, stage history and
+custom properties via CRM v3/v4."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from connectors.hubspot.writer import build_writer
 
 CONNECTOR = Connector(
     kind="hubspot",
-    description="HubSpot CRM (private app or OAuth): deals, pipelines, owners, activities, "
-    "stage history; writes deal properties back",
+    description="HubSpot CRM (private app or OAuth): deals, companies, pipelines, owners, "
+    "activities, stage history, custom properties; writes deal properties back",
     options_model=HubspotOptions,
     build_source=build_source,
     default_stage_map=dict(settings.DEFAULT_STAGE_MAP),

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from connectors.hubspot import settings
+from connectors.hubspot.fields import FieldSet
 from connectors.values import (
     BadValues,
     checked_value,
@@ -66,6 +67,11 @@ def to_ms(value: Any) -> int | None:
     return int(round(ts.timestamp() * 1000)) if ts else None
 
 
+def lastmod_ms(raw: dict[str, Any]) -> int | None:
+    """A record's ``hs_lastmodifieddate`` (else ``updatedAt``) in epoch ms, for cursors."""
+    return to_ms((raw.get("properties") or {}).get(settings.LASTMOD)) or to_ms(raw.get("updatedAt"))
+
+
 def _bool(value: Any) -> bool | None:
     if value is None or value == "":
         return None
@@ -92,14 +98,13 @@ class StageInfo:
 
 @dataclass
 class Catalog:
-    """Pipelines, stages and enumeration labels: what turns ids into meaning."""
+    """Pipelines and stages: what turns stage ids into meaning."""
 
     pipelines: list[dict[str, Any]] = field(default_factory=list)
     stages: dict[str, StageInfo] = field(default_factory=dict)
-    option_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, pipelines: list[dict[str, Any]], properties: list[dict[str, Any]]) -> Catalog:
+    def build(cls, pipelines: list[dict[str, Any]]) -> Catalog:
         stages: dict[str, StageInfo] = {}
         for pipeline in pipelines:
             for stage in pipeline.get("stages", []):
@@ -113,22 +118,10 @@ class Catalog:
                     is_closed=bool(_bool(meta.get("isClosed"))),
                     archived=bool(stage.get("archived")),
                 )
-        labels = {
-            str(p["name"]): {str(o["value"]): str(o["label"]) for o in p.get("options") or []}
-            for p in properties
-            if p.get("type") == "enumeration"
-        }
-        return cls(pipelines=pipelines, stages=stages, option_labels=labels)
+        return cls(pipelines=pipelines, stages=stages)
 
     def date_entered_properties(self) -> list[str]:
         return [settings.DATE_ENTERED_PREFIX + stage_id for stage_id in self.stages]
-
-    def label(self, prop: str, value: Any) -> Any:
-        """An enumeration's readable label (multi-selects are ';'-joined values)."""
-        options = self.option_labels.get(prop)
-        if not options or value in (None, ""):
-            return value
-        return ";".join(options.get(v, v) for v in str(value).split(";"))
 
 
 def checked(model: type[BaseModel], data: Row) -> Row:
@@ -213,9 +206,16 @@ def owner_row(source: str, raw: dict[str, Any]) -> Row:
 
 
 def deal_row(
-    source: str, raw: dict[str, Any], catalog: Catalog, extra: list[str], *, archived: bool
+    source: str,
+    raw: dict[str, Any],
+    catalog: Catalog,
+    fields: FieldSet,
+    *,
+    archived: bool,
+    account_id: str | None = None,
 ) -> tuple[Row | None, list[Row]]:
-    """One deal (or ``None`` when unusable) plus quarantine rows for bad values."""
+    """One deal (or ``None`` when unusable) plus quarantine rows for bad values;
+    ``account_id`` is its primary company (see ``companies.py``)."""
     props: dict[str, Any] = raw.get("properties") or {}
     deal_id = str(raw["id"])
     where = "/crm/v3/objects/deals"
@@ -248,7 +248,6 @@ def deal_row(
     entered = vals.get(entered_prop, props.get(entered_prop), _ts) if entered_prop else None
     created = vals.get("createdate", props.get("createdate"), _ts)
     updated = vals.get(settings.LASTMOD, props.get(settings.LASTMOD), _ts)
-    custom = {name: catalog.label(name, props.get(name)) for name in extra}
     data = {
         "source_name": source,
         "crm": CRM,
@@ -262,6 +261,8 @@ def deal_row(
         "currency": props.get("deal_currency_code") or None,
         "probability": probability,
         "owner_id": props.get("hubspot_owner_id") or None,
+        "account_id": account_id,
+        "account_key": make_key(source, account_id) if account_id else None,
         "created_at": created or _ts_or_none(raw.get("createdAt")),
         "expected_close_date": close.date() if close else None,
         "closed_at": close if status != "open" else None,
@@ -269,7 +270,7 @@ def deal_row(
         "updated_at": updated or _ts_or_none(raw.get("updatedAt")),
         "stage_changed_at": entered,
         "is_deleted": archived or bool(raw.get("archived")),
-        "custom_fields": custom or None,
+        "custom_fields": fields.values(props, vals),
     }
     try:
         return checked(Deal, data), vals.rows

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.hubspot import settings
@@ -15,9 +17,21 @@ class HubspotOptions(BaseModel):
     base_url: str = Field(
         default=settings.DEFAULT_BASE_URL, description="override only to reach a sandbox"
     )
-    deal_properties: list[str] = Field(
+    deal_properties: list[str] | Literal["all"] = Field(
         default_factory=list,
-        description="extra deal properties copied into custom_fields (enumerations as labels)",
+        description="deal properties copied into custom_fields, typed (enumerations as "
+        "labels): a list of names, or `all` for every custom property of the portal",
+    )
+    companies: bool = Field(
+        default=True,
+        description="pull companies (accounts, deal_accounts, deals.account_key); needs "
+        "crm.objects.companies.read and crm.schemas.companies.read",
+    )
+    company_properties: list[str] | Literal["all"] = Field(
+        default_factory=list,
+        description="company properties copied into the accounts' custom_fields, typed: a "
+        "list of names, or `all` for every custom property (numberofemployees always "
+        "lands as `employees`)",
     )
     activity_types: list[str] = Field(
         default_factory=lambda: list(settings.ACTIVITY_OBJECTS),

@@ -25,6 +25,7 @@ OWNERS_PAGE_MAX = 500
 URL_PROPERTIES_MAX = 14_800
 
 DEALS = "deals"
+COMPANIES = "companies"
 ACTIVITY_OBJECTS: dict[str, str] = {
     "calls": "call",
     "emails": "email",
@@ -66,6 +67,29 @@ DEAL_PROPERTIES: tuple[str, ...] = (
     "hs_forecast_probability",
     "closed_lost_reason",
 )
+
+# Company properties every account row is built from (HubSpot-defined on every portal).
+COMPANY_PROPERTIES: tuple[str, ...] = (
+    "name",
+    "domain",
+    "website",
+    "industry",
+    "country",
+    "hubspot_owner_id",
+    "createdate",
+    LASTMOD,
+    "hs_object_id",
+)
+# HubSpot-defined properties the hub keeps in custom_fields under the column name every CRM
+# shares (Salesforce's NumberOfEmployees lands as `employees` too), whatever the options say.
+SHARED_STANDARD_FIELDS: dict[str, dict[str, str]] = {
+    DEALS: {},
+    COMPANIES: {"numberofemployees": "employees"},
+}
+# The deal-to-company association: HUBSPOT_DEFINED type 5 marks the primary company (its
+# label has changed over the years; HubSpot says to key on the type id), 341 any company.
+PRIMARY_COMPANY_TYPE_ID = 5
+DEAL_COMPANY_TYPE_ID = 341
 
 COMMON_ACTIVITY_PROPERTIES: tuple[str, ...] = (
     "hs_timestamp",
@@ -149,6 +173,8 @@ REQUIRED_SCOPES: tuple[str, ...] = (
     "crm.schemas.deals.read",
     "crm.schemas.deals.write",
     "crm.objects.owners.read",
+    "crm.objects.companies.read",
+    "crm.schemas.companies.read",
     "crm.objects.contacts.read",
     "sales-email-read",
 )

@@ -14,7 +14,12 @@ Incremental logic (details in README.md):
 * stage history is fetched (batch read, 50 a call) only for deals that entered their
   current stage inside the window, per ``hs_v2_date_entered_<stage>``;
 * the recycle bin is read every run (deleted deals become ``is_deleted``); activities are
-  relisted by a periodic sweep, which catches association changes and deleted activities.
+  relisted by a periodic sweep, which catches association changes and deleted activities;
+* each deal read brings its companies (v4 association read, 1,000 deals a call) for
+  ``deal_accounts`` and ``deals.account_key``; the same sweep relists the deals (no
+  history), since a deal moved to another company keeps its ``hs_lastmodifieddate``;
+* companies (``company_reader.py``) follow the deal rule; custom properties and their
+  definitions come from the properties API (``fields.py``).
 """
 
 from __future__ import annotations
@@ -27,13 +32,23 @@ import dlt
 from dlt.sources import DltSource
 
 from connectors.base import SourceContext, until_stopped
-from connectors.canonical_tables import canonical_hints, split_pages
+from connectors.canonical_tables import canonical_hints, dlt_columns, split_pages
 from connectors.hubspot import settings
 from connectors.hubspot.client import HubspotApi, OAuthAuth, PrivateAppAuth, split_for_url
+from connectors.hubspot.companies import (
+    REMOVED,
+    CompanyLink,
+    company_links,
+    deal_account_rows,
+    primary_company,
+)
+from connectors.hubspot.company_reader import CompanyReader
+from connectors.hubspot.fields import FieldSet, Wanted, option_labels, select_fields
 from connectors.hubspot.mapping import (
     Catalog,
     activity_row,
     deal_row,
+    lastmod_ms,
     owner_row,
     pick_deal,
     pipeline_rows,
@@ -42,10 +57,22 @@ from connectors.hubspot.mapping import (
 )
 from connectors.hubspot.options import HubspotOptions
 from connectors.incremental import Cursor, Stamps
-from models.canonical import Activity, Deal, Owner, Pipeline, Stage, StageChange
+from models.canonical import (
+    Account,
+    Activity,
+    Deal,
+    DealAccount,
+    FieldDefinition,
+    Owner,
+    Pipeline,
+    Stage,
+    StageChange,
+)
 from models.errors import AuthError, QuotaExhausted, SourceError
 
 Item = dict[str, Any]
+# where a listed deal carries the companies read for it until it becomes an item
+_LINKS = "_hub_company_links"
 
 
 def make_auth(ctx: SourceContext, options: HubspotOptions) -> PrivateAppAuth | OAuthAuth:
@@ -76,10 +103,6 @@ def lastmod_cursor(st: dict[str, Any], lookback_ms: int, *, full_refresh: bool) 
     )
 
 
-def _lastmod(raw: Item) -> int | None:
-    return to_ms((raw.get("properties") or {}).get(settings.LASTMOD)) or to_ms(raw.get("updatedAt"))
-
-
 def _history(raw: Item) -> list[Item]:
     """The dealstage history a listing sent along (``propertiesWithHistory``)."""
     return (raw.get("propertiesWithHistory") or {}).get("dealstage", [])  # type: ignore[no-any-return]
@@ -88,6 +111,18 @@ def _history(raw: Item) -> list[Item]:
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _item(raw: Item, *, history: list[Item] | None = None, need_history: bool = False) -> Item:
+    """A live deal for ``deal_page``: the record, its stage history when read, and its
+    companies (``None`` when they were not read)."""
+    return {
+        "raw": raw,
+        "archived": False,
+        "history": history,
+        "need_history": need_history,
+        "companies": raw.pop(_LINKS, None),
+    }
 
 
 class HubspotSync:
@@ -101,6 +136,9 @@ class HubspotSync:
         self.api = HubspotApi(self.options, make_auth(ctx, self.options), ctx.stats)
         self.lookback_ms = self.options.lookback_minutes * 60_000
         self._catalog: Catalog | None = None
+        self._fields: dict[str, FieldSet] = {}
+        self.industry_labels: dict[str, str] = {}  # filled with the company fields
+        self._yielded: set[str] = set()  # deals yielded this run (the sweep skips them)
 
     # ----- shared pieces ------------------------------------------------------------------
     def state(self, key: str) -> dict[str, Any]:
@@ -110,17 +148,37 @@ class HubspotSync:
     def catalog(self) -> Catalog:
         if self._catalog is None:
             pipelines = self.api.get("/crm/v3/pipelines/deals", endpoint="/crm/v3/pipelines/deals")
-            properties: list[dict[str, Any]] = []
-            if self.options.deal_properties:  # labels are only needed for custom_fields
-                properties = self.api.get(
-                    "/crm/v3/properties/deals", endpoint="/crm/v3/properties/deals"
-                ).get("results", [])
-            self._catalog = Catalog.build(pipelines.get("results", []), properties)
+            self._catalog = Catalog.build(pipelines.get("results", []))
         return self._catalog
+
+    def fields(self, object_type: str) -> FieldSet:
+        """The custom properties taken for deals or companies, read once a run from the
+        properties API (deals: only when some are wanted)."""
+        if object_type not in self._fields:
+            wanted: Wanted = (
+                self.options.deal_properties
+                if object_type == settings.DEALS
+                else self.options.company_properties
+            )
+            properties: list[Item] = []
+            if wanted or settings.SHARED_STANDARD_FIELDS[object_type]:
+                path = f"/crm/v3/properties/{object_type}"
+                properties = self.api.get(path, endpoint=path).get("results", [])
+            industry = next((p for p in properties if p.get("name") == "industry"), None)
+            if object_type == settings.COMPANIES and industry is not None:
+                self.industry_labels = option_labels(industry)
+            chosen = select_fields(object_type, wanted, properties)
+            self.ctx.stats.warnings.extend(chosen.warnings)
+            self._fields[object_type] = chosen
+        return self._fields[object_type]
 
     def deal_properties(self) -> list[str]:
         props = list(settings.DEAL_PROPERTIES) + self.catalog().date_entered_properties()
-        return list(dict.fromkeys(props + list(self.options.deal_properties)))
+        return list(dict.fromkeys(props + self.fields(settings.DEALS).names))
+
+    def company_properties(self) -> list[str]:
+        names = self.fields(settings.COMPANIES).names
+        return list(dict.fromkeys([*settings.COMPANY_PROPERTIES, *names]))
 
     @staticmethod
     def activity_properties(object_type: str) -> list[str]:
@@ -144,7 +202,7 @@ class HubspotSync:
             yield from results
             if len(results) < limit or not (page.get("paging") or {}).get("next"):
                 return
-            last = _lastmod(results[-1])
+            last = lastmod_ms(results[-1])
             if last is None or last <= lo:  # a whole page inside one millisecond
                 yield from self._search_one_ms(object_type, lo, props)
                 lo += 1
@@ -197,7 +255,9 @@ class HubspotSync:
         if self.ctx.stop_reason:
             return
         try:
-            yield from self._deal_items()
+            for batch in self._deal_items():
+                self._yielded.update(str(i["raw"]["id"]) for i in batch)
+                yield batch
         except QuotaExhausted as exc:
             self.ctx.stop(str(exc))
 
@@ -217,17 +277,23 @@ class HubspotSync:
         deleted, archived_ids, archived_ms = self._archived_deals(st, cursor, props)
         for chunk in _chunks(deleted, self.options.history_batch_size):
             yield self._with_history(chunk)
-        if cursor.first_sync:
+        first = cursor.first_sync
+        sweep = self.options.companies and (first or self.sweep_due("deal_sweep"))
+        if first:
             listing = None if self.ctx.full_refresh else st.get("listing")
             yield from self._listed_deals(st, cursor, props, archived_ids, listing)
         else:
             listing = None
             yield from self._changed_deals(cursor, props, archived_ids)
+            if sweep:
+                yield from self._swept_deals(props, archived_ids)
         st.clear()
         cursor.commit()
         if listing:  # resumed across runs: the cursor of the run that began the listing
             st.update(cursor_ms=int(listing["cap_ms"]), boundary=dict(listing["boundary"]))
         st["archived_ms"] = archived_ms
+        if sweep:  # a first listing read every deal's companies too
+            self.state("deal_sweep")["at"] = self.now().isoformat()
 
     def _archived_deals(
         self, st: dict[str, Any], cursor: Cursor[int], props: list[str]
@@ -250,7 +316,7 @@ class HubspotSync:
         pages = self.api.paged(
             "/crm/v3/objects/deals", endpoint="/crm/v3/objects/deals?archived=true", params=params
         )
-        for page, _ in self._completed(((page, None) for page in pages), rest, archived=True):
+        for page, _ in self.completed(((page, None) for page in pages), rest, archived=True):
             for raw in page:
                 archived_ids.add(str(raw["id"]))
                 at = to_ms(raw.get("archivedAt")) or 0
@@ -280,12 +346,13 @@ class HubspotSync:
         began it saw (``cap_ms``): anything modified since is searched again next run."""
         inline, rest = split_for_url(props)
         pages = self._list_pages(inline, listing.get("after") if listing else None)
-        for results, after in self._completed(pages, rest, archived=False):
+        companies = self.options.companies
+        for results, after in self.completed(pages, rest, archived=False, companies=companies):
             batch = []
             for raw in results:
-                cursor.fresh(str(raw["id"]), _lastmod(raw))
+                cursor.fresh(str(raw["id"]), lastmod_ms(raw))
                 if str(raw["id"]) not in archived_ids:
-                    batch.append({"raw": raw, "archived": False, "history": _history(raw)})
+                    batch.append(_item(raw, history=_history(raw)))
             if batch:
                 yield batch
             if after is None:
@@ -319,41 +386,68 @@ class HubspotSync:
                 return
             after = str(nxt)
 
-    def _completed(
-        self, pages: Iterator[tuple[list[Item], Any]], rest: list[str], *, archived: bool
+    def completed(
+        self,
+        pages: Iterator[tuple[list[Item], Any]],
+        rest: list[str],
+        *,
+        archived: bool,
+        companies: bool = False,
+        object_type: str = settings.DEALS,
     ) -> Iterator[tuple[list[Item], Any]]:
-        """Pages with the ``rest`` properties (those past the URL's room) merged in, read
-        by batch for every 100 ids: two history-sized pages share one read. With no rest
+        """Pages with what one list request cannot carry: the ``rest`` properties (past the
+        URL's room), read by batch for every 100 ids, and with ``companies`` each deal's
+        companies, 1,000 deals a call. Pages are held until one such call is full (two
+        history-sized pages share a batch read, twenty an association read); with neither
         the pages pass straight through, so a portal whose list fits pays nothing extra."""
-        if not rest:
+        if not rest and not companies:
             yield from pages
             return
+        hold = self.options.association_batch_size if companies else settings.BATCH_READ_MAX
         held: list[tuple[list[Item], Any]] = []
         for page in pages:
             held.append(page)
-            if sum(len(results) for results, _ in held) >= settings.BATCH_READ_MAX:
-                yield from self._merged(held, rest, archived)
+            if sum(len(results) for results, _ in held) >= hold:
+                yield from self._merged(held, rest, archived, companies, object_type)
                 held = []
-        yield from self._merged(held, rest, archived)
+        if held:
+            yield from self._merged(held, rest, archived, companies, object_type)
 
     def _merged(
-        self, held: list[tuple[list[Item], Any]], rest: list[str], archived: bool
+        self,
+        held: list[tuple[list[Item], Any]],
+        rest: list[str],
+        archived: bool,
+        companies: bool,
+        object_type: str,
     ) -> list[tuple[list[Item], Any]]:
         raws = [raw for results, _ in held for raw in results]
-        found = {
-            str(r["id"]): r.get("properties") or {}
-            for r in self._batch_read([str(raw["id"]) for raw in raws], archived, rest)
-        }
-        for raw in raws:  # a deal deleted in between keeps nulls, as a single GET would
-            values = found.get(str(raw["id"]), {})
-            raw.setdefault("properties", {}).update({n: values.get(n) for n in rest})
+        ids = [str(raw["id"]) for raw in raws]
+        if rest:
+            found = {
+                str(r["id"]): r.get("properties") or {}
+                for r in self._batch_read(object_type, ids, archived, rest)
+            }
+            for raw in raws:  # a record deleted in between keeps nulls, as a single GET would
+                values = found.get(str(raw["id"]), {})
+                raw.setdefault("properties", {}).update({n: values.get(n) for n in rest})
+        if companies:
+            links = self.deal_companies(ids)
+            for raw in raws:
+                raw[_LINKS] = links.get(str(raw["id"]), [])
         return held
 
     def _batch_read(
-        self, ids: list[str], archived: bool, props: list[str], *, history: bool = False
+        self,
+        object_type: str,
+        ids: list[str],
+        archived: bool,
+        props: list[str],
+        *,
+        history: bool = False,
     ) -> Iterator[Item]:
-        """Deals by id, ``props`` in the body; 50 ids a call with history, else 100."""
-        path = "/crm/v3/objects/deals/batch/read" + ("?archived=true" if archived else "")
+        """Records by id, ``props`` in the body; 50 ids a call with history, else 100."""
+        path = f"/crm/v3/objects/{object_type}/batch/read" + ("?archived=true" if archived else "")
         size = self.options.history_batch_size if history else settings.BATCH_READ_MAX
         for chunk in _chunks(ids, size):
             body: Item = {"inputs": [{"id": i} for i in chunk], "properties": props}
@@ -370,25 +464,65 @@ class HubspotSync:
         assert window_start is not None
         changed: dict[str, Item] = {}
         for raw in self.search_changed(settings.DEALS, window_start, props):
-            deal_id, ms = str(raw["id"]), _lastmod(raw)
+            deal_id, ms = str(raw["id"]), lastmod_ms(raw)
             if not cursor.fresh(deal_id, ms) or deal_id in archived_ids:
                 continue
             known = changed.get(deal_id)
-            if known is None or (_lastmod(known) or 0) <= (ms or 0):
+            if known is None or (lastmod_ms(known) or 0) <= (ms or 0):
                 changed[deal_id] = raw
+        if self.options.companies:
+            links = self.deal_companies(list(changed))
+            for deal_id, raw in changed.items():
+                raw[_LINKS] = links.get(deal_id, [])
         needy = [r for r in changed.values() if self._needs_history(r, window_start)]
         calm = [r for r in changed.values() if not self._needs_history(r, window_start)]
         for chunk in _chunks(needy, self.options.history_batch_size):
-            yield self._with_history(
-                [
-                    {"raw": r, "archived": False, "history": None, "need_history": True}
-                    for r in chunk
-                ]
-            )
+            yield self._with_history([_item(r, need_history=True) for r in chunk])
         for chunk in _chunks(calm, settings.BATCH_READ_MAX):
-            yield [
-                {"raw": r, "archived": False, "history": None, "need_history": False} for r in chunk
+            yield [_item(r) for r in chunk]
+
+    def _swept_deals(self, props: list[str], archived_ids: set[str]) -> Iterator[list[Item]]:
+        """Every live deal again, 100 a page without history, with its companies: an
+        association change moves no ``hs_lastmodifieddate``, so this is how a deal's new
+        companies reach ``deal_accounts`` and ``deals.account_key`` (every
+        ``association_sweep_minutes``). Deals this run already yielded are skipped."""
+        inline, rest = split_for_url(props)
+        pages = self.api.paged(
+            "/crm/v3/objects/deals",
+            endpoint="/crm/v3/objects/deals",
+            params={"limit": self.options.page_size, "properties": ",".join(inline)},
+        )
+        listed = ((page, None) for page in pages)
+        for results, _ in self.completed(listed, rest, archived=False, companies=True):
+            batch = [
+                _item(raw)
+                for raw in results
+                if str(raw["id"]) not in self._yielded and str(raw["id"]) not in archived_ids
             ]
+            if batch:
+                yield batch
+
+    def deal_companies(self, ids: list[str]) -> dict[str, list[CompanyLink]]:
+        """Associations v4 batch read deals -> companies, 1,000 deals a call; a deal with
+        more companies than one answer holds is read on from its ``paging.next.after``.
+        A deal with no company is a per-input error in a 207: it maps to ``[]``."""
+        path = "/crm/v4/associations/deals/companies/batch/read"
+        found: dict[str, list[Item]] = {i: [] for i in ids}
+        pending: list[Item] = [{"id": i} for i in ids]
+        asked: set[tuple[str, str]] = set()
+        while pending:
+            more: list[Item] = []
+            for chunk in _chunks(pending, self.options.association_batch_size):
+                payload = self.api.post(path, endpoint=path, body={"inputs": chunk})
+                for result in payload.get("results", []):
+                    deal_id = str((result.get("from") or {}).get("id"))
+                    found.setdefault(deal_id, []).extend(result.get("to") or [])
+                    after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                    if after and (deal_id, str(after)) not in asked:
+                        asked.add((deal_id, str(after)))
+                        more.append({"id": deal_id, "after": str(after)})
+            pending = more
+        return {deal_id: company_links(to) for deal_id, to in found.items()}
 
     def _needs_history(self, raw: Item, window_start: int) -> bool:
         """A deal changed stage since the last run iff it entered its current stage
@@ -402,20 +536,40 @@ class HubspotSync:
         out: dict[str, list[Item]] = {}
         for archived in (False, True):  # deleted deals are read from the recycle bin
             ids = [str(i["raw"]["id"]) for i in items if bool(i.get("archived")) is archived]
-            for result in self._batch_read(ids, archived, ["dealstage"], history=True):
+            for result in self._batch_read(
+                settings.DEALS, ids, archived, ["dealstage"], history=True
+            ):
                 out[str(result["id"])] = _history(result)
         return out
 
     def deal_page(self, items: list[Item]) -> dict[str, list[Item]]:
         """A batch mapped for the transformers: deals, the values they were loaded without
-        (quarantine) and stage changes from the history read with the batch."""
-        page: dict[str, list[Item]] = {"rows": [], "quarantine": [], "stage_changes": []}
+        (quarantine), stage changes from the history read with the batch, and each deal's
+        companies (``deal_accounts``)."""
+        page: dict[str, list[Item]] = {
+            "rows": [],
+            "quarantine": [],
+            "stage_changes": [],
+            "deal_accounts": [],
+        }
+        catalog, fields = self.catalog(), self.fields(settings.DEALS)
         for item in items:
-            raw, history = item["raw"], item.get("history")
-            catalog, custom = self.catalog(), self.options.deal_properties
-            row, bad = deal_row(self.name, raw, catalog, custom, archived=item["archived"])
+            raw, history, links = item["raw"], item.get("history"), item.get("companies")
+            archived = bool(item["archived"])
+            row, bad = deal_row(
+                self.name,
+                raw,
+                catalog,
+                fields,
+                archived=archived,
+                account_id=primary_company(links),
+            )
             page["rows"].extend([row] if row is not None else [])
             page["quarantine"].extend(bad)
+            if self.options.companies and (archived or links is not None):
+                # a deleted deal has none left: the recycle bin keeps no associations
+                rows = deal_account_rows(self.name, str(raw["id"]), links or [])
+                page["deal_accounts"].extend(rows)
             if history is not None:
                 changes, warnings = stage_change_rows(
                     self.name, raw, history, catalog, self.options.app_id
@@ -425,13 +579,15 @@ class HubspotSync:
         return page
 
     # ----- activities ---------------------------------------------------------------------
-    def sweep_due(self) -> bool:
-        st = self.state("activity_sweep")
-        last = st.get("at")
+    def now(self) -> datetime:
+        return self.ctx.run_started_at or datetime.now(UTC)
+
+    def sweep_due(self, key: str = "activity_sweep") -> bool:
+        """Whether ``association_sweep_minutes`` have passed since the sweep ``key`` ran."""
+        last = self.state(key).get("at")
         if self.ctx.full_refresh or last is None:
             return True
-        now = self.ctx.run_started_at or datetime.now(UTC)
-        elapsed = (now - datetime.fromisoformat(last)).total_seconds() / 60
+        elapsed = (self.now() - datetime.fromisoformat(last)).total_seconds() / 60
         return elapsed >= self.options.association_sweep_minutes
 
     def activity_pages(self) -> Iterator[Item]:
@@ -552,7 +708,7 @@ class HubspotSync:
         pending: dict[str, Item] = {}
         for raw in raws:
             object_id = str(raw.get("id"))
-            if not cursor.fresh(object_id, _lastmod(raw)) and not (first or sweep):
+            if not cursor.fresh(object_id, lastmod_ms(raw)) and not (first or sweep):
                 continue  # a sweep relists everything: associations may have changed
             pending[object_id] = raw
             if len(pending) >= self.options.association_batch_size:
@@ -603,6 +759,20 @@ class HubspotSync:
                 source_id = str((result.get("from") or {}).get("id"))
                 out[source_id] = [str(t["toObjectId"]) for t in result.get("to", [])]
         return out
+
+    # ----- field definitions ---------------------------------------------------------------------
+    def field_rows(self) -> Iterator[Item]:
+        """One FieldDefinition per custom property taken (deals, then companies)."""
+        if self.ctx.stop_reason:
+            return
+        types = [settings.DEALS, *([settings.COMPANIES] if self.options.companies else [])]
+        try:
+            chosen = [self.fields(t) for t in types]
+        except QuotaExhausted as exc:
+            self.ctx.stop(str(exc))
+            return
+        for field_set in chosen:
+            yield from field_set.definitions(self.name)
 
     # ----- owners -----------------------------------------------------------------------------
     def owner_rows(self) -> Iterator[Item]:
@@ -659,9 +829,37 @@ def stage_changes(page: dict[str, list[Item]]) -> Iterator[list[Item]]:
     yield page["stage_changes"]
 
 
+@dlt.transformer(
+    **{
+        **canonical_hints(DealAccount),
+        "merge_key": "deal_key",
+        "columns": {
+            **dlt_columns(DealAccount),
+            REMOVED: {"data_type": "bool", "nullable": True, "hard_delete": True},
+        },
+    }
+)
+def deal_accounts(page: dict[str, list[Item]]) -> Iterator[list[Item]]:
+    """Each deal's companies as read with its page; the rows of one deal replace those
+    loaded before (merge key ``deal_key``), and a deal left with none sends one row that
+    only removes (``hub_removed``, dlt's hard delete)."""
+    if page["deal_accounts"]:
+        yield page["deal_accounts"]
+
+
 @dlt.resource(name="activity_pages", selected=False)
 def activity_pages(sync: HubspotSync) -> Iterator[Item]:
     yield from sync.activity_pages()
+
+
+@dlt.resource(name="account_pages", selected=False)
+def account_pages(sync: HubspotSync) -> Iterator[Item]:
+    yield from CompanyReader(sync).pages()
+
+
+@dlt.resource(**canonical_hints(FieldDefinition))
+def field_definitions(sync: HubspotSync) -> Iterator[Item]:
+    yield from sync.field_rows()
 
 
 def build_source(ctx: SourceContext) -> DltSource:
@@ -677,6 +875,10 @@ def build_source(ctx: SourceContext) -> DltSource:
         name="activities",
         quarantine_name="activity_quarantine",
     )
+    accounts_read = account_pages(sync)
+    accounts, account_quarantine = split_pages(
+        accounts_read, Account, rows="rows", name="accounts", quarantine_name="account_quarantine"
+    )
 
     @dlt.source(name="hubspot", max_table_nesting=0)
     def hubspot() -> list[Any]:
@@ -688,9 +890,14 @@ def build_source(ctx: SourceContext) -> DltSource:
             deals,
             deals_read | stage_changes(),
             quarantine,
+            deals_read | deal_accounts(),
             activities_read,
             activities,
             activity_quarantine,
+            accounts_read,
+            accounts,
+            account_quarantine,
+            field_definitions(sync),
         ]
 
     return hubspot()

@@ -179,7 +179,7 @@ def test_unchanged_second_pull_changes_nothing_and_run_log_has_no_secret(world: 
 
 # ----- accounts and custom fields (issue #15) -------------------------------------------------
 
-ACCOUNT_KINDS = {"csv", "pipedrive", "salesforce"}
+ACCOUNT_KINDS = {"csv", "hubspot", "pipedrive", "salesforce"}
 # The custom fields every generated source serves, with the type each must keep.
 VOCABULARY = {
     "lead_source": "enum",

@@ -3,18 +3,19 @@ specs) against FakeHubspot, through its ordinary public calls.
 
 Client-side validation is switched on, so the SDK's models refuse any answer that misses a
 field the official spec requires or holds a value outside its enums: the sandbox's shapes
-are checked by HubSpot's own specification, not by our reading of it. Companies are not in
-the sandbox yet (another issue adds them), so they are left out here.
+are checked by HubSpot's own specification, not by our reading of it.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hubspot import HubSpot
+from hubspot.crm import companies as sdk_companies
 from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest
 from hubspot.crm.deals import (
     ApiException,
@@ -39,6 +40,8 @@ def sandbox() -> Iterator[FakeHubspot]:
         assert isinstance(fake, FakeHubspot)
         binned = sorted(fake.objects["deals"])[-1]
         fake.objects["deals"][binned].archived = True  # one deal in the recycle bin
+        company = fake.objects["companies"][sorted(fake.objects["companies"])[-1]]
+        company.archived, company.archived_ms = True, company.lastmod_ms  # and one company
         yield fake
 
 
@@ -243,3 +246,144 @@ def test_v4_association_batch_read_both_ways_and_without_links(
 
 def test_schemas_list_no_custom_objects(api: HubSpot) -> None:
     assert api.crm.schemas.core_api.get_all().results == []
+
+
+# ----- companies ------------------------------------------------------------------------------
+
+
+def live_companies(sandbox: FakeHubspot) -> list[Any]:
+    return [c for c in sandbox.objects["companies"].values() if not c.archived]
+
+
+def test_companies_get_page_with_properties_deal_associations_and_archived(
+    api: HubSpot, sandbox: FakeHubspot
+) -> None:
+    pages, after = [], None
+    while True:
+        page = api.crm.companies.basic_api.get_page(
+            limit=20,
+            after=after,
+            properties=["name", "domain", "numberofemployees"],
+            associations=["deals"],
+        )
+        pages.append(page)
+        if page.paging is None:
+            break
+        after = page.paging.next.after
+    listed = [c for page in pages for c in page.results]
+    assert len(pages) > 1
+    assert sorted(c.id for c in listed) == sorted(c.id for c in live_companies(sandbox))
+    company = next(c for c in listed if c.associations)
+    assert set(company.properties) == {"name", "domain", "numberofemployees"}
+    assert company.properties["name"] == sandbox.objects["companies"][company.id].props["name"]
+    deals = sandbox.company_deals(company.id)
+    kinds = Counter(a.type for a in company.associations["deals"].results)
+    assert kinds["company_to_deal_unlabeled"] == len(deals)
+    assert kinds["company_to_deal"] == sum(primary for _, primary, _ in deals)
+    binned = api.crm.companies.basic_api.get_page(archived=True, properties=["name"]).results
+    assert [c.id for c in binned] == [c.id for c in sandbox.objects["companies"].values()
+                                      if c.archived] and binned[0].archived  # fmt: skip
+
+
+def test_deals_list_their_primary_company_twice_in_v3_associations(
+    api: HubSpot, sandbox: FakeHubspot
+) -> None:
+    deal_id, company_id = next(iter(sandbox.primary_company.items()))
+    deal = api.crm.deals.basic_api.get_by_id(deal_id, associations=["companies"])
+    entries = {(a.id, a.type) for a in deal.associations["companies"].results}
+    assert {(company_id, "deal_to_company"), (company_id, "deal_to_company_unlabeled")} <= entries
+
+
+def test_companies_search_on_the_modification_time_sorted(
+    api: HubSpot, sandbox: FakeHubspot
+) -> None:
+    stamps = sorted(c.lastmod_ms for c in live_companies(sandbox))
+    since = stamps[len(stamps) // 2]
+    found = api.crm.companies.search_api.do_search(
+        sdk_companies.PublicObjectSearchRequest(
+            filter_groups=[
+                sdk_companies.FilterGroup(
+                    filters=[
+                        sdk_companies.Filter(
+                            property_name="hs_lastmodifieddate", operator="GTE", value=str(since)
+                        )
+                    ]
+                )
+            ],
+            sorts=["hs_lastmodifieddate"],
+            properties=["name", "hs_lastmodifieddate"],
+            limit=200,
+        )
+    )
+    assert found.total == sum(ms >= since for ms in stamps) == len(found.results)
+    got = [c.properties["hs_lastmodifieddate"] for c in found.results]
+    assert got == sorted(got)
+    named = api.crm.companies.search_api.do_search(
+        sdk_companies.PublicObjectSearchRequest(query=found.results[0].properties["name"])
+    )
+    assert found.results[0].id in {c.id for c in named.results}
+
+
+def test_company_properties_list_types_and_options(api: HubSpot, sandbox: FakeHubspot) -> None:
+    props = {p.name: p for p in api.crm.properties.core_api.get_all("companies").results}
+    assert {o.label for o in props["segment"].options} == {"Enterprise", "Mid-Market", "SMB"}
+    assert not props["segment"].hubspot_defined and props["numberofemployees"].hubspot_defined
+    assert (props["numberofemployees"].type, props["key_account"].field_type) == (
+        "number",
+        "booleancheckbox",
+    )
+    assert (props["renewal_date"].type, props["createdate"].type) == ("date", "datetime")
+    industries = {a.industry for a in sandbox.world.accounts if a.industry}
+    assert {o.label for o in props["industry"].options} == industries
+    owners = {o["id"] for o in sandbox.owners if not o["archived"]}
+    assert {o.value for o in props["hubspot_owner_id"].options} == owners
+
+
+def test_v4_deal_to_company_batch_read_marks_the_primary_and_labels(
+    api: HubSpot, sandbox: FakeHubspot
+) -> None:
+    labelled = next(
+        d for d, links in sorted(sandbox.company_links.items()) if "Reseller" in links.values()
+    )
+    lonely = next(d.id for d in live_deals(sandbox) if not sandbox.deal_companies(d.id))
+    answer = api.crm.associations.v4.batch_api.get_page(
+        "deals",
+        "companies",
+        BatchInputPublicFetchAssociationsBatchRequest(inputs=[{"id": labelled}, {"id": lonely}]),
+    )
+    (result,) = answer.results
+    assert result._from.id == labelled
+    types = {
+        str(t.to_object_id): {(a.category, a.type_id, a.label) for a in t.association_types}
+        for t in result.to
+    }
+    primary = sandbox.primary_company[labelled]
+    assert types[primary] >= {("HUBSPOT_DEFINED", 5, "Primary"), ("HUBSPOT_DEFINED", 341, None)}
+    reseller = next(c for c, label in sandbox.company_links[labelled].items() if label)
+    assert ("USER_DEFINED", 17, "Reseller") in types[reseller]
+    assert answer.errors[0].sub_category.endswith("NO_ASSOCIATIONS_FOUND")
+    back = api.crm.associations.v4.batch_api.get_page(
+        "companies",
+        "deals",
+        BatchInputPublicFetchAssociationsBatchRequest(inputs=[{"id": primary}]),
+    ).results[0]
+    by_deal = {str(t.to_object_id): {a.type_id for a in t.association_types} for t in back.to}
+    assert by_deal[labelled] == {342, 6}
+
+
+def test_companies_batch_read_and_get_by_id(api: HubSpot, sandbox: FakeHubspot) -> None:
+    company = live_companies(sandbox)[0]
+    answer = api.crm.companies.batch_api.read(
+        sdk_companies.BatchReadInputSimplePublicObjectId(
+            inputs=[
+                sdk_companies.SimplePublicObjectId(id=company.id),
+                sdk_companies.SimplePublicObjectId(id="404404"),
+            ],
+            properties=["name", "segment"],
+            properties_with_history=[],
+        )
+    )
+    assert [c.id for c in answer.results] == [company.id]
+    assert answer.errors[0].message.startswith("Could not get some COMPANY objects")
+    one = api.crm.companies.basic_api.get_by_id(company.id, properties=["domain"])
+    assert one.properties == {"domain": company.props["domain"]}

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from connectors.hubspot.fields import FieldSet, select_fields
 from connectors.hubspot.mapping import (
     Catalog,
     activity_row,
@@ -49,7 +50,9 @@ PROPERTIES = [
         "options": [{"value": "newbusiness", "label": "New Business"}],
     }
 ]
-CATALOG = Catalog.build(PIPELINES, PROPERTIES)
+CATALOG = Catalog.build(PIPELINES)
+DEALTYPE = select_fields("deals", ["dealtype"], PROPERTIES)
+NO_FIELDS = FieldSet("deals")
 
 
 @pytest.mark.parametrize(
@@ -78,7 +81,7 @@ def test_won_is_a_closed_stage_at_probability_one_and_enumerations_read_as_label
             "hs_v2_date_entered_closedwon": "2026-03-01T10:00:00Z",
         },
     }
-    row, bad = deal_row("hs", raw, CATALOG, ["dealtype"], archived=False)
+    row, bad = deal_row("hs", raw, CATALOG, DEALTYPE, archived=False)
     assert row is not None and not bad
     assert (row["status"], str(row["amount"]), row["probability"]) == ("won", "1500.50", 1.0)
     assert row["custom_fields"] == {"dealtype": "New Business"}
@@ -88,7 +91,7 @@ def test_won_is_a_closed_stage_at_probability_one_and_enumerations_read_as_label
 
 def test_a_bad_amount_is_quarantined_and_the_deal_still_arrives() -> None:
     raw = {"id": "8", "properties": {"dealstage": "qualifiedtobuy", "amount": "12,5 k"}}
-    row, bad = deal_row("hs", raw, CATALOG, [], archived=True)
+    row, bad = deal_row("hs", raw, CATALOG, NO_FIELDS, archived=True)
     assert row is not None and row["amount"] is None and row["is_deleted"] is True
     assert [(b["column_name"], b["value"]) for b in bad] == [("amount", "12,5 k")]
 

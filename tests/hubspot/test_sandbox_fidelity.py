@@ -303,7 +303,7 @@ def test_legacy_pipelines_v1_are_the_v3_pipelines_in_epoch_ms(make_sandbox: Any)
     assert {"probability", "isClosed"} <= set(first["stages"][0]["metadata"])
 
 
-@pytest.mark.parametrize("object_type", ["companies", "contacts", "tickets"])
+@pytest.mark.parametrize("object_type", ["contacts", "tickets", "line_items"])
 def test_listing_a_standard_type_the_portal_holds_none_of_is_empty_not_an_error(
     make_sandbox: Any, object_type: str
 ) -> None:

@@ -17,7 +17,6 @@ from connectors.hubspot.sandbox.store import parse_ms
 # none, so their listings are empty and their schemas are the properties every CRM object
 # carries.
 UNHELD_TYPES = {
-    "companies": ("company",),
     "contacts": ("contact",),
     "tickets": ("ticket",),
     "line_items": ("line_item",),

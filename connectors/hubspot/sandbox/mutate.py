@@ -8,12 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.hubspot import settings
+from connectors.hubspot.sandbox.companies import segment_of
 from connectors.hubspot.sandbox.store import RENEWALS, HubspotStore, Obj, iso
 
 
 class HubspotMutations(HubspotStore):
     """Stage moves, wins, losses, edits, deletes, restores, new deals and activities,
-    silent association changes, a pipeline edit, and bulk changes inside one minute."""
+    silent association changes, a pipeline edit, bulk changes inside one minute, and
+    companies: edits, deletes, new ones, deals moved to another company, bad values."""
 
     def mutate(self, spec: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one switch per knob
         rng = random.Random(spec.get("seed", 0))
@@ -27,6 +29,11 @@ class HubspotMutations(HubspotStore):
                 "new_activity_ids",
                 "moved_activity_ids",
                 "deleted_activity_ids",
+                "changed_company_ids",
+                "deleted_company_ids",
+                "new_company_ids",
+                "reassigned_deal_ids",
+                "unlinked_deal_ids",
             )
         }
 
@@ -85,6 +92,7 @@ class HubspotMutations(HubspotStore):
             owner = rng.choice(reps)["id"]
             ms = self.tick()
             pipeline = RENEWALS if k % 4 == 3 else settings.DEFAULT_PIPELINE_ID
+            companies = self._live_companies()
             deal = self._new_deal(
                 name=f"New deal {ms}-{k}",
                 amount=str(rng.randint(1_000, 50_000)),
@@ -92,6 +100,8 @@ class HubspotMutations(HubspotStore):
                 pipeline=pipeline,
                 owner=owner,
                 created_ms=ms,
+                lead_source="inbound",
+                company=rng.choice(companies).id if companies else None,
             )
             deal.set("closedate", iso(ms + 30 * 86_400_000))
             self._move(deal, stage_at(deal, 0), ms, source=self._rep_source(deal))
@@ -195,6 +205,9 @@ class HubspotMutations(HubspotStore):
                 )
                 self._move(deal, "appointmentscheduled", ms, source=self._rep_source(deal))
                 out["new_deal_ids"].append(deal.id)
+        self._mutate_companies(spec, rng, out)
+        if spec.get("long_properties"):
+            self._add_long_properties(int(spec["long_properties"]))
         if spec.get("touch_all"):
             live = sorted(self._live_deals(), key=lambda d: int(d.id))[: int(spec["touch_all"])]
             end = self.tick()
@@ -205,6 +218,104 @@ class HubspotMutations(HubspotStore):
             self._last_ms, max((d.lastmod_ms for d in self._live_deals()), default=0)
         )
         return {"changed_deal_ids": sorted(changed - set(out["deleted_deal_ids"]), key=int), **out}
+
+    def _live_companies(self) -> list[Obj]:
+        live = (c for c in self.objects["companies"].values() if not c.archived)
+        return sorted(live, key=lambda c: int(c.id))
+
+    def _mutate_companies(
+        self, spec: dict[str, Any], rng: random.Random, out: dict[str, list[str]]
+    ) -> None:
+        """Company edits (size, hence segment), deletes (to the recycle bin: their deal
+        links drop out of association reads), new companies, deals given another primary
+        company or left with none (neither record's ``hs_lastmodifieddate`` moves, as in
+        HubSpot), and a
+        number property holding text (what a property whose type changed after values
+        were written holds)."""
+
+        def pick(n_key: str) -> list[Obj]:
+            pool = self._live_companies()
+            return rng.sample(pool, min(int(spec.get(n_key, 0)), len(pool)))
+
+        for company in pick("company_edits"):
+            employees = rng.randint(5, 5_000)
+            company.set("numberofemployees", str(employees))
+            company.set("segment", segment_of(employees))
+            company.touch(self.tick())
+            out["changed_company_ids"].append(company.id)
+        for company in pick("bad_company_values"):
+            company.set("numberofemployees", "a few hundred")
+            company.touch(self.tick())
+            out["changed_company_ids"].append(company.id)
+        for company in pick("company_deletes"):
+            company.archived, company.archived_ms = True, self.tick()
+            out["deleted_company_ids"].append(company.id)
+        for k in range(int(spec.get("new_companies", 0))):
+            ms = self.tick()
+            company = self._new_company(
+                {"name": f"New Company {ms}-{k} Ltd", "website": f"https://newco{ms}{k}.com",
+                 "domain": f"newco{ms}{k}.com", "country": "GB", "numberofemployees": "12",
+                 "segment": "smb", "key_account": "false"},
+                owner=rng.choice([o for o in self.owners if not o["archived"]])["id"],
+                created_ms=ms,
+                lastmod_ms=ms,
+            )  # fmt: skip
+            out["new_company_ids"].append(company.id)
+        with_primary = sorted(
+            (d for d in self._live_deals() if d.id in self.primary_company), key=lambda d: int(d.id)
+        )
+        for deal in rng.sample(
+            with_primary, min(int(spec.get("company_reassignments", 0)), len(with_primary))
+        ):
+            old = self.primary_company[deal.id]
+            choices = [c for c in self._live_companies() if c.id != old]
+            if not choices:
+                continue
+            self.unlink_company(deal.id, old)
+            self.link_company(deal.id, rng.choice(choices).id, primary=True)
+            out["reassigned_deal_ids"].append(deal.id)
+        linked = sorted(
+            (d for d in self._live_deals() if self.company_links.get(d.id)), key=lambda d: int(d.id)
+        )
+        for deal in rng.sample(linked, min(int(spec.get("company_unlinks", 0)), len(linked))):
+            for company in list(self.company_links[deal.id]):
+                self.unlink_company(deal.id, company)
+            out["unlinked_deal_ids"].append(deal.id)
+
+    def _add_long_properties(self, n: int) -> None:
+        """``n`` custom text properties with 100-character names on deals and on companies,
+        filled on every record: a portal whose ``all`` property list overflows a URL."""
+        created = iso(self.tick())
+        for object_type, defs in (
+            ("deals", self.properties),
+            ("companies", self.company_properties),
+        ):
+            group = "dealinformation" if object_type == "deals" else "companyinformation"
+            start = sum(1 for p in defs if p["name"].startswith("imported_"))
+            for k in range(start, start + n):
+                name = f"imported_{k:04d}_" + "field_from_the_legacy_crm_" * 4
+                defs.append(
+                    {
+                        "name": name[:100],
+                        "label": f"Imported field {k}",
+                        "type": "string",
+                        "fieldType": "text",
+                        "groupName": group,
+                        "options": [],
+                        "hubspotDefined": False,
+                        "calculated": False,
+                        "hasUniqueValue": False,
+                        "hidden": False,
+                        "formField": True,
+                        "description": "",
+                        "displayOrder": -1,
+                        "createdAt": created,
+                        "updatedAt": created,
+                        "archived": False,
+                    }
+                )
+                for obj in self.objects[object_type].values():
+                    obj.set(name[:100], f"value {k} of {obj.id}")
 
     def _add_pipelines(self, n: int, n_stages: int) -> list[Obj]:
         """``n`` pipelines of ``n_stages`` numeric-id stages (as HubSpot gives custom ones),

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlencode
 from connectors.hubspot import settings
 from connectors.hubspot.client import split_for_url
 from connectors.hubspot.sandbox import legacy, vocab
+from connectors.hubspot.sandbox.companies import COMPANY_TYPE_IDS, v3_types, v4_types
 from connectors.hubspot.sandbox.mutate import HubspotMutations
 from connectors.hubspot.sandbox.store import (
     RENEWALS,
@@ -125,12 +126,16 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         self._burst: deque[float] = deque()
         self._search: deque[float] = deque()
         self._last_ms = 0
-        self._next_id = {"deals": 12_340_000_000, "activity": 51_000_000_000}
+        self._next_id = {
+            "deals": 12_340_000_000,
+            "activity": 51_000_000_000,
+            "companies": 88_000_000_000,
+        }
         self.access_tokens: dict[str, float] = {}
         self.expired_tokens: set[str] = set()
         self.refresh_tokens = {self.REFRESH_TOKEN}
         self.objects: dict[str, dict[str, Obj]] = {
-            t: {} for t in ("deals", *settings.ACTIVITY_OBJECTS)
+            t: {} for t in (settings.DEALS, settings.COMPANIES, *settings.ACTIVITY_OBJECTS)
         }
         self.links: dict[str, dict[str, set[str]]] = {t: {} for t in settings.ACTIVITY_OBJECTS}
         # n_deals is this sandbox's share: the world holds every source's slice.
@@ -139,6 +144,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
                 seed=spec.seed,
                 n_deals=spec.n_deals * spec.n_sources,
                 activities_per_deal=spec.activities_per_deal,
+                duplicate_share=spec.duplicate_share,
             )
         )
         self.source_index, self.n_sources = spec.source_index, spec.n_sources
@@ -149,13 +155,13 @@ class FakeHubspot(HubspotMutations, SandboxServer):
     def credentials(self) -> dict[str, str]:
         return {"token": self.TOKEN}
 
-    DEAL_PROPERTIES = ("dealtype", "region")  # custom properties the hub.yml entry asks for
-
     def source_options(self) -> dict[str, Any]:
+        """Every custom deal and company property (``all``)."""
         return {
             "base_url": self.base_url,
             "app_id": self.APP_ID,
-            "deal_properties": list(self.DEAL_PROPERTIES),
+            "deal_properties": "all",
+            "company_properties": "all",
         }
 
     def source_config(self, name: str) -> dict[str, Any]:
@@ -165,31 +171,53 @@ class FakeHubspot(HubspotMutations, SandboxServer):
     @classmethod
     def page_minimum(cls, counts: dict[str, int]) -> int:
         """Deals with history at 50 a page (plus a batch read per 100 when their property
-        list overflows a URL), the recycle bin, activities at 100 a page plus
-        one association call per 1,000, owners (live and archived) and two metadata calls."""
-        n = 2  # pipelines, deal properties
+        list overflows a URL) and their companies (one association call per 1,000), the
+        recycle bins, companies at 100 a page (batch reads likewise), activities at 100 a
+        page plus one association call per 1,000, owners (live and archived) and three
+        metadata calls (pipelines, deal and company properties)."""
+        n = 3
         n += max(1, ceil(counts["owners_live"] / settings.OWNERS_PAGE_MAX))
         n += max(1, ceil(counts["owners_archived"] / settings.OWNERS_PAGE_MAX))
         n += max(1, ceil(counts["deals_archived"] / settings.LIST_WITH_HISTORY_MAX))
         n += ceil(counts["deals_live"] / settings.LIST_WITH_HISTORY_MAX)
+        n += ceil(counts["deals_live"] / settings.ASSOCIATIONS_BATCH_MAX)
         if counts.get("deal_properties_past_url"):  # read by batch, 100 ids a call
             n += ceil(counts["deals_live"] / settings.BATCH_READ_MAX)
             n += ceil(counts["deals_archived"] / settings.BATCH_READ_MAX)
+        companies, binned = counts.get("companies_live", 0), counts.get("companies_archived", 0)
+        n += max(1, ceil(companies / settings.LIST_PAGE_MAX))
+        n += max(1, ceil(binned / settings.LIST_PAGE_MAX))
+        if counts.get("company_properties_past_url"):
+            n += ceil(companies / settings.BATCH_READ_MAX) + ceil(binned / settings.BATCH_READ_MAX)
         for t in settings.ACTIVITY_OBJECTS:
             n += ceil(counts[f"{t}_live"] / settings.LIST_PAGE_MAX)
             n += ceil(counts[f"{t}_live"] / settings.ASSOCIATIONS_BATCH_MAX)
         return n
 
     def counts(self) -> dict[str, int]:
-        """The store's counts, plus how many deal properties the hub asks for (see
-        ``source_options``) do not fit in a list request's URL."""
-        stages = [s["id"] for p in self.pipelines for s in p["stages"]]
-        wanted = [
+        """The store's counts, plus how many of the deal and company properties the hub
+        asks for (``source_options``: every custom one) do not fit in a list request's URL."""
+        with self.lock:
+            stages = [s["id"] for p in self.pipelines for s in p["stages"]]
+            deal_custom = [p["name"] for p in self.properties if not p.get("hubspotDefined")]
+            company_custom = [
+                p["name"] for p in self.company_properties if not p.get("hubspotDefined")
+            ]
+        deals = [
             *settings.DEAL_PROPERTIES,
             *(settings.DATE_ENTERED_PREFIX + str(s) for s in stages),
-            *self.DEAL_PROPERTIES,
+            *deal_custom,
         ]
-        return {**super().counts(), "deal_properties_past_url": len(split_for_url(wanted)[1])}
+        companies = [
+            *settings.COMPANY_PROPERTIES,
+            *settings.SHARED_STANDARD_FIELDS[settings.COMPANIES],
+            *company_custom,
+        ]
+        return {
+            **super().counts(),
+            "deal_properties_past_url": len(split_for_url(deals)[1]),
+            "company_properties_past_url": len(split_for_url(companies)[1]),
+        }
 
     def oauth_credentials(self) -> dict[str, str]:
         return {
@@ -335,11 +363,13 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         for path in ("/crm/v3/schemas", "/crm-object-schemas/v3/schemas"):
             self.route("GET", path, self._schemas)
         self.route("GET", "/crm/v3/properties/deals", self._properties)
+        self.route("GET", "/crm/v3/properties/companies", self._company_properties)
         self.route("POST", "/crm/v3/properties/deals", self._create_property)
         self.route("GET", "/crm/v3/properties/deals/groups", self._groups)
         self.route("POST", "/crm/v3/properties/deals/groups", self._create_group)
         self.route("POST", "/crm/v4/associations/{from_type}/{to_type}/batch/read", self._assoc)
         self.route("POST", "/crm/v3/objects/deals/batch/read", self._batch_read)
+        self.route("POST", "/crm/v3/objects/companies/batch/read", self._batch_read)
         self.route("POST", "/crm/v3/objects/deals/batch/update", self._batch_update)
         self.route("POST", "/crm/v3/objects/{object_type}/search", self._search_objects)
         self.route("GET", "/crm/v3/objects/{object_type}", self._list)
@@ -403,11 +433,12 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         object_type = self._object_type(name) or legacy.UNHELD_ALIASES.get(name.lower())
         if object_type is None:
             return _unknown_type(name)
-        props = (
-            [self._with_options(p) for p in self.properties]
-            if object_type == settings.DEALS
-            else legacy.default_properties(object_type, self.properties[0]["createdAt"])
-        )
+        if object_type == settings.DEALS:
+            props = [self._with_options(p) for p in self.properties]
+        elif object_type == settings.COMPANIES:
+            props = self.company_properties
+        else:
+            props = legacy.default_properties(object_type, self.properties[0]["createdAt"])
         return SandboxResponse(200, [legacy.property_v2(p) for p in props])
 
     def _cursor_page(
@@ -495,23 +526,44 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         linked = {}
         for name in _names(request, "associations") or []:
             to_type = vocab.object_type(name)
-            ids = self._associated(obj.object_type, to_type, obj.id) if to_type else []
-            if ids and to_type:
-                label = vocab.association_label(obj.object_type, to_type)
-                linked[to_type] = {"results": [{"id": i, "type": label} for i in ids]}
+            links = self._linked(obj.object_type, to_type, obj.id) if to_type else []
+            if links and to_type:
+                linked[to_type] = {
+                    "results": [
+                        {"id": i, "type": kind}
+                        for i, primary, _ in links
+                        for kind in self._v3_types(obj.object_type, to_type, primary)
+                    ]
+                }
         if linked:
             out["associations"] = linked
         return out
 
-    def _associated(self, from_type: str, to_type: str, obj_id: str) -> list[str]:
-        """Ids of the live ``to_type`` records linked to one record (activity <-> deal)."""
+    @staticmethod
+    def _v3_types(from_type: str, to_type: str, primary: bool) -> list[str]:
+        if (from_type, to_type) in COMPANY_TYPE_IDS:
+            return v3_types(from_type, to_type, primary)
+        return [vocab.association_label(from_type, to_type)]
+
+    def _linked(
+        self, from_type: str, to_type: str, obj_id: str
+    ) -> list[tuple[str, bool, str | None]]:
+        """(id, primary, label) of the live ``to_type`` records linked to one record:
+        activity <-> deal (never primary nor labelled) and deal <-> company."""
+        if (from_type, to_type) == (settings.DEALS, settings.COMPANIES):
+            return self.deal_companies(obj_id)
+        if (from_type, to_type) == (settings.COMPANIES, settings.DEALS):
+            return self.company_deals(obj_id)
         ids: set[str] = set()
         if to_type == "deals" and from_type in self.links:
             ids = self.links[from_type].get(obj_id, set())
         elif from_type == "deals" and to_type in self.links:
             ids = {a for a, deals in self.links[to_type].items() if obj_id in deals}
         live = self.objects.get(to_type, {})
-        return sorted((i for i in ids if i in live and not live[i].archived), key=int)
+        return [
+            (i, False, None)
+            for i in sorted((i for i in ids if i in live and not live[i].archived), key=int)
+        ]
 
     def _get(self, request: SandboxRequest) -> SandboxResponse:
         object_type = self._object_type(request.params["object_type"])
@@ -559,6 +611,25 @@ class FakeHubspot(HubspotMutations, SandboxServer):
 
     def _properties(self, request: SandboxRequest) -> SandboxResponse:
         return SandboxResponse(200, {"results": [self._with_options(p) for p in self.properties]})
+
+    def _company_properties(self, request: SandboxRequest) -> SandboxResponse:
+        """``hubspot_owner_id`` lists the portal's owners as options, as HubSpot does."""
+        owners = [o for o in self.owners if not o["archived"]]
+        options = [
+            {
+                "label": f"{o['firstName']} {o['lastName']}".strip(),
+                "value": o["id"],
+                "displayOrder": k,
+                "hidden": False,
+                "description": "",
+            }
+            for k, o in enumerate(owners)
+        ]
+        props = [
+            {**p, "options": options} if p["name"] == "hubspot_owner_id" else p
+            for p in self.company_properties
+        ]
+        return SandboxResponse(200, {"results": props})
 
     def _with_options(self, prop: dict[str, Any]) -> dict[str, Any]:
         """``pipeline`` and ``dealstage`` are enumerations whose options are the portal's
@@ -641,14 +712,11 @@ class FakeHubspot(HubspotMutations, SandboxServer):
         from_type, to_type = (vocab.object_type(n) for n in names)
         if from_type is None or to_type is None:
             return _unknown_type(names[0] if from_type is None else names[1])
-        type_id = vocab.ASSOCIATION_TYPE_IDS.get((from_type, to_type))
         results, errors = [], []
         for item in inputs:
             obj_id = str(item.get("id"))
             obj = self.objects.get(from_type, {}).get(obj_id)
-            linked = (
-                self._associated(from_type, to_type, obj_id) if obj and not obj.archived else []
-            )
+            linked = self._linked(from_type, to_type, obj_id) if obj and not obj.archived else []
             if not linked:
                 errors.append(
                     {
@@ -656,18 +724,31 @@ class FakeHubspot(HubspotMutations, SandboxServer):
                         "category": "OBJECT_NOT_FOUND",
                         "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
                         "context": {"fromObjectId": [obj_id]},
-                        "message": f"No {to_type} is associated with {from_type[:-1]} {obj_id}.",
+                        "message": f"No {to_type} is associated with "
+                        f"{vocab.singular(from_type)} {obj_id}.",
                     }
                 )
                 continue
-            spec = {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}
             results.append(
                 {
                     "from": {"id": obj_id},
-                    "to": [{"toObjectId": int(i), "associationTypes": [spec]} for i in linked],
+                    "to": [
+                        {
+                            "toObjectId": int(i),
+                            "associationTypes": self._v4_types(from_type, to_type, primary, label),
+                        }
+                        for i, primary, label in linked
+                    ],
                 }
             )
         return self._multi(results, errors)
+
+    @staticmethod
+    def _v4_types(from_type: str, to_type: str, primary: bool, label: str | None) -> list[Any]:
+        if (from_type, to_type) in COMPANY_TYPE_IDS:
+            return v4_types(from_type, to_type, primary, label)
+        type_id = vocab.ASSOCIATION_TYPE_IDS.get((from_type, to_type))
+        return [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]
 
     def _multi(self, results: list[Any], errors: list[Any]) -> SandboxResponse:
         stamp = iso(self.tick())
@@ -696,9 +777,10 @@ class FakeHubspot(HubspotMutations, SandboxServer):
             )
         archived = request.arg("archived", "false") == "true"
         props = body.get("properties") or None
+        object_type = request.path.split("/")[4]
         results, missing = [], []
         for item in inputs:
-            obj = self.objects["deals"].get(str(item.get("id")))
+            obj = self.objects[object_type].get(str(item.get("id")))
             if obj is None or obj.archived != archived:
                 missing.append(str(item.get("id")))
             else:
@@ -708,7 +790,8 @@ class FakeHubspot(HubspotMutations, SandboxServer):
                 {
                     "status": "error",
                     "category": "OBJECT_NOT_FOUND",
-                    "message": "Could not get some DEAL objects, they may be deleted or not exist.",
+                    "message": f"Could not get some {vocab.singular(object_type).upper()} "
+                    "objects, they may be deleted or not exist.",
                     "context": {"ids": missing},
                 }
             ]

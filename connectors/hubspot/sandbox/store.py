@@ -19,6 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.hubspot import settings
+from connectors.hubspot.sandbox.companies import (
+    LEAD_SOURCES,
+    RESELLER,
+    company_properties,
+    company_values,
+    second_company,
+)
 from connectors.synthetic import CANONICAL_STAGES, World
 from models.canonical import make_key
 
@@ -71,11 +78,16 @@ _DEFAULT_PROPS = {
         "hs_object_id",
         "pipeline",
     ),
+    "companies": ("createdate", "domain", settings.LASTMOD, "hs_object_id", "name"),
 }
 _ENUMS = {
     "dealtype": (("newbusiness", "New Business"), ("existingbusiness", "Existing Business")),
     "region": (("emea", "EMEA"), ("na", "North America"), ("apac", "APAC")),
+    "lead_source": LEAD_SOURCES,
 }
+# deal properties the portal defined itself (hubspotDefined false); the others are HubSpot's
+CUSTOM_DEAL_PROPERTIES = ("region", "lead_source", "legacy_id")
+_LEAD_SOURCE_VALUE = {label: value for value, label in LEAD_SOURCES}
 
 
 def iso(ms: int) -> str:
@@ -149,6 +161,11 @@ class HubspotStore:
     links: dict[str, dict[str, set[str]]]
     _last_ms: int
     _next_id: dict[str, int]
+    # deal id -> {company id: its association label}, and each deal's primary company
+    company_links: dict[str, dict[str, str | None]]
+    primary_company: dict[str, str]
+    _world_deal_ids: dict[str, str]
+    _world_account_ids: dict[str, str]
 
     def _seed_metadata(self) -> None:
         created = iso(_ms(datetime(2023, 1, 2, tzinfo=UTC)))
@@ -222,7 +239,12 @@ class HubspotStore:
             }
         ]
         self.properties: list[dict[str, Any]] = []
-        for name in (*settings.DEAL_PROPERTIES, "dealtype", "region", "notes_last_updated"):
+        for name in (
+            *settings.DEAL_PROPERTIES,
+            "dealtype",
+            "notes_last_updated",
+            *CUSTOM_DEAL_PROPERTIES,
+        ):
             options = [
                 {"label": lab, "value": val, "displayOrder": k, "hidden": False}
                 for k, (val, lab) in enumerate(_ENUMS.get(name, ()))
@@ -244,7 +266,7 @@ class HubspotStore:
                     "fieldType": "select" if options else "text",
                     "groupName": "dealinformation",
                     "options": options,
-                    "hubspotDefined": name != "region",
+                    "hubspotDefined": name not in CUSTOM_DEAL_PROPERTIES,
                     "calculated": False,
                     "hasUniqueValue": name == "hs_object_id",
                     "hidden": False,
@@ -256,6 +278,7 @@ class HubspotStore:
                     "archived": False,
                 }
             )
+        self.company_properties: list[dict[str, Any]] = company_properties(self.world, created)
 
     def _stage(self, stage_id: str) -> tuple[str, dict[str, Any]] | None:
         for p in self.pipelines:
@@ -264,8 +287,27 @@ class HubspotStore:
                     return p["id"], s
         return None
 
+    def _seed_companies(self) -> dict[str, str]:
+        """Every company this source holds; returns world account id -> company id."""
+        company_of: dict[str, str] = {}
+        for account in self.world.source_accounts(self.source_index, self.n_sources):
+            created = account.created_at or self.world.spec.as_of
+            company = self._new_company(
+                company_values(account, self.source_index, self.world.spec.seed),
+                owner=self.owner_of_rep.get(account.owner or ""),
+                created_ms=_ms(created),
+                lastmod_ms=_ms(account.updated_at or created),
+            )
+            company_of[account.account_id] = company.id
+            self._world_account_ids[company.id] = account.account_id
+        return company_of
+
     def _seed_world(self) -> None:
-        for deal in self.world.iter_deals_for(self.source_index, self.n_sources):
+        self.company_links, self.primary_company = {}, {}
+        self._world_deal_ids, self._world_account_ids = {}, {}
+        company_of = self._seed_companies()
+        company_ids = sorted(company_of.values(), key=int)
+        for deal in self.world.iter_source_deals(self.source_index, self.n_sources):
             pipeline = RENEWALS if deal.index % 8 == 7 else settings.DEFAULT_PIPELINE_ID
             owner = self.owner_of_rep[deal.owner]
             user = self.user_of_owner[owner]
@@ -278,7 +320,17 @@ class HubspotStore:
                 created_ms=_ms(deal.created_at),
                 dealtype="existingbusiness" if deal.index % 3 == 0 else "newbusiness",
                 region=("emea", "na", "apac")[deal.index % 3],
+                lead_source=_LEAD_SOURCE_VALUE.get(deal.lead_source or ""),
+                company=company_of[deal.account.account_id],
             )
+            self._world_deal_ids[obj.id] = deal.deal_id
+            if deal.legacy_id:
+                obj.set("legacy_id", deal.legacy_id)
+            other = second_company(
+                deal.index, company_of[deal.account.account_id], company_ids, self.world.spec.seed
+            )
+            if other is not None:
+                self.link_company(obj.id, other, label=RESELLER if deal.index % 14 == 3 else None)
             close = deal.closed_at or datetime.combine(deal.expected_close_date, dtime(), UTC)
             obj.set("closedate", iso(_ms(close)))
             if deal.probability is not None:
@@ -317,6 +369,8 @@ class HubspotStore:
         created_ms: int,
         dealtype: str = "newbusiness",
         region: str = "emea",
+        lead_source: str | None = None,
+        company: str | None = None,
     ) -> Obj:
         self._next_id["deals"] += 1
         deal_id = str(self._next_id["deals"])
@@ -332,12 +386,77 @@ class HubspotStore:
                 "hs_object_id": deal_id,
                 "dealtype": dealtype,
                 "region": region,
+                "lead_source": lead_source,
             }
         )
         obj = Obj("deals", deal_id, props, created_ms, created_ms)
         obj.touch(created_ms)
         self.objects["deals"][deal_id] = obj
+        if company is not None:
+            self.link_company(deal_id, company, primary=True)
         return obj
+
+    def _new_company(
+        self, values: dict[str, str | None], *, owner: str | None, created_ms: int, lastmod_ms: int
+    ) -> Obj:
+        self._next_id["companies"] += 1
+        company_id = str(self._next_id["companies"])
+        props: dict[str, str | None] = {
+            **values,
+            "hubspot_owner_id": owner,
+            "createdate": iso(created_ms),
+            "hs_object_id": company_id,
+        }
+        obj = Obj("companies", company_id, props, created_ms, lastmod_ms)
+        obj.touch(lastmod_ms)
+        self.objects["companies"][company_id] = obj
+        return obj
+
+    def link_company(
+        self, deal_id: str, company_id: str, *, primary: bool = False, label: str | None = None
+    ) -> None:
+        """Associate a deal with a company; a new primary company takes the mark from the
+        old one (HubSpot keeps one), which stays associated. Neither record's
+        ``hs_lastmodifieddate`` moves."""
+        self.company_links.setdefault(deal_id, {})[company_id] = label
+        if primary:
+            self.primary_company[deal_id] = company_id
+
+    def unlink_company(self, deal_id: str, company_id: str) -> None:
+        self.company_links.get(deal_id, {}).pop(company_id, None)
+        if self.primary_company.get(deal_id) == company_id:
+            del self.primary_company[deal_id]
+
+    def deal_companies(self, deal_id: str) -> list[tuple[str, bool, str | None]]:
+        """(company id, primary, label) of a deal's live companies, by id."""
+        live = self.objects["companies"]
+        primary = self.primary_company.get(deal_id)
+        return [
+            (c, c == primary, label)
+            for c, label in sorted(
+                self.company_links.get(deal_id, {}).items(), key=lambda i: int(i[0])
+            )
+            if c in live and not live[c].archived
+        ]
+
+    def company_deals(self, company_id: str) -> list[tuple[str, bool, str | None]]:
+        """(deal id, primary, label) of a company's live deals, by id."""
+        deals = self.objects["deals"]
+        return [
+            (d, self.primary_company.get(d) == company_id, links[company_id])
+            for d, links in sorted(self.company_links.items(), key=lambda i: int(i[0]))
+            if company_id in links and d in deals and not deals[d].archived
+        ]
+
+    def world_deal_ids(self) -> dict[str, str]:
+        """Native deal id -> the world deal it was seeded from (deals made later have none)."""
+        with self.lock:
+            return dict(self._world_deal_ids)
+
+    def world_account_ids(self) -> dict[str, str]:
+        """Native company id -> the world account it was seeded from."""
+        with self.lock:
+            return dict(self._world_account_ids)
 
     def _move(
         self, obj: Obj, stage_id: str, ms: int, *, source: tuple[str, str, int | None]
@@ -514,6 +633,9 @@ class HubspotStore:
             deals, changes, activities = [], [], []
             for d in self.objects["deals"].values():
                 key = make_key(source_name, d.id)
+                primary = None if d.archived else self.primary_company.get(d.id)
+                if primary is not None and self.objects["companies"][primary].archived:
+                    primary = None
                 won, closed = (
                     d.props.get("hs_is_closed_won") == "true",
                     d.props.get("hs_is_closed") == "true",
@@ -530,6 +652,7 @@ class HubspotStore:
                         if d.props.get("amount")
                         else None,
                         "owner_id": d.props.get("hubspot_owner_id"),
+                        "account_key": make_key(source_name, primary) if primary else None,
                         "is_deleted": d.archived,
                     }
                 )
@@ -543,11 +666,8 @@ class HubspotStore:
                             ),
                         }
                     )
-            for object_type, objs in self.objects.items():
-                if object_type == "deals":
-                    continue
-                kind = settings.ACTIVITY_OBJECTS[object_type]
-                for a in objs.values():
+            for object_type, kind in settings.ACTIVITY_OBJECTS.items():
+                for a in self.objects[object_type].values():
                     linked = sorted(
                         (
                             x
@@ -584,12 +704,36 @@ class HubspotStore:
                 for p in self.pipelines
                 for s in p["stages"]
             ]
+            accounts = [
+                {
+                    "account_key": make_key(source_name, c.id),
+                    "name": c.props.get("name"),
+                    "website": c.props.get("website"),
+                    "country": c.props.get("country"),
+                    "owner_id": c.props.get("hubspot_owner_id"),
+                    "is_deleted": c.archived,
+                }
+                for c in self.objects["companies"].values()
+            ]
+            deal_accounts = [
+                {
+                    "deal_key": make_key(source_name, d.id),
+                    "account_key": make_key(source_name, company),
+                    "is_primary": primary,
+                    "label": label,
+                }
+                for d in self.objects["deals"].values()
+                if not d.archived
+                for company, primary, label in self.deal_companies(d.id)
+            ]
             return {
                 "deals": deals,
                 "stage_changes": changes,
                 "activities": activities,
                 "owners": owners,
                 "stages": stages,
+                "accounts": accounts,
+                "deal_accounts": deal_accounts,
             }
 
     def counts(self) -> dict[str, int]:

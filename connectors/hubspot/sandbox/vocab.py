@@ -48,6 +48,7 @@ ASSOCIATION_TYPE_IDS = {
 # the properties a search's free-text ``query`` looks in, per object type
 SEARCHABLE = {
     "deals": ("dealname", "pipeline", "dealstage", "description", "dealtype"),
+    "companies": ("name", "domain", "website", "phone"),
     "calls": ("hs_call_title", "hs_call_body"),
     "emails": ("hs_email_subject", "hs_email_text"),
     "meetings": ("hs_meeting_title", "hs_meeting_body"),
@@ -59,6 +60,11 @@ SEARCHABLE = {
 def object_type(name: str) -> str | None:
     """The plural name of a standard object type, however the client spelled it."""
     return _ALIASES.get(name.lower())
+
+
+def singular(plural: str) -> str:
+    """``companies`` -> ``company``."""
+    return _SINGULAR.get(plural, plural)
 
 
 def association_label(from_type: str, to_type: str) -> str:
