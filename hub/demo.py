@@ -32,6 +32,9 @@ from models.config import load_config
 from models.errors import HubError
 
 SANDBOX_KINDS = ("hubspot", "pipedrive", "salesforce")
+# Share of each source's deals the next source also holds (a CRM migration in progress), so
+# the demo shows duplicates found and counted once.
+DEMO_DUPLICATE_SHARE = 0.03
 
 
 def write_demo_config(
@@ -68,14 +71,22 @@ def run_demo(
     kinds = [k for k in SANDBOX_KINDS if k in available_kinds()]
     n_sources = 1 + len(kinds)
     per_source = max(10, deals // n_sources)
-    spec = WorldSpec(seed=seed, n_deals=per_source * n_sources)
+    spec = WorldSpec(
+        seed=seed, n_deals=per_source * n_sources, duplicate_share=DEMO_DUPLICATE_SHARE
+    )
     with console.status(f"writing the CSV export ({per_source:,} deals)"):
         export = write_csv_source(World(spec), out / "csv", source_index=0, n_sources=n_sources)
     sources = [csv_source_entry(export, "csv_export", out)]
     with ExitStack() as stack:
         for index, kind in enumerate(kinds, start=1):
             server = sandbox_class(kind)(
-                SandboxSpec(seed=seed, n_deals=per_source, source_index=index, n_sources=n_sources)
+                SandboxSpec(
+                    seed=seed,
+                    n_deals=per_source,
+                    source_index=index,
+                    n_sources=n_sources,
+                    duplicate_share=DEMO_DUPLICATE_SHARE,
+                )
             )
             base_url = server.start()
             stack.callback(server.stop)
@@ -101,7 +112,11 @@ def run_demo(
             f"in {transformed.duration_s:.1f}s at as_of {transformed.as_of}"
         )
         summary = summarize(config)
-        table = Table("source", *summary.stages, title="deals per canonical stage, all CRMs")
+        table = Table(
+            "source",
+            *summary.stages,
+            title="deals per canonical stage, all CRMs (duplicates counted once)",
+        )
         for source, per in sorted(summary.counts.items()):
             table.add_row(source, *(f"{per.get(s, 0):,}" for s in summary.stages))
         console.print(table)
@@ -110,6 +125,11 @@ def run_demo(
             f"win rate: {rate:.1%} ({summary.won:,} won, {summary.lost:,} lost)"
             if rate is not None
             else "win rate: n/a (no closed deals)"
+        )
+        console.print(
+            f"accounts: {summary.accounts:,} from {len(summary.counts)} sources resolved into "
+            f"{summary.companies:,} companies, {summary.shared_companies:,} of them in 2+ CRMs; "
+            f"{summary.duplicates:,} duplicate deals found across CRMs and counted once"
         )
 
         # ----- push of scores: plan, then apply, while the sandboxes still serve -----------

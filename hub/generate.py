@@ -40,13 +40,21 @@ def csv_source_entry(export: CsvExport, name: str, base_dir: Path) -> dict[str, 
     }
 
 
+# Fields every generated source carries (docs/accounts.md): the breakdowns the demo shows.
+DEMO_DIMENSIONS = ("lead_source", "segment", "industry")
+
+
 def demo_config(spec: WorldSpec, sources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+    config: dict[str, Any] = {
         "as_of": spec.as_of.isoformat().replace("+00:00", "Z"),
         "base_currency": "USD",
         "fx_rates": dict(DEMO_FX_RATES),
-        "sources": sources,
+        "dimensions": list(DEMO_DIMENSIONS),
     }
+    if spec.duplicate_share > 0:
+        # Migrated copies carry the original's id in a custom field (companies.migrated_copy).
+        config["duplicates"] = {"legacy_id_field": "legacy_id"}
+    return {**config, "sources": sources}
 
 
 def generate(

@@ -51,7 +51,29 @@ def _pipeline(config_path: Path) -> dict[str, Any]:
                 sa.text("SELECT crm, count(*) FROM hub_staging.stg_stage_changes GROUP BY 1")
             ).all()
         )
-    return {"per_source": per_source, "stages": stages, "pushed": pushed, "origins": origins}
+        companies = sorted(
+            tuple(r)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT company_key, member_account_keys, n_sources, open_count, won_count, "
+                    "lost_count FROM analytics.accounts"
+                )
+            ).all()
+        )
+        duplicates = sorted(
+            tuple(r)
+            for r in conn.execute(
+                sa.text("SELECT deal_key, duplicate_of, rule FROM analytics.duplicate_deals")
+            ).all()
+        )
+    return {
+        "per_source": per_source,
+        "stages": stages,
+        "pushed": pushed,
+        "origins": origins,
+        "companies": companies,
+        "duplicates": duplicates,
+    }
 
 
 def _check(config_path: Path) -> dict[str, Any]:
@@ -59,6 +81,11 @@ def _check(config_path: Path) -> dict[str, Any]:
     assert set(result["per_source"]) == {"csv_export", *(f"{k}_demo" for k in SANDBOX_KINDS)}
     assert all(n >= 40 for n in result["per_source"].values()), result["per_source"]
     assert result["pushed"].get("written", 0) > 0
+    # Accounts from all four sources, companies across CRMs, migrated copies found.
+    members = {k.split(":")[0] for c in result["companies"] for k in c[1].split(",")}
+    assert members == set(result["per_source"])
+    assert any(c[2] >= 2 for c in result["companies"])
+    assert result["duplicates"]
     assert set(result["pushed"]) <= {"written"}, result["pushed"]
     assert (config_path.parent / "report.html").stat().st_size > 100_000
     # Everything the demo pushed is now what the CRMs hold: a new plan has nothing to write.
@@ -81,3 +108,5 @@ def test_end_to_end_on_postgres_matches_duckdb(tmp_path: Path, pg_database: dict
     assert pg["per_source"] == duck["per_source"]
     assert pg["stages"] == duck["stages"]
     assert pg["pushed"] == duck["pushed"]
+    assert pg["companies"] == duck["companies"]
+    assert pg["duplicates"] == duck["duplicates"]

@@ -9,8 +9,8 @@ Two deals of different sources are one deal when
 - ``account_name_dates``: they belong to one resolved company, their names are similar
   (``names.deal_name_key``, difflib ratio >= ``duplicates.name_similarity``), they were
   created at most ``duplicates.max_days_apart`` days apart, and every fact both of them
-  know agrees: amount and currency, owner (by e-mail), expected close date, and the outcome
-  when both are closed. A migrated deal keeps those; two different deals of one company
+  know agrees: amount and currency, owner (by e-mail), and when both are closed the outcome
+  and the close date (within a day). A migrated deal keeps those; two different deals of one company
   seldom share them all.
 
 Pairs join groups (``groups.Groups``) strongest first (legacy ids, then by score and nearer
@@ -41,6 +41,7 @@ from models.config import DuplicatesConfig
 DuplicateRule = Literal["legacy_id", "account_name_dates"]
 _DAY = 86_400.0
 _CLOSED = frozenset({"won", "lost"})
+_CLOSE_SLACK_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,13 +227,14 @@ def facts_agree(a: DealRecord, b: DealRecord) -> bool:
         return False
     if a.owner and b.owner and a.owner != b.owner:
         return False
-    if (
-        a.expected_close_date is not None
-        and b.expected_close_date is not None
-        and a.expected_close_date != b.expected_close_date
-    ):
-        return False
-    return not (a.status in _CLOSED and b.status in _CLOSED and a.status != b.status)
+    if a.status in _CLOSED and b.status in _CLOSED:
+        if a.status != b.status:
+            return False
+        # Closed the same day (a day's slack for time zones); the expected close date is no
+        # guide: CRMs overwrite it with the close date, or keep a rep's old guess.
+        if a.closed_at is not None and b.closed_at is not None:
+            return abs(a.closed_at - b.closed_at) <= _CLOSE_SLACK_S
+    return True
 
 
 def similarity(a: str, b: str, threshold: float = 0.0) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +39,7 @@ class DealRecord:
     currency: str | None = None
     owner: str | None = None  # the owner's e-mail, lower case: native owner ids differ per CRM
     created_at: float | None = None  # epoch seconds
-    expected_close_date: date | None = None
+    closed_at: float | None = None  # epoch seconds
     status: str | None = None
     legacy_id: str | None = None
 
@@ -57,7 +56,7 @@ _DEAL_COLUMNS = (
     "currency",
     "owner_id",
     "created_at",
-    "expected_close_date",
+    "closed_at",
     "status",
 )
 
@@ -85,13 +84,13 @@ def _table(schema: str, name: str, present: set[str], wanted: Iterable[str]) -> 
 
 def _wanted(table: Any, wanted: Iterable[str]) -> list[Any]:
     """The wanted columns in order; NULL for those the table lacks (an older load).
-    ``created_at`` comes as epoch seconds: converting aware datetimes in Python costs more
+    ``created_at`` and ``closed_at`` come as epoch seconds: converting aware datetimes in Python costs more
     than the rest of reading a deal."""
     out: list[Any] = []
     for name in wanted:
         if name not in table.c:
             out.append(sa.null().label(name))
-        elif name == "created_at":
+        elif name in ("created_at", "closed_at"):
             out.append(sa.cast(sa.extract("epoch", table.c[name]), sa.Float).label(name))
         else:
             out.append(table.c[name])
@@ -168,7 +167,7 @@ def _source_deals(
     legacy = _legacy_ids(conn, schema, present, legacy_id_field)
     for row in _rows(conn, query):
         (key, native_id, name, account_key, account_id, amount, currency, _owner_id,
-         created_at, expected_close, status, owner) = row  # fmt: skip
+         created_at, closed_at, status, owner) = row  # fmt: skip
         if account_key is None and account_id is not None:
             account_key = make_key(source, account_id)
         if amount is not None and not isinstance(amount, Decimal):
@@ -183,7 +182,7 @@ def _source_deals(
             currency=(currency.strip().upper() or None) if isinstance(currency, str) else None,
             owner=(owner.strip().lower() or None) if isinstance(owner, str) else None,
             created_at=_float(created_at),
-            expected_close_date=expected_close,
+            closed_at=_float(closed_at),
             status=status,
             legacy_id=legacy.get(key),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +23,7 @@ def deal(key: str, name: str = "Acme Labs - Renewal", **facts: Any) -> DealRecor
         "currency": "EUR",
         "owner": "ana@example.com",
         "created_at": 100 * DAY,
-        "expected_close_date": date(2026, 5, 1),
+        "closed_at": None,
         "status": "open",
         **facts,
     }
@@ -92,7 +91,11 @@ def test_each_guard_keeps_a_pair_apart() -> None:
         "other amount": {"amount": Decimal("1200.01")},
         "other currency": {"currency": "USD"},
         "other owner": {"owner": "bo@example.com"},
-        "other close date": {"expected_close_date": date(2026, 5, 2)},
+        "closed days apart": {
+            "status": "won",
+            "closed_at": 150 * DAY,
+            "_a": {"status": "won", "closed_at": 152 * DAY},
+        },
         "won vs lost": {"status": "won", "_a": {"status": "lost"}},
     }
     for why, facts in apart.items():
@@ -103,9 +106,19 @@ def test_each_guard_keeps_a_pair_apart() -> None:
 
 
 def test_unknown_facts_do_not_keep_apart() -> None:
-    unknown = {"amount": None, "currency": None, "owner": None, "expected_close_date": None}
+    unknown = {"amount": None, "currency": None, "owner": None, "closed_at": None}
     deals = [deal("crm_a:1"), deal("crm_b:2", status="won", **unknown)]
     assert run(deals, legacy_id_field=None) == {("crm_b:2", "crm_a:1", "account_name_dates", 1.0)}
+
+
+def test_the_expected_close_date_does_not_keep_apart_but_the_close_date_does() -> None:
+    # CRMs rewrite the expected close date (Salesforce's CloseDate becomes the close date),
+    # so a migrated copy may disagree on it; closed within a day is the same close.
+    closed = {"status": "lost", "closed_at": 150 * DAY}
+    same_day = [deal("crm_a:1", **closed), deal("crm_b:2", **{**closed, "closed_at": 150.6 * DAY})]
+    assert run(same_day, legacy_id_field=None) == {
+        ("crm_b:2", "crm_a:1", "account_name_dates", 1.0)
+    }
 
 
 def test_max_days_apart_and_threshold_are_settings() -> None:
