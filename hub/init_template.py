@@ -47,6 +47,8 @@ sources:
         defaults: {currency: USD}
         status_from_stage: {Won: won, Lost: lost}
         stage_dates: {Engaging: engage_date}   # "reached Engaging at engage_date"
+      # accounts: {path: data/accounts.csv, columns: {source_account_id: id, name: name, website: website}}
+      # custom_fields: all          # every other deals column, typed (or {product: text, seats: number})
       # activities: {path: data/activities.csv, columns: {source_activity_id: id, deal_id: deal, type: type, occurred_at: date}}
       # owners: {path: data/owners.csv, columns: {source_owner_id: id, name: name, email: email}}
       # stage_history: {path: data/history.csv, columns: {deal_id: deal, stage_id: stage, changed_at: at}}
@@ -68,6 +70,17 @@ sources:
   # - name: salesforce
   #   kind: salesforce
   #   credentials: {client_id: env:SF_CLIENT_ID, client_secret: env:SF_CLIENT_SECRET, refresh_token: env:SF_REFRESH_TOKEN}
+
+# Fields (deal or account, canonical or custom) the *_by_dimension marts break down by.
+# dimensions: [lead_source, segment, industry]
+
+# Several CRMs: accounts of different sources are one company when their web domain (else
+# their normalized name) matches; the same deal in two CRMs is counted once (docs/accounts.md).
+# accounts:
+#   same_company: [["crm_export:ACME-1", "hubspot_eu:1234"]]
+# duplicates:
+#   legacy_id_field: legacy_id   # a deal field holding the deal's id in the other CRM
+#   prefer: [hubspot_eu]         # which source's copy the marts count
 
 push:
   auto: false                # 'hub sync' pushes scores back only when true
