@@ -198,7 +198,10 @@ class OAuthAuth:
             raise
         except SourceError as exc:
             # A 4xx from the token endpoint (BAD_REFRESH_TOKEN, BAD_HUB...) is permanent;
-            # only "still failing after N attempts" (429/5xx) is worth a later rerun.
+            # only "still failing after N attempts" (429/5xx) is worth a later rerun. A refused
+            # redirect says so itself: it is not a rejected token.
+            if "redirect" in str(exc):
+                raise AuthError(f"{VENDOR}: OAuth refresh stopped: {exc}") from None
             if any(code in str(exc) for code in _PERMANENT_OAUTH) or "still failing" not in str(
                 exc
             ):

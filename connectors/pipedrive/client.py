@@ -111,6 +111,9 @@ class PipedriveAuth:
                 data={"grant_type": "refresh_token", "refresh_token": self.refresh_token},
                 auth=(self.client_id or "", self.client_secret or ""),
                 timeout=60,
+                # The form carries the refresh token and client secret: never re-posted to
+                # wherever a redirect points (connectors/http.py keeps the same rule).
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise RetryableHTTPError(
@@ -120,6 +123,12 @@ class PipedriveAuth:
             raise RetryableHTTPError(
                 Verdict(Action.RETRY, reason=f"token refresh HTTP {response.status_code}"),
                 response.status_code,
+            )
+        if 300 <= response.status_code < 400:
+            raise AuthError(
+                f"{VENDOR}: the token endpoint of source '{self.source_name}' answered "
+                f"HTTP {response.status_code} (a redirect); the refresh token was not sent on. "
+                "Check the source's oauth_token_url option"
             )
         if response.status_code != 200:
             raise AuthError(
