@@ -223,6 +223,11 @@ def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
         f"{result.as_of} in {result.duration_s:.1f}s",
         highlight=False,
     )
+    # Resolution (e.g. an override key no account has) and dbt tests that only warn.
+    for warning in result.warnings:
+        err_console.print(
+            f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
+        )
 
 
 SourcesOption = Annotated[
@@ -247,7 +252,8 @@ def pull(
 
 @app.command()
 def transform(config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None) -> None:
-    """Rebuild stage history and every mart with dbt (no pull)."""
+    """Rebuild stage history and every mart with dbt (no pull); prints warnings, e.g. a hub.yml
+    account override naming no account."""
     _guard(lambda: _transform(_load(config), as_utc(as_of)))
 
 
@@ -453,6 +459,13 @@ def report(
     period: Annotated[
         str, typer.Option(help="Trend and forecast periods: month or quarter.")
     ] = "month",
+    dimension: Annotated[
+        str | None,
+        typer.Option(
+            help="Which of hub.yml's dimensions the 'By <dimension>' figure breaks down by "
+            "(default: the first listed)."
+        ),
+    ] = None,
 ) -> None:
     """Write the consolidated pipeline report: one self-contained HTML file from the marts."""
     from hub.report import write_report
@@ -460,7 +473,12 @@ def report(
     def body() -> None:
         if period not in ("month", "quarter"):
             raise ConfigError(f"--period must be month or quarter, not {period!r}")
-        path = write_report(_load(config), out, period=period)  # type: ignore[arg-type]
+        path = write_report(
+            _load(config),
+            out,
+            period=period,  # type: ignore[arg-type]
+            dimension=dimension,
+        )
         console.print(
             f"wrote the report to {escape(str(path))} (one file, opens offline in any browser)"
         )

@@ -40,18 +40,20 @@ def summarize(config: HubConfig) -> Summary:
                 "WHERE is_counted GROUP BY 1, 2"
             )
         ).all()
-        won, lost = conn.execute(
+        totals: Any = conn.execute(
             sa.text(
                 f"SELECT sum(CASE WHEN is_won THEN 1 ELSE 0 END), sum(CASE WHEN is_lost THEN 1 ELSE 0 END) "
                 f"FROM {MARTS}.deals WHERE is_counted"
             )
         ).one()
-        accounts, companies, shared = conn.execute(
+        won, lost = totals
+        resolved: Any = conn.execute(
             sa.text(
                 "SELECT coalesce(sum(n_accounts), 0), count(*), "
                 f"coalesce(sum(CASE WHEN n_sources > 1 THEN 1 ELSE 0 END), 0) FROM {MARTS}.accounts"
             )
         ).one()
+        accounts, companies, shared = resolved
         duplicates = conn.execute(
             sa.text(f"SELECT count(*) FROM {MARTS}.deals WHERE is_duplicate AND NOT is_deleted")
         ).scalar()

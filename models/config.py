@@ -391,6 +391,7 @@ def _dataset_naming(warehouse: WarehouseConfig) -> tuple[Any, str]:
     reference = warehouse.destination if warehouse.kind == "dlt" else warehouse.kind
     try:
         destination = Destination.from_reference(reference)
+        assert destination is not None  # from_reference raises for an unknown reference
         capabilities = destination.capabilities()
     except Exception as exc:  # an unknown destination, or one whose package is missing
         raise ValueError(
@@ -399,7 +400,8 @@ def _dataset_naming(warehouse: WarehouseConfig) -> tuple[Any, str]:
         ) from None
     with Container().injectable_context(capabilities):
         naming = Schema("hub").naming
-    return naming, destination.spec().staging_dataset_name_layout
+    layout: str = getattr(destination.spec(), "staging_dataset_name_layout", "%s_staging")
+    return naming, layout
 
 
 def _check_datasets(config: HubConfig, path: Path | None) -> None:

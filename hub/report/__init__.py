@@ -22,15 +22,25 @@ def default_report_path(config: HubConfig) -> Path:
     return config.hub_dir / "report.html"
 
 
-def render_report(config: HubConfig, *, period: Period = "month") -> str:
-    data = load_report_data(config, period=period)
+def render_report(
+    config: HubConfig, *, period: Period = "month", dimension: str | None = None
+) -> str:
+    data = load_report_data(config, period=period, dimension=dimension)
     return render_page(data, warehouse=Warehouse(config).describe())
 
 
-def write_report(config: HubConfig, out: Path | None = None, *, period: Period = "month") -> Path:
-    """Write the report (default ``.hub/report.html`` beside hub.yml); returns its path."""
+def write_report(
+    config: HubConfig,
+    out: Path | None = None,
+    *,
+    period: Period = "month",
+    dimension: str | None = None,
+) -> Path:
+    """Write the report (default ``.hub/report.html`` beside hub.yml); returns its path.
+    ``dimension``: which of hub.yml's dimensions the "By <dimension>" figure shows (default
+    the first)."""
     path = (out or default_report_path(config)).resolve()
-    page = render_report(config, period=period)
+    page = render_report(config, period=period, dimension=dimension)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -373,21 +373,195 @@ def rep_activity_chart(data: ReportData) -> go.Figure:
     return fig
 
 
+MULTI_CRM_COLOR = "#2f6fb3"
+ONE_CRM_COLOR = "#9db7d5"
+
+
+def companies_chart(data: ReportData) -> go.Figure:
+    """Open pipeline of the top companies, largest at the top; plotted by company key
+    (unique, unlike a name cut to LABEL_MAX), labelled with the name."""
+    fig = go.Figure()
+    rows = data.companies.rows
+    if not rows:
+        return _empty(fig, "No open deals")
+    shown = list(reversed(rows))
+    keys = [html.escape(r["company_key"], quote=False) for r in shown]
+    names = [label(r["company_name"] or r["company_key"]) for r in shown]
+    for several, name, color in (
+        (True, "in 2+ CRMs", MULTI_CRM_COLOR),
+        (False, "in one CRM", ONE_CRM_COLOR),
+    ):
+        mine = [
+            (k, n, r)
+            for k, n, r in zip(keys, names, shown, strict=True)
+            if several == ((r["n_sources"] or 0) >= 2)
+        ]
+        if not mine:
+            continue
+        fig.add_bar(
+            name=name,
+            orientation="h",
+            y=[k for k, _, _ in mine],
+            x=[r["open_amount_base"] for _, _, r in mine],
+            marker_color=color,
+            customdata=[
+                [
+                    n,
+                    label(r["source_names"] or "", max_chars=3 * LABEL_MAX),
+                    r["open_count"],
+                    r["won_amount_base"] or 0,
+                    _pct(r["win_rate"]),
+                ]
+                for _, n, r in mine
+            ],
+            hovertemplate=(
+                "%{customdata[0]}<br>open %{x:,.0f} in %{customdata[2]} deals"
+                "<br>won %{customdata[3]:,.0f}, win rate %{customdata[4]}"
+                "<br>%{customdata[1]}<extra></extra>"
+            ),
+        )
+    _layout(
+        fig,
+        barmode="stack",
+        height=max(HEIGHT, 26 * len(rows) + 110),
+        margin={"l": 200, "r": 16, "t": 36, "b": 40},
+        showlegend=True,
+    )
+    fig.update_xaxes(title_text=f"open amount ({data.base_currency})", tickformat="~s")
+    fig.update_yaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=keys,
+        tickmode="array",
+        tickvals=keys,
+        ticktext=names,
+        automargin=True,
+    )
+    return fig
+
+
+def dimension_value_label(value: str | None) -> str:
+    return "(no value)" if value is None else label(value)
+
+
+def by_dimension_chart(data: ReportData) -> go.Figure:
+    """Won amount (bars) and win rate (markers, right axis) per value, in the table's order
+    (x positions are the rows' indexes: values may repeat once cut to LABEL_MAX)."""
+    fig = go.Figure()
+    rows = [r for r in data.by_dimension.rows if r["dimension_value"] != ALL]
+    if not rows:
+        return _empty(fig, "No closed deals yet")
+    xs = [str(i) for i in range(len(rows))]
+    names = [dimension_value_label(r["dimension_value"]) for r in rows]
+    custom = [
+        [n, r["won_count"], r["closed_count"], _pct(r["win_rate"]), r["median_won_cycle_days"]]
+        for n, r in zip(names, rows, strict=True)
+    ]
+    fig.add_bar(
+        name="won amount",
+        x=xs,
+        y=[r["won_amount_base"] for r in rows],
+        marker_color="#4c78a8",
+        customdata=custom,
+        hovertemplate="%{customdata[0]}: won %{y:,.0f} in %{customdata[1]} deals<extra></extra>",
+    )
+    fig.add_scatter(
+        name="win rate",
+        x=xs,
+        y=[r["win_rate"] for r in rows],
+        yaxis="y2",
+        mode="markers",
+        marker={"size": 11, "color": "#f58518", "symbol": "diamond"},
+        customdata=custom,
+        hovertemplate="%{customdata[0]}: win rate %{customdata[3]} "
+        "(%{customdata[1]} of %{customdata[2]})<extra></extra>",
+    )
+    overall = next((r for r in data.by_dimension.rows if r["dimension_value"] == ALL), None)
+    if overall is not None and overall["win_rate"] is not None:
+        fig.add_scatter(
+            name="win rate, all values",
+            x=xs,
+            y=[overall["win_rate"]] * len(xs),
+            yaxis="y2",
+            mode="lines",
+            line={"color": "#f58518", "width": 1, "dash": "dash"},
+            hovertemplate=f"all values: win rate {_pct(overall['win_rate'])}<extra></extra>",
+        )
+    _layout(
+        fig,
+        yaxis={"title": {"text": f"won amount ({data.base_currency})"}, "tickformat": "~s"},
+        yaxis2={
+            "overlaying": "y",
+            "side": "right",
+            "tickformat": ".0%",
+            "rangemode": "tozero",
+            "title": {"text": "win rate"},
+            "showgrid": False,
+        },
+        margin={"l": 64, "r": 64, "t": 16, "b": 64},
+    )
+    fig.update_xaxes(type="category", tickmode="array", tickvals=xs, ticktext=names)
+    return fig
+
+
+def duplicates_chart(data: ReportData) -> go.Figure:
+    """Copies per pair of sources (the copy's -> the counted deal's), stacked by rule."""
+    fig = go.Figure()
+    rows = data.duplicates.rows
+    if not rows:
+        return _empty(fig, "No duplicate deals found")
+
+    def pair(r: dict[str, Any]) -> str:
+        return (
+            f"{label(r['source_name'] or 'unknown')} → "
+            f"{label(r['duplicate_of_source_name'] or 'unknown')}"
+        )
+
+    pairs = sorted({pair(r) for r in rows})
+    for i, rule in enumerate(sorted({r["rule"] or "unknown" for r in rows})):
+        counts = {p: 0 for p in pairs}
+        for r in rows:
+            if (r["rule"] or "unknown") == rule:
+                counts[pair(r)] += 1
+        xs = [p for p in pairs if counts[p]]
+        fig.add_bar(
+            name=label(rule),
+            x=xs,
+            y=[counts[p] for p in xs],
+            marker_color=STAGE_PALETTE[i % len(STAGE_PALETTE)],
+            hovertemplate="%{x} · " + label(rule) + ": %{y} copies<extra></extra>",
+        )
+    _layout(fig, barmode="stack", height=300, showlegend=True)
+    fig.update_xaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=pairs,
+        title_text="the copy's source → the counted deal's source",
+    )
+    fig.update_yaxes(title_text="copies")
+    return fig
+
+
 CHARTS = {
     "board": board_chart,
+    "companies": companies_chart,
     "funnel": funnel_chart,
     "win_rate": win_rate_chart,
     "velocity": velocity_chart,
+    "by_dimension": by_dimension_chart,
     "time_in_stage": time_in_stage_chart,
     "stalled": stalled_chart,
     "forecast": forecast_chart,
     "rep_activity": rep_activity_chart,
+    "duplicates": duplicates_chart,
 }
 
 
 def chart_specs(data: ReportData) -> dict[str, Any]:
-    """key -> {"data": [...], "layout": {...}}: what Plotly.newPlot takes, JSON-ready."""
+    """key -> {"data": [...], "layout": {...}}: what Plotly.newPlot takes, JSON-ready. An
+    omitted figure has no chart (and no container for one)."""
     return {
         key: json.loads(pio.to_json(build(data), validate=True, engine="json"))
         for key, build in CHARTS.items()
+        if not getattr(data, key).omitted
     }

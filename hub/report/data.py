@@ -1,8 +1,13 @@
 """What the report shows, read from the marts in schema ``analytics``.
 
-Every figure is one function named for it (``FIGURES`` lists them in page order) with one
-query on one mart (plus ``reps`` for names), in portable SQL (DuckDB and PostgreSQL). Numbers are passed on unchanged; the page
-only formats them, and also writes the raw values into its tables so they can be checked.
+Every figure is one function named for it (``FIGURES`` lists them in page order) querying
+its mart (plus ``reps`` for names; the breakdown by dimension reads three), in portable SQL
+(DuckDB and PostgreSQL). Numbers are passed on unchanged; the page only formats them, and
+also writes the raw values into its tables so they can be checked.
+
+The cross-CRM figures (companies, duplicates, breakdowns by a hub.yml dimension) read marts an
+older hub did not build (``OPTIONAL_MARTS``); a warehouse without them still gets every other
+figure, and those figures say what is missing instead of failing the report.
 """
 
 from __future__ import annotations
@@ -19,14 +24,18 @@ import sqlalchemy as sa
 
 from hub.warehouse import Warehouse
 from models.config import HubConfig
-from models.errors import WarehouseError
+from models.errors import ConfigError, WarehouseError
 
 MARTS = "analytics"
 ALL = "*"  # the marts' rollup value of a text dimension
 ACTIVITY_WEEKS = 12  # rep activity window, weeks up to the latest week in rep_activity
-COUNTED = "NOT is_deleted AND created_at <= as_of"  # the deals the report counts
+# The deals that exist at as_of; the report counts those that are not a duplicate copy of a
+# deal counted instead (the deals mart's is_counted; docs/metrics.md "Which deals count").
+EXISTING = "NOT is_deleted AND created_at <= as_of"
+COUNTED = "is_counted"
+TOP_COMPANIES = 15  # companies listed in "Pipeline by company"
 
-Kind = Literal["text", "int", "number", "money", "rate", "days", "date", "bool"]
+Kind = Literal["text", "list", "int", "number", "money", "rate", "days", "date", "bool"]
 Period = Literal["month", "quarter"]
 
 REQUIRED_MARTS = (
@@ -41,6 +50,15 @@ REQUIRED_MARTS = (
     "rep_activity",
     "sales_cycle",
 )
+# Built by hubs that resolve accounts and duplicates (issue #15); figures that read them are
+# left out, with a note, when a warehouse was last transformed by an older hub.
+OPTIONAL_MARTS = (
+    "accounts",
+    "duplicate_deals",
+    "win_rate_by_dimension",
+    "deal_size_by_dimension",
+    "sales_cycle_by_dimension",
+)
 
 
 @dataclass(frozen=True)
@@ -52,20 +70,27 @@ class Column:
 
 @dataclass
 class Figure:
-    """One block of numbers: rendered as a table (with raw values) and usually a chart."""
+    """One block of numbers: rendered as a table (with raw values) and usually a chart.
+
+    ``facts`` are figures about the whole mart beside the rows (e.g. how many companies sit
+    in several CRMs), written on the page as ``data-fact-*`` attributes. An ``omitted``
+    figure is only its title and note (why it is not there)."""
 
     key: str
     title: str
     columns: list[Column]
     rows: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    omitted: bool = False
 
 
 @dataclass
 class Source:
     name: str
     crm: str
-    deals: int
+    deals: int  # counted deals
+    duplicates: int | None = None  # duplicate copies left out; None: the marts cannot say
 
 
 @dataclass
@@ -87,6 +112,9 @@ class ReportData:
     stalled: Figure
     forecast: Figure
     rep_activity: Figure
+    companies: Figure
+    by_dimension: Figure
+    duplicates: Figure
 
     @property
     def figures(self) -> list[Figure]:
@@ -141,25 +169,74 @@ def check_marts(conn: sa.Connection) -> None:
         )
 
 
-def load_report_data(config: HubConfig, *, period: Period = "month") -> ReportData:
+def choose_dimension(config: HubConfig, name: str | None) -> str | None:
+    """The dimension of the "By <dimension>" figure: ``name`` when hub.yml lists it, else
+    hub.yml's first (None when it lists none)."""
+    configured = list(config.dimensions)
+    if name is None:
+        return configured[0] if configured else None
+    if name not in configured:
+        listed = ", ".join(configured) if configured else "none are configured"
+        raise ConfigError(
+            f"--dimension {name!r} is not one of hub.yml's dimensions ({listed}); "
+            "pick one of those, or add it under 'dimensions:' in hub.yml and run 'hub transform'"
+        )
+    return name
+
+
+def load_report_data(
+    config: HubConfig, *, period: Period = "month", dimension: str | None = None
+) -> ReportData:
     if period not in ("month", "quarter"):
         raise ValueError(f"period must be month or quarter, not {period!r}")
+    chosen = choose_dimension(config, dimension)
     warehouse = Warehouse(config)
     if not warehouse.exists():
         raise WarehouseError(f"no warehouse at {warehouse.describe()}; run 'hub sync' first")
     with warehouse.connect() as conn:
         check_marts(conn)
-        return _load(conn, config, period)
+        return _load(conn, config, period, chosen)
 
 
 @dataclass
 class Marts:
-    """What the figures read: one connection, hub.yml, the period asked for, and the facts
-    several figures share (stage order, rep names), each queried once."""
+    """What the figures read: one connection, hub.yml, the period and dimension asked for,
+    and the facts several figures share (stage order, rep names), each queried once."""
 
     conn: sa.Connection
     config: HubConfig
     period: Period
+    dimension: str | None = None
+
+    @cached_property
+    def present(self) -> set[str]:
+        """The optional marts this warehouse has."""
+        inspector = sa.inspect(self.conn)
+        return {m for m in OPTIONAL_MARTS if inspector.has_table(m, schema=MARTS)}
+
+    @cached_property
+    def resolves_duplicates(self) -> bool:
+        """Whether the deals mart says which deals are duplicate copies (newer hubs)."""
+        # Column names from an empty result: portable, where reflection is not (duckdb_engine).
+        columns = self.conn.execute(sa.text(f"SELECT * FROM {MARTS}.deals WHERE 1 = 0")).keys()
+        return {"is_counted", "is_duplicate"} <= set(columns)
+
+    @property
+    def counted(self) -> str:
+        """The report's filter on the deals mart: is_counted, or on a warehouse an older hub
+        transformed, the deals that exist (it found no duplicates)."""
+        return COUNTED if self.resolves_duplicates else EXISTING
+
+    def missing(self, *marts: str) -> str | None:
+        """Why a figure reading ``marts`` is left out, or None when they are all here."""
+        absent = [m for m in marts if m not in self.present]
+        if not absent:
+            return None
+        names = ", ".join(f"{MARTS}.{m}" for m in absent)
+        return (
+            f"Not shown: this warehouse has no {names} (it was last transformed by an older "
+            "hub); run 'hub transform' to add this figure."
+        )
 
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         result = self.conn.execute(sa.text(sql), params)
@@ -182,7 +259,7 @@ class Marts:
                    sum(amount_base) AS amount_base,
                    sum(weighted_amount_base) AS weighted_amount_base,
                    sum(CASE WHEN amount_base IS NULL THEN 1 ELSE 0 END) AS n_without_amount_base
-            FROM {MARTS}.deals WHERE {COUNTED}
+            FROM {MARTS}.deals WHERE {self.counted}
             GROUP BY canonical_stage, source_name""")
 
     @cached_property
@@ -203,7 +280,7 @@ def kpis(m: Marts) -> Figure:
                sum(CASE WHEN is_open THEN weighted_amount_base END) AS open_weighted_amount_base,
                sum(CASE WHEN is_won THEN 1 ELSE 0 END) AS won_deals,
                sum(CASE WHEN is_lost THEN 1 ELSE 0 END) AS lost_deals
-        FROM {MARTS}.deals WHERE {COUNTED}""")[0]
+        FROM {MARTS}.deals WHERE {m.counted}""")[0]
     stalled_k = m.rows(
         f"SELECT count(*) AS n, sum(amount_base) AS amount_base FROM {MARTS}.stalled_deals"
     )[0]
@@ -249,8 +326,9 @@ def board(m: Marts) -> Figure:
             Column("n_without_amount_base", "no base amount", "int"),
         ],
         m.board_rows,
-        note="Counted deals (not deleted, created by as_of) in their canonical stage "
-        "at as_of. Won and lost columns hold every deal closed by as_of.",
+        note="Counted deals (not deleted, created by as_of, not a duplicate copy of a deal "
+        "in another CRM) in their canonical stage at as_of. Won and lost columns hold every "
+        "deal closed by as_of.",
     )
 
 
@@ -468,19 +546,234 @@ def rep_activity(m: Marts) -> Figure:
     )
 
 
+def companies(m: Marts) -> Figure:
+    """The TOP_COMPANIES companies with the most open pipeline (mart accounts), and how many
+    companies sit in several CRMs."""
+    columns = [
+        Column("company_name", "company"),
+        Column("source_names", "sources", "list"),
+        Column("n_sources", "CRMs", "int"),
+        Column("open_count", "open deals", "int"),
+        Column("open_amount_base", "open amount", "money"),
+        Column("won_count", "won deals", "int"),
+        Column("won_amount_base", "won amount", "money"),
+        Column("win_rate", "win rate", "rate"),
+        Column("company_key", "company key"),
+    ]
+    title = "Pipeline by company, across CRMs"
+    why_not = m.missing("accounts")
+    if why_not:
+        return Figure("companies", title, columns, note=why_not, omitted=True)
+    totals = m.rows(f"""
+        SELECT count(*) AS companies,
+               sum(CASE WHEN n_sources >= 2 THEN 1 ELSE 0 END) AS in_several_crms,
+               sum(CASE WHEN open_count > 0 THEN 1 ELSE 0 END) AS with_open_deals
+        FROM {MARTS}.accounts""")[0]
+    facts = {k: int(v or 0) for k, v in totals.items()}
+    rows = m.select(
+        columns,
+        f"""accounts WHERE open_count > 0
+        ORDER BY open_amount_base DESC NULLS LAST, open_count DESC, company_key
+        LIMIT {TOP_COMPANIES}""",
+    )
+    return Figure(
+        "companies",
+        title,
+        columns,
+        rows,
+        note=f"The {len(rows):,} companies with the most open pipeline, of "
+        f"{facts['with_open_deals']:,} with open deals and {facts['companies']:,} in all; "
+        f"{facts['in_several_crms']:,} companies sit in 2+ CRMs, their accounts resolved into "
+        "one company by web domain, name and hub.yml overrides (mart accounts). Each deal "
+        "counts once; win rate = won / (won + lost) by count.",
+        facts=facts,
+    )
+
+
+def by_dimension(m: Marts) -> Figure:
+    """Figures per value of one hub.yml dimension over all time: the *_by_dimension marts'
+    rows for all reps, sources and pipelines. win_rate_by_dimension and
+    deal_size_by_dimension hold close periods twice (month and quarter) and no all-time
+    row, so their month rows are summed; sales_cycle_by_dimension has no period."""
+    name = m.dimension
+    columns = [
+        Column("dimension_value", name or "value"),
+        Column("closed_count", "closed deals", "int"),
+        Column("won_count", "won", "int"),
+        Column("lost_count", "lost", "int"),
+        Column("win_rate", "win rate", "rate"),
+        Column("won_amount_base", "won amount", "money"),
+        Column("avg_won_amount_base", "average won deal", "money"),
+        Column("median_won_cycle_days", "median sales cycle (won)", "days"),
+    ]
+    if name is None:
+        return Figure(
+            "by_dimension",
+            "By dimension",
+            columns,
+            note="Not shown: hub.yml lists no dimensions (e.g. 'dimensions: [lead_source]', "
+            "then 'hub transform').",
+            omitted=True,
+        )
+    title = f"By {name}"
+    why_not = m.missing(
+        "win_rate_by_dimension", "deal_size_by_dimension", "sales_cycle_by_dimension"
+    )
+    if why_not:
+        return Figure("by_dimension", title, columns, note=why_not, omitted=True)
+    every = "dimension = :d AND rep_key = :all AND source_name = :all"
+    closed = m.rows(
+        f"""
+        SELECT dimension_value, sum(won_count) AS won_count, sum(lost_count) AS lost_count,
+               sum(closed_count) AS closed_count, sum(won_amount_base) AS won_amount_base
+        FROM {MARTS}.win_rate_by_dimension
+        WHERE {every} AND pipeline_key = :all AND period_type = 'month'
+        GROUP BY dimension_value""",
+        d=name,
+        all=ALL,
+    )
+    sizes = m.rows(
+        f"""
+        SELECT dimension_value, sum(bookings_base) AS bookings_base,
+               sum(won_count) - sum(n_won_without_amount_base) AS won_with_amount
+        FROM {MARTS}.deal_size_by_dimension
+        WHERE {every} AND period_type = 'month'
+        GROUP BY dimension_value""",
+        d=name,
+        all=ALL,
+    )
+    cycles = m.rows(
+        f"""
+        SELECT dimension_value, median_days FROM {MARTS}.sales_cycle_by_dimension
+        WHERE dimension = :d AND source_name = :all AND outcome = 'won'""",
+        d=name,
+        all=ALL,
+    )
+    size_of = {r["dimension_value"]: r for r in sizes}
+    cycle_of = {r["dimension_value"]: r["median_days"] for r in cycles}
+    rows = []
+    for r in closed:
+        won, lost = int(r["won_count"] or 0), int(r["lost_count"] or 0)
+        size = size_of.get(r["dimension_value"], {})
+        rows.append(
+            {
+                "dimension_value": r["dimension_value"],
+                "closed_count": int(r["closed_count"] or 0),
+                "won_count": won,
+                "lost_count": lost,
+                "win_rate": _ratio(won, won + lost),
+                "won_amount_base": r["won_amount_base"],
+                "avg_won_amount_base": _ratio(
+                    size.get("bookings_base"), size.get("won_with_amount")
+                ),
+                "median_won_cycle_days": cycle_of.get(r["dimension_value"]),
+            }
+        )
+    rows.sort(
+        key=lambda r: (
+            r["dimension_value"] != ALL,
+            r["dimension_value"] is None,
+            -r["closed_count"],
+            str(r["dimension_value"]),
+        )
+    )
+    empty = (
+        ""
+        if rows
+        else f" No closed deals for {name} in the marts yet (a dimension added to hub.yml "
+        "appears after 'hub transform')."
+    )
+    return Figure(
+        "by_dimension",
+        title,
+        columns,
+        rows,
+        note=f"Deals closed by as_of, all time, by the deal's {name} ('all' = every value; "
+        "no value: the deal or its account has none). Average won deal over won deals with "
+        "a base amount; sales cycle = created to won, in days. Marts *_by_dimension; "
+        "'hub report --dimension NAME' picks another of hub.yml's dimensions." + empty,
+        facts={"dimension": name},
+    )
+
+
+def duplicates(m: Marts) -> Figure:
+    """Every pair duplicate detection found (mart duplicate_deals), weakest match first."""
+    columns = [
+        Column("name", "deal"),
+        Column("source_name", "source"),
+        Column("duplicate_of_name", "counted instead"),
+        Column("duplicate_of_source_name", "its source"),
+        Column("rule", "rule"),
+        Column("score", "score", "number"),
+        Column("is_duplicate", "left out", "bool"),
+        Column("deal_key", "deal key"),
+        Column("duplicate_of", "counted deal key"),
+    ]
+    title = "Duplicates found"
+    why_not = m.missing("duplicate_deals")
+    if why_not:
+        return Figure("duplicates", title, columns, note=why_not, omitted=True)
+    rows = m.select(columns, "duplicate_deals ORDER BY score, rule, source_name, deal_key")
+    left_out = sum(1 for r in rows if r["is_duplicate"])
+    return Figure(
+        "duplicates",
+        title,
+        columns,
+        rows,
+        note=f"The same deal entered in two CRMs (a migration, a hand-over): {left_out:,} of "
+        f"{len(rows):,} copies are left out of every figure, and the deal in 'counted instead' "
+        "is counted; a copy whose counted deal is deleted or gone still counts ('left out' "
+        "empty). Rules: legacy_id (a field holds the other deal's id), account_name_dates "
+        "(same company, similar name, agreeing facts; score = name similarity). Weakest match "
+        "first; the chart counts copies per pair of sources.",
+        facts={"pairs": len(rows), "left_out": left_out},
+    )
+
+
 # The report's figures in page order; each is a ReportData field of the function's name.
-FIGURES = (kpis, board, funnel, win_rate, velocity, time_in_stage, stalled, forecast, rep_activity)
+FIGURES = (
+    kpis,
+    board,
+    companies,
+    funnel,
+    time_in_stage,
+    win_rate,
+    velocity,
+    by_dimension,
+    stalled,
+    forecast,
+    rep_activity,
+    duplicates,
+)
 
 
 def _sources(m: Marts) -> list[Source]:
+    """Sources with a deal that exists at as_of: counted deals and duplicate copies left out."""
+    copies = (
+        f"sum(CASE WHEN {EXISTING} AND is_duplicate THEN 1 ELSE 0 END)"
+        if m.resolves_duplicates
+        else "NULL"
+    )
     rows = m.rows(f"""
-        SELECT source_name, crm, count(*) AS deals FROM {MARTS}.deals
-        WHERE {COUNTED} GROUP BY source_name, crm ORDER BY source_name""")
-    return [Source(r["source_name"], r["crm"], int(r["deals"])) for r in rows]
+        SELECT source_name, crm, sum(CASE WHEN {m.counted} THEN 1 ELSE 0 END) AS deals,
+               {copies} AS duplicates
+        FROM {MARTS}.deals WHERE {EXISTING}
+        GROUP BY source_name, crm ORDER BY source_name""")
+    return [
+        Source(
+            r["source_name"],
+            r["crm"],
+            int(r["deals"]),
+            None if r["duplicates"] is None else int(r["duplicates"]),
+        )
+        for r in rows
+    ]
 
 
-def _load(conn: sa.Connection, config: HubConfig, period: Period) -> ReportData:
-    m = Marts(conn, config, period)
+def _load(
+    conn: sa.Connection, config: HubConfig, period: Period, dimension: str | None = None
+) -> ReportData:
+    m = Marts(conn, config, period, dimension)
     figures: dict[str, Any] = {figure.__name__: figure(m) for figure in FIGURES}
     open_names = set(config.open_stage_names)
     return ReportData(

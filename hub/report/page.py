@@ -70,8 +70,12 @@ table.figures tr.all td { font-weight:600; background:#fafbfd; }
 .scroll { max-height:440px; overflow:auto; }
 table.figures td[data-key=reason] { min-width:300px; }
 table.figures td[data-key=deal_name] { min-width:170px; }
-table.figures td[data-key=deal_key], table.figures td[data-key=rep_key] { color:var(--muted);
-    font-size:11.5px; }
+table.figures td[data-key=deal_key], table.figures td[data-key=rep_key],
+table.figures td[data-key=company_key], table.figures td[data-key=duplicate_of] {
+    color:var(--muted); font-size:11.5px; }
+table.figures td[data-key=company_name], table.figures td[data-key=name],
+table.figures td[data-key=duplicate_of_name] { min-width:170px; }
+section[data-omitted] .note { margin:0; }
 details summary { cursor:pointer; color:var(--accent); font-size:13px; margin-top:6px; }
 footer { color:var(--muted); font-size:12px; text-align:center; padding:0 0 24px; }
 """
@@ -139,17 +143,25 @@ def compact_money(value: float | None, currency: str) -> str:
 
 
 NUMBER_FORMATS = {"int": ",", "money": ",.0f", "rate": ".1%", "days": ",.1f", "number": ",.2f"}
+# Columns whose '*' is a rollup row ("all ..."); elsewhere '*' is text like any other.
+ALL_TEXT = {
+    "source_name": "all sources",
+    "canonical_stage": "all stages",
+    "dimension_value": "all values",
+}
 
 
 def show(value: Any, kind: str, *, period: str = "month", key: str = "") -> str:
     if value is None:
-        return "no date" if kind == "date" and key == "period_start" else "–"
-    if value == ALL and kind == "text":
-        return {"source_name": "all sources", "canonical_stage": "all stages"}.get(key, "all")
+        return {"period_start": "no date", "dimension_value": "(no value)"}.get(key, "–")
+    if value == ALL and kind == "text" and key in ALL_TEXT:
+        return ALL_TEXT[key]
     if kind in NUMBER_FORMATS:
         return format(int(value) if kind == "int" else value, NUMBER_FORMATS[kind])
     if kind == "bool":
         return "yes" if value else ""
+    if kind == "list":  # a mart's comma-separated list
+        return ", ".join(str(value).split(","))
     if kind == "date" and key == "period_start":
         return period_label(value, period)
     if kind == "date":
@@ -167,7 +179,7 @@ def figure_table(
     head = "".join(f'<th data-key="{escape(c.key)}">{escape(c.label)}</th>' for c in figure.columns)
     body = []
     for row in figure.rows:
-        is_all = any(row.get(k) == ALL for k in ("source_name", "canonical_stage"))
+        is_all = any(row.get(k) == ALL for k in ALL_TEXT)
         cells = "".join(_cell(c, row.get(c.key), data) for c in figure.columns)
         body.append(f"<tr{' class=all' if is_all else ''}>{cells}</tr>")
     table = (
@@ -201,8 +213,10 @@ def _header(data: ReportData, colors: dict[str, str], warehouse: str) -> str:
     as_of = data.as_of.strftime("%Y-%m-%d %H:%M UTC") if data.as_of else "n/a"
     chips = "".join(
         f'<span class="chip" data-source="{escape(s.name)}" data-crm="{escape(s.crm)}" '
-        f'data-deals="{s.deals}"><i style="background:{colors.get(s.name, "#888")}"></i>'
-        f"{escape(s.name)} <small>({escape(s.crm)}, {s.deals:,} deals)</small></span>"
+        f'data-deals="{s.deals}"{_attr("data-duplicates", raw(s.duplicates))}>'
+        f'<i style="background:{colors.get(s.name, "#888")}"></i>'
+        f"{escape(s.name)} <small>({escape(s.crm)}, {s.deals:,} deals"
+        f"{_copies(s.duplicates)})</small></span>"
         for s in data.sources
     )
     return (
@@ -212,6 +226,12 @@ def _header(data: ReportData, colors: dict[str, str], warehouse: str) -> str:
         f"{escape(data.base_currency)} · {escape(warehouse)}</div>"
         f'<div class="sources">{chips}</div></header>'
     )
+
+
+def _copies(duplicates: int | None) -> str:
+    if not duplicates:
+        return ""
+    return f", {duplicates:,} duplicate cop{'y' if duplicates == 1 else 'ies'} left out"
 
 
 def _kpis(data: ReportData) -> str:
@@ -267,11 +287,16 @@ def _section(
     collapsed: bool = True,
     scroll: bool = False,
 ) -> str:
-    """A figure's section: its title and note, ``intro``, its chart, then its table."""
+    """A figure's section: its title and note, ``intro``, its chart, then its table; an
+    omitted figure is its title and the note that says why."""
     key = figure.key
+    facts = "".join(_attr(f"data-fact-{name}", raw(v)) for name, v in figure.facts.items())
+    omitted = " data-omitted" if figure.omitted else ""
+    head = f'<section id="{key}"{omitted}{facts}><h2>{escape(title or figure.title)}</h2>'
+    if figure.omitted:
+        return f'{head}<p class="note">{escape(figure.note)}</p></section>'
     return (
-        f'<section id="{key}"><h2>{escape(title or figure.title)}</h2>'
-        f'<p class="note">{escape(figure.note + more_note)}</p>{intro}'
+        f'{head}<p class="note">{escape(figure.note + more_note)}</p>{intro}'
         f'<div class="chart" id="chart-{key}" data-chart="{key}"></div>'
         f"{figure_table(figure, data, collapsed=collapsed, scroll=scroll)}</section>"
     )
@@ -290,13 +315,16 @@ def render_page(data: ReportData, *, warehouse: str) -> str:
         f'<a href="#{k}">{escape(t)}</a>'
         for k, t in [
             ("board", "Board"),
+            ("companies", "Companies"),
             ("funnel", "Funnel"),
             ("win_rate", "Win rate"),
             ("velocity", "Velocity"),
+            ("by_dimension", data.by_dimension.title),
             ("time_in_stage", "Time in stage"),
             ("stalled", "Stalled"),
             ("forecast", "Forecast"),
             ("rep_activity", "Rep activity"),
+            ("duplicates", "Duplicates"),
         ]
     )
     board_intro = (
@@ -304,15 +332,22 @@ def render_page(data: ReportData, *, warehouse: str) -> str:
         "Open pipeline by stage and source (bar labels: deals)</h3>"
     )
     stalled_title = f"{data.stalled.title} ({len(data.stalled.rows):,})"
+    duplicates = data.duplicates
+    duplicates_title = (
+        duplicates.title if duplicates.omitted else f"{duplicates.title} ({len(duplicates.rows):,})"
+    )
     sections = [
         _section(data.board, data, intro=board_intro),
+        _section(data.companies, data, collapsed=False),
         _row(_section(data.funnel, data, collapsed=False), _section(data.time_in_stage, data)),
         _row(
             _section(data.win_rate, data),
             _section(data.velocity, data, more_note=" Pale bar: the period is not over yet."),
         ),
+        _section(data.by_dimension, data, collapsed=False),
         _section(data.stalled, data, title=stalled_title, collapsed=False, scroll=True),
         _row(_section(data.forecast, data), _section(data.rep_activity, data)),
+        _section(duplicates, data, title=duplicates_title, scroll=True),
     ]
     title = f"Consolidated pipeline · as of {raw(data.as_of) or 'n/a'}"
     return (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections import Counter
 from typing import Any
 
 from tests.report.expected import parse_key, same
@@ -165,6 +166,8 @@ def table_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
             if key in exp[figure]:
                 _check_row(figure, key, row, exp[figure][key], columns, problems)
 
+    _cross_crm_table_problems(content, exp, problems)
+
     # rep activity (sums over the last 12 weeks)
     activity = {_v(r["rep_key"]): r for r in tables["rep_activity"]}
     if set(activity) != set(exp["rep_activity"]):
@@ -192,6 +195,168 @@ def table_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
                 problems,
             )
     return problems
+
+
+def _facts(figure: str, page: dict[str, str], mart: dict[str, Any], problems: list[str]) -> None:
+    if set(page) != set(mart) or not all(same(page[k], v) for k, v in mart.items()):
+        problems.append(f"{figure} facts: page {page}, mart {mart}")
+
+
+def _cross_crm_table_problems(
+    content: dict[str, Any], exp: dict[str, Any], problems: list[str]
+) -> None:
+    """Sources' duplicate copies, companies, the dimension breakdown and duplicates; a figure
+    whose marts the warehouse lacks must be left out (title and note only)."""
+    tables, sections = content["tables"], content["sections"]
+    page_copies = {s["name"]: s.get("duplicates") for s in content["sources"]}
+    for name, copies in exp["source_duplicates"].items():
+        if not same(page_copies.get(name), copies):
+            problems.append(
+                f"source {name} copies left out: page {page_copies.get(name)}, {copies}"
+            )
+    for figure in ("companies", "by_dimension", "duplicates"):
+        section = sections.get(figure)
+        if section is None:
+            problems.append(f"{figure}: no section on the page")
+            continue
+        if section["omitted"] != (figure in exp["omitted"]):
+            problems.append(f"{figure}: omitted {section['omitted']}, expected the opposite")
+        if section["omitted"] and figure in tables:
+            problems.append(f"{figure}: left out, yet it has a table")
+
+    if "companies" not in exp["omitted"]:
+        rows = tables["companies"]
+        order = [_v(r["company_key"]) for r in rows]
+        if order != exp["companies_order"]:
+            problems.append(f"companies: page {order}, mart {exp['companies_order']}")
+        for row in rows:
+            key = _v(row["company_key"])
+            if key in exp["companies"]:
+                _check_row(
+                    "companies",
+                    key,
+                    row,
+                    exp["companies"][key],
+                    [
+                        "company_name",
+                        "source_names",
+                        "n_sources",
+                        "open_count",
+                        "open_amount_base",
+                        "won_count",
+                        "won_amount_base",
+                        "win_rate",
+                    ],
+                    problems,
+                )
+        _facts("companies", sections["companies"]["facts"], exp["companies_facts"], problems)
+
+    if "duplicates" not in exp["omitted"]:
+        rows = {_v(r["deal_key"]): r for r in tables["duplicates"]}
+        if set(rows) != set(exp["duplicates"]) or len(rows) != len(tables["duplicates"]):
+            problems.append("duplicates: page rows differ from the mart's")
+        for key, row in rows.items():
+            if key in exp["duplicates"]:
+                _check_row(
+                    "duplicates",
+                    key,
+                    row,
+                    exp["duplicates"][key],
+                    [
+                        "name",
+                        "source_name",
+                        "duplicate_of",
+                        "duplicate_of_name",
+                        "duplicate_of_source_name",
+                        "rule",
+                        "score",
+                        "is_duplicate",
+                    ],
+                    problems,
+                )
+        _facts("duplicates", sections["duplicates"]["facts"], exp["duplicates_facts"], problems)
+        title = sections["duplicates"]["title"]
+        if not title.endswith(f"({exp['duplicates_facts']['pairs']:,})"):
+            problems.append(f"duplicates title {title!r} does not give the total")
+
+    if "by_dimension" not in exp["omitted"]:
+        rows = {_v(r["dimension_value"]): r for r in tables["by_dimension"]}
+        if set(rows) != set(exp["by_dimension"]) or len(rows) != len(tables["by_dimension"]):
+            problems.append(
+                f"by_dimension: page values {sorted(map(str, rows))}, "
+                f"expected {sorted(map(str, exp['by_dimension']))}"
+            )
+        for key, row in rows.items():
+            if key in exp["by_dimension"]:
+                _check_row(
+                    "by_dimension", key, row, exp["by_dimension"][key], BY_DIMENSION, problems
+                )
+        if sections["by_dimension"]["title"] != f"By {exp['dimension']}":
+            problems.append(f"by_dimension title {sections['by_dimension']['title']!r}")
+        _facts(
+            "by_dimension",
+            sections["by_dimension"]["facts"],
+            {"dimension": exp["dimension"]},
+            problems,
+        )
+
+
+BY_DIMENSION = [
+    "closed_count",
+    "won_count",
+    "lost_count",
+    "win_rate",
+    "won_amount_base",
+    "avg_won_amount_base",
+    "median_won_cycle_days",
+]
+
+
+def _cross_crm_chart_problems(
+    content: dict[str, Any], exp: dict[str, Any], problems: list[str]
+) -> None:
+    charts = content["charts"]
+    for figure in ("companies", "by_dimension", "duplicates"):
+        if (figure in charts) == (figure in exp["omitted"]):
+            problems.append(f"{figure}: chart present {figure in charts}, omitted expected")
+    if "companies" not in exp["omitted"] and "companies" in charts:
+        plotted: dict[str, Any] = {}
+        for trace in charts["companies"]["traces"]:  # by company key, & < > as entities
+            for key, x in zip(trace["y"], trace["x"], strict=True):
+                plotted[html.unescape(key)] = x
+        mart = {k: v["open_amount_base"] for k, v in exp["companies"].items()}
+        if set(plotted) != set(mart) or not all(_close(plotted[k], v) for k, v in mart.items()):
+            problems.append(f"companies chart {plotted}, mart {mart}")
+    if "by_dimension" not in exp["omitted"] and "by_dimension" in charts:
+        # the chart plots the table's rows other than 'all values', in the table's order
+        values = [
+            _v(r["dimension_value"])
+            for r in content["tables"]["by_dimension"]
+            if _v(r["dimension_value"]) != "*"
+        ]
+        traces = {t["name"]: t for t in charts["by_dimension"]["traces"]}
+        for trace, column in (("won amount", "won_amount_base"), ("win rate", "win_rate")):
+            page = traces[trace]["y"] if trace in traces else []
+            want = [exp["by_dimension"].get(v, {}).get(column) for v in values]
+            if len(page) != len(want) or not all(
+                _close(a, b) for a, b in zip(page, want, strict=False)
+            ):
+                problems.append(f"by_dimension chart {trace}: {page}, mart {want}")
+    if "duplicates" not in exp["omitted"] and "duplicates" in charts:
+        counted = Counter(
+            (
+                html.escape(f"{r['source_name']} → {r['duplicate_of_source_name']}", quote=False),
+                r["rule"],
+            )
+            for r in exp["duplicates"].values()
+        )
+        plotted_pairs = {
+            (x, t["name"]): y
+            for t in charts["duplicates"]["traces"]
+            for x, y in zip(t["x"], t["y"], strict=True)
+        }
+        if plotted_pairs != dict(counted):
+            problems.append(f"duplicates chart {plotted_pairs}, mart {counted}")
 
 
 def chart_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
@@ -295,4 +460,5 @@ def chart_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
     mart_totals = {k: v["activities"] for k, v in exp["rep_activity"].items()}
     if totals != mart_totals:
         problems.append(f"rep activity chart {totals}, mart {mart_totals}")
+    _cross_crm_chart_problems(content, exp, problems)
     return problems

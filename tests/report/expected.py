@@ -9,6 +9,7 @@ compared with these.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +21,17 @@ from hub.warehouse import Warehouse
 from models.config import HubConfig
 
 M = "analytics"
+TOP_COMPANIES = 15  # companies the report lists (hub.report.data, docs)
+# Marts an older hub did not build; the report leaves out the figures that read them.
+OPTIONAL = {
+    "companies": ("accounts",),
+    "duplicates": ("duplicate_deals",),
+    "by_dimension": (
+        "win_rate_by_dimension",
+        "deal_size_by_dimension",
+        "sales_cycle_by_dimension",
+    ),
+}
 
 
 def _all(conn: sa.Connection, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -35,9 +47,28 @@ def _sum(values: list[Any]) -> float | None:
     return float(sum(present)) if present else None
 
 
-def expected(config: HubConfig, period: str = "month") -> dict[str, Any]:
+def expected(
+    config: HubConfig, period: str = "month", dimension: str | None = None
+) -> dict[str, Any]:
+    dimension = dimension or (config.dimensions[0] if config.dimensions else None)
     with Warehouse(config).connect() as conn:
+        marts = {
+            r["table_name"]
+            for r in _all(
+                conn,
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = :s",
+                s=M,
+            )
+        }
         deals = _all(conn, f"SELECT * FROM {M}.deals")
+        accounts = _all(conn, f"SELECT * FROM {M}.accounts") if "accounts" in marts else None
+        duplicates = (
+            _all(conn, f"SELECT * FROM {M}.duplicate_deals") if "duplicate_deals" in marts else None
+        )
+        deal_fields = _all(conn, f"SELECT * FROM {M}.deal_fields") if "deal_fields" in marts else []
+        account_fields = (
+            _all(conn, f"SELECT * FROM {M}.account_fields") if "account_fields" in marts else []
+        )
         stages = _all(
             conn,
             "SELECT stage_name, display_order, outcome "
@@ -70,7 +101,11 @@ def expected(config: HubConfig, period: str = "month") -> dict[str, Any]:
             conn, f"SELECT * FROM {M}.sales_cycle WHERE outcome = 'won' AND source_name = '*'"
         )
 
-    counted = [d for d in deals if not d["is_deleted"] and d["created_at"] <= d["as_of"]]
+    existing = [d for d in deals if not d["is_deleted"] and d["created_at"] <= d["as_of"]]
+    resolved = bool(deals) and "is_duplicate" in deals[0]
+    counted = [d for d in existing if not (resolved and d["is_duplicate"])]
+    if resolved:  # the mart's own flag says the same
+        assert counted == [d for d in deals if d["is_counted"]]
     open_stages = [s["stage_name"] for s in stages if s["outcome"] is None] + ["unmapped"]
 
     board: dict[tuple[str, str], dict[str, Any]] = {}
@@ -137,13 +172,26 @@ def expected(config: HubConfig, period: str = "month") -> dict[str, Any]:
     def period_key(row: dict[str, Any]) -> tuple[bool, date]:
         return (row["period_start"] is None, row["period_start"] or date.min)
 
+    source_names = {d["source_name"] for d in existing}
     return {
         "as_of": counted[0]["as_of"] if counted else None,
-        "sources": {d["source_name"]: d["crm"] for d in counted},
-        "source_deals": {
-            s: sum(1 for d in counted if d["source_name"] == s)
-            for s in {d["source_name"] for d in counted}
+        "sources": {d["source_name"]: d["crm"] for d in existing},
+        "source_deals": {s: sum(1 for d in counted if d["source_name"] == s) for s in source_names},
+        "source_duplicates": {
+            s: sum(1 for d in existing if d["source_name"] == s and d["is_duplicate"])
+            if resolved
+            else None
+            for s in source_names
         },
+        "omitted": {
+            figure
+            for figure, needs in OPTIONAL.items()
+            if not set(needs) <= marts or (figure == "by_dimension" and dimension is None)
+        },
+        **_companies(accounts),
+        **_duplicates(duplicates),
+        "dimension": dimension,
+        "by_dimension": _by_dimension(counted, dimension, deal_fields, account_fields),
         "stage_order": [s["stage_name"] for s in stages],
         "open_stages": open_stages,
         "lost_stages": [s["stage_name"] for s in stages if s["outcome"] == "lost"],
@@ -172,6 +220,88 @@ def expected(config: HubConfig, period: str = "month") -> dict[str, Any]:
         "rep_activity": rep_activity,
         "reps": reps,
     }
+
+
+def _companies(accounts: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The top companies by open pipeline (mart accounts) and counts over all of them."""
+    if accounts is None:
+        return {"companies": {}, "companies_order": [], "companies_facts": {}}
+    with_open = [a for a in accounts if a["open_count"] > 0]
+    with_open.sort(
+        key=lambda a: (
+            a["open_amount_base"] is None,
+            -float(a["open_amount_base"] or 0),
+            -a["open_count"],
+            a["company_key"],
+        )
+    )
+    top = with_open[:TOP_COMPANIES]
+    return {
+        "companies": {a["company_key"]: {k: _f(v) for k, v in a.items()} for a in top},
+        "companies_order": [a["company_key"] for a in top],
+        "companies_facts": {
+            "companies": len(accounts),
+            "in_several_crms": sum(1 for a in accounts if a["n_sources"] >= 2),
+            "with_open_deals": len(with_open),
+        },
+    }
+
+
+def _duplicates(rows: list[dict[str, Any]] | None) -> dict[str, Any]:
+    if rows is None:
+        return {"duplicates": {}, "duplicates_facts": {}}
+    return {
+        "duplicates": {r["deal_key"]: {k: _f(v) for k, v in r.items()} for r in rows},
+        "duplicates_facts": {
+            "pairs": len(rows),
+            "left_out": sum(1 for r in rows if r["is_duplicate"]),
+        },
+    }
+
+
+def _by_dimension(
+    counted: list[dict[str, Any]],
+    dimension: str | None,
+    deal_fields: list[dict[str, Any]],
+    account_fields: list[dict[str, Any]],
+) -> dict[Any, dict[str, Any]]:
+    """Per value of ``dimension`` (a deal custom field, else an account custom field of the
+    deal's account, else a deal column), over counted deals closed by as_of: recomputed from
+    whole deal rows, not from the *_by_dimension marts. '*' = every value."""
+    if dimension is None:
+        return {}
+    by_deal = {r["deal_key"]: r for r in deal_fields}
+    by_account = {r["account_key"]: r for r in account_fields}
+
+    def value(deal: dict[str, Any]) -> Any:  # docs/metrics.md "Dimensions": in this order
+        if dimension in deal:
+            return deal[dimension]
+        if deal_fields and dimension in deal_fields[0]:
+            return by_deal.get(deal["deal_key"], {}).get(dimension)
+        if account_fields and dimension in account_fields[0]:
+            return by_account.get(deal["account_key"], {}).get(dimension)
+        raise AssertionError(f"{dimension}: the tests read deal columns and custom fields only")
+
+    groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for d in counted:
+        if d["is_won"] or d["is_lost"]:
+            groups[value(d)].append(d)
+            groups["*"].append(d)
+    out = {}
+    for key, closed in groups.items():
+        won = [d for d in closed if d["is_won"]]
+        amounts = [float(d["amount_base"]) for d in won if d["amount_base"] is not None]
+        cycles = [(d["closed_at"] - d["created_at"]).total_seconds() / 86_400 for d in won]
+        out[key] = {
+            "closed_count": len(closed),
+            "won_count": len(won),
+            "lost_count": len(closed) - len(won),
+            "win_rate": len(won) / len(closed),
+            "won_amount_base": sum(amounts) if amounts else None,
+            "avg_won_amount_base": statistics.fmean(amounts) if amounts else None,
+            "median_won_cycle_days": statistics.median(cycles) if cycles else None,
+        }
+    return out
 
 
 # ----- comparing ------------------------------------------------------------------------------

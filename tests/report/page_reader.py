@@ -1,8 +1,9 @@
 """Reading the report's figures back: from the rendered page (JavaScript run in Chromium) or,
 without a browser, from the HTML text. Both give the same structure:
 
-    as_of, title, sources [{name, crm, deals}], kpis {metric: {v, t}},
+    as_of, title, sources [{name, crm, deals, duplicates}], kpis {metric: {v, t}},
     board [{stage, source, deals, amount}], board_columns [{stage, deals, amount}],
+    sections {key: {title, omitted, facts {name: value}}},
     tables {figure: [{column: {v, t}}]}, charts {key: {traces: [{name, type, x, y}], ...}}
 
 ``v`` is a cell's raw value (its ``data-value``; None = NULL), ``t`` the text people see.
@@ -19,11 +20,19 @@ EXTRACT_JS = r"""
   const raw = el => el.hasAttribute('data-value') ? el.getAttribute('data-value') : null;
   const text = el => el.innerText.trim();
   const out = {title: document.title, as_of: null, sources: [], kpis: {}, board: [],
-               board_columns: [], tables: {}, charts: {}};
+               board_columns: [], sections: {}, tables: {}, charts: {}};
   const t = document.querySelector('time[data-as-of]');
   out.as_of = t ? t.getAttribute('data-as-of') : null;
   document.querySelectorAll('.chip[data-source]').forEach(c => out.sources.push(
-    {name: c.dataset.source, crm: c.dataset.crm, deals: c.dataset.deals}));
+    {name: c.dataset.source, crm: c.dataset.crm, deals: c.dataset.deals,
+     duplicates: c.getAttribute('data-duplicates')}));
+  document.querySelectorAll('main section[id]').forEach(s => {
+    const facts = {};
+    Array.from(s.attributes).filter(a => a.name.startsWith('data-fact-')).forEach(a => {
+      facts[a.name.slice('data-fact-'.length)] = a.value; });
+    out.sections[s.id] = {title: s.querySelector('h2').textContent,
+                          omitted: s.hasAttribute('data-omitted'), facts: facts};
+  });
   document.querySelectorAll('.kpi[data-metric]').forEach(k => {
     out.kpis[k.dataset.metric] = {v: raw(k), t: text(k.querySelector('.value'))}; });
   document.querySelectorAll('.stage[data-stage]').forEach(s => out.board_columns.push(
@@ -71,6 +80,7 @@ class _Reader(HTMLParser):
             "kpis": {},
             "board": [],
             "board_columns": [],
+            "sections": {},
             "tables": {},
             "charts": {},
         }
@@ -81,6 +91,8 @@ class _Reader(HTMLParser):
         self._kpi: str | None = None
         self._kpi_value = False
         self._in_title = False
+        self._section: dict[str, Any] | None = None
+        self._in_h2 = False
         self._in_specs = False
         self._specs = ""
 
@@ -97,8 +109,22 @@ class _Reader(HTMLParser):
                     "name": attrs["data-source"],
                     "crm": attrs["data-crm"],
                     "deals": attrs["data-deals"],
+                    "duplicates": attrs.get("data-duplicates"),
                 }
             )
+        elif tag == "section" and attrs.get("id"):
+            self._section = {
+                "title": "",
+                "omitted": "data-omitted" in attrs,
+                "facts": {
+                    k.removeprefix("data-fact-"): v
+                    for k, v in attrs.items()
+                    if k.startswith("data-fact-")
+                },
+            }
+            self.out["sections"][attrs["id"]] = self._section
+        elif tag == "h2" and self._section is not None:
+            self._in_h2 = True
         elif "kpi" in classes:
             self._kpi = attrs["data-metric"]
             self.out["kpis"][self._kpi] = {"v": attrs.get("data-value"), "t": ""}
@@ -134,6 +160,10 @@ class _Reader(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self._in_title = False
+        elif tag == "h2":
+            self._in_h2 = False
+        elif tag == "section":
+            self._section = None
         elif tag == "td":
             if self._cell is not None:
                 self._cell["t"] = self._cell["t"].strip()
@@ -153,6 +183,8 @@ class _Reader(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._in_title:
             self.out["title"] += data
+        if self._in_h2 and self._section is not None:
+            self._section["title"] += data
         if self._cell is not None:
             self._cell["t"] += data
         if self._kpi_value and self._kpi:

@@ -1,11 +1,13 @@
 """Hostile CRM text through the real pipeline into the report, read back in headless Chromium.
 
-Rep and deal names in a CSV export are replaced by a corpus of text that a browser or Plotly
-would read as markup (HTML comment and script openers, ``</script>``, links, inline styles,
-Plotly's own ``<br>``/``<sub>``/``<a>`` tags, entities, hover-template placeholders), a
-right-to-left override, a 10,000-character name and a NUL. ``hub sync``'s pull and
+Rep, deal and company names and the lead source of two CSV sources (with duplicate deals
+between them, tests/report/two_sources.py) are replaced by a corpus of text that a browser or
+Plotly would read as markup (HTML comment and script openers, ``</script>``, links, inline
+styles, Plotly's own ``<br>``/``<sub>``/``<a>`` tags, entities, hover-template placeholders),
+a right-to-left override, a 10,000-character name and a NUL. ``hub sync``'s pull and
 transform and ``hub report`` run on it unchanged; the page must render every chart, show each
-name as the text it is (tables whole, charts cut to ``LABEL_MAX``), make no element or link
+name as the text it is (tables whole, charts cut to ``LABEL_MAX``) in every figure (the
+companies, the breakdown by lead source and the duplicates included), make no element or link
 out of it, and stay within the screen.
 
 Skipped when chromium is missing locally; a failure when ``CI=true`` (see conftest).
@@ -21,16 +23,15 @@ from typing import Any
 
 import pytest
 
-from hub.generate import generate
-from hub.pull import run_pull
+from connectors.synthetic.csv_export import CsvExport
 from hub.report import write_report
-from hub.transform import run_transform
-from models.config import HubConfig, load_config
+from models.config import HubConfig
+from tests.report import two_sources
 from tests.report.browser import VIEWPORT
 from tests.report.checks import chart_problems, table_problems
 from tests.report.conftest import LoadedPage, load_page
 from tests.report.expected import expected
-from tests.report.test_report_page import CHARTS
+from tests.report.test_report_page import shown_charts
 
 pytestmark = pytest.mark.slow
 
@@ -81,25 +82,42 @@ class HostileWorld:
     config: HubConfig
     report: Path
     reps: int
+    sync_output: str
+
+
+def _make_hostile(exports: dict[str, CsvExport]) -> None:
+    for made in exports.values():
+        export = made.out_dir
+        reps = _rewrite(export / "owners.csv", "name", HOSTILE)
+        assert reps == len(HOSTILE), "one rep per hostile name, so each one reaches the charts"
+        with (export / "owners.csv").open(newline="", encoding="utf-8") as handle:
+            owners = [row["owner_id"] for row in csv.DictReader(handle)]
+        _rewrite(export / "activities.csv", "owner_email", owners)  # every rep is recent
+        _rewrite(export / "deals.csv", "deal_name", HOSTILE)
+        _rewrite(export / "deals.csv", "lead_source", HOSTILE)  # the report's dimension
+        _rewrite(export / "accounts.csv", "name", HOSTILE)
+
+
+# hub.yml override keys no account has, which 'hub sync' warns about: rich markup and HTML
+# must reach the terminal as text.
+GHOST_KEYS = [
+    "crm_alpha:[bold red]ghost[/]",
+    'crm_beta:<a href="https://evil.example/">x</a>',
+    "crm_alpha:[link=https://evil.example]y[/link] %{x}",
+]
 
 
 @pytest.fixture(scope="module")
 def hostile_world(tmp_path_factory: pytest.TempPathFactory) -> HostileWorld:
-    folder = tmp_path_factory.mktemp("hostile")
-    made = generate(folder, seed=3, deals=400)
-    assert made.config_path is not None
-    export = made.export.out_dir
-    reps = _rewrite(export / "owners.csv", "name", HOSTILE)
-    assert reps == len(HOSTILE), "one rep per hostile name, so each one reaches the charts"
-    with (export / "owners.csv").open(newline="", encoding="utf-8") as handle:
-        owners = [row["owner_id"] for row in csv.DictReader(handle)]
-    _rewrite(export / "activities.csv", "owner_email", owners)  # every rep has recent activity
-    _rewrite(export / "deals.csv", "deal_name", HOSTILE)
-    config = load_config(made.config_path)
-    (run,) = run_pull(config)
-    assert run.status == "ok", run.error
-    run_transform(config)
-    return HostileWorld(config, write_report(config), reps)
+    built = two_sources.build(
+        tmp_path_factory.mktemp("hostile"),
+        seed=3,
+        deals=400,
+        rewrite=_make_hostile,
+        extra={"accounts": {"same_company": [GHOST_KEYS]}},
+    )
+    config = built.config
+    return HostileWorld(config, write_report(config), len(HOSTILE), built.output["sync"])
 
 
 # Read off the rendered page: what markup exists, what each chart label and hover says.
@@ -147,6 +165,35 @@ PROBE_REP_CHART = r"""
 """
 
 
+# The cross-CRM charts: tick labels, and each point's hover (companies: every bar; by
+# lead source: the win-rate markers, one per value).
+PROBE_CROSS_CRM_CHARTS = r"""
+(async () => {
+  const out = {};
+  for (const [key, axis, curves] of [['companies', '.ytick text', null],
+                                     ['by_dimension', '.xtick text', [1]],
+                                     ['duplicates', '.xtick text', [0]]]) {
+    const el = document.querySelector(`[data-chart="${key}"]`);
+    const ticks = Array.from(el.querySelectorAll(axis)).map(t => t.textContent);
+    const hovers = [];
+    for (const curve of (curves || el.data.map((_, i) => i))) {
+      const points = el.data[curve].orientation === 'h' ? el.data[curve].y : el.data[curve].x;
+      for (let i = 0; i < points.length; i++) {
+        Plotly.Fx.hover(el, [{curveNumber: curve, pointNumber: i}]);
+        await new Promise(done => setTimeout(done, 100));  // Plotly throttles hover events
+        const layer = el.querySelector('.hoverlayer');
+        hovers.push({text: layer.textContent, links: layer.querySelectorAll('a').length,
+                     tspans: layer.querySelectorAll('tspan:not(.line)').length});
+      }
+    }
+    Plotly.Fx.unhover(el);
+    out[key] = {ticks: ticks, hovers: hovers};
+  }
+  return JSON.stringify(out);
+})()
+"""
+
+
 @pytest.fixture(scope="module")
 def hostile_page(
     chromium_binary: str, hostile_world: HostileWorld, tmp_path_factory: pytest.TempPathFactory
@@ -157,18 +204,26 @@ def hostile_page(
         chromium_binary,
         hostile_world.report,
         tmp_path_factory.mktemp("chromium-hostile"),
-        {"markup": PROBE_MARKUP, "rep_chart": PROBE_REP_CHART},
+        {
+            "markup": PROBE_MARKUP,
+            "rep_chart": PROBE_REP_CHART,
+            "cross_crm": PROBE_CROSS_CRM_CHARTS,
+        },
     )
     page.probes = {k: json.loads(v) for k, v in page.probes.items()}
     return page
 
 
-def test_every_chart_renders_with_no_error_and_no_network(hostile_page: LoadedPage) -> None:
+def test_every_chart_renders_with_no_error_and_no_network(
+    hostile_page: LoadedPage, hostile_world: HostileWorld
+) -> None:
     assert hostile_page.ready == "true"  # every Plotly.newPlot promise resolved
     assert hostile_page.console_errors == []
     assert hostile_page.requested_urls == [hostile_page.url]
     charts = hostile_page.content["charts"]
-    assert set(charts) == CHARTS
+    exp = expected(hostile_world.config)
+    assert exp["omitted"] == set()
+    assert set(charts) == shown_charts(exp)
     for key, chart in charts.items():
         assert chart["svgs"] >= 1 and chart["drawn_paths"] >= 1, f"chart {key}: {chart}"
         assert chart["width"] > 300 and chart["height"] > 150, f"chart {key}: {chart}"
@@ -217,11 +272,72 @@ def test_chart_labels_and_hovers_show_names_as_text(
         assert hover["links"] == 0 and hover["tspans"] == 0, hover
 
 
+SHOWN = {in_html(n) for n in HOSTILE}  # what the DOM holds for each hostile name
+
+
+def test_cross_crm_tables_show_names_and_values_as_stored(hostile_page: LoadedPage) -> None:
+    tables = hostile_page.content["tables"]
+    assert tables["companies"], "the world has open deals, of companies with hostile names"
+    for row in tables["companies"]:
+        assert row["company_name"]["v"] in SHOWN
+        assert row["company_name"]["t"] == row["company_name"]["v"].strip()
+    values = {row["dimension_value"]["v"]: row["dimension_value"] for row in tables["by_dimension"]}
+    assert set(values) == SHOWN | {"*"}  # every hostile lead source, and all values
+    for value, cell in values.items():
+        assert cell["t"] == ("all values" if value == "*" else value.strip())
+    assert tables["duplicates"], "the two sources share migrated deals"
+    for row in tables["duplicates"]:
+        for column in ("name", "duplicate_of_name"):
+            assert row[column]["v"] in SHOWN and row[column]["t"] == row[column]["v"].strip()
+
+
+def test_cross_crm_charts_show_names_as_text(hostile_page: LoadedPage) -> None:
+    charts = hostile_page.probes["cross_crm"]
+    tables = hostile_page.content["tables"]
+
+    def shown(cell: dict[str, Any]) -> str:
+        return in_chart(cell["v"].replace("\ufffd", "\x00"))
+
+    companies = [shown(r["company_name"]) for r in tables["companies"]]
+    assert sorted(charts["companies"]["ticks"]) == sorted(companies)
+    assert sorted(h["text"].split("open ")[0] for h in charts["companies"]["hovers"]) == sorted(
+        companies
+    )
+    values = [shown(r["dimension_value"]) for r in tables["by_dimension"]]
+    values = [v for v in values if v != "*"]  # the all-values row is the dashed line
+    assert charts["by_dimension"]["ticks"] == values  # the table's order
+    for hover, value in zip(charts["by_dimension"]["hovers"], values, strict=True):
+        assert hover["text"].startswith(f"{value}: win rate "), (hover, value)
+    assert charts["duplicates"]["ticks"] == ["crm_alpha → crm_beta", "crm_beta → crm_alpha"]
+    for chart in charts.values():
+        for hover in chart["hovers"]:
+            assert hover["links"] == 0 and hover["tspans"] == 0, hover
+
+
 def test_the_figures_still_equal_the_marts(
     hostile_page: LoadedPage, hostile_world: HostileWorld
 ) -> None:
     exp = expected(hostile_world.config)
-    for stalled in exp["stalled"].values():  # a NUL reaches the DOM as U+FFFD
+    # a NUL reaches the DOM as U+FFFD
+    for stalled in exp["stalled"].values():
         stalled["deal_name"] = in_html(stalled["deal_name"])
+    for company in exp["companies"].values():
+        company["company_name"] = in_html(company["company_name"])
+    for pair in exp["duplicates"].values():
+        pair["name"] = in_html(pair["name"])
+        pair["duplicate_of_name"] = in_html(pair["duplicate_of_name"])
+    exp["by_dimension"] = {
+        None if k is None else in_html(k): v for k, v in exp["by_dimension"].items()
+    }
     assert table_problems(hostile_page.content, exp) == []
     assert chart_problems(hostile_page.content, exp) == []
+
+
+def test_sync_prints_resolution_warnings_as_text(hostile_world: HostileWorld) -> None:
+    lines = hostile_world.sync_output.splitlines()
+    warnings = [line for line in lines if line.startswith("warning: hub.yml accounts.")]
+    assert warnings == [
+        f"warning: hub.yml accounts.same_company: no live account {key!r} in the warehouse "
+        "(not pulled yet, deleted, or misspelt); the entry ignores it"
+        for key in GHOST_KEYS
+    ], hostile_world.sync_output

@@ -278,8 +278,8 @@ class HubspotMutations(HubspotStore):
             (d for d in self._live_deals() if self.company_links.get(d.id)), key=lambda d: int(d.id)
         )
         for deal in rng.sample(linked, min(int(spec.get("company_unlinks", 0)), len(linked))):
-            for company in list(self.company_links[deal.id]):
-                self.unlink_company(deal.id, company)
+            for company_id in list(self.company_links[deal.id]):
+                self.unlink_company(deal.id, company_id)
             out["unlinked_deal_ids"].append(deal.id)
 
     def _add_long_properties(self, n: int) -> None:
