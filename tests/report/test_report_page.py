@@ -39,7 +39,7 @@ def shown_charts(exp: dict) -> set[str]:
 
 
 def empty_charts(exp: dict) -> set[str]:
-    """Charts drawn as a message, without data: the demo's CRMs share no deal."""
+    """Charts drawn as a message, without data: the duplicates chart when no deal is shared."""
     return set() if exp["duplicates"] else {"duplicates"}
 
 
@@ -88,9 +88,10 @@ def test_every_figure_and_chart_is_on_the_page(report_world: ReportWorld) -> Non
     content = read_html(report_world.report_path.read_text(encoding="utf-8"))
     exp = expected(report_world.config)
     assert content["title"].startswith("Consolidated pipeline")
-    # the demo's hub.yml lists no dimensions: that figure is a one-line note
-    assert exp["omitted"] == {"by_dimension"}
-    assert content["sections"]["by_dimension"]["omitted"]
+    # the demo's hub.yml lists dimensions and its CRMs hold migrated copies: nothing omitted
+    assert exp["omitted"] == set()
+    assert not content["sections"]["by_dimension"].get("omitted")
+    assert exp["duplicates"], "the demo's CRMs share migrated deals"
     assert set(content["charts"]) == shown_charts(exp)
     assert set(content["tables"]) == shown_charts(exp)  # each chart has its figures as a table
     for key, chart in content["charts"].items():
