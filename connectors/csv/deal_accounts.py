@@ -11,7 +11,7 @@ both files.
 A re-export that moves a deal to another account (or drops its account) would leave the
 old link behind, merged on (deal_key, account_key); after each load of the file, the links
 of the source's deals that no longer match ``deals.account_key`` are deleted
-(:func:`prune_stale_links`), so a deal keeps exactly one primary account.
+(``connectors.account_links.prune_stale_links``), so a deal keeps exactly one primary account.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
 
-from connectors.base import SourceContext
 from connectors.csv.driver import assemble
 from connectors.csv.rows import ArrowBatch
 from models.canonical import DealAccount
@@ -58,23 +56,3 @@ class DealLinks:
             "is_primary": True,
             "label": None,
         }
-
-
-def prune_stale_links(ctx: SourceContext) -> None:
-    """Once the deals file is loaded, delete the source's links that its deals no longer
-    name (see the module docstring)."""
-
-    def step(conn: sa.Connection, dataset: str) -> None:
-        if not sa.inspect(conn).has_table("deal_accounts", schema=dataset):
-            return
-        conn.execute(
-            sa.text(
-                f"DELETE FROM {dataset}.deal_accounts WHERE source_name = :source "
-                f"AND NOT EXISTS (SELECT 1 FROM {dataset}.deals d "
-                "WHERE d.deal_key = deal_accounts.deal_key "
-                "AND d.account_key = deal_accounts.account_key)"
-            ),
-            {"source": ctx.name},
-        )
-
-    ctx.after_load(step)

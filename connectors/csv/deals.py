@@ -15,8 +15,9 @@ from typing import Any, cast
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors.account_links import prune_stale_links
 from connectors.csv import fast
-from connectors.csv.deal_accounts import DealLinks, prune_stale_links
+from connectors.csv.deal_accounts import DealLinks
 from connectors.csv.driver import Extras, FileRead, assemble, variant
 from connectors.csv.options import DealsFile
 from connectors.csv.parsing import timestamp_parser, zone

@@ -25,9 +25,9 @@ from functools import partial
 from typing import Any
 
 import dlt
-import sqlalchemy as sa
 from dlt.sources import DltResource, DltSource
 
+from connectors.account_links import prune_stale_links
 from connectors.base import SourceContext, until_stopped
 from connectors.canonical_tables import canonical_hints, split_pages
 from connectors.incremental import Cursor, Stamps
@@ -284,7 +284,8 @@ def opportunity_pages(run: SalesforceRun) -> Iterator[Page]:
 def deal_accounts(page: Page, run: SalesforceRun) -> Iterator[list[Row]]:
     """Each deal's AccountId, from the deals just mapped. ``merge_key`` replaces the rows a
     re-read deal had, so a deal moved to another account keeps no stale link; a deal whose
-    AccountId was cleared loses its link after the load (``unlink_cleared_accounts``)."""
+    AccountId was cleared or changed keeps only its current link after the load
+    (``account_links.prune_stale_links``)."""
     rows = mapping.deal_account_rows(page["rows"])
     if rows:
         yield rows
@@ -321,18 +322,6 @@ def field_definitions(run: SalesforceRun) -> Iterator[list[Row]]:
             return
     if rows:
         yield rows
-
-
-def unlink_cleared_accounts(conn: sa.Connection, dataset: str) -> None:
-    """After the load: drop the account links of deals whose AccountId is now empty."""
-    if not sa.inspect(conn).has_table("deal_accounts", schema=dataset):
-        return
-    conn.execute(
-        sa.text(
-            f"DELETE FROM {dataset}.deal_accounts WHERE deal_key IN "
-            f"(SELECT deal_key FROM {dataset}.deals WHERE account_key IS NULL)"
-        )
-    )
 
 
 @dlt.transformer(**canonical_hints(StageChange))
@@ -431,7 +420,7 @@ def build_source(ctx: SourceContext) -> DltSource:
         owners,
         owner_quarantine,
     ]
-    ctx.after_load(unlink_cleared_accounts)
+    prune_stale_links(ctx)
     if opts.include_activities:
         activities_read = activity_pages(run)
         resources += [
