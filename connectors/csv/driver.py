@@ -13,6 +13,8 @@ which is what defines the result.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -89,16 +91,47 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
             f"{facts.path.name}: not UTF-8, read as Latin-1; set encoding if that is wrong"
         )
     state = dlt.current.resource_state()
+    shape = options_fingerprint(options, file)
     if (
         not ctx.full_refresh
         and state.get("fingerprint") == facts.fingerprint
         and state.get("path") == str(facts.path)
     ):
-        return
+        changed = changed_options(state.get("options"), shape)
+        if not changed:
+            return
+        ctx.notes.append(f"{facts.path.name} read again: {changed}")
     yield from FileRead(ctx, options, spec, file, facts).read()
     state = dlt.current.resource_state()
     state["fingerprint"] = facts.fingerprint
     state["path"] = str(facts.path)
+    state["options"] = shape
+
+
+# Source-wide options that change the rows a file gives (chunk_rows and fast_path do not).
+_SHAPING_SOURCE_OPTIONS = ("max_amount",)
+
+
+def options_fingerprint(options: CsvOptions, file: CsvFile) -> dict[str, str]:
+    """A digest per option that shapes the rows read from ``file`` (every option of the
+    file but its path, plus :data:`_SHAPING_SOURCE_OPTIONS`): an edited mapping re-reads an
+    unchanged file, and the run can say which option changed."""
+    values = file.model_dump(mode="json", exclude={"path"})
+    values.update({name: getattr(options, name) for name in _SHAPING_SOURCE_OPTIONS})
+    return {
+        name: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+        for name, value in sorted(values.items())
+    }
+
+
+def changed_options(previous: dict[str, str] | None, now: dict[str, str]) -> str:
+    """What changed since the last read, in words ('' when nothing did)."""
+    if previous is None:
+        return "the last load did not record the options it was read with"
+    changed = sorted(
+        name for name in previous.keys() | now.keys() if previous.get(name) != now.get(name)
+    )
+    return f"its mapping changed ({', '.join(changed)})" if changed else ""
 
 
 class FileRead:
