@@ -250,7 +250,9 @@ class FileRead:
         spec = self.spec
         dropped: Dropped = []
         record_id = None
-        if self.picked is not None and not self.picked.row(cells):
+        # A ragged row (a report footer) is quarantined below, whatever its cells say.
+        ragged = len(cells) != self.reader.width
+        if self.picked is not None and not ragged and not self.picked.row(cells):
             self.left_out["where"] += 1
             return
         try:
