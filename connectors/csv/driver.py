@@ -38,7 +38,7 @@ from connectors.csv.options import CsvFile, CsvOptions
 from connectors.csv.parsing import zone
 from connectors.csv.reading import FileFacts, inspect_file, read_header, read_rows
 from connectors.csv.rows import ArrowBatch, Quarantine, RowReader, RowRejected
-from connectors.csv.rules import Dropped, Rule
+from connectors.csv.rules import AMOUNT, Dropped, Rule
 from models.canonical import CanonicalRow, FieldDefinition, QuarantinedRecord, make_key
 from models.errors import InputError
 
@@ -95,7 +95,7 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
             f"{facts.path.name}: not UTF-8, read as Latin-1; set encoding if that is wrong"
         )
     state = dlt.current.resource_state()
-    shape = options_fingerprint(options, file)
+    shape = options_fingerprint(options, file, spec)
     if (
         not ctx.full_refresh
         and state.get("fingerprint") == facts.fingerprint
@@ -112,16 +112,14 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
     state["options"] = shape
 
 
-# Source-wide options that change the rows a file gives (chunk_rows and fast_path do not).
-_SHAPING_SOURCE_OPTIONS = ("max_amount",)
-
-
-def options_fingerprint(options: CsvOptions, file: CsvFile) -> dict[str, str]:
+def options_fingerprint(options: CsvOptions, file: CsvFile, spec: TableSpec) -> dict[str, str]:
     """A digest per option that shapes the rows read from ``file`` (every option of the
-    file but its path, plus :data:`_SHAPING_SOURCE_OPTIONS`): an edited mapping re-reads an
-    unchanged file, and the run can say which option changed."""
+    file but its path, and ``max_amount`` where amounts are read; ``chunk_rows`` and
+    ``fast_path`` change no row): an edited mapping re-reads an unchanged file, and the run
+    can say which option changed."""
     values = file.model_dump(mode="json", exclude={"path"})
-    values.update({name: getattr(options, name) for name in _SHAPING_SOURCE_OPTIONS})
+    if AMOUNT in spec.rules:
+        values["max_amount"] = options.max_amount
     return {
         name: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
         for name, value in sorted(values.items())
