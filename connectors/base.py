@@ -86,6 +86,9 @@ class SourceContext:
     full_refresh: bool = False
     stop_reason: str | None = None
     post_load: list[PostLoadStep] = field(default_factory=list)
+    # What the run did that the user should know and is not a problem (a file read again
+    # because its mapping changed); shown in the run's progress line.
+    notes: list[str] = field(default_factory=list)
 
     def after_load(self, step: PostLoadStep) -> None:
         """Run ``step`` once this run's load has succeeded, with a connection (the same

@@ -182,6 +182,8 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
                 extra += (
                     f", finished {run.recovered_packages} load package(s) of an interrupted run"
                 )
+            for said in run.notes:
+                extra += f", {escape(said)}"
             progress.update(
                 tasks[run.source_name],
                 completed=1,

@@ -48,6 +48,7 @@ class SourceRun:
     duration_s: float = 0.0
     error: str | None = None
     recovered_packages: int = 0  # load packages an interrupted run left, finished first
+    notes: list[str] = field(default_factory=list)  # the connector's ctx.notes
 
 
 def new_run_id() -> str:
@@ -123,6 +124,7 @@ def pull_source(
         connector = get_connector(source.kind)
         ctx = connector.context(config, source, run_started_at=started, full_refresh=full_refresh)
         run.stats = ctx.stats
+        run.notes = ctx.notes
         pipeline = pipeline_for(config, warehouse, source.name)
         # DuckDB loads parquet files several times faster, and in a fraction of the memory,
         # than the SQL insert statements dlt writes by default (PostgreSQL takes no parquet).

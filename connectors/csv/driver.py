@@ -13,6 +13,8 @@ which is what defines the result.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,14 +31,16 @@ from connectors.canonical_tables import (
     model_columns,
     quarantine_hints,
 )
+from connectors.csv import fast
 from connectors.csv.custom import CustomFields, custom_columns
 from connectors.csv.fast import Block, BlockFile, ColumnConverter, NotClean
 from connectors.csv.options import CsvFile, CsvOptions
 from connectors.csv.parsing import zone
 from connectors.csv.reading import FileFacts, inspect_file, read_header, read_rows
 from connectors.csv.rows import ArrowBatch, Quarantine, RowReader, RowRejected
-from connectors.csv.rules import Dropped, Rule
+from connectors.csv.rules import AMOUNT, Dropped, Rule
 from models.canonical import CanonicalRow, FieldDefinition, QuarantinedRecord, make_key
+from models.errors import InputError
 
 
 class Extras:
@@ -75,6 +79,8 @@ class TableSpec:
     duplicate: str | None = None  # reason a repeated record_id is skipped; None: not checked
     rules: tuple[Rule, ...] = ()
     custom_entity: str | None = None  # FieldDefinition.entity of its custom_fields, if any
+    # Two fields whose equal values make a row no record (left out and counted).
+    no_move: tuple[str, str] | None = None
     extras: Callable[[FileRead], Extras] = lambda read: Extras()
 
 
@@ -89,16 +95,45 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
             f"{facts.path.name}: not UTF-8, read as Latin-1; set encoding if that is wrong"
         )
     state = dlt.current.resource_state()
+    shape = options_fingerprint(options, file, spec)
     if (
         not ctx.full_refresh
         and state.get("fingerprint") == facts.fingerprint
         and state.get("path") == str(facts.path)
     ):
-        return
+        changed = changed_options(state.get("options"), shape)
+        if not changed:
+            return
+        ctx.notes.append(f"{facts.path.name} read again: {changed}")
     yield from FileRead(ctx, options, spec, file, facts).read()
     state = dlt.current.resource_state()
     state["fingerprint"] = facts.fingerprint
     state["path"] = str(facts.path)
+    state["options"] = shape
+
+
+def options_fingerprint(options: CsvOptions, file: CsvFile, spec: TableSpec) -> dict[str, str]:
+    """A digest per option that shapes the rows read from ``file`` (every option of the
+    file but its path, and ``max_amount`` where amounts are read; ``chunk_rows`` and
+    ``fast_path`` change no row): an edited mapping re-reads an unchanged file, and the run
+    can say which option changed."""
+    values = file.model_dump(mode="json", exclude={"path"})
+    if AMOUNT in spec.rules:
+        values["max_amount"] = options.max_amount
+    return {
+        name: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+        for name, value in sorted(values.items())
+    }
+
+
+def changed_options(previous: dict[str, str] | None, now: dict[str, str]) -> str:
+    """What changed since the last read, in words ('' when nothing did)."""
+    if previous is None:
+        return "the last load did not record the options it was read with"
+    changed = sorted(
+        name for name in previous.keys() | now.keys() if previous.get(name) != now.get(name)
+    )
+    return f"its mapping changed ({', '.join(changed)})" if changed else ""
 
 
 class FileRead:
@@ -141,6 +176,8 @@ class FileRead:
             )
             self.custom = CustomFields(columns, ctx.name, spec.custom_entity) if columns else None
         self.extras = spec.extras(self)
+        self.picked = RowFilter.of(file, header, facts)
+        self.left_out = {"where": 0, "no_move": 0}  # rows that are no record, by why
 
     def read(self) -> Iterator[Any]:
         """Clean blocks through the fast path, everything else row by row."""
@@ -159,6 +196,19 @@ class FileRead:
         if self.custom is not None:
             yield variant(FieldDefinition, self.custom.definitions())
         yield from self.extras.finish()
+        self._say_left_out()
+
+    def _say_left_out(self) -> None:
+        name, (where, no_move) = self.facts.path.name, self.left_out.values()
+        if where and self.picked is not None:
+            self.ctx.notes.append(
+                f"{name}: {where:,} row(s) left out (where {self.picked.describe()})"
+            )
+        if no_move and self.spec.no_move is not None:
+            same, other = (self.reader.column_of(f) or f for f in self.spec.no_move)
+            self.ctx.notes.append(
+                f"{name}: {no_move:,} row(s) left out ({other} = {same}: no stage move)"
+            )
 
     def _block_file(self) -> BlockFile | None:
         """The file cut in blocks, or None when the row path alone reads it."""
@@ -168,6 +218,7 @@ class FileRead:
             return None
         indexes = [f.index for f in reader.fields if f.index is not None]
         indexes += self.extras.indexes + (self.custom.indexes if self.custom else ())
+        indexes += self.picked.indexes if self.picked is not None else ()
         blocks = BlockFile(
             self.facts,
             reader.width,
@@ -197,8 +248,16 @@ class FileRead:
         spec = self.spec
         dropped: Dropped = []
         record_id = None
+        # A ragged row (a report footer) is quarantined below, whatever its cells say.
+        ragged = len(cells) != self.reader.width
+        if self.picked is not None and not ragged and not self.picked.row(cells):
+            self.left_out["where"] += 1
+            return
         try:
             values = self.reader.read(line, cells, self.required, dropped)
+            if spec.no_move is not None and _no_move(values, spec.no_move):
+                self.left_out["no_move"] += 1
+                return
             record_id = values[spec.record_id]
             if spec.duplicate is not None and record_id in self.seen:
                 reason = spec.duplicate.format(line=self.seen[record_id])
@@ -230,8 +289,22 @@ class FileRead:
 
     def block(self, first_line: int, table: pa.Table) -> list[Any]:
         """The fast path: a block's tables, or NotClean before any state changes."""
-        spec, rows = self.spec, table.num_rows
+        spec = self.spec
+        left_out = dict.fromkeys(self.left_out, 0)
+        if self.picked is not None:
+            table, left_out["where"] = self.picked.block(table)
+            if spec.duplicate is not None and left_out["where"]:
+                raise NotClean("rows left out: line numbers would shift")
         values = self._columns(table)
+        if spec.no_move is not None:
+            same, other = (values.get(f) for f in spec.no_move)
+            if same is not None and other is not None:
+                moved = pc.fill_null(pc.not_equal(same, other), True)
+                left_out["no_move"] = len(moved) - pc.sum(moved).as_py() if len(moved) else 0
+                if left_out["no_move"]:
+                    table = table.filter(moved)
+                    values = {name: column.filter(moved) for name, column in values.items()}
+        rows = table.num_rows
         for rule in spec.rules:
             rule.block(values, rows, self)
         if self.custom is not None:
@@ -251,6 +324,8 @@ class FileRead:
         # Every check passed: only now does the block count as read.
         if listed is not None:
             self.seen.update(zip(listed, range(first_line, first_line + rows), strict=True))
+        for why, n in left_out.items():
+            self.left_out[why] += n
         return out
 
     def _columns(self, table: pa.Table) -> dict[str, pa.Array]:
@@ -335,3 +410,64 @@ def _new_ids(ids: pa.Array, seen: dict[str, int]) -> list[str]:
     if not seen.keys().isdisjoint(listed):
         raise NotClean("id seen in an earlier block")
     return listed
+
+
+def _no_move(values: dict[str, Any], fields: tuple[str, str]) -> bool:
+    same, other = (values.get(f) for f in fields)
+    return same is not None and same == other
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """A file's ``where``: the rows that are records (the stage rows of a change log)."""
+
+    by_index: dict[int, frozenset[str]]  # column -> accepted values, trimmed, case-folded
+    names: dict[int, tuple[str, list[str]]]  # column -> (its name, values as written)
+
+    @staticmethod
+    def of(file: CsvFile, header: list[str], facts: FileFacts) -> RowFilter | None:
+        where: dict[str, list[str]] = getattr(file, "where", {})
+        if not where:
+            return None
+        positions = {name.lower(): i for i, name in enumerate(header)}
+        missing = [column for column in where if column.lower() not in positions]
+        if missing:
+            raise InputError(
+                f"{facts.path}: where: no column {', '.join(map(repr, missing))}; "
+                f"the file has: {', '.join(header)}"
+            )
+        by_index = {
+            positions[c.lower()]: frozenset(v.strip().casefold() for v in values)
+            for c, values in where.items()
+        }
+        names = {positions[c.lower()]: (c, values) for c, values in where.items()}
+        return RowFilter(by_index, names)
+
+    @property
+    def indexes(self) -> tuple[int, ...]:
+        return tuple(self.by_index)
+
+    def describe(self) -> str:
+        return " and ".join(
+            f"{column} = {' or '.join(values)}" for column, values in self.names.values()
+        )
+
+    def row(self, cells: list[str]) -> bool:
+        return all(
+            index < len(cells) and cells[index].strip().casefold() in accepted
+            for index, accepted in self.by_index.items()
+        )
+
+    def block(self, table: pa.Table) -> tuple[pa.Table, int]:
+        """The block's rows that pass, and how many did not; NotClean for text that
+        Arrow cannot fold as Python does."""
+        keep = pa.array([True] * table.num_rows)
+        for index, accepted in self.by_index.items():
+            text = fast.trim(table.column(f"c{index}").combine_chunks())
+            fast.require_ascii(text)
+            folded = pc.ascii_lower(text)
+            keep = pc.and_(
+                keep, pc.is_in(folded, value_set=pa.array(sorted(accepted), pa.string()))
+            )
+        passed = pc.sum(keep).as_py() or 0
+        return table.filter(keep), table.num_rows - passed

@@ -193,6 +193,10 @@ class OwnersFile(CsvFile):
 
 
 class StageHistoryFile(CsvFile):
+    """A file of stage moves: one row per move, or a long-form change log (one row per
+    change of any field, such as Salesforce's field history or Pipedrive's change log),
+    whose stage rows ``where`` picks."""
+
     allowed_fields = (
         "deal_id",
         "stage_id",
@@ -202,6 +206,32 @@ class StageHistoryFile(CsvFile):
         "changed_by",
     )
     required_fields = ("deal_id", "stage_id", "changed_at")
+
+    where: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="column -> value (or list of values): only rows whose cell is one of "
+        "them are stage moves (compared trimmed, ignoring case); every other row is left "
+        "out and counted, e.g. {Field / Event: Stage} for a change log that also records "
+        "owner, amount or status changes",
+    )
+
+    @field_validator("where", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {c: [v] if isinstance(v, str) else v for c, v in value.items()}
+        return value
+
+    @field_validator("where")
+    @classmethod
+    def _some_values(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for column, values in value.items():
+            if not values:
+                raise ValueError(f"where.{column}: list at least one value")
+        return value
+
+    def used_columns(self) -> set[str]:
+        return super().used_columns() | set(self.where)
 
 
 class CsvOptions(StrictModel):

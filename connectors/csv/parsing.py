@@ -24,8 +24,23 @@ _COMMON_DATE_FORMATS = (
     "%d %b %Y",
     "%Y%m%d",
 )
-_MONTH_FIRST = ("%m/%d/%Y", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%y", "%m-%d-%Y")
-_DAY_FIRST = ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%y", "%d-%m-%Y")
+_MONTH_FIRST = (
+    "%m/%d/%Y",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %I:%M %p",  # Salesforce report exports in a US locale: 3/5/2024 2:22 PM
+    "%m/%d/%Y, %I:%M %p",
+    "%m/%d/%y",
+    "%m-%d-%Y",
+)
+_DAY_FIRST = (
+    "%d/%m/%Y",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y, %H:%M",
+    "%d/%m/%y",
+    "%d-%m-%Y",
+)
 _TRUE = {"true", "t", "yes", "y", "1", "done", "completed", "x"}
 _FALSE = {"false", "f", "no", "n", "0", "open", "not completed", ""}
 _NUMBER_JUNK = re.compile(r"[\s$€£¥\u00a0\u202f']")

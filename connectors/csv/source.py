@@ -44,7 +44,11 @@ STAGE_HISTORY = TableSpec(
     keys={"deal_key": "deal_id"},
     reads={"deal_id": str},
     constants={"origin": "crm_history"},
-    fills={"pipeline_id": DEFAULT_PIPELINE},
+    # No pipeline fill: a history row without one is in its deal's pipeline (the
+    # transforms take the deal's), not in a "default" pipeline the deals may not use.
+    # A change-log row whose stage is the stage it had (an amount edit in Salesforce's
+    # Opportunity History) moves nothing.
+    no_move=("from_stage_id", "stage_id"),
 )
 ACTIVITIES = TableSpec(
     option="activities",
