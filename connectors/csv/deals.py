@@ -130,7 +130,7 @@ class DealExtras(Extras):
         if values.get("stage_id"):
             self.stages.add((pipeline_id, values["stage_id"]))
             if (counts := self.in_stage.get(values["stage_id"])) is not None:
-                counts[values.get("status")] += 1
+                counts[str(values.get("status"))] += 1
         for dates in self.dates:
             stage, index = dates.stage, dates.index
             raw = cells[index].strip() if index < len(cells) else ""
