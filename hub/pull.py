@@ -28,6 +28,7 @@ from connectors.registry import get_connector
 from hub.warehouse import Warehouse, dataset_name, hub_runs
 from hub.warehouse.meta import ensure_hub_tables
 from hub.warehouse.observations import record_observations
+from hub.warehouse.quarantine import drop_requarantined
 from models.config import HubConfig, SourceConfig
 from models.errors import ConfigError, HubError, QuotaExhausted, SourceError
 
@@ -144,6 +145,7 @@ def pull_source(
             # the observations skip what they changed (e.g. deals they marked deleted).
             for step in ctx.post_load:
                 step(conn, dataset_name(source.name))
+            run.quarantined = max(0, run.quarantined - drop_requarantined(conn, source.name))
             run.observations = record_observations(conn, source.name, started)
         if ctx.stop_reason:
             run.status = "stopped"

@@ -43,6 +43,7 @@ from connectors.pipedrive.client import (
     v1_stamp,
 )
 from connectors.pipedrive.fields import CustomFields
+from connectors.pipedrive.flow_memory import FlowMemory
 from connectors.pipedrive.mapping import (
     REMOVED,
     HubIdentity,
@@ -193,7 +194,7 @@ def deal_pages(run: PipedriveRun) -> Iterator[Page]:
     state["watermark"] = watermark_text
     watermark = None if ctx.full_refresh else parse_time(watermark_text)
     since = None if watermark is None else watermark - run.lookback
-    seen: dict[str, str] = dlt.current.source_state().setdefault("flow", {}).setdefault("seen", {})
+    memory = FlowMemory(dlt.current.source_state().setdefault("flow", {}))
     if ctx.stop_reason:
         return
     try:
@@ -204,7 +205,7 @@ def deal_pages(run: PipedriveRun) -> Iterator[Page]:
     endpoints = ["deals"] + (["deals_archived"] if run.options.include_archived else [])
     for name in endpoints:
         cursor = run.cursor(state, "cursor" if name == "deals" else "archived_cursor")
-        yield from _deal_listing(run, name, cursor, since, seen)
+        yield from _deal_listing(run, name, cursor, since, memory)
         if ctx.stop_reason:
             return
     state["watermark"] = state.get("cursor")
@@ -392,7 +393,7 @@ def _deal_listing(
     endpoint: str,
     cursor: Cursor[datetime],
     since: datetime | None,
-    seen: dict[str, str],
+    memory: FlowMemory,
 ) -> Iterator[Page]:
     """One deal listing, page by page with each page's flows read; the cursor moves past
     a page only once it was yielded, and only as far as its deals whose flow was read."""
@@ -411,7 +412,7 @@ def _deal_listing(
         history: list[Row] = []
         for d in page:
             try:
-                history.extend(_flow_rows(run, d, since, seen))
+                history.extend(_flow_rows(run, d, since, memory))
             except QuotaExhausted as exc:
                 run.ctx.stop(str(exc))
                 break
@@ -428,29 +429,23 @@ def _deal_listing(
             }
             _advance(cursor, done)  # sorted by update_time: the last complete deal's
             cursor.commit()
-        if since is not None:  # forget what fell out of the lookback window
-            for deal_id, stamp in list(seen.items()):
-                t = _time(stamp)
-                if t is not None and t < since:
-                    del seen[deal_id]
+        if since is not None:
+            memory.forget_before(since)
 
 
-def _flow_rows(
-    run: PipedriveRun, d: Row, since: datetime | None, seen: dict[str, str]
-) -> list[Row]:
+def _flow_rows(run: PipedriveRun, d: Row, since: datetime | None, memory: FlowMemory) -> list[Row]:
     """Stage-history rows of one deal; reads its flow (40 tokens) only when its stage
     moved since the watermark and was not read at this ``stage_change_time`` already."""
     src, deal_id = run.src, str(d["id"])
-    moved = _time(d.get("stage_change_time"))
     rows: list[Row] = []
-    if moved is None:  # never moved: it entered its stage when added
+    if _time(d.get("stage_change_time")) is None:  # never moved: it entered its stage when added
         entry = initial_entry(src, d)
         rows.extend([entry] if entry else [])
         closed = terminal_entry(src, d)
         if closed and (since is None or closed["changed_at"] >= since):
             rows.append(closed)
         return rows
-    if (since is None or moved >= since) and seen.get(deal_id) != d.get("stage_change_time"):
+    if memory.needs_flow(d, since):
         flow = [
             item
             for part in iter_pages(
@@ -459,10 +454,10 @@ def _flow_rows(
             for item in part
         ]
         rows.extend(history_rows(src, d, flow, run.me))
-        seen[deal_id] = str(d.get("stage_change_time"))
+        memory.flow_read(d)
         return rows
     closed = terminal_entry(src, d)
-    if closed and since is not None and closed["changed_at"] >= since:
+    if closed and since is not None and memory.new_outcome(d, closed["changed_at"], since):
         rows.append(closed)  # newly won/lost without a stage move: no flow needed
     return rows
 

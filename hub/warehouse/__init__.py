@@ -5,6 +5,7 @@
 - ``meta``: the hub's own schema ``hub_meta`` and its tables
 - ``config_tables``: hub.yml's stages, stage map, rates, sources and quotas as tables
 - ``observations``: the stage-observation rule (the hub keeps stage history itself)
+- ``quarantine``: one quarantine row per refused value, however often it is read
 """
 
 from hub.warehouse.backends import Warehouse
