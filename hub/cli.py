@@ -297,7 +297,7 @@ def status(
         str | None, typer.Option(help="Show quarantined records of SOURCE.")
     ] = None,
 ) -> None:
-    """Last runs: rows per table, requests, quarantined rows, durations, warnings."""
+    """Last runs: rows, requests, quarantined rows, durations, warnings; undated deals."""
     from hub.status import quarantine_counts, quarantine_sample, recent_runs
 
     def body() -> None:
