@@ -28,7 +28,7 @@ STAGE_MAP = {  # native label -> canonical stage (hub.yml stage_map of the sourc
 STATUS = {"Won": "won", "Lost": "lost"}
 
 
-def _t(day: int) -> datetime:
+def on_day(day: int) -> datetime:
     return datetime(2026, 3, 1, 9, tzinfo=UTC) + timedelta(days=day)
 
 
@@ -36,28 +36,28 @@ def _t(day: int) -> datetime:
 # column where it differs from the engage date; path / created_at / source: what the hub must
 # derive, by hand.
 EXPORT_DEALS: list[dict[str, Any]] = [
-    dict(id="x_won1", stage="Won", engage=_t(1), closed=_t(20), amount="1000",
-         path=[("qualification", _t(1)), ("closed_won", _t(20))]),
-    dict(id="x_won2", stage="Won", engage=_t(5), closed=_t(15), amount="3000",
-         path=[("qualification", _t(5)), ("closed_won", _t(15))]),
-    dict(id="x_lost1", stage="Lost", engage=_t(3), closed=_t(33), amount="500",
-         path=[("qualification", _t(3)), ("closed_lost", _t(33))]),
-    dict(id="x_open1", stage="Engaging", engage=_t(40), amount="800",
-         path=[("qualification", _t(40))]),
-    dict(id="x_open2", stage="Engaging", engage=_t(100), amount="1200",
-         path=[("qualification", _t(100))]),
+    dict(id="x_won1", stage="Won", engage=on_day(1), closed=on_day(20), amount="1000",
+         path=[("qualification", on_day(1)), ("closed_won", on_day(20))]),
+    dict(id="x_won2", stage="Won", engage=on_day(5), closed=on_day(15), amount="3000",
+         path=[("qualification", on_day(5)), ("closed_won", on_day(15))]),
+    dict(id="x_lost1", stage="Lost", engage=on_day(3), closed=on_day(33), amount="500",
+         path=[("qualification", on_day(3)), ("closed_lost", on_day(33))]),
+    dict(id="x_open1", stage="Engaging", engage=on_day(40), amount="800",
+         path=[("qualification", on_day(40))]),
+    dict(id="x_open2", stage="Engaging", engage=on_day(100), amount="1200",
+         path=[("qualification", on_day(100))]),
     # the creation column is blank, the Engaging date is not
-    dict(id="x_stageonly", stage="Engaging", engage=_t(60), created=None, amount="600",
-         path=[("qualification", _t(60))], created_at=_t(60), source="first_stage_event"),
+    dict(id="x_stageonly", stage="Engaging", engage=on_day(60), created=None, amount="600",
+         path=[("qualification", on_day(60))], created_at=on_day(60), source="first_stage_event"),
     # no date at all: in the pipeline from when the hub first saw it
     dict(id="x_pros1", stage="Prospecting", amount=None,
          path=[("prospecting", SYNC)], created_at=SYNC, source="first_seen"),
     # no date, but an activity logged on it
-    dict(id="x_pros2", stage="Prospecting", activity=_t(50), amount=None,
-         path=[("prospecting", _t(50))], created_at=_t(50), source="first_activity"),
+    dict(id="x_pros2", stage="Prospecting", activity=on_day(50), amount=None,
+         path=[("prospecting", on_day(50))], created_at=on_day(50), source="first_activity"),
     # only a close date
-    dict(id="x_closeonly", stage="Won", closed=_t(30), amount="2000",
-         path=[("closed_won", _t(30))], created_at=_t(30), source="closed_at"),
+    dict(id="x_closeonly", stage="Won", closed=on_day(30), amount="2000",
+         path=[("closed_won", on_day(30))], created_at=on_day(30), source="closed_at"),
 ]  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from hub.status import undated_deals
 from models.config import parse_config
 
 from .conftest import Built
-from .fixtures_export import SYNC, _t
+from .fixtures_export import SYNC, on_day
 
 approx = pytest.approx
 EXPORT = "source_name = 'export'"
@@ -31,10 +31,10 @@ def test_closed_deals_enter_won_and_lost_at_their_close_date(built: Built) -> No
         "('export:x_won1', 'export:x_lost1') order by deal_key, spell_index"
     )
     assert [(r["deal_key"], r["canonical_stage"], r["entered_at"]) for r in rows] == [
-        ("export:x_lost1", "qualification", _t(3)),
-        ("export:x_lost1", "closed_lost", _t(33)),
-        ("export:x_won1", "qualification", _t(1)),
-        ("export:x_won1", "closed_won", _t(20)),
+        ("export:x_lost1", "qualification", on_day(3)),
+        ("export:x_lost1", "closed_lost", on_day(33)),
+        ("export:x_won1", "qualification", on_day(1)),
+        ("export:x_won1", "closed_won", on_day(20)),
     ]
     assert [r["days"] for r in rows if r["canonical_stage"] == "qualification"] == [30.0, 19.0]
 
@@ -73,15 +73,15 @@ def test_the_daily_snapshot_counts_the_deals_open_on_past_days(built: Built) -> 
 def test_deals_without_a_creation_date_are_dated_and_flagged(built: Built) -> None:
     rows = {r["deal_key"]: r for r in built.table("analytics.deals", EXPORT)}
     assert {k: (r["created_at"], r["created_at_source"]) for k, r in rows.items()} == {
-        "export:x_won1": (_t(1), "crm"),
-        "export:x_won2": (_t(5), "crm"),
-        "export:x_lost1": (_t(3), "crm"),
-        "export:x_open1": (_t(40), "crm"),
-        "export:x_open2": (_t(100), "crm"),
-        "export:x_stageonly": (_t(60), "first_stage_event"),
+        "export:x_won1": (on_day(1), "crm"),
+        "export:x_won2": (on_day(5), "crm"),
+        "export:x_lost1": (on_day(3), "crm"),
+        "export:x_open1": (on_day(40), "crm"),
+        "export:x_open2": (on_day(100), "crm"),
+        "export:x_stageonly": (on_day(60), "first_stage_event"),
         "export:x_pros1": (SYNC, "first_seen"),
-        "export:x_pros2": (_t(50), "first_activity"),
-        "export:x_closeonly": (_t(30), "closed_at"),
+        "export:x_pros2": (on_day(50), "first_activity"),
+        "export:x_closeonly": (on_day(30), "closed_at"),
     }
     assert all(r["is_counted"] for r in rows.values())
     assert {k for k, r in rows.items() if not r["has_dated_creation"]} == {"export:x_pros1"}
