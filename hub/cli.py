@@ -232,6 +232,16 @@ def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
         )
 
 
+def _print_undated(cfg: HubConfig) -> None:
+    """How many deals had no creation date and what the marts did with them."""
+    from hub.status import undated_deals
+
+    undated = undated_deals(cfg)
+    line = undated.describe() if undated else None
+    if line:
+        console.print(f"note: {escape(line)}", highlight=False, soft_wrap=True)
+
+
 SourcesOption = Annotated[
     list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
 ]
@@ -274,6 +284,7 @@ def sync(
         if code == 1:
             return code
         _transform(cfg, as_utc(as_of))
+        _print_undated(cfg)
         if cfg.push.auto:
             from hub.push.render import push_command
 
@@ -294,7 +305,7 @@ def status(
         str | None, typer.Option(help="Show quarantined records of SOURCE.")
     ] = None,
 ) -> None:
-    """Last runs: rows per table, requests, quarantined rows, durations, warnings."""
+    """Last runs: rows, requests, quarantined rows, durations, warnings; undated deals."""
     from hub.status import quarantine_counts, quarantine_sample, recent_runs
 
     def body() -> None:
@@ -356,6 +367,7 @@ def status(
             console.print(
                 f"quarantined records in total: {escape(listed)} (hub status --quarantine SOURCE)"
             )
+        _print_undated(cfg)
 
     _guard(body)
 

@@ -1,4 +1,5 @@
-"""``hub status``: the last runs per source, from ``hub_runs`` and the quarantine tables."""
+"""``hub status``: the last runs per source, from ``hub_runs`` and the quarantine tables, and
+what the hub did with deals whose CRM gave no creation date (from the deals mart)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,77 @@ def quarantine_sample(config: HubConfig, source_name: str, limit: int = 20) -> l
             )
         )
         return [dict(r) for r in result.mappings()]
+
+
+MARTS = "analytics"  # the schema dbt builds the marts in (dbt_project.yml)
+
+# Where the deals mart says a creation instant came from, when the CRM gave none
+# (int_deal_created; docs/metrics.md "Creation"), in the order the message names them.
+INFERRED_FROM = {
+    "first_stage_event": "their first stage event",
+    "first_activity": "their first activity",
+    "closed_at": "their close date",
+}
+
+
+@dataclass(frozen=True)
+class UndatedDeals:
+    """Deals (not deleted) whose CRM gave no creation date, by what the hub did instead."""
+
+    inferred: dict[str, int]  # created_at_source (INFERRED_FROM) -> deals
+    first_seen: int  # no dated fact: counted in the current pipeline from when first seen
+    unplaced: int  # nothing dates them, never observed nor loaded with a time: left out
+
+    @property
+    def total(self) -> int:
+        return sum(self.inferred.values()) + self.first_seen + self.unplaced
+
+    def describe(self) -> str | None:
+        """One line for `hub sync` and `hub status`; None when every deal had a date."""
+        if not self.total:
+            return None
+        parts = [
+            f"{n:,} dated from {INFERRED_FROM[source]}" for source, n in self.inferred.items() if n
+        ]
+        if self.first_seen:
+            parts.append(
+                f"{self.first_seen:,} with no dated fact count in the current pipeline (board, "
+                "forecast, coverage, stalled) from when the hub first saw them and are left "
+                "out of cohort and period metrics"
+            )
+        if self.unplaced:
+            parts.append(f"{self.unplaced:,} with nothing to date them are left out")
+        return (
+            f"{self.total:,} deal(s) had no creation date: {'; '.join(parts)} "
+            "(analytics.deals.created_at_source)"
+        )
+
+
+def undated_deals(config: HubConfig) -> UndatedDeals | None:
+    """From the deals mart; None before the first transform built it."""
+    warehouse = Warehouse(config)
+    if not warehouse.exists():
+        return None
+    with warehouse.connect() as conn:
+        built = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = :schema "
+                "AND table_name = 'deals' AND column_name = 'created_at_source'"
+            ),
+            {"schema": MARTS},
+        ).scalar()
+        if not built:
+            return None
+        rows = conn.execute(
+            sa.text(
+                "SELECT coalesce(created_at_source, 'none') AS source, count(*) AS n "
+                f"FROM {MARTS}.deals WHERE NOT is_deleted "
+                "AND coalesce(created_at_source, 'none') <> 'crm' GROUP BY 1"
+            )
+        ).all()
+    counts = {source: int(n) for source, n in rows}
+    return UndatedDeals(
+        inferred={source: counts.get(source, 0) for source in INFERRED_FROM},
+        first_seen=counts.get("first_seen", 0),
+        unplaced=counts.get("none", 0),
+    )

@@ -280,7 +280,8 @@ def test_accounts_fields_duplicates_and_breakdowns_are_equal_on_duckdb_and_postg
     tmp_path: Path, pg_database: dict[str, Any]
 ) -> None:
     """The transforms fixture (accounts, custom fields of every type, duplicates, resolution,
-    dimensions of every kind) built on both warehouses: every mart equal, row for row."""
+    dimensions of every kind, deals without a creation date, closes from an engage/close
+    export) built on both warehouses: every mart equal, row for row."""
     from tests.transforms.fixtures import build_warehouse, dbt_vars
 
     duck_dir, pg_dir = tmp_path / "duck", tmp_path / "pg"
@@ -307,8 +308,22 @@ def test_accounts_fields_duplicates_and_breakdowns_are_equal_on_duckdb_and_postg
     )
     duck, pg = _analytics_duckdb(duck_dir / "hub.duckdb"), _analytics_postgres(pg_database)
     assert sorted(pg) == sorted(duck)
-    for name in ("accounts", "duplicate_deals", "deal_fields", "account_fields"):
+    for name in (
+        "accounts",
+        "duplicate_deals",
+        "deal_fields",
+        "account_fields",
+        "sales_cycle_by_period",
+        "stage_conversion_by_rep",
+        "time_in_stage_by_rep",
+    ):
         assert duck[name][1], f"{name} is empty: the comparison would prove nothing"
+    # every way of dating a deal (issue #14) and the all-time rows are part of the comparison
+    columns, rows = duck["deals"]
+    sources = {row[columns.index("created_at_source")] for row in rows}
+    assert sources == {"crm", "first_stage_event", "first_activity", "closed_at", "first_seen"}
+    columns, rows = duck["win_rate"]
+    assert "all" in {row[columns.index("period_type")] for row in rows}
     for name, (columns, rows) in duck.items():
         pg_columns, pg_rows = pg[name]
         assert pg_columns == columns, name

@@ -25,6 +25,8 @@ def quarter_start(t: datetime | date) -> date:
 
 
 PERIODS: dict[str, Callable[[datetime], date]] = {"month": month_start, "quarter": quarter_start}
+# win_rate, deal_size and sales_cycle_by_period also have an all-time row (period_start NULL)
+CLOSE_PERIODS: dict[str, Callable[[datetime], date | None]] = {**PERIODS, "all": lambda _t: None}
 
 
 def days(a: datetime, b: datetime) -> float:
@@ -98,3 +100,8 @@ def keyed(rows: list[dict], names: list[str]) -> dict[tuple, dict]:
         assert key not in out, f"duplicate grain {key}"
         out[key] = r
     return out
+
+
+def has_cycle(d: ExpectedDeal) -> bool:
+    """sales_cycle measures the deal: its creation was not inferred from its close."""
+    return d.created_at_source != "closed_at"

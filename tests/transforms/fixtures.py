@@ -1,8 +1,9 @@
 """A small warehouse that honours the dbt input contract, built without the pull code.
 
 Three generated sources (HubSpot-, Pipedrive- and CSV-shaped) share one synthetic world, plus
-an ``edge`` source of hand-written deals and a ``hand`` source of hand-written accounts, custom
-fields and a duplicate (fixtures_accounts.py). The generated sources also carry the world's
+an ``edge`` source of hand-written deals, a ``hand`` source of hand-written accounts, custom
+fields and a duplicate, and an ``export`` source laid out like an engage/close CSV export with
+deals that have no creation date (fixtures_export.py). The generated sources also carry the world's
 companies as accounts, custom fields (lead_source; segment, employees) and migrated copies of
 each other's deals; the tables account resolution and duplicate detection would write
 (hub_account_resolution, hub_deal_duplicates) are written here from the generator's truth,
@@ -62,7 +63,8 @@ PIPEDRIVE_IDS = {s: str(k + 1) for k, s in enumerate(OPEN_STAGES)}
 SOURCES = {"hubspot_main": "hubspot", "pipedrive_eu": "pipedrive", "csv_legacy": "csv"}
 EDGE_SOURCE = "edge"
 HAND_SOURCE = "hand"
-ALL_SOURCES = {**SOURCES, EDGE_SOURCE: "hubspot", HAND_SOURCE: "salesforce"}
+EXPORT_SOURCE = "export"  # an engage/close CSV export, first synced without as_of
+ALL_SOURCES = {**SOURCES, EDGE_SOURCE: "hubspot", HAND_SOURCE: "salesforce", EXPORT_SOURCE: "csv"}
 DUPLICATE_SHARE = 0.05  # of each source's deals, also held by the next source as a copy
 # Sources that hold migrated copies: a Pipedrive-shaped won copy would need an open stage the
 # generator's copy does not have (it keeps only the terminal one).
@@ -107,6 +109,13 @@ class ExpectedDeal:
     duplicate_of: str | None = None  # the deal counted instead (hub_deal_duplicates)
     # the deal's value of each fixture dimension (DIMENSIONS), None where it has none
     dimensions: dict[str, str | None] = field(default_factory=dict)
+    # where created_at comes from (int_deal_created): crm, or inferred for a deal without one
+    created_at_source: str = "crm"
+
+    @property
+    def has_dated_creation(self) -> bool:
+        """Cohort and period marts use the deal (its creation is a fact, not first seen)."""
+        return self.created_at_source != "first_seen"
 
     @property
     def canonical_stage(self) -> str:
@@ -127,6 +136,18 @@ class ExpectedDeal:
     def counts(self) -> bool:
         """Deals the metric marts use: existing, and not a copy of a deal counted instead."""
         return self.exists and self.duplicate_of is None
+
+
+def _without_open_history(stage: str, created: datetime, last: Any) -> list[tuple[str, datetime]]:
+    """The path of a deal whose only known stage is its current one (at most one history event,
+    ``last``, in it): an open deal is in it from creation; a won or lost deal enters it when
+    it closed (its stage_changed_at), in a stage the hub cannot know ('unmapped') before."""
+    if created > AS_OF:
+        return []
+    if stage not in OUTCOME:
+        return [(stage, created)]
+    before = [("unmapped", created)] if created < last.entered_at else []
+    return _collapse([*before, (stage, last.entered_at)])
 
 
 def _collapse(path: list[tuple[str, datetime]]) -> list[tuple[str, datetime]]:
@@ -286,7 +307,7 @@ def _generated(tables: Tables, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
                 pipeline_id, stage_id = "Sales", STAGE_LABELS[deal.stage]
                 if deal.index % 7 == 0:  # no history beyond creation
                     changes = []
-                    exp_path = [(deal.stage, deal.created_at)]
+                    exp_path = _without_open_history(deal.stage, deal.created_at, deal.path[-1])
                 else:
                     changes = [(STAGE_LABELS[s], t) for s, t in visits]
                     exp_path = _collapse(visits)
@@ -308,7 +329,7 @@ def _generated(tables: Tables, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
             if original is not None:
                 # A copy's history starts at its current stage; the deal was created earlier in
                 # it (a creation event in the first known stage), or not yet by as_of.
-                exp_path = [(deal.stage, deal.created_at)] if deal.created_at <= AS_OF else []
+                exp_path = _without_open_history(deal.stage, deal.created_at, deal.path[-1])
             if crm == "hubspot" and deal.index % 5 == 0 and original is None:
                 # A later sync saw the deal where it already was: must collapse away.
                 seen_at = min(AS_OF, visits[-1][1] + timedelta(hours=6))
@@ -860,10 +881,13 @@ def _hand_written(tables: Tables, source: str, crm: str, deals: list[dict]) -> l
 def build_warehouse(path: Path, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
     """Write the contract's input tables into a new DuckDB file; return the expected deals."""
     tables = Tables()
+    from .fixtures_export import write_export_source
+
     expected = (
         _generated(tables, n_deals)
         + _hand_written(tables, EDGE_SOURCE, "hubspot", EDGE_DEALS)
         + _hand_written(tables, HAND_SOURCE, "salesforce", HAND_DEALS)
+        + write_export_source(tables)
     )
     for k, stage in enumerate(CANONICAL_STAGES):
         tables.add(
@@ -951,7 +975,7 @@ def build_warehouse(path: Path, n_deals: int = N_DEALS) -> list[ExpectedDeal]:
 def dbt_vars() -> dict[str, Any]:
     return {
         "as_of": AS_OF_VAR,
-        "sources": [*SOURCES, EDGE_SOURCE, HAND_SOURCE],
+        "sources": [*SOURCES, EDGE_SOURCE, HAND_SOURCE, EXPORT_SOURCE],
         "dimensions": DIMENSIONS,
         "base_currency": BASE_CURRENCY,
         "stall_p90_default": True,

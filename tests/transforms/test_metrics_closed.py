@@ -8,10 +8,11 @@ import pytest
 
 from .conftest import Built
 from .expected import (
-    PERIODS,
+    CLOSE_PERIODS,
     counted,
     days,
     grouped,
+    has_cycle,
     is_lost,
     is_won,
     keyed,
@@ -26,7 +27,7 @@ approx = pytest.approx
 
 
 def _periodised(deals, at):
-    return [(pt, f(at(d)), d) for d in deals for pt, f in PERIODS.items()]
+    return [(pt, f(at(d)), d) for d in deals for pt, f in CLOSE_PERIODS.items()]
 
 
 def test_win_rate_by_count_and_value(built: Built) -> None:
@@ -62,6 +63,11 @@ def test_win_rate_by_count_and_value(built: Built) -> None:
     # the whole-company monthly rate for one month, spelled out
     june = got[("month", datetime(2026, 6, 1).date(), "*", "*", "*")]
     assert 0 < june["win_rate"] < 1
+    # the all-time row is the sum of the quarters (a reader summing every row must filter it)
+    quarters = [r for k, r in got.items() if k[0] == "quarter" and k[2:] == ("*", "*", "*")]
+    everything = got[("all", None, "*", "*", "*")]
+    assert everything["won_count"] == sum(r["won_count"] for r in quarters)
+    assert everything["lost_count"] == sum(r["lost_count"] for r in quarters)
 
 
 def test_deal_size_of_won_deals(built: Built) -> None:
@@ -97,7 +103,7 @@ def test_deal_size_of_won_deals(built: Built) -> None:
 
 
 def test_sales_cycle(built: Built) -> None:
-    closed = [d for d in counted(built.expected) if is_won(d) or is_lost(d)]
+    closed = [d for d in counted(built.expected) if (is_won(d) or is_lost(d)) and has_cycle(d)]
     dims = {"outcome": lambda d: d.status, "source_name": lambda d: d.source_name}
     want = grouped(closed, dims, [("outcome", "source_name"), ("outcome",)])
     got = keyed(built.table("analytics.sales_cycle"), list(dims))
@@ -152,7 +158,7 @@ def test_stage_conversion_both_modes(built: Built) -> None:
     items = []
     for d in counted(built.expected):
         flags = _funnel_flags(d)
-        if flags is not None:
+        if flags is not None and d.has_dated_creation:
             items.append((d, flags))
     dims = {
         "source_name": lambda x: x[0].source_name,
@@ -260,3 +266,101 @@ def test_stage_conversion_on_hand_computed_edge_deals(built: Built) -> None:
                 mode,
                 stage,
             )
+
+
+def test_sales_cycle_by_close_period_and_rep(built: Built) -> None:
+    closed = [d for d in counted(built.expected) if (is_won(d) or is_lost(d)) and has_cycle(d)]
+    dims = {
+        "period_type": lambda x: x[0],
+        "period_start": lambda x: x[1],
+        "rep_key": lambda x: rep_key(x[2]),
+        "outcome": lambda x: x[2].status,
+        "source_name": lambda x: x[2].source_name,
+    }
+    sets = [
+        tuple(dims),
+        ("period_type", "period_start", "rep_key", "outcome"),
+        ("period_type", "period_start", "outcome", "source_name"),
+        ("period_type", "period_start", "outcome"),
+    ]
+    want = grouped(_periodised(closed, lambda d: d.closed_at), dims, sets)
+    got = keyed(built.table("analytics.sales_cycle_by_period"), list(dims))
+    assert set(got) == set(want)
+    for key, group in want.items():
+        cycles = [days(x[2].created_at, x[2].closed_at) for x in group]
+        row = got[key]
+        assert row["deal_count"] == len(group), key
+        assert row["mean_days"] == approx(mean(cycles))
+        assert row["median_days"] == approx(percentile(cycles, 0.5))
+        assert row["p90_days"] == approx(percentile(cycles, 0.9))
+    # all time, all reps: the sales_cycle mart row for row
+    for row in built.table("analytics.sales_cycle"):
+        mine = got[("all", None, "*", row["outcome"], row["source_name"])]
+        assert (mine["deal_count"], mine["median_days"]) == (row["deal_count"], row["median_days"])
+    assert {k[2] for k in got} - {"*"}, "no per-rep rows"
+
+
+def test_time_in_stage_by_rep(built: Built) -> None:
+    items = []
+    for d in counted(built.expected):
+        outcome = "won" if is_won(d) else "lost" if is_lost(d) else "open"
+        for k in range(len(d.path) - 1):
+            stage, at = d.path[k]
+            items.append((stage, outcome, rep_key(d), d.source_name, days(at, d.path[k + 1][1])))
+    dims = {
+        "canonical_stage": lambda x: x[0],
+        "final_outcome": lambda x: x[1],
+        "rep_key": lambda x: x[2],
+        "source_name": lambda x: x[3],
+    }
+    base = [("final_outcome", "source_name"), ("final_outcome",), ("source_name",), ()]
+    sets = [("canonical_stage", *s, *r) for s in base for r in ((), ("rep_key",))]
+    want = grouped(items, dims, sets, rolled={"final_outcome": "all"})
+    got = keyed(built.table("analytics.time_in_stage_by_rep"), list(dims))
+    assert set(got) == set(want)
+    for key, group in want.items():
+        values = [x[4] for x in group]
+        row = got[key]
+        assert row["spell_count"] == len(values), key
+        assert row["mean_days"] == approx(mean(values))
+        assert row["p90_days"] == approx(percentile(values, 0.9))
+    every_rep = {(k[0], k[1], k[3]): r["spell_count"] for k, r in got.items() if k[2] == "*"}
+    assert every_rep == {
+        (r["canonical_stage"], r["final_outcome"], r["source_name"]): r["spell_count"]
+        for r in built.table("analytics.time_in_stage")
+    }
+
+
+def test_stage_conversion_by_rep(built: Built) -> None:
+    items = []
+    for d in counted(built.expected):
+        flags = _funnel_flags(d)
+        if flags is not None and d.has_dated_creation:
+            items.append((d, flags))
+    dims = {
+        "rep_key": lambda x: rep_key(x[0]),
+        "source_name": lambda x: x[0].source_name,
+        "pipeline_key": lambda x: x[0].pipeline_key,
+        "cohort_month": lambda x: x[0].created_at.date().replace(day=1),
+    }
+    base = [("source_name", "pipeline_key", "cohort_month"), ("source_name", "pipeline_key")]
+    base += [("cohort_month",), ()]
+    sets = [(*r, *s) for s in base for r in ((), ("rep_key",))]
+    want = grouped(items, dims, sets, rolled={"cohort_month": None})
+    got = keyed(
+        built.table("analytics.stage_conversion_by_rep"),
+        ["mode", *dims, "canonical_stage"],
+    )
+    assert len(got) == 2 * len(CANONICAL_STAGES) * len(want)
+    for key, group in want.items():
+        for mode in ("any_order", "strict_order"):
+            for stage in CANONICAL_STAGES:
+                row = got[(mode, *key, stage)]
+                reached = sum(1 for _, f in group if f[mode][stage][0])
+                nxt = [f[mode][stage][1] for _, f in group]
+                reached_next = None if NEXT.get(stage) is None else sum(1 for v in nxt if v)
+                assert row["funnel_deals"] == len(group)
+                assert (row["reached_count"], row["reached_next_count"]) == (
+                    reached,
+                    reached_next,
+                ), (mode, key, stage)

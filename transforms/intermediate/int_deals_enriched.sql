@@ -1,8 +1,13 @@
 {#- One row per deal: its state as the warehouse holds it, in canonical terms, plus what the
     metric marts need (base-currency amount, effective probability, rep, stage as of as_of,
-    company, and whether it is a duplicate the marts leave out). -#}
+    company, whether it is a duplicate the marts leave out, and its creation instant with
+    where that comes from: int_deal_created). -#}
 with deals as (
     select * from {{ ref('stg_deals') }}
+),
+
+created as (
+    select * from {{ ref('int_deal_created') }}
 ),
 
 mapped as (
@@ -104,7 +109,9 @@ joined as (
         duplicates.duplicate_of,
         duplicates.duplicate_rule,
         coalesce(duplicates.is_duplicate, false) as is_duplicate,
-        deals.created_at,
+        created.created_at,
+        created.created_at_source,
+        coalesce(created.has_dated_creation, false) as has_dated_creation,
         deals.expected_close_date,
         deals.closed_at,
         deals.lost_reason,
@@ -116,6 +123,7 @@ joined as (
         activities.last_activity_at,
         coalesce(activities.n_activities, 0) as n_activities
     from deals
+    left join created on created.deal_key = deals.deal_key
     left join mapped
         on mapped.source_name = deals.source_name
         and coalesce(mapped.pipeline_id, '') = coalesce(deals.pipeline_id, '')

@@ -1,17 +1,38 @@
 {#- Every deal's stage events up to as_of, in canonical stages, from all the places the hub
     learns of them, then collapsed so consecutive events in the same canonical stage keep
-    only the earliest. Event kinds (origin / origin_rank, the tie-break at equal times):
-      0 derived   creation: at created_at, when no event is at or before it (the deal's first
-                  known stage, else its current stage)
+    only the earliest. docs/metrics.md "Stage history" states each rule and its precedence.
+    Event kinds (origin / origin_rank, the tie-break at equal times):
+      0 derived   creation: at created_at (int_deal_created), when no event is at or before
+                  it, in the deal's first known stage, else its current stage; never in a
+                  terminal stage ('unmapped': the stage before it is unknown), and dropped
+                  when the next event is at the same instant
       1 crm_history / hub_push / derived: the CRM's own history (stage_changes)
-      2 observed  the hub's observations (stage_observations)
+      2 observed  the hub's observations (stage_observations); for a won/lost deal, those of
+                  its final run in a stage of its outcome are dropped (a sync time is no
+                  closing instant: the terminal event below replaces them)
       3 derived   current stage, when the last event does not show it (at stage_changed_at,
-                  else updated_at; never before the last event)
-      4 derived   terminal won/lost step at closed_at, when a won/lost deal's events do not end
-                  in the matching terminal stage (Pipedrive keeps won deals in an open stage)
+                  else updated_at; never before the last event), except a won/lost deal's
+                  current stage of its outcome, which is the terminal event's
+      4 derived   terminal: a won/lost deal whose events do not end in a stage of its outcome
+                  enters one (its current stage if of that outcome, else the outcome's first)
+                  at stage_changed_at (only when the current stage is that stage), else
+                  closed_at, else updated_at; never before the last event; not while
+                  closed_at is after as_of. CRM history that ends in the outcome keeps its
+                  own instant.
     Events of deals missing from stg_deals are not used. -#}
 with deals as (
-    select * from {{ ref('stg_deals') }}
+    select
+        deals.deal_key,
+        deals.source_name,
+        deals.pipeline_id,
+        deals.stage_id,
+        deals.status,
+        created.created_at,
+        deals.closed_at,
+        deals.updated_at,
+        deals.stage_changed_at
+    from {{ ref('stg_deals') }} as deals
+    left join {{ ref('int_deal_created') }} as created on created.deal_key = deals.deal_key
 ),
 
 stage_changes as (
@@ -44,6 +65,34 @@ terminal as (
     where outcome_rank = 1
 ),
 
+{#- Each deal's current stage and, for a won/lost deal, the terminal stage it closes in. -#}
+deal_closing as (
+    select
+        deals.*,
+        current_stage.canonical_stage as current_canonical_stage,
+        coalesce(current_stage.stage_order, 999999) as current_sort_order,
+        current_canonical.outcome as current_outcome,
+        case
+            when deals.status not in ('won', 'lost') then null
+            when current_canonical.outcome = deals.status then current_stage.canonical_stage
+            else terminal.canonical_stage
+        end as closing_stage,
+        case
+            when deals.status not in ('won', 'lost') then null
+            when current_canonical.outcome = deals.status then current_stage.stage_order
+            else terminal.stage_order
+        end as closing_order,
+        coalesce(current_canonical.outcome = deals.status, false) as is_current_closing
+    from deals
+    left join mapped as current_stage
+        on current_stage.source_name = deals.source_name
+        and coalesce(current_stage.pipeline_id, '') = coalesce(deals.pipeline_id, '')
+        and current_stage.stage_id = deals.stage_id
+    left join canonical as current_canonical
+        on current_canonical.canonical_stage = current_stage.canonical_stage
+    left join terminal on terminal.outcome = deals.status
+),
+
 native_events as (
     select
         changes.deal_key,
@@ -70,16 +119,44 @@ native_events as (
     where observations.observed_at <= {{ hub_as_of() }}
 ),
 
-base_events as (
+mapped_events as (
     select
         native_events.*,
         mapped.canonical_stage,
-        coalesce(mapped.stage_order, 999999) as sort_order
+        coalesce(mapped.stage_order, 999999) as sort_order,
+        stage_canonical.outcome as stage_outcome,
+        deal_closing.status,
+        deal_closing.closing_stage
     from native_events
+    inner join deal_closing on deal_closing.deal_key = native_events.deal_key
     left join mapped
         on mapped.source_name = native_events.source_name
         and coalesce(mapped.pipeline_id, '') = coalesce(native_events.pipeline_id, '')
         and mapped.stage_id = native_events.stage_id
+    left join canonical as stage_canonical on stage_canonical.canonical_stage = mapped.canonical_stage
+),
+
+{#- The start of a won/lost deal's final run in stages of its outcome is after its last event
+    in any other stage. -#}
+run_bounds as (
+    select
+        mapped_events.*,
+        max(case when coalesce(stage_outcome, '') <> status then event_at end)
+            over (partition by deal_key) as last_other_at
+    from mapped_events
+),
+
+base_events as (
+    select deal_key, event_at, pipeline_id, stage_id, origin, origin_rank, source_name,
+        canonical_stage, sort_order, stage_outcome
+    from run_bounds
+    where not coalesce(
+        origin_rank = 2
+        and closing_stage is not null
+        and stage_outcome = status
+        and (last_other_at is null or event_at >= last_other_at),
+        false
+    )
 ),
 
 base_ranked as (
@@ -94,46 +171,27 @@ base_ranked as (
 
 deal_state as (
     select
-        deals.deal_key,
-        deals.source_name,
-        deals.pipeline_id,
-        deals.stage_id,
-        deals.status,
-        deals.created_at,
-        deals.closed_at,
-        deals.updated_at,
-        deals.stage_changed_at,
-        current_stage.canonical_stage as current_canonical_stage,
-        coalesce(current_stage.stage_order, 999999) as current_sort_order,
+        deal_closing.*,
         first_event.event_at as first_event_at,
         first_event.pipeline_id as first_pipeline_id,
         first_event.stage_id as first_stage_id,
         first_event.canonical_stage as first_canonical_stage,
         first_event.sort_order as first_sort_order,
+        first_event.stage_outcome as first_outcome,
         last_event.event_at as last_event_at,
-        last_event.canonical_stage as last_canonical_stage
-    from deals
-    left join mapped as current_stage
-        on current_stage.source_name = deals.source_name
-        and coalesce(current_stage.pipeline_id, '') = coalesce(deals.pipeline_id, '')
-        and current_stage.stage_id = deals.stage_id
+        last_event.canonical_stage as last_canonical_stage,
+        last_event.stage_outcome as last_outcome
+    from deal_closing
     left join base_ranked as first_event
-        on first_event.deal_key = deals.deal_key and first_event.rank_first = 1
+        on first_event.deal_key = deal_closing.deal_key and first_event.rank_first = 1
     left join base_ranked as last_event
-        on last_event.deal_key = deals.deal_key and last_event.rank_first = last_event.n_events
+        on last_event.deal_key = deal_closing.deal_key and last_event.rank_first = last_event.n_events
 ),
 
-creation_events as (
+creation_candidates as (
     select
-        deal_key,
-        created_at as event_at,
-        case when first_event_at is not null then first_pipeline_id else pipeline_id end as pipeline_id,
-        case when first_event_at is not null then first_stage_id else stage_id end as stage_id,
-        'derived' as origin,
-        0 as origin_rank,
-        source_name,
-        case when first_event_at is not null then first_canonical_stage else current_canonical_stage end as canonical_stage,
-        case when first_event_at is not null then first_sort_order else current_sort_order end as sort_order
+        deal_state.*,
+        case when first_event_at is not null then first_outcome else current_outcome end as creation_outcome
     from deal_state
     where created_at is not null
         and created_at <= {{ hub_as_of() }}
@@ -141,99 +199,138 @@ creation_events as (
         and (first_event_at is not null or stage_id is not null)
 ),
 
-current_candidates as (
+creation_events as (
+    select
+        deal_key,
+        created_at as event_at,
+        case when first_event_at is not null then first_pipeline_id else pipeline_id end as pipeline_id,
+        case
+            when creation_outcome is not null then cast(null as {{ dbt.type_string() }})
+            when first_event_at is not null then first_stage_id
+            else stage_id
+        end as stage_id,
+        'derived' as origin,
+        0 as origin_rank,
+        source_name,
+        case
+            when creation_outcome is not null then 'unmapped'
+            when first_event_at is not null then first_canonical_stage
+            else current_canonical_stage
+        end as canonical_stage,
+        case
+            when creation_outcome is not null then 999999
+            when first_event_at is not null then first_sort_order
+            else current_sort_order
+        end as sort_order,
+        cast(null as {{ dbt.type_string() }}) as stage_outcome
+    from creation_candidates
+),
+
+known as (
     select
         deal_state.*,
-        greatest(
-            coalesce(stage_changed_at, updated_at, last_event_at, created_at),
-            coalesce(last_event_at, created_at),
-            created_at
-        ) as current_at
+        coalesce(deal_state.last_canonical_stage, creation_events.canonical_stage) as known_stage,
+        case
+            when deal_state.last_event_at is not null then deal_state.last_outcome
+        end as known_outcome,
+        coalesce(deal_state.last_event_at, creation_events.event_at) as known_at
     from deal_state
-    where stage_id is not null
-        and last_event_at is not null
-        and last_canonical_stage <> current_canonical_stage
+    left join creation_events on creation_events.deal_key = deal_state.deal_key
 ),
 
 current_events as (
     select
         deal_key,
-        current_at as event_at,
+        greatest(coalesce(stage_changed_at, updated_at, known_at), known_at) as event_at,
         pipeline_id,
         stage_id,
         'derived' as origin,
         3 as origin_rank,
         source_name,
         current_canonical_stage as canonical_stage,
-        current_sort_order as sort_order
-    from current_candidates
-    where current_at <= {{ hub_as_of() }}
+        current_sort_order as sort_order,
+        current_outcome as stage_outcome
+    from known
+    where stage_id is not null
+        and known_at is not null
+        and known_stage <> current_canonical_stage
+        and not is_current_closing
+        and greatest(coalesce(stage_changed_at, updated_at, known_at), known_at) <= {{ hub_as_of() }}
 ),
 
 last_known as (
     select
-        deal_state.deal_key,
-        deal_state.source_name,
-        deal_state.pipeline_id,
-        deal_state.status,
-        deal_state.closed_at,
-        deal_state.stage_changed_at,
-        deal_state.updated_at,
-        coalesce(current_events.canonical_stage, deal_state.last_canonical_stage, creation_events.canonical_stage) as last_canonical_stage,
-        coalesce(current_events.event_at, deal_state.last_event_at, creation_events.event_at) as last_event_at
-    from deal_state
-    left join current_events on current_events.deal_key = deal_state.deal_key
-    left join creation_events on creation_events.deal_key = deal_state.deal_key
-),
-
-terminal_candidates as (
-    select
-        last_known.*,
-        terminal.canonical_stage as terminal_stage,
-        terminal.stage_order as terminal_order,
-        greatest(
-            coalesce(last_known.closed_at, last_known.stage_changed_at, last_known.updated_at, last_known.last_event_at),
-            last_known.last_event_at
-        ) as terminal_at
-    from last_known
-    inner join terminal on terminal.outcome = last_known.status
-    where last_known.last_event_at is not null
-        and last_known.last_canonical_stage <> terminal.canonical_stage
+        known.*,
+        coalesce(current_events.event_at, known.known_at) as final_at,
+        case when current_events.deal_key is not null then current_events.stage_outcome else known.known_outcome end as final_outcome
+    from known
+    left join current_events on current_events.deal_key = known.deal_key
 ),
 
 terminal_events as (
     select
         deal_key,
-        terminal_at as event_at,
-        cast(null as {{ dbt.type_string() }}) as pipeline_id,
-        cast(null as {{ dbt.type_string() }}) as stage_id,
+        greatest(
+            coalesce(case when is_current_closing then stage_changed_at end, closed_at, updated_at, final_at),
+            final_at
+        ) as event_at,
+        case when is_current_closing then pipeline_id end as pipeline_id,
+        case when is_current_closing then stage_id end as stage_id,
         'derived' as origin,
         4 as origin_rank,
         source_name,
-        terminal_stage as canonical_stage,
-        terminal_order as sort_order
-    from terminal_candidates
-    where terminal_at <= {{ hub_as_of() }}
+        closing_stage as canonical_stage,
+        closing_order as sort_order,
+        status as stage_outcome
+    from last_known
+    where closing_stage is not null
+        and final_at is not null
+        and coalesce(final_outcome, '') <> status
+        and (closed_at is null or closed_at <= {{ hub_as_of() }})
+        and greatest(
+            coalesce(case when is_current_closing then stage_changed_at end, closed_at, updated_at, final_at),
+            final_at
+        ) <= {{ hub_as_of() }}
 ),
 
 all_events as (
     select deal_key, event_at, pipeline_id, stage_id, origin, origin_rank, source_name, canonical_stage, sort_order
     from base_events
     union all
-    select * from creation_events
+    select deal_key, event_at, pipeline_id, stage_id, origin, origin_rank, source_name, canonical_stage, sort_order
+    from creation_events
     union all
-    select * from current_events
+    select deal_key, event_at, pipeline_id, stage_id, origin, origin_rank, source_name, canonical_stage, sort_order
+    from current_events
     union all
-    select * from terminal_events
+    select deal_key, event_at, pipeline_id, stage_id, origin, origin_rank, source_name, canonical_stage, sort_order
+    from terminal_events
+),
+
+{#- A creation placeholder ('unmapped', no stage) followed at the same instant is no spell. -#}
+placed as (
+    select *
+    from (
+        select
+            all_events.*,
+            lead(event_at) over (
+                partition by deal_key order by event_at, origin_rank, sort_order, stage_id
+            ) as next_event_at
+        from all_events
+    ) as ordered
+    where not (
+        origin_rank = 0 and stage_id is null and canonical_stage = 'unmapped'
+        and next_event_at is not null and next_event_at <= event_at
+    )
 ),
 
 sequenced as (
     select
-        all_events.*,
+        placed.*,
         lag(canonical_stage) over (
             partition by deal_key order by event_at, origin_rank, sort_order, stage_id
         ) as previous_canonical_stage
-    from all_events
+    from placed
 ),
 
 collapsed as (

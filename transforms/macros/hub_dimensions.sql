@@ -10,7 +10,8 @@
         'canonical_stage', 'status', 'amount', 'currency', 'fx_rate', 'amount_base',
         'is_fx_missing', 'deal_probability', 'owner_id', 'owner_key', 'rep_key', 'account_id',
         'account_name', 'account_key', 'company_key', 'company_name', 'duplicate_of',
-        'duplicate_rule', 'is_duplicate', 'created_at', 'expected_close_date', 'closed_at',
+        'duplicate_rule', 'is_duplicate', 'created_at', 'created_at_source', 'has_dated_creation',
+        'expected_close_date', 'closed_at',
         'lost_reason', 'updated_at', 'stage_changed_at', 'is_deleted', 'n_spells',
         'current_spell_entered_at', 'last_activity_at', 'n_activities', 'canonical_stage_order',
         'probability', 'probability_source', 'weighted_amount', 'weighted_amount_base', 'is_won',
@@ -93,9 +94,13 @@
 {%- endmacro %}
 
 {#- The deals a metric mart counts; with by_dimension, once per configured dimension, with
-    columns dimension and dimension_value (int_deal_dimensions). -#}
+    columns dimension and dimension_value (int_deal_dimensions); with by_dimension = 'rep',
+    once, with the rep as the one dimension (the *_by_rep marts). -#}
 {% macro hub_counted_deals_by(by_dimension) -%}
-    {%- if by_dimension -%}
+    {%- if by_dimension == 'rep' -%}
+        select counted.*, cast('rep_key' as {{ dbt.type_string() }}) as dimension, counted.rep_key as dimension_value
+        from ({{ hub_counted_deals() }}) as counted
+    {%- elif by_dimension -%}
         select counted.*, dims.dimension, dims.dimension_value
         from ({{ hub_counted_deals() }}) as counted
         inner join {{ ref('int_deal_dimensions') }} as dims on dims.deal_key = counted.deal_key
@@ -123,6 +128,16 @@
 {% macro hub_dimension_select(by_dimension, prefix='') -%}
     {%- if by_dimension -%}
         {{ prefix }}dimension, {{ hub_rollup(prefix ~ 'dimension_value') }} as dimension_value,
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A breakdown's dimension columns in its output: dimension and dimension_value, or for the
+    *_by_rep marts (by_dimension = 'rep') the value as rep_key. -#}
+{% macro hub_dimension_output(by_dimension, prefix='') -%}
+    {%- if by_dimension == 'rep' -%}
+        {{ prefix }}dimension_value as rep_key,
+    {%- elif by_dimension -%}
+        {{ prefix }}dimension, {{ prefix }}dimension_value,
     {%- endif -%}
 {%- endmacro %}
 

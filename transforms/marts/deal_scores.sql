@@ -38,7 +38,8 @@ stage_history as (
         count(distinct case when history.is_won then spells.deal_key end) as n_won
     from spells
     inner join history on history.deal_key = spells.deal_key
-    where spells.is_open_stage and spells.entered_at < {{ hub_score_cutoff() }}
+    where spells.is_open_stage and spells.stage_order is not null
+        and spells.entered_at < {{ hub_score_cutoff() }}
     group by spells.canonical_stage
 ),
 
@@ -48,7 +49,8 @@ won_spells as (
         {{ hub_percentile('spells.days', 0.75) }} as p75_won_days
     from spells
     inner join history on history.deal_key = spells.deal_key and history.is_won
-    where spells.exited_at is not null and spells.exited_at <= {{ hub_score_cutoff() }}
+    where spells.stage_order is not null
+        and spells.exited_at is not null and spells.exited_at <= {{ hub_score_cutoff() }}
     group by spells.canonical_stage
 ),
 

@@ -34,6 +34,8 @@ select
     is_duplicate,
     is_counted,
     {{ hub_tz('created_at') }} as created_at,
+    created_at_source,
+    has_dated_creation,
     expected_close_date,
     {{ hub_tz('closed_at') }} as closed_at,
     lost_reason,

@@ -1,9 +1,17 @@
-{#- Per deal created by as_of (not deleted): time from created_at to the first activity on the
-    deal logged by an owner (owner_id set, occurred_at >= created_at and <= as_of), and whether
-    it was within var response_sla_hours. within_sla is null while undecided (no response yet
-    and the SLA window still open at as_of). -#}
+{#- Per counted deal with a dated creation (has_dated_creation): time from created_at to the
+    first activity on the deal logged by an owner (owner_id set, occurred_at >= created_at and
+    <= as_of), and whether it was within var response_sla_hours. within_sla is null while
+    undecided (no response yet and the SLA window still open at as_of). Not measured
+    (response_measured false: response_hours, has_response and within_sla NULL, never a miss)
+    when the deal's source has sent no activities at all, or when its creation instant was
+    inferred from its first activity. -#}
 with deals as (
     select * from ({{ hub_counted_deals() }}) as counted
+    where has_dated_creation
+),
+
+sources_with_activities as (
+    select distinct source_name from {{ ref('stg_activities') }}
 ),
 
 first_touch as (
@@ -27,10 +35,13 @@ timed as (
         deals.created_at,
         {{ hub_period_start('week', 'deals.created_at') }} as created_week,
         first_touch.first_activity_at,
-        {{ dbt.datediff('deals.created_at', 'first_touch.first_activity_at', 'second') }} / 3600.0 as response_hours,
+        (sources_with_activities.source_name is not null
+            and deals.created_at_source <> 'first_activity') as response_measured,
+        {{ dbt.datediff('deals.created_at', 'first_touch.first_activity_at', 'second') }} / 3600.0 as elapsed_hours,
         {{ dbt.datediff('deals.created_at', hub_as_of(), 'second') }} / 3600.0 as hours_open_at_as_of
     from deals
     left join first_touch on first_touch.deal_key = deals.deal_key
+    left join sources_with_activities on sources_with_activities.source_name = deals.source_name
 )
 
 select
@@ -40,12 +51,14 @@ select
     {{ hub_tz('timed.created_at') }} as created_at,
     timed.created_week,
     {{ hub_tz('timed.first_activity_at') }} as first_activity_at,
-    timed.response_hours,
-    timed.first_activity_at is not null as has_response,
+    case when timed.response_measured then timed.elapsed_hours end as response_hours,
+    case when timed.response_measured then timed.first_activity_at is not null end as has_response,
     case
-        when timed.response_hours <= {{ var('response_sla_hours', 24) }} then true
+        when not timed.response_measured then null
+        when timed.elapsed_hours <= {{ var('response_sla_hours', 24) }} then true
         when timed.hours_open_at_as_of > {{ var('response_sla_hours', 24) }} then false
     end as within_sla,
+    timed.response_measured,
     {{ var('response_sla_hours', 24) }} as sla_hours,
     {{ hub_as_of_tz() }} as as_of
 from timed

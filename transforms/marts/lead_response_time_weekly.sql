@@ -1,10 +1,12 @@
 {#- Per week of deal creation (Monday start) and rep (and all reps, '*'): deals created, deals
-    answered, median response hours, and the share answered within var response_sla_hours
-    among deals whose outcome is decided (answered, or the SLA window has passed). -#}
+    measured (lead_response_time.response_measured), deals answered, median response hours,
+    and the share answered within var response_sla_hours among measured deals whose outcome is
+    decided (answered, or the SLA window has passed); NULL, never 0, when none is. -#}
 select
     created_week as week_start,
     {{ hub_rollup('rep_key') }} as rep_key,
     count(*) as deals_created,
+    sum(case when response_measured then 1 else 0 end) as deals_measured,
     sum(case when has_response then 1 else 0 end) as deals_responded,
     {{ hub_percentile('response_hours', 0.5) }} as median_response_hours,
     sum(case when within_sla is not null then 1 else 0 end) as deals_sla_decided,

@@ -5,11 +5,16 @@
       avg_won_amount     mean amount_base of deals won in the period
       avg_won_cycle_days mean created -> closed days of deals won in the period
       velocity_base_per_day = opportunities x win_rate x avg_won_amount / avg_won_cycle_days
-    NULL when any input is NULL or the cycle is 0. The period containing as_of is partial. -#}
+    NULL when any input is NULL or the cycle is 0. The period containing as_of is partial.
+    A deal whose creation instant is only when the hub first saw it is no opportunity of any
+    period; one whose creation was inferred from its close has no cycle (docs/metrics.md
+    "Creation"). -#}
 with deals as (
     select
         counted.*,
-        {{ hub_days_between('created_at', 'closed_at') }} as cycle_days
+        case
+            when created_at_source <> 'closed_at' then {{ hub_days_between('created_at', 'closed_at') }}
+        end as cycle_days
     from ({{ hub_counted_deals() }}) as counted
 ),
 
@@ -19,6 +24,7 @@ facts as (
         rep_key, 1 as created, 0 as won, 0 as lost,
         cast(null as decimal(38, 6)) as won_amount_base, cast(null as double precision) as won_cycle_days
     from deals
+    where has_dated_creation
     union all
     select '{{ period }}' as period_type, {{ hub_period_start(period, 'closed_at') }} as period_start,
         rep_key, 0 as created,

@@ -1,5 +1,5 @@
-{#- deal_size and deal_size_by_dimension. Won deals per close period (month and quarter), rep
-    and source, with rollups ('*'): bookings, mean / median / largest won amount, in base
+{#- deal_size and deal_size_by_dimension. Won deals per close period (month and quarter, and
+    period_type 'all' with period_start NULL: all time), rep and source, with rollups ('*'): bookings, mean / median / largest won amount, in base
     currency. by_dimension: the same per configured dimension (see win_rate). -#}
 {% macro hub_deal_size_mart(by_dimension=false) -%}
 with won as (
@@ -12,6 +12,9 @@ periods as (
     from won
     union all
     select 'quarter' as period_type, {{ hub_period_start('quarter', 'closed_at') }} as period_start, won.*
+    from won
+    union all
+    select 'all' as period_type, cast(null as date) as period_start, won.*
     from won
 )
 

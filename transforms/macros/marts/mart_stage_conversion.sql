@@ -8,7 +8,9 @@
     The 'lost' stage counts deals that were ever in it (no next stage). next stage = the next
     canonical stage in order that is not a lost outcome (none after a terminal stage).
     cumulative_conversion = reached / funnel_deals (deals of the group with at least one
-    mapped spell). by_dimension: the same per configured dimension (see win_rate). -#}
+    mapped spell). Deals whose creation instant is only when the hub first saw them
+    (has_dated_creation false) have no cohort and are left out. by_dimension: the same per
+    configured dimension (see win_rate); 'rep': per rep (stage_conversion_by_rep). -#}
 {% macro hub_stage_conversion_mart(by_dimension=false) -%}
 {%- set dims = 'dimension, dimension_value, ' if by_dimension else '' -%}
 {%- set per_deal_dims = 'per_deal.dimension, per_deal.dimension_value, ' if by_dimension else '' -%}
@@ -20,6 +22,7 @@ with deals as (
         pipeline_key,
         {{ hub_period_start('month', 'created_at') }} as cohort_month
     from ({{ hub_counted_deals_by(by_dimension) }}) as counted
+    where has_dated_creation
 ),
 
 spells as (
@@ -206,7 +209,7 @@ unioned as (
 
 select
     mode,
-    {{ hub_dimension_passthrough(by_dimension) }}
+    {{ hub_dimension_output(by_dimension) }}
     source_name,
     pipeline_key,
     cohort_month,

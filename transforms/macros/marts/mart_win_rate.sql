@@ -1,5 +1,6 @@
 {#- win_rate and win_rate_by_dimension. Won and lost deals per close period (month and
-    quarter), rep, source and pipeline, with rollups ('*'). win_rate = won / (won + lost) by
+    quarter, and period_type 'all' with period_start NULL: all time), rep, source and
+    pipeline, with rollups ('*'). win_rate = won / (won + lost) by
     count; win_rate_by_value the same on amount_base, over deals with a known base amount.
     Closed deals only (closed_at <= as_of). by_dimension: the same per configured dimension
     (columns dimension, dimension_value first; every grouping set also with the value '*'). -#}
@@ -14,6 +15,9 @@ periods as (
     from closed
     union all
     select 'quarter' as period_type, {{ hub_period_start('quarter', 'closed_at') }} as period_start, closed.*
+    from closed
+    union all
+    select 'all' as period_type, cast(null as date) as period_start, closed.*
     from closed
 ),
 
