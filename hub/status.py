@@ -147,7 +147,7 @@ def undated_deals(config: HubConfig) -> UndatedDeals | None:
                 "AND coalesce(created_at_source, 'none') <> 'crm' GROUP BY 1"
             )
         ).all()
-    counts = {source: int(n) for source, n in rows}
+    counts: dict[str, int] = {str(source): int(n) for source, n in rows}  # type: ignore[call-overload]
     return UndatedDeals(
         inferred={source: counts.get(source, 0) for source in INFERRED_FROM},
         first_seen=counts.get("first_seen", 0),

@@ -104,8 +104,10 @@ def _live(table: Any) -> list[sa.ColumnElement[bool]]:
 
 
 def _rows(conn: sa.Connection, query: sa.Select[Any]) -> Iterator[Any]:
-    """Rows fetched in large batches: row-by-row fetching dominates at 100k deals."""
-    result = conn.execution_options(yield_per=_BATCH).execute(query)
+    """Rows fetched in large batches: row-by-row fetching dominates at 100k deals. The option
+    goes on this one statement: set on the connection it would stay, and PostgreSQL would run
+    the transform's later DDL through a server-side cursor."""
+    result = conn.execute(query, execution_options={"yield_per": _BATCH})
     for batch in result.partitions():
         yield from batch
 
