@@ -3,7 +3,9 @@
     only the earliest. docs/metrics.md "Stage history" states each rule and its precedence.
     Event kinds (origin / origin_rank, the tie-break at equal times):
       0 derived   creation: at created_at (int_deal_created), when no event is at or before
-                  it, in the deal's first known stage, else its current stage; never in a
+                  it, in the stage the first change left (its from-stage, where the CRM
+                  gives one: a change log records moves), else the first change's stage,
+                  else the current stage; never in a
                   terminal stage ('unmapped': the stage before it is unknown), and dropped
                   when the next event is at the same instant
       1 crm_history / hub_push / derived: the CRM's own history (stage_changes)
@@ -99,6 +101,7 @@ native_events as (
         changes.changed_at as event_at,
         coalesce(changes.pipeline_id, deals.pipeline_id) as pipeline_id,
         changes.stage_id,
+        changes.from_stage_id,
         changes.origin,
         1 as origin_rank,
         deals.source_name
@@ -111,6 +114,7 @@ native_events as (
         observations.observed_at as event_at,
         coalesce(observations.pipeline_id, deals.pipeline_id) as pipeline_id,
         observations.stage_id,
+        cast(null as {{ dbt.type_string() }}) as from_stage_id,
         'observed' as origin,
         2 as origin_rank,
         deals.source_name
@@ -147,8 +151,8 @@ run_bounds as (
 ),
 
 base_events as (
-    select deal_key, event_at, pipeline_id, stage_id, origin, origin_rank, source_name,
-        canonical_stage, sort_order, stage_outcome
+    select deal_key, event_at, pipeline_id, stage_id, from_stage_id, origin, origin_rank,
+        source_name, canonical_stage, sort_order, stage_outcome
     from run_bounds
     where not coalesce(
         origin_rank = 2
@@ -169,21 +173,39 @@ base_ranked as (
     from base_events
 ),
 
+{#- The stage a deal was created in, when history does not start at creation: the first
+    change's from-stage where the CRM gives one (a change log records moves, so the deal sat
+    in the stage it left), else the first change's stage. -#}
 deal_state as (
     select
         deal_closing.*,
         first_event.event_at as first_event_at,
         first_event.pipeline_id as first_pipeline_id,
-        first_event.stage_id as first_stage_id,
-        first_event.canonical_stage as first_canonical_stage,
-        first_event.sort_order as first_sort_order,
-        first_event.stage_outcome as first_outcome,
+        coalesce(first_event.from_stage_id, first_event.stage_id) as first_stage_id,
+        case
+            when first_event.from_stage_id is not null then first_from.canonical_stage
+            else first_event.canonical_stage
+        end as first_canonical_stage,
+        case
+            when first_event.from_stage_id is not null then coalesce(first_from.stage_order, 999999)
+            else first_event.sort_order
+        end as first_sort_order,
+        case
+            when first_event.from_stage_id is not null then first_from_canonical.outcome
+            else first_event.stage_outcome
+        end as first_outcome,
         last_event.event_at as last_event_at,
         last_event.canonical_stage as last_canonical_stage,
         last_event.stage_outcome as last_outcome
     from deal_closing
     left join base_ranked as first_event
         on first_event.deal_key = deal_closing.deal_key and first_event.rank_first = 1
+    left join mapped as first_from
+        on first_from.source_name = deal_closing.source_name
+        and coalesce(first_from.pipeline_id, '') = coalesce(first_event.pipeline_id, '')
+        and first_from.stage_id = first_event.from_stage_id
+    left join canonical as first_from_canonical
+        on first_from_canonical.canonical_stage = first_from.canonical_stage
     left join base_ranked as last_event
         on last_event.deal_key = deal_closing.deal_key and last_event.rank_first = last_event.n_events
 ),
