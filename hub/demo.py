@@ -20,7 +20,7 @@ from connectors.registry import available_kinds, sandbox_class
 from connectors.sandbox import SandboxSpec
 from connectors.synthetic import World, WorldSpec
 from connectors.synthetic.csv_export import write_csv_source
-from hub.generate import csv_source_entry, demo_config
+from hub.generate import csv_source_entry, demo_config, write_demo_quotas
 from hub.pull import SourceRun, run_pull
 from hub.push import apply_push, plan_push, setup_fields
 from hub.push.render import print_plan, print_result
@@ -45,6 +45,7 @@ def write_demo_config(
 ) -> Path:
     path = out / "hub.yml"
     config = demo_config(spec, sources)
+    config["quotas_path"] = write_demo_quotas(out / "quotas.csv", spec).name
     if warehouse:
         config = {"warehouse": warehouse, **config}
     path.write_text(

@@ -38,9 +38,7 @@ class StageRow:
 
 def _native_stages(conn: sa.Connection, source: str) -> list[tuple]:
     schema = dataset_name(source)
-    has = {
-        t: has_table(conn, schema, t) for t in ("stages", "deals", "pipelines", "stage_changes")
-    }
+    has = {t: has_table(conn, schema, t) for t in ("stages", "deals", "pipelines", "stage_changes")}
     if not has["deals"] and not has["stages"]:
         return []
     parts = []
