@@ -45,6 +45,21 @@ ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="Path to hub.yml.", envvar="HUB_CONFIG")
 ]
 DEBUG = {"on": False}
+# Width when output goes to a file or pipe and COLUMNS is not set: rich would use 80 (or
+# the terminal's width) and cut table cells ("hubspo…"); a log or a pager wants them whole.
+UNBOUNDED_WIDTH = 1000
+
+
+def fit_width(*consoles: Console) -> None:
+    """COLUMNS when set; a terminal's own width; otherwise wide enough to cut nothing."""
+    columns = os.environ.get("COLUMNS", "")
+    for console_ in consoles:
+        if columns.isdigit():
+            console_.width = int(columns)
+        elif not console_.is_terminal:
+            console_.width = UNBOUNDED_WIDTH
+        else:
+            console_.width = None  # type: ignore[assignment]  # the terminal size, per print
 
 
 def _print_version(requested: bool) -> None:
@@ -66,6 +81,7 @@ def main(
     ] = False,
 ) -> None:
     DEBUG["on"] = debug
+    fit_width(console, err_console)
 
 
 def _guard(fn: Callable[[], T]) -> T:
@@ -203,6 +219,8 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
             err_console.print(
                 f"[red]{run.status}:[/red] {escape(run.error)}", highlight=False, soft_wrap=True
             )
+        if run.traceback and DEBUG["on"]:
+            err_console.print(Text(run.traceback), highlight=False, soft_wrap=True)
     return overall_exit_code(results)
 
 
@@ -275,14 +293,29 @@ def sync(
     source: SourcesOption = None,
     full_refresh: FullRefreshOption = False,
     as_of: AsOfOption = None,
+    strict_stages: Annotated[
+        bool,
+        typer.Option(
+            "--strict-stages",
+            help="Exit 1, without transforming, when a native stage maps to no canonical stage.",
+        ),
+    ] = False,
 ) -> None:
-    """Pull every source, then transform. Exit 3 when some sources failed."""
+    """Pull every source, then transform. Exit 3 when some sources failed. Says which native
+    stages are unmapped and which stage_map keys match no native stage."""
 
     def body() -> int:
         cfg = _load(config)
         code = _pull(cfg, source, full_refresh)
         if code == 1:
             return code
+        if _warn_stages(cfg) and strict_stages:
+            err_console.print(
+                "[red]error:[/red] unmapped native stages and --strict-stages: not transformed; "
+                "map them under the source's stage_map in hub.yml ('hub stages' lists them)",
+                highlight=False,
+            )
+            return 1
         _transform(cfg, as_utc(as_of))
         _print_undated(cfg)
         if cfg.push.auto:
@@ -294,24 +327,42 @@ def sync(
     raise typer.Exit(_guard(body))
 
 
+def _warn_stages(cfg: HubConfig, out: Console = err_console) -> int:
+    """Print unmapped native stages and stage_map keys that match none; returns how many
+    native stages are unmapped."""
+    from hub.stages import stage_warnings
+
+    lines, unmapped = stage_warnings(cfg)
+    for line in lines:
+        out.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
+    return unmapped
+
+
 # ----- inspection -------------------------------------------------------------------------------
 
 
 @app.command()
 def status(
     config: ConfigOption = Path("hub.yml"),
-    limit: Annotated[int, typer.Option(help="How many runs to show.")] = 10,
+    limit: Annotated[
+        int, typer.Option(min=0, help="How many runs (or quarantined records) to show.")
+    ] = 10,
     quarantine: Annotated[
-        str | None, typer.Option(help="Show quarantined records of SOURCE.")
+        str | None,
+        typer.Option(
+            help="Show quarantined records of SOURCE in line order, each reason written once."
+        ),
     ] = None,
 ) -> None:
-    """Last runs: rows, requests, quarantined rows, durations, warnings; undated deals."""
-    from hub.status import quarantine_counts, quarantine_sample, recent_runs
+    """Last runs: rows per table, requests, quarantined rows, durations, warnings; unmapped
+    native stages; undated deals."""
+    from hub.status import quarantine_counts, quarantine_groups, recent_runs
 
     def body() -> None:
         cfg = _load(config)
         if quarantine:
             cfg.source(quarantine)
+            groups, total = quarantine_groups(cfg, quarantine, limit)
             table = Table(
                 "entity",
                 "where",
@@ -320,11 +371,25 @@ def status(
                 "reason",
                 title=Text(f"quarantine: {quarantine}"),
             )
-            for q in quarantine_sample(cfg, quarantine):
-                table.add_row(
-                    *cells(q["entity"], q["location"], q["column_name"], q["value"], q["reason"])
-                )
+            for group in groups:
+                for i, q in enumerate(group.rows):
+                    table.add_row(
+                        *cells(
+                            q["entity"],
+                            q["location"],
+                            q["column_name"],
+                            q["value"],
+                            group.reason if i == 0 else "",
+                        ),
+                        end_section=i == len(group.rows) - 1,
+                    )
             console.print(table)
+            shown = sum(len(g.rows) for g in groups)
+            if shown < total:
+                console.print(
+                    f"showing {shown:,} of {total:,} quarantined records; --limit N shows more",
+                    highlight=False,
+                )
             return
         runs = recent_runs(cfg, limit)
         if not runs:
@@ -361,6 +426,7 @@ def status(
                 )
             )
         console.print(table)
+        _warn_stages(cfg, console)
         counts = quarantine_counts(cfg)
         if any(counts.values()):
             listed = ", ".join(f"{s}: {n}" for s, n in counts.items() if n)
@@ -378,13 +444,15 @@ def stages(
     strict: Annotated[bool, typer.Option(help="Exit 1 when any native stage is unmapped.")] = False,
 ) -> None:
     """How each source's native stages map to canonical stages; suggests for unmapped ones."""
-    from hub.stages import stage_report
+    from hub.stages import sources_without_stages, stage_report
 
     def body() -> int:
         cfg = _load(config)
         rows = stage_report(cfg)
+        without = sources_without_stages(cfg)
         if not rows:
-            console.print("no stages in the warehouse yet; run 'hub pull' first")
+            for line in without or ["no stages in the warehouse yet; run 'hub pull' first"]:
+                console.print(Text(line))
             return 0
         table = Table("source", "pipeline", "native stage", "deals", "canonical", "suggestion")
         for r in rows:
@@ -399,6 +467,8 @@ def stages(
                 *cells(r.suggestion),
             )
         console.print(table)
+        for line in without:
+            console.print(Text(line))
         unmapped = [r for r in rows if r.is_unmapped]
         if unmapped:
             console.print(

@@ -20,8 +20,8 @@ from connectors.registry import available_kinds, sandbox_class
 from connectors.sandbox import SandboxSpec
 from connectors.synthetic import World, WorldSpec
 from connectors.synthetic.csv_export import write_csv_source
-from hub.generate import csv_source_entry, demo_config
-from hub.pull import run_pull
+from hub.generate import csv_source_entry, demo_config, write_demo_quotas
+from hub.pull import SourceRun, run_pull
 from hub.push import apply_push, plan_push, setup_fields
 from hub.push.render import print_plan, print_result
 from hub.report import write_report
@@ -45,6 +45,7 @@ def write_demo_config(
 ) -> Path:
     path = out / "hub.yml"
     config = demo_config(spec, sources)
+    config["quotas_path"] = write_demo_quotas(out / "quotas.csv", spec).name
     if warehouse:
         config = {"warehouse": warehouse, **config}
     path.write_text(
@@ -54,6 +55,15 @@ def write_demo_config(
         encoding="utf-8",
     )
     return path
+
+
+def pulled_line(run: SourceRun) -> str:
+    """``pulled NAME: STATUS in N requests; rows per table``, with no part left dangling."""
+    head = f"pulled {run.source_name}: {run.status}"
+    if run.stats.total:
+        head += f" in {run.stats.total:,} requests"
+    rows = ", ".join(f"{n:,} {t}" for t, n in sorted(run.rows.items()))
+    return f"{head}; {rows or 'no new rows'}"
 
 
 def run_demo(
@@ -97,11 +107,7 @@ def run_demo(
         with console.status("hub sync: pulling four sources"):
             results = run_pull(config)
         for run in results:
-            rows = ", ".join(f"{n:,} {t}" for t, n in sorted(run.rows.items()))
-            console.print(
-                f"pulled {run.source_name}: {run.status}"
-                f"{f' in {run.stats.total} requests' if run.stats.total else ''}; {rows}"
-            )
+            console.print(pulled_line(run), highlight=False)
         failed = [r for r in results if r.status != "ok"]
         if failed:
             raise HubError("; ".join(r.error or r.status for r in failed))

@@ -57,6 +57,28 @@ def demo_config(spec: WorldSpec, sources: list[dict[str, Any]]) -> dict[str, Any
     return {**config, "sources": sources}
 
 
+# Team quotas the demo declares (quotas_path), so pipeline_coverage and its chart have rows:
+# one per month and quarter around as_of, a share of the world's expected pipeline.
+DEMO_QUOTA_MONTHS = range(-2, 4)  # months before and after as_of's month
+DEMO_QUOTA_SHARE = 0.01  # of n_deals x median amount, per month
+
+
+def write_demo_quotas(path: Path, spec: WorldSpec) -> Path:
+    """A quotas CSV (owner_email empty = the whole team) in the base currency."""
+    monthly = round(spec.n_deals * spec.median_amount * DEMO_QUOTA_SHARE, -3)
+    first = spec.as_of.date().replace(day=1)
+    lines = ["owner_email,period_start,period_type,quota"]
+    quarters = set()
+    for offset in DEMO_QUOTA_MONTHS:
+        index = first.year * 12 + first.month - 1 + offset
+        start = first.replace(year=index // 12, month=index % 12 + 1)
+        lines.append(f",{start.isoformat()},month,{monthly:.0f}")
+        quarters.add(start.replace(month=(start.month - 1) // 3 * 3 + 1))
+    lines += [f",{q.isoformat()},quarter,{3 * monthly:.0f}" for q in sorted(quarters)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def generate(
     out_dir: Path,
     *,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class SourceRun:
     error: str | None = None
     recovered_packages: int = 0  # load packages an interrupted run left, finished first
     notes: list[str] = field(default_factory=list)  # the connector's ctx.notes
+    traceback: str | None = None  # of a failure, tokens scrubbed; shown by 'hub --debug'
 
 
 def new_run_id() -> str:
@@ -166,9 +168,12 @@ def _fail(run: SourceRun, exc: BaseException, ctx: SourceContext | None) -> None
         raise exc
     run.status = "stopped" if isinstance(exc, QuotaExhausted) else "failed"
     message = str(exc) if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
+    trace = "".join(traceback.format_exception(exc))
     if ctx is not None:
         for secret in ctx.secrets.revealed:
             message = message.replace(secret, "***")
+            trace = trace.replace(secret, "***")
+    run.traceback = trace
     if not isinstance(exc, HubError):
         message = f"{run.source_name}: unexpected {message.splitlines()[0][:300]}"
     run.error = message

@@ -4,6 +4,7 @@ what the hub did with deals whose CRM gave no creation date (from the deals mart
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -66,19 +67,46 @@ def quarantine_counts(config: HubConfig) -> dict[str, int]:
     return out
 
 
-def quarantine_sample(config: HubConfig, source_name: str, limit: int = 20) -> list[dict[str, Any]]:
+def natural_key(text: str | None) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that reads numbers as numbers: ``deals.csv:9`` before ``deals.csv:10``."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part)
+        for part in re.split(r"(\d+)", text or "")
+        if part
+    )
+
+
+@dataclass(frozen=True)
+class QuarantineGroup:
+    """Quarantined records sharing one reason, in line order."""
+
+    reason: str
+    rows: list[dict[str, Any]]
+
+
+def quarantine_groups(
+    config: HubConfig, source_name: str, limit: int
+) -> tuple[list[QuarantineGroup], int]:
+    """The first ``limit`` quarantined records of a source in the natural order of their
+    location (file and line), grouped by identical reason (groups in order of their first
+    record), and how many records the source holds in all."""
     warehouse = Warehouse(config)
     schema = dataset_name(source_name)
+    if not warehouse.exists():
+        return [], 0
     with warehouse.connect() as conn:
         if not has_table(conn, schema, "quarantine"):
-            return []
+            return [], 0
         result = conn.execute(
-            sa.text(
-                f"SELECT entity, location, column_name, value, reason FROM {schema}.quarantine "
-                f"ORDER BY quarantined_at DESC, location LIMIT {int(limit)}"
-            )
+            sa.text(f"SELECT entity, location, column_name, value, reason FROM {schema}.quarantine")
         )
-        return [dict(r) for r in result.mappings()]
+        rows = [dict(r) for r in result.mappings()]
+    rows.sort(key=lambda r: (natural_key(r["location"]), r["column_name"] or ""))
+    groups: dict[str, QuarantineGroup] = {}
+    for row in rows[: max(0, limit)]:
+        reason = row["reason"] or ""
+        groups.setdefault(reason, QuarantineGroup(reason, [])).rows.append(row)
+    return list(groups.values()), len(rows)
 
 
 MARTS = "analytics"  # the schema dbt builds the marts in (dbt_project.yml)

@@ -113,18 +113,21 @@ def test_exit_codes_config_error_and_partial_failure(cli, hub_dir: Path, tmp_pat
     assert "'nope' is not a known connector kind" in result.output
     assert "Traceback" not in result.output
 
+    # A file that is there but unreadable fails its source only (a missing file is a
+    # configuration error: tests/test_messages.py).
     config_path = hub_dir / "hub.yml"
+    (hub_dir / "empty.csv").write_text("", encoding="utf-8")
     raw = yaml.safe_load(config_path.read_text())
     broken = {
         "name": "broken",
         "kind": "csv",
-        "options": {"deals": {"path": "missing.csv", "columns": {"source_deal_id": "id"}}},
+        "options": {"deals": {"path": "empty.csv", "columns": {"source_deal_id": "id"}}},
     }
     raw["sources"].append(broken)
     config_path.write_text(yaml.safe_dump(raw))
     partial = cli("sync", "--config", config_path)
     assert partial.exit_code == 3, partial.output
-    assert "missing.csv: file not found" in partial.output
+    assert "empty.csv: the file is empty" in partial.output
 
 
 def test_transform_out_of_memory_names_the_setting_to_raise(cli, hub_dir: Path) -> None:

@@ -20,6 +20,7 @@ from connectors.csv.driver import TableSpec, read_file
 from connectors.csv.options import CsvOptions
 from connectors.csv.rules import ACTIVITY_TYPE, AMOUNT, CURRENCY, DOMAIN, PROBABILITY, STATUS
 from models.canonical import Account, Activity, Deal, Owner, StageChange
+from models.errors import ConfigError
 
 DEFAULT_PIPELINE = "default"
 
@@ -83,8 +84,23 @@ ACCOUNTS = TableSpec(
 TABLES = (DEALS, STAGE_HISTORY, ACTIVITIES, OWNERS, ACCOUNTS)
 
 
+def check_files_exist(ctx: SourceContext, options: CsvOptions) -> None:
+    """A configured file that is not there is a mistake in hub.yml (exit 2), not a failed
+    pull: say which file and which option names it, before anything is read."""
+    where = ctx.config.config_path or "hub.yml"
+    for spec in TABLES:
+        file = getattr(options, spec.option)
+        path = None if file is None else ctx.config.resolve_path(file.path)
+        if path is not None and not path.exists():
+            raise ConfigError(
+                f"{path}: file not found; fix sources[{ctx.name}].options.{spec.option}.path "
+                f"in {where} (a relative path is read from hub.yml's folder)"
+            )
+
+
 def build_source(ctx: SourceContext) -> DltSource:
     options: CsvOptions = ctx.options  # type: ignore[assignment]
+    check_files_exist(ctx, options)
 
     @dlt.source(name=f"csv_{ctx.name}", max_table_nesting=0)
     def csv_source() -> list[DltResource]:

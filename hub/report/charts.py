@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.colors import qualitative
 
-from hub.report.data import ALL, ReportData
+from hub.report.data import ALL, FUNNEL_MODES, ReportData
 
 ALL_LABEL = "All sources"
 ALL_COLOR = "#1f2933"
@@ -84,8 +84,9 @@ def labels(texts: list[str]) -> list[str]:
 
 
 def _empty(fig: go.Figure, message: str) -> go.Figure:
+    """A chart with nothing to plot says so ("No data: <why>") instead of empty axes."""
     fig.add_annotation(
-        text=message,
+        text=f"No data: {message}",
         showarrow=False,
         x=0.5,
         y=0.5,
@@ -104,7 +105,7 @@ def board_chart(data: ReportData) -> go.Figure:
     colors = source_colors(data)
     rows = [r for r in data.board.rows if r["canonical_stage"] in data.open_stages]
     if not rows:
-        return _empty(fig, "No open deals")
+        return _empty(fig, "no open deals")
     for source in data.sources:
         mine = {r["canonical_stage"]: r for r in rows if r["source_name"] == source.name}
         stages = [s for s in data.open_stages if s in mine]
@@ -129,30 +130,38 @@ def board_chart(data: ReportData) -> go.Figure:
 
 
 def funnel_chart(data: ReportData) -> go.Figure:
+    """One funnel per mode of stage_conversion, side by side, named by what each counts."""
     fig = go.Figure()
     lost = {s for s, outcome in data.stage_outcomes.items() if outcome == "lost"}
-    rows = [r for r in data.funnel.rows if r["canonical_stage"] not in lost]
-    if not rows:
-        return _empty(fig, "No stage history yet")
-    fig.add_trace(
-        go.Funnel(
-            y=[label(r["canonical_stage"]) for r in rows],
-            x=[r["reached_count"] for r in rows],
-            text=[
-                f"{r['reached_count']:,} · {_pct(r['cumulative_conversion'])} of funnel"
-                for r in rows
-            ],
-            textinfo="text",
-            marker={"color": STAGE_PALETTE[: len(rows)]},
-            connector={"line": {"color": "#ccd", "width": 1}},
-            customdata=[
-                [_pct(r["next_step_conversion"]), label(r["next_stage"] or "-")] for r in rows
-            ],
-            hovertemplate="%{y}: %{x:,} deals reached<br>to %{customdata[1]}: %{customdata[0]}"
-            "<extra></extra>",
+    shown = [r for r in data.funnel.rows if r["canonical_stage"] not in lost]
+    if not shown:
+        return _empty(fig, "no stage history yet")
+    for mode, name in FUNNEL_MODES.items():
+        rows = [r for r in shown if r["mode"] == mode]
+        if not rows:
+            continue
+        fig.add_trace(
+            go.Funnel(
+                name=name,
+                y=[label(r["canonical_stage"]) for r in rows],
+                x=[r["reached_count"] for r in rows],
+                text=[f"{r['reached_count']:,} · {_pct(r['cumulative_conversion'])}" for r in rows],
+                textinfo="text",
+                marker={"color": STAGE_PALETTE[0] if mode == "any_order" else ALL_COLOR},
+                connector={"line": {"color": "#ccd", "width": 1}},
+                customdata=[
+                    [_pct(r["next_step_conversion"]), label(r["next_stage"] or "-")] for r in rows
+                ],
+                hovertemplate="%{y}: %{x:,} deals reached (" + label(name) + ")<br>to "
+                "%{customdata[1]}: %{customdata[0]}<extra></extra>",
+            )
         )
+    _layout(
+        fig,
+        margin={"l": 110, "r": 16, "t": 32, "b": 24},
+        funnelmode="group",
+        showlegend=True,
     )
-    _layout(fig, margin={"l": 110, "r": 16, "t": 32, "b": 24})
     return fig
 
 
@@ -164,7 +173,7 @@ def win_rate_chart(data: ReportData) -> go.Figure:
     fig = go.Figure()
     rows = data.win_rate.rows
     if not rows:
-        return _empty(fig, "No closed deals yet")
+        return _empty(fig, "no closed deals yet")
     colors = source_colors(data)
     for source in [ALL, *(s.name for s in data.sources)]:
         mine = [r for r in rows if r["source_name"] == source]
@@ -197,7 +206,7 @@ def velocity_chart(data: ReportData) -> go.Figure:
     fig = go.Figure()
     rows = data.velocity.rows
     if not rows:
-        return _empty(fig, "No deals yet")
+        return _empty(fig, "no deals yet")
     fig.add_bar(
         name="velocity",
         x=[period_label(r["period_start"], data.period) for r in rows],
@@ -231,7 +240,7 @@ def time_in_stage_chart(data: ReportData) -> go.Figure:
     fig = go.Figure()
     rows = data.time_in_stage.rows
     if not rows:
-        return _empty(fig, "No closed stage spells yet")
+        return _empty(fig, "no closed stage spells yet")
     colors = source_colors(data)
     stages = [s for s in data.stages if any(r["canonical_stage"] == s for r in rows)]
     for source in [ALL, *(s.name for s in data.sources)]:
@@ -264,7 +273,7 @@ def stalled_chart(data: ReportData) -> go.Figure:
     fig = go.Figure()
     rows = data.stalled.rows
     if not rows:
-        return _empty(fig, "No stalled deals")
+        return _empty(fig, "no stalled deals")
     colors = source_colors(data)
     stages = [s for s in data.stages if any(r["canonical_stage"] == s for r in rows)]
     for source in data.sources:
@@ -292,7 +301,7 @@ def forecast_chart(data: ReportData) -> go.Figure:
     fig = go.Figure()
     totals = [r for r in data.forecast.rows if r["canonical_stage"] == ALL]
     if not totals:
-        return _empty(fig, "No open deals")
+        return _empty(fig, "no open deals")
     labels = [period_label(r["period_start"], data.period) for r in totals]
     by_stage = [r for r in data.forecast.rows if r["canonical_stage"] != ALL]
     for i, stage in enumerate(
@@ -333,13 +342,43 @@ def forecast_chart(data: ReportData) -> go.Figure:
     return fig
 
 
+def coverage_chart(data: ReportData) -> go.Figure:
+    """Coverage per period as bars, the coverage needed as a line over them."""
+    fig = go.Figure()
+    rows = data.coverage.rows
+    if not rows:
+        return _empty(fig, "no team quota for these periods (quotas_path in hub.yml)")
+    periods = [period_label(r["period_start"], data.period) for r in rows]
+    fig.add_bar(
+        name="coverage",
+        x=periods,
+        y=[r["coverage"] for r in rows],
+        marker_color=[STAGE_PALETTE[0] if r["is_covered"] else "#c0392b" for r in rows],
+        customdata=[[r["open_pipeline_base"], r["remaining_quota_base"]] for r in rows],
+        hovertemplate="%{x}: coverage %{y:.2f}<br>open %{customdata[0]:,.0f} / quota left "
+        "%{customdata[1]:,.0f}<extra></extra>",
+    )
+    fig.add_scatter(
+        name="needed (1 / trailing win rate)",
+        x=periods,
+        y=[r["coverage_needed"] for r in rows],
+        mode="lines+markers",
+        line={"color": ALL_COLOR, "width": 1, "dash": "dot"},
+        hovertemplate="%{x}: needed %{y:.2f}<extra></extra>",
+    )
+    _layout(fig)
+    fig.update_yaxes(title_text="open pipeline / quota left")
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=periods)
+    return fig
+
+
 def rep_activity_chart(data: ReportData) -> go.Figure:
     """One row per rep: plotted by rep key (unique, unlike a name cut to LABEL_MAX),
     labelled with the name."""
     fig = go.Figure()
     rows = data.rep_activity.rows
     if not rows:
-        return _empty(fig, "No activities yet")
+        return _empty(fig, "no activities yet")
     shown = list(reversed(rows))  # most active at the top
     keys = [html.escape(r["rep_key"], quote=False) for r in shown]
     names = [label(r["rep_name"]) for r in shown]
@@ -383,7 +422,7 @@ def companies_chart(data: ReportData) -> go.Figure:
     fig = go.Figure()
     rows = data.companies.rows
     if not rows:
-        return _empty(fig, "No open deals")
+        return _empty(fig, "no open deals")
     shown = list(reversed(rows))
     keys = [html.escape(r["company_key"], quote=False) for r in shown]
     names = [label(r["company_name"] or r["company_key"]) for r in shown]
@@ -450,7 +489,7 @@ def by_dimension_chart(data: ReportData) -> go.Figure:
     fig = go.Figure()
     rows = [r for r in data.by_dimension.rows if r["dimension_value"] != ALL]
     if not rows:
-        return _empty(fig, "No closed deals yet")
+        return _empty(fig, "no closed deals yet")
     xs = [str(i) for i in range(len(rows))]
     names = [dimension_value_label(r["dimension_value"]) for r in rows]
     custom = [
@@ -509,7 +548,7 @@ def duplicates_chart(data: ReportData) -> go.Figure:
     fig = go.Figure()
     rows = data.duplicates.rows
     if not rows:
-        return _empty(fig, "No duplicate deals found")
+        return _empty(fig, "no duplicate deals found")
 
     def pair(r: dict[str, Any]) -> str:
         return (
@@ -552,6 +591,7 @@ CHARTS = {
     "time_in_stage": time_in_stage_chart,
     "stalled": stalled_chart,
     "forecast": forecast_chart,
+    "coverage": coverage_chart,
     "rep_activity": rep_activity_chart,
     "duplicates": duplicates_chart,
 }

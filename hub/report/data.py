@@ -47,6 +47,7 @@ REQUIRED_MARTS = (
     "time_in_stage",
     "stalled_deals",
     "forecast",
+    "pipeline_coverage",
     "rep_activity",
     "sales_cycle",
 )
@@ -111,6 +112,7 @@ class ReportData:
     time_in_stage: Figure
     stalled: Figure
     forecast: Figure
+    coverage: Figure
     rep_activity: Figure
     companies: Figure
     by_dimension: Figure
@@ -332,9 +334,19 @@ def board(m: Marts) -> Figure:
     )
 
 
+# The two ways stage_conversion counts a deal as having reached a stage (docs/metrics.md),
+# in the order the funnel shows them, with the words the page uses.
+FUNNEL_MODES = {
+    "any_order": "any order: in the stage or any later one",
+    "strict_order": "strict order: in the stage itself",
+}
+
+
 def funnel(m: Marts) -> Figure:
-    """Mart stage_conversion in any order, all sources, pipelines and cohorts."""
+    """Mart stage_conversion in both modes, all sources, pipelines and cohorts: a pipeline
+    whose deals skip stages reads very differently in each."""
     columns = [
+        Column("mode", "counted"),
         Column("canonical_stage", "stage"),
         Column("next_stage", "next stage"),
         Column("funnel_deals", "in funnel", "int"),
@@ -345,18 +357,22 @@ def funnel(m: Marts) -> Figure:
     ]
     rows = m.select(
         columns,
-        """stage_conversion WHERE mode = 'any_order' AND source_name = :all
-        AND pipeline_key = :all AND cohort_month IS NULL""",
+        """stage_conversion WHERE mode IN ('any_order', 'strict_order')
+        AND source_name = :all AND pipeline_key = :all AND cohort_month IS NULL""",
         all=ALL,
     )
     _sort_by_stage(rows, m.stages)
+    order = list(FUNNEL_MODES)
+    rows.sort(key=lambda r: order.index(r["mode"]))  # stable: stage order within a mode
     return Figure(
         "funnel",
         "Funnel and stage conversion (all sources, all cohorts)",
         columns,
         rows,
-        note="A deal reached a stage if it was ever in it or in a later stage "
-        "(mart stage_conversion, mode any_order).",
+        note="Two counts (mart stage_conversion). Any order: a deal reached a stage if it was "
+        "ever in it or in a later stage, so skipped stages count as passed. Strict order: "
+        "only deals that were in the stage itself, and reached next only by entering the "
+        "next stage afterwards.",
     )
 
 
@@ -492,6 +508,38 @@ def forecast(m: Marts) -> Figure:
         note="Deals open at as_of by expected close date (empty period: no date); overdue = "
         "expected before as_of. Weighted = amount x probability.",
     )
+
+
+def coverage(m: Marts) -> Figure:
+    """Team quotas (rep '*') of mart pipeline_coverage, by period."""
+    columns = [
+        Column("period_start", m.period, "date"),
+        Column("quota_base", "quota", "money"),
+        Column("won_base", "won", "money"),
+        Column("remaining_quota_base", "quota left", "money"),
+        Column("open_count", "open deals", "int"),
+        Column("open_pipeline_base", "open pipeline", "money"),
+        Column("coverage", "coverage", "number"),
+        Column("coverage_needed", "needed", "number"),
+        Column("is_covered", "covered", "bool"),
+    ]
+    rows = m.select(
+        columns,
+        "pipeline_coverage WHERE period_type = :period AND rep_key = :all",
+        period=m.period,
+        all=ALL,
+    )
+    rows.sort(key=lambda r: r["period_start"])
+    note = (
+        "Open pipeline expected to close in the period divided by the team quota still to win "
+        "(mart pipeline_coverage); needed = 1 / trailing win rate."
+    )
+    if not rows:
+        note += (
+            " No team quota for these periods: list them in the CSV that quotas_path in "
+            "hub.yml names (owner_email empty for the team)."
+        )
+    return Figure("coverage", f"Pipeline coverage by {m.period}", columns, rows, note=note)
 
 
 def rep_activity(m: Marts) -> Figure:
@@ -742,6 +790,7 @@ FIGURES = (
     by_dimension,
     stalled,
     forecast,
+    coverage,
     rep_activity,
     duplicates,
 )

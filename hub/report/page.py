@@ -188,7 +188,7 @@ def figure_table(
         f"<tbody>{''.join(body)}</tbody></table>"
     )
     if not figure.rows:
-        table += '<p class="note">Nothing in the mart yet.</p>'
+        table += '<p class="note">No data: nothing in the mart yet.</p>'
     table = f'<div class="{"scroll" if scroll else "wide"}">{table}</div>'
     if collapsed:
         table = (
@@ -323,6 +323,7 @@ def render_page(data: ReportData, *, warehouse: str) -> str:
             ("time_in_stage", "Time in stage"),
             ("stalled", "Stalled"),
             ("forecast", "Forecast"),
+            ("coverage", "Coverage"),
             ("rep_activity", "Rep activity"),
             ("duplicates", "Duplicates"),
         ]
@@ -346,7 +347,8 @@ def render_page(data: ReportData, *, warehouse: str) -> str:
         ),
         _section(data.by_dimension, data, collapsed=False),
         _section(data.stalled, data, title=stalled_title, collapsed=False, scroll=True),
-        _row(_section(data.forecast, data), _section(data.rep_activity, data)),
+        _row(_section(data.forecast, data), _section(data.coverage, data)),
+        _section(data.rep_activity, data),
         _section(duplicates, data, title=duplicates_title, scroll=True),
     ]
     title = f"Consolidated pipeline · as of {raw(data.as_of) or 'n/a'}"

@@ -83,7 +83,7 @@ def table_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
     direct = [
         (
             "funnel",
-            lambda r: _v(r["canonical_stage"]),
+            lambda r: (_v(r["mode"]), _v(r["canonical_stage"])),
             [
                 "funnel_deals",
                 "reached_count",
@@ -150,6 +150,20 @@ def table_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
                 "n_without_amount_base",
                 "n_without_probability",
                 "n_overdue",
+            ],
+        ),
+        (
+            "coverage",
+            lambda r: parse_key(_v(r["period_start"])),
+            [
+                "quota_base",
+                "won_base",
+                "remaining_quota_base",
+                "open_count",
+                "open_pipeline_base",
+                "coverage",
+                "coverage_needed",
+                "is_covered",
             ],
         ),
     ]
@@ -390,14 +404,43 @@ def chart_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
             [exp["board"][(s, source)]["amount_base"] for s in stages],
         )
 
-    # funnel: reached counts of the non-lost stages, canonical order
-    funnel_stages = [
-        s for s in exp["stage_order"] if s in exp["funnel"] and s not in exp["lost_stages"]
-    ]
-    (funnel,) = charts["funnel"]["traces"]
-    if funnel["y"] != funnel_stages:
-        problems.append(f"funnel chart stages {funnel['y']}, mart {funnel_stages}")
-    check("funnel chart", funnel["x"], [exp["funnel"][s]["reached_count"] for s in funnel_stages])
+    # funnel: one trace per mode, named by what it counts; reached counts of the non-lost
+    # stages, canonical order
+    funnels = traces("funnel")
+    for mode, name in (
+        ("any_order", "any order: in the stage or any later one"),
+        ("strict_order", "strict order: in the stage itself"),
+    ):
+        funnel_stages = [
+            s
+            for s in exp["stage_order"]
+            if (mode, s) in exp["funnel"] and s not in exp["lost_stages"]
+        ]
+        funnel = funnels.get(name)
+        if funnel is None:
+            problems.append(f"funnel chart: no trace {name!r}")
+            continue
+        if funnel["y"] != funnel_stages:
+            problems.append(f"funnel chart {mode} stages {funnel['y']}, mart {funnel_stages}")
+        check(
+            f"funnel chart {mode}",
+            funnel["x"],
+            [exp["funnel"][(mode, s)]["reached_count"] for s in funnel_stages],
+        )
+
+    # coverage: the team's coverage per period, and the coverage needed
+    periods = sorted(exp["coverage"])
+    if exp["coverage"]:
+        check(
+            "coverage chart",
+            traces("coverage")["coverage"]["y"],
+            [exp["coverage"][p]["coverage"] for p in periods],
+        )
+        check(
+            "coverage chart needed",
+            traces("coverage")["needed (1 / trailing win rate)"]["y"],
+            [exp["coverage"][p]["coverage_needed"] for p in periods],
+        )
 
     # win rate: the all-sources line
     periods = sorted(p for p, s in exp["win_rate"] if s == "*")

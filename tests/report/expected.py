@@ -78,8 +78,13 @@ def expected(
         stalled = _all(conn, f"SELECT * FROM {M}.stalled_deals")
         funnel = _all(
             conn,
-            f"SELECT * FROM {M}.stage_conversion WHERE mode = 'any_order' "
+            f"SELECT * FROM {M}.stage_conversion WHERE mode IN ('any_order', 'strict_order') "
             "AND source_name = '*' AND pipeline_key = '*' AND cohort_month IS NULL",
+        )
+        coverage = _all(
+            conn,
+            f"SELECT * FROM {M}.pipeline_coverage WHERE period_type = :p AND rep_key = '*'",
+            p=period,
         )
         win_rate = _all(
             conn,
@@ -197,7 +202,10 @@ def expected(
         "lost_stages": [s["stage_name"] for s in stages if s["outcome"] == "lost"],
         "kpis": kpis,
         "board": board_rows,
-        "funnel": {r["canonical_stage"]: {k: _f(v) for k, v in r.items()} for r in funnel},
+        "funnel": {
+            (r["mode"], r["canonical_stage"]): {k: _f(v) for k, v in r.items()} for r in funnel
+        },
+        "coverage": {r["period_start"]: {k: _f(v) for k, v in r.items()} for r in coverage},
         "win_rate": {
             (r["period_start"], r["source_name"]): {k: _f(v) for k, v in r.items()}
             for r in win_rate

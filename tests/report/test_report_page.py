@@ -28,6 +28,7 @@ CHARTS = {
     "time_in_stage",
     "stalled",
     "forecast",
+    "coverage",
     "rep_activity",
     "duplicates",
 }
@@ -39,8 +40,9 @@ def shown_charts(exp: dict) -> set[str]:
 
 
 def empty_charts(exp: dict) -> set[str]:
-    """Charts drawn as a message, without data: the duplicates chart when no deal is shared."""
-    return set() if exp["duplicates"] else {"duplicates"}
+    """Charts drawn as a message ("No data: ..."), without data: the duplicates chart when no
+    deal is shared, the coverage chart without quotas."""
+    return {k for k in ("duplicates", "coverage") if not exp[k]}
 
 
 class _Refs(HTMLParser):
@@ -184,3 +186,68 @@ def test_report_before_any_sync_says_what_to_do(hub_dir: Path, cli) -> None:
     result = cli("report", "--config", config)
     assert result.exit_code == 1
     assert "analytics.deals" in result.output and "hub sync" in result.output
+
+
+# ----- issue #14 item 11: both funnels, "no data", the demo's quotas -------------------------
+
+
+def test_the_funnel_shows_both_orders_and_says_which_is_which(report_world: ReportWorld) -> None:
+    content = read_html(report_world.report_path.read_text(encoding="utf-8"))
+    exp = expected(report_world.config)
+    modes = {r["mode"]["v"] for r in content["tables"]["funnel"]}
+    assert modes == {"any_order", "strict_order"}
+    names = [t["name"] for t in content["charts"]["funnel"]["traces"]]
+    assert names == [
+        "any order: in the stage or any later one",
+        "strict order: in the stage itself",
+    ]
+    section = report_world.report_path.read_text(encoding="utf-8").split('id="funnel"')[1]
+    assert "Any order:" in section[:2000] and "Strict order:" in section[:2000]
+    # The demo's deals skip stages, so the two counts differ somewhere: both are needed.
+    assert any(
+        exp["funnel"][("any_order", s)]["reached_count"]
+        != exp["funnel"][("strict_order", s)]["reached_count"]
+        for mode, s in exp["funnel"]
+        if mode == "any_order" and ("strict_order", s) in exp["funnel"]
+    )
+
+
+def test_the_demo_declares_quotas_so_coverage_has_rows(report_world: ReportWorld) -> None:
+    import csv
+
+    content = read_html(report_world.report_path.read_text(encoding="utf-8"))
+    assert report_world.config.quotas_path
+    with report_world.config.resolve_path(report_world.config.quotas_path).open() as handle:
+        quotas = {
+            row["period_start"]: float(row["quota"])
+            for row in csv.DictReader(handle)
+            if row["period_type"] == "month" and not row["owner_email"]
+        }
+    rows = content["tables"]["coverage"]
+    assert len(rows) == len(quotas) >= 3
+    assert {r["period_start"]["v"]: float(r["quota_base"]["v"]) for r in rows} == quotas
+    # open pipeline / quota left, recomputed from the page's own cells
+    for r in rows:
+        left = float(r["quota_base"]["v"]) - float(r["won_base"]["v"])
+        if left > 0:
+            assert (
+                abs(float(r["coverage"]["v"]) - float(r["open_pipeline_base"]["v"]) / left) < 1e-6
+            )
+    assert any(float(r["coverage"]["v"] or 0) > 0 for r in rows)
+    assert content["charts"]["coverage"]["traces"]
+    assert 'href="#coverage"' in report_world.report_path.read_text(encoding="utf-8")
+
+
+def test_every_empty_chart_says_no_data(report_world: ReportWorld) -> None:
+    from hub.report import load_report_data
+    from hub.report.charts import chart_specs
+
+    data = load_report_data(report_world.config)
+    for figure in data.figures:
+        figure.rows = []
+    specs = chart_specs(data)
+    assert set(specs) == CHARTS
+    for key, spec in specs.items():
+        assert spec["data"] == [], key
+        texts = [a["text"] for a in spec["layout"].get("annotations", [])]
+        assert len(texts) == 1 and texts[0].startswith("No data: "), (key, texts)
