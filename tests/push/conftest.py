@@ -229,6 +229,26 @@ class Crm(SandboxHub):
         sb.dispatch = dispatch
         return done
 
+    def lose_answer(self, matches: Callable[[Any], bool]) -> threading.Event:
+        """The sandbox handles the first request that ``matches`` (a write lands) and then
+        truncates its answer (the transport fault ``/_sandbox/faults`` calls truncate), at
+        that request exactly. For a request the fault plan's path filter cannot single
+        out. The event is set once the answer was lost."""
+        sb = self.sandbox
+        handle = sb.dispatch
+        lost = threading.Event()
+        first = threading.Lock()
+
+        def dispatch(request: Any) -> Any:
+            response, fault = handle(request)
+            if not lost.is_set() and matches(request) and first.acquire(blocking=False):
+                lost.set()
+                return response, "truncate"
+            return response, fault
+
+        sb.dispatch = dispatch
+        return lost
+
     def delete(self, deal_id: str) -> None:
         sb = self.sandbox
         with sb.lock:

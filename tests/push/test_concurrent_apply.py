@@ -47,7 +47,7 @@ def check_each_change_landed_and_was_logged_once(crm: Crm, wanted: dict[str, str
 def test_two_applies_in_threads_at_once_send_and_log_each_change_once(
     kind: str, make_crm: Any
 ) -> None:
-    crm: Crm = make_crm(kind, n_deals=60)
+    crm: Crm = make_crm(kind, n_deals=200)
     deals = crm.deals(30, "status = 'open'")
     wanted = wanted_values(crm, deals)
     crm.outbound(crm.scores(deals, lambda i: wanted[deals[i][1]]))
@@ -85,7 +85,7 @@ def test_a_second_apply_of_the_same_plan_leaves_the_first_runs_writes_alone(
 ) -> None:
     """Serialised (as under a lock), the second run's plan is stale: it still asks for the
     changes the first run made. They are neither conflicts nor written a second time."""
-    crm: Crm = make_crm(kind, n_deals=60)
+    crm: Crm = make_crm(kind, n_deals=200)
     deals = crm.deals(30, "status = 'open'")
     wanted = wanted_values(crm, deals)
     crm.outbound(crm.scores(deals, lambda i: wanted[deals[i][1]]))
