@@ -193,10 +193,15 @@ class HubspotWriter:
                         "propertiesWithHistory": names,
                     },
                 )
-            except (AuthError, QuotaExhausted):
-                raise
-            except SourceError:
-                continue  # the write landed; an unread history leaves it 'written'
+            except SourceError as exc:  # the writes landed: unchecked, they stay 'written'
+                for index, update, _ in chunk:
+                    results[index] = WriteResult(
+                        update.deal_id,
+                        "written",
+                        f"history not read: {exc}",
+                        results[index].modified_at,
+                    )
+                continue
             found = {str(item["id"]): item for item in payload.get("results", [])}
             lost: list[tuple[int, DealUpdate, dict[str, str | None]]] = []
             for index, update, props in chunk:
@@ -227,8 +232,6 @@ class HubspotWriter:
             payload = self.api.post(UPDATE, endpoint=UPDATE, body=body)
             done = {str(r["id"]): parse_ts(r.get("updatedAt")) for r in payload.get("results", [])}
             failure = "HubSpot did not confirm it"
-        except (AuthError, QuotaExhausted):
-            raise
         except SourceError as exc:
             done, failure = {}, str(exc)
         for index, update, props in lost:

@@ -217,8 +217,6 @@ class PipedriveWriter:
         written = WriteResult(update.deal_id, "written", None, parse_time(after.get("update_time")))
         try:
             replaced = self._replaced(update, deal, body)
-        except (AuthError, QuotaExhausted):
-            raise
         except SourceError as exc:  # the write landed; only the check is missing
             return WriteResult(
                 update.deal_id, "written", f"changelog not read: {exc}", written.modified_at
@@ -266,8 +264,6 @@ class PipedriveWriter:
         )
         try:
             after = self._patch(deal_id, body)
-        except (AuthError, QuotaExhausted):
-            raise
         except SourceError as exc:
             return WriteResult(deal_id, "conflict", f"{what}; could not put it back: {exc}")
         return WriteResult(

@@ -213,22 +213,22 @@ class _Run:
 
     def recheck(self, rows: list[PlannedRow]) -> list[PlannedRow]:
         """Re-read just before writing, for a writer that does not; changed rows become
-        conflicts."""
+        conflicts, rows that already hold the value are written; the rest are returned."""
         current = read_live(
             self.writer,
             list(dict.fromkeys(r.deal_id for r in rows)),
             sorted({r.field for r in rows}),
         )
         keep: list[PlannedRow] = []
-        conflicts: list[Entry] = []
+        settled: list[Entry] = []
         for row in rows:
             now = current.get(row.deal_id)
             if now is None:
-                conflicts.append((row, "failed", f"not found in {row.crm} (deleted?)", None))
+                settled.append((row, "failed", f"not found in {row.crm} (deleted?)", None))
             elif same(row.field, now.values.get(row.field), row.new_value):
-                conflicts.append((row, "written", f"already in {row.crm}", now.modified_at))
+                settled.append((row, "written", f"already in {row.crm}", now.modified_at))
             elif not same(row.field, now.values.get(row.field), row.base_value):
-                conflicts.append(
+                settled.append(
                     (
                         row,
                         "conflict",
@@ -240,8 +240,8 @@ class _Run:
             else:
                 row.modified_at = now.modified_at
                 keep.append(row)
-        if conflicts:
-            self.log(conflicts)
+        if settled:
+            self.log(settled)
         return keep
 
     def updates(self, rows: list[PlannedRow]) -> list[DealUpdate]:
