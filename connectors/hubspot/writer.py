@@ -4,6 +4,12 @@ Safety rules (DESIGN.md section 7): read the deals first (batch read, 100 a call
 skip any field a rep changed since the hub last read it; write in batches of 100; parse
 a 207 per input; when one invalid value fails a whole batch (HubSpot answers 400), split
 the batch until the bad row stands alone, so one bad row never blocks the rest.
+
+HubSpot has no conditional update, so a rep's save that lands between that read and the
+batch update (one round trip) would be overwritten unseen. After each batch the written
+deals are read back with ``propertiesWithHistory`` (50 a call): when the value before the
+hub's differs from the one the hub read, a rep's edit was overwritten; it is put back and
+the row is a conflict, never ``written``.
 """
 
 from __future__ import annotations
@@ -48,6 +54,22 @@ def _same(a: Any, b: Any) -> bool:
         return Decimal(str(a)) == Decimal(str(b))
     except ArithmeticError:
         return str(a) == str(b)
+
+
+_UNSEEN = object()
+
+
+def _value_before(history: Sequence[dict[str, Any]], value: Any) -> Any:
+    """What a property held just before ``value`` was written, from its history (newest
+    first): the entry older than the newest run of entries equal to ``value`` (a retried
+    write can leave two). ``_UNSEEN`` when no entry holds ``value``."""
+    seen = False
+    for entry in history:
+        if _same(entry.get("value"), value):
+            seen = True
+        elif seen:
+            return entry.get("value")
+    return None if seen else _UNSEEN
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -134,15 +156,99 @@ class HubspotWriter:
                     parse_ts(now.get("updatedAt")),
                 )
                 continue
-            if all(_same(now["properties"].get(k), v) for k, v in props.items()):
+            # only what changes: a rewritten equal value would blur the history checked after
+            changed = {k: v for k, v in props.items() if not _same(now["properties"].get(k), v)}
+            if not changed:
                 results[index] = WriteResult(
                     update.deal_id, "skipped", "already up to date", parse_ts(now.get("updatedAt"))
                 )
                 continue
-            to_send.append((index, update, props))
+            if "dealstage" in changed:
+                changed["pipeline"] = props["pipeline"]
+            to_send.append((index, update, changed))
         for chunk in _chunks(to_send, self.max_batch):
             results.update(self._send(list(chunk)))
+            self._check_overwrites(list(chunk), current, results)
         return [results[i] for i in range(len(updates))]
+
+    def _check_overwrites(
+        self,
+        sent: list[tuple[int, DealUpdate, dict[str, str | None]]],
+        before: dict[str, dict[str, Any]],
+        results: dict[int, WriteResult],
+    ) -> None:
+        """Read the written deals' history; a value before the hub's that is not the one
+        the hub read is a rep's edit that landed in between: put it back, call it a
+        conflict."""
+        written = [s for s in sent if results[s[0]].status == "written"]
+        names = sorted({name for _, _, props in written for name in props if name != "pipeline"})
+        for chunk in _chunks(written, settings.BATCH_READ_WITH_HISTORY_MAX):
+            try:
+                payload = self.api.post(
+                    READ,
+                    endpoint=READ,
+                    body={
+                        "inputs": [{"id": u.deal_id} for _, u, _ in chunk],
+                        "properties": names,
+                        "propertiesWithHistory": names,
+                    },
+                )
+            except SourceError as exc:  # the writes landed: unchecked, they stay 'written'
+                for index, update, _ in chunk:
+                    results[index] = WriteResult(
+                        update.deal_id,
+                        "written",
+                        f"history not read: {exc}",
+                        results[index].modified_at,
+                    )
+                continue
+            found = {str(item["id"]): item for item in payload.get("results", [])}
+            lost: list[tuple[int, DealUpdate, dict[str, str | None]]] = []
+            for index, update, props in chunk:
+                history = (found.get(update.deal_id) or {}).get("propertiesWithHistory") or {}
+                read = before[update.deal_id]["properties"]
+                replaced: dict[str, str | None] = {}
+                for name, value in props.items():
+                    if name == "pipeline":  # follows dealstage
+                        continue
+                    prior = _value_before(history.get(name) or [], value)
+                    if prior is not _UNSEEN and not _same(prior, read.get(name)):
+                        replaced[name] = prior  # type: ignore[assignment]
+                if replaced:
+                    if "dealstage" in replaced:
+                        replaced["pipeline"] = props.get("pipeline")
+                    lost.append((index, update, replaced))
+            self._put_back(lost, results)
+
+    def _put_back(
+        self,
+        lost: list[tuple[int, DealUpdate, dict[str, str | None]]],
+        results: dict[int, WriteResult],
+    ) -> None:
+        if not lost:
+            return
+        body = {"inputs": [{"id": u.deal_id, "properties": props} for _, u, props in lost]}
+        try:
+            payload = self.api.post(UPDATE, endpoint=UPDATE, body=body)
+            done = {str(r["id"]): parse_ts(r.get("updatedAt")) for r in payload.get("results", [])}
+            failure = "HubSpot did not confirm it"
+        except SourceError as exc:
+            done, failure = {}, str(exc)
+        for index, update, props in lost:
+            shown = {k: v for k, v in props.items() if k != "pipeline"}
+            what = (
+                f"{', '.join(sorted(shown))} changed in HubSpot while the hub's write was in "
+                f"flight (no conditional update in HubSpot): the hub's value replaced "
+                f"{', '.join(repr(v) for v in shown.values())}"
+            )
+            if update.deal_id in done:
+                results[index] = WriteResult(
+                    update.deal_id, "conflict", f"{what}; put back", done[update.deal_id]
+                )
+            else:
+                results[index] = WriteResult(
+                    update.deal_id, "conflict", f"{what}; could not put it back: {failure}"
+                )
 
     def _read_current(
         self, updates: Sequence[DealUpdate], results: dict[int, WriteResult]

@@ -38,6 +38,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "deal_fields": Endpoint("/api/v1/dealFields", 20, "offset"),
     "notes": Endpoint("/api/v1/notes", 20, "offset"),
     "flow": Endpoint("/api/v1/deals/{id}/flow", 40, "offset"),
+    # read by the writer after each PATCH: what a field held just before the hub's write
+    "changelog": Endpoint("/api/v1/deals/{id}/changelog", 20, "cursor"),
     "organizations": Endpoint("/api/v2/organizations", 10, "cursor"),
     "organization": Endpoint("/api/v2/organizations/{id}", 1, "none"),
     "organization_fields": Endpoint("/api/v1/organizationFields", 20, "offset"),

@@ -1,14 +1,24 @@
 """Reverse sync for Pipedrive: one ``PATCH /api/v2/deals/{id}`` per deal.
 
-Pipedrive has no bulk deal update, so a batch is one pre-flight read of up to 100 deals
-(``GET /api/v2/deals?ids=``, to refuse overwriting a rep's newer edit) followed by one
-PATCH per deal, paced under the 2-second burst window by the shared client. Only the
-fields the hub owns are sent: never ``value`` (a v2 PATCH without care resets it).
+Pipedrive has no bulk deal update and no conditional one (no precondition header, no
+version field in the v2 PATCH), so each deal, paced under the 2-second burst window by
+the shared client, goes through three requests:
+
+1. ``GET /api/v2/deals/{id}`` (1 token) right before its PATCH: a field a rep changed
+   since the hub's base is a conflict and is not sent;
+2. ``PATCH /api/v2/deals/{id}`` (5 tokens) with only the hub's fields that change, never
+   ``value`` (a v2 PATCH without care resets it);
+3. ``GET /api/v1/deals/{id}/changelog`` (20 tokens): the entry of the hub's write says
+   what each field held just before it landed. If that is not what step 1 read, a rep's
+   save landed in between (the window no read can close: from step 1's answer to the
+   PATCH's arrival, one round trip plus any pacing wait); the rep's value is put back and
+   the row is a conflict, never ``written``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, cast
 
 from connectors.base import DealUpdate, LiveDeal, SourceContext, WriteResult, WriteStatus
@@ -18,13 +28,15 @@ from connectors.pipedrive.options import PipedriveOptions
 from connectors.pipedrive.settings import ENDPOINTS
 from models.errors import AuthError, QuotaExhausted, RetriesExhausted, SourceError
 
+_UNSEEN = object()
+
 HUB_FIELD_TYPES: dict[str, str] = {"hub_score": "double", "hub_score_reason": "text"}
 
 
 class PipedriveWriter:
-    max_batch = 100  # the ids= pre-flight read takes at most 100 deals
+    max_batch = 100  # deals per write() call; each is read, patched and checked on its own
     live_read = True
-    rechecks_before_write = True  # ids= read, compared by update_time and DealUpdate.base
+    rechecks_before_write = True  # GET right before each PATCH, compared with DealUpdate.base
     guard_fields: frozenset[str] | None = None
 
     def __init__(self, ctx: SourceContext, client: ApiClient | None = None) -> None:
@@ -77,14 +89,31 @@ class PipedriveWriter:
         return done
 
     # ----- writing ---------------------------------------------------------------------------
-    def _current(self, updates: Sequence[DealUpdate]) -> dict[str, dict[str, Any]]:
-        ids = ",".join(u.deal_id for u in updates)
-        params: dict[str, Any] = {"ids": ids, "limit": 500}
-        keys = [k for h, k in self.field_keys().items() if any(h in u.fields for u in updates)]
-        if keys:
-            params["custom_fields"] = ",".join(keys[:15])
-        payload = get_payload(self.client, "deals", params=params)
-        return {str(d["id"]): d for d in payload.get("data") or []}
+    def _read_deal(self, deal_id: str) -> dict[str, Any] | None:
+        """The deal now (``GET /api/v2/deals/{id}``); None when Pipedrive has no such deal."""
+        params = {"custom_fields": ",".join(list(self.field_keys().values())[:15])}
+        try:
+            payload = get_payload(self.client, "deal", params=params, id=deal_id)
+        except SourceError as exc:
+            if "HTTP 404" in str(exc):
+                return None
+            raise
+        deal = payload.get("data")
+        if not isinstance(deal, dict) or deal.get("is_deleted"):
+            return None
+        return deal
+
+    def _patch(self, deal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        endpoint = ENDPOINTS["deal_patch"]
+        payload = self.client.request(
+            "PATCH",
+            endpoint.path.format(id=deal_id),
+            endpoint=endpoint.path,
+            json=body,
+            cost=endpoint.cost,
+            expect_json=True,
+        ).hub_payload  # type: ignore[attr-defined]
+        return (payload or {}).get("data") or {}
 
     def _value(self, deal: dict[str, Any], hub_field: str) -> Any:
         if hub_field == "stage_id":
@@ -96,12 +125,12 @@ class PipedriveWriter:
         self, update: DealUpdate, deal: dict[str, Any]
     ) -> tuple[dict[str, Any] | None, WriteResult | None]:
         """The PATCH body for one update, or the result that replaces writing it."""
-        changed = {f: v for f, v in update.fields.items() if str(self._value(deal, f)) != str(v)}
+        changed = {f: v for f, v in update.fields.items() if not _same(self._value(deal, f), v)}
         if not changed:
             return None, WriteResult(update.deal_id, "skipped", "already up to date")
         modified = parse_time(deal.get("update_time"))
         if update.base_modified_at and modified and modified > update.base_modified_at:
-            touched = [f for f in changed if str(self._value(deal, f)) != str(update.base.get(f))]
+            touched = [f for f in changed if not _same(self._value(deal, f), update.base.get(f))]
             if touched:
                 return None, WriteResult(
                     update.deal_id,
@@ -158,29 +187,10 @@ class PipedriveWriter:
     def write(self, updates: Sequence[DealUpdate]) -> list[WriteResult]:
         if len(updates) > self.max_batch:
             raise ValueError(f"at most {self.max_batch} updates per batch, got {len(updates)}")
-        if not updates:
-            return []
-        current = self._current(updates)
         results: list[WriteResult] = []
-        endpoint = ENDPOINTS["deal_patch"]
         for i, update in enumerate(updates):
-            deal = current.get(str(update.deal_id))
-            if deal is None:
-                results.append(WriteResult(update.deal_id, "failed", "deal not found (deleted?)"))
-                continue
-            body, verdict = self._plan(update, deal)
-            if verdict is not None:
-                results.append(verdict)
-                continue
             try:
-                payload = self.client.request(
-                    "PATCH",
-                    endpoint.path.format(id=update.deal_id),
-                    endpoint=endpoint.path,
-                    json=body,
-                    cost=endpoint.cost,
-                    expect_json=True,
-                ).hub_payload  # type: ignore[attr-defined]
+                results.append(self._write_one(update))
             except QuotaExhausted as exc:
                 results.append(WriteResult(update.deal_id, "retryable", str(exc)))
                 results.extend(
@@ -193,12 +203,96 @@ class PipedriveWriter:
             except SourceError as exc:
                 status: WriteStatus = "retryable" if isinstance(exc, RetriesExhausted) else "failed"
                 results.append(WriteResult(update.deal_id, status, str(exc)))
-                continue
-            data = (payload or {}).get("data") or {}
-            results.append(
-                WriteResult(update.deal_id, "written", None, parse_time(data.get("update_time")))
-            )
         return results
+
+    def _write_one(self, update: DealUpdate) -> WriteResult:
+        deal = self._read_deal(update.deal_id)
+        if deal is None:
+            return WriteResult(update.deal_id, "failed", "deal not found (deleted?)")
+        body, verdict = self._plan(update, deal)
+        if verdict is not None:
+            return verdict
+        assert body is not None
+        after = self._patch(update.deal_id, body)
+        written = WriteResult(update.deal_id, "written", None, parse_time(after.get("update_time")))
+        try:
+            replaced = self._replaced(update, deal, body)
+        except SourceError as exc:  # the write landed; only the check is missing
+            return WriteResult(
+                update.deal_id, "written", f"changelog not read: {exc}", written.modified_at
+            )
+        return self._put_back(update.deal_id, replaced) if replaced else written
+
+    def _replaced(
+        self, update: DealUpdate, before: dict[str, Any], body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Fields whose value just before the hub's write landed (its changelog entry) is
+        not the one read right before sending it: hub field -> the value overwritten."""
+        keys = self.field_keys()
+        hub_field_of = {key: hub for hub, key in keys.items()}
+        sent = {"stage_id": body["stage_id"]} if "stage_id" in body else {}
+        sent.update({hub_field_of[k]: v for k, v in body.get("custom_fields", {}).items()})
+        payload = get_payload(self.client, "changelog", id=update.deal_id)
+        entries = [e for e in payload.get("data") or [] if isinstance(e, dict)]
+        out: dict[str, Any] = {}
+        for hub_field, value in sent.items():
+            key = "stage_id" if hub_field == "stage_id" else keys[hub_field]
+            prior = _value_before([e for e in entries if e.get("field_key") == key], value)
+            if prior is not _UNSEEN and not _same(prior, self._value(before, hub_field)):
+                out[hub_field] = prior
+        return out
+
+    def _put_back(self, deal_id: str, replaced: dict[str, Any]) -> WriteResult:
+        body: dict[str, Any] = {}
+        for hub_field, value in replaced.items():
+            if hub_field == "stage_id":
+                body["stage_id"] = int(value)
+                pipeline = self.stage_pipelines().get(str(value))
+                if pipeline and pipeline != "None":
+                    body["pipeline_id"] = int(pipeline)
+            else:
+                typed = (
+                    float(value)
+                    if value is not None and HUB_FIELD_TYPES.get(hub_field) == "double"
+                    else value
+                )
+                body.setdefault("custom_fields", {})[self.field_keys()[hub_field]] = typed
+        what = (
+            f"{', '.join(sorted(replaced))} changed in Pipedrive while the hub's write was in "
+            "flight (no conditional update in Pipedrive): the hub's value replaced "
+            f"{', '.join(repr(v) for v in replaced.values())}"
+        )
+        try:
+            after = self._patch(deal_id, body)
+        except SourceError as exc:
+            return WriteResult(deal_id, "conflict", f"{what}; could not put it back: {exc}")
+        return WriteResult(
+            deal_id, "conflict", f"{what}; put back", parse_time(after.get("update_time"))
+        )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as Pipedrive means it: numbers as decimals (changelog values are text),
+    empty as None."""
+    if a in (None, "") or b in (None, ""):
+        return a in (None, "") and b in (None, "")
+    try:
+        return Decimal(str(a)) == Decimal(str(b))
+    except ArithmeticError:
+        return str(a) == str(b)
+
+
+def _value_before(entries: Sequence[dict[str, Any]], value: Any) -> Any:
+    """What a field held just before ``value`` was written, from its changelog entries
+    (newest first): the ``old_value`` of the oldest entry in the newest run of entries
+    setting ``value`` (a retried PATCH can leave two). ``_UNSEEN`` when none sets it."""
+    prior: Any = _UNSEEN
+    for entry in entries:
+        if _same(entry.get("new_value"), value):
+            prior = entry.get("old_value")
+        elif prior is not _UNSEEN:
+            break
+    return prior
 
 
 def build_writer(ctx: SourceContext) -> PipedriveWriter:

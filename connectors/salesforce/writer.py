@@ -1,18 +1,26 @@
 """Reverse sync: deal updates -> Opportunity, in the largest batches Salesforce allows.
 
-Unconditional updates go through sObject Collections (``PATCH /composite/sobjects``, 200
-records a call, ``allOrNone=false``, one SaveResult per record in order). Updates that
-carry ``base_modified_at`` must not overwrite a rep's newer edit; Salesforce checks
-``If-Unmodified-Since`` per record (412 when stale), so those go through Composite, 25
-conditional subrequests a call. Hub fields must already exist on Opportunity: creating a
-custom field needs the Metadata or Tooling API plus field-level security, which the hub
-leaves to an admin and explains.
+Updates that carry ``base_modified_at`` (every one the push engine sends: the writer
+guards all fields) must not overwrite a rep's newer edit; Salesforce checks
+``If-Unmodified-Since`` per record (412 when the record changed since), which only single
+record requests take, so they go through Composite, 25 conditional subrequests a call.
+sObject Collections (``PATCH /composite/sobjects``, 200 records a call, no precondition)
+carries updates without a base.
+
+A 412 is not always a rep's edit: when an answer is lost after the write landed, the
+retried request finds the record modified by the hub's own write. So a 412 is read back
+(one SOQL query for the batch's 412s): a record that holds every value the hub sent is
+``written``, the rest are conflicts.
+
+Hub fields must already exist on Opportunity: creating a custom field needs the Metadata
+or Tooling API plus field-level security, which the hub leaves to an admin and explains.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any
 
@@ -32,8 +40,8 @@ class SalesforceWriter:
     max_batch = COLLECTION_MAX
     live_read = True
     rechecks_before_write = False  # the hub re-reads (read_current) right before each batch
-    # conditional (Composite, 25 a call) for stage moves only; scores: Collections, 200 a call
-    guard_fields: frozenset[str] | None = frozenset({"stage_id"})
+    # every update conditional (Composite, 25 a call): Collections (200) has no precondition
+    guard_fields: frozenset[str] | None = None
 
     def __init__(self, client: SalesforceClient) -> None:
         self.client = client
@@ -209,10 +217,18 @@ class SalesforceWriter:
             path, json={"allOrNone": False, "compositeRequest": subrequests}, endpoint=path
         )
         out: list[tuple[int, WriteStatus, str | None]] = []
+        stale = [
+            (updates[i].deal_id, rec)
+            for (i, rec, _), sub in zip(batch, answer["compositeResponse"], strict=True)
+            if int(sub.get("httpStatusCode", 0)) == 412
+        ]
+        landed = self._holding(stale)
         for (i, _, base), sub in zip(batch, answer["compositeResponse"], strict=True):
             status = int(sub.get("httpStatusCode", 0))
             if status < 300:
                 out.append((i, "written", None))
+            elif status == 412 and updates[i].deal_id in landed:
+                out.append((i, "written", "landed (a retried request found its own write)"))
             elif status == 412:
                 out.append(
                     (
@@ -231,6 +247,22 @@ class SalesforceWriter:
                 )
         return out
 
+    def _holding(self, records: list[tuple[str, dict[str, Any]]]) -> set[str]:
+        """The ids among ``records`` whose Opportunity holds every value sent, read now."""
+        if not records:
+            return set()
+        names = sorted({name for _, rec in records for name in rec})
+        where = "Id IN (" + ", ".join(f"'{i}'" for i, _ in records) + ")"
+        now: dict[str, dict[str, Any]] = {}
+        for page in self.client.query(build_soql(["Id", *names], "Opportunity", where)):
+            for row in page:
+                now[str(row["Id"])] = row
+        return {
+            deal_id
+            for deal_id, rec in records
+            if deal_id in now and all(_same(now[deal_id].get(k), v) for k, v in rec.items())
+        }
+
     def _modstamps(self, ids: list[str]) -> dict[str, datetime]:
         """The new SystemModstamp of written rows: the base for the next conditional write."""
         out: dict[str, datetime] = {}
@@ -245,6 +277,16 @@ class SalesforceWriter:
                     if stamp:
                         out[rec["Id"]] = stamp
         return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as Salesforce stores them: numbers as decimals (0.5 == 0.50), empty as None."""
+    if a in (None, "") or b in (None, ""):
+        return a in (None, "") and b in (None, "")
+    try:
+        return Decimal(str(a)) == Decimal(str(b))
+    except ArithmeticError:
+        return str(a) == str(b)
 
 
 def build_writer(ctx: SourceContext) -> SalesforceWriter:

@@ -3,12 +3,15 @@
 Per source, deals go out in the largest batch its writer takes (``Writer.max_batch``).
 For every batch:
 
-1. a writer that reads live but does not re-check on its own
+1. the intents go into ``hub_push_journal`` and are committed; a row another run claimed
+   first (same ``row_id``: it planned the same change from the same journal state) is
+   left to that run, so two concurrent applies never send or log one change twice;
+2. a writer that reads live but does not re-check on its own
    (``Writer.rechecks_before_write`` false) is re-read: a row whose field changed since
-   the plan becomes a conflict, and the rest carry the read's modification time as
-   ``DealUpdate.base_modified_at`` (for the fields in ``Writer.guard_fields``), for the
-   API's conditional write, so a rep's edit in between is kept;
-2. the intents go into ``hub_push_journal`` and are committed;
+   the plan becomes a conflict (one that already holds the new value is written), and the
+   rest carry the read's modification time as ``DealUpdate.base_modified_at`` (for the
+   fields in ``Writer.guard_fields``), for the API's conditional write, so a rep's edit in
+   between is kept;
 3. the writer is called; if the call itself fails the batch is split in halves and each
    half retried, down to the single row, so one bad row never fails its batch-mates;
 4. rows the writer calls ``retryable`` (lock contention, 429s that outlasted the client's
@@ -30,11 +33,11 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponen
 
 import connectors.http
 from connectors.base import DealUpdate, SourceContext, Writer, WriteResult
-from hub.push.journal import Intent, record
+from hub.push.journal import Intent, claim, record
 from hub.push.normalize import same, wire
 from hub.push.plan import PlannedRow, PushPlan, SourcePlan
 from hub.push.safety import check_cap
-from hub.push.tables import ensure_tables, hub_push_journal, hub_push_log
+from hub.push.tables import ensure_tables, hub_push_log
 from hub.push.writers import read_live, scrub, writer_for
 from hub.warehouse import Warehouse
 from models.errors import AuthError, ConfigError, HubError, QuotaExhausted
@@ -94,9 +97,10 @@ class _Run:
         self.result = SourceResult(plan.source_name, plan.crm)
 
     # ----- journal and log ------------------------------------------------------------------
-    def _row(self, row: PlannedRow, run_id: str | None = None) -> dict[str, Any]:
+    def _row(self, row: PlannedRow, intent: Intent | None = None) -> dict[str, Any]:
         return {
-            "run_id": run_id or self.run_id,
+            "run_id": intent.run_id if intent else self.run_id,
+            "row_id": intent.row_id if intent else row.row_id,
             "source_name": row.source_name,
             "crm": row.crm,
             "deal_key": row.deal_key,
@@ -136,14 +140,13 @@ class _Run:
                         row, intent, "interrupted", f"did not land; handled by {self.run_id}", now
                     )
                 )
-        with self.warehouse.connect() as conn:
-            record(conn, hub_push_log, rows)
+        record(self.warehouse, hub_push_log, rows)
 
     def _intent_outcome(
         self, row: PlannedRow, intent: Intent, status: str, note: str, now: datetime
     ) -> dict[str, Any]:
         return {
-            **self._row(row, intent.run_id),
+            **self._row(row, intent),
             "old_value": intent.old_value,
             "new_value": intent.new_value,
             "status": status,
@@ -153,22 +156,24 @@ class _Run:
             "logged_at": now,
         }
 
-    def intend(self, rows: Sequence[PlannedRow]) -> None:
+    def claim(self, rows: Sequence[PlannedRow]) -> list[PlannedRow]:
+        """Journal the intents; the rows this run now holds (another run that planned the
+        same change from the same state and claimed it first writes and logs it)."""
         now = datetime.now(UTC)
-        with self.warehouse.connect() as conn:
-            record(
-                conn,
-                hub_push_journal,
-                [
-                    {
-                        **self._row(r),
-                        "old_value": r.current_value,
-                        "new_value": r.new_value,
-                        "intent_at": now,
-                    }
-                    for r in rows
-                ],
-            )
+        intents = [
+            {
+                **self._row(r),
+                "old_value": r.current_value,
+                "new_value": r.new_value,
+                "intent_at": now,
+            }
+            for r in rows
+        ]
+        held = claim(self.warehouse, self.run_id, intents)
+        mine = [r for r in rows if r.row_id in held]
+        if len(mine) < len(rows):
+            self.result.counts["by_other_run"] += len(rows) - len(mine)
+        return mine
 
     # ----- writing ------------------------------------------------------------------------
     def send(self, updates: Sequence[DealUpdate]) -> dict[str, WriteResult]:
@@ -208,20 +213,22 @@ class _Run:
 
     def recheck(self, rows: list[PlannedRow]) -> list[PlannedRow]:
         """Re-read just before writing, for a writer that does not; changed rows become
-        conflicts."""
+        conflicts, rows that already hold the value are written; the rest are returned."""
         current = read_live(
             self.writer,
             list(dict.fromkeys(r.deal_id for r in rows)),
             sorted({r.field for r in rows}),
         )
         keep: list[PlannedRow] = []
-        conflicts: list[Entry] = []
+        settled: list[Entry] = []
         for row in rows:
             now = current.get(row.deal_id)
             if now is None:
-                conflicts.append((row, "failed", f"not found in {row.crm} (deleted?)", None))
+                settled.append((row, "failed", f"not found in {row.crm} (deleted?)", None))
+            elif same(row.field, now.values.get(row.field), row.new_value):
+                settled.append((row, "written", f"already in {row.crm}", now.modified_at))
             elif not same(row.field, now.values.get(row.field), row.base_value):
-                conflicts.append(
+                settled.append(
                     (
                         row,
                         "conflict",
@@ -233,8 +240,8 @@ class _Run:
             else:
                 row.modified_at = now.modified_at
                 keep.append(row)
-        if conflicts:
-            self.log(conflicts)
+        if settled:
+            self.log(settled)
         return keep
 
     def updates(self, rows: list[PlannedRow]) -> list[DealUpdate]:
@@ -254,11 +261,11 @@ class _Run:
         return out
 
     def write_batch(self, rows: list[PlannedRow]) -> None:
-        if self.writer.live_read and not self.writer.rechecks_before_write:
+        rows = self.claim(rows)
+        if rows and self.writer.live_read and not self.writer.rechecks_before_write:
             rows = self.recheck(rows)
-            if not rows:
-                return
-        self.intend(rows)
+        if not rows:
+            return
         results = self.send_with_retries(self.updates(rows))
         entries: list[Entry] = []
         for row in rows:
@@ -312,6 +319,7 @@ class _Run:
         orphans = [
             {
                 "run_id": i.run_id,
+                "row_id": i.row_id,
                 "source_name": plan.source_name,
                 "crm": plan.crm,
                 "deal_key": deal_key,
@@ -327,9 +335,7 @@ class _Run:
             }
             for deal_key, fld, i in plan.orphans
         ]
-        if orphans:
-            with self.warehouse.connect() as conn:
-                record(conn, hub_push_log, orphans)
+        record(self.warehouse, hub_push_log, orphans)
         return self.result
 
 

@@ -57,6 +57,7 @@ class PlannedRow:
     modified_at: datetime | None = None  # the CRM's modification time at the live read
     landed: list[Intent] = dc_field(default_factory=list)  # interrupted intents that landed
     not_landed: list[Intent] = dc_field(default_factory=list)  # ... and those that did not
+    row_id: str = ""  # this change as planned from this journal state (journal.row_id)
 
 
 @dataclass
@@ -191,6 +192,7 @@ def plan_source(
                     row.current_value,
                     base,
                     "write",
+                    row_id=state.row_id(key, row.value),
                 ),
                 intents,
             )

@@ -86,6 +86,15 @@ def print_result(console: Console, result: PushResult) -> None:
         counts = [f"{s.counts[outcome]:,}" for outcome in outcomes]
         table.add_row(Text(name), *counts, str(s.write_requests), Text(_short(s.error, 60)))
     console.print(table)
+    for name, s in result.sources.items():
+        if s.counts["by_other_run"]:
+            console.print(
+                Text(
+                    f"{name}: {s.counts['by_other_run']:,} row(s) left to another push run "
+                    "that claimed them first"
+                ),
+                highlight=False,
+            )
     console.print("every row's outcome is in hub_meta.hub_push_log", highlight=False)
 
 

@@ -8,12 +8,14 @@ the public API under test (``hub.push``) and real HTTP.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from hub.pull import run_pull
@@ -151,8 +153,9 @@ class Crm(SandboxHub):
         with sb.lock:
             if self.kind == "hubspot":
                 obj = sb.objects["deals"][deal_id]
-                obj.set("hub_score", str(value))
-                obj.touch(sb.tick())
+                ms = sb.tick()
+                obj.record("hub_score", str(value), ms, ("CRM_UI", "userId:9100000"))
+                obj.touch(ms)
             elif self.kind == "pipedrive":
                 deal = sb.store.deals[int(deal_id)]
                 key = sb.store.field_by_name("Hub score")["key"]
@@ -167,6 +170,84 @@ class Crm(SandboxHub):
                     by=opp["OwnerId"],
                     at=sb.now().replace(microsecond=0),
                 )
+
+    def rep_saves_score_over_http(self, deal_id: str, value: float) -> None:
+        """A rep's save reaching the CRM's API as its own request, a little later than the
+        hub's last step (the sandbox clock moves 2 s: a distinct modification time)."""
+        sb = self.sandbox
+        sb.time_offset_s += 2
+        base = sb.base_url
+        if self.kind == "hubspot":
+            response = requests.post(
+                f"{base}/crm/v3/objects/deals/batch/update",
+                json={"inputs": [{"id": deal_id, "properties": {"hub_score": str(value)}}]},
+                headers={"Authorization": f"Bearer {sb.credentials()['token']}"},
+                timeout=30,
+            )
+        elif self.kind == "pipedrive":
+            key = sb.store.field_by_name("Hub score")["key"]
+            response = requests.patch(
+                f"{base}/api/v2/deals/{deal_id}",
+                json={"custom_fields": {key: value}},
+                headers={"x-api-token": sb.credentials()["api_token"]},
+                timeout=30,
+            )
+        else:
+            creds = sb.credentials()
+            token = requests.post(
+                f"{base}/services/oauth2/token",
+                data={"grant_type": "refresh_token", **creds},
+                timeout=30,
+            ).json()["access_token"]
+            response = requests.patch(
+                f"{base}/services/data/v{sb.version}/sobjects/Opportunity/{deal_id}",
+                json={"Hub_Score__c": value},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+        assert response.status_code < 300, response.text
+
+    def before_request(
+        self, matches: Callable[[Any], bool], action: Callable[[], None]
+    ) -> threading.Event:
+        """Run ``action`` once, right before the sandbox handles the first request that
+        ``matches`` (a :class:`~connectors.sandbox.server.SandboxRequest`). That request
+        waits until ``action`` is done, so whatever ``action`` sends lands after every
+        earlier request and before this one, however the threads are scheduled. The event
+        is set once ``action`` ran."""
+        sb = self.sandbox
+        handle = sb.dispatch
+        done = threading.Event()
+        first = threading.Lock()
+
+        def dispatch(request: Any) -> Any:
+            if not done.is_set() and matches(request) and first.acquire(blocking=False):
+                action()
+                done.set()
+            return handle(request)
+
+        sb.dispatch = dispatch
+        return done
+
+    def lose_answer(self, matches: Callable[[Any], bool]) -> threading.Event:
+        """The sandbox handles the first request that ``matches`` (a write lands) and then
+        truncates its answer (the transport fault ``/_sandbox/faults`` calls truncate), at
+        that request exactly. For a request the fault plan's path filter cannot single
+        out. The event is set once the answer was lost."""
+        sb = self.sandbox
+        handle = sb.dispatch
+        lost = threading.Event()
+        first = threading.Lock()
+
+        def dispatch(request: Any) -> Any:
+            response, fault = handle(request)
+            if not lost.is_set() and matches(request) and first.acquire(blocking=False):
+                lost.set()
+                return response, "truncate"
+            return response, fault
+
+        sb.dispatch = dispatch
+        return lost
 
     def delete(self, deal_id: str) -> None:
         sb = self.sandbox

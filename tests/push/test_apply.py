@@ -10,7 +10,7 @@ import pytest
 from hub.push import apply_push, plan_push
 from tests.push.conftest import KINDS, Crm
 
-BATCH = {"hubspot": 100, "salesforce": 200, "pipedrive": 1}  # deals per write request
+BATCH = {"hubspot": 100, "salesforce": 25, "pipedrive": 1}  # deals per write request
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -126,3 +126,19 @@ def test_a_writer_declaring_no_live_read_is_pushed_unchecked_and_the_plan_says_s
     assert result.sources["mem"].counts == {"written": 5}
     assert plugin.calls == ["write", "write", "write"]  # never read: nothing was declared
     assert plugin.deals["d2"]["hub_score"] == 0.5  # the engine could not know of the edit
+
+
+def test_a_value_already_there_at_the_engines_re_read_is_written_not_a_conflict(
+    plugin: memcrm.MemoryCrm, tmp_path: Path
+) -> None:
+    """Between the plan and the apply the CRM comes to hold the hub's own value (another
+    push, or a rep typing it): nothing of anyone's is lost, so it is not a conflict."""
+    hub = PluginCrm(None, tmp_path, name="mem")
+    outbound_rows(hub)
+    plan = plan_push(hub.config())
+    plugin.rep_edit("d3", "hub_score", "0.5")  # the value the hub is about to write
+    result = apply_push(hub.config(), plan)
+    assert result.sources["mem"].counts == {"written": 5}
+    assert [u.deal_id for u in plugin.updates] == ["d1", "d2", "d4", "d5"]  # d3 not sent
+    logged = {r[1]: (r[5], r[6]) for r in hub.log()}
+    assert logged["d3"] == ("written", "already in memcrm")

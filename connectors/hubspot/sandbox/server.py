@@ -766,7 +766,8 @@ class FakeHubspot(HubspotMutations, SandboxServer):
     def _batch_read(self, request: SandboxRequest) -> SandboxResponse:
         body = request.json() or {}
         inputs = body.get("inputs", [])
-        with_history = bool(body.get("propertiesWithHistory"))
+        history = body.get("propertiesWithHistory") or []
+        with_history = bool(history)
         cap = settings.BATCH_READ_WITH_HISTORY_MAX if with_history else settings.BATCH_READ_MAX
         if len(inputs) > cap:
             return _error(
@@ -784,7 +785,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
             if obj is None or obj.archived != archived:
                 missing.append(str(item.get("id")))
             else:
-                results.append(obj.to_json(props, with_history))
+                results.append(obj.to_json(props, history))
         errors = (
             [
                 {
@@ -882,7 +883,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
             stage = props.pop("dealstage", None)
             props.pop("pipeline", None)
             for name, value in props.items():
-                obj.set(name, None if value is None else str(value))
+                obj.record(name, None if value is None else str(value), ms, ("INTEGRATION", app_id))
             if stage is not None and stage != obj.props.get("dealstage"):
                 self._move(obj, str(stage), ms, source=("INTEGRATION", app_id, None))
             obj.touch(ms)

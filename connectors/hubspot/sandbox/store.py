@@ -117,15 +117,39 @@ class Obj:
     archived: bool = False
     archived_ms: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # dealstage, oldest first
+    # other properties changed through the API, oldest first (the seeded value leads)
+    prop_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def set(self, name: str, value: str | None) -> None:
+        self.props[name] = value
+
+    def record(self, name: str, value: str | None, ms: int, source: tuple[str, str]) -> None:
+        """Set a property and keep the change in its history, as a write through the API
+        does (``propertiesWithHistory`` then lists it)."""
+        entries = self.prop_history.setdefault(name, [])
+        if not entries and self.props.get(name) is not None:
+            entries.append(_entry(self.props[name], self.created_ms, ("CRM_UI", "")))
+        entries.append(_entry(value, ms, source))
         self.props[name] = value
 
     def touch(self, ms: int) -> None:
         self.lastmod_ms = ms
         self.props[settings.LASTMOD] = iso(ms)
 
-    def to_json(self, names: Iterable[str] | None, with_history: bool = False) -> dict[str, Any]:
+    def history_of(self, name: str) -> list[dict[str, Any]]:
+        """A property's history, newest first (one entry for a value never changed since)."""
+        if name == "dealstage":
+            return list(reversed(self.history))
+        entries = self.prop_history.get(name)
+        if entries:
+            return list(reversed(entries))
+        value = self.props.get(name)
+        return [] if value is None else [_entry(value, self.created_ms, ("CRM_UI", ""))]
+
+    def to_json(
+        self, names: Iterable[str] | None, with_history: bool | Iterable[str] = False
+    ) -> dict[str, Any]:
+        """``with_history``: True for dealstage's history, or the properties to give it for."""
         wanted = (
             list(names)
             if names is not None
@@ -145,8 +169,13 @@ class Obj:
         if self.archived and self.archived_ms is not None:
             out["archivedAt"] = iso(self.archived_ms)
         if with_history:
-            out["propertiesWithHistory"] = {"dealstage": list(reversed(self.history))}
+            listed = ["dealstage"] if with_history is True else list(with_history)
+            out["propertiesWithHistory"] = {n: self.history_of(n) for n in listed}
         return out
+
+
+def _entry(value: str | None, ms: int, source: tuple[str, str]) -> dict[str, Any]:
+    return {"value": value, "timestamp": iso(ms), "sourceType": source[0], "sourceId": source[1]}
 
 
 class HubspotStore:

@@ -201,6 +201,7 @@ class FakePipedrive(SandboxServer):
             ("GET", "deal_fields", self._deal_fields_v1),
             ("GET", "notes", self._notes),
             ("GET", "flow", self._flow),
+            ("GET", "changelog", self._changelog),
             ("GET", "organizations", self._organizations),
             ("GET", "organization", self._organization),
             ("GET", "organization_fields", self._organization_fields_v1),
@@ -637,8 +638,10 @@ class FakePipedrive(SandboxServer):
             deal["pipeline_id"] = pipeline_id
             self.store.move(deal, stage_id, now, user, "api")
         for key, value in custom.items():
-            deal["custom_fields"][key] = value
-            self.store.record_change(deal, now, key, None, value, user, "api")
+            old = deal["custom_fields"].get(key)
+            if old != value:  # an unchanged value leaves no change behind
+                deal["custom_fields"][key] = value
+                self.store.record_change(deal, now, key, old, value, user, "api")
         for key in ("title", "value", "currency", "probability", "expected_close_date", "owner_id"):
             if key in body:
                 self.store.set_value(deal, key, body[key], now, user, "api")
@@ -952,6 +955,50 @@ class FakePipedrive(SandboxServer):
             if wanted is None or i["object"] in wanted
         ]
         return self._offset_page(request, rows, nested=False)
+
+    def _changelog(self, request: SandboxRequest) -> SandboxResponse:
+        """``GET /v1/deals/{id}/changelog``: the deal's field changes, newest first, in
+        pages of ``limit`` (default 100) with an opaque ``next_cursor``."""
+        raw = request.params.get("id", "")
+        deal = self.store.deals.get(int(raw)) if raw.isdigit() else None
+        if deal is None or deal["is_deleted"]:
+            return _v1_error(404, "Deal not found")
+        limit = self._limit(request)
+        if isinstance(limit, SandboxResponse):
+            return limit
+        rows = [
+            {
+                "field_key": c["field_key"],
+                "old_value": c["old_value"],
+                "new_value": c["new_value"],
+                "actor_user_id": c["user_id"],
+                "time": c["log_time"],
+                "change_source": c["change_source"],
+                "change_source_user_agent": c["change_source_user_agent"],
+                "is_bulk_update_flag": bool(c["is_bulk_update_flag"]),
+            }
+            for c in (f["data"] for f in reversed(self.store.flows[deal["id"]]))
+            if "field_key" in c
+        ]
+        cursor = request.arg("cursor")
+        try:
+            start = (
+                int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))) if cursor else 0
+            )
+        except ValueError:
+            return _v1_error(400, "Invalid cursor")
+        more = start + limit < len(rows)
+        next_cursor = (
+            base64.urlsafe_b64encode(str(start + limit).encode()).decode() if more else None
+        )
+        return SandboxResponse(
+            200,
+            {
+                "success": True,
+                "data": rows[start : start + limit],
+                "additional_data": {"next_cursor": next_cursor},
+            },
+        )
 
     def _oauth_token(self, request: SandboxRequest) -> SandboxResponse:
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
