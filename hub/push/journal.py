@@ -110,8 +110,9 @@ def read_state(conn: sa.Connection, sources: list[str]) -> JournalState:
             .where(table.c.source_name.in_(sources))
             .group_by(table.c.source_name, table.c.deal_key, table.c.field)
         )
-        for source_name, deal_key, fld, n in conn.execute(per_key):
-            counts[(source_name, deal_key, fld)][slot] = int(n)
+        for row in conn.execute(per_key):
+            source_name, deal_key, fld, n = row.tuple()
+            counts[(str(source_name), str(deal_key), str(fld))][slot] = int(n)
     state.versions = {key: (n[0], n[1]) for key, n in counts.items()}
     return state
 
