@@ -1,7 +1,8 @@
 """The ``hub`` command line: a thin shell, one library call per command.
 
 Known errors become one line and an exit code: 0 ok, 1 failed, 2 config error, 3 partial
-(some sources failed). Only this edge catches broadly; ``--debug`` shows tracebacks.
+(some sources failed), 4 busy (another run holds the warehouse or a source; ``--wait``).
+Only this edge catches broadly; ``--debug`` shows tracebacks.
 
 Everything from data or the user (names, values, messages, paths) goes to the terminal through
 ``escape`` or as ``rich.text.Text``: rich would read ``[/]`` or ``[red]`` in it as markup and
@@ -10,6 +11,7 @@ fail, or swallow text such as ``[hs]`` in ``sources[hs]``.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -17,7 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")  # dlt's own log noise
+# dlt logs what it then raises (with tracebacks); the hub says it once, in one line. So does
+# sqlalchemy's pool when it cannot reset a connection a full disk broke.
+os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
+logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
 import typer
@@ -182,6 +187,8 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
                 extra += (
                     f", finished {run.recovered_packages} load package(s) of an interrupted run"
                 )
+            if run.set_aside_packages:
+                extra += f", re-read in full ({run.set_aside_packages} broken package(s) set aside)"
             progress.update(
                 tasks[run.source_name],
                 completed=1,
@@ -225,6 +232,25 @@ def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
     )
 
 
+def _set_wait(seconds: float) -> float:
+    from hub import locks
+
+    locks.policy.wait_s = seconds
+    locks.policy.on_wait = lambda what, wait_s: err_console.print(
+        Text(f"waiting up to {wait_s:g} s: {what}")
+    )
+    return seconds
+
+
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        callback=_set_wait,
+        help="When another hub run is using the warehouse or a source, wait up to this many "
+        "seconds for it (default: exit 4 at once).",
+    ),
+]
 SourcesOption = Annotated[
     list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
 ]
@@ -239,6 +265,7 @@ def pull(
     config: ConfigOption = Path("hub.yml"),
     source: SourcesOption = None,
     full_refresh: FullRefreshOption = False,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Pull every source (or --source NAME) into the warehouse."""
     code = _guard(lambda: _pull(_load(config), source, full_refresh))
@@ -246,7 +273,9 @@ def pull(
 
 
 @app.command()
-def transform(config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None) -> None:
+def transform(
+    config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None, wait: WaitOption = 0.0
+) -> None:
     """Rebuild stage history and every mart with dbt (no pull)."""
     _guard(lambda: _transform(_load(config), as_utc(as_of)))
 
@@ -257,19 +286,22 @@ def sync(
     source: SourcesOption = None,
     full_refresh: FullRefreshOption = False,
     as_of: AsOfOption = None,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Pull every source, then transform. Exit 3 when some sources failed."""
+    from hub.locks import holding_warehouse
 
     def body() -> int:
         cfg = _load(config)
-        code = _pull(cfg, source, full_refresh)
-        if code == 1:
-            return code
-        _transform(cfg, as_utc(as_of))
-        if cfg.push.auto:
-            from hub.push.render import push_command
+        with holding_warehouse(cfg, "sync"):  # no other run between the steps
+            code = _pull(cfg, source, full_refresh)
+            if code == 1:
+                return code
+            _transform(cfg, as_utc(as_of))
+            if cfg.push.auto:
+                from hub.push.render import push_command
 
-            code = max(code, push_command(cfg, console, source, apply=True))
+                code = max(code, push_command(cfg, console, source, apply=True))
         return code
 
     raise typer.Exit(_guard(body))
@@ -287,7 +319,7 @@ def status(
     ] = None,
 ) -> None:
     """Last runs: rows per table, requests, quarantined rows, durations, warnings."""
-    from hub.status import quarantine_counts, quarantine_sample, recent_runs
+    from hub.status import marts_state, quarantine_counts, quarantine_sample, recent_runs
 
     def body() -> None:
         cfg = _load(config)
@@ -347,6 +379,13 @@ def status(
             listed = ", ".join(f"{s}: {n}" for s, n in counts.items() if n)
             console.print(
                 f"quarantined records in total: {escape(listed)} (hub status --quarantine SOURCE)"
+            )
+        marts = marts_state(cfg)
+        if marts is not None and marts.problem:
+            err_console.print(Text(f"warning: {marts.problem}", style="yellow"))
+        elif marts is not None:
+            console.print(
+                Text(f"marts: built {str(marts.built_at)[:19]} UTC at as_of {marts.as_of}")
             )
 
     _guard(body)
@@ -482,6 +521,7 @@ def push(
         bool, typer.Option("--setup", help="Create the hub's score fields in each CRM.")
     ] = False,
     limit: Annotated[int, typer.Option(min=0, help="Plan rows shown per source.")] = 50,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Plan writing stage updates and scores back to the CRMs; --apply writes them."""
     from hub.push.render import push_command

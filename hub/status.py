@@ -1,4 +1,5 @@
-"""``hub status``: the last runs per source, from ``hub_runs`` and the quarantine tables."""
+"""``hub status``: the last runs per source, from ``hub_runs`` and the quarantine tables, and
+whether the marts are one complete build (``hub_transforms``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub.locks import in_use_elsewhere
 from hub.warehouse import Warehouse, dataset_name, hub_runs
+from hub.warehouse.builds import build_problem, last_build
 from hub.warehouse.meta import has_table
 from models.config import HubConfig
 
@@ -78,3 +81,29 @@ def quarantine_sample(config: HubConfig, source_name: str, limit: int = 20) -> l
             )
         )
         return [dict(r) for r in result.mappings()]
+
+
+@dataclass(frozen=True)
+class MartsState:
+    """The last transform that touched the marts, and what is wrong with them (None: fine)."""
+
+    built_at: Any
+    as_of: str | None
+    problem: str | None
+
+
+def marts_state(config: HubConfig) -> MartsState | None:
+    """None before the first recorded transform."""
+    warehouse = Warehouse(config)
+    if not warehouse.exists():
+        return None
+    with warehouse.connect() as conn:
+        build = last_build(conn)
+    if build is None:
+        return None
+    running_now = build.status == "running" and in_use_elsewhere(warehouse.run_lock())
+    return MartsState(
+        build.finished_at or build.started_at,
+        build.as_of,
+        build_problem(build, running_now=running_now),
+    )

@@ -149,6 +149,7 @@ def load_report_data(config: HubConfig, *, period: Period = "month") -> ReportDa
         raise WarehouseError(f"no warehouse at {warehouse.describe()}; run 'hub sync' first")
     with warehouse.connect() as conn:
         check_marts(conn)
+        warehouse.require_complete_build(conn)
         return _load(conn, config, period)
 
 
