@@ -19,10 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-# dlt logs what it then raises (with tracebacks); the hub says it once, in one line. So does
-# sqlalchemy's pool when it cannot reset a connection a full disk broke.
+# dlt logs what it then raises (with tracebacks); the hub says it once, in one line.
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
-logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
 import typer
@@ -35,6 +33,9 @@ from rich.text import Text
 from connectors.values import as_utc
 from models.config import HubConfig, load_config
 from models.errors import ConfigError, HubError
+
+# Nor the traceback sqlalchemy's pool logs when it cannot reset a connection a full disk broke.
+logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
 
 app = typer.Typer(
     help="CRM sync hub: pull CRMs into one canonical pipeline schema, compute metrics, push back.",
