@@ -34,8 +34,11 @@ from connectors.values import as_utc
 from models.config import HubConfig, load_config
 from models.errors import ConfigError, HubError
 
-# Nor the traceback sqlalchemy's pool logs when it cannot reset a connection a full disk broke.
+# Nor the traceback sqlalchemy's pool logs when it cannot reset a connection a full disk
+# broke, nor "--- Logging error ---" when dbt cannot write its log file (a full disk): the
+# hub says what happened.
 logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
+logging.raiseExceptions = False
 
 app = typer.Typer(
     help="CRM sync hub: pull CRMs into one canonical pipeline schema, compute metrics, push back.",
@@ -91,6 +94,18 @@ def _guard(fn: Callable[[], T]) -> T:
     except Exception as exc:  # the CLI edge: never a traceback by default
         if DEBUG["on"]:
             raise
+        from hub.warehouse.disk import find_disk_full
+
+        full = find_disk_full(exc)
+        if full is not None:  # a step that does not say it itself (pull and transform do)
+            where = f" writing {full.path}" if full.path else ""
+            err_console.print(
+                f"[red]error:[/red] disk full{escape(where)}: {escape(full.text[:300])}; "
+                "free space there, then rerun",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
         first_line = str(exc).splitlines()[0][:400] if str(exc) else ""
         err_console.print(
             f"[red]unexpected error:[/red] {type(exc).__name__}: {escape(first_line)}"

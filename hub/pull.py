@@ -195,8 +195,8 @@ def _pull_disk_full(
         needed_bytes=package_bytes * LOAD_SPACE_FACTOR,
         need_note=f"{LOAD_SPACE_FACTOR} x its {mb(package_bytes)} of load packages",
         kept=(
-            f"{warehouse.describe()} still holds the data of the previous pull, and the next "
-            "pull finishes this one"
+            "nothing is lost: the marts are as they were, and the next pull finishes loading "
+            "what this one pulled"
         ),
     )
 
@@ -304,7 +304,7 @@ def _check_warehouse(config: HubConfig, warehouse: Warehouse) -> None:
             step="the pull",
             needed_bytes=None,
             need_note="",
-            kept=f"{warehouse.describe()} still holds the data of the previous pull",
+            kept="nothing is lost: the warehouse is as it was",
         ) from None
 
 
