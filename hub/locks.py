@@ -42,7 +42,7 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 
 import connectors.http
-from models.errors import HubError
+from models.errors import HubError, WarehouseError
 
 # "crm-sync-hub warehouse" as a signed 64-bit integer: the advisory lock key every hub uses.
 PG_LOCK_KEY = int.from_bytes(b"crmhub\x00\x01", "big", signed=True)
@@ -113,9 +113,9 @@ class FileLock:
 class PgAdvisoryLock:
     """A session-level advisory lock in the warehouse database, held on its own connection."""
 
-    def __init__(self, url: sa.URL | str, what: str) -> None:
-        self.url, self.what = url, what
-        self.key = f"pg:{sa.engine.make_url(url).render_as_string(hide_password=True)}"
+    def __init__(self, warehouse: Any) -> None:
+        self.warehouse, self.url, self.what = warehouse, warehouse.url(), warehouse.describe()
+        self.key = f"pg:{sa.engine.make_url(self.url).render_as_string(hide_password=True)}"
         self._engine: sa.Engine | None = None
         self._conn: sa.Connection | None = None
 
@@ -125,7 +125,11 @@ class PgAdvisoryLock:
             poolclass=sa.pool.NullPool,
             connect_args={"application_name": f"crm-sync-hub: {holder}"[:63]},
         )
-        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except sa.exc.OperationalError as exc:  # unreachable, wrong password: one line
+            engine.dispose()
+            raise WarehouseError(self.warehouse.explain(exc)) from None
         got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": PG_LOCK_KEY}).scalar()
         if not got:
             conn.close()

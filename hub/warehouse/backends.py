@@ -284,7 +284,7 @@ class PostgresBackend(Warehouse):
         """An advisory lock in the database: runs from any folder or machine share it."""
         from hub.locks import PgAdvisoryLock
 
-        return PgAdvisoryLock(self.url(), self.describe())
+        return PgAdvisoryLock(self)
 
     def explain(self, exc: sa.exc.DBAPIError) -> str:
         """What went wrong and the fix, for the failures a new setup meets."""

@@ -21,6 +21,7 @@ included, until someone deleted files under ``.hub/pipelines`` by hand.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import signal
@@ -30,6 +31,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +42,7 @@ from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
 from tests.csv_helpers import csv_config, pull, query
 from tests.harness import VirtualClock, write_hub_yml
+from tests.pg import pg_warehouse
 from tests.reliability.harness import (
     HUB,
     ROOT,
@@ -185,10 +188,13 @@ with locks.holding_warehouse(load_config(sys.argv[1]), "sync"):
 
 
 def _hold_in_another_process(config_path: Path, seconds: float) -> subprocess.Popen[str]:
+    env = {**hub_env(), "PYTHONPATH": str(ROOT)}
+    if "HUB_TEST_WAREHOUSE_PASSWORD" in os.environ:  # the PostgreSQL test's (tests/pg.py)
+        env["HUB_TEST_WAREHOUSE_PASSWORD"] = os.environ["HUB_TEST_WAREHOUSE_PASSWORD"]
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(config_path), str(seconds)],
         cwd=ROOT,
-        env={**hub_env(), "PYTHONPATH": str(ROOT)},
+        env=env,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -289,6 +295,40 @@ def test_two_threads_pulling_one_hub_take_turns(
     assert not errors, errors
     (a, b) = sorted(spans)
     assert a[1] <= b[0], f"the two pulls overlapped: {spans}"
+
+
+def test_on_postgresql_runs_from_two_folders_share_one_advisory_lock(
+    pg_database: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hub folders on one PostgreSQL database: a file lock would not see each other."""
+    configs = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        _export(folder, ROWS[1], ROWS[2])
+        entry = {"path": "deals.csv", "columns": COLUMNS}
+        configs.append(
+            write_hub_yml(
+                folder,
+                {
+                    "warehouse": pg_warehouse(pg_database),
+                    "sources": [
+                        {"name": f"exp_{name}", "kind": "csv", "options": {"deals": entry}}
+                    ],
+                },
+            )
+        )
+    holder = _hold_in_another_process(configs[0], 60)
+    try:
+        with pytest.raises(locks.LockBusy, match=f"PostgreSQL .*hub sync, pid {holder.pid}"):
+            run_pull(load_config(configs[1]))
+    finally:
+        holder.send_signal(signal.SIGKILL)  # its session ends, and the advisory lock with it
+        holder.wait(timeout=30)
+    # The server ends the dead session's lock as soon as it notices; a short wait covers it.
+    monkeypatch.setattr(locks, "policy", locks.WaitPolicy(wait_s=30))
+    (run,) = run_pull(load_config(configs[1]))
+    assert run.status == "ok", run.error
 
 
 # ----- seeded trials with real processes -----------------------------------------------------
