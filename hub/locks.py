@@ -123,7 +123,7 @@ class PgAdvisoryLock:
         engine = sa.create_engine(
             self.url,
             poolclass=sa.pool.NullPool,
-            connect_args={"application_name": f"crm-sync-hub: {holder}"[:63]},
+            connect_args={"application_name": holder[:63]},  # "hub sync, pid ..."
         )
         try:
             conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
@@ -149,7 +149,7 @@ class PgAdvisoryLock:
                 engine.dispose()
 
     def holder(self) -> str:
-        """The holding session's application name (the hub sets it to its description)."""
+        """The holding session's application name: the hub sets it to its description."""
         engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
         try:
             with engine.connect() as conn:
@@ -167,10 +167,10 @@ class PgAdvisoryLock:
             name = None
         finally:
             engine.dispose()
-        return str(name).removeprefix("crm-sync-hub: ") if name else "another hub run"
+        return str(name) if name else "another hub run"
 
 
-_held = threading.local()  # per thread: lock key -> (lock, depth)
+_held = threading.local()  # per thread: the keys of the locks it holds
 
 
 def describe_holder(command: str) -> str:
@@ -180,28 +180,24 @@ def describe_holder(command: str) -> str:
 
 @contextmanager
 def hold(lock: Lock, command: str, *, wait_s: float | None = None) -> Iterator[None]:
-    """Hold ``lock`` for the block; wait up to ``wait_s`` (default :data:`policy`)."""
-    held: dict[str, list[Any]] = _held.__dict__.setdefault("locks", {})
+    """Hold ``lock`` for the block; wait up to ``wait_s`` (default :data:`policy`). Inside a
+    block that holds it already (same thread), just run the block."""
+    held: set[str] = _held.__dict__.setdefault("keys", set())
     if lock.key in held:
-        held[lock.key][1] += 1
-        try:
-            yield
-        finally:
-            held[lock.key][1] -= 1
+        yield
         return
     _acquire(lock, command, policy.wait_s if wait_s is None else wait_s)
-    held[lock.key] = [lock, 1]
+    held.add(lock.key)
     try:
         yield
     finally:
-        del held[lock.key]
+        held.discard(lock.key)
         lock.release()
 
 
 def in_use_elsewhere(lock: Lock) -> bool:
     """Whether another run (process or thread) holds ``lock`` now; probes without waiting."""
-    held: dict[str, list[Any]] = _held.__dict__.setdefault("locks", {})
-    if lock.key in held:
+    if lock.key in _held.__dict__.setdefault("keys", set()):
         return False
     if lock.try_acquire(describe_holder("status")):
         lock.release()
