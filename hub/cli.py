@@ -1,7 +1,8 @@
 """The ``hub`` command line: a thin shell, one library call per command.
 
 Known errors become one line and an exit code: 0 ok, 1 failed, 2 config error, 3 partial
-(some sources failed). Only this edge catches broadly; ``--debug`` shows tracebacks.
+(some sources failed), 4 busy (another run holds the warehouse or a source; ``--wait``).
+Only this edge catches broadly; ``--debug`` shows tracebacks.
 
 Everything from data or the user (names, values, messages, paths) goes to the terminal through
 ``escape`` or as ``rich.text.Text``: rich would read ``[/]`` or ``[red]`` in it as markup and
@@ -10,6 +11,7 @@ fail, or swallow text such as ``[hs]`` in ``sources[hs]``.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -17,7 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")  # dlt's own log noise
+# dlt logs what it then raises (with tracebacks); the hub says it once, in one line.
+os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
 import typer
@@ -30,6 +33,12 @@ from rich.text import Text
 from connectors.values import as_utc
 from models.config import HubConfig, load_config
 from models.errors import ConfigError, HubError
+
+# Nor the traceback sqlalchemy's pool logs when it cannot reset a connection a full disk
+# broke, nor "--- Logging error ---" when dbt cannot write its log file (a full disk): the
+# hub says what happened.
+logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
+logging.raiseExceptions = False
 
 app = typer.Typer(
     help="CRM sync hub: pull CRMs into one canonical pipeline schema, compute metrics, push back.",
@@ -101,6 +110,18 @@ def _guard(fn: Callable[[], T]) -> T:
     except Exception as exc:  # the CLI edge: never a traceback by default
         if DEBUG["on"]:
             raise
+        from hub.warehouse.disk import find_disk_full
+
+        full = find_disk_full(exc)
+        if full is not None:  # a step that does not say it itself (pull and transform do)
+            where = f" writing {full.path}" if full.path else ""
+            err_console.print(
+                f"[red]error:[/red] disk full{escape(where)}: {escape(full.text[:300])}; "
+                "free space there, then rerun",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
         first_line = str(exc).splitlines()[0][:400] if str(exc) else ""
         err_console.print(
             f"[red]unexpected error:[/red] {type(exc).__name__}: {escape(first_line)}"
@@ -200,6 +221,8 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
                 )
             for said in run.notes:
                 extra += f", {escape(said)}"
+            if run.set_aside_packages:
+                extra += f", re-read in full ({run.set_aside_packages} broken package(s) set aside)"
             progress.update(
                 tasks[run.source_name],
                 completed=1,
@@ -260,6 +283,25 @@ def _print_undated(cfg: HubConfig) -> None:
         console.print(f"note: {escape(line)}", highlight=False, soft_wrap=True)
 
 
+def _set_wait(seconds: float) -> float:
+    from hub import locks
+
+    locks.policy.wait_s = seconds
+    locks.policy.on_wait = lambda what, wait_s: err_console.print(
+        Text(f"waiting up to {wait_s:g} s: {what}")
+    )
+    return seconds
+
+
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        callback=_set_wait,
+        help="When another hub run is using the warehouse or a source, wait up to this many "
+        "seconds for it (default: exit 4 at once).",
+    ),
+]
 SourcesOption = Annotated[
     list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
 ]
@@ -274,6 +316,7 @@ def pull(
     config: ConfigOption = Path("hub.yml"),
     source: SourcesOption = None,
     full_refresh: FullRefreshOption = False,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Pull every source (or --source NAME) into the warehouse."""
     code = _guard(lambda: _pull(_load(config), source, full_refresh))
@@ -281,7 +324,9 @@ def pull(
 
 
 @app.command()
-def transform(config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None) -> None:
+def transform(
+    config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None, wait: WaitOption = 0.0
+) -> None:
     """Rebuild stage history and every mart with dbt (no pull); prints warnings, e.g. a hub.yml
     account override naming no account."""
     _guard(lambda: _transform(_load(config), as_utc(as_of)))
@@ -300,28 +345,32 @@ def sync(
             help="Exit 1, without transforming, when a native stage maps to no canonical stage.",
         ),
     ] = False,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Pull every source, then transform. Exit 3 when some sources failed. Says which native
     stages are unmapped and which stage_map keys match no native stage."""
+    from hub.locks import holding_warehouse
 
     def body() -> int:
         cfg = _load(config)
-        code = _pull(cfg, source, full_refresh)
-        if code == 1:
-            return code
-        if _warn_stages(cfg) and strict_stages:
-            err_console.print(
-                "[red]error:[/red] unmapped native stages and --strict-stages: not transformed; "
-                "map them under the source's stage_map in hub.yml ('hub stages' lists them)",
-                highlight=False,
-            )
-            return 1
-        _transform(cfg, as_utc(as_of))
-        _print_undated(cfg)
-        if cfg.push.auto:
-            from hub.push.render import push_command
+        with holding_warehouse(cfg, "sync"):  # no other run between the steps
+            code = _pull(cfg, source, full_refresh)
+            if code == 1:
+                return code
+            if _warn_stages(cfg) and strict_stages:
+                err_console.print(
+                    "[red]error:[/red] unmapped native stages and --strict-stages: not "
+                    "transformed; map them under the source's stage_map in hub.yml "
+                    "('hub stages' lists them)",
+                    highlight=False,
+                )
+                return 1
+            _transform(cfg, as_utc(as_of))
+            _print_undated(cfg)
+            if cfg.push.auto:
+                from hub.push.render import push_command
 
-            code = max(code, push_command(cfg, console, source, apply=True))
+                code = max(code, push_command(cfg, console, source, apply=True))
         return code
 
     raise typer.Exit(_guard(body))
@@ -355,8 +404,8 @@ def status(
     ] = None,
 ) -> None:
     """Last runs: rows per table, requests, quarantined rows, durations, warnings; unmapped
-    native stages; undated deals."""
-    from hub.status import quarantine_counts, quarantine_groups, recent_runs
+    native stages; undated deals; whether the marts are one complete build."""
+    from hub.status import marts_state, quarantine_counts, quarantine_groups, recent_runs
 
     def body() -> None:
         cfg = _load(config)
@@ -434,6 +483,13 @@ def status(
                 f"quarantined records in total: {escape(listed)} (hub status --quarantine SOURCE)"
             )
         _print_undated(cfg)
+        marts = marts_state(cfg)
+        if marts is not None and marts.problem:
+            err_console.print(Text(f"warning: {marts.problem}", style="yellow"))
+        elif marts is not None:
+            console.print(
+                Text(f"marts: built {str(marts.built_at)[:19]} UTC at as_of {marts.as_of}")
+            )
 
     _guard(body)
 
@@ -584,6 +640,7 @@ def push(
         bool, typer.Option("--setup", help="Create the hub's score fields in each CRM.")
     ] = False,
     limit: Annotated[int, typer.Option(min=0, help="Plan rows shown per source.")] = 50,
+    wait: WaitOption = 0.0,
 ) -> None:
     """Plan writing stage updates and scores back to the CRMs; --apply writes them."""
     from hub.push.render import push_command

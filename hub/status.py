@@ -1,5 +1,6 @@
 """``hub status``: the last runs per source, from ``hub_runs`` and the quarantine tables, and
-what the hub did with deals whose CRM gave no creation date (from the deals mart)."""
+what the hub did with deals whose CRM gave no creation date (from the deals mart), and
+whether the marts are one complete build (``hub_transforms``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub.locks import in_use_elsewhere
 from hub.warehouse import Warehouse, dataset_name, hub_runs
+from hub.warehouse.builds import build_problem, last_build
 from hub.warehouse.meta import has_table
 from models.config import HubConfig
 
@@ -180,4 +183,30 @@ def undated_deals(config: HubConfig) -> UndatedDeals | None:
         inferred={source: counts.get(source, 0) for source in INFERRED_FROM},
         first_seen=counts.get("first_seen", 0),
         unplaced=counts.get("none", 0),
+    )
+
+
+@dataclass(frozen=True)
+class MartsState:
+    """The last transform that touched the marts, and what is wrong with them (None: fine)."""
+
+    built_at: Any
+    as_of: str | None
+    problem: str | None
+
+
+def marts_state(config: HubConfig) -> MartsState | None:
+    """None before the first recorded transform."""
+    warehouse = Warehouse(config)
+    if not warehouse.exists():
+        return None
+    with warehouse.connect() as conn:
+        build = last_build(conn)
+    if build is None:
+        return None
+    running_now = build.status == "running" and in_use_elsewhere(warehouse.run_lock())
+    return MartsState(
+        build.finished_at or build.started_at,
+        build.as_of,
+        build_problem(build, running_now=running_now),
     )

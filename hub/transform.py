@@ -14,6 +14,7 @@ import io
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,15 +22,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.dbt_project import project_dir
+from hub.locks import describe_holder, hold
 from hub.resolve import write_resolution
 from hub.warehouse import HUB_SCHEMA, Warehouse, stage_map_rows
+from hub.warehouse.builds import finish_build, last_build, last_complete_bytes, start_build
 from hub.warehouse.config_tables import write_config_tables, write_quotas
+from hub.warehouse.disk import (
+    DiskFull,
+    FullDisk,
+    disk_full_error,
+    disk_full_in_text,
+    find_disk_full,
+    mb,
+)
 from models.config import HubConfig
 from models.errors import HubError
 
 
 class TransformError(HubError):
     exit_code = 1
+
+
+DBT_SCHEMAS = ("hub_staging", "analytics", "outbound")  # dbt_project.yml's +schema values
+TRANSFORM_LOG_BYTES = 4_000_000  # what dbt's log and artifacts in .hub/dbt grow by, at most
 
 
 @dataclass
@@ -42,6 +57,8 @@ class TransformResult:
     duration_s: float = 0.0
     as_of: str = ""
     out_of_memory: bool = False  # DuckDB hit its memory limit in at least one node
+    models_not_built: int = 0  # models that failed or were skipped: the marts are mixed
+    disk_full: FullDisk | None = None  # a node failed for want of disk space
 
 
 def dbt_vars(
@@ -121,7 +138,7 @@ def _release_duckdb() -> None:
 def prepare_warehouse(config: HubConfig) -> list[str]:
     """Write hub.yml's tables and the cross-CRM resolution dbt reads; returns warnings."""
     warehouse = Warehouse(config)
-    with warehouse.connect() as conn:
+    with hold(warehouse.run_lock(), "transform"), warehouse.connect() as conn:
         write_config_tables(conn, config, stage_map_rows(config))
         write_quotas(conn, load_quotas(config))
         return write_resolution(conn, config)
@@ -179,8 +196,10 @@ def run_dbt(
     for node_result in getattr(outcome.result, "results", None) or []:
         node = node_result.node
         status = str(node_result.status)
-        if node.resource_type in ("model", "snapshot", "seed"):
+        builds = node.resource_type in ("model", "snapshot", "seed")
+        if builds:
             result.models += 1
+            result.models_not_built += status in ("error", "skipped")
         elif node.resource_type in ("test", "unit_test"):
             result.tests += 1
         if want_compiled and getattr(node, "compiled_code", None):
@@ -189,6 +208,7 @@ def run_dbt(
             message = (node_result.message or "").strip().splitlines()
             result.failures.append(f"{node.name}: {_headline(message) or status}")
             result.out_of_memory |= any("Out of Memory Error" in line for line in message)
+            result.disk_full = result.disk_full or disk_full_in_text("\n".join(message))
         elif status == "warn":
             result.warnings.append(f"{node.name}: {node_result.message}")
     return result
@@ -212,15 +232,63 @@ def run_transform(
     select: str | None = None,
     on_node: Callable[[str, str], None] | None = None,
 ) -> TransformResult:
+    """Rebuild the marts, holding the warehouse's lock, recorded in ``hub_transforms`` from
+    start to finish so readers can tell a half-built set (``hub.warehouse.builds``)."""
     as_of = as_of or config.effective_as_of(datetime.now(UTC))
+    warehouse = Warehouse(config)
+    with hold(warehouse.run_lock(), "transform"):
+        try:
+            return _run_transform(config, warehouse, as_of=as_of, select=select, on_node=on_node)
+        except Exception as exc:
+            full = find_disk_full(exc)
+            if full is None:
+                raise
+            raise transform_disk_full(config, warehouse, full) from None
+
+
+def _run_transform(
+    config: HubConfig,
+    warehouse: Warehouse,
+    *,
+    as_of: datetime,
+    select: str | None,
+    on_node: Callable[[str, str], None] | None,
+) -> TransformResult:
     warnings = prepare_warehouse(config)
+    run_id = "transform-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+    with warehouse.connect() as conn:
+        start_build(
+            conn,
+            run_id=run_id,
+            as_of=as_of.isoformat(),
+            selection=select,
+            holder=describe_holder("transform"),
+        )
     # Unit tests check the SQL, not the data: the test suite runs them, every sync need not.
     args = ["build", "--exclude", "test_type:unit"] + (["--select", select] if select else [])
     from hub.push import dbt_vars as push_vars
 
-    result = run_dbt(config, args, as_of=as_of, extra_vars=push_vars(config), on_node=on_node)
+    built = 0
+
+    def count(node_id: str, status: str) -> None:
+        nonlocal built
+        built += status == "success" and node_id.startswith(("model.", "seed.", "snapshot."))
+        if on_node is not None:
+            on_node(node_id, status)
+
+    try:
+        result = run_dbt(config, args, as_of=as_of, extra_vars=push_vars(config), on_node=count)
+    except BaseException as exc:
+        _finish(warehouse, run_id, "failed" if built else "unchanged", built, 0, str(exc))
+        raise
     result.warnings[:0] = warnings
     if result.failures:
+        status = "failed" if result.models_not_built else "tests_failed"
+        _finish(
+            warehouse, run_id, status, built, result.models_not_built, "; ".join(result.failures)
+        )
+        if result.disk_full is not None:
+            raise transform_disk_full(config, warehouse, result.disk_full)
         shown = "; ".join(result.failures[:5])
         more = f" (+{len(result.failures) - 5} more)" if len(result.failures) > 5 else ""
         raise TransformError(
@@ -233,4 +301,59 @@ def run_transform(
             )
             + f"details in {config.hub_dir / 'dbt' / 'logs' / 'dbt.log'}"
         )
+    _finish(warehouse, run_id, "ok", built, 0, None)
     return result
+
+
+def _finish(
+    warehouse: Warehouse,
+    run_id: str,
+    status: str,
+    built: int,
+    not_built: int,
+    error: str | None,
+) -> None:
+    """Record how the transform ended; a full disk may refuse even that, and then the row
+    stays 'running', which readers also take for a half-built set."""
+    size = warehouse.relations_bytes(DBT_SCHEMAS) if status in ("ok", "tests_failed") else None
+    try:
+        with warehouse.connect() as conn:
+            finish_build(
+                conn,
+                run_id,
+                status=status,
+                models_built=built,
+                models_not_built=not_built,
+                built_bytes=size,
+                error=error,
+            )
+    except Exception as exc:
+        if find_disk_full(exc) is None:
+            raise
+
+
+def transform_disk_full(config: HubConfig, warehouse: Warehouse, full: FullDisk) -> DiskFull:
+    """Each model is written whole before the old one is dropped, through the warehouse's
+    write-ahead log: measured, a transform needs up to about twice what the models take
+    (as recorded after the last complete transform, or as they are now)."""
+    dbt_dir = config.hub_dir / "dbt"
+    try:
+        with warehouse.connect() as conn:
+            build, recorded = last_build(conn), last_complete_bytes(conn)
+    except Exception:  # noqa: BLE001 - only the estimate and a nuance depend on it
+        build, recorded = None, None
+    models = max(recorded or 0, warehouse.relations_bytes(DBT_SCHEMAS) or 0)
+    mixed = build is not None and not build.complete
+    return disk_full_error(
+        full,
+        fallback=dbt_dir,
+        step="the transform",
+        needed_bytes=2 * models + TRANSFORM_LOG_BYTES if models else None,
+        need_note=f"2 x the {mb(models)} the models take, plus dbt's log",
+        kept=(
+            "the pulled data is unchanged; the marts are half-built, and 'hub report' refuses "
+            "them until a transform completes"
+            if mixed
+            else "the pulled data and the marts are unchanged"
+        ),
+    )

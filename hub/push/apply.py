@@ -33,6 +33,7 @@ from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponen
 
 import connectors.http
 from connectors.base import DealUpdate, SourceContext, Writer, WriteResult
+from hub.locks import locks_warehouse
 from hub.push.journal import Intent, claim, record
 from hub.push.normalize import same, wire
 from hub.push.plan import PlannedRow, PushPlan, SourcePlan
@@ -339,6 +340,7 @@ class _Run:
         return self.result
 
 
+@locks_warehouse("push", needs_complete_build=True)
 def apply_push(
     config: Any,
     plan: PushPlan,

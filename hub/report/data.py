@@ -197,6 +197,7 @@ def load_report_data(
         raise WarehouseError(f"no warehouse at {warehouse.describe()}; run 'hub sync' first")
     with warehouse.connect() as conn:
         check_marts(conn)
+        warehouse.require_complete_build(conn)
         return _load(conn, config, period, chosen)
 
 

@@ -14,13 +14,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from hub.warehouse.meta import ensure_hub_tables
 from models.config import HubConfig
 from models.errors import ConfigError, WarehouseError
+
+if TYPE_CHECKING:
+    from hub.locks import Lock
 
 
 def _secret(key: str, value: str) -> str | None:
@@ -91,6 +94,23 @@ class Warehouse:
         with self.connect() as conn:
             ensure_hub_tables(conn)
 
+    def relations_bytes(self, schemas: tuple[str, ...]) -> int | None:
+        """About how much disk the tables of ``schemas`` take (None: unknown here)."""
+        return None
+
+    def run_lock(self) -> Lock:
+        """The lock a run that writes holds (``hub.locks``): here a file in the hub folder,
+        which serializes runs of this folder only; DuckDB and PostgreSQL do better."""
+        from hub.locks import FileLock
+
+        return FileLock(self.config.hub_dir / "locks" / "warehouse.lock", self.describe())
+
+    def require_complete_build(self, conn: sa.Connection) -> None:
+        """Refuse to read marts a transform left half-built (``hub.warehouse.builds``)."""
+        from hub.warehouse.builds import require_complete_build
+
+        require_complete_build(conn, self)
+
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:
     text = str(exc.orig).strip()
@@ -134,6 +154,38 @@ class DuckDbBackend(Warehouse):
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    def relations_bytes(self, schemas: tuple[str, ...]) -> int | None:
+        """The storage blocks of the schemas' tables, read-only (works on a full disk)."""
+        import duckdb
+
+        if not self.path.exists():
+            return None
+        try:
+            with duckdb.connect(str(self.path), read_only=True) as con:
+                block_size = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()
+                tables = con.execute(
+                    "SELECT schema_name, table_name FROM duckdb_tables() "
+                    f"WHERE schema_name IN ({', '.join('?' for _ in schemas)})",
+                    list(schemas),
+                ).fetchall()
+                blocks = 0
+                for schema, table in tables:
+                    counted = con.execute(
+                        "SELECT count(DISTINCT block_id) FROM pragma_storage_info(?) "
+                        "WHERE block_id >= 0",
+                        [f'"{schema}"."{table}"'],
+                    ).fetchone()
+                    blocks += counted[0] if counted else 0
+        except duckdb.Error:
+            return None
+        return int(blocks * block_size[0]) if block_size else None
+
+    def run_lock(self) -> Lock:
+        """A file beside the database: every hub.yml naming this file shares it."""
+        from hub.locks import FileLock
+
+        return FileLock(self.path.with_name(self.path.name + ".lock"), self.describe())
 
 
 @dataclass(frozen=True)
@@ -213,6 +265,27 @@ class PostgresBackend(Warehouse):
             "HUB_PG_PASSWORD": pg.password or "",
             "HUB_PG_DATABASE": pg.database,
         }
+
+    def relations_bytes(self, schemas: tuple[str, ...]) -> int | None:
+        try:
+            with self.connect() as conn:
+                total = conn.execute(
+                    sa.text(
+                        "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE c.relkind IN ('r', 'm') AND n.nspname = ANY(:schemas)"
+                    ),
+                    {"schemas": list(schemas)},
+                ).scalar()
+        except (WarehouseError, sa.exc.SQLAlchemyError):
+            return None
+        return int(total or 0)
+
+    def run_lock(self) -> Lock:
+        """An advisory lock in the database: runs from any folder or machine share it."""
+        from hub.locks import PgAdvisoryLock
+
+        return PgAdvisoryLock(self)
 
     def explain(self, exc: sa.exc.DBAPIError) -> str:
         """What went wrong and the fix, for the failures a new setup meets."""

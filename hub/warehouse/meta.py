@@ -84,6 +84,25 @@ hub_deal_duplicates = sa.Table(
     sa.Column("score", sa.Double),
 )
 
+# One row per transform: written 'running' before dbt starts and finished after it, so a
+# transform that was killed or failed half-way is visible to every reader of the marts
+# (hub/warehouse/builds.py).
+hub_transforms = sa.Table(
+    "hub_transforms",
+    metadata,
+    sa.Column("run_id", sa.String, primary_key=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String, nullable=False),  # running, ok, tests_failed, failed, unchanged
+    sa.Column("as_of", sa.String),
+    sa.Column("selection", sa.String),  # dbt --select, when not every model
+    sa.Column("models_built", sa.Integer),
+    sa.Column("models_not_built", sa.Integer),
+    sa.Column("built_bytes", sa.BigInteger),  # disk the built models took at the end
+    sa.Column("holder", sa.String),  # command, pid, host
+    sa.Column("error", sa.Text),
+)
+
 
 def dataset_name(source_name: str) -> str:
     return f"src_{source_name}"

@@ -1,0 +1,163 @@
+"""A source's pending dlt load packages before a pull: finish what a killed run left, set
+aside what is broken, so no package can stop a source for good.
+
+A run killed after extraction leaves packages whose data the source's saved state already
+counts as pulled; :func:`finish_interrupted` loads them (dlt's own ``run()`` would load them
+and return without extracting). A package can also be *broken*: two runs that once finished
+each other's packages (before ``hub.locks``), or a disk that failed mid-write, can leave a
+package folder without its schema, state or job folders, or a ``load/new`` folder whose
+extracted package is gone. dlt then fails every pull of the source with
+``FileNotFoundError``, ``--full-refresh`` included. :func:`prepare` moves such packages,
+with every other pending package of the source, to ``.hub/set-aside/<source>/<time>/``
+(moved, never deleted: they can be inspected) and asks for a full re-read, because the
+source's cursors already count their data as pulled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dlt
+
+log = logging.getLogger(__name__)
+
+# What dlt writes into every package when it creates it (extract and normalize alike).
+PACKAGE_PARTS = (
+    "schema.json",
+    "load_package_state.json",
+    "new_jobs",
+    "started_jobs",
+    "failed_jobs",
+    "completed_jobs",
+)
+STAGES = {"extracted": "normalize/extracted", "normalized": "load/normalized", "new": "load/new"}
+
+
+@dataclass(frozen=True)
+class Pending:
+    stage: str  # extracted | normalized | new (a normalize in progress)
+    load_id: str
+    path: Path
+
+
+@dataclass
+class Recovery:
+    finished: int = 0  # packages of an interrupted run, loaded before this run extracts
+    set_aside: list[str] = field(default_factory=list)  # "<stage> <load id>: <reason>"
+    folder: Path | None = None
+
+    @property
+    def refresh(self) -> bool:
+        """Whether the source must be re-read in full (packages it counted were set aside)."""
+        return bool(self.set_aside)
+
+
+def pending_packages(pipeline_dir: Path) -> list[Pending]:
+    found = []
+    for stage, relative in STAGES.items():
+        folder = pipeline_dir / relative
+        if folder.is_dir():
+            found += [Pending(stage, p.name, p) for p in sorted(folder.iterdir()) if p.is_dir()]
+    return found
+
+
+def broken_reason(package: Pending, pending: list[Pending]) -> str | None:
+    """Why dlt cannot finish ``package``, or None when it looks whole."""
+    if package.stage == "new":
+        # normalize writes load/new/<id> and renames it; dlt rewrites it from the extracted
+        # package on a retry, so it is only an orphan when that package is gone.
+        extracted = {p.load_id for p in pending if p.stage == "extracted"}
+        return None if package.load_id in extracted else "a normalize that never finished"
+    missing = [part for part in PACKAGE_PARTS if not (package.path / part).exists()]
+    if missing:
+        return "no " + ", ".join(missing)
+    for name in ("schema.json", "load_package_state.json"):
+        try:
+            json.loads((package.path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return f"unreadable {name}"
+    return None
+
+
+def set_aside(pipeline_dir: Path, packages: list[Pending], root: Path) -> Path:
+    """Move ``packages`` out of the pipeline, into ``root/<UTC time>/<stage>-<load id>``."""
+    folder = root / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    folder.mkdir(parents=True, exist_ok=True)
+    for package in packages:
+        target = folder / f"{package.stage}-{package.load_id}"
+        shutil.move(str(package.path), str(target))
+        log.info("set aside load package %s to %s", package.path, target)
+    return folder
+
+
+def finish_interrupted(pipeline: dlt.Pipeline) -> int:
+    """Normalize and load what an interrupted run left on disk; returns the packages done.
+
+    Given pending packages, dlt's ``run`` loads them and returns *without* extracting: a
+    ``hub pull`` after a crash would then say "ok" and fetch nothing new. Finishing them
+    first keeps their data (the source's saved state already counts it as pulled) and lets
+    this run's extraction go ahead.
+    """
+    extracted = list(pipeline.list_extracted_load_packages())
+    if extracted:
+        pipeline.normalize()  # the file format was chosen when the package was extracted
+    normalized = list(pipeline.list_normalized_load_packages())
+    if normalized:
+        pipeline.load()
+    return len(set(extracted) | set(normalized))
+
+
+def _storage_fault(exc: BaseException, pipeline_dir: Path) -> bool:
+    """Whether ``exc`` is dlt tripping over a package file that is not there."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, FileNotFoundError | NotADirectoryError):
+            name = str(seen.filename or "")
+            if name.startswith(str(pipeline_dir)):
+                return True
+        nested = getattr(seen, "exception", None)
+        seen = seen.__cause__ or seen.__context__ or (nested if nested is not seen else None)
+    return False
+
+
+def prepare(pipeline: dlt.Pipeline, set_aside_root: Path, *, full_refresh: bool) -> Recovery:
+    """Leave the pipeline with nothing pending: finished, dropped (full refresh) or set aside."""
+    pipeline_dir = Path(pipeline.working_dir)
+    recovery = Recovery()
+    pending = pending_packages(pipeline_dir)
+    reasons = {p: broken_reason(p, pending) for p in pending}
+    if any(reasons.values()):
+        _set_aside_all(pipeline_dir, set_aside_root, recovery, reasons)
+        return recovery
+    try:
+        if full_refresh:
+            if pending:
+                pipeline.drop_pending_packages()
+        else:
+            recovery.finished = finish_interrupted(pipeline)
+    except Exception as exc:
+        if not _storage_fault(exc, pipeline_dir):
+            raise
+        log.info("a pending load package could not be finished: %s", exc)
+        left = pending_packages(pipeline_dir)
+        _set_aside_all(
+            pipeline_dir, set_aside_root, recovery, {p: "dlt could not read it" for p in left}
+        )
+    return recovery
+
+
+def _set_aside_all(
+    pipeline_dir: Path, root: Path, recovery: Recovery, reasons: dict[Pending, str | None]
+) -> None:
+    packages = pending_packages(pipeline_dir)
+    if not packages:
+        return
+    recovery.folder = set_aside(pipeline_dir, packages, root)
+    recovery.set_aside = [
+        f"{p.stage} {p.load_id}" + (f": {reasons[p]}" if reasons.get(p) else "") for p in packages
+    ]
