@@ -234,6 +234,7 @@ def plan_push(config: HubConfig, sources: list[str] | None = None) -> PushPlan:
     )
     warehouse = Warehouse(config)
     with warehouse.connect() as conn:
+        warehouse.require_complete_build(conn)  # a plan from half-built marts is refused too
         outbound, notes = read_outbound(conn, config.push.models)
         state = read_state(conn, [s.name for s in chosen])
         totals = _deal_counts(conn, [s.name for s in chosen])

@@ -291,17 +291,18 @@ class Metrics:
                 groups[d.outcome].append(cycle)
         return {k: {**_stats(v), "p75": None} for k, v in groups.items()}
 
-    def win_rate(self) -> dict[tuple[str, date], tuple[int, int]]:
-        """(period type, period start) -> (won, lost), all reps."""
-        out: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
+    def win_rate(self) -> dict[tuple[str, date | None], tuple[int, int]]:
+        """(period type, period start) -> (won, lost), all reps; ('all', None) all time."""
+        out: dict[tuple[str, date | None], list[int]] = defaultdict(lambda: [0, 0])
         for d in self.deals:
             if d.outcome == "open":
                 continue
             at = d.closed_at
             assert at is not None
-            starts = {
+            starts: dict[str, date | None] = {
                 "month": date(at.year, at.month, 1),
                 "quarter": date(at.year, 3 * ((at.month - 1) // 3) + 1, 1),
+                "all": None,
             }
             for kind, start in starts.items():
                 out[(kind, start)][0 if d.outcome == "won" else 1] += 1

@@ -9,7 +9,7 @@ dbt's own log as they finish), and then:
 - ``hub report`` exits 1 with one line saying the last transform stopped before it
   finished and to run ``hub transform``;
 - ``hub status`` warns the same way;
-- ``hub push --apply`` (``apply_push``) refuses to write from the outbound models;
+- ``hub push`` (``plan_push``) and ``--apply`` (``apply_push``) refuse the outbound models;
 - a completed ``hub transform`` makes all three work again.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from hub.push import PushPlan, apply_push
+from hub.push import PushPlan, apply_push, plan_push
 from hub.warehouse.builds import IncompleteBuild
 from models.config import load_config
 from tests.harness import write_hub_yml
@@ -119,6 +119,8 @@ def test_a_killed_transform_leaves_marts_no_reader_takes_for_one_build(tmp_path:
         config = load_config(folder / "hub.yml")
         with pytest.raises(IncompleteBuild, match="stopped before it finished"):
             apply_push(config, PushPlan({}, config.push.max_share, []))
+        with pytest.raises(IncompleteBuild, match="stopped before it finished"):
+            plan_push(config)  # the dry-run plan reads the same outbound models
 
         rebuilt = run_hub("transform", *cfg, "--as-of", NEW_AS_OF, cwd=folder)
         assert rebuilt.code == 0, rebuilt.output

@@ -11,7 +11,8 @@
       1 crm_history / hub_push / derived: the CRM's own history (stage_changes)
       2 observed  the hub's observations (stage_observations); for a won/lost deal, those of
                   its final run in a stage of its outcome are dropped (a sync time is no
-                  closing instant: the terminal event below replaces them)
+                  closing instant: the terminal event below replaces them), and so are those
+                  after its closed_at (the stage shown then is the one it was closed from)
       3 derived   current stage, when the last event does not show it (at stage_changed_at,
                   else updated_at; never before the last event), except a won/lost deal's
                   current stage of its outcome, which is the terminal event's
@@ -130,7 +131,8 @@ mapped_events as (
         coalesce(mapped.stage_order, 999999) as sort_order,
         stage_canonical.outcome as stage_outcome,
         deal_closing.status,
-        deal_closing.closing_stage
+        deal_closing.closing_stage,
+        deal_closing.closed_at
     from native_events
     inner join deal_closing on deal_closing.deal_key = native_events.deal_key
     left join mapped
@@ -160,6 +162,11 @@ base_events as (
         and stage_outcome = status
         and (last_other_at is null or event_at >= last_other_at),
         false
+    )
+    {#- An observation after a won/lost deal's close is no evidence of an open stage: CRMs
+        keep showing the stage a deal was closed from (an export's update time is later). -#}
+    and not coalesce(
+        origin_rank = 2 and closing_stage is not null and event_at > closed_at, false
     )
 ),
 
