@@ -314,8 +314,85 @@ def engage_close() -> None:
     _write(HERE / "engage_close" / "sales_pipeline.csv", header, rows)
 
 
+# ----- HubSpot: deals export plus the deals' property history (long form) --------------------
+
+HUBSPOT_STAGE_IDS = ["appointmentscheduled", "qualifiedtobuy", "presentationscheduled",
+                     "decisionmakerboughtin", "contractsent"]  # fmt: skip
+HUBSPOT_OWNER_IDS = {rep: str(31_250_100 + n) for n, rep in enumerate(REPS)}
+HUBSPOT_USER_IDS = {rep: str(6_112_400 + n * 17) for n, rep in enumerate(REPS)}
+
+
+def _hs_iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def hubspot_history() -> None:
+    """A deals export without "date entered" columns, and the deals' property history as
+    the API's ``propertiesWithHistory`` flattened (one row per value of a property, newest
+    first within a property, as the API lists them): the first ``dealstage`` value of a deal
+    is the one it was created with; amount, owner and close date values are interleaved."""
+    deals = draw(seed=505, n=40, n_stages=len(HUBSPOT_STAGE_IDS))
+    rng = random.Random(5050)
+    header = [
+        "Record ID", "Deal Name", "Deal Stage", "Pipeline", "Amount", "Close Date",
+        "Create Date", "Deal owner", "Last Modified Date", "Deal Type", "Associated Company",
+    ]  # fmt: skip
+    log_header = ["dealId", "property", "value", "timestamp", "sourceType", "sourceId",
+                  "sourceLabel", "updatedByUserId"]  # fmt: skip
+    rows, log = [], []
+    for d in deals:
+        ident = str(18_400_000_000 + d.number * 104_729)
+        user = HUBSPOT_USER_IDS[d.owner]
+
+        def at(t: datetime) -> datetime:  # HubSpot keeps seconds and milliseconds
+            return t + timedelta(seconds=rng.randrange(60), milliseconds=rng.randrange(1000))
+
+        by_user = ["CRM_UI", f"userId:{user}", "", user]
+        by_api = ["INTEGRATION", "1183044", "Acme Sync", ""]
+
+        created = at(d.created)
+        source = ["IMPORT", "import-881203", "Q1 import", user] if d.number % 5 == 0 else by_user
+        close = d.closed or (d.path[-1][1] + timedelta(days=45)).replace(hour=17, minute=0)
+        history: dict[str, list[tuple[datetime, str, list[str]]]] = {
+            "dealstage": [(created, HUBSPOT_STAGE_IDS[d.path[0][0]], source)],
+            "hubspot_owner_id": [(created, HUBSPOT_OWNER_IDS[d.owner], source)],
+            "closedate": [(created, _hs_iso(d.created + timedelta(days=60)), source)],
+        }
+        if d.amount is not None:
+            history["amount"] = [(created, str(d.amount), source)]
+        for stage, t in d.path[1:]:
+            made = by_api if d.number % 4 == 0 else by_user
+            history["dealstage"].append((at(t), HUBSPOT_STAGE_IDS[stage], made))
+        for n, t in enumerate(d.edits):
+            key = "hubspot_owner_id" if n == 0 else "amount"
+            value = HUBSPOT_OWNER_IDS[d.owner] if n == 0 else str((d.amount or 0) + 500)
+            history.setdefault(key, []).append((at(t), value, by_user))
+        current = HUBSPOT_STAGES[d.path[-1][0]]
+        if d.closed is not None:
+            current = "Closed Won" if d.outcome == "won" else "Closed Lost"
+            closed = at(d.closed)
+            history["dealstage"].append((closed, current.replace(" ", "").lower(), by_user))
+            history["closedate"].append((closed, _hs_iso(closed), by_user))
+        last = max(t for values in history.values() for t, _, _ in values)
+        for prop, values in history.items():
+            for t, value, made in sorted(values, reverse=True):
+                log.append([ident, prop, value, _hs_iso(t), *made])
+        rows.append(
+            [
+                ident, f"Deal {d.number:03d} - Upsell", current, "Sales Pipeline",
+                "" if d.amount is None else str(d.amount), _hs(close), _hs(d.created),
+                d.owner, _hs(last), "newbusiness" if d.number % 3 else "existingbusiness",
+                f"Company {d.number % 9}",
+            ]
+        )  # fmt: skip
+    folder = HERE / "hubspot_history"
+    _write(folder / "hubspot-crm-exports-all-deals-2025-01-01.csv", header, rows, bom=True)
+    _write(folder / "deal-property-history.csv", log_header, log)
+
+
 if __name__ == "__main__":
     hubspot()
     salesforce()
     pipedrive()
     engage_close()
+    hubspot_history()

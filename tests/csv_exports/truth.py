@@ -127,6 +127,45 @@ def read_hubspot(folder: Path, source: str) -> list[Deal]:
     return deals
 
 
+HUBSPOT_IDS = {
+    "appointmentscheduled": "prospecting",
+    "qualifiedtobuy": "qualification",
+    "presentationscheduled": "meeting",
+    "decisionmakerboughtin": "proposal",
+    "contractsent": "negotiation",
+    "closedwon": "closed_won",
+    "closedlost": "closed_lost",
+}
+
+
+def read_hubspot_history(folder: Path, source: str) -> list[Deal]:
+    """Deals export for status, dates and the current stage; the property history's
+    ``dealstage`` values (ids) for the path, the first one being the stage at creation."""
+    values: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for row in _rows(folder / "deal-property-history.csv"):
+        if row["property"] == "dealstage":  # amount, owner and close date values are no moves
+            at = _utc(row["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ")
+            values[row["dealId"]].append((at, HUBSPOT_IDS[row["value"]]))
+    deals = []
+    layout = "%Y-%m-%d %H:%M"
+    for row in _rows(folder / "hubspot-crm-exports-all-deals-2025-01-01.csv"):
+        label = row["Deal Stage"]
+        history = sorted(values[row["Record ID"]])
+        deals.append(
+            Deal(
+                key=f"{source}:{row['Record ID']}",
+                status={"Closed Won": "won", "Closed Lost": "lost"}.get(label, "open"),
+                created_at=_utc(row["Create Date"], layout),
+                closed_at=_utc(row["Close Date"], layout),
+                current=HUBSPOT_MAP[label],
+                history=history,
+                first_stage=history[0][1] if history else None,
+                updated_at=_utc(row["Last Modified Date"], layout),
+            )
+        )
+    return deals
+
+
 SALESFORCE_MAP = {
     "Prospecting": "prospecting",
     "Qualification": "qualification",
