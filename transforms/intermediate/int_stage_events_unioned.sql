@@ -13,6 +13,7 @@
                   its final run in a stage of its outcome are dropped (a sync time is no
                   closing instant: the terminal event below replaces them), and so are those
                   after its closed_at (the stage shown then is the one it was closed from)
+                  and one followed within a day by the CRM's own move into the same stage
       3 derived   current stage, when the last event does not show it (at stage_changed_at,
                   else updated_at; never before the last event), except a won/lost deal's
                   current stage of its outcome, which is the terminal event's
@@ -152,11 +153,36 @@ run_bounds as (
     from mapped_events
 ),
 
+{#- An observation whose next event is the CRM's own move into the same canonical stage
+    within a day is dropped: it was dated by a coarser clock (an export's minute-rounded
+    update time) and the CRM's timestamp is the instant. -#}
+with_next as (
+    select
+        run_bounds.*,
+        lead(origin_rank) over (
+            partition by deal_key order by event_at, origin_rank, sort_order, stage_id
+        ) as next_origin_rank,
+        lead(canonical_stage) over (
+            partition by deal_key order by event_at, origin_rank, sort_order, stage_id
+        ) as next_canonical_stage,
+        lead(event_at) over (
+            partition by deal_key order by event_at, origin_rank, sort_order, stage_id
+        ) as next_event_at
+    from run_bounds
+),
+
 base_events as (
     select deal_key, event_at, pipeline_id, stage_id, from_stage_id, origin, origin_rank,
         source_name, canonical_stage, sort_order, stage_outcome
-    from run_bounds
+    from with_next
     where not coalesce(
+        origin_rank = 2
+        and next_origin_rank = 1
+        and next_canonical_stage = canonical_stage
+        and next_event_at <= event_at + interval '1 day',
+        false
+    )
+    and not coalesce(
         origin_rank = 2
         and closing_stage is not null
         and stage_outcome = status
