@@ -37,7 +37,9 @@ from models.errors import ConfigError, HubError
 # Nor the traceback sqlalchemy's pool logs when it cannot reset a connection a full disk
 # broke, nor "--- Logging error ---" when dbt cannot write its log file (a full disk): the
 # hub says what happened.
-logging.getLogger("sqlalchemy.pool").addHandler(logging.NullHandler())
+_pool_log = logging.getLogger("sqlalchemy.pool")
+_pool_log.addHandler(logging.NullHandler())
+_pool_log.propagate = False  # a library's basicConfig on the root logger would print it
 logging.raiseExceptions = False
 
 app = typer.Typer(
