@@ -44,7 +44,9 @@ facts as (
         least(first_changes.first_at, deals.stage_changed_at) as first_stage_event_at,
         first_activities.first_at as first_activity_at,
         deals.closed_at,
-        coalesce(first_observations.first_at, first_loads.first_at) as first_seen_at
+        {#- Whole seconds, like as_of (hub/transform.py): a deal first seen in the second the
+            transform starts is seen by then. -#}
+        {{ dbt.date_trunc('second', 'coalesce(first_observations.first_at, first_loads.first_at)') }} as first_seen_at
     from deals
     left join first_changes on first_changes.deal_key = deals.deal_key
     left join first_activities on first_activities.deal_key = deals.deal_key
