@@ -2,17 +2,26 @@
 
 Tests compare the dbt metric marts against these numbers, so they are computed from the
 deals directly (streaming, counters only) and never from the warehouse or the CSV files.
+In a world with a signal (``WorldSpec.signal``), :func:`open_at` gives what a deal score
+is measured against: each deal open at a cutoff with the probability it won with.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.synthetic.world import ACTIVITY_TYPES, CANONICAL_STAGES, SyntheticDeal
+from connectors.synthetic.world import (
+    ACTIVITY_TYPES,
+    CANONICAL_STAGES,
+    OPEN_STAGES,
+    SyntheticDeal,
+    World,
+)
 
 _STAGE_INDEX = {s: k for k, s in enumerate(CANONICAL_STAGES)}
 _CLOSED_LOST = CANONICAL_STAGES.index("closed_lost")
@@ -119,3 +128,49 @@ def compute_truth(deals: Iterable[SyntheticDeal]) -> GroundTruth:
     for deal in deals:
         truth.add(deal)
     return truth
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDealTruth:
+    """One deal open at a cutoff, and what the world knows about how it ends.
+
+    ``win_probability`` is the p its outcome was drawn from (fixed at creation);
+    ``remaining_probability`` is its chance to win given the stages it had passed by the
+    cutoff (``furthest_stage``), which is what a perfect score knowing every driver would
+    say there, short of what the time already spent in the stage adds. ``stage`` is the
+    stage at the cutoff (``closed_lost`` during a reopened deal's false loss); ``status``
+    is how it stands at the world's ``as_of``.
+    """
+
+    deal: SyntheticDeal
+    stage: str
+    furthest_stage: str
+    win_probability: float
+    remaining_probability: float
+    status: str
+
+
+def open_at(
+    world: World, cutoff: datetime, deals: Iterable[SyntheticDeal] | None = None
+) -> Iterator[OpenDealTruth]:
+    """Stream the deals created at or before ``cutoff`` and not closed by then (their
+    final ``closed_at`` is later or unset) with their true win probabilities; ``deals``
+    defaults to the whole world. Needs a world with a signal."""
+    model = world.signal_model
+    if model is None:
+        raise ValueError("open_at needs a world with a signal: set WorldSpec.signal")
+    stage_index = {stage: k for k, stage in enumerate(CANONICAL_STAGES)}
+    for deal in world.iter_deals() if deals is None else deals:
+        if deal.created_at > cutoff or (deal.closed_at is not None and deal.closed_at <= cutoff):
+            continue
+        p = world.true_win_probability(deal)
+        seen = [v.stage for v in deal.path if v.entered_at <= cutoff]
+        furthest = max(stage_index[stage] for stage in seen if stage in OPEN_STAGES)
+        yield OpenDealTruth(
+            deal=deal,
+            stage=seen[-1],
+            furthest_stage=CANONICAL_STAGES[furthest],
+            win_probability=p,
+            remaining_probability=model.remaining_probability(p, furthest),
+            status=deal.status,
+        )
