@@ -30,6 +30,7 @@ from dataclasses import dataclass
 # Per-world draws of the persistent drivers (streams 0-2 are the world's, 6-9 companies').
 _STREAM_REP_SKILL, _STREAM_ACCOUNT_AFFINITY = 10, 11
 _exp = math.exp
+_SQRT2 = math.sqrt(2.0)
 _QUADRATURE_STEP = 0.1  # standard normal grid for solving the intercept
 _QUADRATURE_HALF_WIDTH = 8.0
 
@@ -58,6 +59,18 @@ class SignalEffects:
     # an engaged deal's activities bunch toward the end of its life (activity_recency).
     activity_spread: float = 0.6
     activity_recency: float = 0.5
+
+
+@dataclass(frozen=True)
+class StageChain:
+    """The world's stage chain, as far as the chance to win at a cutoff needs it."""
+
+    stage_mu: tuple[float, ...]  # log of the median seconds in each open stage
+    stage_sigma: float
+    pace_sigma: float
+    backward_rate: float
+    skip_rate: float
+    loss_slowdown: float  # at signal 1; a signal world uses loss_slowdown ** signal
 
 
 @dataclass(slots=True)
@@ -103,6 +116,7 @@ class SignalModel:
         account_weights: Sequence[float],
         lead_sources: Sequence[tuple[str, float]],
         advance_rates: Sequence[float],
+        chain: StageChain,
     ) -> None:
         from connectors.synthetic.world import derive_seed  # world imports this module
 
@@ -121,6 +135,8 @@ class SignalModel:
             raise ValueError("WorldSpec.advance_rates needs five rates strictly between 0 and 1")
         self.signal = signal
         self.effects = effects
+        self.chain = chain
+        self.loss_slowdown = chain.loss_slowdown**signal
         rng = random.Random(derive_seed(seed, 0, stream=_STREAM_REP_SKILL))
         self.rep_skill = _standardised([rng.gauss(0.0, 1.0) for _ in rep_weights], rep_weights)
         rng = random.Random(derive_seed(seed, 0, stream=_STREAM_ACCOUNT_AFFINITY))
@@ -204,3 +220,49 @@ class SignalModel:
         """The chance to win once every decision before ``furthest_stage`` is passed: the
         truth for a deal open there, short of what its time in the stage says."""
         return p ** self.remaining_weights[furthest_stage]
+
+    def probability_at(
+        self,
+        drivers: DealDrivers,
+        *,
+        stage: int,
+        furthest_stage: int,
+        went_back: bool,
+        seconds_in_stage: float,
+    ) -> float:
+        """The chance to win of a deal in open ``stage`` since ``seconds_in_stage``, given
+        its drivers and path: P(win | p, stages passed, no move yet).
+
+        From the stage the deal either moves back (no decision), advances past the
+        decisions still ahead (so it wins with ``p ** remaining[furthest]`` whichever way
+        it goes) or is lost, which takes ``loss_slowdown`` times longer. Having sat
+        ``seconds_in_stage`` weighs each branch by its lognormal survival. (A false loss
+        is as likely on every branch, so it cancels; the 10-minute floor on a dwell is
+        ignored.)
+        """
+        c = self.chain
+        p = drivers.win_probability
+        win = p ** self.remaining_weights[furthest_stage]
+        passing = self.stage_pass(p)
+        back = c.backward_rate if stage >= 2 and not went_back else 0.0
+        if stage < 4:
+            skip = c.skip_rate if stage <= 2 else 0.0
+            one = two = 1.0
+            for k in range(max(stage, furthest_stage), stage + 1):
+                one *= passing[k]
+            for k in range(max(stage, furthest_stage), stage + 2):
+                two *= passing[k]
+            advance = (1.0 - skip) * one + skip * two
+        else:
+            advance = passing[4]
+        lose = (1.0 - back) * (1.0 - advance)
+        if seconds_in_stage <= 0:
+            return win
+        mu = c.stage_mu[stage] + c.pace_sigma * drivers.pace
+        z = (math.log(seconds_in_stage) - mu) / c.stage_sigma
+        survive = 0.5 * math.erfc(z / _SQRT2)
+        survive_lost = 0.5 * math.erfc((z - math.log(self.loss_slowdown) / c.stage_sigma) / _SQRT2)
+        denominator = survive * (1.0 - lose) + survive_lost * lose
+        if denominator <= 0.0:  # far in the tail: only the slow (losing) branch is left
+            return 0.0
+        return win * survive / denominator

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from connectors.synthetic.signal import DealDrivers, SignalEffects, SignalModel
+from connectors.synthetic.signal import DealDrivers, SignalEffects, SignalModel, StageChain
 
 CANONICAL_STAGES: tuple[str, ...] = (
     "prospecting",
@@ -327,8 +327,15 @@ class World:
                 ],
                 lead_sources=LEAD_SOURCES,
                 advance_rates=s.advance_rates,
+                chain=StageChain(
+                    stage_mu=self._stage_mu,
+                    stage_sigma=s.stage_days_sigma,
+                    pace_sigma=s.pace_sigma,
+                    backward_rate=s.backward_rate,
+                    skip_rate=s.skip_rate,
+                    loss_slowdown=s.loss_slowdown,
+                ),
             )
-            self._loss_slowdown = s.loss_slowdown**s.signal
 
     def __len__(self) -> int:
         return self.spec.n_deals
@@ -635,7 +642,7 @@ class World:
         went_back = reopened = False
         mu, sigma = self._stage_mu, s.stage_days_sigma
         pace = s.pace_sigma * drivers.pace
-        slowdown, false_loss_rate = self._loss_slowdown, s.reopen_rate * _FALSE_LOSS_SHARE
+        slowdown, false_loss_rate = model.loss_slowdown, s.reopen_rate * _FALSE_LOSS_SHARE
         while True:
             if not reopened and rand() < false_loss_rate:
                 lost_at = t + max(600, int(_exp(mu[stage] + pace + sigma * gauss(0.0, 1.0))))
