@@ -38,7 +38,8 @@ _QUADRATURE_HALF_WIDTH = 8.0
 @dataclass(frozen=True)
 class SignalEffects:
     """Effect sizes on the log-odds of winning at ``signal = 1``, each per standard
-    deviation of its driver (positive helps). Tests state their tolerances from these."""
+    deviation of its driver (positive helps), so a test can say how much a driver should
+    move the win rate. ``signal`` scales all of them and the noise together."""
 
     base_win_rate: float = 0.13  # mean true probability over the world's deals
     rep_skill: float = 0.5
