@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from connectors.synthetic import (
+    DealDrivers,
     SignalEffects,
     SyntheticDeal,
     World,
@@ -92,6 +93,16 @@ def _within(group: list[SyntheticDeal], p_of: Callable[[SyntheticDeal], float]) 
 def _p(deal: SyntheticDeal) -> float:
     assert deal.win_probability is not None
     return deal.win_probability
+
+
+def _drivers(deal: SyntheticDeal) -> DealDrivers:
+    assert deal.drivers is not None
+    return deal.drivers
+
+
+def _rep_skill(world: World) -> list[float]:
+    assert world.signal_model is not None
+    return world.signal_model.rep_skill
 
 
 def _quartiles(
@@ -278,9 +289,9 @@ def test_mean_p_matches_the_base_rate_and_the_realised_win_rate(
 @pytest.mark.parametrize(
     ("band", "key", "direction"),
     [
-        ("rep skill", lambda d: d.drivers.rep_skill, +1),
+        ("rep skill", lambda d: _drivers(d).rep_skill, +1),
         ("activities", lambda d: len(d.activities), +1),
-        ("pace (slow deals sit long in each stage)", lambda d: d.drivers.pace, -1),
+        ("pace (slow deals sit long in each stage)", lambda d: _drivers(d).pace, -1),
         ("amount", lambda d: float(d.amount), -1),
     ],
 )
@@ -314,10 +325,10 @@ def test_reps_keep_their_skill_and_accounts_their_history(
     signal_world: World, signal_deals: list[SyntheticDeal]
 ) -> None:
     settled = _settled(signal_world, signal_deals)
-    skill = signal_world.signal_model.rep_skill  # type: ignore[union-attr]
+    skill = _rep_skill(signal_world)
     best = max(range(len(skill)), key=skill.__getitem__)
     worst = min(range(len(skill)), key=skill.__getitem__)
-    by_rep = {k: [d for d in settled if d.drivers.rep_skill == skill[k]] for k in (best, worst)}  # type: ignore[union-attr]
+    by_rep = {k: [d for d in settled if _drivers(d).rep_skill == skill[k]] for k in (best, worst)}
     for group in by_rep.values():
         _within(group, _p)
     assert _win_rate(by_rep[best]) > 2 * _win_rate(by_rep[worst])
@@ -333,7 +344,7 @@ def test_reps_keep_their_skill_and_accounts_their_history(
 
 
 def test_engaged_deals_get_more_and_later_activities(signal_deals: list[SyntheticDeal]) -> None:
-    low, *_, high = _quartiles(signal_deals, lambda d: d.drivers.engagement)  # type: ignore[union-attr]
+    low, *_, high = _quartiles(signal_deals, lambda d: _drivers(d).engagement)
 
     def late_share(group: list[SyntheticDeal]) -> float:
         """Share of activities in the second half of the deal's life."""
@@ -430,10 +441,10 @@ def test_effect_sizes_in_the_spec_drive_the_world() -> None:
 
     def rep_gap(effects: SignalEffects) -> float:
         world = World(WorldSpec(n_deals=4000, signal=1.0, signal_effects=effects))
-        skill = world.signal_model.rep_skill  # type: ignore[union-attr]
+        skill = _rep_skill(world)
         deals = list(world.iter_deals())
-        top = [_p(d) for d in deals if d.drivers.rep_skill == max(skill)]  # type: ignore[union-attr]
-        bottom = [_p(d) for d in deals if d.drivers.rep_skill == min(skill)]  # type: ignore[union-attr]
+        top = [_p(d) for d in deals if _drivers(d).rep_skill == max(skill)]
+        bottom = [_p(d) for d in deals if _drivers(d).rep_skill == min(skill)]
         return statistics.fmean(top) - statistics.fmean(bottom)
 
     base = SignalEffects()
