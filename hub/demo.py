@@ -35,6 +35,9 @@ SANDBOX_KINDS = ("hubspot", "pipedrive", "salesforce")
 # Share of each source's deals the next source also holds (a CRM migration in progress), so
 # the demo shows duplicates found and counted once.
 DEMO_DUPLICATE_SHARE = 0.03
+# Deals win for reasons (rep, account, activity, dwell...) plus luck, so the learned deal
+# score has something to find (connectors.synthetic.signal).
+DEMO_SIGNAL = 1.0
 
 
 def write_demo_config(
@@ -82,7 +85,10 @@ def run_demo(
     n_sources = 1 + len(kinds)
     per_source = max(10, deals // n_sources)
     spec = WorldSpec(
-        seed=seed, n_deals=per_source * n_sources, duplicate_share=DEMO_DUPLICATE_SHARE
+        seed=seed,
+        n_deals=per_source * n_sources,
+        duplicate_share=DEMO_DUPLICATE_SHARE,
+        signal=DEMO_SIGNAL,
     )
     with console.status(f"writing the CSV export ({per_source:,} deals)"):
         export = write_csv_source(World(spec), out / "csv", source_index=0, n_sources=n_sources)
@@ -96,6 +102,7 @@ def run_demo(
                     source_index=index,
                     n_sources=n_sources,
                     duplicate_share=DEMO_DUPLICATE_SHARE,
+                    signal=DEMO_SIGNAL,
                 )
             )
             base_url = server.start()

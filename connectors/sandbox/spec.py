@@ -27,3 +27,4 @@ class SandboxSpec:
     activities_per_deal: float = 3.0
     page_cache: bool = False
     duplicate_share: float = 0.0  # WorldSpec.duplicate_share: migrated copies of the previous slice
+    signal: float | None = None  # WorldSpec.signal: drivers of winning (None: the original world)

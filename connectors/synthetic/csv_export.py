@@ -13,6 +13,10 @@ so the truth of all sources together is the world's deals, each once, and summin
 sources' truths gives it. ``row_counts["deals"]`` counts the rows written, copies included
 (``CsvExport.migrated_copies`` says how many).
 
+A world with a signal (``WorldSpec.signal``) also writes ``win_probability.csv``: each of the
+source's own deals with the probability its outcome was drawn from (``deal_id,
+win_probability``), the per-deal half of the ground truth a deal score is measured against.
+
 The accounts file lists the companies the source's deals belong to
 (``World.source_accounts``), each named and with its website as this source writes them
 (``companies.account_view``); the deals file's ``account_name`` uses the same spelling.
@@ -21,6 +25,7 @@ The accounts file lists the companies the source's deals belong to
 from __future__ import annotations
 
 import csv
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -103,6 +108,7 @@ FILES = {
     "stage_history": "stage_history.csv",
     "accounts": "accounts.csv",
 }
+WIN_PROBABILITY_FILE = "win_probability.csv"  # signal worlds only
 _COLUMNS = {
     "deals": DEAL_COLUMNS,
     "activities": ACTIVITY_COLUMNS,
@@ -125,6 +131,7 @@ class CsvExport:
     hub_config: dict[str, Any]
     stage_labels: dict[str, str] = field(default_factory=lambda: dict(STAGE_LABELS))
     migrated_copies: int = 0  # deals rows that copy another source's deal (legacy_id set)
+    win_probability_path: Path | None = None  # only when the world has a signal
 
 
 _HOURS_MINUTES = [f"T{m // 60:02d}:{m % 60:02d}:" for m in range(1440)]
@@ -175,11 +182,21 @@ def write_csv_source(
     views: dict[int, AccountView] = {}  # the source's companies, as it writes them
     seed = world.spec.seed
 
+    win_probability_path = None
+    win_w = None  # the per-deal truth of a signal world, written in the same pass
     with (
+        ExitStack() as stack,
         paths["deals"].open("w", encoding="utf-8", newline="") as deals_f,
         paths["stage_history"].open("w", encoding="utf-8", newline="") as hist_f,
         paths["activities"].open("w", encoding="utf-8", newline="") as act_f,
     ):
+        if world.signal_model is not None:
+            win_probability_path = out_dir / WIN_PROBABILITY_FILE
+            win_f = stack.enter_context(
+                win_probability_path.open("w", encoding="utf-8", newline="")
+            )
+            win_w = csv.writer(win_f, lineterminator="\n")
+            win_w.writerow(("deal_id", "win_probability"))
         deals_w = csv.writer(deals_f, lineterminator="\n")
         hist_w = csv.writer(hist_f, lineterminator="\n")
         act_w = csv.writer(act_f, lineterminator="\n")
@@ -238,6 +255,8 @@ def write_csv_source(
             n_act += len(deal.activities)
             if deal.legacy_id is None:  # a copy is its original's deal, counted there
                 truth.add(deal)
+                if win_w is not None:
+                    win_w.writerow((deal_id, repr(world.true_win_probability(deal))))
         counts.update(deals=n_deals, stage_history=n_hist, activities=n_act)
 
     with paths["owners"].open("w", encoding="utf-8", newline="") as owners_f:
@@ -262,6 +281,7 @@ def write_csv_source(
         truth_path=truth_path,
         hub_config=hub_config_for(out_dir),
         migrated_copies=counts["deals"] - truth.n_deals,
+        win_probability_path=win_probability_path,
     )
 
 

@@ -2,19 +2,28 @@
 
 Tests compare the dbt metric marts against these numbers, so they are computed from the
 deals directly (streaming, counters only) and never from the warehouse or the CSV files.
+In a world with a signal (``WorldSpec.signal``), :func:`open_at` gives what a deal score
+is measured against: each deal open at a cutoff with the probability it won with.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.synthetic.world import ACTIVITY_TYPES, CANONICAL_STAGES, SyntheticDeal
+from connectors.synthetic.world import (
+    ACTIVITY_TYPES,
+    CANONICAL_STAGES,
+    SyntheticDeal,
+    World,
+)
 
 _STAGE_INDEX = {s: k for k, s in enumerate(CANONICAL_STAGES)}
+_CLOSED_WON = CANONICAL_STAGES.index("closed_won")
 _CLOSED_LOST = CANONICAL_STAGES.index("closed_lost")
 
 
@@ -119,3 +128,61 @@ def compute_truth(deals: Iterable[SyntheticDeal]) -> GroundTruth:
     for deal in deals:
         truth.add(deal)
     return truth
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDealTruth:
+    """One deal open at a cutoff, and what the world knows about how it ends.
+
+    ``win_probability`` is the p its outcome was drawn from (fixed at creation).
+    ``probability_at_cutoff`` is its chance to win given its drivers and its path up to
+    the cutoff (the stages it passed, how long it has sat in the current one): what a
+    perfect score would say at the cutoff. Deals open at a cutoff are not a fair sample of
+    p: losing deals linger, so they are over-represented there. ``stage`` is the stage at
+    the cutoff (``closed_lost`` during a reopened deal's false loss); ``status`` is how the
+    deal stands at the world's ``as_of``.
+    """
+
+    deal: SyntheticDeal
+    stage: str
+    furthest_stage: str
+    win_probability: float
+    probability_at_cutoff: float
+    status: str
+
+
+def open_at(
+    world: World, cutoff: datetime, deals: Iterable[SyntheticDeal] | None = None
+) -> Iterator[OpenDealTruth]:
+    """Stream the deals created at or before ``cutoff`` and not closed by then (their
+    final ``closed_at`` is later or unset) with their true win probabilities; ``deals``
+    defaults to the whole world. Needs a world with a signal."""
+    model = world.signal_model
+    if model is None:
+        raise ValueError("open_at needs a world with a signal: set WorldSpec.signal")
+    for deal in world.iter_deals() if deals is None else deals:
+        if deal.created_at > cutoff or (deal.closed_at is not None and deal.closed_at <= cutoff):
+            continue
+        drivers = deal.drivers
+        if drivers is None:
+            raise ValueError(f"deal {deal.deal_id} does not come from a world with a signal")
+        seen = [v for v in deal.path if v.entered_at <= cutoff]
+        ks = [_STAGE_INDEX[v.stage] for v in seen]
+        furthest = max(k for k in ks if k < _CLOSED_WON)
+        current = ks[-1]
+        went_back = any(b < a < _CLOSED_WON for a, b in zip(ks, ks[1:], strict=False))
+        in_stage = (cutoff - seen[-1].entered_at).total_seconds() if current < _CLOSED_WON else 0
+        yield OpenDealTruth(
+            deal=deal,
+            stage=seen[-1].stage,
+            furthest_stage=CANONICAL_STAGES[furthest],
+            win_probability=drivers.win_probability,
+            probability_at_cutoff=model.probability_at(
+                drivers,
+                stage=current if current < _CLOSED_WON else furthest,
+                furthest_stage=furthest,
+                went_back=went_back,
+                seconds_in_stage=in_stage,
+            ),
+            status=deal.status,
+        )

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from connectors.synthetic.signal import DealDrivers, SignalEffects, SignalModel, StageChain
+
 CANONICAL_STAGES: tuple[str, ...] = (
     "prospecting",
     "qualification",
@@ -58,6 +60,10 @@ _EPOCH_WEEKDAY = 3
 _REOPEN_MU = math.log(30 * _DAY)  # lost deals that come back do so after ~a month
 _EXPECTED_MU = math.log(45)  # reps guess ~45 days to close at creation
 _FIRST_TOUCH_MU = math.log(4 * 3600)  # first activity ~4 hours after creation (median)
+# A signal world's reopened deals are false losses, drawn per stage (not per loss) so that
+# reopening says nothing of the outcome; this share of reopen_rate keeps ~2% of deals.
+_FALSE_LOSS_SHARE = 0.35
+_ACCOUNT_SKEW = 1.6  # account = accounts[int(n * u ** skew)]: low indexes get most deals
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,11 @@ class WorldSpec:
     # Share of each source's deals that the next source (index + 1, wrapping) also holds as
     # a migrated copy (companies.migrated_copy); 0 keeps sources disjoint.
     duplicate_share: float = 0.0
+    # Drivers of winning (connectors.synthetic.signal): None keeps the original world, whose
+    # outcomes follow the stage funnel alone; 1.0 gives realistic drivers plus noise; 0.0
+    # makes the outcome independent of everything observable before the close.
+    signal: float | None = None
+    signal_effects: SignalEffects = SignalEffects()
 
 
 @dataclass(slots=True)
@@ -161,6 +172,13 @@ class SyntheticDeal:
     lead_source: str | None = None
     # Set on a migrated copy only: the world deal it copies (legacy_id = that deal's deal_id).
     legacy_id: str | None = None
+    # Only in a world with a signal: what drove the outcome, and the p it was drawn from.
+    drivers: DealDrivers | None = None
+
+    @property
+    def win_probability(self) -> float | None:
+        """The true probability the outcome was drawn from (None without a signal)."""
+        return None if self.drivers is None else self.drivers.win_probability
 
     @property
     def stage(self) -> str:
@@ -295,6 +313,29 @@ class World:
         self._currency_cum = _cumulative(weights)
         self._stage_mu = tuple(math.log(d * _DAY) for d in s.median_stage_days)
         self._lead_cum = _cumulative(tuple(w for _, w in LEAD_SOURCES))
+        self.signal_model: SignalModel | None = None
+        if s.signal is not None:
+            n = s.n_accounts
+            self.signal_model = SignalModel(
+                seed=s.seed,
+                signal=s.signal,
+                effects=s.signal_effects,
+                rep_weights=[1.0] * s.n_reps,
+                account_weights=[
+                    ((k + 1) / n) ** (1 / _ACCOUNT_SKEW) - (k / n) ** (1 / _ACCOUNT_SKEW)
+                    for k in range(n)
+                ],
+                lead_sources=LEAD_SOURCES,
+                advance_rates=s.advance_rates,
+                chain=StageChain(
+                    stage_mu=self._stage_mu,
+                    stage_sigma=s.stage_days_sigma,
+                    pace_sigma=s.pace_sigma,
+                    backward_rate=s.backward_rate,
+                    skip_rate=s.skip_rate,
+                    loss_slowdown=s.loss_slowdown,
+                ),
+            )
 
     def __len__(self) -> int:
         return self.spec.n_deals
@@ -389,6 +430,18 @@ class World:
             raise IndexError(f"deal index {i} outside 0..{self.spec.n_deals - 1}")
         return self._build(i)
 
+    def true_win_probability(self, deal: SyntheticDeal | int) -> float:
+        """The probability deal ``deal`` (a deal or its index) won with: what its outcome
+        was drawn from. Only a world with ``WorldSpec.signal`` set has one."""
+        if self.signal_model is None:
+            raise ValueError(
+                "this world has no win probabilities: set WorldSpec.signal (0.0 to 1.0)"
+            )
+        built = self.deal(deal) if isinstance(deal, int) else deal
+        if built.drivers is None:
+            raise ValueError(f"deal {built.deal_id} does not come from a world with a signal")
+        return built.drivers.win_probability
+
     def _build(self, i: int) -> SyntheticDeal:
         """One deal's whole life from its own RNG; hot path, hence the local bindings."""
         s = self.spec
@@ -404,7 +457,7 @@ class World:
             day -= weekday - 4
         created = day * _DAY + 8 * 3600 + 60 * int(rand() * 600)
 
-        account = self.accounts[int(s.n_accounts * rand() ** 1.6)]
+        account = self.accounts[int(s.n_accounts * rand() ** _ACCOUNT_SKEW)]
         owner_idx = int(rand() * len(reps))
         left = self._left_ts[owner_idx]
         if left is not None and created >= left - 14 * _DAY:
@@ -412,11 +465,108 @@ class World:
             left = None
         currency = self._currency_names[bisect_right(self._currency_cum, rand())]
         raw = s.median_amount * _TEAM_AMOUNT_FACTOR[reps[owner_idx].team]
-        raw *= _exp(0.8 * gauss(0.0, 1.0))
+        amount_z = gauss(0.0, 1.0)
+        raw *= _exp(0.8 * amount_z)
         cents = max(10_000, round(raw * 100))
         if rand() < 0.3:
             cents = max(100_000, round(cents, -5))
-        win_factor = min(1.25, max(0.75, (s.median_amount * 100 / cents) ** 0.1))
+        drivers = None
+        if self.signal_model is None:
+            win_factor = min(1.25, max(0.75, (s.median_amount * 100 / cents) ** 0.1))
+            stages, times, status, closed, lost_reason, reopened = self._path(
+                rng, created, win_factor
+            )
+        else:
+            lead = LEAD_SOURCES[bisect_right(self._lead_cum, rand())][0]
+            engagement, pace, noise = gauss(0.0, 1.0), gauss(0.0, 1.0), gauss(0.0, 1.0)
+            drivers = self.signal_model.drivers(
+                owner_idx, account.index, lead, engagement, pace, amount_z, noise
+            )
+            stages, times, status, closed, lost_reason, reopened = self._signal_path(
+                rng, created, drivers
+            )
+
+        # Handover: a rep who left keeps closed deals only if they closed before leaving.
+        original_idx = owner_idx
+        if left is not None and (closed is None or closed > left):
+            owner_idx = self.active_reps[int(rand() * len(self.active_reps))].index
+        else:
+            left = None
+
+        end = closed if closed is not None else as_of
+        created_day = created // _DAY
+        expected_day = created_day + int(_exp(_EXPECTED_MU + 0.5 * gauss(0.0, 1.0)))
+        if closed is not None:
+            if rand() < 0.7:
+                expected_day = closed // _DAY
+        elif expected_day < as_of // _DAY and rand() < 0.5:
+            expected_day = as_of // _DAY + 7 + int(rand() * 54)
+
+        probability = None
+        if rand() < s.probability_override_rate:
+            if status == "won":
+                probability = 1.0
+            elif status == "lost":
+                probability = 0.0
+            else:
+                base = _STAGE_PROBABILITY[stages[-1]] + rng.uniform(-0.15, 0.15)
+                probability = round(min(0.95, max(0.05, base)), 2)
+
+        deal_name = f"{account.name} - {_PRODUCTS[int(rand() * len(_PRODUCTS))]}"
+        activities, last_activity = self._activities(
+            rng,
+            i,
+            account.name,
+            deal_name,
+            created,
+            end,
+            stages,
+            times,
+            original_idx,
+            owner_idx,
+            left,
+            drivers,
+        )
+        stage_names = CANONICAL_STAGES
+        return SyntheticDeal(
+            index=i,
+            deal_id=f"D{i:07d}",
+            name=deal_name,
+            owner=reps[owner_idx].rep_id,
+            account=account,
+            currency=currency,
+            amount=Decimal(cents).scaleb(-2),
+            created_at=_dt(created),
+            expected_close_date=date.fromordinal(_EPOCH_ORDINAL + expected_day),
+            path=[
+                StageVisit(stage_names[k], _fromtimestamp(ts, UTC))
+                for k, ts in zip(stages, times, strict=True)
+            ],
+            status=status,
+            closed_at=_dt(closed) if closed is not None else None,
+            lost_reason=lost_reason,
+            probability=probability,
+            activities=activities,
+            updated_at=_dt(min(as_of, max(times[-1], last_activity))),
+            is_reopened=reopened,
+            # Drawn last so every earlier draw (and so every older world) is unchanged; a
+            # signal world drew it before the outcome, as a driver.
+            lead_source=(
+                LEAD_SOURCES[bisect_right(self._lead_cum, rand())][0]
+                if drivers is None
+                else drivers.lead_source
+            ),
+            drivers=drivers,
+        )
+
+    def _path(
+        self, rng: random.Random, created: int, win_factor: float
+    ) -> tuple[list[int], list[int], str, int | None, str | None, bool]:
+        """The original world's stage path: the funnel's advance rates decide, bigger deals
+        win a little less (``win_factor``)."""
+        s = self.spec
+        rand, gauss = rng.random, rng.gauss
+        as_of = self._as_of_ts
 
         # Stage path: a small Markov chain in time, stopped by as_of. Each deal has its own pace
         # and dying deals linger before someone marks them lost, which keeps a realistic tail
@@ -465,72 +615,78 @@ class World:
             if nxt < stage:
                 went_back = True
             stage = nxt
+        return stages, times, status, closed, lost_reason, reopened
 
-        # Handover: a rep who left keeps closed deals only if they closed before leaving.
-        original_idx = owner_idx
-        if left is not None and (closed is None or closed > left):
-            owner_idx = self.active_reps[int(rand() * len(self.active_reps))].index
-        else:
-            left = None
+    def _signal_path(
+        self, rng: random.Random, created: int, drivers: DealDrivers
+    ) -> tuple[list[int], list[int], str, int | None, str | None, bool]:
+        """A stage path whose outcome is drawn from the deal's true win probability.
 
-        end = closed if closed is not None else as_of
-        created_day = created // _DAY
-        expected_day = created_day + int(_exp(_EXPECTED_MU + 0.5 * gauss(0.0, 1.0)))
-        if closed is not None:
-            if rand() < 0.7:
-                expected_day = closed // _DAY
-        elif expected_day < as_of // _DAY and rand() < 0.5:
-            expected_day = as_of // _DAY + 7 + int(rand() * 54)
-
-        probability = None
-        if rand() < s.probability_override_rate:
-            if status == "won":
-                probability = 1.0
-            elif status == "lost":
-                probability = 0.0
+        The same chain as :meth:`_path` (back moves, skips, a lost deal lingering before it
+        is marked lost), but leaving stage ``k`` passes with ``stage_pass[k]`` (product p),
+        a skip passes both stages' decisions at once, and a stage re-entered after a back
+        move is passed freely, so the deal wins with probability exactly p. A reopened deal
+        is a false loss: lost, then back in the same stage a month later, at a rate that
+        does not depend on the outcome.
+        """
+        s = self.spec
+        rand, gauss = rng.random, rng.gauss
+        as_of = self._as_of_ts
+        model = self.signal_model
+        assert model is not None
+        passing = model.stage_pass(drivers.win_probability)
+        stages = [0]
+        times = [created]
+        stage, t, decided = 0, created, 0
+        status, closed, lost_reason = "open", None, None
+        went_back = reopened = False
+        mu, sigma = self._stage_mu, s.stage_days_sigma
+        pace = s.pace_sigma * drivers.pace
+        slowdown, false_loss_rate = model.loss_slowdown, s.reopen_rate * _FALSE_LOSS_SHARE
+        while True:
+            if not reopened and rand() < false_loss_rate:
+                lost_at = t + max(600, int(_exp(mu[stage] + pace + sigma * gauss(0.0, 1.0))))
+                back_at = lost_at + int(_exp(_REOPEN_MU + 0.6 * gauss(0.0, 1.0)))
+                if back_at <= as_of:
+                    reopened = True
+                    stages += (_LOST, stage)
+                    times += (lost_at, back_at)
+                    t = back_at
+                    continue
+            if stage >= 2 and not went_back and rand() < s.backward_rate:
+                nxt = 1 + int(rand() * (stage - 1))
+            elif stage < 4:
+                target = stage + 2 if stage <= 2 and rand() < s.skip_rate else stage + 1
+                chance = 1.0
+                for k in range(max(stage, decided), target):
+                    chance *= passing[k]
+                if rand() < chance:
+                    nxt = target
+                    decided = max(decided, target)
+                else:
+                    nxt = _LOST
             else:
-                base = _STAGE_PROBABILITY[stages[-1]] + rng.uniform(-0.15, 0.15)
-                probability = round(min(0.95, max(0.05, base)), 2)
-
-        deal_name = f"{account.name} - {_PRODUCTS[int(rand() * len(_PRODUCTS))]}"
-        activities, last_activity = self._activities(
-            rng,
-            i,
-            account.name,
-            deal_name,
-            created,
-            end,
-            stages,
-            times,
-            original_idx,
-            owner_idx,
-            left,
-        )
-        stage_names = CANONICAL_STAGES
-        return SyntheticDeal(
-            index=i,
-            deal_id=f"D{i:07d}",
-            name=deal_name,
-            owner=reps[owner_idx].rep_id,
-            account=account,
-            currency=currency,
-            amount=Decimal(cents).scaleb(-2),
-            created_at=_dt(created),
-            expected_close_date=date.fromordinal(_EPOCH_ORDINAL + expected_day),
-            path=[
-                StageVisit(stage_names[k], _fromtimestamp(ts, UTC))
-                for k, ts in zip(stages, times, strict=True)
-            ],
-            status=status,
-            closed_at=_dt(closed) if closed is not None else None,
-            lost_reason=lost_reason,
-            probability=probability,
-            activities=activities,
-            updated_at=_dt(min(as_of, max(times[-1], last_activity))),
-            is_reopened=reopened,
-            # Drawn last so every earlier draw (and so every older world) is unchanged.
-            lead_source=LEAD_SOURCES[bisect_right(self._lead_cum, rand())][0],
-        )
+                nxt = _WON if rand() < passing[4] else _LOST
+            dwell = _exp(mu[stage] + pace + sigma * gauss(0.0, 1.0))
+            if nxt == _LOST:
+                dwell *= slowdown
+            nt = t + max(600, int(dwell))
+            if nt > as_of:
+                break
+            stages.append(nxt)
+            times.append(nt)
+            t = nt
+            if nxt == _WON:
+                status, closed = "won", nt
+                break
+            if nxt == _LOST:
+                status, closed = "lost", nt
+                lost_reason = LOST_REASONS[int(rand() * len(LOST_REASONS))]
+                break
+            if nxt < stage:
+                went_back = True
+            stage = nxt
+        return stages, times, status, closed, lost_reason, reopened
 
     def _activities(
         self,
@@ -545,9 +701,19 @@ class World:
         original_idx: int,
         owner_idx: int,
         handover: int | None,
+        drivers: DealDrivers | None = None,
     ) -> tuple[list[SyntheticActivity], int]:
-        """Poisson-many activities over the deal's life; the first soon after creation."""
+        """Poisson-many activities over the deal's life; the first soon after creation.
+
+        In a signal world the deal's engagement scales the count (mean kept) and, through
+        ``spread = u ** recency``, moves an engaged deal's activities toward its end."""
         lam = self.spec.activities_per_deal
+        recency = 1.0
+        if drivers is not None:
+            effects = self.spec.signal_effects
+            spread = effects.activity_spread
+            lam *= _exp(spread * drivers.engagement - spread * spread / 2)
+            recency = _exp(-effects.activity_recency * drivers.engagement)
         if lam <= 0:
             return [], created
         rand, gauss = rng.random, rng.gauss
@@ -562,7 +728,10 @@ class World:
             return [], created
         span = end - created
         first = created + min(span, int(_exp(_FIRST_TOUCH_MU + 1.3 * gauss(0.0, 1.0))))
-        stamps = [first] + [created + int(span * rand()) for _ in range(n - 1)]
+        if drivers is None:
+            stamps = [first] + [created + int(span * rand()) for _ in range(n - 1)]
+        else:
+            stamps = [first] + [created + int(span * rand() ** recency) for _ in range(n - 1)]
         stamps.sort()
         reps, active = self.reps, self.active_reps
         out: list[SyntheticActivity] = []

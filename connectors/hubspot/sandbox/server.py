@@ -145,6 +145,7 @@ class FakeHubspot(HubspotMutations, SandboxServer):
                 n_deals=spec.n_deals * spec.n_sources,
                 activities_per_deal=spec.activities_per_deal,
                 duplicate_share=spec.duplicate_share,
+                signal=spec.signal,
             )
         )
         self.source_index, self.n_sources = spec.source_index, spec.n_sources

@@ -169,6 +169,7 @@ class FakePipedrive(SandboxServer):
             spec.n_sources,
             activities_per_deal=spec.activities_per_deal,
             duplicate_share=spec.duplicate_share,
+            signal=spec.signal,
         )
         self.plan = plan
         self.daily_tokens = daily_tokens

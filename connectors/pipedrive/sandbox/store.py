@@ -883,6 +883,7 @@ def build_store(
     n_sources: int,
     activities_per_deal: float = 3.0,
     duplicate_share: float = 0.0,
+    signal: float | None = None,
 ) -> PipedriveStore:
     store = PipedriveStore(seed=seed)
     # n_deals is this sandbox's share: the world holds every source's slice.
@@ -893,6 +894,7 @@ def build_store(
                 n_deals=n_deals * n_sources,
                 activities_per_deal=activities_per_deal,
                 duplicate_share=duplicate_share,
+                signal=signal,
             )
         ),
         source_index,

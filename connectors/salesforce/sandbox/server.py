@@ -134,6 +134,7 @@ class FakeSalesforce(SandboxServer):
             currency=currency,
             activities_per_deal=spec.activities_per_deal,
             duplicate_share=spec.duplicate_share,
+            signal=spec.signal,
             extra_custom_fields=extra_custom_fields,
         )
         self.daily_limit = daily_limit

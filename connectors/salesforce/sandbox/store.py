@@ -376,6 +376,7 @@ class Org:
         currency: str | None = None,
         activities_per_deal: float = 3.0,
         duplicate_share: float = 0.0,
+        signal: float | None = None,
         extra_custom_fields: int = 0,
     ) -> None:
         self.ids = IdMaker()
@@ -401,6 +402,7 @@ class Org:
                 as_of=as_of,
                 activities_per_deal=activities_per_deal,
                 duplicate_share=duplicate_share,
+                signal=signal,
             )
         )
         self.source_index = source_index
