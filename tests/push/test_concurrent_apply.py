@@ -23,8 +23,12 @@ from tests.push.conftest import KINDS, Crm
 PER_WRITE_REQUEST = {"hubspot": 100, "pipedrive": 1, "salesforce": 25}
 
 
-def wanted_values(crm: Crm, deals: list[Any]) -> dict[str, str]:
-    return {d[1]: f"0.{i % 80 + 11}" for i, d in enumerate(deals)}
+def score_open_deals(crm: Crm, n: int) -> dict[str, str]:
+    """Outbound scores for ``n`` open deals, each its own value: deal id -> score."""
+    deals = crm.deals(n, "status = 'open'")
+    wanted = {d[1]: f"0.{i % 80 + 11}" for i, d in enumerate(deals)}
+    crm.outbound(crm.scores(deals, lambda i: wanted[deals[i][1]]))
+    return wanted
 
 
 def check_each_change_landed_and_was_logged_once(crm: Crm, wanted: dict[str, str]) -> None:
@@ -50,9 +54,7 @@ def test_two_applies_in_threads_at_once_send_and_log_each_change_once(
     kind: str, make_crm: Any
 ) -> None:
     crm: Crm = make_crm(kind, n_deals=200)
-    deals = crm.deals(30, "status = 'open'")
-    wanted = wanted_values(crm, deals)
-    crm.outbound(crm.scores(deals, lambda i: wanted[deals[i][1]]))
+    wanted = score_open_deals(crm, 30)
     config = crm.config()
     plans = [plan_push(config), plan_push(config)]
     assert plans[0].sources[crm.name].counts["write"] == len(wanted)
@@ -90,9 +92,7 @@ def test_a_second_apply_of_the_same_plan_leaves_the_first_runs_writes_alone(
     """Serialised (as under a lock), the second run's plan is stale: it still asks for the
     changes the first run made. They are neither conflicts nor written a second time."""
     crm: Crm = make_crm(kind, n_deals=200)
-    deals = crm.deals(30, "status = 'open'")
-    wanted = wanted_values(crm, deals)
-    crm.outbound(crm.scores(deals, lambda i: wanted[deals[i][1]]))
+    wanted = score_open_deals(crm, 30)
     config = crm.config()
     first, second = plan_push(config), plan_push(config)
     crm.reset_requests()
@@ -105,12 +105,10 @@ def test_a_second_apply_of_the_same_plan_leaves_the_first_runs_writes_alone(
 def test_apply_unlocked_goes_past_a_held_warehouse_lock_that_stops_apply_push(
     make_crm: Any,
 ) -> None:
-    """The entry point the test above relies on: ``apply_push`` refuses while another run
+    """The entry point the threads test relies on: ``apply_push`` refuses while another run
     holds the warehouse, ``apply_unlocked`` (the journal-level apply) does not ask."""
     crm: Crm = make_crm("pipedrive", n_deals=60)
-    deals = crm.deals(5, "status = 'open'")
-    wanted = wanted_values(crm, deals)
-    crm.outbound(crm.scores(deals, lambda i: wanted[deals[i][1]]))
+    wanted = score_open_deals(crm, 5)
     config = crm.config()
     plan = plan_push(config)
     crm.reset_requests()
