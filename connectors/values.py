@@ -201,6 +201,26 @@ def quarantine_row(
     ).model_dump()
 
 
+# ----- values a writer reads back ---------------------------------------------------------------
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal as a CRM stores a value the hub wrote: empty (``None`` or ``""``) only equals
+    empty, numbers compare as decimals (``0.5`` equals ``"0.50"``, since changelogs and
+    histories hand numbers back as text), anything else as text.
+
+    Every writer asks this when it compares what a deal holds with what it sent or read
+    before. ``hub.push.normalize.same`` is the stricter, field-aware rule the plan uses on
+    hub field names; a writer compares vendor property names, so it cannot know which of
+    them are numeric and treats every number-looking pair as numbers."""
+    if a in (None, "") or b in (None, ""):
+        return a in (None, "") and b in (None, "")
+    try:
+        return Decimal(str(a)) == Decimal(str(b))
+    except ArithmeticError:
+        return str(a) == str(b)
+
+
 # ----- accounts and custom fields -------------------------------------------------------------
 
 

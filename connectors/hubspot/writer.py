@@ -24,6 +24,7 @@ from connectors.hubspot.client import HubspotApi
 from connectors.hubspot.mapping import parse_ts
 from connectors.hubspot.options import HubspotOptions
 from connectors.hubspot.source import make_auth
+from connectors.values import same_value
 from models.errors import AuthError, QuotaExhausted, SourceError
 
 UPDATE = "/crm/v3/objects/deals/batch/update"
@@ -47,15 +48,6 @@ def _wire(field: str, value: Any) -> str | None:
     return str(value)
 
 
-def _same(a: Any, b: Any) -> bool:
-    if a in (None, "") and b in (None, ""):
-        return True
-    try:
-        return Decimal(str(a)) == Decimal(str(b))
-    except ArithmeticError:
-        return str(a) == str(b)
-
-
 _UNSEEN = object()
 
 
@@ -65,7 +57,7 @@ def _value_before(history: Sequence[dict[str, Any]], value: Any) -> Any:
     write can leave two). ``_UNSEEN`` when no entry holds ``value``."""
     seen = False
     for entry in history:
-        if _same(entry.get("value"), value):
+        if same_value(entry.get("value"), value):
             seen = True
         elif seen:
             return entry.get("value")
@@ -146,7 +138,7 @@ class HubspotWriter:
             conflicts = [
                 f
                 for f, base in update.base.items()
-                if not _same(now["properties"].get(settings.WRITABLE_FIELDS.get(f, f)), base)
+                if not same_value(now["properties"].get(settings.WRITABLE_FIELDS.get(f, f)), base)
             ]
             if conflicts:
                 results[index] = WriteResult(
@@ -157,7 +149,9 @@ class HubspotWriter:
                 )
                 continue
             # only what changes: a rewritten equal value would blur the history checked after
-            changed = {k: v for k, v in props.items() if not _same(now["properties"].get(k), v)}
+            changed = {
+                k: v for k, v in props.items() if not same_value(now["properties"].get(k), v)
+            }
             if not changed:
                 results[index] = WriteResult(
                     update.deal_id, "skipped", "already up to date", parse_ts(now.get("updatedAt"))
@@ -212,7 +206,7 @@ class HubspotWriter:
                     if name == "pipeline":  # follows dealstage
                         continue
                     prior = _value_before(history.get(name) or [], value)
-                    if prior is not _UNSEEN and not _same(prior, read.get(name)):
+                    if prior is not _UNSEEN and not same_value(prior, read.get(name)):
                         replaced[name] = prior  # type: ignore[assignment]
                 if replaced:
                     if "dealstage" in replaced:

@@ -18,7 +18,6 @@ the shared client, goes through three requests:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any, cast
 
 from connectors.base import DealUpdate, LiveDeal, SourceContext, WriteResult, WriteStatus
@@ -26,6 +25,7 @@ from connectors.http import ApiClient
 from connectors.pipedrive.client import build_client, get_payload, iter_pages, parse_time
 from connectors.pipedrive.options import PipedriveOptions
 from connectors.pipedrive.settings import ENDPOINTS
+from connectors.values import same_value
 from models.errors import AuthError, QuotaExhausted, RetriesExhausted, SourceError
 
 _UNSEEN = object()
@@ -125,12 +125,16 @@ class PipedriveWriter:
         self, update: DealUpdate, deal: dict[str, Any]
     ) -> tuple[dict[str, Any] | None, WriteResult | None]:
         """The PATCH body for one update, or the result that replaces writing it."""
-        changed = {f: v for f, v in update.fields.items() if not _same(self._value(deal, f), v)}
+        changed = {
+            f: v for f, v in update.fields.items() if not same_value(self._value(deal, f), v)
+        }
         if not changed:
             return None, WriteResult(update.deal_id, "skipped", "already up to date")
         modified = parse_time(deal.get("update_time"))
         if update.base_modified_at and modified and modified > update.base_modified_at:
-            touched = [f for f in changed if not _same(self._value(deal, f), update.base.get(f))]
+            touched = [
+                f for f in changed if not same_value(self._value(deal, f), update.base.get(f))
+            ]
             if touched:
                 return None, WriteResult(
                     update.deal_id,
@@ -238,7 +242,7 @@ class PipedriveWriter:
         for hub_field, value in sent.items():
             key = "stage_id" if hub_field == "stage_id" else keys[hub_field]
             prior = _value_before([e for e in entries if e.get("field_key") == key], value)
-            if prior is not _UNSEEN and not _same(prior, self._value(before, hub_field)):
+            if prior is not _UNSEEN and not same_value(prior, self._value(before, hub_field)):
                 out[hub_field] = prior
         return out
 
@@ -271,24 +275,13 @@ class PipedriveWriter:
         )
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equal as Pipedrive means it: numbers as decimals (changelog values are text),
-    empty as None."""
-    if a in (None, "") or b in (None, ""):
-        return a in (None, "") and b in (None, "")
-    try:
-        return Decimal(str(a)) == Decimal(str(b))
-    except ArithmeticError:
-        return str(a) == str(b)
-
-
 def _value_before(entries: Sequence[dict[str, Any]], value: Any) -> Any:
     """What a field held just before ``value`` was written, from its changelog entries
     (newest first): the ``old_value`` of the oldest entry in the newest run of entries
     setting ``value`` (a retried PATCH can leave two). ``_UNSEEN`` when none sets it."""
     prior: Any = _UNSEEN
     for entry in entries:
-        if _same(entry.get("new_value"), value):
+        if same_value(entry.get("new_value"), value):
             prior = entry.get("old_value")
         elif prior is not _UNSEEN:
             break

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any
 
@@ -29,6 +28,7 @@ from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import parse_datetime
 from connectors.salesforce.options import SalesforceOptions
 from connectors.salesforce.queries import build_soql
+from connectors.values import same_value
 from models.errors import ConfigError
 
 COLLECTION_MAX = 200
@@ -260,7 +260,7 @@ class SalesforceWriter:
         return {
             deal_id
             for deal_id, rec in records
-            if deal_id in now and all(_same(now[deal_id].get(k), v) for k, v in rec.items())
+            if deal_id in now and all(same_value(now[deal_id].get(k), v) for k, v in rec.items())
         }
 
     def _modstamps(self, ids: list[str]) -> dict[str, datetime]:
@@ -277,16 +277,6 @@ class SalesforceWriter:
                     if stamp:
                         out[rec["Id"]] = stamp
         return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as Salesforce stores them: numbers as decimals (0.5 == 0.50), empty as None."""
-    if a in (None, "") or b in (None, ""):
-        return a in (None, "") and b in (None, "")
-    try:
-        return Decimal(str(a)) == Decimal(str(b))
-    except ArithmeticError:
-        return str(a) == str(b)
 
 
 def build_writer(ctx: SourceContext) -> SalesforceWriter:

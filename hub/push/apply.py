@@ -348,7 +348,22 @@ def apply_push(
     force: bool = False,
     on_batch: Callable[[str, int], None] | None = None,
 ) -> PushResult:
-    """Write what the plan says; raise :class:`~hub.push.safety.PushAborted` over the cap."""
+    """Write what the plan says, holding the warehouse lock and only on completely built
+    marts; raise :class:`~hub.push.safety.PushAborted` over the cap."""
+    return apply_unlocked(config, plan, force=force, on_batch=on_batch)
+
+
+def apply_unlocked(
+    config: Any,
+    plan: PushPlan,
+    *,
+    force: bool = False,
+    on_batch: Callable[[str, int], None] | None = None,
+) -> PushResult:
+    """:func:`apply_push` without the warehouse lock or the build check: what the journal
+    alone guarantees (each change claimed, sent and logged by one run only). The library
+    and the CLI call :func:`apply_push`; this is for a caller that already holds the lock
+    or, in tests, shows that two unserialised runs still never send a change twice."""
     check_cap(plan, force=force)
     warehouse = Warehouse(config)
     with warehouse.connect() as conn:

@@ -49,42 +49,18 @@
 
 {#- One typed SELECT per configured source, UNION ALL'd. A missing table (or a missing column,
     e.g. one dlt never created) becomes typed NULLs, so a source that has sent no activities
-    yet still builds. source_name is the configured name (the schema is per source). -#}
+    yet still builds (hub_typed_select, macros/hub_relation.sql). source_name is the configured
+    name (the schema is per source). -#}
 {% macro hub_union_source(table) -%}
     {%- set columns = hub_canonical_columns(table) -%}
     {%- set parts = [] -%}
     {%- for name in var('sources', []) -%}
         {%- set relation = adapter.get_relation(database=target.database, schema='src_' ~ name, identifier=table) if execute else none -%}
-        {%- set present = [] -%}
-        {%- if relation is not none -%}
-            {%- for col in adapter.get_columns_in_relation(relation) -%}
-                {%- do present.append(col.name | lower) -%}
-            {%- endfor -%}
-        {%- endif -%}
-        {%- set cols = [] -%}
-        {%- for col_name, col_type in columns -%}
-            {%- if col_name == 'source_name' -%}
-                {%- do cols.append("cast('" ~ name ~ "' as " ~ dbt.type_string() ~ ") as source_name") -%}
-            {%- elif col_name in present and col_type == 'timestamp' -%}
-                {%- do cols.append(hub_utc(adapter.quote(col_name)) ~ " as " ~ col_name) -%}
-            {%- elif col_name in present -%}
-                {%- do cols.append("cast(" ~ adapter.quote(col_name) ~ " as " ~ col_type ~ ") as " ~ col_name) -%}
-            {%- else -%}
-                {%- do cols.append("cast(null as " ~ col_type ~ ") as " ~ col_name) -%}
-            {%- endif -%}
-        {%- endfor -%}
-        {%- if relation is not none -%}
-            {%- do parts.append("select " ~ cols | join(", ") ~ " from " ~ relation) -%}
-        {%- else -%}
-            {%- do parts.append("select " ~ cols | join(", ") ~ " where 1 = 0") -%}
-        {%- endif -%}
+        {%- set configured_name = "cast('" ~ name ~ "' as " ~ dbt.type_string() ~ ")" -%}
+        {%- do parts.append(hub_typed_select(relation, columns, {'source_name': configured_name})) -%}
     {%- endfor -%}
     {%- if parts | length == 0 -%}
-        {%- set cols = [] -%}
-        {%- for col_name, col_type in columns -%}
-            {%- do cols.append("cast(null as " ~ col_type ~ ") as " ~ col_name) -%}
-        {%- endfor -%}
-        {%- do parts.append("select " ~ cols | join(", ") ~ " where 1 = 0") -%}
+        {%- do parts.append(hub_typed_select(none, columns)) -%}
     {%- endif -%}
     {{ parts | join("\n    union all\n    ") }}
 {%- endmacro %}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +44,8 @@ STAGE_NAME: dict[int, str] = {sid: name for sid, name, _, _ in DEFAULT_STAGES} |
     sid: name for sid, name, _ in RENEWAL_STAGES
 }
 TOKEN_USER_ID = 999_999
+# A field definition: (name, field type, option labels, custom, fixed key or None for a hash).
+FieldSpec = tuple[str, str, list[str] | None, bool, str | None]
 LEAD_SOURCES = tuple(name for name, _ in WORLD_LEAD_SOURCES)
 SEGMENTS = ("SMB", "Mid-Market", "Enterprise")  # the deal field "Segments" (multiple options)
 ORG_ID_BASE = 100  # organisation id = ORG_ID_BASE + the world account's index
@@ -194,66 +196,63 @@ class PipedriveStore:
             }
 
     def _seed_fields(self, created: datetime) -> None:
-        def add(
-            name: str, ftype: str, options: list[str] | None, custom: bool, key: str | None = None
-        ) -> None:
-            base = 10 * (len(self.fields) + 1)
-            self.fields.append(
-                {
-                    "id": len(self.fields) + 1,
-                    "key": key or field_key(self.seed, name),
-                    "name": name,
-                    "field_type": ftype,
-                    "edit_flag": custom,
-                    "options": [
-                        {"id": base + i + 1, "label": label} for i, label in enumerate(options)
-                    ]
-                    if options
-                    else None,
-                    "add_time": v2time(created),
-                }
-            )
-
-        add("Title", "varchar", None, False, "title")
-        add("Value", "monetary", None, False, "value")
-        add("Expected close date", "date", None, False, "expected_close_date")
-        add("Lead source", "enum", list(LEAD_SOURCES), True)
-        add("Segments", "set", list(SEGMENTS), True)
-        add("Contract months", "double", None, True)
-        add("Legacy ID", "varchar", None, True)
+        """The standard deal fields the connector reads and four custom ones."""
+        specs: list[FieldSpec] = [
+            ("Title", "varchar", None, False, "title"),
+            ("Value", "monetary", None, False, "value"),
+            ("Expected close date", "date", None, False, "expected_close_date"),
+            ("Lead source", "enum", list(LEAD_SOURCES), True, None),
+            ("Segments", "set", list(SEGMENTS), True, None),
+            ("Contract months", "double", None, True, None),
+            ("Legacy ID", "varchar", None, True, None),
+        ]
+        self.fields = self._field_definitions(specs, created, offsets=(0, 0), scope="")
 
     def _seed_org_fields(self, world: World, created: datetime) -> None:
         """Standard organisation fields (industry holds option ids) and two custom ones."""
         industries = sorted({a.industry for a in world.accounts if a.industry})
+        specs: list[FieldSpec] = [
+            ("Name", "varchar", None, False, "name"),
+            ("Owner", "user", None, False, "owner_id"),
+            ("Address", "address", None, False, "address"),
+            ("Website", "varchar", None, False, "website"),
+            ("Industry", "enum", industries, False, "industry"),
+            ("Employee count", "double", None, False, "employee_count"),
+            ("Segment", "enum", list(orgs.SEGMENTS), True, None),
+            ("Employees", "double", None, True, None),
+        ]
+        self.org_fields = self._field_definitions(
+            specs, created, offsets=(4000, 1000), scope="organization:"
+        )
 
-        def add(
-            name: str, ftype: str, options: list[str] | None, custom: bool, key: str | None = None
-        ) -> None:
-            base = 1000 + 10 * (len(self.org_fields) + 1)
-            self.org_fields.append(
+    def _field_definitions(
+        self, specs: list[FieldSpec], created: datetime, *, offsets: tuple[int, int], scope: str
+    ) -> list[dict[str, Any]]:
+        """One entity's field list in the vendor's shape. Field ``n`` (from 1) has id
+        ``offsets[0] + n`` and option ids ``offsets[1] + 10 * n + 1, + 2, ...``, so deal and
+        organisation fields never share an id; a field without a fixed key gets a hashed one
+        of this company (``scope`` keeps a deal and an organisation field of one name apart)."""
+        field_offset, option_offset = offsets
+        rows = []
+        for n, (name, field_type, options, custom, key) in enumerate(specs, start=1):
+            option_base = option_offset + 10 * n
+            rows.append(
                 {
-                    "id": 4000 + len(self.org_fields) + 1,
-                    "key": key or field_key(self.seed, f"organization:{name}"),
+                    "id": field_offset + n,
+                    "key": key or field_key(self.seed, scope + name),
                     "name": name,
-                    "field_type": ftype,
+                    "field_type": field_type,
                     "edit_flag": custom,
                     "options": [
-                        {"id": base + i + 1, "label": label} for i, label in enumerate(options)
+                        {"id": option_base + i + 1, "label": label}
+                        for i, label in enumerate(options)
                     ]
                     if options
                     else None,
                     "add_time": v2time(created),
                 }
             )
-
-        add("Name", "varchar", None, False, "name")
-        add("Owner", "user", None, False, "owner_id")
-        add("Address", "address", None, False, "address")
-        add("Website", "varchar", None, False, "website")
-        add("Industry", "enum", industries, False, "industry")
-        add("Employee count", "double", None, False, "employee_count")
-        add("Segment", "enum", list(orgs.SEGMENTS), True)
-        add("Employees", "double", None, True)
+        return rows
 
     def field_by_name(self, name: str, entity: str = "deal") -> dict[str, Any] | None:
         fields = self.fields if entity == "deal" else self.org_fields
@@ -308,44 +307,19 @@ class PipedriveStore:
         # a migrated copy may arrive already won or lost: entered in the first stage, closed
         closed_on_arrival = s.path[0].stage not in STAGE_OF
         first = STAGE_OF["prospecting" if closed_on_arrival else s.path[0].stage]
-        deal: dict[str, Any] = {
-            "id": deal_id,
-            "title": s.name,
-            "creator_user_id": owner,
-            "owner_id": owner,
-            "person_id": None,
-            "org_id": ORG_ID_BASE + s.account.index,
-            "pipeline_id": 1,
-            "stage_id": first,
-            "value": float(s.amount),
-            "currency": s.currency,
-            "add_time": v2time(s.created_at),
-            "update_time": v2time(s.created_at),
-            "stage_change_time": None,
-            "is_deleted": False,
-            "is_archived": False,
-            "archive_time": None,
-            "status": "open",
-            "probability": None if s.probability is None else round(s.probability * 100),
-            "lost_reason": None,
-            "visible_to": 3,
-            "close_time": None,
-            "won_time": None,
-            "lost_time": None,
-            "expected_close_date": s.expected_close_date.isoformat(),
-            "label_ids": [],
-            "origin": "ManuallyCreated",
-            "origin_id": None,
-            "channel": None,
-            "channel_id": None,
-            "arr": None,
-            "mrr": None,
-            "acv": None,
-            "custom_fields": self._custom_values(rng, s.lead_source, s.legacy_id),
-        }
-        self.deals[deal_id] = deal
-        self.flows[deal_id] = []
-        self.history[deal_id] = [Step(s.created_at, str(first), None)]
+        deal = self._add_deal(
+            deal_id,
+            title=s.name,
+            owner=owner,
+            org_id=ORG_ID_BASE + s.account.index,
+            stage_id=first,
+            value=float(s.amount),
+            currency=s.currency,
+            at=s.created_at,
+            probability=None if s.probability is None else round(s.probability * 100),
+            expected_close_date=s.expected_close_date,
+            custom_fields=self._custom_values(rng, s.lead_source, s.legacy_id),
+        )
         for visit in s.path if closed_on_arrival else s.path[1:]:
             if visit.stage == "closed_won":
                 self.set_status(deal, "won", visit.entered_at, owner, "app")
@@ -753,31 +727,64 @@ class PipedriveStore:
         owner = rng.choice(
             [u for u in self.users if u != TOKEN_USER_ID and self.users[u]["active_flag"]]
         )
-        self.deals[deal_id] = {
+        self._add_deal(
+            deal_id,
+            title=f"New opportunity {deal_id}",
+            owner=owner,
+            org_id=rng.choice(self.live_org_ids()),
+            stage_id=1,
+            value=float(rng.randrange(5_000, 90_000)),
+            currency="USD",
+            at=now,
+            probability=None,
+            expected_close_date=(now + timedelta(days=45)).date(),
+            custom_fields=self._custom_values(rng, rng.choice(LEAD_SOURCES)),
+        )
+        return deal_id
+
+    def _add_deal(
+        self,
+        deal_id: int,
+        *,
+        title: str,
+        owner: int,
+        org_id: int,
+        stage_id: int,
+        value: float,
+        currency: str,
+        at: datetime,
+        probability: int | None,
+        expected_close_date: date,
+        custom_fields: dict[str, Any],
+    ) -> dict[str, Any]:
+        """A deal as Pipedrive holds one just created (open, in ``stage_id``, by its owner),
+        with an empty changelog and its first step of the truth: the one place both seeding
+        and ``mutate``'s new deals make a deal, so the two cannot drift apart."""
+        deal: dict[str, Any] = {
             "id": deal_id,
-            "title": f"New opportunity {deal_id}",
+            "title": title,
             "creator_user_id": owner,
             "owner_id": owner,
             "person_id": None,
-            "org_id": rng.choice(self.live_org_ids()),
+            "org_id": org_id,
             "pipeline_id": 1,
-            "stage_id": 1,
-            "value": float(rng.randrange(5_000, 90_000)),
-            "currency": "USD",
-            "add_time": v2time(now),
-            "update_time": v2time(now),
+            "stage_id": stage_id,
+            "value": value,
+            "currency": currency,
+            "add_time": v2time(at),
+            "update_time": v2time(at),
             "stage_change_time": None,
             "is_deleted": False,
             "is_archived": False,
             "archive_time": None,
             "status": "open",
-            "probability": None,
+            "probability": probability,
             "lost_reason": None,
             "visible_to": 3,
             "close_time": None,
             "won_time": None,
             "lost_time": None,
-            "expected_close_date": (now + timedelta(days=45)).date().isoformat(),
+            "expected_close_date": expected_close_date.isoformat(),
             "label_ids": [],
             "origin": "ManuallyCreated",
             "origin_id": None,
@@ -786,11 +793,12 @@ class PipedriveStore:
             "arr": None,
             "mrr": None,
             "acv": None,
-            "custom_fields": self._custom_values(rng, rng.choice(LEAD_SOURCES)),
+            "custom_fields": custom_fields,
         }
+        self.deals[deal_id] = deal
         self.flows[deal_id] = []
-        self.history[deal_id] = [Step(now, "1", None)]
-        return deal_id
+        self.history[deal_id] = [Step(at, str(stage_id), None)]
+        return deal
 
     # ----- the truth -------------------------------------------------------------------------
     def expected(self, source_name: str, now: datetime) -> dict[str, list[dict[str, Any]]]:
