@@ -28,7 +28,7 @@ from hub.report import write_report
 from hub.summary import summarize
 from hub.transform import run_transform
 from hub.warehouse import Warehouse
-from models.config import load_config
+from models.config import HubConfig, load_config
 from models.errors import HubError
 
 SANDBOX_KINDS = ("hubspot", "pipedrive", "salesforce")
@@ -138,6 +138,10 @@ def run_demo(
             f"{summary.duplicates:,} duplicate deals found across CRMs and counted once"
         )
 
+        # ----- the score's backtest: push writes scores only when they beat the stage rate --
+        with console.status("hub score --backtest: the learned score against its baselines"):
+            console.print(backtest_line(config))
+
         # ----- push of scores: plan, then apply, while the sandboxes still serve -----------
         with console.status("hub push: creating the score fields, planning, applying"):
             setup_fields(config)
@@ -156,3 +160,16 @@ def run_demo(
         f"'hub status --config {config_path}' still works)"
     )
     return config_path
+
+
+def backtest_line(config: HubConfig) -> str:
+    """Run the backtest the push guard reads, and say what it decided."""
+    from hub.score.backtest import BacktestError, run_backtest
+    from hub.score.guard import score_verdict
+
+    try:
+        run_backtest(config)
+    except BacktestError as exc:
+        return f"backtest: {exc}"
+    with Warehouse(config).connect() as conn:
+        return f"backtest: {score_verdict(conn).message}"
