@@ -23,9 +23,9 @@ def _latest_run(book: Book) -> str:
 
 
 def _auc_by_pairs(p: list[float], y: list[bool]) -> float:
-    wins = [pi for pi, yi in zip(p, y) if yi]
-    losses = [pi for pi, yi in zip(p, y) if not yi]
-    total = sum(1.0 if w > l else 0.5 if w == l else 0.0 for w in wins for l in losses)
+    wins = [pi for pi, yi in zip(p, y, strict=True) if yi]
+    losses = [pi for pi, yi in zip(p, y, strict=True) if not yi]
+    total = sum(1.0 if w > lo else 0.5 if w == lo else 0.0 for w in wins for lo in losses)
     return total / (len(wins) * len(losses))
 
 
@@ -55,9 +55,11 @@ def test_json_is_one_object_per_cutoff_and_its_figures_are_the_stored_prediction
             p, y = [float(r[0]) for r in rows], [bool(r[1]) for r in rows]
             assert (len(p), sum(y)) == (o["n_scored"], o["n_won"])
             clipped = [min(max(q, 1e-3), 1 - 1e-3) for q in p]
-            assert figures["brier"] == approx(sum((a - b) ** 2 for a, b in zip(p, y)) / len(p))
+            assert figures["brier"] == approx(
+                sum((a - b) ** 2 for a, b in zip(p, y, strict=True)) / len(p)
+            )
             assert figures["log_loss"] == approx(
-                -sum(math.log(q if w else 1 - q) for q, w in zip(clipped, y)) / len(p)
+                -sum(math.log(q if w else 1 - q) for q, w in zip(clipped, y, strict=True)) / len(p)
             )
             assert figures["auc"] == approx(_auc_by_pairs(p, y))
             deciles = driven_book.sql(
@@ -68,7 +70,9 @@ def test_json_is_one_object_per_cutoff_and_its_figures_are_the_stored_prediction
                 m=model,
             )
             for decile, n, mean, observed in deciles:
-                members = [(a, b) for a, b in zip(p, y) if min(int(a * 10), 9) == decile]
+                members = [
+                    (a, b) for a, b in zip(p, y, strict=True) if min(int(a * 10), 9) == decile
+                ]
                 assert n == len(members)
                 assert mean == approx(sum(a for a, _ in members) / n)
                 assert observed == approx(sum(b for _, b in members) / n)

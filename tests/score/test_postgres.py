@@ -39,6 +39,6 @@ def test_postgres_backtest_and_scores_match_duckdb(
     query = "SELECT deal_key, win_probability, reason FROM analytics.deal_scores ORDER BY deal_key"
     duck_scores, pg_scores = driven_book.sql(query), pg.sql(query)
     assert [r[0] for r in pg_scores] == [r[0] for r in duck_scores]
-    for (_, p_pg, reason_pg), (_, p_duck, reason_duck) in zip(pg_scores, duck_scores):
+    for (_, p_pg, reason_pg), (_, p_duck, reason_duck) in zip(pg_scores, duck_scores, strict=True):
         assert p_pg == approx(p_duck, abs=1e-9)
         assert reason_pg == reason_duck
