@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 import sqlalchemy as sa
 
 STAGING = "hub_staging"
@@ -40,6 +41,7 @@ NUMERIC = (
     "account_lost",
 )
 CATEGORICAL = ("canonical_stage", "source_name", "pipeline")
+FACTS = ("days_in_stage", "norm_days", "idle_days", "rep_won")  # raw, for reasons
 
 
 def naive_utc(value: datetime) -> datetime:
@@ -208,6 +210,41 @@ class FeatureTable:
     def where(self, keep: Any) -> FeatureTable:
         return self.take([i for i in range(len(self)) if keep(i)])
 
+    def to_arrow(self) -> pa.Table:
+        """One column per field (numeric, categorical and fact columns by their names)."""
+        columns = {
+            "deal_key": self.deal_key,
+            "at": self.at,
+            "closed_at": self.closed_at,
+            "won": self.won,
+            **self.ids,
+            **self.numeric,
+            **self.categorical,
+            **self.facts,
+        }
+        return pa.table(columns)
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table, dimensions: Sequence[str] = ()) -> FeatureTable:
+        """The inverse of :meth:`to_arrow`: how a benchmark or a recovery test hands the model
+        rows it built itself (ids and facts may be left out; reasons then say less)."""
+        data = table.to_pydict()
+        n = table.num_rows
+        blank: list[Any] = [None] * n
+        return cls(
+            data["deal_key"],
+            data["at"],
+            data.get("closed_at", blank),
+            data["won"],
+            {k: data.get(k, blank) for k in ("source_name", "crm", "source_deal_id")},
+            {k: data[k] for k in NUMERIC},
+            {
+                k: [v or "" for v in data.get(k, [""] * n)]
+                for k in (*CATEGORICAL, *(f"dim_{d}" for d in dimensions))
+            },
+            {k: data.get(k, blank) for k in FACTS},
+        )
+
 
 def _days(later: datetime | None, earlier: datetime | None) -> float | None:
     if later is None or earlier is None:
@@ -246,7 +283,7 @@ def read_features(
         ids={"source_name": [], "crm": [], "source_deal_id": []},
         numeric={name: [] for name in NUMERIC},
         categorical={name: [] for name in (*CATEGORICAL, *(f"dim_{d}" for d in dimensions))},
-        facts={"days_in_stage": [], "norm_days": [], "days_since_activity": [], "rep_won": []},
+        facts={name: [] for name in FACTS},
     )
     seen: set[tuple[str, datetime]] = set()
     for row in reversed(result):  # the latest spell wins when two share an instant
@@ -297,8 +334,8 @@ def _append(table: FeatureTable, row: Any, dims: dict[str, str], dimensions: Seq
         table.categorical[f"dim_{dim}"].append(dims.get(dim, ""))
     table.facts["days_in_stage"].append(days_in_stage)
     table.facts["norm_days"].append(norm)
-    table.facts["days_since_activity"].append(since)
+    table.facts["idle_days"].append(since)
     table.facts["rep_won"].append(int(row["rep_won"] or 0))
 
 
-__all__ = ["CATEGORICAL", "NUMERIC", "FeatureTable", "read_features", "snapshot_sql"]
+__all__ = ["CATEGORICAL", "FACTS", "NUMERIC", "FeatureTable", "read_features", "snapshot_sql"]

@@ -208,7 +208,7 @@ def describe(group: str, table: FeatureTable, i: int) -> str:
     if group == "canonical_stage":
         return f"in {stage}"
     if group == "days_since_activity":
-        since = facts["days_since_activity"][i]
+        since = facts["idle_days"][i]
         return f"no activity in {since:.0f} days" if since >= 7 else "active this week"
     if group.endswith("s_30d"):
         kind = group.removesuffix("s_30d")

@@ -7,7 +7,7 @@ from statistics import mean
 
 from pytest import approx
 
-from hub.score.features import read_features
+from hub.score.features import FeatureTable, read_features
 from hub.score.model import fit, snapshot_instants, training_rows
 from hub.score.store import write_scores
 from hub.warehouse import Warehouse
@@ -65,6 +65,8 @@ def test_two_fits_on_one_table_are_identical_and_read_no_future(driven_book: Boo
         table = read_features(conn, snapshot_instants(first, AS_OF.replace(tzinfo=None)))
     rows = training_rows(table, fit_time=AS_OF.replace(tzinfo=None))
     assert fit(rows).to_json() == fit(rows).to_json()
+    # The Arrow entry point (benchmarks, recovery tests) fits the same model.
+    assert fit(FeatureTable.from_arrow(rows.to_arrow())).to_json() == fit(rows).to_json()
     # Point in time: a deal's meetings counted at T are those before T, from the book.
     by_id = {f"book:{d.deal_id}": d for d in driven_book.deals}
     for i in range(0, len(table), 97):
