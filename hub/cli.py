@@ -11,6 +11,7 @@ fail, or swallow text such as ``[hs]`` in ``sources[hs]``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -666,37 +667,51 @@ def push(
 def score(
     config: ConfigOption = Path("hub.yml"),
     backtest: Annotated[
-        bool, typer.Option("--backtest", help="Score past deals and compare.")
+        bool, typer.Option("--backtest", help="Fit before each cutoff, test on what closed after.")
     ] = False,
     cutoff: Annotated[
-        datetime | None, typer.Option(help="Learn before, test after (default: as_of - 90 days).")
+        list[datetime] | None,
+        typer.Option(
+            help="A cutoff (repeatable; default: the last four quarter starts with enough deals)."
+        ),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per cutoff.")] = False,
     as_of: AsOfOption = None,
 ) -> None:
-    """Deal scores: --backtest learns before a cutoff, scores the deals open then, compares with static probabilities."""
-    from hub.backtest import backtest as run_backtest
+    """Deal scores: --backtest compares the learned score with the base rate, the stage win rate and hub.yml's probabilities."""
 
     def body() -> None:
+        from hub.score.backtest import MODELS, run_backtest
+
         if not backtest:
             raise ConfigError(
-                "deal scores are built by 'hub transform' (analytics.deal_scores); "
+                "deal scores are written by 'hub transform' (analytics.deal_scores); "
                 "use 'hub score --backtest' to evaluate them"
             )
-        result = run_backtest(_load(config), cutoff=as_utc(cutoff), as_of=as_utc(as_of))
-        console.print(
-            f"backtest: learned from deals closed before {result.cutoff:%Y-%m-%d}, "
-            f"scored {result.n} deals that closed by {result.as_of:%Y-%m-%d} "
-            f"({result.n_won} won)"
-        )
-        table = Table("", "Brier score (lower is better)", "AUC (higher is better)")
-        for label, which in (("deal score", "score"), ("static stage probability", "static")):
-            brier, area = result.brier(which), result.auc(which)
-            table.add_row(
-                label,
-                "n/a" if brier is None else f"{brier:.4f}",
-                "n/a" if area is None else f"{area:.3f}",
+        cutoffs = [as_utc(c) for c in cutoff or []]
+        run = run_backtest(_load(config), cutoffs=cutoffs, as_of=as_utc(as_of))
+        if as_json:
+            for result in run.cutoffs:
+                print(json.dumps(result.as_json()))
+            return
+        for result in run.cutoffs:
+            console.print(
+                f"cutoff {result.cutoff:%Y-%m-%d}: fitted on deals closed before it, scored "
+                f"{result.n_scored} deals open then that closed by {run.as_of:%Y-%m-%d} "
+                f"({result.n_won} won)"
             )
-        console.print(table)
+            table = Table("model", "Brier (lower better)", "log loss", "AUC (higher better)")
+            for name in MODELS:
+                m = result.metrics[name]
+                table.add_row(
+                    name,
+                    *(
+                        "n/a" if m[k] is None else f"{m[k]:.4f}"
+                        for k in ("brier", "log_loss", "auc")
+                    ),
+                )
+            console.print(table)
+        console.print(f"stored as {run.run_id} in hub_meta.hub_score_backtests")
 
     _guard(body)
 

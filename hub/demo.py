@@ -28,7 +28,7 @@ from hub.report import write_report
 from hub.summary import summarize
 from hub.transform import run_transform
 from hub.warehouse import Warehouse
-from models.config import load_config
+from models.config import HubConfig, load_config
 from models.errors import HubError
 
 SANDBOX_KINDS = ("hubspot", "pipedrive", "salesforce")
@@ -45,10 +45,13 @@ def write_demo_config(
     sources: list[dict[str, Any]],
     spec: WorldSpec,
     warehouse: dict[str, Any] | None = None,
+    push: dict[str, Any] | None = None,
 ) -> Path:
     path = out / "hub.yml"
     config = demo_config(spec, sources)
     config["quotas_path"] = write_demo_quotas(out / "quotas.csv", spec).name
+    if push:
+        config["push"] = push
     if warehouse:
         config = {"warehouse": warehouse, **config}
     path.write_text(
@@ -77,8 +80,10 @@ def run_demo(
     console: Console,
     err_console: Console,
     warehouse: dict[str, Any] | None = None,
+    push: dict[str, Any] | None = None,
 ) -> Path:
-    """Run the demo; ``warehouse`` (a hub.yml warehouse section) defaults to DuckDB."""
+    """Run the demo; ``warehouse`` (a hub.yml warehouse section) defaults to DuckDB;
+    ``push`` is hub.yml's push section (tests use it to switch the score guard off)."""
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     kinds = [k for k in SANDBOX_KINDS if k in available_kinds()]
@@ -109,7 +114,7 @@ def run_demo(
             stack.callback(server.stop)
             sources.append(server.source_config(f"{kind}_demo"))
             console.print(f"{kind} sandbox at {base_url}")
-        config_path = write_demo_config(out, sources, spec, warehouse)
+        config_path = write_demo_config(out, sources, spec, warehouse, push)
         config = load_config(config_path)
         with console.status("hub sync: pulling four sources"):
             results = run_pull(config)
@@ -145,6 +150,10 @@ def run_demo(
             f"{summary.duplicates:,} duplicate deals found across CRMs and counted once"
         )
 
+        # ----- the score's backtest: push writes scores only when they beat the stage rate --
+        with console.status("hub score --backtest: the learned score against its baselines"):
+            console.print(backtest_line(config))
+
         # ----- push of scores: plan, then apply, while the sandboxes still serve -----------
         with console.status("hub push: creating the score fields, planning, applying"):
             setup_fields(config)
@@ -163,3 +172,19 @@ def run_demo(
         f"'hub status --config {config_path}' still works)"
     )
     return config_path
+
+
+def backtest_line(config: HubConfig) -> str:
+    """Run the backtest the push guard reads, and say what it decided."""
+    from hub.score.backtest import BacktestError, run_backtest
+    from hub.score.guard import score_verdict
+
+    try:
+        run_backtest(config)
+    except BacktestError as exc:
+        return f"backtest: {exc}"
+    with Warehouse(config).connect() as conn:
+        verdict = score_verdict(conn)
+    if not verdict.allowed and not config.push.require_better_score:
+        return f"backtest: {verdict.message.split(';')[0]}; pushed anyway (guard off in hub.yml)"
+    return f"backtest: {verdict.message}"

@@ -85,4 +85,5 @@ sources:
 push:
   auto: false                # 'hub sync' pushes scores back only when true
   max_share: 0.25            # abort a push that would change more than this share of deals
+  require_better_score: true # scores only when 'hub score --backtest' beats the stage rate
 """

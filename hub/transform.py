@@ -24,6 +24,7 @@ from typing import Any
 from hub.dbt_project import project_dir
 from hub.locks import describe_holder, hold
 from hub.resolve import write_resolution
+from hub.score.store import write_scores
 from hub.warehouse import HUB_SCHEMA, Warehouse, stage_map_rows
 from hub.warehouse.builds import finish_build, last_build, last_complete_bytes, start_build
 from hub.warehouse.config_tables import write_config_tables, write_quotas
@@ -303,6 +304,7 @@ def _run_transform(
             )
             + f"details in {config.hub_dir / 'dbt' / 'logs' / 'dbt.log'}"
         )
+    result.warnings += write_scores(config, warehouse, as_of).warnings
     _finish(warehouse, run_id, "ok", built, 0, None)
     return result
 

@@ -149,6 +149,11 @@ class PushConfig(StrictModel):
         description="relations in schema 'outbound' that hub push reads",
     )
     max_attempts: int = Field(default=3, ge=1, le=10, description="rounds for retryable rows")
+    require_better_score: bool = Field(
+        default=True,
+        description="write deal scores only when the latest 'hub score --backtest' shows "
+        "them beating the stage win rate on Brier",
+    )
 
 
 class SourceConfig(StrictModel):

@@ -33,6 +33,7 @@ from hub.push.journal import Intent, JournalState, read_state
 from hub.push.normalize import same
 from hub.push.outbound import OutboundRow, read_outbound
 from hub.push.writers import read_live, scrub, writer_for
+from hub.score.guard import SCORE_FIELDS, score_verdict
 from hub.warehouse import Warehouse, dataset_name
 from models.config import HubConfig, SourceConfig
 from models.errors import HubError
@@ -227,6 +228,19 @@ def plan_source(
     return plan
 
 
+def _guard_scores(
+    conn: sa.Connection, config: HubConfig, rows: list[OutboundRow], notes: list[str]
+) -> list[OutboundRow]:
+    """Drop the score rows unless the latest backtest lets them through (hub.score.guard)."""
+    if not config.push.require_better_score or not any(r.field in SCORE_FIELDS for r in rows):
+        return rows
+    verdict = score_verdict(conn)
+    if verdict.allowed:
+        return rows
+    notes.append(verdict.message)
+    return [r for r in rows if r.field not in SCORE_FIELDS]
+
+
 def plan_push(config: HubConfig, sources: list[str] | None = None) -> PushPlan:
     """Read the outbound models, diff them, check the CRMs; write nothing."""
     chosen = (
@@ -236,6 +250,7 @@ def plan_push(config: HubConfig, sources: list[str] | None = None) -> PushPlan:
     with warehouse.connect() as conn:
         warehouse.require_complete_build(conn)  # a plan from half-built marts is refused too
         outbound, notes = read_outbound(conn, config.push.models)
+        outbound = _guard_scores(conn, config, outbound, notes)
         state = read_state(conn, [s.name for s in chosen])
         totals = _deal_counts(conn, [s.name for s in chosen])
     plan = PushPlan({}, config.push.max_share, notes)

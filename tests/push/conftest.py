@@ -50,7 +50,8 @@ class Crm(SandboxHub):
             self.options.setdefault("plan", "enterprise")
 
     def config(self, **options: Any) -> HubConfig:
-        self.top = {"push": {"max_share": 1.0, **self.push}}
+        # Push tests write hand-made scores; the score's guard has its own tests (tests/score).
+        self.top = {"push": {"max_share": 1.0, "require_better_score": False, **self.push}}
         return super().config(**options)
 
     def pull(self) -> None:  # type: ignore[override]

@@ -1,6 +1,7 @@
-"""The outbound dbt models end to end: real dbt builds outbound.deal_scores and
-outbound.stage_updates (a stage rule resolved to each pipeline's native stage id), hub push
-writes them to the HubSpot sandbox, and the next pull sees the hub's own stage moves as
+"""The outbound relations end to end: real dbt builds outbound.stage_updates (a stage rule
+resolved to each pipeline's native stage id), the hub scores the open deals into
+outbound.deal_scores, hub push writes them to the HubSpot sandbox (once the score guard is
+switched off: no backtest exists), and the next pull sees the hub's own stage moves as
 origin hub_push, not as a rep's."""
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.push import apply_push, dbt_vars, plan_push
+from hub.score.store import write_scores
 from hub.transform import prepare_warehouse, run_dbt
+from hub.warehouse import Warehouse
 from tests.push.conftest import Crm
 
 RULE = {
@@ -24,13 +27,12 @@ MEETING = {"default": "presentationscheduled", "17893452": "4010003"}  # per pip
 def transform(crm: Crm) -> None:
     config = crm.config()
     prepare_warehouse(config)
+    as_of = datetime.now(UTC)
     result = run_dbt(
-        config,
-        ["build", "--exclude", "test_type:unit"],
-        as_of=datetime.now(UTC),
-        extra_vars=dbt_vars(config),
+        config, ["build", "--exclude", "test_type:unit"], as_of=as_of, extra_vars=dbt_vars(config)
     )
     assert not result.failures, result.failures
+    assert write_scores(config, Warehouse(config), as_of).scored > 0  # what hub transform adds
 
 
 def test_outbound_models_are_built_pushed_and_recognised_on_the_next_pull(make_crm: Any) -> None:
@@ -46,6 +48,14 @@ def test_outbound_models_are_built_pushed_and_recognised_on_the_next_pull(make_c
     assert {m[5] for m in moves} == {"called: to meeting"}
     scores = crm.sql("SELECT field, count(*) FROM outbound.deal_scores GROUP BY field")
     assert dict(scores)["hub_score"] == dict(scores)["hub_score_reason"] > 0
+
+    # The guard (push.require_better_score, on by default): no backtest yet, so the stage
+    # moves go and the scores wait, and the plan says what to run.
+    crm.push = {**crm.push, "require_better_score": True}
+    guarded = plan_push(crm.config())
+    assert {r.field for r in guarded.sources[crm.name].rows} == {"stage_id"}
+    assert any("run 'hub score --backtest'" in note for note in guarded.notes)
+    crm.push = {**crm.push, "require_better_score": False}
 
     plan = plan_push(crm.config())
     rows = plan.sources[crm.name].rows

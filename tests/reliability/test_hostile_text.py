@@ -156,7 +156,7 @@ def test_push_plan_and_apply_print_crm_values_as_they_are(sandboxes, tmp_path: P
         sandboxes("hubspot", n_deals=12),
         tmp_path,
         name="hs",
-        top={"push": {"max_share": 1.0, "models": ["deal_scores"]}},
+        top={"push": {"max_share": 1.0, "models": ["deal_scores"], "require_better_score": False}},
     )
     hub.config()  # writes hub.yml
     setup = run_hub("push", "--setup", "--config", "hub.yml", cwd=tmp_path)

@@ -1,5 +1,5 @@
 """forecast, rep_activity, stalled_deals, pipeline_snapshot_daily, lead_response_time,
-sales_velocity, pipeline_coverage and deal_scores vs plain Python."""
+sales_velocity and pipeline_coverage vs plain Python (deal scores: tests/score)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from .expected import (
 )
 from .fixtures import (
     AS_OF,
-    OPEN_STAGES,
     OUTCOME,
     QUOTA_REP,
     STAGE_PROBABILITY,
@@ -385,73 +384,3 @@ def test_pipeline_coverage(built: Built) -> None:
     # a quota already exceeded leaves nothing to cover: NULL coverage, never 0 or a division error
     exceeded = got[(rep, "month", date(2026, 6, 1))]
     assert float(exceeded["remaining_quota_base"]) == 0 and exceeded["coverage"] is None
-
-
-def _expected_scores(
-    expected: list[ExpectedDeal], cutoff: datetime, k: float = 20
-) -> dict[str, dict]:
-    deals = counted(expected)
-    history = [d for d in deals if (is_won(d) or is_lost(d)) and d.closed_at < cutoff]
-    overall = ratio(sum(1 for d in history if is_won(d)), len(history))
-    stage_n: dict[str, int] = {}
-    stage_w: dict[str, int] = {}
-    won_days: dict[str, list[float]] = {}
-    for d in history:
-        visited = {s for s, t in d.path if t < cutoff and s in OPEN_STAGES}
-        for s in visited:
-            stage_n[s] = stage_n.get(s, 0) + 1
-            stage_w[s] = stage_w.get(s, 0) + is_won(d)
-        if is_won(d):
-            for i in range(len(d.path) - 1):
-                if d.path[i + 1][1] <= cutoff and d.path[i][0] in STAGE_PROBABILITY:
-                    won_days.setdefault(d.path[i][0], []).append(
-                        days(d.path[i][1], d.path[i + 1][1])
-                    )
-    out = {}
-    for d in deals:
-        if d.created_at > cutoff or (d.status != "open" and d.closed_at and d.closed_at <= cutoff):
-            continue
-        spell = [(s, t) for s, t in d.path if t <= cutoff]
-        if not spell or spell[-1][0] in OUTCOME:
-            continue
-        stage, entered = spell[-1]
-        rate = (stage_w.get(stage, 0) + k * overall) / (stage_n.get(stage, 0) + k)
-        in_stage = days(entered, cutoff)
-        p75 = percentile(won_days.get(stage, []), 0.75)
-        age = 1.0 if not p75 or in_stage <= p75 else 0.75 if in_stage <= 2 * p75 else 0.5
-        idle = days(_last_activity(d, cutoff) or d.created_at, cutoff)
-        act = 1.0 if idle <= 14 else 0.85 if idle <= 30 else 0.7
-        outcome = d.status if d.closed_at and cutoff < d.closed_at <= AS_OF else "open"
-        out[d.deal_key] = {"stage": stage, "p": rate * age * act, "rate": rate, "outcome": outcome}
-    return out
-
-
-def test_deal_scores_at_as_of(built: Built) -> None:
-    want = _expected_scores(built.expected, AS_OF)
-    got = {r["deal_key"]: r for r in built.table("analytics.deal_scores")}
-    assert set(got) == set(want)
-    for key, w in want.items():
-        assert got[key]["canonical_stage"] == w["stage"]
-        assert got[key]["stage_win_rate"] == approx(w["rate"])
-        assert got[key]["win_probability"] == approx(w["p"]), key
-        assert got[key]["actual_outcome"] == "open"
-
-
-def test_deal_scores_backtest_cutoff(built: Built, tmp_path) -> None:
-    """score_cutoff earlier than as_of: trained on deals closed before it, scoring those open
-    at it, with the outcome they actually reached by as_of (what `hub score --backtest` reads)."""
-    cutoff = datetime(2026, 3, 31, tzinfo=UTC)
-    db = tmp_path / "hub.duckdb"
-    shutil.copy(built.path, db)
-    variables = {**dbt_vars(), "score_cutoff": "2026-03-31T00:00:00Z"}
-    res = run_dbt(db, tmp_path / "target", ["run", "--select", "deal_scores"], variables)
-    assert res.success
-    copy = Built(db, built.expected, [], 0, True)
-    want = _expected_scores(built.expected, cutoff)
-    got = {r["deal_key"]: r for r in copy.table("analytics.deal_scores")}
-    assert set(got) == set(want)
-    outcomes = {w["outcome"] for w in want.values()}
-    assert {"won", "lost"} <= outcomes
-    for key, w in want.items():
-        assert got[key]["win_probability"] == approx(w["p"]), key
-        assert got[key]["actual_outcome"] == w["outcome"]

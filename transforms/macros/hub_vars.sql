@@ -11,12 +11,6 @@
     {{ hub_utc("'" ~ value ~ "'") }}
 {%- endmacro %}
 
-{#- deal_scores trains on deals closed before this instant and scores those open at it. -#}
-{% macro hub_score_cutoff() -%}
-    {%- set value = var('score_cutoff', none) -%}
-    {%- if value is none or value == '' -%}{{ hub_as_of() }}{%- else -%}{{ hub_utc("'" ~ value ~ "'") }}{%- endif -%}
-{%- endmacro %}
-
 {#- Any timestamp / timestamptz / ISO string expression -> naive UTC timestamp. -#}
 {% macro hub_utc(expr) -%}
     cast(cast({{ expr }} as timestamp with time zone) at time zone 'UTC' as timestamp)

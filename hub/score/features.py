@@ -1,0 +1,341 @@
+"""Point-in-time features: for deals open at instants T, only what the warehouse knew at T.
+
+One SQL query (DuckDB and PostgreSQL alike, through sqlalchemy) over the dbt per-deal tables
+in ``hub_staging`` (naive UTC timestamps): the deals, their stage spells, their activities.
+Stage, dwell, backward moves, activities, the rep's and the account's closed deals and the
+medians are all cut at T. The deal's amount, rep, pipeline, account and dimensions are the
+values the CRM holds now: the CRMs keep no history of them (docs/metrics.md, "Deal score").
+
+Python turns the rows into a column table (:class:`FeatureTable`); the model reads that, so
+a benchmark or a test can hand it rows built any other way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+STAGING = "hub_staging"
+ACTIVITY_TYPES = ("call", "email", "meeting", "note", "task")
+ACTIVITY_WINDOW_DAYS = 30
+REP_WINDOW_DAYS = 365
+
+# Numeric features the model reads (log1p where counts or days are skewed), and categoricals.
+NUMERIC = (
+    "stage_dwell_ratio",
+    "deal_age_days",
+    "backward_moves",
+    *(f"{kind}s_30d" for kind in ACTIVITY_TYPES),
+    "days_since_activity",
+    "rep_win_rate",
+    "rep_closed",
+    "amount_vs_rep",
+    "amount_vs_pipeline",
+    "account_won",
+    "account_lost",
+)
+CATEGORICAL = ("canonical_stage", "source_name", "pipeline")
+FACTS = ("days_in_stage", "norm_days", "idle_days", "rep_won")  # raw, for reasons
+
+
+def naive_utc(value: datetime) -> datetime:
+    """UTC without tzinfo, to the whole second (as dbt's as_of and the instants' SQL)."""
+    plain = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    return plain.replace(microsecond=0)
+
+
+def _instants_sql(instants: Sequence[datetime]) -> str:
+    stamps = sorted({naive_utc(t) for t in instants})
+    if not stamps:
+        raise ValueError("at least one instant is needed")
+    return " union all ".join(
+        f"select cast('{t:%Y-%m-%d %H:%M:%S}' as timestamp) as snap_at" for t in stamps
+    )
+
+
+def snapshot_sql(instants: Sequence[datetime]) -> str:
+    """Every (deal, T) with the deal open at T in an open stage, and its raw facts at T."""
+    s = STAGING
+    activity_counts = ",\n".join(
+        f"        sum(case when a.activity_type = '{kind}' and a.occurred_at > sn.snap_at - "
+        f"interval '{ACTIVITY_WINDOW_DAYS} days' then 1 else 0 end) as {kind}s_30d"
+        for kind in ACTIVITY_TYPES
+    )
+    return f"""
+with instants as ({_instants_sql(instants)}),
+deals as (
+    select deal_key, source_name, crm, source_deal_id, pipeline_key, rep_key, company_key,
+        cast(amount_base as double precision) as amount_base, created_at, closed_at, status
+    from {s}.int_deals_enriched
+    where is_counted and not coalesce(is_deleted, false) and created_at is not null
+),
+spells as (
+    select deal_key, spell_index, canonical_stage, is_open_stage, is_backward, entered_at,
+        exited_at, cast(days as double precision) as days
+    from {s}.int_deal_stage_spells
+),
+snap as (
+    select i.snap_at, d.*, sp.canonical_stage, sp.entered_at as stage_entered_at,
+        sp.spell_index
+    from instants i
+    inner join deals d on d.created_at <= i.snap_at and (d.closed_at is null or d.closed_at > i.snap_at)
+    inner join spells sp on sp.deal_key = d.deal_key and sp.is_open_stage
+        and sp.entered_at <= i.snap_at and (sp.exited_at is null or sp.exited_at > i.snap_at)
+),
+norms as (
+    select i.snap_at, sp.canonical_stage,
+        percentile_cont(0.5) within group (order by sp.days) as norm_days
+    from instants i
+    inner join spells sp on sp.is_open_stage and sp.exited_at <= i.snap_at
+    group by i.snap_at, sp.canonical_stage
+),
+backs as (
+    select sn.deal_key, sn.snap_at, count(*) as backward_moves
+    from snap sn
+    inner join spells sp on sp.deal_key = sn.deal_key and sp.is_backward
+        and sp.entered_at <= sn.snap_at
+    group by sn.deal_key, sn.snap_at
+),
+acts as (
+    select sn.deal_key, sn.snap_at,
+{activity_counts},
+        max(a.occurred_at) as last_activity_at
+    from snap sn
+    inner join {s}.stg_activities a on a.deal_key = sn.deal_key and not a.is_deleted
+        and a.occurred_at <= sn.snap_at
+    group by sn.deal_key, sn.snap_at
+),
+rep_at as (select distinct snap_at, rep_key from snap where rep_key is not null),
+rep_closed as (
+    select r.snap_at, r.rep_key, count(*) as rep_closed,
+        sum(case when d.status = 'won' then 1 else 0 end) as rep_won
+    from rep_at r
+    inner join deals d on d.rep_key = r.rep_key and d.status in ('won', 'lost')
+        and d.closed_at <= r.snap_at and d.closed_at > r.snap_at - interval '{REP_WINDOW_DAYS} days'
+    group by r.snap_at, r.rep_key
+),
+rep_amount as (
+    select r.snap_at, r.rep_key,
+        percentile_cont(0.5) within group (order by d.amount_base) as rep_median_amount
+    from rep_at r
+    inner join deals d on d.rep_key = r.rep_key and d.created_at <= r.snap_at
+        and d.amount_base > 0
+    group by r.snap_at, r.rep_key
+),
+pipeline_at as (select distinct snap_at, pipeline_key from snap where pipeline_key is not null),
+pipeline_amount as (
+    select p.snap_at, p.pipeline_key,
+        percentile_cont(0.5) within group (order by d.amount_base) as pipeline_median_amount
+    from pipeline_at p
+    inner join deals d on d.pipeline_key = p.pipeline_key and d.created_at <= p.snap_at
+        and d.amount_base > 0
+    group by p.snap_at, p.pipeline_key
+),
+company_at as (select distinct snap_at, company_key from snap where company_key is not null),
+company_closed as (
+    select c.snap_at, c.company_key,
+        sum(case when d.status = 'won' then 1 else 0 end) as account_won,
+        sum(case when d.status = 'lost' then 1 else 0 end) as account_lost
+    from company_at c
+    inner join deals d on d.company_key = c.company_key and d.status in ('won', 'lost')
+        and d.closed_at <= c.snap_at
+    group by c.snap_at, c.company_key
+)
+select sn.deal_key, sn.snap_at, sn.source_name, sn.crm, sn.source_deal_id, sn.pipeline_key,
+    sn.rep_key, sn.canonical_stage, sn.spell_index, sn.stage_entered_at, sn.created_at,
+    sn.closed_at, sn.status, sn.amount_base, norms.norm_days,
+    coalesce(backs.backward_moves, 0) as backward_moves,
+    {", ".join(f"coalesce(acts.{kind}s_30d, 0) as {kind}s_30d" for kind in ACTIVITY_TYPES)},
+    acts.last_activity_at,
+    coalesce(rep_closed.rep_closed, 0) as rep_closed, coalesce(rep_closed.rep_won, 0) as rep_won,
+    rep_amount.rep_median_amount, pipeline_amount.pipeline_median_amount,
+    coalesce(company_closed.account_won, 0) as account_won,
+    coalesce(company_closed.account_lost, 0) as account_lost
+from snap sn
+left join norms on norms.snap_at = sn.snap_at and norms.canonical_stage = sn.canonical_stage
+left join backs on backs.deal_key = sn.deal_key and backs.snap_at = sn.snap_at
+left join acts on acts.deal_key = sn.deal_key and acts.snap_at = sn.snap_at
+left join rep_closed on rep_closed.snap_at = sn.snap_at and rep_closed.rep_key = sn.rep_key
+left join rep_amount on rep_amount.snap_at = sn.snap_at and rep_amount.rep_key = sn.rep_key
+left join pipeline_amount on pipeline_amount.snap_at = sn.snap_at
+    and pipeline_amount.pipeline_key = sn.pipeline_key
+left join company_closed on company_closed.snap_at = sn.snap_at
+    and company_closed.company_key = sn.company_key
+order by sn.snap_at, sn.deal_key, sn.spell_index
+"""
+
+
+@dataclass
+class FeatureTable:
+    """One row per (deal, instant): identity, the features, and the outcome known today.
+
+    ``won`` is the deal's final status as the warehouse holds it (``None`` while open);
+    whoever trains or tests decides which closes it may see (``closed_at``)."""
+
+    deal_key: list[str] = field(default_factory=list)
+    at: list[datetime] = field(default_factory=list)
+    closed_at: list[datetime | None] = field(default_factory=list)
+    won: list[bool | None] = field(default_factory=list)
+    ids: dict[str, list[Any]] = field(default_factory=dict)  # source_name, crm, source_deal_id
+    numeric: dict[str, list[float | None]] = field(default_factory=dict)
+    categorical: dict[str, list[str]] = field(default_factory=dict)
+    facts: dict[str, list[Any]] = field(default_factory=dict)  # raw values for the reasons
+
+    def __len__(self) -> int:
+        return len(self.deal_key)
+
+    def take(self, rows: Sequence[int]) -> FeatureTable:
+        pick = list(rows)
+
+        def cut(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+            return {name: [values[i] for i in pick] for name, values in columns.items()}
+
+        return FeatureTable(
+            [self.deal_key[i] for i in pick],
+            [self.at[i] for i in pick],
+            [self.closed_at[i] for i in pick],
+            [self.won[i] for i in pick],
+            cut(self.ids),
+            cut(self.numeric),
+            cut(self.categorical),
+            cut(self.facts),
+        )
+
+    def where(self, keep: Any) -> FeatureTable:
+        return self.take([i for i in range(len(self)) if keep(i)])
+
+    def to_arrow(self) -> pa.Table:
+        """One column per field (numeric, categorical and fact columns by their names)."""
+        columns = {
+            "deal_key": self.deal_key,
+            "at": self.at,
+            "closed_at": self.closed_at,
+            "won": self.won,
+            **self.ids,
+            **self.numeric,
+            **self.categorical,
+            **self.facts,
+        }
+        return pa.table(columns)
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table, dimensions: Sequence[str] = ()) -> FeatureTable:
+        """The inverse of :meth:`to_arrow`: how a benchmark or a recovery test hands the model
+        rows it built itself (ids and facts may be left out; reasons then say less)."""
+        data = table.to_pydict()
+        n = table.num_rows
+        blank: list[Any] = [None] * n
+        return cls(
+            data["deal_key"],
+            data["at"],
+            data.get("closed_at", blank),
+            data["won"],
+            {k: data.get(k, blank) for k in ("source_name", "crm", "source_deal_id")},
+            {k: data[k] for k in NUMERIC},
+            {
+                k: [v or "" for v in data.get(k, [""] * n)]
+                for k in (*CATEGORICAL, *(f"dim_{d}" for d in dimensions))
+            },
+            {k: data.get(k, blank) for k in FACTS},
+        )
+
+
+def _days(later: datetime | None, earlier: datetime | None) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return max((later - earlier).total_seconds() / 86400.0, 0.0)
+
+
+def _log_ratio(value: float | None, median: float | None) -> float | None:
+    if not value or not median or value <= 0 or median <= 0:
+        return None
+    return math.log(value / median)
+
+
+def dimension_values(conn: sa.Connection, dimensions: Sequence[str]) -> dict[str, dict[str, str]]:
+    """deal_key -> {dimension: value} from ``int_deal_dimensions`` (values as the CRM holds
+    them now)."""
+    if not dimensions:
+        return {}
+    rows = conn.execute(
+        sa.text(f"select deal_key, dimension, dimension_value from {STAGING}.int_deal_dimensions")
+    ).all()
+    out: dict[str, dict[str, str]] = {}
+    for deal_key, dimension, value in rows:
+        if value is not None:
+            out.setdefault(deal_key, {})[dimension] = str(value)
+    return out
+
+
+def read_features(
+    conn: sa.Connection, instants: Sequence[datetime], dimensions: Sequence[str] = ()
+) -> FeatureTable:
+    """The feature table of every deal open at each instant (naive UTC datetimes inside)."""
+    result = conn.execute(sa.text(snapshot_sql(instants))).mappings().all()
+    dims = dimension_values(conn, dimensions)
+    table = FeatureTable(
+        ids={"source_name": [], "crm": [], "source_deal_id": []},
+        numeric={name: [] for name in NUMERIC},
+        categorical={name: [] for name in (*CATEGORICAL, *(f"dim_{d}" for d in dimensions))},
+        facts={name: [] for name in FACTS},
+    )
+    seen: set[tuple[str, datetime]] = set()
+    for row in reversed(result):  # the latest spell wins when two share an instant
+        key = (row["deal_key"], row["snap_at"])
+        if key in seen:
+            continue
+        seen.add(key)
+        _append(table, row, dims.get(row["deal_key"], {}), dimensions)
+    order = sorted(range(len(table)), key=lambda i: (table.at[i], table.deal_key[i]))
+    return table.take(order)
+
+
+def _append(table: FeatureTable, row: Any, dims: dict[str, str], dimensions: Sequence[str]) -> None:
+    at = row["snap_at"]
+    status = row["status"]
+    table.deal_key.append(row["deal_key"])
+    table.at.append(at)
+    table.closed_at.append(row["closed_at"] if status in ("won", "lost") else None)
+    table.won.append(status == "won" if status in ("won", "lost") else None)
+    for name in ("source_name", "crm", "source_deal_id"):
+        table.ids[name].append(row[name])
+    days_in_stage = _days(at, row["stage_entered_at"]) or 0.0
+    norm = row["norm_days"]
+    norm = float(norm) if norm is not None else None
+    last_touch = row["last_activity_at"] or row["created_at"]
+    since = _days(at, last_touch)
+    rep_closed = int(row["rep_closed"] or 0)
+    amount = row["amount_base"]
+    values: dict[str, float | None] = {
+        "stage_dwell_ratio": math.log1p(days_in_stage / norm) if norm and norm > 0 else None,
+        "deal_age_days": math.log1p(_days(at, row["created_at"]) or 0.0),
+        "backward_moves": float(row["backward_moves"] or 0),
+        **{f"{k}s_30d": math.log1p(float(row[f"{k}s_30d"] or 0)) for k in ACTIVITY_TYPES},
+        "days_since_activity": math.log1p(since) if since is not None else None,
+        "rep_win_rate": (int(row["rep_won"] or 0) / rep_closed) if rep_closed else None,
+        "rep_closed": math.log1p(rep_closed),
+        "amount_vs_rep": _log_ratio(amount, row["rep_median_amount"]),
+        "amount_vs_pipeline": _log_ratio(amount, row["pipeline_median_amount"]),
+        "account_won": math.log1p(float(row["account_won"] or 0)),
+        "account_lost": math.log1p(float(row["account_lost"] or 0)),
+    }
+    for name in NUMERIC:
+        table.numeric[name].append(values[name])
+    table.categorical["canonical_stage"].append(row["canonical_stage"] or "")
+    table.categorical["source_name"].append(row["source_name"] or "")
+    table.categorical["pipeline"].append(row["pipeline_key"] or "")
+    for dim in dimensions:
+        table.categorical[f"dim_{dim}"].append(dims.get(dim, ""))
+    table.facts["days_in_stage"].append(days_in_stage)
+    table.facts["norm_days"].append(norm)
+    table.facts["idle_days"].append(since)
+    table.facts["rep_won"].append(int(row["rep_won"] or 0))
+
+
+__all__ = ["CATEGORICAL", "FACTS", "NUMERIC", "FeatureTable", "read_features", "snapshot_sql"]

@@ -1,0 +1,299 @@
+"""The learned deal score: regularised logistic regression, Platt-calibrated on the latest
+closes, with per-factor contributions for the reason string.
+
+Why this model (docs/metrics.md, "Deal score"): it fits a million rows in seconds, the same
+data always gives the same coefficients (lbfgs on a convex loss, no sampling), and its logit
+is a sum of per-feature terms, so "what moved this deal's score" is read off exactly rather
+than estimated. The fitted model is plain numbers (:meth:`ScoreModel.to_json`), so the
+warehouse caches it without pickles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from hub.score.features import NUMERIC, FeatureTable
+
+REGULARISATION_C = 0.5  # inverse L2 strength on standardised features
+MIN_LEVEL_ROWS = 10  # a category level seen less often is folded into "other" (all zeros)
+CALIBRATION_SHARE = 0.2  # the latest closes, by close time, that calibrate the fit
+MIN_CALIBRATION_ROWS = 40
+# Factors as a rep reads them: numeric features are grouped so "rep" or "account" is one reason.
+GROUP_OF = {"rep_closed": "rep_win_rate", "account_lost": "account_won"}
+
+
+class NotEnoughHistory(ValueError):
+    """Too few closed deals (or only one outcome) to learn from."""
+
+
+@dataclass
+class ScoreModel:
+    numeric: list[str]
+    medians: list[float]
+    means: list[float]
+    stds: list[float]
+    levels: dict[str, list[str]]
+    coef: list[float]
+    intercept: float
+    column_means: list[float]  # of the encoded training matrix: contributions are vs average
+    platt: tuple[float, float] = (1.0, 0.0)  # p = sigmoid(a * logit + b)
+    n_train: int = 0
+    n_calibration: int = 0
+    base_rate: float = 0.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    # -- encoding --------------------------------------------------------------------------
+    def columns(self) -> list[tuple[str, str]]:
+        """(group, column) for every encoded column, in matrix order."""
+        out = [(GROUP_OF.get(name, name), name) for name in self.numeric]
+        for name, levels in self.levels.items():
+            out.extend((name, f"{name}={level}") for level in levels)
+        return out
+
+    def encode(self, table: FeatureTable) -> np.ndarray:
+        n = len(table)
+        blocks = []
+        for j, name in enumerate(self.numeric):
+            raw = np.array(
+                [self.medians[j] if v is None else v for v in table.numeric[name]], dtype=float
+            ).reshape(n)
+            blocks.append(((raw - self.means[j]) / self.stds[j]).reshape(n, 1))
+        for name, levels in self.levels.items():
+            values = table.categorical.get(name, [""] * n)
+            index = {level: k for k, level in enumerate(levels)}
+            block = np.zeros((n, len(levels)))
+            for i, value in enumerate(values):
+                k = index.get(value)
+                if k is not None:
+                    block[i, k] = 1.0
+            blocks.append(block)
+        return np.hstack(blocks) if blocks else np.zeros((n, 0))
+
+    # -- prediction ------------------------------------------------------------------------
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return x @ np.array(self.coef) + self.intercept
+
+    def predict(self, table: FeatureTable) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Calibrated win probabilities, and each factor's push on the logit versus an
+        average training deal (positive raises the score)."""
+        x = self.encode(table)
+        a, b = self.platt
+        probability = _sigmoid(a * self.logits(x) + b)
+        push = (x - np.array(self.column_means)) * np.array(self.coef) * a
+        by_group: dict[str, np.ndarray] = {}
+        for k, (group, _) in enumerate(self.columns()):
+            by_group[group] = by_group.get(group, np.zeros(len(table))) + push[:, k]
+        return probability, by_group
+
+    # -- storage ---------------------------------------------------------------------------
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["levels"] = list(self.levels.items())  # the order is the matrix's column order
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> ScoreModel:
+        data = json.loads(text)
+        data["platt"] = tuple(data["platt"])
+        data["levels"] = {name: levels for name, levels in data["levels"]}
+        return cls(**data)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
+
+
+def _encoding(table: FeatureTable) -> ScoreModel:
+    medians, means, stds = [], [], []
+    for name in NUMERIC:
+        present = [v for v in table.numeric[name] if v is not None]
+        median = float(np.median(present)) if present else 0.0
+        filled = np.array([median if v is None else v for v in table.numeric[name]], dtype=float)
+        medians.append(median)
+        means.append(float(filled.mean()) if len(filled) else 0.0)
+        std = float(filled.std()) if len(filled) else 0.0
+        stds.append(std if std > 1e-9 else 1.0)
+    levels = {}
+    for name, values in table.categorical.items():
+        counts: dict[str, int] = {}
+        for value in values:
+            counts[value] = counts.get(value, 0) + 1
+        levels[name] = sorted(v for v, c in counts.items() if c >= MIN_LEVEL_ROWS and v)
+    return ScoreModel(list(NUMERIC), medians, means, stds, levels, [], 0.0, [])
+
+
+def split_by_close(table: FeatureTable) -> tuple[list[int], list[int]]:
+    """Rows of the earlier closes (fit) and of the latest ``CALIBRATION_SHARE`` of closed
+    deals by close time (calibrate); a deal's snapshots never straddle the two."""
+    closes = sorted({(table.closed_at[i], table.deal_key[i]) for i in range(len(table))})
+    n_late = int(len(closes) * CALIBRATION_SHARE)
+    late = {key for _, key in closes[len(closes) - n_late :]} if n_late else set()
+    fit = [i for i in range(len(table)) if table.deal_key[i] not in late]
+    calibrate = [i for i in range(len(table)) if table.deal_key[i] in late]
+    return fit, calibrate
+
+
+def fit(table: FeatureTable, *, extra: dict[str, str] | None = None) -> ScoreModel:
+    """Fit on labelled snapshot rows (``won`` set on every row): the entry point a benchmark
+    or a recovery test calls with a table built any way it likes."""
+    from sklearn.linear_model import LogisticRegression  # heavy: only when fitting
+
+    if any(w is None for w in table.won):
+        raise ValueError("every training row needs an outcome (won true or false)")
+    labels = np.array([bool(w) for w in table.won])
+    if len(labels) < 20 or labels.all() or not labels.any():
+        raise NotEnoughHistory(
+            f"{len(labels)} training rows with {int(labels.sum())} won: the score needs "
+            "at least 20 snapshots of closed deals and both outcomes"
+        )
+    fit_rows, calibration_rows = split_by_close(table)
+    calibration_labels = labels[calibration_rows]
+    calibrate = (
+        len(calibration_rows) >= MIN_CALIBRATION_ROWS
+        and calibration_labels.any()
+        and not calibration_labels.all()
+        and labels[fit_rows].any()
+        and not labels[fit_rows].all()
+    )
+    if not calibrate:
+        fit_rows, calibration_rows = list(range(len(table))), []
+    train = table.take(fit_rows)
+    model = _encoding(train)
+    x = model.encode(train)
+    regression = LogisticRegression(C=REGULARISATION_C, max_iter=2000)
+    regression.fit(x, labels[fit_rows])
+    model.coef = [float(c) for c in regression.coef_[0]]
+    model.intercept = float(regression.intercept_[0])
+    model.column_means = [float(m) for m in x.mean(axis=0)] if len(x) else []
+    model.n_train = len(fit_rows)
+    model.base_rate = float(labels.mean())
+    model.extra = dict(extra or {})
+    if calibration_rows:
+        held = table.take(calibration_rows)
+        z = model.logits(model.encode(held)).reshape(-1, 1)
+        platt = LogisticRegression(C=1e6, max_iter=1000).fit(z, labels[calibration_rows])
+        model.platt = (float(platt.coef_[0][0]), float(platt.intercept_[0]))
+        model.n_calibration = len(calibration_rows)
+    return model
+
+
+# -- reasons --------------------------------------------------------------------------------
+
+
+def _plural(n: float, word: str) -> str:
+    count = round(n)
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def describe(group: str, table: FeatureTable, i: int) -> str:
+    """One factor of deal row ``i`` in a rep's words."""
+    stage = table.categorical["canonical_stage"][i] or "its stage"
+    facts = table.facts
+    if group == "stage_dwell_ratio":
+        days, norm = facts["days_in_stage"][i], facts["norm_days"][i]
+        if norm:
+            ratio = days / norm
+            if ratio >= 1.5:
+                return f"{ratio:.1f} times longer in {stage} than usual"
+            if ratio <= 0.67:
+                return f"{days:.0f} days in {stage}, quicker than the usual {norm:.0f}"
+            return f"{days:.0f} days in {stage}, about the usual {norm:.0f}"
+        return f"{days:.0f} days in {stage}"
+    if group == "canonical_stage":
+        return f"in {stage}"
+    if group == "days_since_activity":
+        since = facts["idle_days"][i]
+        return f"no activity in {since:.0f} days" if since >= 7 else "active this week"
+    if group.endswith("s_30d"):
+        kind = group.removesuffix("s_30d")
+        n = math.expm1(table.numeric[group][i] or 0.0)
+        return f"{_plural(n, kind) if n >= 0.5 else 'no ' + kind + 's'} in the last 30 days"
+    if group == "rep_win_rate":
+        rate = table.numeric["rep_win_rate"][i]
+        if rate is None:
+            return "rep has no closed deals in the last year"
+        return f"rep wins {100 * rate:.0f}% of deals"
+    if group in ("amount_vs_rep", "amount_vs_pipeline"):
+        value = table.numeric[group][i]
+        whose = "the rep's" if group == "amount_vs_rep" else "the pipeline's"
+        if value is None:
+            return "no amount"
+        return f"amount {math.exp(value):.1f}x {whose} median"
+    if group == "deal_age_days":
+        return f"open {math.expm1(table.numeric[group][i] or 0.0):.0f} days"
+    if group == "backward_moves":
+        n = table.numeric[group][i] or 0.0
+        return f"moved back {_plural(n, 'time')}" if n else "never moved back a stage"
+    if group == "account_won":
+        won = round(math.expm1(table.numeric["account_won"][i] or 0.0))
+        lost = round(math.expm1(table.numeric["account_lost"][i] or 0.0))
+        if not won and not lost:
+            return "first deal with this account"
+        return f"account won {won} and lost {lost} earlier deals"
+    if group == "source_name":
+        return f"from {table.categorical['source_name'][i]}"
+    if group == "pipeline":
+        return f"pipeline {table.categorical['pipeline'][i].split(':', 1)[-1]}"
+    if group.startswith("dim_"):
+        return f"{group.removeprefix('dim_')} {table.categorical[group][i] or 'not set'}"
+    return group
+
+
+def reasons(table: FeatureTable, pushes: dict[str, np.ndarray], *, top: int = 3) -> list[str]:
+    """Per row: the ``top`` factors that moved the score most from an average deal, the
+    strongest first, each marked as raising or lowering it."""
+    groups = list(pushes)
+    matrix = np.column_stack([pushes[g] for g in groups]) if groups else np.zeros((len(table), 0))
+    out = []
+    for i in range(len(table)):
+        order = sorted(range(len(groups)), key=lambda k: (-abs(matrix[i, k]), groups[k]))
+        parts = []
+        for k in order[:top]:
+            if abs(matrix[i, k]) < 0.05:
+                break
+            direction = "+" if matrix[i, k] > 0 else "-"
+            parts.append(f"{describe(groups[k], table, i)} ({direction})")
+        out.append("; ".join(parts) or "close to the average deal")
+    return out
+
+
+def training_rows(table: FeatureTable, *, fit_time: datetime) -> FeatureTable:
+    """Snapshots taken before ``fit_time`` of deals that closed by then, labelled won."""
+    return table.where(
+        lambda i: (
+            table.at[i] < fit_time
+            and table.closed_at[i] is not None
+            and table.closed_at[i] <= fit_time
+        )
+    )
+
+
+def snapshot_instants(first: datetime, fit_time: datetime) -> list[datetime]:
+    """Month starts after ``first`` up to ``fit_time`` (exclusive): where training rows are taken."""
+    year, month = first.year, first.month
+    out = []
+    while True:
+        month += 1
+        if month > 12:
+            year, month = year + 1, 1
+        at = datetime(year, month, 1)
+        if at >= fit_time:
+            return out
+        out.append(at)
+
+
+__all__: Sequence[str] = [
+    "NotEnoughHistory",
+    "ScoreModel",
+    "describe",
+    "fit",
+    "reasons",
+    "snapshot_instants",
+    "training_rows",
+]

@@ -1,0 +1,194 @@
+"""Scores at ``as_of``: fit (or reuse) the model, score the open deals, write the tables.
+
+``hub.transform`` calls :func:`write_scores` once after dbt has built the per-deal tables.
+The fit is cached in ``hub_meta.hub_score_models`` under a fingerprint of the training rows
+themselves (every feature value and label), so a model is refitted exactly when the training
+data change (a deal closed, a closed deal's history was edited, a new month added its
+snapshots) and never merely because time passed: an hourly sync with no new close reuses it,
+and the same data at the same ``as_of`` always gives the same scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from hub.score.features import FeatureTable, naive_utc, read_features
+from hub.score.model import NotEnoughHistory, ScoreModel, fit, reasons, snapshot_instants
+from hub.score.model import training_rows as select_training
+from hub.score.tables import (
+    OUTBOUND_SCHEMA,
+    SCORES_SCHEMA,
+    deal_scores,
+    drop_relation,
+    ensure_score_tables,
+    hub_score_models,
+)
+from hub.warehouse import Warehouse
+from models.config import HubConfig
+
+FEATURE_VERSION = "1"  # bump when features.py changes meaning: cached models are then refitted
+REASON_MAX = 250  # characters the CRMs' reason fields hold
+
+
+@dataclass
+class ScoreRun:
+    scored: int
+    fingerprint: str | None
+    refitted: bool
+    note: str | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        return [self.note] if self.note else []
+
+
+def fingerprint(table: FeatureTable) -> str:
+    digest = hashlib.sha256(FEATURE_VERSION.encode())
+    for i in range(len(table)):
+        row = [
+            table.deal_key[i],
+            table.at[i].isoformat(),
+            table.won[i],
+            [None if v[i] is None else round(v[i], 9) for v in table.numeric.values()],
+            [v[i] for v in table.categorical.values()],
+        ]
+        digest.update(json.dumps(row, separators=(",", ":")).encode())
+    digest.update(json.dumps(sorted(table.categorical)).encode())
+    return digest.hexdigest()[:32]
+
+
+def first_created(conn: sa.Connection) -> datetime | None:
+    return conn.execute(
+        sa.text(
+            "select min(created_at) from hub_staging.int_deals_enriched "
+            "where is_counted and created_at is not null"
+        )
+    ).scalar()
+
+
+def features_for(
+    conn: sa.Connection, config: HubConfig, fit_time: datetime, extra: list[datetime]
+) -> FeatureTable | None:
+    """Monthly snapshots up to ``fit_time`` plus the ``extra`` instants."""
+    first = first_created(conn)
+    if first is None:
+        return None
+    instants = snapshot_instants(first, naive_utc(fit_time)) + [naive_utc(t) for t in extra]
+    return read_features(conn, instants, list(config.dimensions))
+
+
+def cached_or_fit(
+    conn: sa.Connection, training: FeatureTable, fit_time: datetime
+) -> tuple[ScoreModel, str, bool]:
+    key = fingerprint(training)
+    ensure_score_tables(conn)
+    cached = conn.execute(
+        sa.select(hub_score_models.c.model_json).where(hub_score_models.c.fingerprint == key)
+    ).scalar()
+    if cached is not None:
+        try:
+            return ScoreModel.from_json(cached), key, False
+        except (ValueError, TypeError, KeyError):  # written by another version: refit
+            conn.execute(hub_score_models.delete().where(hub_score_models.c.fingerprint == key))
+    model = fit(training)
+    conn.execute(
+        hub_score_models.insert().values(
+            fingerprint=key,
+            fitted_at=datetime.now(UTC),
+            fit_time=fit_time,
+            n_train=model.n_train,
+            n_calibration=model.n_calibration,
+            model_json=model.to_json(),
+        )
+    )
+    return model, key, True
+
+
+def write_scores(config: HubConfig, warehouse: Warehouse, as_of: datetime) -> ScoreRun:
+    """Score every deal open at ``as_of`` into analytics.deal_scores and outbound.deal_scores."""
+    with warehouse.connect() as conn:
+        if not sa.inspect(conn).has_table("int_deals_enriched", schema="hub_staging"):
+            return ScoreRun(0, None, False, "no per-deal tables yet: nothing scored")
+        table = features_for(conn, config, as_of, [as_of])
+        rows: list[dict] = []
+        key, refitted, note = None, False, None
+        if table is not None:
+            now = naive_utc(as_of)
+            training = select_training(table, fit_time=now)
+            scoring = table.where(lambda i: table.at[i] == now)
+            try:
+                model, key, refitted = cached_or_fit(conn, training, as_of)
+            except NotEnoughHistory as exc:
+                note = f"deal scores not written: {exc}"
+            else:
+                rows = score_rows(model, scoring, key, as_of)
+        _replace_scores(conn, rows)
+    return ScoreRun(len(rows), key, refitted, note)
+
+
+def score_rows(model: ScoreModel, scoring: FeatureTable, key: str, as_of: datetime) -> list[dict]:
+    probability, pushes = model.predict(scoring)
+    texts = reasons(scoring, pushes)
+    return [
+        {
+            "deal_key": scoring.deal_key[i],
+            "source_name": scoring.ids["source_name"][i],
+            "crm": scoring.ids["crm"][i],
+            "source_deal_id": scoring.ids["source_deal_id"][i],
+            "canonical_stage": scoring.categorical["canonical_stage"][i],
+            "win_probability": float(probability[i]),
+            "reason": texts[i][:REASON_MAX],
+            "model_fingerprint": key,
+            "as_of": as_of,
+        }
+        for i in range(len(scoring))
+    ]
+
+
+def _replace_scores(conn: sa.Connection, rows: list[dict]) -> None:
+    for schema in (SCORES_SCHEMA, OUTBOUND_SCHEMA):
+        conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+    drop_relation(conn, OUTBOUND_SCHEMA, "deal_scores")
+    drop_relation(conn, SCORES_SCHEMA, "deal_scores")
+    deal_scores.create(conn)
+    if rows:
+        conn.execute(deal_scores.insert(), rows)
+    # What `hub push` writes: score (two decimals, so a move under 0.005 writes nothing) and
+    # reason for every open deal; current_value null (the CRMs do not send these back).
+    conn.execute(
+        sa.text(
+            f"""
+create table {OUTBOUND_SCHEMA}.deal_scores as
+with scored as (
+    select s.source_name, s.crm, s.deal_key, s.source_deal_id, d.pipeline_id,
+        d.updated_at as crm_updated_at,
+        cast(cast(s.win_probability as decimal(5, 2)) as varchar) as score_text,
+        substr(s.reason, 1, {REASON_MAX}) as reason_text
+    from {SCORES_SCHEMA}.deal_scores s
+    inner join {SCORES_SCHEMA}.deals d on d.deal_key = s.deal_key
+    where d.is_open and not d.is_deleted
+),
+fields as (
+    select source_name, crm, deal_key, source_deal_id, pipeline_id, crm_updated_at,
+        'hub_score' as field, score_text as value
+    from scored
+    union all
+    select source_name, crm, deal_key, source_deal_id, pipeline_id, crm_updated_at,
+        'hub_score_reason' as field, reason_text as value
+    from scored
+)
+select deal_key || '|' || field as outbound_key, source_name, crm, deal_key, source_deal_id,
+    pipeline_id, field, value, cast(null as varchar) as current_value, crm_updated_at,
+    cast('deal_scores' as varchar) as reason
+from fields
+"""
+        )
+    )
+
+
+__all__ = ["ScoreRun", "fingerprint", "write_scores"]

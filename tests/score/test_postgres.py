@@ -1,0 +1,44 @@
+"""The score on PostgreSQL: the same book gives the same features, backtest figures and
+scores as on DuckDB (the SQL is one text for both)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pytest import approx
+
+from hub.score.backtest import run_backtest
+from tests.pg import pg_warehouse
+from tests.score.conftest import Book, synced_book
+
+CUTOFFS = [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)]
+
+
+@pytest.mark.postgres
+def test_postgres_backtest_and_scores_match_duckdb(
+    tmp_path, driven_book: Book, pg_database: dict[str, Any]
+) -> None:
+    pg = synced_book(tmp_path / "pg", warehouse=pg_warehouse(pg_database))
+    duck_run = run_backtest(driven_book.config, cutoffs=CUTOFFS)
+    pg_run = run_backtest(pg.config, cutoffs=CUTOFFS)
+    for duck, other in zip(duck_run.cutoffs, pg_run.cutoffs, strict=True):
+        assert (other.cutoff, other.n_scored, other.n_won) == (
+            duck.cutoff,
+            duck.n_scored,
+            duck.n_won,
+        )
+        assert other.deal_keys == duck.deal_keys
+        for model, figures in duck.metrics.items():
+            assert other.metrics[model] == approx(figures, rel=1e-6), model
+    stored = pg.sql(
+        "SELECT count(*) FROM hub_meta.hub_score_predictions WHERE run_id = :r", r=pg_run.run_id
+    )
+    assert stored == [(4 * sum(c.n_scored for c in pg_run.cutoffs),)]
+    query = "SELECT deal_key, win_probability, reason FROM analytics.deal_scores ORDER BY deal_key"
+    duck_scores, pg_scores = driven_book.sql(query), pg.sql(query)
+    assert [r[0] for r in pg_scores] == [r[0] for r in duck_scores]
+    for (_, p_pg, reason_pg), (_, p_duck, reason_duck) in zip(pg_scores, duck_scores, strict=True):
+        assert p_pg == approx(p_duck, abs=1e-9)
+        assert reason_pg == reason_duck

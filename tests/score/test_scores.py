@@ -1,0 +1,78 @@
+"""Scores at as_of: the open deals of the book's truth, the driver in the numbers and the
+reasons, the push rows, the same scores from the same data, and the fit cache."""
+
+from __future__ import annotations
+
+from statistics import mean
+
+from pytest import approx
+
+from hub.score.features import FeatureTable, read_features
+from hub.score.model import fit, snapshot_instants, training_rows
+from hub.score.store import write_scores
+from hub.warehouse import Warehouse
+from tests.score.conftest import Book
+from tests.score.world import AS_OF, open_at
+
+
+def _scores(book: Book) -> dict[str, tuple[float, str, str]]:
+    return {
+        key: (p, reason, fingerprint)
+        for key, p, reason, fingerprint in book.sql(
+            "SELECT deal_key, win_probability, reason, model_fingerprint FROM analytics.deal_scores"
+        )
+    }
+
+
+def test_every_open_deal_is_scored_and_the_driver_shows(driven_book: Book) -> None:
+    scores = _scores(driven_book)
+    open_now = {f"book:{d.deal_id}": d for d in open_at(driven_book.deals, AS_OF)}
+    assert set(scores) == set(open_now) and len(scores) >= 20
+    engaged = [scores[k][0] for k, d in open_now.items() if d.engaged]
+    idle = [scores[k][0] for k, d in open_now.items() if not d.engaged]
+    assert all(0 < p < 1 for p, _, _ in scores.values())
+    assert mean(engaged) - mean(idle) > 0.3, (mean(engaged), mean(idle))
+    for key, d in open_now.items():
+        reason = scores[key][1]
+        assert 0 < len(reason) <= 250 and reason.count(";") <= 2
+        if d.engaged:  # the meetings are what moved it, in a rep's words
+            assert "meetings in the last 30 days (+)" in reason or "active this week (+)" in reason
+    rows = driven_book.sql("SELECT deal_key, field, value FROM outbound.deal_scores")
+    assert len(rows) == 2 * len(scores)
+    for key, field, value in rows:
+        if field == "hub_score":
+            assert float(value) == approx(round(scores[key][0], 2), abs=0.0051)
+        else:
+            assert value == scores[key][1]
+
+
+def test_same_data_and_as_of_give_the_same_scores_and_the_fit_is_cached(driven_book: Book) -> None:
+    config = driven_book.config
+    before = _scores(driven_book)
+    driven_book.sql("DELETE FROM hub_meta.hub_score_models")  # force a fresh fit
+    refit = write_scores(config, Warehouse(config), config.as_of)
+    assert refit.refitted and _scores(driven_book) == before
+    again = write_scores(config, Warehouse(config), config.as_of)
+    assert not again.refitted and again.fingerprint == refit.fingerprint
+    assert _scores(driven_book) == before
+    assert driven_book.sql("SELECT count(*) FROM hub_meta.hub_score_models") == [(1,)]
+
+
+def test_two_fits_on_one_table_are_identical_and_read_no_future(driven_book: Book) -> None:
+    config = driven_book.config
+    with Warehouse(config).connect() as conn:
+        first = min(d.created_at for d in driven_book.deals).replace(tzinfo=None)
+        table = read_features(conn, snapshot_instants(first, AS_OF.replace(tzinfo=None)))
+    rows = training_rows(table, fit_time=AS_OF.replace(tzinfo=None))
+    assert fit(rows).to_json() == fit(rows).to_json()
+    # The Arrow entry point (benchmarks, recovery tests) fits the same model.
+    assert fit(FeatureTable.from_arrow(rows.to_arrow())).to_json() == fit(rows).to_json()
+    # Point in time: a deal's meetings counted at T are those before T, from the book.
+    by_id = {f"book:{d.deal_id}": d for d in driven_book.deals}
+    for i in range(0, len(table), 97):
+        deal, at = by_id[table.deal_key[i]], table.at[i]
+        assert deal.created_at.replace(tzinfo=None) <= at
+        assert deal.closed_at is None or deal.closed_at.replace(tzinfo=None) > at
+        assert table.categorical["canonical_stage"][i] == (
+            "qualification" if deal.qualified_at.replace(tzinfo=None) <= at else "prospecting"
+        )
