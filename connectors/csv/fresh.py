@@ -1,0 +1,44 @@
+"""Which of a source's tables hold no row yet, so a load into them may skip the merge.
+
+A canonical table is merged on its key: dlt copies the load into a staging table, deletes
+the rows whose key it holds from the table, then copies it in again. Into a table without
+rows, with keys that are unique in the load (the driver checks every id for repeats),
+that is the same as appending the rows, at half the writes: the first import of an
+export, or any import into a new warehouse, is appended. Every later load is merged as
+before, because the table then holds rows a key may replace.
+
+The question is put to the warehouse itself (one ``SELECT 1 ... LIMIT 1`` per table,
+through the run's dlt pipeline) when the file's reading starts, after any pending package
+of an earlier run was loaded; nothing else writes the source's dataset during a pull
+(``hub.locks``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import dlt
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+
+def empty_tables(tables: Iterable[str]) -> frozenset[str]:
+    """Those of ``tables`` that the current pipeline's dataset lacks or holds no row of.
+    Outside a pipeline (nothing to ask), none: every load is merged."""
+    tables = list(tables)
+    try:
+        pipeline = dlt.current.pipeline()
+    except Exception:  # no active pipeline: the resource runs on its own
+        return frozenset()
+    if pipeline is None or pipeline.destination is None:
+        return frozenset()
+    empty = set()
+    with pipeline.sql_client() as client:
+        for table in tables:
+            name = client.make_qualified_table_name(table)
+            try:
+                rows = client.execute_sql(f"SELECT 1 FROM {name} LIMIT 1")
+            except DatabaseUndefinedRelation:
+                rows = None
+            if not rows:
+                empty.add(table)
+    return frozenset(empty)
