@@ -15,30 +15,38 @@ of an earlier run was loaded; nothing else writes the source's dataset during a 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+log = logging.getLogger(__name__)
+
 
 def empty_tables(tables: Iterable[str]) -> frozenset[str]:
     """Those of ``tables`` that the current pipeline's dataset lacks or holds no row of.
-    Outside a pipeline (nothing to ask), none: every load is merged."""
+    Whatever cannot be asked (no pipeline, a destination without SQL, a failing query)
+    counts as holding rows: merging is always right, appending only into an empty table."""
     tables = list(tables)
     try:
         pipeline = dlt.current.pipeline()
-    except Exception:  # no active pipeline: the resource runs on its own
-        return frozenset()
-    if pipeline is None or pipeline.destination is None:
+        client = pipeline.sql_client()
+    except Exception as exc:  # no active pipeline, or a destination dlt has no SQL for
+        log.debug("not asking the warehouse which tables are empty: %s", exc)
         return frozenset()
     empty = set()
-    with pipeline.sql_client() as client:
-        for table in tables:
-            name = client.make_qualified_table_name(table)
-            try:
-                rows = client.execute_sql(f"SELECT 1 FROM {name} LIMIT 1")
-            except DatabaseUndefinedRelation:
-                rows = None
-            if not rows:
-                empty.add(table)
+    try:
+        with client:
+            for table in tables:
+                name = client.make_qualified_table_name(table)
+                try:
+                    rows = client.execute_sql(f"SELECT 1 FROM {name} LIMIT 1")
+                except DatabaseUndefinedRelation:
+                    rows = None
+                if not rows:
+                    empty.add(table)
+    except Exception as exc:  # the load will say what is wrong with the warehouse
+        log.debug("could not tell which tables are empty, merging into all: %s", exc)
+        return frozenset()
     return frozenset(empty)
