@@ -12,13 +12,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from connectors.csv.fast import PY_WHITESPACE, NotClean
+from connectors.csv.fast import PY_WHITESPACE, BlockFile, NotClean
 from connectors.csv.seen import SeenIds
 from hub.generate import Generated
 from hub.pull import pipeline_for
 from hub.warehouse import Warehouse
 from models.config import load_config
-from tests.csv_helpers import pull, query
+from tests.csv_helpers import csv_config, pull, query
 
 IDS = pa.array(["D1", "D2", "D3"])
 
@@ -102,3 +102,84 @@ def test_first_import_is_appended_and_a_changed_export_is_merged(
         config, "SELECT count(*), count(DISTINCT activity_key) FROM src_crm_export.activities"
     )
     assert activities[0] == activities[1] == small_export.export.row_counts["activities"]
+
+
+def _history_config(folder: Path, *, fast_path: bool, stage_dates: bool = False):  # type: ignore[no-untyped-def]
+    """400 deals, one stage event each, in blocks of about 100 lines; three events again:
+    D5's in the second block (first read in a clean block), D250's on the next line (in
+    its own block) and D255's in the fourth block (first read by the row path)."""
+    folder.mkdir()
+    (folder / "deals.csv").write_text(
+        "id,stage,entered\n" + "".join(f"D{i},Won,2026-01-0{1 + i % 9}\n" for i in range(400)),
+        encoding="utf-8",
+    )
+    moves = ["deal,stage,at,by\n"]
+    for i in range(400):
+        moves.append(f"D{i},Open,2026-01-01T10:00:00Z,first\n")
+        again = {150: 5, 250: 250, 350: 255}.get(i)
+        if again is not None:
+            moves.append(f"D{again},Open,2026-01-01T10:00:00Z,again\n")
+    (folder / "moves.csv").write_text("".join(moves), encoding="utf-8")
+    deals: dict[str, object] = {
+        "path": "deals.csv",
+        "columns": {"source_deal_id": "id", "stage_id": "stage"},
+        "status_from_stage": {"Won": "won"},
+    }
+    if stage_dates:
+        deals["stage_dates"] = {"Open": "entered"}
+    return csv_config(
+        folder,
+        deals,
+        stage_history={
+            "path": "moves.csv",
+            "columns": {
+                "deal_id": "deal",
+                "stage_id": "stage",
+                "changed_at": "at",
+                "changed_by": "by",
+            },
+        },
+        chunk_rows=100,
+        fast_path=fast_path,
+    )
+
+
+def test_a_repeated_stage_event_is_left_out_and_the_first_import_appends_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    row_blocks = {"moves": 0}
+    rows = BlockFile.rows
+
+    def counting_rows(self: BlockFile, block):  # type: ignore[no-untyped-def]
+        row_blocks["moves"] += self.facts.path.name == "moves.csv"
+        return rows(self, block)
+
+    monkeypatch.setattr(BlockFile, "rows", counting_rows)  # counts, changes nothing
+    tables = {}
+    for fast_path in (True, False):
+        config = _history_config(tmp_path / str(fast_path), fast_path=fast_path)
+        run = pull(config)
+        assert run.status == "ok", run.error
+        assert any("moves.csv: 3 row(s) left out (the same deal, at, stage" in n for n in run.notes)
+        tables[fast_path] = sorted(
+            query(
+                config,
+                "SELECT deal_key, changed_at, stage_id, changed_by, origin "
+                "FROM src_exp.stage_changes",
+            )
+        )
+        pipeline = pipeline_for(config, Warehouse(config), "exp")
+        assert pipeline.default_schema.tables["stage_changes"]["write_disposition"] == "append"
+    assert tables[True] == tables[False]
+    assert len(tables[True]) == 400 and {row[3] for row in tables[True]} == {"first"}
+    assert 3 <= row_blocks["moves"] < 5  # the blocks with a repeat; the others fast
+
+
+def test_stage_events_from_two_files_are_merged(tmp_path: Path) -> None:
+    config = _history_config(tmp_path / "both", fast_path=True, stage_dates=True)
+    run = pull(config)
+    assert run.status == "ok", run.error
+    pipeline = pipeline_for(config, Warehouse(config), "exp")
+    assert pipeline.default_schema.tables["stage_changes"]["write_disposition"] == "merge"
+    origins = query(config, "SELECT origin, count(*) FROM src_exp.stage_changes GROUP BY 1")
+    assert sorted(origins) == [("crm_history", 400), ("derived", 400)]

@@ -85,6 +85,12 @@ class TableSpec:
     custom_entity: str | None = None  # FieldDefinition.entity of its custom_fields, if any
     # Two fields whose equal values make a row no record (left out and counted).
     no_move: tuple[str, str] | None = None
+    # Fields whose values, equal to an earlier row's, make a row a repeat of it (a stage
+    # event exported twice): left out and counted, so the file's keys are unique.
+    repeat: tuple[str, ...] = ()
+    # Whether another file of the source writes this table in the same load (the deals
+    # file's stage events from stage_dates): then its keys may repeat across the two.
+    shares_table: Callable[[CsvOptions], bool] = lambda options: False
     extras: Callable[[FileRead], Extras] = lambda read: Extras()
 
 
@@ -181,9 +187,13 @@ class FileRead:
             self.custom = CustomFields(columns, ctx.name, spec.custom_entity) if columns else None
         self.extras = spec.extras(self)
         self.picked = RowFilter.of(file, header, facts)
+        self.left_out = {"where": 0, "no_move": 0, "repeat": 0}  # rows that are no record
+        self.repeats = SeenIds() if spec.repeat else None  # keys read (membership only)
+        self.unique_load = spec.duplicate is not None or (
+            bool(spec.repeat) and not spec.shares_table(options)
+        )
         # Tables this read may append to instead of merging (see connectors.csv.fresh).
         self.appendable = empty_tables(spec.unique_tables + self._own_unique_table())
-        self.left_out = {"where": 0, "no_move": 0}  # rows that are no record, by why
 
     def read(self) -> Iterator[Any]:
         """Clean blocks through the fast path, everything else row by row."""
@@ -205,7 +215,7 @@ class FileRead:
         self._say_left_out()
 
     def _say_left_out(self) -> None:
-        name, (where, no_move) = self.facts.path.name, self.left_out.values()
+        name, (where, no_move, repeat) = self.facts.path.name, self.left_out.values()
         if where and self.picked is not None:
             self.ctx.notes.append(
                 f"{name}: {where:,} row(s) left out (where {self.picked.describe()})"
@@ -214,6 +224,11 @@ class FileRead:
             same, other = (self.reader.column_of(f) or f for f in self.spec.no_move)
             self.ctx.notes.append(
                 f"{name}: {no_move:,} row(s) left out ({other} = {same}: no stage move)"
+            )
+        if repeat:
+            columns = ", ".join(self.reader.column_of(f) or f for f in self.spec.repeat)
+            self.ctx.notes.append(
+                f"{name}: {repeat:,} row(s) left out (the same {columns} as an earlier row)"
             )
 
     def _block_file(self) -> BlockFile | None:
@@ -264,6 +279,10 @@ class FileRead:
             if spec.no_move is not None and _no_move(values, spec.no_move):
                 self.left_out["no_move"] += 1
                 return
+            key = None if self.repeats is None else tuple(values[f] for f in spec.repeat)
+            if key is not None and key in self.repeats:  # type: ignore[operator]
+                self.left_out["repeat"] += 1
+                return
             record_id = values[spec.record_id]
             first = None if spec.duplicate is None else self.seen.line_of(record_id)
             if first is not None:
@@ -282,6 +301,8 @@ class FileRead:
             return
         if spec.duplicate is not None:
             self.seen.add(record_id, line)
+        if self.repeats is not None:
+            self.repeats.add(key, line)
         for column, value, reason in dropped:
             self.quarantine.add(line, record_id, column, value, reason)
         values.update(self.constants)
@@ -312,6 +333,10 @@ class FileRead:
                     table = table.filter(moved)
                     values = {name: column.filter(moved) for name, column in values.items()}
         rows = table.num_rows
+        keys = None
+        if self.repeats is not None:
+            keys = pa.table({f: values[f] for f in spec.repeat})
+            key_hashes = self.repeats.new_block(keys)  # a repeat: the row path leaves it out
         for rule in spec.rules:
             rule.block(values, rows, self)
         if self.custom is not None:
@@ -332,6 +357,8 @@ class FileRead:
         # Every check passed: only now does the block count as read.
         if ids is not None and hashes is not None:
             self.seen.add_block(ids, hashes, first_line)
+        if self.repeats is not None and keys is not None:
+            self.repeats.add_block(keys, key_hashes, first_line)
         for why, n in left_out.items():
             self.left_out[why] += n
         return out
@@ -366,10 +393,10 @@ class FileRead:
         records.clear()
 
     def _own_unique_table(self) -> tuple[str, ...]:
-        return (self.spec.model.table_name,) if self.spec.duplicate is not None else ()
+        return (self.spec.model.table_name,) if self.unique_load else ()
 
     def _variant(self, table: pa.Table) -> Any:
-        if self.spec.duplicate is None:  # ids not checked: dlt's merge deduplicates
+        if not self.unique_load:  # keys may repeat in the load: dlt's merge deduplicates
             return variant(self.spec.model, table)
         return self.unique_variant(self.spec.model, table)
 

@@ -2,8 +2,8 @@
 
 A canonical table is merged on its key: dlt copies the load into a staging table, deletes
 the rows whose key it holds from the table, then copies it in again. Into a table without
-rows, with keys that are unique in the load (the driver checks every id for repeats),
-that is the same as appending the rows, at half the writes: the first import of an
+rows, with keys that are unique in the load (the driver checks every id, and every
+stage event's key, for repeats), that is the same as appending the rows, at half the writes: the first import of an
 export, or any import into a new warehouse, is appended. Every later load is merged as
 before, because the table then holds rows a key may replace.
 
