@@ -3,6 +3,8 @@
     python -m bench                    # everything at the issues' sizes (= make bench)
     python -m bench all --quick        # every benchmark at tiny sizes: a smoke test
     python -m bench csv                # CSV pull + transform, 1M deals / 3M activities
+    python -m bench csv --vs-duckdb --deals 300000 --activities-per-deal 5
+                                       # hub pull vs DuckDB's read_csv of the same files
     python -m bench sandbox            # hub pull per CRM sandbox, 100k deals / 500k activities
     python -m bench limits             # rate-limit efficiency per CRM at the vendors' limits
     python -m bench scale              # hub sync of 1M deals / 5M activities from 3 sandboxes
@@ -57,6 +59,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="sandbox: slice one world over the 3 sandboxes, then hub sync them all",
     )
     parser.add_argument("--no-transform", action="store_true", help="csv/scale: pull only")
+    parser.add_argument(
+        "--vs-duckdb",
+        action="store_true",
+        help="csv: hub pull vs DuckDB's read_csv of the same files (rows/s, ratio); no transform",
+    )
     parser.add_argument("--keep", help="folder to keep data and warehouses in")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -87,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             activities_per_deal=s["activities_per_deal"],
             keep=keep and f"{keep}/csv",
             transform=not args.no_transform,
+            vs_duck=args.vs_duckdb,
         )
     if "sandbox" in which:
         s = sizes(args, sandbox_bench)

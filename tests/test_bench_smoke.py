@@ -79,6 +79,18 @@ def test_csv_entry_point(tmp_path: Path) -> None:
     assert pull["rows"] > 200 and _number(pull["seconds"]) and pull["peak_rss_mb"] > 0
 
 
+def test_csv_vs_duckdb_entry_point(tmp_path: Path) -> None:
+    records = csv_bench.run(deals=200, activities_per_deal=2.0, keep=str(tmp_path), vs_duck=True)
+    *rounds, ratio = records[1:]
+    assert [r["step"] for r in rounds] == ["duckdb_read_csv"] * 3 + ["pull"] * 3
+    files = tmp_path.glob("*.csv")
+    data_rows = sum(len(p.read_text(encoding="utf-8").splitlines()) - 1 for p in files)
+    assert ratio["file_rows"] == data_rows == rounds[0]["rows"]  # DuckDB's tables: every row
+    assert ratio["hub_rows_loaded"] > data_rows  # plus deal_accounts, stages, pipelines
+    assert ratio["ratio"] == round(ratio["hub_rows_per_s"] / ratio["duckdb_rows_per_s"], 2)
+    assert ratio["hub_rows_per_s"] == round(data_rows / ratio["hub_pull_seconds"])
+
+
 def test_sandbox_entry_point(tmp_path: Path) -> None:
     records = sandbox_bench.run(deals=40, activities_per_deal=3.0, keep=str(tmp_path))
     assert [r["crm"] for r in records] == list(sandbox_bench.KINDS)

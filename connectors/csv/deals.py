@@ -81,13 +81,13 @@ class StageDates:
 
     def mask(self, values: dict[str, Any], rows: int) -> pa.Array:
         """:meth:`applies` for a block's columns."""
-        mask = pa.array([True] * rows)
+        mask = fast.constant(True, rows)
         if self.outcome is not None:
             mask = pc.and_(mask, pc.fill_null(pc.equal(values["status"], self.outcome), False))
         if self.current_only:
             stage_ids = values.get("stage_id")
             if stage_ids is None:
-                return pa.array([False] * rows)
+                return fast.constant(False, rows)
             mask = pc.and_(mask, pc.fill_null(pc.equal(stage_ids, self.stage), False))
         return mask
 
@@ -150,7 +150,7 @@ class DealExtras(Extras):
         pipeline, deal_keys = values["pipeline_id"], values["deal_key"]
         out = []
         if (links := self.links.block(values)) is not None:
-            out.append(variant(DealAccount, links, deduplicated=True))
+            out.append(self.read.unique_variant(DealAccount, links))
         pairs = []
         if values.get("stage_id") is not None:
             pairs.append(pa.table({"p": pipeline, "s": values["stage_id"]}))
@@ -165,7 +165,9 @@ class DealExtras(Extras):
             picked = pipeline.filter(present)
             event = self._event(deal_keys.filter(present), changed_at, stage, picked)
             out.append(variant(StageChange, assemble(StageChange, len(changed_at), event)))
-            pairs.append(pa.table({"p": picked, "s": pa.array([stage] * len(picked), pa.string())}))
+            pairs.append(
+                pa.table({"p": picked, "s": fast.constant(stage, len(picked), pa.string())})
+            )
         for pair in pairs:  # every check passed: the stages count as seen
             named = pair.filter(pc.is_valid(pair.column("s"))).group_by(["p", "s"]).aggregate([])
             self.stages.update((row["p"], row["s"]) for row in named.to_pylist())
@@ -180,7 +182,7 @@ class DealExtras(Extras):
         if (table := self.events.flush()) is not None:
             yield variant(StageChange, table)
         if (table := self.links.flush()) is not None:
-            yield variant(DealAccount, table, deduplicated=True)
+            yield self.read.unique_variant(DealAccount, table)
 
     def finish(self) -> Iterator[Any]:
         self._closed_stage_warnings()

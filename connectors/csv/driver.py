@@ -34,11 +34,13 @@ from connectors.canonical_tables import (
 from connectors.csv import fast
 from connectors.csv.custom import CustomFields, custom_columns
 from connectors.csv.fast import Block, BlockFile, ColumnConverter, NotClean
+from connectors.csv.fresh import empty_tables
 from connectors.csv.options import CsvFile, CsvOptions
 from connectors.csv.parsing import zone
 from connectors.csv.reading import FileFacts, inspect_file, read_header, read_rows
 from connectors.csv.rows import ArrowBatch, Quarantine, RowReader, RowRejected
 from connectors.csv.rules import AMOUNT, Dropped, Rule
+from connectors.csv.seen import SeenIds
 from models.canonical import CanonicalRow, FieldDefinition, QuarantinedRecord, make_key
 from models.errors import InputError
 
@@ -76,11 +78,19 @@ class TableSpec:
     reads: Mapping[str, type] = field(default_factory=dict)  # fields only a key keeps
     constants: Mapping[str, Any] = field(default_factory=dict)
     fills: Mapping[str, Any] = field(default_factory=dict)  # field -> value when empty
+    # Further tables the file writes whose keys are unique in its load (deal_accounts).
+    unique_tables: tuple[str, ...] = ()
     duplicate: str | None = None  # reason a repeated record_id is skipped; None: not checked
     rules: tuple[Rule, ...] = ()
     custom_entity: str | None = None  # FieldDefinition.entity of its custom_fields, if any
     # Two fields whose equal values make a row no record (left out and counted).
     no_move: tuple[str, str] | None = None
+    # Fields whose values, equal to an earlier row's, make a row a repeat of it (a stage
+    # event exported twice): left out and counted, so the file's keys are unique.
+    repeat: tuple[str, ...] = ()
+    # Whether another file of the source writes this table in the same load (the deals
+    # file's stage events from stage_dates): then its keys may repeat across the two.
+    shares_table: Callable[[CsvOptions], bool] = lambda options: False
     extras: Callable[[FileRead], Extras] = lambda read: Extras()
 
 
@@ -167,7 +177,7 @@ class FileRead:
             file_name=facts.path.name,
             quarantined_at=ctx.run_started_at or datetime.now(UTC),
         )
-        self.seen: dict[str, int] = {}  # record id -> line, of rows loaded (if checked)
+        self.seen = SeenIds()  # record ids of rows loaded, with their lines (if checked)
         self.skipped: set[str] = set()  # record ids of rows skipped whole
         self.custom: CustomFields | None = None
         if spec.custom_entity is not None:
@@ -177,7 +187,13 @@ class FileRead:
             self.custom = CustomFields(columns, ctx.name, spec.custom_entity) if columns else None
         self.extras = spec.extras(self)
         self.picked = RowFilter.of(file, header, facts)
-        self.left_out = {"where": 0, "no_move": 0}  # rows that are no record, by why
+        self.left_out = {"where": 0, "no_move": 0, "repeat": 0}  # rows that are no record
+        self.repeats = SeenIds() if spec.repeat else None  # keys read (membership only)
+        self.unique_load = spec.duplicate is not None or (
+            bool(spec.repeat) and not spec.shares_table(options)
+        )
+        # Tables this read may append to instead of merging (see connectors.csv.fresh).
+        self.appendable = empty_tables(spec.unique_tables + self._own_unique_table())
 
     def read(self) -> Iterator[Any]:
         """Clean blocks through the fast path, everything else row by row."""
@@ -199,7 +215,7 @@ class FileRead:
         self._say_left_out()
 
     def _say_left_out(self) -> None:
-        name, (where, no_move) = self.facts.path.name, self.left_out.values()
+        name, (where, no_move, repeat) = self.facts.path.name, self.left_out.values()
         if where and self.picked is not None:
             self.ctx.notes.append(
                 f"{name}: {where:,} row(s) left out (where {self.picked.describe()})"
@@ -208,6 +224,11 @@ class FileRead:
             same, other = (self.reader.column_of(f) or f for f in self.spec.no_move)
             self.ctx.notes.append(
                 f"{name}: {no_move:,} row(s) left out ({other} = {same}: no stage move)"
+            )
+        if repeat:
+            columns = ", ".join(self.reader.column_of(f) or f for f in self.spec.repeat)
+            self.ctx.notes.append(
+                f"{name}: {repeat:,} row(s) left out (the same {columns} as an earlier row)"
             )
 
     def _block_file(self) -> BlockFile | None:
@@ -258,9 +279,14 @@ class FileRead:
             if spec.no_move is not None and _no_move(values, spec.no_move):
                 self.left_out["no_move"] += 1
                 return
+            key = None if self.repeats is None else tuple(values[f] for f in spec.repeat)
+            if key is not None and key in self.repeats:  # type: ignore[operator]
+                self.left_out["repeat"] += 1
+                return
             record_id = values[spec.record_id]
-            if spec.duplicate is not None and record_id in self.seen:
-                reason = spec.duplicate.format(line=self.seen[record_id])
+            first = None if spec.duplicate is None else self.seen.line_of(record_id)
+            if first is not None:
+                reason = spec.duplicate.format(line=first)
                 raise RowRejected(self.reader.column_of(spec.record_id), record_id, reason)
             for rule in spec.rules:
                 rule.row(values, self, dropped)
@@ -274,7 +300,9 @@ class FileRead:
                 self.skipped.add(record_id)
             return
         if spec.duplicate is not None:
-            self.seen[record_id] = line
+            self.seen.add(record_id, line)
+        if self.repeats is not None:
+            self.repeats.add(key, line)
         for column, value, reason in dropped:
             self.quarantine.add(line, record_id, column, value, reason)
         values.update(self.constants)
@@ -305,6 +333,10 @@ class FileRead:
                     table = table.filter(moved)
                     values = {name: column.filter(moved) for name, column in values.items()}
         rows = table.num_rows
+        keys = None
+        if self.repeats is not None:
+            keys = pa.table({f: values[f] for f in spec.repeat})
+            key_hashes = self.repeats.new_block(keys)  # a repeat: the row path leaves it out
         for rule in spec.rules:
             rule.block(values, rows, self)
         if self.custom is not None:
@@ -316,14 +348,17 @@ class FileRead:
         for name, value in spec.fills.items():
             column = values.get(name)
             values[name] = (
-                pa.array([value] * rows) if column is None else pc.fill_null(column, value)
+                fast.constant(value, rows) if column is None else pc.fill_null(column, value)
             )
-        listed = None if spec.duplicate is None else _new_ids(values[spec.record_id], self.seen)
+        ids = None if spec.duplicate is None else values[spec.record_id]
+        hashes = None if ids is None else self.seen.new_block(ids)
         out = [self._variant(assemble(spec.model, rows, values))]
         out += self.extras.block(table, values)
         # Every check passed: only now does the block count as read.
-        if listed is not None:
-            self.seen.update(zip(listed, range(first_line, first_line + rows), strict=True))
+        if ids is not None and hashes is not None:
+            self.seen.add_block(ids, hashes, first_line)
+        if self.repeats is not None and keys is not None:
+            self.repeats.add_block(keys, key_hashes, first_line)
         for why, n in left_out.items():
             self.left_out[why] += n
         return out
@@ -357,11 +392,19 @@ class FileRead:
             yield variant(QuarantinedRecord, table)
         records.clear()
 
+    def _own_unique_table(self) -> tuple[str, ...]:
+        return (self.spec.model.table_name,) if self.unique_load else ()
+
     def _variant(self, table: pa.Table) -> Any:
-        # Ids checked for repeats are unique in the load: dlt's merge may skip its
-        # ROW_NUMBER() window over the staging rows (rows already in the warehouse are
-        # still replaced by key).
-        return variant(self.spec.model, table, deduplicated=self.spec.duplicate is not None)
+        if not self.unique_load:  # keys may repeat in the load: dlt's merge deduplicates
+            return variant(self.spec.model, table)
+        return self.unique_variant(self.spec.model, table)
+
+    def unique_variant(self, model: type[CanonicalRow], table: pa.Table) -> Any:
+        """``table`` of ``model``, whose keys are unique in this load: appended to a table
+        that holds no row yet, else merged without dlt's ROW_NUMBER() window over the
+        staging rows (rows already in the warehouse are still replaced by key)."""
+        return variant(model, table, deduplicated=True, append=model.table_name in self.appendable)
 
 
 def variant(
@@ -369,11 +412,15 @@ def variant(
     table: pa.Table,
     *,
     deduplicated: bool = False,
+    append: bool = False,
 ) -> Any:
-    """``table`` as a dlt table variant carrying ``model``'s table hints."""
+    """``table`` as a dlt table variant carrying ``model``'s table hints; ``append`` only
+    for a table that holds no row yet and keys unique in the load (``connectors.csv.fresh``)."""
     hints = quarantine_hints() if model is QuarantinedRecord else canonical_hints(model)  # type: ignore[arg-type]
     hints.pop("name")
-    if deduplicated and hints.get("write_disposition") == "merge":
+    if append:
+        hints["write_disposition"] = "append"
+    elif deduplicated and hints.get("write_disposition") == "merge":
         hints["write_disposition"] = {
             "disposition": "merge",
             "strategy": "delete-insert",
@@ -393,23 +440,13 @@ def assemble(model: type[CanonicalRow], rows: int, values: dict[str, Any]) -> pa
         elif isinstance(value, pa.Array | pa.ChunkedArray):
             arrays.append(value.cast(field_.type) if value.type != field_.type else value)
         else:
-            arrays.append(pa.array([value] * rows, field_.type))
+            arrays.append(fast.constant(value, rows, field_.type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def key_column(ctx: SourceContext, ids: pa.Array) -> pa.Array:
     """:func:`make_key` for a column of ids."""
     return pc.binary_join_element_wise(pa.scalar(ctx.name), ids, ":")
-
-
-def _new_ids(ids: pa.Array, seen: dict[str, int]) -> list[str]:
-    """The block's ids as a list, if none repeats within the block or an earlier one."""
-    if pc.count_distinct(ids).as_py() != len(ids):
-        raise NotClean("duplicate id in the block")
-    listed = ids.to_pylist()
-    if not seen.keys().isdisjoint(listed):
-        raise NotClean("id seen in an earlier block")
-    return listed
 
 
 def _no_move(values: dict[str, Any], fields: tuple[str, str]) -> bool:
@@ -461,7 +498,7 @@ class RowFilter:
     def block(self, table: pa.Table) -> tuple[pa.Table, int]:
         """The block's rows that pass, and how many did not; NotClean for text that
         Arrow cannot fold as Python does."""
-        keep = pa.array([True] * table.num_rows)
+        keep = fast.constant(True, table.num_rows)
         for index, accepted in self.by_index.items():
             text = fast.trim(table.column(f"c{index}").combine_chunks())
             fast.require_ascii(text)

@@ -30,8 +30,13 @@ from connectors.csv.parsing import _FALSE, _TRUE
 from connectors.csv.reading import FileFacts, records
 from models.errors import InputError
 
-# What str.strip() removes, so Arrow's trim is exactly the row path's.
-PY_WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+# What str.strip() removes (every str.isspace() character), so Arrow's trim is exactly the
+# row path's; written out because finding them costs a second at import
+# (tests/test_csv_fast_path.py checks the list against this Python's own).
+PY_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 # Encodings in which b"\n", b"\r" and b'"' are always those characters (safe to cut on).
 _CUTTABLE = {"utf-8", "utf-8-sig", "ascii", "latin-1", "iso8859-15", "cp1252", "cp1250"}
@@ -66,6 +71,8 @@ class Block:
     data: bytes
     at_eof: bool
     to_end: bool = False  # no record end found: the row path reads from here to the end
+    newlines: int = 0  # b"\n" in data
+    line_ends: int = 0  # lines as Python counts them (_line_ends), counted once per block
 
 
 def _is_all(mask: pa.Array) -> bool:
@@ -174,20 +181,22 @@ class BlockFile:
                         return
                 data, buffer = buffer[:cut], buffer[cut:]
                 want = self.block_bytes
-                yield Block(offset, line, data, at_eof=eof and not buffer)
+                newlines = data.count(b"\n")
+                line_ends = _line_ends(data, newlines)
+                yield Block(offset, line, data, eof and not buffer, False, newlines, line_ends)
                 if self.switched_to_rows:
                     return
                 offset += len(data)
-                line += _line_ends(data)
+                line += line_ends
 
     # -- parsing ---------------------------------------------------------------------------
 
     def parse(self, block: Block) -> pa.Table | None:
         """Text columns ``c<index>`` for the block, or None if it is not one record a line."""
         data = block.data
-        if block.to_end or b"\r" in data and _line_ends(data) != data.count(b"\n"):
+        if block.to_end or block.line_ends != block.newlines:  # a lone \r ends a line
             return None
-        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        lines = block.newlines + (0 if data.endswith(b"\n") else 1)
         if b"\x00" in data:
             return None
         if self.encoding not in _UTF8:
@@ -250,9 +259,9 @@ class BlockFile:
         yield from parsed
 
 
-def _line_ends(data: bytes) -> int:
+def _line_ends(data: bytes, newlines: int | None = None) -> int:
     """Lines as Python's universal newlines count them: \\n, \\r\\n and a lone \\r."""
-    newlines = data.count(b"\n")
+    newlines = data.count(b"\n") if newlines is None else newlines
     returns = data.count(b"\r")
     return newlines + returns - data.count(b"\r\n") if returns else newlines
 
@@ -294,6 +303,11 @@ def _stream_rows(facts: FileFacts, offset: int, first_line: int) -> Iterator[tup
 
 
 # -- values ------------------------------------------------------------------------------
+
+
+def constant(value: Any, rows: int, value_type: pa.DataType | None = None) -> pa.Array:
+    """``rows`` copies of ``value`` (without a Python list of them)."""
+    return pa.repeat(pa.scalar(value, value_type), rows)
 
 
 def trim(column: pa.Array) -> pa.Array:
@@ -338,11 +352,7 @@ class ColumnConverter:
     ) -> pa.Array:
         """The row path's ``raw``: trimmed cell, else default, then value map; '' -> null."""
         if raw is None:
-            value = (
-                pa.array([""] * rows, pa.string())
-                if default is None
-                else pa.array([default] * rows, pa.string())
-            )
+            value = constant("" if default is None else default, rows, pa.string())
         else:
             value = trim(raw)
             if default is not None:

@@ -80,7 +80,7 @@ def _status_block(values: dict[str, Any], rows: int, read: FileRead) -> None:
         by_stage = fast.lookup(stage_id, dict(from_stage), pa.string())
         status = by_stage if status is None else pc.coalesce(status, by_stage)
     if status is None:
-        values["status"] = pa.array(["open"] * rows, pa.string())
+        values["status"] = fast.constant("open", rows, pa.string())
         return
     status = fast.trim(pc.fill_null(status, "open"))
     fast.require_ascii(status)
@@ -169,7 +169,7 @@ def _activity_type_row(values: dict[str, Any], read: FileRead, dropped: Dropped)
 def _activity_type_block(values: dict[str, Any], rows: int, read: FileRead) -> None:
     kind = values.get("type")
     if kind is None:
-        values["type"] = pa.array(["other"] * rows, pa.string())
+        values["type"] = fast.constant("other", rows, pa.string())
         return
     kind = fast.trim(kind)
     fast.require_ascii(kind.drop_null())

@@ -35,6 +35,7 @@ DEALS = TableSpec(
     duplicate="duplicate deal id; first seen on line {line}, this row is skipped",
     rules=(STATUS, AMOUNT, PROBABILITY, CURRENCY),
     custom_entity="deal",
+    unique_tables=("deal_accounts",),  # one link a deal, deals unique
     extras=DealExtras,
 )
 STAGE_HISTORY = TableSpec(
@@ -50,6 +51,10 @@ STAGE_HISTORY = TableSpec(
     # A change-log row whose stage is the stage it had (an amount edit in Salesforce's
     # Opportunity History) moves nothing.
     no_move=("from_stage_id", "stage_id"),
+    # The key of stage_changes (deal_key is made from deal_id): a repeated event is left
+    # out, so the file's events are unique unless stage_dates derives events too.
+    repeat=("deal_id", "changed_at", "stage_id"),
+    shares_table=lambda options: bool(options.deals.stage_dates),
 )
 ACTIVITIES = TableSpec(
     option="activities",
