@@ -208,7 +208,32 @@ def table_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
                 ],
                 problems,
             )
+    _score_table_problems(tables, exp, problems)
     return problems
+
+
+def _score_table_problems(tables: dict[str, Any], exp: dict[str, Any], problems: list[str]) -> None:
+    """The backtest table and the calibration table against the stored predictions."""
+    backtest = {
+        (parse_key(_v(r["cutoff"])), _v(r["model"])): r for r in tables.get("score_backtest", [])
+    }
+    if set(backtest) != set(exp["score_backtest"]):
+        problems.append(f"score_backtest rows: page {sorted(backtest)}")
+    for key, row in backtest.items():
+        if key in exp["score_backtest"]:
+            columns = ["n_scored", "n_won", "brier", "log_loss"]
+            _check_row("score_backtest", key, row, exp["score_backtest"][key], columns, problems)
+    calibration = {
+        (_v(r["model"]), int(_v(r["decile"]) or 0)): r for r in tables.get("score_calibration", [])
+    }
+    if set(calibration) != set(exp["score_calibration"]):
+        problems.append(f"score_calibration rows: page {sorted(calibration)}")
+    for key, row in calibration.items():
+        if key in exp["score_calibration"]:
+            columns = ["n", "mean_predicted", "observed_rate"]
+            _check_row(
+                "score_calibration", key, row, exp["score_calibration"][key], columns, problems
+            )
 
 
 def _facts(figure: str, page: dict[str, str], mart: dict[str, Any], problems: list[str]) -> None:

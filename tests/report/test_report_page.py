@@ -31,6 +31,8 @@ CHARTS = {
     "coverage",
     "rep_activity",
     "duplicates",
+    "score_backtest",
+    "score_calibration",
 }
 
 
