@@ -55,7 +55,8 @@ def arrow_rows(n: int, seed: int = SEED) -> Any:
     won = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
     closed_s = rng.integers(0, 540 * 86_400, size=n)
     closed_at = [FIRST + timedelta(seconds=int(s)) for s in closed_s]
-    at = [c - timedelta(days=int(d)) for c, d in zip(closed_at, rng.integers(1, 90, size=n))]
+    open_days = rng.integers(1, 90, size=n)
+    at = [c - timedelta(days=int(d)) for c, d in zip(closed_at, open_days, strict=True)]
     missing = rng.random(n) < 0.05  # as in a warehouse: some reps and amounts unknown
     columns: dict[str, Any] = {
         "deal_key": [f"bench:{i}" for i in range(n)],
