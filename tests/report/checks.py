@@ -529,4 +529,30 @@ def chart_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
     if totals != mart_totals:
         problems.append(f"rep activity chart {totals}, mart {mart_totals}")
     _cross_crm_chart_problems(content, exp, problems)
+    # deal score: Brier per cutoff for each forecast; calibration points per forecast
+    backtest = exp["score_backtest"]
+    for model in sorted({m for _, m in backtest}):
+        cutoffs = sorted(c for c, m in backtest if m == model)
+        trace = traces("score_backtest").get(model, {"x": [], "y": []})
+        if trace["x"] != [c.isoformat() for c in cutoffs]:
+            problems.append(f"score_backtest chart {model}: cutoffs {trace['x']}")
+        check(
+            f"score_backtest chart {model}",
+            trace["y"],
+            [backtest[(c, model)]["brier"] for c in cutoffs],
+        )
+    calibration = exp["score_calibration"]
+    for model in sorted({m for m, _ in calibration}):
+        tenths = sorted(d for m, d in calibration if m == model)
+        trace = traces("score_calibration").get(model, {"x": [], "y": []})
+        check(
+            f"score_calibration chart {model} predicted",
+            trace["x"],
+            [calibration[(model, d)]["mean_predicted"] for d in tenths],
+        )
+        check(
+            f"score_calibration chart {model} observed",
+            trace["y"],
+            [calibration[(model, d)]["observed_rate"] for d in tenths],
+        )
     return problems
