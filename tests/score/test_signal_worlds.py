@@ -11,7 +11,7 @@ the truth's (the fit itself is estimated from a few thousand closed deals, so it
 of the same order). We allow 3 s per quintile of the score, which a correct model fails by
 chance in well under 1% of groups, and which the uncalibrated baselines miss by far.
 
-The signal world has 720 days of history (4,000 deals, the same density as the default
+Both worlds have 720 days of history (4,000 deals, the same density as the default
 world's 3,000 over 540), so that the earliest of the four cutoffs has nine months of closed
 deals behind it; with six months the score (and every learned rate) has too few closes to
 learn from. Model choices were made on other seeds (7 and 11), never on these worlds.
@@ -66,7 +66,10 @@ def signal_world(tmp_path_factory: pytest.TempPathFactory) -> Backtested:
 
 @pytest.fixture(scope="module")
 def null_world(tmp_path_factory: pytest.TempPathFactory) -> Backtested:
-    return _backtested(tmp_path_factory.mktemp("signal0"), WorldSpec(n_deals=3000, signal=0.0))
+    # the signal world's shape: the spread a fit leaves on a flat truth depends on how many
+    # closed deals it learns from, and the test compares the two worlds' spreads
+    spec = WorldSpec(n_deals=4000, history_days=720, signal=0.0)
+    return _backtested(tmp_path_factory.mktemp("signal0"), spec)
 
 
 def _truth(world: World, result: CutoffResult) -> list[float]:
