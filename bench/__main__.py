@@ -26,7 +26,8 @@ import sys
 from bench import csv_bench, limits_bench, peers, sandbox_bench, scale_bench, score_bench
 from bench.common import emit, machine
 
-BENCHES = ("csv", "sandbox", "limits", "scale", "score")  # "all"; peers only by name (it installs from PyPI)
+# "all"; peers only by name (it installs from PyPI)
+BENCHES = ("csv", "sandbox", "limits", "scale", "score")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

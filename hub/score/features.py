@@ -197,7 +197,8 @@ class FeatureTable:
     closed_at: list[datetime | None] = field(default_factory=list)
     won: list[bool | None] = field(default_factory=list)
     ids: dict[str, list[Any]] = field(default_factory=dict)  # source_name, crm, source_deal_id
-    numeric: dict[str, list[float | None]] = field(default_factory=dict)
+    # lists (None: missing) from the warehouse, or float64 arrays (NaN: missing) from Arrow
+    numeric: dict[str, Any] = field(default_factory=dict)
     categorical: dict[str, list[str]] = field(default_factory=dict)
     facts: dict[str, list[Any]] = field(default_factory=dict)  # raw values for the reasons
 
