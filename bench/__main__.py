@@ -9,11 +9,12 @@
     python -m bench limits             # rate-limit efficiency per CRM at the vendors' limits
     python -m bench scale              # hub sync of 1M deals / 5M activities from 3 sandboxes
     python -m bench sandbox --with-scale   # then hub sync of the same three sandboxes
+    python -m bench score              # deal score fit on 1M closed deals (issue #20)
     python -m bench peers              # Airbyte's sources vs hub pull, same sandboxes, 2k deals
                                        # (not in "all": it installs the peers from PyPI)
 
 Sizes can be overridden (--deals, --activities-per-deal; --seconds for limits). Modules:
-``csv_bench``, ``sandbox_bench``, ``limits_bench``, ``scale_bench``, ``peers`` (with
+``csv_bench``, ``sandbox_bench``, ``limits_bench``, ``scale_bench``, ``score_bench``, ``peers`` (with
 ``redirect``, which routes the peers' vendor hosts to the sandboxes); ``serve`` runs one
 sandbox process; ``minimum`` holds the page-size minimum formulas; ``common`` the plumbing.
 Results are recorded by hand in docs/benchmarks.md (machine and date on every figure).
@@ -24,10 +25,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import csv_bench, limits_bench, peers, sandbox_bench, scale_bench
+from bench import csv_bench, limits_bench, peers, sandbox_bench, scale_bench, score_bench
 from bench.common import emit, machine
 
-BENCHES = ("csv", "sandbox", "limits", "scale")  # "all"; peers only by name (it installs from PyPI)
+# "all"; peers only by name (it installs from PyPI)
+BENCHES = ("csv", "sandbox", "limits", "scale", "score")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -146,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
             keep=keep and f"{keep}/scale",
             transform=not args.no_transform,
         )
+    if "score" in which:
+        score_bench.run(deals=int(sizes(args, score_bench)["deals"]))
 
     if "peers" in which:
         s = sizes(args, peers)

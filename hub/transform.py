@@ -304,7 +304,11 @@ def _run_transform(
             )
             + f"details in {config.hub_dir / 'dbt' / 'logs' / 'dbt.log'}"
         )
-    result.warnings += write_scores(config, warehouse, as_of).warnings
+    try:
+        result.warnings += write_scores(config, warehouse, as_of).warnings
+    except BaseException as exc:  # the scores tables may be half-written: not a complete set
+        _finish(warehouse, run_id, "failed", built, 0, f"deal scores: {exc}")
+        raise
     _finish(warehouse, run_id, "ok", built, 0, None)
     return result
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bench import __main__ as cli
-from bench import csv_bench, limits_bench, sandbox_bench, scale_bench
+from bench import csv_bench, limits_bench, sandbox_bench, scale_bench, score_bench
 from connectors.registry import sandbox_class
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -27,7 +27,7 @@ def _number(value: Any) -> bool:
 
 
 def test_cli_parses_every_mode_and_quick() -> None:
-    for which in ("csv", "sandbox", "limits", "scale", "all"):
+    for which in ("csv", "sandbox", "limits", "scale", "score", "all"):
         args = cli.parse([which, "--quick"])
         assert args.which == which and args.quick
     assert cli.parse([]).which == "all"  # make bench = python -m bench = the full set
@@ -145,3 +145,11 @@ def test_module_quick_run_prints_json_lines(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert lines[0]["bench"] == "machine" and "cores" in lines[0]["machine"]
     assert lines[1]["bench"] == "sandbox" and lines[1]["crm"] == "salesforce"
+
+
+def test_score_entry_point() -> None:
+    (record,) = score_bench.run(deals=3000)
+    assert record["bench"] == "score" and record["deals"] == 3000
+    assert record["n_train"] + record["n_calibration"] == 3000 and record["n_calibration"] > 0
+    assert record["auc"] > 0.7  # the fit found the rule the rows were drawn from
+    assert _number(record["seconds"]) and record["peak_rss_mb"] > 0

@@ -20,17 +20,11 @@ from tests.pg import pg_warehouse
 
 def _demo(folder: Path, warehouse: dict[str, Any] | None) -> Path:
     quiet = Console(file=open(folder.parent / f"{folder.name}.log", "w"), width=200)  # noqa: SIM115
-    # The demo runs the score's backtest before pushing; on this small world the score does
-    # not beat the stage win rate, so the guard is switched off to push to every CRM
-    # (the guard's own tests: tests/score/test_guard.py).
+    # The demo runs the score's backtest before pushing, and the push guard lets scores
+    # through only when they beat the stage win rate: in this world (signal 1.0, seed 5) they
+    # do, at its one cutoff with enough deals (the guard's own tests: tests/score/test_guard.py).
     return run_demo(
-        folder,
-        deals=200,
-        seed=5,
-        console=quiet,
-        err_console=quiet,
-        warehouse=warehouse,
-        push={"require_better_score": False},
+        folder, deals=200, seed=5, console=quiet, err_console=quiet, warehouse=warehouse
     )
 
 
@@ -98,7 +92,7 @@ def _check(config_path: Path) -> dict[str, Any]:
     assert set(result["pushed"]) <= {"written"}, result["pushed"]
     assert (config_path.parent / "report.html").stat().st_size > 100_000
     log = (config_path.parent.parent / f"{config_path.parent.name}.log").read_text()
-    assert "backtest: deal scores" in log  # the demo says what the guard would decide
+    assert "backtest: deal scores beat the stage win rate" in log  # so the push wrote them
     # Everything the demo pushed is now what the CRMs hold: a new plan has nothing to write.
     config = load_config(config_path)
     assert all(

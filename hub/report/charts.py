@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.colors import qualitative
 
-from hub.report.data import ALL, FUNNEL_MODES, ReportData
+from hub.report.data import ALL, FUNNEL_MODES, NO_BACKTEST, SCORE_MODELS, ReportData
 
 ALL_LABEL = "All sources"
 ALL_COLOR = "#1f2933"
@@ -581,6 +581,74 @@ def duplicates_chart(data: ReportData) -> go.Figure:
     return fig
 
 
+MODEL_COLORS = dict(zip(SCORE_MODELS, ("#d62728", "#1f77b4", "#7f7f7f", "#bcbd22"), strict=True))
+NO_BACKTEST_CHART = NO_BACKTEST.removeprefix("No data: ")
+
+
+def _model_color(model: str, k: int) -> str:
+    return MODEL_COLORS.get(model, STAGE_PALETTE[k % len(STAGE_PALETTE)])
+
+
+def score_backtest_chart(data: ReportData) -> go.Figure:
+    """Brier score per cutoff, one bar per forecast (lower is better)."""
+    fig = go.Figure()
+    rows = data.score_backtest.rows
+    if not rows:
+        return _empty(fig, NO_BACKTEST_CHART)
+    cutoffs = sorted({str(r["cutoff"]) for r in rows})
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for k, model in enumerate(models):
+        mine = {str(r["cutoff"]): r for r in rows if r["model"] == model}
+        xs = [c for c in cutoffs if c in mine]
+        fig.add_bar(
+            name=label(model),
+            x=xs,
+            y=[mine[c]["brier"] for c in xs],
+            marker_color=_model_color(model, k),
+            customdata=[[mine[c]["n_scored"], mine[c]["auc"]] for c in xs],
+            hovertemplate=label(model) + " at %{x}: Brier %{y:.4f}, AUC %{customdata[1]:.3f} "
+            "(%{customdata[0]} deals)<extra></extra>",
+        )
+    _layout(fig, barmode="group", showlegend=True)
+    fig.update_xaxes(type="category", title_text="cutoff")
+    fig.update_yaxes(title_text="Brier score (lower is better)", rangemode="tozero")
+    return fig
+
+
+def score_calibration_chart(data: ReportData) -> go.Figure:
+    """Observed win rate against mean prediction per tenth, one line per forecast, and the
+    diagonal a calibrated forecast lies on; marker size grows with the deals in the tenth."""
+    fig = go.Figure()
+    rows = data.score_calibration.rows
+    if not rows:
+        return _empty(fig, NO_BACKTEST_CHART)
+    fig.add_scatter(
+        name="calibrated (diagonal)",
+        x=[0, 1],
+        y=[0, 1],
+        mode="lines",
+        line={"color": "#999", "dash": "dash", "width": 1},
+        hoverinfo="skip",
+    )
+    for k, model in enumerate(dict.fromkeys(r["model"] for r in rows)):
+        mine = [r for r in rows if r["model"] == model]
+        fig.add_scatter(
+            name=label(model),
+            x=[r["mean_predicted"] for r in mine],
+            y=[r["observed_rate"] for r in mine],
+            mode="lines+markers",
+            line={"color": _model_color(model, k)},
+            marker={"size": [min(18, 5 + int(r["n"]) ** 0.5) for r in mine]},
+            customdata=[[int(r["n"])] for r in mine],
+            hovertemplate=label(model) + ": predicted %{x:.1%}, won %{y:.1%} "
+            "(%{customdata[0]} deals)<extra></extra>",
+        )
+    _layout(fig, showlegend=True)
+    fig.update_xaxes(title_text="mean predicted win probability", range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(title_text="observed win rate", range=[0, 1], tickformat=".0%")
+    return fig
+
+
 CHARTS = {
     "board": board_chart,
     "companies": companies_chart,
@@ -594,6 +662,8 @@ CHARTS = {
     "coverage": coverage_chart,
     "rep_activity": rep_activity_chart,
     "duplicates": duplicates_chart,
+    "score_backtest": score_backtest_chart,
+    "score_calibration": score_calibration_chart,
 }
 
 

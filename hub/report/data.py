@@ -35,7 +35,9 @@ EXISTING = "NOT is_deleted AND created_at <= as_of"
 COUNTED = "is_counted"
 TOP_COMPANIES = 15  # companies listed in "Pipeline by company"
 
-Kind = Literal["text", "list", "int", "number", "money", "rate", "days", "date", "bool"]
+Kind = Literal[
+    "text", "list", "int", "number", "score", "money", "rate", "days", "date", "bool", "decile"
+]
 Period = Literal["month", "quarter"]
 
 REQUIRED_MARTS = (
@@ -53,12 +55,14 @@ REQUIRED_MARTS = (
 )
 # Built by hubs that resolve accounts and duplicates (issue #15); figures that read them are
 # left out, with a note, when a warehouse was last transformed by an older hub.
-OPTIONAL_MARTS = (
-    "accounts",
-    "duplicate_deals",
-    "win_rate_by_dimension",
-    "deal_size_by_dimension",
-    "sales_cycle_by_dimension",
+DIMENSION_MARTS = ("win_rate_by_dimension", "deal_size_by_dimension", "sales_cycle_by_dimension")
+OPTIONAL_MARTS = ("accounts", "duplicate_deals", *DIMENSION_MARTS)
+HUB_META = "hub_meta"  # the deal score's backtests (hub/score/tables.py)
+# Forecasts a backtest compares, in the order shown (docs/metrics.md "Backtest").
+SCORE_MODELS = ("score", "stage_rate", "base_rate", "static")
+NO_BACKTEST = (
+    "No data: the deal score has no backtest yet; run 'hub score --backtest' "
+    "(after 'hub transform') and then 'hub report'."
 )
 
 
@@ -117,6 +121,8 @@ class ReportData:
     companies: Figure
     by_dimension: Figure
     duplicates: Figure
+    score_backtest: Figure
+    score_calibration: Figure
 
     @property
     def figures(self) -> list[Figure]:
@@ -240,6 +246,21 @@ class Marts:
             f"Not shown: this warehouse has no {names} (it was last transformed by an older "
             "hub); run 'hub transform' to add this figure."
         )
+
+    def absent(self, key: str, title: str, columns: list[Column], *marts: str) -> Figure | None:
+        """The note-only figure for a warehouse without ``marts``, or None when it has them."""
+        why_not = self.missing(*marts)
+        return Figure(key, title, columns, note=why_not, omitted=True) if why_not else None
+
+    @cached_property
+    def latest_backtest(self) -> dict[str, Any] | None:
+        """run_id, run_at and as_of of the latest ``hub score --backtest``, if any."""
+        if not sa.inspect(self.conn).has_table("hub_score_backtests", schema=HUB_META):
+            return None
+        found = self.rows(f"""
+            SELECT run_id, run_at, as_of FROM {HUB_META}.hub_score_backtests
+            ORDER BY run_at DESC, run_id DESC LIMIT 1""")
+        return found[0] if found else None
 
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         result = self.conn.execute(sa.text(sql), params)
@@ -610,9 +631,8 @@ def companies(m: Marts) -> Figure:
         Column("company_key", "company key"),
     ]
     title = "Pipeline by company, across CRMs"
-    why_not = m.missing("accounts")
-    if why_not:
-        return Figure("companies", title, columns, note=why_not, omitted=True)
+    if absent := m.absent("companies", title, columns, "accounts"):
+        return absent
     totals = m.rows(f"""
         SELECT count(*) AS companies,
                sum(CASE WHEN n_sources >= 2 THEN 1 ELSE 0 END) AS in_several_crms,
@@ -665,11 +685,8 @@ def by_dimension(m: Marts) -> Figure:
             omitted=True,
         )
     title = f"By {name}"
-    why_not = m.missing(
-        "win_rate_by_dimension", "deal_size_by_dimension", "sales_cycle_by_dimension"
-    )
-    if why_not:
-        return Figure("by_dimension", title, columns, note=why_not, omitted=True)
+    if absent := m.absent("by_dimension", title, columns, *DIMENSION_MARTS):
+        return absent
     every = "dimension = :d AND rep_key = :all AND source_name = :all"
     closed = m.rows(
         f"""
@@ -759,9 +776,8 @@ def duplicates(m: Marts) -> Figure:
         Column("duplicate_of", "counted deal key"),
     ]
     title = "Duplicates found"
-    why_not = m.missing("duplicate_deals")
-    if why_not:
-        return Figure("duplicates", title, columns, note=why_not, omitted=True)
+    if absent := m.absent("duplicates", title, columns, "duplicate_deals"):
+        return absent
     rows = m.select(columns, "duplicate_deals ORDER BY score, rule, source_name, deal_key")
     left_out = sum(1 for r in rows if r["is_duplicate"])
     return Figure(
@@ -779,6 +795,99 @@ def duplicates(m: Marts) -> Figure:
     )
 
 
+def _model_order(rows: list[dict[str, Any]]) -> None:
+    rank = {name: k for k, name in enumerate(SCORE_MODELS)}
+    rows.sort(key=lambda r: (r.get("cutoff") or 0, rank.get(r["model"], len(rank)), r["model"]))
+
+
+def score_backtest(m: Marts) -> Figure:
+    """The latest backtest (hub_meta.hub_score_backtests): each cutoff x model."""
+    columns = [
+        Column("cutoff", "cutoff", "date"),
+        Column("model", "forecast"),
+        Column("n_scored", "deals scored", "int"),
+        Column("n_won", "won", "int"),
+        Column("brier", "Brier", "score"),
+        Column("log_loss", "log loss", "score"),
+        Column("auc", "AUC", "score"),
+    ]
+    title = "Deal score backtest"
+    run = m.latest_backtest
+    if run is None:
+        return Figure("score_backtest", title, columns, note=NO_BACKTEST)
+    rows = m.rows(
+        f"""SELECT cutoff, model, n_scored, n_won, brier, log_loss, auc
+        FROM {HUB_META}.hub_score_backtests WHERE run_id = :r""",
+        r=run["run_id"],
+    )
+    for r in rows:
+        r["cutoff"] = _day(r["cutoff"])
+    _model_order(rows)
+    pooled = {}
+    for name in SCORE_MODELS:
+        mine = [r for r in rows if r["model"] == name and r["brier"] is not None]
+        n = sum(int(r["n_scored"]) for r in mine)
+        pooled[f"pooled_brier_{name}"] = _ratio(
+            sum(r["brier"] * int(r["n_scored"]) for r in mine), n
+        )
+    return Figure(
+        "score_backtest",
+        title,
+        columns,
+        rows,
+        note=f"The latest 'hub score --backtest' ({run['run_id']}, as_of {_day(run['as_of'])}): "
+        "at each cutoff every forecast is scored on the deals open then that closed by as_of. "
+        "score = the learned deal score; stage_rate = win rate of the deal's stage and "
+        "pipeline before the cutoff; base_rate = the win rate before it; static = hub.yml's "
+        "stage probabilities. Brier and log loss: lower is better; AUC: 0.5 is a coin. "
+        "Scores are written to the CRMs only when the score's Brier over all cutoffs beats "
+        "the stage rate's.",
+        facts={"run_id": run["run_id"], **pooled},
+    )
+
+
+def score_calibration(m: Marts) -> Figure:
+    """Predicted vs observed per tenth of the predicted range, each forecast, over every
+    cutoff of the latest backtest (hub_meta.hub_score_calibration, weighted by deals)."""
+    columns = [
+        Column("model", "forecast"),
+        Column("decile", "predicted range", "decile"),
+        Column("n", "deals", "int"),
+        Column("mean_predicted", "mean predicted", "rate"),
+        Column("observed_rate", "observed win rate", "rate"),
+    ]
+    title = "Deal score calibration"
+    run = m.latest_backtest
+    if run is None:
+        return Figure("score_calibration", title, columns, note=NO_BACKTEST)
+    rows = m.rows(
+        f"""SELECT model, decile, sum(n) AS n,
+               sum(n * mean_predicted) / sum(n) AS mean_predicted,
+               sum(n * observed_rate) / sum(n) AS observed_rate
+        FROM {HUB_META}.hub_score_calibration WHERE run_id = :r
+        GROUP BY model, decile""",
+        r=run["run_id"],
+    )
+    rank = {name: k for k, name in enumerate(SCORE_MODELS)}
+    rows.sort(key=lambda r: (rank.get(r["model"], len(rank)), r["model"], r["decile"]))
+    return Figure(
+        "score_calibration",
+        title,
+        columns,
+        rows,
+        note="Deals of every cutoff of the latest backtest, grouped by forecast and by tenth "
+        "of the predicted probability (0-10%, 10-20% ...): a calibrated forecast's observed "
+        "win rate equals its mean prediction, on the diagonal. Few deals in a tenth make its "
+        "point noisy.",
+        facts={"run_id": run["run_id"]},
+    )
+
+
+def _day(value: Any) -> Any:
+    """A backtest instant as its day (cutoffs and as_of are midnights UTC)."""
+    return value.date() if isinstance(value, datetime) else value
+
+
 # The report's figures in page order; each is a ReportData field of the function's name.
 FIGURES = (
     kpis,
@@ -794,6 +903,8 @@ FIGURES = (
     coverage,
     rep_activity,
     duplicates,
+    score_backtest,
+    score_calibration,
 )
 
 

@@ -142,7 +142,14 @@ def compact_money(value: float | None, currency: str) -> str:
     return f"{currency} {value:,.0f}"
 
 
-NUMBER_FORMATS = {"int": ",", "money": ",.0f", "rate": ".1%", "days": ",.1f", "number": ",.2f"}
+NUMBER_FORMATS = {
+    "int": ",",
+    "money": ",.0f",
+    "rate": ".1%",
+    "days": ",.1f",
+    "number": ",.2f",
+    "score": ".4f",  # Brier, log loss, AUC: forecasts differ in the third decimal
+}
 # Columns whose '*' is a rollup row ("all ..."); elsewhere '*' is text like any other.
 ALL_TEXT = {
     "source_name": "all sources",
@@ -160,6 +167,8 @@ def show(value: Any, kind: str, *, period: str = "month", key: str = "") -> str:
         return format(int(value) if kind == "int" else value, NUMBER_FORMATS[kind])
     if kind == "bool":
         return "yes" if value else ""
+    if kind == "decile":  # a tenth of the 0-1 range: 0 -> "0-10%"
+        return f"{10 * int(value)}-{10 * int(value) + 10}%"
     if kind == "list":  # a mart's comma-separated list
         return ", ".join(str(value).split(","))
     if kind == "date" and key == "period_start":
@@ -326,6 +335,7 @@ def render_page(data: ReportData, *, warehouse: str) -> str:
             ("coverage", "Coverage"),
             ("rep_activity", "Rep activity"),
             ("duplicates", "Duplicates"),
+            ("score_backtest", "Deal score"),
         ]
     )
     board_intro = (
@@ -350,6 +360,10 @@ def render_page(data: ReportData, *, warehouse: str) -> str:
         _row(_section(data.forecast, data), _section(data.coverage, data)),
         _section(data.rep_activity, data),
         _section(duplicates, data, title=duplicates_title, scroll=True),
+        _row(
+            _section(data.score_backtest, data, collapsed=False),
+            _section(data.score_calibration, data),
+        ),
     ]
     title = f"Consolidated pipeline · as of {raw(data.as_of) or 'n/a'}"
     return (

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
@@ -29,9 +30,11 @@ REP_WINDOW_DAYS = 365
 # Numeric features the model reads (log1p where counts or days are skewed), and categoricals.
 NUMERIC = (
     "stage_dwell_ratio",
+    "earlier_dwell",
     "deal_age_days",
     "backward_moves",
     *(f"{kind}s_30d" for kind in ACTIVITY_TYPES),
+    "activities_to_date",
     "days_since_activity",
     "rep_win_rate",
     "rep_closed",
@@ -102,10 +105,20 @@ backs as (
         and sp.entered_at <= sn.snap_at
     group by sn.deal_key, sn.snap_at
 ),
+earlier as (
+    select sn.deal_key, sn.snap_at,
+        avg(ln(greatest(sp.days, 0.01) / nm.norm_days)) as earlier_dwell
+    from snap sn
+    inner join spells sp on sp.deal_key = sn.deal_key and sp.is_open_stage
+        and sp.exited_at <= sn.snap_at
+    inner join norms nm on nm.snap_at = sn.snap_at and nm.canonical_stage = sp.canonical_stage
+        and nm.norm_days > 0
+    group by sn.deal_key, sn.snap_at
+),
 acts as (
     select sn.deal_key, sn.snap_at,
 {activity_counts},
-        max(a.occurred_at) as last_activity_at
+        count(*) as activities_to_date, max(a.occurred_at) as last_activity_at
     from snap sn
     inner join {s}.stg_activities a on a.deal_key = sn.deal_key and not a.is_deleted
         and a.occurred_at <= sn.snap_at
@@ -150,9 +163,9 @@ company_closed as (
 select sn.deal_key, sn.snap_at, sn.source_name, sn.crm, sn.source_deal_id, sn.pipeline_key,
     sn.rep_key, sn.canonical_stage, sn.spell_index, sn.stage_entered_at, sn.created_at,
     sn.closed_at, sn.status, sn.amount_base, norms.norm_days,
-    coalesce(backs.backward_moves, 0) as backward_moves,
+    coalesce(backs.backward_moves, 0) as backward_moves, earlier.earlier_dwell,
     {", ".join(f"coalesce(acts.{kind}s_30d, 0) as {kind}s_30d" for kind in ACTIVITY_TYPES)},
-    acts.last_activity_at,
+    coalesce(acts.activities_to_date, 0) as activities_to_date, acts.last_activity_at,
     coalesce(rep_closed.rep_closed, 0) as rep_closed, coalesce(rep_closed.rep_won, 0) as rep_won,
     rep_amount.rep_median_amount, pipeline_amount.pipeline_median_amount,
     coalesce(company_closed.account_won, 0) as account_won,
@@ -160,6 +173,7 @@ select sn.deal_key, sn.snap_at, sn.source_name, sn.crm, sn.source_deal_id, sn.pi
 from snap sn
 left join norms on norms.snap_at = sn.snap_at and norms.canonical_stage = sn.canonical_stage
 left join backs on backs.deal_key = sn.deal_key and backs.snap_at = sn.snap_at
+left join earlier on earlier.deal_key = sn.deal_key and earlier.snap_at = sn.snap_at
 left join acts on acts.deal_key = sn.deal_key and acts.snap_at = sn.snap_at
 left join rep_closed on rep_closed.snap_at = sn.snap_at and rep_closed.rep_key = sn.rep_key
 left join rep_amount on rep_amount.snap_at = sn.snap_at and rep_amount.rep_key = sn.rep_key
@@ -183,7 +197,8 @@ class FeatureTable:
     closed_at: list[datetime | None] = field(default_factory=list)
     won: list[bool | None] = field(default_factory=list)
     ids: dict[str, list[Any]] = field(default_factory=dict)  # source_name, crm, source_deal_id
-    numeric: dict[str, list[float | None]] = field(default_factory=dict)
+    # lists (None: missing) from the warehouse, or float64 arrays (NaN: missing) from Arrow
+    numeric: dict[str, Any] = field(default_factory=dict)
     categorical: dict[str, list[str]] = field(default_factory=dict)
     facts: dict[str, list[Any]] = field(default_factory=dict)  # raw values for the reasons
 
@@ -192,9 +207,13 @@ class FeatureTable:
 
     def take(self, rows: Sequence[int]) -> FeatureTable:
         pick = list(rows)
+        index = np.asarray(pick, dtype=np.int64)
 
-        def cut(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
-            return {name: [values[i] for i in pick] for name, values in columns.items()}
+        def cut(columns: dict[str, Any]) -> dict[str, Any]:
+            return {
+                name: values[index] if isinstance(values, np.ndarray) else [values[i] for i in pick]
+                for name, values in columns.items()
+            }
 
         return FeatureTable(
             [self.deal_key[i] for i in pick],
@@ -227,22 +246,38 @@ class FeatureTable:
     @classmethod
     def from_arrow(cls, table: pa.Table, dimensions: Sequence[str] = ()) -> FeatureTable:
         """The inverse of :meth:`to_arrow`: how a benchmark or a recovery test hands the model
-        rows it built itself (ids and facts may be left out; reasons then say less)."""
-        data = table.to_pydict()
+        rows it built itself (ids and facts may be left out; reasons then say less).
+
+        Numeric columns become float64 arrays (missing: NaN) and each category's text is one
+        shared string per level: a million rows then take a few hundred MB, not gigabytes."""
         n = table.num_rows
         blank: list[Any] = [None] * n
+
+        def column(name: str) -> list[Any]:
+            return table.column(name).to_pylist() if name in table.column_names else blank
+
+        def floats(name: str) -> np.ndarray:
+            values = table.column(name).cast(pa.float64()).fill_null(float("nan"))
+            return values.to_numpy()
+
+        def texts(name: str) -> list[str]:
+            if name not in table.column_names:
+                return [""] * n
+            encoded = table.column(name).combine_chunks().dictionary_encode()
+            levels = [v or "" for v in encoded.dictionary.to_pylist()]
+            codes = encoded.indices.fill_null(-1).to_numpy()
+            shared = np.array([*levels, ""], dtype=object)  # code -1 (null) -> ""
+            return shared[codes].tolist()
+
         return cls(
-            data["deal_key"],
-            data["at"],
-            data.get("closed_at", blank),
-            data["won"],
-            {k: data.get(k, blank) for k in ("source_name", "crm", "source_deal_id")},
-            {k: data[k] for k in NUMERIC},
-            {
-                k: [v or "" for v in data.get(k, [""] * n)]
-                for k in (*CATEGORICAL, *(f"dim_{d}" for d in dimensions))
-            },
-            {k: data.get(k, blank) for k in FACTS},
+            column("deal_key"),
+            column("at"),
+            column("closed_at"),
+            column("won"),
+            {k: column(k) for k in ("source_name", "crm", "source_deal_id")},
+            {k: floats(k) for k in NUMERIC},
+            {k: texts(k) for k in (*CATEGORICAL, *(f"dim_{d}" for d in dimensions))},
+            {k: column(k) for k in FACTS},
         )
 
 
@@ -250,6 +285,10 @@ def _days(later: datetime | None, earlier: datetime | None) -> float | None:
     if later is None or earlier is None:
         return None
     return max((later - earlier).total_seconds() / 86400.0, 0.0)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _log_ratio(value: float | None, median: float | None) -> float | None:
@@ -314,9 +353,11 @@ def _append(table: FeatureTable, row: Any, dims: dict[str, str], dimensions: Seq
     amount = row["amount_base"]
     values: dict[str, float | None] = {
         "stage_dwell_ratio": math.log1p(days_in_stage / norm) if norm and norm > 0 else None,
+        "earlier_dwell": _float(row["earlier_dwell"]),
         "deal_age_days": math.log1p(_days(at, row["created_at"]) or 0.0),
         "backward_moves": float(row["backward_moves"] or 0),
         **{f"{k}s_30d": math.log1p(float(row[f"{k}s_30d"] or 0)) for k in ACTIVITY_TYPES},
+        "activities_to_date": math.log1p(float(row["activities_to_date"] or 0)),
         "days_since_activity": math.log1p(since) if since is not None else None,
         "rep_win_rate": (int(row["rep_won"] or 0) / rep_closed) if rep_closed else None,
         "rep_closed": math.log1p(rep_closed),

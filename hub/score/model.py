@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -20,7 +21,7 @@ import numpy as np
 
 from hub.score.features import NUMERIC, FeatureTable
 
-REGULARISATION_C = 0.5  # inverse L2 strength on standardised features
+REGULARISATION_C = 0.1  # inverse L2 strength on standardised features
 MIN_LEVEL_ROWS = 10  # a category level seen less often is folded into "other" (all zeros)
 CALIBRATION_SHARE = 0.2  # the latest closes, by close time, that calibrate the fit
 MIN_CALIBRATION_ROWS = 40
@@ -57,23 +58,23 @@ class ScoreModel:
         return out
 
     def encode(self, table: FeatureTable) -> np.ndarray:
+        """The model matrix, filled in place (one float64 array, no per-block copies)."""
         n = len(table)
-        blocks = []
+        width = len(self.numeric) + sum(len(levels) for levels in self.levels.values())
+        x = np.zeros((n, width))
         for j, name in enumerate(self.numeric):
-            raw = np.array(
-                [self.medians[j] if v is None else v for v in table.numeric[name]], dtype=float
-            ).reshape(n)
-            blocks.append(((raw - self.means[j]) / self.stds[j]).reshape(n, 1))
+            raw = _floats(table.numeric[name])
+            x[:, j] = (np.where(np.isnan(raw), self.medians[j], raw) - self.means[j]) / self.stds[j]
+        start = len(self.numeric)
         for name, levels in self.levels.items():
-            values = table.categorical.get(name, [""] * n)
-            index = {level: k for k, level in enumerate(levels)}
-            block = np.zeros((n, len(levels)))
-            for i, value in enumerate(values):
-                k = index.get(value)
-                if k is not None:
-                    block[i, k] = 1.0
-            blocks.append(block)
-        return np.hstack(blocks) if blocks else np.zeros((n, 0))
+            values = table.categorical.get(name)
+            if values is not None and levels:
+                index = {level: k for k, level in enumerate(levels)}
+                codes = np.fromiter((index.get(v, -1) for v in values), dtype=np.int64, count=n)
+                rows = np.flatnonzero(codes >= 0)
+                x[rows, start + codes[rows]] = 1.0
+            start += len(levels)
+        return x
 
     # -- prediction ------------------------------------------------------------------------
     def logits(self, x: np.ndarray) -> np.ndarray:
@@ -109,21 +110,25 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
 
 
+def _floats(values: Sequence[float | None] | np.ndarray) -> np.ndarray:
+    """A numeric column as float64, missing values (None) as NaN."""
+    return np.asarray(values, dtype=float)
+
+
 def _encoding(table: FeatureTable) -> ScoreModel:
     medians, means, stds = [], [], []
     for name in NUMERIC:
-        present = [v for v in table.numeric[name] if v is not None]
-        median = float(np.median(present)) if present else 0.0
-        filled = np.array([median if v is None else v for v in table.numeric[name]], dtype=float)
+        raw = _floats(table.numeric[name])
+        present = raw[~np.isnan(raw)]
+        median = float(np.median(present)) if len(present) else 0.0
+        filled = np.where(np.isnan(raw), median, raw)
         medians.append(median)
         means.append(float(filled.mean()) if len(filled) else 0.0)
         std = float(filled.std()) if len(filled) else 0.0
         stds.append(std if std > 1e-9 else 1.0)
     levels = {}
     for name, values in table.categorical.items():
-        counts: dict[str, int] = {}
-        for value in values:
-            counts[value] = counts.get(value, 0) + 1
+        counts = Counter(values)
         levels[name] = sorted(v for v, c in counts.items() if c >= MIN_LEVEL_ROWS and v)
     return ScoreModel(list(NUMERIC), medians, means, stds, levels, [], 0.0, [])
 

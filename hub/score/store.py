@@ -31,7 +31,7 @@ from hub.score.tables import (
 from hub.warehouse import Warehouse
 from models.config import HubConfig
 
-FEATURE_VERSION = "1"  # bump when features.py changes meaning: cached models are then refitted
+FEATURE_VERSION = "2"  # bump when features.py changes meaning: cached models are then refitted
 REASON_MAX = 250  # characters the CRMs' reason fields hold
 
 

@@ -208,7 +208,32 @@ def table_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
                 ],
                 problems,
             )
+    _score_table_problems(tables, exp, problems)
     return problems
+
+
+def _score_table_problems(tables: dict[str, Any], exp: dict[str, Any], problems: list[str]) -> None:
+    """The backtest table and the calibration table against the stored predictions."""
+    backtest = {
+        (parse_key(_v(r["cutoff"])), _v(r["model"])): r for r in tables.get("score_backtest", [])
+    }
+    if set(backtest) != set(exp["score_backtest"]):
+        problems.append(f"score_backtest rows: page {sorted(backtest)}")
+    for key, row in backtest.items():
+        if key in exp["score_backtest"]:
+            columns = ["n_scored", "n_won", "brier", "log_loss"]
+            _check_row("score_backtest", key, row, exp["score_backtest"][key], columns, problems)
+    calibration = {
+        (_v(r["model"]), int(_v(r["decile"]) or 0)): r for r in tables.get("score_calibration", [])
+    }
+    if set(calibration) != set(exp["score_calibration"]):
+        problems.append(f"score_calibration rows: page {sorted(calibration)}")
+    for key, row in calibration.items():
+        if key in exp["score_calibration"]:
+            columns = ["n", "mean_predicted", "observed_rate"]
+            _check_row(
+                "score_calibration", key, row, exp["score_calibration"][key], columns, problems
+            )
 
 
 def _facts(figure: str, page: dict[str, str], mart: dict[str, Any], problems: list[str]) -> None:
@@ -504,4 +529,30 @@ def chart_problems(content: dict[str, Any], exp: dict[str, Any]) -> list[str]:
     if totals != mart_totals:
         problems.append(f"rep activity chart {totals}, mart {mart_totals}")
     _cross_crm_chart_problems(content, exp, problems)
+    # deal score: Brier per cutoff for each forecast; calibration points per forecast
+    backtest = exp["score_backtest"]
+    for model in sorted({m for _, m in backtest}):
+        cutoffs = sorted(c for c, m in backtest if m == model)
+        trace = traces("score_backtest").get(model, {"x": [], "y": []})
+        if trace["x"] != [c.isoformat() for c in cutoffs]:
+            problems.append(f"score_backtest chart {model}: cutoffs {trace['x']}")
+        check(
+            f"score_backtest chart {model}",
+            trace["y"],
+            [backtest[(c, model)]["brier"] for c in cutoffs],
+        )
+    calibration = exp["score_calibration"]
+    for model in sorted({m for m, _ in calibration}):
+        tenths = sorted(d for m, d in calibration if m == model)
+        trace = traces("score_calibration").get(model, {"x": [], "y": []})
+        check(
+            f"score_calibration chart {model} predicted",
+            trace["x"],
+            [calibration[(model, d)]["mean_predicted"] for d in tenths],
+        )
+        check(
+            f"score_calibration chart {model} observed",
+            trace["y"],
+            [calibration[(model, d)]["observed_rate"] for d in tenths],
+        )
     return problems

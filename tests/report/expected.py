@@ -105,6 +105,7 @@ def expected(
         cycle = _all(
             conn, f"SELECT * FROM {M}.sales_cycle WHERE outcome = 'won' AND source_name = '*'"
         )
+        score = _score_backtest(conn)
 
     existing = [d for d in deals if not d["is_deleted"] and d["created_at"] <= d["as_of"]]
     resolved = bool(deals) and "is_duplicate" in deals[0]
@@ -227,6 +228,7 @@ def expected(
         ],
         "rep_activity": rep_activity,
         "reps": reps,
+        **score,
     }
 
 
@@ -310,6 +312,57 @@ def _by_dimension(
             "median_won_cycle_days": statistics.median(cycles) if cycles else None,
         }
     return out
+
+
+def _score_backtest(conn: sa.Connection) -> dict[str, Any]:
+    """The latest backtest's figures recomputed from its stored predictions: Brier, log loss
+    and n per cutoff x model; per model x tenth of the predicted range, over every cutoff."""
+    has = _all(
+        conn,
+        "SELECT count(*) AS n FROM information_schema.tables "
+        "WHERE table_schema = 'hub_meta' AND table_name = 'hub_score_predictions'",
+    )[0]["n"]
+    latest = (
+        _all(
+            conn,
+            "SELECT run_id FROM hub_meta.hub_score_backtests "
+            "ORDER BY run_at DESC, run_id DESC LIMIT 1",
+        )
+        if has
+        else []
+    )
+    if not latest:
+        return {"score_backtest": {}, "score_calibration": {}}
+    predictions = _all(
+        conn,
+        "SELECT cutoff, model, predicted, won FROM hub_meta.hub_score_predictions "
+        "WHERE run_id = :r",
+        r=latest[0]["run_id"],
+    )
+    groups: dict[tuple[Any, str], list[tuple[float, bool]]] = {}
+    tenths: dict[tuple[str, int], list[tuple[float, bool]]] = {}
+    for r in predictions:
+        p, won = float(r["predicted"]), bool(r["won"])
+        groups.setdefault((r["cutoff"].date(), r["model"]), []).append((p, won))
+        tenths.setdefault((r["model"], min(int(p * 10), 9)), []).append((p, won))
+    backtest = {}
+    for key, pairs in groups.items():
+        clipped = [(min(max(p, 1e-3), 1 - 1e-3), w) for p, w in pairs]
+        backtest[key] = {
+            "n_scored": len(pairs),
+            "n_won": sum(w for _, w in pairs),
+            "brier": sum((p - w) ** 2 for p, w in pairs) / len(pairs),
+            "log_loss": -sum(math.log(p if w else 1 - p) for p, w in clipped) / len(pairs),
+        }
+    calibration = {
+        key: {
+            "n": len(pairs),
+            "mean_predicted": sum(p for p, _ in pairs) / len(pairs),
+            "observed_rate": sum(w for _, w in pairs) / len(pairs),
+        }
+        for key, pairs in tenths.items()
+    }
+    return {"score_backtest": backtest, "score_calibration": calibration}
 
 
 # ----- comparing ------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ CHARTS = {
     "coverage",
     "rep_activity",
     "duplicates",
+    "score_backtest",
+    "score_calibration",
 }
 
 
@@ -41,8 +43,10 @@ def shown_charts(exp: dict) -> set[str]:
 
 def empty_charts(exp: dict) -> set[str]:
     """Charts drawn as a message ("No data: ..."), without data: the duplicates chart when no
-    deal is shared, the coverage chart without quotas."""
-    return {k for k in ("duplicates", "coverage") if not exp[k]}
+    deal is shared, the coverage chart without quotas, the score's two without a backtest."""
+    return {
+        k for k in ("duplicates", "coverage", "score_backtest", "score_calibration") if not exp[k]
+    }
 
 
 class _Refs(HTMLParser):

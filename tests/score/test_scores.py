@@ -76,3 +76,30 @@ def test_two_fits_on_one_table_are_identical_and_read_no_future(driven_book: Boo
         assert table.categorical["canonical_stage"][i] == (
             "qualification" if deal.qualified_at.replace(tzinfo=None) <= at else "prospecting"
         )
+
+
+def test_a_transform_whose_scoring_fails_is_recorded_failed_with_the_error(tmp_path) -> None:
+    """dbt built every model, then writing the scores raised: the marts and the scores are
+    not one complete set, so the record says failed (with why), never 'running' (killed)."""
+    import pytest
+    import sqlalchemy as sa
+
+    from hub.pull import run_pull
+    from hub.transform import run_transform
+    from hub.warehouse.builds import last_build
+    from models.config import load_config
+    from tests.score.world import write_book
+
+    path, _ = write_book(tmp_path, n=200)
+    config = load_config(path)
+    assert all(run.status == "ok" for run in run_pull(config))
+    with Warehouse(config).connect() as conn:  # a fit cache left by some other version
+        conn.execute(sa.text("CREATE SCHEMA IF NOT EXISTS hub_meta"))
+        conn.execute(sa.text("CREATE TABLE hub_meta.hub_score_models (fingerprint varchar)"))
+    with pytest.raises(Exception, match="model_json"):
+        run_transform(config)
+    with Warehouse(config).connect() as conn:
+        build = last_build(conn)
+    assert build is not None and build.status == "failed" and build.finished_at is not None
+    assert build.error is not None and build.error.startswith("deal scores: ")
+    assert "model_json" in build.error and build.models_built and build.models_built > 20
