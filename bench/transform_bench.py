@@ -145,6 +145,7 @@ def run_warehouse(
             "step": step,
             "command": f"hub {command}",
             "seconds": measured.seconds,
+            "hub_cpu_s": measured.cpu_s,  # the hub process only: PostgreSQL works in its own
             "peak_rss_mb": measured.peak_rss_mb,
             "exit": measured.returncode,
             "load_avg_before": load_before,
