@@ -8,13 +8,15 @@
     python -m bench sandbox            # hub pull per CRM sandbox, 100k deals / 500k activities
     python -m bench limits             # rate-limit efficiency per CRM at the vendors' limits
     python -m bench scale              # hub sync of 1M deals / 5M activities from 3 sandboxes
+    python -m bench transform          # full transform vs no-change and 1 %-changed syncs,
+                                       # 1M deals / 5M activities, DuckDB and PostgreSQL
     python -m bench sandbox --with-scale   # then hub sync of the same three sandboxes
     python -m bench score              # deal score fit on 1M closed deals (issue #20)
     python -m bench peers              # Airbyte's sources vs hub pull, same sandboxes, 2k deals
                                        # (not in "all": it installs the peers from PyPI)
 
 Sizes can be overridden (--deals, --activities-per-deal; --seconds for limits). Modules:
-``csv_bench``, ``sandbox_bench``, ``limits_bench``, ``scale_bench``, ``score_bench``, ``peers`` (with
+``csv_bench``, ``sandbox_bench``, ``limits_bench``, ``scale_bench``, ``transform_bench``, ``score_bench``, ``peers`` (with
 ``redirect``, which routes the peers' vendor hosts to the sandboxes); ``serve`` runs one
 sandbox process; ``minimum`` holds the page-size minimum formulas; ``common`` the plumbing.
 Results are recorded by hand in docs/benchmarks.md (machine and date on every figure).
@@ -25,11 +27,25 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import csv_bench, limits_bench, peers, sandbox_bench, scale_bench, score_bench
+from bench import (
+    csv_bench,
+    limits_bench,
+    peers,
+    sandbox_bench,
+    scale_bench,
+    score_bench,
+    transform_bench,
+)
 from bench.common import emit, machine
 
-# "all"; peers only by name (it installs from PyPI)
-BENCHES = ("csv", "sandbox", "limits", "scale", "score")
+BENCHES = (
+    "csv",
+    "sandbox",
+    "limits",
+    "scale",
+    "transform",
+    "score",
+)  # "all"; peers only by name (it installs from PyPI)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -65,6 +81,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--vs-duckdb",
         action="store_true",
         help="csv: hub pull vs DuckDB's read_csv of the same files (rows/s, ratio); no transform",
+    )
+    parser.add_argument(
+        "--warehouse",
+        action="append",
+        choices=transform_bench.WAREHOUSES,
+        help="transform: only this warehouse (repeatable; default both)",
+    )
+    parser.add_argument(
+        "--changed-share",
+        type=float,
+        default=0.01,
+        help="transform: share of deals changed before the last sync (default 0.01)",
     )
     parser.add_argument("--keep", help="folder to keep data and warehouses in")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
@@ -147,6 +175,15 @@ def main(argv: list[str] | None = None) -> None:
             activities_per_deal=s["activities_per_deal"],
             keep=keep and f"{keep}/scale",
             transform=not args.no_transform,
+        )
+    if "transform" in which:
+        s = sizes(args, transform_bench)
+        transform_bench.run(
+            deals=int(s["deals"]),
+            activities_per_deal=s["activities_per_deal"],
+            keep=keep and f"{keep}/transform",
+            warehouses=tuple(args.warehouse or transform_bench.WAREHOUSES),
+            changed_share=args.changed_share,
         )
     if "score" in which:
         score_bench.run(deals=int(sizes(args, score_bench)["deals"]))

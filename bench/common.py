@@ -66,6 +66,7 @@ class Measured:
     returncode: int
     stdout: str = ""
     stderr: str = ""
+    cpu_s: float = 0.0  # the process's own user + system CPU: steadier than wall time under load
 
 
 def run_measured(
@@ -106,7 +107,10 @@ def run_measured(
         out.seek(0)
         text = out.read()
     out_path.unlink(missing_ok=True)
-    return Measured(round(seconds, 1), round(usage.ru_maxrss / 1024), proc.returncode, text)
+    cpu_s = round(usage.ru_utime + usage.ru_stime, 1)
+    return Measured(
+        round(seconds, 1), round(usage.ru_maxrss / 1024), proc.returncode, text, cpu_s=cpu_s
+    )
 
 
 @dataclass

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 # dlt logs what it then raises (with tracebacks); the hub says it once, in one line.
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
@@ -34,6 +34,9 @@ from rich.text import Text
 from connectors.values import as_utc
 from models.config import HubConfig, load_config
 from models.errors import ConfigError, HubError
+
+if TYPE_CHECKING:
+    from hub.profile import Profile
 
 # Nor the traceback sqlalchemy's pool logs when it cannot reset a connection a full disk
 # broke, nor "--- Logging error ---" when dbt cannot write its log file (a full disk): the
@@ -196,7 +199,9 @@ def generate(
 # ----- pull / transform / sync ---------------------------------------------------------------
 
 
-def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
+def _pull(
+    cfg: HubConfig, only: list[str] | None, full_refresh: bool, profile: Profile | None = None
+) -> int:
     from hub.pull import overall_exit_code, run_pull
 
     with Progress(
@@ -235,6 +240,8 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
         results = run_pull(
             cfg, only=only, full_refresh=full_refresh, on_source_start=start, on_source_done=done
         )
+    if profile is not None:
+        profile.add_pull(results)
     for run in results:
         for warning in run.stats.warnings:
             err_console.print(
@@ -250,8 +257,12 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
     return overall_exit_code(results)
 
 
-def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
+def _transform(cfg: HubConfig, as_of: datetime | None, profile: Profile | None = None) -> None:
+    import time
+
     from hub.transform import run_transform
+
+    started, since = time.perf_counter(), time.time()
 
     with Progress(
         TextColumn("transform"),
@@ -264,6 +275,9 @@ def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
         result = run_transform(
             cfg, as_of=as_of, on_node=lambda _id, _status: progress.advance(task)
         )
+    if profile is not None:
+        wall = time.perf_counter() - started
+        profile.add_transform(wall, result.duration_s, cfg.hub_dir / "dbt" / "target", since)
     console.print(
         f"transform: {result.models} models, {result.tests} tests passed at as_of "
         f"{result.as_of} in {result.duration_s:.1f}s",
@@ -274,6 +288,22 @@ def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
         err_console.print(
             f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
         )
+
+
+def _end_profile(cfg: HubConfig, profile: Profile, *, show: bool) -> None:
+    """Record the run's profile in hub_meta.hub_profile; print it with --profile."""
+    from hub.profile import record, render
+
+    profile.finish()
+    try:
+        record(cfg, profile)
+    except Exception as exc:  # noqa: BLE001 - the run itself is done; say so, keep its exit code
+        err_console.print(
+            Text(f"warning: the run's profile was not recorded: {str(exc).splitlines()[0][:200]}"),
+            highlight=False,
+        )
+    if show:
+        console.print(render(profile))
 
 
 def _print_undated(cfg: HubConfig) -> None:
@@ -309,6 +339,15 @@ SourcesOption = Annotated[
     list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
 ]
 FullRefreshOption = Annotated[bool, typer.Option(help="Re-read everything, ignoring cursors.")]
+ProfileOption = Annotated[
+    bool,
+    typer.Option(
+        "--profile",
+        help="Print seconds per step when done: per source extract, normalize, load; the "
+        "transform's preparation and each dbt model. Every run records them ('hub status "
+        "--profile' shows the last).",
+    ),
+]
 AsOfOption = Annotated[
     datetime | None, typer.Option(help="Compute metrics at this instant (default: hub.yml or now).")
 ]
@@ -320,19 +359,37 @@ def pull(
     source: SourcesOption = None,
     full_refresh: FullRefreshOption = False,
     wait: WaitOption = 0.0,
+    profile: ProfileOption = False,
 ) -> None:
     """Pull every source (or --source NAME) into the warehouse."""
-    code = _guard(lambda: _pull(_load(config), source, full_refresh))
-    raise typer.Exit(code)
+    from hub.profile import Profile
+
+    def body() -> int:
+        cfg, steps = _load(config), Profile("pull")
+        code = _pull(cfg, source, full_refresh, steps)
+        _end_profile(cfg, steps, show=profile)
+        return code
+
+    raise typer.Exit(_guard(body))
 
 
 @app.command()
 def transform(
-    config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None, wait: WaitOption = 0.0
+    config: ConfigOption = Path("hub.yml"),
+    as_of: AsOfOption = None,
+    wait: WaitOption = 0.0,
+    profile: ProfileOption = False,
 ) -> None:
     """Rebuild stage history and every mart with dbt (no pull); prints warnings, e.g. a hub.yml
     account override naming no account."""
-    _guard(lambda: _transform(_load(config), as_utc(as_of)))
+    from hub.profile import Profile
+
+    def body() -> None:
+        cfg, steps = _load(config), Profile("transform")
+        _transform(cfg, as_utc(as_of), steps)
+        _end_profile(cfg, steps, show=profile)
+
+    _guard(body)
 
 
 @app.command()
@@ -349,31 +406,38 @@ def sync(
         ),
     ] = False,
     wait: WaitOption = 0.0,
+    profile: ProfileOption = False,
 ) -> None:
     """Pull every source, then transform. Exit 3 when some sources failed. Says which native
     stages are unmapped and which stage_map keys match no native stage."""
     from hub.locks import holding_warehouse
+    from hub.profile import Profile
 
     def body() -> int:
-        cfg = _load(config)
+        cfg, steps = _load(config), Profile("sync")
         with holding_warehouse(cfg, "sync"):  # no other run between the steps
-            code = _pull(cfg, source, full_refresh)
-            if code == 1:
-                return code
-            if _warn_stages(cfg) and strict_stages:
-                err_console.print(
-                    "[red]error:[/red] unmapped native stages and --strict-stages: not "
-                    "transformed; map them under the source's stage_map in hub.yml "
-                    "('hub stages' lists them)",
-                    highlight=False,
-                )
-                return 1
-            _transform(cfg, as_utc(as_of))
-            _print_undated(cfg)
-            if cfg.push.auto:
-                from hub.push.render import push_command
+            code = steps_of(cfg, steps)
+            _end_profile(cfg, steps, show=profile)
+        return code
 
-                code = max(code, push_command(cfg, console, source, apply=True))
+    def steps_of(cfg: HubConfig, steps: Profile) -> int:
+        code = _pull(cfg, source, full_refresh, steps)
+        if code == 1:
+            return code
+        if _warn_stages(cfg) and strict_stages:
+            err_console.print(
+                "[red]error:[/red] unmapped native stages and --strict-stages: not "
+                "transformed; map them under the source's stage_map in hub.yml "
+                "('hub stages' lists them)",
+                highlight=False,
+            )
+            return 1
+        _transform(cfg, as_utc(as_of), steps)
+        _print_undated(cfg)
+        if cfg.push.auto:
+            from hub.push.render import push_command
+
+            code = max(code, push_command(cfg, console, source, apply=True))
         return code
 
     raise typer.Exit(_guard(body))
@@ -405,6 +469,12 @@ def status(
             help="Show quarantined records of SOURCE in line order, each reason written once."
         ),
     ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile", help="Show where the last pull, transform or sync spent its time."
+        ),
+    ] = False,
 ) -> None:
     """Last runs: rows per table, requests, quarantined rows, durations, warnings; unmapped
     native stages; undated deals; whether the marts are one complete build."""
@@ -412,6 +482,16 @@ def status(
 
     def body() -> None:
         cfg = _load(config)
+        if profile:
+            from hub.profile import latest, render
+
+            last = latest(cfg)
+            if last is None:
+                console.print("no profile recorded yet; run 'hub sync'")
+            else:
+                console.print(Text(f"started {str(last.started_at)[:19]} UTC"))
+                console.print(render(last))
+            return
         if quarantine:
             cfg.source(quarantine)
             groups, total = quarantine_groups(cfg, quarantine, limit)

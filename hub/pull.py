@@ -28,6 +28,7 @@ from connectors.http import RequestStats
 from connectors.registry import get_connector
 from hub import packages
 from hub.locks import hold, pipeline_lock
+from hub.profile import dlt_step_seconds, timed
 from hub.warehouse import Warehouse, dataset_name, hub_runs
 from hub.warehouse.disk import DiskFull, FullDisk, dir_bytes, disk_full_error, find_disk_full, mb
 from hub.warehouse.meta import ensure_hub_tables
@@ -56,6 +57,7 @@ class SourceRun:
     notes: list[str] = field(default_factory=list)  # the connector's ctx.notes
     traceback: str | None = None  # of a failure, tokens scrubbed; shown by 'hub --debug'
     set_aside_packages: int = 0  # broken load packages moved out; the source was re-read
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step (hub.profile)
 
 
 def new_run_id() -> str:
@@ -128,9 +130,10 @@ def _pull_source(
     try:
         connector = get_connector(source.kind)
         pipeline = pipeline_for(config, warehouse, source.name)
-        recovery = packages.prepare(
-            pipeline, config.hub_dir / "set-aside" / source.name, full_refresh=full_refresh
-        )
+        with timed(run.steps, "pending packages"):
+            recovery = packages.prepare(
+                pipeline, config.hub_dir / "set-aside" / source.name, full_refresh=full_refresh
+            )
         run.recovered_packages = recovery.finished
         run.set_aside_packages = len(recovery.set_aside)
         ctx = connector.context(
@@ -149,11 +152,12 @@ def _pull_source(
         file_format: Any = "parquet" if warehouse.kind == "duckdb" else None
         pipeline.run(connector.build_source(ctx), loader_file_format=file_format)
         trace = pipeline.last_trace
+        run.steps.update(dlt_step_seconds(trace))
         normalize_info = trace.last_normalize_info if trace else None
         counts = dict(normalize_info.row_counts) if normalize_info else {}
         run.rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
         run.quarantined = run.rows.pop("quarantine", 0)
-        with warehouse.connect() as conn:
+        with timed(run.steps, "after load"), warehouse.connect() as conn:
             # Steps the connector asked for (ctx.after_load) see the loaded tables first, so
             # the observations skip what they changed (e.g. deals they marked deleted).
             for step in ctx.post_load:

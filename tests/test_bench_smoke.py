@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bench import __main__ as cli
-from bench import csv_bench, limits_bench, sandbox_bench, scale_bench, score_bench
+from bench import csv_bench, limits_bench, sandbox_bench, scale_bench, score_bench, transform_bench
 from connectors.registry import sandbox_class
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -27,7 +27,7 @@ def _number(value: Any) -> bool:
 
 
 def test_cli_parses_every_mode_and_quick() -> None:
-    for which in ("csv", "sandbox", "limits", "scale", "score", "all"):
+    for which in ("csv", "sandbox", "limits", "scale", "transform", "score", "all"):
         args = cli.parse([which, "--quick"])
         assert args.which == which and args.quick
     assert cli.parse([]).which == "all"  # make bench = python -m bench = the full set
@@ -36,6 +36,11 @@ def test_cli_parses_every_mode_and_quick() -> None:
         "activities_per_deal": 5.0,
     }
     assert cli.sizes(cli.parse(["scale"]), scale_bench)["deals"] == 1_000_000
+    assert cli.sizes(cli.parse(["transform"]), transform_bench) == {
+        "deals": 1_000_000,
+        "activities_per_deal": 5.0,
+    }
+    assert cli.parse(["transform", "--warehouse", "postgres"]).warehouse == ["postgres"]
 
 
 def test_page_minimum_formulas() -> None:
@@ -122,6 +127,63 @@ def test_scale_entry_point(tmp_path: Path) -> None:
     assert record["deals"] == 90
     assert record["requests"] == sum(p["requests"] for p in record["per_crm"].values())
     assert record["requests_vs_minimum"] >= 1.0 and record["peak_rss_mb"] > 0
+
+
+def test_transform_entry_point(tmp_path: Path) -> None:
+    records = transform_bench.run(
+        deals=150, activities_per_deal=1.0, keep=str(tmp_path), warehouses=("duckdb",)
+    )
+    export, *steps = records
+    assert export["step"] == "export" and export["rows"]["deals"] == 150
+    assert [r["step"] for r in steps] == [
+        "build",
+        "full_transform",
+        "no_change_sync",
+        "changed_sync",
+    ]
+    full = steps[1]
+    for r in steps:
+        assert r["exit"] == 0 and r["warehouse"] == "duckdb", r
+        assert _number(r["seconds"]) and _number(r["hub_cpu_s"]) and r["peak_rss_mb"] > 0
+        assert len(r["load_avg_before"]) == len(r["load_avg_after"]) == 3
+        assert r["profile"]["total"] > 0 and "other" in r["profile"]
+        if r["step"] != "build":  # every transform builds every model, with its time
+            assert r["models"] > 40 and r["tests"] > 0
+            assert r["profile"]["transform: dbt"] > 0 and r["slowest_models"]
+        if r["step"] in transform_bench.TARGETS:
+            assert r["ratio_to_full"] == round(r["seconds"] / full["seconds"], 3)
+            assert r["target"] == transform_bench.TARGETS[r["step"]]
+    assert steps[3]["changed"] == {"moved": 1, "new": 1, "deleted": 1}  # 1 % of 150, at least 3
+    # The kept export is unchanged (the edits replaced the warehouse's links), and reused.
+    assert sum(1 for _ in (tmp_path / "export" / "deals.csv").open()) == 151
+    again = transform_bench.ensure_export(tmp_path / "export", 150, 1.0)[1]
+    assert again["reused"]
+
+
+def test_change_deals_edits_one_percent(tmp_path: Path) -> None:
+    """The 1 % change, checked row by row against the file before it."""
+    import csv
+
+    from hub.generate import generate
+
+    generate(tmp_path, seed=3, deals=1000, activities_per_deal=0.0, write_config=False)
+    before = {r["deal_id"]: r for r in csv.DictReader((tmp_path / "deals.csv").open())}
+    history_before = (tmp_path / "stage_history.csv").read_text().splitlines()
+    changed = transform_bench.change_deals(tmp_path, 0.01, seed=7)
+    assert changed == {"moved": 6, "new": 2, "deleted": 2}
+    after = {r["deal_id"]: r for r in csv.DictReader((tmp_path / "deals.csv").open())}
+    assert len(set(before) - set(after)) == 2
+    new = set(after) - set(before)
+    assert len(new) == 2 and all(after[d]["stage"] == "Prospecting" for d in new)
+    moved = [d for d in set(before) & set(after) if before[d] != after[d]]
+    assert len(moved) == 6
+    for deal in moved:
+        assert before[deal]["status"] == "open"
+        assert after[deal]["stage"] == transform_bench.NEXT_STAGE[before[deal]["stage"]]
+    history_after = (tmp_path / "stage_history.csv").read_text().splitlines()
+    assert history_after[: len(history_before)] == history_before
+    added = {line.split(",")[0] for line in history_after[len(history_before) :]}
+    assert added == set(moved) | new
 
 
 def test_module_quick_run_prints_json_lines(tmp_path: Path) -> None:

@@ -1,0 +1,321 @@
+"""Transform at scale (issue #19): a full transform, a no-change sync and a sync after 1 % of
+deals changed, of one CSV export, on DuckDB and on PostgreSQL.
+
+    python -m bench transform                      # 1M deals / 5M activities, both warehouses
+    python -m bench transform --warehouse duckdb   # one warehouse (repeatable)
+    python -m bench transform --keep DIR           # the export in DIR/export is made once, reused
+
+Per warehouse, each step is the real command line in its own process (wall time, peak RSS),
+run with ``--profile``; its profile is read back from ``hub_meta.hub_profile``:
+
+1. ``build``: ``hub pull`` of the export into a fresh warehouse (not a figure of the issue);
+2. ``full_transform``: ``hub transform``, the yardstick of the ratios;
+3. ``no_change_sync``: ``hub sync`` with nothing changed (target: at most 10 % of 2);
+4. ``changed_sync``: ``hub sync`` after ``--changed-share`` of the deals changed in the CSV
+   files: stage moves (with their history rows), new deals, deals gone from the full-snapshot
+   deals file (target: at most 25 % of 2).
+
+The export is never edited: each warehouse reads hard links of its files, and an edited file
+replaces its link. PostgreSQL comes from ``HUB_BENCH_PG_HOST``, ``_PORT``, ``_USER``,
+``_PASSWORD`` (else the test server's ``HUB_TEST_PG_*``); the bench drops and creates the
+database ``hub_bench`` there. Without a server the PostgreSQL half is skipped, and says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.common import emit, hub_executable, run_measured
+
+FULL = {"deals": 1_000_000, "activities_per_deal": 5.0}
+QUICK = {"deals": 300, "activities_per_deal": 2.0}
+WAREHOUSES = ("duckdb", "postgres")
+TARGETS = {"no_change_sync": 0.10, "changed_sync": 0.25}  # issue #19: share of a full transform
+PG_DATABASE = "hub_bench"
+SHOWN_MODELS = 8  # slowest models per step in the output
+
+
+@dataclass(frozen=True)
+class PgServer:
+    host: str
+    port: int
+    user: str
+    password: str
+
+
+def pg_server() -> PgServer | None:
+    for prefix in ("HUB_BENCH_PG_", "HUB_TEST_PG_"):
+        values = {k: os.environ.get(prefix + k) for k in ("HOST", "PORT", "USER", "PASSWORD")}
+        if all(values.values()):
+            return PgServer(
+                str(values["HOST"]),
+                int(str(values["PORT"])),
+                str(values["USER"]),
+                str(values["PASSWORD"]),
+            )
+    return None
+
+
+def run(
+    *,
+    deals: int,
+    activities_per_deal: float,
+    keep: str | None = None,
+    warehouses: tuple[str, ...] = WAREHOUSES,
+    changed_share: float = 0.01,
+) -> list[dict[str, Any]]:
+    folder = Path(keep or tempfile.mkdtemp(prefix="hub-bench-transform-"))
+    export, generated = ensure_export(folder / "export", deals, activities_per_deal)
+    out = [emit({"bench": "transform", "step": "export", **generated})]
+    server = pg_server()
+    for kind in warehouses:
+        if kind == "postgres" and server is None:
+            out.append(
+                emit(
+                    {
+                        "bench": "transform",
+                        "warehouse": kind,
+                        "skipped": "no PostgreSQL server: set HUB_BENCH_PG_HOST, _PORT, _USER, "
+                        "_PASSWORD",
+                    }
+                )
+            )
+            continue
+        out += run_warehouse(kind, folder / kind, export, server, changed_share)
+    return out
+
+
+def ensure_export(
+    export: Path, deals: int, activities_per_deal: float
+) -> tuple[Path, dict[str, Any]]:
+    """Generate the CSV export once per size; a kept folder with the same size is reused."""
+    from hub.generate import generate
+
+    marker = export / ".bench-size"
+    wanted = f"{deals} {activities_per_deal} seed=1"
+    if marker.exists() and marker.read_text() == wanted:
+        return export, {"reused": str(export), "deals": deals}
+    shutil.rmtree(export, ignore_errors=True)
+    started = time.perf_counter()
+    generated = generate(export, seed=1, deals=deals, activities_per_deal=activities_per_deal)
+    marker.write_text(wanted)
+    return export, {
+        "seconds": round(time.perf_counter() - started, 1),
+        "rows": generated.export.row_counts,
+    }
+
+
+def run_warehouse(
+    kind: str, folder: Path, export: Path, server: PgServer | None, changed_share: float
+) -> list[dict[str, Any]]:
+    config = prepare_folder(kind, folder, export, server)
+    env = {"HUB_BENCH_PG_PASSWORD": server.password} if server else {}
+    os.environ.update(env)  # the profile is read back from here too
+    out: list[dict[str, Any]] = []
+    full_s: float | None = None
+    for step, command in (
+        ("build", "pull"),
+        ("full_transform", "transform"),
+        ("no_change_sync", "sync"),
+        ("changed_sync", "sync"),
+    ):
+        extra: dict[str, Any] = {}
+        if step == "changed_sync":
+            extra["changed"] = change_deals(folder / "data", changed_share, seed=7)
+        load_before = _load()
+        measured = run_measured(
+            [*hub_executable(), command, "--profile", "--config", str(config)],
+            cwd=folder,
+            env=env,
+        )
+        record: dict[str, Any] = {
+            "bench": "transform",
+            "warehouse": kind,
+            "step": step,
+            "command": f"hub {command}",
+            "seconds": measured.seconds,
+            "hub_cpu_s": measured.cpu_s,  # the hub process only: PostgreSQL works in its own
+            "peak_rss_mb": measured.peak_rss_mb,
+            "exit": measured.returncode,
+            "load_avg_before": load_before,
+            "load_avg_after": _load(),
+            **extra,
+        }
+        if step == "full_transform":
+            full_s = measured.seconds
+        if step in TARGETS and full_s:
+            record["ratio_to_full"] = round(measured.seconds / full_s, 3)
+            record["target"] = TARGETS[step]
+        if measured.returncode != 0:
+            record["output_tail"] = measured.stdout[-2000:]
+            out.append(emit(record))
+            break
+        record.update(profile_summary(config))
+        out.append(emit(record))
+    return out
+
+
+def _load() -> list[float]:
+    return [round(x, 1) for x in os.getloadavg()]
+
+
+def prepare_folder(kind: str, folder: Path, export: Path, server: PgServer | None) -> Path:
+    """A fresh hub folder: hard links of the export's files, hub.yml with the deals file
+    declared a full snapshot, a new warehouse (DuckDB file or PostgreSQL database)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    data = folder / "data"
+    data.mkdir(parents=True)
+    for path in export.iterdir():
+        if path.suffix == ".csv":
+            _link_or_copy(path, data / path.name)
+    hub_yml = yaml.safe_load((export / "hub.yml").read_text(encoding="utf-8"))
+    for source in hub_yml["sources"]:
+        for table, options in source["options"].items():
+            options["path"] = str(data / Path(options["path"]).name)
+            if table == "deals":
+                options["full_snapshot"] = True
+    if kind == "postgres":
+        assert server is not None
+        fresh_pg_database(server)
+        hub_yml["warehouse"] = {
+            "kind": "postgres",
+            "host": server.host,
+            "port": server.port,
+            "user": server.user,
+            "database": PG_DATABASE,
+            "password": "env:HUB_BENCH_PG_PASSWORD",
+        }
+    path = folder / "hub.yml"
+    path.write_text(yaml.safe_dump(hub_yml, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def fresh_pg_database(server: PgServer) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(
+        sa.URL.create(
+            "postgresql+psycopg2",
+            username=server.user,
+            password=server.password,
+            host=server.host,
+            port=server.port,
+            database="postgres",
+        ),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)"))
+        conn.execute(sa.text(f"CREATE DATABASE {PG_DATABASE}"))
+    engine.dispose()
+
+
+def profile_summary(config: Path) -> dict[str, Any]:
+    """The step's profile as recorded by the hub: top-level steps, slowest models, tests."""
+    from hub.profile import DBT_PARENT, latest
+    from models.config import load_config
+
+    profile = latest(load_config(config))
+    if profile is None:
+        return {}
+    nodes = [s for s in profile.steps if s.parent == DBT_PARENT]
+    models = sorted((s for s in nodes if s.name.startswith("model ")), key=lambda s: -s.seconds)
+    tests = [s for s in nodes if s.name.startswith("test ")]
+    return {
+        "profile": {s.name: round(s.seconds, 1) for s in profile.steps if s.parent is None},
+        "models": len(models),
+        "models_seconds": round(sum(s.seconds for s in models), 1),
+        "tests": len(tests),
+        "tests_seconds": round(sum(s.seconds for s in tests), 1),
+        "slowest_models": {s.name[6:]: round(s.seconds, 1) for s in models[:SHOWN_MODELS]},
+    }
+
+
+# ----- the 1 % change -----------------------------------------------------------------------
+
+NEXT_STAGE = {
+    "Prospecting": "Qualified",
+    "Qualified": "Meeting Booked",
+    "Meeting Booked": "Proposal Sent",
+    "Proposal Sent": "Negotiation",
+    "Negotiation": "Closed Won",
+}
+
+
+def change_deals(data: Path, share: float, *, seed: int) -> dict[str, int]:
+    """Change ``share`` of the deals in place: 60 % of them move one stage on (an open deal;
+    Negotiation moves to Closed Won), 20 % are new (copies of existing rows under new ids)
+    and 20 % disappear from the deals file. Moves and new deals get their history rows.
+    Streams both files (a 1M-deal export does not fit comfortably in Python lists)."""
+    deals_path, history_path = data / "deals.csv", data / "stage_history.csv"
+    with deals_path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        col = {name: i for i, name in enumerate(next(reader))}
+        statuses = [row[col["status"]] == "open" for row in reader]
+    rng = random.Random(seed)
+    n_changed = max(3, round(len(statuses) * share))
+    n_new = n_deleted = max(1, n_changed // 5)
+    open_rows = [i for i, is_open in enumerate(statuses) if is_open]
+    moved = set(rng.sample(open_rows, min(len(open_rows), n_changed - n_new - n_deleted)))
+    deleted = set(rng.sample([i for i in range(len(statuses)) if i not in moved], n_deleted))
+    copied = set(rng.sample(range(len(statuses)), n_new))
+    when = datetime(2026, 6, 29, 12, tzinfo=UTC)  # the day before the export's as_of
+    stamp, created = (t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in (when, when - timedelta(hours=1)))
+    history: list[tuple[str, str, str]] = []
+    new_rows: list[list[str]] = []
+    temporary = deals_path.with_suffix(".csv.tmp")
+    with (
+        deals_path.open(encoding="utf-8", newline="") as source,
+        temporary.open("w", encoding="utf-8", newline="") as target,
+    ):
+        reader, writer = csv.reader(source), csv.writer(target, lineterminator="\n")
+        writer.writerow(next(reader))
+        for i, row in enumerate(reader):
+            if i in copied:
+                new = list(row)
+                new[col["deal_id"]] = f"DNEW{len(new_rows):07d}"
+                new[col["created_at"]] = new[col["updated_at"]] = created
+                new[col["stage"]], new[col["status"]], new[col["closed_at"]] = (
+                    "Prospecting",
+                    "open",
+                    "",
+                )
+                new[col["legacy_id"]] = ""
+                new_rows.append(new)
+                history.append((new[col["deal_id"]], "Prospecting", created))
+            if i in deleted:
+                continue
+            if i in moved:
+                stage = NEXT_STAGE[row[col["stage"]]]
+                row[col["stage"]], row[col["updated_at"]] = stage, stamp
+                if stage == "Closed Won":
+                    row[col["status"]], row[col["closed_at"]] = "won", stamp
+                history.append((row[col["deal_id"]], stage, stamp))
+            writer.writerow(row)
+        writer.writerows(new_rows)
+    os.replace(temporary, deals_path)
+    temporary = history_path.with_suffix(".csv.tmp")
+    shutil.copyfile(history_path, temporary)  # not in place: history_path is a hard link
+    with temporary.open("a", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(history)
+    os.replace(temporary, history_path)
+    return {"moved": len(moved), "new": len(new_rows), "deleted": len(deleted)}
