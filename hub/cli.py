@@ -249,7 +249,7 @@ def _pull(cfg: HubConfig, only: list[str] | None, full_refresh: bool) -> int:
     return overall_exit_code(results)
 
 
-def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
+def _transform(cfg: HubConfig, as_of: datetime | None, full_refresh: bool = False) -> None:
     from hub.transform import run_transform
 
     with Progress(
@@ -261,10 +261,15 @@ def _transform(cfg: HubConfig, as_of: datetime | None) -> None:
     ) as progress:
         task = progress.add_task("dbt", total=None)
         result = run_transform(
-            cfg, as_of=as_of, on_node=lambda _id, _status: progress.advance(task)
+            cfg,
+            as_of=as_of,
+            on_node=lambda _id, _status: progress.advance(task),
+            full_refresh=full_refresh,
         )
+    plan = result.plan
+    how = "" if plan is None else (f"full ({plan.reason})" if plan.full else plan.reason) + ", "
     console.print(
-        f"transform: {result.models} models, {result.tests} tests passed at as_of "
+        f"transform: {how}{result.models} models, {result.tests} tests passed at as_of "
         f"{result.as_of} in {result.duration_s:.1f}s",
         highlight=False,
     )
@@ -325,20 +330,38 @@ def pull(
     raise typer.Exit(code)
 
 
+TransformFullRefreshOption = Annotated[
+    bool,
+    typer.Option(
+        "--full-refresh",
+        help="Rebuild every deal's stage history, not only the deals that changed.",
+    ),
+]
+
+
 @app.command()
 def transform(
-    config: ConfigOption = Path("hub.yml"), as_of: AsOfOption = None, wait: WaitOption = 0.0
+    config: ConfigOption = Path("hub.yml"),
+    as_of: AsOfOption = None,
+    full_refresh: TransformFullRefreshOption = False,
+    wait: WaitOption = 0.0,
 ) -> None:
-    """Rebuild stage history and every mart with dbt (no pull); prints warnings, e.g. a hub.yml
-    account override naming no account."""
-    _guard(lambda: _transform(_load(config), as_utc(as_of)))
+    """Rebuild stage history (only for the deals that changed since the last transform) and
+    every mart with dbt (no pull); prints warnings, e.g. a hub.yml account override naming no
+    account."""
+    _guard(lambda: _transform(_load(config), as_utc(as_of), full_refresh))
 
 
 @app.command()
 def sync(
     config: ConfigOption = Path("hub.yml"),
     source: SourcesOption = None,
-    full_refresh: FullRefreshOption = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            help="Re-read everything, ignoring cursors, and rebuild every deal's stage history."
+        ),
+    ] = False,
     as_of: AsOfOption = None,
     strict_stages: Annotated[
         bool,
@@ -367,7 +390,7 @@ def sync(
                     highlight=False,
                 )
                 return 1
-            _transform(cfg, as_utc(as_of))
+            _transform(cfg, as_utc(as_of), full_refresh)
             _print_undated(cfg)
             if cfg.push.auto:
                 from hub.push.render import push_command

@@ -1,0 +1,143 @@
+"""Whether a transform may rebuild only the deals that changed, or must rebuild everything.
+
+Incremental is the default. A full rebuild happens when asked (``--full-refresh``, or a
+``--select`` run), when there is no record of a complete previous build to build on (the
+first transform, a failed or killed one, another warehouse than DuckDB or PostgreSQL), or
+when the build's fingerprint changed. The fingerprint covers what every per-deal row depends
+on besides the deal's own data: the dbt project's files and dbt's version, the dbt vars
+other than ``as_of`` (sources, dimensions, ...), hub.yml's canonical stages and stage map as
+written to ``hub_meta``, and the columns of the source tables. FX rates, quotas and account
+resolution are read only by models rebuilt on every run, so they need no fingerprint.
+
+The state (fingerprint and ``as_of`` of the last complete build) lives in
+``hub_meta.hub_incremental_state``; it is removed when a build starts and written back only
+when it ends complete, so a build that fails or is killed leaves none and the next is full.
+Which deals change: :mod:`hub.warehouse.changes`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub.warehouse import changes
+from hub.warehouse.builds import last_build
+from hub.warehouse.meta import HUB_SCHEMA, has_table
+
+STATE = f"{HUB_SCHEMA}.hub_incremental_state"
+FORMAT = "1"  # bump when the snapshot or the per-deal models' contract changes
+_CONFIG_TABLES = ("hub_canonical_stages", "hub_stage_map", "hub_sources")
+_SOURCE_TABLES = ("deals", "stage_changes", "stage_observations", "activities", "_dlt_loads")
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    full: bool
+    reason: str  # why full, or what is rebuilt
+    fingerprint: str
+    changed_deals: int | None = None
+
+
+def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -> str:
+    from dbt.version import __version__ as dbt_version
+
+    digest = hashlib.sha256()
+
+    def feed(*parts: object) -> None:
+        digest.update(json.dumps(parts, default=str, sort_keys=True).encode())
+        digest.update(b"\0")
+
+    feed(FORMAT, dbt_version, conn.dialect.name)
+    feed({k: v for k, v in variables.items() if k != "as_of"})
+    for path in sorted([project / "dbt_project.yml", *(project / "transforms").rglob("*")]):
+        if path.is_file():
+            feed(str(path.relative_to(project)))
+            digest.update(path.read_bytes())
+    for table in _CONFIG_TABLES:
+        if has_table(conn, HUB_SCHEMA, table):
+            rows = conn.execute(sa.text(f"SELECT * FROM {HUB_SCHEMA}.{table}")).all()
+            feed(table, sorted(repr(tuple(row)) for row in rows))
+    schemas = [f"src_{name}" for name in variables.get("sources", [])]
+    if schemas:
+        columns = conn.execute(
+            sa.select(
+                sa.column("table_schema"),
+                sa.column("table_name"),
+                sa.column("column_name"),
+                sa.column("data_type"),
+            )
+            .select_from(sa.table("columns", schema="information_schema"))
+            .where(
+                sa.column("table_schema").in_(schemas),
+                sa.column("table_name").in_(_SOURCE_TABLES),
+            )
+        ).all()
+        feed(sorted(repr(tuple(row)) for row in columns))
+    return digest.hexdigest()
+
+
+def _state(conn: sa.Connection) -> tuple[str, datetime] | None:
+    if not has_table(conn, HUB_SCHEMA, "hub_incremental_state"):
+        return None
+    row = conn.execute(sa.text(f"SELECT fingerprint, as_of FROM {STATE}")).first()
+    return (row[0], datetime.fromisoformat(row[1])) if row else None
+
+
+def _clear_state(conn: sa.Connection) -> None:
+    conn.execute(
+        sa.text(f"CREATE TABLE IF NOT EXISTS {STATE} (fingerprint varchar, as_of varchar)")
+    )
+    conn.execute(sa.text(f"DELETE FROM {STATE}"))
+
+
+def plan_build(
+    conn: sa.Connection,
+    project: Path,
+    variables: dict[str, Any],
+    as_of: datetime,
+    *,
+    force_full: str | None = None,
+) -> BuildPlan:
+    """Decide full or incremental; for incremental, write ``hub_changed_deals``. Removes the
+    recorded state either way (:func:`record_complete` writes it back)."""
+    print_ = fingerprint(conn, project, variables)
+    state = _state(conn)
+    build = last_build(conn)
+    reason = force_full
+    if reason is None and conn.dialect.name not in changes.SUPPORTED_DIALECTS:
+        reason = f"incremental transforms are not supported on {conn.dialect.name}"
+    elif reason is None and (state is None or build is None or not build.complete):
+        reason = "no complete previous build to build on"
+    elif reason is None and state is not None and state[0] != print_:
+        reason = "the dbt project, hub.yml's stages or stage map, or the sources changed"
+    elif reason is None and not (changes.has_snapshot(conn) and changes.inputs_ready(conn)):
+        reason = "no snapshot of the previous build's inputs"
+    _clear_state(conn)
+    if reason is not None:
+        return BuildPlan(full=True, reason=reason, fingerprint=print_)
+    assert state is not None
+    changes.snapshot_inputs(conn, conn.dialect.name, changes.as_of_window(state[1], as_of))
+    n = changes.write_changed(conn)
+    return BuildPlan(
+        full=False, reason=f"{n:,} deal(s) changed", fingerprint=print_, changed_deals=n
+    )
+
+
+def record_complete(conn: sa.Connection, plan: BuildPlan, as_of: datetime) -> None:
+    """The build ended complete: keep its input snapshot and state for the next run."""
+    if conn.dialect.name not in changes.SUPPORTED_DIALECTS:
+        return
+    if plan.full:
+        changes.snapshot_inputs(conn, conn.dialect.name, None)
+    changes.keep_snapshot(conn)
+    _clear_state(conn)
+    conn.execute(
+        sa.text(f"INSERT INTO {STATE} (fingerprint, as_of) VALUES (:f, :a)"),
+        {"f": plan.fingerprint, "a": as_of.isoformat()},
+    )
