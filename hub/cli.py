@@ -267,12 +267,18 @@ def _transform(cfg: HubConfig, as_of: datetime | None, full_refresh: bool = Fals
             full_refresh=full_refresh,
         )
     plan = result.plan
-    how = "" if plan is None else (f"full ({plan.reason})" if plan.full else plan.reason) + ", "
-    console.print(
-        f"transform: {how}{result.models} models, {result.tests} tests passed at as_of "
-        f"{result.as_of} in {result.duration_s:.1f}s",
-        highlight=False,
-    )
+    if plan is not None and plan.skip:
+        console.print(
+            f"transform: {plan.reason}; the marts are current at as_of {result.as_of}",
+            highlight=False,
+        )
+    else:
+        how = "" if plan is None else (f"full ({plan.reason})" if plan.full else plan.reason)
+        console.print(
+            f"transform: {how + ', ' if how else ''}{result.models} models, {result.tests} "
+            f"tests passed at as_of {result.as_of} in {result.duration_s:.1f}s",
+            highlight=False,
+        )
     # Resolution (e.g. an override key no account has) and dbt tests that only warn.
     for warning in result.warnings:
         err_console.print(

@@ -13,6 +13,10 @@ The state (fingerprint and ``as_of`` of the last complete build) lives in
 ``hub_meta.hub_incremental_state``; it is removed when a build starts and written back only
 when it ends complete, so a build that fails or is killed leaves none and the next is full.
 Which deals change: :mod:`hub.warehouse.changes`.
+
+When nothing dbt reads changed at all (every source table and hub_meta table dbt reads has
+the same rows, and the fingerprint and ``as_of`` are the same), the marts are already what a
+build would give: dbt is not run (``BuildPlan.skip``), the run is recorded ``unchanged``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ STATE = f"{HUB_SCHEMA}.hub_incremental_state"
 FORMAT = "1"  # bump when the snapshot or the per-deal models' contract changes
 _CONFIG_TABLES = ("hub_canonical_stages", "hub_stage_map", "hub_sources")
 _SOURCE_TABLES = ("deals", "stage_changes", "stage_observations", "activities", "_dlt_loads")
+# hub_meta tables dbt reads (staging/_hub__sources.yml), besides hub_changed_deals
+_READ_BY_DBT = (
+    *_CONFIG_TABLES,
+    "hub_fx_rates",
+    "hub_quotas",
+    "hub_account_resolution",
+    "hub_deal_duplicates",
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,8 @@ class BuildPlan:
     reason: str  # why full, or what is rebuilt
     fingerprint: str
     changed_deals: int | None = None
+    skip: bool = False  # nothing dbt reads changed: the marts are current
+    content: str = ""  # digest of everything dbt reads, with the fingerprint and as_of
 
 
 def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -> str:
@@ -82,16 +96,46 @@ def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -
     return digest.hexdigest()
 
 
-def _state(conn: sa.Connection) -> tuple[str, datetime] | None:
+def content_digest(
+    conn: sa.Connection, variables: dict[str, Any], print_: str, as_of: datetime
+) -> str:
+    """Row count and sum of row hashes of every table dbt reads (the sources' tables but
+    dlt's own, and hub_meta's), with the fingerprint and as_of."""
+    tables = [(HUB_SCHEMA, t) for t in _READ_BY_DBT if has_table(conn, HUB_SCHEMA, t)]
+    inspector = sa.inspect(conn)
+    for name in variables.get("sources", []):
+        schema = f"src_{name}"
+        if schema in inspector.get_schema_names():
+            tables += [
+                (schema, t)
+                for t in inspector.get_table_names(schema=schema)
+                if not t.startswith("_dlt")
+            ]
+    row_hash = "hash(t)" if conn.dialect.name == "duckdb" else "hashtextextended(t::text, 0)"
+    parts = [
+        f"SELECT '{schema}.{table}' AS name, count(*) AS n, sum({row_hash}) AS h "
+        f"FROM {schema}.{table} AS t"
+        for schema, table in sorted(tables)
+    ]
+    sums = conn.execute(sa.text(" UNION ALL ".join(parts))).all() if parts else []
+    digest = hashlib.sha256(json.dumps([print_, as_of.isoformat()]).encode())
+    digest.update(repr(sorted((r[0], int(r[1]), str(r[2])) for r in sums)).encode())
+    return digest.hexdigest()
+
+
+def _state(conn: sa.Connection) -> tuple[str, datetime, str] | None:
     if not has_table(conn, HUB_SCHEMA, "hub_incremental_state"):
         return None
-    row = conn.execute(sa.text(f"SELECT fingerprint, as_of FROM {STATE}")).first()
-    return (row[0], datetime.fromisoformat(row[1])) if row else None
+    row = conn.execute(sa.text(f"SELECT fingerprint, as_of, content FROM {STATE}")).first()
+    return (row[0], datetime.fromisoformat(row[1]), row[2]) if row else None
 
 
 def _clear_state(conn: sa.Connection) -> None:
     conn.execute(
-        sa.text(f"CREATE TABLE IF NOT EXISTS {STATE} (fingerprint varchar, as_of varchar)")
+        sa.text(
+            f"CREATE TABLE IF NOT EXISTS {STATE} "
+            "(fingerprint varchar, as_of varchar, content varchar)"
+        )
     )
     conn.execute(sa.text(f"DELETE FROM {STATE}"))
 
@@ -118,14 +162,29 @@ def plan_build(
         reason = "the dbt project, hub.yml's stages or stage map, or the sources changed"
     elif reason is None and not (changes.has_snapshot(conn) and changes.inputs_ready(conn)):
         reason = "no snapshot of the previous build's inputs"
+    supported = conn.dialect.name in changes.SUPPORTED_DIALECTS
+    content = content_digest(conn, variables, print_, as_of) if supported else ""
+    if reason is None and state is not None and state[2] == content:
+        return BuildPlan(
+            full=False,
+            reason="nothing changed since the last transform (data, hub.yml, as_of)",
+            fingerprint=print_,
+            changed_deals=0,
+            skip=True,
+            content=content,
+        )
     _clear_state(conn)
     if reason is not None:
-        return BuildPlan(full=True, reason=reason, fingerprint=print_)
+        return BuildPlan(full=True, reason=reason, fingerprint=print_, content=content)
     assert state is not None
     changes.snapshot_inputs(conn, conn.dialect.name, changes.as_of_window(state[1], as_of))
     n = changes.write_changed(conn)
     return BuildPlan(
-        full=False, reason=f"{n:,} deal(s) changed", fingerprint=print_, changed_deals=n
+        full=False,
+        reason=f"{n:,} deal(s) changed",
+        fingerprint=print_,
+        changed_deals=n,
+        content=content,
     )
 
 
@@ -138,6 +197,6 @@ def record_complete(conn: sa.Connection, plan: BuildPlan, as_of: datetime) -> No
     changes.keep_snapshot(conn)
     _clear_state(conn)
     conn.execute(
-        sa.text(f"INSERT INTO {STATE} (fingerprint, as_of) VALUES (:f, :a)"),
-        {"f": plan.fingerprint, "a": as_of.isoformat()},
+        sa.text(f"INSERT INTO {STATE} (fingerprint, as_of, content) VALUES (:f, :a, :c)"),
+        {"f": plan.fingerprint, "a": as_of.isoformat(), "c": plan.content},
     )

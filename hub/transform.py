@@ -289,6 +289,9 @@ def _run_transform(
             selection=select,
             holder=describe_holder("transform"),
         )
+    if plan.skip:
+        _finish(warehouse, run_id, "unchanged", 0, 0, None)
+        return TransformResult(as_of=as_of.isoformat(), warnings=warnings, plan=plan)
     # Unit tests check the SQL, not the data: the test suite runs them, every sync need not.
     args = ["build", "--exclude", "test_type:unit"] + (["--select", select] if select else [])
     args += ["--full-refresh"] if plan.full else []

@@ -161,8 +161,17 @@ def _check(root: Path, config: HubConfig) -> None:
 
     before = _snapshot(config)
     unchanged = _transform(config)
-    assert not unchanged.plan.full and unchanged.plan.changed_deals == 0
+    assert unchanged.plan.skip and unchanged.models == 0, unchanged.plan.reason
     _assert_same(_snapshot(config), before)
+    # nothing changed but as_of (back to July 4th): only the deals with an instant between
+    # it and July 15th are rebuilt: closed July 5th, the 3 won July 10th, the activity of July
+    # 12th.
+    config = _edit_config(root, lambda raw: raw.update(as_of="2026-07-04T00:00:00Z"))
+    moved = _transform(config)
+    assert not moved.plan.full and moved.plan.changed_deals == 5, moved.plan.reason
+    after_moved = _snapshot(config)
+    _transform(config, full_refresh=True)
+    _assert_same(after_moved, _snapshot(config))
 
 
 def _project(tmp_path: Path, export: Generated, warehouse: dict[str, Any] | None) -> Path:
