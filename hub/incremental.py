@@ -59,8 +59,12 @@ class BuildPlan:
 
 
 def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -> str:
-    from dbt.version import __version__ as dbt_version
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:  # the distribution's metadata: importing dbt.version costs seconds
+        dbt_version = version("dbt-core")
+    except PackageNotFoundError:  # pragma: no cover - dbt is a dependency
+        dbt_version = "unknown"
     digest = hashlib.sha256()
 
     def feed(*parts: object) -> None:
@@ -96,21 +100,17 @@ def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -
     return digest.hexdigest()
 
 
-def content_digest(
-    conn: sa.Connection, variables: dict[str, Any], print_: str, as_of: datetime
-) -> str:
-    """Row count and sum of row hashes of every table dbt reads (the sources' tables but
-    dlt's own, and hub_meta's), with the fingerprint and as_of."""
-    tables = [(HUB_SCHEMA, t) for t in _READ_BY_DBT if has_table(conn, HUB_SCHEMA, t)]
+def table_sums(
+    conn: sa.Connection, sources: list[str], hub_tables: tuple[str, ...] = ()
+) -> list[tuple[str, int, str]]:
+    """Row count and sum of row hashes of every table of the sources but dlt's own, and of
+    the given hub_meta tables: equal sums, equal rows (up to a 64-bit hash collision)."""
+    tables = [(HUB_SCHEMA, t) for t in hub_tables if has_table(conn, HUB_SCHEMA, t)]
     inspector = sa.inspect(conn)
-    for name in variables.get("sources", []):
-        schema = f"src_{name}"
-        if schema in inspector.get_schema_names():
-            tables += [
-                (schema, t)
-                for t in inspector.get_table_names(schema=schema)
-                if not t.startswith("_dlt")
-            ]
+    for name in sources:
+        schema = f"src_{name}"  # no table when the source has never loaded
+        names = inspector.get_table_names(schema=schema)
+        tables += [(schema, t) for t in names if not t.startswith("_dlt")]
     row_hash = "hash(t)" if conn.dialect.name == "duckdb" else "hashtextextended(t::text, 0)"
     parts = [
         f"SELECT '{schema}.{table}' AS name, count(*) AS n, sum({row_hash}) AS h "
@@ -118,9 +118,15 @@ def content_digest(
         for schema, table in sorted(tables)
     ]
     sums = conn.execute(sa.text(" UNION ALL ".join(parts))).all() if parts else []
-    digest = hashlib.sha256(json.dumps([print_, as_of.isoformat()]).encode())
-    digest.update(repr(sorted((r[0], int(r[1]), str(r[2])) for r in sums)).encode())
-    return digest.hexdigest()
+    return sorted((r[0], int(r[1]), str(r[2])) for r in sums)
+
+
+def content_digest(
+    conn: sa.Connection, variables: dict[str, Any], print_: str, as_of: datetime
+) -> str:
+    """What dbt reads (the sources' tables, hub_meta's), with the fingerprint and as_of."""
+    sums = table_sums(conn, list(variables.get("sources", [])), _READ_BY_DBT)
+    return hashlib.sha256(repr([print_, as_of.isoformat(), sums]).encode()).hexdigest()
 
 
 def _state(conn: sa.Connection) -> tuple[str, datetime, str] | None:

@@ -24,7 +24,7 @@ from typing import Any
 from hub.dbt_project import project_dir
 from hub.incremental import BuildPlan, plan_build, record_complete
 from hub.locks import describe_holder, hold
-from hub.resolve import write_resolution
+from hub.resolve import reuse, write_resolution
 from hub.warehouse import HUB_SCHEMA, Warehouse, stage_map_rows
 from hub.warehouse.builds import finish_build, last_build, last_complete_bytes, start_build
 from hub.warehouse.config_tables import write_config_tables, write_quotas
@@ -145,7 +145,13 @@ def prepare_warehouse(config: HubConfig) -> list[str]:
     with hold(warehouse.run_lock(), "transform"), warehouse.connect() as conn:
         write_config_tables(conn, config, stage_map_rows(config))
         write_quotas(conn, load_quotas(config))
-        return write_resolution(conn, config)
+        digest = reuse.inputs_digest(conn, config)
+        kept = reuse.kept_warnings(conn, digest)
+        if kept is not None:
+            return kept
+        warnings = write_resolution(conn, config)
+        reuse.keep(conn, digest, warnings)
+        return warnings
 
 
 def run_dbt(

@@ -21,6 +21,7 @@ import yaml
 
 from hub.generate import Generated
 from hub.pull import run_pull
+from hub.resolve import resolve
 from hub.transform import TransformResult, run_transform
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
@@ -76,6 +77,25 @@ def _assert_same(incremental: dict, full: dict) -> None:
         missing = [r for r in rows if r not in set(inc_rows)][:3]
         extra = [r for r in inc_rows if r not in set(rows)][:3]
         assert inc_rows == rows, f"{name}: incremental lacks {missing}, has extra {extra}"
+
+
+def _assert_resolution_current(config: HubConfig) -> None:
+    """The resolution tables (kept while their inputs stay the same) are what resolving the
+    warehouse's data now gives."""
+    with Warehouse(config).connect() as conn:
+        expected = resolve(conn, config)
+        companies = conn.execute(
+            sa.text("SELECT account_key, company_key FROM hub_meta.hub_account_resolution")
+        ).all()
+        duplicates = conn.execute(
+            sa.text("SELECT deal_key, duplicate_of FROM hub_meta.hub_deal_duplicates")
+        ).all()
+    assert sorted(map(tuple, companies)) == sorted(
+        (a.account_key, a.company_key) for a in expected.accounts
+    )
+    assert sorted(map(tuple, duplicates)) == sorted(
+        (d.deal_key, d.duplicate_of) for d in expected.duplicates
+    )
 
 
 def _transform(config: HubConfig, **kwargs: Any) -> TransformResult:
@@ -154,6 +174,7 @@ def _check(root: Path, config: HubConfig) -> None:
     after_full = _snapshot(config)
     _assert_same(after_incremental, after_full)
     assert len(after_full["analytics.deals"][1]) > 300
+    _assert_resolution_current(config)
 
     config = _edit_config(root, _remap)
     remapped = _transform(config)
@@ -163,6 +184,17 @@ def _check(root: Path, config: HubConfig) -> None:
     unchanged = _transform(config)
     assert unchanged.plan.skip and unchanged.models == 0, unchanged.plan.reason
     _assert_same(_snapshot(config), before)
+    # a change no deal's stage history reads (an owner's name) still runs dbt
+    fields, owners = _rows(root / "owners.csv")
+    owners[0]["name"] = "Renamed Owner"
+    _write(root / "owners.csv", fields, owners)
+    (run,) = run_pull(config)
+    assert run.status == "ok", run.error
+    renamed = _transform(config)
+    assert not renamed.plan.skip and renamed.plan.changed_deals == 0, renamed.plan.reason
+    with Warehouse(config).connect() as conn:
+        names = conn.execute(sa.text("SELECT rep_name FROM analytics.reps")).scalars().all()
+    assert "Renamed Owner" in names
     # nothing changed but as_of (back to July 4th): only the deals with an instant between
     # it and July 15th are rebuilt: closed July 5th, the 3 won July 10th, the activity of July
     # 12th.
