@@ -309,8 +309,9 @@ def _run_transform(
         if on_node is not None:
             on_node(node_id, status)
 
+    extra_vars = {**push_vars(config), "hub_changed_deals": not plan.full}
     try:
-        result = run_dbt(config, args, as_of=as_of, extra_vars=push_vars(config), on_node=count)
+        result = run_dbt(config, args, as_of=as_of, extra_vars=extra_vars, on_node=count)
     except BaseException as exc:
         _finish(warehouse, run_id, "failed" if built else "unchanged", built, 0, str(exc))
         raise
