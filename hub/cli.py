@@ -257,7 +257,12 @@ def _pull(
     return overall_exit_code(results)
 
 
-def _transform(cfg: HubConfig, as_of: datetime | None, profile: Profile | None = None) -> None:
+def _transform(
+    cfg: HubConfig,
+    as_of: datetime | None,
+    full_refresh: bool = False,
+    profile: Profile | None = None,
+) -> None:
     import time
 
     from hub.transform import run_transform
@@ -273,16 +278,27 @@ def _transform(cfg: HubConfig, as_of: datetime | None, profile: Profile | None =
     ) as progress:
         task = progress.add_task("dbt", total=None)
         result = run_transform(
-            cfg, as_of=as_of, on_node=lambda _id, _status: progress.advance(task)
+            cfg,
+            as_of=as_of,
+            on_node=lambda _id, _status: progress.advance(task),
+            full_refresh=full_refresh,
+        )
+    plan = result.plan
+    if plan is not None and plan.skip:
+        console.print(
+            f"transform: {plan.reason}; the marts are current at as_of {result.as_of}",
+            highlight=False,
+        )
+    else:
+        how = "" if plan is None else (f"full ({plan.reason})" if plan.full else plan.reason)
+        console.print(
+            f"transform: {how + ', ' if how else ''}{result.models} models, {result.tests} "
+            f"tests passed at as_of {result.as_of} in {result.duration_s:.1f}s",
+            highlight=False,
         )
     if profile is not None:
         wall = time.perf_counter() - started
         profile.add_transform(wall, result.duration_s, cfg.hub_dir / "dbt" / "target", since)
-    console.print(
-        f"transform: {result.models} models, {result.tests} tests passed at as_of "
-        f"{result.as_of} in {result.duration_s:.1f}s",
-        highlight=False,
-    )
     # Resolution (e.g. an override key no account has) and dbt tests that only warn.
     for warning in result.warnings:
         err_console.print(
@@ -373,20 +389,31 @@ def pull(
     raise typer.Exit(_guard(body))
 
 
+TransformFullRefreshOption = Annotated[
+    bool,
+    typer.Option(
+        "--full-refresh",
+        help="Rebuild every deal's stage history, not only the deals that changed.",
+    ),
+]
+
+
 @app.command()
 def transform(
     config: ConfigOption = Path("hub.yml"),
     as_of: AsOfOption = None,
+    full_refresh: TransformFullRefreshOption = False,
     wait: WaitOption = 0.0,
     profile: ProfileOption = False,
 ) -> None:
-    """Rebuild stage history and every mart with dbt (no pull); prints warnings, e.g. a hub.yml
-    account override naming no account."""
+    """Rebuild stage history (only for the deals that changed since the last transform) and
+    every mart with dbt (no pull); prints warnings, e.g. a hub.yml account override naming no
+    account."""
     from hub.profile import Profile
 
     def body() -> None:
         cfg, steps = _load(config), Profile("transform")
-        _transform(cfg, as_utc(as_of), steps)
+        _transform(cfg, as_utc(as_of), full_refresh, steps)
         _end_profile(cfg, steps, show=profile)
 
     _guard(body)
@@ -396,7 +423,12 @@ def transform(
 def sync(
     config: ConfigOption = Path("hub.yml"),
     source: SourcesOption = None,
-    full_refresh: FullRefreshOption = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            help="Re-read everything, ignoring cursors, and rebuild every deal's stage history."
+        ),
+    ] = False,
     as_of: AsOfOption = None,
     strict_stages: Annotated[
         bool,
@@ -432,7 +464,7 @@ def sync(
                 highlight=False,
             )
             return 1
-        _transform(cfg, as_utc(as_of), steps)
+        _transform(cfg, as_utc(as_of), full_refresh, steps)
         _print_undated(cfg)
         if cfg.push.auto:
             from hub.push.render import push_command

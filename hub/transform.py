@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hub.dbt_project import project_dir
+from hub.incremental import BuildPlan, plan_build, record_complete
 from hub.locks import describe_holder, hold
-from hub.resolve import write_resolution
+from hub.resolve import reuse, write_resolution
 from hub.score.store import write_scores
 from hub.warehouse import HUB_SCHEMA, Warehouse, stage_map_rows
 from hub.warehouse.builds import finish_build, last_build, last_complete_bytes, start_build
@@ -62,6 +63,7 @@ class TransformResult:
     out_of_memory: bool = False  # DuckDB hit its memory limit in at least one node
     models_not_built: int = 0  # models that failed or were skipped: the marts are mixed
     disk_full: FullDisk | None = None  # a node failed for want of disk space
+    plan: BuildPlan | None = None  # full or incremental, and why (hub.incremental)
 
 
 def dbt_vars(
@@ -144,7 +146,13 @@ def prepare_warehouse(config: HubConfig) -> list[str]:
     with hold(warehouse.run_lock(), "transform"), warehouse.connect() as conn:
         write_config_tables(conn, config, stage_map_rows(config))
         write_quotas(conn, load_quotas(config))
-        return write_resolution(conn, config)
+        digest = reuse.inputs_digest(conn, config)
+        kept = reuse.kept_warnings(conn, digest)
+        if kept is not None:
+            return kept
+        warnings = write_resolution(conn, config)
+        reuse.keep(conn, digest, warnings)
+        return warnings
 
 
 def run_dbt(
@@ -234,14 +242,24 @@ def run_transform(
     as_of: datetime | None = None,
     select: str | None = None,
     on_node: Callable[[str, str], None] | None = None,
+    full_refresh: bool = False,
 ) -> TransformResult:
     """Rebuild the marts, holding the warehouse's lock, recorded in ``hub_transforms`` from
-    start to finish so readers can tell a half-built set (``hub.warehouse.builds``)."""
+    start to finish so readers can tell a half-built set (``hub.warehouse.builds``). The
+    per-deal models are rebuilt only for the deals that changed unless ``full_refresh``
+    (or ``hub.incremental`` finds a reason to rebuild everything)."""
     as_of = as_of or config.effective_as_of(datetime.now(UTC))
     warehouse = Warehouse(config)
     with hold(warehouse.run_lock(), "transform"):
         try:
-            return _run_transform(config, warehouse, as_of=as_of, select=select, on_node=on_node)
+            return _run_transform(
+                config,
+                warehouse,
+                as_of=as_of,
+                select=select,
+                on_node=on_node,
+                full_refresh=full_refresh,
+            )
         except Exception as exc:
             full = find_disk_full(exc)
             if full is None:
@@ -256,10 +274,21 @@ def _run_transform(
     as_of: datetime,
     select: str | None,
     on_node: Callable[[str, str], None] | None,
+    full_refresh: bool,
 ) -> TransformResult:
+    from hub.push import dbt_vars as push_vars
+
     warnings = prepare_warehouse(config)
     run_id = "transform-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
+    forced = "--full-refresh" if full_refresh else ("--select" if select else None)
     with warehouse.connect() as conn:
+        plan = plan_build(
+            conn,
+            project_dir(),
+            dbt_vars(config, as_of, push_vars(config)),
+            as_of,
+            force_full=forced,
+        )
         start_build(
             conn,
             run_id=run_id,
@@ -267,10 +296,12 @@ def _run_transform(
             selection=select,
             holder=describe_holder("transform"),
         )
+    if plan.skip:
+        _finish(warehouse, run_id, "unchanged", 0, 0, None)
+        return TransformResult(as_of=as_of.isoformat(), warnings=warnings, plan=plan)
     # Unit tests check the SQL, not the data: the test suite runs them, every sync need not.
     args = ["build", "--exclude", "test_type:unit"] + (["--select", select] if select else [])
-    from hub.push import dbt_vars as push_vars
-
+    args += ["--full-refresh"] if plan.full else []
     built = 0
 
     def count(node_id: str, status: str) -> None:
@@ -279,17 +310,21 @@ def _run_transform(
         if on_node is not None:
             on_node(node_id, status)
 
+    extra_vars = {**push_vars(config), "hub_changed_deals": not plan.full}
     try:
-        result = run_dbt(config, args, as_of=as_of, extra_vars=push_vars(config), on_node=count)
+        result = run_dbt(config, args, as_of=as_of, extra_vars=extra_vars, on_node=count)
     except BaseException as exc:
         _finish(warehouse, run_id, "failed" if built else "unchanged", built, 0, str(exc))
         raise
     result.warnings[:0] = warnings
+    result.plan = plan
     if result.failures:
         status = "failed" if result.models_not_built else "tests_failed"
         _finish(
             warehouse, run_id, status, built, result.models_not_built, "; ".join(result.failures)
         )
+        if status == "tests_failed" and not select:
+            _record_complete(warehouse, plan, as_of)
         if result.disk_full is not None:
             raise transform_disk_full(config, warehouse, result.disk_full)
         shown = "; ".join(result.failures[:5])
@@ -310,7 +345,19 @@ def _run_transform(
         _finish(warehouse, run_id, "failed", built, 0, f"deal scores: {exc}")
         raise
     _finish(warehouse, run_id, "ok", built, 0, None)
+    if not select:
+        _record_complete(warehouse, plan, as_of)
     return result
+
+
+def _record_complete(warehouse: Warehouse, plan: BuildPlan, as_of: datetime) -> None:
+    """Keep what the next transform builds on; without it (a full disk) the next is full."""
+    try:
+        with warehouse.connect() as conn:
+            record_complete(conn, plan, as_of)
+    except Exception as exc:
+        if find_disk_full(exc) is None:
+            raise
 
 
 def _finish(

@@ -7,8 +7,8 @@ into a staging schema and swapping it in would hide that, but DuckDB cannot rena
 atomic than dbt. So ``hub.transform`` records each run in ``hub_meta.hub_transforms``:
 ``running`` before dbt starts, then ``ok`` (or ``tests_failed``: every model built, a data
 test failed), ``failed`` (some model not built) or ``unchanged`` (dbt stopped before
-building anything). A row left ``running`` is a transform that was killed, or one running
-now. Readers of the marts (``hub report``, ``hub push --apply``) call
+building anything, or was not run because nothing it reads changed: ``hub.incremental``).
+A row left ``running`` is a transform that was killed, or one running now. Readers of the marts (``hub report``, ``hub push --apply``) call
 :func:`require_complete_build` and refuse a half-built set; ``hub status`` shows it.
 The same on DuckDB and PostgreSQL.
 """

@@ -8,32 +8,42 @@
     NULL only when even that is unknown. A first_seen deal belongs to the current pipeline
     (board, forecast, coverage, stalled, snapshot from that day) but not to cohort and period
     marts (has_dated_creation). docs/metrics.md "Creation". -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ hub_delete_changed_deals() }}",
+) }}
+
 with deals as (
     select deal_key, created_at, closed_at, stage_changed_at from {{ ref('stg_deals') }}
+    where true {{ hub_only_changed_deals() }}
 ),
 
 first_changes as (
     select deal_key, min(changed_at) as first_at
     from {{ ref('stg_stage_changes') }}
+    where true {{ hub_only_changed_deals() }}
     group by deal_key
 ),
 
 first_activities as (
     select deal_key, min(occurred_at) as first_at
     from {{ ref('stg_activities') }}
-    where not is_deleted and deal_key is not null
+    where not is_deleted and deal_key is not null {{ hub_only_changed_deals() }}
     group by deal_key
 ),
 
 first_observations as (
     select deal_key, min(observed_at) as first_at
     from {{ ref('stg_stage_observations') }}
+    where true {{ hub_only_changed_deals() }}
     group by deal_key
 ),
 
 first_loads as (
     select deal_key, min(loaded_at) as first_at
     from {{ ref('stg_deal_loads') }}
+    where true {{ hub_only_changed_deals() }}
     group by deal_key
 ),
 

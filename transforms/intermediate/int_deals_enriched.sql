@@ -49,15 +49,12 @@ duplicates as (
 ),
 
 activities as (
-    select deal_key, max(occurred_at) as last_activity_at, count(*) as n_activities
-    from {{ ref('stg_activities') }}
-    where not is_deleted and deal_key is not null and occurred_at <= {{ hub_as_of() }}
-    group by deal_key
+    select * from {{ ref('int_deal_activity_stats') }}
 ),
 
 current_spell as (
     select deal_key, canonical_stage, entered_at, spell_index
-    from {{ ref('int_deal_stage_spells') }}
+    from {{ ref('int_deal_spells') }}
     where is_current
 ),
 

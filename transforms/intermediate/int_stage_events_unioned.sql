@@ -24,6 +24,12 @@
                   closed_at is after as_of. CRM history that ends in the outcome keeps its
                   own instant.
     Events of deals missing from stg_deals are not used. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ hub_delete_changed_deals() }}",
+) }}
+
 with deals as (
     select
         deals.deal_key,
@@ -37,14 +43,17 @@ with deals as (
         deals.stage_changed_at
     from {{ ref('stg_deals') }} as deals
     left join {{ ref('int_deal_created') }} as created on created.deal_key = deals.deal_key
+    where true {{ hub_only_changed_deals('deals.deal_key') }}
 ),
 
 stage_changes as (
     select * from {{ ref('stg_stage_changes') }}
+    where true {{ hub_only_changed_deals() }}
 ),
 
 observations as (
     select * from {{ ref('stg_stage_observations') }}
+    where true {{ hub_only_changed_deals() }}
 ),
 
 mapped as (

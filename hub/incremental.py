@@ -1,0 +1,208 @@
+"""Whether a transform may rebuild only the deals that changed, or must rebuild everything.
+
+Incremental is the default. A full rebuild happens when asked (``--full-refresh``, or a
+``--select`` run), when there is no record of a complete previous build to build on (the
+first transform, a failed or killed one, another warehouse than DuckDB or PostgreSQL), or
+when the build's fingerprint changed. The fingerprint covers what every per-deal row depends
+on besides the deal's own data: the dbt project's files and dbt's version, the dbt vars
+other than ``as_of`` (sources, dimensions, ...), hub.yml's canonical stages and stage map as
+written to ``hub_meta``, and the columns of the source tables. FX rates, quotas and account
+resolution are read only by models rebuilt on every run, so they need no fingerprint.
+
+The state (fingerprint and ``as_of`` of the last complete build) lives in
+``hub_meta.hub_incremental_state``; it is removed when a build starts and written back only
+when it ends complete, so a build that fails or is killed leaves none and the next is full.
+Which deals change: :mod:`hub.warehouse.changes`.
+
+When nothing dbt reads changed at all (every source table and hub_meta table dbt reads has
+the same rows, and the fingerprint and ``as_of`` are the same), the marts are already what a
+build would give: dbt is not run (``BuildPlan.skip``), the run is recorded ``unchanged``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub.warehouse import changes
+from hub.warehouse.builds import last_build
+from hub.warehouse.meta import HUB_SCHEMA, has_table
+
+STATE = f"{HUB_SCHEMA}.hub_incremental_state"
+FORMAT = "1"  # bump when the snapshot or the per-deal models' contract changes
+_CONFIG_TABLES = ("hub_canonical_stages", "hub_stage_map", "hub_sources")
+_SOURCE_TABLES = ("deals", "stage_changes", "stage_observations", "activities", "_dlt_loads")
+# hub_meta tables dbt reads (staging/_hub__sources.yml), besides hub_changed_deals
+_READ_BY_DBT = (
+    *_CONFIG_TABLES,
+    "hub_fx_rates",
+    "hub_quotas",
+    "hub_account_resolution",
+    "hub_deal_duplicates",
+)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    full: bool
+    reason: str  # why full, or what is rebuilt
+    fingerprint: str
+    changed_deals: int | None = None
+    skip: bool = False  # nothing dbt reads changed: the marts are current
+    content: str = ""  # digest of everything dbt reads, with the fingerprint and as_of
+
+
+def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:  # the distribution's metadata: importing dbt.version costs seconds
+        dbt_version = version("dbt-core")
+    except PackageNotFoundError:  # pragma: no cover - dbt is a dependency
+        dbt_version = "unknown"
+    digest = hashlib.sha256()
+
+    def feed(*parts: object) -> None:
+        digest.update(json.dumps(parts, default=str, sort_keys=True).encode())
+        digest.update(b"\0")
+
+    feed(FORMAT, dbt_version, conn.dialect.name)
+    feed({k: v for k, v in variables.items() if k != "as_of"})
+    for path in sorted([project / "dbt_project.yml", *(project / "transforms").rglob("*")]):
+        if path.is_file():
+            feed(str(path.relative_to(project)))
+            digest.update(path.read_bytes())
+    for table in _CONFIG_TABLES:
+        if has_table(conn, HUB_SCHEMA, table):
+            rows = conn.execute(sa.text(f"SELECT * FROM {HUB_SCHEMA}.{table}")).all()
+            feed(table, sorted(repr(tuple(row)) for row in rows))
+    schemas = [f"src_{name}" for name in variables.get("sources", [])]
+    if schemas:
+        columns = conn.execute(
+            sa.select(
+                sa.column("table_schema"),
+                sa.column("table_name"),
+                sa.column("column_name"),
+                sa.column("data_type"),
+            )
+            .select_from(sa.table("columns", schema="information_schema"))
+            .where(
+                sa.column("table_schema").in_(schemas),
+                sa.column("table_name").in_(_SOURCE_TABLES),
+            )
+        ).all()
+        feed(sorted(repr(tuple(row)) for row in columns))
+    return digest.hexdigest()
+
+
+def table_sums(
+    conn: sa.Connection, sources: list[str], hub_tables: tuple[str, ...] = ()
+) -> list[tuple[str, int, str]]:
+    """Row count and sum of row hashes of every table of the sources but dlt's own, and of
+    the given hub_meta tables: equal sums, equal rows (up to a 64-bit hash collision)."""
+    tables = [(HUB_SCHEMA, t) for t in hub_tables if has_table(conn, HUB_SCHEMA, t)]
+    inspector = sa.inspect(conn)
+    for name in sources:
+        schema = f"src_{name}"  # no table when the source has never loaded
+        names = inspector.get_table_names(schema=schema)
+        tables += [(schema, t) for t in names if not t.startswith("_dlt")]
+    row_hash = "hash(t)" if conn.dialect.name == "duckdb" else "hashtextextended(t::text, 0)"
+    parts = [
+        f"SELECT '{schema}.{table}' AS name, count(*) AS n, sum({row_hash}) AS h "
+        f"FROM {schema}.{table} AS t"
+        for schema, table in sorted(tables)
+    ]
+    sums = conn.execute(sa.text(" UNION ALL ".join(parts))).all() if parts else []
+    return sorted((r[0], int(r[1]), str(r[2])) for r in sums)
+
+
+def content_digest(
+    conn: sa.Connection, variables: dict[str, Any], print_: str, as_of: datetime
+) -> str:
+    """What dbt reads (the sources' tables, hub_meta's), with the fingerprint and as_of."""
+    sums = table_sums(conn, list(variables.get("sources", [])), _READ_BY_DBT)
+    return hashlib.sha256(repr([print_, as_of.isoformat(), sums]).encode()).hexdigest()
+
+
+def _state(conn: sa.Connection) -> tuple[str, datetime, str] | None:
+    if not has_table(conn, HUB_SCHEMA, "hub_incremental_state"):
+        return None
+    row = conn.execute(sa.text(f"SELECT fingerprint, as_of, content FROM {STATE}")).first()
+    return (row[0], datetime.fromisoformat(row[1]), row[2]) if row else None
+
+
+def _clear_state(conn: sa.Connection) -> None:
+    conn.execute(
+        sa.text(
+            f"CREATE TABLE IF NOT EXISTS {STATE} "
+            "(fingerprint varchar, as_of varchar, content varchar)"
+        )
+    )
+    conn.execute(sa.text(f"DELETE FROM {STATE}"))
+
+
+def plan_build(
+    conn: sa.Connection,
+    project: Path,
+    variables: dict[str, Any],
+    as_of: datetime,
+    *,
+    force_full: str | None = None,
+) -> BuildPlan:
+    """Decide full or incremental; for incremental, write ``hub_changed_deals``. Removes the
+    recorded state either way (:func:`record_complete` writes it back)."""
+    print_ = fingerprint(conn, project, variables)
+    state = _state(conn)
+    build = last_build(conn)
+    reason = force_full
+    if reason is None and conn.dialect.name not in changes.SUPPORTED_DIALECTS:
+        reason = f"incremental transforms are not supported on {conn.dialect.name}"
+    elif reason is None and (state is None or build is None or not build.complete):
+        reason = "no complete previous build to build on"
+    elif reason is None and state is not None and state[0] != print_:
+        reason = "the dbt project, hub.yml's stages or stage map, or the sources changed"
+    elif reason is None and not (changes.has_snapshot(conn) and changes.inputs_ready(conn)):
+        reason = "no snapshot of the previous build's inputs"
+    supported = conn.dialect.name in changes.SUPPORTED_DIALECTS
+    content = content_digest(conn, variables, print_, as_of) if supported else ""
+    if reason is None and state is not None and state[2] == content:
+        return BuildPlan(
+            full=False,
+            reason="nothing changed since the last transform (data, hub.yml, as_of)",
+            fingerprint=print_,
+            changed_deals=0,
+            skip=True,
+            content=content,
+        )
+    _clear_state(conn)
+    if reason is not None:
+        return BuildPlan(full=True, reason=reason, fingerprint=print_, content=content)
+    assert state is not None
+    changes.snapshot_inputs(conn, conn.dialect.name, changes.as_of_window(state[1], as_of))
+    n = changes.write_changed(conn)
+    return BuildPlan(
+        full=False,
+        reason=f"{n:,} deal(s) changed",
+        fingerprint=print_,
+        changed_deals=n,
+        content=content,
+    )
+
+
+def record_complete(conn: sa.Connection, plan: BuildPlan, as_of: datetime) -> None:
+    """The build ended complete: keep its input snapshot and state for the next run."""
+    if conn.dialect.name not in changes.SUPPORTED_DIALECTS:
+        return
+    if plan.full:
+        changes.snapshot_inputs(conn, conn.dialect.name, None)
+    changes.keep_snapshot(conn)
+    _clear_state(conn)
+    conn.execute(
+        sa.text(f"INSERT INTO {STATE} (fingerprint, as_of, content) VALUES (:f, :a, :c)"),
+        {"f": plan.fingerprint, "a": as_of.isoformat(), "c": plan.content},
+    )
