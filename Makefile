@@ -17,8 +17,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/hub demo
 
+# TEST_WORKERS=2: two pytest-xdist workers (CI has two cores); each file, or each set of files
+# sharing a costly session fixture, runs on one worker (tests/conftest.py). 0: one process.
+TEST_WORKERS ?= 0
 test: $(STAMP)
-	bash .ci/with-postgres.sh $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	bash .ci/with-postgres.sh $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Build the wheel, install it into a fresh venv outside the checkout, run the CLI from an
 # empty folder (needs no .venv).

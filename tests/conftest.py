@@ -1,5 +1,5 @@
 """Shared fixtures: generated exports, isolated hub folders, a CLI runner, virtual time and
-sandboxes (see tests/harness.py)."""
+sandboxes (see tests/harness.py); and how `pytest -n` (pytest-xdist) groups the tests."""
 
 from __future__ import annotations
 
@@ -76,3 +76,37 @@ def sandboxes() -> Iterator[Callable[..., SandboxServer]]:
 
 
 from tests.pg import pg_database, pg_server  # noqa: E402, F401  (PostgreSQL fixtures)
+
+# ----- parallel runs (`make test` runs `pytest -n 2 --dist loadgroup`) --------------------------
+
+# Session fixtures that cost a dbt build or a whole demo sync. Each xdist worker builds its own
+# copy of a session fixture, so every file that uses one runs on the same worker.
+SHARED_SESSION_FIXTURES = ("built", "report_world")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``, one xdist group per test file (its module fixtures are built
+    once), and one group for all the files that use the same costly session fixture."""
+    if not config.getoption("loadgroup", default=False):
+        return
+    for item, group in zip(items, xdist_groups(items), strict=True):
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def xdist_groups(items: list[pytest.Item]) -> list[str]:
+    """Each item's group: its file, or the files it shares a costly session fixture with."""
+    files = [item.nodeid.split("::", 1)[0] for item in items]
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            name = parent[name]
+        return name
+
+    for item, file in zip(items, files, strict=True):
+        for fixture in SHARED_SESSION_FIXTURES:
+            if fixture in getattr(item, "fixturenames", ()):
+                parent[root(file)] = root(f"session:{fixture}")
+    return [root(file) for file in files]

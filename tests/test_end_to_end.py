@@ -102,13 +102,21 @@ def _check(config_path: Path) -> dict[str, Any]:
     return result
 
 
-def test_end_to_end_on_duckdb(tmp_path: Path) -> None:
-    _check(_demo(tmp_path / "duck", None))
+@pytest.fixture(scope="module")
+def duck_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One DuckDB demo run for both tests (checking it writes nothing): its hub.yml."""
+    return _demo(tmp_path_factory.mktemp("e2e") / "duck", None)
+
+
+def test_end_to_end_on_duckdb(duck_demo: Path) -> None:
+    _check(duck_demo)
 
 
 @pytest.mark.postgres
-def test_end_to_end_on_postgres_matches_duckdb(tmp_path: Path, pg_database: dict[str, Any]) -> None:
-    duck = _check(_demo(tmp_path / "duck", None))
+def test_end_to_end_on_postgres_matches_duckdb(
+    tmp_path: Path, pg_database: dict[str, Any], duck_demo: Path
+) -> None:
+    duck = _check(duck_demo)
     pg = _check(_demo(tmp_path / "pg", pg_warehouse(pg_database)))
     assert pg["per_source"] == duck["per_source"]
     assert pg["stages"] == duck["stages"]

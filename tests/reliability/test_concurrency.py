@@ -183,18 +183,23 @@ from hub import locks
 from models.config import load_config
 with locks.holding_warehouse(load_config(sys.argv[1]), "sync"):
     print("held", flush=True)
-    time.sleep(float(sys.argv[2]))
+    if sys.argv[2] == "until-told":
+        sys.stdin.readline()  # until the test closes our stdin
+    else:
+        time.sleep(float(sys.argv[2]))
 """
 
 
-def _hold_in_another_process(config_path: Path, seconds: float) -> subprocess.Popen[str]:
+def _hold_in_another_process(config_path: Path, seconds: float | None) -> subprocess.Popen[str]:
+    """A process holding the warehouse lock for ``seconds``, or (None) until its stdin closes."""
     env = {**hub_env(), "PYTHONPATH": str(ROOT)}
     if "HUB_TEST_WAREHOUSE_PASSWORD" in os.environ:  # the PostgreSQL test's (tests/pg.py)
         env["HUB_TEST_WAREHOUSE_PASSWORD"] = os.environ["HUB_TEST_WAREHOUSE_PASSWORD"]
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(config_path), str(seconds)],
+        [sys.executable, "-c", HOLDER, str(config_path), str(seconds or "until-told")],
         cwd=ROOT,
         env=env,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -241,14 +246,21 @@ def test_a_second_run_exits_4_at_once_naming_the_holder_or_waits_for_it(csv_hub:
 
 
 def test_a_run_that_waits_starts_when_the_holder_is_done(csv_hub: Path) -> None:
-    holder = _hold_in_another_process(csv_hub, 3)
+    # Held until the run says it waits: a fixed hold (it was 3 s) could end before a busy
+    # machine (a parallel test run) had even started the run, which then never waited.
+    holder = _hold_in_another_process(csv_hub, None)
+    waiter = _launch("pull", "--config", str(csv_hub), "--wait", "120", cwd=csv_hub.parent)
+    assert holder.stdin is not None and waiter.stderr is not None
     try:
-        waited = run_hub("pull", "--config", str(csv_hub), "--wait", "120", cwd=csv_hub.parent)
+        first = waiter.stderr.readline()  # "waiting up to 120 s: ..." (or its failure)
     finally:
+        holder.stdin.close()  # the holder leaves its block and exits
         holder.wait(timeout=60)
+    out, rest = waiter.communicate(timeout=300)
+    stderr = first + rest
     assert holder.returncode == 0
-    assert waited.code == 0, waited.output
-    assert "waiting up to 120 s" in waited.stderr and f"pid {holder.pid}" in waited.stderr
+    assert waiter.returncode == 0, out + stderr
+    assert "waiting up to 120 s" in stderr and f"pid {holder.pid}" in stderr
 
 
 def test_a_wait_that_runs_out_fails_with_the_holder(
