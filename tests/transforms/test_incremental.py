@@ -221,7 +221,9 @@ def test_incremental_equals_full_rebuild_on_duckdb(tmp_path: Path, small_export:
     _check(root, load_config(root / "hub.yml"))
 
 
+# Under xdist its own group: the two warehouses' checks are the two longest tests of the file.
 @pytest.mark.postgres
+@pytest.mark.xdist_group("incremental-postgres")
 def test_incremental_equals_full_rebuild_on_postgres(
     tmp_path: Path, small_export: Generated, pg_database: dict[str, Any]
 ) -> None:
