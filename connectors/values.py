@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from models.canonical import QuarantinedRecord
 
@@ -31,6 +31,10 @@ class BadValue(ValueError):
     """A value that cannot be loaded; ``str(exc)`` is the reason a person can act on."""
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """An aware UTC timestamp; a naive one is taken as UTC."""
     if value is None:

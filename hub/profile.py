@@ -186,12 +186,15 @@ def latest(config: HubConfig) -> Profile | None:
         ).scalar()
         if newest is None:
             return None
-        rows = conn.execute(
-            sa.select(hub_profile)
-            .where(hub_profile.c.run_id == newest)
-            .order_by(hub_profile.c.position)
-        ).mappings()
-        rows = list(rows)
+        rows = (
+            conn.execute(
+                sa.select(hub_profile)
+                .where(hub_profile.c.run_id == newest)
+                .order_by(hub_profile.c.position)
+            )
+            .mappings()
+            .all()
+        )
     profile = Profile(rows[0]["command"], rows[0]["run_id"], rows[0]["started_at"])
     profile.steps = [Step(r["step"], r["seconds"], r["parent"], r["detail"] or "") for r in rows]
     return profile

@@ -279,15 +279,18 @@ class FileRead:
             if spec.no_move is not None and _no_move(values, spec.no_move):
                 self.left_out["no_move"] += 1
                 return
-            key = None if self.repeats is None else tuple(values[f] for f in spec.repeat)
-            if key is not None and key in self.repeats:  # type: ignore[operator]
-                self.left_out["repeat"] += 1
-                return
+            key: tuple[Any, ...] | None = None
+            if self.repeats is not None:
+                key = tuple(values[f] for f in spec.repeat)
+                if key in self.repeats:
+                    self.left_out["repeat"] += 1
+                    return
             record_id = values[spec.record_id]
-            first = None if spec.duplicate is None else self.seen.line_of(record_id)
-            if first is not None:
-                reason = spec.duplicate.format(line=first)
-                raise RowRejected(self.reader.column_of(spec.record_id), record_id, reason)
+            if spec.duplicate is not None:
+                first = self.seen.line_of(record_id)
+                if first is not None:
+                    reason = spec.duplicate.format(line=first)
+                    raise RowRejected(self.reader.column_of(spec.record_id), record_id, reason)
             for rule in spec.rules:
                 rule.row(values, self, dropped)
             if self.custom is not None:
@@ -306,9 +309,9 @@ class FileRead:
         for column, value, reason in dropped:
             self.quarantine.add(line, record_id, column, value, reason)
         values.update(self.constants)
-        for key, id_field in spec.keys.items():
+        for key_field, id_field in spec.keys.items():
             native = values.get(id_field)
-            values[key] = make_key(self.ctx.name, native) if native else None
+            values[key_field] = make_key(self.ctx.name, native) if native else None
         for name, value in spec.fills.items():
             if values.get(name) is None:
                 values[name] = value

@@ -14,6 +14,7 @@ row, which decides exactly, so a collision costs time, never a row.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
+from typing import TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -21,7 +22,7 @@ import pyarrow.compute as pc
 
 from connectors.csv.fast import NotClean
 
-Ids = pa.Array | pa.Table  # one id column, or the columns of a compound key (tuples)
+Ids: TypeAlias = pa.Array | pa.Table  # one id column, or the columns of a compound key (tuples)
 
 
 class SeenIds:

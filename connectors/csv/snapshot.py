@@ -25,7 +25,7 @@ and marks the missing ones by key in batches: plain SQL, the same on DuckDB and 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Container
+from collections.abc import Collection, Container, Hashable
 
 import sqlalchemy as sa
 
@@ -35,7 +35,7 @@ _BATCH = 1000  # keys per UPDATE ... IN (...)
 
 
 def after_full_snapshot(
-    ctx: SourceContext, file_name: str, loaded: Collection[str], skipped: Container[str]
+    ctx: SourceContext, file_name: str, loaded: Collection[Hashable], skipped: Container[Hashable]
 ) -> None:
     """The deals file ``file_name`` was read in full: once it is loaded, mark deleted the
     deals of the source whose id is neither ``loaded`` nor ``skipped`` (rows the file holds
@@ -60,7 +60,7 @@ def after_full_snapshot(
 
 
 def mark_missing_deleted(
-    conn: sa.Connection, dataset: str, source_name: str, *present: Container[str]
+    conn: sa.Connection, dataset: str, source_name: str, *present: Container[Hashable]
 ) -> tuple[int, int]:
     """Set ``is_deleted`` on the live deals of ``source_name`` whose id is in none of
     ``present``; returns (deals marked, live deals before)."""

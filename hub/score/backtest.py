@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -163,7 +164,7 @@ def closed_before(conn: sa.Connection, cutoff: datetime) -> tuple[int, int]:
 
 def quarter_starts_before(as_of: datetime, n: int) -> list[datetime]:
     year, quarter = as_of.year, (as_of.month - 1) // 3
-    out = []
+    out: list[datetime] = []
     while len(out) < n:
         start = datetime(year, quarter * 3 + 1, 1, tzinfo=UTC)
         if start < as_of:
@@ -179,9 +180,12 @@ def _split(
 ) -> tuple[FeatureTable, FeatureTable]:
     at, end = naive_utc(cutoff), naive_utc(as_of)
     train = training_rows(table, fit_time=at)
-    test = table.where(
-        lambda i: table.at[i] == at and table.closed_at[i] is not None and table.closed_at[i] <= end
-    )
+
+    def open_at_cutoff_closed_by_end(i: int) -> bool:
+        closed = table.closed_at[i]
+        return table.at[i] == at and closed is not None and closed <= end
+
+    test = table.where(open_at_cutoff_closed_by_end)
     return train, test
 
 
@@ -259,7 +263,9 @@ def run_backtest(
 def store_run(conn: sa.Connection, run: BacktestRun) -> None:
     ensure_score_tables(conn)
     run_at = datetime.now(UTC)
-    summary, calibration, predictions = [], [], []
+    summary: list[dict[str, Any]] = []
+    calibration: list[dict[str, Any]] = []
+    predictions: list[dict[str, Any]] = []
     for r in run.cutoffs:
         for name in MODELS:
             summary.append(

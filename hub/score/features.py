@@ -302,9 +302,15 @@ def dimension_values(conn: sa.Connection, dimensions: Sequence[str]) -> dict[str
     them now)."""
     if not dimensions:
         return {}
-    rows = conn.execute(
-        sa.text(f"select deal_key, dimension, dimension_value from {STAGING}.int_deal_dimensions")
-    ).all()
+    rows = (
+        conn.execute(
+            sa.text(
+                f"select deal_key, dimension, dimension_value from {STAGING}.int_deal_dimensions"
+            )
+        )
+        .tuples()
+        .all()
+    )
     out: dict[str, dict[str, str]] = {}
     for deal_key, dimension, value in rows:
         if value is not None:

@@ -27,9 +27,13 @@ class Verdict:
 def pooled_brier(conn: sa.Connection, run_id: str, model: str) -> tuple[float, int, int]:
     """(Brier over all scored deals of the run, deals, cutoffs) for one model."""
     t = hub_score_backtests
-    rows = conn.execute(
-        sa.select(t.c.brier, t.c.n_scored).where(t.c.run_id == run_id, t.c.model == model)
-    ).all()
+    rows = (
+        conn.execute(
+            sa.select(t.c.brier, t.c.n_scored).where(t.c.run_id == run_id, t.c.model == model)
+        )
+        .tuples()
+        .all()
+    )
     n = sum(int(k) for _, k in rows)
     total = sum(float(b) * int(k) for b, k in rows if b is not None)
     return (total / n if n else float("nan")), n, len(rows)

@@ -270,19 +270,18 @@ def reasons(table: FeatureTable, pushes: dict[str, np.ndarray], *, top: int = 3)
 
 def training_rows(table: FeatureTable, *, fit_time: datetime) -> FeatureTable:
     """Snapshots taken before ``fit_time`` of deals that closed by then, labelled won."""
-    return table.where(
-        lambda i: (
-            table.at[i] < fit_time
-            and table.closed_at[i] is not None
-            and table.closed_at[i] <= fit_time
-        )
-    )
+
+    def closed_by_fit_time(i: int) -> bool:
+        closed = table.closed_at[i]
+        return table.at[i] < fit_time and closed is not None and closed <= fit_time
+
+    return table.where(closed_by_fit_time)
 
 
 def snapshot_instants(first: datetime, fit_time: datetime) -> list[datetime]:
     """Month starts after ``first`` up to ``fit_time`` (exclusive): where training rows are taken."""
     year, month = first.year, first.month
-    out = []
+    out: list[datetime] = []
     while True:
         month += 1
         if month > 12:
