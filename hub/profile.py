@@ -101,16 +101,20 @@ class Profile:
             rest = run.duration_s - sum(named.values())
             self.add(f"pull {run.source_name}: other", rest, detail="connector setup, run log")
 
-    def add_transform(self, wall_s: float, dbt_s: float, target_dir: Path, since: float) -> None:
-        """The transform's work outside dbt, dbt's wall time and, under it, each node's time
-        from ``run_results.json`` (written by this run: not older than ``since``, epoch s)."""
+    def add_transform(
+        self, wall_s: float, dbt_s: float, scores_s: float, target_dir: Path, since: float
+    ) -> None:
+        """The transform's work before dbt, dbt's wall time and, under it, each node's time
+        from ``run_results.json`` (written by this run: not older than ``since``, epoch s),
+        then the deal scores written after dbt."""
         self.add(
-            "transform: hub.yml tables, resolution, build record",
-            wall_s - dbt_s,
+            "transform: hub.yml tables, resolution, changed deals, build record",
+            wall_s - dbt_s - scores_s,
         )
         self.add(DBT_PARENT, dbt_s)
         for node_id, seconds, status in dbt_node_seconds(target_dir / "run_results.json", since):
             self.add(node_label(node_id), seconds, parent=DBT_PARENT, detail=status)
+        self.add("transform: deal scores (fit or reuse the model, score open deals)", scores_s)
 
     def top_level(self) -> list[Step]:
         return [s for s in self.steps if s.parent is None and s.name != "total"]

@@ -58,7 +58,8 @@ class TransformResult:
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     compiled: dict[str, str] = field(default_factory=dict)  # model name -> SQL (compile only)
-    duration_s: float = 0.0
+    duration_s: float = 0.0  # dbt's own wall time
+    scores_s: float = 0.0  # fitting (or reusing) the deal score and scoring open deals
     as_of: str = ""
     out_of_memory: bool = False  # DuckDB hit its memory limit in at least one node
     models_not_built: int = 0  # models that failed or were skipped: the marts are mixed
@@ -340,7 +341,9 @@ def _run_transform(
             + f"details in {config.hub_dir / 'dbt' / 'logs' / 'dbt.log'}"
         )
     try:
+        scoring_started = time.perf_counter()
         result.warnings += write_scores(config, warehouse, as_of).warnings
+        result.scores_s = time.perf_counter() - scoring_started
     except BaseException as exc:  # the scores tables may be half-written: not a complete set
         _finish(warehouse, run_id, "failed", built, 0, f"deal scores: {exc}")
         raise
