@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 # TEST_WORKERS=2: two pytest-xdist workers (CI has two cores); each file, or each set of files
 # sharing a costly session fixture, runs on one worker (tests/conftest.py). 0: one process.
-TEST_WORKERS ?= 0
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	bash .ci/with-postgres.sh $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 

@@ -147,7 +147,9 @@ def test_transform_entry_point(tmp_path: Path) -> None:
         assert _number(r["seconds"]) and _number(r["hub_cpu_s"]) and r["peak_rss_mb"] > 0
         assert len(r["load_avg_before"]) == len(r["load_avg_after"]) == 3
         assert r["profile"]["total"] > 0 and "other" in r["profile"]
-        if r["step"] != "build":  # every transform builds every model, with its time
+        if r["step"] == "no_change_sync":  # nothing changed, as_of fixed: dbt does not run
+            assert r["models"] == 0 and r["profile"]["transform: dbt"] == 0
+        elif r["step"] != "build":  # every other transform builds every model, with its time
             assert r["models"] > 40 and r["tests"] > 0
             assert r["profile"]["transform: dbt"] > 0 and r["slowest_models"]
         if r["step"] in transform_bench.TARGETS:

@@ -34,7 +34,6 @@ from connectors.canonical_tables import (
 from connectors.csv import fast
 from connectors.csv.custom import CustomFields, custom_columns
 from connectors.csv.fast import Block, BlockFile, ColumnConverter, NotClean
-from connectors.csv.fresh import empty_tables
 from connectors.csv.options import CsvFile, CsvOptions
 from connectors.csv.parsing import zone
 from connectors.csv.reading import FileFacts, inspect_file, read_header, read_rows
@@ -78,8 +77,6 @@ class TableSpec:
     reads: Mapping[str, type] = field(default_factory=dict)  # fields only a key keeps
     constants: Mapping[str, Any] = field(default_factory=dict)
     fills: Mapping[str, Any] = field(default_factory=dict)  # field -> value when empty
-    # Further tables the file writes whose keys are unique in its load (deal_accounts).
-    unique_tables: tuple[str, ...] = ()
     duplicate: str | None = None  # reason a repeated record_id is skipped; None: not checked
     rules: tuple[Rule, ...] = ()
     custom_entity: str | None = None  # FieldDefinition.entity of its custom_fields, if any
@@ -192,8 +189,6 @@ class FileRead:
         self.unique_load = spec.duplicate is not None or (
             bool(spec.repeat) and not spec.shares_table(options)
         )
-        # Tables this read may append to instead of merging (see connectors.csv.fresh).
-        self.appendable = empty_tables(spec.unique_tables + self._own_unique_table())
 
     def read(self) -> Iterator[Any]:
         """Clean blocks through the fast path, everything else row by row."""
@@ -395,9 +390,6 @@ class FileRead:
             yield variant(QuarantinedRecord, table)
         records.clear()
 
-    def _own_unique_table(self) -> tuple[str, ...]:
-        return (self.spec.model.table_name,) if self.unique_load else ()
-
     def _variant(self, table: pa.Table) -> Any:
         if not self.unique_load:  # keys may repeat in the load: dlt's merge deduplicates
             return variant(self.spec.model, table)
@@ -407,7 +399,7 @@ class FileRead:
         """``table`` of ``model``, whose keys are unique in this load: appended to a table
         that holds no row yet, else merged without dlt's ROW_NUMBER() window over the
         staging rows (rows already in the warehouse are still replaced by key)."""
-        return variant(model, table, deduplicated=True, append=model.table_name in self.appendable)
+        return variant(model, table, deduplicated=True)
 
 
 def variant(
@@ -415,15 +407,11 @@ def variant(
     table: pa.Table,
     *,
     deduplicated: bool = False,
-    append: bool = False,
 ) -> Any:
-    """``table`` as a dlt table variant carrying ``model``'s table hints; ``append`` only
-    for a table that holds no row yet and keys unique in the load (``connectors.csv.fresh``)."""
+    """``table`` as a dlt table variant carrying ``model``'s table hints."""
     hints = quarantine_hints() if model is QuarantinedRecord else canonical_hints(model)  # type: ignore[arg-type]
     hints.pop("name")
-    if append:
-        hints["write_disposition"] = "append"
-    elif deduplicated and hints.get("write_disposition") == "merge":
+    if deduplicated and hints.get("write_disposition") == "merge":
         hints["write_disposition"] = {
             "disposition": "merge",
             "strategy": "delete-insert",

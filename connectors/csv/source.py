@@ -35,7 +35,6 @@ DEALS = TableSpec(
     duplicate="duplicate deal id; first seen on line {line}, this row is skipped",
     rules=(STATUS, AMOUNT, PROBABILITY, CURRENCY),
     custom_entity="deal",
-    unique_tables=("deal_accounts",),  # one link a deal, deals unique
     extras=DealExtras,
 )
 STAGE_HISTORY = TableSpec(
