@@ -1,31 +1,44 @@
 """Scores at ``as_of``: fit (or reuse) the model, score the open deals, write the tables.
 
 ``hub.transform`` calls :func:`write_scores` once after dbt has built the per-deal tables.
-The fit is cached in ``hub_meta.hub_score_models`` under a fingerprint of the training rows
-themselves (every feature value and label), so a model is refitted exactly when the training
-data change (a deal closed, a closed deal's history was edited, a new month added its
-snapshots) and never merely because time passed: an hourly sync with no new close reuses it,
-and the same data at the same ``as_of`` always gives the same scores.
+
+Training cut: the model learns from monthly snapshots taken before the UTC day start of
+``as_of`` of deals closed by then, so every sync of one day trains on the same rows; only
+the open deals are read at ``as_of`` itself.
+
+Two keys avoid refitting. The fingerprint hashes the training rows themselves (every
+feature value and label): a model is refitted exactly when they change (a deal closed, a
+closed deal's history was edited, a new month added its snapshots), never merely because
+time passed. Building those rows is the expensive part, so a cheaper input key
+(hub/score/prekey.py: feature version, dimensions, training cut and a content hash of the
+dbt relations the features read) is recorded beside the model: when it matches, the cached
+model is reused and the training table is not built. Both keys are functions of the data and
+the training cut alone, so the same data at the same ``as_of`` always give the same scores,
+whatever was cached before.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
 from hub.score.features import FeatureTable, naive_utc, read_features
 from hub.score.model import NotEnoughHistory, ScoreModel, fit, reasons, snapshot_instants
 from hub.score.model import training_rows as select_training
+from hub.score.prekey import input_key
 from hub.score.tables import (
     OUTBOUND_SCHEMA,
     SCORES_SCHEMA,
     deal_scores,
     drop_relation,
     ensure_score_tables,
+    hub_score_input_keys,
     hub_score_models,
 )
 from hub.warehouse import Warehouse
@@ -41,6 +54,7 @@ class ScoreRun:
     fingerprint: str | None
     refitted: bool
     note: str | None = None
+    training_rows: int | None = None  # None: the input key reused a model, no table built
 
     @property
     def warnings(self) -> list[str]:
@@ -48,18 +62,43 @@ class ScoreRun:
 
 
 def fingerprint(table: FeatureTable) -> str:
-    digest = hashlib.sha256(FEATURE_VERSION.encode())
-    for i in range(len(table)):
-        row = [
-            table.deal_key[i],
-            table.at[i].isoformat(),
-            table.won[i],
-            [None if v[i] is None else round(v[i], 9) for v in table.numeric.values()],
-            [v[i] for v in table.categorical.values()],
-        ]
-        digest.update(json.dumps(row, separators=(",", ":")).encode())
-    digest.update(json.dumps(sorted(table.categorical)).encode())
+    """A hash of every training value and label, column by column (no Python per row).
+
+    Each column is hashed as one buffer under its name: strings as their UTF-8 lengths plus
+    the joined bytes (so no separator can be confused with text), instants as int64
+    microseconds, labels as int8 (-1 open), numeric values as float64 rounded to 9 decimals
+    with every missing value one NaN. The key changes exactly when one of them changes."""
+    digest = hashlib.sha256(f"fv{FEATURE_VERSION}|n{len(table)}".encode())
+    _hash_texts(digest, "deal_key", table.deal_key)
+    _hash_buffer(digest, "at", np.array(table.at, dtype="datetime64[us]").view(np.int64))
+    labels = np.fromiter((-1 if w is None else int(w) for w in table.won), np.int8, len(table))
+    _hash_buffer(digest, "won", labels)
+    for name, values in table.numeric.items():
+        _hash_buffer(digest, f"num:{name}", _rounded(values))
+    for name in sorted(table.categorical):
+        _hash_texts(digest, f"cat:{name}", table.categorical[name])
     return digest.hexdigest()[:32]
+
+
+def _rounded(values: Any) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        floats = values.astype(np.float64)
+    else:
+        floats = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    floats = np.round(floats, 9) + 0.0  # + 0.0: -0.0 hashes as 0.0
+    floats[np.isnan(floats)] = np.nan  # one NaN bit pattern
+    return floats
+
+
+def _hash_buffer(digest: Any, name: str, values: np.ndarray) -> None:
+    digest.update(f"|{name}:{values.dtype.str}:{len(values)}|".encode())
+    digest.update(np.ascontiguousarray(values).tobytes())
+
+
+def _hash_texts(digest: Any, name: str, values: Sequence[str]) -> None:
+    encoded = [v.encode() for v in values]
+    _hash_buffer(digest, name, np.fromiter(map(len, encoded), np.int64, len(encoded)))
+    digest.update(b"".join(encoded))
 
 
 def first_created(conn: sa.Connection) -> datetime | None:
@@ -74,12 +113,56 @@ def first_created(conn: sa.Connection) -> datetime | None:
 def features_for(
     conn: sa.Connection, config: HubConfig, fit_time: datetime, extra: list[datetime]
 ) -> FeatureTable | None:
-    """Monthly snapshots up to ``fit_time`` plus the ``extra`` instants."""
+    """Monthly snapshots up to ``fit_time`` plus the ``extra`` instants (the backtest's)."""
     first = first_created(conn)
     if first is None:
         return None
     instants = snapshot_instants(first, naive_utc(fit_time)) + [naive_utc(t) for t in extra]
     return read_features(conn, instants, list(config.dimensions))
+
+
+def training_cut(as_of: datetime) -> datetime:
+    """The UTC day start of ``as_of`` (naive): what the model may learn from ends there."""
+    return naive_utc(as_of).replace(hour=0, minute=0, second=0)
+
+
+def training_table(conn: sa.Connection, config: HubConfig, cut: datetime) -> FeatureTable:
+    """Monthly snapshots before ``cut`` of the deals closed by then."""
+    first = first_created(conn)
+    instants = snapshot_instants(first, cut) if first is not None else []
+    if not instants:
+        raise NotEnoughHistory(f"no month start between the first deal and {cut:%Y-%m-%d}")
+    table = read_features(conn, instants, list(config.dimensions))
+    return select_training(table, fit_time=cut)
+
+
+def cached_by_input_key(conn: sa.Connection, key: str | None) -> tuple[ScoreModel, str] | None:
+    if key is None:
+        return None
+    ensure_score_tables(conn)
+    found = conn.execute(
+        sa.select(hub_score_models.c.model_json, hub_score_models.c.fingerprint)
+        .join(
+            hub_score_input_keys,
+            hub_score_input_keys.c.fingerprint == hub_score_models.c.fingerprint,
+        )
+        .where(hub_score_input_keys.c.input_key == key)
+    ).first()
+    if found is None:
+        return None
+    try:
+        return ScoreModel.from_json(found[0]), found[1]
+    except (ValueError, TypeError, KeyError):  # written by another version: rebuild
+        return None
+
+
+def record_input_key(conn: sa.Connection, key: str, fingerprint_: str) -> None:
+    conn.execute(hub_score_input_keys.delete().where(hub_score_input_keys.c.input_key == key))
+    conn.execute(
+        hub_score_input_keys.insert().values(
+            input_key=key, fingerprint=fingerprint_, recorded_at=datetime.now(UTC)
+        )
+    )
 
 
 def cached_or_fit(
@@ -114,21 +197,30 @@ def write_scores(config: HubConfig, warehouse: Warehouse, as_of: datetime) -> Sc
     with warehouse.connect() as conn:
         if not sa.inspect(conn).has_table("int_deals_enriched", schema="hub_staging"):
             return ScoreRun(0, None, False, "no per-deal tables yet: nothing scored")
-        table = features_for(conn, config, as_of, [as_of])
+        cut = training_cut(as_of)
+        salt = f"{FEATURE_VERSION}|{sorted(config.dimensions)}|{cut.isoformat()}"
+        inputs = input_key(conn, salt, bool(config.dimensions))
+        run = ScoreRun(0, None, False)
         rows: list[dict] = []
-        key, refitted, note = None, False, None
-        if table is not None:
-            now = naive_utc(as_of)
-            training = select_training(table, fit_time=now)
-            scoring = table.where(lambda i: table.at[i] == now)
-            try:
-                model, key, refitted = cached_or_fit(conn, training, as_of)
-            except NotEnoughHistory as exc:
-                note = f"deal scores not written: {exc}"
+        try:
+            cached = cached_by_input_key(conn, inputs)
+            if cached is not None:
+                model, key = cached
             else:
-                rows = score_rows(model, scoring, key, as_of)
+                training = training_table(conn, config, cut)
+                run.training_rows = len(training)
+                model, key, run.refitted = cached_or_fit(conn, training, cut)
+                if inputs is not None:
+                    record_input_key(conn, inputs, key)
+        except NotEnoughHistory as exc:
+            run.note = f"deal scores not written: {exc}"
+        else:
+            run.fingerprint = key
+            scoring = read_features(conn, [as_of], list(config.dimensions))
+            rows = score_rows(model, scoring, key, as_of)
         _replace_scores(conn, rows)
-    return ScoreRun(len(rows), key, refitted, note)
+    run.scored = len(rows)
+    return run
 
 
 def score_rows(model: ScoreModel, scoring: FeatureTable, key: str, as_of: datetime) -> list[dict]:
@@ -191,4 +283,4 @@ from fields
     )
 
 
-__all__ = ["ScoreRun", "fingerprint", "write_scores"]
+__all__ = ["ScoreRun", "fingerprint", "training_cut", "write_scores"]

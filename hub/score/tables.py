@@ -21,6 +21,15 @@ hub_score_models = sa.Table(
     sa.Column("n_calibration", sa.Integer, nullable=False),
     sa.Column("model_json", sa.Text, nullable=False),
 )
+# Which fitted model an input key (hub/score/prekey.py) led to: a run whose inputs and
+# training cut are unchanged reuses that model without building the training table.
+hub_score_input_keys = sa.Table(
+    "hub_score_input_keys",
+    metadata,
+    sa.Column("input_key", sa.String, primary_key=True),
+    sa.Column("fingerprint", sa.String, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
 # `hub score --backtest`: one row per run x cutoff x model; the report and the push guard
 # read the latest run.
 hub_score_backtests = sa.Table(

@@ -3,6 +3,7 @@ reasons, the push rows, the same scores from the same data, and the fit cache.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from statistics import mean
 
 from pytest import approx
@@ -56,6 +57,57 @@ def test_same_data_and_as_of_give_the_same_scores_and_the_fit_is_cached(driven_b
     assert not again.refitted and again.fingerprint == refit.fingerprint
     assert _scores(driven_book) == before
     assert driven_book.sql("SELECT count(*) FROM hub_meta.hub_score_models") == [(1,)]
+
+
+def test_a_model_cached_earlier_the_same_day_is_reused_unread_and_scores_the_same(
+    driven_book: Book,
+) -> None:
+    """Warehouse state one: no cache. State two: a model cached by a sync an hour into the
+    day. Same data, same as_of: the same scores, and state two never builds the training
+    table. A new day, or an edited input, builds it again."""
+    config = driven_book.config
+    before = _scores(driven_book)
+    later, earlier = AS_OF + timedelta(hours=5), AS_OF + timedelta(hours=1)
+
+    def forget() -> None:
+        driven_book.sql("DELETE FROM hub_meta.hub_score_models")
+        driven_book.sql("DELETE FROM hub_meta.hub_score_input_keys")
+
+    forget()
+    fresh = write_scores(config, Warehouse(config), later)
+    assert fresh.refitted and fresh.training_rows and fresh.training_rows >= 20
+    fresh_scores = _scores(driven_book)
+    assert len(fresh_scores) >= 20
+
+    forget()
+    first = write_scores(config, Warehouse(config), earlier)
+    assert first.refitted and first.training_rows == fresh.training_rows
+    reused = write_scores(config, Warehouse(config), later)
+    assert reused.training_rows is None and not reused.refitted
+    assert reused.fingerprint == fresh.fingerprint == first.fingerprint
+    assert _scores(driven_book) == fresh_scores
+    assert driven_book.sql("SELECT count(*) FROM hub_meta.hub_score_input_keys") == [(1,)]
+
+    next_day = write_scores(config, Warehouse(config), AS_OF + timedelta(days=1, hours=1))
+    assert next_day.training_rows is not None  # a new training cut: the table is built
+
+    # An input the features read changes (a closed deal's amount): the key notices it.
+    closed = driven_book.sql(
+        "SELECT deal_key, amount_base FROM hub_staging.int_deals_enriched "
+        "WHERE status = 'won' ORDER BY deal_key LIMIT 1"
+    )[0]
+    update = "UPDATE hub_staging.int_deals_enriched SET amount_base = :a WHERE deal_key = :k"
+    driven_book.sql(update, a=float(closed[1] or 0) + 1000.0, k=closed[0])
+    try:
+        edited = write_scores(config, Warehouse(config), later)
+        assert edited.training_rows is not None
+    finally:
+        driven_book.sql(update, a=closed[1], k=closed[0])
+    again = write_scores(config, Warehouse(config), later)
+    assert again.training_rows is None and again.fingerprint == fresh.fingerprint
+
+    restored = write_scores(config, Warehouse(config), config.as_of)
+    assert restored.scored == len(before) and _scores(driven_book) == before
 
 
 def test_two_fits_on_one_table_are_identical_and_read_no_future(driven_book: Book) -> None:
