@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -83,7 +84,7 @@ def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -
             feed(table, sorted(repr(tuple(row)) for row in rows))
     schemas = [f"src_{name}" for name in variables.get("sources", [])]
     if schemas:
-        columns = conn.execute(
+        columns: Sequence[Any] = conn.execute(
             sa.select(
                 sa.column("table_schema"),
                 sa.column("table_name"),
