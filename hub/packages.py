@@ -10,7 +10,9 @@ extracted package is gone. dlt then fails every pull of the source with
 ``FileNotFoundError``, ``--full-refresh`` included. :func:`prepare` moves such packages,
 with every other pending package of the source, to ``.hub/set-aside/<source>/<time>/``
 (moved, never deleted: they can be inspected) and asks for a full re-read, because the
-source's cursors already count their data as pulled.
+source's cursors already count their data as pulled. The same happens to packages dlt
+declines to finish without an error (:func:`declined_reason`): left pending, they would
+make every later pull load nothing and extract nothing, and report success.
 """
 
 from __future__ import annotations
@@ -101,7 +103,8 @@ def finish_interrupted(pipeline: dlt.Pipeline) -> int:
     Given pending packages, dlt's ``run`` loads them and returns *without* extracting: a
     ``hub pull`` after a crash would then say "ok" and fetch nothing new. Finishing them
     first keeps their data (the source's saved state already counts it as pulled) and lets
-    this run's extraction go ahead.
+    this run's extraction go ahead. dlt's ``normalize`` and ``load`` can also decline
+    without an error (see :func:`declined_reason`); what they leave is not counted here.
     """
     extracted = list(pipeline.list_extracted_load_packages())
     if extracted:
@@ -109,7 +112,24 @@ def finish_interrupted(pipeline: dlt.Pipeline) -> int:
     normalized = list(pipeline.list_normalized_load_packages())
     if normalized:
         pipeline.load()
-    return len(set(extracted) | set(normalized))
+    left = set(pipeline.list_extracted_load_packages()) | set(
+        pipeline.list_normalized_load_packages()
+    )
+    return len((set(extracted) | set(normalized)) - left)
+
+
+def declined_reason(pipeline: dlt.Pipeline) -> str:
+    """Why dlt left a whole package pending, without an error.
+
+    dlt's ``normalize`` and ``load`` return at once when the pipeline's saved state names no
+    schema, or when the load folder has no version file. A run killed while dlt wiped the
+    pipeline's working folder (dlt does that when the dataset is missing from the
+    warehouse) leaves exactly that: the state file or the version file gone, packages still
+    there. ``run`` would then load nothing, extract nothing, and report success.
+    """
+    if not pipeline.default_schema_name:
+        return "the pipeline's saved state names no schema, so dlt would not load it"
+    return "dlt left it unfinished (its load folder is incomplete)"
 
 
 def _storage_fault(exc: BaseException, pipeline_dir: Path) -> bool:
@@ -140,6 +160,10 @@ def prepare(pipeline: dlt.Pipeline, set_aside_root: Path, *, full_refresh: bool)
                 pipeline.drop_pending_packages()
         else:
             recovery.finished = finish_interrupted(pipeline)
+            left = pending_packages(pipeline_dir)
+            if left:
+                reason = declined_reason(pipeline)
+                _set_aside_all(pipeline_dir, set_aside_root, recovery, {p: reason for p in left})
     except Exception as exc:
         if not _storage_fault(exc, pipeline_dir):
             raise

@@ -9,6 +9,7 @@ must load both.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,3 +90,42 @@ def test_pull_after_a_kill_inside_dlts_schema_save_discards_the_torn_file(
     assert run.status == "ok", run.error
     assert query(config, "SELECT stage_id FROM src_exp.deals") == [("Qualified",)]
     assert sorted(p.name for p in schemas.iterdir()) == [real.name]
+
+
+def test_pull_when_dlt_declines_the_leftover_sets_it_aside_and_rereads(
+    tmp_path: Path,
+) -> None:
+    """dlt's ``load`` returns at once, without an error, when the pipeline's saved state
+    names no schema (dlt writes such a state itself when it cannot find the schema the state
+    names: "restored with inconsistent state"). With a normalized package left, ``run`` then
+    loaded nothing and extracted nothing, and the pull said "ok, finished 1 load package(s)"
+    with the package still there and the export's changes never pulled: the crash test
+    caught it once in CI after a series of SIGKILLs (which kill left that state was not
+    pinned down). Here the state is written as dlt writes it."""
+    export = tmp_path / "deals.csv"
+    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
+    config = csv_config(tmp_path, {"path": "deals.csv", "columns": COLUMNS})
+    assert pull(config).status == "ok"
+    export.write_text(HEADER + "1,Alpha,Qualified,2026-01-02\n", encoding="utf-8")
+    _leave_a_normalized_package(tmp_path)
+    state_file = config.hub_dir / "pipelines" / "hub_exp" / "state.json"
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    state["default_schema_name"], state["schema_names"] = None, []
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+    export.write_text(
+        HEADER + "1,Alpha,Won,2026-01-02\n2,Beta,Discovery,2026-01-03\n", encoding="utf-8"
+    )
+
+    run = pull(config)
+
+    assert run.status == "ok", run.error
+    assert run.recovered_packages == 0
+    assert run.set_aside_packages == 1
+    assert any("names no schema" in w for w in run.stats.warnings), run.stats.warnings
+    stages = dict(query(config, "SELECT source_deal_id, stage_id FROM src_exp.deals"))
+    assert stages == {"1": "Won", "2": "Discovery"}
+    pipeline = pipeline_for(config, Warehouse(config), "exp")
+    assert not pipeline.list_normalized_load_packages()
+    assert not pipeline.list_extracted_load_packages()
+    (kept,) = (config.hub_dir / "set-aside" / "exp").glob("*/normalized-*")
+    assert (kept / "schema.json").is_file()  # moved, not deleted
