@@ -153,6 +153,17 @@ def cells(*values: str | None) -> list[Text]:
 
 # ----- init / generate ---------------------------------------------------------------------
 
+SignalOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Deals win for reasons a score can learn (rep, account, activity, time in stage, "
+        "amount, lead source) plus luck: 1 realistic, 0 luck alone. Left out: the original "
+        "world, where the stage funnel and the amount decide.",
+    ),
+]
+
 
 @app.command()
 def init(
@@ -178,7 +189,10 @@ def generate(
     ),
     deals: Annotated[int, typer.Option(min=1, help="Number of deals.")] = 2000,
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
-    activities_per_deal: Annotated[float, typer.Option(min=0)] = 3.0,
+    activities_per_deal: Annotated[
+        float, typer.Option(min=0, help="Mean activities per deal.")
+    ] = 3.0,
+    signal: SignalOption = None,
 ) -> None:
     """Write a deterministic synthetic CRM export (CSV), its ground truth and a hub.yml."""
     from hub.generate import generate as run_generate
@@ -186,10 +200,16 @@ def generate(
     def body() -> None:
         with console.status(f"generating {deals:,} deals"):
             result = run_generate(
-                out, seed=seed, deals=deals, activities_per_deal=activities_per_deal
+                out,
+                seed=seed,
+                deals=deals,
+                activities_per_deal=activities_per_deal,
+                signal=signal,
             )
         counts = ", ".join(f"{n:,} {t}" for t, n in result.export.row_counts.items())
         truth = result.export.truth_path.name
+        if result.export.win_probability_path is not None:
+            truth += f" and {result.export.win_probability_path.name}"
         console.print(f"wrote {counts} to {escape(str(out))}/ (truth in {escape(truth)})")
         console.print(f"next: hub sync --config {escape(str(result.config_path))}")
 
@@ -665,6 +685,7 @@ def sandbox(
     seed: Annotated[int, typer.Option(help="Seed of the synthetic world.")] = 42,
     deals: Annotated[int, typer.Option(min=1, help="Deals in the sandbox.")] = 300,
     rate_limits: Annotated[bool, typer.Option(help="Enforce the vendor's rate limits.")] = True,
+    signal: SignalOption = None,
 ) -> None:
     """Serve a CRM sandbox in the foreground and print how to point hub.yml at it."""
     import yaml
@@ -673,7 +694,9 @@ def sandbox(
     from connectors.sandbox import SandboxSpec
 
     def body() -> None:
-        spec = SandboxSpec(port=port, seed=seed, n_deals=deals, rate_limits=rate_limits)
+        spec = SandboxSpec(
+            port=port, seed=seed, n_deals=deals, rate_limits=rate_limits, signal=signal
+        )
         server = sandbox_class(kind)(spec)
         base_url = server.start()
         entry = server.source_config(f"{kind}_sandbox")
