@@ -30,6 +30,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperCommand, TyperGroup
+from typer.models import CommandFunctionType
 
 from connectors.values import as_utc
 from models.config import HubConfig, load_config
@@ -46,7 +48,39 @@ _pool_log.addHandler(logging.NullHandler())
 _pool_log.propagate = False  # a library's basicConfig on the root logger would print it
 logging.raiseExceptions = False
 
-app = typer.Typer(
+
+def _flags_as_flags(params: list[Any]) -> list[Any]:
+    """Blank the value type of every flag in the help. Typer's rich help prints a type beside
+    every option, so flags read ``--debug <bool>`` (``--help`` too) as if they took a value;
+    a flag's metavar is used nowhere else (parsing, usage and errors use its names)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class HubCommand(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_as_flags(super().get_params(ctx))
+
+
+class HubGroup(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_as_flags(super().get_params(ctx))
+
+
+class HubTyper(typer.Typer):
+    """typer.Typer whose commands are HubCommands unless a command names its own class."""
+
+    def command(  # type: ignore[override]  # the same arguments, passed on
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        kwargs.setdefault("cls", HubCommand)
+        return super().command(*args, **kwargs)
+
+
+app = HubTyper(
+    cls=HubGroup,
     help="CRM sync hub: pull CRMs into one canonical pipeline schema, compute metrics, push back.",
     no_args_is_help=True,
     add_completion=False,
