@@ -11,6 +11,7 @@ fail, or swallow text such as ``[hs]`` in ``sources[hs]``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -60,6 +61,14 @@ def _flags_as_flags(params: list[Any]) -> list[Any]:
 
 
 class HubCommand(TyperCommand):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.short_help is None and self.help:
+            # The command list of `hub --help` shows a docstring's first paragraph with its
+            # line breaks, mid-sentence; the command's own help joins them. Join them here too.
+            first_paragraph = inspect.cleandoc(self.help).split("\n\n")[0]
+            self.short_help = " ".join(first_paragraph.split())
+
     def get_params(self, ctx: Any) -> list[Any]:
         return _flags_as_flags(super().get_params(ctx))
 

@@ -4,9 +4,11 @@ while an option that takes a value keeps its type; the flags still parse as flag
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import typer.main
+from typer.testing import CliRunner
 
 from hub.cli import app
 
@@ -68,3 +70,13 @@ def test_flags_still_parse_as_flags(cli, tmp_path: Path) -> None:
     assert config.read_text(encoding="utf-8") != "edited"
     valued = cli("init", "--config", config, "--force=yes")
     assert valued.exit_code == 2 and "--force" in valued.output
+
+
+def test_the_command_list_shows_each_summary_as_one_sentence() -> None:
+    """A multi-line docstring is one paragraph in `hub --help`, not broken mid-sentence."""
+    wide = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "400"})
+    assert wide.exit_code == 0, wide.output
+    for name in COMMANDS:
+        docstring = inspect.cleandoc(GROUP.commands[name].help)  # type: ignore[attr-defined]
+        summary = " ".join(docstring.split("\n\n")[0].split())
+        assert any(summary in line for line in wide.output.splitlines()), (name, summary)
