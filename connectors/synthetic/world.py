@@ -612,21 +612,22 @@ class World:
                     continue
             if stage >= 2 and not went_back and rand() < s.backward_rate:
                 nxt = 1 + int(rand() * (stage - 1))
-            elif stage < 4 and passing is None:  # advance (maybe skipping), else lost
-                if rand() < adv[stage]:
-                    nxt = stage + 2 if stage <= 2 and rand() < s.skip_rate else stage + 1
-                else:
-                    nxt = _LOST
-            elif stage < 4 and passing is not None:  # pick the target, then pass to it
-                target = stage + 2 if stage <= 2 and rand() < s.skip_rate else stage + 1
-                chance = 1.0
-                for k in range(max(stage, decided), target):
-                    chance *= passing[k]
-                if rand() < chance:
-                    nxt = target
-                    decided = max(decided, target)
-                else:
-                    nxt = _LOST
+            elif stage < 4:
+                if passing is None:  # advance (maybe skipping a stage), else lost
+                    if rand() < adv[stage]:
+                        nxt = stage + 2 if stage <= 2 and rand() < s.skip_rate else stage + 1
+                    else:
+                        nxt = _LOST
+                else:  # pick the target, then pass every decision up to it
+                    target = stage + 2 if stage <= 2 and rand() < s.skip_rate else stage + 1
+                    chance = 1.0
+                    for k in range(max(stage, decided), target):
+                        chance *= passing[k]
+                    if rand() < chance:
+                        nxt = target
+                        decided = max(decided, target)
+                    else:
+                        nxt = _LOST
             else:
                 nxt = _WON if rand() < win_chance else _LOST
             dwell = _exp(mu[stage] + pace + sigma * gauss(0.0, 1.0))
