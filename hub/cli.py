@@ -11,6 +11,7 @@ fail, or swallow text such as ``[hs]`` in ``sources[hs]``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -30,6 +31,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperCommand, TyperGroup
+from typer.models import CommandFunctionType
 
 from connectors.values import as_utc
 from models.config import HubConfig, load_config
@@ -46,7 +49,47 @@ _pool_log.addHandler(logging.NullHandler())
 _pool_log.propagate = False  # a library's basicConfig on the root logger would print it
 logging.raiseExceptions = False
 
-app = typer.Typer(
+
+def _flags_as_flags(params: list[Any]) -> list[Any]:
+    """Blank the value type of every flag in the help. Typer's rich help prints a type beside
+    every option, so flags read ``--debug <bool>`` (``--help`` too) as if they took a value;
+    a flag's metavar is used nowhere else (parsing, usage and errors use its names)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class HubCommand(TyperCommand):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.short_help is None and self.help:
+            # The command list of `hub --help` shows a docstring's first paragraph with its
+            # line breaks, mid-sentence; the command's own help joins them. Join them here too.
+            first_paragraph = inspect.cleandoc(self.help).split("\n\n")[0]
+            self.short_help = " ".join(first_paragraph.split())
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_as_flags(super().get_params(ctx))
+
+
+class HubGroup(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_as_flags(super().get_params(ctx))
+
+
+class HubTyper(typer.Typer):
+    """typer.Typer whose commands are HubCommands unless a command names its own class."""
+
+    def command(  # type: ignore[override]  # the same arguments, passed on
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        kwargs.setdefault("cls", HubCommand)
+        return super().command(*args, **kwargs)
+
+
+app = HubTyper(
+    cls=HubGroup,
     help="CRM sync hub: pull CRMs into one canonical pipeline schema, compute metrics, push back.",
     no_args_is_help=True,
     add_completion=False,
@@ -153,6 +196,17 @@ def cells(*values: str | None) -> list[Text]:
 
 # ----- init / generate ---------------------------------------------------------------------
 
+SignalOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Deals win for reasons a score can learn (rep, account, activity, time in stage, "
+        "amount, lead source) plus luck: 1 realistic, 0 luck alone. Left out: the original "
+        "world, where the stage funnel and the amount decide.",
+    ),
+]
+
 
 @app.command()
 def init(
@@ -178,7 +232,10 @@ def generate(
     ),
     deals: Annotated[int, typer.Option(min=1, help="Number of deals.")] = 2000,
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 42,
-    activities_per_deal: Annotated[float, typer.Option(min=0)] = 3.0,
+    activities_per_deal: Annotated[
+        float, typer.Option(min=0, help="Mean activities per deal.")
+    ] = 3.0,
+    signal: SignalOption = None,
 ) -> None:
     """Write a deterministic synthetic CRM export (CSV), its ground truth and a hub.yml."""
     from hub.generate import generate as run_generate
@@ -186,10 +243,16 @@ def generate(
     def body() -> None:
         with console.status(f"generating {deals:,} deals"):
             result = run_generate(
-                out, seed=seed, deals=deals, activities_per_deal=activities_per_deal
+                out,
+                seed=seed,
+                deals=deals,
+                activities_per_deal=activities_per_deal,
+                signal=signal,
             )
         counts = ", ".join(f"{n:,} {t}" for t, n in result.export.row_counts.items())
         truth = result.export.truth_path.name
+        if result.export.win_probability_path is not None:
+            truth += f" and {result.export.win_probability_path.name}"
         console.print(f"wrote {counts} to {escape(str(out))}/ (truth in {escape(truth)})")
         console.print(f"next: hub sync --config {escape(str(result.config_path))}")
 
@@ -665,6 +728,7 @@ def sandbox(
     seed: Annotated[int, typer.Option(help="Seed of the synthetic world.")] = 42,
     deals: Annotated[int, typer.Option(min=1, help="Deals in the sandbox.")] = 300,
     rate_limits: Annotated[bool, typer.Option(help="Enforce the vendor's rate limits.")] = True,
+    signal: SignalOption = None,
 ) -> None:
     """Serve a CRM sandbox in the foreground and print how to point hub.yml at it."""
     import yaml
@@ -673,7 +737,9 @@ def sandbox(
     from connectors.sandbox import SandboxSpec
 
     def body() -> None:
-        spec = SandboxSpec(port=port, seed=seed, n_deals=deals, rate_limits=rate_limits)
+        spec = SandboxSpec(
+            port=port, seed=seed, n_deals=deals, rate_limits=rate_limits, signal=signal
+        )
         server = sandbox_class(kind)(spec)
         base_url = server.start()
         entry = server.source_config(f"{kind}_sandbox")

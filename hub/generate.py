@@ -87,9 +87,14 @@ def generate(
     activities_per_deal: float = 3.0,
     source_name: str = "crm_export",
     write_config: bool = True,
+    signal: float | None = None,
 ) -> Generated:
+    """Write the export of WorldSpec(seed, deals, activities_per_deal, signal) to out_dir,
+    with win_probability.csv when the world has a signal, and a hub.yml that reads it."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    spec = WorldSpec(seed=seed, n_deals=deals, activities_per_deal=activities_per_deal)
+    spec = WorldSpec(
+        seed=seed, n_deals=deals, activities_per_deal=activities_per_deal, signal=signal
+    )
     export = write_csv_source(World(spec), out_dir)
     config_path = None
     if write_config:

@@ -482,8 +482,8 @@ class World:
             drivers = self.signal_model.drivers(
                 owner_idx, account.index, lead, engagement, pace, amount_z, noise
             )
-            stages, times, status, closed, lost_reason, reopened = self._signal_path(
-                rng, created, drivers
+            stages, times, status, closed, lost_reason, reopened = self._path(
+                rng, created, drivers=drivers
             )
 
         # Handover: a rep who left keeps closed deals only if they closed before leaving.
@@ -560,91 +560,48 @@ class World:
         )
 
     def _path(
-        self, rng: random.Random, created: int, win_factor: float
+        self,
+        rng: random.Random,
+        created: int,
+        win_factor: float = 1.0,
+        drivers: DealDrivers | None = None,
     ) -> tuple[list[int], list[int], str, int | None, str | None, bool]:
-        """The original world's stage path: the funnel's advance rates decide, bigger deals
-        win a little less (``win_factor``)."""
-        s = self.spec
-        rand, gauss = rng.random, rng.gauss
-        as_of = self._as_of_ts
+        """The deal's stage path: a small Markov chain in time, stopped by as_of. Each deal
+        has its own pace, it may skip a stage or move back once, and a dying deal lingers
+        before someone marks it lost, which keeps a realistic tail of stale open pipeline.
 
-        # Stage path: a small Markov chain in time, stopped by as_of. Each deal has its own pace
-        # and dying deals linger before someone marks them lost, which keeps a realistic tail
-        # of stale open pipeline.
-        stages = [0]
-        times = [created]
-        stage, t = 0, created
-        status, closed, lost_reason = "open", None, None
-        went_back = reopened = False
-        adv, mu, sigma = s.advance_rates, self._stage_mu, s.stage_days_sigma
-        pace = s.pace_sigma * gauss(0.0, 1.0)
-        while True:
-            if stage >= 2 and not went_back and rand() < s.backward_rate:
-                nxt = 1 + int(rand() * (stage - 1))
-            elif stage < 4:
-                if rand() < adv[stage]:
-                    nxt = stage + 2 if stage <= 2 and rand() < s.skip_rate else stage + 1
-                else:
-                    nxt = _LOST
-            else:
-                nxt = _WON if rand() < adv[4] * win_factor else _LOST
-            dwell = _exp(mu[stage] + pace + sigma * gauss(0.0, 1.0))
-            if nxt == _LOST:
-                dwell *= s.loss_slowdown
-            nt = t + max(600, int(dwell))
-            if nt > as_of:
-                break
-            stages.append(nxt)
-            times.append(nt)
-            t = nt
-            if nxt == _WON:
-                status, closed = "won", nt
-                break
-            if nxt == _LOST:
-                if not reopened and rand() < s.reopen_rate:
-                    back_at = nt + int(_exp(_REOPEN_MU + 0.6 * gauss(0.0, 1.0)))
-                    if back_at <= as_of:
-                        reopened = True
-                        stage, t = max(1, stage), back_at
-                        stages.append(stage)
-                        times.append(t)
-                        continue
-                status, closed = "lost", nt
-                lost_reason = LOST_REASONS[int(rand() * len(LOST_REASONS))]
-                break
-            if nxt < stage:
-                went_back = True
-            stage = nxt
-        return stages, times, status, closed, lost_reason, reopened
-
-    def _signal_path(
-        self, rng: random.Random, created: int, drivers: DealDrivers
-    ) -> tuple[list[int], list[int], str, int | None, str | None, bool]:
-        """A stage path whose outcome is drawn from the deal's true win probability.
-
-        The same chain as :meth:`_path` (back moves, skips, a lost deal lingering before it
-        is marked lost), but leaving stage ``k`` passes with ``stage_pass[k]`` (product p),
-        a skip passes both stages' decisions at once, and a stage re-entered after a back
-        move is passed freely, so the deal wins with probability exactly p. A reopened deal
-        is a false loss: lost, then back in the same stage a month later, at a rate that
-        does not depend on the outcome.
+        Without ``drivers`` (the original world) the funnel's advance rates decide, bigger
+        deals win a little less (``win_factor``) and a lost deal may come back later. With
+        them the outcome is drawn from the deal's true win probability p: leaving stage
+        ``k`` passes with ``stage_pass[k]`` (product p), a skip passes both stages'
+        decisions at once and a stage re-entered after a back move is passed freely, so the
+        deal wins with probability exactly p; a reopened deal is a false loss (lost, then
+        back in the same stage a month later) at a rate that does not depend on the outcome.
+        Each world keeps its own order of draws, so both stay byte for byte what they were.
         """
         s = self.spec
         rand, gauss = rng.random, rng.gauss
         as_of = self._as_of_ts
-        model = self.signal_model
-        assert model is not None
-        passing = model.stage_pass(drivers.win_probability)
+        mu, sigma = self._stage_mu, s.stage_days_sigma
+        passing: tuple[float, ...] | None = None
+        if drivers is None:
+            adv = s.advance_rates
+            pace = s.pace_sigma * gauss(0.0, 1.0)
+            slowdown, win_chance = s.loss_slowdown, adv[4] * win_factor
+        else:
+            model = self.signal_model
+            assert model is not None
+            passing = model.stage_pass(drivers.win_probability)
+            pace = s.pace_sigma * drivers.pace
+            slowdown, win_chance = model.loss_slowdown, passing[4]
+            false_loss_rate = s.reopen_rate * _FALSE_LOSS_SHARE
         stages = [0]
         times = [created]
         stage, t, decided = 0, created, 0
         status, closed, lost_reason = "open", None, None
         went_back = reopened = False
-        mu, sigma = self._stage_mu, s.stage_days_sigma
-        pace = s.pace_sigma * drivers.pace
-        slowdown, false_loss_rate = model.loss_slowdown, s.reopen_rate * _FALSE_LOSS_SHARE
         while True:
-            if not reopened and rand() < false_loss_rate:
+            if passing is not None and not reopened and rand() < false_loss_rate:
                 lost_at = t + max(600, int(_exp(mu[stage] + pace + sigma * gauss(0.0, 1.0))))
                 back_at = lost_at + int(_exp(_REOPEN_MU + 0.6 * gauss(0.0, 1.0)))
                 if back_at <= as_of:
@@ -656,17 +613,23 @@ class World:
             if stage >= 2 and not went_back and rand() < s.backward_rate:
                 nxt = 1 + int(rand() * (stage - 1))
             elif stage < 4:
-                target = stage + 2 if stage <= 2 and rand() < s.skip_rate else stage + 1
-                chance = 1.0
-                for k in range(max(stage, decided), target):
-                    chance *= passing[k]
-                if rand() < chance:
-                    nxt = target
-                    decided = max(decided, target)
-                else:
-                    nxt = _LOST
+                if passing is None:  # advance (maybe skipping a stage), else lost
+                    if rand() < adv[stage]:
+                        nxt = stage + 2 if stage <= 2 and rand() < s.skip_rate else stage + 1
+                    else:
+                        nxt = _LOST
+                else:  # pick the target, then pass every decision up to it
+                    target = stage + 2 if stage <= 2 and rand() < s.skip_rate else stage + 1
+                    chance = 1.0
+                    for k in range(max(stage, decided), target):
+                        chance *= passing[k]
+                    if rand() < chance:
+                        nxt = target
+                        decided = max(decided, target)
+                    else:
+                        nxt = _LOST
             else:
-                nxt = _WON if rand() < passing[4] else _LOST
+                nxt = _WON if rand() < win_chance else _LOST
             dwell = _exp(mu[stage] + pace + sigma * gauss(0.0, 1.0))
             if nxt == _LOST:
                 dwell *= slowdown
@@ -680,6 +643,14 @@ class World:
                 status, closed = "won", nt
                 break
             if nxt == _LOST:
+                if passing is None and not reopened and rand() < s.reopen_rate:
+                    back_at = nt + int(_exp(_REOPEN_MU + 0.6 * gauss(0.0, 1.0)))
+                    if back_at <= as_of:
+                        reopened = True
+                        stage, t = max(1, stage), back_at
+                        stages.append(stage)
+                        times.append(t)
+                        continue
                 status, closed = "lost", nt
                 lost_reason = LOST_REASONS[int(rand() * len(LOST_REASONS))]
                 break

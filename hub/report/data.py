@@ -262,6 +262,17 @@ class Marts:
             ORDER BY run_at DESC, run_id DESC LIMIT 1""")
         return found[0] if found else None
 
+    def backtest_rows(self, table: str, select: str, group_by: str = "") -> list[dict[str, Any]]:
+        """``select`` from ``hub_meta.<table>`` for the latest backtest run (none before the
+        first backtest): the one read both score figures make."""
+        if self.latest_backtest is None:
+            return []
+        group = f" GROUP BY {group_by}" if group_by else ""
+        return self.rows(
+            f"SELECT {select} FROM {HUB_META}.{table} WHERE run_id = :r{group}",
+            r=self.latest_backtest["run_id"],
+        )
+
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         result = self.conn.execute(sa.text(sql), params)
         return [{k: _num(v) for k, v in row.items()} for row in result.mappings()]
@@ -795,9 +806,10 @@ def duplicates(m: Marts) -> Figure:
     )
 
 
-def _model_order(rows: list[dict[str, Any]]) -> None:
-    rank = {name: k for k, name in enumerate(SCORE_MODELS)}
-    rows.sort(key=lambda r: (r.get("cutoff") or 0, rank.get(r["model"], len(rank)), r["model"]))
+def _model_rank(model: str) -> tuple[int, str]:
+    """Where a forecast goes in the score figures: SCORE_MODELS order, then any other by name."""
+    rank = SCORE_MODELS.index(model) if model in SCORE_MODELS else len(SCORE_MODELS)
+    return rank, model
 
 
 def score_backtest(m: Marts) -> Figure:
@@ -815,14 +827,12 @@ def score_backtest(m: Marts) -> Figure:
     run = m.latest_backtest
     if run is None:
         return Figure("score_backtest", title, columns, note=NO_BACKTEST)
-    rows = m.rows(
-        f"""SELECT cutoff, model, n_scored, n_won, brier, log_loss, auc
-        FROM {HUB_META}.hub_score_backtests WHERE run_id = :r""",
-        r=run["run_id"],
+    rows = m.backtest_rows(
+        "hub_score_backtests", "cutoff, model, n_scored, n_won, brier, log_loss, auc"
     )
     for r in rows:
         r["cutoff"] = _day(r["cutoff"])
-    _model_order(rows)
+    rows.sort(key=lambda r: (r["cutoff"] or 0, *_model_rank(r["model"])))
     pooled = {}
     for name in SCORE_MODELS:
         mine = [r for r in rows if r["model"] == name and r["brier"] is not None]
@@ -860,16 +870,14 @@ def score_calibration(m: Marts) -> Figure:
     run = m.latest_backtest
     if run is None:
         return Figure("score_calibration", title, columns, note=NO_BACKTEST)
-    rows = m.rows(
-        f"""SELECT model, decile, sum(n) AS n,
-               sum(n * mean_predicted) / sum(n) AS mean_predicted,
-               sum(n * observed_rate) / sum(n) AS observed_rate
-        FROM {HUB_META}.hub_score_calibration WHERE run_id = :r
-        GROUP BY model, decile""",
-        r=run["run_id"],
+    rows = m.backtest_rows(
+        "hub_score_calibration",
+        """model, decile, sum(n) AS n,
+        sum(n * mean_predicted) / sum(n) AS mean_predicted,
+        sum(n * observed_rate) / sum(n) AS observed_rate""",
+        group_by="model, decile",
     )
-    rank = {name: k for k, name in enumerate(SCORE_MODELS)}
-    rows.sort(key=lambda r: (rank.get(r["model"], len(rank)), r["model"], r["decile"]))
+    rows.sort(key=lambda r: (*_model_rank(r["model"]), r["decile"]))
     return Figure(
         "score_calibration",
         title,

@@ -1,11 +1,12 @@
 """A full disk: said in one line with the path and the space needed, the previous data kept.
 
 The hub folder (hub.yml, ``.hub/``: warehouse, pipelines, dbt logs) lives on a small file
-system of its own: a tmpfs the test mounts when it runs as root, else the folder named by
-``HUB_TEST_SMALL_FS`` (``.ci/run`` provides one), else the test is skipped. Free space is
-set exactly with a filler file. The CSV exports live elsewhere, and dlt writes its merge
-SQL in the system temp folder, so its move into the package crosses file systems, as on the
-machines where the message read "Invalid cross-device link".
+system of its own: the folder named by ``HUB_TEST_SMALL_FS`` when set (nothing sets it; it is
+for machines where the test cannot mount), else a tmpfs the test mounts when it runs as root,
+else the test is skipped. Free space is set exactly with a filler file. The CSV exports
+live elsewhere, and dlt writes its merge SQL in the system temp folder, so its move into the
+package crosses file systems, as on the machines where the message read "Invalid
+cross-device link".
 
 A small export is synced; then a larger one is pulled with 2 MB free: ``hub pull`` must say
 "disk full", where, how much is free and about how much it needs, without a traceback; the
@@ -76,7 +77,7 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
     if os.geteuid() != 0:
         pytest.skip(
             "needs a small file system to fill: run as root (the test mounts a tmpfs) or "
-            "set HUB_TEST_SMALL_FS to a folder on a small, otherwise idle one (.ci/run does)"
+            "set HUB_TEST_SMALL_FS to a folder on a small, otherwise idle one"
         )
     mount = tmp_path / "small"
     mount.mkdir()
