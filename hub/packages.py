@@ -10,7 +10,9 @@ extracted package is gone. dlt then fails every pull of the source with
 ``FileNotFoundError``, ``--full-refresh`` included. :func:`prepare` moves such packages,
 with every other pending package of the source, to ``.hub/set-aside/<source>/<time>/``
 (moved, never deleted: they can be inspected) and asks for a full re-read, because the
-source's cursors already count their data as pulled. The same happens to packages dlt
+source's cursors already count their data as pulled. An extracted package whose load id is
+already normalized (:func:`superseded_copies`) is only moved aside: its data is loaded from
+the normalized one. The same happens to packages dlt
 declines to finish without an error (:func:`declined_reason`): left pending, they would
 make every later pull load nothing and extract nothing, and report success.
 """
@@ -51,6 +53,7 @@ class Pending:
 class Recovery:
     finished: int = 0  # packages of an interrupted run, loaded before this run extracts
     set_aside: list[str] = field(default_factory=list)  # "<stage> <load id>: <reason>"
+    superseded: list[str] = field(default_factory=list)  # extracted copies already normalized
     folder: Path | None = None
 
     @property
@@ -84,6 +87,19 @@ def broken_reason(package: Pending, pending: list[Pending]) -> str | None:
         except (OSError, ValueError):
             return f"unreadable {name}"
     return None
+
+
+def superseded_copies(pending: list[Pending]) -> list[Pending]:
+    """Extracted packages whose load id is already normalized.
+
+    dlt's normalize commits a package by renaming ``load/new/<id>`` to
+    ``load/normalized/<id>`` and then deletes ``normalize/extracted/<id>``; a run killed
+    between the two leaves both. The rename is atomic, so the normalized package is whole
+    and the extracted copy is spent; normalizing it again fails every later pull ("Directory
+    not empty" on the rename), so it is moved aside and the normalized one is loaded.
+    """
+    normalized = {p.load_id for p in pending if p.stage == "normalized"}
+    return [p for p in pending if p.stage == "extracted" and p.load_id in normalized]
 
 
 def set_aside(pipeline_dir: Path, packages: list[Pending], root: Path) -> Path:
@@ -150,6 +166,11 @@ def prepare(pipeline: dlt.Pipeline, set_aside_root: Path, *, full_refresh: bool)
     pipeline_dir = Path(pipeline.working_dir)
     recovery = Recovery()
     pending = pending_packages(pipeline_dir)
+    spent = superseded_copies(pending)
+    if spent:
+        recovery.folder = set_aside(pipeline_dir, spent, set_aside_root)
+        recovery.superseded = [f"{p.stage} {p.load_id}" for p in spent]
+        pending = pending_packages(pipeline_dir)
     reasons = {p: broken_reason(p, pending) for p in pending}
     if any(reasons.values()):
         _set_aside_all(pipeline_dir, set_aside_root, recovery, reasons)

@@ -10,6 +10,7 @@ must load both.
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -129,3 +130,44 @@ def test_pull_when_dlt_declines_the_leftover_sets_it_aside_and_rereads(
     assert not pipeline.list_extracted_load_packages()
     (kept,) = (config.hub_dir / "set-aside" / "exp").glob("*/normalized-*")
     assert (kept / "schema.json").is_file()  # moved, not deleted
+
+
+def test_pull_after_a_kill_between_dlts_normalize_commit_and_cleanup_loads_the_package(
+    tmp_path: Path,
+) -> None:
+    """dlt's normalize renames the finished package into ``load/normalized`` and then deletes
+    the extracted one; a SIGKILL between the two leaves both under one load id (the crash
+    loop caught it). Normalizing the extracted copy again failed every later pull of the
+    source ("Directory not empty"). The folder is left here as that kill leaves it."""
+    export = tmp_path / "deals.csv"
+    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
+    config = csv_config(tmp_path, {"path": "deals.csv", "columns": COLUMNS})
+    assert pull(config).status == "ok"
+    export.write_text(HEADER + "1,Alpha,Qualified,2026-01-02\n", encoding="utf-8")
+    (source,) = config.sources
+    connector = get_connector(source.kind)
+    ctx = connector.context(config, source, run_started_at=datetime.now(UTC))
+    pipeline = pipeline_for(config, Warehouse(config), source.name)
+    pipeline.extract(connector.build_source(ctx), loader_file_format="parquet")
+    (load_id,) = pipeline.list_extracted_load_packages()
+    extracted = Path(pipeline.working_dir) / "normalize" / "extracted" / load_id
+    copy = tmp_path / "extracted-copy"
+    shutil.copytree(extracted, copy)
+    pipeline.normalize()
+    shutil.copytree(copy, extracted)  # the delete after the commit never ran
+    export.write_text(
+        HEADER + "1,Alpha,Qualified,2026-01-02\n2,Beta,Discovery,2026-01-03\n", encoding="utf-8"
+    )
+
+    run = pull(config)
+
+    assert run.status == "ok", run.error
+    assert run.recovered_packages == 1
+    assert run.set_aside_packages == 0  # nothing broken: no full re-read
+    stages = dict(query(config, "SELECT source_deal_id, stage_id FROM src_exp.deals"))
+    assert stages == {"1": "Qualified", "2": "Discovery"}
+    pipeline = pipeline_for(config, Warehouse(config), "exp")
+    assert not pipeline.list_normalized_load_packages()
+    assert not pipeline.list_extracted_load_packages()
+    (kept,) = (config.hub_dir / "set-aside" / "exp").glob(f"*/extracted-{load_id}")
+    assert (kept / "schema.json").is_file()
