@@ -90,16 +90,18 @@ def broken_reason(package: Pending, pending: list[Pending]) -> str | None:
 
 
 def superseded_copies(pending: list[Pending]) -> list[Pending]:
-    """Extracted packages whose load id is already normalized.
+    """Extracted packages (and half-written ``load/new`` copies) whose load id is already
+    normalized.
 
     dlt's normalize commits a package by renaming ``load/new/<id>`` to
     ``load/normalized/<id>`` and then deletes ``normalize/extracted/<id>``; a run killed
     between the two leaves both. The rename is atomic, so the normalized package is whole
     and the extracted copy is spent; normalizing it again fails every later pull ("Directory
-    not empty" on the rename), so it is moved aside and the normalized one is loaded.
+    not empty" on the rename, after writing ``load/new/<id>`` anew), so both are moved
+    aside and the normalized one is loaded.
     """
     normalized = {p.load_id for p in pending if p.stage == "normalized"}
-    return [p for p in pending if p.stage == "extracted" and p.load_id in normalized]
+    return [p for p in pending if p.stage in ("extracted", "new") and p.load_id in normalized]
 
 
 def set_aside(pipeline_dir: Path, packages: list[Pending], root: Path) -> Path:
