@@ -28,6 +28,63 @@ class FileFacts:
     encoding: str
     delimiter: str
     size: int
+    # How the bytes cut into lines, for a parser that must prove one record a line
+    # (connectors.csv.duck): counted in the fingerprint pass, which reads every byte anyway.
+    layout: ByteLayout | None = None
+
+
+@dataclass
+class ByteLayout:
+    """Line ends and the bytes that make CSV parsers disagree, counted over a whole file."""
+
+    newlines: int = 0  # b"\n"
+    lone_returns: int = 0  # b"\r" not followed by b"\n" (Python ends a line there)
+    nuls: int = 0
+    ends_with_newline: bool = False
+    # A quote after blanks at a field's start: Python's csv keeps ' "x"' as written,
+    # DuckDB's reader takes the quotes off. True also for look-alikes inside quoted text.
+    blank_before_quote: bool = False
+    _tail: bytes = b""
+
+    def add(self, chunk: bytes) -> None:
+        self.newlines += chunk.count(b"\n")
+        if returns := chunk.count(b"\r"):
+            self.lone_returns += returns - chunk.count(b"\r\n")
+        if self._tail.endswith(b"\r") and chunk.startswith(b"\n"):
+            self.lone_returns -= 1  # a \r\n cut between two chunks
+        self.nuls += chunk.count(b"\x00")
+        if not self.blank_before_quote and b'"' in chunk:
+            self.blank_before_quote = _blank_before_quote(self._tail + chunk)
+        self.ends_with_newline = chunk.endswith(b"\n")
+        self._tail = chunk[-64:]
+
+    def lines(self) -> int:
+        """Lines as Python's csv module numbers them."""
+        return self.newlines + self.lone_returns + (0 if self.ends_with_newline else 1)
+
+
+_BLANKS = b" \x0b\x0c"
+# Bytes a field can start after: line ends and every delimiter this module may sniff or
+# take (the delimiter is only known after this pass; more starts only mean fewer files
+# taken by DuckDB). A delimiter given in hub.yml outside this set is not DuckDB's to read.
+FIELD_STARTS = b",;\t|\n\r"
+
+
+def _blank_before_quote(data: bytes) -> bool:
+    """Whether a quote follows blanks at what may be a field's start. A tab before a quote
+    always counts: it is a blank or a delimiter, and this pass cannot tell which."""
+    if b'\t"' in data:
+        return True
+    for blank in _BLANKS:
+        start = 0
+        while (found := data.find(bytes((blank,)) + b'"', start)) >= 0:
+            before = found
+            while before > 0 and data[before - 1] in _BLANKS:
+                before -= 1
+            if before == 0 or data[before - 1] in FIELD_STARTS:
+                return True
+            start = found + 1
+    return False
 
 
 def inspect_file(path: Path, *, encoding: str | None, delimiter: str | None) -> FileFacts:
@@ -43,10 +100,12 @@ def inspect_file(path: Path, *, encoding: str | None, delimiter: str | None) -> 
     is_utf8 = True
     head = b""
     size = 0
+    layout = ByteLayout()
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             size += len(chunk)
             digest.update(chunk)
+            layout.add(chunk)
             if len(head) < 65536:
                 head += chunk[: 65536 - len(head)]
             if is_utf8 and encoding is None:
@@ -64,7 +123,7 @@ def inspect_file(path: Path, *, encoding: str | None, delimiter: str | None) -> 
         raise InputError(f"{path}: unknown encoding {encoding!r}; try utf-8 or latin-1") from None
     if delimiter is None:
         delimiter = _sniff_delimiter(sample)
-    return FileFacts(path, digest.hexdigest(), encoding, delimiter, size)
+    return FileFacts(path, digest.hexdigest(), encoding, delimiter, size, layout)
 
 
 def _sniff_delimiter(sample: str) -> str:
