@@ -243,6 +243,8 @@ def test_vendor_exports_load_the_same_with_duckdb_offered_the_files(
         columns = "*"
         if table == "quarantine":  # quarantined_at is the run's own time
             columns = "entity, record_id, location, column_name, value, reason"
+        elif table == "stage_observations":  # the sync time where the CRM gives none
+            columns = "* EXCLUDE (seen_at, observed_at)"
         select = f"SELECT {columns} FROM {schema}.{table}"
         rows = [sorted(query(c, select), key=repr) for c in configs]
         assert rows[0] == rows[1], table
