@@ -89,6 +89,9 @@ class SourceContext:
     # What the run did that the user should know and is not a problem (a file read again
     # because its mapping changed); shown in the run's progress line.
     notes: list[str] = field(default_factory=list)
+    # Rows a connector wrote into the warehouse itself, not through dlt (a clean CSV file
+    # merged by DuckDB), by table; the run counts them with dlt's.
+    rows_written: dict[str, int] = field(default_factory=dict)
 
     def after_load(self, step: PostLoadStep) -> None:
         """Run ``step`` once this run's load has succeeded, with a connection (the same

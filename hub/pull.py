@@ -156,6 +156,8 @@ def _pull_source(
         normalize_info = trace.last_normalize_info if trace else None
         counts = dict(normalize_info.row_counts) if normalize_info else {}
         run.rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
+        for table, n in ctx.rows_written.items():  # written by the connector itself
+            run.rows[table] = run.rows.get(table, 0) + n
         run.quarantined = run.rows.pop("quarantine", 0)
         with timed(run.steps, "after load"), warehouse.connect() as conn:
             # Steps the connector asked for (ctx.after_load) see the loaded tables first, so

@@ -28,6 +28,95 @@ class FileFacts:
     encoding: str
     delimiter: str
     size: int
+    # How the bytes cut into lines, for a parser that must prove one record a line
+    # (connectors.csv.duck): counted in the fingerprint pass, which reads every byte anyway.
+    layout: ByteLayout | None = None
+
+
+@dataclass
+class ByteLayout:
+    """Line ends and the bytes that make CSV parsers disagree, counted over a whole file."""
+
+    newlines: int = 0  # b"\n"
+    lone_returns: int = 0  # b"\r" not followed by b"\n" (Python ends a line there)
+    nuls: int = 0
+    ends_with_newline: bool = False
+    # A quote after blanks at a field's start: Python's csv keeps ' "x"' as written,
+    # DuckDB's reader takes the quotes off. True also for look-alikes inside quoted text.
+    blank_before_quote: bool = False
+    # Whitespace other than spaces and line ends (a tab, a no-break space...) anywhere: only
+    # then can Python's str.strip() take more than spaces off a cell. True also for the
+    # bytes of such a character split between two chunks of the pass.
+    odd_whitespace: bool = False
+    _tail: bytes = b""
+
+    def add(self, chunk: bytes) -> None:
+        self.newlines += chunk.count(b"\n")
+        if b"\r" in chunk and (returns := chunk.count(b"\r")):
+            self.lone_returns += returns - chunk.count(b"\r\n")
+        if self._tail.endswith(b"\r") and chunk.startswith(b"\n"):
+            self.lone_returns -= 1  # a \r\n cut between two chunks
+        if b"\x00" in chunk:
+            self.nuls += chunk.count(b"\x00")
+        if not self.blank_before_quote and b'"' in chunk:  # memchr first: most chunks pass
+            self.blank_before_quote = _blank_before_quote(self._tail + chunk)
+        if not self.odd_whitespace:
+            self.odd_whitespace = _odd_whitespace(self._tail[-2:] + chunk)
+        self.ends_with_newline = chunk.endswith(b"\n")
+        self._tail = chunk[-64:]
+
+    def lines(self) -> int:
+        """Lines as Python's csv module numbers them."""
+        return self.newlines + self.lone_returns + (0 if self.ends_with_newline else 1)
+
+
+# What str.isspace() holds besides b" ", b"\n" and b"\r", in UTF-8: single bytes, then
+# multi-byte characters, looked for only where their lead bytes occur (single-byte searches
+# run at memory speed; a pattern over every byte costs twenty times the sha256).
+_ODD_BYTES = (b"\t", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+_ODD_BY_LEAD = {
+    b"\xc2": (b"\xc2\x85", b"\xc2\xa0"),
+    b"\xe1": (b"\xe1\x9a\x80",),
+    b"\xe2": tuple(b"\xe2\x80" + bytes((c,)) for c in (*range(0x80, 0x8B), 0xA8, 0xA9, 0xAF))
+    + (b"\xe2\x81\x9f",),
+    b"\xe3": (b"\xe3\x80\x80",),
+}
+
+
+def _odd_whitespace(data: bytes) -> bool:
+    if any(b in data for b in _ODD_BYTES):
+        return True
+    return any(
+        lead in data and any(character in data for character in characters)
+        for lead, characters in _ODD_BY_LEAD.items()
+    )
+
+
+_BLANKS = b" \x0b\x0c"
+# Bytes a field can start after: line ends and every delimiter this module may sniff or
+# take (the delimiter is only known after this pass; more starts only mean fewer files
+# taken by DuckDB). A delimiter given in hub.yml outside this set is not DuckDB's to read.
+FIELD_STARTS = b",;\t|\n\r"
+
+
+def _blank_before_quote(data: bytes) -> bool:
+    """Whether a quote follows blanks at what may be a field's start. A tab before a quote
+    always counts: it is a blank or a delimiter, and this pass cannot tell which."""
+    if b'\t"' in data:
+        return True
+    for blank in _BLANKS:
+        pair = bytes((blank,)) + b'"'
+        if bytes((blank,)) not in data or pair not in data:
+            continue
+        start = 0
+        while (found := data.find(pair, start)) >= 0:
+            before = found
+            while before > 0 and data[before - 1] in _BLANKS:
+                before -= 1
+            if before == 0 or data[before - 1] in FIELD_STARTS:
+                return True
+            start = found + 1
+    return False
 
 
 def inspect_file(path: Path, *, encoding: str | None, delimiter: str | None) -> FileFacts:
@@ -43,10 +132,12 @@ def inspect_file(path: Path, *, encoding: str | None, delimiter: str | None) -> 
     is_utf8 = True
     head = b""
     size = 0
+    layout = ByteLayout()
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             size += len(chunk)
             digest.update(chunk)
+            layout.add(chunk)
             if len(head) < 65536:
                 head += chunk[: 65536 - len(head)]
             if is_utf8 and encoding is None:
@@ -64,7 +155,7 @@ def inspect_file(path: Path, *, encoding: str | None, delimiter: str | None) -> 
         raise InputError(f"{path}: unknown encoding {encoding!r}; try utf-8 or latin-1") from None
     if delimiter is None:
         delimiter = _sniff_delimiter(sample)
-    return FileFacts(path, digest.hexdigest(), encoding, delimiter, size)
+    return FileFacts(path, digest.hexdigest(), encoding, delimiter, size, layout)
 
 
 def _sniff_delimiter(sample: str) -> str:

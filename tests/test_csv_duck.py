@@ -1,0 +1,250 @@
+"""Clean files merged by DuckDB (connectors/csv/duck.py) give the tables the row path gives.
+
+Every case pulls the same files twice: with the defaults (DuckDB takes the clean activity
+and stage history files, the Arrow fast path the rest) and with ``fast_path: false`` (the
+row path, which defines the result); every table and the quarantine must be equal, row for
+row. A spy on :func:`connectors.csv.duck.load` records which files DuckDB merged and which
+it handed back, so a case cannot pass by never taking the path it is about.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connectors.csv import duck
+from hub.generate import Generated
+from models.config import HubConfig, load_config
+from tests.csv_helpers import pull, query
+
+TABLES = [
+    "deals",
+    "stage_changes",
+    "activities",
+    "owners",
+    "stages",
+    "pipelines",
+    "accounts",
+    "deal_accounts",
+    "field_definitions",
+]
+SCHEMA = "src_crm_export"
+
+
+@pytest.fixture
+def merged(monkeypatch: pytest.MonkeyPatch) -> dict[str, int | None]:
+    """File name -> rows DuckDB merged (None: handed back to the other paths)."""
+    seen: dict[str, int | None] = {}
+    load = duck.load
+
+    def spying(read):  # type: ignore[no-untyped-def]
+        seen[read.facts.path.name] = result = load(read)
+        return result
+
+    monkeypatch.setattr(duck, "load", spying)
+    return seen
+
+
+def _project(export: Generated, folder: Path, **options: object) -> HubConfig:
+    shutil.copytree(export.export.out_dir, folder)
+    path = folder / "hub.yml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["sources"][0]["options"].update(options)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return load_config(path)
+
+
+def _tables(config: HubConfig) -> dict[str, list[tuple]]:
+    out = {
+        table: sorted(query(config, f"SELECT * FROM {SCHEMA}.{table}"), key=repr)
+        for table in TABLES
+    }
+    out["quarantine"] = sorted(
+        query(
+            config,
+            "SELECT entity, record_id, location, column_name, value, reason "
+            f"FROM {SCHEMA}.quarantine",
+        )
+        if ("quarantine",)
+        in query(
+            config,
+            f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{SCHEMA}'",
+        )
+        else [],
+        key=repr,
+    )
+    return out
+
+
+def _columns(config: HubConfig, table: str) -> list[tuple]:
+    return query(
+        config,
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        f"WHERE table_schema = '{SCHEMA}' AND table_name = '{table}' ORDER BY ordinal_position",
+    )
+
+
+def _pair(tmp_path: Path, export: Generated) -> tuple[HubConfig, HubConfig]:
+    return (
+        _project(export, tmp_path / "duck"),
+        _project(export, tmp_path / "rows", fast_path=False),
+    )
+
+
+def _pull_both(duck_config: HubConfig, rows_config: HubConfig) -> None:
+    for config in (duck_config, rows_config):
+        run = pull(config)
+        assert run.status == "ok", run.error
+
+
+def test_clean_export_merged_by_duckdb_equals_the_row_path(
+    tmp_path: Path, small_export: Generated, merged: dict[str, int | None]
+) -> None:
+    duck_config, rows_config = _pair(tmp_path, small_export)
+    duck_run = pull(duck_config)
+    assert duck_run.status == "ok", duck_run.error
+    counts = small_export.export.row_counts
+    assert merged == {
+        "stage_history.csv": counts["stage_history"],
+        "activities.csv": counts["activities"],
+    }
+    rows_run = pull(rows_config)
+    assert rows_run.status == "ok", rows_run.error
+    assert duck_run.rows == rows_run.rows  # DuckDB's rows are counted with dlt's
+    assert _tables(duck_config) == _tables(rows_config)
+    for table in ("activities", "stage_changes"):  # created as dlt creates them
+        assert _columns(duck_config, table) == _columns(rows_config, table)
+
+    # A changed export: some rows edited, one removed, new ones; merged on the keys.
+    for config in (duck_config, rows_config):
+        folder = config.base_dir
+        lines = (folder / "activities.csv").read_text(encoding="utf-8").splitlines()
+        header, body = lines[0], lines[1:]
+        edited = [line.replace(",email,", ",Phone Call,", 1) for line in body[:50]]
+        extra = [
+            f"A-new-{i},{body[0].split(',')[1]},demo,New {i},2026-01-0{i + 1}T00:00:00Z,yes,,{i},,"
+            for i in range(3)
+        ]
+        text = "\n".join([header, *edited, *body[51:], *extra]) + "\n"
+        (folder / "activities.csv").write_text(text, encoding="utf-8")
+        history = (folder / "stage_history.csv").read_text(encoding="utf-8")
+        (folder / "stage_history.csv").write_text(
+            history.replace("T", " ", 40).replace(" ", "T", 1), encoding="utf-8"
+        )
+    merged.clear()
+    _pull_both(duck_config, rows_config)
+    assert merged["activities.csv"] == counts["activities"] + 2
+    assert _tables(duck_config) == _tables(rows_config)
+    # An unchanged pull reads nothing and changes nothing.
+    merged.clear()
+    before = _tables(duck_config)
+    _pull_both(duck_config, rows_config)
+    assert merged == {} and _tables(duck_config) == before
+
+
+# Each line breaks one thing DuckDB must not decide; the file then takes the other paths.
+DIRTY = {
+    "bad timestamp": "X1,D0000001,call,s,2025-02-30T10:00:00Z,true,,5,,",
+    "empty id": ",D0000001,call,s,2025-01-02T10:00:00Z,true,,5,,",
+    "duplicate id": "A0000001-0,D0000001,call,s,2025-01-02T10:00:00Z,true,,5,,",
+    "ragged row": "X2,D0000001,call,s,2025-01-02T10:00:00Z,true,,5,,,extra",
+    "blank line": "",
+    "quote after a blank": 'X3,D0000001,call, "quoted",2025-01-02T10:00:00Z,true,,5,,',
+    "quoted newline": 'X4,D0000001,call,"two\nlines",2025-01-02T10:00:00Z,true,,5,,',
+    "naive among offsets": "X5,D0000001,call,s,2025-01-02 10:00:00,true,,5,,",
+    "not an integer": "X6,D0000001,call,s,2025-01-02T10:00:00Z,true,,5.5,,",
+    "not yes or no": "X7,D0000001,call,s,2025-01-02T10:00:00Z,maybe,,5,,",
+    "non-ASCII type": "X8,D0000001,Cäll,s,2025-01-02T10:00:00Z,true,,5,,",
+    "footer": "Total,1240",
+}
+
+
+@pytest.mark.parametrize("case", list(DIRTY))
+def test_a_file_duckdb_cannot_prove_clean_is_read_as_before(
+    tmp_path: Path, small_export: Generated, merged: dict[str, int | None], case: str
+) -> None:
+    duck_config, rows_config = _pair(tmp_path, small_export)
+    for config in (duck_config, rows_config):
+        path = config.base_dir / "activities.csv"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        lines.insert(len(lines) // 2, DIRTY[case])
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _pull_both(duck_config, rows_config)
+    assert merged.get("activities.csv") is None  # refused before or after DuckDB read it
+    assert merged["stage_history.csv"]  # the clean file of the same source still merged
+    assert _tables(duck_config) == _tables(rows_config)
+
+
+@pytest.mark.parametrize(
+    ("data", "lines", "lone", "blank_quote"),
+    [
+        (b"a,b\n1,2\n", 2, 0, False),
+        (b"a,b\r\n1,2", 2, 0, False),
+        (b"a,b\r1,2\r\n", 2, 1, False),
+        (b'a,b\n1, "x"\n', 2, 0, True),
+        (b'a,b\n1,x "y"\n', 2, 0, False),  # a quote inside an unquoted value: read alike
+        (b'a;b\n  "x";2\n', 2, 0, True),
+        (b'a\tb\n1\t"x"\n', 2, 0, True),  # a tab may be a blank: not DuckDB's to judge
+    ],
+)
+def test_the_byte_layout_counts_lines_as_python_does(
+    data: bytes, lines: int, lone: int, blank_quote: bool
+) -> None:
+    import csv
+    import io
+
+    from connectors.csv.reading import ByteLayout
+
+    for cut in range(1, len(data)):  # every split into two chunks gives the same counts
+        layout = ByteLayout()
+        layout.add(data[:cut])
+        layout.add(data[cut:])
+        assert (layout.lines(), layout.lone_returns) == (lines, lone), cut
+        assert layout.blank_before_quote == blank_quote, cut
+    reader = csv.reader(io.StringIO(data.decode(), newline=""))
+    list(reader)
+    assert reader.line_num == lines
+
+
+@pytest.mark.parametrize("name", ["hubspot", "hubspot_history", "salesforce", "pipedrive"])
+def test_vendor_exports_load_the_same_with_duckdb_offered_the_files(
+    tmp_path: Path, merged: dict[str, int | None], name: str
+) -> None:
+    """The recipes' files (report footers, vendor date forms, change logs with value maps):
+    DuckDB takes none of them whole, and nothing it looked at changes a table."""
+    from models.config import parse_config
+    from tests.csv_exports.test_vendor_exports import HERE, recipe
+
+    configs = []
+    for fast_path in (True, False):
+        folder = tmp_path / f"fast_{fast_path}"
+        shutil.copytree(HERE / name, folder)
+        source = recipe(name)
+        source["options"]["fast_path"] = fast_path
+        configs.append(parse_config({"sources": [source]}, folder / "hub.yml"))
+    for config in configs:
+        run = pull(config)
+        assert run.status == "ok", run.error
+    assert not any(merged.values()), merged
+    schema = f"src_{configs[0].sources[0].name}"
+    tables = [
+        t
+        for (t,) in query(
+            configs[1],
+            f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}' "
+            "AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\'",
+        )
+    ]
+    assert "deals" in tables
+    for table in tables:
+        columns = "*"
+        if table == "quarantine":  # quarantined_at is the run's own time
+            columns = "entity, record_id, location, column_name, value, reason"
+        elif table == "stage_observations":  # the sync time where the CRM gives none
+            columns = "* EXCLUDE (seen_at, observed_at)"
+        select = f"SELECT {columns} FROM {schema}.{table}"
+        rows = [sorted(query(c, select), key=repr) for c in configs]
+        assert rows[0] == rows[1], table
