@@ -196,10 +196,10 @@ def _stage(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
                 f"({x} IS NULL OR (regexp_full_match({x}, $ascii) AND lower({x}) IN ({listed})))"
             )
     if ACTIVITY_TYPE in spec.rules:
-        x = _name("t_type") if "type" in text else None
-        typed["type"] = _activity_type(x)
-        if x is not None:
-            checks.append(f"({x} IS NULL OR regexp_full_match({x}, $ascii))")
+        type_column = _name("t_type") if "type" in text else None
+        typed["type"] = _activity_type(type_column)
+        if type_column is not None:
+            checks.append(f"({type_column} IS NULL OR regexp_full_match({type_column}, $ascii))")
     for key_field, id_field in spec.keys.items():
         native = _name(f"t_{id_field}") if id_field in text else None
         typed[key_field] = (
