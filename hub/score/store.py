@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import sqlalchemy as sa
 
 from hub.score.features import FeatureTable, naive_utc, read_features
@@ -256,6 +257,29 @@ def score_rows(model: ScoreModel, scoring: FeatureTable, key: str, as_of: dateti
     ]
 
 
+def _insert_scores(conn: sa.Connection, rows: list[dict]) -> None:
+    """Into analytics.deal_scores: on DuckDB as one Arrow table (its executemany goes row by
+    row: 1.9 s for 10,840 scores), elsewhere as the dialect's batched insert."""
+    if conn.dialect.name != "duckdb":
+        conn.execute(deal_scores.insert(), rows)
+        return
+    names = [column.name for column in deal_scores.columns]
+    types = {"win_probability": pa.float64(), "as_of": pa.timestamp("us", tz="UTC")}
+    arrow = pa.table(
+        {name: [row[name] for row in rows] for name in names},
+        schema=pa.schema([(name, types.get(name, pa.string())) for name in names]),
+    )
+    raw = conn.connection.driver_connection
+    raw.register("hub_scores_arrow", arrow)
+    try:
+        raw.execute(
+            f"insert into {SCORES_SCHEMA}.deal_scores ({', '.join(names)}) "
+            f"select {', '.join(names)} from hub_scores_arrow"
+        )
+    finally:
+        raw.unregister("hub_scores_arrow")
+
+
 def _replace_scores(conn: sa.Connection, rows: list[dict]) -> None:
     for schema in (SCORES_SCHEMA, OUTBOUND_SCHEMA):
         conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
@@ -263,7 +287,7 @@ def _replace_scores(conn: sa.Connection, rows: list[dict]) -> None:
     drop_relation(conn, SCORES_SCHEMA, "deal_scores")
     deal_scores.create(conn)
     if rows:
-        conn.execute(deal_scores.insert(), rows)
+        _insert_scores(conn, rows)
     # What `hub push` writes: score (two decimals, so a move under 0.005 writes nothing) and
     # reason for every open deal; current_value null (the CRMs do not send these back).
     conn.execute(
