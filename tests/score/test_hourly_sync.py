@@ -5,7 +5,7 @@ The book (tests/score/world.py) is synced at noon of its last day; then, stamped
 morning, a few open deals close, a few disappear from the (full-snapshot) deals file, new
 deals arrive, open deals log meetings and two change their amount. Those are exactly the
 changes the training table must not read: it holds snapshots before the day start of deals
-closed by then (hub/score/prekey.py).
+closed by then (hub/score/prekey.py). On DuckDB and PostgreSQL (the key's SQL differs).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 import yaml
 
@@ -23,6 +24,7 @@ from hub.score.store import write_scores
 from hub.transform import run_transform
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
+from tests.pg import pg_warehouse
 from tests.score.world import AS_OF, open_at, write_book
 
 NOON = AS_OF + timedelta(hours=12)
@@ -36,6 +38,12 @@ def _iso(t: Any) -> str:
 def _sql(config: HubConfig, query: str) -> list[Any]:
     with Warehouse(config).connect() as conn:
         return list(conn.execute(sa.text(query)))
+
+
+def _delete_all(config: HubConfig, *tables: str) -> None:
+    with Warehouse(config).connect() as conn:
+        for table in tables:
+            conn.execute(sa.text(f"DELETE FROM {table}"))
 
 
 def _scores(config: HubConfig) -> dict[str, tuple[float, str, str]]:
@@ -108,9 +116,16 @@ def _change_todays_deals(folder: Path, open_ids: list[str]) -> dict[str, list[st
     return {"closing": closing, "deleted": deleted, "touched": touched, "new": new}
 
 
-def test_todays_changes_reuse_the_model_and_score_as_a_fresh_fit(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "warehouse", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_todays_changes_reuse_the_model_and_score_as_a_fresh_fit(
+    tmp_path: Path, warehouse: str, request: pytest.FixtureRequest
+) -> None:
     path, deals = write_book(tmp_path)
     hub_yml = yaml.safe_load(path.read_text())
+    if warehouse == "postgres":
+        hub_yml["warehouse"] = pg_warehouse(request.getfixturevalue("pg_database"))
     hub_yml["as_of"] = _iso(NOON)
     hub_yml["sources"][0]["options"]["deals"]["full_snapshot"] = True
     path.write_text(yaml.safe_dump(hub_yml, sort_keys=False))
@@ -141,8 +156,7 @@ def test_todays_changes_reuse_the_model_and_score_as_a_fresh_fit(tmp_path: Path)
     assert _scores(config) == after
 
     # A fit from scratch of the same data: the same training rows, model and scores.
-    _sql(config, "DELETE FROM hub_meta.hub_score_models")
-    _sql(config, "DELETE FROM hub_meta.hub_score_input_keys")
+    _delete_all(config, "hub_meta.hub_score_models", "hub_meta.hub_score_input_keys")
     fresh = write_scores(config, Warehouse(config), NOON)
     assert fresh.refitted and fresh.training_rows and fresh.training_rows >= 20
     assert fresh.fingerprint == model and _scores(config) == after
