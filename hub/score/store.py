@@ -269,7 +269,8 @@ def _insert_scores(conn: sa.Connection, rows: list[dict]) -> None:
         {name: [row[name] for row in rows] for name in names},
         schema=pa.schema([(name, types.get(name, pa.string())) for name in names]),
     )
-    raw = conn.connection.driver_connection
+    raw = conn.connection.driver_connection  # the DuckDB connection, in this transaction
+    assert raw is not None
     raw.register("hub_scores_arrow", arrow)
     try:
         raw.execute(
