@@ -144,9 +144,13 @@ def training_table(conn: sa.Connection, config: HubConfig, cut: datetime) -> Fea
     """Monthly snapshots before ``cut`` of the deals closed by then (what the training key
     hashes, and nothing else)."""
     first = first_training_created(conn, cut)
-    instants = snapshot_instants(first, cut) if first is not None else []
+    if first is None:
+        raise NotEnoughHistory(f"no deal won or lost by {cut:%Y-%m-%d} to learn from")
+    instants = snapshot_instants(first, cut)
     if not instants:
-        raise NotEnoughHistory(f"no month start between the first closed deal and {cut:%Y-%m-%d}")
+        raise NotEnoughHistory(
+            f"no month start between the first closed deal's creation and {cut:%Y-%m-%d}"
+        )
     table = read_features(conn, instants, list(config.dimensions), labelled_by=cut)
     return select_training(table, fit_time=cut)
 
