@@ -12,6 +12,8 @@
                                        # 1M deals / 5M activities, DuckDB and PostgreSQL
     python -m bench sandbox --with-scale   # then hub sync of the same three sandboxes
     python -m bench score              # deal score fit on 1M closed deals (issue #20)
+    python bench/score_sync_bench.py --folder DIR --code after=. --code before=OLD_CHECKOUT
+                                       # write_scores per hourly-sync case, 100k deals
     python -m bench peers              # Airbyte's sources vs hub pull, same sandboxes, 2k deals
                                        # (not in "all": it installs the peers from PyPI)
 

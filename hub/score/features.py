@@ -2,9 +2,12 @@
 
 One SQL query (DuckDB and PostgreSQL alike, through sqlalchemy) over the dbt per-deal tables
 in ``hub_staging`` (naive UTC timestamps): the deals, their stage spells, their activities.
-Stage, dwell, backward moves, activities, the rep's and the account's closed deals and the
-medians are all cut at T. The deal's amount, rep, pipeline, account and dimensions are the
-values the CRM holds now: the CRMs keep no history of them (docs/metrics.md, "Deal score").
+Stage, dwell, backward moves and activities are cut at T. What a deal is compared with (the
+stage norms, the rep's and the pipeline's median amounts, the rep's and the account's record)
+comes from the deals closed by T only: a snapshot at T then never reads a deal still open
+after T, so training rows do not move when today's open deals change (hub/score/prekey.py).
+The deal's amount, rep, pipeline, account and dimensions are the values the CRM holds now:
+the CRMs keep no history of them (docs/metrics.md, "Deal score").
 
 Python turns the rows into a column table (:class:`FeatureTable`); the model reads that, so
 a benchmark or a test can hand it rows built any other way.
@@ -53,22 +56,59 @@ def naive_utc(value: datetime) -> datetime:
     return plain.replace(microsecond=0)
 
 
+def _timestamp(t: datetime) -> str:
+    return f"cast('{t:%Y-%m-%d %H:%M:%S}' as timestamp)"
+
+
 def _instants_sql(instants: Sequence[datetime]) -> str:
     stamps = sorted({naive_utc(t) for t in instants})
     if not stamps:
         raise ValueError("at least one instant is needed")
-    return " union all ".join(
-        f"select cast('{t:%Y-%m-%d %H:%M:%S}' as timestamp) as snap_at" for t in stamps
+    return " union all ".join(f"select {_timestamp(t)} as snap_at" for t in stamps)
+
+
+def closed_by(deal: str, instant: str) -> str:
+    """The history a deal is compared with at an instant: deals won or lost by then."""
+    return f"{deal}.status in ('won', 'lost') and {deal}.closed_at <= {instant}"
+
+
+def _keys_at(owner: str) -> str:
+    """The (instant, key) pairs of one owner column (rep, pipeline, company) in the snapshots."""
+    return (
+        f"{owner}_at as (select distinct snap_at, {owner}_key from snap "
+        f"where {owner}_key is not null)"
     )
 
 
-def snapshot_sql(instants: Sequence[datetime]) -> str:
-    """Every (deal, T) with the deal open at T in an open stage, and its raw facts at T."""
+def _median_amount(owner: str) -> str:
+    """The median amount of the owner's deals closed by each instant (rep, pipeline)."""
+    return f"""{owner}_amount as (
+    select o.snap_at, o.{owner}_key,
+        percentile_cont(0.5) within group (order by d.amount_base) as {owner}_median_amount
+    from {owner}_at o
+    inner join deals d on d.{owner}_key = o.{owner}_key and {closed_by("d", "o.snap_at")}
+        and d.amount_base > 0
+    group by o.snap_at, o.{owner}_key
+)"""
+
+
+def snapshot_sql(instants: Sequence[datetime], labelled_by: datetime | None = None) -> str:
+    """Every (deal, T) with the deal open at T in an open stage, and its raw facts at T.
+
+    What a deal is compared with at T (stage norms, the rep's and the pipeline's median
+    amounts, the rep's and the account's record) is read from the deals closed by T only, so
+    a training row never depends on deals still open (or changed) after T. With
+    ``labelled_by``, only deals closed by then are snapshotted (training and backtest rows)."""
     s = STAGING
     activity_counts = ",\n".join(
         f"        sum(case when a.activity_type = '{kind}' and a.occurred_at > sn.snap_at - "
         f"interval '{ACTIVITY_WINDOW_DAYS} days' then 1 else 0 end) as {kind}s_30d"
         for kind in ACTIVITY_TYPES
+    )
+    labelled = (
+        f"\n        and {closed_by('d', _timestamp(naive_utc(labelled_by)))}"
+        if labelled_by is not None
+        else ""
     )
     return f"""
 with instants as ({_instants_sql(instants)}),
@@ -87,7 +127,7 @@ snap as (
     select i.snap_at, d.*, sp.canonical_stage, sp.entered_at as stage_entered_at,
         sp.spell_index
     from instants i
-    inner join deals d on d.created_at <= i.snap_at and (d.closed_at is null or d.closed_at > i.snap_at)
+    inner join deals d on d.created_at <= i.snap_at and (d.closed_at is null or d.closed_at > i.snap_at){labelled}
     inner join spells sp on sp.deal_key = d.deal_key and sp.is_open_stage
         and sp.entered_at <= i.snap_at and (sp.exited_at is null or sp.exited_at > i.snap_at)
 ),
@@ -95,7 +135,9 @@ norms as (
     select i.snap_at, sp.canonical_stage,
         percentile_cont(0.5) within group (order by sp.days) as norm_days
     from instants i
-    inner join spells sp on sp.is_open_stage and sp.exited_at <= i.snap_at
+    inner join deals d on {closed_by("d", "i.snap_at")}
+    inner join spells sp on sp.deal_key = d.deal_key and sp.is_open_stage
+        and sp.exited_at <= i.snap_at
     group by i.snap_at, sp.canonical_stage
 ),
 backs as (
@@ -124,40 +166,25 @@ acts as (
         and a.occurred_at <= sn.snap_at
     group by sn.deal_key, sn.snap_at
 ),
-rep_at as (select distinct snap_at, rep_key from snap where rep_key is not null),
+{_keys_at("rep")},
 rep_closed as (
     select r.snap_at, r.rep_key, count(*) as rep_closed,
         sum(case when d.status = 'won' then 1 else 0 end) as rep_won
     from rep_at r
-    inner join deals d on d.rep_key = r.rep_key and d.status in ('won', 'lost')
-        and d.closed_at <= r.snap_at and d.closed_at > r.snap_at - interval '{REP_WINDOW_DAYS} days'
+    inner join deals d on d.rep_key = r.rep_key and {closed_by("d", "r.snap_at")}
+        and d.closed_at > r.snap_at - interval '{REP_WINDOW_DAYS} days'
     group by r.snap_at, r.rep_key
 ),
-rep_amount as (
-    select r.snap_at, r.rep_key,
-        percentile_cont(0.5) within group (order by d.amount_base) as rep_median_amount
-    from rep_at r
-    inner join deals d on d.rep_key = r.rep_key and d.created_at <= r.snap_at
-        and d.amount_base > 0
-    group by r.snap_at, r.rep_key
-),
-pipeline_at as (select distinct snap_at, pipeline_key from snap where pipeline_key is not null),
-pipeline_amount as (
-    select p.snap_at, p.pipeline_key,
-        percentile_cont(0.5) within group (order by d.amount_base) as pipeline_median_amount
-    from pipeline_at p
-    inner join deals d on d.pipeline_key = p.pipeline_key and d.created_at <= p.snap_at
-        and d.amount_base > 0
-    group by p.snap_at, p.pipeline_key
-),
-company_at as (select distinct snap_at, company_key from snap where company_key is not null),
+{_median_amount("rep")},
+{_keys_at("pipeline")},
+{_median_amount("pipeline")},
+{_keys_at("company")},
 company_closed as (
     select c.snap_at, c.company_key,
         sum(case when d.status = 'won' then 1 else 0 end) as account_won,
         sum(case when d.status = 'lost' then 1 else 0 end) as account_lost
     from company_at c
-    inner join deals d on d.company_key = c.company_key and d.status in ('won', 'lost')
-        and d.closed_at <= c.snap_at
+    inner join deals d on d.company_key = c.company_key and {closed_by("d", "c.snap_at")}
     group by c.snap_at, c.company_key
 )
 select sn.deal_key, sn.snap_at, sn.source_name, sn.crm, sn.source_deal_id, sn.pipeline_key,
@@ -319,10 +346,15 @@ def dimension_values(conn: sa.Connection, dimensions: Sequence[str]) -> dict[str
 
 
 def read_features(
-    conn: sa.Connection, instants: Sequence[datetime], dimensions: Sequence[str] = ()
+    conn: sa.Connection,
+    instants: Sequence[datetime],
+    dimensions: Sequence[str] = (),
+    labelled_by: datetime | None = None,
 ) -> FeatureTable:
-    """The feature table of every deal open at each instant (naive UTC datetimes inside)."""
-    result = conn.execute(sa.text(snapshot_sql(instants))).mappings().all()
+    """The feature table of every deal open at each instant (naive UTC datetimes inside);
+    with ``labelled_by``, of the deals among them closed by then."""
+    sql = snapshot_sql(instants, labelled_by)
+    result = conn.execute(sa.text(sql)).mappings().all()
     dims = dimension_values(conn, dimensions)
     table = FeatureTable(
         ids={"source_name": [], "crm": [], "source_deal_id": []},

@@ -1,25 +1,28 @@
-"""A cheap key of everything the score's training table is computed from, so an unchanged
-warehouse reuses its fitted model without rebuilding that table.
+"""The training key: a cheap hash of everything the training table is built from.
 
-The training table (hub/score/features.py) reads four dbt relations in ``hub_staging``. For
-each, one SQL aggregate (row count and the sum of a hash of every column the feature query
-reads) summarises its content; the key hashes those with the training cut, the feature
-version and the dimensions. Two warehouses whose key matches hold the same inputs, so they
-would build the same training table and fit the same model. The relations already carry the
-hub's FX conversion (``amount_base``), the stage mapping (``canonical_stage``) and the
-current amount, rep, account and dimensions, which is why they are hashed rather than the
-incremental transform's ``hub_meta.hub_deal_inputs`` (that snapshot leaves those out).
+The training table (``hub.score.store.training_table``) holds monthly snapshots, taken
+before the training cut (the UTC day start of ``as_of``), of the deals closed by the cut;
+every cross-deal figure in a snapshot at T (stage norms, median amounts, the rep's and the
+account's record) reads only deals closed by T (``hub.score.features.closed_by``). So it is
+a function of the deals closed by the cut alone: their rows in ``int_deals_enriched``, their
+spells, their activities before the cut and their dimension values. For each, one SQL
+aggregate (row count and the sum of a hash of every column read) summarises it; the key
+hashes those with the feature version, the dimensions and the cut.
 
-What moves with ``as_of`` alone is left out: the days of a spell still open (the view counts
-them up to ``as_of``; the feature query reads days of closed spells only). A column the
-feature query starts to read must be added here, or a stale model could be reused.
-DuckDB and PostgreSQL only; elsewhere there is no key and the training table is always built.
+Deals still open, new today, closed or deleted today are outside that set, so an hourly
+sync whose changes are only theirs keeps the key, and the cached model is reused without
+building the table. Only a new day (a new cut) or an edit of a deal closed before it moves
+the key. What moves with ``as_of`` alone is left out: the days of a spell still open (the
+view counts them up to ``as_of``; only closed spells' days are read). A column the feature
+query starts to read must be added here, or a stale model could be reused. DuckDB and
+PostgreSQL only; elsewhere there is no key and the training table is always built.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -27,24 +30,40 @@ from hub.score.features import STAGING
 
 SUPPORTED_DIALECTS = ("duckdb", "postgresql")
 
-# (relation, hashed expressions, filter): the columns snapshot_sql and first_created read.
+# The deals the training table is built from (snapshot_sql's deals, closed by the cut).
+TRAINING_DEALS = (
+    "is_counted and not coalesce(is_deleted, false) and created_at is not null "
+    "and status in ('won', 'lost') and closed_at <= :cut"
+)
+_OF_TRAINING_DEALS = (
+    f"deal_key in (select deal_key from {STAGING}.int_deals_enriched where {TRAINING_DEALS})"
+)
+
+# (relation, hashed expressions, filter): what snapshot_sql reads for the training rows.
 _INPUTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     (
         "int_deals_enriched",
         ("deal_key", "source_name", "crm", "source_deal_id", "pipeline_key", "rep_key",
-         "company_key", "amount_base", "created_at", "closed_at", "status", "is_counted",
-         "is_deleted"),
-        "",
+         "company_key", "amount_base", "created_at", "closed_at", "status"),
+        TRAINING_DEALS,
     ),
     (
         "int_deal_stage_spells",
         ("deal_key", "spell_index", "canonical_stage", "is_open_stage", "is_backward",
          "entered_at", "exited_at", "case when exited_at is null then null else days end"),
-        "",
+        _OF_TRAINING_DEALS,
     ),
-    ("stg_activities", ("deal_key", "activity_type", "occurred_at", "is_deleted"), ""),
+    (
+        "stg_activities",
+        ("deal_key", "activity_type", "occurred_at"),
+        f"not is_deleted and occurred_at < :cut and {_OF_TRAINING_DEALS}",
+    ),
 )  # fmt: skip
-_DIMENSIONS = ("int_deal_dimensions", ("deal_key", "dimension", "dimension_value"), "")
+_DIMENSIONS = (
+    "int_deal_dimensions",
+    ("deal_key", "dimension", "dimension_value"),
+    _OF_TRAINING_DEALS,
+)
 
 
 def _row_hash(dialect: str, tag: str, columns: Sequence[str]) -> str:
@@ -54,9 +73,11 @@ def _row_hash(dialect: str, tag: str, columns: Sequence[str]) -> str:
     return f"hashtextextended(row('{tag}', {', '.join(columns)})::text, 0)"
 
 
-def input_key(conn: sa.Connection, salt: str, with_dimensions: bool) -> str | None:
-    """The key of the training inputs under ``salt`` (version, dimensions, training cut);
-    None where the warehouse's SQL is not known here."""
+def training_key(
+    conn: sa.Connection, cut: datetime, salt: str, with_dimensions: bool
+) -> str | None:
+    """The key of the training table at the (naive UTC) ``cut``, under ``salt`` (feature
+    version, dimensions); None where the warehouse's SQL is not known here."""
     dialect = conn.dialect.name
     if dialect not in SUPPORTED_DIALECTS:
         return None
@@ -64,14 +85,17 @@ def input_key(conn: sa.Connection, salt: str, with_dimensions: bool) -> str | No
     parts = [
         f"select '{name}' as relation, count(*) as n, "
         f"cast(coalesce(sum({_row_hash(dialect, name, columns)}), 0) as varchar) as h "
-        f"from {STAGING}.{name}" + (f" where {where}" if where else "")
+        f"from {STAGING}.{name} where {where}"
         for name, columns, where in inputs
     ]
-    rows = conn.execute(sa.text(" union all ".join(parts) + " order by relation")).all()
-    digest = hashlib.sha256(salt.encode())
+    query = sa.text(" union all ".join(parts) + " order by relation").bindparams(
+        sa.bindparam("cut", type_=sa.DateTime())
+    )
+    rows = conn.execute(query, {"cut": cut}).all()
+    digest = hashlib.sha256(f"{salt}|cut={cut.isoformat()}".encode())
     for relation, n, total in rows:
         digest.update(f"|{relation}:{n}:{total}".encode())
     return digest.hexdigest()[:32]
 
 
-__all__ = ["input_key"]
+__all__ = ["TRAINING_DEALS", "training_key"]

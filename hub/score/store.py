@@ -7,14 +7,16 @@ Training cut: the model learns from monthly snapshots taken before the UTC day s
 the open deals are read at ``as_of`` itself.
 
 Two keys avoid refitting. The fingerprint hashes the training rows themselves (every
-feature value and label): a model is refitted exactly when they change (a deal closed, a
-closed deal's history was edited, a new month added its snapshots), never merely because
-time passed. Building those rows is the expensive part, so a cheaper input key
+feature value and label): a model is refitted exactly when they change (a deal closed before
+the cut, a closed deal's history was edited, a new month added its snapshots), never merely
+because time passed. Building those rows is the expensive part, so a cheaper training key
 (hub/score/prekey.py: feature version, dimensions, training cut and a content hash of the
-dbt relations the features read) is recorded beside the model: when it matches, the cached
-model is reused and the training table is not built. Both keys are functions of the data and
-the training cut alone, so the same data at the same ``as_of`` always give the same scores,
-whatever was cached before.
+deals closed by the cut, with their spells, activities and dimensions) is recorded beside
+the model: when it matches, the cached model is reused and the training table is not built.
+The training rows read nothing else (features.py compares a deal at T only with deals
+closed by T), so changes to deals open, new, closed or deleted today never move the key.
+Both keys are functions of the data and the training cut alone, so the same data at the
+same ``as_of`` always give the same scores, whatever was cached before.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import sqlalchemy as sa
 
 from hub.score.features import FeatureTable, naive_utc, read_features
 from hub.score.model import NotEnoughHistory, ScoreModel, fit, reasons, snapshot_instants
 from hub.score.model import training_rows as select_training
-from hub.score.prekey import input_key
+from hub.score.prekey import TRAINING_DEALS, training_key
 from hub.score.tables import (
     OUTBOUND_SCHEMA,
     SCORES_SCHEMA,
@@ -44,7 +47,7 @@ from hub.score.tables import (
 from hub.warehouse import Warehouse
 from models.config import HubConfig
 
-FEATURE_VERSION = "2"  # bump when features.py changes meaning: cached models are then refitted
+FEATURE_VERSION = "3"  # bump when features.py changes meaning: cached models are then refitted
 REASON_MAX = 250  # characters the CRMs' reason fields hold
 
 
@@ -54,7 +57,7 @@ class ScoreRun:
     fingerprint: str | None
     refitted: bool
     note: str | None = None
-    training_rows: int | None = None  # None: the input key reused a model, no table built
+    training_rows: int | None = None  # None: the training key reused a model, no table built
 
     @property
     def warnings(self) -> list[str]:
@@ -113,12 +116,13 @@ def first_created(conn: sa.Connection) -> datetime | None:
 def features_for(
     conn: sa.Connection, config: HubConfig, fit_time: datetime, extra: list[datetime]
 ) -> FeatureTable | None:
-    """Monthly snapshots up to ``fit_time`` plus the ``extra`` instants (the backtest's)."""
+    """Monthly snapshots up to ``fit_time`` plus the ``extra`` instants (the backtest's), of
+    the deals closed by ``fit_time`` (the backtest learns from and tests on no others)."""
     first = first_created(conn)
     if first is None:
         return None
     instants = snapshot_instants(first, naive_utc(fit_time)) + [naive_utc(t) for t in extra]
-    return read_features(conn, instants, list(config.dimensions))
+    return read_features(conn, instants, list(config.dimensions), labelled_by=naive_utc(fit_time))
 
 
 def training_cut(as_of: datetime) -> datetime:
@@ -126,13 +130,28 @@ def training_cut(as_of: datetime) -> datetime:
     return naive_utc(as_of).replace(hour=0, minute=0, second=0)
 
 
+def first_training_created(conn: sa.Connection, cut: datetime) -> datetime | None:
+    """The first creation among the deals closed by ``cut``: no training row is older."""
+    query = sa.text(
+        f"select min(created_at) from hub_staging.int_deals_enriched where {TRAINING_DEALS}"
+    )
+    return conn.execute(
+        query.bindparams(sa.bindparam("cut", type_=sa.DateTime())), {"cut": cut}
+    ).scalar()
+
+
 def training_table(conn: sa.Connection, config: HubConfig, cut: datetime) -> FeatureTable:
-    """Monthly snapshots before ``cut`` of the deals closed by then."""
-    first = first_created(conn)
-    instants = snapshot_instants(first, cut) if first is not None else []
+    """Monthly snapshots before ``cut`` of the deals closed by then (what the training key
+    hashes, and nothing else)."""
+    first = first_training_created(conn, cut)
+    if first is None:
+        raise NotEnoughHistory(f"no deal won or lost by {cut:%Y-%m-%d} to learn from")
+    instants = snapshot_instants(first, cut)
     if not instants:
-        raise NotEnoughHistory(f"no month start between the first deal and {cut:%Y-%m-%d}")
-    table = read_features(conn, instants, list(config.dimensions))
+        raise NotEnoughHistory(
+            f"no month start between the first closed deal's creation and {cut:%Y-%m-%d}"
+        )
+    table = read_features(conn, instants, list(config.dimensions), labelled_by=cut)
     return select_training(table, fit_time=cut)
 
 
@@ -198,8 +217,8 @@ def write_scores(config: HubConfig, warehouse: Warehouse, as_of: datetime) -> Sc
         if not sa.inspect(conn).has_table("int_deals_enriched", schema="hub_staging"):
             return ScoreRun(0, None, False, "no per-deal tables yet: nothing scored")
         cut = training_cut(as_of)
-        salt = f"{FEATURE_VERSION}|{sorted(config.dimensions)}|{cut.isoformat()}"
-        inputs = input_key(conn, salt, bool(config.dimensions))
+        salt = f"{FEATURE_VERSION}|{sorted(config.dimensions)}"
+        inputs = training_key(conn, cut, salt, bool(config.dimensions))
         run = ScoreRun(0, None, False)
         rows: list[dict] = []
         try:
@@ -242,6 +261,30 @@ def score_rows(model: ScoreModel, scoring: FeatureTable, key: str, as_of: dateti
     ]
 
 
+def _insert_scores(conn: sa.Connection, rows: list[dict]) -> None:
+    """Into analytics.deal_scores: on DuckDB as one Arrow table (its executemany goes row by
+    row: 1.9 s for 10,840 scores), elsewhere as the dialect's batched insert."""
+    if conn.dialect.name != "duckdb":
+        conn.execute(deal_scores.insert(), rows)
+        return
+    names = [column.name for column in deal_scores.columns]
+    types = {"win_probability": pa.float64(), "as_of": pa.timestamp("us", tz="UTC")}
+    arrow = pa.table(
+        {name: [row[name] for row in rows] for name in names},
+        schema=pa.schema([(name, types.get(name, pa.string())) for name in names]),
+    )
+    raw = conn.connection.driver_connection  # the DuckDB connection, in this transaction
+    assert raw is not None
+    raw.register("hub_scores_arrow", arrow)
+    try:
+        raw.execute(
+            f"insert into {SCORES_SCHEMA}.deal_scores ({', '.join(names)}) "
+            f"select {', '.join(names)} from hub_scores_arrow"
+        )
+    finally:
+        raw.unregister("hub_scores_arrow")
+
+
 def _replace_scores(conn: sa.Connection, rows: list[dict]) -> None:
     for schema in (SCORES_SCHEMA, OUTBOUND_SCHEMA):
         conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
@@ -249,7 +292,7 @@ def _replace_scores(conn: sa.Connection, rows: list[dict]) -> None:
     drop_relation(conn, SCORES_SCHEMA, "deal_scores")
     deal_scores.create(conn)
     if rows:
-        conn.execute(deal_scores.insert(), rows)
+        _insert_scores(conn, rows)
     # What `hub push` writes: score (two decimals, so a move under 0.005 writes nothing) and
     # reason for every open deal; current_value null (the CRMs do not send these back).
     conn.execute(
