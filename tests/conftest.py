@@ -84,20 +84,23 @@ from tests.pg import pg_database, pg_server  # noqa: E402, F401  (PostgreSQL fix
 # name and session scope: tests/csv_exports has a module fixture also called `built`.
 SHARED_SESSION_FIXTURES = ("built", "report_world")
 
-# The groups that take longest, longest first, handed out before every other group so that no
-# long group starts near the end of a run (xdist would otherwise hand out groups by their
-# number of tests, and a one-test group of four minutes came last). Seconds: one group alone
-# on an otherwise idle two-core machine; only their order matters. Keep in step with
-# the measured durations (`pytest --durations`) when a group grows or shrinks.
+# The groups that take longest, longest first (by `--durations` of a two-worker run), handed
+# out before the others so that no long group starts near the end of a run: xdist would hand
+# groups out by their number of tests, and the one-test incremental parity groups, the
+# longest, came last. Only the order matters; keep it in step when a group grows or shrinks.
 LONG_GROUPS_FIRST = (
-    "incremental-postgres",
-    "tests/transforms/test_incremental.py",
-    "session:built",
+    "tests/push/test_scale.py",  # two pushes of 10,000 scores
+    "incremental-postgres",  # seven transforms on PostgreSQL
     "tests/reliability/test_crash.py",
-    "tests/push/test_scale.py",
-    "tests/reliability/test_secrets.py",
-    "session:report_world",
-    "tests/csv_exports/test_vendor_exports.py",
+    "tests/csv_exports/test_vendor_exports.py",  # six pulls and dbt builds
+    "tests/reliability/test_secrets.py",  # every hub command as a subprocess
+    "tests/transforms/test_incremental.py",  # seven transforms on DuckDB
+    "session:report_world",  # hub demo, then Chromium
+    "session:built",  # one dbt build, then dbt runs of a few models
+    "tests/postgres/test_postgres_warehouse.py",
+    "tests/report/test_report_hostile.py",
+    "tests/test_bench_smoke.py",
+    "tests/test_end_to_end.py",
 )
 
 
