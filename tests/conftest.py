@@ -79,10 +79,10 @@ from tests.pg import pg_database, pg_server  # noqa: E402, F401  (PostgreSQL fix
 
 # ----- parallel runs (`make test` runs `pytest -n 2 --dist loadgroup`) --------------------------
 
-# Session fixtures that cost a dbt build or a whole demo sync. Each xdist worker builds its own
+# Session fixtures that cost a dbt build or a whole sync. Each xdist worker builds its own
 # copy of a session fixture, so every file that uses one runs on the same worker. Matched by
 # name and session scope: tests/csv_exports has a module fixture also called `built`.
-SHARED_SESSION_FIXTURES = ("built", "report_world")
+SHARED_SESSION_FIXTURES = ("built", "report_world", "driven_book")
 
 # The groups that take longest, longest first (by `--durations` of a two-worker run), handed
 # out before the others so that no long group starts near the end of a run: xdist would hand
