@@ -125,6 +125,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = [items[i] for i in schedule_order(named)]
 
 
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_tag_ids(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """xdist's controller reads a test's group from the ``@group`` end of its id, which xdist
+    writes to ``item._nodeid``; pytest 9 reads ids from ``item._id``, so the suffix was lost
+    and every test was a group of its own (the costly fixtures built once per test batch on
+    each worker). Write the suffix where the running pytest keeps the id."""
+    if not config.getoption("loadgroup", default=False):
+        return
+    for item in items:  # after xdist's own hook (this one runs last)
+        suffix = "@" + _group_of(item)
+        if not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            item._id = type(item._id).parse(item.nodeid + suffix)
+
+
 def _group_of(item: pytest.Item) -> str:
     marker = item.get_closest_marker("xdist_group")
     assert marker is not None

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import LONG_GROUPS_FIRST, SHARED_SESSION_FIXTURES, schedule_order
 
 TESTS = Path(__file__).parent
@@ -36,3 +38,11 @@ def test_every_listed_long_group_still_exists() -> None:
     ]
     assert not missing, f"LONG_GROUPS_FIRST names groups no test has: {missing}"
     assert len(set(LONG_GROUPS_FIRST)) == len(LONG_GROUPS_FIRST)
+
+
+def test_under_loadgroup_the_test_id_ends_with_its_group(request: pytest.FixtureRequest) -> None:
+    """xdist's controller groups tests by that ending; without it each test is its own group
+    and every module or session fixture is built again on each worker, batch after batch."""
+    if not request.config.getoption("loadgroup", default=False):
+        pytest.skip("checked under `pytest -n 2 --dist loadgroup` (make test)")
+    assert request.node.nodeid.endswith("@tests/test_xdist_groups.py"), request.node.nodeid
