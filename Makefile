@@ -18,10 +18,11 @@ demo: $(STAMP)
 	$(BIN)/hub demo
 
 # TEST_WORKERS=2: two pytest-xdist workers (CI has two cores); each file, or each set of files
-# sharing a costly session fixture, runs on one worker (tests/conftest.py). 0: one process.
+# sharing a costly session fixture, runs on one worker, the longest groups first
+# (tests/conftest.py). 0: one process. --durations: the figures that keep that order true.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	bash .ci/with-postgres.sh $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	bash .ci/with-postgres.sh $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=30 $(PYTEST_ARGS)
 
 # Build the wheel, install it into a fresh venv outside the checkout, run the CLI from an
 # empty folder (needs no .venv).

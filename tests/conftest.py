@@ -79,20 +79,84 @@ from tests.pg import pg_database, pg_server  # noqa: E402, F401  (PostgreSQL fix
 
 # ----- parallel runs (`make test` runs `pytest -n 2 --dist loadgroup`) --------------------------
 
-# Session fixtures that cost a dbt build or a whole demo sync. Each xdist worker builds its own
-# copy of a session fixture, so every file that uses one runs on the same worker.
-SHARED_SESSION_FIXTURES = ("built", "report_world")
+# Session fixtures that cost a dbt build or a whole sync. Each xdist worker builds its own
+# copy of a session fixture, so every file that uses one runs on the same worker. Matched by
+# name and session scope: tests/csv_exports has a module fixture also called `built`.
+SHARED_SESSION_FIXTURES = ("built", "report_world", "driven_book")
+
+# The groups that take longest, longest first (by `--durations` of a two-worker run), handed
+# out before the others so that no long group starts near the end of a run: xdist would hand
+# groups out by their number of tests, and the one-test incremental parity groups, the
+# longest, came last. Only the order matters; keep it in step when a group grows or shrinks.
+LONG_GROUPS_FIRST = (
+    "tests/push/test_scale.py",  # two pushes of 10,000 scores
+    "incremental-postgres",  # seven transforms on PostgreSQL
+    "tests/reliability/test_crash.py",
+    "tests/csv_exports/test_vendor_exports.py",  # six pulls and dbt builds
+    "tests/reliability/test_secrets.py",  # every hub command as a subprocess
+    "tests/transforms/test_incremental.py",  # seven transforms on DuckDB
+    "session:report_world",  # hub demo, then Chromium
+    "session:built",  # one dbt build, then dbt runs of a few models
+    "tests/postgres/test_postgres_warehouse.py",
+    "tests/report/test_report_hostile.py",
+    "tests/test_bench_smoke.py",
+    "tests/test_end_to_end.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller hands out groups in collection order (ours, below), not by size."""
+    if getattr(config.option, "dist", "no") == "loadgroup":
+        config.option.loadscopereorder = False
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``--dist loadgroup``, one xdist group per test file (its module fixtures are built
-    once), and one group for all the files that use the same costly session fixture."""
+    once), and one group for all the files that use the same costly session fixture; the
+    long groups first, then the others by number of tests, most first."""
     if not config.getoption("loadgroup", default=False):
         return
-    for item, group in zip(items, xdist_groups(items), strict=True):
+    groups = xdist_groups(items)
+    for item, group in zip(items, groups, strict=True):
         if not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(group))
+    named = [_group_of(item) for item in items]
+    items[:] = [items[i] for i in schedule_order(named)]
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_tag_ids(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """xdist's controller reads a test's group from the ``@group`` end of its id, which xdist
+    writes to ``item._nodeid``; pytest 9 reads ids from ``item._id``, so the suffix was lost
+    and every test was a group of its own (the costly fixtures built once per test batch on
+    each worker). Write the suffix where the running pytest keeps the id."""
+    if not config.getoption("loadgroup", default=False):
+        return
+    for item in items:  # after xdist's own hook (this one runs last)
+        suffix = "@" + _group_of(item)
+        if not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            item._id = type(item._id).parse(item.nodeid + suffix)
+
+
+def _group_of(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("xdist_group")
+    assert marker is not None
+    return str(marker.args[0] if marker.args else marker.kwargs.get("name", "default"))
+
+
+def schedule_order(groups: list[str]) -> list[int]:
+    """Item indexes grouped by group (first appearance order kept within), the groups of
+    LONG_GROUPS_FIRST first in that order, then the rest by number of tests, most first."""
+    members: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    rank = {group: position for position, group in enumerate(LONG_GROUPS_FIRST)}
+    ordered = sorted(
+        members,
+        key=lambda g: (rank.get(g, len(rank)), -len(members[g]) if g not in rank else 0),
+    )
+    return [index for group in ordered for index in members[group]]
 
 
 def xdist_groups(items: list[pytest.Item]) -> list[str]:
@@ -107,6 +171,15 @@ def xdist_groups(items: list[pytest.Item]) -> list[str]:
 
     for item, file in zip(items, files, strict=True):
         for fixture in SHARED_SESSION_FIXTURES:
-            if fixture in getattr(item, "fixturenames", ()):
+            if _uses_session_fixture(item, fixture):
                 parent[root(file)] = root(f"session:{fixture}")
     return [root(file) for file in files]
+
+
+def _uses_session_fixture(item: pytest.Item, name: str) -> bool:
+    """Whether ``item`` asks for the session-scoped fixture ``name`` (not a namesake)."""
+    if name not in getattr(item, "fixturenames", ()):
+        return False
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.get(name, ()) if info is not None else ()
+    return bool(definitions) and definitions[-1].scope == "session"

@@ -127,8 +127,9 @@ def assert_warehouse_equals_sandbox(hub: Hub) -> None:
     for table, columns in COMPARED.items():
         have = sorted(map(_norm, hub.rows(table, columns)), key=repr)
         want = sorted(map(_norm, expected[table]), key=repr)
-        missing = [r for r in want if r not in set(have)]
-        extra = [r for r in have if r not in set(want)]
+        have_set, want_set = set(have), set(want)  # once: a set per row is quadratic
+        missing = [r for r in want if r not in have_set]
+        extra = [r for r in have if r not in want_set]
         assert not missing and not extra and len(have) == len(want), (
             f"{table}: {len(missing)} missing, {len(extra)} unexpected, "
             f"{len(have)} rows vs {len(want)}; first missing {missing[:2]}, first extra {extra[:2]}"
