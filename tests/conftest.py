@@ -95,6 +95,7 @@ LONG_GROUPS_FIRST = (
     "tests/csv_exports/test_vendor_exports.py",  # six pulls and dbt builds
     "tests/reliability/test_secrets.py",  # every hub command as a subprocess
     "tests/transforms/test_incremental.py",  # seven transforms on DuckDB
+    "tests/score/test_hourly_sync.py",  # two days of syncs and fits, DuckDB and PostgreSQL
     "session:report_world",  # hub demo, then Chromium
     "session:built",  # one dbt build, then dbt runs of a few models
     "tests/postgres/test_postgres_warehouse.py",
