@@ -102,16 +102,23 @@ def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -
 
 
 def table_sums(
-    conn: sa.Connection, sources: list[str], hub_tables: tuple[str, ...] = ()
+    conn: sa.Connection,
+    sources: list[str],
+    hub_tables: tuple[str, ...] = (),
+    *,
+    only: tuple[str, ...] | None = None,
 ) -> list[tuple[str, int, str]]:
-    """Row count and sum of row hashes of every table of the sources but dlt's own, and of
-    the given hub_meta tables: equal sums, equal rows (up to a 64-bit hash collision)."""
+    """Row count and sum of row hashes of every table of the sources but dlt's own (or only
+    the tables named in ``only``), and of the given hub_meta tables: equal sums, equal rows
+    (up to a 64-bit hash collision)."""
     tables = [(HUB_SCHEMA, t) for t in hub_tables if has_table(conn, HUB_SCHEMA, t)]
     inspector = sa.inspect(conn)
     for name in sources:
         schema = f"src_{name}"  # no table when the source has never loaded
         names = inspector.get_table_names(schema=schema)
-        tables += [(schema, t) for t in names if not t.startswith("_dlt")]
+        tables += [
+            (schema, t) for t in names if not t.startswith("_dlt") and (only is None or t in only)
+        ]
     row_hash = "hash(t)" if conn.dialect.name == "duckdb" else "hashtextextended(t::text, 0)"
     parts = [
         f"SELECT '{schema}.{table}' AS name, count(*) AS n, sum({row_hash}) AS h "
