@@ -14,6 +14,10 @@ The state (fingerprint and ``as_of`` of the last complete build) lives in
 when it ends complete, so a build that fails or is killed leaves none and the next is full.
 Which deals change: :mod:`hub.warehouse.changes`.
 
+On an incremental build whose previous complete build passed every data test, the tests of
+the per-deal models read only the changed deals' rows (``BuildPlan.test_changed_only``, macro
+``get_where_subquery``): every other row is the one those tests passed on.
+
 When nothing dbt reads changed at all (every source table and hub_meta table dbt reads has
 the same rows, and the fingerprint and ``as_of`` are the same), the marts are already what a
 build would give: dbt is not run (``BuildPlan.skip``), the run is recorded ``unchanged``.
@@ -57,6 +61,9 @@ class BuildPlan:
     changed_deals: int | None = None
     skip: bool = False  # nothing dbt reads changed: the marts are current
     content: str = ""  # digest of everything dbt reads, with the fingerprint and as_of
+    # Incremental, and the last complete build's data tests all passed: the rows the
+    # per-deal models keep were tested then, so their tests read only the changed deals.
+    test_changed_only: bool = False
 
 
 def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -> str:
@@ -199,6 +206,7 @@ def plan_build(
         fingerprint=print_,
         changed_deals=n,
         content=content,
+        test_changed_only=build is not None and build.status == "ok",
     )
 
 
