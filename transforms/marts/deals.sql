@@ -1,9 +1,5 @@
 {#- One row per deal: int_deals_enriched with its timestamps as timestamptz (UTC). The logic
-    lives in the intermediate model, which the metric marts read (naive UTC internally).
-    A view: a plain projection of that table, so copying ~60 columns of every deal on every
-    transform (seconds at 1M deals) buys a reader nothing. -#}
-{{ config(materialized='view') }}
-
+    lives in the intermediate model, which the metric marts read (naive UTC internally). -#}
 select
     deal_key,
     source_name,
