@@ -14,6 +14,10 @@ The state (fingerprint and ``as_of`` of the last complete build) lives in
 when it ends complete, so a build that fails or is killed leaves none and the next is full.
 Which deals change: :mod:`hub.warehouse.changes`.
 
+On an incremental build whose previous complete build passed every data test, the tests of
+the per-deal models read only the changed deals' rows (``BuildPlan.test_changed_only``, macro
+``get_where_subquery``): every other row is the one those tests passed on.
+
 When nothing dbt reads changed at all (every source table and hub_meta table dbt reads has
 the same rows, and the fingerprint and ``as_of`` are the same), the marts are already what a
 build would give: dbt is not run (``BuildPlan.skip``), the run is recorded ``unchanged``.
@@ -57,6 +61,9 @@ class BuildPlan:
     changed_deals: int | None = None
     skip: bool = False  # nothing dbt reads changed: the marts are current
     content: str = ""  # digest of everything dbt reads, with the fingerprint and as_of
+    # Incremental, and the last complete build's data tests all passed: the rows the
+    # per-deal models keep were tested then, so their tests read only the changed deals.
+    test_changed_only: bool = False
 
 
 def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -> str:
@@ -102,16 +109,23 @@ def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -
 
 
 def table_sums(
-    conn: sa.Connection, sources: list[str], hub_tables: tuple[str, ...] = ()
+    conn: sa.Connection,
+    sources: list[str],
+    hub_tables: tuple[str, ...] = (),
+    *,
+    only: tuple[str, ...] | None = None,
 ) -> list[tuple[str, int, str]]:
-    """Row count and sum of row hashes of every table of the sources but dlt's own, and of
-    the given hub_meta tables: equal sums, equal rows (up to a 64-bit hash collision)."""
+    """Row count and sum of row hashes of every table of the sources but dlt's own (or only
+    the tables named in ``only``), and of the given hub_meta tables: equal sums, equal rows
+    (up to a 64-bit hash collision)."""
     tables = [(HUB_SCHEMA, t) for t in hub_tables if has_table(conn, HUB_SCHEMA, t)]
     inspector = sa.inspect(conn)
     for name in sources:
         schema = f"src_{name}"  # no table when the source has never loaded
         names = inspector.get_table_names(schema=schema)
-        tables += [(schema, t) for t in names if not t.startswith("_dlt")]
+        tables += [
+            (schema, t) for t in names if not t.startswith("_dlt") and (only is None or t in only)
+        ]
     row_hash = "hash(t)" if conn.dialect.name == "duckdb" else "hashtextextended(t::text, 0)"
     parts = [
         f"SELECT '{schema}.{table}' AS name, count(*) AS n, sum({row_hash}) AS h "
@@ -192,6 +206,7 @@ def plan_build(
         fingerprint=print_,
         changed_deals=n,
         content=content,
+        test_changed_only=build is not None and build.status == "ok",
     )
 
 

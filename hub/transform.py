@@ -311,7 +311,11 @@ def _run_transform(
         if on_node is not None:
             on_node(node_id, status)
 
-    extra_vars = {**push_vars(config), "hub_changed_deals": not plan.full}
+    extra_vars = {
+        **push_vars(config),
+        "hub_changed_deals": not plan.full,
+        "hub_test_changed_deals": plan.test_changed_only,
+    }
     try:
         result = run_dbt(config, args, as_of=as_of, extra_vars=extra_vars, on_node=count)
     except BaseException as exc:

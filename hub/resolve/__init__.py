@@ -44,7 +44,10 @@ def resolve(conn: sa.Connection, config: HubConfig) -> Resolution:
     resolved = resolve_accounts(records, config.accounts, source_rank(config))
     company_of = resolved.company_of()
     settings = config.duplicates
-    deals = read_deals(conn, sources, settings.legacy_id_field) if settings.enabled else []
+    # Duplicates are copies in two different CRMs: with one source there are none to find,
+    # and reading every deal into Python would cost seconds per 100,000 deals for nothing.
+    cross_source = settings.enabled and len(sources) > 1
+    deals = read_deals(conn, sources, settings.legacy_id_field) if cross_source else []
     duplicates = find_duplicates(
         deals, company_of, company_words(records, company_of), settings, sources
     )

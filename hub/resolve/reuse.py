@@ -2,11 +2,13 @@
 
 Account resolution and duplicate detection read every source's accounts and deals into
 Python (seconds per 100,000 deals), and run before every transform. Their output depends only
-on the source tables and hub.yml, so ``prepare_warehouse`` keeps a digest of those (row count
-and sum of row hashes of every source table, and hub.yml as loaded but its as_of) in
+on the tables they read (``READ``: each source's accounts, deals and owners) and hub.yml, so
+``prepare_warehouse`` keeps a digest of those (row count and sum of row hashes of each such
+table, and hub.yml as loaded but its as_of) in
 ``hub_meta.hub_resolution_state``, written in the transaction that writes the results: when
 the digest is unchanged, the tables already hold what resolving again would write, and its
-warnings are the ones stored.
+warnings are the ones stored. A sync that only brought activities, stage history or
+observations therefore resolves nothing again.
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ from models.config import HubConfig
 
 STATE = f"{HUB_SCHEMA}.hub_resolution_state"
 OUTPUTS = ("hub_account_resolution", "hub_deal_duplicates")
+# The source tables hub.resolve.records reads: a table it starts to read must be added here.
+READ = ("accounts", "deals", "owners")
 
 
 def inputs_digest(conn: sa.Connection, config: HubConfig) -> str:
     sources = [s.name for s in config.sources if s.enabled]
     return hashlib.sha256(
-        repr([config.model_dump_json(exclude={"as_of"}), table_sums(conn, sources)]).encode()
+        repr(
+            [config.model_dump_json(exclude={"as_of"}), table_sums(conn, sources, only=READ)]
+        ).encode()
     ).hexdigest()
 
 

@@ -59,7 +59,8 @@ def _normal(value: Any) -> Any:
 def _tables(config: HubConfig, schema: str) -> dict[str, list[tuple]]:
     warehouse = Warehouse(config)
     with warehouse.connect() as conn:
-        names = sorted(sa.inspect(conn).get_table_names(schema=schema))
+        inspector = sa.inspect(conn)  # views too: some marts are views (deal_stage_history)
+        names = sorted(inspector.get_table_names(schema=schema) + inspector.get_view_names(schema))
         out = {}
         for name in names:
             rows = conn.execute(sa.text(f"SELECT * FROM {schema}.{name}")).all()
@@ -266,7 +267,9 @@ def _analytics_postgres(db: dict[str, Any]) -> dict[str, tuple[list[str], list[t
     engine = pg_engine(db)
     out = {}
     with engine.connect() as conn:
-        for name in sa.inspect(conn).get_table_names(schema="analytics"):
+        inspector = sa.inspect(conn)  # views too, as information_schema.tables lists them
+        names = inspector.get_table_names("analytics") + inspector.get_view_names("analytics")
+        for name in names:
             result = conn.execute(sa.text(f"SELECT * FROM analytics.{name}"))
             columns = list(result.keys())
             rows = [tuple(_normal(v) for v in row) for row in result.all()]

@@ -1,4 +1,8 @@
-{#- One row per deal x stage spell: int_deal_stage_spells with timestamptz (UTC) timestamps. -#}
+{#- One row per deal x stage spell: int_deal_stage_spells with timestamptz (UTC) timestamps.
+    A view, like int_deal_stage_spells: a projection of the per-deal table int_deal_spells
+    plus days, which moves with as_of; a table would copy every spell on every transform. -#}
+{{ config(materialized='view') }}
+
 select
     spell_key,
     deal_key,
