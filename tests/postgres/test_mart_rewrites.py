@@ -201,3 +201,22 @@ def test_the_comparison_covers_every_dimension_and_both_funnel_modes(target: Tar
         "where period_type = 'all' and rep_key = '*' and source_name = '*'"
     )
     assert all(not math.isclose(float(x), 0) for x in totals)
+
+
+def test_postgresql_tables_have_statistics_as_soon_as_dbt_builds_them(target: Target) -> None:
+    """The hub_analyze post-hook: every table dbt built is analyzed before the next model is
+    planned. reltuples is -1 until a table is analyzed or vacuumed, and autovacuum never
+    analyzes one under 50 rows, so the canonical stages' exact count proves the hook ran."""
+    if target.kind != "postgres":
+        pytest.skip("PostgreSQL only: DuckDB keeps its statistics as it writes")
+    _, rows = target.query(
+        "select n.nspname || '.' || c.relname, c.reltuples from pg_class c "
+        "join pg_namespace n on n.oid = c.relnamespace "
+        "where n.nspname in ('analytics', 'hub_staging') and c.relkind = 'r'"
+    )
+    estimates = dict(rows)
+    assert len(estimates) > 10
+    assert [name for name, tuples in estimates.items() if tuples < 0] == []
+    _, ((n_stages,),) = target.query("select count(*) from hub_staging.stg_hub_canonical_stages")
+    assert 0 < n_stages < 50
+    assert estimates["hub_staging.stg_hub_canonical_stages"] == n_stages
