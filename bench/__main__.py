@@ -97,6 +97,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="transform: share of deals changed before the last sync (default 0.01)",
     )
     parser.add_argument("--keep", help="folder to keep data and warehouses in")
+    parser.add_argument(
+        "--reuse-warehouse",
+        action="store_true",
+        help="transform: with --keep, time the kept warehouse again (no build step; the "
+        "full transform runs with --full-refresh)",
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -186,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
             keep=keep and f"{keep}/transform",
             warehouses=tuple(args.warehouse or transform_bench.WAREHOUSES),
             changed_share=args.changed_share,
+            reuse_warehouse=args.reuse_warehouse,
         )
     if "score" in which:
         score_bench.run(deals=int(sizes(args, score_bench)["deals"]))

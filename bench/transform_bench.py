@@ -4,12 +4,17 @@ deals changed, of one CSV export, on DuckDB and on PostgreSQL.
     python -m bench transform                      # 1M deals / 5M activities, both warehouses
     python -m bench transform --warehouse duckdb   # one warehouse (repeatable)
     python -m bench transform --keep DIR           # the export in DIR/export is made once, reused
+    python -m bench transform --keep DIR --reuse-warehouse
+                                                   # no build: the kept warehouse again
 
 Per warehouse, each step is the real command line in its own process (wall time, peak RSS),
 run with ``--profile``; its profile is read back from ``hub_meta.hub_profile``:
 
 1. ``build``: ``hub pull`` of the export into a fresh warehouse (not a figure of the issue);
-2. ``full_transform``: ``hub transform``, the yardstick of the ratios;
+   with ``--reuse-warehouse`` a warehouse kept by an earlier run is used as it is (a 1M-deal
+   PostgreSQL pull takes many minutes; SQL changes are timed on the same database);
+2. ``full_transform``: ``hub transform`` (``--full-refresh`` on a reused warehouse), the
+   yardstick of the ratios;
 3. ``no_change_sync``: ``hub sync`` with nothing changed (target: at most 10 % of 2);
 4. ``changed_sync``: ``hub sync`` after ``--changed-share`` of the deals changed in the CSV
    files: stage moves (with their history rows), new deals, deals gone from the full-snapshot
@@ -74,6 +79,7 @@ def run(
     keep: str | None = None,
     warehouses: tuple[str, ...] = WAREHOUSES,
     changed_share: float = 0.01,
+    reuse_warehouse: bool = False,
 ) -> list[dict[str, Any]]:
     folder = Path(keep or tempfile.mkdtemp(prefix="hub-bench-transform-"))
     export, generated = ensure_export(folder / "export", deals, activities_per_deal)
@@ -92,7 +98,7 @@ def run(
                 )
             )
             continue
-        out += run_warehouse(kind, folder / kind, export, server, changed_share)
+        out += run_warehouse(kind, folder / kind, export, server, changed_share, reuse_warehouse)
     return out
 
 
@@ -117,25 +123,34 @@ def ensure_export(
 
 
 def run_warehouse(
-    kind: str, folder: Path, export: Path, server: PgServer | None, changed_share: float
+    kind: str,
+    folder: Path,
+    export: Path,
+    server: PgServer | None,
+    changed_share: float,
+    reuse_warehouse: bool = False,
 ) -> list[dict[str, Any]]:
-    config = prepare_folder(kind, folder, export, server)
+    reuse = reuse_warehouse and (folder / "hub.yml").exists()
+    config = folder / "hub.yml" if reuse else prepare_folder(kind, folder, export, server)
     env = {"HUB_BENCH_PG_PASSWORD": server.password} if server else {}
     os.environ.update(env)  # the profile is read back from here too
     out: list[dict[str, Any]] = []
     full_s: float | None = None
-    for step, command in (
-        ("build", "pull"),
-        ("full_transform", "transform"),
-        ("no_change_sync", "sync"),
-        ("changed_sync", "sync"),
-    ):
-        extra: dict[str, Any] = {}
+    steps: list[tuple[str, list[str]]] = [
+        ("build", ["pull"]),
+        ("full_transform", ["transform", "--full-refresh"] if reuse else ["transform"]),
+        ("no_change_sync", ["sync"]),
+        ("changed_sync", ["sync"]),
+    ]
+    for step, command in steps[1:] if reuse else steps:
+        extra: dict[str, Any] = {"reused_warehouse": True} if reuse else {}
         if step == "changed_sync":
-            extra["changed"] = change_deals(folder / "data", changed_share, seed=7)
+            extra["changed"] = change_deals(
+                folder / "data", changed_share, seed=_change_seed(folder)
+            )
         load_before = _load()
         measured = run_measured(
-            [*hub_executable(), command, "--profile", "--config", str(config)],
+            [*hub_executable(), *command, "--profile", "--config", str(config)],
             cwd=folder,
             env=env,
         )
@@ -143,7 +158,7 @@ def run_warehouse(
             "bench": "transform",
             "warehouse": kind,
             "step": step,
-            "command": f"hub {command}",
+            "command": "hub " + " ".join(command),
             "seconds": measured.seconds,
             "hub_cpu_s": measured.cpu_s,  # the hub process only: PostgreSQL works in its own
             "peak_rss_mb": measured.peak_rss_mb,
@@ -164,6 +179,15 @@ def run_warehouse(
         record.update(profile_summary(config))
         out.append(emit(record))
     return out
+
+
+def _change_seed(folder: Path) -> int:
+    """7 for a fresh warehouse, one more for each change an earlier run made to the kept
+    data (so a reused warehouse changes other deals and gives new deals new ids)."""
+    rounds = folder / ".bench-changes"
+    done = int(rounds.read_text()) if rounds.exists() else 0
+    rounds.write_text(str(done + 1))
+    return 7 + done
 
 
 def _load() -> list[float]:
@@ -292,7 +316,7 @@ def change_deals(data: Path, share: float, *, seed: int) -> dict[str, int]:
         for i, row in enumerate(reader):
             if i in copied:
                 new = list(row)
-                new[col["deal_id"]] = f"DNEW{len(new_rows):07d}"
+                new[col["deal_id"]] = f"DNEW{seed}-{len(new_rows):07d}"
                 new[col["created_at"]] = new[col["updated_at"]] = created
                 new[col["stage"]], new[col["status"]], new[col["closed_at"]] = (
                     "Prospecting",

@@ -10,10 +10,14 @@
     cumulative_conversion = reached / funnel_deals (deals of the group with at least one
     mapped spell). Deals whose creation instant is only when the hub first saw them
     (has_dated_creation false) have no cohort and are left out. by_dimension: the same per
-    configured dimension (see win_rate); 'rep': per rep (stage_conversion_by_rep). -#}
+    configured dimension (see win_rate); 'rep': per rep (stage_conversion_by_rep).
+    Plan: the spells are reduced to one row per deal first (furthest stage, ever lost, the
+    stages visited with their next-stage flag), deals with the same row are counted together
+    (buckets), and only the buckets meet the dimensions, the stages and the grouping sets, so
+    neither a deal's spells nor its stage pairs are repeated per dimension (on PostgreSQL the
+    older per-spell joins spilled gigabytes at 1M deals). -#}
 {% macro hub_stage_conversion_mart(by_dimension=false) -%}
 {%- set dims = 'dimension, dimension_value, ' if by_dimension else '' -%}
-{%- set per_deal_dims = 'per_deal.dimension, per_deal.dimension_value, ' if by_dimension else '' -%}
 with deals as (
     select
         deal_key,
@@ -57,30 +61,76 @@ stages as (
     left join canonical as next_stages on next_stages.canonical_stage = funnel_stages.next_stage
 ),
 
-per_deal as (
+visits as (
     select
-        deals.deal_key,
+        spells.deal_key,
+        spells.canonical_stage,
+        spells.stage_order,
+        spells.outcome,
+        min(spells.entered_at) as first_entered_at,
+        max(spells.entered_at) as last_entered_at
+    from spells
+    where spells.stage_order is not null
+    group by spells.deal_key, spells.canonical_stage, spells.stage_order, spells.outcome
+),
+
+{#- Each visited stage as a token '|<stage_order>:<flag>', flag 1 when the deal entered the
+    next stage after first entering this one, 0 when not, '-' when the stage has no next stage.
+    The next stage in canonical order is never a lost one, so it is the deal's next visited
+    non-lost stage or it was not visited. -#}
+visit_tokens as (
+    select
+        visits.deal_key,
+        visits.stage_order,
+        visits.outcome,
+        '|' || cast(visits.stage_order as {{ dbt.type_string() }}) || ':' || case
+            when stages.next_stage_order is null then '-'
+            when lead(visits.stage_order) over next_visit = stages.next_stage_order
+                and lead(visits.last_entered_at) over next_visit > visits.first_entered_at then '1'
+            else '0'
+        end as token
+    from visits
+    inner join stages on stages.canonical_stage = visits.canonical_stage
+    window next_visit as (
+        partition by visits.deal_key, coalesce(visits.outcome, '') = 'lost'
+        order by visits.stage_order
+    )
+),
+
+{#- One row per deal with mapped spells: everything both modes need, so the deal's
+    dimensions are joined once, after the spells are reduced. -#}
+deal_funnels as (
+    select
+        deal_key,
+        max(case when coalesce(outcome, '') <> 'lost' then stage_order end) as furthest_order,
+        max(case when outcome = 'lost' then 1 else 0 end) as was_lost,
+        string_agg(token, '' order by stage_order) as visited
+    from visit_tokens
+    group by deal_key
+),
+
+buckets as (
+    select
         {{ 'deals.dimension, deals.dimension_value,' if by_dimension }}
         deals.source_name,
         deals.pipeline_key,
         deals.cohort_month,
-        max(case when coalesce(spells.outcome, '') <> 'lost' then spells.stage_order end) as furthest_order,
-        max(case when spells.outcome = 'lost' then 1 else 0 end) as was_lost
+        deal_funnels.furthest_order,
+        deal_funnels.was_lost,
+        deal_funnels.visited,
+        count(*) as n_deals
     from deals
-    inner join spells on spells.deal_key = deals.deal_key
-    where spells.stage_order is not null
-    group by deals.deal_key, {{ 'deals.dimension, deals.dimension_value,' if by_dimension }} deals.source_name, deals.pipeline_key, deals.cohort_month
+    inner join deal_funnels on deal_funnels.deal_key = deals.deal_key
+    group by
+        {{ 'deals.dimension, deals.dimension_value,' if by_dimension }}
+        deals.source_name, deals.pipeline_key, deals.cohort_month,
+        deal_funnels.furthest_order, deal_funnels.was_lost, deal_funnels.visited
 ),
 
-buckets as (
-    select {{ dims }}source_name, pipeline_key, cohort_month, furthest_order, was_lost, count(*) as n_deals
-    from per_deal
-    group by {{ dims }}source_name, pipeline_key, cohort_month, furthest_order, was_lost
-),
-
-any_order as (
+{#- any_order: reached = furthest non-lost stage at or past this one (lost: ever lost);
+    strict_order: reached = a spell in this stage, reached_next = its token's flag. -#}
+counts as (
     select
-        'any_order' as mode,
         {{ hub_dimension_select(by_dimension, 'buckets.') }}
         {{ hub_rollup('buckets.source_name') }} as source_name,
         {{ hub_rollup('buckets.pipeline_key') }} as pipeline_key,
@@ -93,12 +143,23 @@ any_order as (
             when stages.outcome = 'lost' then buckets.was_lost * buckets.n_deals
             when buckets.furthest_order >= stages.stage_order then buckets.n_deals
             else 0
-        end) as reached_count,
+        end) as any_reached_count,
         sum(case
             when stages.next_stage_order is null then null
             when buckets.furthest_order >= stages.next_stage_order then buckets.n_deals
             else 0
-        end) as reached_next_count
+        end) as any_reached_next_count,
+        sum(case
+            when position({{ hub_stage_token('stages.stage_order') }} in buckets.visited) > 0
+                then buckets.n_deals
+            else 0
+        end) as strict_reached_count,
+        sum(case
+            when stages.next_stage_order is null then null
+            when position({{ hub_stage_token('stages.stage_order') }} || '1' in buckets.visited) > 0
+                then buckets.n_deals
+            else 0
+        end) as strict_reached_next_count
     from buckets
     cross join stages
     group by {{ hub_grouping_sets([
@@ -109,102 +170,25 @@ any_order as (
     ], by_dimension, 'buckets.') }}
 ),
 
-visits as (
+unioned as (
+    {%- for mode in ['any', 'strict'] %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
     select
-        spells.deal_key,
-        spells.canonical_stage,
-        min(spells.entered_at) as first_entered_at,
-        max(spells.entered_at) as last_entered_at
-    from spells
-    where spells.stage_order is not null
-    group by spells.deal_key, spells.canonical_stage
-),
-
-strict_visits as (
-    select
-        {{ per_deal_dims }}
-        per_deal.source_name,
-        per_deal.pipeline_key,
-        per_deal.cohort_month,
-        visits.canonical_stage,
-        case
-            when stages.next_stage is null then null
-            when next_visits.last_entered_at > visits.first_entered_at then 1
-            else 0
-        end as reached_next
-    from visits
-    inner join per_deal on per_deal.deal_key = visits.deal_key
-    inner join stages on stages.canonical_stage = visits.canonical_stage
-    left join visits as next_visits
-        on next_visits.deal_key = visits.deal_key and next_visits.canonical_stage = stages.next_stage
-),
-
-strict_counts as (
-    select
-        {{ hub_dimension_select(by_dimension) }}
-        {{ hub_rollup('source_name') }} as source_name,
-        {{ hub_rollup('pipeline_key') }} as pipeline_key,
+        '{{ mode }}_order' as mode,
+        {{ hub_dimension_passthrough(by_dimension) }}
+        source_name,
+        pipeline_key,
         cohort_month,
         canonical_stage,
-        count(*) as reached_count,
-        sum(reached_next) as reached_next_count
-    from strict_visits
-    group by {{ hub_grouping_sets([
-        ['canonical_stage', 'source_name', 'pipeline_key', 'cohort_month'],
-        ['canonical_stage', 'source_name', 'pipeline_key'],
-        ['canonical_stage', 'cohort_month'],
-        ['canonical_stage'],
-    ], by_dimension) }}
-),
-
-funnel_groups as (
-    select
-        {{ hub_dimension_select(by_dimension) }}
-        {{ hub_rollup('source_name') }} as source_name,
-        {{ hub_rollup('pipeline_key') }} as pipeline_key,
-        cohort_month,
-        count(*) as funnel_deals
-    from per_deal
-    group by {{ hub_grouping_sets([
-        ['source_name', 'pipeline_key', 'cohort_month'],
-        ['source_name', 'pipeline_key'],
-        ['cohort_month'],
-        [],
-    ], by_dimension) }}
-),
-
-strict_order as (
-    select
-        'strict_order' as mode,
-        {{ hub_dimension_passthrough(by_dimension, 'funnel_groups.') }}
-        funnel_groups.source_name,
-        funnel_groups.pipeline_key,
-        funnel_groups.cohort_month,
-        stages.canonical_stage,
-        stages.stage_order,
-        stages.next_stage,
-        funnel_groups.funnel_deals,
-        coalesce(strict_counts.reached_count, 0) as reached_count,
-        case
-            when stages.next_stage is not null then coalesce(strict_counts.reached_next_count, 0)
-        end as reached_next_count
-    from funnel_groups
-    cross join stages
-    left join strict_counts
-        on strict_counts.source_name = funnel_groups.source_name
-        and strict_counts.pipeline_key = funnel_groups.pipeline_key
-        and strict_counts.cohort_month is not distinct from funnel_groups.cohort_month
-        and strict_counts.canonical_stage = stages.canonical_stage
-        {%- if by_dimension %}
-        and strict_counts.dimension = funnel_groups.dimension
-        and strict_counts.dimension_value is not distinct from funnel_groups.dimension_value
-        {%- endif %}
-),
-
-unioned as (
-    select * from any_order
-    union all
-    select * from strict_order
+        stage_order,
+        next_stage,
+        funnel_deals,
+        {{ mode }}_reached_count as reached_count,
+        {{ mode }}_reached_next_count as reached_next_count
+    from counts
+    {%- endfor %}
 )
 
 select
@@ -223,4 +207,9 @@ select
     {{ hub_ratio('reached_count', 'funnel_deals') }} as cumulative_conversion,
     {{ hub_as_of_tz() }} as as_of
 from unioned
+{%- endmacro %}
+
+{#- The start of a stage's token in deal_funnels.visited: '|<stage_order>:'. -#}
+{% macro hub_stage_token(stage_order) -%}
+    ('|' || cast({{ stage_order }} as {{ dbt.type_string() }}) || ':')
 {%- endmacro %}

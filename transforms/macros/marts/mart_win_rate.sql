@@ -5,20 +5,41 @@
     Closed deals only (closed_at <= as_of). by_dimension: the same per configured dimension
     (columns dimension, dimension_value first; every grouping set also with the value '*'). -#}
 {% macro hub_win_rate_mart(by_dimension=false) -%}
+{%- set dims = 'dimension, dimension_value, ' if by_dimension else '' -%}
 with closed as (
     select * from ({{ hub_counted_deals_by(by_dimension) }}) as deals
     where is_won or is_lost
 ),
 
+{#- Closed deals counted once per month and grouping columns, before the periods and the
+    grouping sets multiply the rows (a quarter and all time are sums of months). -#}
+months as (
+    select
+        {{ dims }}
+        rep_key,
+        source_name,
+        pipeline_key,
+        {{ hub_period_start('month', 'closed_at') }} as month_start,
+        {{ hub_period_start('quarter', 'closed_at') }} as quarter_start,
+        sum(case when is_won then 1 else 0 end) as won_count,
+        sum(case when is_lost then 1 else 0 end) as lost_count,
+        count(*) as closed_count,
+        sum(case when is_won then amount_base end) as won_amount_base,
+        sum(case when is_lost then amount_base end) as lost_amount_base,
+        sum(case when amount_base is null then 1 else 0 end) as n_closed_without_amount_base
+    from closed
+    group by {{ dims }}rep_key, source_name, pipeline_key, month_start, quarter_start
+),
+
 periods as (
-    select 'month' as period_type, {{ hub_period_start('month', 'closed_at') }} as period_start, closed.*
-    from closed
+    select 'month' as period_type, month_start as period_start, months.*
+    from months
     union all
-    select 'quarter' as period_type, {{ hub_period_start('quarter', 'closed_at') }} as period_start, closed.*
-    from closed
+    select 'quarter' as period_type, quarter_start as period_start, months.*
+    from months
     union all
-    select 'all' as period_type, cast(null as date) as period_start, closed.*
-    from closed
+    select 'all' as period_type, cast(null as date) as period_start, months.*
+    from months
 ),
 
 aggregated as (
@@ -29,12 +50,12 @@ aggregated as (
         {{ hub_rollup('rep_key') }} as rep_key,
         {{ hub_rollup('source_name') }} as source_name,
         {{ hub_rollup('pipeline_key') }} as pipeline_key,
-        sum(case when is_won then 1 else 0 end) as won_count,
-        sum(case when is_lost then 1 else 0 end) as lost_count,
-        count(*) as closed_count,
-        sum(case when is_won then amount_base end) as won_amount_base,
-        sum(case when is_lost then amount_base end) as lost_amount_base,
-        sum(case when amount_base is null then 1 else 0 end) as n_closed_without_amount_base
+        cast(sum(won_count) as bigint) as won_count,
+        cast(sum(lost_count) as bigint) as lost_count,
+        cast(sum(closed_count) as bigint) as closed_count,
+        sum(won_amount_base) as won_amount_base,
+        sum(lost_amount_base) as lost_amount_base,
+        cast(sum(n_closed_without_amount_base) as bigint) as n_closed_without_amount_base
     from periods
     group by {{ hub_grouping_sets([
         ['period_type', 'period_start', 'rep_key', 'source_name', 'pipeline_key'],

@@ -1,0 +1,296 @@
+{#- The stage conversion and win rate marts as they were written before the PostgreSQL rewrite
+    (git 73a027e, transforms/macros/marts/), kept here only as the oracle of
+    tests/postgres/test_mart_rewrites.py: the rewritten marts must give the same rows. Rendered
+    through `dbt compile --inline`, so the project macros they call are the current ones. -#}
+{#- stage_conversion and stage_conversion_by_dimension. Funnel per source x pipeline (and all
+    sources, '*'/'*') x creation cohort month (and all cohorts, cohort_month null) x canonical
+    stage, in two modes:
+      any_order    a deal reached a stage if it was ever in it or in any later non-lost stage
+                   (reaching a later stage counts as passing it); reached_next likewise.
+      strict_order a deal reached a stage only if it had a spell in it; it reached the next
+                   stage if it entered the next stage after first entering this one.
+    The 'lost' stage counts deals that were ever in it (no next stage). next stage = the next
+    canonical stage in order that is not a lost outcome (none after a terminal stage).
+    cumulative_conversion = reached / funnel_deals (deals of the group with at least one
+    mapped spell). Deals whose creation instant is only when the hub first saw them
+    (has_dated_creation false) have no cohort and are left out. by_dimension: the same per
+    configured dimension (see win_rate); 'rep': per rep (stage_conversion_by_rep). -#}
+{% macro oracle_stage_conversion_mart(by_dimension=false) -%}
+{%- set dims = 'dimension, dimension_value, ' if by_dimension else '' -%}
+{%- set per_deal_dims = 'per_deal.dimension, per_deal.dimension_value, ' if by_dimension else '' -%}
+with deals as (
+    select
+        deal_key,
+        {{ dims }}
+        source_name,
+        pipeline_key,
+        {{ hub_period_start('month', 'created_at') }} as cohort_month
+    from ({{ hub_counted_deals_by(by_dimension) }}) as counted
+    where has_dated_creation
+),
+
+spells as (
+    select * from {{ ref('int_deal_stage_spells') }}
+),
+
+canonical as (
+    select * from {{ ref('stg_hub_canonical_stages') }}
+),
+
+funnel_stages as (
+    select
+        canonical_stage,
+        stage_order,
+        outcome,
+        case
+            when outcome is null then lead(canonical_stage) over (order by stage_order)
+        end as next_stage
+    from canonical
+    where coalesce(outcome, '') <> 'lost'
+    union all
+    select canonical_stage, stage_order, outcome, cast(null as {{ dbt.type_string() }}) as next_stage
+    from canonical
+    where outcome = 'lost'
+),
+
+stages as (
+    select
+        funnel_stages.*,
+        next_stages.stage_order as next_stage_order
+    from funnel_stages
+    left join canonical as next_stages on next_stages.canonical_stage = funnel_stages.next_stage
+),
+
+per_deal as (
+    select
+        deals.deal_key,
+        {{ 'deals.dimension, deals.dimension_value,' if by_dimension }}
+        deals.source_name,
+        deals.pipeline_key,
+        deals.cohort_month,
+        max(case when coalesce(spells.outcome, '') <> 'lost' then spells.stage_order end) as furthest_order,
+        max(case when spells.outcome = 'lost' then 1 else 0 end) as was_lost
+    from deals
+    inner join spells on spells.deal_key = deals.deal_key
+    where spells.stage_order is not null
+    group by deals.deal_key, {{ 'deals.dimension, deals.dimension_value,' if by_dimension }} deals.source_name, deals.pipeline_key, deals.cohort_month
+),
+
+buckets as (
+    select {{ dims }}source_name, pipeline_key, cohort_month, furthest_order, was_lost, count(*) as n_deals
+    from per_deal
+    group by {{ dims }}source_name, pipeline_key, cohort_month, furthest_order, was_lost
+),
+
+any_order as (
+    select
+        'any_order' as mode,
+        {{ hub_dimension_select(by_dimension, 'buckets.') }}
+        {{ hub_rollup('buckets.source_name') }} as source_name,
+        {{ hub_rollup('buckets.pipeline_key') }} as pipeline_key,
+        buckets.cohort_month,
+        stages.canonical_stage,
+        stages.stage_order,
+        stages.next_stage,
+        sum(buckets.n_deals) as funnel_deals,
+        sum(case
+            when stages.outcome = 'lost' then buckets.was_lost * buckets.n_deals
+            when buckets.furthest_order >= stages.stage_order then buckets.n_deals
+            else 0
+        end) as reached_count,
+        sum(case
+            when stages.next_stage_order is null then null
+            when buckets.furthest_order >= stages.next_stage_order then buckets.n_deals
+            else 0
+        end) as reached_next_count
+    from buckets
+    cross join stages
+    group by {{ hub_grouping_sets([
+        ['stages.canonical_stage', 'stages.stage_order', 'stages.next_stage', 'buckets.source_name', 'buckets.pipeline_key', 'buckets.cohort_month'],
+        ['stages.canonical_stage', 'stages.stage_order', 'stages.next_stage', 'buckets.source_name', 'buckets.pipeline_key'],
+        ['stages.canonical_stage', 'stages.stage_order', 'stages.next_stage', 'buckets.cohort_month'],
+        ['stages.canonical_stage', 'stages.stage_order', 'stages.next_stage'],
+    ], by_dimension, 'buckets.') }}
+),
+
+visits as (
+    select
+        spells.deal_key,
+        spells.canonical_stage,
+        min(spells.entered_at) as first_entered_at,
+        max(spells.entered_at) as last_entered_at
+    from spells
+    where spells.stage_order is not null
+    group by spells.deal_key, spells.canonical_stage
+),
+
+strict_visits as (
+    select
+        {{ per_deal_dims }}
+        per_deal.source_name,
+        per_deal.pipeline_key,
+        per_deal.cohort_month,
+        visits.canonical_stage,
+        case
+            when stages.next_stage is null then null
+            when next_visits.last_entered_at > visits.first_entered_at then 1
+            else 0
+        end as reached_next
+    from visits
+    inner join per_deal on per_deal.deal_key = visits.deal_key
+    inner join stages on stages.canonical_stage = visits.canonical_stage
+    left join visits as next_visits
+        on next_visits.deal_key = visits.deal_key and next_visits.canonical_stage = stages.next_stage
+),
+
+strict_counts as (
+    select
+        {{ hub_dimension_select(by_dimension) }}
+        {{ hub_rollup('source_name') }} as source_name,
+        {{ hub_rollup('pipeline_key') }} as pipeline_key,
+        cohort_month,
+        canonical_stage,
+        count(*) as reached_count,
+        sum(reached_next) as reached_next_count
+    from strict_visits
+    group by {{ hub_grouping_sets([
+        ['canonical_stage', 'source_name', 'pipeline_key', 'cohort_month'],
+        ['canonical_stage', 'source_name', 'pipeline_key'],
+        ['canonical_stage', 'cohort_month'],
+        ['canonical_stage'],
+    ], by_dimension) }}
+),
+
+funnel_groups as (
+    select
+        {{ hub_dimension_select(by_dimension) }}
+        {{ hub_rollup('source_name') }} as source_name,
+        {{ hub_rollup('pipeline_key') }} as pipeline_key,
+        cohort_month,
+        count(*) as funnel_deals
+    from per_deal
+    group by {{ hub_grouping_sets([
+        ['source_name', 'pipeline_key', 'cohort_month'],
+        ['source_name', 'pipeline_key'],
+        ['cohort_month'],
+        [],
+    ], by_dimension) }}
+),
+
+strict_order as (
+    select
+        'strict_order' as mode,
+        {{ hub_dimension_passthrough(by_dimension, 'funnel_groups.') }}
+        funnel_groups.source_name,
+        funnel_groups.pipeline_key,
+        funnel_groups.cohort_month,
+        stages.canonical_stage,
+        stages.stage_order,
+        stages.next_stage,
+        funnel_groups.funnel_deals,
+        coalesce(strict_counts.reached_count, 0) as reached_count,
+        case
+            when stages.next_stage is not null then coalesce(strict_counts.reached_next_count, 0)
+        end as reached_next_count
+    from funnel_groups
+    cross join stages
+    left join strict_counts
+        on strict_counts.source_name = funnel_groups.source_name
+        and strict_counts.pipeline_key = funnel_groups.pipeline_key
+        and strict_counts.cohort_month is not distinct from funnel_groups.cohort_month
+        and strict_counts.canonical_stage = stages.canonical_stage
+        {%- if by_dimension %}
+        and strict_counts.dimension = funnel_groups.dimension
+        and strict_counts.dimension_value is not distinct from funnel_groups.dimension_value
+        {%- endif %}
+),
+
+unioned as (
+    select * from any_order
+    union all
+    select * from strict_order
+)
+
+select
+    mode,
+    {{ hub_dimension_output(by_dimension) }}
+    source_name,
+    pipeline_key,
+    cohort_month,
+    canonical_stage,
+    stage_order,
+    next_stage,
+    funnel_deals,
+    reached_count,
+    reached_next_count,
+    {{ hub_ratio('reached_next_count', 'reached_count') }} as next_step_conversion,
+    {{ hub_ratio('reached_count', 'funnel_deals') }} as cumulative_conversion,
+    {{ hub_as_of_tz() }} as as_of
+from unioned
+{%- endmacro %}
+
+{#- win_rate and win_rate_by_dimension. Won and lost deals per close period (month and
+    quarter, and period_type 'all' with period_start NULL: all time), rep, source and
+    pipeline, with rollups ('*'). win_rate = won / (won + lost) by
+    count; win_rate_by_value the same on amount_base, over deals with a known base amount.
+    Closed deals only (closed_at <= as_of). by_dimension: the same per configured dimension
+    (columns dimension, dimension_value first; every grouping set also with the value '*'). -#}
+{% macro oracle_win_rate_mart(by_dimension=false) -%}
+with closed as (
+    select * from ({{ hub_counted_deals_by(by_dimension) }}) as deals
+    where is_won or is_lost
+),
+
+periods as (
+    select 'month' as period_type, {{ hub_period_start('month', 'closed_at') }} as period_start, closed.*
+    from closed
+    union all
+    select 'quarter' as period_type, {{ hub_period_start('quarter', 'closed_at') }} as period_start, closed.*
+    from closed
+    union all
+    select 'all' as period_type, cast(null as date) as period_start, closed.*
+    from closed
+),
+
+aggregated as (
+    select
+        {{ hub_dimension_select(by_dimension) }}
+        period_type,
+        period_start,
+        {{ hub_rollup('rep_key') }} as rep_key,
+        {{ hub_rollup('source_name') }} as source_name,
+        {{ hub_rollup('pipeline_key') }} as pipeline_key,
+        sum(case when is_won then 1 else 0 end) as won_count,
+        sum(case when is_lost then 1 else 0 end) as lost_count,
+        count(*) as closed_count,
+        sum(case when is_won then amount_base end) as won_amount_base,
+        sum(case when is_lost then amount_base end) as lost_amount_base,
+        sum(case when amount_base is null then 1 else 0 end) as n_closed_without_amount_base
+    from periods
+    group by {{ hub_grouping_sets([
+        ['period_type', 'period_start', 'rep_key', 'source_name', 'pipeline_key'],
+        ['period_type', 'period_start', 'rep_key'],
+        ['period_type', 'period_start', 'source_name', 'pipeline_key'],
+        ['period_type', 'period_start', 'source_name'],
+        ['period_type', 'period_start'],
+    ], by_dimension) }}
+)
+
+select
+    {{ hub_dimension_passthrough(by_dimension) }}
+    period_type,
+    period_start,
+    rep_key,
+    source_name,
+    pipeline_key,
+    won_count,
+    lost_count,
+    closed_count,
+    {{ hub_ratio('won_count', 'won_count + lost_count') }} as win_rate,
+    won_amount_base,
+    lost_amount_base,
+    {{ hub_ratio('coalesce(won_amount_base, 0)', 'coalesce(won_amount_base, 0) + coalesce(lost_amount_base, 0)') }} as win_rate_by_value,
+    n_closed_without_amount_base,
+    {{ hub_as_of_tz() }} as as_of
+from aggregated
+{%- endmacro %}
