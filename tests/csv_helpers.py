@@ -15,6 +15,21 @@ MAVEN_HEADER = (
 )
 
 
+# Every table a CSV pull writes into the source's dataset (the two fast-path tests compare
+# them all between two ways of reading).
+CSV_TABLES = [
+    "deals",
+    "stage_changes",
+    "activities",
+    "owners",
+    "stages",
+    "pipelines",
+    "accounts",
+    "deal_accounts",
+    "field_definitions",
+]
+
+
 def csv_config(folder: Path, deals: dict[str, Any], **options: Any) -> HubConfig:
     raw = {
         "sources": [{"name": "exp", "kind": "csv", "options": {"deals": deals, **options}}],

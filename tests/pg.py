@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -67,9 +68,9 @@ def pg_engine(params: dict[str, Any], **options: Any) -> sa.Engine:
     )
 
 
-@pytest.fixture
-def pg_database(pg_server: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """A fresh database per test, dropped afterwards."""
+@contextmanager
+def fresh_database(pg_server: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A new, empty database on the test server, dropped when the block ends."""
     name = f"hub_t_{uuid.uuid4().hex[:10]}"
     admin = pg_engine(pg_server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -80,6 +81,13 @@ def pg_database(pg_server: dict[str, Any]) -> Iterator[dict[str, Any]]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_database(pg_server: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A fresh database per test, dropped afterwards."""
+    with fresh_database(pg_server) as database:
+        yield database
 
 
 def pg_warehouse(db: dict[str, Any]) -> dict[str, Any]:

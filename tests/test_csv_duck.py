@@ -18,19 +18,9 @@ import yaml
 from connectors.csv import duck
 from hub.generate import Generated
 from models.config import HubConfig, load_config
+from tests.csv_helpers import CSV_TABLES as TABLES
 from tests.csv_helpers import pull, query
 
-TABLES = [
-    "deals",
-    "stage_changes",
-    "activities",
-    "owners",
-    "stages",
-    "pipelines",
-    "accounts",
-    "deal_accounts",
-    "field_definitions",
-]
 SCHEMA = "src_crm_export"
 
 

@@ -15,19 +15,8 @@ from connectors.csv import fast
 from connectors.csv.parsing import BadValue, date_parser, timestamp_parser
 from hub.generate import Generated
 from models.config import load_config, parse_config
+from tests.csv_helpers import CSV_TABLES as TABLES
 from tests.csv_helpers import pull, query
-
-TABLES = [
-    "deals",
-    "stage_changes",
-    "activities",
-    "owners",
-    "stages",
-    "pipelines",
-    "accounts",
-    "deal_accounts",
-    "field_definitions",
-]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.pg import pg_engine
+from tests.pg import fresh_database, pg_engine
 from tests.postgres.test_postgres_warehouse import _copy_to_postgres, _normal
 
 ORACLE = Path(__file__).with_name("oracle_marts.sql")
@@ -129,18 +129,8 @@ def target(
 @pytest.fixture(scope="module")
 def pg_database_module(pg_server: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """A fresh database for this module's PostgreSQL half, dropped afterwards."""
-    import uuid
-
-    name = f"hub_t_{uuid.uuid4().hex[:10]}"
-    admin = pg_engine(pg_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield {**pg_server, "database": name}
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(pg_server) as database:
+        yield database
 
 
 def _oracle_sql(target: Target, mart: str) -> str:
