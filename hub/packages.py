@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ PACKAGE_PARTS = (
     "completed_jobs",
 )
 STAGES = {"extracted": "normalize/extracted", "normalized": "load/normalized", "new": "load/new"}
+TEMP_NAME = re.compile(r"[0-9a-f]{16}")  # dlt's name for a file it is about to rename
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,26 @@ class Recovery:
     def refresh(self) -> bool:
         """Whether the source must be re-read in full (packages it counted were set aside)."""
         return bool(self.set_aside)
+
+
+def discard_torn_files(pipeline_dir: Path) -> list[Path]:
+    """Remove the temporary files a killed run left beside the packages.
+
+    dlt saves a package's state or schema by writing a temporary file (16 hex characters, no
+    extension) in the stage folder and renaming it into the package; a run killed in between
+    leaves that file. dlt ignores it (packages are folders), so it is only litter, but it
+    would stay for good; the package it was meant for keeps its previous file."""
+    torn = [
+        path
+        for relative in STAGES.values()
+        if (pipeline_dir / relative).is_dir()
+        for path in (pipeline_dir / relative).iterdir()
+        if path.is_file() and TEMP_NAME.fullmatch(path.name)
+    ]
+    for path in torn:
+        log.warning("removing %s, a file a killed run left half-saved", path)
+        path.unlink()
+    return torn
 
 
 def pending_packages(pipeline_dir: Path) -> list[Pending]:
@@ -167,6 +189,7 @@ def prepare(pipeline: dlt.Pipeline, set_aside_root: Path, *, full_refresh: bool)
     """Leave the pipeline with nothing pending: finished, dropped (full refresh) or set aside."""
     pipeline_dir = Path(pipeline.working_dir)
     recovery = Recovery()
+    discard_torn_files(pipeline_dir)
     pending = pending_packages(pipeline_dir)
     spent = superseded_copies(pending)
     if spent:

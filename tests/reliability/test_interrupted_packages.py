@@ -173,3 +173,27 @@ def test_pull_after_a_kill_between_dlts_normalize_commit_and_cleanup_loads_the_p
     assert not pipeline.list_extracted_load_packages()
     kept = sorted(p.name for p in (config.hub_dir / "set-aside" / "exp").glob("*/*"))
     assert kept == [f"extracted-{load_id}", f"new-{load_id}"]
+
+
+def test_pull_removes_the_temporary_file_a_kill_left_beside_the_packages(tmp_path: Path) -> None:
+    """dlt saves a package's state through a temporary file (16 hex characters) written in the
+    stage folder and renamed into the package; a SIGKILL in between left it in
+    ``load/normalized`` for good (the crash test caught it twice in CI). Made here the way
+    the kill leaves it, beside a pending package."""
+    export = tmp_path / "deals.csv"
+    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
+    config = csv_config(tmp_path, {"path": "deals.csv", "columns": COLUMNS})
+    assert pull(config).status == "ok"
+    export.write_text(HEADER + "1,Alpha,Qualified,2026-01-02\n", encoding="utf-8")
+    _leave_a_normalized_package(tmp_path)
+    stage = config.hub_dir / "pipelines" / "hub_exp" / "load" / "normalized"
+    (package,) = [p for p in stage.iterdir() if p.is_dir()]
+    state = (package / "load_package_state.json").read_text(encoding="utf-8")
+    (stage / "5e93bd26803b3556").write_text(state[: len(state) // 2], encoding="utf-8")
+
+    run = pull(config)
+
+    assert run.status == "ok", run.error
+    assert run.recovered_packages == 1
+    assert list(stage.iterdir()) == []
+    assert query(config, "SELECT stage_id FROM src_exp.deals") == [("Qualified",)]
