@@ -82,7 +82,8 @@ def dbt_vars(
 
 
 @contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
+def temporary_environ(values: dict[str, str]) -> Iterator[None]:
+    """Set ``values`` in the environment for the block, then restore what was there."""
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -197,7 +198,7 @@ def run_dbt(
     started = time.perf_counter()
     # `dbt compile` prints the compiled SQL even with --quiet; the hub prints its own output.
     with (
-        _env({**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}),
+        temporary_environ({**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}),
         contextlib.redirect_stdout(io.StringIO()),
     ):
         outcome = dbtRunner(callbacks=[callback]).invoke(full_args)

@@ -8,7 +8,6 @@ dimension) and must give the same rows, on DuckDB and on PostgreSQL.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from hub.transform import temporary_environ
 from tests.pg import fresh_database, pg_engine
 from tests.postgres.test_postgres_warehouse import _copy_to_postgres, _normal
 
@@ -52,21 +52,13 @@ class Target:
         from tests.transforms.conftest import run_dbt
         from tests.transforms.fixtures import dbt_vars
 
-        saved = {k: os.environ.get(k) for k in self.env()}
-        os.environ.update(self.env())
-        try:
+        with temporary_environ(self.env()):
             return run_dbt(
                 self.folder / "hub.duckdb",
                 self.folder / "target",
                 args,
                 {**dbt_vars(), "dimensions": DIMENSIONS},
             )
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
     def query(self, sql: str) -> tuple[list[str], list[tuple]]:
         if self.pg is None:

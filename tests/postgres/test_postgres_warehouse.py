@@ -16,7 +16,7 @@ import yaml
 
 from hub.generate import Generated
 from hub.pull import run_pull
-from hub.transform import run_transform
+from hub.transform import run_transform, temporary_environ
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
 from tests.pg import pg_engine, pg_warehouse
@@ -166,7 +166,6 @@ def test_no_permission_to_create_a_schema_says_what_to_grant(
         "user": "hub_reader",
         "password": "env:HUB_TEST_READER_PW",
     }
-    import os
 
     os.environ["HUB_TEST_READER_PW"] = "reader-pass-42"
     config = _project(tmp_path, small_export, warehouse)
@@ -231,16 +230,8 @@ def _copy_to_postgres(duck_path: Path, db: dict[str, Any]) -> int:
 def _dbt_on(target_env: dict[str, str], tmp: Path, variables: dict[str, Any]) -> None:
     from tests.transforms.conftest import run_dbt
 
-    saved = {k: os.environ.get(k) for k in target_env}
-    os.environ.update(target_env)
-    try:
+    with temporary_environ(target_env):
         res = run_dbt(tmp / "hub.duckdb", tmp / "target", ["build"], variables)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     failed = [
         (r.node.name, r.message) for r in res.result or [] if str(r.status) in ("error", "fail")
     ]
