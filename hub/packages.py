@@ -65,17 +65,20 @@ class Recovery:
 
 
 def discard_torn_files(pipeline_dir: Path) -> list[Path]:
-    """Remove the temporary files a killed run left beside the packages.
+    """Remove the temporary files a killed run left in a pipeline's folders.
 
-    dlt saves a package's state or schema by writing a temporary file (16 hex characters, no
-    extension) in the stage folder and renaming it into the package; a run killed in between
-    leaves that file. dlt ignores it (packages are folders), so it is only litter, but it
-    would stay for good; the package it was meant for keeps its previous file."""
+    dlt saves a schema, or a package's state, by writing a temporary file (16 hex
+    characters, no extension) in the folder and renaming it into place; a run killed in
+    between leaves that file. In ``schemas/`` dlt then lists it as a schema with an invalid
+    name and fails every later pull of the source; beside the packages it is litter that
+    would stay for good. The file the rename would have replaced still holds the last whole
+    version. Call before dlt opens the pipeline."""
+    folders = [pipeline_dir / "schemas", *(pipeline_dir / r for r in STAGES.values())]
     torn = [
         path
-        for relative in STAGES.values()
-        if (pipeline_dir / relative).is_dir()
-        for path in (pipeline_dir / relative).iterdir()
+        for folder in folders
+        if folder.is_dir()
+        for path in folder.iterdir()
         if path.is_file() and TEMP_NAME.fullmatch(path.name)
     ]
     for path in torn:
@@ -189,7 +192,6 @@ def prepare(pipeline: dlt.Pipeline, set_aside_root: Path, *, full_refresh: bool)
     """Leave the pipeline with nothing pending: finished, dropped (full refresh) or set aside."""
     pipeline_dir = Path(pipeline.working_dir)
     recovery = Recovery()
-    discard_torn_files(pipeline_dir)
     pending = pending_packages(pipeline_dir)
     spent = superseded_copies(pending)
     if spent:

@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import dlt
@@ -66,25 +65,13 @@ def new_run_id() -> str:
 
 def pipeline_for(config: HubConfig, warehouse: Warehouse, source_name: str) -> dlt.Pipeline:
     pipelines_dir = config.hub_dir / "pipelines"
-    discard_torn_schema_files(pipelines_dir / f"hub_{source_name}" / "schemas")
+    packages.discard_torn_files(pipelines_dir / f"hub_{source_name}")
     return dlt.pipeline(
         pipeline_name=f"hub_{source_name}",
         destination=warehouse.dlt_destination(),
         dataset_name=dataset_name(source_name),
         pipelines_dir=str(pipelines_dir),
     )
-
-
-def discard_torn_schema_files(schemas_dir: Path) -> None:
-    """dlt saves a schema by writing a temporary file (16 hex characters, no extension) and
-    renaming it; a run killed in between leaves that file, which dlt then lists as a schema
-    with an invalid name, failing every later pull of the source. Only ``*.schema.json``
-    files are schemas; the schema itself is still in the file the rename would replace."""
-    if schemas_dir.is_dir():
-        for path in schemas_dir.iterdir():
-            if path.is_file() and not path.name.endswith(".schema.json"):
-                log.warning("removing %s, a schema file a killed run left half-saved", path)
-                path.unlink()
 
 
 def _unwrap(exc: BaseException) -> BaseException:
