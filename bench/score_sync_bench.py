@@ -5,9 +5,9 @@
 
 One generated CSV export (``hub generate``, seed 1, 5 activities a deal, as_of pinned at
 noon of its last day) is synced twice through the hub CLI: as generated (warehouse A), then
-after a 1 % change of open deals stamped that morning (warehouse B: 60 % move one stage on,
-those in Negotiation to Closed Won, 20 % are new, 20 % of open deals disappear from the full
-snapshot). Then, for each version of the code (``--code LABEL=DIR``, a checkout whose
+after a 1 % change of open deals stamped that morning (warehouse B, ``bench.changes``: 60 %
+move one stage on, those in Negotiation to Closed Won, 20 % are new, 20 % of open deals
+disappear from the full snapshot). Then, for each version of the code (``--code LABEL=DIR``, a checkout whose
 ``hub`` package is imported), one child process on copies of the two warehouses with the
 score caches emptied:
 
@@ -24,42 +24,40 @@ by path, not as ``bench.*``, so the child imports only the ``hub`` of the versio
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-EXPORT_DAY = datetime(2026, 6, 30, tzinfo=UTC)  # hub generate's default as_of
-AS_OF = EXPORT_DAY + timedelta(hours=12)
-CHANGED_AT = EXPORT_DAY + timedelta(hours=10)
 SHARE = 0.01
-NEXT_STAGE = {
-    "Prospecting": "Qualified",
-    "Qualified": "Meeting Booked",
-    "Meeting Booked": "Proposal Sent",
-    "Proposal Sent": "Negotiation",
-    "Negotiation": "Closed Won",
-}
-CASES = (
-    ("first_of_day", "A", AS_OF),
-    ("no_change", "A", AS_OF + timedelta(hours=1)),
-    ("open_deals_changed", "B", AS_OF + timedelta(hours=2)),
-    ("day_moved", "B", AS_OF + timedelta(days=1)),
-)
 CACHES = ("hub_score_models", "hub_score_input_keys")
 
 
 # ----- the child: one version of the code --------------------------------------------------
 
 
-def child(folder: Path) -> None:
+def cases() -> list[tuple[str, str, str]]:
+    """(case, warehouse, as_of) of the module docstring; the parent hands them to the child,
+    which imports nothing from ``bench`` (the measured checkout may predate it)."""
+    from bench.changes import AS_OF
+
+    return [
+        (case, warehouse, (AS_OF + later).isoformat())
+        for case, warehouse, later in (
+            ("first_of_day", "A", timedelta()),
+            ("no_change", "A", timedelta(hours=1)),
+            ("open_deals_changed", "B", timedelta(hours=2)),
+            ("day_moved", "B", timedelta(days=1)),
+        )
+    ]
+
+
+def child(folder: Path, planned: list[list[str]]) -> None:
     import duckdb
     import sqlalchemy as sa
 
@@ -75,7 +73,8 @@ def child(folder: Path) -> None:
     for name in "AB":
         shutil.copyfile(folder / f"{name}.duckdb", folder / name / ".hub" / "hub.duckdb")
         empty_caches(folder / name / ".hub" / "hub.duckdb")
-    for case, warehouse, as_of in CASES:
+    for case, warehouse, when in planned:
+        as_of = datetime.fromisoformat(when)
         config = load_config(folder / warehouse / "hub.yml")
         if case == "open_deals_changed":  # B starts with the caches A's syncs left
             with duckdb.connect(str(folder / "B" / ".hub" / "hub.duckdb")) as db:
@@ -111,50 +110,6 @@ def child(folder: Path) -> None:
 # ----- the parent: build the two warehouses, run each version --------------------------------
 
 
-def change_open_deals(data: Path, share: float, seed: int = 7) -> dict[str, int]:
-    """Change ``share`` of the deals, all of them open ones, at CHANGED_AT (module docstring)."""
-    deals_path, history_path = data / "deals.csv", data / "stage_history.csv"
-    with deals_path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle))
-    header, body = rows[0], rows[1:]
-    col = {name: i for i, name in enumerate(header)}
-    rng = random.Random(seed)
-    open_rows = [i for i, row in enumerate(body) if row[col["status"]] == "open"]
-    n_changed = max(5, round(len(body) * share))
-    picked = rng.sample(open_rows, n_changed)
-    n_new = n_deleted = n_changed // 5
-    deleted = set(picked[:n_deleted])
-    moved = set(picked[n_deleted + n_new :])
-    copied = picked[n_deleted : n_deleted + n_new]
-    stamp = CHANGED_AT.strftime("%Y-%m-%dT%H:%M:%SZ")
-    history: list[list[str]] = []
-    out = [header]
-    for i, row in enumerate(body):
-        if i in deleted:
-            continue
-        if i in moved:
-            stage = NEXT_STAGE[row[col["stage"]]]
-            row[col["stage"]], row[col["updated_at"]] = stage, stamp
-            if stage == "Closed Won":
-                row[col["status"]], row[col["closed_at"]] = "won", stamp
-            history.append([row[col["deal_id"]], stage, stamp])
-        out.append(row)
-    for k, i in enumerate(copied):
-        new = list(body[i])
-        new[col["deal_id"]] = f"DNEW{k:07d}"
-        new[col["created_at"]] = new[col["updated_at"]] = stamp
-        new[col["stage"]], new[col["status"]], new[col["closed_at"]] = "Prospecting", "open", ""
-        if "legacy_id" in col:
-            new[col["legacy_id"]] = ""
-        out.append(new)
-        history.append([new[col["deal_id"]], "Prospecting", stamp])
-    with deals_path.open("w", encoding="utf-8", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows(out)
-    with history_path.open("a", encoding="utf-8", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows(history)
-    return {"moved": len(moved), "new": len(copied), "deleted": len(deleted)}
-
-
 def _sync(config: Path) -> float:
     from bench.common import hub_executable
 
@@ -166,6 +121,8 @@ def _sync(config: Path) -> float:
 def _hub_folder(folder: Path, export: Path) -> Path:
     """A hub folder reading its own copy of the export's files, as_of pinned at AS_OF."""
     import yaml
+
+    from bench.changes import AS_OF
 
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "data").mkdir(parents=True)
@@ -190,6 +147,7 @@ def build(folder: Path, deals: int) -> dict[str, Any]:
     marker = folder / ".built"
     if marker.exists() and marker.read_text() == str(deals):
         return {"reused": str(folder)}
+    from bench.changes import change_open_deals
     from bench.transform_bench import ensure_export
 
     export, _ = ensure_export(folder / "export", deals, 5.0)
@@ -208,7 +166,7 @@ def build(folder: Path, deals: int) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     if argv[:1] == ["child"]:
-        child(Path(argv[1]))
+        child(Path(argv[1]), json.loads(argv[2]))
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.*, this checkout's
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -223,7 +181,13 @@ def main(argv: list[str]) -> None:
         label, code = item.split("=", 1)
         env = {**os.environ, "PYTHONPATH": str(Path(code).resolve())}
         result = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "child", str(args.folder)],
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "child",
+                str(args.folder),
+                json.dumps(cases()),
+            ],
             env=env,
             capture_output=True,
             text=True,

@@ -17,8 +17,12 @@ run with ``--profile``; its profile is read back from ``hub_meta.hub_profile``:
    yardstick of the ratios;
 3. ``no_change_sync``: ``hub sync`` with nothing changed (target: at most 10 % of 2);
 4. ``changed_sync``: ``hub sync`` after ``--changed-share`` of the deals changed in the CSV
-   files: stage moves (with their history rows), new deals, deals gone from the full-snapshot
-   deals file (target: at most 25 % of 2).
+   files the way an hourly sync sees them (``bench.changes``: open deals moved on or won, new
+   deals, open deals gone from the full-snapshot deals file, all stamped that morning), with
+   ``as_of`` pinned at noon of the export's last day (target: at most 25 % of 2).
+
+The yardstick is a first transform: on a reused warehouse the deal score's cached models are
+emptied before step 2, so it fits as a fresh warehouse would.
 
 The export is never edited: each warehouse reads hard links of its files, and an edited file
 replaces its link. PostgreSQL comes from ``HUB_BENCH_PG_HOST``, ``_PORT``, ``_USER``,
@@ -28,19 +32,17 @@ database ``hub_bench`` there. Without a server the PostgreSQL half is skipped, a
 
 from __future__ import annotations
 
-import csv
 import os
-import random
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench.changes import AS_OF, change_open_deals
 from bench.common import emit, hub_executable, run_measured
 
 FULL = {"deals": 1_000_000, "activities_per_deal": 5.0}
@@ -132,6 +134,7 @@ def run_warehouse(
 ) -> list[dict[str, Any]]:
     reuse = reuse_warehouse and (folder / "hub.yml").exists()
     config = folder / "hub.yml" if reuse else prepare_folder(kind, folder, export, server)
+    pin_as_of(config)
     env = {"HUB_BENCH_PG_PASSWORD": server.password} if server else {}
     os.environ.update(env)  # the profile is read back from here too
     out: list[dict[str, Any]] = []
@@ -145,9 +148,11 @@ def run_warehouse(
     for step, command in steps[1:] if reuse else steps:
         extra: dict[str, Any] = {"reused_warehouse": True} if reuse else {}
         if step == "changed_sync":
-            extra["changed"] = change_deals(
+            extra["changed"] = change_open_deals(
                 folder / "data", changed_share, seed=_change_seed(folder)
             )
+        if step == "full_transform" and reuse:
+            empty_score_caches(config)
         load_before = _load()
         measured = run_measured(
             [*hub_executable(), *command, "--profile", "--config", str(config)],
@@ -188,6 +193,28 @@ def _change_seed(folder: Path) -> int:
     done = int(rounds.read_text()) if rounds.exists() else 0
     rounds.write_text(str(done + 1))
     return 7 + done
+
+
+def pin_as_of(config: Path) -> None:
+    """as_of at noon of the export's last day, after the morning's changes (bench.changes)."""
+    hub_yml = yaml.safe_load(config.read_text(encoding="utf-8"))
+    hub_yml["as_of"] = AS_OF.strftime("%Y-%m-%dT%H:%M:%SZ")
+    config.write_text(yaml.safe_dump(hub_yml, sort_keys=False), encoding="utf-8")
+
+
+def empty_score_caches(config: Path) -> None:
+    """Forget fitted score models, so a reused warehouse's full transform fits like a first."""
+    import sqlalchemy as sa
+
+    from hub.score.tables import hub_score_input_keys, hub_score_models
+    from hub.warehouse import Warehouse
+    from models.config import load_config
+
+    warehouse = Warehouse(load_config(config))
+    with warehouse.connect() as conn:
+        for table in (hub_score_input_keys, hub_score_models):
+            if sa.inspect(conn).has_table(table.name, schema=table.schema):
+                conn.execute(table.delete())
 
 
 def _load() -> list[float]:
@@ -272,74 +299,3 @@ def profile_summary(config: Path) -> dict[str, Any]:
         "tests_seconds": round(sum(s.seconds for s in tests), 1),
         "slowest_models": {s.name[6:]: round(s.seconds, 1) for s in models[:SHOWN_MODELS]},
     }
-
-
-# ----- the 1 % change -----------------------------------------------------------------------
-
-NEXT_STAGE = {
-    "Prospecting": "Qualified",
-    "Qualified": "Meeting Booked",
-    "Meeting Booked": "Proposal Sent",
-    "Proposal Sent": "Negotiation",
-    "Negotiation": "Closed Won",
-}
-
-
-def change_deals(data: Path, share: float, *, seed: int) -> dict[str, int]:
-    """Change ``share`` of the deals in place: 60 % of them move one stage on (an open deal;
-    Negotiation moves to Closed Won), 20 % are new (copies of existing rows under new ids)
-    and 20 % disappear from the deals file. Moves and new deals get their history rows.
-    Streams both files (a 1M-deal export does not fit comfortably in Python lists)."""
-    deals_path, history_path = data / "deals.csv", data / "stage_history.csv"
-    with deals_path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        col = {name: i for i, name in enumerate(next(reader))}
-        statuses = [row[col["status"]] == "open" for row in reader]
-    rng = random.Random(seed)
-    n_changed = max(3, round(len(statuses) * share))
-    n_new = n_deleted = max(1, n_changed // 5)
-    open_rows = [i for i, is_open in enumerate(statuses) if is_open]
-    moved = set(rng.sample(open_rows, min(len(open_rows), n_changed - n_new - n_deleted)))
-    deleted = set(rng.sample([i for i in range(len(statuses)) if i not in moved], n_deleted))
-    copied = set(rng.sample(range(len(statuses)), n_new))
-    when = datetime(2026, 6, 29, 12, tzinfo=UTC)  # the day before the export's as_of
-    stamp, created = (t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in (when, when - timedelta(hours=1)))
-    history: list[tuple[str, str, str]] = []
-    new_rows: list[list[str]] = []
-    temporary = deals_path.with_suffix(".csv.tmp")
-    with (
-        deals_path.open(encoding="utf-8", newline="") as source,
-        temporary.open("w", encoding="utf-8", newline="") as target,
-    ):
-        reader, writer = csv.reader(source), csv.writer(target, lineterminator="\n")
-        writer.writerow(next(reader))
-        for i, row in enumerate(reader):
-            if i in copied:
-                new = list(row)
-                new[col["deal_id"]] = f"DNEW{seed}-{len(new_rows):07d}"
-                new[col["created_at"]] = new[col["updated_at"]] = created
-                new[col["stage"]], new[col["status"]], new[col["closed_at"]] = (
-                    "Prospecting",
-                    "open",
-                    "",
-                )
-                new[col["legacy_id"]] = ""
-                new_rows.append(new)
-                history.append((new[col["deal_id"]], "Prospecting", created))
-            if i in deleted:
-                continue
-            if i in moved:
-                stage = NEXT_STAGE[row[col["stage"]]]
-                row[col["stage"]], row[col["updated_at"]] = stage, stamp
-                if stage == "Closed Won":
-                    row[col["status"]], row[col["closed_at"]] = "won", stamp
-                history.append((row[col["deal_id"]], stage, stamp))
-            writer.writerow(row)
-        writer.writerows(new_rows)
-    os.replace(temporary, deals_path)
-    temporary = history_path.with_suffix(".csv.tmp")
-    shutil.copyfile(history_path, temporary)  # not in place: history_path is a hard link
-    with temporary.open("a", encoding="utf-8", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows(history)
-    os.replace(temporary, history_path)
-    return {"moved": len(moved), "new": len(new_rows), "deleted": len(deleted)}

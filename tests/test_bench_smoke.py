@@ -14,9 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bench import __main__ as cli
-from bench import csv_bench, limits_bench, sandbox_bench, scale_bench, score_bench, transform_bench
+from bench import (
+    changes,
+    csv_bench,
+    limits_bench,
+    sandbox_bench,
+    scale_bench,
+    score_bench,
+    transform_bench,
+)
 from connectors.registry import sandbox_class
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -160,10 +169,34 @@ def test_transform_entry_point(tmp_path: Path) -> None:
     assert sum(1 for _ in (tmp_path / "export" / "deals.csv").open()) == 151
     again = transform_bench.ensure_export(tmp_path / "export", 150, 1.0)[1]
     assert again["reused"]
+    # The syncs ran at the pinned as_of (after the morning's changes); a reused warehouse's
+    # full transform starts with no fitted score model, as a first transform would.
+    config = tmp_path / "duckdb" / "hub.yml"
+    assert yaml.safe_load(config.read_text())["as_of"] == "2026-06-30T12:00:00Z"
+    assert _score_models(config) > 0
+    transform_bench.empty_score_caches(config)
+    assert _score_models(config) == 0
 
 
-def test_change_deals_edits_one_percent(tmp_path: Path) -> None:
-    """The 1 % change, checked row by row against the file before it."""
+def _score_models(config: Path) -> int:
+    import sqlalchemy as sa
+
+    from hub.score.tables import hub_score_input_keys, hub_score_models
+    from hub.warehouse import Warehouse
+    from models.config import load_config
+
+    with Warehouse(load_config(config)).connect() as conn:
+        counts = [
+            conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in (hub_score_models, hub_score_input_keys)
+        ]
+    assert counts[0] == 0 or counts[1] > 0  # a model is found through its input key
+    return int(counts[0])
+
+
+def test_hourly_change_edits_one_percent_of_open_deals(tmp_path: Path) -> None:
+    """The 1 % change, checked row by row against the file before it: only open deals are
+    touched, at the morning stamp, so closed history is as it was."""
     import csv
 
     from hub.generate import generate
@@ -171,17 +204,21 @@ def test_change_deals_edits_one_percent(tmp_path: Path) -> None:
     generate(tmp_path, seed=3, deals=1000, activities_per_deal=0.0, write_config=False)
     before = {r["deal_id"]: r for r in csv.DictReader((tmp_path / "deals.csv").open())}
     history_before = (tmp_path / "stage_history.csv").read_text().splitlines()
-    changed = transform_bench.change_deals(tmp_path, 0.01, seed=7)
+    changed = changes.change_open_deals(tmp_path, 0.01, seed=7)
     assert changed == {"moved": 6, "new": 2, "deleted": 2}
     after = {r["deal_id"]: r for r in csv.DictReader((tmp_path / "deals.csv").open())}
-    assert len(set(before) - set(after)) == 2
+    deleted = set(before) - set(after)
+    assert len(deleted) == 2 and all(before[d]["status"] == "open" for d in deleted)
     new = set(after) - set(before)
     assert len(new) == 2 and all(after[d]["stage"] == "Prospecting" for d in new)
+    stamp = changes.CHANGED_AT.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert all(after[d]["created_at"] == stamp and after[d]["status"] == "open" for d in new)
     moved = [d for d in set(before) & set(after) if before[d] != after[d]]
     assert len(moved) == 6
     for deal in moved:
-        assert before[deal]["status"] == "open"
-        assert after[deal]["stage"] == transform_bench.NEXT_STAGE[before[deal]["stage"]]
+        assert before[deal]["status"] == "open" and after[deal]["updated_at"] == stamp
+        assert after[deal]["stage"] == changes.NEXT_STAGE[before[deal]["stage"]]
+        assert (after[deal]["status"] == "won") == (after[deal]["stage"] == "Closed Won")
     history_after = (tmp_path / "stage_history.csv").read_text().splitlines()
     assert history_after[: len(history_before)] == history_before
     added = {line.split(",")[0] for line in history_after[len(history_before) :]}
