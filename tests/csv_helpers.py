@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dlt
 import duckdb
 
-from hub.pull import SourceRun, run_pull
+from connectors.registry import get_connector
+from hub.pull import SourceRun, pipeline_for, run_pull
+from hub.warehouse import Warehouse
 from models.config import HubConfig, parse_config
 
 MAVEN_HEADER = (
@@ -40,6 +44,18 @@ def csv_config(folder: Path, deals: dict[str, Any], **options: Any) -> HubConfig
 def pull(config: HubConfig) -> SourceRun:
     (result,) = run_pull(config)
     return result
+
+
+def extract_only(config: HubConfig) -> tuple[dlt.Pipeline, str]:
+    """Extract the config's one source as a pull does, then stop before normalize and load
+    (what a crash leaves): the pipeline and the extracted package's load id."""
+    (source,) = config.sources
+    connector = get_connector(source.kind)
+    ctx = connector.context(config, source, run_started_at=datetime.now(UTC))
+    pipeline = pipeline_for(config, Warehouse(config), source.name)
+    pipeline.extract(connector.build_source(ctx), loader_file_format="parquet")
+    (load_id,) = pipeline.list_extracted_load_packages()
+    return pipeline, load_id
 
 
 def query(config: HubConfig, sql: str) -> list[tuple]:

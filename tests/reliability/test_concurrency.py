@@ -29,18 +29,15 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connectors.registry import get_connector
 from hub import locks
-from hub.pull import pipeline_for, run_pull
-from hub.warehouse import Warehouse
+from hub.pull import run_pull
 from models.config import HubConfig, load_config
-from tests.csv_helpers import csv_config, pull, query
+from tests.csv_helpers import csv_config, extract_only, pull, query
 from tests.harness import VirtualClock, write_hub_yml
 from tests.pg import pg_warehouse
 from tests.reliability.harness import (
@@ -77,12 +74,7 @@ def _pipeline_dir(config: HubConfig) -> Path:
 
 def _extract(config: HubConfig, *, normalize: bool) -> str:
     """Extract the export as it is now (and normalize it), as a run does before it loads."""
-    (source,) = config.sources
-    connector = get_connector(source.kind)
-    ctx = connector.context(config, source, run_started_at=datetime.now(UTC))
-    pipeline = pipeline_for(config, Warehouse(config), source.name)
-    pipeline.extract(connector.build_source(ctx), loader_file_format="parquet")
-    (load_id,) = pipeline.list_extracted_load_packages()
+    pipeline, load_id = extract_only(config)
     if normalize:
         pipeline.normalize()
     return load_id

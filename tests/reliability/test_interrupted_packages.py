@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.registry import get_connector
 from hub.pull import pipeline_for
 from hub.warehouse import Warehouse
-from tests.csv_helpers import csv_config, pull, query
+from tests.csv_helpers import csv_config, extract_only, pull, query
 
 HEADER = "id,name,stage,created\n"
 COLUMNS = {"source_deal_id": "id", "name": "name", "stage_id": "stage", "created_at": "created"}
@@ -25,12 +23,7 @@ COLUMNS = {"source_deal_id": "id", "name": "name", "stage_id": "stage", "created
 
 def _leave_a_normalized_package(folder: Path) -> None:
     """Extract and normalize the export as it is now, then stop before the load."""
-    config = csv_config(folder, {"path": "deals.csv", "columns": COLUMNS})
-    (source,) = config.sources
-    connector = get_connector(source.kind)
-    ctx = connector.context(config, source, run_started_at=datetime.now(UTC))
-    pipeline = pipeline_for(config, Warehouse(config), source.name)
-    pipeline.extract(connector.build_source(ctx), loader_file_format="parquet")
+    pipeline, _ = extract_only(csv_config(folder, {"path": "deals.csv", "columns": COLUMNS}))
     pipeline.normalize()
     assert pipeline.list_normalized_load_packages(), "no package left pending"
 
@@ -144,12 +137,7 @@ def test_pull_after_a_kill_between_dlts_normalize_commit_and_cleanup_loads_the_p
     config = csv_config(tmp_path, {"path": "deals.csv", "columns": COLUMNS})
     assert pull(config).status == "ok"
     export.write_text(HEADER + "1,Alpha,Qualified,2026-01-02\n", encoding="utf-8")
-    (source,) = config.sources
-    connector = get_connector(source.kind)
-    ctx = connector.context(config, source, run_started_at=datetime.now(UTC))
-    pipeline = pipeline_for(config, Warehouse(config), source.name)
-    pipeline.extract(connector.build_source(ctx), loader_file_format="parquet")
-    (load_id,) = pipeline.list_extracted_load_packages()
+    pipeline, load_id = extract_only(config)
     extracted = Path(pipeline.working_dir) / "normalize" / "extracted" / load_id
     copy = tmp_path / "extracted-copy"
     shutil.copytree(extracted, copy)
