@@ -11,7 +11,8 @@ with ``COPY ... FROM STDIN``, but as shipped (dlt 1.31) it loses what INSERT kee
   ``FORCE_NULL`` is kept only for columns that are not text (where ``""`` can mean nothing
   else).
 - A NUL byte makes COPY fail the whole file; INSERT statements drop it (dlt's literal
-  escaping). Both writers drop it here too.
+  escaping). Both writers drop it here too, and the ``\\u0000`` escape in JSON values, which
+  jsonb refuses (by INSERT too: a custom field holding a NUL failed every pull).
 - ``bytes`` were written as decoded text. The object writer writes bytea's hex form, as
   INSERT does; Arrow's writer cannot, so a table known to have a binary column is loaded
   with INSERT statements.
@@ -29,6 +30,7 @@ without them (another process, say) falls back to INSERT rather than writing los
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -69,6 +71,15 @@ def _fast_gzip(f: Any) -> None:
         f.compress = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS, zlib.DEF_MEM_LEVEL, 0)
 
 
+# A JSON \u0000 escape not itself escaped (an even number of backslashes before it).
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def json_without_nul(text: str) -> str:
+    """jsonb refuses ``\\u0000`` (and with it the whole file): drop it, as text drops NUL."""
+    return _JSON_NUL.sub(r"\1", text) if "\\u0000" in text else text
+
+
 class CopyCsvWriter(CsvWriter):
     """dlt's object csv writer, with NULL unquoted, text quoted and NUL bytes dropped."""
 
@@ -95,8 +106,10 @@ class CopyCsvWriter(CsvWriter):
     def write_data(self, items: Sequence[Any]) -> None:
         for row in items:
             for key in self._json:  # as the INSERT writer renders them (dlt's json.dumps)
-                if (value := row.get(key)) is not None and not isinstance(value, str):
-                    row[key] = json.dumps(value)
+                if (value := row.get(key)) is not None:
+                    row[key] = json_without_nul(
+                        value if isinstance(value, str) else json.dumps(value)
+                    )
             for key, value in row.items():
                 if value is None:
                     row[key] = NULL
@@ -123,11 +136,15 @@ class CopyArrowCsvWriter(ArrowToCsvWriter):
             encoding_errors="strict",
         )
 
+    def write_header(self, columns_schema: Any) -> None:
+        super().write_header(columns_schema)
+        self._json = {name for name, c in columns_schema.items() if c["data_type"] == "json"}
+
     def write_data(self, items: Sequence[Any]) -> None:
-        super().write_data([_drop_nul(item) for item in items])
+        super().write_data([_drop_nul(item, self._json) for item in items])
 
 
-def _drop_nul(table: Any) -> Any:
+def _drop_nul(table: Any, json_columns: set[str]) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -136,7 +153,12 @@ def _drop_nul(table: Any) -> Any:
     for i, column in enumerate(columns):
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             continue
-        if pc.any(pc.match_substring(column, "\x00")).as_py():
+        if table.schema.names[i] in json_columns:  # JSON text: the escape, not the byte
+            if pc.any(pc.match_substring(column, "\\u0000")).as_py():
+                values = [None if v is None else json_without_nul(v) for v in column.to_pylist()]
+                columns[i] = pa.array(values, column.type)
+                changed = True
+        elif pc.any(pc.match_substring(column, "\x00")).as_py():
             columns[i] = pc.replace_substring(column, "\x00", "")
             changed = True
     if not changed:
