@@ -1,15 +1,15 @@
 """PostgreSQL loads with COPY: dlt's ``csv`` loader files, written and read so that every
-value arrives exactly as dlt's default INSERT statements deliver it.
+value arrives exactly as dlt's INSERT statements deliver it.
 
-INSERT statements are parsed one value at a time by the server; a million-deal CSV pull
-spent nearly all its load step there. dlt's postgres destination can load ``csv`` files
-with ``COPY ... FROM STDIN``, but as shipped (dlt 1.31) it loses what INSERT keeps:
+dlt's postgres destination loads Python rows (the API sources) by INSERT statements, which
+the server parses value by value, and Arrow tables (the CSV source) from ``csv`` files by
+``COPY ... FROM STDIN``. As shipped (dlt 1.31) that COPY loses what INSERT keeps:
 
-- Its object writer quotes ``None`` like an empty string (``""``), and its COPY job reads a
-  quoted empty value as NULL in every nullable column (``FORCE_NULL``): an empty string
-  became NULL. Here NULL is always an unquoted empty field, text is always quoted, and
-  ``FORCE_NULL`` is kept only for columns that are not text (where ``""`` can mean nothing
-  else).
+- Its COPY job reads a quoted empty value as NULL in every nullable column
+  (``FORCE_NULL``), so an empty string became NULL; its object writer quotes ``None``
+  like ``''``, so Python rows could not go by COPY at all. Here NULL is always an unquoted
+  empty field, text is always quoted, and ``FORCE_NULL`` is kept only for columns that
+  are not text (where ``""`` can mean nothing else).
 - A NUL byte makes COPY fail the whole file; INSERT statements drop it (dlt's literal
   escaping). Both writers drop it here too, and the ``\\u0000`` escape in JSON values, which
   jsonb refuses (by INSERT too: a custom field holding a NUL failed every pull).
@@ -17,9 +17,9 @@ with ``COPY ... FROM STDIN``, but as shipped (dlt 1.31) it loses what INSERT kee
   INSERT does; Arrow's writer cannot, so a table known to have a binary column is loaded
   with INSERT statements.
 
-dlt gzips every load file at gzip's default level 9, which took 20 of the 31 seconds of a
-100,000-deal CSV pull; COPY's files are gzipped at level 1 (8x faster, 1.3x larger), so the
-load packages dlt keeps take about the disk they took before.
+dlt gzips every load file at gzip's default level 9, which took 20 of the 26 seconds of
+normalize in a 100,000-deal CSV pull (profiled); COPY's files are gzipped at level 1 (8x
+faster, 1.3x larger), so the load packages dlt keeps take about the disk they took before.
 
 The writers replace dlt's own ``csv`` writers only while ``copy_writers()`` is entered (a
 pull on PostgreSQL), so other destinations in the process keep dlt's. The file format
