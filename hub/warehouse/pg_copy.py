@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dlt.common.data_writers import writers as dlt_writers
-from dlt.common.data_writers.writers import ArrowToCsvWriter, CsvWriter, DataWriter
+from dlt.common.data_writers.writers import ArrowToCsvWriter, CsvWriter
 from dlt.common.destination import DestinationCapabilitiesContext, DestinationReference
 from dlt.common.destination.client import HasFollowupJobs, PreparedTableSchema, RunnableLoadJob
 from dlt.common.json import json
@@ -83,7 +83,7 @@ def json_without_nul(text: str) -> str:
 class CopyCsvWriter(CsvWriter):
     """dlt's object csv writer, with NULL unquoted, text quoted and NUL bytes dropped."""
 
-    def __init__(self, f: Any, caps: DestinationCapabilitiesContext | None = None, **_: Any):
+    def __init__(self, f: Any, caps: Any = None, **_: Any) -> None:
         _fast_gzip(f)
         super().__init__(  # type: ignore[call-arg]
             f,
@@ -124,7 +124,7 @@ class CopyCsvWriter(CsvWriter):
 class CopyArrowCsvWriter(ArrowToCsvWriter):
     """dlt's Arrow csv writer (NULL unquoted, strings quoted already), NUL bytes dropped."""
 
-    def __init__(self, f: Any, caps: DestinationCapabilitiesContext | None = None, **_: Any):
+    def __init__(self, f: Any, caps: Any = None, **_: Any) -> None:
         _fast_gzip(f)
         super().__init__(  # type: ignore[call-arg]
             f,
@@ -168,10 +168,10 @@ def _drop_nul(table: Any, json_columns: set[str]) -> Any:
     return pa.Table.from_arrays(columns, schema=table.schema)
 
 
-_REPLACED = {CsvWriter: CopyCsvWriter, ArrowToCsvWriter: CopyArrowCsvWriter}
+_REPLACED: dict[type, type] = {CsvWriter: CopyCsvWriter, ArrowToCsvWriter: CopyArrowCsvWriter}
 
 
-def _swap(mapping: dict[type[DataWriter], type[DataWriter]]) -> None:
+def _swap(mapping: dict[type, type]) -> None:
     """Point dlt's writer registry (by spec, list, native writers) at ``mapping``'s values."""
     registry = dlt_writers.ALL_WRITERS
     registry[:] = [mapping.get(w, w) for w in registry]
