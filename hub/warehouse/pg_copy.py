@@ -184,7 +184,7 @@ def _swap(mapping: dict[type, type]) -> None:
 @contextmanager
 def copy_writers() -> Iterator[None]:
     """dlt writes ``csv`` files with the writers above while the block runs."""
-    if writers_installed():  # re-entered (a sync's pull inside its own block)
+    if writers_installed():  # entered already: the outer block puts them back
         yield
         return
     _swap(dict(_REPLACED))
