@@ -117,7 +117,7 @@ def _pull_source(
     try:
         connector = get_connector(source.kind)
         pipeline = pipeline_for(config, warehouse, source.name)
-        with timed(run.steps, "pending packages"):
+        with timed(run.steps, "pending packages"), warehouse.loading():
             recovery = packages.prepare(
                 pipeline, config.hub_dir / "set-aside" / source.name, full_refresh=full_refresh
             )
@@ -135,9 +135,11 @@ def _pull_source(
                 "run at the same time left them; the source was re-read in full"
             )
         # DuckDB loads parquet files several times faster, and in a fraction of the memory,
-        # than the SQL insert statements dlt writes by default (PostgreSQL takes no parquet).
+        # than the SQL insert statements dlt writes by default. PostgreSQL's destination
+        # chooses its own (COPY of CSV files, hub.warehouse.pg_copy), table by table.
         file_format: Any = "parquet" if warehouse.kind == "duckdb" else None
-        pipeline.run(connector.build_source(ctx), loader_file_format=file_format)
+        with warehouse.loading():
+            pipeline.run(connector.build_source(ctx), loader_file_format=file_format)
         trace = pipeline.last_trace
         run.steps.update(dlt_step_seconds(trace))
         normalize_info = trace.last_normalize_info if trace else None

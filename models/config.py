@@ -94,6 +94,13 @@ class WarehouseConfig(StrictModel):
             "at 2.7 GB RSS)"
         ),
     )
+    load_format: Literal["copy", "insert"] = Field(
+        default="copy",
+        description=(
+            "postgres only: how pulls load rows: copy (COPY of CSV files) or insert (SQL "
+            "INSERT statements, several times slower; for a server or proxy that refuses COPY)"
+        ),
+    )
     destination: str | None = Field(
         default=None, description="dlt only: a dlt destination name such as snowflake"
     )

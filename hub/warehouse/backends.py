@@ -10,7 +10,7 @@ before dlt or dbt take over.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -68,6 +68,10 @@ class Warehouse:
 
     def exists(self) -> bool:
         return True
+
+    def loading(self) -> AbstractContextManager[None]:
+        """Held around a pull's normalize and load steps (what dlt needs set up for them)."""
+        return nullcontext()
 
     def explain(self, exc: sa.exc.DBAPIError) -> str:
         """One line naming the warehouse and what failed; never the password."""
@@ -241,10 +245,13 @@ class PostgresBackend(Warehouse):
         )
 
     def dlt_destination(self) -> Any:
-        import dlt
+        """dlt's postgres destination, loading every table by COPY of CSV files or by INSERT
+        statements (``warehouse.load_format``; ``hub.warehouse.pg_copy``)."""
+        from hub.warehouse.pg_copy import postgres_copy, postgres_insert
 
         pg = self.pg
-        return dlt.destinations.postgres(
+        factory = postgres_copy if self.settings.load_format == "copy" else postgres_insert
+        return factory(
             credentials={
                 "drivername": "postgresql",
                 "username": pg.user,
@@ -254,6 +261,12 @@ class PostgresBackend(Warehouse):
                 "database": pg.database,
             }
         )
+
+    def loading(self) -> AbstractContextManager[None]:
+        """COPY's CSV writers in place while dlt normalizes and loads."""
+        from hub.warehouse.pg_copy import copy_writers
+
+        return copy_writers() if self.settings.load_format == "copy" else nullcontext()
 
     def dbt_env(self) -> dict[str, str]:
         pg = self.pg
