@@ -98,6 +98,7 @@ def test_clean_export_merged_by_duckdb_equals_the_row_path(
     assert duck_run.status == "ok", duck_run.error
     counts = small_export.export.row_counts
     assert merged == {
+        "deals.csv": counts["deals"],
         "stage_history.csv": counts["stage_history"],
         "activities.csv": counts["activities"],
     }
@@ -105,7 +106,7 @@ def test_clean_export_merged_by_duckdb_equals_the_row_path(
     assert rows_run.status == "ok", rows_run.error
     assert duck_run.rows == rows_run.rows  # DuckDB's rows are counted with dlt's
     assert _tables(duck_config) == _tables(rows_config)
-    for table in ("activities", "stage_changes"):  # created as dlt creates them
+    for table in ("deals", "deal_accounts", "activities", "stage_changes"):  # as dlt makes them
         assert _columns(duck_config, table) == _columns(rows_config, table)
 
     # A changed export: some rows edited, one removed, new ones; merged on the keys.

@@ -111,6 +111,8 @@ class DealExtras(Extras):
         self.links = DealLinks(self.source)
         self.links_named = "account_id" in file.columns or "account_id" in file.defaults
         self.stages: set[tuple[str, str]] = set()  # (pipeline, stage) the file names
+        # DuckDB writes the links and the catalogue; stage events stay Python's.
+        self.duck_ready = not self.dates
 
     def _event(
         self, deal_key: Any, changed_at: Any, stage: str, pipeline_id: Any
@@ -176,6 +178,34 @@ class DealExtras(Extras):
             current = current.filter(pc.is_in(current.column("s"), pa.array(list(self.in_stage))))
             for row in current.group_by(["s", "t"]).aggregate([("s", "count")]).to_pylist():
                 self.in_stage[row["s"]][row["t"]] += row["s_count"]
+        return out
+
+    def after_duck(self, con: Any) -> list[Any]:
+        """The links and the stages named, from the deals DuckDB merged (no stage_dates:
+        see ``duck_ready``); their ids for a full snapshot."""
+        from connectors.csv import duck
+
+        read = self.read
+        links = (
+            "SELECT source_name, crm, deal_key, account_key, true AS is_primary, "
+            "CAST(NULL AS VARCHAR) AS label FROM stage WHERE account_key IS NOT NULL"
+        )
+        con.execute(f"CREATE TEMP TABLE stage_links AS {links}")
+        (count,) = con.execute("SELECT count(*) FROM stage_links").fetchone()
+        out = []
+        if count:
+            duck.merge(con, read.ctx.name, DealAccount, "stage_links")
+            read.ctx.rows_written["deal_accounts"] = (
+                read.ctx.rows_written.get("deal_accounts", 0) + count
+            )
+            out.append(read.unique_variant(DealAccount, assemble(DealAccount, 0, {})))
+        named = con.execute(
+            "SELECT DISTINCT pipeline_id, stage_id FROM stage WHERE stage_id IS NOT NULL"
+        ).fetchall()
+        self.stages.update(named)
+        if self.file.full_snapshot:
+            ids = con.execute("SELECT source_deal_id FROM stage").fetch_arrow_table()
+            read.seen.add_block(ids.column(0).combine_chunks(), [], 2)
         return out
 
     def flush(self) -> Iterator[Any]:

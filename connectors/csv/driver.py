@@ -48,6 +48,7 @@ class Extras:
     """What a file yields beyond its canonical table; by default, nothing."""
 
     fast_ok = True  # False: the row path reads the whole file
+    duck_ready = True  # False: what the file implies is written in Python alone
     indexes: tuple[int, ...] = ()  # further columns the fast path must parse
 
     def row(self, line: int, cells: list[str], values: dict[str, Any]) -> None:
@@ -55,6 +56,12 @@ class Extras:
 
     def block(self, table: pa.Table, values: dict[str, Any]) -> list[Any]:
         """Tables a clean block implies; raise NotClean before changing any state."""
+        return []
+
+    def after_duck(self, con: Any) -> list[Any]:
+        """DuckDB merged the file's rows (temporary table ``stage``, in the open transaction
+        on ``con``): write what they imply the same way; the (empty) table variants that
+        tell dlt's schema of those tables."""
         return []
 
     def flush(self) -> Iterator[Any]:
@@ -117,10 +124,7 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
     if merged is None:
         yield from read.read()
     else:  # in the warehouse already; counted with what dlt loads
-        table = spec.model.table_name
-        ctx.rows_written[table] = ctx.rows_written.get(table, 0) + merged
-        # No rows, but dlt's schema knows the table and its merge, as after any other read.
-        yield read._variant(assemble(spec.model, 0, {}))
+        yield from read.after_duck(merged)
     state = dlt.current.resource_state()
     state["fingerprint"] = facts.fingerprint
     state["path"] = str(facts.path)
@@ -194,6 +198,7 @@ class FileRead:
         self.picked = RowFilter.of(file, header, facts)
         self.left_out = {"where": 0, "no_move": 0, "repeat": 0}  # rows that are no record
         self.repeats = SeenIds() if spec.repeat else None  # keys read (membership only)
+        self.duck_variants: list[Any] = []  # the extras' empty variants (after_duck)
         self.unique_load = spec.duplicate is not None or (
             bool(spec.repeat) and not spec.shares_table(options)
         )
@@ -216,6 +221,17 @@ class FileRead:
             yield variant(FieldDefinition, self.custom.definitions())
         yield from self.extras.finish()
         self._say_left_out()
+
+    def after_duck(self, merged: int) -> Iterator[Any]:
+        """What :meth:`read` yields besides the rows DuckDB merged (``merged`` of them):
+        dlt's schema learns the tables as after any other read, with no rows."""
+        table = self.spec.model.table_name
+        self.ctx.rows_written[table] = self.ctx.rows_written.get(table, 0) + merged
+        yield self._variant(assemble(self.spec.model, 0, {}))
+        yield from self.duck_variants
+        if self.custom is not None:
+            yield variant(FieldDefinition, self.custom.definitions())
+        yield from self.extras.finish()
 
     def _say_left_out(self) -> None:
         name, (where, no_move, repeat) = self.facts.path.name, self.left_out.values()

@@ -25,15 +25,17 @@ from __future__ import annotations
 import contextlib
 import shutil
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connectors.canonical_tables import model_columns
-from connectors.csv.fast import _HAS_OFFSET, _INTEGER, _ISO_TS, PY_WHITESPACE
+from connectors.csv.duck_rules import ASCII, RULES, RuleSql, quote
+from connectors.csv.fast import _HAS_OFFSET, _INTEGER, _ISO_DATE, _ISO_TS, PY_WHITESPACE
 from connectors.csv.parsing import _FALSE, _TRUE, zone
 from connectors.csv.reading import FIELD_STARTS
-from connectors.csv.rules import ACTIVITY_TYPE, ACTIVITY_TYPE_SYNONYMS
+from connectors.values import BadValue
 
 if TYPE_CHECKING:
     import duckdb
@@ -45,28 +47,39 @@ if TYPE_CHECKING:
 # 300,000-deal export, 300 MB of CSV, takes 100 MB in the warehouse). With less, the file
 # takes dlt's path, whose full-disk handling says how much a pull needs.
 SPACE_PER_FILE_BYTE = 3
-_SQL_TYPES = {str: "VARCHAR", datetime: "TIMESTAMPTZ", bool: "BOOLEAN", int: "BIGINT"}
+_SQL_TYPES = {
+    str: "VARCHAR",
+    datetime: "TIMESTAMPTZ",
+    bool: "BOOLEAN",
+    int: "BIGINT",
+    Decimal: "DECIMAL(38,9)",
+    float: "DOUBLE",
+    date: "DATE",
+    dict: "JSON",  # custom_fields, as dlt creates it
+}
 _UTF8 = {"utf-8", "utf-8-sig", "ascii"}
-_ASCII = r"[\x01-\x7f]*"
+# Plain numbers that fit DECIMAL(38,9) exactly (longer ones are the other paths' to judge).
+_PLAIN_DECIMAL = r"^-?\d{1,29}(?:\.\d{1,9})?$"
+_PLAIN_FLOAT = r"^-?\d{1,300}(?:\.\d{1,300})?$"
 
 
 def why_not(read: FileRead) -> str | None:
     """Why DuckDB cannot take this file, or None when it can try."""
-    from connectors.csv.driver import Extras
-
     ctx, spec, file, facts = read.ctx, read.spec, read.file, read.facts
     layout = facts.layout
     warehouse = ctx.config.warehouse
     if warehouse.kind != "duckdb" or not read.options.fast_path:
         return "not a DuckDB warehouse, or fast_path is off"
-    if spec.custom_entity is not None or type(read.extras) is not Extras or read.picked:
-        return "custom fields, derived tables or where"
-    if set(spec.rules) - {ACTIVITY_TYPE} or not read.unique_load:
+    if not read.extras.duck_ready or read.picked:
+        return "derived tables only Python writes (stage_dates), or where"
+    if any(rule not in RULES for rule in spec.rules) or not read.unique_load:
         return "field rules or a merge that needs dlt's deduplication"
     types = read.reader.types
     for f in read.reader.fields:
         if f.value_map or types.get(f.name, str) not in _SQL_TYPES:
             return f"{f.name}: value_maps or a type only Python reads"
+        if types.get(f.name) in (Decimal, float) and file.decimal_separator != ".":
+            return f"{f.name}: a decimal comma"
     if any(types.get(name, str) not in _SQL_TYPES for name in model_columns(spec.model)):
         return "a column type this module does not write"
     if file.date_format or facts.encoding not in _UTF8 or layout is None:
@@ -84,8 +97,9 @@ def why_not(read: FileRead) -> str | None:
 
 
 def load(read: FileRead) -> int | None:
-    """Merge the file into its table; the rows merged, or None when it is not clean (then
-    nothing changed)."""
+    """Merge the file into its table (and what it implies into theirs, see
+    :meth:`Extras.after_duck`); the rows merged, or None when it is not clean (then nothing
+    changed)."""
     import duckdb
 
     settings = read.ctx.config.warehouse
@@ -97,10 +111,11 @@ def load(read: FileRead) -> int | None:
         con.execute("BEGIN TRANSACTION")
         try:
             rows = _stage(con, read)
-            if rows is None:
+            if rows is None or not _custom_fields(con, read):
                 con.execute("ROLLBACK")
                 return None
-            _merge(con, read)
+            merge(con, read.ctx.name, read.spec.model, "stage")
+            read.duck_variants = read.extras.after_duck(con)
             con.execute("COMMIT")
         except duckdb.InvalidInputException as exc:
             con.execute("ROLLBACK")
@@ -118,10 +133,6 @@ def _warehouse_path(read: FileRead) -> Path:
     return read.ctx.config.resolve_path(read.ctx.config.warehouse.path)
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _name(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
@@ -132,41 +143,43 @@ def _stage(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
     width = reader.width
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
     source = (
-        f"read_csv({_quote(str(facts.path))}, header = true, auto_detect = false, "
-        f"columns = {columns}, delim = {_quote(facts.delimiter)}, quote = '\"', escape = '\"', "
+        f"read_csv({quote(str(facts.path))}, header = true, auto_detect = false, "
+        f"columns = {columns}, delim = {quote(facts.delimiter)}, quote = '\"', escape = '\"', "
         "strict_mode = true, null_padding = false, max_line_size = 16777216)"
     )
+
     # Spaces come off here; any other whitespace left at an edge (a tab, a no-break space)
     # makes the row unclean, so what remains is exactly Python's str.strip() of the cell.
     # (Trimming the whole set of Python's whitespace in SQL costs ten times as much.) A file
     # with no such whitespace at all (ByteLayout.odd_whitespace) needs no edge check.
     # trim() only where a space is at an edge: trimming every value costs five times more.
-    trimmed = {
-        f.name: (
-            f"CASE WHEN prefix(c{f.index}, ' ') OR suffix(c{f.index}, ' ') "
-            f"THEN trim(c{f.index}, ' ') ELSE coalesce(c{f.index}, '') END"
+    def trimmed(index: int) -> str:
+        return (
+            f"CASE WHEN prefix(c{index}, ' ') OR suffix(c{index}, ' ') "
+            f"THEN trim(c{index}, ' ') ELSE coalesce(c{index}, '') END"
         )
-        for f in reader.fields
-        if f.index is not None
-    }
-    text: dict[str, str] = {}  # field -> SQL of its text ('' as NULL), as the row path reads it
+
+    raw = {f"r_{f.name}": trimmed(f.index) for f in reader.fields if f.index is not None}
+    custom = read.custom.columns if read.custom is not None else []
+    raw |= {f"hub_cf{n}": trimmed(column.index) for n, column in enumerate(custom)}
     checks: list[str] = []  # per row: true when the row is clean
+    if facts.layout is None or facts.layout.odd_whitespace:
+        for value in map(_name, raw):
+            edges = f"contains($ws, left({value}, 1)) OR contains($ws, right({value}, 1))"
+            checks.append(f"NOT ({value} <> '' AND ({edges}))")
+    text: dict[str, str] = {}  # field -> SQL of its text ('' as NULL), as the row path reads it
     for f in reader.fields:
-        value = "''"
-        if f.index is not None:
-            value = _name(f"r_{f.name}")
-            if facts.layout is None or facts.layout.odd_whitespace:
-                edges = f"contains($ws, left({value}, 1)) OR contains($ws, right({value}, 1))"
-                checks.append(f"NOT ({value} <> '' AND ({edges}))")
+        value = _name(f"r_{f.name}") if f.index is not None else "''"
         if f.default is not None:
-            value = f"CASE WHEN {value} = '' THEN {_quote(f.default)} ELSE {value} END"
+            value = f"CASE WHEN {value} = '' THEN {quote(f.default)} ELSE {value} END"
         text[f.name] = f"nullif({value}, '')"
+    texts = {name: _name(f"t_{name}") for name in text}  # their columns in the next query
     typed: dict[str, str] = {}
     flags: list[str] = []  # per row, for the totals
     totals: list[str] = []  # over the file: true when the file is clean
     naive_is_utc = zone(read.file.timezone) is UTC
     for f in reader.fields:
-        x, kind = _name(f"t_{f.name}"), reader.types.get(f.name, str)
+        x, kind = texts[f.name], reader.types.get(f.name, str)
         if f.name in read.required:
             checks.append(f"{x} IS NOT NULL")
         if kind is str:
@@ -182,30 +195,33 @@ def _stage(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
             offsets, present = f"count(*) FILTER (WHERE {flag})", f"count({x})"
             naive = "" if naive_is_utc else f" AND {offsets} = {present}"
             totals.append(f"({offsets} IN (0, {present}){naive})")
-        elif kind is int:
-            typed[f.name] = f"TRY_CAST({x} AS BIGINT)"
+        elif kind in (int, Decimal, float, date):
+            pattern = {int: "$integer", Decimal: "$decimal", float: "$float", date: "$date"}
+            typed[f.name] = f"TRY_CAST({x} AS {_SQL_TYPES[kind]})"
             checks.append(
-                f"({x} IS NULL OR (regexp_full_match({x}, $integer) AND {typed[f.name]} IS NOT NULL))"
+                f"({x} IS NULL OR (regexp_full_match({x}, {pattern[kind]}) "
+                f"AND {typed[f.name]} IS NOT NULL))"
             )
         elif kind is bool:
             keys = sorted((_TRUE | _FALSE) - {""})
-            true = ", ".join(_quote(k) for k in sorted(_TRUE - {""}))
+            true = ", ".join(quote(k) for k in sorted(_TRUE - {""}))
             typed[f.name] = f"CASE WHEN {x} IS NULL THEN NULL ELSE lower({x}) IN ({true}) END"
-            listed = ", ".join(_quote(k) for k in keys)
+            listed = ", ".join(quote(k) for k in keys)
             checks.append(
                 f"({x} IS NULL OR (regexp_full_match({x}, $ascii) AND lower({x}) IN ({listed})))"
             )
-    if ACTIVITY_TYPE in spec.rules:
-        type_column = _name("t_type") if "type" in text else None
-        typed["type"] = _activity_type(type_column)
-        if type_column is not None:
-            checks.append(f"({type_column} IS NULL OR regexp_full_match({type_column}, $ascii))")
+    aggregates: list[RuleSql] = []
+    for rule in spec.rules:
+        done = RULES[rule](read, texts, typed)
+        typed |= done.typed
+        checks += done.checks
+        aggregates.append(done)
     for key_field, id_field in spec.keys.items():
-        native = _name(f"t_{id_field}") if id_field in text else None
+        native = texts.get(id_field)
         typed[key_field] = (
             "NULL"
             if native is None
-            else f"CASE WHEN {native} IS NULL THEN NULL ELSE {_quote(read.ctx.name + ':')} || {native} END"
+            else f"CASE WHEN {native} IS NULL THEN NULL ELSE {quote(read.ctx.name + ':')} || {native} END"
         )
     constants = dict(read.constants)
     out: list[str] = []
@@ -218,23 +234,27 @@ def _stage(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
         if name in spec.fills:
             value = f"coalesce({value}, {_literal(spec.fills[name])})"
         out.append(f"CAST({value} AS {sql_type}) AS {_name(name)}")
+    out += [_name(f"hub_cf{n}") for n in range(len(custom))]
     clean = " AND ".join(checks) or "true"
-    raw = ", ".join(f"{sql} AS {_name('r_' + name)}" for name, sql in trimmed.items())
-    fields = ", ".join([*(f"{sql} AS {_name('t_' + name)}" for name, sql in text.items()), "*"])
+    inner = ", ".join(f"{sql} AS {_name(name)}" for name, sql in raw.items())
+    fields = ", ".join([*(f"{sql} AS {texts[name]}" for name, sql in text.items()), "*"])
     sql = (
         f"CREATE TEMP TABLE stage AS SELECT {', '.join([*out, *flags])}, ({clean}) AS hub_clean "
-        f"FROM (SELECT {fields} FROM (SELECT {raw} FROM {source}))"
+        f"FROM (SELECT {fields} FROM (SELECT {inner} FROM {source}))"
     )
     # Literals, not parameters: DuckDB compiles a constant pattern once, a parameter per row.
     patterns = {
         "$ws": PY_WHITESPACE,
         "$iso_ts": _ISO_TS,
         "$integer": _INTEGER,
-        "$ascii": _ASCII,
+        "$decimal": _PLAIN_DECIMAL,
+        "$float": _PLAIN_FLOAT,
+        "$date": _ISO_DATE,
+        "$ascii": ASCII,
         "$offset": _HAS_OFFSET,
     }
     for name, value in patterns.items():
-        sql = sql.replace(name, _quote(value))
+        sql = sql.replace(name, quote(value))
     con.execute(sql)
     unique = _unique_columns(read)
     distinct = f"count(DISTINCT ({', '.join(map(_name, unique))}))" if unique else "count(*)"
@@ -243,16 +263,52 @@ def _stage(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
         same, other = (_name(f) for f in spec.no_move)
         no_move = f"count(*) FILTER (WHERE {same} = {other}) = 0"
     forms = " AND ".join(totals) or "true"
-    rows, clean_rows, distinct_rows, moved, timestamps = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE hub_clean), {distinct}, {no_move}, {forms} "
-        "FROM stage"
+    by_python = [(sql, ok) for done in aggregates for sql, ok in done.totals]
+    listed = "".join(f", {sql}" for sql, _ in by_python)
+    rows, clean_rows, distinct_rows, moved, timestamps, *values = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE hub_clean), {distinct}, {no_move}, {forms}"
+        f"{listed} FROM stage"
     ).fetchone()  # type: ignore[misc]
     lines = facts.layout.lines() - 1 if facts.layout else -1  # one header line
     if not rows or rows != lines or clean_rows != rows or distinct_rows != rows:
         return None
     if not (moved and timestamps):
         return None
+    if not all(ok(value) for (_, ok), value in zip(by_python, values, strict=True)):
+        return None
     return int(rows)
+
+
+def _custom_fields(con: duckdb.DuckDBPyConnection, read: FileRead) -> bool:
+    """``custom_fields`` of the staged rows, each distinct value typed once by the row
+    path's own parser (:meth:`connectors.csv.custom.CustomColumn.fragment`); False when a
+    value does not fit its type (the row path would quarantine it)."""
+    import pyarrow as pa
+
+    if read.custom is None:
+        return True
+    joins, fragments = [], []
+    for n, column in enumerate(read.custom.columns):
+        values = [v for (v,) in con.execute(f"SELECT DISTINCT hub_cf{n} FROM stage").fetchall()]
+        try:
+            typed = [column.fragment(value) for value in values]
+        except BadValue:
+            return False
+        con.register(f"hub_cf_map{n}", pa.table({"raw": values, "fragment": typed}))
+        joins.append(f"LEFT JOIN hub_cf_map{n} AS m{n} ON s.hub_cf{n} = m{n}.raw")
+        fragments.append(f"m{n}.fragment")
+    joined = f"concat_ws(',', {', '.join(fragments)})"
+    value = f"CASE WHEN {joined} = '' THEN NULL ELSE '{{' || {joined} || '}}' END"
+    cf = ", ".join(f"hub_cf{n}" for n in range(len(fragments)))
+    con.execute(
+        "CREATE TEMP TABLE stage_custom AS SELECT s.* EXCLUDE "
+        f"({cf}) REPLACE (CAST({value} AS JSON) AS custom_fields) FROM stage AS s {' '.join(joins)}"
+    )
+    con.execute("DROP TABLE stage")
+    con.execute("ALTER TABLE stage_custom RENAME TO stage")
+    for n in range(len(fragments)):
+        con.unregister(f"hub_cf_map{n}")
+    return True
 
 
 def _unique_columns(read: FileRead) -> tuple[str, ...]:
@@ -266,42 +322,29 @@ def _unique_columns(read: FileRead) -> tuple[str, ...]:
     return ()
 
 
-def _activity_type(x: str | None) -> str:
-    if x is None:
-        return "'other'"
-    by_type: dict[str, list[str]] = {}
-    for synonym, kind in ACTIVITY_TYPE_SYNONYMS.items():
-        by_type.setdefault(kind, []).append(synonym)
-    cases = " ".join(
-        f"WHEN lower({x}) IN ({', '.join(map(_quote, synonyms))}) THEN {_quote(kind)}"
-        for kind, synonyms in by_type.items()
-    )
-    return f"CASE {cases} ELSE 'other' END"
-
-
 def _literal(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    return _quote(str(value))
+    return quote(str(value))
 
 
-def _merge(con: duckdb.DuckDBPyConnection, read: FileRead) -> None:
-    """``stage`` into the table on its key: the table's rows with a staged key are replaced
-    (dlt's delete-insert merge, for keys unique in the load)."""
-    model = read.spec.model
-    schema, table = f"src_{read.ctx.name}", model.table_name
+def merge(con: duckdb.DuckDBPyConnection, source: str, model: type, staged: str) -> None:
+    """``staged`` (a query or table with ``model``'s columns) into the model's table of
+    ``source`` on its key: the table's rows with a staged key are replaced (dlt's
+    delete-insert merge, for keys unique in the load)."""
+    schema, table = f"src_{source}", model.table_name  # type: ignore[attr-defined]
     target = f"{_name(schema)}.{_name(table)}"
     names = list(model_columns(model))
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(schema)}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({_ddl(model)})")
-    keys: Iterable[str] = model.primary_key
+    keys: Iterable[str] = model.primary_key  # type: ignore[attr-defined]
     if con.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:  # type: ignore[index]
         match = " AND ".join(f"t.{_name(k)} = s.{_name(k)}" for k in keys)
-        con.execute(f"DELETE FROM {target} AS t USING stage AS s WHERE {match}")
+        con.execute(f"DELETE FROM {target} AS t USING {staged} AS s WHERE {match}")
     listed = ", ".join(map(_name, names))
-    con.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM stage")
+    con.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {staged}")
 
 
 def _ddl(model: type) -> str:
