@@ -180,15 +180,15 @@ class DealExtras(Extras):
                 self.in_stage[row["s"]][row["t"]] += row["s_count"]
         return out
 
-    def after_duck(self, con: Any) -> list[Any]:
-        """The links and the stages named, from the deals DuckDB merged (no stage_dates:
-        see ``duck_ready``); their ids for a full snapshot."""
+    def after_duck(self, con: Any, staged: str) -> list[Any]:
+        """The links and the stages named, from the deals DuckDB merged (``staged``, the
+        file's rows; no stage_dates: see ``duck_ready``); their ids for a full snapshot."""
         from connectors.csv import duck
 
         read = self.read
         links = (
             "SELECT source_name, crm, deal_key, account_key, true AS is_primary, "
-            "CAST(NULL AS VARCHAR) AS label FROM stage WHERE account_key IS NOT NULL"
+            f"CAST(NULL AS VARCHAR) AS label FROM {staged} WHERE account_key IS NOT NULL"
         )
         con.execute(f"CREATE TEMP TABLE stage_links AS {links}")
         (count,) = con.execute("SELECT count(*) FROM stage_links").fetchone()
@@ -200,11 +200,11 @@ class DealExtras(Extras):
             )
             out.append(read.unique_variant(DealAccount, assemble(DealAccount, 0, {})))
         named = con.execute(
-            "SELECT DISTINCT pipeline_id, stage_id FROM stage WHERE stage_id IS NOT NULL"
+            f"SELECT DISTINCT pipeline_id, stage_id FROM {staged} WHERE stage_id IS NOT NULL"
         ).fetchall()
         self.stages.update(named)
         if self.file.full_snapshot:
-            ids = con.execute("SELECT source_deal_id FROM stage").fetch_arrow_table()
+            ids = con.sql(f"SELECT source_deal_id FROM {staged}").to_arrow_table()
             read.seen.add_block(ids.column(0).combine_chunks(), [], 2)
         return out
 

@@ -66,7 +66,6 @@ _PLAIN_FLOAT = r"^-?\d{1,300}(?:\.\d{1,300})?$"
 def why_not(read: FileRead) -> str | None:
     """Why DuckDB cannot take this file, or None when it can try."""
     ctx, spec, file, facts = read.ctx, read.spec, read.file, read.facts
-    layout = facts.layout
     warehouse = ctx.config.warehouse
     if warehouse.kind != "duckdb" or not read.options.fast_path:
         return "not a DuckDB warehouse, or fast_path is off"
@@ -82,17 +81,20 @@ def why_not(read: FileRead) -> str | None:
             return f"{f.name}: a decimal comma"
     if any(types.get(name, str) not in _SQL_TYPES for name in model_columns(spec.model)):
         return "a column type this module does not write"
-    if file.date_format or facts.encoding not in _UTF8 or layout is None:
+    if file.date_format or facts.encoding not in _UTF8:
         return "date_format, or an encoding other than UTF-8"
     delimiter = facts.delimiter
     if len(delimiter) != 1 or delimiter.encode() not in FIELD_STARTS or delimiter in "\r\n":
         return "an unusual delimiter"
-    if layout.nuls or layout.lone_returns or layout.blank_before_quote or read.reader.width < 2:
-        return "NUL bytes, lone carriage returns, a quote after blanks, or one column"
+    if read.reader.width < 2:
+        return "one column"
     folder = _warehouse_path(read).parent
     folder.mkdir(parents=True, exist_ok=True)
     if shutil.disk_usage(folder).free < SPACE_PER_FILE_BYTE * facts.size:
         return "too little free space for DuckDB's merge"
+    layout = facts.layout  # a pass over the file: asked last
+    if layout.nuls or layout.lone_returns or layout.blank_before_quote:
+        return "NUL bytes, lone carriage returns, or a quote after blanks"
     return None
 
 
@@ -110,13 +112,8 @@ def load(read: FileRead) -> int | None:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("BEGIN TRANSACTION")
         try:
-            rows = _stage(con, read)
-            if rows is None or not _custom_fields(con, read):
-                con.execute("ROLLBACK")
-                return None
-            merge(con, read.ctx.name, read.spec.model, "stage")
-            read.duck_variants = read.extras.after_duck(con)
-            con.execute("COMMIT")
+            rows = _load(con, read)
+            con.execute("COMMIT" if rows is not None else "ROLLBACK")
         except duckdb.InvalidInputException as exc:
             con.execute("ROLLBACK")
             if "CSV" not in str(exc):
@@ -129,6 +126,44 @@ def load(read: FileRead) -> int | None:
     return rows
 
 
+def _load(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
+    """:func:`load` inside its transaction. Into a table that does not exist yet (a first
+    load), the rows are staged in the warehouse and the staging table becomes the table:
+    written once instead of twice."""
+    model = read.spec.model
+    schema, table = f"src_{read.ctx.name}", model.table_name
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(schema)}")
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchone()[0]  # type: ignore[index]
+    target = f"{_name(schema)}.{_name(table)}"
+    staged = "stage" if exists else f"{_name(schema)}.{_name('_hub_stage_' + table)}"
+    maps = _custom_maps(con, read)
+    if maps is None:
+        return None
+    rows = _stage(con, read, staged, maps)
+    if rows is None:
+        return None
+    if exists:
+        merge(con, read.ctx.name, model, staged)
+    else:
+        model_names = set(model_columns(model))
+        for (column,) in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ?",
+            [schema, "_hub_stage_" + table],
+        ).fetchall():
+            if column not in model_names:
+                con.execute(f"ALTER TABLE {staged} DROP COLUMN {_name(column)}")
+        for key in model.primary_key:
+            con.execute(f"ALTER TABLE {staged} ALTER COLUMN {_name(key)} SET NOT NULL")
+        con.execute(f"ALTER TABLE {staged} RENAME TO {_name(table)}")
+        staged = target
+    read.duck_variants = read.extras.after_duck(con, staged)
+    return rows
+
+
 def _warehouse_path(read: FileRead) -> Path:
     return read.ctx.config.resolve_path(read.ctx.config.warehouse.path)
 
@@ -137,33 +172,18 @@ def _name(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def _stage(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
-    """The file's rows, converted, in temporary table ``stage``; None if not clean."""
+def _stage(
+    con: duckdb.DuckDBPyConnection, read: FileRead, staged: str, maps: list[str]
+) -> int | None:
+    """The file's rows, converted, in table ``staged``; None if not clean. ``maps``: the
+    temporary tables of :func:`_custom_maps`, one per custom column."""
     spec, reader, facts = read.spec, read.reader, read.facts
-    width = reader.width
-    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
-    source = (
-        f"read_csv({quote(str(facts.path))}, header = true, auto_detect = false, "
-        f"columns = {columns}, delim = {quote(facts.delimiter)}, quote = '\"', escape = '\"', "
-        "strict_mode = true, null_padding = false, max_line_size = 16777216)"
-    )
-
-    # Spaces come off here; any other whitespace left at an edge (a tab, a no-break space)
-    # makes the row unclean, so what remains is exactly Python's str.strip() of the cell.
-    # (Trimming the whole set of Python's whitespace in SQL costs ten times as much.) A file
-    # with no such whitespace at all (ByteLayout.odd_whitespace) needs no edge check.
-    # trim() only where a space is at an edge: trimming every value costs five times more.
-    def trimmed(index: int) -> str:
-        return (
-            f"CASE WHEN prefix(c{index}, ' ') OR suffix(c{index}, ' ') "
-            f"THEN trim(c{index}, ' ') ELSE coalesce(c{index}, '') END"
-        )
-
-    raw = {f"r_{f.name}": trimmed(f.index) for f in reader.fields if f.index is not None}
+    source = _read_csv(read)
+    raw = {f"r_{f.name}": _trimmed(f.index) for f in reader.fields if f.index is not None}
     custom = read.custom.columns if read.custom is not None else []
-    raw |= {f"hub_cf{n}": trimmed(column.index) for n, column in enumerate(custom)}
+    raw |= {f"hub_cf{n}": _trimmed(column.index) for n, column in enumerate(custom)}
     checks: list[str] = []  # per row: true when the row is clean
-    if facts.layout is None or facts.layout.odd_whitespace:
+    if facts.layout.odd_whitespace:
         for value in map(_name, raw):
             edges = f"contains($ws, left({value}, 1)) OR contains($ws, right({value}, 1))"
             checks.append(f"NOT ({value} <> '' AND ({edges}))")
@@ -191,8 +211,12 @@ def _stage(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
             )
             # Offsets or none, judged over the whole file as the fast path judges a block.
             flag = _name(f"hub_offset_{f.name}")
-            flags += [f"regexp_matches({x}, $offset) AS {flag}", f"{x} AS {x}"]
-            offsets, present = f"count(*) FILTER (WHERE {flag})", f"count({x})"
+            flags.append(
+                f"CASE WHEN suffix({x}, 'Z') THEN true ELSE regexp_matches({x}, $offset) END "
+                f"AS {flag}"
+            )
+            # The typed value is there where the text is, on a clean row.
+            offsets, present = f"count(*) FILTER (WHERE {flag})", f"count({_name(f.name)})"
             naive = "" if naive_is_utc else f" AND {offsets} = {present}"
             totals.append(f"({offsets} IN (0, {present}){naive})")
         elif kind in (int, Decimal, float, date):
@@ -233,14 +257,19 @@ def _stage(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
             value = typed.get(name, "NULL")
         if name in spec.fills:
             value = f"coalesce({value}, {_literal(spec.fills[name])})"
+        if name == "custom_fields" and maps:
+            value = _custom_json(len(maps))
         out.append(f"CAST({value} AS {sql_type}) AS {_name(name)}")
-    out += [_name(f"hub_cf{n}") for n in range(len(custom))]
     clean = " AND ".join(checks) or "true"
     inner = ", ".join(f"{sql} AS {_name(name)}" for name, sql in raw.items())
     fields = ", ".join([*(f"{sql} AS {texts[name]}" for name, sql in text.items()), "*"])
+    joins = "".join(
+        f" LEFT JOIN {table} AS m{n} ON hub_cf{n} = m{n}.raw" for n, table in enumerate(maps)
+    )
+    temporary = "TEMP " if staged == "stage" else ""
     sql = (
-        f"CREATE TEMP TABLE stage AS SELECT {', '.join([*out, *flags])}, ({clean}) AS hub_clean "
-        f"FROM (SELECT {fields} FROM (SELECT {inner} FROM {source}))"
+        f"CREATE {temporary}TABLE {staged} AS SELECT {', '.join([*out, *flags])}, "
+        f"({clean}) AS hub_clean FROM (SELECT {fields} FROM (SELECT {inner} FROM {source})){joins}"
     )
     # Literals, not parameters: DuckDB compiles a constant pattern once, a parameter per row.
     patterns = {
@@ -267,9 +296,9 @@ def _stage(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
     listed = "".join(f", {sql}" for sql, _ in by_python)
     rows, clean_rows, distinct_rows, moved, timestamps, *values = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE hub_clean), {distinct}, {no_move}, {forms}"
-        f"{listed} FROM stage"
+        f"{listed} FROM {staged}"
     ).fetchone()  # type: ignore[misc]
-    lines = facts.layout.lines() - 1 if facts.layout else -1  # one header line
+    lines = facts.layout.lines() - 1  # one header line
     if not rows or rows != lines or clean_rows != rows or distinct_rows != rows:
         return None
     if not (moved and timestamps):
@@ -279,36 +308,67 @@ def _stage(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
     return int(rows)
 
 
-def _custom_fields(con: duckdb.DuckDBPyConnection, read: FileRead) -> bool:
-    """``custom_fields`` of the staged rows, each distinct value typed once by the row
-    path's own parser (:meth:`connectors.csv.custom.CustomColumn.fragment`); False when a
-    value does not fit its type (the row path would quarantine it)."""
+def _read_csv(read: FileRead) -> str:
+    """DuckDB's ``read_csv`` of the file, every column as text ``c<index>``."""
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(read.reader.width)) + "}"
+    return (
+        f"read_csv({quote(str(read.facts.path))}, header = true, auto_detect = false, "
+        f"columns = {columns}, delim = {quote(read.facts.delimiter)}, quote = '\"', "
+        "escape = '\"', strict_mode = true, null_padding = false, max_line_size = 16777216)"
+    )
+
+
+def _trimmed(index: int) -> str:
+    """Column ``c<index>`` without the spaces at its edges ('' for an empty cell).
+
+    Spaces come off here; any other whitespace left at an edge (a tab, a no-break space)
+    makes the row unclean, so what remains is exactly Python's str.strip() of the cell.
+    (Trimming the whole set of Python's whitespace in SQL costs ten times as much.) A file
+    with no such whitespace at all (ByteLayout.odd_whitespace) needs no edge check.
+    trim() only where a space is at an edge: trimming every value costs five times more.
+    """
+    return (
+        f"CASE WHEN prefix(c{index}, ' ') OR suffix(c{index}, ' ') "
+        f"THEN trim(c{index}, ' ') ELSE coalesce(c{index}, '') END"
+    )
+
+
+def _custom_maps(con: duckdb.DuckDBPyConnection, read: FileRead) -> list[str] | None:
+    """Per custom column, a temporary table of its distinct (trimmed) values and their
+    ``custom_fields`` fragment, typed once by the row path's own parser
+    (:meth:`connectors.csv.custom.CustomColumn.fragment`); None when a value does not fit
+    its type (the row path would quarantine it)."""
     import pyarrow as pa
 
     if read.custom is None:
-        return True
-    joins, fragments = [], []
-    for n, column in enumerate(read.custom.columns):
-        values = [v for (v,) in con.execute(f"SELECT DISTINCT hub_cf{n} FROM stage").fetchall()]
+        return []
+    columns = read.custom.columns
+    source = _read_csv(read)
+    maps = []
+    for n, column in enumerate(columns):
+        cell = _trimmed(column.index)
+        values = [v for (v,) in con.execute(f"SELECT DISTINCT {cell} FROM {source}").fetchall()]
         try:
             typed = [column.fragment(value) for value in values]
         except BadValue:
-            return False
-        con.register(f"hub_cf_map{n}", pa.table({"raw": values, "fragment": typed}))
-        joins.append(f"LEFT JOIN hub_cf_map{n} AS m{n} ON s.hub_cf{n} = m{n}.raw")
-        fragments.append(f"m{n}.fragment")
-    joined = f"concat_ws(',', {', '.join(fragments)})"
-    value = f"CASE WHEN {joined} = '' THEN NULL ELSE '{{' || {joined} || '}}' END"
-    cf = ", ".join(f"hub_cf{n}" for n in range(len(fragments)))
-    con.execute(
-        "CREATE TEMP TABLE stage_custom AS SELECT s.* EXCLUDE "
-        f"({cf}) REPLACE (CAST({value} AS JSON) AS custom_fields) FROM stage AS s {' '.join(joins)}"
-    )
-    con.execute("DROP TABLE stage")
-    con.execute("ALTER TABLE stage_custom RENAME TO stage")
-    for n in range(len(fragments)):
-        con.unregister(f"hub_cf_map{n}")
-    return True
+            return None
+        table = f"hub_cf_map{n}"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (raw VARCHAR, fragment VARCHAR)")
+        pairs = pa.table(
+            {"raw": pa.array(values, pa.string()), "fragment": pa.array(typed, pa.string())}
+        )
+        con.register("hub_cf_values", pairs)
+        con.execute(f"INSERT INTO {table} SELECT raw, fragment FROM hub_cf_values")
+        con.unregister("hub_cf_values")
+        maps.append(table)
+    return maps
+
+
+def _custom_json(columns: int) -> str:
+    """SQL of ``custom_fields`` from the fragments of the joined maps ``m0``, ``m1``...: as
+    the fast path writes it, ``{fragment,...}`` in column order, null when none is left."""
+    joined = f"concat_ws(',', {', '.join(f'm{n}.fragment' for n in range(columns))})"
+    return f"CASE WHEN {joined} = '' THEN NULL ELSE '{{' || {joined} || '}}' END"
 
 
 def _unique_columns(read: FileRead) -> tuple[str, ...]:

@@ -1,8 +1,10 @@
 """Opening export files the way they come: unknown encoding, unknown delimiter, big.
 
-One streaming pass fingerprints the file (so an unchanged file is skipped next sync) and
-checks it decodes as UTF-8; files that do not are read as Latin-1, which every byte
-sequence decodes as, and the run says so.
+An unchanged file is skipped next sync by its sha256 (:func:`file_digest`, the only pass a
+no-change sync makes over it). A file to be read is inspected in one streaming pass: its
+digest and whether it decodes as UTF-8; files that do not are read as Latin-1, which every
+byte sequence decodes as, and the run says so. How its bytes cut into lines
+(:class:`ByteLayout`) is counted in a further pass only if DuckDB is offered the file.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import csv
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TextIO
 
@@ -28,9 +31,16 @@ class FileFacts:
     encoding: str
     delimiter: str
     size: int
-    # How the bytes cut into lines, for a parser that must prove one record a line
-    # (connectors.csv.duck): counted in the fingerprint pass, which reads every byte anyway.
-    layout: ByteLayout | None = None
+
+    @cached_property
+    def layout(self) -> ByteLayout:
+        """How the bytes cut into lines, for a parser that must prove one record a line
+        (connectors.csv.duck); one pass over the file, made when first asked."""
+        layout = ByteLayout()
+        with self.path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                layout.add(chunk)
+        return layout
 
 
 @dataclass
@@ -119,25 +129,41 @@ def _blank_before_quote(data: bytes) -> bool:
     return False
 
 
-def inspect_file(path: Path, *, encoding: str | None, delimiter: str | None) -> FileFacts:
-    """Fingerprint, encoding and delimiter of ``path``; clear errors for unusable files."""
+def _check_readable(path: Path) -> None:
     if not path.exists():
         raise InputError(
             f"{path}: file not found; check the path in hub.yml (relative to its folder)"
         )
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a CSV file")
+
+
+def file_digest(path: Path) -> str:
+    """The file's sha256 (hex): all an unchanged file costs a sync."""
+    _check_readable(path)
     digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def inspect_file(
+    path: Path, *, encoding: str | None, delimiter: str | None, fingerprint: str | None = None
+) -> FileFacts:
+    """Fingerprint, encoding and delimiter of ``path``; clear errors for unusable files.
+    ``fingerprint``: the file's digest, already computed by :func:`file_digest`."""
+    _check_readable(path)
+    digest = hashlib.sha256() if fingerprint is None else None
     decoder = codecs.getincrementaldecoder("utf-8")()
     is_utf8 = True
     head = b""
     size = 0
-    layout = ByteLayout()
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             size += len(chunk)
-            digest.update(chunk)
-            layout.add(chunk)
+            if digest is not None:
+                digest.update(chunk)
             if len(head) < 65536:
                 head += chunk[: 65536 - len(head)]
             if is_utf8 and encoding is None:
@@ -155,7 +181,8 @@ def inspect_file(path: Path, *, encoding: str | None, delimiter: str | None) -> 
         raise InputError(f"{path}: unknown encoding {encoding!r}; try utf-8 or latin-1") from None
     if delimiter is None:
         delimiter = _sniff_delimiter(sample)
-    return FileFacts(path, digest.hexdigest(), encoding, delimiter, size, layout)
+    fingerprint = fingerprint if digest is None else digest.hexdigest()
+    return FileFacts(path, fingerprint, encoding, delimiter, size)
 
 
 def _sniff_delimiter(sample: str) -> str:
