@@ -27,7 +27,7 @@ from connectors.csv.driver import Extras, FileRead, assemble, variant
 from connectors.csv.options import DealsFile
 from connectors.csv.parsing import timestamp_parser, zone
 from connectors.csv.rows import ArrowBatch
-from connectors.csv.snapshot import after_full_snapshot
+from connectors.csv.snapshot import after_full_snapshot, mark_missing_in_duck
 from models.canonical import DealAccount, Pipeline, Stage, StageChange, make_key
 from models.errors import InputError
 
@@ -113,6 +113,7 @@ class DealExtras(Extras):
         self.stages: set[tuple[str, str]] = set()  # (pipeline, stage) the file names
         # DuckDB writes the links and the catalogue; stage events stay Python's.
         self.duck_ready = not self.dates
+        self.snapshot_marked = False  # by DuckDB, with the merge (after_duck)
 
     def _event(
         self, deal_key: Any, changed_at: Any, stage: str, pipeline_id: Any
@@ -204,8 +205,8 @@ class DealExtras(Extras):
         ).fetchall()
         self.stages.update(named)
         if self.file.full_snapshot:
-            ids = con.sql(f"SELECT source_deal_id FROM {staged}").to_arrow_table()
-            read.seen.add_block(ids.column(0).combine_chunks(), [], 2)
+            self.snapshot_marked = True
+            mark_missing_in_duck(con, read.ctx, read.facts.path.name, staged)
         return out
 
     def flush(self) -> Iterator[Any]:
@@ -221,7 +222,7 @@ class DealExtras(Extras):
             yield from self._catalogue()
         if self.links_named:
             prune_stale_links(self.read.ctx)
-        if self.file.full_snapshot:
+        if self.file.full_snapshot and not self.snapshot_marked:
             read = self.read
             after_full_snapshot(read.ctx, read.facts.path.name, read.seen, read.skipped)
 

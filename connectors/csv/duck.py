@@ -2,22 +2,26 @@
 
 On a DuckDB warehouse, most of a CSV pull's time went to dlt: writing the rows as parquet,
 reading them back into a staging table, merging that into the table (issue #19, item 3). For
-a file whose spec DuckDB can express (activities, a stage history without ``where``,
-value maps or events shared with the deals file), :func:`load` parses the file with
-DuckDB's ``read_csv`` (every column as text), applies the same conversions the Arrow fast
-path applies (:mod:`connectors.csv.fast`: trim, defaults, plain ISO timestamps, integers,
-yes/no values, activity types, keys) as SQL into a temporary table, and merges that into
-the warehouse table on its key in one transaction, but only when the whole file proves
-clean: one record per line, every value in a form both paths read alike, every required
-value present, no repeated id or event. Anything else (one bad value, a blank line, a
-quoted newline, an odd quote) rolls back and the file goes through :class:`FileRead`'s
-paths, which write the quarantine records. So the tables are what the row path gives
-(``tests/test_csv_duck.py`` compares every table of both on the fixtures and exports).
+a file whose spec DuckDB can express (deals without ``stage_dates``, activities, a stage
+history without ``where`` or events shared with the deals file; none with value maps),
+:func:`load` parses the file with DuckDB's ``read_csv`` (every column as text), applies the
+same conversions the Arrow fast path applies (:mod:`connectors.csv.fast`: trim, defaults,
+plain ISO timestamps and dates, plain numbers, yes/no values, keys) and the field rules
+(:mod:`connectors.csv.duck_rules`) as SQL, types custom fields once per distinct value with
+the row path's parser, and merges the rows into the warehouse table on its key in one
+transaction, with what the file implies (:meth:`Extras.after_duck`: a deals file's account
+links, the stages it names, its full-snapshot marks), but only when the whole file proves
+clean: one record per line, every value in a form both paths read alike, nothing a rule
+would drop or skip, every required value present, no repeated id or event. Anything else
+(one bad value, a blank line, a quoted newline, an odd quote) rolls back and the file goes
+through :class:`FileRead`'s paths, which write the quarantine records. So the tables are
+what the row path gives (``tests/test_csv_duck.py`` compares every table of both on the
+fixtures and exports).
 
 The merge runs while dlt extracts, before the resource records the file's fingerprint in
 its state: a run killed before that re-reads the file, and the merge by key makes the
-second read change nothing. The table is created as dlt would (the model's columns, keys
-NOT NULL) when it does not exist yet.
+second read change nothing. A table that does not exist yet is the staged rows themselves,
+with the columns and NOT NULL keys dlt would give it.
 """
 
 from __future__ import annotations
@@ -400,11 +404,19 @@ def merge(con: duckdb.DuckDBPyConnection, source: str, model: type, staged: str)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(schema)}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({_ddl(model)})")
     keys: Iterable[str] = model.primary_key  # type: ignore[attr-defined]
-    if con.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:  # type: ignore[index]
-        match = " AND ".join(f"t.{_name(k)} = s.{_name(k)}" for k in keys)
-        con.execute(f"DELETE FROM {target} AS t USING {staged} AS s WHERE {match}")
     listed = ", ".join(map(_name, names))
-    con.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {staged}")
+    if not con.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:  # type: ignore[index]
+        con.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {staged}")
+        return
+    # Only rows that differ are replaced: a re-export repeats most rows as they were, and
+    # rewriting an unchanged row costs the most of a merge (the result is the same).
+    match = " AND ".join(f"t.{_name(k)} = s.{_name(k)}" for k in keys)
+    differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in map(_name, names))
+    con.execute(f"DELETE FROM {target} AS t USING {staged} AS s WHERE {match} AND ({differs})")
+    con.execute(
+        f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {staged} AS s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {match})"
+    )
 
 
 def _ddl(model: type) -> str:

@@ -18,6 +18,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 from models.errors import InputError
 
 _CHUNK = 1 << 20
@@ -109,23 +111,25 @@ _BLANKS = b" \x0b\x0c"
 FIELD_STARTS = b",;\t|\n\r"
 
 
+_BLANK_CODES = np.frombuffer(b" \t" + _BLANKS, np.uint8)
+
+
 def _blank_before_quote(data: bytes) -> bool:
     """Whether a quote follows blanks at what may be a field's start. A tab before a quote
-    always counts: it is a blank or a delimiter, and this pass cannot tell which."""
-    if b'\t"' in data:
-        return True
-    for blank in _BLANKS:
-        pair = bytes((blank,)) + b'"'
-        if bytes((blank,)) not in data or pair not in data:
-            continue
-        start = 0
-        while (found := data.find(pair, start)) >= 0:
-            before = found
-            while before > 0 and data[before - 1] in _BLANKS:
-                before -= 1
-            if before == 0 or data[before - 1] in FIELD_STARTS:
-                return True
-            start = found + 1
+    always counts: it is a blank or a delimiter, and this pass cannot tell which. (The
+    quotes are found with numpy: searching the bytes for each blank-quote pair cost more
+    than the sha256 of the file.)"""
+    codes = np.frombuffer(data, np.uint8)
+    quotes = np.flatnonzero(codes[1:] == ord('"')) + 1
+    after_blank = quotes[np.isin(codes[quotes - 1], _BLANK_CODES)]
+    for found in after_blank.tolist():
+        before = found - 1
+        if data[before] == ord("\t"):
+            return True
+        while before > 0 and data[before - 1] in _BLANKS:
+            before -= 1
+        if before == 0 or data[before - 1] in FIELD_STARTS:
+            return True
     return False
 
 
