@@ -246,11 +246,8 @@ def _stage(
         aggregates.append(done)
     for key_field, id_field in spec.keys.items():
         native = texts.get(id_field)
-        typed[key_field] = (
-            "NULL"
-            if native is None
-            else f"CASE WHEN {native} IS NULL THEN NULL ELSE {quote(read.ctx.name + ':')} || {native} END"
-        )
+        # || gives NULL for a NULL id, as make_key's caller leaves an empty id keyless.
+        typed[key_field] = "NULL" if native is None else f"{quote(read.ctx.name + ':')} || {native}"
     constants = dict(read.constants)
     out: list[str] = []
     for name, (kind, _) in model_columns(spec.model).items():
@@ -290,7 +287,8 @@ def _stage(
         sql = sql.replace(name, quote(value))
     con.execute(sql)
     unique = _unique_columns(read)
-    distinct = f"count(DISTINCT ({', '.join(map(_name, unique))}))" if unique else "count(*)"
+    # Hashes, not the values: cheaper to count, and a collision only hands the file back.
+    distinct = f"count(DISTINCT hash({', '.join(map(_name, unique))}))" if unique else "count(*)"
     no_move = "true"
     if spec.no_move is not None:
         same, other = (_name(f) for f in spec.no_move)
