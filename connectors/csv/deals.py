@@ -183,7 +183,7 @@ class DealExtras(Extras):
 
     def after_duck(self, con: Any, staged: str) -> list[Any]:
         """The links and the stages named, from the deals DuckDB merged (``staged``, the
-        file's rows; no stage_dates: see ``duck_ready``); their ids for a full snapshot."""
+        file's rows; no stage_dates: see ``duck_ready``); a full snapshot's marks."""
         from connectors.csv import duck
 
         read = self.read
