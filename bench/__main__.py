@@ -5,6 +5,7 @@
     python -m bench csv                # CSV pull + transform, 1M deals / 3M activities
     python -m bench csv --vs-duckdb --deals 300000 --activities-per-deal 5
                                        # hub pull vs DuckDB's read_csv of the same files
+    python -m bench csv --resync --deals 300000  # pull; unchanged pull; 1 % of deals changed
     python -m bench sandbox            # hub pull per CRM sandbox, 100k deals / 500k activities
     python -m bench limits             # rate-limit efficiency per CRM at the vendors' limits
     python -m bench scale              # hub sync of 1M deals / 5M activities from 3 sandboxes
@@ -85,6 +86,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         help="csv: hub pull vs DuckDB's read_csv of the same files (rows/s, ratio); no transform",
     )
     parser.add_argument(
+        "--resync",
+        action="store_true",
+        help="csv: pull, then pull again unchanged and with 1%% of deals changed "
+        "(deals file a full snapshot); no transform",
+    )
+    parser.add_argument(
         "--warehouse",
         action="append",
         choices=transform_bench.WAREHOUSES,
@@ -133,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             keep=keep and f"{keep}/csv",
             transform=not args.no_transform,
             vs_duck=args.vs_duckdb,
+            resync=args.resync,
         )
     if "sandbox" in which:
         s = sizes(args, sandbox_bench)

@@ -98,6 +98,7 @@ def test_clean_export_merged_by_duckdb_equals_the_row_path(
     assert duck_run.status == "ok", duck_run.error
     counts = small_export.export.row_counts
     assert merged == {
+        "deals.csv": counts["deals"],
         "stage_history.csv": counts["stage_history"],
         "activities.csv": counts["activities"],
     }
@@ -105,7 +106,7 @@ def test_clean_export_merged_by_duckdb_equals_the_row_path(
     assert rows_run.status == "ok", rows_run.error
     assert duck_run.rows == rows_run.rows  # DuckDB's rows are counted with dlt's
     assert _tables(duck_config) == _tables(rows_config)
-    for table in ("activities", "stage_changes"):  # created as dlt creates them
+    for table in ("deals", "deal_accounts", "activities", "stage_changes"):  # as dlt makes them
         assert _columns(duck_config, table) == _columns(rows_config, table)
 
     # A changed export: some rows edited, one removed, new ones; merged on the keys.
@@ -204,7 +205,8 @@ def test_vendor_exports_load_the_same_with_duckdb_offered_the_files(
     tmp_path: Path, merged: dict[str, int | None], name: str
 ) -> None:
     """The recipes' files (report footers, vendor date forms, change logs with value maps):
-    DuckDB takes none of them whole, and nothing it looked at changes a table."""
+    DuckDB takes only Pipedrive's clean deals export whole, and nothing it looked at
+    changes a table."""
     from models.config import parse_config
     from tests.csv_exports.test_vendor_exports import HERE, recipe
 
@@ -218,7 +220,8 @@ def test_vendor_exports_load_the_same_with_duckdb_offered_the_files(
     for config in configs:
         run = pull(config)
         assert run.status == "ok", run.error
-    assert not any(merged.values()), merged
+    taken = {file for file, rows in merged.items() if rows}
+    assert taken == ({"deals-export.csv"} if name == "pipedrive" else set()), merged
     schema = f"src_{configs[0].sources[0].name}"
     tables = [
         t
@@ -238,3 +241,144 @@ def test_vendor_exports_load_the_same_with_duckdb_offered_the_files(
         select = f"SELECT {columns} FROM {schema}.{table}"
         rows = [sorted(query(c, select), key=repr) for c in configs]
         assert rows[0] == rows[1], table
+
+
+# The deals file: one line added to it, after a deal known to have an account.
+# Columns: deal_id, deal_name, owner_email, account_id, account_name, pipeline, stage,
+# status, amount, currency, probability, created_at, expected_close_date, closed_at,
+# lost_reason, updated_at, lead_source, legacy_id.
+def _deal(**cells: str) -> str:
+    row = {
+        "deal_id": "X1",
+        "deal_name": "New deal",
+        "owner_email": "dana@example.com",
+        "account_id": "ACC00001",
+        "account_name": "Acme",
+        "pipeline": "Sales",
+        "stage": "Qualified",
+        "status": "open",
+        "amount": "1200.50",
+        "currency": "USD",
+        "probability": "",
+        "created_at": "2025-01-02T10:00:00Z",
+        "expected_close_date": "2025-03-01",
+        "closed_at": "",
+        "lost_reason": "",
+        "updated_at": "2025-01-03T10:00:00Z",
+        "lead_source": "Inbound",
+        "legacy_id": "",
+    }
+    row.update(cells)
+    return ",".join(row.values())
+
+
+# Each breaks one rule only the row path may judge: the deals file takes the other paths.
+DIRTY_DEALS = {
+    "unknown status": _deal(status="maybe"),
+    "non-ASCII status": _deal(status="wön"),
+    "negative amount": _deal(amount="-5.00"),
+    "amount above max_amount": _deal(amount="2000000000000"),
+    "amount with a thousands separator": _deal(amount='"1,200.50"'),
+    "not a currency": _deal(currency="US"),
+    "probability above 100": _deal(probability="250"),
+    "probability in percent": _deal(probability="35%"),
+    "impossible date": _deal(expected_close_date="2025-02-30"),
+    "date in a local form": _deal(expected_close_date="03/04/2025"),
+    "naive among offsets": _deal(created_at="2025-01-02 10:00:00"),
+    "duplicate id": _deal(deal_id="D0000001"),
+    "empty id": _deal(deal_id=""),
+    "custom value not of its type": _deal(lead_source="Carrier pigeon"),
+    "tab at a custom value's edge": _deal(legacy_id="L-1\t"),
+    "footer": "Total,1240",
+}
+# Forms the row path reads without a quarantine record, which DuckDB leaves to it.
+READ_ALIKE_BY_PYTHON = {
+    "amount with a thousands separator",
+    "probability in percent",
+    "date in a local form",
+    "naive among offsets",
+    "tab at a custom value's edge",
+}
+# Forms both readers read alike: DuckDB keeps the file, and the tables are the row path's.
+CLEAN_DEALS = {
+    "status alias": _deal(status="Closed Won", closed_at="2025-02-01T00:00:00Z"),
+    "upper-case status": _deal(status="LOST"),
+    "no status": _deal(status=""),
+    "lower-case currency, spaces": _deal(currency=" usd "),
+    "probability 0-100": _deal(probability="35"),
+    "probability 0-1": _deal(probability="0.35"),
+    "no account": _deal(account_id="", account_name=""),
+    "new stage and pipeline": _deal(pipeline="Renewals", stage="Signed"),
+    "legacy id": _deal(legacy_id="SF-0061"),
+}
+# Enum values declared, so an undeclared one is a value to quarantine.
+LEAD_SOURCES = {"type": "enum", "values": ["Inbound", "Outbound", "Referral", "Partner", "Event"]}
+
+
+def _deals_pair(tmp_path: Path, export: Generated, line: str) -> tuple[HubConfig, HubConfig]:
+    custom = {"custom_fields": {"lead_source": LEAD_SOURCES, "legacy_id": "text"}}
+    configs = []
+    for name, fast_path in (("duck", True), ("rows", False)):
+        config = _project(export, tmp_path / name, fast_path=fast_path)
+        path = config.base_dir / "hub.yml"
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw["sources"][0]["options"]["deals"].update(custom)
+        path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        deals = config.base_dir / "deals.csv"
+        lines = deals.read_text(encoding="utf-8").splitlines()
+        lines.insert(len(lines) // 2, line)
+        deals.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        configs.append(load_config(path))
+    return configs[0], configs[1]
+
+
+@pytest.mark.parametrize("case", list(DIRTY_DEALS))
+def test_a_deals_file_duckdb_cannot_prove_clean_is_read_as_before(
+    tmp_path: Path, small_export: Generated, merged: dict[str, int | None], case: str
+) -> None:
+    duck_config, rows_config = _deals_pair(tmp_path, small_export, DIRTY_DEALS[case])
+    _pull_both(duck_config, rows_config)
+    assert "deals.csv" in merged and merged["deals.csv"] is None  # offered, handed back
+    assert merged["activities.csv"]  # the clean files of the same source still merged
+    tables = _tables(duck_config)
+    assert tables == _tables(rows_config)
+    assert bool(tables["quarantine"]) is (case not in READ_ALIKE_BY_PYTHON)
+
+
+@pytest.mark.parametrize("case", list(CLEAN_DEALS))
+def test_a_clean_deals_file_merged_by_duckdb_equals_the_row_path(
+    tmp_path: Path, small_export: Generated, merged: dict[str, int | None], case: str
+) -> None:
+    duck_config, rows_config = _deals_pair(tmp_path, small_export, CLEAN_DEALS[case])
+    duck_run, rows_run = pull(duck_config), pull(rows_config)
+    assert duck_run.status == rows_run.status == "ok", (duck_run.error, rows_run.error)
+    assert merged["deals.csv"] == small_export.export.row_counts["deals"] + 1
+    assert duck_run.rows == rows_run.rows
+    assert _tables(duck_config) == _tables(rows_config)
+
+
+def test_a_full_snapshot_merged_by_duckdb_marks_the_missing_deals(
+    tmp_path: Path, small_export: Generated, merged: dict[str, int | None]
+) -> None:
+    """The deals a re-export lacks are marked deleted, as after the row path, and the
+    progress line says how many."""
+    duck_config, rows_config = _pair(tmp_path, small_export)
+    runs = {}
+    for config in (duck_config, rows_config):
+        path = config.base_dir / "hub.yml"
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw["sources"][0]["options"]["deals"]["full_snapshot"] = True
+        path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        first = pull(load_config(path))
+        assert first.status == "ok", first.error
+        deals = config.base_dir / "deals.csv"
+        lines = deals.read_text(encoding="utf-8").splitlines()
+        deals.write_text("\n".join(lines[:1] + lines[6:]) + "\n", encoding="utf-8")
+        runs[config.base_dir.name] = pull(load_config(path))
+    assert merged["deals.csv"] == small_export.export.row_counts["deals"] - 5
+    warnings = {name: run.stats.warnings for name, run in runs.items()}
+    assert warnings["duck"] == warnings["rows"]
+    assert any("full_snapshot: 5 of" in w for w in warnings["duck"]), warnings
+    assert _tables(duck_config) == _tables(rows_config)
+    deleted = query(duck_config, f"SELECT count(*) FROM {SCHEMA}.deals WHERE is_deleted")
+    assert deleted == [(5,)]

@@ -50,6 +50,10 @@ class CustomColumn:
     def key(self) -> str:
         return json.dumps(self.name, ensure_ascii=False) + ":"
 
+    def fragment(self, raw: str) -> str | None:
+        """``"name":value`` of a trimmed cell (None if empty); BadValue if it does not fit."""
+        return self.key + _json(self.parse(raw)) if raw else None
+
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
@@ -90,7 +94,7 @@ class CustomFields:
             out: list[str | None] = []
             for raw in encoded.dictionary.to_pylist():
                 try:
-                    out.append(column.key + _json(column.parse(raw)) if raw else None)
+                    out.append(column.fragment(raw))
                 except BadValue:
                     reason = f"custom field {column.name}: a value not {column.data_type}"
                     raise NotClean(reason) from None

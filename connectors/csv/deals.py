@@ -27,7 +27,7 @@ from connectors.csv.driver import Extras, FileRead, assemble, variant
 from connectors.csv.options import DealsFile
 from connectors.csv.parsing import timestamp_parser, zone
 from connectors.csv.rows import ArrowBatch
-from connectors.csv.snapshot import after_full_snapshot
+from connectors.csv.snapshot import after_full_snapshot, mark_missing_in_duck
 from models.canonical import DealAccount, Pipeline, Stage, StageChange, make_key
 from models.errors import InputError
 
@@ -111,6 +111,9 @@ class DealExtras(Extras):
         self.links = DealLinks(self.source)
         self.links_named = "account_id" in file.columns or "account_id" in file.defaults
         self.stages: set[tuple[str, str]] = set()  # (pipeline, stage) the file names
+        # DuckDB writes the links and the catalogue; stage events stay Python's.
+        self.duck_ready = not self.dates
+        self.snapshot_marked = False  # by DuckDB, with the merge (after_duck)
 
     def _event(
         self, deal_key: Any, changed_at: Any, stage: str, pipeline_id: Any
@@ -178,6 +181,34 @@ class DealExtras(Extras):
                 self.in_stage[row["s"]][row["t"]] += row["s_count"]
         return out
 
+    def after_duck(self, con: Any, staged: str) -> list[Any]:
+        """The links and the stages named, from the deals DuckDB merged (``staged``, the
+        file's rows; no stage_dates: see ``duck_ready``); a full snapshot's marks."""
+        from connectors.csv import duck
+
+        read = self.read
+        links = (
+            "SELECT source_name, crm, deal_key, account_key, true AS is_primary, "
+            f"CAST(NULL AS VARCHAR) AS label FROM {staged} WHERE account_key IS NOT NULL"
+        )
+        con.execute(f"CREATE TEMP TABLE stage_links AS {links}")
+        (count,) = con.execute("SELECT count(*) FROM stage_links").fetchone()
+        out = []
+        if count:
+            duck.merge(con, read.ctx.name, DealAccount, "stage_links")
+            read.ctx.rows_written["deal_accounts"] = (
+                read.ctx.rows_written.get("deal_accounts", 0) + count
+            )
+            out.append(read.unique_variant(DealAccount, assemble(DealAccount, 0, {})))
+        named = con.execute(
+            f"SELECT DISTINCT pipeline_id, stage_id FROM {staged} WHERE stage_id IS NOT NULL"
+        ).fetchall()
+        self.stages.update(named)
+        if self.file.full_snapshot:
+            self.snapshot_marked = True
+            mark_missing_in_duck(con, read.ctx, read.facts.path.name, staged)
+        return out
+
     def flush(self) -> Iterator[Any]:
         if (table := self.events.flush()) is not None:
             yield variant(StageChange, table)
@@ -191,7 +222,7 @@ class DealExtras(Extras):
             yield from self._catalogue()
         if self.links_named:
             prune_stale_links(self.read.ctx)
-        if self.file.full_snapshot:
+        if self.file.full_snapshot and not self.snapshot_marked:
             read = self.read
             after_full_snapshot(read.ctx, read.facts.path.name, read.seen, read.skipped)
 

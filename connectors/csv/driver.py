@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -36,7 +37,13 @@ from connectors.csv.custom import CustomFields, custom_columns
 from connectors.csv.fast import Block, BlockFile, ColumnConverter, NotClean
 from connectors.csv.options import CsvFile, CsvOptions
 from connectors.csv.parsing import zone
-from connectors.csv.reading import FileFacts, inspect_file, read_header, read_rows
+from connectors.csv.reading import (
+    FileFacts,
+    file_digest,
+    inspect_file,
+    read_header,
+    read_rows,
+)
 from connectors.csv.rows import ArrowBatch, Quarantine, RowReader, RowRejected
 from connectors.csv.rules import AMOUNT, Dropped, Rule
 from connectors.csv.seen import SeenIds
@@ -48,6 +55,7 @@ class Extras:
     """What a file yields beyond its canonical table; by default, nothing."""
 
     fast_ok = True  # False: the row path reads the whole file
+    duck_ready = True  # False: what the file implies is written in Python alone
     indexes: tuple[int, ...] = ()  # further columns the fast path must parse
 
     def row(self, line: int, cells: list[str], values: dict[str, Any]) -> None:
@@ -55,6 +63,12 @@ class Extras:
 
     def block(self, table: pa.Table, values: dict[str, Any]) -> list[Any]:
         """Tables a clean block implies; raise NotClean before changing any state."""
+        return []
+
+    def after_duck(self, con: Any, staged: str) -> list[Any]:
+        """DuckDB merged the file's rows (``staged``: a table of them, in the open
+        transaction on ``con``): write what they imply the same way; the (empty) table
+        variants that tell dlt's schema of those tables."""
         return []
 
     def flush(self) -> Iterator[Any]:
@@ -94,37 +108,39 @@ class TableSpec:
 def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Iterator[Any]:
     """The resource of one file: nothing if the file is unchanged since the last load."""
     file: CsvFile = getattr(options, spec.option)
-    facts = inspect_file(
-        ctx.config.resolve_path(file.path), encoding=file.encoding, delimiter=file.delimiter
-    )
-    if facts.encoding == "latin-1" and file.encoding is None:
-        ctx.stats.warnings.append(
-            f"{facts.path.name}: not UTF-8, read as Latin-1; set encoding if that is wrong"
-        )
+    path = ctx.config.resolve_path(file.path)
     state = dlt.current.resource_state()
     shape = options_fingerprint(options, file, spec)
-    if (
-        not ctx.full_refresh
-        and state.get("fingerprint") == facts.fingerprint
-        and state.get("path") == str(facts.path)
-    ):
-        changed = changed_options(state.get("options"), shape)
-        if not changed:
-            return
-        ctx.notes.append(f"{facts.path.name} read again: {changed}")
+    digest = None
+    if not ctx.full_refresh and state.get("fingerprint") and state.get("path") == str(path):
+        # The digest alone first: an unchanged file costs one sha256 pass, nothing more.
+        digest = file_digest(path)
+        if state["fingerprint"] == digest:
+            changed = changed_options(state.get("options"), shape)
+            if not changed:
+                _warn_latin1(ctx, file, path, state.get("encoding"))
+                return
+            ctx.notes.append(f"{path.name} read again: {changed}")
+    facts = inspect_file(path, encoding=file.encoding, delimiter=file.delimiter, fingerprint=digest)
+    _warn_latin1(ctx, file, path, facts.encoding)
     read = FileRead(ctx, options, spec, file, facts)
     merged = duck.load(read) if duck.why_not(read) is None else None
     if merged is None:
         yield from read.read()
     else:  # in the warehouse already; counted with what dlt loads
-        table = spec.model.table_name
-        ctx.rows_written[table] = ctx.rows_written.get(table, 0) + merged
-        # No rows, but dlt's schema knows the table and its merge, as after any other read.
-        yield read._variant(assemble(spec.model, 0, {}))
+        yield from read.after_duck(merged)
     state = dlt.current.resource_state()
     state["fingerprint"] = facts.fingerprint
     state["path"] = str(facts.path)
     state["options"] = shape
+    state["encoding"] = facts.encoding
+
+
+def _warn_latin1(ctx: SourceContext, file: CsvFile, path: Path, encoding: str | None) -> None:
+    if encoding == "latin-1" and file.encoding is None:
+        ctx.stats.warnings.append(
+            f"{path.name}: not UTF-8, read as Latin-1; set encoding if that is wrong"
+        )
 
 
 def options_fingerprint(options: CsvOptions, file: CsvFile, spec: TableSpec) -> dict[str, str]:
@@ -194,6 +210,7 @@ class FileRead:
         self.picked = RowFilter.of(file, header, facts)
         self.left_out = {"where": 0, "no_move": 0, "repeat": 0}  # rows that are no record
         self.repeats = SeenIds() if spec.repeat else None  # keys read (membership only)
+        self.duck_variants: list[Any] = []  # the extras' empty variants (after_duck)
         self.unique_load = spec.duplicate is not None or (
             bool(spec.repeat) and not spec.shares_table(options)
         )
@@ -216,6 +233,17 @@ class FileRead:
             yield variant(FieldDefinition, self.custom.definitions())
         yield from self.extras.finish()
         self._say_left_out()
+
+    def after_duck(self, merged: int) -> Iterator[Any]:
+        """What :meth:`read` yields besides the rows DuckDB merged (``merged`` of them):
+        dlt's schema learns the tables as after any other read, with no rows."""
+        table = self.spec.model.table_name
+        self.ctx.rows_written[table] = self.ctx.rows_written.get(table, 0) + merged
+        yield self._variant(assemble(self.spec.model, 0, {}))
+        yield from self.duck_variants
+        if self.custom is not None:
+            yield variant(FieldDefinition, self.custom.definitions())
+        yield from self.extras.finish()
 
     def _say_left_out(self) -> None:
         name, (where, no_move, repeat) = self.facts.path.name, self.left_out.values()

@@ -16,7 +16,11 @@ Off by default: a filtered export ("my team only") would otherwise delete everyt
   ``finish_interrupted``) but skips the now unchanged file, so the marking waits for the
   next changed export: late, never wrong.
 
-The file's ids are known here, not in the warehouse: dlt loads the Arrow tables this
+A file DuckDB merged (:mod:`connectors.csv.duck`) is marked in the merge's transaction
+instead (:func:`mark_missing_in_duck`): its rows are a table there, every one of them
+loaded (DuckDB takes only files without a skipped row), so one anti-join marks the rest.
+
+Otherwise the file's ids are known here, not in the warehouse: dlt loads the Arrow tables this
 connector yields without a ``_dlt_load_id`` column, so no column tells this load's rows
 from older ones. The step (run by ``hub pull`` after the load, see
 :meth:`connectors.base.SourceContext.after_load`) reads the live deal ids back, one column,
@@ -26,6 +30,7 @@ and marks the missing ones by key in batches: plain SQL, the same on DuckDB and 
 from __future__ import annotations
 
 from collections.abc import Collection, Container, Hashable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -51,12 +56,16 @@ def after_full_snapshot(
     def step(conn: sa.Connection, dataset: str) -> None:
         marked, live = mark_missing_deleted(conn, dataset, ctx.name, loaded, skipped)
         if marked:
-            ctx.stats.warnings.append(
-                f"{file_name}: full_snapshot: {marked:,} of {live:,} live deal(s) are missing "
-                "from this export and were marked deleted"
-            )
+            ctx.stats.warnings.append(_marked(file_name, marked, live))
 
     ctx.after_load(step)
+
+
+def _marked(file_name: str, marked: int, live: int) -> str:
+    return (
+        f"{file_name}: full_snapshot: {marked:,} of {live:,} live deal(s) are missing "
+        "from this export and were marked deleted"
+    )
 
 
 def mark_missing_deleted(
@@ -79,3 +88,19 @@ def mark_missing_deleted(
     for start in range(0, len(missing), _BATCH):
         conn.execute(update, {"source": source_name, "keys": missing[start : start + _BATCH]})
     return len(missing), len(live)
+
+
+def mark_missing_in_duck(con: Any, ctx: SourceContext, file_name: str, staged: str) -> None:
+    """:func:`after_full_snapshot` for a file DuckDB merged: ``staged`` (its rows) is a
+    table on ``con``, in the merge's open transaction; the same marks and message."""
+    deals = f'"src_{ctx.name}"."deals"'
+    live_deals = f"{deals} AS d WHERE d.source_name = ? AND NOT coalesce(d.is_deleted, false)"
+    (live,) = con.execute(f"SELECT count(*) FROM {live_deals}", [ctx.name]).fetchone()
+    (marked,) = con.execute(
+        f"UPDATE {deals} SET is_deleted = true WHERE deal_key IN (SELECT d.deal_key FROM "
+        f"{live_deals} AND NOT EXISTS (SELECT 1 FROM {staged} AS s "
+        "WHERE s.source_deal_id = d.source_deal_id))",
+        [ctx.name],
+    ).fetchone()
+    if marked:
+        ctx.stats.warnings.append(_marked(file_name, marked, live))
