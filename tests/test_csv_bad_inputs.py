@@ -67,6 +67,11 @@ CASES = {
         reasons=["amount above max_amount"],
         good_ids={"G1", "G2", "B1"},
     ),
+    "amount-too-long-to-store": Case(
+        rows("B1,Typo,Proposal,open,123456789012345678901234567890123,USD,2026-01-01,"),
+        reasons=["number too large to store (more than 29 digits before the decimal point)"],
+        good_ids={"G1", "G2", "B1"},
+    ),
     "duplicate-id": Case(
         rows("G1,Again,Proposal,open,5,USD,2026-01-01,"),
         reasons=["duplicate deal id; first seen on line 2"],
@@ -162,3 +167,27 @@ def test_good_rows_of_other_files_load_when_one_file_is_broken(tmp_path: Path) -
     run = pull(config)
     assert run.status == "failed"
     assert "activities.csv: the file is empty" in (run.error or "")
+
+
+def test_amounts_with_more_decimals_than_stored_are_rounded_not_fatal(tmp_path: Path) -> None:
+    """A computed amount (a third of a price) with 11 decimal places failed the whole pull
+    in Arrow ("Rescaling Decimal value would cause data loss"); it rounds half-even to the
+    9 places of decimal(38, 9), and the file's other rows load as they are."""
+    (tmp_path / "deals.csv").write_bytes(
+        rows(
+            "R1,Third,Proposal,open,333.33333333333,USD,2026-01-01,",
+            "R2,Tie,Proposal,open,0.0000000125,USD,2026-01-01,",
+        )
+    )
+    config = csv_config(tmp_path, {"path": "deals.csv", "columns": COLUMNS})
+    run = pull(config)
+    assert run.status == "ok" and run.quarantined == 0, run.error
+    amounts = dict(
+        query(config, "SELECT source_deal_id, CAST(amount AS VARCHAR) FROM src_exp.deals")
+    )
+    assert amounts == {
+        "G1": "1000.000000000",
+        "G2": "2500.500000000",
+        "R1": "333.333333333",
+        "R2": "0.000000012",  # half-even: ...12|5 rounds to the even 2
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -65,7 +65,7 @@ def _parser_for(py_type: type, spec: CsvFile) -> Callable[[str], Any] | None:
     if py_type is date:
         return parsing.date_parser(spec.date_format, day_first=spec.day_first, tz=tz)
     if py_type is Decimal:
-        return parsing.decimal_parser(spec.decimal_separator)
+        return _stored_decimal(parsing.decimal_parser(spec.decimal_separator))
     if py_type is float:
         return parsing.float_parser(spec.decimal_separator)
     if py_type is int:
@@ -73,6 +73,29 @@ def _parser_for(py_type: type, spec: CsvFile) -> Callable[[str], Any] | None:
     if py_type is bool:
         return parsing.parse_bool
     return None
+
+
+# Canonical decimals are stored as decimal(38, 9): 29 digits before the point, 9 after.
+DECIMAL_PLACES = Decimal("1e-9")
+DECIMAL_INTEGER_DIGITS = 29
+_WIDE = Context(prec=80)
+
+
+def _stored_decimal(parse: Callable[[str], Decimal]) -> Callable[[str], Decimal]:
+    """Exports write computed amounts with more than 9 decimal places (a third of a price,
+    a converted currency): they are rounded half-even to the 9 the warehouse keeps, where
+    Arrow would fail the whole file. A number too long for the column is a bad value."""
+
+    def parse_stored(text: str) -> Decimal:
+        value = parse(text)
+        if value.adjusted() >= DECIMAL_INTEGER_DIGITS:
+            raise parsing.BadValue(
+                f"number too large to store (more than {DECIMAL_INTEGER_DIGITS} digits "
+                "before the decimal point)"
+            )
+        return value.quantize(DECIMAL_PLACES, rounding=ROUND_HALF_EVEN, context=_WIDE)
+
+    return parse_stored
 
 
 @dataclass
