@@ -2,11 +2,16 @@
 
 Built-ins are imported lazily by dotted path, so one kind's missing optional dependency
 never breaks the others. Adding a CRM is one line here and one folder beside this file.
+
+A kind's package is cheap to import: it names its source and writer builders by dotted
+path (:func:`deferred`), so reading what a kind declares (its default stage map, before
+every transform; its options; its sandbox's path) loads none of its pull or push code.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -30,6 +35,17 @@ def _import(target: str) -> Any:
     """The object a ``module.path:attribute`` target names, importing its module now."""
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
+
+
+def deferred(target: str) -> Callable[..., Any]:
+    """The function a ``module.path:function`` target names, imported at its first call."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return _import(target)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = target.partition(":")[2]
+    call.__doc__ = f"{target}, imported when first called (connectors.registry.deferred)"
+    return call
 
 
 def _load(target: str) -> Connector:

@@ -6,17 +6,16 @@ from __future__ import annotations
 from connectors.base import Connector
 from connectors.hubspot import settings
 from connectors.hubspot.options import HubspotOptions
-from connectors.hubspot.source import build_source
-from connectors.hubspot.writer import build_writer
+from connectors.registry import deferred
 
 CONNECTOR = Connector(
     kind="hubspot",
     description="HubSpot CRM (private app or OAuth): deals, companies, pipelines, owners, "
     "activities, stage history, custom properties; writes deal properties back",
     options_model=HubspotOptions,
-    build_source=build_source,
+    build_source=deferred("connectors.hubspot.source:build_source"),
     default_stage_map=dict(settings.DEFAULT_STAGE_MAP),
-    build_writer=build_writer,
+    build_writer=deferred("connectors.hubspot.writer:build_writer"),
     sandbox="connectors.hubspot.sandbox:FakeHubspot",
 )
 

@@ -4,19 +4,18 @@ and the custom fields of Opportunity and Account."""
 from __future__ import annotations
 
 from connectors.base import Connector
+from connectors.registry import deferred
 from connectors.salesforce.options import SalesforceOptions
 from connectors.salesforce.settings import DEFAULT_STAGE_MAP
-from connectors.salesforce.source import build_source
-from connectors.salesforce.writer import build_writer
 
 CONNECTOR = Connector(
     kind="salesforce",
     description="Salesforce Opportunities, Accounts, OpportunityStage, OpportunityHistory, "
     "Users, Tasks and Events",
     options_model=SalesforceOptions,
-    build_source=build_source,
+    build_source=deferred("connectors.salesforce.source:build_source"),
     default_stage_map=DEFAULT_STAGE_MAP,
-    build_writer=build_writer,
+    build_writer=deferred("connectors.salesforce.writer:build_writer"),
     sandbox="connectors.salesforce.sandbox:FakeSalesforce",
 )
 

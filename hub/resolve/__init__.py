@@ -19,7 +19,7 @@ from hub.resolve.records import read_accounts, read_deals
 from hub.resolve.tables import write_tables
 from models.config import HubConfig
 
-__all__ = ["Resolution", "resolve", "source_rank", "write_resolution"]
+__all__ = ["Resolution", "reads_deals", "resolve", "source_rank", "write_resolution"]
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,20 @@ def source_rank(config: HubConfig) -> dict[str, int]:
     return {name: i for i, name in enumerate(dict.fromkeys(ordered))}
 
 
+def reads_deals(config: HubConfig) -> bool:
+    """Whether resolution reads the deals (and their owners) at all. Duplicates are copies in
+    two different CRMs: with one enabled source, or detection off, there are none to find,
+    and reading every deal into Python would cost seconds per 100,000 deals for nothing."""
+    return config.duplicates.enabled and sum(s.enabled for s in config.sources) > 1
+
+
 def resolve(conn: sa.Connection, config: HubConfig) -> Resolution:
     sources = [s.name for s in config.sources if s.enabled]
     records = read_accounts(conn, sources)
     resolved = resolve_accounts(records, config.accounts, source_rank(config))
     company_of = resolved.company_of()
     settings = config.duplicates
-    # Duplicates are copies in two different CRMs: with one source there are none to find,
-    # and reading every deal into Python would cost seconds per 100,000 deals for nothing.
-    cross_source = settings.enabled and len(sources) > 1
-    deals = read_deals(conn, sources, settings.legacy_id_field) if cross_source else []
+    deals = read_deals(conn, sources, settings.legacy_id_field) if reads_deals(config) else []
     duplicates = find_duplicates(
         deals, company_of, company_words(records, company_of), settings, sources
     )

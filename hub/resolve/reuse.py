@@ -2,13 +2,15 @@
 
 Account resolution and duplicate detection read every source's accounts and deals into
 Python (seconds per 100,000 deals), and run before every transform. Their output depends only
-on the tables they read (``READ``: each source's accounts, deals and owners) and hub.yml, so
+on the tables they read (``READ``: each source's accounts, and its deals and owners where
+duplicate detection reads them, :func:`hub.resolve.reads_deals`) and hub.yml, so
 ``prepare_warehouse`` keeps a digest of those (row count and sum of row hashes of each such
 table, and hub.yml as loaded but its as_of) in
 ``hub_meta.hub_resolution_state``, written in the transaction that writes the results: when
 the digest is unchanged, the tables already hold what resolving again would write, and its
 warnings are the ones stored. A sync that only brought activities, stage history or
-observations therefore resolves nothing again.
+observations therefore resolves nothing again, nor, with one source, a sync that changed
+deals: the digest then leaves out the deals it would otherwise hash (a million rows).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import sqlalchemy as sa
 
 from hub.incremental import table_sums
+from hub.resolve import reads_deals
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 from models.config import HubConfig
 
@@ -26,13 +29,15 @@ STATE = f"{HUB_SCHEMA}.hub_resolution_state"
 OUTPUTS = ("hub_account_resolution", "hub_deal_duplicates")
 # The source tables hub.resolve.records reads: a table it starts to read must be added here.
 READ = ("accounts", "deals", "owners")
+ACCOUNTS_ONLY = ("accounts",)  # what it reads when it reads no deals (reads_deals)
 
 
 def inputs_digest(conn: sa.Connection, config: HubConfig) -> str:
     sources = [s.name for s in config.sources if s.enabled]
+    read = READ if reads_deals(config) else ACCOUNTS_ONLY
     return hashlib.sha256(
         repr(
-            [config.model_dump_json(exclude={"as_of"}), table_sums(conn, sources, only=READ)]
+            [config.model_dump_json(exclude={"as_of"}), table_sums(conn, sources, only=read)]
         ).encode()
     ).hexdigest()
 

@@ -1,5 +1,6 @@
 """Resolution before dbt is kept while the tables it reads stay the same, and a hub with one
-source never reads its deals for duplicates (there is no second CRM to hold a copy)."""
+source never reads its deals for duplicates (there is no second CRM to hold a copy), so a
+change of its deals keeps the resolution too."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 from pathlib import Path
 
 import sqlalchemy as sa
+import yaml
 
 from hub.pull import run_pull
 from hub.resolve import resolve, reuse
@@ -36,7 +38,25 @@ def _edit_first_row(path: Path, column: str, value: str) -> None:
         writer.writerows(rows)
 
 
-def test_new_activities_keep_the_resolution_and_a_deal_change_resolves_again(
+def _assert_current(config: HubConfig) -> None:
+    """The stored resolution is what resolving the warehouse's data now gives."""
+    with Warehouse(config).connect() as conn:
+        expected = resolve(conn, config)
+        companies = conn.execute(
+            sa.text("SELECT account_key, company_key FROM hub_meta.hub_account_resolution")
+        ).all()
+        duplicates = conn.execute(
+            sa.text("SELECT deal_key, duplicate_of FROM hub_meta.hub_deal_duplicates")
+        ).all()
+    assert sorted(map(tuple, companies)) == sorted(
+        (a.account_key, a.company_key) for a in expected.accounts
+    )
+    assert sorted(map(tuple, duplicates)) == sorted(
+        (d.deal_key, d.duplicate_of) for d in expected.duplicates
+    )
+
+
+def test_new_activities_or_deals_of_one_source_keep_the_resolution_an_account_change_not(
     hub_dir: Path,
 ) -> None:
     config = load_config(hub_dir / "hub.yml")
@@ -49,21 +69,45 @@ def test_new_activities_keep_the_resolution_and_a_deal_change_resolves_again(
     _edit_first_row(hub_dir / "activities.csv", "occurred_at", "2026-06-01T08:00:00Z")
     _pull(config)
     assert _digest(config) == kept  # activities are not read by resolution
-
+    # nor, with one source, deals: duplicate detection has no second CRM to look in
     _edit_first_row(hub_dir / "deals.csv", "deal_name", "Renamed for the test")
+    _pull(config)
+    assert _digest(config) == kept
+    prepare_warehouse(config)
+    _assert_current(config)
+
+    _edit_first_row(hub_dir / "accounts.csv", "name", "Renamed Company for the test")
     _pull(config)
     changed = _digest(config)
     assert changed != kept
     prepare_warehouse(config)
     with Warehouse(config).connect() as conn:
         assert reuse.kept_warnings(conn, changed) is not None
-        expected = resolve(conn, config)
-        stored = conn.execute(
-            sa.text("SELECT account_key, company_key FROM hub_meta.hub_account_resolution")
-        ).all()
-    assert sorted(map(tuple, stored)) == sorted(
-        (a.account_key, a.company_key) for a in expected.accounts
-    )
+    _assert_current(config)
+
+
+def test_with_two_sources_a_deal_change_resolves_again(hub_dir: Path) -> None:
+    raw = yaml.safe_load((hub_dir / "hub.yml").read_text(encoding="utf-8"))
+    raw["sources"].append({**raw["sources"][0], "name": "crm_copy"})  # the same export twice
+    (hub_dir / "hub.yml").write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    config = load_config(hub_dir / "hub.yml")
+    for run in run_pull(config):
+        assert run.status == "ok", run.error
+    prepare_warehouse(config)
+    kept = _digest(config)
+    _assert_current(config)
+    with Warehouse(config).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM hub_meta.hub_deal_duplicates")).scalar()
+
+    _edit_first_row(hub_dir / "deals.csv", "deal_name", "Renamed for the test")
+    for run in run_pull(config):
+        assert run.status == "ok", run.error
+    changed = _digest(config)
+    assert changed != kept
+    prepare_warehouse(config)
+    with Warehouse(config).connect() as conn:
+        assert reuse.kept_warnings(conn, changed) is not None
+    _assert_current(config)
 
 
 def test_one_source_reads_no_deals_for_duplicates(hub_dir: Path) -> None:
