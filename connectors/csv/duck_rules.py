@@ -66,11 +66,11 @@ def _mapping(value: str, mapping: dict[str, str], otherwise: str) -> str:
 def _status(read: FileRead, text: dict[str, str], typed: dict[str, str]) -> RuleSql:
     out = RuleSql()
     by_stage: dict[str, str] = {}
-    for stage, status in cast(DealsFile, read.file).status_from_stage.items():
+    for stage_name, named in cast(DealsFile, read.file).status_from_stage.items():
         try:
-            by_stage[stage] = normalize_status(status)
+            by_stage[stage_name] = normalize_status(named)
         except RowRejected:
-            by_stage[stage] = "?"  # the row path skips such rows: not clean
+            by_stage[stage_name] = "?"  # the row path skips such rows: not clean
     stage = typed.get("stage_id")
     from_stage = "NULL" if stage is None else _mapping(stage, by_stage, "NULL")
     given = text.get("status")

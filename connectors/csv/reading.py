@@ -185,8 +185,9 @@ def inspect_file(
         raise InputError(f"{path}: unknown encoding {encoding!r}; try utf-8 or latin-1") from None
     if delimiter is None:
         delimiter = _sniff_delimiter(sample)
-    fingerprint = fingerprint if digest is None else digest.hexdigest()
-    return FileFacts(path, fingerprint, encoding, delimiter, size)
+    known = digest.hexdigest() if digest is not None else fingerprint
+    assert known is not None  # no digest was computed only because one was given
+    return FileFacts(path, known, encoding, delimiter, size)
 
 
 def _sniff_delimiter(sample: str) -> str:
