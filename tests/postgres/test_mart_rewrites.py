@@ -112,7 +112,8 @@ def target(
         database = request.getfixturevalue("pg_database_module")
         assert _copy_to_postgres(folder / "hub.duckdb", database) > 1000
         built = Target("postgres", folder, database)
-    res = built.dbt(["run", "--select", *(f"+{mart}" for mart in MARTS)])
+    # the old SQL reads the spells view, which the rewritten marts no longer need
+    res = built.dbt(["run", "--select", "+int_deal_stage_spells", *(f"+{mart}" for mart in MARTS)])
     failed = [(r.node.name, r.message) for r in res.result or [] if str(r.status) == "error"]
     assert res.success and not failed, failed
     yield built

@@ -11,11 +11,14 @@
     mapped spell). Deals whose creation instant is only when the hub first saw them
     (has_dated_creation false) have no cohort and are left out. by_dimension: the same per
     configured dimension (see win_rate); 'rep': per rep (stage_conversion_by_rep).
-    Plan: the spells are reduced to one row per deal first (furthest stage, ever lost, the
-    stages visited with their next-stage flag), deals with the same row are counted together
-    (buckets), and only the buckets meet the dimensions, the stages and the grouping sets, so
-    neither a deal's spells nor its stage pairs are repeated per dimension (on PostgreSQL the
-    older per-spell joins spilled gigabytes at 1M deals). -#}
+    Plan: the spells are reduced to one row per deal (furthest stage, ever lost, the stages
+    visited with their next-stage flag) once, in the per-deal incremental model
+    int_deal_funnel, so a run rebuilds that reduction only for the deals that changed. Here the
+    counted deals of this run (is_counted and the cohort depend on as_of) take their row, deals
+    with the same row are counted together (buckets), and only the buckets meet the
+    dimensions, the stages and the grouping sets, so neither a deal's spells nor its stage
+    pairs are repeated per dimension (on PostgreSQL the older per-spell joins spilled
+    gigabytes at 1M deals). -#}
 {% macro hub_stage_conversion_mart(by_dimension=false) -%}
 {%- set dims = 'dimension, dimension_value, ' if by_dimension else '' -%}
 with deals as (
@@ -29,84 +32,8 @@ with deals as (
     where has_dated_creation
 ),
 
-spells as (
-    select * from {{ ref('int_deal_stage_spells') }}
-),
-
-canonical as (
-    select * from {{ ref('stg_hub_canonical_stages') }}
-),
-
-funnel_stages as (
-    select
-        canonical_stage,
-        stage_order,
-        outcome,
-        case
-            when outcome is null then lead(canonical_stage) over (order by stage_order)
-        end as next_stage
-    from canonical
-    where coalesce(outcome, '') <> 'lost'
-    union all
-    select canonical_stage, stage_order, outcome, cast(null as {{ dbt.type_string() }}) as next_stage
-    from canonical
-    where outcome = 'lost'
-),
-
 stages as (
-    select
-        funnel_stages.*,
-        next_stages.stage_order as next_stage_order
-    from funnel_stages
-    left join canonical as next_stages on next_stages.canonical_stage = funnel_stages.next_stage
-),
-
-visits as (
-    select
-        spells.deal_key,
-        spells.canonical_stage,
-        spells.stage_order,
-        spells.outcome,
-        min(spells.entered_at) as first_entered_at,
-        max(spells.entered_at) as last_entered_at
-    from spells
-    where spells.stage_order is not null
-    group by spells.deal_key, spells.canonical_stage, spells.stage_order, spells.outcome
-),
-
-{#- Each visited stage as a token '|<stage_order>:<flag>', flag 1 when the deal entered the
-    next stage after first entering this one, 0 when not, '-' when the stage has no next stage.
-    The next stage in canonical order is never a lost one, so it is the deal's next visited
-    non-lost stage or it was not visited. -#}
-visit_tokens as (
-    select
-        visits.deal_key,
-        visits.stage_order,
-        visits.outcome,
-        '|' || cast(visits.stage_order as {{ dbt.type_string() }}) || ':' || case
-            when stages.next_stage_order is null then '-'
-            when lead(visits.stage_order) over next_visit = stages.next_stage_order
-                and lead(visits.last_entered_at) over next_visit > visits.first_entered_at then '1'
-            else '0'
-        end as token
-    from visits
-    inner join stages on stages.canonical_stage = visits.canonical_stage
-    window next_visit as (
-        partition by visits.deal_key, coalesce(visits.outcome, '') = 'lost'
-        order by visits.stage_order
-    )
-),
-
-{#- One row per deal with mapped spells: everything both modes need, so the deal's
-    dimensions are joined once, after the spells are reduced. -#}
-deal_funnels as (
-    select
-        deal_key,
-        max(case when coalesce(outcome, '') <> 'lost' then stage_order end) as furthest_order,
-        max(case when outcome = 'lost' then 1 else 0 end) as was_lost,
-        string_agg(token, '' order by stage_order) as visited
-    from visit_tokens
-    group by deal_key
+    {{ hub_funnel_stages() }}
 ),
 
 buckets as (
@@ -120,7 +47,7 @@ buckets as (
         deal_funnels.visited,
         count(*) as n_deals
     from deals
-    inner join deal_funnels on deal_funnels.deal_key = deals.deal_key
+    inner join {{ ref('int_deal_funnel') }} as deal_funnels on deal_funnels.deal_key = deals.deal_key
     group by
         {{ 'deals.dimension, deals.dimension_value,' if by_dimension }}
         deals.source_name, deals.pipeline_key, deals.cohort_month,
@@ -209,7 +136,36 @@ select
 from unioned
 {%- endmacro %}
 
-{#- The start of a stage's token in deal_funnels.visited: '|<stage_order>:'. -#}
+{#- The start of a stage's token in int_deal_funnel.visited: '|<stage_order>:'. -#}
 {% macro hub_stage_token(stage_order) -%}
     ('|' || cast({{ stage_order }} as {{ dbt.type_string() }}) || ':')
+{%- endmacro %}
+
+{#- The canonical stages of the funnel, each with its next stage (the next canonical stage in
+    order that is not a lost outcome; none after a terminal stage, none for a lost one) and
+    that stage's order. Shared by int_deal_funnel (the tokens' flags) and the marts. -#}
+{% macro hub_funnel_stages() -%}
+    select
+        funnel_stages.canonical_stage,
+        funnel_stages.stage_order,
+        funnel_stages.outcome,
+        funnel_stages.next_stage,
+        next_stages.stage_order as next_stage_order
+    from (
+        select
+            canonical_stage,
+            stage_order,
+            outcome,
+            case
+                when outcome is null then lead(canonical_stage) over (order by stage_order)
+            end as next_stage
+        from {{ ref('stg_hub_canonical_stages') }}
+        where coalesce(outcome, '') <> 'lost'
+        union all
+        select canonical_stage, stage_order, outcome, cast(null as {{ dbt.type_string() }}) as next_stage
+        from {{ ref('stg_hub_canonical_stages') }}
+        where outcome = 'lost'
+    ) as funnel_stages
+    left join {{ ref('stg_hub_canonical_stages') }} as next_stages
+        on next_stages.canonical_stage = funnel_stages.next_stage
 {%- endmacro %}
