@@ -1,0 +1,79 @@
+"""dbt's parse of the project is reused from transform to transform, never when stale.
+
+Real pulls and real dbt on DuckDB: a second transform at a new as_of reuses the saved parse
+(dbt leaves it untouched) and its marts are at the new as_of, with the incremental switch
+read too (only the changed deals rebuilt); a transform against a DuckDB file of another
+name parses again (dbt's own check compares only the names of the connection settings, and
+the saved parse would name the old database) and builds that file's marts.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import sqlalchemy as sa
+import yaml
+
+from hub.dbt_parse import KEY_FILE, SAVED_PARSE
+from hub.generate import Generated
+from hub.pull import run_pull
+from hub.transform import run_transform
+from hub.warehouse import Warehouse
+from models.config import HubConfig, load_config
+
+AS_OF = ("2026-06-30T00:00:00Z", "2026-07-05T00:00:00Z", "2026-07-09T00:00:00Z")
+
+
+def _config(root: Path, **changes: object) -> HubConfig:
+    raw = yaml.safe_load((root / "hub.yml").read_text())
+    raw.update(changes)
+    (root / "hub.yml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return load_config(root / "hub.yml")
+
+
+def _marts_as_of(config: HubConfig) -> set[str]:
+    with Warehouse(config).connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT DISTINCT strftime(as_of AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') "
+                "FROM analytics.deals UNION SELECT DISTINCT "
+                "strftime(as_of AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') FROM analytics.sales_velocity"
+            )
+        ).all()
+    return {r[0] for r in rows}
+
+
+def test_the_parse_is_reused_across_as_of_and_redone_for_another_database(
+    tmp_path: Path, small_export: Generated
+) -> None:
+    root = tmp_path / "project"
+    shutil.copytree(small_export.export.out_dir, root)
+    config = _config(root, as_of=AS_OF[0])
+    (run,) = run_pull(config)
+    assert run.status == "ok", run.error
+    first = run_transform(config)
+    assert first.plan is not None and first.plan.full and not first.failures
+    target = config.hub_dir / "dbt" / "target"
+    saved = (target / SAVED_PARSE).stat().st_mtime_ns
+    key = (target / KEY_FILE).read_text()
+
+    second = run_transform(_config(root, as_of=AS_OF[1]))
+    assert second.plan is not None and not second.plan.full and not second.failures
+    assert (target / SAVED_PARSE).stat().st_mtime_ns == saved  # not parsed again
+    assert (target / KEY_FILE).read_text() == key
+    assert _marts_as_of(config) == {AS_OF[1]}
+    # Only the deals the plan listed were rebuilt: the others kept their rows' build.
+    with Warehouse(config).connect() as conn:
+        n_deals = conn.execute(sa.text("SELECT count(*) FROM analytics.deals")).scalar_one()
+    assert second.plan.changed_deals is not None and second.plan.changed_deals < n_deals
+
+    # Another database file: the saved parse names the old one, so dbt parses again.
+    moved = root / ".hub" / "moved.duckdb"
+    shutil.copyfile(config.hub_dir / "hub.duckdb", moved)
+    other = _config(root, as_of=AS_OF[2], warehouse={"kind": "duckdb", "path": str(moved)})
+    third = run_transform(other)
+    assert not third.failures
+    assert (target / SAVED_PARSE).stat().st_mtime_ns != saved
+    assert (target / KEY_FILE).read_text() != key
+    assert _marts_as_of(other) == {AS_OF[2]}
