@@ -2,19 +2,19 @@
 
 dbt parses the whole project on every invocation unless it may reuse the parse it saved
 (``partial_parse.msgpack`` in the target folder). Parsing renders every model, macro and test
-(~250 nodes): measured 5-16 s of each transform, more than an hourly sync's dbt work itself
-at 100k deals. dbt throws its saved parse away whenever any ``--vars`` value differs, and
+(~250 nodes, whatever the data size): dbt's start before its first node took 17 s, 3.8 s
+with the parse reused (300k deals, 2 cores, load 13). dbt throws its saved parse away whenever any ``--vars`` value differs, and
 ``as_of`` differs on every run, so the values that change from run to run (:data:`RUN_VARS`)
 reach dbt as environment variables instead, read by macro ``hub_run_var`` only while
 executing, never while parsing.
 
-dbt's own check is not enough on its own: it compares only the *names* of the profile's
-connection settings (a DuckDB file renamed keeps the old database name in the saved parse),
-and the project keeps ``partial_parse: false`` because dbt's partial re-parse misses macro
-files added under a model path. So the hub allows the saved parse only when
-:func:`parse_key` (the project's files, dbt's version, the warehouse dbt connects to, the
-profile, the other vars) is the one it was saved under, and then only dbt's "nothing changed,
-skip parsing" path is ever taken; any difference deletes it and dbt parses in full.
+dbt checks its saved parse itself (vars, profile, dbt's version) and re-parses only the
+files that changed, but that partial re-parse misses macro files added under a model path
+(why ``dbt_project.yml`` keeps ``partial_parse: false`` for dbt run by hand). So the hub lets
+dbt use a saved parse only when :func:`parse_key` (the project's files, dbt's version, the
+connection, the profile, the other vars) is the one it was saved under: dbt then only ever
+skips parsing an identical project; any difference deletes the saved parse and dbt parses
+in full.
 """
 
 from __future__ import annotations

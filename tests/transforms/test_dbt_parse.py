@@ -2,9 +2,8 @@
 
 Real pulls and real dbt on DuckDB: a second transform at a new as_of reuses the saved parse
 (dbt leaves it untouched) and its marts are at the new as_of, with the incremental switch
-read too (only the changed deals rebuilt); a transform against a DuckDB file of another
-name parses again (dbt's own check compares only the names of the connection settings, and
-the saved parse would name the old database) and builds that file's marts.
+read too (only the changed deals rebuilt); after a change to a project file the saved parse
+is dropped, dbt parses in full and the build has the change.
 """
 
 from __future__ import annotations
@@ -12,10 +11,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 import yaml
 
 from hub.dbt_parse import KEY_FILE, SAVED_PARSE
+from hub.dbt_project import project_dir
 from hub.generate import Generated
 from hub.pull import run_pull
 from hub.transform import run_transform
@@ -44,8 +45,15 @@ def _marts_as_of(config: HubConfig) -> set[str]:
     return {r[0] for r in rows}
 
 
-def test_the_parse_is_reused_across_as_of_and_redone_for_another_database(
-    tmp_path: Path, small_export: Generated
+def _since(log: Path, offset: int) -> str:
+    """dbt's log written after ``offset``."""
+    with log.open(encoding="utf-8", errors="replace") as handle:
+        handle.seek(offset)
+        return handle.read()
+
+
+def test_the_parse_is_reused_across_as_of_and_redone_when_the_project_changes(
+    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "project"
     shutil.copytree(small_export.export.out_dir, root)
@@ -58,7 +66,10 @@ def test_the_parse_is_reused_across_as_of_and_redone_for_another_database(
     saved = (target / SAVED_PARSE).stat().st_mtime_ns
     key = (target / KEY_FILE).read_text()
 
+    log = config.hub_dir / "dbt" / "logs" / "dbt.log"
+    offset = log.stat().st_size
     second = run_transform(_config(root, as_of=AS_OF[1]))
+    assert "no changes found, skipping parsing" in _since(log, offset)
     assert second.plan is not None and not second.plan.full and not second.failures
     assert (target / SAVED_PARSE).stat().st_mtime_ns == saved  # not parsed again
     assert (target / KEY_FILE).read_text() == key
@@ -68,12 +79,23 @@ def test_the_parse_is_reused_across_as_of_and_redone_for_another_database(
         n_deals = conn.execute(sa.text("SELECT count(*) FROM analytics.deals")).scalar_one()
     assert second.plan.changed_deals is not None and second.plan.changed_deals < n_deals
 
-    # Another database file: the saved parse names the old one, so dbt parses again.
-    moved = root / ".hub" / "moved.duckdb"
-    shutil.copyfile(config.hub_dir / "hub.duckdb", moved)
-    other = _config(root, as_of=AS_OF[2], warehouse={"kind": "duckdb", "path": str(moved)})
-    third = run_transform(other)
-    assert not third.failures
+    # A changed project file: the saved parse is dropped and dbt parses it all again (its
+    # own partial re-parse is never trusted), and the build uses the change.
+    project = tmp_path / "dbt_project"
+    shutil.copytree(project_dir() / "transforms", project / "transforms")
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copyfile(project_dir() / name, project / name)
+    model = project / "transforms" / "marts" / "deals.sql"
+    model.write_text(
+        model.read_text().replace("    n_activities,\n", "    n_activities,\n    1 as probe,\n")
+    )
+    monkeypatch.setattr("hub.transform.project_dir", lambda: project)
+    offset = log.stat().st_size
+    third = run_transform(_config(root, as_of=AS_OF[2]))
+    assert "saved manifest not found. Starting full parse" in _since(log, offset)
+    assert third.plan is not None and third.plan.full and not third.failures
     assert (target / SAVED_PARSE).stat().st_mtime_ns != saved
     assert (target / KEY_FILE).read_text() != key
-    assert _marts_as_of(other) == {AS_OF[2]}
+    assert _marts_as_of(config) == {AS_OF[2]}
+    with Warehouse(config).connect() as conn:
+        assert conn.execute(sa.text("SELECT DISTINCT probe FROM analytics.deals")).all() == [(1,)]

@@ -54,17 +54,17 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Whether `relation` is one of this project's incremental models (the per-deal ones). -#}
+{#- Whether `relation` is one of this project's incremental models (the per-deal ones). One
+    lookup by the model's unique id (they carry no alias), not a walk over every node: dbt
+    renders this for each of ~250 tests. A relation not found is tested whole. -#}
 {% macro hub_is_per_deal_model(relation) -%}
     {%- if not execute or relation is none or relation.identifier is none -%}
         {%- do return(false) -%}
     {%- endif -%}
-    {%- for node in graph.nodes.values() -%}
-        {%- if node.resource_type == 'model' and node.config.materialized == 'incremental'
-              and node.alias | lower == relation.identifier | lower
-              and node.schema | lower == (relation.schema or '') | lower -%}
-            {%- do return(true) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- do return(false) -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ relation.identifier | lower) -%}
+    {%- do return(
+        node is not none
+        and node.config.materialized == 'incremental'
+        and node.schema | lower == (relation.schema or '') | lower
+    ) -%}
 {%- endmacro %}
