@@ -1,9 +1,9 @@
 """dbt's parse of the project is reused from transform to transform, never when stale.
 
 Real pulls and real dbt on DuckDB: a second transform at a new as_of reuses the saved parse
-(dbt leaves it untouched) and its marts are at the new as_of, with the incremental switch
-read too (only the changed deals rebuilt); after a change to a project file the saved parse
-is dropped, dbt parses in full and the build has the change.
+(dbt leaves it untouched) and its marts are at the new as_of, with the incremental switches
+read too (only the changed deals rebuilt and tested); after a change to a project file the
+saved parse is dropped, dbt parses in full and the build has the change.
 """
 
 from __future__ import annotations
@@ -74,10 +74,13 @@ def test_the_parse_is_reused_across_as_of_and_redone_when_the_project_changes(
     assert (target / SAVED_PARSE).stat().st_mtime_ns == saved  # not parsed again
     assert (target / KEY_FILE).read_text() == key
     assert _marts_as_of(config) == {AS_OF[1]}
-    # Only the deals the plan listed were rebuilt: the others kept their rows' build.
-    with Warehouse(config).connect() as conn:
-        n_deals = conn.execute(sa.text("SELECT count(*) FROM analytics.deals")).scalar_one()
-    assert second.plan.changed_deals is not None and second.plan.changed_deals < n_deals
+    # The incremental switches reached dbt too: the per-deal model read only the listed
+    # deals, and its tests only their rows.
+    assert second.plan.test_changed_only
+    compiled = target / "compiled" / "hub" / "transforms" / "intermediate"
+    assert "hub_changed_deals" in (compiled / "int_deal_spells.sql").read_text()
+    tested = compiled / "_intermediate.yml" / "not_null_int_deal_spells_spell_index.sql"
+    assert "hub_changed_deals" in tested.read_text()
 
     # A changed project file: the saved parse is dropped and dbt parses it all again (its
     # own partial re-parse is never trusted), and the build uses the change.
