@@ -35,6 +35,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub.dbt_parse import project_files
 from hub.warehouse import changes
 from hub.warehouse.builds import last_build
 from hub.warehouse.meta import HUB_SCHEMA, has_table
@@ -81,10 +82,9 @@ def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -
 
     feed(FORMAT, dbt_version, conn.dialect.name)
     feed({k: v for k, v in variables.items() if k != "as_of"})
-    for path in sorted([project / "dbt_project.yml", *(project / "transforms").rglob("*")]):
-        if path.is_file():
-            feed(str(path.relative_to(project)))
-            digest.update(path.read_bytes())
+    for path in project_files(project):
+        feed(str(path.relative_to(project)))
+        digest.update(path.read_bytes())
     for table in _CONFIG_TABLES:
         if has_table(conn, HUB_SCHEMA, table):
             rows = conn.execute(sa.text(f"SELECT * FROM {HUB_SCHEMA}.{table}")).all()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from hub.dbt_parse import parse_key, reuse_args, split_vars
 from hub.dbt_project import project_dir
 from hub.incremental import BuildPlan, plan_build, record_complete
 from hub.locks import describe_holder, hold
@@ -181,24 +182,36 @@ def run_dbt(
             node = event.data.node_info
             on_node(node.unique_id, node.node_status)
 
+    profiles_dir = warehouse.dbt_profiles_dir or project
+    static_vars, run_env = split_vars(dbt_vars(config, as_of, extra_vars))
+    dbt_env = warehouse.dbt_env()
+    # A profile of the user's own may read settings the hub cannot see: parse every time.
+    parse_args = (
+        ["--no-partial-parse"]
+        if warehouse.dbt_profiles_dir
+        else reuse_args(
+            target_dir / "target", parse_key(project, profiles_dir, dbt_env, static_vars)
+        )
+    )
     full_args = [
         *args,
         "--project-dir",
         str(project),
         "--profiles-dir",
-        str(warehouse.dbt_profiles_dir or project),
+        str(profiles_dir),
         "--target-path",
         str(target_dir / "target"),
         "--log-path",
         str(target_dir / "logs"),
         "--vars",
-        json.dumps(dbt_vars(config, as_of, extra_vars)),
+        json.dumps(static_vars),
+        *parse_args,
         "--quiet",
     ]
     started = time.perf_counter()
     # `dbt compile` prints the compiled SQL even with --quiet; the hub prints its own output.
     with (
-        temporary_environ({**warehouse.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}),
+        temporary_environ({**dbt_env, **run_env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}),
         contextlib.redirect_stdout(io.StringIO()),
     ):
         outcome = dbtRunner(callbacks=[callback]).invoke(full_args)

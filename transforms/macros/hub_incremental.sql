@@ -2,8 +2,8 @@
 
     Before dbt runs, the hub (hub/warehouse/changes.py) writes to hub_meta.hub_changed_deals
     every deal whose inputs to these models changed since the last complete transform, or
-    whose rows may differ at the new as_of, and passes var hub_changed_deals = true. A
-    per-deal model then deletes those deals' rows (pre-hook hub_delete_changed_deals) and
+    whose rows may differ at the new as_of, and passes hub_changed_deals = true (macro
+    hub_run_var). A per-deal model then deletes those deals' rows (pre-hook hub_delete_changed_deals) and
     inserts them again, computed from its inputs filtered by hub_only_changed_deals; every
     other deal keeps its rows. On a full refresh (dbt --full-refresh, the first build) both
     macros render nothing and the model is built whole. A dbt run on a built warehouse
@@ -13,7 +13,7 @@
 {#- " and <column> in (changed deals)" on an incremental run; nothing otherwise. Place it
     after a where clause of every input read by deal key. -#}
 {% macro hub_only_changed_deals(column='deal_key') -%}
-    {%- if is_incremental() and var('hub_changed_deals', false) -%}
+    {%- if is_incremental() and hub_run_var('hub_changed_deals', false) -%}
         and {{ column }} in (select deal_key from {{ hub_table('hub_changed_deals') }})
     {%- endif -%}
 {%- endmacro %}
@@ -23,7 +23,7 @@
 {% macro hub_delete_changed_deals() -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
-        {%- if var('hub_changed_deals', false) %}
+        {%- if hub_run_var('hub_changed_deals', false) %}
         where deal_key in (select deal_key from {{ hub_table('hub_changed_deals') }})
         {%- endif -%}
     {%- endif -%}
@@ -39,7 +39,7 @@
     in this macro; the `where` config keeps working as in dbt's own version. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
-    {%- set only_changed = var('hub_test_changed_deals', false) and hub_is_per_deal_model(relation) -%}
+    {%- set only_changed = hub_run_var('hub_test_changed_deals', false) and hub_is_per_deal_model(relation) -%}
     {%- if only_changed -%}
         {%- set changed = "deal_key in (select deal_key from " ~ hub_table('hub_changed_deals') ~ ")" -%}
         {%- set where = "(" ~ where ~ ") and " ~ changed if where else changed -%}
@@ -54,17 +54,17 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Whether `relation` is one of this project's incremental models (the per-deal ones). -#}
+{#- Whether `relation` is one of this project's incremental models (the per-deal ones). One
+    lookup by the model's unique id (they carry no alias), not a walk over every node: dbt
+    renders this for each of ~250 tests. A relation not found is tested whole. -#}
 {% macro hub_is_per_deal_model(relation) -%}
     {%- if not execute or relation is none or relation.identifier is none -%}
         {%- do return(false) -%}
     {%- endif -%}
-    {%- for node in graph.nodes.values() -%}
-        {%- if node.resource_type == 'model' and node.config.materialized == 'incremental'
-              and node.alias | lower == relation.identifier | lower
-              and node.schema | lower == (relation.schema or '') | lower -%}
-            {%- do return(true) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- do return(false) -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ relation.identifier | lower) -%}
+    {%- do return(
+        node is not none
+        and node.config.materialized == 'incremental'
+        and node.schema | lower == (relation.schema or '') | lower
+    ) -%}
 {%- endmacro %}

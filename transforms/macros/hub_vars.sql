@@ -1,7 +1,23 @@
+{#- A var whose value changes from run to run (as_of, hub_changed_deals,
+    hub_test_changed_deals). `hub transform` passes them as environment variables
+    HUB_DBT_VAR_<NAME> (JSON), read only while executing: dbt then parses the project the
+    same way on every run and reuses that parse (hub/dbt_parse.py), which a new --vars value
+    would throw away. --vars still wins (a dbt run by hand, unit tests). -#}
+{% macro hub_run_var(name, default=none) -%}
+    {%- set value = var(name, none) -%}
+    {%- if value is none and execute -%}
+        {%- set raw = env_var('HUB_DBT_VAR_' ~ name | upper, '') -%}
+        {%- if raw != '' -%}
+            {%- set value = fromjson(raw) -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(default if value is none else value) }}
+{%- endmacro %}
+
 {#- The instant every mart is computed at, as a naive UTC timestamp (all staging timestamps are
     naive UTC too, so date_trunc and friends never depend on the session time zone). -#}
 {% macro hub_as_of() -%}
-    {%- set value = var('as_of', none) -%}
+    {%- set value = hub_run_var('as_of') -%}
     {%- if value is none or value == '' -%}
         {%- if execute -%}
             {{ exceptions.raise_compiler_error("var 'as_of' is required (an ISO-8601 UTC instant, e.g. --vars '{as_of: \"2026-06-30T00:00:00Z\"}'); marts never use the wall clock") }}

@@ -1,5 +1,8 @@
 {#- One row per deal: int_deals_enriched with its timestamps as timestamptz (UTC). The logic
-    lives in the intermediate model, which the metric marts read (naive UTC internally). -#}
+    lives in the intermediate model, which the metric marts read (naive UTC internally). A
+    view: a table would copy every deal on every transform to change only the time zone. -#}
+{{ config(materialized='view') }}
+
 select
     deal_key,
     source_name,
