@@ -196,12 +196,23 @@ def _plural(n: float, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
+def _present(value: float | None) -> float | None:
+    """A feature or fact value, None where missing (None in lists, NaN in arrays)."""
+    if value is None or value != value:
+        return None
+    return float(value)
+
+
 def describe(group: str, table: FeatureTable, i: int) -> str:
     """One factor of deal row ``i`` in a rep's words."""
     stage = table.categorical["canonical_stage"][i] or "its stage"
     facts = table.facts
+
+    def numeric(name: str) -> float:
+        return _present(table.numeric[name][i]) or 0.0
+
     if group == "stage_dwell_ratio":
-        days, norm = facts["days_in_stage"][i], facts["norm_days"][i]
+        days, norm = _present(facts["days_in_stage"][i]) or 0.0, _present(facts["norm_days"][i])
         if norm:
             ratio = days / norm
             if ratio >= 1.5:
@@ -213,31 +224,35 @@ def describe(group: str, table: FeatureTable, i: int) -> str:
     if group == "canonical_stage":
         return f"in {stage}"
     if group == "days_since_activity":
-        since = facts["idle_days"][i]
-        return f"no activity in {since:.0f} days" if since >= 7 else "active this week"
+        since = _present(facts["idle_days"][i])
+        return (
+            f"no activity in {since:.0f} days"
+            if since is not None and since >= 7
+            else ("active this week")
+        )
     if group.endswith("s_30d"):
         kind = group.removesuffix("s_30d")
-        n = math.expm1(table.numeric[group][i] or 0.0)
+        n = math.expm1(numeric(group))
         return f"{_plural(n, kind) if n >= 0.5 else 'no ' + kind + 's'} in the last 30 days"
     if group == "rep_win_rate":
-        rate = table.numeric["rep_win_rate"][i]
+        rate = _present(table.numeric["rep_win_rate"][i])
         if rate is None:
             return "rep has no closed deals in the last year"
         return f"rep wins {100 * rate:.0f}% of deals"
     if group in ("amount_vs_rep", "amount_vs_pipeline"):
-        value = table.numeric[group][i]
+        value = _present(table.numeric[group][i])
         whose = "the rep's" if group == "amount_vs_rep" else "the pipeline's"
         if value is None:
             return "no amount"
         return f"amount {math.exp(value):.1f}x {whose} median"
     if group == "deal_age_days":
-        return f"open {math.expm1(table.numeric[group][i] or 0.0):.0f} days"
+        return f"open {math.expm1(numeric(group)):.0f} days"
     if group == "backward_moves":
-        n = table.numeric[group][i] or 0.0
+        n = numeric(group)
         return f"moved back {_plural(n, 'time')}" if n else "never moved back a stage"
     if group == "account_won":
-        won = round(math.expm1(table.numeric["account_won"][i] or 0.0))
-        lost = round(math.expm1(table.numeric["account_lost"][i] or 0.0))
+        won = round(math.expm1(numeric("account_won")))
+        lost = round(math.expm1(numeric("account_lost")))
         if not won and not lost:
             return "first deal with this account"
         return f"account won {won} and lost {lost} earlier deals"
@@ -252,18 +267,26 @@ def describe(group: str, table: FeatureTable, i: int) -> str:
 
 def reasons(table: FeatureTable, pushes: dict[str, np.ndarray], *, top: int = 3) -> list[str]:
     """Per row: the ``top`` factors that moved the score most from an average deal, the
-    strongest first, each marked as raising or lowering it."""
-    groups = list(pushes)
-    matrix = np.column_stack([pushes[g] for g in groups]) if groups else np.zeros((len(table), 0))
+    strongest first (ties by factor name), each marked as raising or lowering it; a push
+    under 0.05 is not a reason. The ranking is one sort of the whole matrix; only the
+    chosen factors are put in words."""
+    groups = sorted(pushes)  # a stable sort on strength then breaks ties by name
+    if not groups or not len(table):
+        return ["close to the average deal"] * len(table)
+    matrix = np.column_stack([pushes[g] for g in groups])
+    strength = np.abs(matrix)
+    order = np.argsort(-strength, axis=1, kind="stable")[:, :top]
+    chosen = np.take_along_axis(strength, order, axis=1) >= 0.05
+    raises = np.take_along_axis(matrix, order, axis=1) > 0
     out = []
-    for i in range(len(table)):
-        order = sorted(range(len(groups)), key=lambda k: (-abs(matrix[i, k]), groups[k]))
+    for i, (picks, keep, up) in enumerate(
+        zip(order.tolist(), chosen.tolist(), raises.tolist(), strict=True)
+    ):
         parts = []
-        for k in order[:top]:
-            if abs(matrix[i, k]) < 0.05:
+        for k, strong, positive in zip(picks, keep, up, strict=True):
+            if not strong:
                 break
-            direction = "+" if matrix[i, k] > 0 else "-"
-            parts.append(f"{describe(groups[k], table, i)} ({direction})")
+            parts.append(f"{describe(groups[k], table, i)} ({'+' if positive else '-'})")
         out.append("; ".join(parts) or "close to the average deal")
     return out
 
