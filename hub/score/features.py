@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -276,17 +277,22 @@ class FeatureTable:
         pick = list(rows)
         index = np.asarray(pick, dtype=np.int64)
 
+        def items(values: Sequence[Any]) -> list[Any]:
+            if len(pick) < 2:  # itemgetter of one index returns the item, not a tuple
+                return [values[i] for i in pick]
+            return list(itemgetter(*pick)(values))
+
         def cut(columns: dict[str, Any]) -> dict[str, Any]:
             return {
-                name: values[index] if isinstance(values, np.ndarray) else [values[i] for i in pick]
+                name: values[index] if isinstance(values, np.ndarray) else items(values)
                 for name, values in columns.items()
             }
 
         return FeatureTable(
-            [self.deal_key[i] for i in pick],
-            [self.at[i] for i in pick],
-            [self.closed_at[i] for i in pick],
-            [self.won[i] for i in pick],
+            items(self.deal_key),
+            items(self.at),
+            items(self.closed_at),
+            items(self.won),
             cut(self.ids),
             cut(self.numeric),
             cut(self.categorical),

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import numpy as np
+import pyarrow as pa
 
 from hub.score.features import NUMERIC, FeatureTable
 
@@ -69,8 +70,7 @@ class ScoreModel:
         for name, levels in self.levels.items():
             values = table.categorical.get(name)
             if values is not None and levels:
-                index = {level: k for k, level in enumerate(levels)}
-                codes = np.fromiter((index.get(v, -1) for v in values), dtype=np.int64, count=n)
+                codes = _codes(values, levels)
                 rows = np.flatnonzero(codes >= 0)
                 x[rows, start + codes[rows]] = 1.0
             start += len(levels)
@@ -106,6 +106,15 @@ class ScoreModel:
         return cls(**data)
 
 
+def _codes(values: Sequence[str], levels: Sequence[str]) -> np.ndarray:
+    """Each value's position in ``levels`` (-1 if absent): looked up once per distinct
+    value (Arrow's dictionary encoding), not once per row."""
+    encoded = pa.array(values, pa.string()).dictionary_encode()
+    index = {level: k for k, level in enumerate(levels)}
+    lookup = np.array([index.get(v, -1) for v in encoded.dictionary.to_pylist()], np.int64)
+    return lookup[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
 
@@ -136,11 +145,12 @@ def _encoding(table: FeatureTable) -> ScoreModel:
 def split_by_close(table: FeatureTable) -> tuple[list[int], list[int]]:
     """Rows of the earlier closes (fit) and of the latest ``CALIBRATION_SHARE`` of closed
     deals by close time (calibrate); a deal's snapshots never straddle the two."""
-    closes = sorted({(table.closed_at[i], table.deal_key[i]) for i in range(len(table))})
+    closes = sorted(set(zip(table.closed_at, table.deal_key, strict=True)))
     n_late = int(len(closes) * CALIBRATION_SHARE)
     late = {key for _, key in closes[len(closes) - n_late :]} if n_late else set()
-    fit = [i for i in range(len(table)) if table.deal_key[i] not in late]
-    calibrate = [i for i in range(len(table)) if table.deal_key[i] in late]
+    is_late = [key in late for key in table.deal_key]
+    fit = [i for i, in_late in enumerate(is_late) if not in_late]
+    calibrate = [i for i, in_late in enumerate(is_late) if in_late]
     return fit, calibrate
 
 
@@ -294,11 +304,13 @@ def reasons(table: FeatureTable, pushes: dict[str, np.ndarray], *, top: int = 3)
 def training_rows(table: FeatureTable, *, fit_time: datetime) -> FeatureTable:
     """Snapshots taken before ``fit_time`` of deals that closed by then, labelled won."""
 
-    def closed_by_fit_time(i: int) -> bool:
-        closed = table.closed_at[i]
-        return table.at[i] < fit_time and closed is not None and closed <= fit_time
-
-    return table.where(closed_by_fit_time)
+    return table.take(
+        [
+            i
+            for i, (at, closed) in enumerate(zip(table.at, table.closed_at, strict=True))
+            if at < fit_time and closed is not None and closed <= fit_time
+        ]
+    )
 
 
 def snapshot_instants(first: datetime, fit_time: datetime) -> list[datetime]:

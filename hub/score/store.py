@@ -73,9 +73,10 @@ def fingerprint(table: FeatureTable) -> str:
     with every missing value one NaN. The key changes exactly when one of them changes."""
     digest = hashlib.sha256(f"fv{FEATURE_VERSION}|n{len(table)}".encode())
     _hash_texts(digest, "deal_key", table.deal_key)
-    _hash_buffer(digest, "at", np.array(table.at, dtype="datetime64[us]").view(np.int64))
-    labels = np.fromiter((-1 if w is None else int(w) for w in table.won), np.int8, len(table))
-    _hash_buffer(digest, "won", labels)
+    instants = pa.array(table.at, pa.timestamp("us")).cast(pa.int64())
+    _hash_buffer(digest, "at", instants.to_numpy(zero_copy_only=False))
+    won = pa.array(table.won, pa.bool_()).cast(pa.int8()).fill_null(-1)
+    _hash_buffer(digest, "won", won.to_numpy(zero_copy_only=False))
     for name, values in table.numeric.items():
         _hash_buffer(digest, f"num:{name}", _rounded(values))
     for name in sorted(table.categorical):
@@ -99,9 +100,17 @@ def _hash_buffer(digest: Any, name: str, values: np.ndarray) -> None:
 
 
 def _hash_texts(digest: Any, name: str, values: Sequence[str]) -> None:
-    encoded = [v.encode() for v in values]
-    _hash_buffer(digest, name, np.fromiter(map(len, encoded), np.int64, len(encoded)))
-    digest.update(b"".join(encoded))
+    """The UTF-8 length of every value, then all their bytes: read off one Arrow array
+    (its offsets and data buffers), not encoded one string at a time."""
+    texts = pa.array(values, pa.large_string())
+    if not len(texts):
+        _hash_buffer(digest, name, np.zeros(0, np.int64))
+        return
+    offsets = np.frombuffer(texts.buffers()[1], np.int64, len(texts) + 1)
+    _hash_buffer(digest, name, np.diff(offsets))
+    data = texts.buffers()[2]
+    if data is not None:
+        digest.update(memoryview(data)[offsets[0] : offsets[-1]])
 
 
 def first_created(conn: sa.Connection) -> datetime | None:

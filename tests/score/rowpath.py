@@ -10,6 +10,7 @@ feature formula, the ranking of reasons and the score rows are its own.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -222,3 +223,54 @@ def score_rows_by_row(
         }
         for i in range(len(scoring))
     ]
+
+
+# -- the fingerprint, the one-hot codes and the calibration split, as they were -------------
+
+
+def fingerprint_by_row(table: FeatureTable, feature_version: str) -> str:
+    digest = hashlib.sha256(f"fv{feature_version}|n{len(table)}".encode())
+    _hash_texts(digest, "deal_key", table.deal_key)
+    _hash_buffer(digest, "at", np.array(table.at, dtype="datetime64[us]").view(np.int64))
+    labels = np.fromiter((-1 if w is None else int(w) for w in table.won), np.int8, len(table))
+    _hash_buffer(digest, "won", labels)
+    for name, values in table.numeric.items():
+        _hash_buffer(digest, f"num:{name}", _rounded(values))
+    for name in sorted(table.categorical):
+        _hash_texts(digest, f"cat:{name}", table.categorical[name])
+    return digest.hexdigest()[:32]
+
+
+def _rounded(values: Any) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        floats = values.astype(np.float64)
+    else:
+        floats = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    floats = np.round(floats, 9) + 0.0
+    floats[np.isnan(floats)] = np.nan
+    return floats
+
+
+def _hash_buffer(digest: Any, name: str, values: np.ndarray) -> None:
+    digest.update(f"|{name}:{values.dtype.str}:{len(values)}|".encode())
+    digest.update(np.ascontiguousarray(values).tobytes())
+
+
+def _hash_texts(digest: Any, name: str, values: Sequence[str]) -> None:
+    encoded = [v.encode() for v in values]
+    _hash_buffer(digest, name, np.fromiter(map(len, encoded), np.int64, len(encoded)))
+    digest.update(b"".join(encoded))
+
+
+def codes_by_row(values: Sequence[str], levels: Sequence[str]) -> np.ndarray:
+    index = {level: k for k, level in enumerate(levels)}
+    return np.fromiter((index.get(v, -1) for v in values), dtype=np.int64, count=len(values))
+
+
+def split_by_close_by_row(table: FeatureTable, share: float) -> tuple[list[int], list[int]]:
+    closes = sorted({(table.closed_at[i], table.deal_key[i]) for i in range(len(table))})
+    n_late = int(len(closes) * share)
+    late = {key for _, key in closes[len(closes) - n_late :]} if n_late else set()
+    fit = [i for i in range(len(table)) if table.deal_key[i] not in late]
+    calibrate = [i for i in range(len(table)) if table.deal_key[i] in late]
+    return fit, calibrate

@@ -24,9 +24,10 @@ from connectors.synthetic import World, WorldSpec, write_csv_source
 from hub.generate import csv_source_entry, demo_config
 from hub.pull import run_pull
 from hub.score.features import FeatureTable, read_features
-from hub.score.model import fit, snapshot_instants
+from hub.score.model import CALIBRATION_SHARE, _codes, fit, snapshot_instants, split_by_close
 from hub.score.model import training_rows as select_training
 from hub.score.store import (
+    FEATURE_VERSION,
     fingerprint,
     first_training_created,
     score_rows,
@@ -38,7 +39,13 @@ from hub.transform import run_transform
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
 from tests.pg import pg_warehouse
-from tests.score.rowpath import read_features_rows, score_rows_by_row
+from tests.score.rowpath import (
+    codes_by_row,
+    fingerprint_by_row,
+    read_features_rows,
+    score_rows_by_row,
+    split_by_close_by_row,
+)
 
 SPEC = WorldSpec(n_deals=1500, history_days=540, signal=1.0)
 
@@ -113,9 +120,15 @@ def test_columnar_features_and_scores_match_the_row_path(
         training = training_table(conn, config, cut)
         assert_same_table(training, old_training)
         key = fingerprint(training)
-        assert key == fingerprint(old_training)
+        assert key == fingerprint_by_row(old_training, FEATURE_VERSION)
         model = fit(training)
         assert model.to_json() == fit(old_training).to_json()
+        # what fit() now does by column: the calibration split and the one-hot codes
+        assert split_by_close(training) == split_by_close_by_row(old_training, CALIBRATION_SHARE)
+        assert sum(len(levels) > 1 for levels in model.levels.values()) >= 3
+        for name, levels in model.levels.items():
+            codes = _codes(training.categorical[name], levels)
+            assert codes.tolist() == codes_by_row(old_training.categorical[name], levels).tolist()
 
         # The open deals at as_of, and their scores and reasons.
         scoring = read_features(conn, [as_of], dimensions)
