@@ -9,8 +9,11 @@ after T, so training rows do not move when today's open deals change (hub/score/
 The deal's amount, rep, pipeline, account and dimensions are the values the CRM holds now:
 the CRMs keep no history of them (docs/metrics.md, "Deal score").
 
-Python turns the rows into a column table (:class:`FeatureTable`); the model reads that, so
-a benchmark or a test can hand it rows built any other way.
+The result is read as one Arrow table and turned into the model's columns
+(:class:`FeatureTable`) column by column, with no Python per row beyond one float per value
+and feature (Python's ``math``, so the values are those the row-by-row code gave, to the
+bit). The model reads that table, so a benchmark or a test can hand it rows built any other
+way.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -275,6 +276,25 @@ def describe(group: str, table: FeatureTable, i: int) -> str:
     return group
 
 
+def _as_lists(table: FeatureTable) -> FeatureTable:
+    def lists(columns: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: values.tolist() if isinstance(values, np.ndarray) else values
+            for name, values in columns.items()
+        }
+
+    return FeatureTable(
+        table.deal_key,
+        table.at,
+        table.closed_at,
+        table.won,
+        table.ids,
+        lists(table.numeric),
+        table.categorical,
+        lists(table.facts),
+    )
+
+
 def reasons(table: FeatureTable, pushes: dict[str, np.ndarray], *, top: int = 3) -> list[str]:
     """Per row: the ``top`` factors that moved the score most from an average deal, the
     strongest first (ties by factor name), each marked as raising or lowering it; a push
@@ -284,6 +304,7 @@ def reasons(table: FeatureTable, pushes: dict[str, np.ndarray], *, top: int = 3)
     if not groups or not len(table):
         return ["close to the average deal"] * len(table)
     matrix = np.column_stack([pushes[g] for g in groups])
+    table = _as_lists(table)  # describe() reads single values: list items, not numpy scalars
     strength = np.abs(matrix)
     order = np.argsort(-strength, axis=1, kind="stable")[:, :top]
     chosen = np.take_along_axis(strength, order, axis=1) >= 0.05
