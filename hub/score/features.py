@@ -130,6 +130,8 @@ def snapshot_sql(
     instants: Sequence[datetime],
     labelled_by: datetime | None = None,
     dimensions: Sequence[str] = (),
+    *,
+    narrow: bool = False,
 ) -> str:
     """Every (deal, T) with the deal open at T in an open stage, and its raw facts at T, one
     row per open stage spell then (:func:`read_features` keeps the latest), in no order.
@@ -138,9 +140,27 @@ def snapshot_sql(
     amounts, the rep's and the account's record) is read from the deals closed by T only, so
     a training row never depends on deals still open (or changed) after T. With
     ``labelled_by``, only deals closed by then are snapshotted (training and backtest rows).
-    Counts come out as bigint and figures as double precision on every warehouse."""
+    Counts come out as bigint and figures as double precision on every warehouse.
+
+    ``narrow`` first keeps only the deals and spells open somewhere in [first instant, last
+    instant] (implied by the joins' own conditions, so the rows are the same): DuckDB then
+    skips the others at the scan instead of joining them all with every instant (a quarter
+    of the query's work at 1M deals); PostgreSQL's planner turned the same text into a plan
+    many times slower, so it gets the plain joins."""
     s = STAGING
     dims_cte, dims_columns, dims_join = _dimensions_sql(dimensions)
+    live_deals, live_spells = "deals", "spells"
+    if narrow and instants:
+        stamps = [naive_utc(t) for t in instants]
+        first, last = _timestamp(min(stamps)), _timestamp(max(stamps))
+        live_deals = (
+            f"(select * from deals where created_at <= {last} "
+            f"and (closed_at is null or closed_at > {first}))"
+        )
+        live_spells = (
+            f"(select * from spells where is_open_stage and entered_at <= {last} "
+            f"and (exited_at is null or exited_at > {first}))"
+        )
     activity_counts = ",\n".join(
         f"        sum(case when a.activity_type = '{kind}' and a.occurred_at > sn.snap_at - "
         f"interval '{ACTIVITY_WINDOW_DAYS} days' then 1 else 0 end) as {kind}s_30d"
@@ -168,8 +188,9 @@ snap as (
     select i.snap_at, d.*, sp.canonical_stage, sp.entered_at as stage_entered_at,
         sp.spell_index
     from instants i
-    inner join deals d on d.created_at <= i.snap_at and (d.closed_at is null or d.closed_at > i.snap_at){labelled}
-    inner join spells sp on sp.deal_key = d.deal_key and sp.is_open_stage
+    inner join {live_deals} d on d.created_at <= i.snap_at
+        and (d.closed_at is null or d.closed_at > i.snap_at){labelled}
+    inner join {live_spells} sp on sp.deal_key = d.deal_key and sp.is_open_stage
         and sp.entered_at <= i.snap_at and (sp.exited_at is null or sp.exited_at > i.snap_at)
 ),
 norms as (
@@ -378,7 +399,8 @@ def read_features(
     """The feature table of every deal open at each instant (naive UTC datetimes inside);
     with ``labelled_by``, of the deals among them closed by then. Ordered by instant, then
     deal key (code point order, whatever the warehouse's collation)."""
-    sql = snapshot_sql(instants, labelled_by, dimensions)
+    narrow = conn.dialect.name == "duckdb"
+    sql = snapshot_sql(instants, labelled_by, dimensions, narrow=narrow)
     rows = fetch_arrow(conn, sql, _snapshot_schema(dimensions))
     return feature_table(latest_spell(rows), dimensions)
 
