@@ -9,8 +9,11 @@ after T, so training rows do not move when today's open deals change (hub/score/
 The deal's amount, rep, pipeline, account and dimensions are the values the CRM holds now:
 the CRMs keep no history of them (docs/metrics.md, "Deal score").
 
-Python turns the rows into a column table (:class:`FeatureTable`); the model reads that, so
-a benchmark or a test can hand it rows built any other way.
+The result is read as one Arrow table and turned into the model's columns
+(:class:`FeatureTable`) column by column, with no Python per row beyond one float per value
+and feature (Python's ``math``, so the values are those the row-by-row code gave, to the
+bit). The model reads that table, so a benchmark or a test can hand it rows built any other
+way.
 """
 
 from __future__ import annotations
@@ -19,11 +22,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
+
+from hub.score.columns import days_between, exact, exact_where, fetch_arrow, floats, micros, texts
 
 STAGING = "hub_staging"
 ACTIVITY_TYPES = ("call", "email", "meeting", "note", "task")
@@ -92,14 +99,68 @@ def _median_amount(owner: str) -> str:
 )"""
 
 
-def snapshot_sql(instants: Sequence[datetime], labelled_by: datetime | None = None) -> str:
-    """Every (deal, T) with the deal open at T in an open stage, and its raw facts at T.
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _dimensions_sql(dimensions: Sequence[str]) -> tuple[str, str, str]:
+    """(CTE, select list, join) adding one text column per dimension, ``dim_0``, ``dim_1``,
+    ... in the order given: the deal's value in ``int_deal_dimensions`` (as the CRM holds it
+    now), null where it has none."""
+    if not dimensions:
+        return "", "", ""
+    pivots = ",\n        ".join(
+        f"max(case when dimension = {_text(name)} then cast(dimension_value as varchar) end)"
+        f" as dim_{k}"
+        for k, name in enumerate(dimensions)
+    )
+    cte = f""",
+dims as (
+    select deal_key,
+        {pivots}
+    from {STAGING}.int_deal_dimensions
+    where deal_key in (select deal_key from snap)
+    group by deal_key
+)"""
+    columns = "".join(f", dims.dim_{k}" for k in range(len(dimensions)))
+    return cte, columns, "\nleft join dims on dims.deal_key = sn.deal_key"
+
+
+def snapshot_sql(
+    instants: Sequence[datetime],
+    labelled_by: datetime | None = None,
+    dimensions: Sequence[str] = (),
+    *,
+    narrow: bool = False,
+) -> str:
+    """Every (deal, T) with the deal open at T in an open stage, and its raw facts at T, one
+    row per open stage spell then (:func:`read_features` keeps the latest), in no order.
 
     What a deal is compared with at T (stage norms, the rep's and the pipeline's median
     amounts, the rep's and the account's record) is read from the deals closed by T only, so
     a training row never depends on deals still open (or changed) after T. With
-    ``labelled_by``, only deals closed by then are snapshotted (training and backtest rows)."""
+    ``labelled_by``, only deals closed by then are snapshotted (training and backtest rows).
+    Counts come out as bigint and figures as double precision on every warehouse.
+
+    ``narrow`` first keeps only the deals and spells open somewhere in [first instant, last
+    instant] (implied by the joins' own conditions, so the rows are the same): DuckDB then
+    skips the others at the scan instead of joining them all with every instant (a quarter
+    of the query's work at 1M deals); PostgreSQL's planner turned the same text into a plan
+    many times slower, so it gets the plain joins."""
     s = STAGING
+    dims_cte, dims_columns, dims_join = _dimensions_sql(dimensions)
+    live_deals, live_spells = "deals", "spells"
+    if narrow and instants:
+        stamps = [naive_utc(t) for t in instants]
+        first, last = _timestamp(min(stamps)), _timestamp(max(stamps))
+        live_deals = (
+            f"(select * from deals where created_at <= {last} "
+            f"and (closed_at is null or closed_at > {first}))"
+        )
+        live_spells = (
+            f"(select * from spells where is_open_stage and entered_at <= {last} "
+            f"and (exited_at is null or exited_at > {first}))"
+        )
     activity_counts = ",\n".join(
         f"        sum(case when a.activity_type = '{kind}' and a.occurred_at > sn.snap_at - "
         f"interval '{ACTIVITY_WINDOW_DAYS} days' then 1 else 0 end) as {kind}s_30d"
@@ -127,8 +188,9 @@ snap as (
     select i.snap_at, d.*, sp.canonical_stage, sp.entered_at as stage_entered_at,
         sp.spell_index
     from instants i
-    inner join deals d on d.created_at <= i.snap_at and (d.closed_at is null or d.closed_at > i.snap_at){labelled}
-    inner join spells sp on sp.deal_key = d.deal_key and sp.is_open_stage
+    inner join {live_deals} d on d.created_at <= i.snap_at
+        and (d.closed_at is null or d.closed_at > i.snap_at){labelled}
+    inner join {live_spells} sp on sp.deal_key = d.deal_key and sp.is_open_stage
         and sp.entered_at <= i.snap_at and (sp.exited_at is null or sp.exited_at > i.snap_at)
 ),
 norms as (
@@ -186,17 +248,21 @@ company_closed as (
     from company_at c
     inner join deals d on d.company_key = c.company_key and {closed_by("d", "c.snap_at")}
     group by c.snap_at, c.company_key
-)
+){dims_cte}
 select sn.deal_key, sn.snap_at, sn.source_name, sn.crm, sn.source_deal_id, sn.pipeline_key,
-    sn.rep_key, sn.canonical_stage, sn.spell_index, sn.stage_entered_at, sn.created_at,
-    sn.closed_at, sn.status, sn.amount_base, norms.norm_days,
-    coalesce(backs.backward_moves, 0) as backward_moves, earlier.earlier_dwell,
-    {", ".join(f"coalesce(acts.{kind}s_30d, 0) as {kind}s_30d" for kind in ACTIVITY_TYPES)},
-    coalesce(acts.activities_to_date, 0) as activities_to_date, acts.last_activity_at,
-    coalesce(rep_closed.rep_closed, 0) as rep_closed, coalesce(rep_closed.rep_won, 0) as rep_won,
-    rep_amount.rep_median_amount, pipeline_amount.pipeline_median_amount,
-    coalesce(company_closed.account_won, 0) as account_won,
-    coalesce(company_closed.account_lost, 0) as account_lost
+    sn.canonical_stage, sn.spell_index, sn.stage_entered_at, sn.created_at, sn.closed_at,
+    sn.status, sn.amount_base, cast(norms.norm_days as double precision) as norm_days,
+    cast(coalesce(backs.backward_moves, 0) as bigint) as backward_moves,
+    cast(earlier.earlier_dwell as double precision) as earlier_dwell,
+    {", ".join(f"cast(coalesce(acts.{k}s_30d, 0) as bigint) as {k}s_30d" for k in ACTIVITY_TYPES)},
+    cast(coalesce(acts.activities_to_date, 0) as bigint) as activities_to_date,
+    acts.last_activity_at,
+    cast(coalesce(rep_closed.rep_closed, 0) as bigint) as rep_closed,
+    cast(coalesce(rep_closed.rep_won, 0) as bigint) as rep_won,
+    cast(rep_amount.rep_median_amount as double precision) as rep_median_amount,
+    cast(pipeline_amount.pipeline_median_amount as double precision) as pipeline_median_amount,
+    cast(coalesce(company_closed.account_won, 0) as bigint) as account_won,
+    cast(coalesce(company_closed.account_lost, 0) as bigint) as account_lost{dims_columns}
 from snap sn
 left join norms on norms.snap_at = sn.snap_at and norms.canonical_stage = sn.canonical_stage
 left join backs on backs.deal_key = sn.deal_key and backs.snap_at = sn.snap_at
@@ -207,8 +273,7 @@ left join rep_amount on rep_amount.snap_at = sn.snap_at and rep_amount.rep_key =
 left join pipeline_amount on pipeline_amount.snap_at = sn.snap_at
     and pipeline_amount.pipeline_key = sn.pipeline_key
 left join company_closed on company_closed.snap_at = sn.snap_at
-    and company_closed.company_key = sn.company_key
-order by sn.snap_at, sn.deal_key, sn.spell_index
+    and company_closed.company_key = sn.company_key{dims_join}
 """
 
 
@@ -236,17 +301,22 @@ class FeatureTable:
         pick = list(rows)
         index = np.asarray(pick, dtype=np.int64)
 
+        def items(values: Sequence[Any]) -> list[Any]:
+            if len(pick) < 2:  # itemgetter of one index returns the item, not a tuple
+                return [values[i] for i in pick]
+            return list(itemgetter(*pick)(values))
+
         def cut(columns: dict[str, Any]) -> dict[str, Any]:
             return {
-                name: values[index] if isinstance(values, np.ndarray) else [values[i] for i in pick]
+                name: values[index] if isinstance(values, np.ndarray) else items(values)
                 for name, values in columns.items()
             }
 
         return FeatureTable(
-            [self.deal_key[i] for i in pick],
-            [self.at[i] for i in pick],
-            [self.closed_at[i] for i in pick],
-            [self.won[i] for i in pick],
+            items(self.deal_key),
+            items(self.at),
+            items(self.closed_at),
+            items(self.won),
             cut(self.ids),
             cut(self.numeric),
             cut(self.categorical),
@@ -283,18 +353,8 @@ class FeatureTable:
         def column(name: str) -> list[Any]:
             return table.column(name).to_pylist() if name in table.column_names else blank
 
-        def floats(name: str) -> np.ndarray:
-            values = table.column(name).cast(pa.float64()).fill_null(float("nan"))
-            return values.to_numpy()
-
-        def texts(name: str) -> list[str]:
-            if name not in table.column_names:
-                return [""] * n
-            encoded = table.column(name).combine_chunks().dictionary_encode()
-            levels = [v or "" for v in encoded.dictionary.to_pylist()]
-            codes = encoded.indices.fill_null(-1).to_numpy()
-            shared = np.array([*levels, ""], dtype=object)  # code -1 (null) -> ""
-            return shared[codes].tolist()
+        def text_column(name: str) -> list[str]:
+            return texts(table.column(name)) if name in table.column_names else [""] * n
 
         return cls(
             column("deal_key"),
@@ -302,47 +362,32 @@ class FeatureTable:
             column("closed_at"),
             column("won"),
             {k: column(k) for k in ("source_name", "crm", "source_deal_id")},
-            {k: floats(k) for k in NUMERIC},
-            {k: texts(k) for k in (*CATEGORICAL, *(f"dim_{d}" for d in dimensions))},
+            {k: floats(table.column(k)) for k in NUMERIC},
+            {k: text_column(k) for k in (*CATEGORICAL, *(f"dim_{d}" for d in dimensions))},
             {k: column(k) for k in FACTS},
         )
 
 
-def _days(later: datetime | None, earlier: datetime | None) -> float | None:
-    if later is None or earlier is None:
-        return None
-    return max((later - earlier).total_seconds() / 86400.0, 0.0)
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _log_ratio(value: float | None, median: float | None) -> float | None:
-    if not value or not median or value <= 0 or median <= 0:
-        return None
-    return math.log(value / median)
-
-
-def dimension_values(conn: sa.Connection, dimensions: Sequence[str]) -> dict[str, dict[str, str]]:
-    """deal_key -> {dimension: value} from ``int_deal_dimensions`` (values as the CRM holds
-    them now)."""
-    if not dimensions:
-        return {}
-    rows = (
-        conn.execute(
-            sa.text(
-                f"select deal_key, dimension, dimension_value from {STAGING}.int_deal_dimensions"
-            )
-        )
-        .tuples()
-        .all()
-    )
-    out: dict[str, dict[str, str]] = {}
-    for deal_key, dimension, value in rows:
-        if value is not None:
-            out.setdefault(deal_key, {})[dimension] = str(value)
-    return out
+def _snapshot_schema(dimensions: Sequence[str]) -> dict[str, pa.DataType]:
+    """The columns :func:`snapshot_sql` returns, typed."""
+    text, stamp, real, count = pa.string(), pa.timestamp("us"), pa.float64(), pa.int64()
+    schema: dict[str, pa.DataType] = {
+        **dict.fromkeys(("deal_key", "source_name", "crm", "source_deal_id"), text),
+        "snap_at": stamp,
+        **dict.fromkeys(("pipeline_key", "canonical_stage", "status"), text),
+        "spell_index": count,
+        **dict.fromkeys(("stage_entered_at", "created_at", "closed_at"), stamp),
+        **dict.fromkeys(("amount_base", "norm_days", "earlier_dwell"), real),
+        "backward_moves": count,
+        **{f"{kind}s_30d": count for kind in ACTIVITY_TYPES},
+        "activities_to_date": count,
+        "last_activity_at": stamp,
+        **dict.fromkeys(("rep_closed", "rep_won"), count),
+        **dict.fromkeys(("rep_median_amount", "pipeline_median_amount"), real),
+        **dict.fromkeys(("account_won", "account_lost"), count),
+    }
+    schema.update({f"dim_{k}": text for k in range(len(dimensions))})
+    return schema
 
 
 def read_features(
@@ -352,69 +397,115 @@ def read_features(
     labelled_by: datetime | None = None,
 ) -> FeatureTable:
     """The feature table of every deal open at each instant (naive UTC datetimes inside);
-    with ``labelled_by``, of the deals among them closed by then."""
-    sql = snapshot_sql(instants, labelled_by)
-    result = conn.execute(sa.text(sql)).mappings().all()
-    dims = dimension_values(conn, dimensions)
-    table = FeatureTable(
-        ids={"source_name": [], "crm": [], "source_deal_id": []},
-        numeric={name: [] for name in NUMERIC},
-        categorical={name: [] for name in (*CATEGORICAL, *(f"dim_{d}" for d in dimensions))},
-        facts={name: [] for name in FACTS},
+    with ``labelled_by``, of the deals among them closed by then. Ordered by instant, then
+    deal key (code point order, whatever the warehouse's collation)."""
+    narrow = conn.dialect.name == "duckdb"
+    sql = snapshot_sql(instants, labelled_by, dimensions, narrow=narrow)
+    rows = fetch_arrow(conn, sql, _snapshot_schema(dimensions))
+    return feature_table(latest_spell(rows), dimensions)
+
+
+def latest_spell(rows: pa.Table) -> pa.Table:
+    """One row per (instant, deal): the latest spell where two share an instant, sorted by
+    instant and deal key."""
+    order = pc.sort_indices(
+        rows,
+        sort_keys=[
+            ("snap_at", "ascending"),
+            ("deal_key", "ascending"),
+            ("spell_index", "descending"),
+        ],
     )
-    seen: set[tuple[str, datetime]] = set()
-    for row in reversed(result):  # the latest spell wins when two share an instant
-        key = (row["deal_key"], row["snap_at"])
-        if key in seen:
-            continue
-        seen.add(key)
-        _append(table, row, dims.get(row["deal_key"], {}), dimensions)
-    order = sorted(range(len(table)), key=lambda i: (table.at[i], table.deal_key[i]))
-    return table.take(order)
+    rows = rows.take(order)
+    if rows.num_rows < 2:
+        return rows
+    at, key = rows.column("snap_at"), rows.column("deal_key")
+    later, earlier = slice(1, None), slice(0, rows.num_rows - 1)
+    changed = pc.or_(pc.not_equal(at[later], at[earlier]), pc.not_equal(key[later], key[earlier]))
+    first = np.concatenate([[True], changed.to_numpy(zero_copy_only=False)])
+    return rows.filter(pa.array(first))
 
 
-def _append(table: FeatureTable, row: Any, dims: dict[str, str], dimensions: Sequence[str]) -> None:
-    at = row["snap_at"]
-    status = row["status"]
-    table.deal_key.append(row["deal_key"])
-    table.at.append(at)
-    table.closed_at.append(row["closed_at"] if status in ("won", "lost") else None)
-    table.won.append(status == "won" if status in ("won", "lost") else None)
-    for name in ("source_name", "crm", "source_deal_id"):
-        table.ids[name].append(row[name])
-    days_in_stage = _days(at, row["stage_entered_at"]) or 0.0
-    norm = row["norm_days"]
-    norm = float(norm) if norm is not None else None
-    last_touch = row["last_activity_at"] or row["created_at"]
-    since = _days(at, last_touch)
-    rep_closed = int(row["rep_closed"] or 0)
-    amount = row["amount_base"]
-    values: dict[str, float | None] = {
-        "stage_dwell_ratio": math.log1p(days_in_stage / norm) if norm and norm > 0 else None,
-        "earlier_dwell": _float(row["earlier_dwell"]),
-        "deal_age_days": math.log1p(_days(at, row["created_at"]) or 0.0),
-        "backward_moves": float(row["backward_moves"] or 0),
-        **{f"{k}s_30d": math.log1p(float(row[f"{k}s_30d"] or 0)) for k in ACTIVITY_TYPES},
-        "activities_to_date": math.log1p(float(row["activities_to_date"] or 0)),
-        "days_since_activity": math.log1p(since) if since is not None else None,
-        "rep_win_rate": (int(row["rep_won"] or 0) / rep_closed) if rep_closed else None,
-        "rep_closed": math.log1p(rep_closed),
-        "amount_vs_rep": _log_ratio(amount, row["rep_median_amount"]),
-        "amount_vs_pipeline": _log_ratio(amount, row["pipeline_median_amount"]),
-        "account_won": math.log1p(float(row["account_won"] or 0)),
-        "account_lost": math.log1p(float(row["account_lost"] or 0)),
+def feature_table(rows: pa.Table, dimensions: Sequence[str]) -> FeatureTable:
+    """The model's columns from the snapshot rows, computed column by column: the same
+    values (to the bit) the feature definitions in docs/metrics.md give one deal at a time."""
+    at, _ = micros(rows.column("snap_at"))
+    entered, no_stage = micros(rows.column("stage_entered_at"))
+    created, no_created = micros(rows.column("created_at"))
+    last_activity, no_activity = micros(rows.column("last_activity_at"))
+    days_in_stage = days_between(at, entered, no_stage)
+    days_in_stage[np.isnan(days_in_stage)] = 0.0
+    norm = floats(rows.column("norm_days"))
+    # the last touch is the latest activity, else the creation
+    touched = np.where(no_activity, created, last_activity)
+    since = days_between(at, touched, no_activity & no_created)
+    age = days_between(at, created, no_created)
+    age[np.isnan(age)] = 0.0
+    rep_closed = floats(rows.column("rep_closed"))
+    rep_won = floats(rows.column("rep_won"))
+    amount = floats(rows.column("amount_base"))
+
+    def counted(name: str) -> np.ndarray:
+        return exact(math.log1p, floats(rows.column(name)))
+
+    def versus(median_column: str) -> np.ndarray:
+        median = floats(rows.column(median_column))
+        valid = (amount > 0) & (median > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return exact_where(math.log, amount / median, valid)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dwell = days_in_stage / norm
+        win_rate = np.where(rep_closed > 0, rep_won / rep_closed, np.nan)
+    numeric: dict[str, np.ndarray] = {
+        "stage_dwell_ratio": exact_where(math.log1p, dwell, norm > 0),
+        "earlier_dwell": floats(rows.column("earlier_dwell")),
+        "deal_age_days": exact(math.log1p, age),
+        "backward_moves": floats(rows.column("backward_moves")),
+        **{f"{kind}s_30d": counted(f"{kind}s_30d") for kind in ACTIVITY_TYPES},
+        "activities_to_date": counted("activities_to_date"),
+        "days_since_activity": exact(math.log1p, since),
+        "rep_win_rate": win_rate,
+        "rep_closed": exact(math.log1p, rep_closed),
+        "amount_vs_rep": versus("rep_median_amount"),
+        "amount_vs_pipeline": versus("pipeline_median_amount"),
+        "account_won": counted("account_won"),
+        "account_lost": counted("account_lost"),
     }
-    for name in NUMERIC:
-        table.numeric[name].append(values[name])
-    table.categorical["canonical_stage"].append(row["canonical_stage"] or "")
-    table.categorical["source_name"].append(row["source_name"] or "")
-    table.categorical["pipeline"].append(row["pipeline_key"] or "")
-    for dim in dimensions:
-        table.categorical[f"dim_{dim}"].append(dims.get(dim, ""))
-    table.facts["days_in_stage"].append(days_in_stage)
-    table.facts["norm_days"].append(norm)
-    table.facts["idle_days"].append(since)
-    table.facts["rep_won"].append(int(row["rep_won"] or 0))
+    status = rows.column("status")
+    closed = pc.is_in(status, pa.array(["won", "lost"]))
+    won = pc.if_else(closed, pc.equal(status, "won"), pa.scalar(None, pa.bool_()))
+    categorical = {
+        "canonical_stage": texts(rows.column("canonical_stage")),
+        "source_name": texts(rows.column("source_name")),
+        "pipeline": texts(rows.column("pipeline_key")),
+        **{f"dim_{d}": texts(rows.column(f"dim_{k}")) for k, d in enumerate(dimensions)},
+    }
+    return FeatureTable(
+        rows.column("deal_key").to_pylist(),
+        rows.column("snap_at").to_pylist(),
+        pc.if_else(
+            closed, rows.column("closed_at"), pa.scalar(None, pa.timestamp("us"))
+        ).to_pylist(),
+        won.to_pylist(),
+        {name: rows.column(name).to_pylist() for name in ("source_name", "crm", "source_deal_id")},
+        {name: numeric[name] for name in NUMERIC},
+        categorical,
+        {
+            "days_in_stage": days_in_stage,
+            "norm_days": norm,
+            "idle_days": since,
+            "rep_won": rows.column("rep_won").to_numpy(),
+        },
+    )
 
 
-__all__ = ["CATEGORICAL", "FACTS", "NUMERIC", "FeatureTable", "read_features", "snapshot_sql"]
+__all__ = [
+    "CATEGORICAL",
+    "FACTS",
+    "NUMERIC",
+    "FeatureTable",
+    "feature_table",
+    "read_features",
+    "snapshot_sql",
+]

@@ -16,8 +16,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from hub.score.features import NUMERIC, FeatureTable
 
@@ -69,8 +71,7 @@ class ScoreModel:
         for name, levels in self.levels.items():
             values = table.categorical.get(name)
             if values is not None and levels:
-                index = {level: k for k, level in enumerate(levels)}
-                codes = np.fromiter((index.get(v, -1) for v in values), dtype=np.int64, count=n)
+                codes = _codes(values, levels)
                 rows = np.flatnonzero(codes >= 0)
                 x[rows, start + codes[rows]] = 1.0
             start += len(levels)
@@ -106,6 +107,15 @@ class ScoreModel:
         return cls(**data)
 
 
+def _codes(values: Sequence[str], levels: Sequence[str]) -> np.ndarray:
+    """Each value's position in ``levels`` (-1 if absent): looked up once per distinct
+    value (Arrow's dictionary encoding), not once per row."""
+    encoded = pa.array(values, pa.string()).dictionary_encode()
+    index = {level: k for k, level in enumerate(levels)}
+    lookup = np.array([index.get(v, -1) for v in encoded.dictionary.to_pylist()], np.int64)
+    return lookup[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
 
@@ -136,11 +146,12 @@ def _encoding(table: FeatureTable) -> ScoreModel:
 def split_by_close(table: FeatureTable) -> tuple[list[int], list[int]]:
     """Rows of the earlier closes (fit) and of the latest ``CALIBRATION_SHARE`` of closed
     deals by close time (calibrate); a deal's snapshots never straddle the two."""
-    closes = sorted({(table.closed_at[i], table.deal_key[i]) for i in range(len(table))})
+    closes = sorted(set(zip(table.closed_at, table.deal_key, strict=True)))
     n_late = int(len(closes) * CALIBRATION_SHARE)
     late = {key for _, key in closes[len(closes) - n_late :]} if n_late else set()
-    fit = [i for i in range(len(table)) if table.deal_key[i] not in late]
-    calibrate = [i for i in range(len(table)) if table.deal_key[i] in late]
+    is_late = [key in late for key in table.deal_key]
+    fit = [i for i, in_late in enumerate(is_late) if not in_late]
+    calibrate = [i for i, in_late in enumerate(is_late) if in_late]
     return fit, calibrate
 
 
@@ -196,12 +207,23 @@ def _plural(n: float, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
+def _present(value: float | None) -> float | None:
+    """A feature or fact value, None where missing (None in lists, NaN in arrays)."""
+    if value is None or value != value:
+        return None
+    return float(value)
+
+
 def describe(group: str, table: FeatureTable, i: int) -> str:
     """One factor of deal row ``i`` in a rep's words."""
     stage = table.categorical["canonical_stage"][i] or "its stage"
     facts = table.facts
+
+    def numeric(name: str) -> float:
+        return _present(table.numeric[name][i]) or 0.0
+
     if group == "stage_dwell_ratio":
-        days, norm = facts["days_in_stage"][i], facts["norm_days"][i]
+        days, norm = _present(facts["days_in_stage"][i]) or 0.0, _present(facts["norm_days"][i])
         if norm:
             ratio = days / norm
             if ratio >= 1.5:
@@ -213,31 +235,35 @@ def describe(group: str, table: FeatureTable, i: int) -> str:
     if group == "canonical_stage":
         return f"in {stage}"
     if group == "days_since_activity":
-        since = facts["idle_days"][i]
-        return f"no activity in {since:.0f} days" if since >= 7 else "active this week"
+        since = _present(facts["idle_days"][i])
+        return (
+            f"no activity in {since:.0f} days"
+            if since is not None and since >= 7
+            else ("active this week")
+        )
     if group.endswith("s_30d"):
         kind = group.removesuffix("s_30d")
-        n = math.expm1(table.numeric[group][i] or 0.0)
+        n = math.expm1(numeric(group))
         return f"{_plural(n, kind) if n >= 0.5 else 'no ' + kind + 's'} in the last 30 days"
     if group == "rep_win_rate":
-        rate = table.numeric["rep_win_rate"][i]
+        rate = _present(table.numeric["rep_win_rate"][i])
         if rate is None:
             return "rep has no closed deals in the last year"
         return f"rep wins {100 * rate:.0f}% of deals"
     if group in ("amount_vs_rep", "amount_vs_pipeline"):
-        value = table.numeric[group][i]
+        value = _present(table.numeric[group][i])
         whose = "the rep's" if group == "amount_vs_rep" else "the pipeline's"
         if value is None:
             return "no amount"
         return f"amount {math.exp(value):.1f}x {whose} median"
     if group == "deal_age_days":
-        return f"open {math.expm1(table.numeric[group][i] or 0.0):.0f} days"
+        return f"open {math.expm1(numeric(group)):.0f} days"
     if group == "backward_moves":
-        n = table.numeric[group][i] or 0.0
+        n = numeric(group)
         return f"moved back {_plural(n, 'time')}" if n else "never moved back a stage"
     if group == "account_won":
-        won = round(math.expm1(table.numeric["account_won"][i] or 0.0))
-        lost = round(math.expm1(table.numeric["account_lost"][i] or 0.0))
+        won = round(math.expm1(numeric("account_won")))
+        lost = round(math.expm1(numeric("account_lost")))
         if not won and not lost:
             return "first deal with this account"
         return f"account won {won} and lost {lost} earlier deals"
@@ -250,20 +276,48 @@ def describe(group: str, table: FeatureTable, i: int) -> str:
     return group
 
 
+def _as_lists(table: FeatureTable) -> FeatureTable:
+    def lists(columns: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: values.tolist() if isinstance(values, np.ndarray) else values
+            for name, values in columns.items()
+        }
+
+    return FeatureTable(
+        table.deal_key,
+        table.at,
+        table.closed_at,
+        table.won,
+        table.ids,
+        lists(table.numeric),
+        table.categorical,
+        lists(table.facts),
+    )
+
+
 def reasons(table: FeatureTable, pushes: dict[str, np.ndarray], *, top: int = 3) -> list[str]:
     """Per row: the ``top`` factors that moved the score most from an average deal, the
-    strongest first, each marked as raising or lowering it."""
-    groups = list(pushes)
-    matrix = np.column_stack([pushes[g] for g in groups]) if groups else np.zeros((len(table), 0))
+    strongest first (ties by factor name), each marked as raising or lowering it; a push
+    under 0.05 is not a reason. The ranking is one sort of the whole matrix; only the
+    chosen factors are put in words."""
+    groups = sorted(pushes)  # a stable sort on strength then breaks ties by name
+    if not groups or not len(table):
+        return ["close to the average deal"] * len(table)
+    matrix = np.column_stack([pushes[g] for g in groups])
+    table = _as_lists(table)  # describe() reads single values: list items, not numpy scalars
+    strength = np.abs(matrix)
+    order = np.argsort(-strength, axis=1, kind="stable")[:, :top]
+    chosen = np.take_along_axis(strength, order, axis=1) >= 0.05
+    raises = np.take_along_axis(matrix, order, axis=1) > 0
     out = []
-    for i in range(len(table)):
-        order = sorted(range(len(groups)), key=lambda k: (-abs(matrix[i, k]), groups[k]))
+    for i, (picks, keep, up) in enumerate(
+        zip(order.tolist(), chosen.tolist(), raises.tolist(), strict=True)
+    ):
         parts = []
-        for k in order[:top]:
-            if abs(matrix[i, k]) < 0.05:
+        for k, strong, positive in zip(picks, keep, up, strict=True):
+            if not strong:
                 break
-            direction = "+" if matrix[i, k] > 0 else "-"
-            parts.append(f"{describe(groups[k], table, i)} ({direction})")
+            parts.append(f"{describe(groups[k], table, i)} ({'+' if positive else '-'})")
         out.append("; ".join(parts) or "close to the average deal")
     return out
 
@@ -271,11 +325,13 @@ def reasons(table: FeatureTable, pushes: dict[str, np.ndarray], *, top: int = 3)
 def training_rows(table: FeatureTable, *, fit_time: datetime) -> FeatureTable:
     """Snapshots taken before ``fit_time`` of deals that closed by then, labelled won."""
 
-    def closed_by_fit_time(i: int) -> bool:
-        closed = table.closed_at[i]
-        return table.at[i] < fit_time and closed is not None and closed <= fit_time
-
-    return table.where(closed_by_fit_time)
+    return table.take(
+        [
+            i
+            for i, (at, closed) in enumerate(zip(table.at, table.closed_at, strict=True))
+            if at < fit_time and closed is not None and closed <= fit_time
+        ]
+    )
 
 
 def snapshot_instants(first: datetime, fit_time: datetime) -> list[datetime]:

@@ -64,3 +64,19 @@ def test_lists_and_arrow_arrays_of_the_same_values_give_the_same_key() -> None:
         for name, values in table.numeric.items()
     }
     assert fingerprint(arrays) == fingerprint(table)
+
+
+def test_the_key_is_the_one_the_row_by_row_hash_gave() -> None:
+    """Cached models stay valid across the columnar rewrite: every edit above, an empty
+    table and non-ASCII text hash as the row-by-row code hashed them."""
+    from hub.score.store import FEATURE_VERSION
+    from tests.score.rowpath import fingerprint_by_row
+
+    tables = [_table(), FeatureTable(numeric={"x": []}, categorical={"c": []})]
+    wide = _table()
+    wide.deal_key[0] = "crm:Ünïcødé-€-1"
+    wide.categorical["canonical_stage"] = ["", "négociation", "提案"]
+    wide.at[2] = datetime(2025, 2, 1, 12, 30, 15, 250)
+    tables.append(wide)
+    for table in tables:
+        assert fingerprint(table) == fingerprint_by_row(table, FEATURE_VERSION)
