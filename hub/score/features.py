@@ -292,7 +292,7 @@ class FeatureTable:
     # lists (None: missing) from the warehouse, or float64 arrays (NaN: missing) from Arrow
     numeric: dict[str, Any] = field(default_factory=dict)
     categorical: dict[str, list[str]] = field(default_factory=dict)
-    facts: dict[str, list[Any]] = field(default_factory=dict)  # raw values for the reasons
+    facts: dict[str, Any] = field(default_factory=dict)  # raw values for reasons: lists, arrays
 
     def __len__(self) -> int:
         return len(self.deal_key)
