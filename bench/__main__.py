@@ -17,11 +17,15 @@
                                        # write_scores per hourly-sync case, 100k deals
     python -m bench peers              # Airbyte's sources vs hub pull, same sandboxes, 2k deals
                                        # (not in "all": it installs the peers from PyPI)
+    python -m bench.pg_pull_bench --deals 100000
+                                       # CSV pull into PostgreSQL, COPY vs INSERT loads
 
 Sizes can be overridden (--deals, --activities-per-deal; --seconds for limits). Modules:
-``csv_bench``, ``sandbox_bench``, ``limits_bench``, ``scale_bench``, ``transform_bench``, ``score_bench``, ``peers`` (with
-``redirect``, which routes the peers' vendor hosts to the sandboxes); ``serve`` runs one
-sandbox process; ``minimum`` holds the page-size minimum formulas; ``common`` the plumbing.
+``csv_bench``, ``sandbox_bench``, ``limits_bench``, ``scale_bench``, ``transform_bench``,
+``score_bench``, ``pg_pull_bench``, ``peers`` (with ``redirect``, which routes the peers'
+vendor hosts to the sandboxes); ``serve`` runs one sandbox process; ``minimum`` holds the
+page-size minimum formulas; ``changes`` the hourly-sync change set of the transform and
+score benches; ``common`` the plumbing.
 Results are recorded by hand in docs/benchmarks.md (machine and date on every figure).
 """
 

@@ -333,8 +333,13 @@ def test_a_warehouse_without_the_new_marts_still_renders(
             "sales_cycle_by_dimension",
         ):
             conn.exec_driver_sql(f"DROP TABLE analytics.{mart}")
-        for column in ("is_counted", "is_duplicate", "duplicate_of"):
-            conn.exec_driver_sql(f"ALTER TABLE analytics.deals DROP COLUMN {column}")
+        # The old deals mart was a table without these columns (today it is a view).
+        conn.exec_driver_sql(
+            "CREATE TABLE analytics.deals_old AS SELECT * EXCLUDE "
+            "(is_counted, is_duplicate, duplicate_of) FROM analytics.deals"
+        )
+        conn.exec_driver_sql("DROP VIEW analytics.deals")
+        conn.exec_driver_sql("ALTER TABLE analytics.deals_old RENAME TO deals")
     text = write_report(config, tmp_path / "old.html").read_text(encoding="utf-8")
     content = read_html(text)
     exp = expected(config)
