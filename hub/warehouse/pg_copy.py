@@ -50,6 +50,13 @@ from dlt.destinations.impl.postgres.postgres import PostgresClient
 # The one CSV dialect both sides agree on, whatever dlt's csv_format config says.
 DELIMITER = ","
 ENCODING = "utf-8"
+DIALECT: dict[str, Any] = {
+    "delimiter": DELIMITER,
+    "include_header": True,
+    "quoting": "quote_needed",
+    "encoding": ENCODING,
+    "encoding_errors": "strict",
+}
 
 
 class _Null(float):
@@ -85,16 +92,7 @@ class CopyCsvWriter(CsvWriter):
 
     def __init__(self, f: Any, caps: Any = None, **_: Any) -> None:
         _fast_gzip(f)
-        super().__init__(  # type: ignore[call-arg]
-            f,
-            caps,
-            delimiter=DELIMITER,
-            include_header=True,
-            quoting="quote_needed",
-            lineterminator="\n",
-            encoding=ENCODING,
-            encoding_errors="strict",
-        )
+        super().__init__(f, caps, lineterminator="\n", **DIALECT)
 
     def write_header(self, columns_schema: Any) -> None:
         super().write_header(columns_schema)
@@ -126,15 +124,7 @@ class CopyArrowCsvWriter(ArrowToCsvWriter):
 
     def __init__(self, f: Any, caps: Any = None, **_: Any) -> None:
         _fast_gzip(f)
-        super().__init__(  # type: ignore[call-arg]
-            f,
-            caps,
-            delimiter=DELIMITER,
-            include_header=True,
-            quoting="quote_needed",
-            encoding=ENCODING,
-            encoding_errors="strict",
-        )
+        super().__init__(f, caps, **DIALECT)
 
     def write_header(self, columns_schema: Any) -> None:
         super().write_header(columns_schema)

@@ -15,11 +15,12 @@ from hub.resolve import resolve, reuse
 from hub.transform import prepare_warehouse
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
+from tests.resolve.checks import assert_resolution_current
 
 
 def _pull(config: HubConfig) -> None:
-    (run,) = run_pull(config)
-    assert run.status == "ok", run.error
+    runs = run_pull(config)
+    assert runs and all(run.status == "ok" for run in runs), [run.error for run in runs]
 
 
 def _digest(config: HubConfig) -> str:
@@ -36,24 +37,6 @@ def _edit_first_row(path: Path, column: str, value: str) -> None:
         writer = csv.DictWriter(handle, fields)
         writer.writeheader()
         writer.writerows(rows)
-
-
-def _assert_current(config: HubConfig) -> None:
-    """The stored resolution is what resolving the warehouse's data now gives."""
-    with Warehouse(config).connect() as conn:
-        expected = resolve(conn, config)
-        companies = conn.execute(
-            sa.text("SELECT account_key, company_key FROM hub_meta.hub_account_resolution")
-        ).all()
-        duplicates = conn.execute(
-            sa.text("SELECT deal_key, duplicate_of FROM hub_meta.hub_deal_duplicates")
-        ).all()
-    assert sorted(map(tuple, companies)) == sorted(
-        (a.account_key, a.company_key) for a in expected.accounts
-    )
-    assert sorted(map(tuple, duplicates)) == sorted(
-        (d.deal_key, d.duplicate_of) for d in expected.duplicates
-    )
 
 
 def test_new_activities_or_deals_of_one_source_keep_the_resolution_an_account_change_not(
@@ -74,16 +57,11 @@ def test_new_activities_or_deals_of_one_source_keep_the_resolution_an_account_ch
     _pull(config)
     assert _digest(config) == kept
     prepare_warehouse(config)
-    _assert_current(config)
+    assert_resolution_current(config)
 
     _edit_first_row(hub_dir / "accounts.csv", "name", "Renamed Company for the test")
     _pull(config)
-    changed = _digest(config)
-    assert changed != kept
-    prepare_warehouse(config)
-    with Warehouse(config).connect() as conn:
-        assert reuse.kept_warnings(conn, changed) is not None
-    _assert_current(config)
+    _assert_resolved_again(config, kept)
 
 
 def test_with_two_sources_a_deal_change_resolves_again(hub_dir: Path) -> None:
@@ -91,23 +69,16 @@ def test_with_two_sources_a_deal_change_resolves_again(hub_dir: Path) -> None:
     raw["sources"].append({**raw["sources"][0], "name": "crm_copy"})  # the same export twice
     (hub_dir / "hub.yml").write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     config = load_config(hub_dir / "hub.yml")
-    for run in run_pull(config):
-        assert run.status == "ok", run.error
+    _pull(config)
     prepare_warehouse(config)
     kept = _digest(config)
-    _assert_current(config)
+    assert_resolution_current(config)
     with Warehouse(config).connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM hub_meta.hub_deal_duplicates")).scalar()
 
     _edit_first_row(hub_dir / "deals.csv", "deal_name", "Renamed for the test")
-    for run in run_pull(config):
-        assert run.status == "ok", run.error
-    changed = _digest(config)
-    assert changed != kept
-    prepare_warehouse(config)
-    with Warehouse(config).connect() as conn:
-        assert reuse.kept_warnings(conn, changed) is not None
-    _assert_current(config)
+    _pull(config)
+    _assert_resolved_again(config, kept)
 
 
 def test_one_source_reads_no_deals_for_duplicates(hub_dir: Path) -> None:
@@ -120,3 +91,13 @@ def test_one_source_reads_no_deals_for_duplicates(hub_dir: Path) -> None:
     assert n_deals and n_deals > 300
     assert result.deals_read == 0 and result.duplicates == []
     assert result.accounts  # account resolution itself still runs
+
+
+def _assert_resolved_again(config: HubConfig, kept: str) -> None:
+    """The pulled change is one resolution reads: a new digest, resolved and stored again."""
+    changed = _digest(config)
+    assert changed != kept
+    prepare_warehouse(config)
+    with Warehouse(config).connect() as conn:
+        assert reuse.kept_warnings(conn, changed) is not None
+    assert_resolution_current(config)

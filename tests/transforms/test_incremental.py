@@ -21,12 +21,12 @@ import yaml
 
 from hub.generate import Generated
 from hub.pull import run_pull
-from hub.resolve import resolve
 from hub.transform import TransformResult, run_transform
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
 from tests.pg import pg_warehouse
 from tests.postgres.test_postgres_warehouse import _normal
+from tests.resolve.checks import assert_resolution_current
 
 SCHEMAS = ("hub_staging", "analytics", "outbound")
 AS_OF_1 = "2026-06-30T00:00:00Z"
@@ -84,25 +84,6 @@ def _difference(name: str, incremental: list[tuple], full: list[tuple]) -> str:
     missing = [r for r in full if r not in inc_set][:3]
     extra = [r for r in incremental if r not in full_set][:3]
     return f"{name}: incremental lacks {missing}, has extra {extra}"
-
-
-def _assert_resolution_current(config: HubConfig) -> None:
-    """The resolution tables (kept while their inputs stay the same) are what resolving the
-    warehouse's data now gives."""
-    with Warehouse(config).connect() as conn:
-        expected = resolve(conn, config)
-        companies = conn.execute(
-            sa.text("SELECT account_key, company_key FROM hub_meta.hub_account_resolution")
-        ).all()
-        duplicates = conn.execute(
-            sa.text("SELECT deal_key, duplicate_of FROM hub_meta.hub_deal_duplicates")
-        ).all()
-    assert sorted(map(tuple, companies)) == sorted(
-        (a.account_key, a.company_key) for a in expected.accounts
-    )
-    assert sorted(map(tuple, duplicates)) == sorted(
-        (d.deal_key, d.duplicate_of) for d in expected.duplicates
-    )
 
 
 def _transform(config: HubConfig, **kwargs: Any) -> TransformResult:
@@ -181,7 +162,7 @@ def _check(root: Path, config: HubConfig) -> None:
     after_full = _snapshot(config)
     _assert_same(after_incremental, after_full)
     assert len(after_full["analytics.deals"][1]) > 300
-    _assert_resolution_current(config)
+    assert_resolution_current(config)
 
     config = _edit_config(root, _remap)
     remapped = _transform(config)
