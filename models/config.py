@@ -101,6 +101,14 @@ class WarehouseConfig(StrictModel):
             "INSERT statements, several times slower; for a server or proxy that refuses COPY)"
         ),
     )
+    jit: bool = Field(
+        default=False,
+        description=(
+            "postgres only: let the server JIT-compile the hub's queries (dbt's models and "
+            "tests, the deal score). Off by default: the transforms' row estimates cross "
+            "PostgreSQL's JIT cost threshold, and compiling cost more than it saved"
+        ),
+    )
     destination: str | None = Field(
         default=None, description="dlt only: a dlt destination name such as snowflake"
     )

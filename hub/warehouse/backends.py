@@ -9,6 +9,7 @@ before dlt or dbt take over.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -223,6 +224,11 @@ class PostgresParams:
         return cls(str(host), int(port or 5432), str(user), str(database), password)
 
 
+def _with_option(options: str, option: str) -> str:
+    """``options`` (a user's PGOPTIONS) with ``option`` added once."""
+    return options if option in options else f"{options} {option}".strip()
+
+
 class PostgresBackend(Warehouse):
     @cached_property
     def pg(self) -> PostgresParams:
@@ -233,8 +239,15 @@ class PostgresBackend(Warehouse):
         pg = self.pg
         return f"PostgreSQL {pg.host}:{pg.port}/{pg.database} (user {pg.user})"
 
+    def session_options(self) -> str:
+        """libpq ``options`` for the hub's own sessions (SQL and dbt): JIT off unless
+        ``warehouse.jit`` (the transforms' estimates trigger it; compiling cost more than it
+        saved: dbt 97.8 -> 79.5 s at 300k deals)."""
+        return "" if self.settings.jit else "-c jit=off"
+
     def url(self) -> sa.URL:
         pg = self.pg
+        options = self.session_options()
         return sa.URL.create(
             "postgresql+psycopg2",
             username=pg.user,
@@ -242,6 +255,7 @@ class PostgresBackend(Warehouse):
             host=pg.host,
             port=pg.port,
             database=pg.database,
+            query={"options": options} if options else {},
         )
 
     def dlt_destination(self) -> Any:
@@ -277,6 +291,8 @@ class PostgresBackend(Warehouse):
             "HUB_PG_USER": pg.user,
             "HUB_PG_PASSWORD": pg.password or "",
             "HUB_PG_DATABASE": pg.database,
+            # dbt's psycopg2 connection passes no options of its own, so libpq reads these.
+            "PGOPTIONS": _with_option(os.environ.get("PGOPTIONS", ""), self.session_options()),
         }
 
     def relations_bytes(self, schemas: tuple[str, ...]) -> int | None:
