@@ -149,7 +149,9 @@ class PgAdvisoryLock:
                 engine.dispose()
 
     def holder(self) -> str:
-        """The holding session's application name: the hub sets it to its description."""
+        """The holding session's application name: the hub sets it to its description.
+        Advisory locks are per database, and pg_locks lists every database's: only this
+        one's holder is ours."""
         engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
         try:
             with engine.connect() as conn:
@@ -159,7 +161,8 @@ class PgAdvisoryLock:
                         "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
                         "AND l.classid::bigint = (CAST(:k AS bigint) >> 32) & 4294967295 "
                         "AND l.objid::bigint = CAST(:k AS bigint) & 4294967295 "
-                        "AND l.objsubid = 1"
+                        "AND l.objsubid = 1 AND l.database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
                     ),
                     {"k": PG_LOCK_KEY},
                 ).scalar()
