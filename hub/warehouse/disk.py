@@ -121,6 +121,19 @@ def mb(n: float) -> str:
     return f"{n / 1e6:,.1f} MB" if n < 10e9 else f"{n / 1e9:,.1f} GB"
 
 
+def _fuller(named: Path, fallback: Path) -> Path:
+    """An error may quote a path that is not on the full disk (DuckDB's error quotes dlt's
+    SQL job, a file under /tmp, while the warehouse file it was writing is elsewhere): of
+    the path it names and where the step writes, the one with less free space."""
+    try:
+        fallback_free = shutil.disk_usage(_existing(fallback)).free
+        if fallback_free < shutil.disk_usage(_existing(named)).free:
+            return fallback
+    except OSError:
+        pass
+    return named
+
+
 def disk_full_error(
     found: FullDisk,
     *,
@@ -135,7 +148,7 @@ def disk_full_error(
     ``fallback`` is where the step writes, for errors that name no path; ``need_note``
     says how the estimate was made.
     """
-    path = found.path or fallback
+    path = _fuller(found.path, fallback) if found.path else fallback
     try:
         usage = shutil.disk_usage(_existing(path))
         room = f"{mb(usage.free)} free of {mb(usage.total)} on {_mount_point(path)}"
