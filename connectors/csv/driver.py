@@ -32,14 +32,13 @@ from connectors.canonical_tables import (
     model_columns,
     quarantine_hints,
 )
-from connectors.csv import duck, fast
+from connectors.csv import appended, duck, fast
 from connectors.csv.custom import CustomFields, custom_columns
 from connectors.csv.fast import Block, BlockFile, ColumnConverter, NotClean
 from connectors.csv.options import CsvFile, CsvOptions
 from connectors.csv.parsing import zone
 from connectors.csv.reading import (
     FileFacts,
-    file_digest,
     inspect_file,
     read_header,
     read_rows,
@@ -112,15 +111,27 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
     state = dlt.current.resource_state()
     shape = options_fingerprint(options, file, spec)
     digest = None
+    # A log-like file may be read from where the last read ended (connectors.csv.appended).
+    grows = appended.why_not_kind(ctx, options, spec) is None
     if not ctx.full_refresh and state.get("fingerprint") and state.get("path") == str(path):
         # The digest alone first: an unchanged file costs one sha256 pass, nothing more.
-        digest = file_digest(path)
+        found = appended.digests(path, state.get("read_to") if grows else None)
+        digest = found.whole
+        changed = changed_options(state.get("options"), shape)
         if state["fingerprint"] == digest:
-            changed = changed_options(state.get("options"), shape)
             if not changed:
                 _warn_latin1(ctx, file, path, state.get("encoding"))
                 return
             ctx.notes.append(f"{path.name} read again: {changed}")
+        elif grows and changed:
+            ctx.notes.append(f"{path.name} read whole: {changed}")
+        elif grows:
+            tried = appended.attempt(ctx, options, spec, file, path, state, found)
+            ctx.notes.append(tried.why)
+            if tried.read is not None and tried.items is not None:
+                yield from tried.items
+                _remember(tried.read, shape, grows)
+                return
     facts = inspect_file(path, encoding=file.encoding, delimiter=file.delimiter, fingerprint=digest)
     _warn_latin1(ctx, file, path, facts.encoding)
     read = FileRead(ctx, options, spec, file, facts)
@@ -129,11 +140,18 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
         yield from read.read()
     else:  # in the warehouse already; counted with what dlt loads
         yield from read.after_duck(merged)
+    _remember(read, shape, grows)
+
+
+def _remember(read: FileRead, shape: dict[str, str], grows: bool) -> None:
+    """The file as read, in the resource's state (committed by dlt with the load)."""
+    facts = read.facts
     state = dlt.current.resource_state()
     state["fingerprint"] = facts.fingerprint
     state["path"] = str(facts.path)
     state["options"] = shape
     state["encoding"] = facts.encoding
+    state["read_to"] = appended.read_to(read, facts) if grows else None
 
 
 def _warn_latin1(ctx: SourceContext, file: CsvFile, path: Path, encoding: str | None) -> None:
@@ -214,18 +232,24 @@ class FileRead:
         self.unique_load = spec.duplicate is not None or (
             bool(spec.repeat) and not spec.shares_table(options)
         )
+        # Where reading starts (byte offset, its line) when only an appended part is read.
+        self.start: tuple[int, int] | None = None
+        # The cells of the last record the row path read; None when a clean block (or
+        # DuckDB) read the last lines, one record a line (connectors.csv.appended.read_to).
+        self.tail_cells: list[str] | None = None
 
     def read(self) -> Iterator[Any]:
         """Clean blocks through the fast path, everything else row by row."""
         blocks = self._block_file()
         if blocks is None:
-            yield from self._rows(read_rows(self.facts))
+            yield from self._rows(read_rows(self.facts, start=self.start))
         else:
             for block in blocks.blocks():
                 out = self._fast(blocks, block)
                 if out is None:
                     yield from self._rows(blocks.rows(block))
                 else:
+                    self.tail_cells = None
                     yield from self.flush()
                     yield from out
         yield from self.flush()
@@ -278,7 +302,11 @@ class FileRead:
             rows_per_block=self.options.chunk_rows,
             check_encoding=self.file.encoding is not None,
         )
-        return blocks if blocks.open() else None
+        if not blocks.open():
+            return None
+        if self.start is not None:  # the appended part: blocks from there, lines as in the file
+            blocks.data_offset, blocks.first_line = self.start
+        return blocks
 
     def _fast(self, blocks: BlockFile, block: Block) -> list[Any] | None:
         table = blocks.parse(block)
@@ -290,10 +318,13 @@ class FileRead:
             return None
 
     def _rows(self, rows: Iterable[tuple[int, list[str]]]) -> Iterator[Any]:
+        cells = None
         for line, cells in rows:
             self.row(line, cells)
             if self.batch.rows >= self.options.chunk_rows:
                 yield from self.flush()
+        if cells is not None:
+            self.tail_cells = cells
 
     def row(self, line: int, cells: list[str]) -> None:
         """The row path: read, check, complete and collect one row, or quarantine it."""

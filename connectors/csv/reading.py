@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -200,8 +201,20 @@ def _sniff_delimiter(sample: str) -> str:
         return best if counts[best] else ","
 
 
-def read_rows(facts: FileFacts) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line number, cells)`` for each data row; the header is checked separately."""
+def read_rows(
+    facts: FileFacts, *, start: tuple[int, int] | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line number, cells)`` for each data row; the header is checked separately.
+    ``start``: (byte offset, its line) of a record start to read from instead (the part
+    appended since the last read, connectors.csv.appended)."""
+    if start is not None:
+        offset, line = start
+        encoding = "utf-8" if facts.encoding == "utf-8-sig" else facts.encoding  # no BOM there
+        with facts.path.open("rb") as raw:
+            raw.seek(offset)
+            handle = io.TextIOWrapper(raw, encoding=encoding, newline="", errors="strict")
+            yield from records(handle, facts, first_line=line)
+        return
     with facts.path.open("r", encoding=facts.encoding, newline="", errors="strict") as handle:
         yield from records(handle, facts, skip_header=True)
 
