@@ -152,6 +152,8 @@ def attempt(
     name = path.name
     read_to = state.get("read_to")
     whole = f"{name} read whole"
+    if "read_to" not in state:
+        return Attempt(f"{whole}: the last read recorded no end to start from (an older hub)")
     if read_to is None:
         return Attempt(f"{whole}: the last read did not end at a complete line")
     if found.size < read_to:
