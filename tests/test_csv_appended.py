@@ -385,3 +385,32 @@ def test_a_crash_before_the_load_commits_leaves_the_state_where_it_was(
     fresh_config = _config(fresh)
     assert pull(fresh_config).status == "ok"
     assert _tables(config) == _tables(fresh_config)
+
+
+def test_appended_bytes_in_another_encoding_send_the_file_to_the_whole_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole read finds the file no longer UTF-8 and reads all of it as Latin-1 (the
+    prefix's "é" included), so the appended path must not keep the prefix as it was read."""
+
+    def append_latin1(folder: Path) -> None:
+        with (folder / "activities.csv").open("ab") as handle:
+            handle.write("A4,D1,call,2026-01-07T10:00:00Z,Caf\xe9\n".encode("latin-1"))
+
+    steps = [[_write("activities.csv", ACTIVITIES + "A9,D1,note,2026-01-06T10:00:00Z,Né\n")]]
+    steps.append([append_latin1])
+    runs = _same_as_whole_reads(tmp_path, steps, monkeypatch)
+    assert _notes(runs[2], "activities.csv") == [
+        "activities.csv read whole: the appended bytes are not utf-8-sig"
+    ]
+
+
+def test_a_large_appended_part_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(appended, "MAX_APPENDED", 40)
+    runs = _same_as_whole_reads(tmp_path, [[_append("history.csv", MORE_HISTORY)]], monkeypatch)
+    (note,) = _notes(runs[1], "history.csv")
+    assert note == (
+        f"history.csv read whole: {len(MORE_HISTORY):,} bytes were appended (at most 40 are held)"
+    )

@@ -21,7 +21,7 @@ unchanged options, when:
   row as a repeat of the prefix's (activities: a duplicate id) or leave it out (a stage
   event exported twice), and the prefix's rows cannot be told from an older export's rows
   there. The appended part is read, held, and checked before anything is yielded; a repeat
-  sends the file to the whole read.
+  sends the file to the whole read, as does an appended part over ``MAX_APPENDED`` bytes.
 
 The rows the last read loaded are assumed still in the warehouse, as the unchanged-file
 skip assumes (the hub deletes no stage history or activity row; a dataset dropped by hand
@@ -55,6 +55,8 @@ _CHUNK = 1 << 20
 _HEAD = 65536  # what inspect_file sniffs the delimiter from
 _TAIL = 1 << 20  # the last line must be within this many bytes of the end
 _LINE_BREAKS = ("\n", "\r")
+# The appended part is held until its keys are checked: more than this is read whole.
+MAX_APPENDED = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,14 @@ def attempt(
         return Attempt(f"{whole}: the last read recorded no encoding")
     if not _decodes(path, read_to, encoding):
         return Attempt(f"{whole}: the appended bytes are not {encoding}")
-    delimiter = file.delimiter or _sniff_delimiter(found.head.decode(encoding, errors="ignore"))
+    if found.size - read_to > MAX_APPENDED:
+        grown = found.size - read_to
+        return Attempt(
+            f"{whole}: {grown:,} bytes were appended (at most {MAX_APPENDED:,} are held)"
+        )
+    delimiter = file.delimiter or _sniff(found.head, encoding)
+    if delimiter != (file.delimiter or _sniff(found.head[:read_to], encoding)):
+        return Attempt(f"{whole}: the delimiter sniffed from its first lines changed")
     facts = FileFacts(path, found.whole, encoding, delimiter, found.size)
     notes, warnings = len(ctx.notes), len(ctx.stats.warnings)
     read = FileRead(ctx, options, spec, file, facts)
@@ -185,6 +194,11 @@ def attempt(
         items,
         read,
     )
+
+
+def _sniff(head: bytes, encoding: str) -> str:
+    """The delimiter inspect_file sniffs from these first bytes."""
+    return _sniff_delimiter(head.decode(encoding, errors="ignore"))
 
 
 def _decodes(path: Path, offset: int, encoding: str) -> bool:
