@@ -39,13 +39,20 @@ from typing import Any
 from dlt.common.data_writers import writers as dlt_writers
 from dlt.common.data_writers.writers import ArrowToCsvWriter, CsvWriter
 from dlt.common.destination import DestinationCapabilitiesContext, DestinationReference
-from dlt.common.destination.client import HasFollowupJobs, PreparedTableSchema, RunnableLoadJob
+from dlt.common.destination.client import (
+    FollowupJobRequest,
+    HasFollowupJobs,
+    PreparedTableSchema,
+    RunnableLoadJob,
+)
 from dlt.common.json import json
 from dlt.common.schema.utils import is_nullable_column
 from dlt.common.storages.file_storage import FileStorage
 from dlt.common.storages.load_storage import ParsedLoadJobFileName
 from dlt.destinations.impl.postgres.factory import postgres
 from dlt.destinations.impl.postgres.postgres import PostgresClient
+
+from hub.warehouse.pg_merge import SkipUnchangedMergeJob
 
 # The one CSV dialect both sides agree on, whatever dlt's csv_format config says.
 DELIMITER = ","
@@ -234,6 +241,14 @@ class CopyCsvJob(RunnableLoadJob, HasFollowupJobs):
 
 
 class CopyPostgresClient(PostgresClient):
+    """Loads ``csv`` files by COPY, and merges only the rows that changed
+    (:mod:`hub.warehouse.pg_merge`)."""
+
+    def _create_merge_followup_jobs(
+        self, table_chain: Sequence[PreparedTableSchema]
+    ) -> list[FollowupJobRequest]:
+        return [SkipUnchangedMergeJob.from_table_chain(table_chain, self.sql_client)]
+
     def create_load_job(
         self, table: PreparedTableSchema, file_path: str, load_id: str, restore: bool = False
     ) -> Any:

@@ -106,6 +106,8 @@ deal_closing as (
     left join terminal on terminal.outcome = deals.status
 ),
 
+{#- Each event takes its deal's closing facts from the one join that finds its deal: a
+    second join on the deal key over every event cost PostgreSQL 1.3M more rows to sort. -#}
 native_events as (
     select
         changes.deal_key,
@@ -115,9 +117,12 @@ native_events as (
         changes.from_stage_id,
         changes.origin,
         1 as origin_rank,
-        deals.source_name
+        deals.source_name,
+        deals.status,
+        deals.closing_stage,
+        deals.closed_at
     from stage_changes as changes
-    inner join deals on deals.deal_key = changes.deal_key
+    inner join deal_closing as deals on deals.deal_key = changes.deal_key
     where changes.changed_at <= {{ hub_as_of() }}
     union all
     select
@@ -128,9 +133,12 @@ native_events as (
         cast(null as {{ dbt.type_string() }}) as from_stage_id,
         'observed' as origin,
         2 as origin_rank,
-        deals.source_name
+        deals.source_name,
+        deals.status,
+        deals.closing_stage,
+        deals.closed_at
     from observations
-    inner join deals on deals.deal_key = observations.deal_key
+    inner join deal_closing as deals on deals.deal_key = observations.deal_key
     where observations.observed_at <= {{ hub_as_of() }}
 ),
 
@@ -139,12 +147,8 @@ mapped_events as (
         native_events.*,
         mapped.canonical_stage,
         coalesce(mapped.stage_order, 999999) as sort_order,
-        stage_canonical.outcome as stage_outcome,
-        deal_closing.status,
-        deal_closing.closing_stage,
-        deal_closing.closed_at
+        stage_canonical.outcome as stage_outcome
     from native_events
-    inner join deal_closing on deal_closing.deal_key = native_events.deal_key
     left join mapped
         on mapped.source_name = native_events.source_name
         and coalesce(mapped.pipeline_id, '') = coalesce(native_events.pipeline_id, '')
