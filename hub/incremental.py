@@ -41,7 +41,7 @@ from hub.warehouse.builds import last_build
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 
 STATE = f"{HUB_SCHEMA}.hub_incremental_state"
-FORMAT = "1"  # bump when the snapshot or the per-deal models' contract changes
+FORMAT = "2"  # bump when the snapshot or the per-deal models' contract changes
 _CONFIG_TABLES = ("hub_canonical_stages", "hub_stage_map", "hub_sources")
 _SOURCE_TABLES = ("deals", "stage_changes", "stage_observations", "activities", "_dlt_loads")
 # hub_meta tables dbt reads (staging/_hub__sources.yml), besides hub_changed_deals

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from hub import dbt_failing_rows
 from hub.dbt_parse import parse_key, reuse_args, split_vars
 from hub.dbt_project import project_dir
 from hub.incremental import BuildPlan, plan_build, record_complete
@@ -219,6 +220,7 @@ def run_dbt(
     _release_duckdb()
     if outcome.exception is not None:
         raise TransformError(f"dbt could not run: {outcome.exception}")
+    combined_failed: list[tuple[int, str]] = []  # (failure index, compiled SQL)
     for node_result in getattr(outcome.result, "results", None) or []:
         node = node_result.node
         status = str(node_result.status)
@@ -232,11 +234,17 @@ def run_dbt(
             result.compiled[node.name] = node.compiled_code
         if status in ("error", "fail"):
             message = (node_result.message or "").strip().splitlines()
+            if status == "fail" and dbt_failing_rows.is_combined_test(node) and node.compiled_code:
+                combined_failed.append((len(result.failures), node.compiled_code))
             result.failures.append(f"{node.name}: {_headline(message) or status}")
             result.out_of_memory |= any("Out of Memory Error" in line for line in message)
             result.disk_full = result.disk_full or disk_full_in_text("\n".join(message))
         elif status == "warn":
             result.warnings.append(f"{node.name}: {node_result.message}")
+    for index, sql in combined_failed:  # which columns broke the rule
+        detail = dbt_failing_rows.describe(warehouse, sql)
+        if detail:
+            result.failures[index] += f" ({detail})"
     return result
 
 

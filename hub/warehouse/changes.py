@@ -52,7 +52,12 @@ _INPUTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], str], ...] = (
         "",
     ),
     ("stg_stage_observations", ("observed_at", "pipeline_id", "stage_id"), ("observed_at",), ""),
-    ("stg_activities", ("occurred_at", "is_deleted"), ("occurred_at",), "deal_key IS NOT NULL"),
+    (
+        "stg_activities",
+        ("occurred_at", "is_deleted", "owner_id"),
+        ("occurred_at",),
+        "deal_key IS NOT NULL",
+    ),
     ("stg_deal_loads", ("loaded_at",), ("loaded_at",), ""),
 )  # fmt: skip
 

@@ -106,8 +106,9 @@ def _prepare(root: Path) -> None:
     _write(root / "activities.csv", fields_a, activities)
 
 
-def _change_a_slice(root: Path) -> None:
-    """Stage moves and wins, new deals, deletes (full snapshot), a re-dated activity."""
+def _change_a_slice(root: Path) -> str:
+    """Stage moves and wins, new deals, deletes (full snapshot), a re-dated activity, a deal's
+    activities left without an owner."""
     fields, deals = _rows(root / "deals.csv")
     _, history = _rows(root / "stage_history.csv")
     open_deals = [d for d in deals if d["status"] == "open"]
@@ -128,7 +129,12 @@ def _change_a_slice(root: Path) -> None:
     fields_a, activities = _rows(root / "activities.csv")
     moved = next(a for a in activities if a["deal_id"] == open_deals[30]["deal_id"])
     moved["occurred_at"] = "2026-07-12T15:00:00Z"
+    # no owner on any activity of one deal: it loses its first response (lead_response_time)
+    for activity in activities:
+        if activity["deal_id"] == open_deals[40]["deal_id"]:
+            activity["owner_email"] = ""
     _write(root / "activities.csv", fields_a, activities)
+    return open_deals[40]["deal_id"]
 
 
 def _full_snapshot_and_fx(raw: dict) -> None:
@@ -140,28 +146,41 @@ def _remap(raw: dict) -> None:
     raw["sources"][0]["stage_map"]["*"]["Meeting Booked"] = "qualification"
 
 
+def _first_response(config: HubConfig, deal_id: str) -> Any:
+    with Warehouse(config).connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT first_activity_at FROM analytics.lead_response_time WHERE deal_key = :k"
+            ),
+            {"k": f"{config.sources[0].name}:{deal_id}"},
+        ).scalar_one()
+
+
 def _check(root: Path, config: HubConfig) -> None:
     (run,) = run_pull(config)
     assert run.status == "ok", run.error
     first = _transform(config)
     assert first.plan.full and "no complete previous build" in first.plan.reason
 
-    _change_a_slice(root)
+    unowned = _change_a_slice(root)
+    assert _first_response(config, unowned) is not None
     config = _edit_config(root, _full_snapshot_and_fx)
     (run,) = run_pull(config)
     assert run.status == "ok", run.error
     config = _edit_config(root, lambda raw: raw.update(as_of=AS_OF_2))
     incremental = _transform(config)
     assert not incremental.plan.full, incremental.plan.reason
-    # 8 moved + 3 won + 5 new + 1 re-dated activity + 2 whose instants as_of now passes. The
-    # 5 deleted are not among them: is_deleted is read only by models rebuilt on every run.
-    assert incremental.plan.changed_deals == 19
+    # 8 moved + 3 won + 5 new + 1 re-dated activity + 1 whose activities lost their owner + 2
+    # whose instants as_of now passes. The 5 deleted are not among them: is_deleted is read
+    # only by models rebuilt on every run.
+    assert incremental.plan.changed_deals == 20
     after_incremental = _snapshot(config)
     full = _transform(config, full_refresh=True)
     assert full.plan.full and full.plan.reason == "--full-refresh"
     after_full = _snapshot(config)
     _assert_same(after_incremental, after_full)
     assert len(after_full["analytics.deals"][1]) > 300
+    assert _first_response(config, unowned) is None
     assert_resolution_current(config)
 
     config = _edit_config(root, _remap)
@@ -183,6 +202,9 @@ def _check(root: Path, config: HubConfig) -> None:
     with Warehouse(config).connect() as conn:
         names = conn.execute(sa.text("SELECT rep_name FROM analytics.reps")).scalars().all()
     assert "Renamed Owner" in names
+    after_renamed = _snapshot(config)
+    _transform(config, full_refresh=True)
+    _assert_same(after_renamed, _snapshot(config))
     # nothing changed but as_of (back to July 4th): only the deals with an instant between
     # it and July 15th are rebuilt: closed July 5th, the 3 won July 10th, the activity of July
     # 12th.

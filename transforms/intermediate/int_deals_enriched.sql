@@ -1,13 +1,16 @@
 {#- One row per deal: its state as the warehouse holds it, in canonical terms, plus what the
     metric marts need (base-currency amount, effective probability, rep, stage as of as_of,
     company, whether it is a duplicate the marts leave out, and its creation instant with
-    where that comes from: int_deal_created). -#}
+    where that comes from). What comes from the per-deal models (creation, current spell,
+    activities) is read from int_deal_state, incremental per deal; what reads FX rates,
+    owners, accounts, duplicates, pipeline labels or moves with as_of is computed here, on
+    every run. -#}
 with deals as (
     select * from {{ ref('stg_deals') }}
 ),
 
-created as (
-    select * from {{ ref('int_deal_created') }}
+state as (
+    select * from {{ ref('int_deal_state') }}
 ),
 
 mapped as (
@@ -48,16 +51,6 @@ duplicates as (
     left join deals as survivor on survivor.deal_key = listed.duplicate_of
 ),
 
-activities as (
-    select * from {{ ref('int_deal_activity_stats') }}
-),
-
-current_spell as (
-    select deal_key, canonical_stage, entered_at, spell_index
-    from {{ ref('int_deal_spells') }}
-    where is_current
-),
-
 terminal as (
     select outcome, canonical_stage
     from (
@@ -83,7 +76,7 @@ joined as (
         mapped.stage_label,
         coalesce(mapped.canonical_stage, 'unmapped') as mapped_stage,
         coalesce(
-            current_spell.canonical_stage,
+            state.current_stage,
             terminal.canonical_stage,
             mapped.canonical_stage,
             'unmapped'
@@ -106,21 +99,21 @@ joined as (
         duplicates.duplicate_of,
         duplicates.duplicate_rule,
         coalesce(duplicates.is_duplicate, false) as is_duplicate,
-        created.created_at,
-        created.created_at_source,
-        coalesce(created.has_dated_creation, false) as has_dated_creation,
+        state.created_at,
+        state.created_at_source,
+        coalesce(state.has_dated_creation, false) as has_dated_creation,
         deals.expected_close_date,
         deals.closed_at,
         deals.lost_reason,
         deals.updated_at,
         deals.stage_changed_at,
         deals.is_deleted,
-        coalesce(current_spell.spell_index, 0) as n_spells,
-        current_spell.entered_at as current_spell_entered_at,
-        activities.last_activity_at,
-        coalesce(activities.n_activities, 0) as n_activities
+        coalesce(state.n_spells, 0) as n_spells,
+        state.current_spell_entered_at,
+        state.last_activity_at,
+        coalesce(state.n_activities, 0) as n_activities
     from deals
-    left join created on created.deal_key = deals.deal_key
+    left join state on state.deal_key = deals.deal_key
     left join mapped
         on mapped.source_name = deals.source_name
         and coalesce(mapped.pipeline_id, '') = coalesce(deals.pipeline_id, '')
@@ -131,8 +124,6 @@ joined as (
     left join owners on owners.owner_key = deals.owner_key
     left join companies on companies.account_key = deals.account_key
     left join duplicates on duplicates.deal_key = deals.deal_key
-    left join activities on activities.deal_key = deals.deal_key
-    left join current_spell on current_spell.deal_key = deals.deal_key
     left join terminal on terminal.outcome = deals.status
 )
 

@@ -4,7 +4,8 @@
     undecided (no response yet and the SLA window still open at as_of). Not measured
     (response_measured false: response_hours, has_response and within_sla NULL, never a miss)
     when the deal's source has sent no activities at all, or when its creation instant was
-    inferred from its first activity. -#}
+    inferred from its first activity. The first such activity is kept per deal, incrementally,
+    in int_deal_state (first_owner_activity_at). -#}
 with deals as (
     select * from ({{ hub_counted_deals() }}) as counted
     where has_dated_creation
@@ -15,16 +16,9 @@ sources_with_activities as (
 ),
 
 first_touch as (
-    select
-        activities.deal_key,
-        min(activities.occurred_at) as first_activity_at
-    from {{ ref('stg_activities') }} as activities
-    inner join deals on deals.deal_key = activities.deal_key
-    where not activities.is_deleted
-        and activities.owner_id is not null
-        and activities.occurred_at >= deals.created_at
-        and activities.occurred_at <= {{ hub_as_of() }}
-    group by activities.deal_key
+    select deal_key, first_owner_activity_at as first_activity_at
+    from {{ ref('int_deal_state') }}
+    where first_owner_activity_at is not null
 ),
 
 timed as (

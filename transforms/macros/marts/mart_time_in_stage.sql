@@ -1,7 +1,8 @@
 {#- time_in_stage and time_in_stage_by_rep. Days spent in each canonical stage, over closed
     spells (the deal has left the stage by as_of), split by the deal's outcome at as_of (won /
     lost / open, and 'all') and by source (and all sources, '*'); counted deals only. by_rep:
-    also per rep (the deal's current owner; '*' = all reps, those rows equal time_in_stage). -#}
+    also per rep (the deal's current owner; '*' = all reps, those rows equal time_in_stage,
+    which the project reads from time_in_stage_by_rep rather than rendering by_rep=false). -#}
 {% macro hub_time_in_stage_mart(by_rep=false) -%}
 {%- set rep = ['rep_key'] if by_rep else [] -%}
 with deals as (
