@@ -299,7 +299,7 @@ def test_marts_build_without_resolution_tables(built: Built, tmp_path: Path) -> 
     )
     res = run_dbt(db, tmp_path / "target", ["run", "--select", *models.split()], dbt_vars())
     assert res.success
-    copy = Built(db, built.expected, [], 0, True)
+    copy = Built(db, built.expected, [], True)
     assert copy.table("analytics.duplicate_deals") == []
     accounts = copy.table("analytics.accounts")
     assert all(r["member_account_keys"] == r["company_key"] for r in accounts)

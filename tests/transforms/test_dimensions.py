@@ -315,7 +315,7 @@ def test_number_bool_date_and_decimal_dimensions_read_the_same_everywhere(
         built, tmp_path, ["employees", "is_strategic", "renewal_date", "amount", "score"]
     )
     assert res.success
-    rows = Built(db, [], [], 0, True).table("hub_staging.int_deal_dimensions")
+    rows = Built(db, [], [], True).table("hub_staging.int_deal_dimensions")
     got = {(r["deal_key"], r["dimension"]): r["dimension_value"] for r in rows}
     assert got[("edge:skip", "employees")] == "1200"  # a double written as an integer
     assert got[("hand:h_won", "employees")] == "1250"
@@ -366,7 +366,7 @@ def test_no_dimensions_gives_empty_breakdowns_with_their_columns(
         variables,
     )
     assert res.success
-    copy = Built(db, [], [], 0, True)
+    copy = Built(db, [], [], True)
     for mart in ("win_rate_by_dimension", "stage_conversion_by_dimension"):
         assert copy.table(f"analytics.{mart}") == []
         columns = copy.rows(

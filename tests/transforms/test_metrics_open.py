@@ -248,7 +248,7 @@ def test_pipeline_snapshot_weekly_step_is_the_daily_series_thinned(built: Built,
         "snapshot_date, source_name, canonical_stage, open_count, amount_base, weighted_amount_base"
     )
     weekly = keyed(
-        Built(db, [], [], 0, True).rows(f"select {cols} from analytics.pipeline_snapshot_daily"),
+        Built(db, [], [], True).rows(f"select {cols} from analytics.pipeline_snapshot_daily"),
         names,
     )
     daily = keyed(built.rows(f"select {cols} from analytics.pipeline_snapshot_daily"), names)
