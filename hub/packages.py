@@ -104,11 +104,9 @@ def prune_loaded(pipeline_dir: Path, *, keep: int = 1) -> list[str]:
     folder = pipeline_dir / LOADED
     if not folder.is_dir():
         return []
-    loaded = sorted(
-        (p for p in folder.iterdir() if p.is_dir() and _load_time(p.name) is not None),
-        key=lambda p: _load_time(p.name) or 0.0,
-    )
-    spent = loaded[: max(0, len(loaded) - keep)]
+    times = {path: _load_time(path.name) for path in folder.iterdir() if path.is_dir()}
+    loaded = sorted((time, path) for path, time in times.items() if time is not None)
+    spent = [path for _, path in loaded[: max(0, len(loaded) - keep)]]
     for package in spent:
         shutil.rmtree(package)
     return [p.name for p in spent]
