@@ -15,6 +15,9 @@ already normalized (:func:`superseded_copies`) is only moved aside: its data is 
 the normalized one. The same happens to packages dlt
 declines to finish without an error (:func:`declined_reason`): left pending, they would
 make every later pull load nothing and extract nothing, and report success.
+
+After a pull has loaded, :func:`prune_loaded` removes the packages dlt keeps in
+``load/loaded`` (all but the newest): they held every pull's load files for good.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ PACKAGE_PARTS = (
     "completed_jobs",
 )
 STAGES = {"extracted": "normalize/extracted", "normalized": "load/normalized", "new": "load/new"}
+LOADED = "load/loaded"  # where dlt moves a package once loaded (or aborted)
 TEMP_NAME = re.compile(r"[0-9a-f]{16}")  # dlt's name for a file it is about to rename
 
 
@@ -85,6 +89,34 @@ def discard_torn_files(pipeline_dir: Path) -> list[Path]:
         log.warning("removing %s, a file a killed run left half-saved", path)
         path.unlink()
     return torn
+
+
+def prune_loaded(pipeline_dir: Path, *, keep: int = 1) -> list[str]:
+    """Remove the packages dlt has finished with, but the newest ``keep``; returns their ids.
+
+    dlt moves every package it loads to ``load/loaded/<load id>``, load files included
+    (parquet, SQL), and never removes it: every pull's data stayed on disk for good. Nothing
+    reads them back: a pull's row counts come from dlt's trace, the run history from
+    ``hub_meta.hub_runs``, and recovery (:func:`prepare`) works only on the pending stages.
+    The newest stays for inspection (dlt's ``dlt pipeline hub_<source> load-package``).
+    Folders whose name is not a load id (a timestamp) are left alone.
+    """
+    folder = pipeline_dir / LOADED
+    if not folder.is_dir():
+        return []
+    times = {path: _load_time(path.name) for path in folder.iterdir() if path.is_dir()}
+    loaded = sorted((time, path) for path, time in times.items() if time is not None)
+    spent = [path for _, path in loaded[: max(0, len(loaded) - keep)]]
+    for package in spent:
+        shutil.rmtree(package)
+    return [p.name for p in spent]
+
+
+def _load_time(load_id: str) -> float | None:
+    try:
+        return float(load_id)
+    except ValueError:
+        return None
 
 
 def pending_packages(pipeline_dir: Path) -> list[Pending]:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -140,6 +141,7 @@ def _pull_source(
         file_format: Any = "parquet" if warehouse.kind == "duckdb" else None
         with warehouse.loading():
             pipeline.run(connector.build_source(ctx), loader_file_format=file_format)
+        packages.prune_loaded(Path(pipeline.working_dir))
         trace = pipeline.last_trace
         run.steps.update(dlt_step_seconds(trace))
         normalize_info = trace.last_normalize_info if trace else None

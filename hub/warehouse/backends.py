@@ -148,7 +148,11 @@ class DuckDbBackend(Warehouse):
                 "preserve_insertion_order": False,
             },
         )
-        return dlt.destinations.duckdb(credentials=credentials)
+        # dlt merges a table by a DELETE then an INSERT from one SQL file, inside a
+        # transaction only where the destination says it supports them; its DuckDB factory
+        # leaves that unset, so each statement committed alone and an insert that failed
+        # (a full disk) left the deleted rows gone (tests/reliability/test_atomic_merge.py).
+        return dlt.destinations.duckdb(credentials=credentials, supports_transactions=True)
 
     def dbt_env(self) -> dict[str, str]:
         return {

@@ -10,7 +10,9 @@ chain is the *first* failure, not the full disk. :func:`find_disk_full` therefor
 the whole chain (causes, contexts, dlt's wrapped exceptions) and at the messages.
 
 Nothing is lost when the disk fills: a DuckDB or PostgreSQL transaction that cannot commit
-rolls back, and a pull's load packages stay on disk for the next run to finish.
+rolls back (dlt's merge of a table is one transaction: ``DuckDbBackend.dlt_destination``
+says DuckDB supports them), and a pull's load packages stay on disk for the next run to
+finish.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hub.pull import pipeline_for
 from hub.warehouse import Warehouse
+from models.config import HubConfig
 from tests.csv_helpers import csv_config, extract_only, pull, query
 
 HEADER = "id,name,stage,created\n"
@@ -26,6 +27,19 @@ def _leave_a_normalized_package(folder: Path) -> None:
     pipeline, _ = extract_only(csv_config(folder, {"path": "deals.csv", "columns": COLUMNS}))
     pipeline.normalize()
     assert pipeline.list_normalized_load_packages(), "no package left pending"
+
+
+def _pulled_then_changed(folder: Path, *, leave_pending: bool = False) -> tuple[HubConfig, Path]:
+    """Deal 1 pulled in Discovery, then the export moves it to Qualified; with
+    ``leave_pending`` that change is extracted and normalized but not loaded."""
+    export = folder / "deals.csv"
+    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
+    config = csv_config(folder, {"path": "deals.csv", "columns": COLUMNS})
+    assert pull(config).status == "ok"
+    export.write_text(HEADER + "1,Alpha,Qualified,2026-01-02\n", encoding="utf-8")
+    if leave_pending:
+        _leave_a_normalized_package(folder)
+    return config, export
 
 
 def test_pull_after_a_crash_in_load_keeps_the_leftover_and_fetches_the_changes(
@@ -96,12 +110,7 @@ def test_pull_when_dlt_declines_the_leftover_sets_it_aside_and_rereads(
     with the package still there and the export's changes never pulled: the crash test
     caught it once in CI after a series of SIGKILLs (which kill left that state was not
     pinned down). Here the state is written as dlt writes it."""
-    export = tmp_path / "deals.csv"
-    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
-    config = csv_config(tmp_path, {"path": "deals.csv", "columns": COLUMNS})
-    assert pull(config).status == "ok"
-    export.write_text(HEADER + "1,Alpha,Qualified,2026-01-02\n", encoding="utf-8")
-    _leave_a_normalized_package(tmp_path)
+    config, export = _pulled_then_changed(tmp_path, leave_pending=True)
     state_file = config.hub_dir / "pipelines" / "hub_exp" / "state.json"
     state = json.loads(state_file.read_text(encoding="utf-8"))
     state["default_schema_name"], state["schema_names"] = None, []
@@ -132,11 +141,7 @@ def test_pull_after_a_kill_between_dlts_normalize_commit_and_cleanup_loads_the_p
     the extracted one; a SIGKILL between the two leaves both under one load id (the crash
     loop caught it). Normalizing the extracted copy again failed every later pull of the
     source ("Directory not empty"). The folder is left here as that kill leaves it."""
-    export = tmp_path / "deals.csv"
-    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
-    config = csv_config(tmp_path, {"path": "deals.csv", "columns": COLUMNS})
-    assert pull(config).status == "ok"
-    export.write_text(HEADER + "1,Alpha,Qualified,2026-01-02\n", encoding="utf-8")
+    config, export = _pulled_then_changed(tmp_path)
     pipeline, load_id = extract_only(config)
     extracted = Path(pipeline.working_dir) / "normalize" / "extracted" / load_id
     copy = tmp_path / "extracted-copy"
@@ -168,12 +173,7 @@ def test_pull_removes_the_temporary_file_a_kill_left_beside_the_packages(tmp_pat
     stage folder and renamed into the package; a SIGKILL in between left it in
     ``load/normalized`` for good (the crash test caught it twice in CI). Made here the way
     the kill leaves it, beside a pending package."""
-    export = tmp_path / "deals.csv"
-    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
-    config = csv_config(tmp_path, {"path": "deals.csv", "columns": COLUMNS})
-    assert pull(config).status == "ok"
-    export.write_text(HEADER + "1,Alpha,Qualified,2026-01-02\n", encoding="utf-8")
-    _leave_a_normalized_package(tmp_path)
+    config, _ = _pulled_then_changed(tmp_path, leave_pending=True)
     stage = config.hub_dir / "pipelines" / "hub_exp" / "load" / "normalized"
     (package,) = [p for p in stage.iterdir() if p.is_dir()]
     state = (package / "load_package_state.json").read_text(encoding="utf-8")
