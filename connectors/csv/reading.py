@@ -212,8 +212,8 @@ def read_rows(
         encoding = "utf-8" if facts.encoding == "utf-8-sig" else facts.encoding  # no BOM there
         with facts.path.open("rb") as raw:
             raw.seek(offset)
-            handle = io.TextIOWrapper(raw, encoding=encoding, newline="", errors="strict")
-            yield from records(handle, facts, first_line=line)
+            tail = io.TextIOWrapper(raw, encoding=encoding, newline="", errors="strict")
+            yield from records(tail, facts, first_line=line)
         return
     with facts.path.open("r", encoding=facts.encoding, newline="", errors="strict") as handle:
         yield from records(handle, facts, skip_header=True)
