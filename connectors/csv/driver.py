@@ -33,6 +33,7 @@ from connectors.canonical_tables import (
     quarantine_hints,
 )
 from connectors.csv import duck, fast
+from connectors.csv.background import in_background
 from connectors.csv.custom import CustomFields, custom_columns
 from connectors.csv.fast import Block, BlockFile, ColumnConverter, NotClean
 from connectors.csv.options import CsvFile, CsvOptions
@@ -114,17 +115,18 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
     digest = None
     if not ctx.full_refresh and state.get("fingerprint") and state.get("path") == str(path):
         # The digest alone first: an unchanged file costs one sha256 pass, nothing more.
-        digest = file_digest(path)
+        digest = yield from in_background(lambda: file_digest(path))
         if state["fingerprint"] == digest:
             changed = changed_options(state.get("options"), shape)
             if not changed:
                 _warn_latin1(ctx, file, path, state.get("encoding"))
                 return
             ctx.notes.append(f"{path.name} read again: {changed}")
-    facts = inspect_file(path, encoding=file.encoding, delimiter=file.delimiter, fingerprint=digest)
+    read, merged = yield from in_background(
+        lambda: open_file(ctx, options, spec, file, path, digest)
+    )
+    facts = read.facts
     _warn_latin1(ctx, file, path, facts.encoding)
-    read = FileRead(ctx, options, spec, file, facts)
-    merged = duck.load(read) if duck.why_not(read) is None else None
     if merged is None:
         yield from read.read()
     else:  # in the warehouse already; counted with what dlt loads
@@ -134,6 +136,22 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
     state["path"] = str(facts.path)
     state["options"] = shape
     state["encoding"] = facts.encoding
+
+
+def open_file(
+    ctx: SourceContext,
+    options: CsvOptions,
+    spec: TableSpec,
+    file: CsvFile,
+    path: Path,
+    digest: str | None,
+) -> tuple[FileRead, int | None]:
+    """The file inspected and opened and, where DuckDB can take it, merged: the rows DuckDB
+    merged, or None when the file is for :meth:`FileRead.read`. The heavy steps of a
+    file, run off dlt's thread (:mod:`connectors.csv.background`)."""
+    facts = inspect_file(path, encoding=file.encoding, delimiter=file.delimiter, fingerprint=digest)
+    read = FileRead(ctx, options, spec, file, facts)
+    return read, duck.load(read) if duck.why_not(read) is None else None
 
 
 def _warn_latin1(ctx: SourceContext, file: CsvFile, path: Path, encoding: str | None) -> None:

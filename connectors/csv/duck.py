@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import threading
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -62,6 +63,9 @@ _SQL_TYPES = {
     dict: "JSON",  # custom_fields, as dlt creates it
 }
 _UTF8 = {"utf-8", "utf-8-sig", "ascii"}
+# Two transactions that both create the source's schema conflict in DuckDB's catalog; the
+# files of a source load at the same time, so the schema is created first, one at a time.
+_catalog_lock = threading.Lock()
 # Plain numbers that fit DECIMAL(38,9) exactly (longer ones are the other paths' to judge).
 _PLAIN_DECIMAL = r"^-?\d{1,29}(?:\.\d{1,9})?$"
 _PLAIN_FLOAT = r"^-?\d{1,300}(?:\.\d{1,300})?$"
@@ -114,6 +118,8 @@ def load(read: FileRead) -> int | None:
         config={"memory_limit": settings.memory_limit, "preserve_insertion_order": False},
     ) as con:
         con.execute("SET TimeZone = 'UTC'")
+        with _catalog_lock:  # files load at once (csv.background): one creates the schema
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(f'src_{read.ctx.name}')}")
         con.execute("BEGIN TRANSACTION")
         try:
             rows = _load(con, read)
@@ -136,7 +142,6 @@ def _load(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
     written once instead of twice."""
     model = read.spec.model
     schema, table = f"src_{read.ctx.name}", model.table_name
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(schema)}")
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, table],
