@@ -149,7 +149,13 @@ def open_file(
     """The file inspected and opened and, where DuckDB can take it, merged: the rows DuckDB
     merged, or None when the file is for :meth:`FileRead.read`. The heavy steps of a
     file, run off dlt's thread (:mod:`connectors.csv.background`)."""
-    facts = inspect_file(path, encoding=file.encoding, delimiter=file.delimiter, fingerprint=digest)
+    facts = inspect_file(
+        path,
+        encoding=file.encoding,
+        delimiter=file.delimiter,
+        fingerprint=digest,
+        count_layout=duck.may_take(ctx, options, spec, file),
+    )
     read = FileRead(ctx, options, spec, file, facts)
     return read, duck.load(read) if duck.why_not(read) is None else None
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connectors.canonical_tables import model_columns
-from connectors.csv.duck_rules import ASCII, RULES, RuleSql, quote
+from connectors.csv.duck_rules import RULES, RuleSql, is_ascii, quote
 from connectors.csv.fast import _HAS_OFFSET, _INTEGER, _ISO_DATE, _ISO_TS, PY_WHITESPACE
 from connectors.csv.parsing import _FALSE, _TRUE, zone
 from connectors.csv.reading import FIELD_STARTS
@@ -45,7 +45,9 @@ from connectors.values import BadValue
 if TYPE_CHECKING:
     import duckdb
 
-    from connectors.csv.driver import FileRead
+    from connectors.base import SourceContext
+    from connectors.csv.driver import FileRead, TableSpec
+    from connectors.csv.options import CsvFile, CsvOptions
 
 # Free space the merge needs on the warehouse's disk, per byte of the file (DuckDB's
 # temporary table if it spills, the inserted blocks, the write-ahead log; the whole
@@ -69,6 +71,18 @@ _catalog_lock = threading.Lock()
 # Plain numbers that fit DECIMAL(38,9) exactly (longer ones are the other paths' to judge).
 _PLAIN_DECIMAL = r"^-?\d{1,29}(?:\.\d{1,9})?$"
 _PLAIN_FLOAT = r"^-?\d{1,300}(?:\.\d{1,300})?$"
+
+
+def may_take(ctx: SourceContext, options: CsvOptions, spec: TableSpec, file: CsvFile) -> bool:
+    """Whether DuckDB may take a file so configured, before it is opened (:func:`why_not`
+    decides): then the byte facts it needs are counted in the pass that reads the digest."""
+    return (
+        ctx.config.warehouse.kind == "duckdb"
+        and options.fast_path
+        and all(rule in RULES for rule in spec.rules)
+        and not (file.value_maps or file.date_format)
+        and not (getattr(file, "where", None) or getattr(file, "stage_dates", None))
+    )
 
 
 def why_not(read: FileRead) -> str | None:
@@ -240,9 +254,7 @@ def _stage(
             true = ", ".join(quote(k) for k in sorted(_TRUE - {""}))
             typed[f.name] = f"CASE WHEN {x} IS NULL THEN NULL ELSE lower({x}) IN ({true}) END"
             listed = ", ".join(quote(k) for k in keys)
-            checks.append(
-                f"({x} IS NULL OR (regexp_full_match({x}, $ascii) AND lower({x}) IN ({listed})))"
-            )
+            checks.append(f"({x} IS NULL OR ({is_ascii(x)} AND lower({x}) IN ({listed})))")
     aggregates: list[RuleSql] = []
     for rule in spec.rules:
         done = RULES[rule](read, texts, typed)
@@ -285,7 +297,6 @@ def _stage(
         "$decimal": _PLAIN_DECIMAL,
         "$float": _PLAIN_FLOAT,
         "$date": _ISO_DATE,
-        "$ascii": ASCII,
         "$offset": _HAS_OFFSET,
     }
     for name, value in patterns.items():
@@ -350,11 +361,21 @@ def _custom_maps(con: duckdb.DuckDBPyConnection, read: FileRead) -> list[str] | 
     if read.custom is None:
         return []
     columns = read.custom.columns
-    source = _read_csv(read)
+    # Every column's distinct values in one scan of the file: one grouping set a column,
+    # the row's set told by which value is not NULL (a trimmed cell never is).
+    cells = ", ".join(f"{_trimmed(column.index)} AS v{n}" for n, column in enumerate(columns))
+    names = [f"v{n}" for n in range(len(columns))]
+    which = " ".join(f"WHEN grouping({name}) = 0 THEN {n}" for n, name in enumerate(names))
+    rows = con.execute(
+        f"SELECT CASE {which} END, coalesce({', '.join(names)}) "
+        f"FROM (SELECT {cells} FROM {_read_csv(read)}) "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({name})' for name in names)})"
+    ).fetchall()
+    distinct: list[list[str]] = [[] for _ in columns]
+    for n, value in rows:
+        distinct[n].append(value)
     maps = []
-    for n, column in enumerate(columns):
-        cell = _trimmed(column.index)
-        values = [v for (v,) in con.execute(f"SELECT DISTINCT {cell} FROM {source}").fetchall()]
+    for n, (column, values) in enumerate(zip(columns, distinct, strict=True)):
         try:
             typed = [column.fragment(value) for value in values]
         except BadValue:
