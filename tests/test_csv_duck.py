@@ -479,3 +479,23 @@ def test_a_file_that_fails_while_others_merge_fails_the_run_with_its_own_message
     assert "activities.csv" in done  # the run waited for the merge under way
     # Nothing is left open: the warehouse opens, the run is logged.
     assert query(config, "SELECT status FROM hub_meta.hub_runs") == [("failed",)]
+
+
+def test_merges_at_once_count_each_others_share_of_the_free_space(
+    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file is offered to DuckDB only if the disk holds its merge on top of the
+    merges under way (why_not checks a file alone; files now merge at the same time)."""
+    from types import SimpleNamespace
+
+    config = _project(small_export, tmp_path / "duck")
+    monkeypatch.setattr(duck.shutil, "disk_usage", lambda path: SimpleNamespace(free=1000))
+    ctx = SimpleNamespace(config=config)
+    big, small = (SimpleNamespace(ctx=ctx, facts=SimpleNamespace(size=n)) for n in (200, 150))
+    assert duck.SPACE_PER_FILE_BYTE * (200 + 150) > 1000 >= duck.SPACE_PER_FILE_BYTE * 200
+    with duck.disk_share(big) as first:  # type: ignore[arg-type]
+        assert first
+        with duck.disk_share(small) as second:  # type: ignore[arg-type]
+            assert not second  # 600 held + 450 > 1000: dlt's path, whose errors say more
+    with duck.disk_share(small) as alone:  # type: ignore[arg-type]
+        assert alone

@@ -157,7 +157,10 @@ def open_file(
         count_layout=duck.may_take(ctx, options, spec, file),
     )
     read = FileRead(ctx, options, spec, file, facts)
-    return read, duck.load(read) if duck.why_not(read) is None else None
+    if duck.why_not(read) is not None:
+        return read, None
+    with duck.disk_share(read) as enough:
+        return read, duck.load(read) if enough else None
 
 
 def _warn_latin1(ctx: SourceContext, file: CsvFile, path: Path, encoding: str | None) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -68,6 +68,9 @@ _UTF8 = {"utf-8", "utf-8-sig", "ascii"}
 # Two transactions that both create the source's schema conflict in DuckDB's catalog; the
 # files of a source load at the same time, so the schema is created first, one at a time.
 _catalog_lock = threading.Lock()
+# Free space the merges under way count on, by read (see disk_share).
+_reserved: dict[int, int] = {}
+_space_lock = threading.Lock()
 # Plain numbers that fit DECIMAL(38,9) exactly (longer ones are the other paths' to judge).
 _PLAIN_DECIMAL = r"^-?\d{1,29}(?:\.\d{1,9})?$"
 _PLAIN_FLOAT = r"^-?\d{1,300}(?:\.\d{1,300})?$"
@@ -118,6 +121,24 @@ def why_not(read: FileRead) -> str | None:
     if layout.nuls or layout.lone_returns or layout.blank_before_quote:
         return "NUL bytes, lone carriage returns, or a quote after blanks"
     return None
+
+
+@contextlib.contextmanager
+def disk_share(read: FileRead) -> Iterator[bool]:
+    """Whether the disk holds this file's merge on top of the merges under way (files
+    merge at once, :mod:`connectors.csv.background`; each was checked alone by
+    :func:`why_not`); if so, its share is counted until the block ends."""
+    need = SPACE_PER_FILE_BYTE * read.facts.size
+    with _space_lock:
+        free = shutil.disk_usage(_warehouse_path(read).parent).free
+        enough = free >= need + sum(_reserved.values())
+        if enough:
+            _reserved[id(read)] = need
+    try:
+        yield enough
+    finally:
+        with _space_lock:
+            _reserved.pop(id(read), None)
 
 
 def load(read: FileRead) -> int | None:
