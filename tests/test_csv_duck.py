@@ -382,3 +382,120 @@ def test_a_full_snapshot_merged_by_duckdb_marks_the_missing_deals(
     assert _tables(duck_config) == _tables(rows_config)
     deleted = query(duck_config, f"SELECT count(*) FROM {SCHEMA}.deals WHERE is_deleted")
     assert deleted == [(5,)]
+
+
+@pytest.mark.parametrize(
+    ("text", "odd"),
+    [
+        ("plain, ascii\n", False),
+        ("Müller – Café 株式会社 ‘quoted’\n", False),  # non-ASCII, none of it whitespace
+        ("a\tb\n", True),
+        ("no-break\u00a0space\n", True),
+        ("ideographic\u3000space\n", True),
+        ("medium\u205fspace\n", True),
+        ("line\u2028separator\n", True),
+        ("thin\u2009space\n", True),
+        ("ogham\u1680mark\n", True),
+    ],
+)
+def test_the_layout_counted_with_the_digest_is_the_layout_of_its_own_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, odd: bool
+) -> None:
+    """DuckDB's byte facts come from the digest's pass (count_layout), cut into chunks like
+    any other pass; they must be what a pass of their own finds, and ``odd_whitespace``
+    exactly whether ``str.strip()`` could take more than spaces off a cell."""
+    import dataclasses
+
+    from connectors.csv import reading
+
+    monkeypatch.setattr(reading, "_CHUNK", 7)  # multi-byte characters cut between chunks
+    path = tmp_path / "f.csv"
+    body = "h1,h2\r\n" + "x,y\r" * 3 + text * 5
+    path.write_bytes(body.encode("utf-8"))
+    counted = reading.inspect_file(path, encoding=None, delimiter=None, count_layout=True)
+    alone = reading.inspect_file(path, encoding=None, delimiter=None)
+    assert counted.counted is not None and alone.counted is None
+    assert dataclasses.astuple(counted.layout) == dataclasses.astuple(alone.layout)
+    assert counted.layout.odd_whitespace is odd
+    assert any(c.isspace() and c not in " \r\n" for c in body) is odd
+    assert counted.layout.lone_returns == 3
+
+
+def test_the_files_of_a_source_are_merged_at_the_same_time(
+    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The three clean files' DuckDB merges run at once (connectors/csv/background.py): each
+    waits at a barrier the others must reach too, which one-after-another loads never do."""
+    import threading
+
+    meet = threading.Barrier(3, timeout=60)
+    load = duck.load
+    threads: set[str] = set()
+
+    def together(read):  # type: ignore[no-untyped-def]
+        threads.add(threading.current_thread().name)
+        meet.wait()  # BrokenBarrierError (the pull fails) unless all three are here
+        return load(read)
+
+    monkeypatch.setattr(duck, "load", together)
+    duck_config, rows_config = _pair(tmp_path, small_export)
+    _pull_both(duck_config, rows_config)
+    assert len(threads) == 3 and threading.main_thread().name not in threads
+    assert _tables(duck_config) == _tables(rows_config)
+
+
+def test_a_file_that_fails_while_others_merge_fails_the_run_with_its_own_message(
+    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that fails stops the run while DuckDB still merges another file in its
+    thread: the run waits for that merge, so its connection is closed before the hub logs
+    the run (else the log's connection is refused as another configuration of the same
+    file), and the error is the failing file's own."""
+    import threading
+    import time
+
+    from models.errors import InputError
+
+    load = duck.load
+    started, done = threading.Event(), []
+
+    def one_fails(read):  # type: ignore[no-untyped-def]
+        name = read.facts.path.name
+        if name == "deals.csv":
+            assert started.wait(60)
+            raise InputError("deals.csv: broken on purpose")
+        if name == "activities.csv":
+            started.set()
+            time.sleep(3)  # still merging when the deals file has failed
+        result = load(read)
+        done.append(name)
+        return result
+
+    monkeypatch.setattr(duck, "load", one_fails)
+    config = _project(small_export, tmp_path / "duck")
+    run = pull(config)
+    assert run.status == "failed"
+    assert "deals.csv: broken on purpose" in (run.error or ""), run.error
+    assert "activities.csv" in done  # the run waited for the merge under way
+    # Nothing is left open: the warehouse opens, the run is logged.
+    assert query(config, "SELECT status FROM hub_meta.hub_runs") == [("failed",)]
+
+
+def test_merges_at_once_count_each_others_share_of_the_free_space(
+    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file is offered to DuckDB only if the disk holds its merge on top of the
+    merges under way (why_not checks a file alone; files now merge at the same time)."""
+    from types import SimpleNamespace
+
+    config = _project(small_export, tmp_path / "duck")
+    monkeypatch.setattr(duck.shutil, "disk_usage", lambda path: SimpleNamespace(free=1000))
+    ctx = SimpleNamespace(config=config)
+    big, small = (SimpleNamespace(ctx=ctx, facts=SimpleNamespace(size=n)) for n in (200, 150))
+    assert duck.SPACE_PER_FILE_BYTE * (200 + 150) > 1000 >= duck.SPACE_PER_FILE_BYTE * 200
+    with duck.disk_share(big) as first:  # type: ignore[arg-type]
+        assert first
+        with duck.disk_share(small) as second:  # type: ignore[arg-type]
+            assert not second  # 600 held + 450 > 1000: dlt's path, whose errors say more
+    with duck.disk_share(small) as alone:  # type: ignore[arg-type]
+        assert alone

@@ -33,6 +33,7 @@ from connectors.canonical_tables import (
     quarantine_hints,
 )
 from connectors.csv import appended, duck, fast
+from connectors.csv.background import in_background
 from connectors.csv.custom import CustomFields, custom_columns
 from connectors.csv.fast import Block, BlockFile, ColumnConverter, NotClean
 from connectors.csv.options import CsvFile, CsvOptions
@@ -115,7 +116,8 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
     grows = appended.why_not_kind(ctx, options, spec) is None
     if not ctx.full_refresh and state.get("fingerprint") and state.get("path") == str(path):
         # The digest alone first: an unchanged file costs one sha256 pass, nothing more.
-        found = appended.digests(path, state.get("read_to") if grows else None)
+        read_to = state.get("read_to") if grows else None
+        found = yield from in_background(lambda: appended.digests(path, read_to))
         digest = found.whole
         changed = changed_options(state.get("options"), shape)
         if state["fingerprint"] == digest:
@@ -132,10 +134,11 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
                 yield from tried.items
                 _remember(tried.read, shape, grows)
                 return
-    facts = inspect_file(path, encoding=file.encoding, delimiter=file.delimiter, fingerprint=digest)
+    read, merged = yield from in_background(
+        lambda: open_file(ctx, options, spec, file, path, digest)
+    )
+    facts = read.facts
     _warn_latin1(ctx, file, path, facts.encoding)
-    read = FileRead(ctx, options, spec, file, facts)
-    merged = duck.load(read) if duck.why_not(read) is None else None
     if merged is None:
         yield from read.read()
     else:  # in the warehouse already; counted with what dlt loads
@@ -152,6 +155,31 @@ def _remember(read: FileRead, shape: dict[str, str], grows: bool) -> None:
     state["options"] = shape
     state["encoding"] = facts.encoding
     state["read_to"] = appended.read_to(read, facts) if grows else None
+
+
+def open_file(
+    ctx: SourceContext,
+    options: CsvOptions,
+    spec: TableSpec,
+    file: CsvFile,
+    path: Path,
+    digest: str | None,
+) -> tuple[FileRead, int | None]:
+    """The file inspected and opened and, where DuckDB can take it, merged: the rows DuckDB
+    merged, or None when the file is for :meth:`FileRead.read`. The heavy steps of a
+    file, run off dlt's thread (:mod:`connectors.csv.background`)."""
+    facts = inspect_file(
+        path,
+        encoding=file.encoding,
+        delimiter=file.delimiter,
+        fingerprint=digest,
+        count_layout=duck.may_take(ctx, options, spec, file),
+    )
+    read = FileRead(ctx, options, spec, file, facts)
+    if duck.why_not(read) is not None:
+        return read, None
+    with duck.disk_share(read) as enough:
+        return read, duck.load(read) if enough else None
 
 
 def _warn_latin1(ctx: SourceContext, file: CsvFile, path: Path, encoding: str | None) -> None:

@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connectors.canonical_tables import model_columns
-from connectors.csv.duck_rules import ASCII, RULES, RuleSql, quote
+from connectors.csv.duck_rules import RULES, RuleSql, is_ascii, quote
 from connectors.csv.fast import _HAS_OFFSET, _INTEGER, _ISO_DATE, _ISO_TS, PY_WHITESPACE
 from connectors.csv.parsing import _FALSE, _TRUE, zone
 from connectors.csv.reading import FIELD_STARTS
@@ -44,7 +45,9 @@ from connectors.values import BadValue
 if TYPE_CHECKING:
     import duckdb
 
-    from connectors.csv.driver import FileRead
+    from connectors.base import SourceContext
+    from connectors.csv.driver import FileRead, TableSpec
+    from connectors.csv.options import CsvFile, CsvOptions
 
 # Free space the merge needs on the warehouse's disk, per byte of the file (DuckDB's
 # temporary table if it spills, the inserted blocks, the write-ahead log; the whole
@@ -62,9 +65,27 @@ _SQL_TYPES = {
     dict: "JSON",  # custom_fields, as dlt creates it
 }
 _UTF8 = {"utf-8", "utf-8-sig", "ascii"}
+# Two transactions that both create the source's schema conflict in DuckDB's catalog; the
+# files of a source load at the same time, so the schema is created first, one at a time.
+_catalog_lock = threading.Lock()
+# Free space the merges under way count on, by read (see disk_share).
+_reserved: dict[int, int] = {}
+_space_lock = threading.Lock()
 # Plain numbers that fit DECIMAL(38,9) exactly (longer ones are the other paths' to judge).
 _PLAIN_DECIMAL = r"^-?\d{1,29}(?:\.\d{1,9})?$"
 _PLAIN_FLOAT = r"^-?\d{1,300}(?:\.\d{1,300})?$"
+
+
+def may_take(ctx: SourceContext, options: CsvOptions, spec: TableSpec, file: CsvFile) -> bool:
+    """Whether DuckDB may take a file so configured, before it is opened (:func:`why_not`
+    decides): then the byte facts it needs are counted in the pass that reads the digest."""
+    return (
+        ctx.config.warehouse.kind == "duckdb"
+        and options.fast_path
+        and all(rule in RULES for rule in spec.rules)
+        and not (file.value_maps or file.date_format)
+        and not (getattr(file, "where", None) or getattr(file, "stage_dates", None))
+    )
 
 
 def why_not(read: FileRead) -> str | None:
@@ -102,6 +123,24 @@ def why_not(read: FileRead) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def disk_share(read: FileRead) -> Iterator[bool]:
+    """Whether the disk holds this file's merge on top of the merges under way (files
+    merge at once, :mod:`connectors.csv.background`; each was checked alone by
+    :func:`why_not`); if so, its share is counted until the block ends."""
+    need = SPACE_PER_FILE_BYTE * read.facts.size
+    with _space_lock:
+        free = shutil.disk_usage(_warehouse_path(read).parent).free
+        enough = free >= need + sum(_reserved.values())
+        if enough:
+            _reserved[id(read)] = need
+    try:
+        yield enough
+    finally:
+        with _space_lock:
+            _reserved.pop(id(read), None)
+
+
 def load(read: FileRead) -> int | None:
     """Merge the file into its table (and what it implies into theirs, see
     :meth:`Extras.after_duck`); the rows merged, or None when it is not clean (then nothing
@@ -114,6 +153,8 @@ def load(read: FileRead) -> int | None:
         config={"memory_limit": settings.memory_limit, "preserve_insertion_order": False},
     ) as con:
         con.execute("SET TimeZone = 'UTC'")
+        with _catalog_lock:  # files load at once (csv.background): one creates the schema
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(f'src_{read.ctx.name}')}")
         con.execute("BEGIN TRANSACTION")
         try:
             rows = _load(con, read)
@@ -136,7 +177,6 @@ def _load(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
     written once instead of twice."""
     model = read.spec.model
     schema, table = f"src_{read.ctx.name}", model.table_name
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(schema)}")
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, table],
@@ -235,9 +275,7 @@ def _stage(
             true = ", ".join(quote(k) for k in sorted(_TRUE - {""}))
             typed[f.name] = f"CASE WHEN {x} IS NULL THEN NULL ELSE lower({x}) IN ({true}) END"
             listed = ", ".join(quote(k) for k in keys)
-            checks.append(
-                f"({x} IS NULL OR (regexp_full_match({x}, $ascii) AND lower({x}) IN ({listed})))"
-            )
+            checks.append(f"({x} IS NULL OR ({is_ascii(x)} AND lower({x}) IN ({listed})))")
     aggregates: list[RuleSql] = []
     for rule in spec.rules:
         done = RULES[rule](read, texts, typed)
@@ -280,7 +318,6 @@ def _stage(
         "$decimal": _PLAIN_DECIMAL,
         "$float": _PLAIN_FLOAT,
         "$date": _ISO_DATE,
-        "$ascii": ASCII,
         "$offset": _HAS_OFFSET,
     }
     for name, value in patterns.items():
@@ -345,11 +382,21 @@ def _custom_maps(con: duckdb.DuckDBPyConnection, read: FileRead) -> list[str] | 
     if read.custom is None:
         return []
     columns = read.custom.columns
-    source = _read_csv(read)
+    # Every column's distinct values in one scan of the file: one grouping set a column,
+    # the row's set told by which value is not NULL (a trimmed cell never is).
+    cells = ", ".join(f"{_trimmed(column.index)} AS v{n}" for n, column in enumerate(columns))
+    names = [f"v{n}" for n in range(len(columns))]
+    which = " ".join(f"WHEN grouping({name}) = 0 THEN {n}" for n, name in enumerate(names))
+    rows = con.execute(
+        f"SELECT CASE {which} END, coalesce({', '.join(names)}) "
+        f"FROM (SELECT {cells} FROM {_read_csv(read)}) "
+        f"GROUP BY GROUPING SETS ({', '.join(f'({name})' for name in names)})"
+    ).fetchall()
+    distinct: list[list[str]] = [[] for _ in columns]
+    for n, value in rows:
+        distinct[n].append(value)
     maps = []
-    for n, column in enumerate(columns):
-        cell = _trimmed(column.index)
-        values = [v for (v,) in con.execute(f"SELECT DISTINCT {cell} FROM {source}").fetchall()]
+    for n, (column, values) in enumerate(zip(columns, distinct, strict=True)):
         try:
             typed = [column.fragment(value) for value in values]
         except BadValue:
