@@ -158,3 +158,35 @@ def test_names_dlt_would_change_are_still_refused_at_load(tmp_path: Path) -> Non
     path.write_text(yaml.safe_dump({"sources": [{"name": "crm_", "kind": "csv"}]}), "utf-8")
     with pytest.raises(ConfigError, match="'src_crmx'"):
         load_config(path)
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["crm_export", "hubspot_eu", "2crm"],
+        ["sales", "sales_staging"],  # a dataset named like another source's staging dataset
+        ["a" * 51],  # src_<name>_staging is 63 characters: PostgreSQL's limit
+        ["a" * 52],  # one more: dlt decides (it cuts the staging name on PostgreSQL)
+        ["a" * 60],  # the dataset itself too long for PostgreSQL: refused there
+        ["crm_x", "crm__x"],
+    ],
+    ids=["plain", "staging-collision", "at-the-limit", "past-the-limit", "too-long", "not-plain"],
+)
+def test_the_check_without_dlt_agrees_with_dlt(names: list[str], warehouse: str) -> None:
+    """Whatever names load_config judges without dlt, dlt itself judges the same."""
+    from models.config import HubConfig, _check_datasets
+
+    raw: dict = {"sources": [{"name": n, "kind": "csv"} for n in names]}
+    if warehouse == "postgres":
+        raw["warehouse"] = {"kind": "postgres", "host": "h", "user": "u", "database": "d"}
+    config = HubConfig.model_validate(raw)  # validated, datasets not checked yet
+
+    def outcome(ask_dlt: bool) -> str:
+        try:
+            _check_datasets(config, None, ask_dlt=ask_dlt)
+        except ConfigError as exc:
+            return str(exc)
+        return "accepted"
+
+    assert outcome(ask_dlt=False) == outcome(ask_dlt=True)
