@@ -362,7 +362,12 @@ def _transform(
     if profile is not None:
         wall = time.perf_counter() - started
         profile.add_transform(
-            wall, result.duration_s, result.scores_s, cfg.hub_dir / "dbt" / "target", since
+            wall,
+            result.duration_s,
+            result.scores_s,
+            cfg.hub_dir / "dbt" / "target",
+            since,
+            after_dbt_s=result.after_dbt_s,
         )
     # Resolution (e.g. an override key no account has) and dbt tests that only warn.
     for warning in result.warnings:

@@ -39,6 +39,7 @@ from hub.dbt_parse import project_files
 from hub.warehouse import changes
 from hub.warehouse.builds import last_build
 from hub.warehouse.meta import HUB_SCHEMA, has_table
+from hub.warehouse.row_hash import column_types, row_hash
 
 STATE = f"{HUB_SCHEMA}.hub_incremental_state"
 FORMAT = "2"  # bump when the snapshot or the per-deal models' contract changes
@@ -126,9 +127,10 @@ def table_sums(
         tables += [
             (schema, t) for t in names if not t.startswith("_dlt") and (only is None or t in only)
         ]
-    row_hash = "hash(t)" if conn.dialect.name == "duckdb" else "hashtextextended(t::text, 0)"
+    types = column_types(conn, tables)
     parts = [
-        f"SELECT '{schema}.{table}' AS name, count(*) AS n, sum({row_hash}) AS h "
+        f"SELECT '{schema}.{table}' AS name, count(*) AS n, "
+        f"sum({row_hash(conn.dialect.name, table, types[(schema, table)], 't')}) AS h "
         f"FROM {schema}.{table} AS t"
         for schema, table in sorted(tables)
     ]

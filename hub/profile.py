@@ -3,10 +3,11 @@
 Steps, in the order they ran, sum to the command's wall time: per source dlt's own
 ``extract``, ``normalize`` and ``load`` (from the pipeline's trace), the hub's work around
 them (pending load packages before, post-load steps, quarantine and observations after);
-the transform's preparation (hub.yml tables, account and duplicate resolution, the build
-record) and dbt itself; ``other`` is what no step covers. Under ``dbt``, each model and test
-with dbt's own ``execution_time`` (``run_results.json``); dbt runs two nodes at a time, so
-they add up to more than dbt's wall time.
+the transform's preparation (hub.yml tables, account and duplicate resolution, the changed
+deals, the build record), dbt itself, the deal scores and the work after dbt; ``other`` is
+what no step covers. Under ``dbt``, each model and test with dbt's own ``execution_time``
+(``run_results.json``); dbt runs two nodes at a time, so they add up to more than dbt's
+wall time.
 
 Every pull, transform and sync records its profile in ``hub_meta.hub_profile`` (the last
 ``KEEP_RUNS`` runs), so an hour that went somewhere can be looked up afterwards
@@ -33,6 +34,9 @@ from models.config import HubConfig
 
 KEEP_RUNS = 100  # profiles kept in hub_profile; older runs are deleted on insert
 DBT_PARENT = "transform: dbt"
+# The build recorded complete, and what the next transform compares with: after a full build
+# the snapshot of every deal's inputs (hub.warehouse.changes), taken once dbt built staging.
+AFTER_DBT = "transform: after dbt (build record, input snapshot for the next run)"
 
 profile_metadata = sa.MetaData(schema=HUB_SCHEMA)
 hub_profile = sa.Table(
@@ -102,19 +106,26 @@ class Profile:
             self.add(f"pull {run.source_name}: other", rest, detail="connector setup, run log")
 
     def add_transform(
-        self, wall_s: float, dbt_s: float, scores_s: float, target_dir: Path, since: float
+        self,
+        wall_s: float,
+        dbt_s: float,
+        scores_s: float,
+        target_dir: Path,
+        since: float,
+        after_dbt_s: float = 0.0,
     ) -> None:
         """The transform's work before dbt, dbt's wall time and, under it, each node's time
         from ``run_results.json`` (written by this run: not older than ``since``, epoch s),
-        then the deal scores written after dbt."""
+        then the deal scores and the hub's work after dbt."""
         self.add(
             "transform: hub.yml tables, resolution, changed deals, build record",
-            wall_s - dbt_s - scores_s,
+            wall_s - dbt_s - scores_s - after_dbt_s,
         )
         self.add(DBT_PARENT, dbt_s)
         for node_id, seconds, status in dbt_node_seconds(target_dir / "run_results.json", since):
             self.add(node_label(node_id), seconds, parent=DBT_PARENT, detail=status)
         self.add("transform: deal scores (fit or reuse the model, score open deals)", scores_s)
+        self.add(AFTER_DBT, after_dbt_s)
 
     def top_level(self) -> list[Step]:
         return [s for s in self.steps if s.parent is None and s.name != "total"]

@@ -34,7 +34,7 @@ from hub.warehouse.disk import DiskFull, FullDisk, dir_bytes, disk_full_error, f
 from hub.warehouse.meta import ensure_hub_tables
 from hub.warehouse.observations import record_observations
 from hub.warehouse.quarantine import drop_requarantined
-from models.config import HubConfig, SourceConfig
+from models.config import HubConfig, SourceConfig, check_datasets_with_dlt
 from models.errors import ConfigError, HubError, QuotaExhausted, SourceError
 
 log = logging.getLogger(__name__)
@@ -282,6 +282,7 @@ def run_pull(
             )
     if not selected:
         raise ConfigError("no enabled sources to pull; add one under 'sources:' in hub.yml")
+    check_datasets_with_dlt(config)  # loading config checked plain names without dlt
     with hold(warehouse.run_lock(), "pull"):
         _check_warehouse(config, warehouse)
         results = []

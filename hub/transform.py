@@ -62,6 +62,7 @@ class TransformResult:
     compiled: dict[str, str] = field(default_factory=dict)  # model name -> SQL (compile only)
     duration_s: float = 0.0  # dbt's own wall time
     scores_s: float = 0.0  # fitting (or reusing) the deal score and scoring open deals
+    after_dbt_s: float = 0.0  # the build record and what the next transform builds on
     as_of: str = ""
     out_of_memory: bool = False  # DuckDB hit its memory limit in at least one node
     models_not_built: int = 0  # models that failed or were skipped: the marts are mixed
@@ -373,9 +374,11 @@ def _run_transform(
     except BaseException as exc:  # the scores tables may be half-written: not a complete set
         _finish(warehouse, run_id, "failed", built, 0, f"deal scores: {exc}")
         raise
+    finishing = time.perf_counter()
     _finish(warehouse, run_id, "ok", built, 0, None)
     if not select:
         _record_complete(warehouse, plan, as_of)
+    result.after_dbt_s = time.perf_counter() - finishing
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -399,6 +400,14 @@ class HubConfig(StrictModel):
 # ----- dataset names: exactly as dlt writes them ------------------------------------------------
 
 
+# A name every naming convention dlt ships (snake_case, the default; duck_case, sql_ci_v1,
+# sql_cs_v1, direct) leaves as it is: lower-case ASCII letters and digits, single underscores
+# between them, and a ``src_`` prefix so it never starts with a digit.
+_PLAIN_NAME = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)*\Z")
+_DEFAULT_STAGING_LAYOUT = "%s_staging"  # dlt's default for every SQL destination
+_SHORTEST_IDENTIFIER = 63  # PostgreSQL's identifier limit; DuckDB's is 65,536
+
+
 def _dataset_naming(warehouse: WarehouseConfig) -> tuple[Any, str]:
     """dlt's naming convention for the configured destination, and its staging-dataset
     layout: the very objects dlt uses to turn ``dataset_name`` into a schema name (a
@@ -424,17 +433,43 @@ def _dataset_naming(warehouse: WarehouseConfig) -> tuple[Any, str]:
     return naming, layout
 
 
-def _check_datasets(config: HubConfig, path: Path | None) -> None:
+class _Unchanged:
+    """The naming of a plain name (``_PLAIN_NAME``) under dlt's default settings: itself."""
+
+    @staticmethod
+    def normalize_table_identifier(name: str) -> str:
+        return name
+
+
+def _plain_names(config: HubConfig) -> bool:
+    """Whether dlt, with its default settings for a built-in warehouse, would name every
+    source's dataset and merge-staging dataset exactly as the hub does: plain names, short
+    enough for any identifier limit. Decided without importing dlt (about a second at every
+    command); ``hub pull`` asks dlt itself before it loads (:func:`check_datasets_with_dlt`),
+    so dlt's own settings (``schema.naming``, a staging layout) are still honoured there."""
+    return config.warehouse.kind != "dlt" and all(
+        _PLAIN_NAME.match(source.name)
+        and len(_DEFAULT_STAGING_LAYOUT % (DATASET_PREFIX + source.name)) <= _SHORTEST_IDENTIFIER
+        for source in config.sources
+    )
+
+
+def _check_datasets(config: HubConfig, path: Path | None, *, ask_dlt: bool = False) -> None:
     """Every source loads into the dataset the hub reads, ``src_<name>``, and no two sources
     share a dataset or a merge-staging dataset. dlt normalizes dataset names for the
     destination (``crm_`` -> ``src_crmx``, ``crm__x`` -> ``src_crm_x``, ``crm²`` ->
-    ``src_crmx``, long names cut on PostgreSQL), so a name it changes is refused here."""
+    ``src_crmx``, long names cut on PostgreSQL), so a name it changes is refused here.
+    Plain names are checked without dlt unless ``ask_dlt``."""
     if not config.sources:
         return
-    try:
-        naming, staging_layout = _dataset_naming(config.warehouse)
-    except ValueError as exc:
-        raise ConfigError(f"{path or 'hub.yml'}: {exc}") from None
+    naming: Any
+    if not ask_dlt and _plain_names(config):
+        naming, staging_layout = _Unchanged(), _DEFAULT_STAGING_LAYOUT
+    else:
+        try:
+            naming, staging_layout = _dataset_naming(config.warehouse)
+        except ValueError as exc:
+            raise ConfigError(f"{path or 'hub.yml'}: {exc}") from None
     users: dict[str, list[tuple[str, str]]] = {}  # dataset -> [(source, what it is to it)]
     renamed = []
     for source in config.sources:
@@ -467,6 +502,12 @@ def _check_datasets(config: HubConfig, path: Path | None) -> None:
         where = f"{path}: " if path else ""
         lines = problems[0] if len(problems) == 1 else "\n  " + "\n  ".join(problems)
         raise ConfigError(where + lines)
+
+
+def check_datasets_with_dlt(config: HubConfig) -> None:
+    """The dataset check asked of dlt itself, under its own settings: what a pull runs
+    before it loads (it imports dlt anyway)."""
+    _check_datasets(config, config.config_path, ask_dlt=True)
 
 
 # ----- secrets written in hub.yml itself ---------------------------------------------------------

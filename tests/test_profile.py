@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from hub import profile as hub_profile
-from hub.profile import DBT_PARENT, Profile, latest, record
+from hub.profile import AFTER_DBT, DBT_PARENT, Profile, latest, record
 from models.config import load_config
 from tests.harness import sandbox_entry, start_sandbox, stop_quietly, write_hub_yml
 from tests.pg import pg_warehouse
@@ -76,6 +76,8 @@ def test_sync_profile_names_every_step_and_model_and_adds_up(
         ("outbound", "deal_scores"),
     }
     assert "transform: deal scores (fit or reuse the model, score open deals)" in top
+    # A first transform is full: after dbt it snapshots every deal's inputs for the next.
+    assert 0 < top[AFTER_DBT] < top[DBT_PARENT]
     assert len(models) == len(relations)
     for schema, name in relations:  # outbound models are aliased: outbound_x builds outbound.x
         assert (f"outbound_{name}" if schema == "outbound" else name) in models, (schema, name)

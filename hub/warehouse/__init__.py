@@ -8,6 +8,8 @@
 - ``quarantine``: one quarantine row per refused value, however often it is read
 - ``builds``: whether the marts are one complete transform (``hub_transforms``)
 - ``disk``: a full disk, found in any error and said with its path and the space needed
+- ``changes``: which deals an incremental transform rebuilds (a per-deal input snapshot)
+- ``row_hash``: one hash of a row's columns, computed by the warehouse
 """
 
 from hub.warehouse.backends import Warehouse
