@@ -79,6 +79,7 @@ def column_types(
     ).all()
     out: dict[tuple[str, str], list[tuple[str, str]]] = {key: [] for key in wanted}
     for schema, table, column, data_type in rows:
-        if (schema, table) in out:
-            out[(schema, table)].append((column, str(data_type).lower()))
+        key = (str(schema), str(table))
+        if key in out:
+            out[key].append((str(column), str(data_type).lower()))
     return out
