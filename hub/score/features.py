@@ -36,7 +36,6 @@ STAGING = "hub_staging"
 ACTIVITY_TYPES = ("call", "email", "meeting", "note", "task")
 ACTIVITY_WINDOW_DAYS = 30
 REP_WINDOW_DAYS = 365
-POSTGRES_WORK_MEM = "256MB"  # per sort or hash of the feature query (read_features)
 
 # Numeric features the model reads (log1p where counts or days are skewed), and categoricals.
 NUMERIC = (
@@ -401,11 +400,6 @@ def read_features(
     with ``labelled_by``, of the deals among them closed by then. Ordered by instant, then
     deal key (code point order, whatever the warehouse's collation)."""
     narrow = conn.dialect.name == "duckdb"
-    if conn.dialect.name == "postgresql":
-        # The query sorts millions of rows (every median, the per-snapshot groups); with the
-        # default 4 MB each sort spilled to disk: 1.8x the time at 300k deals. For this
-        # transaction only.
-        conn.execute(sa.text(f"set local work_mem = '{POSTGRES_WORK_MEM}'"))
     sql = snapshot_sql(instants, labelled_by, dimensions, narrow=narrow)
     rows = fetch_arrow(conn, sql, _snapshot_schema(dimensions))
     return feature_table(latest_spell(rows), dimensions)
