@@ -58,7 +58,7 @@ def _copy_csv(conn: sa.Connection, sql: str, schema: Mapping[str, pa.DataType]) 
     """PostgreSQL: ``COPY (sql) TO STDOUT`` as CSV, parsed by Arrow's CSV reader.
 
     Fetching the rows as Python tuples through a cursor (a tuple, and an object per value,
-    for every row) took 3-4x as long at 393k rows; COPY streams the text and Arrow parses it
+    for every row) took 2-4x as long at 393k rows; COPY streams the text and Arrow parses it
     in C++. The values are those the cursor gave: float8 is written shortest-exact
     (``extra_float_digits`` > 0, set for this transaction in case the server lowered it), so
     it parses back to the same bits; timestamps in ISO (``DateStyle``, set likewise); NULL is
