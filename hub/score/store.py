@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
+from hub.score.columns import copy_rows
 from hub.score.features import FeatureTable, naive_utc, read_features
 from hub.score.model import NotEnoughHistory, ScoreModel, fit, reasons, snapshot_instants
 from hub.score.model import training_rows as select_training
@@ -285,7 +286,12 @@ _SCORES_ARROW = pa.schema(
 
 def _insert_scores(conn: sa.Connection, rows: pa.Table) -> None:
     """Into analytics.deal_scores: on DuckDB as one Arrow table (its executemany goes row by
-    row: 1.9 s for 10,840 scores), elsewhere as the dialect's batched insert."""
+    row: 1.9 s for 10,840 scores), on PostgreSQL by COPY of Arrow's CSV (with the batched
+    insert both score tables took 4.9 s to write for 32,343 scores, 1.3 s so), elsewhere as
+    the dialect's batched insert."""
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+        copy_rows(conn, f"{SCORES_SCHEMA}.deal_scores", rows)
+        return
     if conn.dialect.name != "duckdb":
         conn.execute(deal_scores.insert(), rows.to_pylist())
         return
