@@ -421,26 +421,49 @@ def test_the_layout_counted_with_the_digest_is_the_layout_of_its_own_pass(
     assert counted.layout.lone_returns == 3
 
 
-def test_the_files_of_a_source_are_merged_at_the_same_time(
+def test_the_files_of_a_source_are_read_at_once_and_merged_one_at_a_time(
     tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The three clean files' DuckDB merges run at once (connectors/csv/background.py): each
-    waits at a barrier the others must reach too, which one-after-another loads never do."""
+    """The three clean files are inspected at the same time (connectors/csv/background.py):
+    each waits at a barrier the others must reach too, which one-after-another reads never
+    do. Their DuckDB merges never overlap: the process's connections share one DuckDB
+    instance and its memory limit, which three big merges at once ran out at 1M deals."""
     import threading
+    import time
+
+    from connectors.csv import driver
 
     meet = threading.Barrier(3, timeout=60)
-    load = duck.load
+    inspect, merge = driver.inspect_file, duck._load
     threads: set[str] = set()
+    watch = threading.Lock()
+    merging: list[str] = []
+    overlaps: list[str] = []
 
-    def together(read):  # type: ignore[no-untyped-def]
-        threads.add(threading.current_thread().name)
-        meet.wait()  # BrokenBarrierError (the pull fails) unless all three are here
-        return load(read)
+    def together(path, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(path).name in ("deals.csv", "activities.csv", "stage_history.csv"):
+            threads.add(threading.current_thread().name)
+            meet.wait()  # BrokenBarrierError (the pull fails) unless all three are here
+        return inspect(path, **kwargs)
 
-    monkeypatch.setattr(duck, "load", together)
+    def alone(con, read):  # type: ignore[no-untyped-def]
+        name = read.facts.path.name
+        with watch:
+            overlaps.extend(f"{name} with {other}" for other in merging)
+            merging.append(name)
+        try:
+            time.sleep(0.5)  # time for another file's merge to start, were it allowed to
+            return merge(con, read)
+        finally:
+            with watch:
+                merging.remove(name)
+
+    monkeypatch.setattr(driver, "inspect_file", together)
+    monkeypatch.setattr(duck, "_load", alone)
     duck_config, rows_config = _pair(tmp_path, small_export)
     _pull_both(duck_config, rows_config)
     assert len(threads) == 3 and threading.main_thread().name not in threads
+    assert not overlaps, overlaps
     assert _tables(duck_config) == _tables(rows_config)
 
 

@@ -65,9 +65,11 @@ _SQL_TYPES = {
     dict: "JSON",  # custom_fields, as dlt creates it
 }
 _UTF8 = {"utf-8", "utf-8-sig", "ascii"}
-# Two transactions that both create the source's schema conflict in DuckDB's catalog; the
-# files of a source load at the same time, so the schema is created first, one at a time.
-_catalog_lock = threading.Lock()
+# One merge at a time: every connection of the process shares one DuckDB instance and its
+# memory_limit, and three big files merging at once ran it out (a 1M-deal export's
+# --full-refresh pull failed with "failed to pin block" at 1GB; one at a time it took 19 s).
+# The files' digest and byte passes still run beside a merge (csv.background).
+_merge_lock = threading.Lock()
 # Free space the merges under way count on, by read (see disk_share).
 _reserved: dict[int, int] = {}
 _space_lock = threading.Lock()
@@ -148,13 +150,15 @@ def load(read: FileRead) -> int | None:
     import duckdb
 
     settings = read.ctx.config.warehouse
-    with duckdb.connect(
-        str(_warehouse_path(read)),
-        config={"memory_limit": settings.memory_limit, "preserve_insertion_order": False},
-    ) as con:
+    with (
+        _merge_lock,
+        duckdb.connect(
+            str(_warehouse_path(read)),
+            config={"memory_limit": settings.memory_limit, "preserve_insertion_order": False},
+        ) as con,
+    ):
         con.execute("SET TimeZone = 'UTC'")
-        with _catalog_lock:  # files load at once (csv.background): one creates the schema
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(f'src_{read.ctx.name}')}")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(f'src_{read.ctx.name}')}")
         con.execute("BEGIN TRANSACTION")
         try:
             rows = _load(con, read)
