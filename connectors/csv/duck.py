@@ -127,9 +127,9 @@ def why_not(read: FileRead) -> str | None:
 
 @contextlib.contextmanager
 def disk_share(read: FileRead) -> Iterator[bool]:
-    """Whether the disk holds this file's merge on top of the merges under way (files
-    merge at once, :mod:`connectors.csv.background`; each was checked alone by
-    :func:`why_not`); if so, its share is counted until the block ends."""
+    """Whether the disk holds this file's merge on top of the merges under way or waiting
+    their turn (files are opened at once, :mod:`connectors.csv.background`; each was
+    checked alone by :func:`why_not`); if so, its share is counted until the block ends."""
     need = SPACE_PER_FILE_BYTE * read.facts.size
     with _space_lock:
         free = shutil.disk_usage(_warehouse_path(read).parent).free
