@@ -41,6 +41,18 @@ HOSTILE = [
 ]
 
 
+def dlt_credentials(db: dict[str, Any]) -> dict[str, Any]:
+    """The test server's database as dlt's PostgreSQL credentials."""
+    return {
+        "drivername": "postgresql",
+        "username": db["user"],
+        "password": db["password"],
+        "host": db["host"],
+        "port": db["port"],
+        "database": db["database"],
+    }
+
+
 def schema_tables(db: dict[str, Any], schema: str) -> dict[str, Any]:
     """Per table: its columns (name, type, nullability) in order, its indexes and its rows."""
     engine = pg_engine(db)
@@ -62,7 +74,7 @@ def schema_tables(db: dict[str, Any], schema: str) -> dict[str, Any]:
                 sa.text("SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = :s"),
                 {"s": schema},
             ):
-                indexes.setdefault(name, []).append(_without_index_name(definition))
+                indexes.setdefault(str(name), []).append(_without_index_name(str(definition)))
             return {
                 name: {
                     "columns": cols,

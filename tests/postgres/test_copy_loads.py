@@ -24,6 +24,7 @@ from tests.postgres.copy_compare import (
     HOSTILE,
     assert_same_tables,
     column_values,
+    dlt_credentials,
     loaded_job_formats,
     schema_tables,
 )
@@ -96,14 +97,7 @@ def _source(version: int) -> list[Any]:
 
 
 def _load(db: dict[str, Any], folder: Path, *, copy: bool) -> None:
-    credentials = {
-        "drivername": "postgresql",
-        "username": db["user"],
-        "password": db["password"],
-        "host": db["host"],
-        "port": db["port"],
-        "database": db["database"],
-    }
+    credentials = dlt_credentials(db)
     factory = postgres_copy if copy else postgres_insert
     pipeline = dlt.pipeline(
         pipeline_name="copy_check",

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from hub.warehouse.pg_copy import copy_writers, postgres_copy, postgres_insert
 from tests.pg import fresh_database, pg_engine
-from tests.postgres.copy_compare import HOSTILE, assert_same_tables, schema_tables
+from tests.postgres.copy_compare import HOSTILE, assert_same_tables, dlt_credentials, schema_tables
 
 pytestmark = pytest.mark.postgres
 
@@ -93,14 +93,7 @@ def _source(version: int) -> list[Any]:
 
 
 def _pipeline(db: dict[str, Any], folder: Path, *, copy: bool) -> dlt.Pipeline:
-    credentials = {
-        "drivername": "postgresql",
-        "username": db["user"],
-        "password": db["password"],
-        "host": db["host"],
-        "port": db["port"],
-        "database": db["database"],
-    }
+    credentials = dlt_credentials(db)
     return dlt.pipeline(
         pipeline_name="merge_check",
         destination=(postgres_copy if copy else postgres_insert)(credentials=credentials),
