@@ -1,7 +1,7 @@
 """Opening export files the way they come: unknown encoding, unknown delimiter, big.
 
-An unchanged file is skipped next sync by its sha256 (:func:`file_digest`, the only pass a
-no-change sync makes over it). A file to be read is inspected in one streaming pass: its
+An unchanged file is skipped next sync by its sha256 (:func:`connectors.csv.appended.digests`,
+the only pass a no-change sync makes over it). A file to be read is inspected in one streaming pass: its
 digest and whether it decodes as UTF-8; files that do not are read as Latin-1, which every
 byte sequence decodes as, and the run says so. How its bytes cut into lines
 (:class:`ByteLayout`) is counted in a further pass only if DuckDB is offered the file.
@@ -162,16 +162,6 @@ def _check_readable(path: Path) -> None:
         raise InputError(f"{path}: is a folder, not a CSV file")
 
 
-def file_digest(path: Path) -> str:
-    """The file's sha256 (hex): all an unchanged file costs a sync."""
-    _check_readable(path)
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def inspect_file(
     path: Path,
     *,
@@ -181,7 +171,7 @@ def inspect_file(
     count_layout: bool = False,
 ) -> FileFacts:
     """Fingerprint, encoding and delimiter of ``path``; clear errors for unusable files.
-    ``fingerprint``: the file's digest, already computed by :func:`file_digest`.
+    ``fingerprint``: the file's digest, already computed (:func:`connectors.csv.appended.digests`).
     ``count_layout``: count :attr:`FileFacts.layout` in the same pass (for a file DuckDB
     may take: one read of the file instead of two)."""
     _check_readable(path)
