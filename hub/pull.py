@@ -217,6 +217,12 @@ def _fail(run: SourceRun, exc: BaseException, ctx: SourceContext | None) -> None
     run.traceback = trace
     if not isinstance(exc, HubError):
         message = f"{run.source_name}: unexpected {message.splitlines()[0][:300]}"
+        if "Out of Memory Error" in message:  # DuckDB's; dlt's load and the CSV merges
+            now = f" (now {ctx.config.warehouse.memory_limit})" if ctx is not None else ""
+            message += (
+                f"; DuckDB ran out of memory: raise warehouse.memory_limit in hub.yml{now} "
+                "and pull again (nothing is lost)"
+            )
     run.error = message
 
 
