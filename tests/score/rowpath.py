@@ -3,9 +3,10 @@ the oracle the columnar path must match to the bit: rows fetched as mappings, di
 values read for every deal into a dict, each feature computed with ``math`` one deal at a
 time, reasons ranked with one Python sort per deal, one dict per score row.
 
-It shares only the SQL text with hub.score.features (with ``order by`` appended and no
-dimension columns): the dimension pivot, the de-duplication of spells, the ordering, every
-feature formula, the ranking of reasons and the score rows are its own.
+Its SQL is the feature query's text as it was then (tests/score/oracle_sql.py, with ``order
+by`` appended and no dimension columns), not hub.score.features' current one: the dimension
+pivot, the de-duplication of spells, the ordering, every feature formula, the ranking of
+reasons and the score rows are its own too.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from hub.score.features import (
     NUMERIC,
     STAGING,
     FeatureTable,
-    snapshot_sql,
 )
 from hub.score.model import ScoreModel
+from tests.score.oracle_sql import snapshot_sql
 
 REASON_MAX = 250
 
