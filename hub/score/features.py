@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from hub.score.columns import days_between, exact, exact_where, fetch_arrow, floats, micros, texts
+from hub.score.history import history_ctes
 
 STAGING = "hub_staging"
 ACTIVITY_TYPES = ("call", "email", "meeting", "note", "task")
@@ -87,16 +88,30 @@ def _keys_at(owner: str) -> str:
     )
 
 
-def _median_amount(owner: str) -> str:
+def _median_amount(owner: str, history: str = "deals") -> str:
     """The median amount of the owner's deals closed by each instant (rep, pipeline)."""
     return f"""{owner}_amount as (
     select o.snap_at, o.{owner}_key,
         percentile_cont(0.5) within group (order by d.amount_base) as {owner}_median_amount
     from {owner}_at o
-    inner join deals d on d.{owner}_key = o.{owner}_key and {closed_by("d", "o.snap_at")}
+    inner join {history} d on d.{owner}_key = o.{owner}_key and {closed_by("d", "o.snap_at")}
         and d.amount_base > 0
     group by o.snap_at, o.{owner}_key
 )"""
+
+
+# The deals a score reads and their stage spells (figures as double precision).
+DEALS = f"""
+    select deal_key, source_name, crm, source_deal_id, pipeline_key, rep_key, company_key,
+        cast(amount_base as double precision) as amount_base, created_at, closed_at, status
+    from {STAGING}.int_deals_enriched
+    where is_counted and not coalesce(is_deleted, false) and created_at is not null
+"""
+SPELLS = f"""
+    select deal_key, spell_index, canonical_stage, is_open_stage, is_backward, entered_at,
+        exited_at, cast(days as double precision) as days
+    from {STAGING}.int_deal_stage_spells
+"""
 
 
 def _text(value: str) -> str:
@@ -132,6 +147,7 @@ def snapshot_sql(
     dimensions: Sequence[str] = (),
     *,
     narrow: bool = False,
+    history: str | None = None,
 ) -> str:
     """Every (deal, T) with the deal open at T in an open stage, and its raw facts at T, one
     row per open stage spell then (:func:`read_features` keeps the latest), in no order.
@@ -146,7 +162,11 @@ def snapshot_sql(
     instant] (implied by the joins' own conditions, so the rows are the same): DuckDB then
     skips the others at the scan instead of joining them all with every instant (a quarter
     of the query's work at 1M deals); PostgreSQL's planner turned the same text into a plan
-    many times slower, so it gets the plain joins."""
+    many times slower, so it gets the plain joins.
+
+    ``history`` (PostgreSQL) replaces the comparisons' CTEs (``norms``, ``rep_closed``,
+    ``rep_amount``, ``pipeline_amount``, ``company_closed``) with ones computed outside the
+    query, by :func:`hub.score.history.history_ctes`: the same rows."""
     s = STAGING
     dims_cte, dims_columns, dims_join = _dimensions_sql(dimensions)
     live_deals, live_spells = "deals", "spells"
@@ -171,19 +191,14 @@ def snapshot_sql(
         if labelled_by is not None
         else ""
     )
+    if history is None:
+        comparisons, owners = _norms_sql(), _owners_sql()
+    else:
+        comparisons, owners = f"{history},\n{_earlier_sql()}", ""
     return f"""
 with instants as ({_instants_sql(instants)}),
-deals as (
-    select deal_key, source_name, crm, source_deal_id, pipeline_key, rep_key, company_key,
-        cast(amount_base as double precision) as amount_base, created_at, closed_at, status
-    from {s}.int_deals_enriched
-    where is_counted and not coalesce(is_deleted, false) and created_at is not null
-),
-spells as (
-    select deal_key, spell_index, canonical_stage, is_open_stage, is_backward, entered_at,
-        exited_at, cast(days as double precision) as days
-    from {s}.int_deal_stage_spells
-),
+deals as ({DEALS}),
+spells as ({SPELLS}),
 snap as (
     select i.snap_at, d.*, sp.canonical_stage, sp.entered_at as stage_entered_at,
         sp.spell_index
@@ -193,33 +208,7 @@ snap as (
     inner join {live_spells} sp on sp.deal_key = d.deal_key and sp.is_open_stage
         and sp.entered_at <= i.snap_at and (sp.exited_at is null or sp.exited_at > i.snap_at)
 ),
-norms as (
-    select i.snap_at, sp.canonical_stage,
-        percentile_cont(0.5) within group (order by sp.days) as norm_days
-    from instants i
-    inner join deals d on {closed_by("d", "i.snap_at")}
-    inner join spells sp on sp.deal_key = d.deal_key and sp.is_open_stage
-        and sp.exited_at <= i.snap_at
-    group by i.snap_at, sp.canonical_stage
-),
-backs as (
-    select sn.deal_key, sn.snap_at, count(*) as backward_moves
-    from snap sn
-    inner join spells sp on sp.deal_key = sn.deal_key and sp.is_backward
-        and sp.entered_at <= sn.snap_at
-    group by sn.deal_key, sn.snap_at
-),
-earlier as (
-    select sn.deal_key, sn.snap_at,
-        avg(ln(greatest(sp.days, 0.01) / nm.norm_days)) as earlier_dwell
-    from snap sn
-    inner join spells sp on sp.deal_key = sn.deal_key and sp.is_open_stage
-        and sp.exited_at <= sn.snap_at
-    inner join norms nm on nm.snap_at = sn.snap_at and nm.canonical_stage = sp.canonical_stage
-        and nm.norm_days > 0
-    group by sn.deal_key, sn.snap_at
-),
-acts as (
+{comparisons}acts as (
     select sn.deal_key, sn.snap_at,
 {activity_counts},
         count(*) as activities_to_date, max(a.occurred_at) as last_activity_at
@@ -227,28 +216,7 @@ acts as (
     inner join {s}.stg_activities a on a.deal_key = sn.deal_key and not a.is_deleted
         and a.occurred_at <= sn.snap_at
     group by sn.deal_key, sn.snap_at
-),
-{_keys_at("rep")},
-rep_closed as (
-    select r.snap_at, r.rep_key, count(*) as rep_closed,
-        sum(case when d.status = 'won' then 1 else 0 end) as rep_won
-    from rep_at r
-    inner join deals d on d.rep_key = r.rep_key and {closed_by("d", "r.snap_at")}
-        and d.closed_at > r.snap_at - interval '{REP_WINDOW_DAYS} days'
-    group by r.snap_at, r.rep_key
-),
-{_median_amount("rep")},
-{_keys_at("pipeline")},
-{_median_amount("pipeline")},
-{_keys_at("company")},
-company_closed as (
-    select c.snap_at, c.company_key,
-        sum(case when d.status = 'won' then 1 else 0 end) as account_won,
-        sum(case when d.status = 'lost' then 1 else 0 end) as account_lost
-    from company_at c
-    inner join deals d on d.company_key = c.company_key and {closed_by("d", "c.snap_at")}
-    group by c.snap_at, c.company_key
-){dims_cte}
+){owners}{dims_cte}
 select sn.deal_key, sn.snap_at, sn.source_name, sn.crm, sn.source_deal_id, sn.pipeline_key,
     sn.canonical_stage, sn.spell_index, sn.stage_entered_at, sn.created_at, sn.closed_at,
     sn.status, sn.amount_base, cast(norms.norm_days as double precision) as norm_days,
@@ -275,6 +243,95 @@ left join pipeline_amount on pipeline_amount.snap_at = sn.snap_at
 left join company_closed on company_closed.snap_at = sn.snap_at
     and company_closed.company_key = sn.company_key{dims_join}
 """
+
+
+def _norms_sql() -> str:
+    """The stage norms at each instant (the median days of the open-stage spells that closed
+    deals had left by then), the backward moves, and each snapshot's dwell in its earlier
+    stages against those norms: joined straight from the deals and spells."""
+    return f"""norms as (
+    select i.snap_at, sp.canonical_stage,
+        percentile_cont(0.5) within group (order by sp.days) as norm_days
+    from instants i
+    inner join deals d on {closed_by("d", "i.snap_at")}
+    inner join spells sp on sp.deal_key = d.deal_key and sp.is_open_stage
+        and sp.exited_at <= i.snap_at
+    group by i.snap_at, sp.canonical_stage
+),
+{_backs_sql()},
+earlier as (
+    select sn.deal_key, sn.snap_at,
+        avg(ln(greatest(sp.days, 0.01) / nm.norm_days)) as earlier_dwell
+    from snap sn
+    inner join spells sp on sp.deal_key = sn.deal_key and sp.is_open_stage
+        and sp.exited_at <= sn.snap_at
+    inner join norms nm on nm.snap_at = sn.snap_at and nm.canonical_stage = sp.canonical_stage
+        and nm.norm_days > 0
+    group by sn.deal_key, sn.snap_at
+),
+"""
+
+
+def _earlier_sql() -> str:
+    """PostgreSQL's order for the dwell comparison: every snapshot row's earlier spells
+    first (a materialized CTE its planner cannot reorder), then the few norms rows joined
+    to them by (instant, stage); left to itself it joined the snapshots with the norms
+    first, millions of rows, and sorted them. The mean adds the spells in their order, so
+    its last bit does not depend on the plan (the joins' order used to set it)."""
+    return f"""{_backs_sql()},
+earlier_spells as materialized (
+    select sn.deal_key, sn.snap_at, sp.spell_index, sp.canonical_stage, sp.days
+    from snap sn
+    inner join spells sp on sp.deal_key = sn.deal_key and sp.is_open_stage
+        and sp.exited_at <= sn.snap_at
+),
+earlier as (
+    select es.deal_key, es.snap_at,
+        avg(ln(greatest(es.days, 0.01) / nm.norm_days) order by es.spell_index)
+            as earlier_dwell
+    from earlier_spells es
+    inner join norms nm on nm.snap_at = es.snap_at and nm.canonical_stage = es.canonical_stage
+        and nm.norm_days > 0
+    group by es.deal_key, es.snap_at
+),
+"""
+
+
+def _owners_sql() -> str:
+    """The rep's record and median amount, the pipeline's median amount and the account's
+    record at each instant, for the keys the snapshots hold, joined from the deals."""
+    return f""",
+{_keys_at("rep")},
+rep_closed as (
+    select r.snap_at, r.rep_key, count(*) as rep_closed,
+        sum(case when d.status = 'won' then 1 else 0 end) as rep_won
+    from rep_at r
+    inner join deals d on d.rep_key = r.rep_key and {closed_by("d", "r.snap_at")}
+        and d.closed_at > r.snap_at - interval '{REP_WINDOW_DAYS} days'
+    group by r.snap_at, r.rep_key
+),
+{_median_amount("rep")},
+{_keys_at("pipeline")},
+{_median_amount("pipeline")},
+{_keys_at("company")},
+company_closed as (
+    select c.snap_at, c.company_key,
+        sum(case when d.status = 'won' then 1 else 0 end) as account_won,
+        sum(case when d.status = 'lost' then 1 else 0 end) as account_lost
+    from company_at c
+    inner join deals d on d.company_key = c.company_key and {closed_by("d", "c.snap_at")}
+    group by c.snap_at, c.company_key
+)"""
+
+
+def _backs_sql() -> str:
+    return """backs as (
+    select sn.deal_key, sn.snap_at, count(*) as backward_moves
+    from snap sn
+    inner join spells sp on sp.deal_key = sn.deal_key and sp.is_backward
+        and sp.entered_at <= sn.snap_at
+    group by sn.deal_key, sn.snap_at
+)"""
 
 
 @dataclass
@@ -399,8 +456,14 @@ def read_features(
     """The feature table of every deal open at each instant (naive UTC datetimes inside);
     with ``labelled_by``, of the deals among them closed by then. Ordered by instant, then
     deal key (code point order, whatever the warehouse's collation)."""
-    narrow = conn.dialect.name == "duckdb"
-    sql = snapshot_sql(instants, labelled_by, dimensions, narrow=narrow)
+    dialect = conn.dialect.name
+    history = None
+    if dialect == "postgresql":
+        stamps = [naive_utc(t) for t in instants]
+        history = history_ctes(conn, stamps, DEALS, SPELLS, REP_WINDOW_DAYS)
+    sql = snapshot_sql(
+        instants, labelled_by, dimensions, narrow=dialect == "duckdb", history=history
+    )
     rows = fetch_arrow(conn, sql, _snapshot_schema(dimensions))
     return feature_table(latest_spell(rows), dimensions)
 

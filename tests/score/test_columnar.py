@@ -76,7 +76,13 @@ def _column(values: Any) -> np.ndarray:
     return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def assert_same_table(new: FeatureTable, old: FeatureTable) -> None:
+# On PostgreSQL the mean of earlier dwells now adds the spells in spell order; the old
+# query added them in whatever order its joins gave, so the two may differ in the last bits
+# (summing a few logs in another order): compared to 1e-12 relative, all else to the bit.
+SUMMED = ("earlier_dwell",)
+
+
+def assert_same_table(new: FeatureTable, old: FeatureTable, summed: tuple[str, ...] = ()) -> None:
     assert len(new) == len(old) > 0
     assert new.deal_key == old.deal_key
     assert new.at == old.at
@@ -89,9 +95,20 @@ def assert_same_table(new: FeatureTable, old: FeatureTable) -> None:
         assert list(new_part) == list(old_part)
         for name in old_part:
             a, b = _column(new_part[name]), _column(old_part[name])
+            if name in summed:
+                assert np.array_equal(np.isnan(a), np.isnan(b)), (part, name)
+                assert np.allclose(a, b, rtol=1e-12, atol=0, equal_nan=True), (part, name)
+                continue
             # bit for bit: the same floats (and the same missing values)
             assert np.array_equal(a, b, equal_nan=True), (part, name)
             assert np.array_equal(np.signbit(a), np.signbit(b)), (part, name)
+
+
+def _take_summed(old: FeatureTable, new: FeatureTable, summed: tuple[str, ...]) -> None:
+    for name in summed:
+        old.numeric[name] = [
+            None if math.isnan(v) else float(v) for v in _column(new.numeric[name])
+        ]
 
 
 @pytest.mark.parametrize(
@@ -118,7 +135,11 @@ def test_columnar_features_and_scores_match_the_row_path(
             read_features_rows(conn, instants, dimensions, labelled_by=cut), fit_time=cut
         )
         training = training_table(conn, config, cut)
-        assert_same_table(training, old_training)
+        summed = SUMMED if warehouse == "postgres" else ()
+        assert_same_table(training, old_training, summed)
+        # what follows compares the fit and the scores by row and by column: from the same
+        # table (the summed columns' last bits taken from the new one)
+        _take_summed(old_training, training, summed)
         key = fingerprint(training)
         assert key == fingerprint_by_row(old_training, FEATURE_VERSION)
         model = fit(training)
@@ -133,7 +154,8 @@ def test_columnar_features_and_scores_match_the_row_path(
         # The open deals at as_of, and their scores and reasons.
         scoring = read_features(conn, [as_of], dimensions)
         old_scoring = read_features_rows(conn, [as_of], dimensions)
-        assert_same_table(scoring, old_scoring)
+        assert_same_table(scoring, old_scoring, summed)
+        _take_summed(old_scoring, scoring, summed)
         expected = score_rows_by_row(model, old_scoring, key, as_of)
         assert score_rows(model, scoring, key, as_of).to_pylist() == expected
 
