@@ -6,6 +6,9 @@ Stage, dwell, backward moves and activities are cut at T. What a deal is compare
 stage norms, the rep's and the pipeline's median amounts, the rep's and the account's record)
 comes from the deals closed by T only: a snapshot at T then never reads a deal still open
 after T, so training rows do not move when today's open deals change (hub/score/prekey.py).
+On PostgreSQL those comparisons are computed outside the query (hub/score/history.py) and
+handed to it as ``values`` lists: the same rows, without sorting every closed deal once per
+instant.
 The deal's amount, rep, pipeline, account and dimensions are the values the CRM holds now:
 the CRMs keep no history of them (docs/metrics.md, "Deal score").
 
