@@ -446,14 +446,14 @@ def test_the_files_of_a_source_are_read_at_once_and_merged_one_at_a_time(
             meet.wait()  # BrokenBarrierError (the pull fails) unless all three are here
         return inspect(path, **kwargs)
 
-    def alone(con, read):  # type: ignore[no-untyped-def]
+    def alone(con, read, values):  # type: ignore[no-untyped-def]
         name = read.facts.path.name
         with watch:
             overlaps.extend(f"{name} with {other}" for other in merging)
             merging.append(name)
         try:
             time.sleep(0.5)  # time for another file's merge to start, were it allowed to
-            return merge(con, read)
+            return merge(con, read, values)
         finally:
             with watch:
                 merging.remove(name)
@@ -504,21 +504,66 @@ def test_a_file_that_fails_while_others_merge_fails_the_run_with_its_own_message
     assert query(config, "SELECT status FROM hub_meta.hub_runs") == [("failed",)]
 
 
-def test_merges_at_once_count_each_others_share_of_the_free_space(
-    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+def test_a_merge_whose_turn_finds_the_disk_full_hands_its_file_to_dlt(
+    tmp_path: Path,
+    small_export: Generated,
+    merged: dict[str, int | None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Each file is offered to DuckDB only if the disk holds its merge on top of the
-    merges under way (why_not checks a file alone; files now merge at the same time)."""
+    """Each file is offered to DuckDB if the disk holds its merge alone (why_not, before
+    the files are opened at once); merges take turns, and each checks the disk again when
+    its turn comes. Here the first merge leaves no room: the other files take dlt's path,
+    and every table is still what the row path gives."""
     from types import SimpleNamespace
 
+    duck_config, rows_config = _pair(tmp_path, small_export)
+    biggest = max((duck_config.base_dir / name).stat().st_size for name in DUCK_FILES)
+    free = {"bytes": duck.SPACE_PER_FILE_BYTE * biggest}  # each file alone fits
+    monkeypatch.setattr(duck.shutil, "disk_usage", lambda path: SimpleNamespace(free=free["bytes"]))
+    load = duck._load
+
+    def filling(con, read, values):  # type: ignore[no-untyped-def]
+        rows = load(con, read, values)
+        free["bytes"] = 0  # the merge took what was left
+        return rows
+
+    monkeypatch.setattr(duck, "_load", filling)
+    _pull_both(duck_config, rows_config)
+    assert sorted(merged) == sorted(DUCK_FILES)
+    taken = [name for name, rows in merged.items() if rows is not None]
+    assert len(taken) == 1, merged  # the first in turn; the others found no room
+    assert _tables(duck_config) == _tables(rows_config)
+
+
+DUCK_FILES = ("deals.csv", "stage_history.csv", "activities.csv")
+
+
+def test_the_custom_fields_scan_needs_no_turn_and_finds_every_distinct_value(
+    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deals file's scan for its custom fields' distinct values runs before its merge's
+    turn (in a DuckDB of its own, beside the other files' merges): it completes while
+    another merge holds the turn, and finds what Python's csv module finds."""
+    import csv
+    from concurrent.futures import ThreadPoolExecutor
+
+    reads = []
+    load = duck.load
+
+    def keeping(read):  # type: ignore[no-untyped-def]
+        reads.append(read)
+        return load(read)
+
+    monkeypatch.setattr(duck, "load", keeping)
     config = _project(small_export, tmp_path / "duck")
-    monkeypatch.setattr(duck.shutil, "disk_usage", lambda path: SimpleNamespace(free=1000))
-    ctx = SimpleNamespace(config=config)
-    big, small = (SimpleNamespace(ctx=ctx, facts=SimpleNamespace(size=n)) for n in (200, 150))
-    assert duck.SPACE_PER_FILE_BYTE * (200 + 150) > 1000 >= duck.SPACE_PER_FILE_BYTE * 200
-    with duck.disk_share(big) as first:  # type: ignore[arg-type]
-        assert first
-        with duck.disk_share(small) as second:  # type: ignore[arg-type]
-            assert not second  # 600 held + 450 > 1000: dlt's path, whose errors say more
-    with duck.disk_share(small) as alone:  # type: ignore[arg-type]
-        assert alone
+    assert pull(config).status == "ok"
+    (deals,) = [read for read in reads if read.facts.path.name == "deals.csv"]
+    with duck._merge_lock, ThreadPoolExecutor(1) as pool:  # another file's merge under way
+        values = pool.submit(duck._custom_values, deals).result(timeout=60)
+    assert values is not None
+    with (config.base_dir / "deals.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for column, table in zip(deals.custom.columns, values, strict=True):
+        assert sorted(table["raw"].to_pylist()) == sorted(
+            {row[column.name].strip() for row in rows}
+        )

@@ -178,8 +178,7 @@ def open_file(
     read = FileRead(ctx, options, spec, file, facts)
     if duck.why_not(read) is not None:
         return read, None
-    with duck.disk_share(read) as enough:
-        return read, duck.load(read) if enough else None
+    return read, duck.load(read)
 
 
 def _warn_latin1(ctx: SourceContext, file: CsvFile, path: Path, encoding: str | None) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
-from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +43,7 @@ from connectors.values import BadValue
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
     from connectors.base import SourceContext
     from connectors.csv.driver import FileRead, TableSpec
@@ -70,9 +70,6 @@ _UTF8 = {"utf-8", "utf-8-sig", "ascii"}
 # --full-refresh pull failed with "failed to pin block" at 1GB; one at a time it took 19 s).
 # The files' digest and byte passes still run beside a merge (csv.background).
 _merge_lock = threading.Lock()
-# Free space the merges under way count on, by read (see disk_share).
-_reserved: dict[int, int] = {}
-_space_lock = threading.Lock()
 # Plain numbers that fit DECIMAL(38,9) exactly (longer ones are the other paths' to judge).
 _PLAIN_DECIMAL = r"^-?\d{1,29}(?:\.\d{1,9})?$"
 _PLAIN_FLOAT = r"^-?\d{1,300}(?:\.\d{1,300})?$"
@@ -125,24 +122,6 @@ def why_not(read: FileRead) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def disk_share(read: FileRead) -> Iterator[bool]:
-    """Whether the disk holds this file's merge on top of the merges under way or waiting
-    their turn (files are opened at once, :mod:`connectors.csv.background`; each was
-    checked alone by :func:`why_not`); if so, its share is counted until the block ends."""
-    need = SPACE_PER_FILE_BYTE * read.facts.size
-    with _space_lock:
-        free = shutil.disk_usage(_warehouse_path(read).parent).free
-        enough = free >= need + sum(_reserved.values())
-        if enough:
-            _reserved[id(read)] = need
-    try:
-        yield enough
-    finally:
-        with _space_lock:
-            _reserved.pop(id(read), None)
-
-
 def load(read: FileRead) -> int | None:
     """Merge the file into its table (and what it implies into theirs, see
     :meth:`Extras.after_duck`); the rows merged, or None when it is not clean (then nothing
@@ -150,32 +129,53 @@ def load(read: FileRead) -> int | None:
     import duckdb
 
     settings = read.ctx.config.warehouse
-    with (
-        _merge_lock,
-        duckdb.connect(
+    values = _custom_values(read)
+    if values is None:
+        return None
+    with _merge_lock:
+        if not _disk_holds(read):
+            return None
+        with duckdb.connect(
             str(_warehouse_path(read)),
             config={"memory_limit": settings.memory_limit, "preserve_insertion_order": False},
-        ) as con,
-    ):
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(f'src_{read.ctx.name}')}")
-        con.execute("BEGIN TRANSACTION")
-        try:
-            rows = _load(con, read)
-            con.execute("COMMIT" if rows is not None else "ROLLBACK")
-        except duckdb.InvalidInputException as exc:
-            con.execute("ROLLBACK")
-            if "CSV" not in str(exc):
-                raise
-            return None  # read_csv refused a line (ragged, a stray quote): not clean
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
+        ) as con:
+            return _load_in_transaction(con, read, values)
+
+
+def _disk_holds(read: FileRead) -> bool:
+    """Whether the disk holds this file's merge now that its turn came: :func:`why_not`
+    asked before the file was opened, while the merges ahead of it had still to take
+    their share. With less, the file takes dlt's path, whose full-disk handling says how
+    much a pull needs."""
+    free = shutil.disk_usage(_warehouse_path(read).parent).free
+    return free >= SPACE_PER_FILE_BYTE * read.facts.size
+
+
+def _load_in_transaction(
+    con: duckdb.DuckDBPyConnection, read: FileRead, values: list[pa.Table]
+) -> int | None:
+    """:func:`load` on its connection: one transaction, rolled back unless clean."""
+    import duckdb
+
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(f'src_{read.ctx.name}')}")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        rows = _load(con, read, values)
+        con.execute("COMMIT" if rows is not None else "ROLLBACK")
+    except duckdb.InvalidInputException as exc:
+        con.execute("ROLLBACK")
+        if "CSV" not in str(exc):
             raise
+        return None  # read_csv refused a line (ragged, a stray quote): not clean
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
     return rows
 
 
-def _load(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
+def _load(con: duckdb.DuckDBPyConnection, read: FileRead, values: list[pa.Table]) -> int | None:
     """:func:`load` inside its transaction. Into a table that does not exist yet (a first
     load), the rows are staged in the warehouse and the staging table becomes the table:
     written once instead of twice."""
@@ -187,9 +187,7 @@ def _load(con: duckdb.DuckDBPyConnection, read: FileRead) -> int | None:
     ).fetchone()[0]  # type: ignore[index]
     target = f"{_name(schema)}.{_name(table)}"
     staged = "stage" if exists else f"{_name(schema)}.{_name('_hub_stage_' + table)}"
-    maps = _custom_maps(con, read)
-    if maps is None:
-        return None
+    maps = _custom_maps(con, values)
     rows = _stage(con, read, staged, maps)
     if rows is None:
         return None
@@ -376,11 +374,14 @@ def _trimmed(index: int) -> str:
     )
 
 
-def _custom_maps(con: duckdb.DuckDBPyConnection, read: FileRead) -> list[str] | None:
-    """Per custom column, a temporary table of its distinct (trimmed) values and their
-    ``custom_fields`` fragment, typed once by the row path's own parser
+def _custom_values(read: FileRead) -> list[pa.Table] | None:
+    """Per custom column, its distinct (trimmed) values and their ``custom_fields``
+    fragment (``raw``, ``fragment``), typed once by the row path's own parser
     (:meth:`connectors.csv.custom.CustomColumn.fragment`); None when a value does not fit
-    its type (the row path would quarantine it)."""
+    its type (the row path would quarantine it) or DuckDB cannot read the file. This scan
+    of the file runs in an in-memory DuckDB of its own, before the merge's turn
+    (:data:`_merge_lock`): beside the other files' merges, not in their line."""
+    import duckdb
     import pyarrow as pa
 
     if read.custom is None:
@@ -391,25 +392,41 @@ def _custom_maps(con: duckdb.DuckDBPyConnection, read: FileRead) -> list[str] | 
     cells = ", ".join(f"{_trimmed(column.index)} AS v{n}" for n, column in enumerate(columns))
     names = [f"v{n}" for n in range(len(columns))]
     which = " ".join(f"WHEN grouping({name}) = 0 THEN {n}" for n, name in enumerate(names))
-    rows = con.execute(
-        f"SELECT CASE {which} END, coalesce({', '.join(names)}) "
-        f"FROM (SELECT {cells} FROM {_read_csv(read)}) "
-        f"GROUP BY GROUPING SETS ({', '.join(f'({name})' for name in names)})"
-    ).fetchall()
+    memory_limit = read.ctx.config.warehouse.memory_limit
+    with duckdb.connect(":memory:", config={"memory_limit": memory_limit}) as con:
+        try:
+            rows = con.execute(
+                f"SELECT CASE {which} END, coalesce({', '.join(names)}) "
+                f"FROM (SELECT {cells} FROM {_read_csv(read)}) "
+                f"GROUP BY GROUPING SETS ({', '.join(f'({name})' for name in names)})"
+            ).fetchall()
+        except duckdb.InvalidInputException as exc:
+            if "CSV" not in str(exc):
+                raise
+            return None  # read_csv refused a line: the merge would refuse the file too
     distinct: list[list[str]] = [[] for _ in columns]
     for n, value in rows:
         distinct[n].append(value)
-    maps = []
-    for n, (column, values) in enumerate(zip(columns, distinct, strict=True)):
+    out = []
+    for column, values in zip(columns, distinct, strict=True):
         try:
             typed = [column.fragment(value) for value in values]
         except BadValue:
             return None
+        out.append(
+            pa.table(
+                {"raw": pa.array(values, pa.string()), "fragment": pa.array(typed, pa.string())}
+            )
+        )
+    return out
+
+
+def _custom_maps(con: duckdb.DuckDBPyConnection, values: list[pa.Table]) -> list[str]:
+    """The pairs of :func:`_custom_values` as temporary tables the staging query joins."""
+    maps = []
+    for n, pairs in enumerate(values):
         table = f"hub_cf_map{n}"
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (raw VARCHAR, fragment VARCHAR)")
-        pairs = pa.table(
-            {"raw": pa.array(values, pa.string()), "fragment": pa.array(typed, pa.string())}
-        )
         con.register("hub_cf_values", pairs)
         con.execute(f"INSERT INTO {table} SELECT raw, fragment FROM hub_cf_values")
         con.unregister("hub_cf_values")
@@ -452,20 +469,24 @@ def merge(con: duckdb.DuckDBPyConnection, source: str, model: type, staged: str)
     names = list(model_columns(model))
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {_name(schema)}")
     con.execute(f"CREATE TABLE IF NOT EXISTS {target} ({_ddl(model)})")
-    keys: Iterable[str] = model.primary_key  # type: ignore[attr-defined]
+    keys: list[str] = list(model.primary_key)  # type: ignore[attr-defined]
     listed = ", ".join(map(_name, names))
     if not con.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:  # type: ignore[index]
         con.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {staged}")
         return
     # Only rows that differ are replaced: a re-export repeats most rows as they were, and
-    # rewriting an unchanged row costs the most of a merge (the result is the same).
+    # rewriting an unchanged row costs the most of a merge (the result is the same). The
+    # staged rows that are new or differ are found in one join of the two tables (a
+    # DELETE joined on the differences and an INSERT ... NOT EXISTS took two).
     match = " AND ".join(f"t.{_name(k)} = s.{_name(k)}" for k in keys)
     differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in map(_name, names))
-    con.execute(f"DELETE FROM {target} AS t USING {staged} AS s WHERE {match} AND ({differs})")
     con.execute(
-        f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {staged} AS s "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {match})"
+        f"CREATE OR REPLACE TEMP TABLE hub_changed AS SELECT s.* FROM {staged} AS s "
+        f"LEFT JOIN {target} AS t ON {match} WHERE t.{_name(keys[0])} IS NULL OR ({differs})"
     )
+    con.execute(f"DELETE FROM {target} AS t USING hub_changed AS s WHERE {match}")
+    con.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM hub_changed")
+    con.execute("DROP TABLE hub_changed")
 
 
 def _ddl(model: type) -> str:
