@@ -5,7 +5,8 @@
   write that changes a row changes the digest, and no write leaves it as it was.
 - hub.yml's tables are rewritten only when hub.yml or the table differs
   (``hub.warehouse.config_tables``), against the rows read back and PostgreSQL's ``xmin``.
-- End to end on PostgreSQL, with real dbt: a value changed in place (``UPDATE``, the row count
+- End to end on PostgreSQL, with real dbt: the full build's snapshot taken beside the deal
+  scores equals one taken afterwards; a value changed in place (``UPDATE``, the row count
   unchanged) is not taken for "nothing changed"; the marts show it.
 """
 
@@ -23,7 +24,7 @@ from hub.generate import Generated
 from hub.incremental import table_sums
 from hub.pull import run_pull
 from hub.transform import prepare_warehouse, run_transform
-from hub.warehouse import Warehouse
+from hub.warehouse import Warehouse, changes
 from hub.warehouse.meta import hub_fx_rates, hub_stage_map
 from models.config import HubConfig, load_config
 from tests.harness import write_hub_yml
@@ -154,6 +155,13 @@ def test_a_value_changed_in_place_is_not_taken_for_no_change_on_postgres(
     (run,) = run_pull(config)
     assert run.status == "ok", run.error
     assert not run_transform(config).failures
+    # The full build's snapshot was taken beside the deal scores: the same as one taken now.
+    with Warehouse(config).connect() as conn:
+        kept = sorted(conn.execute(sa.text(f"SELECT * FROM {changes.INPUTS}")).all())
+        changes.snapshot_inputs(conn, "postgresql", None)
+        again = sorted(conn.execute(sa.text(f"SELECT * FROM {changes.NEXT_INPUTS}")).all())
+        conn.execute(sa.text(f"DROP TABLE {changes.NEXT_INPUTS}"))
+    assert len(kept) == len({r[0] for r in kept}) and kept == again and len(kept) >= 400
     unchanged = run_transform(config)
     assert unchanged.plan is not None and unchanged.plan.skip, unchanged.plan
 
