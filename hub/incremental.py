@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hub.dbt_parse import project_files
-from hub.warehouse import changes
+from hub.warehouse import changes, row_versions
 from hub.warehouse.builds import last_build
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 from hub.warehouse.row_hash import column_types, row_hash
@@ -120,11 +120,10 @@ def table_sums(
     *,
     only: tuple[str, ...] | None = None,
 ) -> list[tuple[str, int, str]]:
-    """(table, row count, digest) of every table of the sources but dlt's own (or only the
-    tables named in ``only``), and of the given hub_meta tables: equal digests, equal rows.
-
-    The digest is the sum of the rows' hashes (equal up to a 64-bit collision), except for
-    the sources' tables on PostgreSQL, whose digest is :func:`row_versions`."""
+    """Row count and sum of row hashes of every table of the sources but dlt's own (or only
+    the tables named in ``only``), and of the given hub_meta tables: equal sums, equal rows
+    (up to a 64-bit hash collision). On PostgreSQL a source table's sum is kept while its
+    row versions stay the same (:mod:`hub.warehouse.row_versions`)."""
     tables = [(HUB_SCHEMA, t) for t in hub_tables if has_table(conn, HUB_SCHEMA, t)]
     inspector = sa.inspect(conn)
     for name in sources:
@@ -143,46 +142,9 @@ def table_sums(
         for schema, table in sorted(hashed)
     ]
     sums = conn.execute(sa.text(" UNION ALL ".join(parts))).all() if parts else []
-    out = [(r[0], int(r[1]), str(r[2])) for r in sums]
-    out += row_versions(conn, by_version, types)
+    out = [(r[0], int(r[1]), str(int(r[2] or 0))) for r in sums]
+    out += row_versions.table_sums(conn, by_version, types)
     return sorted(out)
-
-
-def row_versions(
-    conn: sa.Connection,
-    tables: list[tuple[str, str]],
-    types: dict[tuple[str, str], list[tuple[str, str]]],
-) -> list[tuple[str, int, str]]:
-    """PostgreSQL: (table, row count, digest of its row versions and columns).
-
-    PostgreSQL never changes a stored row: an insert or update writes a new row version
-    stamped with its transaction's id (``xmin``), a delete removes one. A transaction id is
-    never given twice (until the counter wraps around after 2^32 transactions), and the
-    rows this query sees are those of committed transactions, whose ids no later write can
-    carry. So any write since the last digest (insert, update, delete, a table truncated and
-    filled again, even with the same values) changes the count of rows per ``xmin`` of the
-    table, and unchanged counts mean unchanged rows; adding a column rewrites no row, so the
-    digest also holds the columns and their types. Counting rows per ``xmin`` reads no
-    column; hashing every column of every row, as DuckDB does, took most of the transform's
-    preparation. A write that left the values as they were counts as a change: the
-    transform then runs when it could have been skipped, never the other way round."""
-    if not tables:
-        return []
-    parts = [
-        f"SELECT '{schema}.{table}' AS name, xmin::text AS version, count(*) AS n "
-        f"FROM {schema}.{table} GROUP BY xmin"
-        for schema, table in sorted(tables)
-    ]
-    versions: dict[str, list[tuple[str, int]]] = {f"{s}.{t}": [] for s, t in tables}
-    for name, version, n in conn.execute(sa.text(" UNION ALL ".join(parts))):
-        versions[name].append((str(version), int(n)))
-    out = []
-    for schema, table in tables:
-        name = f"{schema}.{table}"
-        seen = sorted(versions[name])
-        digest = hashlib.sha256(repr([types[(schema, table)], seen]).encode()).hexdigest()
-        out.append((name, sum(n for _, n in seen), digest))
-    return out
 
 
 def content_digest(

@@ -1,8 +1,8 @@
 """What the transform's preparation skips, and that each skip sees the change it depends on.
 
-- PostgreSQL's digest of a source table (``hub.incremental.row_versions``: rows per
-  transaction id, and the columns) against Python's equality of the table's rows: every
-  write that changes a row changes the digest, and no write leaves it as it was.
+- PostgreSQL's kept sums of a source table (``hub.warehouse.row_versions``: kept while the
+  rows per transaction id and the columns stay) against the sum computed whole and Python's
+  equality of the table's rows: no write reuses it, every write computes it again.
 - hub.yml's tables are rewritten only when hub.yml or the table differs
   (``hub.warehouse.config_tables``), against the rows read back and PostgreSQL's ``xmin``.
 - End to end on PostgreSQL, with real dbt: the full build's snapshot taken beside the deal
@@ -25,7 +25,8 @@ from hub.incremental import table_sums
 from hub.pull import run_pull
 from hub.transform import prepare_warehouse, run_transform
 from hub.warehouse import Warehouse, changes
-from hub.warehouse.meta import hub_fx_rates, hub_stage_map
+from hub.warehouse.meta import has_table, hub_fx_rates, hub_stage_map
+from hub.warehouse.row_hash import column_types, row_hash
 from models.config import HubConfig, load_config
 from tests.harness import write_hub_yml
 from tests.pg import pg_engine, pg_warehouse
@@ -33,7 +34,7 @@ from tests.pg import pg_engine, pg_warehouse
 pytestmark = pytest.mark.postgres
 
 
-def _digest(conn: sa.Connection) -> dict[str, tuple[int, str]]:
+def _sums(conn: sa.Connection) -> dict[str, tuple[int, str]]:
     return {name: (n, h) for name, n, h in table_sums(conn, ["s"])}
 
 
@@ -41,9 +42,18 @@ def _rows(conn: sa.Connection) -> list[tuple]:
     return sorted(conn.execute(sa.text("SELECT * FROM src_s.deals")).all(), key=repr)
 
 
-def test_row_versions_change_with_every_write_and_only_then(
+def _hashed_now(conn: sa.Connection) -> str:
+    """The table's sum of row hashes computed whole, as DuckDB's path does (no kept sums)."""
+    types = column_types(conn, [("src_s", "deals")])[("src_s", "deals")]
+    sql = f"SELECT sum({row_hash('postgresql', 'deals', types, 't')}) FROM src_s.deals AS t"
+    return str(int(conn.execute(sa.text(sql)).scalar() or 0))
+
+
+def test_kept_sums_are_used_only_while_the_row_versions_stay(
     pg_database: dict[str, Any],
 ) -> None:
+    """Before each write the kept sum is spoiled on purpose: a run with no write must return
+    it (it was not computed again), and any write must give the table's true sum."""
     engine = pg_engine(pg_database)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE SCHEMA src_s"))
@@ -58,24 +68,35 @@ def test_row_versions_change_with_every_write_and_only_then(
         ("one row swapped for another", "DELETE FROM src_s.deals WHERE deal_key = 'a'; "
          "INSERT INTO src_s.deals VALUES ('d', 5)"),
         ("emptied and filled again", "TRUNCATE src_s.deals; "
-         "INSERT INTO src_s.deals VALUES ('b', 2), ('c', 3), ('d', 5)"),
+         "INSERT INTO src_s.deals VALUES ('b', 2), ('c', 3), ('e', 5)"),
         ("a column added", "ALTER TABLE src_s.deals ADD COLUMN note text"),
-        ("a row deleted", "DELETE FROM src_s.deals WHERE deal_key = 'd'"),
+        ("a row deleted", "DELETE FROM src_s.deals WHERE deal_key = 'e'"),
+        ("nothing again", None),
     ]  # fmt: skip
     for what, sql in writes:
         with engine.begin() as conn:
-            before, rows_before = _digest(conn), _rows(conn)
+            if has_table(conn, "hub_meta", "hub_table_sums"):  # computed afresh, then kept
+                conn.execute(sa.text("DELETE FROM hub_meta.hub_table_sums"))
+            before, rows_before = _sums(conn), _rows(conn)
+            assert before["src_s.deals"][1] == _hashed_now(conn), what
+            conn.execute(sa.text("UPDATE hub_meta.hub_table_sums SET sum_hash = 'spoiled'"))
         if sql:
             with engine.begin() as conn:
                 for statement in sql.split("; "):
                     conn.execute(sa.text(statement))
         with engine.begin() as conn:
-            after, rows_after = _digest(conn), _rows(conn)
-        assert after["src_s.deals"][0] == len(rows_after), what
-        if rows_after != rows_before:  # the oracle: Python's equality of the rows
-            assert after != before, what
-        # any write moves it, even one that left the values (or only the columns) changed
-        assert (after != before) == (sql is not None), what
+            after, rows_after = _sums(conn), _rows(conn)
+            true_sum = _hashed_now(conn)
+        n, sum_hash = after["src_s.deals"]
+        assert n == len(rows_after), what
+        if sql is None:  # the kept sum, not computed again
+            assert sum_hash == "spoiled", what
+            continue
+        assert sum_hash == true_sum, what
+        # the oracle: Python's equality of the rows (a column added changes every row)
+        assert (sum_hash == before["src_s.deals"][1]) == (
+            rows_after == rows_before and what != "a column added"
+        ), what
     engine.dispose()
 
 
