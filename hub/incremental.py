@@ -142,7 +142,7 @@ def table_sums(
         for schema, table in sorted(hashed)
     ]
     sums = conn.execute(sa.text(" UNION ALL ".join(parts))).all() if parts else []
-    out = [(r[0], int(r[1]), str(int(r[2] or 0))) for r in sums]
+    out = [(r[0], int(r[1]), str(r[2])) for r in sums]
     out += row_versions.table_sums(conn, by_version, types)
     return sorted(out)
 

@@ -87,7 +87,9 @@ def _sums_with_versions(
     for schema, table in tables:
         name = f"{schema}.{table}"
         rows = sum(n for _, n in counts[name])
-        out[name] = (_digest(types[(schema, table)], counts[name]), rows, str(sums[name]))
+        # as the whole-table sum reads: SQL's sum of no rows is NULL
+        total = str(sums[name]) if counts[name] else "None"
+        out[name] = (_digest(types[(schema, table)], counts[name]), rows, total)
     return out
 
 
