@@ -87,6 +87,12 @@ class HubTyper(typer.Typer):
         kwargs.setdefault("cls", HubCommand)
         return super().command(*args, **kwargs)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The process's entry (the `hub` script, `python -m hub.cli`); a test's CliRunner
+        # calls the click command instead, in a process that started long before.
+        OWN_PROCESS["on"] = True
+        return super().__call__(*args, **kwargs)
+
 
 app = HubTyper(
     cls=HubGroup,
@@ -103,6 +109,7 @@ ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="Path to hub.yml.", envvar="HUB_CONFIG")
 ]
 DEBUG = {"on": False}
+OWN_PROCESS = {"on": False}  # the command runs as its own process: its start-up is profiled
 # Width when output goes to a file or pipe and COLUMNS is not set: rich would use 80 (or
 # the terminal's width) and cut table cells ("hubspo…"); a log or a pager wants them whole.
 UNBOUNDED_WIDTH = 1000
@@ -376,6 +383,14 @@ def _transform(
         )
 
 
+def _profile(command: str) -> Profile:
+    """A command's profile, made once hub.yml is loaded; in its own process it starts with
+    the process's start-up (interpreter, imports, hub.yml)."""
+    from hub.profile import Profile, process_age_s
+
+    return Profile(command, startup_s=process_age_s() if OWN_PROCESS["on"] else None)
+
+
 def _end_profile(cfg: HubConfig, profile: Profile, *, show: bool) -> None:
     """Record the run's profile in hub_meta.hub_profile; print it with --profile."""
     from hub.profile import record, render
@@ -448,10 +463,9 @@ def pull(
     profile: ProfileOption = False,
 ) -> None:
     """Pull every source (or --source NAME) into the warehouse."""
-    from hub.profile import Profile
 
     def body() -> int:
-        cfg, steps = _load(config), Profile("pull")
+        cfg, steps = _load(config), _profile("pull")
         code = _pull(cfg, source, full_refresh, steps)
         _end_profile(cfg, steps, show=profile)
         return code
@@ -479,10 +493,9 @@ def transform(
     """Rebuild stage history (only for the deals that changed since the last transform) and
     every mart with dbt (no pull); prints warnings, e.g. a hub.yml account override naming no
     account."""
-    from hub.profile import Profile
 
     def body() -> None:
-        cfg, steps = _load(config), Profile("transform")
+        cfg, steps = _load(config), _profile("transform")
         _transform(cfg, as_utc(as_of), full_refresh, steps)
         _end_profile(cfg, steps, show=profile)
 
@@ -513,10 +526,9 @@ def sync(
     """Pull every source, then transform. Exit 3 when some sources failed. Says which native
     stages are unmapped and which stage_map keys match no native stage."""
     from hub.locks import holding_warehouse
-    from hub.profile import Profile
 
     def body() -> int:
-        cfg, steps = _load(config), Profile("sync")
+        cfg, steps = _load(config), _profile("sync")
         with holding_warehouse(cfg, "sync"):  # no other run between the steps
             code = steps_of(cfg, steps)
             _end_profile(cfg, steps, show=profile)

@@ -27,19 +27,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from hub.dbt_parse import project_files
-from hub.warehouse import changes
+from hub.warehouse import changes, row_versions
 from hub.warehouse.builds import last_build
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 from hub.warehouse.row_hash import column_types, row_hash
+
+if TYPE_CHECKING:
+    from hub.warehouse import Warehouse
 
 STATE = f"{HUB_SCHEMA}.hub_incremental_state"
 FORMAT = "2"  # bump when the snapshot or the per-deal models' contract changes
@@ -118,7 +122,8 @@ def table_sums(
 ) -> list[tuple[str, int, str]]:
     """Row count and sum of row hashes of every table of the sources but dlt's own (or only
     the tables named in ``only``), and of the given hub_meta tables: equal sums, equal rows
-    (up to a 64-bit hash collision)."""
+    (up to a 64-bit hash collision). On PostgreSQL a source table's sum is kept while its
+    row versions stay the same (:mod:`hub.warehouse.row_versions`)."""
     tables = [(HUB_SCHEMA, t) for t in hub_tables if has_table(conn, HUB_SCHEMA, t)]
     inspector = sa.inspect(conn)
     for name in sources:
@@ -128,14 +133,18 @@ def table_sums(
             (schema, t) for t in names if not t.startswith("_dlt") and (only is None or t in only)
         ]
     types = column_types(conn, tables)
+    by_version = [t for t in tables if conn.dialect.name == "postgresql" and t[0] != HUB_SCHEMA]
+    hashed = [t for t in tables if t not in by_version]
     parts = [
         f"SELECT '{schema}.{table}' AS name, count(*) AS n, "
         f"sum({row_hash(conn.dialect.name, table, types[(schema, table)], 't')}) AS h "
         f"FROM {schema}.{table} AS t"
-        for schema, table in sorted(tables)
+        for schema, table in sorted(hashed)
     ]
     sums = conn.execute(sa.text(" UNION ALL ".join(parts))).all() if parts else []
-    return sorted((r[0], int(r[1]), str(r[2])) for r in sums)
+    out = [(r[0], int(r[1]), str(r[2])) for r in sums]
+    out += row_versions.table_sums(conn, by_version, types)
+    return sorted(out)
 
 
 def content_digest(
@@ -212,11 +221,48 @@ def plan_build(
     )
 
 
-def record_complete(conn: sa.Connection, plan: BuildPlan, as_of: datetime) -> None:
-    """The build ended complete: keep its input snapshot and state for the next run."""
+class SnapshotAlongside:
+    """A full build's snapshot of every deal's inputs, taken on a connection of its own while
+    the hub goes on with the deal scores, on PostgreSQL.
+
+    After a full build the snapshot reads every staging row (seconds at a million deals), and
+    the score then spends as long in Python; on PostgreSQL the snapshot is the server's work,
+    so the two overlap on two cores instead of adding up. Nothing the score writes is read by
+    the snapshot (it reads the staging views over the source tables, and the warehouse lock
+    keeps every other writer out). DuckDB's file takes one writer at a time, so there the
+    snapshot waits for :func:`record_complete`, as it does on any other plan."""
+
+    def __init__(self, warehouse: Warehouse, plan: BuildPlan) -> None:
+        self._warehouse = warehouse
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if plan.full and warehouse.kind == "postgres":
+            self._thread = threading.Thread(target=self._take, name="hub-snapshot", daemon=True)
+            self._thread.start()
+
+    def _take(self) -> None:
+        try:
+            with self._warehouse.connect() as conn:
+                changes.snapshot_inputs(conn, conn.dialect.name, None)
+        except BaseException as exc:  # noqa: BLE001 - record_complete takes it again
+            self._error = exc
+
+    def taken(self) -> bool:
+        """Wait for it; False when it was not taken here (not started, or it failed)."""
+        if self._thread is None:
+            return False
+        self._thread.join()
+        return self._error is None
+
+
+def record_complete(
+    conn: sa.Connection, plan: BuildPlan, as_of: datetime, *, snapshot_taken: bool = False
+) -> None:
+    """The build ended complete: keep its input snapshot and state for the next run. A full
+    build takes its snapshot now, unless ``snapshot_taken`` (:class:`SnapshotAlongside`)."""
     if conn.dialect.name not in changes.SUPPORTED_DIALECTS:
         return
-    if plan.full:
+    if plan.full and not snapshot_taken:
         changes.snapshot_inputs(conn, conn.dialect.name, None)
     changes.keep_snapshot(conn)
     _clear_state(conn)

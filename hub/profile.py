@@ -5,7 +5,10 @@ Steps, in the order they ran, sum to the command's wall time: per source dlt's o
 them (pending load packages before, post-load steps, quarantine and observations after);
 the transform's preparation (hub.yml tables, account and duplicate resolution, the changed
 deals, the build record), dbt itself, the deal scores and the work after dbt; ``other`` is
-what no step covers. Under ``dbt``, each model and test with dbt's own ``execution_time``
+what no step covers. When the command is its own process (``hub ...``, not a test's in-process
+call), the first step is its start-up: from the process's start (its start time in ``/proc``,
+against the same boot clock) to the moment hub.yml was loaded, which covers the interpreter,
+the imports and reading hub.yml; the total then is the process's wall time up to the end. Under ``dbt``, each model and test with dbt's own ``execution_time``
 (``run_results.json``); dbt runs two nodes at a time, so they add up to more than dbt's
 wall time.
 
@@ -17,12 +20,13 @@ Every pull, transform and sync records its profile in ``hub_meta.hub_profile`` (
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,7 @@ DBT_PARENT = "transform: dbt"
 # The build recorded complete, and what the next transform compares with: after a full build
 # the snapshot of every deal's inputs (hub.warehouse.changes), taken once dbt built staging.
 AFTER_DBT = "transform: after dbt (build record, input snapshot for the next run)"
+START_UP = "start-up (imports, hub.yml)"
 
 profile_metadata = sa.MetaData(schema=HUB_SCHEMA)
 hub_profile = sa.Table(
@@ -81,9 +86,25 @@ def dlt_step_seconds(trace: Any) -> dict[str, float]:
     return out
 
 
+def process_age_s() -> float | None:
+    """Seconds since this process started, or None where that cannot be read.
+
+    Linux gives a process's start in clock ticks since boot (``/proc/self/stat``, field 22,
+    taken at its fork), on the clock ``CLOCK_BOOTTIME`` reads, so the difference is the
+    process's wall time so far, to a tick (10 ms). Elsewhere there is no such record without
+    psutil; CPU time (``time.process_time``) would understate a start that waits on disk."""
+    try:
+        fields = Path("/proc/self/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # fields[0] is field 3
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 @dataclass
 class Profile:
-    """One command's steps; ``finish`` closes it with ``other`` and ``total``."""
+    """One command's steps; ``finish`` closes it with ``other`` and ``total``. ``startup_s``:
+    the process's time before this profile was made (start-up), when it is known."""
 
     command: str
     run_id: str = field(
@@ -91,7 +112,13 @@ class Profile:
     )
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     steps: list[Step] = field(default_factory=list)
+    startup_s: float | None = None
     _clock: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        if self.startup_s is not None:  # the run started when the process did
+            self.started_at -= timedelta(seconds=self.startup_s)
+            self.add(START_UP, self.startup_s)
 
     def add(self, name: str, seconds: float, parent: str | None = None, detail: str = "") -> None:
         self.steps.append(Step(name, max(0.0, seconds), parent, detail))
@@ -131,7 +158,7 @@ class Profile:
         return [s for s in self.steps if s.parent is None and s.name != "total"]
 
     def finish(self) -> Profile:
-        total = time.perf_counter() - self._clock
+        total = time.perf_counter() - self._clock + (self.startup_s or 0.0)
         self.add("other", total - sum(s.seconds for s in self.top_level()))
         self.add("total", total)
         return self

@@ -24,7 +24,7 @@ from typing import Any
 from hub import dbt_failing_rows
 from hub.dbt_parse import parse_key, reuse_args, split_vars
 from hub.dbt_project import project_dir
-from hub.incremental import BuildPlan, plan_build, record_complete
+from hub.incremental import BuildPlan, SnapshotAlongside, plan_build, record_complete
 from hub.locks import describe_holder, hold
 from hub.resolve import reuse, write_resolution
 from hub.score.store import write_scores
@@ -367,26 +367,31 @@ def _run_transform(
             )
             + f"details in {config.hub_dir / 'dbt' / 'logs' / 'dbt.log'}"
         )
+    snapshot = SnapshotAlongside(warehouse, plan) if not select else None
     try:
         scoring_started = time.perf_counter()
         result.warnings += write_scores(config, warehouse, as_of).warnings
         result.scores_s = time.perf_counter() - scoring_started
     except BaseException as exc:  # the scores tables may be half-written: not a complete set
+        if snapshot is not None:
+            snapshot.taken()  # no query of this run outlives it
         _finish(warehouse, run_id, "failed", built, 0, f"deal scores: {exc}")
         raise
     finishing = time.perf_counter()
     _finish(warehouse, run_id, "ok", built, 0, None)
-    if not select:
-        _record_complete(warehouse, plan, as_of)
+    if snapshot is not None:
+        _record_complete(warehouse, plan, as_of, snapshot_taken=snapshot.taken())
     result.after_dbt_s = time.perf_counter() - finishing
     return result
 
 
-def _record_complete(warehouse: Warehouse, plan: BuildPlan, as_of: datetime) -> None:
+def _record_complete(
+    warehouse: Warehouse, plan: BuildPlan, as_of: datetime, *, snapshot_taken: bool = False
+) -> None:
     """Keep what the next transform builds on; without it (a full disk) the next is full."""
     try:
         with warehouse.connect() as conn:
-            record_complete(conn, plan, as_of)
+            record_complete(conn, plan, as_of, snapshot_taken=snapshot_taken)
     except Exception as exc:
         if find_disk_full(exc) is None:
             raise

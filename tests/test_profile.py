@@ -8,8 +8,11 @@ the pull and the source's ``hub_runs`` row.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +20,13 @@ import duckdb
 import pytest
 
 from hub import profile as hub_profile
-from hub.profile import AFTER_DBT, DBT_PARENT, Profile, latest, record
+from hub.profile import AFTER_DBT, DBT_PARENT, START_UP, Profile, latest, record
 from models.config import load_config
 from tests.harness import sandbox_entry, start_sandbox, stop_quietly, write_hub_yml
 from tests.pg import pg_warehouse
 
 DBT_SCHEMAS = ("hub_staging", "analytics", "outbound")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +167,47 @@ def test_no_profile_yet(tmp_path: Path, cli) -> None:
     assert latest(load_config(config)) is None
     shown = cli("status", "--profile", "--config", config)
     assert shown.exit_code == 0 and "no profile recorded yet" in shown.output
+
+
+def test_start_up_is_timed_from_the_process_start(pipedrive: Any, tmp_path: Path) -> None:
+    """Run as a user does, in its own process: the profile's first step is the start-up, from
+    the process's start to hub.yml loaded. The process sleeps a known second before it even
+    imports the hub, so the start-up must hold it; the total is within the process's wall time
+    as its parent measures it (which adds the interpreter's exit)."""
+    config = write_hub_yml(tmp_path, {"sources": [sandbox_entry(pipedrive, "pd")]})
+    delay = 1.0
+    entry = (
+        f"import runpy, time; time.sleep({delay}); runpy.run_module('hub.cli', run_name='__main__')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", entry, "pull", "--profile", "--config", str(config)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    wall = time.perf_counter() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert START_UP in done.stdout
+
+    profile = latest(load_config(config))
+    assert profile is not None and profile.steps[0].name == START_UP
+    startup = profile.steps[0].seconds
+    total = next(s.seconds for s in profile.steps if s.name == "total")
+    assert delay < startup < total <= wall
+    assert sum(s.seconds for s in profile.top_level()) == pytest.approx(total, abs=0.01)
+    # The run's start is the process's, not the moment hub.yml was loaded.
+    assert profile.started_at <= datetime.now(UTC) - timedelta(seconds=total - 0.05)
+
+
+def test_in_process_calls_have_no_start_up(cli, pipedrive: Any, tmp_path: Path) -> None:
+    """A test's in-process call (CliRunner) started with the test process: no start-up line,
+    whose figure would be the test process's age."""
+    config = write_hub_yml(tmp_path, {"sources": [sandbox_entry(pipedrive, "pd")]})
+    assert cli("pull", "--config", config).exit_code == 0
+    profile = latest(load_config(config))
+    assert profile is not None and profile.command == "pull"
+    assert START_UP not in {s.name for s in profile.steps}

@@ -1,14 +1,23 @@
 """hub.yml's canonical stages, stage map, FX rates, sources and quotas as ``hub_meta`` tables,
-rewritten before every transform so that dbt re-derives all history from the current hub.yml."""
+checked before every transform so that dbt re-derives all history from the current hub.yml.
+
+A table is rewritten only when what it holds differs from hub.yml's (its rows, or a column
+type an older version created), read back from the table itself rather than from a record
+of the last write, so a table changed or emptied by hand is rewritten too. An unchanged
+table is left alone: on PostgreSQL a rewrite is a new version of every row, which the next
+transform's check of what dbt reads would take for a change (``hub.incremental``).
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from hub.warehouse import meta
+from hub.warehouse.row_hash import column_types
 from models.config import ANY_PIPELINE, HubConfig
 from models.errors import ConfigError
 
@@ -36,20 +45,51 @@ def write_config_tables(
         (meta.hub_sources, [{"source_name": s.name, "crm": s.kind} for s in config.sources]),
     ]
     meta.ensure_hub_tables(conn)
+    _write_changed(conn, contents)
+
+
+def write_quotas(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    meta.ensure_hub_tables(conn)
+    _write_changed(conn, [(meta.hub_quotas, rows)])
+
+
+# information_schema's data_type (lower case) of each column type these tables use, on
+# PostgreSQL and DuckDB; any other (an older version's FLOAT, 4 bytes on DuckDB) is rewritten.
+_STORED_AS: dict[type, set[str]] = {
+    sa.String: {"character varying", "varchar"},
+    sa.Integer: {"integer"},
+    sa.Double: {"double precision", "double"},
+    sa.Date: {"date"},
+}
+
+
+def _write_changed(
+    conn: sa.Connection, contents: list[tuple[sa.Table, list[dict[str, Any]]]]
+) -> None:
+    """Recreate each table whose columns or rows differ from ``contents``: recreated, not
+    just emptied, so a table made by an older version gets this version's column types."""
+    types = column_types(conn, [(meta.HUB_SCHEMA, table.name) for table, _ in contents])
     for table, rows in contents:
-        # Recreated, not just emptied: they are derived from hub.yml every time, and a table
-        # made by an older version keeps its old column types (DuckDB's FLOAT is 4 bytes).
+        if _holds(conn, table, types[(meta.HUB_SCHEMA, table.name)], rows):
+            continue
         table.drop(conn, checkfirst=True)
         table.create(conn)
         if rows:
             conn.execute(table.insert(), rows)
 
 
-def write_quotas(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    meta.ensure_hub_tables(conn)
-    conn.execute(meta.hub_quotas.delete())
-    if rows:
-        conn.execute(meta.hub_quotas.insert(), rows)
+def _holds(
+    conn: sa.Connection, table: sa.Table, columns: list[tuple[str, str]], rows: list[dict[str, Any]]
+) -> bool:
+    """The table has this version's columns and exactly ``rows`` (in any order)."""
+    if [name for name, _ in columns] != [c.name for c in table.columns]:
+        return False
+    for (_, data_type), column in zip(columns, table.columns, strict=True):
+        if data_type not in _STORED_AS.get(type(column.type), set()):
+            return False
+    stored = Counter(tuple(row) for row in conn.execute(sa.select(table)))
+    wanted = Counter(tuple(row.get(c.name) for c in table.columns) for row in rows)
+    return stored == wanted
 
 
 def stage_map_rows(config: HubConfig) -> list[dict[str, str]]:

@@ -10,9 +10,11 @@ the functions of the types' hash operator classes), seeded by its position so eq
 two columns differ, and the columns are combined with XOR. A NULL hashes to a constant of its
 own position, so ``(NULL, 'a')`` and ``('a', NULL)`` differ.
 
-Equal hashes mean equal values: timestamps, dates, booleans and integers are hashed from
-their stored value, and numbers with a scale or a sign of zero (numeric, float) as their text,
-so ``1.0`` and ``1.00`` still differ as they do in the marts.
+Equal values hash equally; different values give different hashes except by chance, as any
+64-bit hash may collide (and the sums over many rows built from it likewise). What counts as
+equal is the stored value: timestamps, dates, booleans and integers are hashed from it, and
+numbers with a scale or a sign of zero (numeric, float) as their text, so ``1.0`` and
+``1.00`` hash differently, as they differ in the marts.
 """
 
 from __future__ import annotations
