@@ -10,8 +10,8 @@ warehouse by the same rules, quarantine and merge as a whole read's.
 The result equals a whole re-read only when nothing in the prefix depends on what was
 appended, and nothing appended depends on the prefix. So it is taken only for files whose
 rows stand alone (:func:`why_not_kind`: stage history unless the deals' ``stage_dates``
-write the same table, activities; never deals, accounts or owners), on DuckDB, with
-unchanged options, when:
+write the same table, activities; never deals, accounts or owners), on DuckDB or
+PostgreSQL, with unchanged options, when:
 
 - the last read ended at a record's end (:func:`read_to`: the file ended with a line end
   outside quotes, proven by the last record read; a partial last line, an export still being
@@ -57,6 +57,7 @@ _TAIL = 1 << 20  # the last line must be within this many bytes of the end
 _LINE_BREAKS = ("\n", "\r")
 # The appended part is held until its keys are checked: more than this is read whole.
 MAX_APPENDED = 256 << 20
+KEY_BATCH = 5000  # appended keys per query on a PostgreSQL warehouse
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ def why_not_kind(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> st
         return "its rows depend on the whole file"
     if spec.shares_table(options):
         return "the deals file's stage_dates write the same table"
-    if ctx.config.warehouse.kind != "duckdb":
-        return "not a DuckDB warehouse"
+    if ctx.config.warehouse.kind not in ("duckdb", "postgres"):
+        return "not a DuckDB or PostgreSQL warehouse"
     return None
 
 
@@ -222,11 +223,47 @@ def _decodes(path: Path, offset: int, encoding: str) -> bool:
 
 def _known(ctx: SourceContext, spec: TableSpec, read: FileRead) -> int:
     """How many keys of the rows ``read`` loaded the warehouse table holds already."""
-    import duckdb
-
     keys = _keys(ctx, spec, read)
     if keys.num_rows == 0:
         return 0
+    if ctx.config.warehouse.kind == "postgres":
+        return _known_by_sql(ctx, spec, keys)
+    return _known_in_duckdb(ctx, spec, keys)
+
+
+def _known_by_sql(ctx: SourceContext, spec: TableSpec, keys: pa.Table) -> int:
+    """:func:`_known` through the hub's sqlalchemy connection (PostgreSQL): the keys in
+    batches of ``KEY_BATCH``, each one ``IN`` list of key tuples on the primary key."""
+    import sqlalchemy as sa
+
+    if ctx.warehouse_connect is None:
+        return keys.num_rows  # no warehouse to ask (not in a pull): read whole
+    schema, table = f"src_{ctx.name}", spec.model.table_name
+    names = keys.column_names
+    columns = [sa.column(name) for name in names]
+    rows = list(zip(*(keys.column(name).to_pylist() for name in names), strict=True))
+    known = 0
+    with ctx.warehouse_connect() as conn:
+        if not sa.inspect(conn).has_table(table, schema=schema):
+            return keys.num_rows  # the prefix's rows are not there: read whole
+        target = sa.table(table, *columns, schema=schema)
+        for start in range(0, len(rows), KEY_BATCH):
+            batch = rows[start : start + KEY_BATCH]
+            where = (
+                sa.tuple_(*columns).in_(batch)
+                if len(columns) > 1
+                else columns[0].in_([row[0] for row in batch])
+            )
+            known += conn.execute(
+                sa.select(sa.func.count()).select_from(target).where(where)
+            ).scalar_one()
+    return known
+
+
+def _known_in_duckdb(ctx: SourceContext, spec: TableSpec, keys: pa.Table) -> int:
+    """:func:`_known` on a DuckDB warehouse: the keys registered as a table and joined."""
+    import duckdb
+
     settings = ctx.config.warehouse
     schema, table = f"src_{ctx.name}", spec.model.table_name
     with duckdb.connect(
