@@ -78,6 +78,7 @@ class RowHashes:
         self.con = duckdb.connect()
         self.seen: dict[str, _Seen] = {}
         self.stored_tables: set[str] = set()
+        self._sent_deals: list[str] | None = None  # known once the file is read (finish)
 
     def changed(self, model: type[CanonicalRow], table: pa.Table) -> pa.Table:
         """The rows of ``table`` (of ``model``) to send: those whose hash differs from the
@@ -162,6 +163,8 @@ class RowHashes:
             ).to_arrow_table()
             self.con.unregister("hub_marks")
             record[name] = marks.filter(marks.column("sent")).select(["row_key", "row_hash"])
+        if self.compare and "deals" in self.stored_tables and "deals" in record:
+            self._sent_deals = record["deals"].column("row_key").to_pylist()
         self.con.close()
         assert self.ctx.warehouse_connect is not None
         with self.ctx.warehouse_connect() as conn:
@@ -184,6 +187,11 @@ class RowHashes:
             _record(conn, dataset, record)
 
         self.ctx.after_load(step)
+
+    def sent_deals(self) -> list[str] | None:
+        """The keys of the deals this read sent, when every other deal's row is known to be
+        stored as the file has it (None: the first read with hashes, or a full refresh)."""
+        return self._sent_deals
 
 
 def _key_sql(primary_key: tuple[str, ...] | list[str]) -> str:
