@@ -285,3 +285,28 @@ def test_a_deal_back_after_a_failed_load_is_sent_again(
             ).scalar_one()
         engine.dispose()
         assert str(amount) == "2000.000000000" or float(amount) == 2000.0
+
+
+def test_appended_rows_that_repeat_a_loaded_key_send_the_file_to_the_whole_read(
+    tmp_path: Path, pg_server: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key check asks PostgreSQL: an activity id, and a stage event's deal, time and
+    stage (a timestamptz in the key), already loaded send the file to the whole read."""
+    steps = [
+        [
+            _append("activities.csv", "A2,D3,call,2026-01-09T10:00:00Z,A2 again\n"),
+            _append("history.csv", "D1,Qualified,2026-01-05T09:00:00Z,someone else\n"),
+        ],
+        [
+            _append("activities.csv", "A8,D3,call,2026-01-11T10:00:00Z,New\n"),
+            _append("history.csv", "D1,Qualified,2026-01-05T10:00:00Z,an hour later\n"),
+        ],
+    ]
+    runs, final = _sequence(tmp_path, pg_server, monkeypatch, steps)
+    for name in ("activities.csv", "history.csv"):
+        assert _notes(runs[1], name) == [
+            f"{name} read whole: 1 appended row(s) repeat a key already loaded "
+            "(a whole read decides which row wins)"
+        ]
+        assert _notes(runs[2], name)[0].startswith(f"{name}: read from line ")
+    assert ("exp:A2", "exp:D2") in {(row[2], row[9]) for row in final["activities"]}

@@ -57,7 +57,6 @@ _TAIL = 1 << 20  # the last line must be within this many bytes of the end
 _LINE_BREAKS = ("\n", "\r")
 # The appended part is held until its keys are checked: more than this is read whole.
 MAX_APPENDED = 256 << 20
-KEY_BATCH = 5000  # appended keys per query on a PostgreSQL warehouse
 
 
 @dataclass(frozen=True)
@@ -232,32 +231,34 @@ def _known(ctx: SourceContext, spec: TableSpec, read: FileRead) -> int:
 
 
 def _known_by_sql(ctx: SourceContext, spec: TableSpec, keys: pa.Table) -> int:
-    """:func:`_known` through the hub's sqlalchemy connection (PostgreSQL): the keys in
-    batches of ``KEY_BATCH``, each one ``IN`` list of key tuples on the primary key."""
+    """:func:`_known` through the hub's sqlalchemy connection (PostgreSQL): the keys go
+    in one batch, by COPY, into a temporary table typed like the warehouse table's key,
+    and one join counts them (an ``IN`` list per batch scanned the table once per batch:
+    its dlt-made table has no index on the key)."""
+    import pyarrow.csv as pa_csv
     import sqlalchemy as sa
 
     if ctx.warehouse_connect is None:
         return keys.num_rows  # no warehouse to ask (not in a pull): read whole
     schema, table = f"src_{ctx.name}", spec.model.table_name
-    names = keys.column_names
-    columns = [sa.column(name) for name in names]
-    rows = list(zip(*(keys.column(name).to_pylist() for name in names), strict=True))
-    known = 0
+    names = ", ".join(f'"{name}"' for name in keys.column_names)
+    buffer = io.BytesIO()
+    pa_csv.write_csv(keys, buffer, write_options=pa_csv.WriteOptions(include_header=False))
+    buffer.seek(0)
     with ctx.warehouse_connect() as conn:
         if not sa.inspect(conn).has_table(table, schema=schema):
             return keys.num_rows  # the prefix's rows are not there: read whole
-        target = sa.table(table, *columns, schema=schema)
-        for start in range(0, len(rows), KEY_BATCH):
-            batch = rows[start : start + KEY_BATCH]
-            where = (
-                sa.tuple_(*columns).in_(batch)
-                if len(columns) > 1
-                else columns[0].in_([row[0] for row in batch])
-            )
-            known += conn.execute(
-                sa.select(sa.func.count()).select_from(target).where(where)
-            ).scalar_one()
-    return known
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE hub_appended_keys ON COMMIT DROP AS SELECT {names} "
+            f'FROM "{schema}"."{table}" LIMIT 0'
+        )
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.copy_expert(f"COPY hub_appended_keys ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
+        conn.exec_driver_sql("ANALYZE hub_appended_keys")
+        known = conn.exec_driver_sql(
+            f'SELECT count(*) FROM "{schema}"."{table}" JOIN hub_appended_keys USING ({names})'
+        ).scalar_one()
+    return int(known)
 
 
 def _known_in_duckdb(ctx: SourceContext, spec: TableSpec, keys: pa.Table) -> int:
