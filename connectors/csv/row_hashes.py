@@ -12,8 +12,11 @@ rows (duplicate ids, quarantine, the stages named, the full snapshot's deletions
 the rows before this filter).
 
 The hashes live beside the rows they describe, in ``src_<source>._hub_row_hashes`` (table,
-key, hash), under one rule: a recorded hash is the hash of the row the table holds for that
-key. So the hashes of the rows a read is about to send (changed, or no longer in the file)
+a 63-bit hash of the key, the row's hash), under one rule: a recorded row hash is the hash
+of the row the table holds for that key. Two keys with one key hash can only make a row
+look changed, never unchanged (its row hash covers its key), and forgetting a key hash
+forgets both. The recorded hashes are searched in a sorted array, so comparing costs one
+binary search per row, not a join over every recorded hash per block. So the hashes of the rows a read is about to send (changed, or no longer in the file)
 are deleted before dlt loads anything, in their own transaction, and the new ones are
 written after the load, in the transaction of the other post-load steps. A run that dies
 between the two leaves those keys without a hash: they are sent again next time and the
@@ -33,8 +36,8 @@ import io
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 if TYPE_CHECKING:
@@ -45,7 +48,7 @@ if TYPE_CHECKING:
 
 TABLE = "_hub_row_hashes"
 HASHED = ("deals", "deal_accounts")  # the tables of a deals file whose keys are unique
-_KEY_SEPARATOR = "\x1f"  # between the parts of a composite key (never in a key's text)
+_KEY_SEPARATOR = "\x1f"  # between the parts of a composite key, before it is hashed
 
 
 def for_file(ctx: SourceContext, option: str) -> RowHashes | None:
@@ -59,11 +62,30 @@ def for_file(ctx: SourceContext, option: str) -> RowHashes | None:
 
 @dataclass
 class _Seen:
-    """One table's rows in this read: key, hash, and whether the row is sent."""
+    """One table's rows in this read: key hash, row hash, and whether the row is sent."""
 
-    parts: list[pa.Table] = field(default_factory=list)
+    key_hashes: list[np.ndarray] = field(default_factory=list)
+    row_hashes: list[np.ndarray] = field(default_factory=list)
+    sent_masks: list[np.ndarray] = field(default_factory=list)
+    sent_keys: list[pa.Array] = field(default_factory=list)
     rows: int = 0
     sent: int = 0
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """The hashes recorded for one table, sorted by key hash (one search per block row)."""
+
+    key_hashes: np.ndarray
+    row_hashes: np.ndarray
+
+    def same(self, key_hashes: np.ndarray, row_hashes: np.ndarray) -> np.ndarray:
+        """Whether each (key, row) hash pair is recorded. Two keys with one key hash can
+        only make a row look changed (its row hash, which covers the key, differs)."""
+        if not len(self.key_hashes):
+            return np.zeros(len(key_hashes), dtype=bool)
+        at = np.minimum(np.searchsorted(self.key_hashes, key_hashes), len(self.key_hashes) - 1)
+        return (self.key_hashes[at] == key_hashes) & (self.row_hashes[at] == row_hashes)
 
 
 class RowHashes:
@@ -77,6 +99,7 @@ class RowHashes:
         self.dataset = f"src_{ctx.name}"
         self.con = duckdb.connect()
         self.seen: dict[str, _Seen] = {}
+        self.stored: dict[str, _Stored] = {}
         self.stored_tables: set[str] = set()
         self._sent_deals: list[str] | None = None  # known once the file is read (finish)
 
@@ -89,42 +112,38 @@ class RowHashes:
         seen = self.seen.get(name)
         if seen is None:
             seen = self.seen[name] = _Seen()
-            self._load_stored(name)
+            self.stored[name] = self._load_stored(name)
         rows = table.num_rows
         if rows == 0:
             return table
         columns = ", ".join(f'"{c}"' for c in table.column_names)
         key = _key_sql(model.primary_key)
-        stored = f'"stored_{name}"'
-        self.con.register("hub_block", table.append_column("hub_row", pa.array(range(rows))))
-        try:
-            marks = self.con.sql(
-                f"SELECT b.row_key, b.row_hash, s.row_hash IS DISTINCT FROM b.row_hash AS sent "
-                f"FROM (SELECT hub_row, {key} AS row_key, "
-                f"CAST(hash({columns}) >> 1 AS BIGINT) AS row_hash FROM hub_block) AS b "
-                f"LEFT JOIN {stored} AS s ON s.row_key = b.row_key ORDER BY b.hub_row"
-            ).to_arrow_table()
-        finally:
-            self.con.unregister("hub_block")
-        marks = pa.table(
-            {
-                "row_key": marks.column("row_key"),
-                "row_hash": marks.column("row_hash"),
-                "sent": marks.column("sent"),
-            }
+        # A projection keeps the rows' order (as connectors.csv.seen relies on too).
+        hashes = (
+            self.con.from_arrow(table)
+            .project(
+                f"CAST(hash({key}) >> 1 AS BIGINT) AS key_hash, "
+                f"CAST(hash({columns}) >> 1 AS BIGINT) AS row_hash"
+            )
+            .to_arrow_table()
         )
-        seen.parts.append(marks)
-        sent = marks.column("sent").combine_chunks()
+        key_hashes = hashes.column("key_hash").to_numpy()
+        row_hashes = hashes.column("row_hash").to_numpy()
+        sent = ~self.stored[name].same(key_hashes, row_hashes)
+        n_sent = int(sent.sum())
+        seen.key_hashes.append(key_hashes)
+        seen.row_hashes.append(row_hashes)
+        seen.sent_masks.append(sent)
         seen.rows += rows
-        n_sent = int(pc.sum(sent).as_py() or 0)
         seen.sent += n_sent
-        return table if n_sent == rows else table.filter(sent)
+        out = table if n_sent == rows else table.filter(pa.array(sent))
+        if name == "deals":
+            seen.sent_keys.append(out.column("deal_key").combine_chunks())
+        return out
 
-    def _load_stored(self, name: str) -> None:
-        """The hashes recorded for ``name`` (none when not comparing) as a DuckDB table."""
-        stored = pa.table(
-            {"row_key": pa.array([], pa.string()), "row_hash": pa.array([], pa.int64())}
-        )
+    def _load_stored(self, name: str) -> _Stored:
+        """The hashes recorded for ``name`` (none when not comparing)."""
+        key_hashes = row_hashes = np.zeros(0, dtype=np.int64)
         if self.compare:
             assert self.ctx.warehouse_connect is not None
             with self.ctx.warehouse_connect() as conn:
@@ -132,40 +151,36 @@ class RowHashes:
                     self.stored_tables.add(name)
                     stored = _copy_out(
                         conn,
-                        f"SELECT row_key, row_hash FROM {self.dataset}.{TABLE} "
+                        f"SELECT key_hash, row_hash FROM {self.dataset}.{TABLE} "
                         f"WHERE table_name = '{name}'",
                     )
-        self.con.register(f"stored_{name}_arrow", stored)
-        self.con.execute(f'CREATE TABLE "stored_{name}" AS SELECT * FROM "stored_{name}_arrow"')
-        self.con.unregister(f"stored_{name}_arrow")
+                    key_hashes = stored.column("key_hash").to_numpy()
+                    row_hashes = stored.column("row_hash").to_numpy()
+        order = np.argsort(key_hashes, kind="stable")
+        return _Stored(key_hashes[order], row_hashes[order])
 
     def finish(self, file_name: str) -> None:
         """The whole file was read: forget the hashes of the rows about to be sent or gone
         from the file (now, before the load), and record the new ones once the load is in."""
         if not self.seen:
             return
-        forget: dict[str, pa.Table] = {}
+        forget: dict[str, np.ndarray] = {}
         record: dict[str, pa.Table] = {}
         for name, seen in self.seen.items():
-            marks = pa.concat_tables(seen.parts) if seen.parts else None
-            if marks is None:
-                marks = pa.table(
-                    {
-                        "row_key": pa.array([], pa.string()),
-                        "row_hash": pa.array([], pa.int64()),
-                        "sent": pa.array([], pa.bool_()),
-                    }
-                )
-            self.con.register("hub_marks", marks)
-            forget[name] = self.con.sql(
-                f'SELECT s.row_key FROM "stored_{name}" AS s LEFT JOIN hub_marks AS m '
-                "ON m.row_key = s.row_key WHERE m.row_key IS NULL OR m.sent"
-            ).to_arrow_table()
-            self.con.unregister("hub_marks")
-            record[name] = marks.filter(marks.column("sent")).select(["row_key", "row_hash"])
-        if self.compare and "deals" in self.stored_tables and "deals" in record:
-            self._sent_deals = record["deals"].column("row_key").to_pylist()
+            key_hashes = _concat(seen.key_hashes)
+            row_hashes = _concat(seen.row_hashes)
+            sent = np.concatenate(seen.sent_masks) if seen.sent_masks else np.zeros(0, bool)
+            stored = self.stored[name]
+            # Kept: the recorded rows this read found unchanged; every other goes.
+            kept = np.isin(stored.key_hashes, key_hashes[~sent]) & np.isin(
+                stored.row_hashes, row_hashes[~sent]
+            )
+            forget[name] = stored.key_hashes[~kept]
+            record[name] = pa.table({"key_hash": key_hashes[sent], "row_hash": row_hashes[sent]})
         self.con.close()
+        deals = self.seen.get("deals")
+        if self.compare and "deals" in self.stored_tables and deals is not None:
+            self._sent_deals = [str(k) for part in deals.sent_keys for k in part.to_pylist()]
         assert self.ctx.warehouse_connect is not None
         with self.ctx.warehouse_connect() as conn:
             if _exists(conn, self.dataset):
@@ -174,9 +189,8 @@ class RowHashes:
                         conn.exec_driver_sql(
                             f"DELETE FROM {self.dataset}.{TABLE} WHERE table_name = '{name}'"
                         )
-                    elif keys.num_rows:
+                    elif len(keys):
                         _delete_keys(conn, self.dataset, name, keys)
-        deals = self.seen.get("deals")
         if self.compare and deals is not None and deals.rows:
             self.ctx.notes.append(
                 f"{file_name}: {deals.rows - deals.sent:,} of {deals.rows:,} deal row(s) "
@@ -192,6 +206,10 @@ class RowHashes:
         """The keys of the deals this read sent, when every other deal's row is known to be
         stored as the file has it (None: the first read with hashes, or a full refresh)."""
         return self._sent_deals
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
 def _key_sql(primary_key: tuple[str, ...] | list[str]) -> str:
@@ -212,18 +230,15 @@ def _cursor(conn: sa.Connection) -> Any:
 
 
 def _copy_out(conn: sa.Connection, select: str) -> pa.Table:
-    """``select``'s (row_key, row_hash) rows by COPY, as an Arrow table."""
+    """``select``'s (key_hash, row_hash) rows by COPY, as an Arrow table."""
     buffer = io.BytesIO()
     _cursor(conn).copy_expert(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", buffer)
     buffer.seek(0)
     return pa_csv.read_csv(
         buffer,
-        read_options=pa_csv.ReadOptions(column_names=["row_key", "row_hash"]),
-        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        read_options=pa_csv.ReadOptions(column_names=["key_hash", "row_hash"]),
         convert_options=pa_csv.ConvertOptions(
-            column_types={"row_key": pa.string(), "row_hash": pa.int64()},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
+            column_types={"key_hash": pa.int64(), "row_hash": pa.int64()}
         ),
     )
 
@@ -237,38 +252,48 @@ def _copy_in(conn: sa.Connection, target: str, table: pa.Table) -> None:
     _cursor(conn).copy_expert(f"COPY {target} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
 
 
-def _delete_keys(conn: sa.Connection, dataset: str, name: str, keys: pa.Table) -> None:
-    conn.exec_driver_sql("CREATE TEMP TABLE hub_forget (row_key text) ON COMMIT DROP")
-    _copy_in(conn, "hub_forget", keys)
+def _delete_keys(conn: sa.Connection, dataset: str, name: str, keys: np.ndarray) -> None:
+    conn.exec_driver_sql("CREATE TEMP TABLE hub_forget (key_hash bigint) ON COMMIT DROP")
+    _copy_in(conn, "hub_forget", pa.table({"key_hash": keys}))
+    conn.exec_driver_sql("ANALYZE hub_forget")
     conn.exec_driver_sql(
         f"DELETE FROM {dataset}.{TABLE} AS h USING hub_forget AS f "
-        f"WHERE h.table_name = '{name}' AND h.row_key = f.row_key"
+        f"WHERE h.table_name = '{name}' AND h.key_hash = f.key_hash"
     )
     conn.exec_driver_sql("DROP TABLE hub_forget")
 
 
 def _record(conn: sa.Connection, dataset: str, record: dict[str, pa.Table]) -> None:
-    """After the load: the hashes of the rows it wrote (any left for those keys first go)."""
-    conn.exec_driver_sql(
-        f"CREATE TABLE IF NOT EXISTS {dataset}.{TABLE} "
-        "(table_name text NOT NULL, row_key text NOT NULL, row_hash bigint NOT NULL)"
-    )
-    conn.exec_driver_sql(
-        f"CREATE INDEX IF NOT EXISTS {TABLE}_key ON {dataset}.{TABLE} (table_name, row_key)"
-    )
+    """After the load: the hashes of the rows it wrote (any left for those keys first
+    go). Into a table made now, the rows go first and the index after (a first pull)."""
+    target = f"{dataset}.{TABLE}"
+    made = not _exists(conn, dataset)
+    if made:
+        conn.exec_driver_sql(
+            f"CREATE TABLE {target} "
+            "(table_name text NOT NULL, key_hash bigint NOT NULL, row_hash bigint NOT NULL)"
+        )
     for name, rows in record.items():
         if not rows.num_rows:
             continue
+        named = rows.append_column("table_name", pa.array([name] * rows.num_rows, pa.string()))
+        if made:
+            _copy_in(conn, target, named)
+            continue
         conn.exec_driver_sql(
-            "CREATE TEMP TABLE hub_new_hashes (row_key text, row_hash bigint) ON COMMIT DROP"
+            "CREATE TEMP TABLE hub_new_hashes (key_hash bigint, row_hash bigint) ON COMMIT DROP"
         )
         _copy_in(conn, "hub_new_hashes", rows)
+        conn.exec_driver_sql("ANALYZE hub_new_hashes")
         conn.exec_driver_sql(
-            f"DELETE FROM {dataset}.{TABLE} AS h USING hub_new_hashes AS n "
-            f"WHERE h.table_name = '{name}' AND h.row_key = n.row_key"
+            f"DELETE FROM {target} AS h USING hub_new_hashes AS n "
+            f"WHERE h.table_name = '{name}' AND h.key_hash = n.key_hash"
         )
         conn.exec_driver_sql(
-            f"INSERT INTO {dataset}.{TABLE} (table_name, row_key, row_hash) "
-            f"SELECT '{name}', row_key, row_hash FROM hub_new_hashes"
+            f"INSERT INTO {target} (table_name, key_hash, row_hash) "
+            f"SELECT '{name}', key_hash, row_hash FROM hub_new_hashes"
         )
         conn.exec_driver_sql("DROP TABLE hub_new_hashes")
+    conn.exec_driver_sql(
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_key ON {target} (table_name, key_hash)"
+    )
