@@ -255,7 +255,7 @@ def _known_by_sql(ctx: SourceContext, spec: TableSpec, keys: pa.Table) -> int:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cursor.copy_expert(f"COPY hub_appended_keys ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
         conn.exec_driver_sql("ANALYZE hub_appended_keys")
-        known = conn.exec_driver_sql(
+        known: int = conn.exec_driver_sql(
             f'SELECT count(*) FROM "{schema}"."{table}" JOIN hub_appended_keys USING ({names})'
         ).scalar_one()
     return int(known)

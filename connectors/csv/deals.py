@@ -221,8 +221,7 @@ class DealExtras(Extras):
         if self.stages:
             yield from self._catalogue()
         if self.links_named:
-            hashes = self.read.hashes
-            prune_stale_links(self.read.ctx, None if hashes is None else hashes.sent_deals)
+            prune_stale_links(self.read.ctx)
         if self.file.full_snapshot and not self.snapshot_marked:
             read = self.read
             after_full_snapshot(read.ctx, read.facts.path.name, read.seen, read.skipped)

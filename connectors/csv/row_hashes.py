@@ -67,7 +67,6 @@ class _Seen:
     key_hashes: list[np.ndarray] = field(default_factory=list)
     row_hashes: list[np.ndarray] = field(default_factory=list)
     sent_masks: list[np.ndarray] = field(default_factory=list)
-    sent_keys: list[pa.Array] = field(default_factory=list)
     rows: int = 0
     sent: int = 0
 
@@ -100,8 +99,6 @@ class RowHashes:
         self.con = duckdb.connect()
         self.seen: dict[str, _Seen] = {}
         self.stored: dict[str, _Stored] = {}
-        self.stored_tables: set[str] = set()
-        self._sent_deals: list[str] | None = None  # known once the file is read (finish)
 
     def changed(self, model: type[CanonicalRow], table: pa.Table) -> pa.Table:
         """The rows of ``table`` (of ``model``) to send: those whose hash differs from the
@@ -136,10 +133,7 @@ class RowHashes:
         seen.sent_masks.append(sent)
         seen.rows += rows
         seen.sent += n_sent
-        out = table if n_sent == rows else table.filter(pa.array(sent))
-        if name == "deals":
-            seen.sent_keys.append(out.column("deal_key").combine_chunks())
-        return out
+        return table if n_sent == rows else table.filter(pa.array(sent))
 
     def _load_stored(self, name: str) -> _Stored:
         """The hashes recorded for ``name`` (none when not comparing)."""
@@ -148,7 +142,6 @@ class RowHashes:
             assert self.ctx.warehouse_connect is not None
             with self.ctx.warehouse_connect() as conn:
                 if _exists(conn, self.dataset):
-                    self.stored_tables.add(name)
                     stored = _copy_out(
                         conn,
                         f"SELECT key_hash, row_hash FROM {self.dataset}.{TABLE} "
@@ -179,8 +172,6 @@ class RowHashes:
             record[name] = pa.table({"key_hash": key_hashes[sent], "row_hash": row_hashes[sent]})
         self.con.close()
         deals = self.seen.get("deals")
-        if self.compare and "deals" in self.stored_tables and deals is not None:
-            self._sent_deals = [str(k) for part in deals.sent_keys for k in part.to_pylist()]
         assert self.ctx.warehouse_connect is not None
         with self.ctx.warehouse_connect() as conn:
             if _exists(conn, self.dataset):
@@ -201,11 +192,6 @@ class RowHashes:
             _record(conn, dataset, record)
 
         self.ctx.after_load(step)
-
-    def sent_deals(self) -> list[str] | None:
-        """The keys of the deals this read sent, when every other deal's row is known to be
-        stored as the file has it (None: the first read with hashes, or a full refresh)."""
-        return self._sent_deals
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
