@@ -312,3 +312,33 @@ def test_appended_rows_that_repeat_a_loaded_key_send_the_file_to_the_whole_read(
         ]
         assert _notes(runs[2], name)[0].startswith(f"{name}: read from line ")
     assert ("exp:A2", "exp:D2") in {(row[2], row[9]) for row in final["activities"]}
+
+
+def test_a_full_refresh_sends_every_row_and_records_the_hashes_afresh(
+    tmp_path: Path, pg_server: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d1, d2, d3, d4 = DEAL_ROWS
+    with fresh_database(pg_server) as db:
+        folder = tmp_path / "f"
+        _start(folder)
+        config = _config(folder, db)
+        _pull(config)
+        _deals(d1, d2.replace("2000", "2500"), d3, d4)(folder)
+        (refreshed,) = run_pull(config, full_refresh=True)
+        assert refreshed.status == "ok", refreshed.error
+        assert refreshed.rows["deals"] == 4
+        assert not [n for n in refreshed.notes if "unchanged since the last pull" in n]
+        _deals(*DEAL_ROWS)(folder)  # D2 back: its hash is the refreshed row's, not the first
+        run = _pull(config)
+        assert run.rows["deals"] == 1
+        engine = pg_engine(db)
+        with engine.connect() as conn:
+            amount: Any = conn.execute(
+                sa.text(f"SELECT amount FROM {SCHEMA}.deals WHERE source_deal_id = 'D2'")
+            ).scalar_one()
+            hashes: Any = conn.execute(
+                sa.text(f"SELECT table_name, count(*) FROM {SCHEMA}._hub_row_hashes GROUP BY 1")
+            ).all()
+        engine.dispose()
+        assert float(amount) == 2000.0
+        assert sorted(hashes) == [("deal_accounts", 3), ("deals", 4)]
