@@ -341,4 +341,34 @@ def test_a_full_refresh_sends_every_row_and_records_the_hashes_afresh(
             ).all()
         engine.dispose()
         assert float(amount) == 2000.0
-        assert sorted(hashes) == [("deal_accounts", 3), ("deals", 4)]
+        assert sorted(hashes) == [("_read", 1), ("deal_accounts", 3), ("deals", 4)]
+
+
+def test_hashes_recorded_before_an_older_hub_pulled_are_not_trusted(
+    tmp_path: Path, pg_server: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hub without row hashes (here: the feature turned off) loads D2 edited; the
+    recorded hashes still describe the first D2. Back to the first version, this hub must
+    not find D2 unchanged: the hashes were not recorded by the read the state names."""
+    d1, d2, d3, d4 = DEAL_ROWS
+    with fresh_database(pg_server) as db:
+        folder = tmp_path / "f"
+        _start(folder)
+        config = _config(folder, db)
+        _pull(config)
+        _deals(d1, d2.replace("2000", "2500"), d3, d4)(folder)
+        with monkeypatch.context() as patch:
+            patch.setattr(row_hashes, "for_file", lambda *args: None)
+            _pull(config)
+        _deals(*DEAL_ROWS)(folder)
+        run = _pull(config)
+        assert run.rows["deals"] == 4  # every row sent once, hashes recorded afresh
+        engine = pg_engine(db)
+        with engine.connect() as conn:
+            amount: Any = conn.execute(
+                sa.text(f"SELECT amount FROM {SCHEMA}.deals WHERE source_deal_id = 'D2'")
+            ).scalar_one()
+        engine.dispose()
+        assert float(amount) == 2000.0
+        _deals(d1, d2, d3, d4.replace("INITECH", "ACME"))(folder)
+        assert _pull(config).rows["deals"] == 1  # trusted again

@@ -138,6 +138,8 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
         lambda: open_file(ctx, options, spec, file, path, digest)
     )
     facts = read.facts
+    if read.hashes is not None:  # trusted only if recorded by the read the state names
+        read.hashes.previous, read.hashes.current = state.get("fingerprint"), facts.fingerprint
     _warn_latin1(ctx, file, path, facts.encoding)
     if merged is None:
         yield from read.read()

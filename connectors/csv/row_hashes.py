@@ -25,8 +25,10 @@ hash as its previous version) would keep the old row; at 2^-63 per changed row t
 accepted. A hash computed by another DuckDB version that hashes differently only makes
 every row look changed once.
 
-Not used on ``--full-refresh`` (every row is sent, and the hashes are recorded afresh), on
-other warehouses, or outside a pull. Rows changed in the warehouse by hand are not seen (as
+The hashes are trusted only when they were recorded by the read the dlt state names (a
+marker row holds that file's fingerprint): a hub without row hashes, an older version,
+may have loaded other rows since, and then every row is sent once and the hashes recorded
+afresh, as on ``--full-refresh``. Not used on other warehouses, or outside a pull. Rows changed in the warehouse by hand are not seen (as
 with the unchanged-file skip): ``hub pull --full-refresh`` re-reads them.
 """
 
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from models.canonical import CanonicalRow
 
 TABLE = "_hub_row_hashes"
+MARKER = "_read"  # its row_hash: the fingerprint of the file read when the hashes were recorded
 HASHED = ("deals", "deal_accounts")  # the tables of a deals file whose keys are unique
 _KEY_SEPARATOR = "\x1f"  # between the parts of a composite key, before it is hashed
 
@@ -95,6 +98,10 @@ class RowHashes:
 
         self.ctx = ctx
         self.compare = compare  # False: send every row, record every hash afresh
+        # The fingerprints of the file the last read took (dlt state) and of this one: the
+        # hashes are trusted only if they were recorded by that read (MARKER).
+        self.previous: str | None = None
+        self.current: str | None = None
         self.dataset = f"src_{ctx.name}"
         self.con = duckdb.connect()
         self.seen: dict[str, _Seen] = {}
@@ -141,7 +148,9 @@ class RowHashes:
         if self.compare:
             assert self.ctx.warehouse_connect is not None
             with self.ctx.warehouse_connect() as conn:
-                if _exists(conn, self.dataset):
+                if _exists(conn, self.dataset) and not self._recorded_by_last_read(conn):
+                    self.compare = False
+                if self.compare and _exists(conn, self.dataset):
                     stored = _copy_out(
                         conn,
                         f"SELECT key_hash, row_hash FROM {self.dataset}.{TABLE} "
@@ -151,6 +160,14 @@ class RowHashes:
                     row_hashes = stored.column("row_hash").to_numpy()
         order = np.argsort(key_hashes, kind="stable")
         return _Stored(key_hashes[order], row_hashes[order])
+
+    def _recorded_by_last_read(self, conn: sa.Connection) -> bool:
+        """Whether the hashes were recorded by the read the dlt state names: a hub without
+        row hashes (an older version) may have loaded other rows since."""
+        marker = conn.exec_driver_sql(
+            f"SELECT row_hash FROM {self.dataset}.{TABLE} WHERE table_name = '{MARKER}'"
+        ).all()
+        return self.previous is not None and marker == [(_fingerprint_hash(self.previous),)]
 
     def finish(self, file_name: str) -> None:
         """The whole file was read: forget the hashes of the rows about to be sent or gone
@@ -188,8 +205,10 @@ class RowHashes:
                 "unchanged since the last pull, not loaded again"
             )
 
+        current = self.current
+
         def step(conn: sa.Connection, dataset: str) -> None:
-            _record(conn, dataset, record)
+            _record(conn, dataset, record, current)
 
         self.ctx.after_load(step)
 
@@ -249,7 +268,9 @@ def _delete_keys(conn: sa.Connection, dataset: str, name: str, keys: np.ndarray)
     conn.exec_driver_sql("DROP TABLE hub_forget")
 
 
-def _record(conn: sa.Connection, dataset: str, record: dict[str, pa.Table]) -> None:
+def _record(
+    conn: sa.Connection, dataset: str, record: dict[str, pa.Table], fingerprint: str | None
+) -> None:
     """After the load: the hashes of the rows it wrote (any left for those keys first
     go). Into a table made now, the rows go first and the index after (a first pull)."""
     target = f"{dataset}.{TABLE}"
@@ -280,6 +301,17 @@ def _record(conn: sa.Connection, dataset: str, record: dict[str, pa.Table]) -> N
             f"SELECT '{name}', key_hash, row_hash FROM hub_new_hashes"
         )
         conn.exec_driver_sql("DROP TABLE hub_new_hashes")
+    conn.exec_driver_sql(f"DELETE FROM {target} WHERE table_name = '{MARKER}'")
+    if fingerprint is not None:
+        conn.exec_driver_sql(
+            f"INSERT INTO {target} (table_name, key_hash, row_hash) "
+            f"VALUES ('{MARKER}', 0, {_fingerprint_hash(fingerprint)})"
+        )
     conn.exec_driver_sql(
         f"CREATE INDEX IF NOT EXISTS {TABLE}_key ON {target} (table_name, key_hash)"
     )
+
+
+def _fingerprint_hash(fingerprint: str) -> int:
+    """A file's sha256 fingerprint as a bigint (its first 60 bits)."""
+    return int(fingerprint[:15], 16)
