@@ -205,10 +205,10 @@ class RowHashes:
                 "unchanged since the last pull, not loaded again"
             )
 
-        current = self.current
+        current, afresh = self.current, not self.compare
 
         def step(conn: sa.Connection, dataset: str) -> None:
-            _record(conn, dataset, record, current)
+            _record(conn, dataset, record, current, afresh=afresh)
 
         self.ctx.after_load(step)
 
@@ -269,10 +269,16 @@ def _delete_keys(conn: sa.Connection, dataset: str, name: str, keys: np.ndarray)
 
 
 def _record(
-    conn: sa.Connection, dataset: str, record: dict[str, pa.Table], fingerprint: str | None
+    conn: sa.Connection,
+    dataset: str,
+    record: dict[str, pa.Table],
+    fingerprint: str | None,
+    *,
+    afresh: bool,
 ) -> None:
     """After the load: the hashes of the rows it wrote (any left for those keys first
-    go). Into a table made now, the rows go first and the index after (a first pull)."""
+    go). Recorded afresh (a first pull, a full refresh, untrusted hashes), the tables'
+    hashes are replaced whole, the rows first and the index after."""
     target = f"{dataset}.{TABLE}"
     made = not _exists(conn, dataset)
     if made:
@@ -280,6 +286,12 @@ def _record(
             f"CREATE TABLE {target} "
             "(table_name text NOT NULL, key_hash bigint NOT NULL, row_hash bigint NOT NULL)"
         )
+    elif afresh:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {dataset}.{TABLE}_key")
+        names = ", ".join(f"'{name}'" for name in record)
+        if names:
+            conn.exec_driver_sql(f"DELETE FROM {target} WHERE table_name IN ({names})")
+        made = True  # the tables' rows are gone: copy straight in
     for name, rows in record.items():
         if not rows.num_rows:
             continue
