@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -92,6 +93,10 @@ class SourceContext:
     # Rows a connector wrote into the warehouse itself, not through dlt (a clean CSV file
     # merged by DuckDB), by table; the run counts them with dlt's.
     rows_written: dict[str, int] = field(default_factory=dict)
+    # A short-lived transaction on the warehouse (set by ``hub pull``), for what a
+    # connector must read there before its load: whether an appended CSV part repeats a
+    # loaded key, the row hashes of a full-snapshot file. None outside a pull.
+    warehouse_connect: Callable[[], AbstractContextManager[sa.Connection]] | None = None
 
     def after_load(self, step: PostLoadStep) -> None:
         """Run ``step`` once this run's load has succeeded, with a connection (the same

@@ -129,6 +129,7 @@ def _pull_source(
         )
         run.stats = ctx.stats
         run.notes = ctx.notes
+        ctx.warehouse_connect = warehouse.connect
         if recovery.set_aside:
             ctx.stats.warnings.append(
                 f"set aside {len(recovery.set_aside)} broken load package(s) "

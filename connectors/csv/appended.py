@@ -10,8 +10,8 @@ warehouse by the same rules, quarantine and merge as a whole read's.
 The result equals a whole re-read only when nothing in the prefix depends on what was
 appended, and nothing appended depends on the prefix. So it is taken only for files whose
 rows stand alone (:func:`why_not_kind`: stage history unless the deals' ``stage_dates``
-write the same table, activities; never deals, accounts or owners), on DuckDB, with
-unchanged options, when:
+write the same table, activities; never deals, accounts or owners), on DuckDB or
+PostgreSQL, with unchanged options, when:
 
 - the last read ended at a record's end (:func:`read_to`: the file ended with a line end
   outside quotes, proven by the last record read; a partial last line, an export still being
@@ -124,8 +124,8 @@ def why_not_kind(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> st
         return "its rows depend on the whole file"
     if spec.shares_table(options):
         return "the deals file's stage_dates write the same table"
-    if ctx.config.warehouse.kind != "duckdb":
-        return "not a DuckDB warehouse"
+    if ctx.config.warehouse.kind not in ("duckdb", "postgres"):
+        return "not a DuckDB or PostgreSQL warehouse"
     return None
 
 
@@ -222,11 +222,49 @@ def _decodes(path: Path, offset: int, encoding: str) -> bool:
 
 def _known(ctx: SourceContext, spec: TableSpec, read: FileRead) -> int:
     """How many keys of the rows ``read`` loaded the warehouse table holds already."""
-    import duckdb
-
     keys = _keys(ctx, spec, read)
     if keys.num_rows == 0:
         return 0
+    if ctx.config.warehouse.kind == "postgres":
+        return _known_by_sql(ctx, spec, keys)
+    return _known_in_duckdb(ctx, spec, keys)
+
+
+def _known_by_sql(ctx: SourceContext, spec: TableSpec, keys: pa.Table) -> int:
+    """:func:`_known` through the hub's sqlalchemy connection (PostgreSQL): the keys go
+    in one batch, by COPY, into a temporary table typed like the warehouse table's key,
+    and one join counts them (an ``IN`` list per batch scanned the table once per batch:
+    its dlt-made table has no index on the key)."""
+    import pyarrow.csv as pa_csv
+    import sqlalchemy as sa
+
+    if ctx.warehouse_connect is None:
+        return keys.num_rows  # no warehouse to ask (not in a pull): read whole
+    schema, table = f"src_{ctx.name}", spec.model.table_name
+    names = ", ".join(f'"{name}"' for name in keys.column_names)
+    buffer = io.BytesIO()
+    pa_csv.write_csv(keys, buffer, write_options=pa_csv.WriteOptions(include_header=False))
+    buffer.seek(0)
+    with ctx.warehouse_connect() as conn:
+        if not sa.inspect(conn).has_table(table, schema=schema):
+            return keys.num_rows  # the prefix's rows are not there: read whole
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE hub_appended_keys ON COMMIT DROP AS SELECT {names} "
+            f'FROM "{schema}"."{table}" LIMIT 0'
+        )
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.copy_expert(f"COPY hub_appended_keys ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
+        conn.exec_driver_sql("ANALYZE hub_appended_keys")
+        known: int = conn.exec_driver_sql(
+            f'SELECT count(*) FROM "{schema}"."{table}" JOIN hub_appended_keys USING ({names})'
+        ).scalar_one()
+    return int(known)
+
+
+def _known_in_duckdb(ctx: SourceContext, spec: TableSpec, keys: pa.Table) -> int:
+    """:func:`_known` on a DuckDB warehouse: the keys registered as a table and joined."""
+    import duckdb
+
     settings = ctx.config.warehouse
     schema, table = f"src_{ctx.name}", spec.model.table_name
     with duckdb.connect(

@@ -32,7 +32,7 @@ from connectors.canonical_tables import (
     model_columns,
     quarantine_hints,
 )
-from connectors.csv import appended, duck, fast
+from connectors.csv import appended, duck, fast, row_hashes
 from connectors.csv.background import in_background
 from connectors.csv.custom import CustomFields, custom_columns
 from connectors.csv.fast import Block, BlockFile, ColumnConverter, NotClean
@@ -138,6 +138,8 @@ def read_file(ctx: SourceContext, options: CsvOptions, spec: TableSpec) -> Itera
         lambda: open_file(ctx, options, spec, file, path, digest)
     )
     facts = read.facts
+    if read.hashes is not None:  # trusted only if recorded by the read the state names
+        read.hashes.previous, read.hashes.current = state.get("fingerprint"), facts.fingerprint
     _warn_latin1(ctx, file, path, facts.encoding)
     if merged is None:
         yield from read.read()
@@ -264,6 +266,8 @@ class FileRead:
         # The cells of the last record the row path read; None when a clean block (or
         # DuckDB) read the last lines, one record a line (connectors.csv.appended.read_to).
         self.tail_cells: list[str] | None = None
+        # A deals file on PostgreSQL: only rows changed since the last pull go to dlt.
+        self.hashes = row_hashes.for_file(ctx, spec.option)
 
     def read(self) -> Iterator[Any]:
         """Clean blocks through the fast path, everything else row by row."""
@@ -283,6 +287,8 @@ class FileRead:
         if self.custom is not None:
             yield variant(FieldDefinition, self.custom.definitions())
         yield from self.extras.finish()
+        if self.hashes is not None:
+            self.hashes.finish(self.facts.path.name)
         self._say_left_out()
 
     def after_duck(self, merged: int) -> Iterator[Any]:
@@ -492,7 +498,10 @@ class FileRead:
     def unique_variant(self, model: type[CanonicalRow], table: pa.Table) -> Any:
         """``table`` of ``model``, whose keys are unique in this load: appended to a table
         that holds no row yet, else merged without dlt's ROW_NUMBER() window over the
-        staging rows (rows already in the warehouse are still replaced by key)."""
+        staging rows (rows already in the warehouse are still replaced by key). Rows
+        unchanged since the last pull are left out where the file keeps row hashes."""
+        if self.hashes is not None:
+            table = self.hashes.changed(model, table)
         return variant(model, table, deduplicated=True)
 
 

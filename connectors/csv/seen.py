@@ -77,6 +77,13 @@ class SeenIds:
         for ids, _ in self._blocks:
             yield from _python(ids)
 
+    def column(self) -> pa.ChunkedArray:
+        """The ids of a one-column key as one Arrow string column (no Python object per id
+        loaded by a clean block)."""
+        chunks = [ids.cast(pa.string()) for ids, _ in self._blocks if isinstance(ids, pa.Array)]
+        chunks.append(pa.array([str(i) for i in self._row_lines], pa.string()))
+        return pa.chunked_array(chunks, pa.string())
+
     def _by_id(self) -> dict[Hashable, int]:
         if self._fast_lines is None:
             self._fast_lines = {}

@@ -29,12 +29,17 @@ and marks the missing ones by key in batches: plain SQL, the same on DuckDB and 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Collection, Container, Hashable
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
 from connectors.base import SourceContext
+from connectors.csv.seen import SeenIds
 
 _BATCH = 1000  # keys per UPDATE ... IN (...)
 
@@ -73,21 +78,65 @@ def mark_missing_deleted(
 ) -> tuple[int, int]:
     """Set ``is_deleted`` on the live deals of ``source_name`` whose id is in none of
     ``present``; returns (deals marked, live deals before)."""
-    live = conn.execute(
-        sa.text(
-            f"SELECT deal_key, source_deal_id FROM {dataset}.deals "
-            "WHERE source_name = :source AND NOT coalesce(is_deleted, false)"
-        ),
-        {"source": source_name},
-    ).all()
-    missing = [key for key, deal_id in live if not any(deal_id in ids for ids in present)]
+    keys, ids = _live(conn, dataset, source_name)
+    missing = _missing(keys, ids, present)
     update = sa.text(
         f"UPDATE {dataset}.deals SET is_deleted = true "
         "WHERE source_name = :source AND deal_key IN :keys"
     ).bindparams(sa.bindparam("keys", expanding=True))
     for start in range(0, len(missing), _BATCH):
         conn.execute(update, {"source": source_name, "keys": missing[start : start + _BATCH]})
-    return len(missing), len(live)
+    return len(missing), len(keys)
+
+
+def _live(conn: sa.Connection, dataset: str, source_name: str) -> tuple[pa.Array, pa.Array]:
+    """(deal_key, source_deal_id) of the source's live deals, as two Arrow columns: by
+    COPY on PostgreSQL (a result row object per deal cost seconds at 300,000 deals)."""
+    select = (
+        f"SELECT deal_key, source_deal_id FROM {dataset}.deals "
+        "WHERE source_name = :source AND NOT coalesce(is_deleted, false)"
+    )
+    if conn.dialect.name != "postgresql":
+        rows = conn.execute(sa.text(select), {"source": source_name}).all()
+        return (
+            pa.array([key for key, _ in rows], pa.string()),
+            pa.array([deal_id for _, deal_id in rows], pa.string()),
+        )
+    literal = "'" + source_name.replace("'", "''") + "'"
+    buffer = io.BytesIO()
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.copy_expert(
+        f"COPY ({select.replace(':source', literal)}) TO STDOUT WITH (FORMAT csv)", buffer
+    )
+    buffer.seek(0)
+    table = pa_csv.read_csv(
+        buffer,
+        read_options=pa_csv.ReadOptions(column_names=["deal_key", "source_deal_id"]),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={"deal_key": pa.string(), "source_deal_id": pa.string()},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    return (
+        table.column("deal_key").combine_chunks(),
+        table.column("source_deal_id").combine_chunks(),
+    )
+
+
+def _missing(keys: pa.Array, ids: pa.Array, present: tuple[Container[Hashable], ...]) -> list[str]:
+    """The ``keys`` of the live deals whose id (``ids``) is in none of ``present``: one
+    vectorised membership test per container, not a lookup per deal (300,000 lookups
+    through the duplicate rule's id index cost seconds after every changed pull)."""
+    found = pa.array([False] * len(keys), pa.bool_())
+    for container in present:
+        if isinstance(container, SeenIds):
+            values = container.column()
+        else:
+            values = pa.array([str(v) for v in container], pa.string())  # type: ignore[attr-defined]
+        found = pc.or_(found, pc.is_in(ids, value_set=values))
+    return [str(key) for key in keys.filter(pc.invert(found)).to_pylist()]
 
 
 def mark_missing_in_duck(con: Any, ctx: SourceContext, file_name: str, staged: str) -> None:
