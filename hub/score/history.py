@@ -152,10 +152,10 @@ def history_ctes(
     company: list[str] = []
     for key, rows in _groups(closed.column("company_key"), closed_at):
         ends = np.searchsorted(closed_at[rows], at, side="right")
-        wins = np.concatenate([[0], np.cumsum(won[rows])])
+        wins_before = np.concatenate([[0], np.cumsum(won[rows])])
         for t, end in zip(stamps, ends, strict=True):
             if end:
-                w = int(wins[end])
+                w = int(wins_before[end])
                 company.append(f"({_stamp(t)}, {_text(key)}, {w}, {int(end) - w})")
 
     stamp, text, real = (

@@ -63,7 +63,7 @@ def _versions(conn: sa.Connection, tables: list[tuple[str, str]], types: Types) 
         for schema, table in sorted(tables)
     ]
     counts: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for name, version, n in conn.execute(sa.text(" UNION ALL ".join(parts))):
+    for name, version, n in conn.execute(sa.text(" UNION ALL ".join(parts))).tuples():
         counts[name].append((str(version), int(n)))
     return {f"{s}.{t}": _digest(types[(s, t)], counts[f"{s}.{t}"]) for s, t in tables}
 
@@ -80,7 +80,7 @@ def _sums_with_versions(
     ]
     counts: dict[str, list[tuple[str, int]]] = defaultdict(list)
     sums: dict[str, int] = defaultdict(int)
-    for name, version, n, h in conn.execute(sa.text(" UNION ALL ".join(parts))):
+    for name, version, n, h in conn.execute(sa.text(" UNION ALL ".join(parts))).tuples():
         counts[name].append((str(version), int(n)))
         sums[name] += int(h)
     out = {}
