@@ -1,11 +1,11 @@
 """What the failing rows of a combined data test say, for the hub's failure message.
 
-The project tests each model's per-column value rules (not null, accepted values, 0-1,
-not negative) in one dbt test node (``column_rules``, transforms/macros/column_rules.sql):
+The project tests each model's per-column rules (not null, accepted values, 0-1, not
+negative, unique keys) in one dbt test node (``column_rules``, transforms/macros/column_rules.sql):
 dbt spends tens of milliseconds on every test node, and one node per column and rule made
 these rules most of them. dbt's own message for a failing test says only how many rows it
 returned; each row of this test names a rule, a column (and, for a conditional not-null,
-its condition) and how many rows break it, so the hub runs the test's compiled query again
+its condition) and how many rows (for a key: values) break it, so the hub runs the test's compiled query again
 once it failed and names them: ``null in rep_key (3 rows)``.
 """
 
@@ -21,10 +21,12 @@ def is_combined_test(node: Any) -> bool:
     return getattr(metadata, "name", None) in COMBINED_TESTS
 
 
-def describe_row(rule: str, column: str, condition: str | None, rows: int) -> str:
-    """``null in period_start where period_type <> 'all' (2 rows)``."""
+def describe_row(rule: str, column: str, condition: str | None, count: int) -> str:
+    """``null in period_start where period_type <> 'all' (2 rows)``, ``repeated in deal_key
+    (1 value)``."""
     where = f" where {condition}" if condition else ""
-    return f"{rule} in {column}{where} ({rows:,} row{'' if rows == 1 else 's'})"
+    unit = "value" if rule == "repeated" else "row"
+    return f"{rule} in {column}{where} ({count:,} {unit}{'' if count == 1 else 's'})"
 
 
 def describe(warehouse: Any, compiled_sql: str) -> str:

@@ -1,4 +1,4 @@
-"""A model's value rules are one test node (``column_rules``) whose failure still names the
+"""A model's column rules are one test node (``column_rules``) whose failure still names the
 model, the column and the rule; on an incremental run a per-deal model's node reads only the
 rows that run wrote, and a full refresh reads every row. Real pulls, real dbt, on DuckDB and
 PostgreSQL.
@@ -171,11 +171,16 @@ def _check(config: HubConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     message = _failure(config, full_refresh=True)
     assert re.search(_bogus(2), message), message
 
-    # A rule of a model rebuilt in full from a source: the 0-1 rule names the staging model.
+    # Rules of models rebuilt in full from a source: a 0-1 rule and a key, in the same node
+    # kind, each named.
     _sql(config, f"UPDATE {schema}.deals SET probability = 1.5 WHERE deal_key = :k", k=other)
+    _sql(config, f"INSERT INTO {schema}.owners SELECT * FROM {schema}.owners LIMIT 1")
     message = _failure(config)
     assert re.search(
         r"column_rules_stg_deals: [^;]*\(outside 0-1 in probability \(1 row\)\)", message
+    ), message
+    assert re.search(
+        r"column_rules_stg_owners: [^;]*\(repeated in owner_key \(1 value\)\)", message
     ), message
 
 
