@@ -1,18 +1,19 @@
 """What the failing rows of a combined data test say, for the hub's failure message.
 
-The project tests the not-null rule of all of a model's columns in one dbt test node
-(``not_null_columns``, transforms/macros/not_null_columns.sql): dbt spends tens of
-milliseconds on every test node, and one node per column made not-null rules more than half
-of them. dbt's own message for a failing test says only how many rows it returned; each row
-of this test names a column and how many of its rows are null, so the hub runs the test's
-compiled query again once it failed and names those columns.
+The project tests each model's per-column rules (not null, accepted values, 0-1, not
+negative, unique keys) in one dbt test node (``column_rules``, transforms/macros/column_rules.sql):
+dbt spends tens of milliseconds on every test node, and one node per column and rule made
+these rules most of them. dbt's own message for a failing test says only how many rows it
+returned; each row of this test names a rule, a column (and, for a conditional not-null,
+its condition) and how many rows (for a key: values) break it, so the hub runs the test's compiled query again
+once it failed and names them: ``null in rep_key (3 rows)``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-COMBINED_TESTS = ("not_null_columns",)
+COMBINED_TESTS = ("column_rules", "not_null_columns")
 
 
 def is_combined_test(node: Any) -> bool:
@@ -20,14 +21,23 @@ def is_combined_test(node: Any) -> bool:
     return getattr(metadata, "name", None) in COMBINED_TESTS
 
 
+def describe_row(rule: str, column: str, condition: str | None, count: int) -> str:
+    """``null in period_start where period_type <> 'all' (2 rows)``, ``repeated in deal_key
+    (1 value)``."""
+    where = f" where {condition}" if condition else ""
+    unit = "value" if rule == "repeated" else "row"
+    return f"{rule} in {column}{where} ({count:,} {unit}{'' if count == 1 else 's'})"
+
+
 def describe(warehouse: Any, compiled_sql: str) -> str:
-    """'null in column (n rows), ...' from the failing rows; '' when they cannot be read (the
-    failure is reported all the same, from dbt's message)."""
+    """'null in column (n rows); negative in other (m rows)' from the failing rows; '' when
+    they cannot be read (the failure is reported all the same, from dbt's message)."""
     try:
         with warehouse.connect() as conn:
             # exec_driver_sql: the compiled SQL may hold '::' casts, not bind parameters
             rows = conn.exec_driver_sql(compiled_sql).all()
     except Exception:  # noqa: BLE001 - a detail of a failure already reported
         return ""
-    parts = [f"{name} ({int(n):,} row{'' if int(n) == 1 else 's'})" for name, n in rows]
-    return "null in " + ", ".join(parts) if parts else ""
+    return "; ".join(
+        describe_row(rule, column, condition, int(n)) for rule, column, condition, n in rows
+    )

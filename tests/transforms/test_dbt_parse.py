@@ -79,7 +79,7 @@ def test_the_parse_is_reused_across_as_of_and_redone_when_the_project_changes(
     assert second.plan.test_changed_only
     compiled = target / "compiled" / "hub" / "transforms" / "intermediate"
     assert "hub_changed_deals" in (compiled / "int_deal_spells.sql").read_text()
-    tested = compiled / "_intermediate.yml" / "not_null_int_deal_spells.sql"
+    tested = compiled / "_intermediate.yml" / "column_rules_int_deal_spells.sql"
     assert "hub_changed_deals" in tested.read_text()
 
     # A changed project file: the saved parse is dropped and dbt parses it all again (its

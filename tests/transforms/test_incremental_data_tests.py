@@ -108,10 +108,10 @@ def test_per_deal_tests_read_only_changed_deals_after_a_build_that_passed(
     _mark_last_build(config, "tests_failed")
     _move_first_open_deal(root / "deals.csv", "2026-06-21T10:00:00Z")
     _pull(config)
-    # one not-null node per model; the hub names the column from its failing rows
+    # one rules node per model; the hub names the column and rule from its failing rows
     with pytest.raises(
         TransformError,
-        match=r"not_null_int_deal_created: .*\(null in has_dated_creation \(1 row\)\)",
+        match=r"column_rules_int_deal_created: .*\(null in has_dated_creation \(1 row\)\)",
     ):
         run_transform(config)
 

@@ -1,0 +1,201 @@
+"""A model's column rules are one test node (``column_rules``) whose failure still names the
+model, the column and the rule; on an incremental run a per-deal model's node reads only the
+rows that run wrote, and a full refresh reads every row. Real pulls, real dbt, on DuckDB and
+PostgreSQL.
+
+A bad value that comes from a source is refused by the staging model's own rules (tested
+whole on every run), and dbt then builds nothing downstream. What a per-deal model's own tests
+are for is its logic: so the bad row is written by a faulty copy of ``int_deal_created`` (it
+gives two chosen deals a ``created_at_source`` that is none of the accepted ones), run with
+the fingerprint of the real project so the hub still builds incrementally, as it would under
+a bug in an unchanged project.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from hub import dbt_project, incremental
+from hub.generate import Generated
+from hub.pull import run_pull
+from hub.transform import TransformError, run_transform
+from hub.warehouse import Warehouse
+from models.config import HubConfig, load_config
+from tests.pg import pg_warehouse
+
+CREATED = "hub_staging.int_deal_created"
+
+
+def expected_test_nodes() -> int:
+    """Data test nodes the project declares, counted from its .yml files in plain Python:
+    every entry of a model's or column's ``data_tests`` is one node."""
+    count = 0
+    for path in (dbt_project.project_dir() / "transforms").rglob("*.yml"):
+        for model in (yaml.safe_load(path.read_text()) or {}).get("models") or []:
+            count += len(model.get("data_tests") or [])
+            count += sum(len(c.get("data_tests") or []) for c in model.get("columns") or [])
+    return count
+
+
+def _project(tmp_path: Path, export: Generated, warehouse: dict[str, Any] | None) -> HubConfig:
+    root = tmp_path / "project"
+    shutil.copytree(export.export.out_dir, root)
+    raw = yaml.safe_load((root / "hub.yml").read_text())
+    raw["as_of"] = "2026-06-30T00:00:00Z"
+    if warehouse:
+        raw["warehouse"] = warehouse
+    (root / "hub.yml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    config = load_config(root / "hub.yml")
+    (run,) = run_pull(config)
+    assert run.status == "ok", run.error
+    return config
+
+
+def _sql(config: HubConfig, sql: str, **params: Any) -> None:
+    with Warehouse(config).connect() as conn:
+        conn.execute(sa.text(sql), params)
+
+
+def _open_deals(config: HubConfig, schema: str) -> list[str]:
+    with Warehouse(config).connect() as conn:
+        return list(
+            conn.execute(
+                sa.text(
+                    f"SELECT deal_key FROM {schema}.deals WHERE status = 'open' "
+                    "AND updated_at IS NOT NULL ORDER BY deal_key LIMIT 3"
+                )
+            ).scalars()
+        )
+
+
+def _touch(config: HubConfig, schema: str, deal_key: str) -> None:
+    """A change the per-deal snapshot sees: the deal is rebuilt by the next transform."""
+    _sql(
+        config,
+        f"UPDATE {schema}.deals SET updated_at = updated_at - interval '1 second' "
+        "WHERE deal_key = :k",
+        k=deal_key,
+    )
+
+
+def _faulty_project(tmp_path: Path, bad_deals: list[str]) -> Path:
+    """The project with int_deal_created writing created_at_source 'bogus' for bad_deals."""
+    real = dbt_project.project_dir()
+    copy = tmp_path / "faulty_project"
+    shutil.copytree(real / "transforms", copy / "transforms")
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copyfile(real / name, copy / name)
+    model = copy / "transforms" / "intermediate" / "int_deal_created.sql"
+    keys = ", ".join(f"'{key}'" for key in bad_deals)
+    text = model.read_text()
+    assert text.count("    created_at_source,\n") == 1
+    model.write_text(
+        text.replace(
+            "    created_at_source,\n",
+            f"    case when deal_key in ({keys}) then 'bogus' else created_at_source end\n"
+            "        as created_at_source,\n",
+        )
+    )
+    return copy
+
+
+def _run_faulty(monkeypatch: pytest.MonkeyPatch, project: Path) -> None:
+    """Run the faulty copy from now on, under the real project's fingerprint."""
+    real = dbt_project.project_dir()
+    fingerprint = incremental.fingerprint
+    monkeypatch.setattr("hub.transform.project_dir", lambda: project)
+    monkeypatch.setattr(
+        "hub.incremental.fingerprint",
+        lambda conn, _project, variables: fingerprint(conn, real, variables),
+    )
+
+
+def _failure(config: HubConfig, **kwargs: Any) -> str:
+    with pytest.raises(TransformError) as caught:
+        run_transform(config, **kwargs)
+    return str(caught.value)
+
+
+def _changed_deals(config: HubConfig) -> list[str]:
+    with Warehouse(config).connect() as conn:
+        rows = conn.execute(sa.text("SELECT deal_key FROM hub_meta.hub_changed_deals"))
+        return list(rows.scalars())
+
+
+def _bogus(rows: int) -> str:
+    plural = "" if rows == 1 else "s"
+    return (
+        r"column_rules_int_deal_created: [^;]*"
+        rf"\(not an accepted value in created_at_source \({rows} row{plural}\)\)"
+    )
+
+
+def _check(config: HubConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = f"src_{config.sources[0].name}"
+    full = run_transform(config)
+    assert full.plan is not None and full.plan.full and not full.failures
+    nodes = expected_test_nodes()
+    assert full.tests == nodes
+
+    written, planted, other = _open_deals(config, schema)
+    _run_faulty(monkeypatch, _faulty_project(tmp_path, [written, planted]))
+
+    # A bad value in a deal no run rewrites (as if it had slipped past an earlier run): an
+    # incremental run after a passing build tests only the rows it wrote, so it passes.
+    _sql(
+        config,
+        f"UPDATE {CREATED} SET created_at_source = 'bogus' WHERE deal_key = :k",
+        k=planted,
+    )
+    _touch(config, schema, other)
+    passing = run_transform(config)
+    assert passing.plan is not None and passing.plan.test_changed_only
+    assert not passing.failures and passing.tests == nodes
+    assert _changed_deals(config) == [other]
+
+    # An incremental run writes a bad row: the per-deal test finds it (that row only) and
+    # says which model, column and rule.
+    _touch(config, schema, written)
+    message = _failure(config)
+    assert re.search(_bogus(1), message), message
+    assert _changed_deals(config) == [written]
+
+    # A full refresh tests every row: both bad rows are found.
+    message = _failure(config, full_refresh=True)
+    assert re.search(_bogus(2), message), message
+
+    # Rules of models rebuilt in full from a source: a 0-1 rule and a key, in the same node
+    # kind, each named.
+    _sql(config, f"UPDATE {schema}.deals SET probability = 1.5 WHERE deal_key = :k", k=other)
+    _sql(config, f"INSERT INTO {schema}.owners SELECT * FROM {schema}.owners LIMIT 1")
+    message = _failure(config)
+    assert re.search(
+        r"column_rules_stg_deals: [^;]*\(outside 0-1 in probability \(1 row\)\)", message
+    ), message
+    assert re.search(
+        r"column_rules_stg_owners: [^;]*\(repeated in owner_key \(1 value\)\)", message
+    ), message
+
+
+def test_column_rules_on_duckdb(
+    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _check(_project(tmp_path, small_export, None), tmp_path, monkeypatch)
+
+
+@pytest.mark.postgres
+def test_column_rules_on_postgres(
+    tmp_path: Path,
+    small_export: Generated,
+    pg_database: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = _project(tmp_path, small_export, pg_warehouse(pg_database))
+    _check(config, tmp_path, monkeypatch)
