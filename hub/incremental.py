@@ -36,13 +36,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.dbt_parse import project_files
-from hub.warehouse import changes
+from hub.warehouse import changes, deal_rows
 from hub.warehouse.builds import last_build
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 from hub.warehouse.row_hash import column_types, row_hash
 
 STATE = f"{HUB_SCHEMA}.hub_incremental_state"
-FORMAT = "2"  # bump when the snapshot or the per-deal models' contract changes
+FORMAT = "3"  # bump when the snapshot or the per-deal models' contract changes
 _CONFIG_TABLES = ("hub_canonical_stages", "hub_stage_map", "hub_sources")
 _SOURCE_TABLES = ("deals", "stage_changes", "stage_observations", "activities", "_dlt_loads")
 # hub_meta tables dbt reads (staging/_hub__sources.yml), besides hub_changed_deals
@@ -66,6 +66,8 @@ class BuildPlan:
     # Incremental, and the last complete build's data tests all passed: the rows the
     # per-deal models keep were tested then, so their tests read only the changed deals.
     test_changed_only: bool = False
+    shared: str = ""  # digest of the tables many deals' int_deal_facts rows read
+    changed_deal_rows: int | None = None  # deals rebuilt in int_deal_facts (deal_rows)
 
 
 def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -> str:
@@ -140,10 +142,20 @@ def table_sums(
 
 def content_digest(
     conn: sa.Connection, variables: dict[str, Any], print_: str, as_of: datetime
-) -> str:
-    """What dbt reads (the sources' tables, hub_meta's), with the fingerprint and as_of."""
+) -> tuple[str, str]:
+    """What dbt reads (the sources' tables, hub_meta's), with the fingerprint and as_of; and
+    of those, the tables many deals' rows of int_deal_facts read (:mod:`deal_rows`)."""
     sums = table_sums(conn, list(variables.get("sources", [])), _READ_BY_DBT)
-    return hashlib.sha256(repr([print_, as_of.isoformat(), sums]).encode()).hexdigest()
+    shared = [
+        row
+        for row in sums
+        if row[0].rsplit(".", 1)[-1]
+        in (*deal_rows.SHARED_SOURCE_TABLES, *deal_rows.SHARED_HUB_TABLES)
+    ]
+    return (
+        hashlib.sha256(repr([print_, as_of.isoformat(), sums]).encode()).hexdigest(),
+        hashlib.sha256(repr(shared).encode()).hexdigest(),
+    )
 
 
 def _state(conn: sa.Connection) -> tuple[str, datetime, str] | None:
@@ -186,7 +198,7 @@ def plan_build(
     elif reason is None and not (changes.has_snapshot(conn) and changes.inputs_ready(conn)):
         reason = "no snapshot of the previous build's inputs"
     supported = conn.dialect.name in changes.SUPPORTED_DIALECTS
-    content = content_digest(conn, variables, print_, as_of) if supported else ""
+    content, shared = content_digest(conn, variables, print_, as_of) if supported else ("", "")
     if reason is None and state is not None and state[2] == content:
         return BuildPlan(
             full=False,
@@ -195,13 +207,18 @@ def plan_build(
             changed_deals=0,
             skip=True,
             content=content,
+            shared=shared,
         )
     _clear_state(conn)
     if reason is not None:
-        return BuildPlan(full=True, reason=reason, fingerprint=print_, content=content)
+        return BuildPlan(
+            full=True, reason=reason, fingerprint=print_, content=content, shared=shared
+        )
     assert state is not None
     changes.snapshot_inputs(conn, conn.dialect.name, changes.as_of_window(state[1], as_of))
     n = changes.write_changed(conn)
+    deal_rows.snapshot(conn)
+    rows = deal_rows.write_changed(conn, shared)
     return BuildPlan(
         full=False,
         reason=f"{n:,} deal(s) changed",
@@ -209,6 +226,8 @@ def plan_build(
         changed_deals=n,
         content=content,
         test_changed_only=build is not None and build.status == "ok",
+        shared=shared,
+        changed_deal_rows=rows,
     )
 
 
@@ -218,7 +237,9 @@ def record_complete(conn: sa.Connection, plan: BuildPlan, as_of: datetime) -> No
         return
     if plan.full:
         changes.snapshot_inputs(conn, conn.dialect.name, None)
+        deal_rows.snapshot(conn)
     changes.keep_snapshot(conn)
+    deal_rows.keep(conn, plan.shared)
     _clear_state(conn)
     conn.execute(
         sa.text(f"INSERT INTO {STATE} (fingerprint, as_of, content) VALUES (:f, :a, :c)"),

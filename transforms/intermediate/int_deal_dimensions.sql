@@ -2,7 +2,25 @@
     as text: the *_by_dimension marts join it. Each name resolves, in order, to a deal column
     (int_deals_enriched), a deal custom field (deal_fields), an account column of the deal's
     primary account (stg_accounts), an account custom field (account_fields); see macro
-    hub_dimensions. No dimensions configured: no rows. -#}
+    hub_dimensions. No dimensions configured: no rows.
+    Per deal and incremental (macro hub_incremental), on the same list as int_deal_facts
+    (hub_changed_deal_rows): a deal's values read its own rows (int_deals_enriched,
+    deal_fields) and its account's, and a change of accounts or field definitions puts
+    every deal in that list. A dimension that moves with as_of (days_in_current_stage,
+    days_since_last_activity, as_of) makes it a table rebuilt on every run. -#}
+{%- set moves_with_as_of = ['days_in_current_stage', 'days_since_last_activity', 'as_of'] %}
+{%- set names = var('dimensions', []) or [] %}
+{%- set names = [names] if names is string else names %}
+{%- if names | select('in', moves_with_as_of) | list | length > 0 %}
+{{ config(materialized='table') }}
+{%- else %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ hub_delete_changed_deals('hub_changed_deal_rows') }}",
+    meta={'hub_changed_list': 'hub_changed_deal_rows'},
+) }}
+{%- endif %}
 -- depends_on: {{ ref('int_deals_enriched') }}
 -- depends_on: {{ ref('deal_fields') }}
 -- depends_on: {{ ref('account_fields') }}
@@ -38,5 +56,6 @@ left join {{ ref('stg_accounts') }} as related on related.account_key = deals.ac
 {%- elif dim.kind == 'account_field' %}
 left join {{ ref('account_fields') }} as related on related.account_key = deals.account_key
 {%- endif %}
+where true {{ hub_only_changed_deals('deals.deal_key', 'hub_changed_deal_rows') }}
 {%- endfor %}
 {%- endif %}
