@@ -1,5 +1,7 @@
 {#- One row per deal x configured dimension (var `dimensions`, hub.yml) with the deal's value
-    as text: the *_by_dimension marts join it. Each name resolves, in order, to a deal column
+    as text, and the deal's columns the *_by_dimension marts count (macro
+    hub_dimension_mart_columns), so those marts read this table alone rather than each
+    joining it to every deal again. Each name resolves, in order, to a deal column
     (int_deals_enriched), a deal custom field (deal_fields), an account column of the deal's
     primary account (stg_accounts), an account custom field (account_fields); see macro
     hub_dimensions. No dimensions configured: no rows.
@@ -29,10 +31,14 @@
 {%- set dimensions = hub_dimensions() %}
 {%- if dimensions | length == 0 %}
 select
-    cast(null as {{ text }}) as deal_key,
+    deals.deal_key,
     cast(null as {{ text }}) as dimension,
     cast(null as {{ text }}) as dimension_value,
-    cast(null as {{ text }}) as resolved_as
+    cast(null as {{ text }}) as resolved_as,
+    {%- for column in hub_dimension_mart_columns() %}
+    deals.{{ column }}{{ ',' if not loop.last }}
+    {%- endfor %}
+from {{ ref('int_deals_enriched') }} as deals
 where 1 = 0
 {%- else %}
 {%- for dim in dimensions %}
@@ -47,7 +53,10 @@ select
     {%- else %}
     {{ hub_dimension_text('related.' ~ adapter.quote(dim.column), dim.sql_type) }} as dimension_value,
     {%- endif %}
-    cast('{{ dim.kind }}' as {{ text }}) as resolved_as
+    cast('{{ dim.kind }}' as {{ text }}) as resolved_as,
+    {%- for column in hub_dimension_mart_columns() %}
+    deals.{{ column }}{{ ',' if not loop.last }}
+    {%- endfor %}
 from {{ ref('int_deals_enriched') }} as deals
 {%- if dim.kind == 'deal_field' %}
 left join {{ ref('deal_fields') }} as related on related.deal_key = deals.deal_key
