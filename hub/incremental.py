@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hub.dbt_parse import project_files
-from hub.warehouse import changes, row_versions
+from hub.warehouse import changes, deal_rows, row_versions
 from hub.warehouse.builds import last_build
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 from hub.warehouse.row_hash import column_types, row_hash
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from hub.warehouse import Warehouse
 
 STATE = f"{HUB_SCHEMA}.hub_incremental_state"
-FORMAT = "2"  # bump when the snapshot or the per-deal models' contract changes
+FORMAT = "3"  # bump when the snapshot or the per-deal models' contract changes
 _CONFIG_TABLES = ("hub_canonical_stages", "hub_stage_map", "hub_sources")
 _SOURCE_TABLES = ("deals", "stage_changes", "stage_observations", "activities", "_dlt_loads")
 # hub_meta tables dbt reads (staging/_hub__sources.yml), besides hub_changed_deals
@@ -70,6 +70,8 @@ class BuildPlan:
     # Incremental, and the last complete build's data tests all passed: the rows the
     # per-deal models keep were tested then, so their tests read only the changed deals.
     test_changed_only: bool = False
+    shared: str = ""  # digest of the tables many deals' int_deal_facts rows read
+    changed_deal_rows: int | None = None  # deals rebuilt in int_deal_facts (deal_rows)
 
 
 def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -> str:
@@ -149,10 +151,20 @@ def table_sums(
 
 def content_digest(
     conn: sa.Connection, variables: dict[str, Any], print_: str, as_of: datetime
-) -> str:
-    """What dbt reads (the sources' tables, hub_meta's), with the fingerprint and as_of."""
+) -> tuple[str, str]:
+    """What dbt reads (the sources' tables, hub_meta's), with the fingerprint and as_of; and
+    of those, the tables many deals' rows of int_deal_facts read (:mod:`deal_rows`)."""
     sums = table_sums(conn, list(variables.get("sources", [])), _READ_BY_DBT)
-    return hashlib.sha256(repr([print_, as_of.isoformat(), sums]).encode()).hexdigest()
+    shared = [
+        row
+        for row in sums
+        if row[0].rsplit(".", 1)[-1]
+        in (*deal_rows.SHARED_SOURCE_TABLES, *deal_rows.SHARED_HUB_TABLES)
+    ]
+    return (
+        hashlib.sha256(repr([print_, as_of.isoformat(), sums]).encode()).hexdigest(),
+        hashlib.sha256(repr(shared).encode()).hexdigest(),
+    )
 
 
 def _state(conn: sa.Connection) -> tuple[str, datetime, str] | None:
@@ -195,7 +207,7 @@ def plan_build(
     elif reason is None and not (changes.has_snapshot(conn) and changes.inputs_ready(conn)):
         reason = "no snapshot of the previous build's inputs"
     supported = conn.dialect.name in changes.SUPPORTED_DIALECTS
-    content = content_digest(conn, variables, print_, as_of) if supported else ""
+    content, shared = content_digest(conn, variables, print_, as_of) if supported else ("", "")
     if reason is None and state is not None and state[2] == content:
         return BuildPlan(
             full=False,
@@ -204,13 +216,18 @@ def plan_build(
             changed_deals=0,
             skip=True,
             content=content,
+            shared=shared,
         )
     _clear_state(conn)
     if reason is not None:
-        return BuildPlan(full=True, reason=reason, fingerprint=print_, content=content)
+        return BuildPlan(
+            full=True, reason=reason, fingerprint=print_, content=content, shared=shared
+        )
     assert state is not None
     changes.snapshot_inputs(conn, conn.dialect.name, changes.as_of_window(state[1], as_of))
     n = changes.write_changed(conn)
+    deal_rows.snapshot(conn)
+    rows = deal_rows.write_changed(conn, shared)
     return BuildPlan(
         full=False,
         reason=f"{n:,} deal(s) changed",
@@ -218,7 +235,15 @@ def plan_build(
         changed_deals=n,
         content=content,
         test_changed_only=build is not None and build.status == "ok",
+        shared=shared,
+        changed_deal_rows=rows,
     )
+
+
+def _snapshot_full(conn: sa.Connection) -> None:
+    """After a full build: every deal's inputs, and every deal's ``stg_deals`` row hash."""
+    changes.snapshot_inputs(conn, conn.dialect.name, None)
+    deal_rows.snapshot(conn)
 
 
 class SnapshotAlongside:
@@ -243,7 +268,7 @@ class SnapshotAlongside:
     def _take(self) -> None:
         try:
             with self._warehouse.connect() as conn:
-                changes.snapshot_inputs(conn, conn.dialect.name, None)
+                _snapshot_full(conn)
         except BaseException as exc:  # noqa: BLE001 - record_complete takes it again
             self._error = exc
 
@@ -263,8 +288,9 @@ def record_complete(
     if conn.dialect.name not in changes.SUPPORTED_DIALECTS:
         return
     if plan.full and not snapshot_taken:
-        changes.snapshot_inputs(conn, conn.dialect.name, None)
+        _snapshot_full(conn)
     changes.keep_snapshot(conn)
+    deal_rows.keep(conn, plan.shared)
     _clear_state(conn)
     conn.execute(
         sa.text(f"INSERT INTO {STATE} (fingerprint, as_of, content) VALUES (:f, :a, :c)"),

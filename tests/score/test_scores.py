@@ -96,7 +96,7 @@ def test_a_model_cached_earlier_the_same_day_is_reused_unread_and_scores_the_sam
         "SELECT deal_key, amount_base FROM hub_staging.int_deals_enriched "
         "WHERE status = 'won' ORDER BY deal_key LIMIT 1"
     )[0]
-    update = "UPDATE hub_staging.int_deals_enriched SET amount_base = :a WHERE deal_key = :k"
+    update = "UPDATE hub_staging.int_deal_facts SET amount_base = :a WHERE deal_key = :k"
     driven_book.sql(update, a=float(closed[1] or 0) + 1000.0, k=closed[0])
     try:
         edited = write_scores(config, Warehouse(config), later)

@@ -295,7 +295,7 @@ def test_marts_build_without_resolution_tables(built: Built, tmp_path: Path) -> 
     con.close()
     models = (
         "stg_hub_account_resolution stg_hub_deal_duplicates int_accounts_resolved "
-        "int_deals_enriched deals accounts duplicate_deals"
+        "int_deal_facts int_deals_enriched deals accounts duplicate_deals"
     )
     res = run_dbt(db, tmp_path / "target", ["run", "--select", *models.split()], dbt_vars())
     assert res.success

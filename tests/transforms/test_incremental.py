@@ -191,14 +191,19 @@ def _check(root: Path, config: HubConfig) -> None:
     unchanged = _transform(config)
     assert unchanged.plan.skip and unchanged.models == 0, unchanged.plan.reason
     _assert_same(_snapshot(config), before)
-    # a change no deal's stage history reads (an owner's name) still runs dbt
+    # a change no deal's stage history reads (an owner's name, an account's industry) still
+    # runs dbt, and rebuilds every deal's int_deal_facts and int_deal_dimensions rows
     fields, owners = _rows(root / "owners.csv")
     owners[0]["name"] = "Renamed Owner"
     _write(root / "owners.csv", fields, owners)
+    fields, accounts = _rows(root / "accounts.csv")
+    accounts[0]["industry"] = "Renamed Industry"
+    _write(root / "accounts.csv", fields, accounts)
     (run,) = run_pull(config)
     assert run.status == "ok", run.error
     renamed = _transform(config)
     assert not renamed.plan.skip and renamed.plan.changed_deals == 0, renamed.plan.reason
+    assert renamed.plan.changed_deal_rows == len(after_full["analytics.deals"][1])
     with Warehouse(config).connect() as conn:
         names = conn.execute(sa.text("SELECT rep_name FROM analytics.reps")).scalars().all()
     assert "Renamed Owner" in names
@@ -214,6 +219,32 @@ def _check(root: Path, config: HubConfig) -> None:
     after_moved = _snapshot(config)
     _transform(config, full_refresh=True)
     _assert_same(after_moved, _snapshot(config))
+    _check_deal_rows_only(root, config)
+
+
+def _check_deal_rows_only(root: Path, config: HubConfig) -> None:
+    """Deal columns no per-deal model reads (amount, a custom field that is a dimension, the
+    deleted mark of a full snapshot): no deal is rebuilt in those models, only these three
+    in int_deal_facts and int_deal_dimensions, and the marts still equal a full rebuild's."""
+    fields, deals = _rows(root / "deals.csv")
+    closed = [d for d in deals if d["status"] in ("won", "lost")]
+    closed[0]["amount"] = str(float(closed[0]["amount"] or 0) + 5000)
+    closed[1]["lead_source"] = "Renamed Source"
+    gone = closed[2]["deal_id"]
+    _write(root / "deals.csv", fields, [d for d in deals if d["deal_id"] != gone])
+    (run,) = run_pull(config)
+    assert run.status == "ok", run.error
+    edited = _transform(config)
+    assert not edited.plan.full and edited.plan.changed_deals == 0, edited.plan.reason
+    assert edited.plan.changed_deal_rows == 3
+    with Warehouse(config).connect() as conn:
+        rebuilt = conn.execute(sa.text("SELECT deal_key FROM hub_meta.hub_changed_deal_rows"))
+        keys = sorted(rebuilt.scalars())
+    name = config.sources[0].name
+    assert keys == sorted(f"{name}:{d['deal_id']}" for d in closed[:3])
+    after_edited = _snapshot(config)
+    _transform(config, full_refresh=True)
+    _assert_same(after_edited, _snapshot(config))
 
 
 def _project(tmp_path: Path, export: Generated, warehouse: dict[str, Any] | None) -> Path:

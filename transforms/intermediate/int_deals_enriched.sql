@@ -1,164 +1,20 @@
 {#- One row per deal: its state as the warehouse holds it, in canonical terms, plus what the
     metric marts need (base-currency amount, effective probability, rep, stage as of as_of,
     company, whether it is a duplicate the marts leave out, and its creation instant with
-    where that comes from). What comes from the per-deal models (creation, current spell,
-    activities) is read from int_deal_state, incremental per deal; what reads FX rates,
-    owners, accounts, duplicates, pipeline labels or moves with as_of is computed here, on
-    every run. -#}
-with deals as (
-    select * from {{ ref('stg_deals') }}
-),
-
-state as (
-    select * from {{ ref('int_deal_state') }}
-),
-
-mapped as (
-    select * from {{ ref('int_stages_mapped') }}
-),
-
-canonical as (
-    select * from {{ ref('stg_hub_canonical_stages') }}
-),
-
-fx as (
-    select * from {{ ref('stg_hub_fx_rates') }}
-),
-
-owners as (
-    select * from {{ ref('int_owners_unified') }}
-),
-
-pipelines as (
-    select source_name, pipeline_id, min(pipeline_label) as pipeline_label
-    from {{ ref('stg_pipelines') }}
-    group by source_name, pipeline_id
-),
-
-companies as (
-    select account_key, company_key, company_name from {{ ref('int_accounts_resolved') }}
-),
-
-{#- A listed copy is left out only while the deal counted instead exists and is not deleted:
-    otherwise leaving it out would lose the deal altogether. -#}
-duplicates as (
-    select
-        listed.deal_key,
-        listed.duplicate_of,
-        listed.duplicate_rule,
-        (survivor.deal_key is not null and not survivor.is_deleted) as is_duplicate
-    from {{ ref('stg_hub_deal_duplicates') }} as listed
-    left join deals as survivor on survivor.deal_key = listed.duplicate_of
-),
-
-terminal as (
-    select outcome, canonical_stage
-    from (
-        select outcome, canonical_stage,
-            row_number() over (partition by outcome order by stage_order, canonical_stage) as outcome_rank
-        from canonical where outcome is not null
-    ) as ranked
-    where outcome_rank = 1
-),
-
-joined as (
-    select
-        deals.deal_key,
-        deals.source_name,
-        deals.crm,
-        deals.source_deal_id,
-        deals.name as deal_name,
-        deals.pipeline_id,
-        deals.pipeline_key,
-        pipelines.pipeline_label,
-        deals.stage_id,
-        deals.stage_key,
-        mapped.stage_label,
-        coalesce(mapped.canonical_stage, 'unmapped') as mapped_stage,
-        coalesce(
-            state.current_stage,
-            terminal.canonical_stage,
-            mapped.canonical_stage,
-            'unmapped'
-        ) as canonical_stage,
-        deals.status,
-        deals.amount,
-        deals.currency,
-        fx.rate_to_base as fx_rate,
-        cast(deals.amount * fx.rate_to_base as decimal(38, 6)) as amount_base,
-        (deals.amount is not null and fx.rate_to_base is null) as is_fx_missing,
-        deals.probability as deal_probability,
-        deals.owner_id,
-        deals.owner_key,
-        coalesce(owners.rep_key, case when deals.owner_id is null then 'unassigned' end) as rep_key,
-        deals.account_id,
-        deals.account_name,
-        deals.account_key,
-        companies.company_key,
-        companies.company_name,
-        duplicates.duplicate_of,
-        duplicates.duplicate_rule,
-        coalesce(duplicates.is_duplicate, false) as is_duplicate,
-        state.created_at,
-        state.created_at_source,
-        coalesce(state.has_dated_creation, false) as has_dated_creation,
-        deals.expected_close_date,
-        deals.closed_at,
-        deals.lost_reason,
-        deals.updated_at,
-        deals.stage_changed_at,
-        deals.is_deleted,
-        coalesce(state.n_spells, 0) as n_spells,
-        state.current_spell_entered_at,
-        state.last_activity_at,
-        coalesce(state.n_activities, 0) as n_activities
-    from deals
-    left join state on state.deal_key = deals.deal_key
-    left join mapped
-        on mapped.source_name = deals.source_name
-        and coalesce(mapped.pipeline_id, '') = coalesce(deals.pipeline_id, '')
-        and mapped.stage_id = deals.stage_id
-    left join pipelines
-        on pipelines.source_name = deals.source_name and pipelines.pipeline_id = deals.pipeline_id
-    left join fx on fx.currency = deals.currency
-    left join owners on owners.owner_key = deals.owner_key
-    left join companies on companies.account_key = deals.account_key
-    left join duplicates on duplicates.deal_key = deals.deal_key
-    left join terminal on terminal.outcome = deals.status
-)
+    where that comes from). A view: int_deal_facts holds every column but those that move
+    continuously with as_of, per deal and incremental; these are computed here, when read,
+    so no run copies every deal only to add them. -#}
+{{ config(materialized='view') }}
 
 select
-    joined.*,
-    canonical.stage_order as canonical_stage_order,
-    coalesce(joined.deal_probability, canonical.stage_probability) as probability,
+    facts.*,
     case
-        when joined.deal_probability is not null then 'deal'
-        when canonical.stage_probability is not null then 'stage'
-    end as probability_source,
-    cast(joined.amount * coalesce(joined.deal_probability, canonical.stage_probability) as decimal(38, 6)) as weighted_amount,
-    cast(joined.amount_base * coalesce(joined.deal_probability, canonical.stage_probability) as decimal(38, 6)) as weighted_amount_base,
-    coalesce(joined.status = 'won' and joined.closed_at <= {{ hub_as_of() }}, false) as is_won,
-    coalesce(joined.status = 'lost' and joined.closed_at <= {{ hub_as_of() }}, false) as is_lost,
-    coalesce(
-        not joined.is_deleted
-        and joined.created_at <= {{ hub_as_of() }}
-        and (joined.status = 'open' or joined.closed_at > {{ hub_as_of() }}),
-        false
-    ) as is_open,
-    coalesce(
-        not joined.is_deleted
-        and joined.created_at <= {{ hub_as_of() }}
-        and not joined.is_duplicate,
-        false
-    ) as is_counted,
-    case
-        when joined.current_spell_entered_at is not null
-            then {{ hub_days_between('joined.current_spell_entered_at', hub_as_of()) }}
+        when facts.current_spell_entered_at is not null
+            then {{ hub_days_between('facts.current_spell_entered_at', hub_as_of()) }}
     end as days_in_current_stage,
     case
-        when joined.created_at <= {{ hub_as_of() }}
-            then {{ hub_days_between('coalesce(joined.last_activity_at, joined.created_at)', hub_as_of()) }}
+        when facts.created_at <= {{ hub_as_of() }}
+            then {{ hub_days_between('coalesce(facts.last_activity_at, facts.created_at)', hub_as_of()) }}
     end as days_since_last_activity,
     {{ hub_as_of() }} as as_of
-from joined
-left join canonical on canonical.canonical_stage = joined.canonical_stage
+from {{ ref('int_deal_facts') }} as facts

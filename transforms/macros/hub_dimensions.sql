@@ -93,17 +93,29 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The columns of int_deals_enriched the *_by_dimension marts read (macro
+    hub_counted_deals_by), copied into int_deal_dimensions beside each value. A mart macro
+    that starts to read another column of its deals must add it here. -#}
+{% macro hub_dimension_mart_columns() -%}
+    {{ return([
+        'is_counted', 'is_won', 'is_lost', 'is_open', 'rep_key', 'source_name', 'pipeline_key',
+        'canonical_stage', 'created_at', 'created_at_source', 'has_dated_creation', 'closed_at',
+        'expected_close_date', 'amount_base', 'weighted_amount_base', 'probability',
+    ]) }}
+{%- endmacro %}
+
 {#- The deals a metric mart counts; with by_dimension, once per configured dimension, with
-    columns dimension and dimension_value (int_deal_dimensions); with by_dimension = 'rep',
-    once, with the rep as the one dimension (the *_by_rep marts). -#}
+    columns dimension and dimension_value (int_deal_dimensions, which carries the columns
+    of hub_dimension_mart_columns for this, so no join to every deal per mart); with
+    by_dimension = 'rep', once, with the rep as the one dimension (the *_by_rep marts). -#}
 {% macro hub_counted_deals_by(by_dimension) -%}
     {%- if by_dimension == 'rep' -%}
         select counted.*, cast('rep_key' as {{ dbt.type_string() }}) as dimension, counted.rep_key as dimension_value
         from ({{ hub_counted_deals() }}) as counted
     {%- elif by_dimension -%}
-        select counted.*, dims.dimension, dims.dimension_value
-        from ({{ hub_counted_deals() }}) as counted
-        inner join {{ ref('int_deal_dimensions') }} as dims on dims.deal_key = counted.deal_key
+        select deal_key, dimension, dimension_value, {{ hub_dimension_mart_columns() | join(', ') }}
+        from {{ ref('int_deal_dimensions') }}
+        where is_counted
     {%- else -%}
         {{ hub_counted_deals() }}
     {%- endif -%}

@@ -11,20 +11,24 @@
     deal again: a full rebuild, never a stale list. -#}
 
 {#- " and <column> in (changed deals)" on an incremental run; nothing otherwise. Place it
-    after a where clause of every input read by deal key. -#}
-{% macro hub_only_changed_deals(column='deal_key') -%}
+    after a where clause of every input read by deal key. `list` is the hub_meta table of the
+    deals to rebuild: hub_changed_deals, or for int_deal_facts and int_deal_dimensions
+    hub_changed_deal_rows (hub/warehouse/deal_rows.py), which the hub writes beside it. A
+    model reading another list says so in its config (meta hub_changed_list), so its data
+    tests read that list's deals (get_where_subquery). -#}
+{% macro hub_only_changed_deals(column='deal_key', list='hub_changed_deals') -%}
     {%- if is_incremental() and hub_run_var('hub_changed_deals', false) -%}
-        and {{ column }} in (select deal_key from {{ hub_table('hub_changed_deals') }})
+        and {{ column }} in (select deal_key from {{ hub_table(list) }})
     {%- endif -%}
 {%- endmacro %}
 
 {#- Pre-hook: drop the rows of the deals about to be rebuilt (deleted deals included, whose
     rows then simply disappear). -#}
-{% macro hub_delete_changed_deals() -%}
+{% macro hub_delete_changed_deals(list='hub_changed_deals') -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
         {%- if hub_run_var('hub_changed_deals', false) %}
-        where deal_key in (select deal_key from {{ hub_table('hub_changed_deals') }})
+        where deal_key in (select deal_key from {{ hub_table(list) }})
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
@@ -39,9 +43,9 @@
     in this macro; the `where` config keeps working as in dbt's own version. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
-    {%- set only_changed = hub_run_var('hub_test_changed_deals', false) and hub_is_per_deal_model(relation) -%}
-    {%- if only_changed -%}
-        {%- set changed = "deal_key in (select deal_key from " ~ hub_table('hub_changed_deals') ~ ")" -%}
+    {%- set list = hub_changed_list(relation) if hub_run_var('hub_test_changed_deals', false) else none -%}
+    {%- if list -%}
+        {%- set changed = "deal_key in (select deal_key from " ~ hub_table(list) ~ ")" -%}
         {%- set where = "(" ~ where ~ ") and " ~ changed if where else changed -%}
     {%- endif -%}
     {%- if where -%}
@@ -54,17 +58,20 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Whether `relation` is one of this project's incremental models (the per-deal ones). One
-    lookup by the model's unique id (they carry no alias), not a walk over every node: dbt
-    renders this for each of ~250 tests. A relation not found is tested whole. -#}
-{% macro hub_is_per_deal_model(relation) -%}
+{#- The list of deals `relation` rebuilds when it is one of this project's incremental models
+    (the per-deal ones): its config's meta hub_changed_list, else hub_changed_deals; none for
+    any other relation. One lookup by the model's unique id (they carry no alias), not a walk
+    over every node: dbt renders this for each of ~250 tests. A relation not found is tested
+    whole. -#}
+{% macro hub_changed_list(relation) -%}
     {%- if not execute or relation is none or relation.identifier is none -%}
-        {%- do return(false) -%}
+        {%- do return(none) -%}
     {%- endif -%}
     {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ relation.identifier | lower) -%}
-    {%- do return(
-        node is not none
-        and node.config.materialized == 'incremental'
-        and node.schema | lower == (relation.schema or '') | lower
-    ) -%}
+    {%- if node is none
+        or node.config.materialized != 'incremental'
+        or node.schema | lower != (relation.schema or '') | lower -%}
+        {%- do return(none) -%}
+    {%- endif -%}
+    {%- do return((node.config.meta or {}).get('hub_changed_list', 'hub_changed_deals')) -%}
 {%- endmacro %}

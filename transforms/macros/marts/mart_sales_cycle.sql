@@ -38,8 +38,8 @@ select
     {{ hub_rollup('source_name') }} as source_name,
     count(*) as deal_count,
     avg(cycle_days) as mean_days,
-    {{ hub_percentile('cycle_days', 0.5) }} as median_days,
-    {{ hub_percentile('cycle_days', 0.9) }} as p90_days,
+    {{ hub_percentile_among('cycle_days', 0.5, [0.5, 0.9]) }} as median_days,
+    {{ hub_percentile_among('cycle_days', 0.9, [0.5, 0.9]) }} as p90_days,
     {{ hub_as_of_tz() }} as as_of
 {%- if by_period %}
 from periods

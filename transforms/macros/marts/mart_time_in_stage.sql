@@ -29,9 +29,9 @@ select
     {{ hub_rollup('source_name') }} as source_name,
     count(*) as spell_count,
     avg(days) as mean_days,
-    {{ hub_percentile('days', 0.5) }} as median_days,
-    {{ hub_percentile('days', 0.75) }} as p75_days,
-    {{ hub_percentile('days', 0.9) }} as p90_days,
+    {{ hub_percentile_among('days', 0.5, [0.5, 0.75, 0.9]) }} as median_days,
+    {{ hub_percentile_among('days', 0.75, [0.5, 0.75, 0.9]) }} as p75_days,
+    {{ hub_percentile_among('days', 0.9, [0.5, 0.75, 0.9]) }} as p90_days,
     {{ hub_as_of_tz() }} as as_of
 from spells
 group by grouping sets (
