@@ -4,13 +4,13 @@ Steps, in the order they ran, sum to the command's wall time: per source dlt's o
 ``extract``, ``normalize`` and ``load`` (from the pipeline's trace), the hub's work around
 them (pending load packages before, post-load steps, quarantine and observations after);
 the transform's preparation (hub.yml tables, account and duplicate resolution, the changed
-deals, the build record), dbt itself, the deal scores and the work after dbt; ``other`` is
-what no step covers. When the command is its own process (``hub ...``, not a test's in-process
+deals, the build record), dbt itself, the deal scores and the work after dbt; ``other`` is what
+no step covers. When the command is its own process (``hub ...``, not a test's in-process
 call), the first step is its start-up: from the process's start (its start time in ``/proc``,
 against the same boot clock) to the moment hub.yml was loaded, which covers the interpreter,
-the imports and reading hub.yml; the total then is the process's wall time up to the end. Under ``dbt``, each model and test with dbt's own ``execution_time``
-(``run_results.json``); dbt runs two nodes at a time, so they add up to more than dbt's
-wall time.
+the imports and reading hub.yml; the total then is the process's wall time up to the end. Under
+``dbt``, each model and test with dbt's own ``execution_time`` (``run_results.json``); dbt runs
+two nodes at a time, so they add up to more than dbt's wall time.
 
 Every pull, transform and sync records its profile in ``hub_meta.hub_profile`` (the last
 ``KEEP_RUNS`` runs), so an hour that went somewhere can be looked up afterwards

@@ -2,11 +2,12 @@
 last end (connectors/csv/appended.py, the key check through sqlalchemy), and a deals file
 whose unchanged rows are not handed to dlt (connectors/csv/row_hashes.py).
 
-Each case pulls a sequence of file versions into two fresh PostgreSQL databases: one with
-both paths, one with both turned off (every changed file read whole and every row sent: the
-oracle). After every pull each source table and the quarantine (file:line included) must be
-equal row for row (a fresh pull of the final files is no oracle here: the sequence
-deletes deals and truncates a log, whose earlier rows a warehouse keeps). The notes say which path each file took, so a case cannot pass by never taking it.
+Each case pulls a sequence of file versions into two fresh PostgreSQL databases: one with both
+paths, one with both turned off (every changed file read whole and every row sent: the oracle).
+After every pull each source table and the quarantine (file:line included) must be equal row
+for row (a fresh pull of the final files is no oracle here: the sequence deletes deals and
+truncates a log, whose earlier rows a warehouse keeps). The notes say which path each file
+took, so a case cannot pass by never taking it.
 """
 
 from __future__ import annotations

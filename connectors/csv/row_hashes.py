@@ -11,25 +11,26 @@ recorded for its key is not yielded. Every check of the file still runs over all
 rows (duplicate ids, quarantine, the stages named, the full snapshot's deletions: those see
 the rows before this filter).
 
-The hashes live beside the rows they describe, in ``src_<source>._hub_row_hashes`` (table,
-a 63-bit hash of the key, the row's hash), under one rule: a recorded row hash is the hash
-of the row the table holds for that key. Two keys with one key hash can only make a row
-look changed, never unchanged (its row hash covers its key), and forgetting a key hash
-forgets both. The recorded hashes are searched in a sorted array, so comparing costs one
-binary search per row, not a join over every recorded hash per block. So the hashes of the rows a read is about to send (changed, or no longer in the file)
-are deleted before dlt loads anything, in their own transaction, and the new ones are
-written after the load, in the transaction of the other post-load steps. A run that dies
-between the two leaves those keys without a hash: they are sent again next time and the
-merge finds them equal. A hash that matches by accident (a changed row with the same 63-bit
-hash as its previous version) would keep the old row; at 2^-63 per changed row that is
-accepted. A hash computed by another DuckDB version that hashes differently only makes
-every row look changed once.
+The hashes live beside the rows they describe, in ``src_<source>._hub_row_hashes`` (table, a
+63-bit hash of the key, the row's hash), under one rule: a recorded row hash is the hash of the
+row the table holds for that key. Two keys with one key hash can only make a row look changed,
+never unchanged (its row hash covers its key), and forgetting a key hash forgets both. The
+recorded hashes are searched in a sorted array, so comparing costs one binary search per row,
+not a join over every recorded hash per block. So the hashes of the rows a read is about to
+send (changed, or no longer in the file) are deleted before dlt loads anything, in their own
+transaction, and the new ones are written after the load, in the transaction of the other
+post-load steps. A run that dies between the two leaves those keys without a hash: they are
+sent again next time and the merge finds them equal. A hash that matches by accident (a changed
+row with the same 63-bit hash as its previous version) would keep the old row; at 2^-63 per
+changed row that is accepted. A hash computed by another DuckDB version that hashes differently
+only makes every row look changed once.
 
-The hashes are trusted only when they were recorded by the read the dlt state names (a
-marker row holds that file's fingerprint): a hub without row hashes, an older version,
-may have loaded other rows since, and then every row is sent once and the hashes recorded
-afresh, as on ``--full-refresh``. Not used on other warehouses, or outside a pull. Rows changed in the warehouse by hand are not seen (as
-with the unchanged-file skip): ``hub pull --full-refresh`` re-reads them.
+The hashes are trusted only when they were recorded by the read the dlt state names (a marker
+row holds that file's fingerprint): a hub without row hashes, an older version, may have loaded
+other rows since, and then every row is sent once and the hashes recorded afresh, as on
+``--full-refresh``. Not used on other warehouses, or outside a pull. Rows changed in the
+warehouse by hand are not seen (as with the unchanged-file skip): ``hub pull --full-refresh``
+re-reads them.
 """
 
 from __future__ import annotations
