@@ -14,10 +14,17 @@ activities as (
     select * from {{ ref('stg_activities') }}
 ),
 
+{#- Owner accounts referenced but absent from the owners table. The anti-join comes before
+    the distinct: a handful of owners filter millions of deal and activity rows in one pass,
+    where a distinct over them all first hashed every row (PostgreSQL spilled it to disk). -#}
 referenced as (
-    select source_name, crm, owner_id, owner_key from deals where owner_id is not null
+    select source_name, crm, owner_id, owner_key from deals
+    where owner_id is not null
+        and not exists (select 1 from owners where owners.owner_key = deals.owner_key)
     union
-    select source_name, crm, owner_id, owner_key from activities where owner_id is not null
+    select source_name, crm, owner_id, owner_key from activities
+    where owner_id is not null
+        and not exists (select 1 from owners where owners.owner_key = activities.owner_key)
 ),
 
 all_owners as (
@@ -46,7 +53,6 @@ all_owners as (
         cast(null as boolean),
         false
     from referenced
-    where not exists (select 1 from owners where owners.owner_key = referenced.owner_key)
 )
 
 select
