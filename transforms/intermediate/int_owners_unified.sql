@@ -14,10 +14,19 @@ activities as (
     select * from {{ ref('stg_activities') }}
 ),
 
+{#- Owner accounts referenced but absent from the owners table. The owners filter comes
+    before the distinct: a handful of owners (a hashed NOT IN on both warehouses; DuckDB ran a
+    NOT EXISTS per row 3x slower) filter millions of deal and activity rows in one pass, where
+    a distinct over them all first hashed every row (PostgreSQL spilled it to disk). owner_key
+    is never null here: source_name and owner_id are not. -#}
 referenced as (
-    select source_name, crm, owner_id, owner_key from deals where owner_id is not null
+    select source_name, crm, owner_id, owner_key from deals
+    where owner_id is not null
+        and owner_key not in (select owner_key from owners where owner_key is not null)
     union
-    select source_name, crm, owner_id, owner_key from activities where owner_id is not null
+    select source_name, crm, owner_id, owner_key from activities
+    where owner_id is not null
+        and owner_key not in (select owner_key from owners where owner_key is not null)
 ),
 
 all_owners as (
@@ -46,7 +55,6 @@ all_owners as (
         cast(null as boolean),
         false
     from referenced
-    where not exists (select 1 from owners where owners.owner_key = referenced.owner_key)
 )
 
 select

@@ -209,14 +209,50 @@ base_events as (
     )
 ),
 
-base_ranked as (
+{#- Each deal's first and last base event, from one sort of its events: the first event's
+    row itself, with the last event's facts carried to it by window. (Joining a ranked CTE
+    twice back to deals cost PostgreSQL three more sorts of every deal.) -#}
+event_bounds as (
     select
-        base_events.*,
-        row_number() over (
-            partition by deal_key order by event_at, origin_rank, sort_order, stage_id
-        ) as rank_first,
-        count(*) over (partition by deal_key) as n_events
-    from base_events
+        deal_key,
+        event_at as first_event_at,
+        pipeline_id as first_pipeline_id,
+        stage_id as first_native_stage_id,
+        from_stage_id as first_from_stage_id,
+        canonical_stage as first_event_canonical_stage,
+        sort_order as first_event_sort_order,
+        stage_outcome as first_event_outcome,
+        last_event_at,
+        last_canonical_stage,
+        last_outcome
+    from (
+        select
+            deal_key,
+            event_at,
+            pipeline_id,
+            stage_id,
+            from_stage_id,
+            canonical_stage,
+            sort_order,
+            stage_outcome,
+            row_number() over (
+                partition by deal_key order by event_at, origin_rank, sort_order, stage_id
+            ) as rank_first,
+            last_value(event_at) over (
+                partition by deal_key order by event_at, origin_rank, sort_order, stage_id
+                rows between unbounded preceding and unbounded following
+            ) as last_event_at,
+            last_value(canonical_stage) over (
+                partition by deal_key order by event_at, origin_rank, sort_order, stage_id
+                rows between unbounded preceding and unbounded following
+            ) as last_canonical_stage,
+            last_value(stage_outcome) over (
+                partition by deal_key order by event_at, origin_rank, sort_order, stage_id
+                rows between unbounded preceding and unbounded following
+            ) as last_outcome
+        from base_events
+    ) as ranked
+    where rank_first = 1
 ),
 
 {#- The stage a deal was created in, when history does not start at creation: the first
@@ -225,154 +261,154 @@ base_ranked as (
 deal_state as (
     select
         deal_closing.*,
-        first_event.event_at as first_event_at,
-        first_event.pipeline_id as first_pipeline_id,
-        coalesce(first_event.from_stage_id, first_event.stage_id) as first_stage_id,
+        bounds.first_event_at,
+        bounds.first_pipeline_id,
+        coalesce(bounds.first_from_stage_id, bounds.first_native_stage_id) as first_stage_id,
         case
-            when first_event.from_stage_id is not null then first_from.canonical_stage
-            else first_event.canonical_stage
+            when bounds.first_from_stage_id is not null then first_from.canonical_stage
+            else bounds.first_event_canonical_stage
         end as first_canonical_stage,
         case
-            when first_event.from_stage_id is not null then coalesce(first_from.stage_order, 999999)
-            else first_event.sort_order
+            when bounds.first_from_stage_id is not null then coalesce(first_from.stage_order, 999999)
+            else bounds.first_event_sort_order
         end as first_sort_order,
         case
-            when first_event.from_stage_id is not null then first_from_canonical.outcome
-            else first_event.stage_outcome
+            when bounds.first_from_stage_id is not null then first_from_canonical.outcome
+            else bounds.first_event_outcome
         end as first_outcome,
-        last_event.event_at as last_event_at,
-        last_event.canonical_stage as last_canonical_stage,
-        last_event.stage_outcome as last_outcome
+        bounds.last_event_at,
+        bounds.last_canonical_stage,
+        bounds.last_outcome
     from deal_closing
-    left join base_ranked as first_event
-        on first_event.deal_key = deal_closing.deal_key and first_event.rank_first = 1
+    left join event_bounds as bounds on bounds.deal_key = deal_closing.deal_key
     left join mapped as first_from
         on first_from.source_name = deal_closing.source_name
-        and coalesce(first_from.pipeline_id, '') = coalesce(first_event.pipeline_id, '')
-        and first_from.stage_id = first_event.from_stage_id
+        and coalesce(first_from.pipeline_id, '') = coalesce(bounds.first_pipeline_id, '')
+        and first_from.stage_id = bounds.first_from_stage_id
     left join canonical as first_from_canonical
         on first_from_canonical.canonical_stage = first_from.canonical_stage
-    left join base_ranked as last_event
-        on last_event.deal_key = deal_closing.deal_key and last_event.rank_first = last_event.n_events
 ),
 
-creation_candidates as (
+{#- The derived events (creation, current, terminal) are at most one each per deal, so each
+    is a set of columns on the deal's row, computed in turn, never a join back to it: each
+    join cost PostgreSQL two more sorts of every deal. -#}
+creation as (
     select
         deal_state.*,
+        coalesce(
+            created_at is not null
+            and created_at <= {{ hub_as_of() }}
+            and (first_event_at is null or first_event_at > created_at)
+            and (first_event_at is not null or stage_id is not null),
+            false
+        ) as has_creation_event,
         case when first_event_at is not null then first_outcome else current_outcome end as creation_outcome
     from deal_state
-    where created_at is not null
-        and created_at <= {{ hub_as_of() }}
-        and (first_event_at is null or first_event_at > created_at)
-        and (first_event_at is not null or stage_id is not null)
 ),
 
 creation_events as (
     select
-        deal_key,
-        created_at as event_at,
-        case when first_event_at is not null then first_pipeline_id else pipeline_id end as pipeline_id,
+        creation.*,
+        case when has_creation_event then created_at end as creation_at,
         case
+            when not has_creation_event then null
+            when first_event_at is not null then first_pipeline_id
+            else pipeline_id
+        end as creation_pipeline_id,
+        case
+            when not has_creation_event then cast(null as {{ dbt.type_string() }})
             when creation_outcome is not null then cast(null as {{ dbt.type_string() }})
             when first_event_at is not null then first_stage_id
             else stage_id
-        end as stage_id,
-        'derived' as origin,
-        0 as origin_rank,
-        source_name,
+        end as creation_stage_id,
         case
+            when not has_creation_event then null
             when creation_outcome is not null then 'unmapped'
             when first_event_at is not null then first_canonical_stage
             else current_canonical_stage
-        end as canonical_stage,
+        end as creation_canonical_stage,
         case
+            when not has_creation_event then null
             when creation_outcome is not null then 999999
             when first_event_at is not null then first_sort_order
             else current_sort_order
-        end as sort_order,
-        cast(null as {{ dbt.type_string() }}) as stage_outcome
-    from creation_candidates
+        end as creation_sort_order
+    from creation
 ),
 
 known as (
     select
-        deal_state.*,
-        coalesce(deal_state.last_canonical_stage, creation_events.canonical_stage) as known_stage,
-        case
-            when deal_state.last_event_at is not null then deal_state.last_outcome
-        end as known_outcome,
-        coalesce(deal_state.last_event_at, creation_events.event_at) as known_at
-    from deal_state
-    left join creation_events on creation_events.deal_key = deal_state.deal_key
+        creation_events.*,
+        coalesce(last_canonical_stage, creation_canonical_stage) as known_stage,
+        case when last_event_at is not null then last_outcome end as known_outcome,
+        coalesce(last_event_at, creation_at) as known_at
+    from creation_events
 ),
 
 current_events as (
     select
-        deal_key,
-        greatest(coalesce(stage_changed_at, updated_at, known_at), known_at) as event_at,
-        pipeline_id,
-        stage_id,
-        'derived' as origin,
-        3 as origin_rank,
-        source_name,
-        current_canonical_stage as canonical_stage,
-        current_sort_order as sort_order,
-        current_outcome as stage_outcome
+        known.*,
+        coalesce(
+            stage_id is not null
+            and known_at is not null
+            and known_stage <> current_canonical_stage
+            and not is_current_closing
+            and greatest(coalesce(stage_changed_at, updated_at, known_at), known_at) <= {{ hub_as_of() }},
+            false
+        ) as has_current_event,
+        greatest(coalesce(stage_changed_at, updated_at, known_at), known_at) as current_at
     from known
-    where stage_id is not null
-        and known_at is not null
-        and known_stage <> current_canonical_stage
-        and not is_current_closing
-        and greatest(coalesce(stage_changed_at, updated_at, known_at), known_at) <= {{ hub_as_of() }}
 ),
 
 last_known as (
     select
-        known.*,
-        coalesce(current_events.event_at, known.known_at) as final_at,
-        case when current_events.deal_key is not null then current_events.stage_outcome else known.known_outcome end as final_outcome
-    from known
-    left join current_events on current_events.deal_key = known.deal_key
+        current_events.*,
+        coalesce(case when has_current_event then current_at end, known_at) as final_at,
+        case when has_current_event then current_outcome else known_outcome end as final_outcome
+    from current_events
 ),
 
-terminal_events as (
+derived as (
     select
-        deal_key,
+        last_known.*,
+        coalesce(
+            closing_stage is not null
+            and final_at is not null
+            and coalesce(final_outcome, '') <> status
+            and (closed_at is null or closed_at <= {{ hub_as_of() }})
+            and greatest(
+                coalesce(case when is_current_closing then stage_changed_at end, closed_at, updated_at, final_at),
+                final_at
+            ) <= {{ hub_as_of() }},
+            false
+        ) as has_terminal_event,
         greatest(
             coalesce(case when is_current_closing then stage_changed_at end, closed_at, updated_at, final_at),
             final_at
-        ) as event_at,
-        case when is_current_closing then pipeline_id end as pipeline_id,
-        case when is_current_closing then stage_id end as stage_id,
-        'derived' as origin,
-        4 as origin_rank,
-        source_name,
-        closing_stage as canonical_stage,
-        closing_order as sort_order,
-        status as stage_outcome
+        ) as terminal_at
     from last_known
-    where closing_stage is not null
-        and final_at is not null
-        and coalesce(final_outcome, '') <> status
-        and (closed_at is null or closed_at <= {{ hub_as_of() }})
-        and greatest(
-            coalesce(case when is_current_closing then stage_changed_at end, closed_at, updated_at, final_at),
-            final_at
-        ) <= {{ hub_as_of() }}
 ),
 
 all_events as (
     select deal_key, event_at, pipeline_id, stage_id, origin, origin_rank, source_name, canonical_stage, sort_order
     from base_events
     union all
-    select deal_key, event_at, pipeline_id, stage_id, origin, origin_rank, source_name, canonical_stage, sort_order
-    from creation_events
+    select deal_key, creation_at, creation_pipeline_id, creation_stage_id, 'derived', 0, source_name,
+        creation_canonical_stage, creation_sort_order
+    from derived
+    where has_creation_event
     union all
-    select deal_key, event_at, pipeline_id, stage_id, origin, origin_rank, source_name, canonical_stage, sort_order
-    from current_events
+    select deal_key, current_at, pipeline_id, stage_id, 'derived', 3, source_name,
+        current_canonical_stage, current_sort_order
+    from derived
+    where has_current_event
     union all
-    select deal_key, event_at, pipeline_id, stage_id, origin, origin_rank, source_name, canonical_stage, sort_order
-    from terminal_events
+    select deal_key, terminal_at,
+        case when is_current_closing then pipeline_id end,
+        case when is_current_closing then stage_id end,
+        'derived', 4, source_name, closing_stage, closing_order
+    from derived
+    where has_terminal_event
 ),
 
 {#- A creation placeholder ('unmapped', no stage) followed at the same instant is no spell. -#}

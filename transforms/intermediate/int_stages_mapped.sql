@@ -3,24 +3,12 @@
     label); prefer a specific pipeline over '*', then a stage-id match over a label match, then
     a pipeline-id match over a label match. Labels compare case-insensitively. No match ->
     'unmapped' (the row is kept: nothing is dropped). -#}
-with deals as (
-    select * from {{ ref('stg_deals') }}
-),
-
-stages as (
+with stages as (
     select * from {{ ref('stg_stages') }}
 ),
 
 pipelines as (
     select * from {{ ref('stg_pipelines') }}
-),
-
-stage_changes as (
-    select * from {{ ref('stg_stage_changes') }}
-),
-
-observations as (
-    select * from {{ ref('stg_stage_observations') }}
 ),
 
 stage_map as (
@@ -31,17 +19,30 @@ canonical as (
     select * from {{ ref('stg_hub_canonical_stages') }}
 ),
 
+{#- Each input is reduced to its few distinct stages on its own (a hash aggregate each), and
+    stage changes meet deals straight from staging: one distinct over every row of the union
+    (1.6M at 300k deals) sorted them all on disk in PostgreSQL, and a deals CTE read twice
+    hid the deal-key statistics from its join. -#}
 seen as (
-    select source_name, pipeline_id, stage_id from deals where stage_id is not null
+    select source_name, pipeline_id, stage_id
+    from {{ ref('stg_deals') }}
+    where stage_id is not null
+    group by source_name, pipeline_id, stage_id
     union
-    select source_name, pipeline_id, stage_id from stages where stage_id is not null
+    select source_name, pipeline_id, stage_id
+    from stages
+    where stage_id is not null
     union
     select changes.source_name, coalesce(changes.pipeline_id, deals.pipeline_id), changes.stage_id
-    from stage_changes as changes
-    left join deals on deals.deal_key = changes.deal_key
+    from {{ ref('stg_stage_changes') }} as changes
+    left join {{ ref('stg_deals') }} as deals on deals.deal_key = changes.deal_key
     where changes.stage_id is not null
+    group by changes.source_name, coalesce(changes.pipeline_id, deals.pipeline_id), changes.stage_id
     union
-    select source_name, pipeline_id, stage_id from observations where stage_id is not null
+    select source_name, pipeline_id, stage_id
+    from {{ ref('stg_stage_observations') }}
+    where stage_id is not null
+    group by source_name, pipeline_id, stage_id
 ),
 
 {#- A stage row describes (pipeline, stage); rows without a pipeline (e.g. Salesforce stage
