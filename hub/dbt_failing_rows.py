@@ -1,11 +1,11 @@
 """What the failing rows of a combined data test say, for the hub's failure message.
 
-The project tests each model's per-column rules (not null, accepted values, 0-1, not
-negative, unique keys) in one dbt test node (``column_rules``, transforms/macros/column_rules.sql):
-dbt spends tens of milliseconds on every test node, and one node per column and rule made
-these rules most of them. dbt's own message for a failing test says only how many rows it
-returned; each row of this test names a rule, a column (and, for a conditional not-null,
-its condition) and how many rows (for a key: values) break it, so the hub runs the test's compiled query again
+The project tests each model's per-column rules (not null, accepted values, 0-1, not negative,
+unique keys) in one dbt test node (``column_rules``, transforms/macros/column_rules.sql): dbt
+spends tens of milliseconds on every test node, and one node per column and rule made these
+rules most of them. dbt's own message for a failing test says only how many rows it returned;
+each row of this test names a rule, a column (and, for a conditional not-null, its condition)
+and how many rows (for a key: values) break it, so the hub runs the test's compiled query again
 once it failed and names them: ``null in rep_key (3 rows)``.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-COMBINED_TESTS = ("column_rules", "not_null_columns")
+COMBINED_TESTS = ("column_rules",)
 
 
 def is_combined_test(node: Any) -> bool:
