@@ -249,7 +249,9 @@ def test_floats_arrive_to_the_bit(pg_database: dict[str, Any]) -> None:
         with raw.cursor() as cursor:
             cursor.copy_expert("copy f from stdin with (format text)", io.StringIO(text))
         # float8send: the stored bits, big-endian, with no text output in between
-        got = dict(conn.execute(sa.text("select k, float8send(v) from f")).tuples().all())
+        got: dict[str, Any] = dict(
+            conn.execute(sa.text("select k, float8send(v) from f")).tuples().all()
+        )
     assert got.pop("none") is None
     for i, v in enumerate(values):
         assert bytes(got[f"k{i}"]) == struct.pack(">d", v), (i, v)
