@@ -255,3 +255,18 @@ def test_floats_arrive_to_the_bit(pg_database: dict[str, Any]) -> None:
     assert got.pop("none") is None
     for i, v in enumerate(values):
         assert bytes(got[f"k{i}"]) == struct.pack(">d", v), (i, v)
+
+
+def test_tables_left_by_a_failed_query_are_replaced(pg_database: dict[str, Any]) -> None:
+    """Outside a transaction (autocommit) a failed query leaves the tables behind on the
+    session: the next feature query replaces them, and drops its own."""
+    engine = pg_engine(pg_database, isolation_level="AUTOCOMMIT")
+    book = _book(300, [f"acct-{n}" for n in range(40)], ["rep-a", "rep-b"], ["new"])
+    temp = "select count(*) from pg_class where relnamespace = pg_my_temp_schema()"
+    with engine.connect() as conn:
+        _load(conn, book)
+        with pytest.raises(sa.exc.ProgrammingError), feature_query(conn, INSTANTS):
+            conn.execute(sa.text("select * from no_such_table"))
+        assert conn.execute(sa.text(temp)).one()[0] == len(TABLES)
+        _compare_with_oracle(conn, None)
+        assert conn.execute(sa.text(temp)).one()[0] == 0
