@@ -10,7 +10,7 @@ PostgreSQL's time in the fit. Here the closed deals and their spells are fetched
 (a few columns, by COPY), each comparison is a prefix of one sort per key, and the results
 (a row per instant and key) go back to the query by COPY into temp tables on the same
 connection, read by CTEs under the names the query's own CTEs had. (Not as ``values``
-lists in the query's text: a CRM with 200k accounts would make that text hundreds of MB.)
+lists in the query's text: at 100k accounts that text was 73 MB, the server 2.7 GB.)
 
 The values are those of the SQL to the bit: counts are integers, and a median is
 PostgreSQL's ``percentile_cont(0.5)``: the middle value, or with an even count
