@@ -7,7 +7,7 @@ stage norms, the rep's and the pipeline's median amounts, the rep's and the acco
 comes from the deals closed by T only: a snapshot at T then never reads a deal still open
 after T, so training rows do not move when today's open deals change (hub/score/prekey.py).
 On PostgreSQL those comparisons are computed outside the query (hub/score/history.py) and
-handed to it as ``values`` lists: the same rows, without sorting every closed deal once per
+handed to it in temp tables: the same rows, without sorting every closed deal once per
 instant.
 The deal's amount, rep, pipeline, account and dimensions are the values the CRM holds now:
 the CRMs keep no history of them (docs/metrics.md, "Deal score").
@@ -22,7 +22,8 @@ way.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -34,7 +35,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from hub.score.columns import days_between, exact, exact_where, fetch_arrow, floats, micros, texts
-from hub.score.history import history_ctes
+from hub.score.history import history_tables
 
 STAGING = "hub_staging"
 ACTIVITY_TYPES = ("call", "email", "meeting", "note", "task")
@@ -169,7 +170,7 @@ def snapshot_sql(
 
     ``history`` (PostgreSQL) replaces the comparisons' CTEs (``norms``, ``rep_closed``,
     ``rep_amount``, ``pipeline_amount``, ``company_closed``) with ones computed outside the
-    query, by :func:`hub.score.history.history_ctes`: the same rows."""
+    query, by :func:`hub.score.history.history_tables`: the same rows."""
     s = STAGING
     dims_cte, dims_columns, dims_join = _dimensions_sql(dimensions)
     live_deals, live_spells = "deals", "spells"
@@ -450,6 +451,24 @@ def _snapshot_schema(dimensions: Sequence[str]) -> dict[str, pa.DataType]:
     return schema
 
 
+@contextmanager
+def feature_query(
+    conn: sa.Connection,
+    instants: Sequence[datetime],
+    dimensions: Sequence[str] = (),
+    labelled_by: datetime | None = None,
+) -> Iterator[str]:
+    """The text of the feature query (:func:`snapshot_sql`) as :func:`read_features` sends
+    it on ``conn``, valid inside the block: on PostgreSQL it reads the comparison tables
+    :func:`hub.score.history.history_tables` fills on ``conn`` for the block."""
+    if conn.dialect.name != "postgresql":
+        yield snapshot_sql(instants, labelled_by, dimensions, narrow=conn.dialect.name == "duckdb")
+        return
+    stamps = [naive_utc(t) for t in instants]
+    with history_tables(conn, stamps, DEALS, SPELLS, REP_WINDOW_DAYS) as history:
+        yield snapshot_sql(instants, labelled_by, dimensions, history=history)
+
+
 def read_features(
     conn: sa.Connection,
     instants: Sequence[datetime],
@@ -459,15 +478,8 @@ def read_features(
     """The feature table of every deal open at each instant (naive UTC datetimes inside);
     with ``labelled_by``, of the deals among them closed by then. Ordered by instant, then
     deal key (code point order, whatever the warehouse's collation)."""
-    dialect = conn.dialect.name
-    history = None
-    if dialect == "postgresql":
-        stamps = [naive_utc(t) for t in instants]
-        history = history_ctes(conn, stamps, DEALS, SPELLS, REP_WINDOW_DAYS)
-    sql = snapshot_sql(
-        instants, labelled_by, dimensions, narrow=dialect == "duckdb", history=history
-    )
-    rows = fetch_arrow(conn, sql, _snapshot_schema(dimensions))
+    with feature_query(conn, instants, dimensions, labelled_by) as sql:
+        rows = fetch_arrow(conn, sql, _snapshot_schema(dimensions))
     return feature_table(latest_spell(rows), dimensions)
 
 
@@ -571,6 +583,7 @@ __all__ = [
     "FACTS",
     "NUMERIC",
     "FeatureTable",
+    "feature_query",
     "feature_table",
     "read_features",
     "snapshot_sql",

@@ -8,19 +8,22 @@ each of these joins every closed deal (or spell) with every instant and sorts th
 per instant: at 1M deals and 17 monthly instants, tens of millions of rows sorted, most of
 PostgreSQL's time in the fit. Here the closed deals and their spells are fetched once
 (a few columns, by COPY), each comparison is a prefix of one sort per key, and the results
-(a few rows per instant and key) go back into the query as ``values`` lists under the
-names the query's own CTEs had.
+(a row per instant and key) go back to the query by COPY into temp tables on the same
+connection, read by CTEs under the names the query's own CTEs had. (Not as ``values``
+lists in the query's text: at 100k accounts that text was 73 MB, the server 2.7 GB.)
 
 The values are those of the SQL to the bit: counts are integers, and a median is
 PostgreSQL's ``percentile_cont(0.5)``: the middle value, or with an even count
 ``lo + 0.5 * (hi - lo)`` in double precision (``float8_lerp`` in orderedsetaggs.c), the
-same IEEE operations in numpy. Literals are written shortest-exact (``repr``) and parsed
-back by ``float8in``.
+same IEEE operations in numpy. Floats are written shortest-exact (``repr``) and parsed
+back by ``float8in`` to the same bits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 import numpy as np
@@ -32,21 +35,55 @@ from hub.score.columns import fetch_arrow, floats, micros
 
 DAY_MICROS = 86_400_000_000
 
+# The comparison tables: name, then (column, PostgreSQL type) in the CTEs' order.
+TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "norms": (
+        ("snap_at", "timestamp"),
+        ("canonical_stage", "varchar"),
+        ("norm_days", "double precision"),
+    ),
+    "rep_closed": (
+        ("snap_at", "timestamp"),
+        ("rep_key", "varchar"),
+        ("rep_closed", "bigint"),
+        ("rep_won", "bigint"),
+    ),
+    "rep_amount": (
+        ("snap_at", "timestamp"),
+        ("rep_key", "varchar"),
+        ("rep_median_amount", "double precision"),
+    ),
+    "pipeline_amount": (
+        ("snap_at", "timestamp"),
+        ("pipeline_key", "varchar"),
+        ("pipeline_median_amount", "double precision"),
+    ),
+    "company_closed": (
+        ("snap_at", "timestamp"),
+        ("company_key", "varchar"),
+        ("account_won", "bigint"),
+        ("account_lost", "bigint"),
+    ),
+}
+TEMP_PREFIX = "hub_score_"  # pg_temp.hub_score_<name>: this session's only
+
+# COPY's text format: a backslash starts an escape, tab and newline end a field or a row.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(value: str) -> str:
+    """``value`` as one field of COPY's text format (so ``\\N`` stays text, not NULL)."""
+    return value.translate(_COPY_ESCAPES)
+
+
+def copy_real(value: float) -> str:
+    """A float as COPY text: shortest-exact (``repr``), which ``float8in`` reads back to the
+    same bits; NaN (no value) as NULL."""
+    return "\\N" if np.isnan(value) else repr(float(value))
+
 
 def _stamp(t: datetime) -> str:
-    return f"cast('{t:%Y-%m-%d %H:%M:%S}' as timestamp)"
-
-
-def _text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _real(value: float) -> str:
-    return (
-        "cast(null as double precision)"
-        if np.isnan(value)
-        else f"cast('{value!r}' as double precision)"
-    )
+    return f"{t:%Y-%m-%d %H:%M:%S}"
 
 
 def median(values: np.ndarray) -> float:
@@ -76,25 +113,17 @@ def _groups(keys: pa.ChunkedArray, at: np.ndarray) -> Iterable[tuple[str, np.nda
         yield name, rows[start:end]
 
 
-def _values(name: str, columns: Sequence[str], rows: list[str], empty: str) -> str:
-    if not rows:
-        return f"{name} as (select {empty} where false)"
-    body = ",\n        ".join(rows)
-    return f"{name} ({', '.join(columns)}) as (values\n        {body})"
-
-
-def history_ctes(
+def _comparisons(
     conn: sa.Connection,
     instants: Sequence[datetime],
     deals_sql: str,
     spells_sql: str,
     rep_window_days: int,
-) -> str:
-    """The CTEs ``norms``, ``rep_closed``, ``rep_amount``, ``pipeline_amount`` and
-    ``company_closed`` as ``values`` lists, for ``instants`` (naive UTC, whole seconds).
-    ``deals_sql`` and ``spells_sql`` are the query's ``deals`` and ``spells`` selects."""
+) -> dict[str, list[str]]:
+    """Each comparison table's rows as lines of COPY text, for ``instants``."""
     stamps = sorted(set(instants))
     at = np.array([np.datetime64(t, "us").astype(np.int64) for t in stamps])
+    shown = [_stamp(t) for t in stamps]
     closed = fetch_arrow(
         conn,
         f"select rep_key, pipeline_key, company_key, amount_base, closed_at, status "
@@ -120,84 +149,121 @@ def history_ctes(
     amount = floats(closed.column("amount_base"))
     won = pc.equal(closed.column("status"), "won").to_numpy(zero_copy_only=False).astype(np.int64)
     window = rep_window_days * DAY_MICROS
+    rows: dict[str, list[str]] = {name: [] for name in TABLES}
 
-    norms: list[str] = []
     known_at, _ = micros(spells.column("known_at"))
     days = floats(spells.column("days"))
-    for stage, rows in _groups(spells.column("canonical_stage"), known_at):
-        ends = np.searchsorted(known_at[rows], at, side="right")
-        for t, end in zip(stamps, ends, strict=True):
+    for stage, picked in _groups(spells.column("canonical_stage"), known_at):
+        key = copy_text(stage)
+        ends = np.searchsorted(known_at[picked], at, side="right")
+        for t, end in zip(shown, ends, strict=True):
             if end:
-                present = days[rows[:end]]
+                present = days[picked[:end]]
                 present = present[~np.isnan(present)]
                 value = median(present) if len(present) else float("nan")
-                norms.append(f"({_stamp(t)}, {_text(stage)}, {_real(value)})")
+                rows["norms"].append(f"{t}\t{key}\t{copy_real(value)}")
 
-    rep_closed: list[str] = []
-    amounts = {"rep": [], "pipeline": []}  # type: dict[str, list[str]]
     for owner in ("rep", "pipeline"):
-        for key, rows in _groups(closed.column(f"{owner}_key"), closed_at):
-            times = closed_at[rows]
+        for name, picked in _groups(closed.column(f"{owner}_key"), closed_at):
+            key = copy_text(name)
+            times = closed_at[picked]
             ends = np.searchsorted(times, at, side="right")
-            positive = amount[rows] > 0
-            for t, t_us, end in zip(stamps, at, ends, strict=True):
-                chosen = amount[rows[:end]][positive[:end]]
+            positive = amount[picked] > 0
+            for t, t_us, end in zip(shown, at, ends, strict=True):
+                chosen = amount[picked[:end]][positive[:end]]
                 if len(chosen):
-                    amounts[owner].append(f"({_stamp(t)}, {_text(key)}, {_real(median(chosen))})")
+                    rows[f"{owner}_amount"].append(f"{t}\t{key}\t{copy_real(median(chosen))}")
                 if owner == "rep":
                     start = np.searchsorted(times, t_us - window, side="right")
                     if end > start:
-                        wins = int(won[rows[start:end]].sum())
-                        rep_closed.append(f"({_stamp(t)}, {_text(key)}, {end - start}, {wins})")
-    company: list[str] = []
-    for key, rows in _groups(closed.column("company_key"), closed_at):
-        ends = np.searchsorted(closed_at[rows], at, side="right")
-        wins_before = np.concatenate([[0], np.cumsum(won[rows])])
-        for t, end in zip(stamps, ends, strict=True):
-            if end:
-                w = int(wins_before[end])
-                company.append(f"({_stamp(t)}, {_text(key)}, {w}, {int(end) - w})")
-
-    stamp, text, real = (
-        "cast(null as timestamp)",
-        "cast(null as varchar)",
-        "cast(null as double precision)",
+                        wins = int(won[picked[start:end]].sum())
+                        rows["rep_closed"].append(f"{t}\t{key}\t{end - start}\t{wins}")
+    rows["company_closed"] = _account_records(
+        closed.column("company_key"), closed_at, won, at, shown
     )
-    count = "cast(null as bigint)"
-    return ",\n".join(
-        [
-            _values(
-                "norms",
-                ("snap_at", "canonical_stage", "norm_days"),
-                norms,
-                f"{stamp} as snap_at, {text} as canonical_stage, {real} as norm_days",
-            ),
-            _values(
-                "rep_closed",
-                ("snap_at", "rep_key", "rep_closed", "rep_won"),
-                rep_closed,
-                f"{stamp} as snap_at, {text} as rep_key, {count} as rep_closed, {count} as rep_won",
-            ),
-            _values(
-                "rep_amount",
-                ("snap_at", "rep_key", "rep_median_amount"),
-                amounts["rep"],
-                f"{stamp} as snap_at, {text} as rep_key, {real} as rep_median_amount",
-            ),
-            _values(
-                "pipeline_amount",
-                ("snap_at", "pipeline_key", "pipeline_median_amount"),
-                amounts["pipeline"],
-                f"{stamp} as snap_at, {text} as pipeline_key, {real} as pipeline_median_amount",
-            ),
-            _values(
-                "company_closed",
-                ("snap_at", "company_key", "account_won", "account_lost"),
-                company,
-                f"{stamp} as snap_at, {text} as company_key, {count} as account_won, {count} as account_lost",
-            ),
-        ]
+    return rows
+
+
+def _account_records(
+    keys: pa.ChunkedArray,
+    closed_at: np.ndarray,
+    won: np.ndarray,
+    at: np.ndarray,
+    shown: Sequence[str],
+) -> list[str]:
+    """``company_closed``'s COPY lines: per instant, each account's deals won and lost by
+    then. Counted per instant over all accounts at once (a CRM may hold 200k accounts; a
+    loop per account, as for the few reps, would cost seconds)."""
+    valid = np.flatnonzero(keys.is_valid().to_numpy(zero_copy_only=False))
+    encoded = keys.take(pa.array(valid)).combine_chunks().dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    names = [copy_text(name) for name in encoded.dictionary.to_pylist()]
+    times, wins = closed_at[valid], won[valid].astype(bool)
+    lines: list[str] = []
+    for t, t_us in zip(shown, at, strict=True):
+        known = times <= t_us
+        closed_count = np.bincount(codes[known], minlength=len(names))
+        won_count = np.bincount(codes[known & wins], minlength=len(names))
+        present = np.flatnonzero(closed_count)
+        lines.extend(
+            f"{t}\t{names[k]}\t{w}\t{n - w}"
+            for k, n, w in zip(
+                present.tolist(),
+                closed_count[present].tolist(),
+                won_count[present].tolist(),
+                strict=True,
+            )
+        )
+    return lines
+
+
+def _fill(conn: sa.Connection, name: str, lines: list[str]) -> None:
+    """A fresh temp table ``hub_score_<name>`` (typed as its CTE) holding ``lines``, analyzed:
+    autovacuum never analyzes temp tables, and the planner sizes the joins by these counts."""
+    relation = f"pg_temp.{TEMP_PREFIX}{name}"
+    columns = ", ".join(f"{column} {kind}" for column, kind in TABLES[name])
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(f"drop table if exists {relation}; create temp table {relation} ({columns})")
+        if lines:
+            text = io.StringIO("\n".join(lines) + "\n")
+            cursor.copy_expert(f"copy {relation} from stdin with (format text)", text)
+        cursor.execute(f"analyze {relation}")
+
+
+def _drop(conn: sa.Connection) -> None:
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "; ".join(f"drop table if exists pg_temp.{TEMP_PREFIX}{name}" for name in TABLES)
+        )
+
+
+@contextmanager
+def history_tables(
+    conn: sa.Connection,
+    instants: Sequence[datetime],
+    deals_sql: str,
+    spells_sql: str,
+    rep_window_days: int,
+) -> Iterator[str]:
+    """The CTEs ``norms``, ``rep_closed``, ``rep_amount``, ``pipeline_amount`` and
+    ``company_closed`` for ``instants`` (naive UTC, whole seconds), each reading a temp
+    table filled by COPY on ``conn``: the query's text stays a few KB however many accounts
+    there are (as ``values`` lists it held a row per account and instant: hundreds of MB for
+    a CRM with 200k accounts, every literal a node in PostgreSQL's parse tree). The tables
+    are dropped when the block ends (a failed query's transaction drops them with it).
+    ``deals_sql`` and ``spells_sql`` are the query's ``deals`` and ``spells`` selects."""
+    for name, lines in _comparisons(conn, instants, deals_sql, spells_sql, rep_window_days).items():
+        _fill(conn, name, lines)
+    yield ",\n".join(
+        f"{name} as (select {', '.join(column for column, _ in columns)} "
+        f"from pg_temp.{TEMP_PREFIX}{name})"
+        for name, columns in TABLES.items()
     )
+    _drop(conn)
 
 
-__all__ = ["history_ctes", "median"]
+__all__ = ["TABLES", "copy_real", "copy_text", "history_tables", "median"]

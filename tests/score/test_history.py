@@ -1,6 +1,7 @@
 """The comparisons PostgreSQL's feature query now takes from numpy (hub/score/history.py):
-the median is PostgreSQL's own ``percentile_cont(0.5)`` to the bit, and the ``values`` lists
-hold what the SQL aggregates gave (the whole query against the old text: test_columnar.py).
+the median is PostgreSQL's own ``percentile_cont(0.5)`` to the bit, and the comparison tables
+hold what the SQL aggregates gave (the whole query against the old text: test_columnar.py and
+test_history_tables.py).
 """
 
 from __future__ import annotations
