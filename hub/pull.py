@@ -78,13 +78,22 @@ def pipeline_for(config: HubConfig, warehouse: Warehouse, source_name: str) -> d
 def _unwrap(exc: BaseException) -> BaseException:
     """dlt wraps what a resource raised; the hub's own errors carry the real message. For
     anything else the innermost cause says what went wrong (dlt's wrapper's first line is
-    only "Pipeline execution failed at step=extract ... with exception:")."""
-    seen, innermost = exc, exc
+    only "Pipeline execution failed at step=extract ... with exception:"). The chain is
+    followed by cause, and by context only out of dlt's own exceptions: the context of the
+    error a resource raised is whatever it interrupted (dlt's extract loop raises it while
+    handling a generator's StopIteration), not what went wrong."""
+    seen: BaseException | None = exc
+    innermost = exc
     while seen is not None:
         if isinstance(seen, HubError):
             return seen
         innermost = seen
-        seen = seen.__cause__ or seen.__context__  # type: ignore[assignment]
+        if seen.__cause__ is not None:
+            seen = seen.__cause__
+        elif type(seen).__module__.split(".")[0] == "dlt":
+            seen = seen.__context__
+        else:
+            break
     return innermost
 
 

@@ -414,3 +414,35 @@ def test_a_large_appended_part_is_read_whole(
     assert note == (
         f"history.csv read whole: {len(MORE_HISTORY):,} bytes were appended (at most 40 are held)"
     )
+
+
+def test_the_key_check_waits_for_the_warehouse_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The appended rows' key check registers an Arrow table on the warehouse: never beside
+    another file's merge (connectors.csv.duck.WAREHOUSE_TURN). Without the turn, about one
+    pull in five of a small export failed with DuckDB's "Table Function with name
+    python_arrow_scan does not exist!" when the deals merge registered its custom-field maps
+    at the same time."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from connectors.csv import duck
+
+    calls: list[tuple] = []
+    check = appended._known_in_duckdb
+
+    def keeping(*args):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return check(*args)
+
+    monkeypatch.setattr(appended, "_known_in_duckdb", keeping)
+    _run(tmp_path / "on", [[_append("history.csv", MORE_HISTORY)]], monkeypatch, on=True)
+    assert calls, "the appended path was not taken"
+    finished = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        with duck.WAREHOUSE_TURN:  # another file's merge under way
+            future = pool.submit(lambda: (check(*calls[-1]), finished.set())[0])
+            assert not finished.wait(1.0), "the key check ran during a merge"
+        # after the turn it answers: every appended key is loaded by now
+        assert future.result(timeout=60) == calls[-1][2].num_rows > 0

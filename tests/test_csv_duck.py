@@ -558,7 +558,7 @@ def test_the_custom_fields_scan_needs_no_turn_and_finds_every_distinct_value(
     config = _project(small_export, tmp_path / "duck")
     assert pull(config).status == "ok"
     (deals,) = [read for read in reads if read.facts.path.name == "deals.csv"]
-    with duck._merge_lock, ThreadPoolExecutor(1) as pool:  # another file's merge under way
+    with duck.WAREHOUSE_TURN, ThreadPoolExecutor(1) as pool:  # another file's merge under way
         values = pool.submit(duck._custom_values, deals).result(timeout=60)
     assert values is not None
     with (config.base_dir / "deals.csv").open(encoding="utf-8", newline="") as handle:

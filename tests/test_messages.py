@@ -305,3 +305,33 @@ def test_tables_are_not_cut_when_stdout_is_not_a_terminal(tmp_path: Path) -> Non
     assert long_name in status.stdout
     assert "…" not in status.stdout
     assert max(len(line) for line in status.stdout.splitlines()) > 80
+
+
+def test_a_pull_failure_names_the_error_not_the_stop_it_interrupted(tmp_path: Path) -> None:
+    """dlt's extract loop asks each resource for an item while handling another generator's
+    StopIteration, so a resource's error carries that StopIteration as its context: the
+    message once read "unexpected StopIteration" for a DuckDB catalog error in a CSV merge."""
+    import dlt
+    import pytest
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from hub.pull import _unwrap
+
+    def first() -> Any:
+        yield {"n": 1}
+
+    def failing() -> Any:
+        try:
+            next(iter(()))
+        except StopIteration:
+            raise ValueError("Catalog Error: the real one")  # noqa: B904 - the case itself
+        yield {"n": 2}
+
+    pipeline = dlt.pipeline(
+        pipeline_name="unwrap", pipelines_dir=str(tmp_path), destination="duckdb"
+    )
+    with pytest.raises(PipelineStepFailed) as raised:
+        pipeline.extract([dlt.resource(first, name="first"), dlt.resource(failing, name="f")])
+    found = _unwrap(raised.value)
+    assert isinstance(found, ValueError) and str(found) == "Catalog Error: the real one"
+    assert isinstance(found.__context__, StopIteration)  # what the old walk stopped at

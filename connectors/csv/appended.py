@@ -262,15 +262,21 @@ def _known_by_sql(ctx: SourceContext, spec: TableSpec, keys: pa.Table) -> int:
 
 
 def _known_in_duckdb(ctx: SourceContext, spec: TableSpec, keys: pa.Table) -> int:
-    """:func:`_known` on a DuckDB warehouse: the keys registered as a table and joined."""
+    """:func:`_known` on a DuckDB warehouse: the keys registered as a table and joined, in
+    the warehouse's turn (:data:`connectors.csv.duck.WAREHOUSE_TURN`: never beside a merge)."""
     import duckdb
+
+    from connectors.csv.duck import WAREHOUSE_TURN
 
     settings = ctx.config.warehouse
     schema, table = f"src_{ctx.name}", spec.model.table_name
-    with duckdb.connect(
-        str(ctx.config.resolve_path(settings.path)),
-        config={"memory_limit": settings.memory_limit, "preserve_insertion_order": False},
-    ) as con:
+    with (
+        WAREHOUSE_TURN,
+        duckdb.connect(
+            str(ctx.config.resolve_path(settings.path)),
+            config={"memory_limit": settings.memory_limit, "preserve_insertion_order": False},
+        ) as con,
+    ):
         exists = con.execute(
             "SELECT count(*) FROM information_schema.tables "
             "WHERE table_schema = ? AND table_name = ?",

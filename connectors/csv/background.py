@@ -1,14 +1,14 @@
 """A file's heavy first steps run in a thread while dlt goes on to the source's other files.
 
-dlt asks each resource of a source for its next item in turn, on one thread, so the files of
-a CSV source were read one after another: the digest and byte passes (Python), then DuckDB's
+dlt asks each resource of a source for its next item in turn, on one thread, so the files of a
+CSV source were read one after another: the digest and byte passes (Python), then DuckDB's
 parse, check and merge (:mod:`connectors.csv.duck`), which on its own keeps the second core
 busy only part of the time (issue #19, item 3). A resource instead hands those steps to
 :func:`in_background` and yields ``None`` (dlt's "nothing yet": it asks the next resource)
 until they are done, so the three big files of an export are hashed and checked at the same
 time, and each is merged while the others are still being read (the merges themselves take
-turns: :data:`connectors.csv.duck._merge_lock`). Everything that speaks to dlt (items, resource state, notes, post-load steps)
-stays on dlt's thread, in the order it always had.
+turns: :data:`connectors.csv.duck.WAREHOUSE_TURN`). Everything that speaks to dlt (items,
+resource state, notes, post-load steps) stays on dlt's thread, in the order it always had.
 
 A resource closed before its work is done (another file failed and dlt stops the extract)
 waits for that work, so no DuckDB connection outlives the failed run.

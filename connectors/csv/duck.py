@@ -65,11 +65,16 @@ _SQL_TYPES = {
     dict: "JSON",  # custom_fields, as dlt creates it
 }
 _UTF8 = {"utf-8", "utf-8-sig", "ascii"}
-# One merge at a time: every connection of the process shares one DuckDB instance and its
-# memory_limit, and three big files merging at once ran it out (a 1M-deal export's
-# --full-refresh pull failed with "failed to pin block" at 1GB; one at a time it took 19 s).
-# The files' digest and byte passes still run beside a merge (csv.background).
-_merge_lock = threading.Lock()
+# One connection to the warehouse at a time among the files' worker threads (csv.background):
+# - merges: every connection of the process shares one DuckDB instance and its memory_limit,
+#   and three big files merging at once ran it out (a 1M-deal export's --full-refresh pull
+#   failed with "failed to pin block" at 1GB; one at a time it took 19 s);
+# - Arrow tables registered on it (the custom-field maps here, connectors.csv.appended's key
+#   check): with the key check beside the deals merge, about one pull in five of a small
+#   export failed with DuckDB's "Table Function with name python_arrow_scan does not exist!"
+#   at the merge's register() (DuckDB 2.0's Python client; 0 of 24 in the turn).
+# The files' digest and byte passes still run beside a merge.
+WAREHOUSE_TURN = threading.Lock()
 # Plain numbers that fit DECIMAL(38,9) exactly (longer ones are the other paths' to judge).
 _PLAIN_DECIMAL = r"^-?\d{1,29}(?:\.\d{1,9})?$"
 _PLAIN_FLOAT = r"^-?\d{1,300}(?:\.\d{1,300})?$"
@@ -132,7 +137,7 @@ def load(read: FileRead) -> int | None:
     values = _custom_values(read)
     if values is None:
         return None
-    with _merge_lock:
+    with WAREHOUSE_TURN:
         if not _disk_holds(read):
             return None
         with duckdb.connect(
@@ -380,7 +385,7 @@ def _custom_values(read: FileRead) -> list[pa.Table] | None:
     (:meth:`connectors.csv.custom.CustomColumn.fragment`); None when a value does not fit
     its type (the row path would quarantine it) or DuckDB cannot read the file. This scan
     of the file runs in an in-memory DuckDB of its own, before the merge's turn
-    (:data:`_merge_lock`): beside the other files' merges, not in their line."""
+    (:data:`WAREHOUSE_TURN`): beside the other files' merges, not in their line."""
     import duckdb
     import pyarrow as pa
 
