@@ -25,6 +25,9 @@ from models.config import HubConfig, parse_config
 from tests.csv_helpers import CSV_TABLES
 from tests.pg import fresh_database, pg_engine, pg_warehouse
 
+# The appended files of tests/test_csv_appended.py: the same sequences, on PostgreSQL here.
+from tests.test_csv_appended import ACTIVITIES, HISTORY, MORE_ACTIVITIES, MORE_HISTORY
+
 pytestmark = pytest.mark.postgres
 
 SCHEMA = "src_exp"
@@ -35,33 +38,6 @@ DEAL_ROWS = [
     "D3,Gamma,Won,won,300,,2026-01-04\n",
     "D4,Delta,Qualified,open,,INITECH,2026-01-05\n",
 ]
-HISTORY = (
-    "deal,stage,at,by\n"
-    "D1,Prospecting,2026-01-02T09:00:00Z,ann\n"
-    "D1,Qualified,2026-01-05T09:00:00Z,ann\n"
-    "D2,Prospecting,2026-01-03T09:00:00Z,bob\n"
-    "D2,Proposal,2026-01-06T09:00:00Z,bob\n"
-)
-ACTIVITIES = (
-    "id,deal,type,at,subject\n"
-    "A1,D1,call,2026-01-02T10:00:00Z,Intro\n"
-    "A2,D2,email,2026-01-03T10:00:00Z,Follow-up\n"
-    "A3,D3,meeting,2026-01-04T10:00:00Z,Demo\n"
-)
-# Appended later: new rows, a bad date, a ragged row, a repeat inside the appended part.
-MORE_HISTORY = (
-    "D1,Meeting,2026-01-07T09:00:00Z,ann\n"
-    "D2,Negotiation,not a date,bob\n"
-    "D9,Prospecting,2026-01-08T09:00:00Z\n"
-    "D2,Negotiation,2026-01-08T09:00:00Z,bob\n"
-    "D2,Negotiation,2026-01-08T09:00:00Z,cy\n"
-)
-MORE_ACTIVITIES = (
-    "A4,D1,call,2026-01-07T10:00:00Z,Check-in\n"
-    "A5,D2,carrier pigeon,2026-01-08T10:00:00Z,Odd\n"
-    "A6,D2,email,yesterday,Bad date\n"
-    "A6,D3,email,2026-01-09T10:00:00Z,Repeat of A6\n"
-)
 
 Step = Callable[[Path], object]
 
