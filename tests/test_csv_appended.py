@@ -122,11 +122,14 @@ def _tables(config: HubConfig) -> dict[str, list[tuple]]:
 Step = Callable[[Path], None]
 
 
-def _write(name: str, text: str) -> Step:
+def write(name: str, text: str) -> Step:
+    """A step that writes ``name`` in the case's folder (test_pg_pull.py uses it too)."""
     return lambda folder: (folder / name).write_text(text, encoding="utf-8")
 
 
-def _append(name: str, text: str) -> Step:
+def append(name: str, text: str) -> Step:
+    """A step that appends ``text`` to ``name`` as an export log grows."""
+
     def step(folder: Path) -> None:
         with (folder / name).open("a", encoding="utf-8", newline="") as handle:
             handle.write(text)
@@ -183,8 +186,8 @@ def test_appended_rows_load_as_a_whole_read_of_the_final_file_would(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_path: bool
 ) -> None:
     steps = [
-        [_append("history.csv", MORE_HISTORY), _append("activities.csv", MORE_ACTIVITIES)],
-        [_append("history.csv", "D3,Won,2026-01-10T09:00:00Z,cy\n")],
+        [append("history.csv", MORE_HISTORY), append("activities.csv", MORE_ACTIVITIES)],
+        [append("history.csv", "D3,Won,2026-01-10T09:00:00Z,cy\n")],
     ]
     runs = _same_as_whole_reads(tmp_path, steps, monkeypatch, fast_path=fast_path)
 
@@ -222,17 +225,17 @@ def test_appended_rows_load_as_a_whole_read_of_the_final_file_would(
     [
         (
             "rewritten",
-            lambda f: _write("history.csv", HISTORY.replace("ann", "Ann") + MORE_HISTORY)(f),
+            lambda f: write("history.csv", HISTORY.replace("ann", "Ann") + MORE_HISTORY)(f),
             f"its first {len(HISTORY.encode())} bytes changed since the last read",
         ),
         (
             "truncated",
-            lambda f: _write("history.csv", HISTORY.rsplit("D2,Proposal", 1)[0])(f),
+            lambda f: write("history.csv", HISTORY.rsplit("D2,Proposal", 1)[0])(f),
             "it is shorter than at the last read",
         ),
         (
             "reordered",
-            lambda f: _write(
+            lambda f: write(
                 "history.csv",
                 "".join([HISTORY.splitlines(True)[0], *reversed(HISTORY.splitlines(True)[1:])])
                 + MORE_HISTORY,
@@ -241,7 +244,7 @@ def test_appended_rows_load_as_a_whole_read_of_the_final_file_would(
         ),
         (
             "another header",
-            lambda f: _write(
+            lambda f: write(
                 "history.csv", HISTORY.replace("deal,stage,at,by", "deal,stage,at,who")
             )(f),
             f"its first {len(HISTORY.encode())} bytes changed",
@@ -262,7 +265,7 @@ def test_changed_options_read_the_grown_file_whole(
     folder = tmp_path / "f"
     _start(folder)
     assert pull(_config(folder)).status == "ok"
-    _append("history.csv", MORE_HISTORY)(folder)
+    append("history.csv", MORE_HISTORY)(folder)
     config = _config(folder, value_maps={"stage_id": {"Meeting": "Meeting Booked"}})
     run = pull(config)
     assert run.status == "ok", run.error
@@ -281,8 +284,8 @@ def test_appended_rows_that_repeat_a_loaded_key_send_the_file_to_the_whole_read(
     event exported again: the appended path cannot tell, so it reads the file whole."""
     steps = [
         [
-            _append("activities.csv", "A2,D3,call,2026-01-09T10:00:00Z,A2 again\n"),
-            _append("history.csv", "D1,Qualified,2026-01-05T09:00:00Z,someone else\n"),
+            append("activities.csv", "A2,D3,call,2026-01-09T10:00:00Z,A2 again\n"),
+            append("history.csv", "D1,Qualified,2026-01-05T09:00:00Z,someone else\n"),
         ]
     ]
     runs = _same_as_whole_reads(tmp_path, steps, monkeypatch)
@@ -310,11 +313,11 @@ def test_a_partial_last_line_is_read_as_the_whole_read_reads_it_then_the_file_is
     appended read. The next pull cannot start after a line that was not complete, so it
     reads the file whole, as the whole reads would."""
     steps = [
-        [_append("history.csv", "D1,Meeting,2026-01-07T09:00:00Z,ann\nD2,Negot")],
-        [_append("history.csv", "iation,2026-01-08T09:00:00Z,bob\n")],
-        [_append("history.csv", "D3,Won,2026-01-10T09:00:00Z,cy\n")],
-        [_append("activities.csv", "A4,D1,call,2026-01-07T10:00:00Z,Check")],
-        [_append("activities.csv", "-in\n")],
+        [append("history.csv", "D1,Meeting,2026-01-07T09:00:00Z,ann\nD2,Negot")],
+        [append("history.csv", "iation,2026-01-08T09:00:00Z,bob\n")],
+        [append("history.csv", "D3,Won,2026-01-10T09:00:00Z,cy\n")],
+        [append("activities.csv", "A4,D1,call,2026-01-07T10:00:00Z,Check")],
+        [append("activities.csv", "-in\n")],
     ]
     runs = _same_as_whole_reads(tmp_path, steps, monkeypatch)
     assert _notes(runs[1], "history.csv")[0].startswith("history.csv: read from line 6 ")
@@ -342,8 +345,8 @@ def test_a_last_line_open_in_quotes_is_no_place_to_start(
     """A quoted value still open at the end: the appended bytes continue it, so a read from
     there would see records the whole read does not."""
     steps = [
-        [_append("activities.csv", 'A4,D1,call,2026-01-07T10:00:00Z,"Notes: first\n')],
-        [_append("activities.csv", 'second",x\nA5,D2,call,2026-01-08T10:00:00Z,Plain\n')],
+        [append("activities.csv", 'A4,D1,call,2026-01-07T10:00:00Z,"Notes: first\n')],
+        [append("activities.csv", 'second",x\nA5,D2,call,2026-01-08T10:00:00Z,Plain\n')],
     ]
     runs = _same_as_whole_reads(tmp_path, steps, monkeypatch)
     assert _notes(runs[2], "activities.csv") == [
@@ -361,7 +364,7 @@ def test_a_crash_before_the_load_commits_leaves_the_state_where_it_was(
     _start(folder)
     config = _config(folder)
     assert pull(config).status == "ok"
-    _append("history.csv", MORE_HISTORY)(folder)
+    append("history.csv", MORE_HISTORY)(folder)
 
     def crash(*args: object) -> None:
         raise RuntimeError("killed")
@@ -374,7 +377,7 @@ def test_a_crash_before_the_load_commits_leaves_the_state_where_it_was(
     pipeline, _ = extract_only(config)  # read, extracted, never loaded
     pipeline.normalize()
     assert query(config, f"SELECT count(*) FROM {SCHEMA}.stage_changes") == [(4,)]
-    _append("history.csv", "D3,Won,2026-01-10T09:00:00Z,cy\n")(folder)
+    append("history.csv", "D3,Won,2026-01-10T09:00:00Z,cy\n")(folder)
     run = pull(config)
     assert run.status == "ok", run.error
     assert run.recovered_packages == 1
@@ -397,7 +400,7 @@ def test_appended_bytes_in_another_encoding_send_the_file_to_the_whole_read(
         with (folder / "activities.csv").open("ab") as handle:
             handle.write("A4,D1,call,2026-01-07T10:00:00Z,Caf\xe9\n".encode("latin-1"))
 
-    steps = [[_write("activities.csv", ACTIVITIES + "A9,D1,note,2026-01-06T10:00:00Z,Né\n")]]
+    steps = [[write("activities.csv", ACTIVITIES + "A9,D1,note,2026-01-06T10:00:00Z,Né\n")]]
     steps.append([append_latin1])
     runs = _same_as_whole_reads(tmp_path, steps, monkeypatch)
     assert _notes(runs[2], "activities.csv") == [
@@ -409,7 +412,7 @@ def test_a_large_appended_part_is_read_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(appended, "MAX_APPENDED", 40)
-    runs = _same_as_whole_reads(tmp_path, [[_append("history.csv", MORE_HISTORY)]], monkeypatch)
+    runs = _same_as_whole_reads(tmp_path, [[append("history.csv", MORE_HISTORY)]], monkeypatch)
     (note,) = _notes(runs[1], "history.csv")
     assert note == (
         f"history.csv read whole: {len(MORE_HISTORY):,} bytes were appended (at most 40 are held)"
@@ -437,7 +440,7 @@ def test_the_key_check_waits_for_the_warehouse_turn(
         return check(*args)
 
     monkeypatch.setattr(appended, "_known_in_duckdb", keeping)
-    _run(tmp_path / "on", [[_append("history.csv", MORE_HISTORY)]], monkeypatch, on=True)
+    _run(tmp_path / "on", [[append("history.csv", MORE_HISTORY)]], monkeypatch, on=True)
     assert calls, "the appended path was not taken"
     finished = threading.Event()
     with ThreadPoolExecutor(1) as pool:

@@ -25,8 +25,16 @@ from models.config import HubConfig, parse_config
 from tests.csv_helpers import CSV_TABLES
 from tests.pg import fresh_database, pg_engine, pg_warehouse
 
-# The appended files of tests/test_csv_appended.py: the same sequences, on PostgreSQL here.
-from tests.test_csv_appended import ACTIVITIES, HISTORY, MORE_ACTIVITIES, MORE_HISTORY
+# The appended files of tests/test_csv_appended.py and its steps: the same sequences, on
+# PostgreSQL here.
+from tests.test_csv_appended import (
+    ACTIVITIES,
+    HISTORY,
+    MORE_ACTIVITIES,
+    MORE_HISTORY,
+    append,
+    write,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -46,18 +54,6 @@ def _deals(*rows: str) -> Step:
     return lambda folder: (folder / "deals.csv").write_text(
         DEALS_HEADER + "".join(rows), encoding="utf-8"
     )
-
-
-def _write(name: str, text: str) -> Step:
-    return lambda folder: (folder / name).write_text(text, encoding="utf-8")
-
-
-def _append(name: str, text: str) -> Step:
-    def step(folder: Path) -> None:
-        with (folder / name).open("a", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-
-    return step
 
 
 def _config(folder: Path, db: dict[str, Any]) -> HubConfig:
@@ -102,8 +98,8 @@ def _config(folder: Path, db: dict[str, Any]) -> HubConfig:
 def _start(folder: Path) -> None:
     folder.mkdir()
     _deals(*DEAL_ROWS)(folder)
-    _write("history.csv", HISTORY)(folder)
-    _write("activities.csv", ACTIVITIES)(folder)
+    write("history.csv", HISTORY)(folder)
+    write("activities.csv", ACTIVITIES)(folder)
 
 
 def _pull(config: HubConfig) -> SourceRun:
@@ -185,24 +181,24 @@ def test_a_sequence_of_changed_pulls_loads_what_whole_reads_load(
     steps = [
         # grow both logs (bad rows among them); edit D2 in place; a new deal
         [
-            _append("history.csv", MORE_HISTORY),
-            _append("activities.csv", MORE_ACTIVITIES),
+            append("history.csv", MORE_HISTORY),
+            append("activities.csv", MORE_ACTIVITIES),
             _deals(d1, d2_edited, d3, d4, "D5,Epsilon,Qualified,open,50,ACME,2026-01-06\n"),
         ],
         # D3 deleted from the snapshot, D4 moved to another account; the logs grow again
         [
             _deals(d1, d2_edited, d4_moved, "D5,Epsilon,Qualified,open,50,ACME,2026-01-06\n"),
-            _append("history.csv", "D3,Won,2026-01-10T09:00:00Z,cy\n"),
-            _append("activities.csv", "A7,D4,call,2026-01-10T10:00:00Z,Moved\n"),
+            append("history.csv", "D3,Won,2026-01-10T09:00:00Z,cy\n"),
+            append("activities.csv", "A7,D4,call,2026-01-10T10:00:00Z,Moved\n"),
         ],
         # D3 back as it was, D2 and D4 back to their first versions; history truncated
         [
             _deals(d1, d2, d3, d4, "D5,Epsilon,Qualified,open,50,ACME,2026-01-06\n"),
-            _write("history.csv", HISTORY.rsplit("D2,Proposal", 1)[0]),
+            write("history.csv", HISTORY.rsplit("D2,Proposal", 1)[0]),
         ],
         # the activities file replaced by a different one; a bad deal row; a deal id twice
         [
-            _write("activities.csv", ACTIVITIES.replace("Intro", "First call")),
+            write("activities.csv", ACTIVITIES.replace("Intro", "First call")),
             _deals(d1, d2, d3, "D4,Delta,Qualified,maybe,,INITECH,2026-01-05\n", d1),
         ],
     ]
@@ -273,12 +269,12 @@ def test_appended_rows_that_repeat_a_loaded_key_send_the_file_to_the_whole_read(
     stage (a timestamptz in the key), already loaded send the file to the whole read."""
     steps = [
         [
-            _append("activities.csv", "A2,D3,call,2026-01-09T10:00:00Z,A2 again\n"),
-            _append("history.csv", "D1,Qualified,2026-01-05T09:00:00Z,someone else\n"),
+            append("activities.csv", "A2,D3,call,2026-01-09T10:00:00Z,A2 again\n"),
+            append("history.csv", "D1,Qualified,2026-01-05T09:00:00Z,someone else\n"),
         ],
         [
-            _append("activities.csv", "A8,D3,call,2026-01-11T10:00:00Z,New\n"),
-            _append("history.csv", "D1,Qualified,2026-01-05T10:00:00Z,an hour later\n"),
+            append("activities.csv", "A8,D3,call,2026-01-11T10:00:00Z,New\n"),
+            append("history.csv", "D1,Qualified,2026-01-05T10:00:00Z,an hour later\n"),
         ],
     ]
     runs, final = _sequence(tmp_path, pg_server, monkeypatch, steps)
