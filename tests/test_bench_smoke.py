@@ -103,6 +103,11 @@ def test_csv_vs_duckdb_entry_point(tmp_path: Path) -> None:
     assert ratio["hub_rows_loaded"] > data_rows  # plus deal_accounts, stages, pipelines
     assert ratio["ratio"] == round(ratio["hub_rows_per_s"] / ratio["duckdb_rows_per_s"], 2)
     assert ratio["hub_rows_per_s"] == round(data_rows / ratio["hub_pull_seconds"])
+    # The CPU ratio compares each side's cheapest round, whichever round was fastest.
+    duck_cpu = min(r["cpu_seconds"] for r in rounds[:3])
+    hub_cpu = min(r["cpu_seconds"] for r in rounds[3:])
+    assert (ratio["duckdb_cpu_seconds"], ratio["hub_cpu_seconds"]) == (duck_cpu, hub_cpu)
+    assert ratio["cpu_ratio"] == round(duck_cpu / hub_cpu, 2)
 
 
 def test_sandbox_entry_point(tmp_path: Path) -> None:
