@@ -29,7 +29,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from hub.warehouse import Warehouse
 
 STATE = f"{HUB_SCHEMA}.hub_incremental_state"
-FORMAT = "3"  # bump when the snapshot or the per-deal models' contract changes
+FORMAT = "4"  # bump when the snapshot or the per-deal models' contract changes
 _CONFIG_TABLES = ("hub_canonical_stages", "hub_stage_map", "hub_sources")
 _SOURCE_TABLES = ("deals", "stage_changes", "stage_observations", "activities", "_dlt_loads")
 # hub_meta tables dbt reads (staging/_hub__sources.yml), besides hub_changed_deals
@@ -71,6 +71,8 @@ class BuildPlan:
     # per-deal models keep were tested then, so their tests read only the changed deals.
     test_changed_only: bool = False
     shared: str = ""  # digest of the tables many deals' int_deal_facts rows read
+    # per part of the per-deal snapshot, the digest of the tables it reads (changes)
+    inputs: dict[str, str] = field(default_factory=dict)
     changed_deal_rows: int | None = None  # deals rebuilt in int_deal_facts (deal_rows)
 
 
@@ -151,10 +153,12 @@ def table_sums(
 
 def content_digest(
     conn: sa.Connection, variables: dict[str, Any], print_: str, as_of: datetime
-) -> tuple[str, str]:
-    """What dbt reads (the sources' tables, hub_meta's), with the fingerprint and as_of; and
-    of those, the tables many deals' rows of int_deal_facts read (:mod:`deal_rows`)."""
-    sums = table_sums(conn, list(variables.get("sources", [])), _READ_BY_DBT)
+) -> tuple[str, str, dict[str, str]]:
+    """What dbt reads (the sources' tables, hub_meta's), with the fingerprint and as_of; of
+    those, the tables many deals' rows of int_deal_facts read (:mod:`deal_rows`); and per
+    part of the per-deal snapshot, the tables it reads (:func:`changes.part_digests`)."""
+    sources = list(variables.get("sources", []))
+    sums = table_sums(conn, sources, _READ_BY_DBT)
     shared = [
         row
         for row in sums
@@ -164,6 +168,7 @@ def content_digest(
     return (
         hashlib.sha256(repr([print_, as_of.isoformat(), sums]).encode()).hexdigest(),
         hashlib.sha256(repr(shared).encode()).hexdigest(),
+        changes.part_digests(conn, sources, sums),
     )
 
 
@@ -207,7 +212,9 @@ def plan_build(
     elif reason is None and not (changes.has_snapshot(conn) and changes.inputs_ready(conn)):
         reason = "no snapshot of the previous build's inputs"
     supported = conn.dialect.name in changes.SUPPORTED_DIALECTS
-    content, shared = content_digest(conn, variables, print_, as_of) if supported else ("", "")
+    content, shared, inputs = (
+        content_digest(conn, variables, print_, as_of) if supported else ("", "", {})
+    )
     if reason is None and state is not None and state[2] == content:
         return BuildPlan(
             full=False,
@@ -217,16 +224,23 @@ def plan_build(
             skip=True,
             content=content,
             shared=shared,
+            inputs=inputs,
         )
     _clear_state(conn)
     if reason is not None:
         return BuildPlan(
-            full=True, reason=reason, fingerprint=print_, content=content, shared=shared
+            full=True,
+            reason=reason,
+            fingerprint=print_,
+            content=content,
+            shared=shared,
+            inputs=inputs,
         )
     assert state is not None
-    changes.snapshot_inputs(conn, conn.dialect.name, changes.as_of_window(state[1], as_of))
-    n = changes.write_changed(conn)
-    deal_rows.snapshot(conn)
+    read = changes.to_read(conn, inputs)
+    window = changes.as_of_window(state[1], as_of)
+    changes.snapshot_inputs(conn, conn.dialect.name, read, window, compare=True)
+    n = changes.write_changed(conn, read, window)
     rows = deal_rows.write_changed(conn, shared)
     return BuildPlan(
         full=False,
@@ -237,13 +251,13 @@ def plan_build(
         test_changed_only=build is not None and build.status == "ok",
         shared=shared,
         changed_deal_rows=rows,
+        inputs=inputs,
     )
 
 
 def _snapshot_full(conn: sa.Connection) -> None:
     """After a full build: every deal's inputs, and every deal's ``stg_deals`` row hash."""
-    changes.snapshot_inputs(conn, conn.dialect.name, None)
-    deal_rows.snapshot(conn)
+    changes.snapshot_inputs(conn, conn.dialect.name, changes.PARTS)
 
 
 class SnapshotAlongside:
@@ -289,7 +303,7 @@ def record_complete(
         return
     if plan.full and not snapshot_taken:
         _snapshot_full(conn)
-    changes.keep_snapshot(conn)
+    changes.keep_snapshot(conn, plan.inputs)
     deal_rows.keep(conn, plan.shared)
     _clear_state(conn)
     conn.execute(

@@ -4,25 +4,43 @@ per-deal dbt models, compared with the one taken at the last complete transform.
 The per-deal models (``int_deal_created``, ``int_stage_events_unioned``, ``int_deal_spells``,
 ``int_deal_activity_stats``; macro ``hub_incremental``) read, per deal, its ``deals`` row,
 its ``stage_changes``, ``stage_observations``, activities and load instants. For every deal
-this module keeps how many such rows there are and the sum of a hash of each (the columns
-those models read), in ``hub_meta.hub_deal_inputs``. A deal is rebuilt when its snapshot
-differs (a new, edited or re-dated row, a removed row, a deal gone), whatever wrote the
-change: dlt's merge, a connector's after-load SQL, a CSV full-snapshot mark, the hub's
-observations. Comparing content rather than dlt load ids also covers the CSV connector, whose
-Arrow loads carry no ``_dlt_load_id``, and the rows those steps update or delete in place.
+and each of those inputs (a *part*) this module keeps how many rows there are and the sum of
+a hash of each (the columns those models read), a pair of columns per part in
+``hub_meta.hub_deal_inputs``. A deal is rebuilt when one of its parts differs (a new, edited
+or re-dated row, a removed row, a deal gone), whatever wrote the change: dlt's merge, a
+connector's after-load SQL, a CSV full-snapshot mark, the hub's observations.
+Comparing content rather than dlt load ids also covers the CSV connector, whose Arrow loads
+carry no ``_dlt_load_id``, and the rows those steps update or delete in place.
+
+A part is a function of its source tables alone (each source's table of that name; the load
+instants also read ``_dlt_loads``): the staging SQL, the sources and their columns are in the
+build's fingerprint, and a change there rebuilds everything. So a part whose tables have the
+same row counts and sums of row hashes as when its kept snapshot was taken (the *digest* of a
+part, from the sums the transform computes anyway to decide whether anything changed) has
+the same per-deal snapshot: it is not read, its columns are carried over from the kept
+snapshot. An hourly sync that brought stage history but no activities reads no activity
+(five rows a deal at the bench's sizes). The parts read are grouped by deal in one query,
+which also joins the kept snapshot and flags each deal that differs: one pass.
 
 The per-deal models compare a deal's own instants with ``as_of`` (an event counts once it is
 at or before ``as_of``) and nothing else there depends on it, so a deal's rows can change
 between two builds only when ``as_of`` crosses one of its instants: a deal with an instant
 between the last build's ``as_of`` and this one (plus a second: ``first_seen`` is truncated
-to the second) is rebuilt too. What moves continuously with ``as_of`` (days in a stage) is
-computed on every run outside these models.
+to the second) is rebuilt too, whichever parts were read. What moves continuously with
+``as_of`` (days in a stage) is computed on every run outside these models.
+
+The deals part also keeps each deal's hash of its whole ``stg_deals`` row and its account,
+which :mod:`hub.warehouse.deal_rows` compares: one pass over ``stg_deals`` for both.
 
 DuckDB and PostgreSQL only; other warehouses always rebuild in full.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -31,78 +49,220 @@ from hub.warehouse.meta import HUB_SCHEMA, has_table
 from hub.warehouse.row_hash import column_types, row_hash
 
 STAGING = "hub_staging"  # dbt_project.yml's +schema of staging
-INPUTS = f"{HUB_SCHEMA}.hub_deal_inputs"
-NEXT_INPUTS = f"{HUB_SCHEMA}.hub_deal_inputs_next"
 CHANGED = f"{HUB_SCHEMA}.hub_changed_deals"
+DIGESTS = f"{HUB_SCHEMA}.hub_deal_inputs_digests"
+# deal_rows' own snapshot in earlier versions, dropped when a new snapshot is kept
+_LEGACY = ("hub_deal_rows", "hub_deal_rows_next")
 SUPPORTED_DIALECTS = ("duckdb", "postgresql")
 # PostgreSQL's memory for grouping the snapshot by deal (its default, 4 MB, spilled the groups
 # of 300,000 deals to disk: 2.15 -> 1.65 server CPU-s with this).
 SNAPSHOT_WORK_MEM = "256MB"
 
-# (staging view, hashed columns, instants compared with as_of, extra filter). The columns are
-# those the per-deal models read: a column they start to read must be added here.
-_INPUTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], str], ...] = (
-    (
-        "stg_deals",
-        ("source_name", "pipeline_id", "stage_id", "status", "created_at", "closed_at",
-         "updated_at", "stage_changed_at"),
-        ("created_at", "closed_at", "updated_at", "stage_changed_at"),
-        "",
-    ),
-    (
+
+INPUTS = f"{HUB_SCHEMA}.hub_deal_inputs"
+NEXT_INPUTS = f"{HUB_SCHEMA}.hub_deal_inputs_next"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One input of the per-deal models: a staging view, the columns those models read of it
+    (a column they start to read must be added here), the instants they compare with
+    ``as_of``, a filter, and the source tables the view reads. Its columns in the snapshot:
+    ``n_<name>`` (rows) and ``h_<name>`` (sum of their hashes, 0 for none)."""
+
+    name: str
+    view: str
+    columns: tuple[str, ...]
+    instants: tuple[str, ...]
+    where: str
+    tables: tuple[str, ...]
+
+
+DEALS = Part(
+    "deals",
+    "stg_deals",
+    ("source_name", "pipeline_id", "stage_id", "status", "created_at", "closed_at",
+     "updated_at", "stage_changed_at"),
+    ("created_at", "closed_at", "updated_at", "stage_changed_at"),
+    "",
+    ("deals",),
+)  # fmt: skip
+PARTS: tuple[Part, ...] = (
+    DEALS,
+    Part(
+        "stage_changes",
         "stg_stage_changes",
         ("changed_at", "stage_id", "from_stage_id", "pipeline_id", "origin"),
         ("changed_at",),
         "",
+        ("stage_changes",),
     ),
-    ("stg_stage_observations", ("observed_at", "pipeline_id", "stage_id"), ("observed_at",), ""),
-    (
+    Part(
+        "stage_observations",
+        "stg_stage_observations",
+        ("observed_at", "pipeline_id", "stage_id"),
+        ("observed_at",),
+        "",
+        ("stage_observations",),
+    ),
+    Part(
+        "activities",
         "stg_activities",
         ("occurred_at", "is_deleted", "owner_id"),
         ("occurred_at",),
         "deal_key IS NOT NULL",
+        ("activities",),
     ),
-    ("stg_deal_loads", ("loaded_at",), ("loaded_at",), ""),
+    Part("deal_loads", "stg_deal_loads", ("loaded_at",), ("loaded_at",), "", ("deals", "_dlt_loads")),
 )  # fmt: skip
 
 
 def inputs_ready(conn: sa.Connection) -> bool:
     """The staging views the snapshot reads exist (a transform built them before)."""
-    return all(has_table(conn, STAGING, view) for view, *_ in _INPUTS) or all(
-        view in sa.inspect(conn).get_view_names(schema=STAGING) for view, *_ in _INPUTS
+    return all(has_table(conn, STAGING, part.view) for part in PARTS) or all(
+        part.view in sa.inspect(conn).get_view_names(schema=STAGING) for part in PARTS
     )
 
 
+def part_digests(
+    conn: sa.Connection, sources: Iterable[str], sums: Iterable[tuple[str, int, str]]
+) -> dict[str, str]:
+    """Per part, a digest of its definition and of the row count and sum of row hashes of
+    every table it reads (``sums``: the transform's, ``schema.table``; each source's
+    ``_dlt_loads``, not among them, is summed here: a row per load)."""
+    by_table: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
+    for name, n, h in sums:
+        schema, table = name.rsplit(".", 1)
+        if schema.startswith("src_"):
+            by_table[table].append((name, n, h))
+    dialect = conn.dialect.name
+    loads = [
+        (f"src_{s}", "_dlt_loads")
+        for s in sorted(set(sources))
+        if has_table(conn, f"src_{s}", "_dlt_loads")
+    ]
+    types = column_types(conn, loads)
+    for schema, table in loads:
+        hashed = row_hash(dialect, table, types[(schema, table)], "t")
+        row = conn.execute(
+            sa.text(f"SELECT count(*), sum({hashed}) FROM {schema}.{table} AS t")
+        ).one()
+        by_table[table].append((f"{schema}.{table}", int(row[0]), str(row[1])))
+    out = {}
+    for part in PARTS:
+        state = [part, [sorted(by_table.get(t, [])) for t in part.tables]]
+        out[part.name] = hashlib.sha256(repr(state).encode()).hexdigest()
+    return out
+
+
+def kept_digests(conn: sa.Connection) -> dict[str, str]:
+    """The digest of each part of the kept snapshot (none before the first one)."""
+    if not (has_table(conn, HUB_SCHEMA, "hub_deal_inputs_digests") and has_snapshot(conn)):
+        return {}
+    rows = conn.execute(sa.text(f"SELECT part, digest FROM {DIGESTS}")).tuples()
+    return {str(part): str(digest) for part, digest in rows}
+
+
+def has_snapshot(conn: sa.Connection) -> bool:
+    if not has_table(conn, HUB_SCHEMA, "hub_deal_inputs"):
+        return False
+    (columns,) = column_types(conn, [(HUB_SCHEMA, "hub_deal_inputs")]).values()
+    names = {name for name, _ in columns}
+    return {f"h_{p.name}" for p in PARTS} | {"row_sum"} <= names  # not an earlier layout
+
+
+def to_read(conn: sa.Connection, digests: Mapping[str, str]) -> list[Part]:
+    """The parts whose tables changed since the kept snapshot (all of them without one)."""
+    kept = kept_digests(conn)
+    return [p for p in PARTS if kept.get(p.name) is None or kept[p.name] != digests.get(p.name)]
+
+
 def snapshot_inputs(
-    conn: sa.Connection, dialect: str, window: tuple[datetime, datetime] | None
+    conn: sa.Connection,
+    dialect: str,
+    read: Iterable[Part],
+    window: tuple[datetime, datetime] | None = None,
+    *,
+    compare: bool = False,
 ) -> None:
-    """Write ``hub_deal_inputs_next``: per deal, n_rows, sum_hash and in_window (an instant
-    in ``window``, open at both ends)."""
-    types = column_types(conn, [(STAGING, view) for view, *_ in _INPUTS])
-    parts = []
-    for view, columns, instants, where in _INPUTS:
+    """Write ``hub_deal_inputs_next``: per deal, ``n_<part>`` and ``h_<part>`` of every part
+    (read now for the parts in ``read``, carried over from the kept snapshot for the others),
+    the hash of its whole ``stg_deals`` row (``row_sum``) and its ``account_key``; with
+    ``compare``, flags against the kept snapshot: ``changed`` (a part read differs, or an
+    instant in ``window``, open at both ends) and ``row_changed`` (its ``stg_deals`` row)."""
+    read = [p for p in PARTS if p in set(read)]
+    views = sorted({(STAGING, p.view) for p in read})
+    types = column_types(conn, views)
+    params = {"lo": window[0], "hi": window[1]} if window else {}
+    selects = []
+    for i, part in enumerate(read):
+        typed = dict(types[(STAGING, part.view)])
+        hashed = row_hash(dialect, part.view, [(c, typed.get(c, "")) for c in part.columns])
         flag = "0"
         if window is not None:
-            hits = " OR ".join(f"({c} > :lo AND {c} < :hi)" for c in instants)
+            hits = " OR ".join(f"({c} > :lo AND {c} < :hi)" for c in part.instants)
             flag = f"CASE WHEN {hits} THEN 1 ELSE 0 END"
-        typed = dict(types[(STAGING, view)])
-        hashed = row_hash(dialect, view, [(c, typed.get(c, "")) for c in columns])
-        parts.append(
-            f"SELECT deal_key, {hashed} AS h, {flag} AS w "
-            f"FROM {STAGING}.{view}" + (f" WHERE {where}" if where else "")
+        whole, account = "NULL", "NULL"  # typed by the deals part, the first one
+        if part is DEALS:  # deal_rows' hash of the whole row, in the same pass
+            whole = row_hash(dialect, "stg_deals", types[(STAGING, part.view)])
+            account = "account_key"
+        where = f" WHERE {part.where}" if part.where else ""
+        selects.append(
+            f"SELECT deal_key, {i} AS p, {hashed} AS h, {flag} AS w, {whole} AS r, "
+            f"{account} AS a FROM {STAGING}.{part.view}{where}"
         )
-    params = {"lo": window[0], "hi": window[1]} if window else {}
-    if dialect == "postgresql":  # for this transaction only
+    cols = []
+    for i, part in enumerate(read):
+        cols += [
+            f"count(*) FILTER (WHERE p = {i}) AS n_{part.name}",
+            f"coalesce(sum(h) FILTER (WHERE p = {i}), 0) AS h_{part.name}",
+        ]
+    if DEALS in read:
+        cols += ["sum(r) AS row_sum", "min(a) AS account_key"]
+    grouped = (
+        f"SELECT deal_key, {', '.join(cols)}, max(w) AS w FROM ("
+        + " UNION ALL ".join(selects)
+        + ") AS rows_ GROUP BY deal_key"
+        if read
+        else f"SELECT deal_key, 0 AS w FROM {INPUTS} WHERE 1 = 0"  # nothing read
+    )
+    kept = compare or len(read) < len(PARTS)
+    out = ["coalesce(n.deal_key, o.deal_key) AS deal_key" if kept else "n.deal_key"]
+    for part in PARTS:
+        for c in (f"n_{part.name}", f"h_{part.name}"):
+            if part not in read:  # carried over; 0 for a deal new in the parts read
+                out.append(f"coalesce(o.{c}, 0) AS {c}")
+            elif kept:
+                out.append(f"coalesce(n.{c}, 0) AS {c}")
+            else:
+                out.append(f"n.{c}")
+    deals_from = "n" if DEALS in read else "o"
+    out += [f"{deals_from}.row_sum", f"{deals_from}.account_key"]
+    if compare:
+        differs = [
+            f"coalesce(n.{c}, 0) <> o.{c}"
+            for part in read
+            for c in (f"n_{part.name}", f"h_{part.name}")
+        ]
+        in_window = ["n.w = 1"] if window is not None else []
+        changed = " OR ".join(["o.deal_key IS NULL", *differs, *in_window])
+        row_changed = (
+            "coalesce(n.n_deals, 0) <> coalesce(o.n_deals, 0) "
+            "OR n.row_sum IS DISTINCT FROM o.row_sum"
+            if DEALS in read
+            else "1 = 0"
+        )
+        out += [f"CASE WHEN {changed} THEN 1 ELSE 0 END AS changed"]
+        out += [f"CASE WHEN {row_changed} THEN 1 ELSE 0 END AS row_changed"]
+    if kept:
+        source = f"({grouped}) AS n FULL OUTER JOIN {INPUTS} AS o ON o.deal_key = n.deal_key"
+    else:
+        source = f"({grouped}) AS n"
+    if dialect == "postgresql" and read:  # for this transaction only
         conn.execute(sa.text(f"SET LOCAL work_mem = '{SNAPSHOT_WORK_MEM}'"))
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {NEXT_INPUTS}"))
     conn.execute(
-        sa.text(
-            f"CREATE TABLE {NEXT_INPUTS} AS SELECT deal_key, count(*) AS n_rows, "
-            "sum(h) AS sum_hash, max(w) AS in_window FROM ("
-            + " UNION ALL ".join(parts)
-            + ") AS rows_ GROUP BY deal_key"
-        ),
-        params,
+        sa.text(f"CREATE TABLE {NEXT_INPUTS} AS SELECT {', '.join(out)} FROM {source}"), params
     )
 
 
@@ -121,26 +281,39 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
-def write_changed(conn: sa.Connection) -> int:
-    """``hub_changed_deals`` = deals whose snapshot differs from the last build's, deals gone
-    since, and deals with an instant in the as_of window; returns how many."""
+def write_changed(
+    conn: sa.Connection, read: Iterable[Part], window: tuple[datetime, datetime] | None
+) -> int:
+    """``hub_changed_deals`` = the deals :func:`snapshot_inputs` flagged (a part read now
+    differs from the kept snapshot, the deal is new or gone), and deals with an instant in the
+    as_of window in a part not read now; returns how many."""
+    selects = [f"SELECT deal_key FROM {NEXT_INPUTS} WHERE changed = 1"]
+    if window is not None:
+        for p in PARTS:
+            if p in set(read):
+                continue  # flagged in the snapshot's pass
+            hits = " OR ".join(f"({c} > :lo AND {c} < :hi)" for c in p.instants)
+            where = f"({p.where}) AND " if p.where else ""
+            selects.append(f"SELECT deal_key FROM {STAGING}.{p.view} WHERE {where}({hits})")
+    params = {"lo": window[0], "hi": window[1]} if window else {}
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {CHANGED}"))
-    conn.execute(
-        sa.text(
-            f"CREATE TABLE {CHANGED} AS SELECT coalesce(n.deal_key, o.deal_key) AS deal_key "
-            f"FROM {NEXT_INPUTS} AS n FULL OUTER JOIN {INPUTS} AS o ON o.deal_key = n.deal_key "
-            "WHERE n.deal_key IS NULL OR o.deal_key IS NULL OR n.n_rows <> o.n_rows "
-            "OR n.sum_hash <> o.sum_hash OR n.in_window = 1"
-        )
-    )
+    body = " UNION ".join(selects)
+    conn.execute(sa.text(f"CREATE TABLE {CHANGED} AS SELECT deal_key FROM ({body}) AS c"), params)
     return int(conn.execute(sa.text(f"SELECT count(*) FROM {CHANGED}")).scalar() or 0)
 
 
-def has_snapshot(conn: sa.Connection) -> bool:
-    return has_table(conn, HUB_SCHEMA, "hub_deal_inputs")
-
-
-def keep_snapshot(conn: sa.Connection) -> None:
-    """The build succeeded: this run's snapshot is the one the next run compares with."""
+def keep_snapshot(conn: sa.Connection, digests: Mapping[str, str]) -> None:
+    """The build succeeded: this run's snapshot, and the digests of the tables each part read,
+    are the ones the next run compares with. Deals with no row left are dropped."""
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {INPUTS}"))
     conn.execute(sa.text(f"ALTER TABLE {NEXT_INPUTS} RENAME TO hub_deal_inputs"))
+    rows = " + ".join(f"n_{p.name}" for p in PARTS)
+    conn.execute(sa.text(f"DELETE FROM {INPUTS} WHERE {rows} = 0"))
+    for legacy in _LEGACY:
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS {HUB_SCHEMA}.{legacy}"))
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {DIGESTS}"))
+    conn.execute(sa.text(f"CREATE TABLE {DIGESTS} (part varchar, digest varchar)"))
+    conn.execute(
+        sa.text(f"INSERT INTO {DIGESTS} (part, digest) VALUES (:p, :d)"),
+        [{"p": p.name, "d": digests[p.name]} for p in PARTS],
+    )

@@ -220,6 +220,61 @@ def _check(root: Path, config: HubConfig) -> None:
     _transform(config, full_refresh=True)
     _assert_same(after_moved, _snapshot(config))
     _check_deal_rows_only(root, config)
+    _check_one_table_written(config)
+
+
+def _check_one_table_written(config: HubConfig) -> None:
+    """Writes to one or two source tables in place (as a connector's after-load SQL does):
+    an activity moved to another deal and a stage change deleted. The deals table is
+    unchanged, so the snapshot reads only the parts those tables feed
+    (``changes.part_digests``): the three deals must still be found, and the marts equal a
+    full rebuild's. A row rewritten with the values it had changes nothing."""
+    schema = f"src_{config.sources[0].name}"
+    with Warehouse(config).connect() as conn:
+        key, source = conn.execute(
+            sa.text(
+                f"SELECT activity_key, deal_key FROM {schema}.activities "
+                "WHERE deal_key IS NOT NULL ORDER BY activity_key LIMIT 1"
+            )
+        ).one()
+        target = conn.execute(
+            sa.text(
+                f"SELECT deal_key FROM {schema}.deals WHERE deal_key <> :d "
+                "ORDER BY deal_key LIMIT 1"
+            ),
+            {"d": source},
+        ).scalar_one()
+        conn.execute(
+            sa.text(f"UPDATE {schema}.activities SET deal_key = :t WHERE activity_key = :k"),
+            {"t": target, "k": key},
+        )
+        history = conn.execute(
+            sa.text(
+                f"SELECT deal_key, max(changed_at) FROM {schema}.stage_changes "
+                "WHERE deal_key NOT IN (:a, :b) GROUP BY deal_key HAVING count(*) > 1 "
+                "ORDER BY deal_key LIMIT 1"
+            ),
+            {"a": source, "b": target},
+        ).one()
+        conn.execute(
+            sa.text(f"DELETE FROM {schema}.stage_changes WHERE deal_key = :d AND changed_at = :c"),
+            {"d": history[0], "c": history[1]},
+        )
+    written = _transform(config)
+    assert not written.plan.full and written.plan.changed_deals == 3, written.plan.reason
+    with Warehouse(config).connect() as conn:
+        keys = conn.execute(sa.text("SELECT deal_key FROM hub_meta.hub_changed_deals"))
+        assert sorted(keys.scalars()) == sorted([source, target, history[0]])
+    after_written = _snapshot(config)
+    _transform(config, full_refresh=True)
+    _assert_same(after_written, _snapshot(config))
+    with Warehouse(config).connect() as conn:
+        conn.execute(
+            sa.text(f"UPDATE {schema}.activities SET subject = subject WHERE activity_key = :k"),
+            {"k": key},
+        )
+    rewritten = _transform(config)
+    assert rewritten.plan.skip, rewritten.plan.reason
 
 
 def _check_deal_rows_only(root: Path, config: HubConfig) -> None:
