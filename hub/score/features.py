@@ -175,12 +175,14 @@ def snapshot_sql(
     query, by :func:`hub.score.history.history_tables`: the same rows.
 
     ``single`` (PostgreSQL, one instant: the scoring of open deals) reads the deals open at
-    T and the spells of those deals alone for the snapshots (an inner semi-join the planner
-    pushes under the spells view, so its ``days`` are computed for their spells only, not
-    for every spell as the CTE read three times was), and computes the comparisons in SQL,
-    each one aggregate at the one instant (joining every closed deal with one instant is
-    what the history tables were for, not needed here); the dwell comparison sums in spell
-    order as :func:`_earlier_sql` does. The same rows, to the bit."""
+    T and the spells of those deals alone for the snapshots (a semi-join the planner pushes
+    under the spells view, so its ``days`` are computed for their spells only, not for
+    every spell as the CTE read three times was), likewise only their activities (it had
+    sorted every activity for a merge join with the snapshots), and computes the
+    comparisons in SQL, each one aggregate at the one instant (joining every closed deal
+    with every instant is what the history tables avoid; with one instant there is no
+    such repetition); the dwell comparison sums in spell order as :func:`_earlier_sql`
+    does. The same rows, to the bit."""
     s = STAGING
     dims_cte, dims_columns, dims_join = _dimensions_sql(dimensions)
     live_deals, live_spells = "deals", "spells"
@@ -195,13 +197,17 @@ def snapshot_sql(
             f"(select * from spells where is_open_stage and entered_at <= {last} "
             f"and (exited_at is null or exited_at > {first}))"
         )
-    snap_spells = "spells"
+    snap_spells, activities = "spells", f"{s}.stg_activities"
     if single:
         if len({naive_utc(t) for t in instants}) != 1:
             raise ValueError("single: exactly one instant")
         at = _timestamp(naive_utc(instants[0]))
         live_deals = "open_deals"
         live_spells = snap_spells = "open_spells"
+        activities = (
+            f"(select * from {s}.stg_activities where deal_key in "
+            "(select deal_key from open_deals))"
+        )
     activity_counts = ",\n".join(
         f"        sum(case when a.activity_type = '{kind}' and a.occurred_at > sn.snap_at - "
         f"interval '{ACTIVITY_WINDOW_DAYS} days' then 1 else 0 end) as {kind}s_30d"
@@ -244,7 +250,7 @@ snap as (
 {activity_counts},
         count(*) as activities_to_date, max(a.occurred_at) as last_activity_at
     from snap sn
-    inner join {s}.stg_activities a on a.deal_key = sn.deal_key and not a.is_deleted
+    inner join {activities} a on a.deal_key = sn.deal_key and not a.is_deleted
         and a.occurred_at <= sn.snap_at
     group by sn.deal_key, sn.snap_at
 ){owners}{dims_cte}
