@@ -76,6 +76,7 @@ def _row_hash(dialect: str, tag: str, columns: Sequence[str]) -> str:
     # hash of row(...)::text it replaced spent most of the key's time printing values
     # (timestamps above all): 2.1-2.6 s against 1.4-1.6 s for 500k activities (0.7 s of
     # that the scan), 2.1-3.0 s against 1.0-1.2 s for 339k spells, under load 16.
+    # hash_record_extended is PostgreSQL 14 and later (CI runs 15).
     return f"hash_record_extended(row('{tag}'::text, {', '.join(columns)}), 0)"
 
 
