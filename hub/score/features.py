@@ -8,7 +8,8 @@ comes from the deals closed by T only: a snapshot at T then never reads a deal s
 after T, so training rows do not move when today's open deals change (hub/score/prekey.py).
 On PostgreSQL those comparisons are computed outside the query (hub/score/history.py) and
 handed to it in temp tables: the same rows, without sorting every closed deal once per
-instant.
+instant. At one instant (the scoring of open deals) there is no such repetition: the query
+computes them itself and reads the spells of the open deals only (``single``).
 The deal's amount, rep, pipeline, account and dimensions are the values the CRM holds now:
 the CRMs keep no history of them (docs/metrics.md, "Deal score").
 
@@ -152,6 +153,7 @@ def snapshot_sql(
     *,
     narrow: bool = False,
     history: str | None = None,
+    single: bool = False,
 ) -> str:
     """Every (deal, T) with the deal open at T in an open stage, and its raw facts at T, one
     row per open stage spell then (:func:`read_features` keeps the latest), in no order.
@@ -170,7 +172,17 @@ def snapshot_sql(
 
     ``history`` (PostgreSQL) replaces the comparisons' CTEs (``norms``, ``rep_closed``,
     ``rep_amount``, ``pipeline_amount``, ``company_closed``) with ones computed outside the
-    query, by :func:`hub.score.history.history_tables`: the same rows."""
+    query, by :func:`hub.score.history.history_tables`: the same rows.
+
+    ``single`` (PostgreSQL, one instant: the scoring of open deals) reads the deals open at
+    T and the spells of those deals alone for the snapshots (a semi-join the planner pushes
+    under the spells view, so its ``days`` are computed for their spells only, not for
+    every spell as the CTE read three times was), likewise only their activities (it had
+    sorted every activity for a merge join with the snapshots), and computes the
+    comparisons in SQL, each one aggregate at the one instant (joining every closed deal
+    with every instant is what the history tables avoid; with one instant there is no
+    such repetition); the dwell comparison sums in spell order as :func:`_earlier_sql`
+    does. The same rows, to the bit."""
     s = STAGING
     dims_cte, dims_columns, dims_join = _dimensions_sql(dimensions)
     live_deals, live_spells = "deals", "spells"
@@ -185,6 +197,17 @@ def snapshot_sql(
             f"(select * from spells where is_open_stage and entered_at <= {last} "
             f"and (exited_at is null or exited_at > {first}))"
         )
+    snap_spells, activities = "spells", f"{s}.stg_activities"
+    if single:
+        if len({naive_utc(t) for t in instants}) != 1:
+            raise ValueError("single: exactly one instant")
+        at = _timestamp(naive_utc(instants[0]))
+        live_deals = "open_deals"
+        live_spells = snap_spells = "open_spells"
+        activities = (
+            f"(select * from {s}.stg_activities where deal_key in "
+            "(select deal_key from open_deals))"
+        )
     activity_counts = ",\n".join(
         f"        sum(case when a.activity_type = '{kind}' and a.occurred_at > sn.snap_at - "
         f"interval '{ACTIVITY_WINDOW_DAYS} days' then 1 else 0 end) as {kind}s_30d"
@@ -195,14 +218,24 @@ def snapshot_sql(
         if labelled_by is not None
         else ""
     )
-    if history is None:
+    opened = ""
+    if single:
+        comparisons, owners = f"{_norms_only_sql()},\n{_earlier_sql(snap_spells)}", _owners_sql()
+        opened = f"""
+open_deals as (
+    select * from deals where created_at <= {at} and (closed_at is null or closed_at > {at})
+),
+open_spells as (
+    select * from ({SPELLS}) sp where sp.deal_key in (select deal_key from open_deals)
+),"""
+    elif history is None:
         comparisons, owners = _norms_sql(), _owners_sql()
     else:
         comparisons, owners = f"{history},\n{_earlier_sql()}", ""
     return f"""
 with instants as ({_instants_sql(instants)}),
 deals as ({DEALS}),
-spells as ({SPELLS}),
+spells as ({SPELLS}),{opened}
 snap as (
     select i.snap_at, d.*, sp.canonical_stage, sp.entered_at as stage_entered_at,
         sp.spell_index
@@ -217,7 +250,7 @@ snap as (
 {activity_counts},
         count(*) as activities_to_date, max(a.occurred_at) as last_activity_at
     from snap sn
-    inner join {s}.stg_activities a on a.deal_key = sn.deal_key and not a.is_deleted
+    inner join {activities} a on a.deal_key = sn.deal_key and not a.is_deleted
         and a.occurred_at <= sn.snap_at
     group by sn.deal_key, sn.snap_at
 ){owners}{dims_cte}
@@ -253,15 +286,7 @@ def _norms_sql() -> str:
     """The stage norms at each instant (the median days of the open-stage spells that closed
     deals had left by then), the backward moves, and each snapshot's dwell in its earlier
     stages against those norms: joined straight from the deals and spells."""
-    return f"""norms as (
-    select i.snap_at, sp.canonical_stage,
-        percentile_cont(0.5) within group (order by sp.days) as norm_days
-    from instants i
-    inner join deals d on {closed_by("d", "i.snap_at")}
-    inner join spells sp on sp.deal_key = d.deal_key and sp.is_open_stage
-        and sp.exited_at <= i.snap_at
-    group by i.snap_at, sp.canonical_stage
-),
+    return f"""{_norms_only_sql()},
 {_backs_sql()},
 earlier as (
     select sn.deal_key, sn.snap_at,
@@ -276,17 +301,29 @@ earlier as (
 """
 
 
-def _earlier_sql() -> str:
+def _norms_only_sql() -> str:
+    return f"""norms as (
+    select i.snap_at, sp.canonical_stage,
+        percentile_cont(0.5) within group (order by sp.days) as norm_days
+    from instants i
+    inner join deals d on {closed_by("d", "i.snap_at")}
+    inner join spells sp on sp.deal_key = d.deal_key and sp.is_open_stage
+        and sp.exited_at <= i.snap_at
+    group by i.snap_at, sp.canonical_stage
+)"""
+
+
+def _earlier_sql(spells: str = "spells") -> str:
     """PostgreSQL's order for the dwell comparison: every snapshot row's earlier spells
     first (a materialized CTE its planner cannot reorder), then the few norms rows joined
     to them by (instant, stage); left to itself it joined the snapshots with the norms
     first, millions of rows, and sorted them. The mean adds the spells in their order, so
     its last bit does not depend on the plan (the joins' order used to set it)."""
-    return f"""{_backs_sql()},
+    return f"""{_backs_sql(spells)},
 earlier_spells as materialized (
     select sn.deal_key, sn.snap_at, sp.spell_index, sp.canonical_stage, sp.days
     from snap sn
-    inner join spells sp on sp.deal_key = sn.deal_key and sp.is_open_stage
+    inner join {spells} sp on sp.deal_key = sn.deal_key and sp.is_open_stage
         and sp.exited_at <= sn.snap_at
 ),
 earlier as (
@@ -328,11 +365,11 @@ company_closed as (
 )"""
 
 
-def _backs_sql() -> str:
-    return """backs as (
+def _backs_sql(spells: str = "spells") -> str:
+    return f"""backs as (
     select sn.deal_key, sn.snap_at, count(*) as backward_moves
     from snap sn
-    inner join spells sp on sp.deal_key = sn.deal_key and sp.is_backward
+    inner join {spells} sp on sp.deal_key = sn.deal_key and sp.is_backward
         and sp.entered_at <= sn.snap_at
     group by sn.deal_key, sn.snap_at
 )"""
@@ -459,12 +496,16 @@ def feature_query(
     labelled_by: datetime | None = None,
 ) -> Iterator[str]:
     """The text of the feature query (:func:`snapshot_sql`) as :func:`read_features` sends
-    it on ``conn``, valid inside the block: on PostgreSQL it reads the comparison tables
-    :func:`hub.score.history.history_tables` fills on ``conn`` for the block."""
+    it on ``conn``, valid inside the block: on PostgreSQL, for several instants, it reads
+    the comparison tables :func:`hub.score.history.history_tables` fills on ``conn`` for
+    the block; for one it is :func:`snapshot_sql`'s ``single`` text, with no tables."""
     if conn.dialect.name != "postgresql":
         yield snapshot_sql(instants, labelled_by, dimensions, narrow=conn.dialect.name == "duckdb")
         return
     stamps = [naive_utc(t) for t in instants]
+    if len(set(stamps)) == 1:
+        yield snapshot_sql(stamps, labelled_by, dimensions, single=True)
+        return
     with history_tables(conn, stamps, DEALS, SPELLS, REP_WINDOW_DAYS) as history:
         yield snapshot_sql(instants, labelled_by, dimensions, history=history)
 

@@ -24,8 +24,15 @@ import pytest
 import sqlalchemy as sa
 
 from hub.score.columns import copy_rows, fetch_arrow
-from hub.score.features import _snapshot_schema, feature_query
-from hub.score.history import TABLES, TEMP_PREFIX, copy_real, copy_text
+from hub.score.features import (
+    DEALS,
+    REP_WINDOW_DAYS,
+    SPELLS,
+    _snapshot_schema,
+    feature_query,
+    snapshot_sql,
+)
+from hub.score.history import TABLES, TEMP_PREFIX, copy_real, copy_text, history_tables
 from tests.pg import pg_engine
 from tests.score.oracle_sql import snapshot_sql as oracle_sql
 
@@ -270,3 +277,35 @@ def test_tables_left_by_a_failed_query_are_replaced(pg_database: dict[str, Any])
         assert conn.execute(sa.text(temp)).one()[0] == len(TABLES)
         _compare_with_oracle(conn, None)
         assert conn.execute(sa.text(temp)).one()[0] == 0
+
+
+def test_one_instant_computes_the_comparisons_in_sql_to_the_bit(
+    pg_database: dict[str, Any],
+) -> None:
+    """Scoring reads one instant: the query then joins no temp table and reads only the
+    spells of the deals open then, yet gives the rows the table path gives, every value to
+    the bit (both sum the earlier dwells in spell order), and the oracle's."""
+    companies = [f"acct-{n:05d}" for n in range(800)] + HOSTILE
+    book = _book(4000, companies, [f"rep-{n}" for n in range(8)] + HOSTILE, HOSTILE[::-1])
+    schema = _snapshot_schema(())
+    temp = "select count(*) from pg_class where relnamespace = pg_my_temp_schema()"
+    with pg_engine(pg_database).begin() as conn:
+        _load(conn, book)
+        for at in INSTANTS:
+            with feature_query(conn, [at]) as sql:
+                assert conn.execute(sa.text(temp)).one()[0] == 0
+                assert "hub_score_" not in sql and "open_spells" in sql
+                new = _sorted(fetch_arrow(conn, sql, schema))
+            with history_tables(conn, [at], DEALS, SPELLS, REP_WINDOW_DAYS) as history:
+                tables = _sorted(fetch_arrow(conn, snapshot_sql([at], history=history), schema))
+            assert new.num_rows == tables.num_rows > 100
+            for name in schema:
+                a, b = new.column(name), tables.column(name)
+                if pa.types.is_floating(a.type):
+                    x, y = a.fill_null(float("nan")).to_numpy(), b.fill_null(float("nan"))
+                    assert x.tobytes() == y.to_numpy().tobytes(), (at, name)
+                else:
+                    assert a.to_pylist() == b.to_pylist(), (at, name)
+            assert sum(new.column("account_won").to_pylist()) > 0
+            assert sum(new.column("backward_moves").to_pylist()) > 0
+            _assert_same_rows(new, fetch_arrow(conn, oracle_sql([at], None), schema))

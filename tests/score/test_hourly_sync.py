@@ -6,6 +6,8 @@ morning, a few open deals close, a few disappear from the (full-snapshot) deals 
 deals arrive, open deals log meetings and two change their amount. Those are exactly the
 changes the training table must not read: it holds snapshots before the day start of deals
 closed by then (hub/score/prekey.py). On DuckDB and PostgreSQL (the key's SQL differs).
+The scores after that incremental transform are a full rebuild's, at as_of and after it
+moves.
 """
 
 from __future__ import annotations
@@ -160,6 +162,20 @@ def test_todays_changes_reuse_the_model_and_score_as_a_fresh_fit(
     fresh = write_scores(config, Warehouse(config), NOON)
     assert fresh.refitted and fresh.training_rows and fresh.training_rows >= 20
     assert fresh.fingerprint == model and _scores(config) == after
+
+    # A full rebuild of the same data scores every deal as the changed sync did; and after
+    # as_of moves (later that day: every age, dwell and idle time moves, the model stays),
+    # an incremental transform and a full rebuild score alike too. Both reach PostgreSQL's
+    # one-instant query (hub/score/features.py, ``single``).
+    run_transform(config, full_refresh=True)
+    assert _scores(config) == after
+    later = NOON + timedelta(hours=7)
+    run_transform(config, as_of=later)
+    moved = _scores(config)
+    assert set(moved) == set(after) and moved != after
+    assert {fingerprint for _, _, fingerprint in moved.values()} == {model}
+    run_transform(config, as_of=later, full_refresh=True)
+    assert _scores(config) == moved
 
     # The next day the four deals closed this morning are training rows: built and refitted.
     next_day = write_scores(config, Warehouse(config), NOON + timedelta(days=1))
