@@ -4,8 +4,10 @@ A generated CSV export is pulled and transformed; then a slice of it changes (st
 wins, new deals, deleted deals, a moved activity, an FX rate) and as_of moves past instants
 of deals whose rows did not change; the incremental transform's every table and view in
 hub_staging, analytics and outbound must equal, row for row, what a --full-refresh build of
-the same data at the same as_of gives. A stage remap rebuilds in full by itself, and a
-transform with nothing changed rebuilds no deal and changes no row.
+the same data at the same as_of gives; so must the aggregates kept by period or day when a
+closed deal changes owner or is re-dated and as_of crosses a month's end. A stage remap
+rebuilds in full by itself, and a transform with nothing changed rebuilds no deal and
+changes no row.
 """
 
 from __future__ import annotations
@@ -221,6 +223,7 @@ def _check(root: Path, config: HubConfig) -> None:
     _assert_same(after_moved, _snapshot(config))
     _check_deal_rows_only(root, config)
     _check_one_table_written(config)
+    _check_moved_periods(root, config)
 
 
 def _check_one_table_written(config: HubConfig) -> None:
@@ -297,6 +300,29 @@ def _check_deal_rows_only(root: Path, config: HubConfig) -> None:
         keys = sorted(rebuilt.scalars())
     name = config.sources[0].name
     assert keys == sorted(f"{name}:{d['deal_id']}" for d in closed[:3])
+    after_edited = _snapshot(config)
+    _transform(config, full_refresh=True)
+    _assert_same(after_edited, _snapshot(config))
+
+
+def _check_moved_periods(root: Path, config: HubConfig) -> None:
+    """What the period and day aggregates rebuild only where touched can get wrong: a won deal
+    that changes owner (leaves one rep's periods, joins another's), a closed deal re-dated
+    into another month and quarter, a deal created in another month, and as_of crossing a
+    month's end (the partial period, the snapshot window): every mart equals a full build's."""
+    fields, deals = _rows(root / "deals.csv")
+    won = [d for d in deals if d["status"] == "won"]
+    lost = [d for d in deals if d["status"] == "lost"]
+    owners = sorted({d["owner_email"] for d in deals if d["owner_email"]})
+    won[1]["owner_email"] = next(o for o in owners if o != won[1]["owner_email"])
+    won[2]["closed_at"] = won[2]["updated_at"] = "2026-03-15T10:00:00Z"
+    lost[3]["created_at"] = "2025-09-01T10:00:00Z"
+    _write(root / "deals.csv", fields, deals)
+    (run,) = run_pull(config)
+    assert run.status == "ok", run.error
+    config = _edit_config(root, lambda raw: raw.update(as_of="2026-08-01T00:00:00Z"))
+    edited = _transform(config)
+    assert not edited.plan.full, edited.plan.reason
     after_edited = _snapshot(config)
     _transform(config, full_refresh=True)
     _assert_same(after_edited, _snapshot(config))

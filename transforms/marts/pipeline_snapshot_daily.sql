@@ -5,15 +5,12 @@
     amount_base and amount_base x (the deal's own probability else the spell stage's); deals
     without a base amount count in open_count and n_without_amount_base, not in the sums.
     var snapshot_step_days (default 1; 7 = weekly) thins the spine to every n-th day counted
-    back from the last day. Built from +/- deltas and a running sum, so its cost is
-    O(spells + days x stages). -#}
+    back from the last day. Built from +/- deltas and a running sum: the deltas per (source,
+    stage, day) are int_pipeline_daily_deltas, kept by day touched (macro hub_groups), so a
+    run costs O(days x stages) plus the changed deals' spells. -#}
 {%- set step = var('snapshot_step_days', 1) | int -%}
 with deals as (
     select * from ({{ hub_counted_deals() }}) as counted
-),
-
-canonical as (
-    select * from {{ ref('stg_hub_canonical_stages') }}
 ),
 
 bounds as (
@@ -31,43 +28,18 @@ days as (
     where {{ dbt.datediff('series.d', '(select last_day from bounds)', 'day') }} % {{ step }} = 0
 ),
 
-spells as (
-    select
-        spells.deal_key,
-        spells.source_name,
-        spells.canonical_stage,
-        cast(spells.entered_at as date) as start_day,
-        cast(spells.exited_at as date) as end_day,
-        deals.amount_base,
-        cast(deals.amount_base * coalesce(deals.deal_probability, canonical.stage_probability) as decimal(38, 6)) as weighted_amount_base
-    from {{ ref('int_deal_stage_spells') }} as spells
-    inner join deals on deals.deal_key = spells.deal_key
-    left join canonical on canonical.canonical_stage = spells.canonical_stage
-    where spells.is_open_stage
-),
-
+{#- a spell starting after last_day adds nothing to a day of the spine (its end is later
+    still), and a (source, stage) with none before it gets no rows -#}
 deltas as (
     select
         source_name,
         canonical_stage,
-        greatest(start_day, (select first_day from bounds)) as delta_day,
-        1 as delta_count,
-        case when amount_base is null then 1 else 0 end as delta_missing,
-        amount_base as delta_amount,
-        weighted_amount_base as delta_weighted
-    from spells
-    where start_day <= (select last_day from bounds)
-    union all
-    select
-        source_name,
-        canonical_stage,
-        greatest(end_day, (select first_day from bounds)) as delta_day,
-        -1 as delta_count,
-        case when amount_base is null then -1 else 0 end as delta_missing,
-        -amount_base as delta_amount,
-        -weighted_amount_base as delta_weighted
-    from spells
-    where end_day is not null and start_day <= (select last_day from bounds)
+        greatest(delta_day, (select first_day from bounds)) as delta_day,
+        delta_count,
+        delta_missing,
+        delta_amount,
+        delta_weighted
+    from {{ ref('int_pipeline_daily_deltas') }}
 ),
 
 daily_deltas as (
@@ -90,7 +62,10 @@ daily_deltas as (
 
 grid as (
     select groups.source_name, groups.canonical_stage, days.snapshot_date
-    from (select distinct source_name, canonical_stage from deltas) as groups
+    from (
+        select distinct source_name, canonical_stage from {{ ref('int_pipeline_daily_deltas') }}
+        where delta_day <= (select last_day from bounds)
+    ) as groups
     cross join days
 ),
 
