@@ -109,6 +109,30 @@ def _faulty_project(tmp_path: Path, bad_deals: list[str]) -> Path:
     return copy
 
 
+def _faulty_facts(tmp_path: Path) -> Path:
+    """The project with int_deal_facts giving a deal named 'spoiled' probability 2 and a
+    rep_key no rep has."""
+    real = dbt_project.project_dir()
+    copy = tmp_path / "faulty_facts"
+    shutil.copytree(real / "transforms", copy / "transforms")
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copyfile(real / name, copy / name)
+    model = copy / "transforms" / "intermediate" / "int_deal_facts.sql"
+    line = "    coalesce(joined.deal_probability, canonical.stage_probability) as probability,\n"
+    rep = "coalesce(owners.rep_key, case when deals.owner_id is null then 'unassigned' end)"
+    text = model.read_text()
+    assert text.count(line) == 1 and text.count(rep) == 1
+    text = text.replace(
+        line,
+        "    case when joined.deal_name = 'spoiled' then 2 else "
+        "coalesce(joined.deal_probability, canonical.stage_probability) end as probability,\n",
+    )
+    model.write_text(
+        text.replace(rep, f"case when deals.name = 'spoiled' then 'nobody' else {rep} end")
+    )
+    return copy
+
+
 def _run_faulty(monkeypatch: pytest.MonkeyPatch, project: Path) -> None:
     """Run the faulty copy from now on, under the real project's fingerprint."""
     real = dbt_project.project_dir()
@@ -242,12 +266,39 @@ def _forget_changes(config: HubConfig) -> None:
         deal_rows.keep(conn, shared)
 
 
-def _check_sources(config: HubConfig) -> None:
+def _check_sources(config: HubConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     schema = f"src_{config.sources[0].name}"
+    _run_faulty(monkeypatch, _faulty_facts(tmp_path))
     full = run_transform(config)
     assert full.plan is not None and full.plan.full and not full.failures
-
     hidden, written, other = _stage_change_deals(config, schema)
+
+    # The deals mart: a bad row in a deal no run rewrites is not read by an incremental run
+    # after a passing build; one written through int_deal_facts for a changed deal is found,
+    # alone (1 row), and so is its rep_key no rep has. A full refresh rebuilds every deal (the
+    # planted row goes).
+    _sql(
+        config,
+        "UPDATE hub_staging.int_deal_facts SET probability = 2, rep_key = 'nobody' "
+        "WHERE deal_key = :k",
+        k=hidden,
+    )
+    _touch(config, schema, other)
+    passing = run_transform(config)
+    assert passing.plan is not None and passing.plan.test_changed_only
+    assert not passing.failures, passing.failures
+    _sql(config, f"UPDATE {schema}.deals SET name = 'spoiled' WHERE deal_key = :k", k=written)
+    message = _failure(config)
+    assert re.search(
+        r"column_rules_deals: [^;]*\(outside 0-1 in probability \(1 row\); "
+        r"rep_key not in reps\.rep_key \(1 row\)\)",
+        message,
+    ), message
+    _sql(config, f"UPDATE {schema}.deals SET name = 'fixed' WHERE deal_key = :k", k=written)
+    assert not run_transform(config, full_refresh=True).failures
+
+    # Bad source rows (as if an earlier build had passed them) in a deal no list names: not
+    # read by an incremental run after a passing build.
     _sql(config, f"ALTER TABLE {schema}.stage_observations ALTER COLUMN observed_at DROP NOT NULL")
     changes_h, observed_h = _spoil(config, schema, hidden)
     _forget_changes(config)
@@ -300,12 +351,18 @@ def test_column_rules_on_postgres(
     _check(config, tmp_path, monkeypatch)
 
 
-def test_source_rules_on_duckdb(tmp_path: Path, small_export: Generated) -> None:
-    _check_sources(_project(tmp_path, small_export, None))
+def test_source_rules_on_duckdb(
+    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _check_sources(_project(tmp_path, small_export, None), tmp_path, monkeypatch)
 
 
 @pytest.mark.postgres
 def test_source_rules_on_postgres(
-    tmp_path: Path, small_export: Generated, pg_database: dict[str, Any]
+    tmp_path: Path,
+    small_export: Generated,
+    pg_database: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _check_sources(_project(tmp_path, small_export, pg_warehouse(pg_database)))
+    config = _project(tmp_path, small_export, pg_warehouse(pg_database))
+    _check_sources(config, tmp_path, monkeypatch)
