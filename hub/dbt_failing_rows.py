@@ -1,8 +1,8 @@
 """What the failing rows of a combined data test say, for the hub's failure message.
 
 The project tests each model's per-column rules (not null, accepted values, 0-1, not negative,
-unique keys) in one dbt test node (``column_rules``, transforms/macros/column_rules.sql): dbt
-spends tens of milliseconds on every test node, and one node per column and rule made these
+unique keys, relationships) in one dbt test node (``column_rules``,
+transforms/macros/column_rules.sql): dbt spends tens of milliseconds on every test node, and one node per column and rule made these
 rules most of them. dbt's own message for a failing test says only how many rows it returned;
 each row of this test names a rule, a column (and, for a conditional not-null, its condition)
 and how many rows (for a key: values) break it, so the hub runs the test's compiled query again
@@ -23,7 +23,9 @@ def is_combined_test(node: Any) -> bool:
 
 def describe_row(rule: str, column: str, condition: str | None, count: int) -> str:
     """``null in period_start where period_type <> 'all' (2 rows)``, ``repeated in deal_key
-    (1 value)``."""
+    (1 value)``, ``deal_key not in stg_deals.deal_key (3 rows)`` (a relationship)."""
+    if rule.startswith("not in "):
+        return f"{column} {rule} ({count:,} row{'' if count == 1 else 's'})"
     where = f" where {condition}" if condition else ""
     unit = "value" if rule == "repeated" else "row"
     return f"{rule} in {column}{where} ({count:,} {unit}{'' if count == 1 else 's'})"

@@ -3,8 +3,11 @@ model, the column and the rule; on an incremental run a per-deal model's node re
 rows that run wrote, and a full refresh reads every row. Real pulls, real dbt, on DuckDB and
 PostgreSQL.
 
-A bad value that comes from a source is refused by the staging model's own rules (tested
-whole on every run), and dbt then builds nothing downstream. What a per-deal model's own tests
+A bad value that comes from a source is refused by the staging model's own rules, and dbt then
+builds nothing downstream. The staging views whose rows change only with a deal the hub lists
+(``stg_deals``, ``stg_stage_changes``, ``stg_stage_observations``) are tested, on an
+incremental run, on the listed deals' rows: a bad source row in a changed deal is found, one
+in a deal no list names (as if an earlier build had passed it) is found by ``--full-refresh``. What a per-deal model's own tests
 are for is its logic: so the bad row is written by a faulty copy of ``int_deal_created`` (it
 gives two chosen deals a ``created_at_source`` that is none of the accepted ones), run with
 the fingerprint of the real project so the hub still builds incrementally, as it would under
@@ -26,7 +29,7 @@ from hub import dbt_project, incremental
 from hub.generate import Generated
 from hub.pull import run_pull
 from hub.transform import TransformError, run_transform
-from hub.warehouse import Warehouse
+from hub.warehouse import Warehouse, changes, deal_rows
 from models.config import HubConfig, load_config
 from tests.pg import pg_warehouse
 
@@ -102,6 +105,30 @@ def _faulty_project(tmp_path: Path, bad_deals: list[str]) -> Path:
             f"    case when deal_key in ({keys}) then 'bogus' else created_at_source end\n"
             "        as created_at_source,\n",
         )
+    )
+    return copy
+
+
+def _faulty_facts(tmp_path: Path) -> Path:
+    """The project with int_deal_facts giving a deal named 'spoiled' probability 2 and a
+    rep_key no rep has."""
+    real = dbt_project.project_dir()
+    copy = tmp_path / "faulty_facts"
+    shutil.copytree(real / "transforms", copy / "transforms")
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copyfile(real / name, copy / name)
+    model = copy / "transforms" / "intermediate" / "int_deal_facts.sql"
+    line = "    coalesce(joined.deal_probability, canonical.stage_probability) as probability,\n"
+    rep = "coalesce(owners.rep_key, case when deals.owner_id is null then 'unassigned' end)"
+    text = model.read_text()
+    assert text.count(line) == 1 and text.count(rep) == 1
+    text = text.replace(
+        line,
+        "    case when joined.deal_name = 'spoiled' then 2 else "
+        "coalesce(joined.deal_probability, canonical.stage_probability) end as probability,\n",
+    )
+    model.write_text(
+        text.replace(rep, f"case when deals.name = 'spoiled' then 'nobody' else {rep} end")
     )
     return copy
 
@@ -184,6 +211,129 @@ def _check(config: HubConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     ), message
 
 
+def _stage_change_deals(config: HubConfig, schema: str) -> list[str]:
+    """Three open deals with stage changes and stage observations."""
+    with Warehouse(config).connect() as conn:
+        return list(
+            conn.execute(
+                sa.text(
+                    f"SELECT deal_key FROM {schema}.deals AS d WHERE status = 'open' "
+                    "AND updated_at IS NOT NULL "
+                    f"AND deal_key IN (SELECT deal_key FROM {schema}.stage_changes) "
+                    f"AND deal_key IN (SELECT deal_key FROM {schema}.stage_observations) "
+                    "ORDER BY deal_key LIMIT 3"
+                )
+            ).scalars()
+        )
+
+
+def _count(config: HubConfig, sql: str, **params: Any) -> int:
+    with Warehouse(config).connect() as conn:
+        return int(conn.execute(sa.text(sql), params).scalar() or 0)
+
+
+def _spoil(config: HubConfig, schema: str, deal_key: str) -> tuple[int, int]:
+    """Bad values in a deal's source rows, one for each filtered staging view: its deal row's
+    probability 1.5, its stage changes' origin 'bogus', its observations' observed_at null
+    (its NOT NULL dropped by the caller). Returns how many stage changes and observations it
+    spoiled."""
+    _sql(config, f"UPDATE {schema}.deals SET probability = 1.5 WHERE deal_key = :k", k=deal_key)
+    _sql(
+        config,
+        f"UPDATE {schema}.stage_changes SET origin = 'bogus' WHERE deal_key = :k",
+        k=deal_key,
+    )
+    _sql(
+        config,
+        f"UPDATE {schema}.stage_observations SET observed_at = NULL WHERE deal_key = :k",
+        k=deal_key,
+    )
+    return tuple(  # type: ignore[return-value]
+        _count(config, f"SELECT count(*) FROM {schema}.{table} WHERE deal_key = :k", k=deal_key)
+        for table in ("stage_changes", "stage_observations")
+    )
+
+
+def _forget_changes(config: HubConfig) -> None:
+    """Take the per-deal snapshots again, as if the last complete build had read the rows
+    as they are now: no list names a deal for what changed since."""
+    with Warehouse(config).connect() as conn:
+        shared = deal_rows.stored_shared(conn)
+        assert shared is not None
+        changes.snapshot_inputs(conn, conn.dialect.name, None)
+        changes.keep_snapshot(conn)
+        deal_rows.snapshot(conn)
+        deal_rows.keep(conn, shared)
+
+
+def _check_sources(config: HubConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = f"src_{config.sources[0].name}"
+    _run_faulty(monkeypatch, _faulty_facts(tmp_path))
+    full = run_transform(config)
+    assert full.plan is not None and full.plan.full and not full.failures
+    hidden, written, other = _stage_change_deals(config, schema)
+
+    # The deals mart: a bad row in a deal no run rewrites is not read by an incremental run
+    # after a passing build; one written through int_deal_facts for a changed deal is found,
+    # alone (1 row), and so is its rep_key no rep has. A full refresh rebuilds every deal (the
+    # planted row goes).
+    _sql(
+        config,
+        "UPDATE hub_staging.int_deal_facts SET probability = 2, rep_key = 'nobody' "
+        "WHERE deal_key = :k",
+        k=hidden,
+    )
+    _touch(config, schema, other)
+    passing = run_transform(config)
+    assert passing.plan is not None and passing.plan.test_changed_only
+    assert not passing.failures, passing.failures
+    _sql(config, f"UPDATE {schema}.deals SET name = 'spoiled' WHERE deal_key = :k", k=written)
+    message = _failure(config)
+    assert re.search(
+        r"column_rules_deals: [^;]*\(outside 0-1 in probability \(1 row\); "
+        r"rep_key not in reps\.rep_key \(1 row\)\)",
+        message,
+    ), message
+    _sql(config, f"UPDATE {schema}.deals SET name = 'fixed' WHERE deal_key = :k", k=written)
+    assert not run_transform(config, full_refresh=True).failures
+
+    # Bad source rows (as if an earlier build had passed them) in a deal no list names: not
+    # read by an incremental run after a passing build.
+    _sql(config, f"ALTER TABLE {schema}.stage_observations ALTER COLUMN observed_at DROP NOT NULL")
+    changes_h, observed_h = _spoil(config, schema, hidden)
+    _forget_changes(config)
+    _touch(config, schema, other)
+    passing = run_transform(config)
+    assert passing.plan is not None and passing.plan.test_changed_only
+    assert not passing.failures, passing.failures
+    assert _changed_deals(config) == [other]
+
+    # Bad source rows in a changed deal: each filtered view's rule finds that deal's rows
+    # (and only those: the hidden deal's are not read).
+    changes_w, observed_w = _spoil(config, schema, written)
+    message = _failure(config)
+    assert _changed_deals(config) == [written]
+    expected = {
+        "column_rules_stg_deals": r"outside 0-1 in probability \(1 row\)",
+        "column_rules_stg_stage_changes": rf"not an accepted value in origin \({changes_w} rows?\)",
+        "column_rules_stg_stage_observations": rf"null in observed_at \({observed_w} rows?\)",
+    }
+    for node, rule in expected.items():
+        assert re.search(rf"{node}: [^;]*\({rule}\)", message), message
+
+    # A full refresh reads every row: the hidden deal's too.
+    message = _failure(config, full_refresh=True)
+    expected = {
+        "column_rules_stg_deals": r"outside 0-1 in probability \(2 rows\)",
+        "column_rules_stg_stage_changes": rf"not an accepted value in origin "
+        rf"\({changes_w + changes_h} rows\)",
+        "column_rules_stg_stage_observations": rf"null in observed_at "
+        rf"\({observed_w + observed_h} rows\)",
+    }
+    for node, rule in expected.items():
+        assert re.search(rf"{node}: [^;]*\({rule}\)", message), message
+
+
 def test_column_rules_on_duckdb(
     tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -199,3 +349,20 @@ def test_column_rules_on_postgres(
 ) -> None:
     config = _project(tmp_path, small_export, pg_warehouse(pg_database))
     _check(config, tmp_path, monkeypatch)
+
+
+def test_source_rules_on_duckdb(
+    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _check_sources(_project(tmp_path, small_export, None), tmp_path, monkeypatch)
+
+
+@pytest.mark.postgres
+def test_source_rules_on_postgres(
+    tmp_path: Path,
+    small_export: Generated,
+    pg_database: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = _project(tmp_path, small_export, pg_warehouse(pg_database))
+    _check_sources(config, tmp_path, monkeypatch)

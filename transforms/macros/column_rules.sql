@@ -9,14 +9,17 @@
       not_negative: [columns]                  >= 0 (null passes)
       unique: [columns]                        no value twice (nulls pass, as in dbt's)
       unique_combination: [[columns], ...]     no combination twice (nulls compare equal)
+      relationships: {column: {to: ref, field: name}}
+                                               every value is a `field` of `to` (null passes)
 
     It returns one row per broken (rule, column): the rule, the column(s), the condition (for
     not_null_where) and how many rows (for uniqueness: values) break it. dbt's message says only
     how many rows the test returned; the hub reads these rows back into its failure line
     (hub/dbt_failing_rows.py), so a failure still names the model, the column and the rule.
     The value rules share one scan; each uniqueness rule is its own grouping in the same
-    query. Relationships stay tests of their own (they read a second model). -#}
-{% test column_rules(model, not_null=[], not_null_where={}, accepted_values={}, between_zero_and_one=[], not_negative=[], unique=[], unique_combination=[]) %}
+    query. A relationship is an anti-join with its parent in the same query, not a node of
+    its own. -#}
+{% test column_rules(model, not_null=[], not_null_where={}, accepted_values={}, between_zero_and_one=[], not_negative=[], unique=[], unique_combination=[], relationships={}) %}
 {%- set checks = [] -%}
 {%- for column in not_null -%}
     {%- do checks.append(('null', column, none, column ~ ' is null')) -%}
@@ -44,6 +47,10 @@
 {%- for columns in unique_combination -%}
     {%- do keys.append((columns | join(', '), columns, 'true')) -%}
 {%- endfor -%}
+{%- set parents = [] -%}
+{%- for column, parent in relationships.items() -%}
+    {%- do parents.append((column, parent.to, parent.field)) -%}
+{%- endfor -%}
 with
 {%- if checks %}
 broken as (
@@ -52,7 +59,7 @@ broken as (
         sum(case when {{ failing }} then 1 else 0 end) as broken_{{ loop.index }}{{ "," if not loop.last }}
         {%- endfor %}
     from {{ model }}
-){{ "," if keys }}
+){{ "," if keys or parents }}
 {%- endif %}
 {%- for label, columns, kept in keys %}
 repeated_{{ loop.index }} as (
@@ -60,6 +67,15 @@ repeated_{{ loop.index }} as (
         select {{ columns | join(', ') }} from {{ model }} where {{ kept }}
         group by {{ columns | join(', ') }} having count(*) > 1
     ) repeated
+){{ "," if not loop.last or parents }}
+{%- endfor %}
+{%- for column, parent, field in parents %}
+orphans_{{ loop.index }} as (
+    select count(*) as orphan_rows
+    from (select {{ column }} as from_field from {{ model }} where {{ column }} is not null) child
+    left join (select {{ field }} as to_field from {{ parent }}) parent_rows
+        on parent_rows.to_field = child.from_field
+    where parent_rows.to_field is null
 ){{ "," if not loop.last }}
 {%- endfor %}
 {%- for rule, column, condition, failing in checks %}
@@ -81,5 +97,15 @@ select
     cast(null as {{ dbt.type_string() }}) as condition,
     repeated_keys as broken_rows
 from repeated_{{ loop.index }} where repeated_keys > 0
+{%- endfor %}
+{%- for column, parent, field in parents %}
+{% if checks or keys or not loop.first %}union all
+{% endif -%}
+select
+    cast('not in {{ parent.identifier }}.{{ field }}' as {{ dbt.type_string() }}) as rule,
+    cast('{{ column }}' as {{ dbt.type_string() }}) as column_name,
+    cast(null as {{ dbt.type_string() }}) as condition,
+    orphan_rows as broken_rows
+from orphans_{{ loop.index }} where orphan_rows > 0
 {%- endfor %}
 {% endtest %}

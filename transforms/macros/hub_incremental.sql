@@ -37,41 +37,59 @@
     rows. Every other deal kept its rows exactly as the last complete build wrote them, and
     that build's tests passed on them; a test of these models judges a row by the row itself
     or by other rows of the same deal (keys hold deal_key), so testing the rows that were
-    written again answers what testing every row would. The hub passes
-    hub_test_changed_deals only when the last complete build ended ok (not tests_failed,
-    whose failing rows may still be there). dbt wraps the tested model of every generic test
-    in this macro; the `where` config keeps working as in dbt's own version. -#}
+    written again answers what testing every row would. The same holds for a model rebuilt in
+    full whose rows can only change with a deal listed in a list the hub writes (a staging
+    view over source tables the per-deal snapshot hashes, the `deals` view over
+    int_deal_facts): its config names that list in meta hub_test_changed_list
+    (docs/architecture.md "Data tests" says why each is safe). Rows without a deal_key are
+    in no list, so they are always read. The hub passes hub_test_changed_deals only when the
+    last complete build ended ok (not tests_failed, whose failing rows may still be there).
+    dbt wraps the tested model of every generic test in this macro; the `where` config keeps
+    working as in dbt's own version. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- set list = hub_changed_list(relation) if hub_run_var('hub_test_changed_deals', false) else none -%}
+    {%- set tested = relation -%}
     {%- if list -%}
-        {%- set changed = "deal_key in (select deal_key from " ~ hub_table(list) ~ ")" -%}
-        {%- set where = "(" ~ where ~ ") and " ~ changed if where else changed -%}
+        {#- A join, not "deal_key in (...) or deal_key is null": PostgreSQL hashes an OR'ed
+            IN list only while it fits work_mem and otherwise scans the list once per row,
+            and the list holds every deal when the tables all deals share changed. The
+            lists hold each deal once. -#}
+        {%- set tested -%}
+            (select hub_rows.* from {{ relation }} as hub_rows
+            left join {{ hub_table(list) }} as hub_changed on hub_changed.deal_key = hub_rows.deal_key
+            where hub_changed.deal_key is not null or hub_rows.deal_key is null)
+        {%- endset -%}
     {%- endif -%}
     {%- if where -%}
         {%- set filtered -%}
-            (select * from {{ relation }} where {{ where }}) dbt_subquery
+            (select * from {{ tested }} hub_tested where {{ where }}) dbt_subquery
         {%- endset -%}
         {%- do return(filtered) -%}
+    {%- elif list -%}
+        {%- do return(tested ~ " dbt_subquery") -%}
     {%- else -%}
         {%- do return(relation) -%}
     {%- endif -%}
 {%- endmacro %}
 
-{#- The list of deals `relation` rebuilds when it is one of this project's incremental models
-    (the per-deal ones): its config's meta hub_changed_list, else hub_changed_deals; none for
-    any other relation. One lookup by the model's unique id (they carry no alias), not a walk
-    over every node: dbt renders this for each of ~250 tests. A relation not found is tested
-    whole. -#}
+{#- The list of deals whose rows `relation`'s tests read on an incremental run: for one of
+    this project's incremental models (the per-deal ones), its config's meta
+    hub_changed_list, else hub_changed_deals; for another model of the project, its meta
+    hub_test_changed_list; none otherwise. One lookup by the model's unique id (they carry no
+    alias), not a walk over every node: dbt renders this for each of ~250 tests. A relation
+    not found is tested whole. -#}
 {% macro hub_changed_list(relation) -%}
     {%- if not execute or relation is none or relation.identifier is none -%}
         {%- do return(none) -%}
     {%- endif -%}
     {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ relation.identifier | lower) -%}
-    {%- if node is none
-        or node.config.materialized != 'incremental'
-        or node.schema | lower != (relation.schema or '') | lower -%}
+    {%- if node is none or node.schema | lower != (relation.schema or '') | lower -%}
         {%- do return(none) -%}
     {%- endif -%}
-    {%- do return((node.config.meta or {}).get('hub_changed_list', 'hub_changed_deals')) -%}
+    {%- set meta = node.config.meta or {} -%}
+    {%- if node.config.materialized != 'incremental' -%}
+        {%- do return(meta.get('hub_test_changed_list')) -%}
+    {%- endif -%}
+    {%- do return(meta.get('hub_changed_list', 'hub_changed_deals')) -%}
 {%- endmacro %}
