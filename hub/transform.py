@@ -208,6 +208,14 @@ def run_dbt(
         "--vars",
         json.dumps(static_vars),
         *parse_args,
+        # No console logger: the hub prints its own output and discards dbt's stdout, and
+        # dbt would still format every event (a line per SQL statement) for it. The file
+        # log (.hub/dbt/logs/dbt.log) stays at debug, named: dbt would otherwise follow
+        # --log-level there too.
+        "--log-level",
+        "none",
+        "--log-level-file",
+        "debug",
         "--quiet",
     ]
     started = time.perf_counter()
