@@ -203,3 +203,63 @@ def test_postgresql_tables_have_statistics_as_soon_as_dbt_builds_them(target: Ta
     _, ((n_stages,),) = target.query("select count(*) from hub_staging.stg_hub_canonical_stages")
     assert 0 < n_stages < 50
     assert estimates["hub_staging.stg_hub_canonical_stages"] == n_stages
+
+
+# The counting step of each mart that turns sorting off (macro hub_prefer_hashing): a
+# node of its plan whose group keys name these columns.
+HASHED = {
+    "stage_conversion_by_dimension": "visited",
+    "stage_conversion_by_rep": "visited",
+    "win_rate": "closed_at",
+    "win_rate_by_dimension": "closed_at",
+}
+
+
+def _aggregates(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if plan.get("Node Type") == "Aggregate":
+        yield plan
+    for child in plan.get("Plans", []):
+        yield from _aggregates(child)
+
+
+def _model_statement(target: Target, mart: str) -> tuple[list[str], str]:
+    """What dbt runs for a mart: its pre-hooks rendered, and its compiled SELECT."""
+    res = target.dbt(["compile", "--select", mart])
+    assert res.success, res.exception
+    (node,) = [r.node for r in res.result.results if r.node.unique_id == f"model.hub.{mart}"]
+    hooks = []
+    for hook in node.config.pre_hook:
+        assert hook.transaction, f"{mart}: a planner setting must share the model's transaction"
+        rendered = target.dbt(["compile", "--inline", hook.sql])
+        assert rendered.success, rendered.exception
+        hooks.append(str(rendered.result.results[0].node.compiled_code).strip())
+    return [h for h in hooks if h], str(node.compiled_code)
+
+
+@pytest.mark.parametrize("mart", sorted(HASHED))
+def test_postgresql_hashes_the_marts_counting_step(target: Target, mart: str) -> None:
+    """At 1M deals PostgreSQL estimated these groups at about one per deal row (a month
+    counts as many values as its instant) and sorted every row to count them; the model's
+    pre-hook makes it hash. Planned here with work_mem small enough that the fixture's
+    estimate looks as large against it as 1M deals' does against the default 4MB."""
+    if target.kind != "postgres":
+        pytest.skip("PostgreSQL only: DuckDB hashes its groups anyway")
+    hooks, sql = _model_statement(target, mart)
+    assert hooks == ["set local enable_sort = off"]
+    engine = pg_engine(target.pg or {})
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("set local work_mem = '64kB'"))
+            for hook in hooks:
+                conn.execute(sa.text(hook))
+            (plan,) = conn.execute(sa.text(f"explain (format json) {sql}")).scalar()
+    finally:
+        engine.dispose()
+    counting = [
+        node
+        for node in _aggregates(plan["Plan"])
+        if any(HASHED[mart] in key for key in node.get("Group Key", []))
+        and "Grouping Sets" not in node
+    ]
+    assert counting, f"{mart}: no grouping on {HASHED[mart]} in the plan"
+    assert {node["Strategy"] for node in counting} == {"Hashed"}, (mart, counting)

@@ -11,12 +11,13 @@ canonical as (
     select * from {{ ref('stg_hub_canonical_stages') }}
 ),
 
+{#- The p90 of each stage's closed spells of counted deals is time_in_stage's all-outcomes,
+    all-sources row (time_in_stage_by_rep's all-reps rollup): read there rather than
+    sorting every closed spell a second time. -#}
 historical as (
-    select spells.canonical_stage, {{ hub_percentile('spells.days', 0.9) }} as p90_days, count(*) as n_spells
-    from {{ ref('int_deal_stage_spells') }} as spells
-    inner join ({{ hub_counted_deals() }}) as counted on counted.deal_key = spells.deal_key
-    where spells.exited_at is not null
-    group by spells.canonical_stage
+    select canonical_stage, p90_days, spell_count as n_spells
+    from {{ ref('time_in_stage_by_rep') }}
+    where rep_key = '*' and final_outcome = 'all' and source_name = '*'
 ),
 
 thresholds as (

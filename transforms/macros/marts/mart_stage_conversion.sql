@@ -36,7 +36,7 @@ stages as (
     {{ hub_funnel_stages() }}
 ),
 
-buckets as (
+buckets as{{ hub_planned_alone() }} (
     select
         {{ 'deals.dimension, deals.dimension_value,' if by_dimension }}
         deals.source_name,
