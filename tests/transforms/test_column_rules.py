@@ -279,8 +279,7 @@ def _check_sources(config: HubConfig, tmp_path: Path, monkeypatch: pytest.Monkey
     # planted row goes).
     _sql(
         config,
-        "UPDATE hub_staging.int_deal_facts SET probability = 2, rep_key = 'nobody' "
-        "WHERE deal_key = :k",
+        "UPDATE hub_staging.int_deal_facts SET probability = 2 WHERE deal_key = :k",
         k=hidden,
     )
     _touch(config, schema, other)

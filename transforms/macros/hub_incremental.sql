@@ -41,16 +41,17 @@
     full whose rows can only change with a deal listed in a list the hub writes (a staging
     view over source tables the per-deal snapshot hashes, the `deals` view over
     int_deal_facts): its config names that list in meta hub_test_changed_list
-    (docs/architecture.md "Data tests" says why each is safe). Rows without a deal_key are
-    in no list, so they are always read. The hub passes hub_test_changed_deals only when the
-    last complete build ended ok (not tests_failed, whose failing rows may still be there).
-    dbt wraps the tested model of every generic test in this macro; the `where` config keeps
-    working as in dbt's own version. -#}
+    (docs/architecture.md "Data tests" says why each is safe); their rows without a deal_key
+    are in no list, so they are always read (a per-deal model writes none). The hub passes
+    hub_test_changed_deals only when the last complete build ended ok (not tests_failed,
+    whose failing rows may still be there). dbt wraps the tested model of every generic test
+    in this macro; the `where` config keeps working as in dbt's own version. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
-    {%- set list = hub_changed_list(relation) if hub_run_var('hub_test_changed_deals', false) else none -%}
+    {%- set changed = hub_changed_list(relation) if hub_run_var('hub_test_changed_deals', false) else none -%}
+    {%- set list = changed[0] if changed else none -%}
     {%- set tested = relation -%}
-    {%- if list -%}
+    {%- if list and changed[1] -%}
         {#- A join, not "deal_key in (...) or deal_key is null": PostgreSQL hashes an OR'ed
             IN list only while it fits work_mem and otherwise scans the list once per row,
             and the list holds every deal when the tables all deals share changed. The
@@ -59,6 +60,12 @@
             (select hub_rows.* from {{ relation }} as hub_rows
             left join {{ hub_table(list) }} as hub_changed on hub_changed.deal_key = hub_rows.deal_key
             where hub_changed.deal_key is not null or hub_rows.deal_key is null)
+        {%- endset -%}
+    {%- elif list -%}
+        {#- A semi-join: 0.1 CPU-s less than the join above on a per-deal table of 340,000
+            spells (PostgreSQL). -#}
+        {%- set tested -%}
+            (select * from {{ relation }} where deal_key in (select deal_key from {{ hub_table(list) }}))
         {%- endset -%}
     {%- endif -%}
     {%- if where -%}
@@ -73,12 +80,13 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The list of deals whose rows `relation`'s tests read on an incremental run: for one of
-    this project's incremental models (the per-deal ones), its config's meta
-    hub_changed_list, else hub_changed_deals; for another model of the project, its meta
-    hub_test_changed_list; none otherwise. One lookup by the model's unique id (they carry no
-    alias), not a walk over every node: dbt renders this for each of ~250 tests. A relation
-    not found is tested whole. -#}
+{#- [list, with rows without a deal_key] for the deals whose rows `relation`'s tests read on
+    an incremental run: for one of this project's incremental models (the per-deal ones), its
+    config's meta hub_changed_list, else hub_changed_deals (no such rows); for another model
+    of the project with meta hub_test_changed_list, that list (those rows too); none
+    otherwise. One lookup by the model's unique id (they carry no alias), not a walk over
+    every node: dbt renders this for each of ~250 tests. A relation not found is tested
+    whole. -#}
 {% macro hub_changed_list(relation) -%}
     {%- if not execute or relation is none or relation.identifier is none -%}
         {%- do return(none) -%}
@@ -89,7 +97,8 @@
     {%- endif -%}
     {%- set meta = node.config.meta or {} -%}
     {%- if node.config.materialized != 'incremental' -%}
-        {%- do return(meta.get('hub_test_changed_list')) -%}
+        {%- set list = meta.get('hub_test_changed_list') -%}
+        {%- do return([list, true] if list else none) -%}
     {%- endif -%}
-    {%- do return(meta.get('hub_changed_list', 'hub_changed_deals')) -%}
+    {%- do return([meta.get('hub_changed_list', 'hub_changed_deals'), false]) -%}
 {%- endmacro %}
