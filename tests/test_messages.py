@@ -335,3 +335,23 @@ def test_a_pull_failure_names_the_error_not_the_stop_it_interrupted(tmp_path: Pa
     found = _unwrap(raised.value)
     assert isinstance(found, ValueError) and str(found) == "Catalog Error: the real one"
     assert isinstance(found.__context__, StopIteration)  # what the old walk stopped at
+
+
+def test_a_postgresql_too_old_for_the_hub_is_refused_in_one_line() -> None:
+    """PostgreSQL 13 lacks hash_record_extended (the deal score's training key): the check
+    a pull starts with says so, naming the server, instead of a missing function later."""
+    import pytest
+
+    from hub.warehouse.backends import require_server_version
+    from models.errors import WarehouseError
+
+    where = "PostgreSQL db.internal:5432/analytics (user hub)"
+    with pytest.raises(WarehouseError) as refused:
+        require_server_version(130012, where)
+    assert str(refused.value) == (
+        f"{where}: server version 13 is too old; the hub needs PostgreSQL 14 or later"
+    )
+    with pytest.raises(WarehouseError, match="server version 9.6 is too old"):
+        require_server_version(90624, where)
+    require_server_version(140000, where)
+    require_server_version(150018, where)

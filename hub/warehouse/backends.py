@@ -117,6 +117,23 @@ class Warehouse:
         require_complete_build(conn, self)
 
 
+MIN_POSTGRES = 140000  # hash_record_extended (the deal score's training key) is 14+
+
+
+def require_server_version(version_num: int, where: str) -> None:
+    """Refuse, in one line, a PostgreSQL older than the hub's SQL needs (``server_version_num``,
+    e.g. 150004), rather than fail later on a function the server lacks."""
+    if version_num < MIN_POSTGRES:
+        major = (  # 10 and later: 150004 is 15; before: 90624 is 9.6
+            str(version_num // 10000)
+            if version_num >= 100000
+            else f"{version_num // 10000}.{version_num // 100 % 100}"
+        )
+        raise WarehouseError(
+            f"{where}: server version {major} is too old; the hub needs PostgreSQL 14 or later"
+        )
+
+
 def _first_line(exc: sa.exc.DBAPIError) -> str:
     text = str(exc.orig).strip()
     return text.splitlines()[0] if text else type(exc.orig).__name__
@@ -319,6 +336,13 @@ class PostgresBackend(Warehouse):
         from hub.locks import PgAdvisoryLock
 
         return PgAdvisoryLock(self)
+
+    def check(self) -> None:
+        """Besides reaching and writing: a server old enough for the hub's SQL."""
+        with self.connect() as conn:
+            ensure_hub_tables(conn)
+            version = int(conn.execute(sa.text("SHOW server_version_num")).scalar_one())
+        require_server_version(version, self.describe())
 
     def explain(self, exc: sa.exc.DBAPIError) -> str:
         """What went wrong and the fix, for the failures a new setup meets."""
