@@ -42,6 +42,7 @@ DBT_PARENT = "transform: dbt"
 # the snapshot of every deal's inputs (hub.warehouse.changes), taken once dbt built staging.
 AFTER_DBT = "transform: after dbt (build record, input snapshot for the next run)"
 START_UP = "start-up (imports, hub.yml)"
+STAGE_WARNINGS = "sync: unmapped-stage warnings (native stages read back)"
 
 profile_metadata = sa.MetaData(schema=HUB_SCHEMA)
 hub_profile = sa.Table(

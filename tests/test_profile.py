@@ -20,7 +20,15 @@ import duckdb
 import pytest
 
 from hub import profile as hub_profile
-from hub.profile import AFTER_DBT, DBT_PARENT, START_UP, Profile, latest, record
+from hub.profile import (
+    AFTER_DBT,
+    DBT_PARENT,
+    STAGE_WARNINGS,
+    START_UP,
+    Profile,
+    latest,
+    record,
+)
 from models.config import load_config
 from tests.harness import sandbox_entry, start_sandbox, stop_quietly, write_hub_yml
 from tests.pg import pg_warehouse
@@ -65,6 +73,7 @@ def test_sync_profile_names_every_step_and_model_and_adds_up(
     for step in ("extract", "normalize", "load", "after load"):
         assert top[f"pull pd: {step}"] >= 0
     assert top[DBT_PARENT] > 0
+    assert top[STAGE_WARNINGS] > 0  # between the pull and the transform, no longer "other"
     # The steps account for the command's time: the total is the wall time less only the
     # CLI's start (config load), and what no named step covers stays small.
     assert 0.8 * wall <= total <= wall
