@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -196,9 +196,11 @@ def plan_build(
     as_of: datetime,
     *,
     force_full: str | None = None,
+    on_build: Callable[[], None] | None = None,
 ) -> BuildPlan:
     """Decide full or incremental; for incremental, write ``hub_changed_deals``. Removes the
-    recorded state either way (:func:`record_complete` writes it back)."""
+    recorded state either way (:func:`record_complete` writes it back). ``on_build`` is
+    called as soon as it is known that dbt will run (before the changed-deal lists)."""
     print_ = fingerprint(conn, project, variables)
     state = _state(conn)
     build = last_build(conn)
@@ -226,6 +228,8 @@ def plan_build(
             shared=shared,
             inputs=inputs,
         )
+    if on_build is not None:
+        on_build()
     _clear_state(conn)
     if reason is not None:
         return BuildPlan(

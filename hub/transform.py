@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hub import dbt_failing_rows
+from hub import dbt_failing_rows, dbt_import
 from hub.dbt_parse import parse_key, reuse_args, split_vars
 from hub.dbt_project import project_dir
 from hub.incremental import BuildPlan, SnapshotAlongside, plan_build, record_complete
@@ -170,6 +170,7 @@ def run_dbt(
     want_compiled: bool = False,
 ) -> TransformResult:
     """Run one dbt command (``build``, ``run``, ``compile``...) and summarise its results."""
+    dbt_import.finish()
     from dbt.cli.main import dbtRunner
 
     warehouse = Warehouse(config)
@@ -293,6 +294,7 @@ def run_transform(
                 full_refresh=full_refresh,
             )
         except Exception as exc:
+            dbt_import.finish()  # a failed plan leaves no import running beside the caller's
             full = find_disk_full(exc)
             if full is None:
                 raise
@@ -320,6 +322,7 @@ def _run_transform(
             dbt_vars(config, as_of, push_vars(config)),
             as_of,
             force_full=forced,
+            on_build=dbt_import.begin,
         )
         start_build(
             conn,

@@ -7,12 +7,18 @@
   (``hub.warehouse.config_tables``), against the rows read back and PostgreSQL's ``xmin``.
 - End to end on PostgreSQL, with real dbt: the full build's snapshot taken beside the deal
   scores equals one taken afterwards; a value changed in place (``UPDATE``, the row count
-  unchanged) is not taken for "nothing changed"; the marts show it.
+  unchanged) is not taken for "nothing changed"; the marts show it. Run as a sync runs them
+  (a fresh interpreter): the unchanged transform never imports dbt, the changed one begins
+  dbt's import while it plans (``hub.dbt_import``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +172,36 @@ def _fx() -> str:
     return f"{hub_fx_rates.schema}.{hub_fx_rates.name}"
 
 
+_TRANSFORM = """
+import json, sys
+from hub import dbt_import
+from hub.transform import run_transform
+from models.config import load_config
+result = run_transform(load_config(sys.argv[1]))
+print(json.dumps({
+    "skip": bool(result.plan and result.plan.skip),
+    "failures": result.failures,
+    "dbt_imported": "dbt.cli.main" in sys.modules,
+    "import_begun": dbt_import._thread is not None,
+}))
+"""
+
+
+def _transform_in_new_process(hub_yml: Path) -> dict[str, Any]:
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", _TRANSFORM, str(hub_yml)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not result["failures"], result
+    return result
+
+
 @pytest.mark.xdist_group("incremental-postgres")
 def test_a_value_changed_in_place_is_not_taken_for_no_change_on_postgres(
     tmp_path: Path, small_export: Generated, pg_database: dict[str, Any]
@@ -186,8 +222,9 @@ def test_a_value_changed_in_place_is_not_taken_for_no_change_on_postgres(
         again = sorted(conn.execute(sa.text(f"SELECT * FROM {changes.NEXT_INPUTS}")).all())
         conn.execute(sa.text(f"DROP TABLE {changes.NEXT_INPUTS}"))
     assert len(kept) == len({r[0] for r in kept}) and kept == again and len(kept) >= 400
-    unchanged = run_transform(config)
-    assert unchanged.plan is not None and unchanged.plan.skip, unchanged.plan
+    # In a fresh interpreter, as a sync runs it: nothing changed, so dbt is never imported.
+    unchanged = _transform_in_new_process(root / "hub.yml")
+    assert unchanged["skip"] and not unchanged["dbt_imported"], unchanged
 
     schema = f"src_{config.sources[0].name}"
     with Warehouse(config).connect() as conn:
@@ -198,8 +235,9 @@ def test_a_value_changed_in_place_is_not_taken_for_no_change_on_postgres(
             {"k": owner},
         )
         assert conn.execute(sa.text(f"SELECT count(*) FROM {schema}.owners")).scalar() == n_owners
-    renamed = run_transform(config)
-    assert renamed.plan is not None and not renamed.plan.skip, renamed.plan.reason
+    # dbt will run: its import was begun (hub.dbt_import) while the plan was being made.
+    renamed = _transform_in_new_process(root / "hub.yml")
+    assert not renamed["skip"] and renamed["import_begun"], renamed
     with Warehouse(config).connect() as conn:
         names = conn.execute(sa.text("SELECT rep_name FROM analytics.reps")).scalars().all()
     assert "Renamed In Place" in names
