@@ -79,6 +79,8 @@ def scan_tree(folder: Path, secrets: set[str]) -> list[str]:
 
 
 def scan_warehouse(db: Path, secrets: set[str]) -> list[str]:
+    """Rows of every table that hold a secret, as text. One query per table counts the rows
+    for every secret at once: a query per table and secret took ~16 CPU-s per warehouse."""
     if not db.exists():
         return []
     found = []
@@ -95,13 +97,13 @@ def scan_warehouse(db: Path, secrets: set[str]) -> list[str]:
                 ).fetchall()
             ]
             as_text = " || '|' || ".join(f"coalesce(CAST(\"{c}\" AS VARCHAR), '')" for c in cols)
-            for secret in secrets:
-                hits = con.execute(
-                    f'SELECT count(*) FROM "{schema}"."{table}" WHERE strpos({as_text}, ?) > 0',
-                    [secret],
-                ).fetchone()[0]
-                if hits:
-                    found.append(f"{schema}.{table}: {hits} rows contain {secret[:12]}…")
+            hits = con.execute(
+                f"SELECT secret, count(*) FROM (SELECT {as_text} AS row_text "
+                f'FROM "{schema}"."{table}") AS r, unnest(?::VARCHAR[]) AS s(secret) '
+                "WHERE strpos(row_text, secret) > 0 GROUP BY secret",
+                [sorted(secrets)],
+            ).fetchall()
+            found += [f"{schema}.{table}: {n} rows contain {secret[:12]}…" for secret, n in hits]
     return found
 
 
