@@ -53,9 +53,9 @@ def open_deal_features(
     warehouse: Warehouse, conn: sa.Connection, as_of: datetime, dimensions: Sequence[str]
 ) -> Iterator[Callable[[], FeatureTable]]:
     """A function giving the features of the deals open at ``as_of``, as
-    ``read_features(conn, [as_of], dimensions)`` gives them. Enter it before ``conn`` does
-    anything else: on PostgreSQL the read has started on a second connection, in ``conn``'s
-    snapshot, and the function waits for it; elsewhere the function reads on ``conn``. Leaving
+    ``read_features(conn, [as_of], dimensions)`` gives them. Enter it before ``conn`` writes
+    anything the read needs (the snapshot holds no uncommitted write): on PostgreSQL the read
+    has started on a second connection, in ``conn``'s snapshot, and the function waits for it; elsewhere the function reads on ``conn``. Leaving
     without having asked (no model to score with, or an error) waits for that read to end
     and drops it."""
     if not _concurrent(conn):
