@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
+from hub.score.ahead import open_deal_features
 from hub.score.columns import copy_rows
 from hub.score.features import FeatureTable, naive_utc, read_features
 from hub.score.model import NotEnoughHistory, ScoreModel, fit, reasons, snapshot_instants
@@ -228,25 +229,27 @@ def write_scores(config: HubConfig, warehouse: Warehouse, as_of: datetime) -> Sc
             return ScoreRun(0, None, False, "no per-deal tables yet: nothing scored")
         cut = training_cut(as_of)
         salt = f"{FEATURE_VERSION}|{sorted(config.dimensions)}"
-        inputs = training_key(conn, cut, salt, bool(config.dimensions))
         run = ScoreRun(0, None, False)
         rows: pa.Table | None = None
-        try:
-            cached = cached_by_input_key(conn, inputs)
-            if cached is not None:
-                model, key = cached
+        # The open deals' features need no model: on PostgreSQL they are read on a second
+        # connection meanwhile (hub/score/ahead.py), in this transaction's snapshot.
+        with open_deal_features(warehouse, conn, as_of, list(config.dimensions)) as scoring:
+            inputs = training_key(conn, cut, salt, bool(config.dimensions))
+            try:
+                cached = cached_by_input_key(conn, inputs)
+                if cached is not None:
+                    model, key = cached
+                else:
+                    training = training_table(conn, config, cut)
+                    run.training_rows = len(training)
+                    model, key, run.refitted = cached_or_fit(conn, training, cut)
+                    if inputs is not None:
+                        record_input_key(conn, inputs, key)
+            except NotEnoughHistory as exc:
+                run.note = f"deal scores not written: {exc}"
             else:
-                training = training_table(conn, config, cut)
-                run.training_rows = len(training)
-                model, key, run.refitted = cached_or_fit(conn, training, cut)
-                if inputs is not None:
-                    record_input_key(conn, inputs, key)
-        except NotEnoughHistory as exc:
-            run.note = f"deal scores not written: {exc}"
-        else:
-            run.fingerprint = key
-            scoring = read_features(conn, [as_of], list(config.dimensions))
-            rows = score_rows(model, scoring, key, as_of)
+                run.fingerprint = key
+                rows = score_rows(model, scoring(), key, as_of)
         _replace_scores(conn, rows)
     run.scored = rows.num_rows if rows is not None else 0
     return run

@@ -7,11 +7,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from pytest import approx
 
+from hub.score.ahead import export_snapshot, read_in_snapshot
 from hub.score.backtest import run_backtest
+from hub.score.features import FeatureTable, read_features
+from hub.warehouse import Warehouse
 from tests.pg import pg_warehouse
 from tests.score.conftest import Book, synced_book
+from tests.score.world import AS_OF
+
+
+def _rows(table: FeatureTable) -> str:
+    return repr(table.to_arrow().to_pylist())  # repr: NaN is equal to NaN here
+
 
 CUTOFFS = [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)]
 
@@ -42,3 +52,18 @@ def test_postgres_backtest_and_scores_match_duckdb(
     for (_, p_pg, reason_pg), (_, p_duck, reason_duck) in zip(pg_scores, duck_scores, strict=True):
         assert p_pg == approx(p_duck, abs=1e-9)
         assert reason_pg == reason_duck
+    # The open deals' features, read on a second connection beside the training path
+    # (hub/score/ahead.py), are those of the first connection's snapshot: a write committed
+    # after the export is not in them, though it moves the features.
+    warehouse, dimensions = Warehouse(pg.config), list(pg.config.dimensions)
+    with warehouse.connect() as conn:
+        before = _rows(read_features(conn, [AS_OF], dimensions))
+        snapshot = export_snapshot(conn)
+        with warehouse.connect() as other:
+            other.execute(
+                sa.text(
+                    "UPDATE hub_staging.int_deal_facts SET created_at = created_at - interval '9 days'"
+                )
+            )
+        assert _rows(read_in_snapshot(warehouse, snapshot, [AS_OF], dimensions)) == before
+        assert _rows(read_features(conn, [AS_OF], dimensions)) != before

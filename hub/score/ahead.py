@@ -1,0 +1,84 @@
+"""PostgreSQL: the open deals' features read on a second connection, beside the training path.
+
+The score's run is a chain of independent waits: the training key (the server hashes every
+closed deal), the training table (the server's point-in-time query), the fit (numpy and
+scikit-learn in this process), and the features of the deals open at ``as_of`` (the
+server's one-instant query). The last needs no model, so it runs in a thread on its own
+connection while the first connection computes the key, builds the training table and
+fits: on a server with two cores the one-instant query and the training query run side by
+side, and the server works while the client fits. The CPU seconds are the same; the
+score's wall time loses the shorter of the two paths.
+
+Both connections read the same data: the second imports the first's snapshot
+(``pg_export_snapshot``, taken before anything else the run does), so a write committed
+meanwhile by anyone is invisible to both, as it would be to one transaction. DuckDB runs
+its queries on every core already, and elsewhere one connection does it all in turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from hub.score.features import FeatureTable, read_features
+from hub.warehouse import Warehouse
+
+
+def export_snapshot(conn: sa.Connection) -> str:
+    """The id of ``conn``'s current snapshot, importable while its transaction lasts."""
+    return str(conn.execute(sa.text("select pg_export_snapshot()")).scalar_one())
+
+
+def read_in_snapshot(
+    warehouse: Warehouse, snapshot: str, instants: Sequence[datetime], dimensions: Sequence[str]
+) -> FeatureTable:
+    """:func:`read_features` on a new connection that sees exactly ``snapshot``'s data."""
+    with warehouse.connect() as conn:
+        # The first statements of the transaction: the import must precede any query.
+        conn.execute(sa.text("set transaction isolation level repeatable read, read only"))
+        conn.execute(sa.text(f"set transaction snapshot '{snapshot.replace(chr(39), '')}'"))
+        return read_features(conn, instants, dimensions)
+
+
+def _concurrent(conn: sa.Connection) -> bool:
+    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2"
+
+
+@contextmanager
+def open_deal_features(
+    warehouse: Warehouse, conn: sa.Connection, as_of: datetime, dimensions: Sequence[str]
+) -> Iterator[Callable[[], FeatureTable]]:
+    """A function giving the features of the deals open at ``as_of``, as
+    ``read_features(conn, [as_of], dimensions)`` gives them. Enter it before ``conn`` writes
+    anything the read needs (the snapshot holds no uncommitted write): on PostgreSQL the read
+    has started on a second connection, in ``conn``'s snapshot, and the function waits for it; elsewhere the function reads on ``conn``. Leaving
+    without having asked (no model to score with, or an error) waits for that read to end
+    and drops it."""
+    if not _concurrent(conn):
+        yield lambda: read_features(conn, [as_of], dimensions)
+        return
+    snapshot = export_snapshot(conn)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-score") as pool:
+        future: Future[FeatureTable] = pool.submit(
+            read_in_snapshot, warehouse, snapshot, [as_of], dimensions
+        )
+        asked = False
+
+        def result() -> FeatureTable:
+            nonlocal asked
+            asked = True
+            return future.result()
+
+        try:
+            yield result
+        finally:
+            if not asked and not future.cancel():
+                with suppress(Exception):  # an unneeded read: let it end; its error is moot
+                    future.result()
+
+
+__all__ = ["export_snapshot", "open_deal_features", "read_in_snapshot"]
