@@ -200,6 +200,27 @@ def test_the_byte_layout_counts_lines_as_python_does(
     assert reader.line_num == lines
 
 
+def test_a_quote_after_a_blank_in_text_is_judged_once_with_the_bytes_before_it() -> None:
+    """A quote inside quoted text after a space (``he said ""hi""`` in a quoted field)
+    starts no field. When
+    a chunk of the pass ends just after that space, the quote is judged in its own chunk,
+    where the bytes before the space show it; the next chunk does not judge it again from
+    the carried tail alone, where the space looked like the start of the file (which sent
+    such a file to the row path)."""
+    from connectors.csv.reading import ByteLayout
+
+    head = b'h1,h2\n1,"he said'
+    tail = b' ""hi"" and' + b"x" * 53  # the 64 bytes a chunk's end carries to the next
+    first, second = head + tail, b' more"\n2,"x"\n'
+    layout = ByteLayout()
+    layout.add(first)
+    layout.add(second)
+    whole = ByteLayout()
+    whole.add(first + second)
+    assert (layout.blank_before_quote, whole.blank_before_quote) == (False, False)
+    assert layout.lines() == whole.lines() == 3
+
+
 @pytest.mark.parametrize("name", ["hubspot", "hubspot_history", "salesforce", "pipedrive"])
 def test_vendor_exports_load_the_same_with_duckdb_offered_the_files(
     tmp_path: Path, merged: dict[str, int | None], name: str

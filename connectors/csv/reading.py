@@ -69,8 +69,12 @@ class ByteLayout:
     _tail: bytes = b""
 
     def add(self, chunk: bytes) -> None:
+        # Each check looks at the chunk in place and, where a pattern may cross from the
+        # last chunk, at the few bytes of the seam: joining the tail to every 1 MiB chunk
+        # (twice) copied the file twice more, and judged the tail's quotes again.
+        codes = np.frombuffer(chunk, np.uint8)
         # numpy counts at memory speed, bytes.count at a third of it
-        self.newlines += int(np.count_nonzero(np.frombuffer(chunk, np.uint8) == _LF))
+        self.newlines += int(np.count_nonzero(codes == _LF))
         if b"\r" in chunk and (returns := chunk.count(b"\r")):
             self.lone_returns += returns - chunk.count(b"\r\n")
         if self._tail.endswith(b"\r") and chunk.startswith(b"\n"):
@@ -78,9 +82,10 @@ class ByteLayout:
         if b"\x00" in chunk:
             self.nuls += chunk.count(b"\x00")
         if not self.blank_before_quote and b'"' in chunk:  # memchr first: most chunks pass
-            self.blank_before_quote = _blank_before_quote(self._tail + chunk)
+            self.blank_before_quote = _blank_before_quote(chunk, codes, self._tail)
         if not self.odd_whitespace:
-            self.odd_whitespace = _odd_whitespace(self._tail[-2:] + chunk)
+            seam = self._tail[-2:] + chunk[:2]  # a character of up to 3 bytes cut in two
+            self.odd_whitespace = _odd_whitespace(chunk, codes) or _odd_whitespace(seam)
         self.ends_with_newline = chunk.endswith(b"\n")
         self._tail = chunk[-64:]
 
@@ -147,18 +152,21 @@ def _complete_up_to(data: bytes) -> int:
     return start if end - start < need else end
 
 
-def _odd_whitespace(data: bytes) -> bool:
+def _odd_whitespace(data: bytes, codes: np.ndarray | None = None) -> bool:
+    """Whether ``data`` holds a whitespace character other than spaces and line ends
+    (``codes``: its bytes as numpy's, when the caller has them)."""
     if any(b in data for b in _ODD_BYTES):
         return True
-    codes = None
     for lead, characters in _ODD_BY_LEAD.items():
         if lead not in data:
             continue
-        # The bytes after each lead byte, compared at once (searching the data for each
-        # character took up to seven times a single-byte search, with CJK text).
+        # Where the lead byte is, found once; then the bytes after it, compared for each
+        # character at once (searching the data for each character took up to seven times
+        # a single-byte search, with CJK text; a pass per character, twice that again).
         codes = np.frombuffer(data, np.uint8) if codes is None else codes
+        leads = np.flatnonzero(codes == lead[0])
         for character in characters:
-            at = np.flatnonzero(codes[: len(codes) - len(character) + 1] == lead[0])
+            at = leads[leads <= len(codes) - len(character)]
             for offset in range(1, len(character)):
                 at = at[codes[at + offset] == character[offset]]
             if len(at):
@@ -173,26 +181,40 @@ _BLANKS = b" \x0b\x0c"
 FIELD_STARTS = b",;\t|\n\r"
 
 
-_BLANK_CODES = np.frombuffer(b" \t" + _BLANKS, np.uint8)
+_IS_BLANK = np.zeros(256, bool)
+_IS_BLANK[list(b" \t" + _BLANKS)] = True
 
 
-def _blank_before_quote(data: bytes) -> bool:
-    """Whether a quote follows blanks at what may be a field's start. A tab before a quote
-    always counts: it is a blank or a delimiter, and this pass cannot tell which. (The
-    quotes are found with numpy: searching the bytes for each blank-quote pair cost more
-    than the sha256 of the file.)"""
-    codes = np.frombuffer(data, np.uint8)
-    quotes = np.flatnonzero(codes[1:] == ord('"')) + 1
-    after_blank = quotes[np.isin(codes[quotes - 1], _BLANK_CODES)]
-    for found in after_blank.tolist():
-        before = found - 1
-        if data[before] == ord("\t"):
-            return True
-        while before > 0 and data[before - 1] in _BLANKS:
-            before -= 1
-        if before == 0 or data[before - 1] in FIELD_STARTS:
-            return True
-    return False
+def _blank_before_quote(chunk: bytes, codes: np.ndarray, tail: bytes = b"") -> bool:
+    """Whether a quote in ``chunk`` follows blanks at what may be a field's start (``tail``:
+    the bytes before the chunk, as far as they are known; the file's start before them). A
+    tab before a quote always counts: it is a blank or a delimiter, and this pass cannot
+    tell which. (The quotes are found with numpy: searching the bytes for each blank-quote
+    pair cost more than the sha256 of the file.)"""
+    quotes = np.flatnonzero(codes == ord('"'))
+    found: list[int] = []
+    if len(quotes) and quotes[0] == 0:  # the byte before it is the tail's
+        quotes = quotes[1:]
+        found = [0] if tail and _IS_BLANK[tail[-1]] else []
+    found += quotes[_IS_BLANK[codes[quotes - 1]]].tolist()
+    return any(_after_blanks_at_start(chunk, tail, at) for at in found)
+
+
+def _after_blanks_at_start(chunk: bytes, tail: bytes, found: int) -> bool:
+    """Whether the blanks before the quote at ``found`` (an offset in ``chunk``; ``tail``
+    before it) start a field: a tab among them, or a field start or the known bytes' start
+    before them."""
+
+    def at(offset: int) -> int:
+        return chunk[offset] if offset >= 0 else tail[offset]
+
+    start = -len(tail)  # the first byte known
+    before = found - 1
+    if at(before) == ord("\t"):
+        return True
+    while before > start and at(before - 1) in _BLANKS:
+        before -= 1
+    return before == start or at(before - 1) in FIELD_STARTS
 
 
 def _check_readable(path: Path) -> None:
