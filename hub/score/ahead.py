@@ -17,6 +17,7 @@ its queries on every core already, and elsewhere one connection does it all in t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -26,6 +27,9 @@ import sqlalchemy as sa
 
 from hub.score.features import FeatureTable, read_features
 from hub.warehouse import Warehouse
+from models.errors import WarehouseError
+
+log = logging.getLogger(__name__)
 
 
 def export_snapshot(conn: sa.Connection) -> str:
@@ -44,6 +48,15 @@ def read_in_snapshot(
         return read_features(conn, instants, dimensions)
 
 
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is the server turning a new connection away, not a failed query."""
+    text = str(exc).lower()
+    return any(
+        words in text
+        for words in ("too many connections", "too many clients", "connection slots are reserved")
+    )
+
+
 def _concurrent(conn: sa.Connection) -> bool:
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2"
 
@@ -55,9 +68,11 @@ def open_deal_features(
     """A function giving the features of the deals open at ``as_of``, as
     ``read_features(conn, [as_of], dimensions)`` gives them. Enter it before ``conn`` writes
     anything the read needs (the snapshot holds no uncommitted write): on PostgreSQL the read
-    has started on a second connection, in ``conn``'s snapshot, and the function waits for it; elsewhere the function reads on ``conn``. Leaving
-    without having asked (no model to score with, or an error) waits for that read to end
-    and drops it."""
+    has started on a second connection, in ``conn``'s snapshot, and the function waits for
+    it; elsewhere the function reads on ``conn``. When the server refuses the second
+    connection (a role's or database's connection limit), the function reads on ``conn``
+    after all. Leaving without having asked (no model to score with, or an error) waits for
+    that read to end and drops it."""
     if not _concurrent(conn):
         yield lambda: read_features(conn, [as_of], dimensions)
         return
@@ -71,7 +86,13 @@ def open_deal_features(
         def result() -> FeatureTable:
             nonlocal asked
             asked = True
-            return future.result()
+            try:
+                return future.result()
+            except (sa.exc.OperationalError, WarehouseError) as exc:
+                if not _refused(exc):
+                    raise
+                log.warning("a second connection was refused; reading open deals in turn")
+                return read_features(conn, [as_of], dimensions)
 
         try:
             yield result

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from pytest import approx
 
-from hub.score.ahead import export_snapshot, read_in_snapshot
+from hub.score.ahead import export_snapshot, open_deal_features, read_in_snapshot
 from hub.score.backtest import run_backtest
 from hub.score.features import FeatureTable, read_features
 from hub.warehouse import Warehouse
@@ -28,7 +28,7 @@ CUTOFFS = [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)]
 
 @pytest.mark.postgres
 def test_postgres_backtest_and_scores_match_duckdb(
-    tmp_path, driven_book: Book, pg_database: dict[str, Any]
+    tmp_path, driven_book: Book, pg_database: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     pg = synced_book(tmp_path / "pg", warehouse=pg_warehouse(pg_database))
     duck_run = run_backtest(driven_book.config, cutoffs=CUTOFFS)
@@ -67,3 +67,25 @@ def test_postgres_backtest_and_scores_match_duckdb(
             )
         assert _rows(read_in_snapshot(warehouse, snapshot, [AS_OF], dimensions)) == before
         assert _rows(read_features(conn, [AS_OF], dimensions)) != before
+    # A role whose connection limit leaves no room for the second connection still gets the
+    # open deals' features: read on its one connection instead.
+    role = "hub_score_one_connection"
+    with warehouse.connect() as conn:
+        conn.execute(sa.text(f"DROP ROLE IF EXISTS {role}"))
+        conn.execute(
+            sa.text(f"CREATE ROLE {role} LOGIN NOSUPERUSER CONNECTION LIMIT 1 PASSWORD :p"),
+            {"p": pg_database["password"]},
+        )
+        conn.execute(sa.text(f"GRANT USAGE ON SCHEMA hub_staging, analytics TO {role}"))
+        for schema in ("hub_staging", "analytics"):
+            conn.execute(sa.text(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"))
+    limited = Warehouse(
+        pg.config.model_copy(
+            update={"warehouse": pg.config.warehouse.model_copy(update={"user": role})}
+        )
+    )
+    with limited.connect() as conn:
+        expected = _rows(read_features(conn, [AS_OF], dimensions))
+        with open_deal_features(limited, conn, AS_OF, dimensions) as open_features:
+            assert _rows(open_features()) == expected
+    assert "a second connection was refused" in caplog.text
