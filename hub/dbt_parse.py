@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 # dbt vars whose value changes from run to run: passed as HUB_DBT_VAR_<NAME> (JSON).
-RUN_VARS = ("as_of", "hub_changed_deals", "hub_test_changed_deals")
+RUN_VARS = ("as_of", "hub_changed_deals", "hub_test_changed_deals", "hub_test_unchanged_tables")
 SAVED_PARSE = "partial_parse.msgpack"  # dbt's file name in the target folder
 KEY_FILE = "hub_parse_key"  # beside it: the key the saved parse was made under
 

@@ -16,7 +16,9 @@ Which deals change: :mod:`hub.warehouse.changes`.
 
 On an incremental build whose previous complete build passed every data test, the tests of
 the per-deal models read only the changed deals' rows (``BuildPlan.test_changed_only``, macro
-``get_where_subquery``): every other row is the one those tests passed on.
+``get_where_subquery``): every other row is the one those tests passed on. The tests of the
+staging views over source tables that hold the rows they held then read none
+(``BuildPlan.unchanged_tables``, :mod:`hub.warehouse.source_digests`).
 
 When nothing dbt reads changed at all (every source table and hub_meta table dbt reads has
 the same rows, and the fingerprint and ``as_of`` are the same), the marts are already what a
@@ -37,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hub.dbt_parse import project_files
-from hub.warehouse import changes, deal_rows, row_versions
+from hub.warehouse import changes, deal_rows, row_versions, source_digests
 from hub.warehouse.builds import last_build
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 from hub.warehouse.row_hash import column_types, row_hash
@@ -74,6 +76,10 @@ class BuildPlan:
     # per part of the per-deal snapshot, the digest of the tables it reads (changes)
     inputs: dict[str, str] = field(default_factory=dict)
     changed_deal_rows: int | None = None  # deals rebuilt in int_deal_facts (deal_rows)
+    # per source table name, the digest of every source's table of it (source_digests)
+    tables: dict[str, str] = field(default_factory=dict)
+    # with test_changed_only: the source table names whose rows are the last build's
+    unchanged_tables: tuple[str, ...] = ()
 
 
 def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -> str:
@@ -153,10 +159,11 @@ def table_sums(
 
 def content_digest(
     conn: sa.Connection, variables: dict[str, Any], print_: str, as_of: datetime
-) -> tuple[str, str, dict[str, str]]:
+) -> tuple[str, str, dict[str, str], dict[str, str]]:
     """What dbt reads (the sources' tables, hub_meta's), with the fingerprint and as_of; of
-    those, the tables many deals' rows of int_deal_facts read (:mod:`deal_rows`); and per
-    part of the per-deal snapshot, the tables it reads (:func:`changes.part_digests`)."""
+    those, the tables many deals' rows of int_deal_facts read (:mod:`deal_rows`); per part
+    of the per-deal snapshot, the tables it reads (:func:`changes.part_digests`); and per
+    source table name, every source's table of it (:func:`source_digests.digests`)."""
     sources = list(variables.get("sources", []))
     sums = table_sums(conn, sources, _READ_BY_DBT)
     shared = [
@@ -169,6 +176,7 @@ def content_digest(
         hashlib.sha256(repr([print_, as_of.isoformat(), sums]).encode()).hexdigest(),
         hashlib.sha256(repr(shared).encode()).hexdigest(),
         changes.part_digests(conn, sources, sums),
+        source_digests.digests(sums),
     )
 
 
@@ -214,8 +222,8 @@ def plan_build(
     elif reason is None and not (changes.has_snapshot(conn) and changes.inputs_ready(conn)):
         reason = "no snapshot of the previous build's inputs"
     supported = conn.dialect.name in changes.SUPPORTED_DIALECTS
-    content, shared, inputs = (
-        content_digest(conn, variables, print_, as_of) if supported else ("", "", {})
+    content, shared, inputs, tables = (
+        content_digest(conn, variables, print_, as_of) if supported else ("", "", {}, {})
     )
     if reason is None and state is not None and state[2] == content:
         return BuildPlan(
@@ -227,6 +235,7 @@ def plan_build(
             content=content,
             shared=shared,
             inputs=inputs,
+            tables=tables,
         )
     if on_build is not None:
         on_build()
@@ -239,6 +248,7 @@ def plan_build(
             content=content,
             shared=shared,
             inputs=inputs,
+            tables=tables,
         )
     assert state is not None
     read = changes.to_read(conn, inputs)
@@ -246,16 +256,19 @@ def plan_build(
     changes.snapshot_inputs(conn, conn.dialect.name, read, window, compare=True)
     n = changes.write_changed(conn, read, window)
     rows = deal_rows.write_changed(conn, shared)
+    tested_before = build is not None and build.status == "ok"
     return BuildPlan(
         full=False,
         reason=f"{n:,} deal(s) changed",
         fingerprint=print_,
         changed_deals=n,
         content=content,
-        test_changed_only=build is not None and build.status == "ok",
+        test_changed_only=tested_before,
         shared=shared,
         changed_deal_rows=rows,
         inputs=inputs,
+        tables=tables,
+        unchanged_tables=tuple(source_digests.unchanged(conn, tables)) if tested_before else (),
     )
 
 
@@ -309,6 +322,7 @@ def record_complete(
         _snapshot_full(conn)
     changes.keep_snapshot(conn, plan.inputs)
     deal_rows.keep(conn, plan.shared)
+    source_digests.keep(conn, plan.tables)
     _clear_state(conn)
     conn.execute(
         sa.text(f"INSERT INTO {STATE} (fingerprint, as_of, content) VALUES (:f, :a, :c)"),

@@ -349,6 +349,7 @@ def _run_transform(
         **push_vars(config),
         "hub_changed_deals": not plan.full,
         "hub_test_changed_deals": plan.test_changed_only,
+        "hub_test_unchanged_tables": list(plan.unchanged_tables),
     }
     try:
         result = run_dbt(config, args, as_of=as_of, extra_vars=extra_vars, on_node=count)

@@ -7,7 +7,10 @@ A bad value that comes from a source is refused by the staging model's own rules
 builds nothing downstream. The staging views whose rows change only with a deal the hub lists
 (``stg_deals``, ``stg_stage_changes``, ``stg_stage_observations``) are tested, on an
 incremental run, on the listed deals' rows: a bad source row in a changed deal is found, one
-in a deal no list names (as if an earlier build had passed it) is found by ``--full-refresh``. What a per-deal model's own tests
+in a deal no list names (as if an earlier build had passed it) is found by ``--full-refresh``.
+The views over source tables tested whole (``stg_activities``) read no row while their
+tables hold the rows the last passing build tested, and every row once the table changed,
+whatever deal lists say. What a per-deal model's own tests
 are for is its logic: so the bad row is written by a faulty copy of ``int_deal_created`` (it
 gives two chosen deals a ``created_at_source`` that is none of the accepted ones), run with
 the fingerprint of the real project so the hub still builds incrementally, as it would under
@@ -29,7 +32,7 @@ from hub import dbt_project, incremental
 from hub.generate import Generated
 from hub.pull import run_pull
 from hub.transform import TransformError, run_transform
-from hub.warehouse import Warehouse, changes, deal_rows
+from hub.warehouse import Warehouse, changes, deal_rows, source_digests
 from models.config import HubConfig, load_config
 from tests.pg import pg_warehouse
 
@@ -254,10 +257,33 @@ def _spoil(config: HubConfig, schema: str, deal_key: str) -> tuple[int, int]:
     )
 
 
-def _forget_changes(config: HubConfig) -> None:
-    """Take the per-deal snapshots again, as if the last complete build had read the rows
-    as they are now: no list names a deal for what changed since."""
+def _activity_keys(config: HubConfig, schema: str) -> list[str]:
+    """Two activities with a deal (a type change there changes no deal's snapshot)."""
     with Warehouse(config).connect() as conn:
+        keys = conn.execute(
+            sa.text(
+                f"SELECT activity_key FROM {schema}.activities WHERE deal_key IS NOT NULL "
+                "ORDER BY activity_key DESC LIMIT 2"
+            )
+        ).scalars()
+        return list(keys)
+
+
+def _bad_type(config: HubConfig, schema: str, activity_key: str) -> None:
+    _sql(
+        config,
+        f"UPDATE {schema}.activities SET type = 'bogus' WHERE activity_key = :k",
+        k=activity_key,
+    )
+
+
+def _forget_changes(config: HubConfig) -> None:
+    """Take the per-deal snapshots and the source tables' digests again, as if the last
+    complete build had read the rows as they are now: no list names a deal for what changed
+    since, and no source table differs from that build's."""
+    with Warehouse(config).connect() as conn:
+        sums = incremental.table_sums(conn, [s.name for s in config.sources])
+        source_digests.keep(conn, source_digests.digests(sums))
         shared = deal_rows.stored_shared(conn)
         assert shared is not None
         changes.snapshot_inputs(conn, conn.dialect.name, changes.PARTS)
@@ -300,6 +326,10 @@ def _check_sources(config: HubConfig, tmp_path: Path, monkeypatch: pytest.Monkey
     # read by an incremental run after a passing build.
     _sql(config, f"ALTER TABLE {schema}.stage_observations ALTER COLUMN observed_at DROP NOT NULL")
     changes_h, observed_h = _spoil(config, schema, hidden)
+    # ... and an activity type no rule accepts (a column no deal list hashes): the activities
+    # table is the one that build tested, so its rules read no row.
+    activities = _activity_keys(config, schema)
+    _bad_type(config, schema, activities[0])
     _forget_changes(config)
     _touch(config, schema, other)
     passing = run_transform(config)
@@ -309,13 +339,17 @@ def _check_sources(config: HubConfig, tmp_path: Path, monkeypatch: pytest.Monkey
 
     # Bad source rows in a changed deal: each filtered view's rule finds that deal's rows
     # (and only those: the hidden deal's are not read).
+    # A second bad activity type: the activities table changed, so its rules read every row,
+    # the first one's too, though neither changes a deal the lists name.
     changes_w, observed_w = _spoil(config, schema, written)
+    _bad_type(config, schema, activities[1])
     message = _failure(config)
     assert _changed_deals(config) == [written]
     expected = {
         "column_rules_stg_deals": r"outside 0-1 in probability \(1 row\)",
         "column_rules_stg_stage_changes": rf"not an accepted value in origin \({changes_w} rows?\)",
         "column_rules_stg_stage_observations": rf"null in observed_at \({observed_w} rows?\)",
+        "column_rules_stg_activities": r"not an accepted value in activity_type \(2 rows\)",
     }
     for node, rule in expected.items():
         assert re.search(rf"{node}: [^;]*\({rule}\)", message), message

@@ -4,7 +4,10 @@ duckdb_materializations.sql), not dbt's build-under-a-temporary-name, rename and
 Real pull, real dbt, real DuckDB: the statements dbt logged for a table and a view model
 are one ``create or replace`` each, with no backup or temporary relation; a relation of the
 other kind under a model's name (a view where a table model lives, and the reverse) is
-replaced by the model's kind with the model's rows; nothing temporary is left behind.
+replaced by the model's kind with the model's rows; nothing temporary is left behind. An
+incremental model is one ``create or replace table`` on a full refresh and, on an
+incremental run, its pre-hook's delete and one ``insert into ... by name``: no temporary
+table, no rename.
 """
 
 from __future__ import annotations
@@ -84,11 +87,31 @@ def test_duckdb_models_are_replaced_in_one_statement(
         logged = handle.read().lower()
     assert 'create or replace table "hub"."analytics"."win_rate"' in logged
     assert 'create or replace view "hub"."analytics"."deals"' in logged
-    # dbt's own materializations built under __dbt_tmp and renamed through __dbt_backup; the
-    # incremental models (dbt-duckdb's materialization) still do, the others never.
-    renamed = {
-        line.split(" rename to ")[0].rsplit(".", 1)[-1].strip('" ')
-        for line in logged.splitlines()
-        if " rename to " in line
-    }
-    assert not {n for n in renamed if n.startswith(("win_rate", "deals"))}, renamed
+    assert 'create or replace table "hub"."hub_staging"."int_deal_created"' in logged
+    # dbt's own materializations (dbt-duckdb's incremental one too) built under __dbt_tmp and
+    # renamed through __dbt_backup; none does now.
+    assert " rename to " not in logged
+    assert "__dbt_tmp" not in logged
+
+    # An incremental run: the changed deal's rows deleted, the query inserted by name.
+    source = f"src_{config.sources[0].name}"
+    with Warehouse(config).connect() as conn:
+        conn.execute(
+            sa.text(
+                f"UPDATE {source}.deals SET updated_at = updated_at - interval '1 second' "
+                f"WHERE deal_key = (SELECT min(deal_key) FROM {source}.deals)"
+            )
+        )
+        conn.commit()
+    offset = log.stat().st_size
+    third = run_transform(config)
+    assert third.plan is not None and not third.plan.full and not third.failures
+    assert third.plan.changed_deals == 1
+    with log.open(encoding="utf-8", errors="replace") as handle:
+        handle.seek(offset)
+        logged = handle.read().lower()
+    assert 'insert into "hub"."hub_staging"."int_deal_created" by name' in logged
+    assert 'delete from "hub"."hub_staging"."int_deal_created"' in logged
+    assert " rename to " not in logged
+    assert "__dbt_tmp" not in logged
+    assert _rows(config, "SELECT deal_key, deal_name FROM analytics.deals") == deals

@@ -44,14 +44,23 @@
     (docs/architecture.md "Data tests" says why each is safe); their rows without a deal_key
     are in no list, so they are always read (a per-deal model writes none). The hub passes
     hub_test_changed_deals only when the last complete build ended ok (not tests_failed,
-    whose failing rows may still be there). dbt wraps the tested model of every generic test
-    in this macro; the `where` config keeps working as in dbt's own version. -#}
+    whose failing rows may still be there). A staging view over source tables alone names them
+    in meta hub_test_source_tables; when the hub lists every one of them in
+    hub_test_unchanged_tables (same rows as at that build, hub/warehouse/source_digests.py),
+    its tests read no row. dbt wraps the tested model of every generic test in this macro;
+    the `where` config keeps working as in dbt's own version. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
-    {%- set changed = hub_changed_list(relation) if hub_run_var('hub_test_changed_deals', false) else none -%}
+    {%- set tested_before = hub_run_var('hub_test_changed_deals', false) -%}
+    {%- set changed = hub_changed_list(relation) if tested_before else none -%}
     {%- set list = changed[0] if changed else none -%}
     {%- set tested = relation -%}
-    {%- if list and changed[1] -%}
+    {%- set nothing = tested_before and hub_sources_unchanged(relation) -%}
+    {%- if nothing -%}
+        {%- set tested -%}
+            (select * from {{ relation }} where 1 = 0)
+        {%- endset -%}
+    {%- elif list and changed[1] -%}
         {#- A join, not "deal_key in (...) or deal_key is null": PostgreSQL hashes an OR'ed
             IN list only while it fits work_mem and otherwise scans the list once per row,
             and the list holds every deal when the tables all deals share changed. The
@@ -73,7 +82,7 @@
             (select * from {{ tested }} hub_tested where {{ where }}) dbt_subquery
         {%- endset -%}
         {%- do return(filtered) -%}
-    {%- elif list -%}
+    {%- elif list or nothing -%}
         {%- do return(tested ~ " dbt_subquery") -%}
     {%- else -%}
         {%- do return(relation) -%}
@@ -101,4 +110,26 @@
         {%- do return([list, true] if list else none) -%}
     {%- endif -%}
     {%- do return([meta.get('hub_changed_list', 'hub_changed_deals'), false]) -%}
+{%- endmacro %}
+
+{#- True when `relation` is a model of this project whose config names the source tables it
+    reads (meta hub_test_source_tables) and the hub listed every one in
+    hub_test_unchanged_tables: each source's table of those names has the rows it had at the
+    last complete build, whose tests passed on the view's rows. -#}
+{% macro hub_sources_unchanged(relation) -%}
+    {%- if not execute or relation is none or relation.identifier is none -%}
+        {%- do return(false) -%}
+    {%- endif -%}
+    {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ relation.identifier | lower) -%}
+    {%- if node is none or node.schema | lower != (relation.schema or '') | lower -%}
+        {%- do return(false) -%}
+    {%- endif -%}
+    {%- set tables = (node.config.meta or {}).get('hub_test_source_tables', []) -%}
+    {%- set unchanged = hub_run_var('hub_test_unchanged_tables', []) -%}
+    {%- for table in tables -%}
+        {%- if table not in unchanged -%}
+            {%- do return(false) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- do return(tables | length > 0) -%}
 {%- endmacro %}
