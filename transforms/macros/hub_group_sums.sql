@@ -111,3 +111,26 @@
     where period_type in ('month', 'quarter') and {{ where }}
     {%- endfor %}
 {%- endmacro %}
+
+{#- int_win_rate_dimension_months' measures of int_deal_dimensions rows (closed counted
+    deals), times `sign`. -#}
+{% macro hub_win_rate_dimension_rows(relation, sign, where) -%}
+    select
+        dimension,
+        dimension_value,
+        rep_key,
+        source_name,
+        pipeline_key,
+        {{ hub_period_start('month', 'closed_at') }} as month_start,
+        {{ hub_period_start('quarter', 'closed_at') }} as quarter_start,
+        {{ sign }} as n_rows,
+        case when is_won then {{ sign }} else 0 end as won_count,
+        case when is_lost then {{ sign }} else 0 end as lost_count,
+        {{ sign }} * case when is_won then amount_base end as won_amount_base,
+        case when is_won and amount_base is not null then {{ sign }} else 0 end as n_won_amount,
+        {{ sign }} * case when is_lost then amount_base end as lost_amount_base,
+        case when is_lost and amount_base is not null then {{ sign }} else 0 end as n_lost_amount,
+        case when amount_base is null then {{ sign }} else 0 end as n_closed_without_amount_base
+    from {{ relation }}
+    where is_counted and (is_won or is_lost) and {{ where }}
+{%- endmacro %}
