@@ -211,7 +211,8 @@ HASHED = {
     "stage_conversion_by_dimension": "visited",
     "stage_conversion_by_rep": "visited",
     "win_rate": "closed_at",
-    "win_rate_by_dimension": "closed_at",
+    # its counting step is the full build of the months it keeps as sums
+    "int_win_rate_dimension_months": "closed_at",
 }
 
 
@@ -245,7 +246,10 @@ def test_postgresql_hashes_the_marts_counting_step(target: Target, mart: str) ->
     if target.kind != "postgres":
         pytest.skip("PostgreSQL only: DuckDB hashes its groups anyway")
     hooks, sql = _model_statement(target, mart)
-    assert hooks == ["set local enable_sort = off"]
+    # a model kept as sums also has its delta statements (macro hub_group_sums), which
+    # compile to a delete of every row without the hub's var: only the planner settings run
+    hooks = [hook for hook in hooks if "set local enable_sort = off" in hook]
+    assert len(hooks) == 1 and "set local jit = off" in hooks[0]
     engine = pg_engine(target.pg or {})
     try:
         with engine.begin() as conn:

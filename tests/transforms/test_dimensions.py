@@ -360,6 +360,7 @@ def test_no_dimensions_gives_empty_breakdowns_with_their_columns(
             "run",
             "--select",
             "int_deal_dimensions",
+            "int_win_rate_dimension_months",
             "win_rate_by_dimension",
             "stage_conversion_by_dimension",
         ],

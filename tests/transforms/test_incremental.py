@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -317,15 +319,85 @@ def _check_moved_periods(root: Path, config: HubConfig) -> None:
     won[1]["owner_email"] = next(o for o in owners if o != won[1]["owner_email"])
     won[2]["closed_at"] = won[2]["updated_at"] = "2026-03-15T10:00:00Z"
     lost[3]["created_at"] = "2025-09-01T10:00:00Z"
+    # what the sums kept by delta could get wrong (int_sales_velocity_periods): a month and
+    # rep whose one deal leaves (the group must go, not stay at zero), and the one won deal
+    # of a month and rep losing its amount (the kept sum must be NULL, not 0)
+    taken = {won[1]["deal_id"], won[2]["deal_id"], lost[3]["deal_id"]}
+    leaving = next(
+        d
+        for d in _alone_in_its_month(deals, taken, ("won", "lost"), ("won", "lost", "open"))
+        if _velocity_month(config, d) is not None
+    )
+    left_group = _velocity_month(config, leaving)
+    leaving["owner_email"] = next(o for o in owners if o != leaving["owner_email"])
+    taken.add(leaving["deal_id"])
+    unpriced = next(
+        d
+        for d in _alone_in_its_month(deals, taken, ("won",), ("won",))
+        if _velocity_month(config, d) is not None
+    )
+    unpriced["amount"] = ""
     _write(root / "deals.csv", fields, deals)
     (run,) = run_pull(config)
     assert run.status == "ok", run.error
     config = _edit_config(root, lambda raw: raw.update(as_of="2026-08-01T00:00:00Z"))
     edited = _transform(config)
     assert not edited.plan.full, edited.plan.reason
+    with Warehouse(config).connect() as conn:
+        gone = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM analytics.sales_velocity WHERE period_type = 'month' "
+                "AND period_start = :p AND rep_key = :r"
+            ),
+            {"p": left_group[0], "r": left_group[1]},
+        ).scalar_one()
+    assert left_group is not None and gone == 0
+    unpriced_group = _velocity_month(config, unpriced)
+    assert unpriced_group is not None and unpriced_group[2] >= 1 and unpriced_group[3] is None
     after_edited = _snapshot(config)
     _transform(config, full_refresh=True)
     _assert_same(after_edited, _snapshot(config))
+
+
+def _alone_in_its_month(
+    deals: list[dict[str, str]], taken: set[str], status: tuple[str, ...], others: tuple[str, ...]
+) -> Iterator[dict[str, str]]:
+    """Deals of a `status` (not in `taken`, with an amount, closed before July) that no other
+    deal of their owner and of a status in `others` joins in their close month's
+    sales_velocity group (closed there; created there, unless `others` is only won)."""
+    for deal in deals:
+        if deal["deal_id"] in taken or deal["status"] not in status or not deal["amount"]:
+            continue
+        if not deal["closed_at"] or deal["closed_at"] >= "2026-07":
+            continue
+        month, owner = deal["closed_at"][:7], deal["owner_email"]
+        if owner and not any(
+            other is not deal
+            and other["owner_email"] == owner
+            and other["status"] in others
+            and (
+                (other["closed_at"] or "")[:7] == month
+                or (others != ("won",) and other["created_at"][:7] == month)
+            )
+            for other in deals
+        ):
+            yield deal
+
+
+def _velocity_month(config: HubConfig, deal: dict[str, str]) -> Any:
+    """The sales_velocity row of a deal's close month (in the CSV) and current rep:
+    (period_start, rep_key, won_count, avg_won_amount_base), None if there is none."""
+    month = date.fromisoformat(deal["closed_at"][:7] + "-01")
+    with Warehouse(config).connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT v.period_start, v.rep_key, v.won_count, v.avg_won_amount_base "
+                "FROM analytics.sales_velocity AS v JOIN analytics.deals AS d "
+                "ON v.rep_key = d.rep_key AND v.period_type = 'month' AND v.period_start = :m "
+                "WHERE d.deal_key = :k"
+            ),
+            {"k": f"{config.sources[0].name}:{deal['deal_id']}", "m": month},
+        ).one_or_none()
 
 
 def _project(tmp_path: Path, export: Generated, warehouse: dict[str, Any] | None) -> Path:

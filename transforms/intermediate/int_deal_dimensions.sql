@@ -9,17 +9,16 @@
     (hub_changed_deal_rows): a deal's values read its own rows (int_deals_enriched,
     deal_fields) and its account's, and a change of accounts or field definitions puts
     every deal in that list. A dimension that moves with as_of (days_in_current_stage,
-    days_since_last_activity, as_of) makes it a table rebuilt on every run. -#}
-{%- set moves_with_as_of = ['days_in_current_stage', 'days_since_last_activity', 'as_of'] %}
-{%- set names = var('dimensions', []) or [] %}
-{%- set names = [names] if names is string else names %}
-{%- if names | select('in', moves_with_as_of) | list | length > 0 %}
+    days_since_last_activity, as_of) makes it a table rebuilt on every run. Its pre-hook
+    keeps the listed deals' rows as they were (macro hub_stash_changed_deals), from which
+    int_win_rate_dimension_months takes its deltas (macro hub_group_sums). -#}
+{%- if hub_dimensions_move_with_as_of() %}
 {{ config(materialized='table') }}
 {%- else %}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ hub_delete_changed_deals('hub_changed_deal_rows') }}",
+    pre_hook="{{ hub_stash_changed_deals('hub_changed_deal_rows') }}",
     meta={'hub_changed_list': 'hub_changed_deal_rows'},
 ) }}
 {%- endif %}

@@ -24,6 +24,14 @@
     {{ return(['fx_rate', 'deal_probability', 'probability', 'days_in_current_stage', 'days_since_last_activity']) }}
 {%- endmacro %}
 
+{#- True when a configured dimension moves with as_of: int_deal_dimensions (and what keeps
+    sums of it) is then a table rebuilt on every run, not kept per deal. -#}
+{% macro hub_dimensions_move_with_as_of() -%}
+    {%- set names = var('dimensions', []) or [] -%}
+    {%- set names = [names] if names is string else names -%}
+    {{ return(names | select('in', ['days_in_current_stage', 'days_since_last_activity', 'as_of']) | list | length > 0) }}
+{%- endmacro %}
+
 {#- Columns of stg_accounts a dimension can name (through the deal's primary account). -#}
 {% macro hub_account_dimension_columns() -%}
     {{ return([

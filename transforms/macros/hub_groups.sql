@@ -5,13 +5,15 @@
     counted deal, its rows keyed by the groups it counts in (a period; a source, stage and
     day). It is incremental on a deal list like the other per-deal models, but its pre-hook
     first copies the listed deals' rows as they were into hub_meta (hub_before_<model>). A
-    group model (int_sales_velocity_periods, int_sales_cycle_periods,
-    int_pipeline_daily_deltas) then rebuilds only the groups where a facts row appeared or
-    disappeared: the symmetric difference of those old rows and the same deals' new rows,
+    group model holding medians (int_sales_cycle_periods) then rebuilds only the groups
+    where a facts row appeared or disappeared: the symmetric difference of those old rows
+    and the same deals' new rows,
     written to hub_meta (hub_touched_<model>). A deal that changed in a way no group reads (a
     stage move of an open deal, for the period marts) touches none; one that changes owner,
     is re-dated or deleted touches the groups it leaves too. Every other group keeps its
     rows. What moves with as_of is the marts' (views, or a small table over the groups).
+    Group models of sums and counts alone apply the changed deals' deltas instead, reading no
+    other deal (macro hub_group_sums).
 
     Without the hub's var (dbt run by hand, a test) or on a full refresh, both models are
     built whole, as the per-deal ones are. -#}

@@ -3,9 +3,31 @@
     pipeline, with rollups ('*'). win_rate = won / (won + lost) by
     count; win_rate_by_value the same on amount_base, over deals with a known base amount.
     Closed deals only (closed_at <= as_of). by_dimension: the same per configured dimension
-    (columns dimension, dimension_value first; every grouping set also with the value '*'). -#}
+    (columns dimension, dimension_value first; every grouping set also with the value '*'),
+    from the months kept by int_win_rate_dimension_months (the same counting step, per
+    dimension value, kept as sums). -#}
 {% macro hub_win_rate_mart(by_dimension=false) -%}
 {%- set dims = 'dimension, dimension_value, ' if by_dimension else '' -%}
+{%- if by_dimension == true %}
+{#- per dimension: the months are kept as sums, updated by the changed deals alone -#}
+with months as (
+    select
+        dimension,
+        dimension_value,
+        rep_key,
+        source_name,
+        pipeline_key,
+        month_start,
+        quarter_start,
+        won_count,
+        lost_count,
+        n_rows as closed_count,
+        won_amount_base,
+        lost_amount_base,
+        n_closed_without_amount_base
+    from {{ ref('int_win_rate_dimension_months') }}
+),
+{%- else %}
 with closed as (
     select * from ({{ hub_counted_deals_by(by_dimension) }}) as deals
     where is_won or is_lost
@@ -30,6 +52,7 @@ months as (
     from closed
     group by {{ dims }}rep_key, source_name, pipeline_key, month_start, quarter_start
 ),
+{%- endif %}
 
 periods as (
     select 'month' as period_type, month_start as period_start, months.*
