@@ -12,14 +12,12 @@
     wherever it can and still sorts where nothing else is possible (the grouping sets, the
     windows). `set local` ends with the model's transaction (dbt runs a table's pre-hooks and
     its create statement in one). Nothing on other warehouses: DuckDB hashes anyway.
-    JIT off too: a sort the planner cannot avoid (the grouping sets) is costed at 10^10 with
-    sorting off, far above jit_above_cost, so PostgreSQL compiled the whole query with LLVM
-    (win_rate_by_dimension at 100,000 deals: 1.03 CPU-s, 0.34 without JIT, as much as the
-    query's own work was compiling it). -#}
+    JIT needs no word here: the hub's sessions run with it off (warehouse.jit), and with
+    sorting off a sort the planner cannot avoid is costed at 10^10, far above
+    jit_above_cost. -#}
 {% macro hub_prefer_hashing() -%}
     {%- if target.type == 'postgres' -%}
-        set local enable_sort = off;
-        set local jit = off
+        set local enable_sort = off
     {%- endif -%}
 {%- endmacro %}
 
