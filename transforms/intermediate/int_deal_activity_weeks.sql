@@ -6,6 +6,7 @@
     the difference (macro hub_group_sums). Activities without a deal are on no list:
     rep_activity counts them on every run. -#}
 {{ config(
+    enabled=(target.type == 'postgres'),
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ hub_stash_changed_deals('hub_changed_deals') }}",

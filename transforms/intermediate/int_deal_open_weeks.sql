@@ -5,6 +5,7 @@
     (everything here is a column of it); its pre-hook keeps the listed deals' rows as they
     were, so int_rep_open_weeks adds the difference (macro hub_group_sums). -#}
 {{ config(
+    enabled=(target.type == 'postgres'),
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ hub_stash_changed_deals('hub_changed_deal_rows') }}",

@@ -4,6 +4,7 @@
     changed deals' new counts and subtracts their old ones in the groups they touch. -#}
 {%- set sums = ['calls', 'emails', 'meetings', 'tasks', 'notes', 'other_activities', 'activities'] -%}
 {{ config(
+    enabled=(target.type == 'postgres'),
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ hub_sum_touched_groups(ref('int_deal_activity_weeks'), 'hub_changed_deals', ['owner_key', 'week_start'], ['calls', 'emails', 'meetings', 'tasks', 'notes', 'other_activities', 'activities']) }}",

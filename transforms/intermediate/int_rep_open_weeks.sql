@@ -2,6 +2,7 @@
     closed, from which rep_activity runs its open-deal counts. Kept by difference (macro
     hub_group_sums). -#}
 {{ config(
+    enabled=(target.type == 'postgres'),
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ hub_sum_touched_groups(ref('int_deal_open_weeks'), 'hub_changed_deal_rows', ['rep_key', 'week_start'], ['opened', 'closed']) }}",

@@ -3,21 +3,26 @@
     week ends at as_of) and activities per open deal. Reps with the same email in several CRMs
     are one rep_key. Weeks: from the first activity or deal, at most var activity_weeks (104)
     back from as_of.
-    The counts come from tables kept by difference (int_rep_activity_weeks per owner and week
-    for activities on deals, int_rep_open_weeks per rep and week; macro hub_group_sums), plus
-    the activities without a deal, on no deal's list, counted here on every run; what moves
-    with as_of (the week spine, the folding of earlier weeks) is computed here. -#}
+    On PostgreSQL the counts come from tables kept by difference (int_rep_activity_weeks per
+    owner and week for activities on deals, int_rep_open_weeks per rep and week; macro
+    hub_group_sums), plus the activities without a deal, on no deal's list, counted here on
+    every run. DuckDB counts every activity and deal here, in one pass each: the four more
+    models cost it more than they save (docs/benchmarks.md). What moves with as_of (the week
+    spine, the folding of earlier weeks) is computed here on both. -#}
+{%- set by_difference = target.type == 'postgres' %}
 with owner_weeks as (
+    {%- if by_difference %}
     select owner_key, week_start, calls, emails, meetings, tasks, notes, other_activities, activities
     from {{ ref('int_rep_activity_weeks') }}
     union all
+    {%- endif %}
     select
         owner_key,
         {{ hub_period_start('week', 'occurred_at') }} as week_start,
         {{ hub_activity_type_counts() }}
     from {{ ref('stg_activities') }}
     where not is_deleted
-        and deal_key is null
+        {% if by_difference %}and deal_key is null{% endif %}
         and occurred_at <= {{ hub_as_of() }}
     group by owner_key, {{ hub_period_start('week', 'occurred_at') }}
 ),
@@ -30,8 +35,18 @@ activities as (
     left join {{ ref('int_owners_unified') }} as owners on owners.owner_key = owner_weeks.owner_key
 ),
 
+{#- per rep and week: deals opened (created), deals closed (won or lost) -#}
 opened as (
-    select * from {{ ref('int_rep_open_weeks') }}
+    {%- if by_difference %}
+    select rep_key, week_start, opened, closed from {{ ref('int_rep_open_weeks') }}
+    {%- else %}
+    select rep_key, {{ hub_period_start('week', 'created_at') }} as week_start, 1 as opened, 0 as closed
+    from ({{ hub_counted_deals() }}) as counted
+    union all
+    select rep_key, {{ hub_period_start('week', 'closed_at') }} as week_start, 0 as opened, 1 as closed
+    from ({{ hub_counted_deals() }}) as counted
+    where is_won or is_lost
+    {%- endif %}
 ),
 
 bounds as (
@@ -88,7 +103,7 @@ counts as (
         rep_key,
         week_start,
         {%- for column in ['calls', 'emails', 'meetings', 'tasks', 'notes', 'other_activities'] %}
-        {% if target.type == 'postgres' %}cast(sum({{ column }}) as bigint){% else %}sum({{ column }}){% endif %} as {{ column }},
+        {% if by_difference %}cast(sum({{ column }}) as bigint){% else %}sum({{ column }}){% endif %} as {{ column }},
         {%- endfor %}
         cast(sum(activities) as {{ dbt.type_bigint() }}) as activities
     from activities
