@@ -108,7 +108,7 @@ PARTS: tuple[Part, ...] = (
     Part(
         "activities",
         "stg_activities",
-        ("occurred_at", "is_deleted", "owner_id"),
+        ("occurred_at", "is_deleted", "owner_id", "activity_type"),
         ("occurred_at",),
         "deal_key IS NOT NULL",
         ("activities",),

@@ -4,8 +4,9 @@ A generated CSV export is pulled and transformed; then a slice of it changes (st
 wins, new deals, deleted deals, a moved activity, an FX rate) and as_of moves past instants
 of deals whose rows did not change; the incremental transform's every table and view in
 hub_staging, analytics and outbound must equal, row for row, what a --full-refresh build of
-the same data at the same as_of gives; so must the aggregates kept by period or day when a
-closed deal changes owner or is re-dated and as_of crosses a month's end. A stage remap
+the same data at the same as_of gives; so must the aggregates kept by period or day (or by
+difference, rep_activity's) when a closed deal changes owner or is re-dated, activities change
+owner, type, deal or week, and as_of crosses a month's and weeks' ends. A stage remap
 rebuilds in full by itself, and a transform with nothing changed rebuilds no deal and
 changes no row.
 """
@@ -310,8 +311,10 @@ def _check_deal_rows_only(root: Path, config: HubConfig) -> None:
 def _check_moved_periods(root: Path, config: HubConfig) -> None:
     """What the period and day aggregates rebuild only where touched can get wrong: a won deal
     that changes owner (leaves one rep's periods, joins another's), a closed deal re-dated
-    into another month and quarter, a deal created in another month, and as_of crossing a
-    month's end (the partial period, the snapshot window): every mart equals a full build's."""
+    into another month and quarter, a deal created in another month, activities that change
+    owner, type, deal or week, and as_of crossing a month's and weeks' ends (the partial
+    period, the snapshot window, rep_activity's week spine): every mart equals a full
+    build's, and rep_activity's activities were counted as often as the source holds them."""
     fields, deals = _rows(root / "deals.csv")
     won = [d for d in deals if d["status"] == "won"]
     lost = [d for d in deals if d["status"] == "lost"]
@@ -338,6 +341,18 @@ def _check_moved_periods(root: Path, config: HubConfig) -> None:
     )
     unpriced["amount"] = ""
     _write(root / "deals.csv", fields, deals)
+    # what rep_activity's counts kept by difference can get wrong: an activity re-assigned to
+    # another owner (leaves one owner's week, joins another's), one re-typed, one taken off
+    # its deal (counted without a deal from now on), one moved into another week; each of
+    # another deal, so no other change rebuilds its deal
+    fields_a, activities = _rows(root / "activities.csv")
+    by_deal = {a["deal_id"]: a for a in activities if a["deal_id"] and a["owner_email"]}
+    on_deals = list(by_deal.values())[-4:]
+    on_deals[0]["owner_email"] = next(o for o in owners if o != on_deals[0]["owner_email"])
+    on_deals[1]["type"] = "meeting" if on_deals[1]["type"] != "meeting" else "call"
+    on_deals[2]["deal_id"] = ""
+    on_deals[3]["occurred_at"] = "2026-07-29T10:00:00Z"
+    _write(root / "activities.csv", fields_a, activities)
     (run,) = run_pull(config)
     assert run.status == "ok", run.error
     config = _edit_config(root, lambda raw: raw.update(as_of="2026-08-01T00:00:00Z"))
@@ -357,6 +372,13 @@ def _check_moved_periods(root: Path, config: HubConfig) -> None:
     after_edited = _snapshot(config)
     _transform(config, full_refresh=True)
     _assert_same(after_edited, _snapshot(config))
+    with Warehouse(config).connect() as conn:
+        counted = conn.execute(
+            sa.text("SELECT sum(activities), sum(meetings) FROM analytics.rep_activity")
+        ).one()
+    held = [a for a in activities if a["occurred_at"] <= "2026-08-01T00:00:00Z"]
+    assert counted[0] == len(held) > 0
+    assert counted[1] == sum(1 for a in held if a["type"] == "meeting")
 
 
 def _alone_in_its_month(

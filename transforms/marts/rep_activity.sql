@@ -2,20 +2,51 @@
     week (deals owned now, created before the week ended and not closed by then; the current
     week ends at as_of) and activities per open deal. Reps with the same email in several CRMs
     are one rep_key. Weeks: from the first activity or deal, at most var activity_weeks (104)
-    back from as_of. -#}
-with activities as (
+    back from as_of.
+    On PostgreSQL the counts come from tables kept by difference (int_rep_activity_weeks per
+    owner and week for activities on deals, int_rep_open_weeks per rep and week; macro
+    hub_group_counts), plus the activities without a deal, on no deal's list, counted here on
+    every run. DuckDB counts every activity and deal here, in one pass each: the four more
+    models cost it more than they save (docs/benchmarks.md). What moves with as_of (the week
+    spine, the folding of earlier weeks) is computed here on both. -#}
+{%- set by_difference = target.type == 'postgres' %}
+with owner_weeks as (
+    {%- if by_difference %}
+    select owner_key, week_start, calls, emails, meetings, tasks, notes, other_activities, activities
+    from {{ ref('int_rep_activity_weeks') }}
+    union all
+    {%- endif %}
     select
-        activities.*,
-        coalesce(owners.rep_key, 'unassigned') as rep_key,
-        {{ hub_period_start('week', 'activities.occurred_at') }} as week_start
-    from {{ ref('stg_activities') }} as activities
-    left join {{ ref('int_owners_unified') }} as owners on owners.owner_key = activities.owner_key
-    where not activities.is_deleted
-        and activities.occurred_at <= {{ hub_as_of() }}
+        owner_key,
+        {{ hub_period_start('week', 'occurred_at') }} as week_start,
+        {{ hub_activity_type_counts() }}
+    from {{ ref('stg_activities') }}
+    where not is_deleted
+        {% if by_difference %}and deal_key is null{% endif %}
+        and occurred_at <= {{ hub_as_of() }}
+    group by owner_key, {{ hub_period_start('week', 'occurred_at') }}
 ),
 
-deals as (
-    select * from ({{ hub_counted_deals() }}) as counted
+activities as (
+    select
+        coalesce(owners.rep_key, 'unassigned') as rep_key,
+        owner_weeks.*
+    from owner_weeks
+    left join {{ ref('int_owners_unified') }} as owners on owners.owner_key = owner_weeks.owner_key
+),
+
+{#- per rep and week: deals opened (created), deals closed (won or lost) -#}
+opened as (
+    {%- if by_difference %}
+    select rep_key, week_start, opened, closed from {{ ref('int_rep_open_weeks') }}
+    {%- else %}
+    select rep_key, {{ hub_period_start('week', 'created_at') }} as week_start, 1 as opened, 0 as closed
+    from ({{ hub_counted_deals() }}) as counted
+    union all
+    select rep_key, {{ hub_period_start('week', 'closed_at') }} as week_start, 0 as opened, 1 as closed
+    from ({{ hub_counted_deals() }}) as counted
+    where is_won or is_lost
+    {%- endif %}
 ),
 
 bounds as (
@@ -23,7 +54,7 @@ bounds as (
         greatest(
             least(
                 coalesce((select min(week_start) from activities), {{ hub_period_start('week', hub_as_of()) }}),
-                coalesce((select {{ hub_period_start('week', 'min(created_at)') }} from deals), {{ hub_period_start('week', hub_as_of()) }})
+                coalesce((select min(week_start) from opened where opened > 0), {{ hub_period_start('week', hub_as_of()) }})
             ),
             {{ hub_period_start('week', dbt.dateadd('day', -7 * var('activity_weeks', 104), hub_as_of())) }}
         ) as first_week,
@@ -40,21 +71,14 @@ weeks as (
 deltas as (
     select
         rep_key,
-        greatest({{ hub_period_start('week', 'created_at') }}, (select first_week from bounds)) as week_start,
-        1 as delta
-    from deals
-    union all
-    select
-        rep_key,
-        greatest({{ hub_period_start('week', 'closed_at') }}, (select first_week from bounds)) as week_start,
-        -1 as delta
-    from deals
-    where (is_won or is_lost)
+        greatest(week_start, (select first_week from bounds)) as week_start,
+        opened - closed as delta
+    from opened
 ),
 
 rep_weeks as (
     select reps.rep_key, weeks.week_start
-    from (select distinct rep_key from deltas union select distinct rep_key from activities) as reps
+    from (select distinct rep_key from opened union select distinct rep_key from activities) as reps
     cross join weeks
 ),
 
@@ -73,17 +97,15 @@ open_counts as (
         on week_deltas.rep_key = rep_weeks.rep_key and week_deltas.week_start = rep_weeks.week_start
 ),
 
+{#- the types a count over activities had (bigint; a sum of 1s is hugeint on DuckDB) -#}
 counts as (
     select
         rep_key,
         week_start,
-        sum(case when activity_type = 'call' then 1 else 0 end) as calls,
-        sum(case when activity_type = 'email' then 1 else 0 end) as emails,
-        sum(case when activity_type = 'meeting' then 1 else 0 end) as meetings,
-        sum(case when activity_type = 'task' then 1 else 0 end) as tasks,
-        sum(case when activity_type = 'note' then 1 else 0 end) as notes,
-        sum(case when activity_type = 'other' then 1 else 0 end) as other_activities,
-        count(*) as activities
+        {%- for column in ['calls', 'emails', 'meetings', 'tasks', 'notes', 'other_activities'] %}
+        {% if by_difference %}cast(sum({{ column }}) as bigint){% else %}sum({{ column }}){% endif %} as {{ column }},
+        {%- endfor %}
+        cast(sum(activities) as {{ dbt.type_bigint() }}) as activities
     from activities
     where week_start >= (select first_week from bounds)
     group by rep_key, week_start
