@@ -3,7 +3,7 @@
     the changed deals' activities. Per deal and incremental on hub_changed_deals (the
     per-deal input snapshot hashes an activity's deal, instant, owner, type and deleted mark);
     its pre-hook keeps the listed deals' rows as they were, so int_rep_activity_weeks adds
-    the difference (macro hub_group_counts). Activities without a deal are on no list:
+    the difference (macro hub_group_sums). Activities without a deal are on no list:
     rep_activity counts them on every run. -#}
 {{ config(
     enabled=(target.type == 'postgres'),

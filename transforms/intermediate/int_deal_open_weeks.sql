@@ -3,7 +3,7 @@
     lost by as_of. Week unclamped (NULL for an undated creation): the mart folds earlier
     weeks into its first. Per deal and incremental on hub_changed_deal_rows, as int_deal_facts
     (everything here is a column of it); its pre-hook keeps the listed deals' rows as they
-    were, so int_rep_open_weeks adds the difference (macro hub_group_counts). -#}
+    were, so int_rep_open_weeks adds the difference (macro hub_group_sums). -#}
 {{ config(
     enabled=(target.type == 'postgres'),
     materialized='incremental',

@@ -54,6 +54,35 @@
     {{ rows_macro(before, -1, "true") }}
 {%- endmacro %}
 
+{#- The listed deals' facts rows as deltas when every measure is a plain column of the facts
+    (counts, never NULL): `columns` and `measures` as they are now (+) and as they were (-). -#}
+{% macro hub_group_delta_columns(facts, list, columns, measures) -%}
+    {%- set before = hub_groups_scratch('hub_before_', facts.identifier) -%}
+    select {{ columns | join(', ') }}, {{ measures | join(', ') }} from {{ facts }}
+    where deal_key in (select deal_key from {{ hub_table(list) }})
+    union all
+    select {{ columns | join(', ') }}{% for measure in measures %}, -{{ measure }} as {{ measure }}{% endfor %}
+    from {{ before }}
+{%- endmacro %}
+
+{#- The body of a group table of plain counts kept as sums: per group (`columns`), each
+    measure summed (bigint on both warehouses) from the facts on a full build, from the
+    touched groups' kept rows and deltas on an incremental one; a group is written while
+    `exists` (a sum over the measures) is above 0. -#}
+{% macro hub_group_counts(facts, columns, measures, exists) -%}
+    select {{ columns | join(', ') }}
+    {%- for measure in measures %}, cast(sum({{ measure }}) as {{ dbt.type_bigint() }}) as {{ measure }}{% endfor %}
+    from (
+        {%- if hub_groups_incremental() %}
+        {{ hub_kept_and_deltas(columns + measures) }}
+        {%- else %}
+        select {{ columns | join(', ') }}, {{ measures | join(', ') }} from {{ facts }}
+        {%- endif %}
+    ) as summed_rows
+    group by {{ columns | join(', ') }}
+    having sum({{ exists }}) > 0
+{%- endmacro %}
+
 {#- A kept sum, NULL where the group has no non-NULL value (as sum() over them gives). -#}
 {% macro hub_kept_sum(measure, count) -%}
     case when sum({{ count }}) = 0 then null else sum({{ measure }}) end

@@ -5,7 +5,7 @@
     back from as_of.
     On PostgreSQL the counts come from tables kept by difference (int_rep_activity_weeks per
     owner and week for activities on deals, int_rep_open_weeks per rep and week; macro
-    hub_group_counts), plus the activities without a deal, on no deal's list, counted here on
+    hub_group_sums), plus the activities without a deal, on no deal's list, counted here on
     every run. DuckDB counts every activity and deal here, in one pass each: the four more
     models cost it more than they save (docs/benchmarks.md). What moves with as_of (the week
     spine, the folding of earlier weeks) is computed here on both. -#}
