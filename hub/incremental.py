@@ -129,18 +129,23 @@ def table_sums(
     hub_tables: tuple[str, ...] = (),
     *,
     only: tuple[str, ...] | None = None,
+    counts_out: row_versions.Counts | None = None,
 ) -> list[tuple[str, int, str]]:
-    """Row count and sum of row hashes of every table of the sources but dlt's own (or only
-    the tables named in ``only``), and of the given hub_meta tables: equal sums, equal rows
+    """Row count and sum of row hashes of every table of the sources but dlt's own and the
+    hub's (``_hub*``: connector state no model reads, e.g. the CSV row hashes, a row per
+    source row) (or only the tables named in ``only``), and of the given hub_meta tables: equal sums, equal rows
     (up to a 64-bit hash collision). On PostgreSQL a source table's sum is kept while its
-    row versions stay the same (:mod:`hub.warehouse.row_versions`)."""
+    row versions stay the same (:mod:`hub.warehouse.row_versions`; ``counts_out`` receives
+    each source table's rows per ``xmin``)."""
     tables = [(HUB_SCHEMA, t) for t in hub_tables if has_table(conn, HUB_SCHEMA, t)]
     inspector = sa.inspect(conn)
     for name in sources:
         schema = f"src_{name}"  # no table when the source has never loaded
         names = inspector.get_table_names(schema=schema)
         tables += [
-            (schema, t) for t in names if not t.startswith("_dlt") and (only is None or t in only)
+            (schema, t)
+            for t in names
+            if not t.startswith(("_dlt", "_hub")) and (only is None or t in only)
         ]
     types = column_types(conn, tables)
     by_version = [t for t in tables if conn.dialect.name == "postgresql" and t[0] != HUB_SCHEMA]
@@ -153,19 +158,24 @@ def table_sums(
     ]
     sums = conn.execute(sa.text(" UNION ALL ".join(parts))).all() if parts else []
     out = [(r[0], int(r[1]), str(r[2])) for r in sums]
-    out += row_versions.table_sums(conn, by_version, types)
+    out += row_versions.table_sums(conn, by_version, types, counts_out)
     return sorted(out)
 
 
 def content_digest(
-    conn: sa.Connection, variables: dict[str, Any], print_: str, as_of: datetime
+    conn: sa.Connection,
+    variables: dict[str, Any],
+    print_: str,
+    as_of: datetime,
+    counts_out: row_versions.Counts | None = None,
 ) -> tuple[str, str, dict[str, str], dict[str, str]]:
     """What dbt reads (the sources' tables, hub_meta's), with the fingerprint and as_of; of
     those, the tables many deals' rows of int_deal_facts read (:mod:`deal_rows`); per part
     of the per-deal snapshot, the tables it reads (:func:`changes.part_digests`); and per
-    source table name, every source's table of it (:func:`source_digests.digests`)."""
+    source table name, every source's table of it (:func:`source_digests.digests`). On
+    PostgreSQL ``counts_out`` receives the source tables' rows per ``xmin``."""
     sources = list(variables.get("sources", []))
-    sums = table_sums(conn, sources, _READ_BY_DBT)
+    sums = table_sums(conn, sources, _READ_BY_DBT, counts_out=counts_out)
     shared = [
         row
         for row in sums
@@ -222,8 +232,9 @@ def plan_build(
     elif reason is None and not (changes.has_snapshot(conn) and changes.inputs_ready(conn)):
         reason = "no snapshot of the previous build's inputs"
     supported = conn.dialect.name in changes.SUPPORTED_DIALECTS
+    versions: row_versions.Counts = {}  # PostgreSQL: the snapshot reads only new rows' deals
     content, shared, inputs, tables = (
-        content_digest(conn, variables, print_, as_of) if supported else ("", "", {}, {})
+        content_digest(conn, variables, print_, as_of, versions) if supported else ("", "", {}, {})
     )
     if reason is None and state is not None and state[2] == content:
         return BuildPlan(
@@ -253,8 +264,7 @@ def plan_build(
     assert state is not None
     read = changes.to_read(conn, inputs)
     window = changes.as_of_window(state[1], as_of)
-    changes.snapshot_inputs(conn, conn.dialect.name, read, window, compare=True)
-    n = changes.write_changed(conn, read, window)
+    n, _ = changes.take_and_compare(conn, read, window, versions or None)
     rows = deal_rows.write_changed(conn, shared)
     tested_before = build is not None and build.status == "ok"
     return BuildPlan(

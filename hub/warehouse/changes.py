@@ -45,8 +45,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from hub.warehouse import deal_versions
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 from hub.warehouse.row_hash import column_types, row_hash
+from hub.warehouse.row_versions import Counts
 
 STAGING = "hub_staging"  # dbt_project.yml's +schema of staging
 CHANGED = f"{HUB_SCHEMA}.hub_changed_deals"
@@ -184,13 +186,91 @@ def snapshot_inputs(
     window: tuple[datetime, datetime] | None = None,
     *,
     compare: bool = False,
-) -> None:
+    versions: Counts | None = None,
+) -> list[Part]:
     """Write ``hub_deal_inputs_next``: per deal, ``n_<part>`` and ``h_<part>`` of every part
     (read now for the parts in ``read``, carried over from the kept snapshot for the others),
     the hash of its whole ``stg_deals`` row (``row_sum``) and its ``account_key``; with
     ``compare``, flags against the kept snapshot: ``changed`` (a part read differs, or an
-    instant in ``window``, open at both ends) and ``row_changed`` (its ``stg_deals`` row)."""
+    instant in ``window``, open at both ends) and ``row_changed`` (its ``stg_deals`` row).
+
+    On PostgreSQL, with ``compare``, a part of one deal-keyed table is read only for the deals
+    owning a row written since the kept snapshot (:mod:`hub.warehouse.deal_versions`; whole
+    when a deal lost a row); ``versions`` are the source tables' rows per ``xmin`` now (read
+    here when not given), kept with the snapshot. Returns the parts read whole: the others'
+    instants in ``window`` are :func:`write_changed`'s to find."""
     read = [p for p in PARTS if p in set(read)]
+    now: Counts | None = None
+    if dialect == "postgresql":
+        now = versions if versions is not None else deal_versions.current(conn, VERSIONED)
+        now = {t: c for t, c in now.items() if t.rsplit(".", 1)[-1] in VERSIONED}
+    kept_counts = deal_versions.kept(conn) if compare and now is not None else None
+    narrowed: list[Part] = []
+    if kept_counts is not None and now is not None:
+        narrowed = [p for p in read if len(p.tables) == 1 and p.tables[0] in VERSIONED]
+        for part in narrowed:
+            _write_candidates(conn, part, kept_counts, now)
+    _write_snapshot(conn, dialect, read, narrowed, window, compare=compare)
+    missed = [p for p in narrowed if not _totals_match(conn, p, now or {})]
+    if missed:  # a deal lost a row and gained none: those parts are read whole
+        narrowed = [p for p in narrowed if p not in missed]
+        _write_snapshot(conn, dialect, read, narrowed, window, compare=compare)
+    for part in PARTS:
+        if kept_counts is not None and part in read:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {_candidates(part)}"))
+    if now is not None:
+        deal_versions.write_next(conn, now)
+    return [p for p in read if p not in narrowed]
+
+
+# the source tables whose rows a part reads by deal_key alone: a part of one of them may be
+# read for some deals only (deal_versions)
+VERSIONED = ("deals", "stage_changes", "stage_observations", "activities")
+
+
+def _candidates(part: Part) -> str:
+    return f"pg_temp.hub_candidates_{part.name}"
+
+
+def _write_candidates(conn: sa.Connection, part: Part, kept_counts: Counts, now: Counts) -> None:
+    """The deals owning a row of ``part``'s tables in a version grown since the kept
+    snapshot, in a temporary table."""
+    selects = []
+    params: dict[str, str] = {}
+    for i, table in enumerate(sorted(t for t in now if t.rsplit(".", 1)[-1] in part.tables)):
+        versions = deal_versions.grown(kept_counts, now, table)
+        if versions:
+            params[f"v{i}"] = "{" + ",".join(versions) + "}"
+            selects.append(f"SELECT deal_key FROM {table} WHERE xmin = ANY(CAST(:v{i} AS xid[]))")
+    body = " UNION ".join(selects) or "SELECT CAST(NULL AS varchar) AS deal_key WHERE 1 = 0"
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {_candidates(part)}"))
+    conn.execute(sa.text(f"CREATE TEMPORARY TABLE hub_candidates_{part.name} AS {body}"), params)
+    conn.execute(sa.text(f"ANALYZE {_candidates(part)}"))
+
+
+def _totals_match(conn: sa.Connection, part: Part, now: Counts) -> bool:
+    """The new snapshot's rows of ``part`` summed over every deal (candidates read, the
+    others kept) are the part's rows now: no deal but the candidates lost a row."""
+    if part.where:
+        view = f"{STAGING}.{part.view} WHERE {part.where}"
+        rows = conn.execute(sa.text(f"SELECT count(*) FROM {view}")).scalar()
+    else:  # the view has a row per source table row
+        rows = sum(sum(c.values()) for t, c in now.items() if t.rsplit(".", 1)[-1] in part.tables)
+    total = conn.execute(sa.text(f"SELECT sum(n_{part.name}) FROM {NEXT_INPUTS}")).scalar()
+    return int(total or 0) == int(rows or 0)
+
+
+def _write_snapshot(
+    conn: sa.Connection,
+    dialect: str,
+    read: list[Part],
+    narrowed: list[Part],
+    window: tuple[datetime, datetime] | None,
+    *,
+    compare: bool,
+) -> None:
+    """:func:`snapshot_inputs`' statement; the ``narrowed`` parts (of ``read``) read only
+    their candidates' rows, and the other deals keep their kept values of them."""
     views = sorted({(STAGING, p.view) for p in read})
     types = column_types(conn, views)
     params = {"lo": window[0], "hi": window[1]} if window else {}
@@ -206,7 +286,10 @@ def snapshot_inputs(
         if part is DEALS:  # deal_rows' hash of the whole row, in the same pass
             whole = row_hash(dialect, "stg_deals", types[(STAGING, part.view)])
             account = "account_key"
-        where = f" WHERE {part.where}" if part.where else ""
+        filters = [part.where] if part.where else []
+        if part in narrowed:
+            filters.append(f"deal_key IN (SELECT deal_key FROM {_candidates(part)})")
+        where = f" WHERE {' AND '.join(filters)}" if filters else ""
         selects.append(
             f"SELECT deal_key, {i} AS p, {hashed} AS h, {flag} AS w, {whole} AS r, "
             f"{account} AS a FROM {STAGING}.{part.view}{where}"
@@ -232,18 +315,30 @@ def snapshot_inputs(
         for c in (f"n_{part.name}", f"h_{part.name}"):
             if part not in read:  # carried over; 0 for a deal new in the parts read
                 out.append(f"coalesce(o.{c}, 0) AS {c}")
+            elif part in narrowed:  # read for the candidates, who have a row of it
+                out.append(
+                    f"CASE WHEN n.n_{part.name} > 0 THEN n.{c} ELSE coalesce(o.{c}, 0) END AS {c}"
+                )
             elif kept:
                 out.append(f"coalesce(n.{c}, 0) AS {c}")
             else:
                 out.append(f"n.{c}")
-    deals_from = "n" if DEALS in read else "o"
-    out += [f"{deals_from}.row_sum", f"{deals_from}.account_key"]
-    if compare:
-        differs = [
-            f"coalesce(n.{c}, 0) <> o.{c}"
-            for part in read
-            for c in (f"n_{part.name}", f"h_{part.name}")
+    if DEALS in narrowed:
+        out += [
+            f"CASE WHEN n.n_deals > 0 THEN n.{c} ELSE o.{c} END AS {c}"
+            for c in ("row_sum", "account_key")
         ]
+    else:
+        deals_from = "n" if DEALS in read else "o"
+        out += [f"{deals_from}.row_sum", f"{deals_from}.account_key"]
+    if compare:
+        differs = []
+        for part in read:
+            for c in (f"n_{part.name}", f"h_{part.name}"):
+                if part in narrowed:
+                    differs.append(f"(n.n_{part.name} > 0 AND n.{c} <> coalesce(o.{c}, 0))")
+                else:
+                    differs.append(f"coalesce(n.{c}, 0) <> o.{c}")
         in_window = ["n.w = 1"] if window is not None else []
         changed = " OR ".join(["o.deal_key IS NULL", *differs, *in_window])
         row_changed = (
@@ -252,6 +347,8 @@ def snapshot_inputs(
             if DEALS in read
             else "1 = 0"
         )
+        if DEALS in narrowed:
+            row_changed = f"n.n_deals > 0 AND ({row_changed})"
         out += [f"CASE WHEN {changed} THEN 1 ELSE 0 END AS changed"]
         out += [f"CASE WHEN {row_changed} THEN 1 ELSE 0 END AS row_changed"]
     if kept:
@@ -286,7 +383,8 @@ def write_changed(
 ) -> int:
     """``hub_changed_deals`` = the deals :func:`snapshot_inputs` flagged (a part read now
     differs from the kept snapshot, the deal is new or gone), and deals with an instant in the
-    as_of window in a part not read now; returns how many."""
+    as_of window in a part not read whole now (``read``: the parts it read whole); returns
+    how many."""
     selects = [f"SELECT deal_key FROM {NEXT_INPUTS} WHERE changed = 1"]
     if window is not None:
         for p in PARTS:
@@ -302,11 +400,26 @@ def write_changed(
     return int(conn.execute(sa.text(f"SELECT count(*) FROM {CHANGED}")).scalar() or 0)
 
 
+def take_and_compare(
+    conn: sa.Connection,
+    read: Iterable[Part],
+    window: tuple[datetime, datetime] | None,
+    versions: Counts | None = None,
+) -> tuple[int, list[Part]]:
+    """An incremental build's snapshot (:func:`snapshot_inputs`, compared with the kept one)
+    and ``hub_changed_deals`` from it (:func:`write_changed`); returns how many deals, and
+    the parts read whole."""
+    dialect = conn.dialect.name
+    whole = snapshot_inputs(conn, dialect, read, window, compare=True, versions=versions)
+    return write_changed(conn, whole, window), whole
+
+
 def keep_snapshot(conn: sa.Connection, digests: Mapping[str, str]) -> None:
     """The build succeeded: this run's snapshot, and the digests of the tables each part read,
     are the ones the next run compares with. Deals with no row left are dropped."""
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {INPUTS}"))
     conn.execute(sa.text(f"ALTER TABLE {NEXT_INPUTS} RENAME TO hub_deal_inputs"))
+    deal_versions.keep(conn)
     rows = " + ".join(f"n_{p.name}" for p in PARTS)
     conn.execute(sa.text(f"DELETE FROM {INPUTS} WHERE {rows} = 0"))
     for legacy in _LEGACY:

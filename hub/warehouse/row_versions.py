@@ -31,16 +31,21 @@ from hub.warehouse.row_hash import row_hash
 
 CACHE = f"{HUB_SCHEMA}.hub_table_sums"
 Types = dict[tuple[str, str], list[tuple[str, str]]]
+Counts = dict[str, dict[str, int]]  # schema.table -> xmin (as text) -> rows
 
 
 def table_sums(
-    conn: sa.Connection, tables: list[tuple[str, str]], types: Types
+    conn: sa.Connection,
+    tables: list[tuple[str, str]],
+    types: Types,
+    counts_out: Counts | None = None,
 ) -> list[tuple[str, int, str]]:
     """(schema.table, row count, sum of row hashes) of each table, from the kept sums where
-    the table's versions are those they were computed at."""
+    the table's versions are those they were computed at. ``counts_out`` receives each
+    table's rows per ``xmin`` (:mod:`hub.warehouse.deal_versions` reads them)."""
     if not tables:
         return []
-    now = _versions(conn, tables, types)
+    now = _versions(conn, tables, types, counts_out)
     kept = _kept(conn)
     out = [(name, n, h) for name, (version, n, h) in kept.items() if now.get(name) == version]
     known = {name for name, _, _ in out}
@@ -56,16 +61,28 @@ def _digest(columns: list[tuple[str, str]], counts: list[tuple[str, int]]) -> st
     return hashlib.sha256(repr([columns, sorted(counts)]).encode()).hexdigest()
 
 
-def _versions(conn: sa.Connection, tables: list[tuple[str, str]], types: Types) -> dict[str, str]:
+def version_counts(conn: sa.Connection, tables: list[tuple[str, str]]) -> Counts:
+    """Each table's rows per ``xmin``, in one statement (reads no column)."""
+    if not tables:
+        return {}
     parts = [
         f"SELECT '{schema}.{table}' AS name, xmin::text AS version, count(*) AS n "
         f"FROM {schema}.{table} GROUP BY xmin"
         for schema, table in sorted(tables)
     ]
-    counts: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    counts: Counts = {f"{s}.{t}": {} for s, t in tables}
     for name, version, n in conn.execute(sa.text(" UNION ALL ".join(parts))).tuples():
-        counts[name].append((str(version), int(n)))
-    return {f"{s}.{t}": _digest(types[(s, t)], counts[f"{s}.{t}"]) for s, t in tables}
+        counts[str(name)][str(version)] = int(n)
+    return counts
+
+
+def _versions(
+    conn: sa.Connection, tables: list[tuple[str, str]], types: Types, counts_out: Counts | None
+) -> dict[str, str]:
+    counts = version_counts(conn, tables)
+    if counts_out is not None:
+        counts_out.update(counts)
+    return {f"{s}.{t}": _digest(types[(s, t)], list(counts[f"{s}.{t}"].items())) for s, t in tables}
 
 
 def _sums_with_versions(
