@@ -80,6 +80,10 @@ class BuildPlan:
     tables: dict[str, str] = field(default_factory=dict)
     # with test_changed_only: the source table names whose rows are the last build's
     unchanged_tables: tuple[str, ...] = ()
+    # PostgreSQL: each source table's rows per xmin when planned, kept with the snapshot
+    # (:mod:`hub.warehouse.deal_versions`; no older than the snapshot: nothing in a transform
+    # writes a source table, and counts taken earlier only make more deals candidates)
+    versions: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -> str:
@@ -247,6 +251,7 @@ def plan_build(
             shared=shared,
             inputs=inputs,
             tables=tables,
+            versions=versions,
         )
     if on_build is not None:
         on_build()
@@ -260,6 +265,7 @@ def plan_build(
             shared=shared,
             inputs=inputs,
             tables=tables,
+            versions=versions,
         )
     assert state is not None
     read = changes.to_read(conn, inputs)
@@ -278,13 +284,15 @@ def plan_build(
         changed_deal_rows=rows,
         inputs=inputs,
         tables=tables,
+        versions=versions,
         unchanged_tables=tuple(source_digests.unchanged(conn, tables)) if tested_before else (),
     )
 
 
-def _snapshot_full(conn: sa.Connection) -> None:
+def _snapshot_full(conn: sa.Connection, plan: BuildPlan) -> None:
     """After a full build: every deal's inputs, and every deal's ``stg_deals`` row hash."""
-    changes.snapshot_inputs(conn, conn.dialect.name, changes.PARTS)
+    versions = plan.versions or None  # counted when planned: not again
+    changes.snapshot_inputs(conn, conn.dialect.name, changes.PARTS, versions=versions)
 
 
 class SnapshotAlongside:
@@ -300,6 +308,7 @@ class SnapshotAlongside:
 
     def __init__(self, warehouse: Warehouse, plan: BuildPlan) -> None:
         self._warehouse = warehouse
+        self._plan = plan
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         if plan.full and warehouse.kind == "postgres":
@@ -309,7 +318,7 @@ class SnapshotAlongside:
     def _take(self) -> None:
         try:
             with self._warehouse.connect() as conn:
-                _snapshot_full(conn)
+                _snapshot_full(conn, self._plan)
         except BaseException as exc:  # noqa: BLE001 - record_complete takes it again
             self._error = exc
 
@@ -329,7 +338,7 @@ def record_complete(
     if conn.dialect.name not in changes.SUPPORTED_DIALECTS:
         return
     if plan.full and not snapshot_taken:
-        _snapshot_full(conn)
+        _snapshot_full(conn, plan)
     changes.keep_snapshot(conn, plan.inputs)
     deal_rows.keep(conn, plan.shared)
     source_digests.keep(conn, plan.tables)

@@ -211,7 +211,7 @@ def snapshot_inputs(
         for part in narrowed:
             _write_candidates(conn, part, kept_counts, now)
     _write_snapshot(conn, dialect, read, narrowed, window, compare=compare)
-    missed = [p for p in narrowed if not _totals_match(conn, p, now or {})]
+    missed = _totals_missed(conn, narrowed, now or {})
     if missed:  # a deal lost a row and gained none: those parts are read whole
         narrowed = [p for p in narrowed if p not in missed]
         _write_snapshot(conn, dialect, read, narrowed, window, compare=compare)
@@ -248,16 +248,26 @@ def _write_candidates(conn: sa.Connection, part: Part, kept_counts: Counts, now:
     conn.execute(sa.text(f"ANALYZE {_candidates(part)}"))
 
 
-def _totals_match(conn: sa.Connection, part: Part, now: Counts) -> bool:
-    """The new snapshot's rows of ``part`` summed over every deal (candidates read, the
-    others kept) are the part's rows now: no deal but the candidates lost a row."""
-    if part.where:
-        view = f"{STAGING}.{part.view} WHERE {part.where}"
-        rows = conn.execute(sa.text(f"SELECT count(*) FROM {view}")).scalar()
-    else:  # the view has a row per source table row
-        rows = sum(sum(c.values()) for t, c in now.items() if t.rsplit(".", 1)[-1] in part.tables)
-    total = conn.execute(sa.text(f"SELECT sum(n_{part.name}) FROM {NEXT_INPUTS}")).scalar()
-    return int(total or 0) == int(rows or 0)
+def _totals_missed(conn: sa.Connection, narrowed: list[Part], now: Counts) -> list[Part]:
+    """The ``narrowed`` parts whose rows in the new snapshot, summed over every deal
+    (candidates read, the others kept), are not the part's rows now: a deal other than the
+    candidates lost a row."""
+    if not narrowed:
+        return []
+    sums = ", ".join(f"sum(n_{p.name})" for p in narrowed)
+    totals = [int(t or 0) for t in conn.execute(sa.text(f"SELECT {sums} FROM {NEXT_INPUTS}")).one()]
+    missed = []
+    for part, total in zip(narrowed, totals, strict=True):
+        if part.where:
+            view = f"{STAGING}.{part.view} WHERE {part.where}"
+            rows = int(conn.execute(sa.text(f"SELECT count(*) FROM {view}")).scalar() or 0)
+        else:  # the view has a row per source table row
+            rows = sum(
+                sum(c.values()) for t, c in now.items() if t.rsplit(".", 1)[-1] in part.tables
+            )
+        if total != rows:
+            missed.append(part)
+    return missed
 
 
 def _write_snapshot(
