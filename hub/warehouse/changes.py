@@ -29,6 +29,10 @@ between the last build's ``as_of`` and this one (plus a second: ``first_seen`` i
 to the second) is rebuilt too, whichever parts were read. What moves continuously with
 ``as_of`` (days in a stage) is computed on every run outside these models.
 
+On PostgreSQL a part read because its tables changed is read only for the deals owning a row
+written since the kept snapshot (:mod:`hub.warehouse.deal_versions`), the other deals keeping
+their kept values, unless a deal lost a row and gained none: then it is read whole.
+
 The deals part also keeps each deal's hash of its whole ``stg_deals`` row and its account,
 which :mod:`hub.warehouse.deal_rows` compares: one pass over ``stg_deals`` for both.
 
