@@ -72,7 +72,7 @@ def _tables(config: HubConfig) -> dict[str, list[tuple]]:
 def _columns(config: HubConfig, table: str) -> list[tuple]:
     return query(
         config,
-        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
         f"WHERE table_schema = '{SCHEMA}' AND table_name = '{table}' ORDER BY ordinal_position",
     )
 
@@ -106,7 +106,9 @@ def test_clean_export_merged_by_duckdb_equals_the_row_path(
     assert rows_run.status == "ok", rows_run.error
     assert duck_run.rows == rows_run.rows  # DuckDB's rows are counted with dlt's
     assert _tables(duck_config) == _tables(rows_config)
-    for table in ("deals", "deal_accounts", "activities", "stage_changes"):  # as dlt makes them
+    # As dlt makes them: in order, typed, NOT NULL where dlt says, no default (a first
+    # load's staged table becomes the table: whatever it was built with, it must carry none).
+    for table in ("deals", "deal_accounts", "activities", "stage_changes"):
         assert _columns(duck_config, table) == _columns(rows_config, table)
 
     # A changed export: some rows edited, one removed, new ones; merged on the keys.
