@@ -1,4 +1,4 @@
-"""PostgreSQL: the open deals' features read on a second connection, beside the training path.
+"""PostgreSQL: work that needs no model, run on a second connection beside the training path.
 
 The score's run is a chain of independent waits: the training key (the server hashes every
 closed deal), the training table (the server's point-in-time query), the fit (numpy and
@@ -7,7 +7,9 @@ server's one-instant query). The last needs no model, so it runs in a thread on 
 connection while the first connection computes the key, builds the training table and
 fits: on a server with two cores the one-instant query and the training query run side by
 side, and the server works while the client fits. The CPU seconds are the same; the
-score's wall time loses the shorter of the two paths.
+score's wall time loses the shorter of the two paths. On a cut's first run no model can be
+reused, so the key is not waited for either: it is computed there too, after the open
+deals' read (hub/score/store.py).
 
 Both connections read the same data: the second imports the first's snapshot
 (``pg_export_snapshot``, taken before anything else the run does), so a write committed
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from datetime import datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -30,6 +33,7 @@ from hub.warehouse import Warehouse
 from models.errors import WarehouseError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def export_snapshot(conn: sa.Connection) -> str:
@@ -41,11 +45,18 @@ def read_in_snapshot(
     warehouse: Warehouse, snapshot: str, instants: Sequence[datetime], dimensions: Sequence[str]
 ) -> FeatureTable:
     """:func:`read_features` on a new connection that sees exactly ``snapshot``'s data."""
+    return run_in_snapshot(
+        warehouse, snapshot, lambda conn: read_features(conn, instants, dimensions)
+    )
+
+
+def run_in_snapshot(warehouse: Warehouse, snapshot: str, job: Callable[[sa.Connection], T]) -> T:
+    """``job`` on a new connection that sees exactly ``snapshot``'s data."""
     with warehouse.connect() as conn:
         # The first statements of the transaction: the import must precede any query.
         conn.execute(sa.text("set transaction isolation level repeatable read, read only"))
         conn.execute(sa.text(f"set transaction snapshot '{snapshot.replace(chr(39), '')}'"))
-        return read_features(conn, instants, dimensions)
+        return job(conn)
 
 
 def _refused(exc: BaseException) -> bool:
@@ -62,44 +73,58 @@ def _concurrent(conn: sa.Connection) -> bool:
 
 
 @contextmanager
+def beside(
+    warehouse: Warehouse, conn: sa.Connection
+) -> Iterator[Callable[[Callable[[sa.Connection], T]], Callable[[], T]]]:
+    """A ``submit(job)`` giving a function that returns ``job(connection)``. Enter it before
+    ``conn`` writes anything a job needs (the snapshot holds no uncommitted write): on
+    PostgreSQL each job starts at once on a second connection in ``conn``'s snapshot (jobs
+    in turn, one thread), and the function waits for it; elsewhere the function runs the
+    job on ``conn``. When the server refuses the second connection (a role's or database's
+    connection limit), the function runs the job on ``conn`` after all. Leaving without
+    having asked (no model to score with, or an error) waits for the jobs to end and drops
+    them."""
+    if not _concurrent(conn):
+        yield lambda job: lambda: job(conn)
+        return
+    snapshot = export_snapshot(conn)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-score") as pool:
+        unasked: list[Future[Any]] = []
+
+        def submit(job: Callable[[sa.Connection], T]) -> Callable[[], T]:
+            future: Future[T] = pool.submit(run_in_snapshot, warehouse, snapshot, job)
+            unasked.append(future)
+
+            def result() -> T:
+                if future in unasked:
+                    unasked.remove(future)
+                try:
+                    return future.result()
+                except (sa.exc.OperationalError, WarehouseError) as exc:
+                    if not _refused(exc):
+                        raise
+                    log.warning("a second connection was refused; running on the first in turn")
+                    return job(conn)
+
+            return result
+
+        try:
+            yield submit
+        finally:
+            for future in unasked:
+                if not future.cancel():
+                    with suppress(Exception):  # an unneeded job: let it end; its error is moot
+                        future.result()
+
+
+@contextmanager
 def open_deal_features(
     warehouse: Warehouse, conn: sa.Connection, as_of: datetime, dimensions: Sequence[str]
 ) -> Iterator[Callable[[], FeatureTable]]:
     """A function giving the features of the deals open at ``as_of``, as
-    ``read_features(conn, [as_of], dimensions)`` gives them. Enter it before ``conn`` writes
-    anything the read needs (the snapshot holds no uncommitted write): on PostgreSQL the read
-    has started on a second connection, in ``conn``'s snapshot, and the function waits for
-    it; elsewhere the function reads on ``conn``. When the server refuses the second
-    connection (a role's or database's connection limit), the function reads on ``conn``
-    after all. Leaving without having asked (no model to score with, or an error) waits for
-    that read to end and drops it."""
-    if not _concurrent(conn):
-        yield lambda: read_features(conn, [as_of], dimensions)
-        return
-    snapshot = export_snapshot(conn)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-score") as pool:
-        future: Future[FeatureTable] = pool.submit(
-            read_in_snapshot, warehouse, snapshot, [as_of], dimensions
-        )
-        asked = False
-
-        def result() -> FeatureTable:
-            nonlocal asked
-            asked = True
-            try:
-                return future.result()
-            except (sa.exc.OperationalError, WarehouseError) as exc:
-                if not _refused(exc):
-                    raise
-                log.warning("a second connection was refused; reading open deals in turn")
-                return read_features(conn, [as_of], dimensions)
-
-        try:
-            yield result
-        finally:
-            if not asked and not future.cancel():
-                with suppress(Exception):  # an unneeded read: let it end; its error is moot
-                    future.result()
+    ``read_features(conn, [as_of], dimensions)`` gives them, read :func:`beside` ``conn``."""
+    with beside(warehouse, conn) as submit:
+        yield submit(lambda other: read_features(other, [as_of], dimensions))
 
 
-__all__ = ["export_snapshot", "open_deal_features", "read_in_snapshot"]
+__all__ = ["beside", "export_snapshot", "open_deal_features", "read_in_snapshot", "run_in_snapshot"]

@@ -102,7 +102,14 @@ def training_key(
     digest = hashlib.sha256(f"{salt}|cut={cut.isoformat()}".encode())
     for relation, n, total in rows:
         digest.update(f"|{relation}:{n}:{total}".encode())
-    return digest.hexdigest()[:32]
+    return key_prefix(cut) + digest.hexdigest()[:32]
 
 
-__all__ = ["TRAINING_DEALS", "training_key"]
+def key_prefix(cut: datetime) -> str:
+    """What every key of the training cut ``cut`` starts with: a run finds out in one
+    look-up whether any model was recorded for its cut (none: the key cannot match, so the
+    training table is built without waiting for it)."""
+    return f"{cut:%Y-%m-%d}/"
+
+
+__all__ = ["TRAINING_DEALS", "key_prefix", "training_key"]

@@ -31,12 +31,12 @@ import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
-from hub.score.ahead import open_deal_features
+from hub.score.ahead import beside
 from hub.score.columns import copy_rows
 from hub.score.features import FeatureTable, naive_utc, read_features
 from hub.score.model import NotEnoughHistory, ScoreModel, fit, reasons, snapshot_instants
 from hub.score.model import training_rows as select_training
-from hub.score.prekey import TRAINING_DEALS, training_key
+from hub.score.prekey import TRAINING_DEALS, key_prefix, training_key
 from hub.score.tables import (
     OUTBOUND_SCHEMA,
     SCORES_SCHEMA,
@@ -186,6 +186,18 @@ def cached_by_input_key(conn: sa.Connection, key: str | None) -> tuple[ScoreMode
         return None
 
 
+def keys_recorded_for(conn: sa.Connection, cut: datetime) -> bool:
+    """Whether any training key of ``cut`` was recorded (else none can match this run's)."""
+    ensure_score_tables(conn)
+    prefix = key_prefix(cut)
+    found = conn.execute(
+        sa.select(hub_score_input_keys.c.input_key)
+        .where(hub_score_input_keys.c.input_key.startswith(prefix, autoescape=True))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def record_input_key(conn: sa.Connection, key: str, fingerprint_: str) -> None:
     conn.execute(hub_score_input_keys.delete().where(hub_score_input_keys.c.input_key == key))
     conn.execute(
@@ -229,12 +241,24 @@ def write_scores(config: HubConfig, warehouse: Warehouse, as_of: datetime) -> Sc
             return ScoreRun(0, None, False, "no per-deal tables yet: nothing scored")
         cut = training_cut(as_of)
         salt = f"{FEATURE_VERSION}|{sorted(config.dimensions)}"
+        with_dimensions = bool(config.dimensions)
         run = ScoreRun(0, None, False)
         rows: pa.Table | None = None
-        # The open deals' features need no model: on PostgreSQL they are read on a second
-        # connection meanwhile (hub/score/ahead.py), in this transaction's snapshot.
-        with open_deal_features(warehouse, conn, as_of, list(config.dimensions)) as scoring:
-            inputs = training_key(conn, cut, salt, bool(config.dimensions))
+        # The first run of a training cut (the day's first sync) finds no key of that cut
+        # recorded: no key can match, so the table is built at once and the key is only
+        # recorded after the fit. On PostgreSQL the open deals' features and that key are
+        # computed on a second connection meanwhile (hub/score/ahead.py), in this
+        # transaction's snapshot; elsewhere in turn on this one.
+        known = keys_recorded_for(conn, cut)
+        with beside(warehouse, conn) as submit:
+            dimensions = list(config.dimensions)
+            scoring = submit(lambda other: read_features(other, [as_of], dimensions))
+            inputs = training_key(conn, cut, salt, with_dimensions) if known else None
+            later = (
+                None
+                if known
+                else submit(lambda other: training_key(other, cut, salt, with_dimensions))
+            )
             try:
                 cached = cached_by_input_key(conn, inputs)
                 if cached is not None:
@@ -243,6 +267,7 @@ def write_scores(config: HubConfig, warehouse: Warehouse, as_of: datetime) -> Sc
                     training = training_table(conn, config, cut)
                     run.training_rows = len(training)
                     model, key, run.refitted = cached_or_fit(conn, training, cut)
+                    inputs = later() if later is not None else inputs
                     if inputs is not None:
                         record_input_key(conn, inputs, key)
             except NotEnoughHistory as exc:

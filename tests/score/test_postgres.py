@@ -10,9 +10,11 @@ import pytest
 import sqlalchemy as sa
 from pytest import approx
 
-from hub.score.ahead import export_snapshot, open_deal_features, read_in_snapshot
+from hub.score.ahead import beside, export_snapshot, open_deal_features, read_in_snapshot
 from hub.score.backtest import run_backtest
 from hub.score.features import FeatureTable, read_features
+from hub.score.prekey import key_prefix, training_key
+from hub.score.store import training_cut
 from hub.warehouse import Warehouse
 from tests.pg import pg_warehouse
 from tests.score.conftest import Book, synced_book
@@ -84,8 +86,16 @@ def test_postgres_backtest_and_scores_match_duckdb(
             update={"warehouse": pg.config.warehouse.model_copy(update={"user": role})}
         )
     )
+    cut = training_cut(AS_OF)
     with limited.connect() as conn:
         expected = _rows(read_features(conn, [AS_OF], dimensions))
         with open_deal_features(limited, conn, AS_OF, dimensions) as open_features:
             assert _rows(open_features()) == expected
-    assert "a second connection was refused" in caplog.text
+        # The first run of a cut computes its training key beside the fit too (store.py):
+        # refused, the key is computed on the first connection, the same key.
+        key = training_key(conn, cut, "salt", True)
+        assert key is not None and key.startswith(key_prefix(cut))
+        with beside(limited, conn) as submit:
+            later = submit(lambda other: training_key(other, cut, "salt", True))
+            assert later() == key
+    assert caplog.text.count("a second connection was refused") == 2
