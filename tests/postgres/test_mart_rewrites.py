@@ -1,5 +1,7 @@
 """The stage conversion and win rate marts were rewritten so PostgreSQL plans them well at 1M
-deals (deals reduced before dimensions, stages and grouping sets meet them). The SQL they
+deals (deals reduced before dimensions, stages and grouping sets meet them), and the
+*_by_dimension marts copy their all-values rows from the plain marts, and lead_response_time
+finds the sources with activities without reading them all. The SQL they
 replaced is kept in oracle_marts.sql; here both run on the same generated world (the
 transforms fixture: three generated sources, hand-written edge deals, every kind of
 dimension) and must give the same rows, on DuckDB and on PostgreSQL.
@@ -26,6 +28,12 @@ MARTS = {  # mart -> (old macro, its by_dimension argument)
     "stage_conversion_by_rep": ("oracle_stage_conversion_mart", "'rep'"),
     "win_rate": ("oracle_win_rate_mart", "false"),
     "win_rate_by_dimension": ("oracle_win_rate_mart", "true"),
+    # their all-values rows ('*') copied from the plain marts (macro hub_all_values_rows)
+    "deal_size_by_dimension": ("oracle_deal_size_mart", "true"),
+    "sales_cycle_by_dimension": ("oracle_sales_cycle_mart", "true"),
+    "forecast_by_dimension": ("oracle_forecast_mart", "true"),
+    # on PostgreSQL, the sources with activities probed for one row each (hub_sources_with_rows)
+    "lead_response_time": ("oracle_lead_response_time_mart", "false"),
 }
 DIMENSIONS = ["lead_source", "currency", "industry", "segment", "score"]
 

@@ -24,5 +24,8 @@ select
     {{ hub_percentile_among('cycle_days', 0.9, [0.5, 0.9]) }} as p90_days,
     {{ hub_as_of_tz() }} as as_of
 from closed
-group by {{ hub_grouping_sets([['outcome', 'source_name'], ['outcome']], by_dimension) }}
+group by {{ hub_grouping_sets([['outcome', 'source_name'], ['outcome']], by_dimension, all_values=not hub_values_from_plain(by_dimension)) }}
+{%- if hub_values_from_plain(by_dimension) %}
+{{ hub_all_values_rows('sales_cycle') }}
+{%- endif %}
 {%- endmacro %}
