@@ -32,6 +32,8 @@ MARTS = {  # mart -> (old macro, its by_dimension argument)
     "deal_size_by_dimension": ("oracle_deal_size_mart", "true"),
     "sales_cycle_by_dimension": ("oracle_sales_cycle_mart", "true"),
     "forecast_by_dimension": ("oracle_forecast_mart", "true"),
+    # the all-time, all-reps rows of int_sales_cycle_periods
+    "sales_cycle": ("oracle_sales_cycle_mart", "false"),
     # on PostgreSQL, the sources with activities probed for one row each (hub_sources_with_rows)
     "lead_response_time": ("oracle_lead_response_time_mart", "false"),
 }
@@ -161,7 +163,7 @@ def test_the_rewritten_mart_gives_the_old_sqls_rows(target: Target, mart: str) -
     new_columns, new_rows = _rows(target.query(f"select * from analytics.{mart}"))
     old_columns, old_rows = _rows(target.query(old_sql))
     assert new_columns == old_columns
-    assert len(new_rows) == len(old_rows) > 100, mart
+    assert len(new_rows) == len(old_rows) > (10 if mart == "sales_cycle" else 100), mart
     assert new_rows == old_rows, f"{mart} differs from the SQL it replaced on {target.kind}"
     if target.kind == "postgres":  # DuckDB's win_rate counts are now bigint, were hugeint
         new_types = target.column_types(f"select * from analytics.{mart}")
