@@ -294,3 +294,160 @@ select
     {{ hub_as_of_tz() }} as as_of
 from aggregated
 {%- endmacro %}
+
+
+{#- deal_size, sales_cycle and forecast by dimension as they were before their all-values rows
+    ('*') were copied from the plain marts (git e1ab509, transforms/macros/marts/). -#}
+
+{% macro oracle_deal_size_mart(by_dimension=false) -%}
+with won as (
+    select * from ({{ hub_counted_deals_by(by_dimension) }}) as deals
+    where is_won
+),
+
+periods as (
+    select 'month' as period_type, {{ hub_period_start('month', 'closed_at') }} as period_start, won.*
+    from won
+    union all
+    select 'quarter' as period_type, {{ hub_period_start('quarter', 'closed_at') }} as period_start, won.*
+    from won
+    union all
+    select 'all' as period_type, cast(null as date) as period_start, won.*
+    from won
+)
+
+select
+    {{ hub_dimension_select(by_dimension) }}
+    period_type,
+    period_start,
+    {{ hub_rollup('rep_key') }} as rep_key,
+    {{ hub_rollup('source_name') }} as source_name,
+    count(*) as won_count,
+    sum(amount_base) as bookings_base,
+    avg(amount_base) as mean_won_amount_base,
+    {{ hub_percentile('amount_base', 0.5) }} as median_won_amount_base,
+    max(amount_base) as largest_won_amount_base,
+    sum(case when amount_base is null then 1 else 0 end) as n_won_without_amount_base,
+    {{ hub_as_of_tz() }} as as_of
+from periods
+group by {{ hub_grouping_sets([
+    ['period_type', 'period_start', 'rep_key', 'source_name'],
+    ['period_type', 'period_start', 'rep_key'],
+    ['period_type', 'period_start', 'source_name'],
+    ['period_type', 'period_start'],
+], by_dimension) }}
+{%- endmacro %}
+
+{% macro oracle_sales_cycle_mart(by_dimension=false) -%}
+with closed as (
+    select
+        deals.*,
+        case when is_won then 'won' else 'lost' end as outcome,
+        {{ hub_days_between('created_at', 'closed_at') }} as cycle_days
+    from ({{ hub_counted_deals_by(by_dimension) }}) as deals
+    where (is_won or is_lost) and created_at_source <> 'closed_at'
+)
+
+select
+    {{ hub_dimension_select(by_dimension) }}
+    outcome,
+    {{ hub_rollup('source_name') }} as source_name,
+    count(*) as deal_count,
+    avg(cycle_days) as mean_days,
+    {{ hub_percentile_among('cycle_days', 0.5, [0.5, 0.9]) }} as median_days,
+    {{ hub_percentile_among('cycle_days', 0.9, [0.5, 0.9]) }} as p90_days,
+    {{ hub_as_of_tz() }} as as_of
+from closed
+group by {{ hub_grouping_sets([['outcome', 'source_name'], ['outcome']], by_dimension) }}
+{%- endmacro %}
+
+{% macro oracle_forecast_mart(by_dimension=false) -%}
+with open_deals as (
+    select * from ({{ hub_counted_deals_by(by_dimension) }}) as deals
+    where is_open
+),
+
+periods as (
+    select 'month' as period_type, {{ hub_period_start('month', 'expected_close_date') }} as period_start, open_deals.*
+    from open_deals
+    union all
+    select 'quarter' as period_type, {{ hub_period_start('quarter', 'expected_close_date') }} as period_start, open_deals.*
+    from open_deals
+)
+
+select
+    {{ hub_dimension_select(by_dimension) }}
+    period_type,
+    period_start,
+    {{ hub_rollup('rep_key') }} as rep_key,
+    {{ hub_rollup('canonical_stage') }} as canonical_stage,
+    count(*) as open_count,
+    sum(amount_base) as amount_base,
+    sum(weighted_amount_base) as weighted_amount_base,
+    sum(case when amount_base is null then 1 else 0 end) as n_without_amount_base,
+    sum(case when probability is null then 1 else 0 end) as n_without_probability,
+    sum(case when expected_close_date < cast({{ hub_as_of() }} as date) then 1 else 0 end) as n_overdue,
+    {{ hub_as_of_tz() }} as as_of
+from periods
+group by {{ hub_grouping_sets([
+    ['period_type', 'period_start', 'rep_key', 'canonical_stage'],
+    ['period_type', 'period_start', 'canonical_stage'],
+    ['period_type', 'period_start', 'rep_key'],
+    ['period_type', 'period_start'],
+], by_dimension) }}
+{%- endmacro %}
+
+{#- lead_response_time as it was before PostgreSQL probed each source for one activity (git
+    e1ab509, transforms/marts/lead_response_time.sql); by_dimension is unused. -#}
+{% macro oracle_lead_response_time_mart(by_dimension=false) -%}
+with deals as (
+    select * from ({{ hub_counted_deals() }}) as counted
+    where has_dated_creation
+),
+
+sources_with_activities as (
+    select distinct source_name from {{ ref('stg_activities') }}
+),
+
+first_touch as (
+    select deal_key, first_owner_activity_at as first_activity_at
+    from {{ ref('int_deal_state') }}
+    where first_owner_activity_at is not null
+),
+
+timed as (
+    select
+        deals.deal_key,
+        deals.source_name,
+        deals.rep_key,
+        deals.created_at,
+        {{ hub_period_start('week', 'deals.created_at') }} as created_week,
+        first_touch.first_activity_at,
+        (sources_with_activities.source_name is not null
+            and deals.created_at_source <> 'first_activity') as response_measured,
+        {{ dbt.datediff('deals.created_at', 'first_touch.first_activity_at', 'second') }} / 3600.0 as elapsed_hours,
+        {{ dbt.datediff('deals.created_at', hub_as_of(), 'second') }} / 3600.0 as hours_open_at_as_of
+    from deals
+    left join first_touch on first_touch.deal_key = deals.deal_key
+    left join sources_with_activities on sources_with_activities.source_name = deals.source_name
+)
+
+select
+    timed.deal_key,
+    timed.source_name,
+    timed.rep_key,
+    {{ hub_tz('timed.created_at') }} as created_at,
+    timed.created_week,
+    {{ hub_tz('timed.first_activity_at') }} as first_activity_at,
+    case when timed.response_measured then timed.elapsed_hours end as response_hours,
+    case when timed.response_measured then timed.first_activity_at is not null end as has_response,
+    case
+        when not timed.response_measured then null
+        when timed.elapsed_hours <= {{ var('response_sla_hours', 24) }} then true
+        when timed.hours_open_at_as_of > {{ var('response_sla_hours', 24) }} then false
+    end as within_sla,
+    timed.response_measured,
+    {{ var('response_sla_hours', 24) }} as sla_hours,
+    {{ hub_as_of_tz() }} as as_of
+from timed
+{%- endmacro %}

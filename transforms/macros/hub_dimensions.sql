@@ -130,13 +130,17 @@
 {%- endmacro %}
 
 {#- GROUP BY GROUPING SETS over `sets` (lists of columns); with by_dimension every set is
-    taken twice, with dimension and dimension_value and with the value rolled up ('*'). -#}
-{% macro hub_grouping_sets(sets, by_dimension, prefix='') -%}
+    taken twice, with dimension and dimension_value and with the value rolled up ('*'), but
+    only once, with the value, when `all_values` is false (the mart then copies its
+    all-values rows from the plain mart: macro hub_all_values_rows). -#}
+{% macro hub_grouping_sets(sets, by_dimension, prefix='', all_values=true) -%}
     {%- set out = [] -%}
     {%- for columns in sets -%}
         {%- if by_dimension -%}
             {%- do out.append('(' ~ ([prefix ~ 'dimension', prefix ~ 'dimension_value'] + columns) | join(', ') ~ ')') -%}
-            {%- do out.append('(' ~ ([prefix ~ 'dimension'] + columns) | join(', ') ~ ')') -%}
+            {%- if all_values -%}
+                {%- do out.append('(' ~ ([prefix ~ 'dimension'] + columns) | join(', ') ~ ')') -%}
+            {%- endif -%}
         {%- else -%}
             {%- do out.append('(' ~ columns | join(', ') ~ ')') -%}
         {%- endif -%}
@@ -166,4 +170,39 @@
     {%- if by_dimension -%}
         {{ prefix }}dimension, {{ prefix }}dimension_value,
     {%- endif -%}
+{%- endmacro %}
+
+{#- True when a breakdown copies its all-values rows ('*') from the plain mart rather than
+    rolling the dimension values up itself: every *_by_dimension mart whose plain mart holds
+    the same figures (not the *_by_rep marts, whose all-reps rows are the plain mart's source). -#}
+{% macro hub_values_from_plain(by_dimension) -%}
+    {{ return(by_dimension is sameas true) }}
+{%- endmacro %}
+
+{#- The all-values rows ('*') of a *_by_dimension mart: `union all` and, per configured
+    dimension, every row of the plain mart (`plain_mart`, built on every run), its columns in
+    the breakdown's order (`leading` columns, then dimension and dimension_value '*', then
+    `rest`). They are the same rows: int_deal_dimensions holds every counted deal once per
+    dimension (a deal without a value has one row, its value NULL) with the columns the
+    marts count copied from int_deals_enriched, so rolling every value up groups exactly the
+    plain mart's deals. Copying them spares each breakdown a second pass of grouping sets,
+    and its percentiles, over every deal x dimension. -#}
+{% macro hub_all_values_rows(plain_mart, leading=[], rest='plain.*') -%}
+    {%- set text = dbt.type_string() -%}
+    {%- set names = hub_dimensions() | map(attribute='name') | list -%}
+    union all
+    select
+        {%- for column in leading %}
+        plain.{{ column }},
+        {%- endfor %}
+        cast(dimensions.dimension as {{ text }}) as dimension,
+        cast('*' as {{ text }}) as dimension_value,
+        {{ rest }}
+    from {{ ref(plain_mart) }} as plain
+    {%- if names %}
+    cross join (values {% for name in names %}('{{ name }}'){{ ', ' if not loop.last }}{% endfor %}) as dimensions (dimension)
+    {%- else %}
+    cross join (select cast(null as {{ text }}) as dimension) as dimensions
+    where 1 = 0
+    {%- endif %}
 {%- endmacro %}

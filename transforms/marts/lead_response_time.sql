@@ -11,8 +11,10 @@ with deals as (
     where has_dated_creation
 ),
 
+{#- one row looked for per source on PostgreSQL, not every activity read (macro
+    hub_sources_with_rows) -#}
 sources_with_activities as (
-    select distinct source_name from {{ ref('stg_activities') }}
+    {{ hub_sources_with_rows(ref('stg_activities')) }}
 ),
 
 first_touch as (

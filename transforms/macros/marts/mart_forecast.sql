@@ -35,5 +35,8 @@ group by {{ hub_grouping_sets([
     ['period_type', 'period_start', 'canonical_stage'],
     ['period_type', 'period_start', 'rep_key'],
     ['period_type', 'period_start'],
-], by_dimension) }}
+], by_dimension, all_values=not hub_values_from_plain(by_dimension)) }}
+{%- if hub_values_from_plain(by_dimension) %}
+{{ hub_all_values_rows('forecast') }}
+{%- endif %}
 {%- endmacro %}

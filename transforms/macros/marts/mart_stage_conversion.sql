@@ -94,7 +94,7 @@ counts as (
         ['stages.canonical_stage', 'stages.stage_order', 'stages.next_stage', 'buckets.source_name', 'buckets.pipeline_key'],
         ['stages.canonical_stage', 'stages.stage_order', 'stages.next_stage', 'buckets.cohort_month'],
         ['stages.canonical_stage', 'stages.stage_order', 'stages.next_stage'],
-    ], by_dimension, 'buckets.') }}
+    ], by_dimension, 'buckets.', all_values=not hub_values_from_plain(by_dimension)) }}
 ),
 
 unioned as (
@@ -134,6 +134,12 @@ select
     {{ hub_ratio('reached_count', 'funnel_deals') }} as cumulative_conversion,
     {{ hub_as_of_tz() }} as as_of
 from unioned
+{%- if hub_values_from_plain(by_dimension) %}
+{{ hub_all_values_rows('stage_conversion', leading=['mode'], rest='plain.source_name, plain.pipeline_key, '
+    ~ 'plain.cohort_month, plain.canonical_stage, plain.stage_order, plain.next_stage, plain.funnel_deals, '
+    ~ 'plain.reached_count, plain.reached_next_count, plain.next_step_conversion, '
+    ~ 'plain.cumulative_conversion, plain.as_of') }}
+{%- endif %}
 {%- endmacro %}
 
 {#- The start of a stage's token in int_deal_funnel.visited: '|<stage_order>:'. -#}
