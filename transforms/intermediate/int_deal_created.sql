@@ -19,31 +19,33 @@ with deals as (
     where true {{ hub_only_changed_deals() }}
 ),
 
-first_changes as (
-    select deal_key, min(changed_at) as first_at
-    from {{ ref('stg_stage_changes') }}
-    where true {{ hub_only_changed_deals() }}
-    group by deal_key
-),
-
-first_activities as (
-    select deal_key, min(occurred_at) as first_at
-    from {{ ref('stg_activities') }}
-    where not is_deleted and deal_key is not null {{ hub_only_changed_deals() }}
-    group by deal_key
-),
-
-first_observations as (
-    select deal_key, min(observed_at) as first_at
-    from {{ ref('stg_stage_observations') }}
-    where true {{ hub_only_changed_deals() }}
-    group by deal_key
-),
-
-first_loads as (
-    select deal_key, min(loaded_at) as first_at
-    from {{ ref('stg_deal_loads') }}
-    where true {{ hub_only_changed_deals() }}
+{#- The earliest instant of each dated input, in one grouping of their rows together: a
+    grouping and a join per input cost PostgreSQL four hash tables of every deal (at 100,000
+    deals 0.85 -> 0.76 server CPU-seconds). -#}
+firsts as (
+    select
+        deal_key,
+        min(case when kind = 1 then dated_at end) as first_change_at,
+        min(case when kind = 2 then dated_at end) as first_activity_at,
+        min(case when kind = 3 then dated_at end) as first_observed_at,
+        min(case when kind = 4 then dated_at end) as first_loaded_at
+    from (
+        select deal_key, 1 as kind, changed_at as dated_at
+        from {{ ref('stg_stage_changes') }}
+        where true {{ hub_only_changed_deals() }}
+        union all
+        select deal_key, 2, occurred_at
+        from {{ ref('stg_activities') }}
+        where not is_deleted and deal_key is not null {{ hub_only_changed_deals() }}
+        union all
+        select deal_key, 3, observed_at
+        from {{ ref('stg_stage_observations') }}
+        where true {{ hub_only_changed_deals() }}
+        union all
+        select deal_key, 4, loaded_at
+        from {{ ref('stg_deal_loads') }}
+        where true {{ hub_only_changed_deals() }}
+    ) as dated
     group by deal_key
 ),
 
@@ -51,17 +53,14 @@ facts as (
     select
         deals.deal_key,
         deals.created_at as crm_created_at,
-        least(first_changes.first_at, deals.stage_changed_at) as first_stage_event_at,
-        first_activities.first_at as first_activity_at,
+        least(firsts.first_change_at, deals.stage_changed_at) as first_stage_event_at,
+        firsts.first_activity_at,
         deals.closed_at,
         {#- Whole seconds, like as_of (hub/transform.py): a deal first seen in the second the
             transform starts is seen by then. -#}
-        {{ dbt.date_trunc('second', 'coalesce(first_observations.first_at, first_loads.first_at)') }} as first_seen_at
+        {{ dbt.date_trunc('second', 'coalesce(firsts.first_observed_at, firsts.first_loaded_at)') }} as first_seen_at
     from deals
-    left join first_changes on first_changes.deal_key = deals.deal_key
-    left join first_activities on first_activities.deal_key = deals.deal_key
-    left join first_observations on first_observations.deal_key = deals.deal_key
-    left join first_loads on first_loads.deal_key = deals.deal_key
+    left join firsts on firsts.deal_key = deals.deal_key
 ),
 
 sourced as (

@@ -25,37 +25,42 @@ stages as (
     {{ hub_funnel_stages() }}
 ),
 
+{#- Each visited stage once, with the next canonical stage's order. Joined to the stages
+    before grouping, and grouped by the window's keys first: PostgreSQL then sorted the spells
+    once for the grouping and the window; grouped first, it hashed them into groups, joined
+    the groups and sorted them again (at 100,000 deals 0.99 -> 0.75 server CPU-seconds). -#}
 visits as (
     select
-        deal_key,
-        canonical_stage,
-        stage_order,
-        outcome,
-        min(entered_at) as first_entered_at,
-        max(entered_at) as last_entered_at
+        spells.deal_key,
+        coalesce(spells.outcome, '') = 'lost' as is_lost,
+        spells.stage_order,
+        spells.canonical_stage,
+        spells.outcome,
+        stages.next_stage_order,
+        min(spells.entered_at) as first_entered_at,
+        max(spells.entered_at) as last_entered_at
     from spells
-    group by deal_key, canonical_stage, stage_order, outcome
+    inner join stages on stages.canonical_stage = spells.canonical_stage
+    group by
+        spells.deal_key, coalesce(spells.outcome, '') = 'lost', spells.stage_order,
+        spells.canonical_stage, spells.outcome, stages.next_stage_order
 ),
 
 {#- The next stage in canonical order is never a lost one, so it is the deal's next visited
     non-lost stage or it was not visited. -#}
 visit_tokens as (
     select
-        visits.deal_key,
-        visits.stage_order,
-        visits.outcome,
-        {{ hub_stage_token('visits.stage_order') }} || case
-            when stages.next_stage_order is null then '-'
-            when lead(visits.stage_order) over next_visit = stages.next_stage_order
-                and lead(visits.last_entered_at) over next_visit > visits.first_entered_at then '1'
+        deal_key,
+        stage_order,
+        outcome,
+        {{ hub_stage_token('stage_order') }} || case
+            when next_stage_order is null then '-'
+            when lead(stage_order) over next_visit = next_stage_order
+                and lead(last_entered_at) over next_visit > first_entered_at then '1'
             else '0'
         end as token
     from visits
-    inner join stages on stages.canonical_stage = visits.canonical_stage
-    window next_visit as (
-        partition by visits.deal_key, coalesce(visits.outcome, '') = 'lost'
-        order by visits.stage_order
-    )
+    window next_visit as (partition by deal_key, is_lost order by stage_order)
 )
 
 select

@@ -1,16 +1,16 @@
 {#- One row per deal: what int_deals_enriched and lead_response_time need of the per-deal
     models, joined once per changed deal instead of over every deal on every run. Per deal and
-    incremental (macro hub_incremental): every input is a per-deal model or the deal's own
-    activities, all filtered to the changed deals, and nothing here moves with as_of between
+    incremental (macro hub_incremental): every input is a per-deal model, filtered to the
+    changed deals, and nothing here moves with as_of between
     a deal's own instants (activities count once at or before as_of; the current spell stays
     open). What does move with as_of, and what reads FX rates, owners, accounts or
     duplicates, stays in int_deals_enriched, rebuilt on every run.
       created_at, created_at_source, has_dated_creation   int_deal_created
       current_stage, current_spell_entered_at, n_spells   the current spell (int_deal_spells)
       last_activity_at, n_activities                      int_deal_activity_stats
-      first_owner_activity_at  the first activity logged by an owner (owner_id set, not
-                               deleted) at or after created_at and at or before as_of:
-                               lead_response_time's first response -#}
+      first_owner_activity_at  int_deal_activity_stats: the first activity logged by an
+                               owner (owner_id set, not deleted) at or after created_at and
+                               at or before as_of: lead_response_time's first response -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
@@ -30,21 +30,9 @@ current_spell as (
 ),
 
 activities as (
-    select deal_key, last_activity_at, n_activities
+    select deal_key, last_activity_at, n_activities, first_owner_activity_at
     from {{ ref('int_deal_activity_stats') }}
     where true {{ hub_only_changed_deals() }}
-),
-
-owner_touches as (
-    select touches.deal_key, min(touches.occurred_at) as first_owner_activity_at
-    from {{ ref('stg_activities') }} as touches
-    inner join created on created.deal_key = touches.deal_key
-    where not touches.is_deleted
-        and touches.owner_id is not null
-        and touches.occurred_at >= created.created_at
-        and touches.occurred_at <= {{ hub_as_of() }}
-        {{ hub_only_changed_deals('touches.deal_key') }}
-    group by touches.deal_key
 )
 
 select
@@ -57,8 +45,7 @@ select
     current_spell.spell_index as n_spells,
     activities.last_activity_at,
     activities.n_activities,
-    owner_touches.first_owner_activity_at
+    activities.first_owner_activity_at
 from created
 left join current_spell on current_spell.deal_key = created.deal_key
 left join activities on activities.deal_key = created.deal_key
-left join owner_touches on owner_touches.deal_key = created.deal_key
