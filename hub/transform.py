@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hub import dbt_failing_rows, dbt_import
-from hub.dbt_parse import parse_key, reuse_args, split_vars
+from hub import dbt_failing_rows, dbt_import, dbt_shared_parse
+from hub.dbt_parse import SAVED_PARSE, parse_key, reuse_args, split_vars
 from hub.dbt_project import project_dir
 from hub.incremental import BuildPlan, SnapshotAlongside, plan_build, record_complete
 from hub.locks import describe_holder, hold
@@ -189,12 +189,16 @@ def run_dbt(
     static_vars, run_env = split_vars(dbt_vars(config, as_of, extra_vars))
     dbt_env = warehouse.dbt_env()
     # A profile of the user's own may read settings the hub cannot see: parse every time.
-    parse_args = (
-        ["--no-partial-parse"]
+    key = (
+        None
         if warehouse.dbt_profiles_dir
-        else reuse_args(
-            target_dir / "target", parse_key(project, profiles_dir, dbt_env, static_vars)
-        )
+        else parse_key(project, profiles_dir, dbt_env, static_vars)
+    )
+    parse_args = ["--no-partial-parse"] if key is None else reuse_args(target_dir / "target", key)
+    shared = (
+        None
+        if key is None
+        else dbt_shared_parse.shared_key(project, profiles_dir, dbt_env, static_vars)
     )
     full_args = [
         *args,
@@ -225,11 +229,18 @@ def run_dbt(
         temporary_environ({**dbt_env, **run_env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}),
         contextlib.redirect_stdout(io.StringIO()),
     ):
-        outcome = dbtRunner(callbacks=[callback]).invoke(full_args)
+        manifest = None  # another hub folder's parse, when this one has none saved
+        if shared is not None and not (target_dir / "target" / SAVED_PARSE).is_file():
+            common_args = full_args[len(args) :]
+            manifest = dbt_shared_parse.manifest_for(shared, target_dir / "target", common_args)
+            _release_duckdb()  # nothing of the other folder's connection may stay open
+        outcome = dbtRunner(manifest=manifest, callbacks=[callback]).invoke(full_args)
     result.duration_s = time.perf_counter() - started
     _release_duckdb()
     if outcome.exception is not None:
         raise TransformError(f"dbt could not run: {outcome.exception}")
+    if key is not None and shared is not None and manifest is None:
+        dbt_shared_parse.offer(shared, target_dir / "target", key, dbt_env)
     combined_failed: list[tuple[int, str]] = []  # (failure index, compiled SQL)
     for node_result in getattr(outcome.result, "results", None) or []:
         node = node_result.node

@@ -3,7 +3,10 @@
 Real pulls and real dbt on DuckDB: a second transform at a new as_of reuses the saved parse
 (dbt leaves it untouched) and its marts are at the new as_of, with the incremental switches
 read too (only the changed deals rebuilt and tested); after a change to a project file the
-saved parse is dropped, dbt parses in full and the build has the change.
+saved parse is dropped, dbt parses in full and the build has the change. Within one process
+another hub folder of the same project, with no saved parse, is built from the first one's
+(loaded, not parsed again, and not left in its target: it was saved under the other
+folder's connection), with the same marts.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from hub import dbt_shared_parse
 from hub.dbt_parse import KEY_FILE, SAVED_PARSE
 from hub.dbt_project import project_dir
 from hub.generate import Generated
@@ -45,6 +49,19 @@ def _marts_as_of(config: HubConfig) -> set[str]:
     return {r[0] for r in rows}
 
 
+def _marts(config: HubConfig) -> list[tuple[object, ...]]:
+    with Warehouse(config).connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                sa.text(
+                    "SELECT * FROM analytics.deals UNION ALL BY NAME "
+                    "SELECT * FROM analytics.sales_velocity ORDER BY ALL"
+                )
+            )
+        ]
+
+
 def _since(log: Path, offset: int) -> str:
     """dbt's log written after ``offset``."""
     with log.open(encoding="utf-8", errors="replace") as handle:
@@ -60,13 +77,30 @@ def test_the_parse_is_reused_across_as_of_and_redone_when_the_project_changes(
     config = _config(root, as_of=AS_OF[0])
     (run,) = run_pull(config)
     assert run.status == "ok", run.error
+    other_root = tmp_path / "other"  # the same pulled warehouse in another folder
+    shutil.copytree(root, other_root)
+    dbt_shared_parse.forget()  # as in a new process: no other folder's parse to load
     first = run_transform(config)
     assert first.plan is not None and first.plan.full and not first.failures
     target = config.hub_dir / "dbt" / "target"
     saved = (target / SAVED_PARSE).stat().st_mtime_ns
     key = (target / KEY_FILE).read_text()
-
     log = config.hub_dir / "dbt" / "logs" / "dbt.log"
+    assert "Starting full parse" in log.read_text(encoding="utf-8", errors="replace")
+
+    # Another folder of the same project, in the same process: built from the first
+    # folder's parse (loaded, not parsed), the same marts.
+    other = load_config(other_root / "hub.yml")
+    built = run_transform(other)
+    assert built.plan is not None and built.plan.full and not built.failures
+    other_log = (other.hub_dir / "dbt" / "logs" / "dbt.log").read_text(errors="replace")
+    assert "no changes found, skipping parsing" in other_log
+    assert "Starting full parse" not in other_log
+    assert "Command `cli build` succeeded" in other_log
+    assert not (other.hub_dir / "dbt" / "target" / SAVED_PARSE).exists()
+    assert built.tests == first.tests and built.models == first.models
+    assert _marts(other) == _marts(config)
+
     offset = log.stat().st_size
     second = run_transform(_config(root, as_of=AS_OF[1]))
     assert "no changes found, skipping parsing" in _since(log, offset)
