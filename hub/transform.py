@@ -68,6 +68,9 @@ class TransformResult:
     models_not_built: int = 0  # models that failed or were skipped: the marts are mixed
     disk_full: FullDisk | None = None  # a node failed for want of disk space
     plan: BuildPlan | None = None  # full or incremental, and why (hub.incremental)
+    # (unique_id, execution_time, status) of every node dbt ran, in dbt's order (the
+    # profile's per-node lines; dbt writes no run_results.json, see run_dbt)
+    nodes: list[tuple[str, float, str]] = field(default_factory=list)
 
 
 def dbt_vars(
@@ -218,6 +221,12 @@ def run_dbt(
         "--log-level-file",
         "debug",
         "--quiet",
+        # No manifest.json, run_results.json nor graph.gpickle: nothing reads them (the hub
+        # takes each node's result from dbtRunner's return value), and dbt serialised its
+        # whole manifest (1.8 MB, ~250 nodes and dbt's own macros) twice per run for them,
+        # once after loading the saved parse and once at the end. The saved parse
+        # (partial_parse.msgpack) is written either way.
+        "--no-write-json",
     ]
     started = time.perf_counter()
     # `dbt compile` prints the compiled SQL even with --quiet; the hub prints its own output.
@@ -234,6 +243,7 @@ def run_dbt(
     for node_result in getattr(outcome.result, "results", None) or []:
         node = node_result.node
         status = str(node_result.status)
+        result.nodes.append((node.unique_id, float(node_result.execution_time or 0.0), status))
         builds = node.resource_type in ("model", "snapshot", "seed")
         if builds:
             result.models += 1
