@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hub import dbt_failing_rows, dbt_import
+from hub import dbt_failing_rows, dbt_import, dbt_skip
 from hub.dbt_parse import parse_key, reuse_args, split_vars
 from hub.dbt_project import project_dir
 from hub.incremental import BuildPlan, SnapshotAlongside, plan_build, record_complete
@@ -71,6 +71,7 @@ class TransformResult:
     # (unique_id, execution_time, status) of every node dbt ran, in dbt's order (the
     # profile's per-node lines; dbt writes no run_results.json, see run_dbt)
     nodes: list[tuple[str, float, str]] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # models not run, with their tests (dbt_skip)
 
 
 def dbt_vars(
@@ -334,6 +335,12 @@ def _run_transform(
             force_full=forced,
             on_build=dbt_import.begin,
         )
+        # Incremental after a passing build: staging models over tables unchanged since then.
+        skipped = (
+            dbt_skip.left_out(conn, project_dir(), plan.unchanged_tables, DBT_SCHEMAS)
+            if plan.test_changed_only and not plan.full and not plan.skip and not select
+            else []
+        )
         start_build(
             conn,
             run_id=run_id,
@@ -345,7 +352,8 @@ def _run_transform(
         _finish(warehouse, run_id, "unchanged", 0, 0, None)
         return TransformResult(as_of=as_of.isoformat(), warnings=warnings, plan=plan)
     # Unit tests check the SQL, not the data: the test suite runs them, every sync need not.
-    args = ["build", "--exclude", "test_type:unit"] + (["--select", select] if select else [])
+    args = ["build", "--exclude", "test_type:unit", *skipped]
+    args += ["--select", select] if select else []
     args += ["--full-refresh"] if plan.full else []
     built = 0
 
@@ -368,6 +376,7 @@ def _run_transform(
         raise
     result.warnings[:0] = warnings
     result.plan = plan
+    result.left_out = skipped
     if result.failures:
         status = "failed" if result.models_not_built else "tests_failed"
         _finish(
