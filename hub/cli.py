@@ -337,7 +337,7 @@ def _transform(
 
     from hub.transform import run_transform
 
-    started, since = time.perf_counter(), time.time()
+    started = time.perf_counter()
 
     with Progress(
         TextColumn("transform"),
@@ -372,8 +372,7 @@ def _transform(
             wall,
             result.duration_s,
             result.scores_s,
-            cfg.hub_dir / "dbt" / "target",
-            since,
+            result.nodes,
             after_dbt_s=result.after_dbt_s,
         )
     # Resolution (e.g. an override key no account has) and dbt tests that only warn.

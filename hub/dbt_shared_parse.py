@@ -105,7 +105,7 @@ def _load(donor: Donor, target: Path, common_args: list[str]) -> Any | None:
         return None
     try:
         with temporary_environ(donor.env):
-            outcome = dbtRunner().invoke(["parse", *common_args, "--no-write-json"])
+            outcome = dbtRunner().invoke(["parse", *common_args])  # --no-write-json in them
     finally:
         (target / SAVED_PARSE).unlink(missing_ok=True)
     return outcome.result if isinstance(outcome.result, Manifest) else None

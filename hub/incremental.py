@@ -76,7 +76,8 @@ class BuildPlan:
     # per part of the per-deal snapshot, the digest of the tables it reads (changes)
     inputs: dict[str, str] = field(default_factory=dict)
     changed_deal_rows: int | None = None  # deals rebuilt in int_deal_facts (deal_rows)
-    # per source table name, the digest of every source's table of it (source_digests)
+    # per source table name, the digest of every source's table of it; per hub_meta table
+    # dbt reads, its own (source_digests)
     tables: dict[str, str] = field(default_factory=dict)
     # with test_changed_only: the source table names whose rows are the last build's
     unchanged_tables: tuple[str, ...] = ()
@@ -190,7 +191,7 @@ def content_digest(
         hashlib.sha256(repr([print_, as_of.isoformat(), sums]).encode()).hexdigest(),
         hashlib.sha256(repr(shared).encode()).hexdigest(),
         changes.part_digests(conn, sources, sums),
-        source_digests.digests(sums),
+        source_digests.digests(conn, sums),
     )
 
 

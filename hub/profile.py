@@ -9,7 +9,7 @@ no step covers. When the command is its own process (``hub ...``, not a test's i
 call), the first step is its start-up: from the process's start (its start time in ``/proc``,
 against the same boot clock) to the moment hub.yml was loaded, which covers the interpreter,
 the imports and reading hub.yml; the total then is the process's wall time up to the end. Under
-``dbt``, each model and test with dbt's own ``execution_time`` (``run_results.json``); dbt runs
+``dbt``, each model and test with dbt's own ``execution_time`` (from dbt's results); dbt runs
 two nodes at a time, so they add up to more than dbt's wall time.
 
 Every pull, transform and sync records its profile in ``hub_meta.hub_profile`` (the last
@@ -19,7 +19,6 @@ Every pull, transform and sync records its profile in ``hub_meta.hub_profile`` (
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -138,19 +137,18 @@ class Profile:
         wall_s: float,
         dbt_s: float,
         scores_s: float,
-        target_dir: Path,
-        since: float,
+        nodes: list[tuple[str, float, str]],
         after_dbt_s: float = 0.0,
     ) -> None:
         """The transform's work before dbt, dbt's wall time and, under it, each node's time
-        from ``run_results.json`` (written by this run: not older than ``since``, epoch s),
-        then the deal scores and the hub's work after dbt."""
+        (``(unique_id, execution_time, status)``, ``TransformResult.nodes``), then the deal
+        scores and the hub's work after dbt."""
         self.add(
             "transform: hub.yml tables, resolution, changed deals, build record",
             wall_s - dbt_s - scores_s - after_dbt_s,
         )
         self.add(DBT_PARENT, dbt_s)
-        for node_id, seconds, status in dbt_node_seconds(target_dir / "run_results.json", since):
+        for node_id, seconds, status in nodes:
             self.add(node_label(node_id), seconds, parent=DBT_PARENT, detail=status)
         self.add("transform: deal scores (fit or reuse the model, score open deals)", scores_s)
         self.add(AFTER_DBT, after_dbt_s)
@@ -163,18 +161,6 @@ class Profile:
         self.add("other", total - sum(s.seconds for s in self.top_level()))
         self.add("total", total)
         return self
-
-
-def dbt_node_seconds(path: Path, since: float) -> list[tuple[str, float, str]]:
-    """(unique_id, execution_time, status) of every node dbt ran, from its run_results.json;
-    empty when the file is missing or from an earlier run."""
-    if not path.exists() or path.stat().st_mtime < since:
-        return []
-    results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
-    return [
-        (r["unique_id"], float(r.get("execution_time") or 0.0), str(r.get("status", "")))
-        for r in results
-    ]
 
 
 def node_label(unique_id: str) -> str:

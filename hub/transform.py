@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hub import dbt_failing_rows, dbt_import, dbt_shared_parse
+from hub import dbt_failing_rows, dbt_import, dbt_shared_parse, dbt_skip
 from hub.dbt_parse import SAVED_PARSE, parse_key, reuse_args, split_vars
 from hub.dbt_project import project_dir
 from hub.incremental import BuildPlan, SnapshotAlongside, plan_build, record_complete
@@ -68,6 +68,10 @@ class TransformResult:
     models_not_built: int = 0  # models that failed or were skipped: the marts are mixed
     disk_full: FullDisk | None = None  # a node failed for want of disk space
     plan: BuildPlan | None = None  # full or incremental, and why (hub.incremental)
+    # (unique_id, execution_time, status) of every node dbt ran, in dbt's order (the
+    # profile's per-node lines; dbt writes no run_results.json, see run_dbt)
+    nodes: list[tuple[str, float, str]] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # models not run, with their tests (dbt_skip)
 
 
 def dbt_vars(
@@ -222,6 +226,12 @@ def run_dbt(
         "--log-level-file",
         "debug",
         "--quiet",
+        # No manifest.json, run_results.json nor graph.gpickle: nothing reads them (the hub
+        # takes each node's result from dbtRunner's return value), and dbt serialised its
+        # whole manifest (1.8 MB, ~250 nodes and dbt's own macros) twice per run for them,
+        # once after loading the saved parse and once at the end. The saved parse
+        # (partial_parse.msgpack) is written either way.
+        "--no-write-json",
     ]
     started = time.perf_counter()
     # `dbt compile` prints the compiled SQL even with --quiet; the hub prints its own output.
@@ -245,6 +255,7 @@ def run_dbt(
     for node_result in getattr(outcome.result, "results", None) or []:
         node = node_result.node
         status = str(node_result.status)
+        result.nodes.append((node.unique_id, float(node_result.execution_time or 0.0), status))
         builds = node.resource_type in ("model", "snapshot", "seed")
         if builds:
             result.models += 1
@@ -335,6 +346,12 @@ def _run_transform(
             force_full=forced,
             on_build=dbt_import.begin,
         )
+        # Incremental after a passing build: staging models over tables unchanged since then.
+        skipped = (
+            dbt_skip.left_out(conn, project_dir(), plan.unchanged_tables, DBT_SCHEMAS)
+            if plan.test_changed_only and not plan.full and not plan.skip and not select
+            else []
+        )
         start_build(
             conn,
             run_id=run_id,
@@ -346,7 +363,8 @@ def _run_transform(
         _finish(warehouse, run_id, "unchanged", 0, 0, None)
         return TransformResult(as_of=as_of.isoformat(), warnings=warnings, plan=plan)
     # Unit tests check the SQL, not the data: the test suite runs them, every sync need not.
-    args = ["build", "--exclude", "test_type:unit"] + (["--select", select] if select else [])
+    args = ["build", "--exclude", "test_type:unit", *skipped]
+    args += ["--select", select] if select else []
     args += ["--full-refresh"] if plan.full else []
     built = 0
 
@@ -369,6 +387,7 @@ def _run_transform(
         raise
     result.warnings[:0] = warnings
     result.plan = plan
+    result.left_out = skipped
     if result.failures:
         status = "failed" if result.models_not_built else "tests_failed"
         _finish(

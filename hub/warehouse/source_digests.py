@@ -11,6 +11,11 @@ sums a hash of every row of every source table (:func:`hub.incremental.table_sum
 module keeps, per table name, a digest of those sums at each complete build and names the
 tables whose digest is the same now. The views say which table they read in their config
 (``meta.hub_test_source_tables``; macro ``get_where_subquery`` in ``hub_incremental``).
+
+The hub_meta tables dbt reads are kept the same way, each under ``hub_meta.<table>``, and
+every digest covers the tables' columns as well as their rows: a model over such tables alone
+(a staging view's SQL follows the columns it finds) is then the same model with the same rows
+while its digests are, so a run may leave it out altogether (:mod:`hub.dbt_skip`).
 """
 
 from __future__ import annotations
@@ -22,22 +27,34 @@ from collections.abc import Iterable, Mapping
 import sqlalchemy as sa
 
 from hub.warehouse.meta import HUB_SCHEMA, has_table
+from hub.warehouse.row_hash import column_types
 
 KEPT = f"{HUB_SCHEMA}.hub_source_digests"
 
 
-def digests(sums: Iterable[tuple[str, int, str]]) -> dict[str, str]:
-    """Per source table name (``activities``), a digest of the row count and sum of row hashes
-    of every source's table of that name (``sums``: ``src_<source>.<table>``, n, h)."""
+def digests(conn: sa.Connection, sums: Iterable[tuple[str, int, str]]) -> dict[str, str]:
+    """Per source table name (``activities``), a digest of the row count, sum of row hashes
+    and columns of every source's table of that name (``sums``: ``src_<source>.<table>``, n,
+    h); per hub_meta table, the same of it alone, under ``hub_meta.<table>``."""
     by_name: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
     for name, n, h in sums:
         schema, table = name.rsplit(".", 1)
         if schema.startswith("src_"):
             by_name[table].append((name, n, h))
+        elif schema == HUB_SCHEMA:
+            by_name[name].append((name, n, h))
+    columns = column_types(conn, [_relation(row[0]) for rows in by_name.values() for row in rows])
     return {
-        table: hashlib.sha256(repr(sorted(rows)).encode()).hexdigest()
+        table: hashlib.sha256(
+            repr([(row, columns.get(_relation(row[0]))) for row in sorted(rows)]).encode()
+        ).hexdigest()
         for table, rows in by_name.items()
     }
+
+
+def _relation(name: str) -> tuple[str, str]:
+    schema, table = name.rsplit(".", 1)
+    return schema, table
 
 
 def unchanged(conn: sa.Connection, current: Mapping[str, str]) -> list[str]:
