@@ -41,21 +41,21 @@ import yaml
 META_KEY = "hub_test_source_tables"
 
 
-def models_over_tables(project: Path) -> dict[str, tuple[str, ...]]:
+def models_over_tables(project: Path | list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
     """Model name -> the tables its config says it is a function of (the ``.yml`` files
-    under ``transforms/``)."""
+    under ``transforms/``, or their models as :func:`read_models` gave them)."""
     out: dict[str, tuple[str, ...]] = {}
-    for model in _models(project):
+    for model in _given(project):
         tables = _meta(model).get(META_KEY)
         if tables:
             out[str(model["name"])] = tuple(str(t) for t in tables)
     return out
 
 
-def tests_referring(project: Path) -> dict[str, set[str]]:
+def tests_referring(project: Path | list[dict[str, Any]]) -> dict[str, set[str]]:
     """Model name -> the models whose data tests name it in a ``ref()`` (relationships)."""
     out: dict[str, set[str]] = defaultdict(set)
-    for model in _models(project):
+    for model in _given(project):
         tests = [model.get("data_tests") or []]
         tests += [column.get("data_tests") or [] for column in model.get("columns") or []]
         for parent in _REF.findall(repr(tests)):
@@ -66,10 +66,19 @@ def tests_referring(project: Path) -> dict[str, set[str]]:
 _REF = re.compile(r"ref\(\s*['\"](\w+)['\"]\s*\)")
 
 
-def _models(project: Path) -> Iterator[dict[str, Any]]:
+def read_models(project: Path) -> list[dict[str, Any]]:
+    """Every model entry of the project's ``.yml`` files, read once per run (libyaml's
+    loader where installed: the pure-Python one took ~0.25 CPU-s per read of these files)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    models: list[dict[str, Any]] = []
     for path in sorted((project / "transforms").rglob("*.yml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        yield from document.get("models") or []
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+        models.extend(document.get("models") or [])
+    return models
+
+
+def _given(project: Path | list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    yield from read_models(project) if isinstance(project, Path) else project
 
 
 def _meta(model: dict[str, Any]) -> dict[str, Any]:
@@ -83,8 +92,9 @@ def left_out(
     """The models to leave out of this run: every table they name is in ``unchanged``, and
     their relation exists in one of ``schemas``."""
     same = set(unchanged)
+    models = read_models(project)
     candidates = sorted(
-        name for name, tables in models_over_tables(project).items() if set(tables) <= same
+        name for name, tables in models_over_tables(models).items() if set(tables) <= same
     )
     if not candidates:
         return []
@@ -98,7 +108,7 @@ def left_out(
         {"schemas": sorted(schemas), "names": candidates},
     ).all()
     kept = {str(row[0]) for row in present} & set(candidates)
-    referring = tests_referring(project)
+    referring = tests_referring(models)
     while True:  # a model stays out only while every model testing against it stays out too
         tested = {name for name in kept if not referring.get(name, set()) <= kept}
         if not tested:
