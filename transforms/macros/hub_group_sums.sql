@@ -23,25 +23,20 @@
 {% macro hub_keep_group_sums(deltas_sql, columns, measures) -%}
     {%- set delta = hub_groups_scratch('hub_delta_', this.identifier) -%}
     {%- set kept = hub_groups_scratch('hub_kept_', this.identifier) -%}
-    {%- if hub_groups_incremental() -%}
-        {%- set sums = [] -%}
-        {%- for measure in measures -%}
-            {%- do sums.append('sum(' ~ measure ~ ') as ' ~ measure) -%}
-        {%- endfor -%}
-        {%- do return([
-            "drop table if exists " ~ delta,
-            "create table " ~ delta ~ " as select " ~ columns | join(', ') ~ ", " ~ sums | join(', ')
-                ~ " from (" ~ deltas_sql ~ ") as deltas group by " ~ columns | join(', '),
-            "drop table if exists " ~ kept,
-            "create table " ~ kept ~ " as select * from " ~ this ~ " where " ~ hub_group_key(columns)
-                ~ " in (select " ~ hub_group_key(columns) ~ " from " ~ delta ~ ")",
-            "delete from " ~ this ~ " where " ~ hub_group_key(columns)
-                ~ " in (select " ~ hub_group_key(columns) ~ " from " ~ delta ~ ")",
-        ] | join(';\n')) -%}
-    {%- elif is_incremental() -%}
-        {%- do return("delete from " ~ this) -%}
-    {%- endif -%}
-    {%- do return('') -%}
+    {%- set sums = [] -%}
+    {%- for measure in measures -%}
+        {%- do sums.append('sum(' ~ measure ~ ') as ' ~ measure) -%}
+    {%- endfor -%}
+    {%- do return(hub_kept_table_pre_hook([
+        "drop table if exists " ~ delta,
+        "create table " ~ delta ~ " as select " ~ columns | join(', ') ~ ", " ~ sums | join(', ')
+            ~ " from (" ~ deltas_sql ~ ") as deltas group by " ~ columns | join(', '),
+        "drop table if exists " ~ kept,
+        "create table " ~ kept ~ " as select * from " ~ this ~ " where " ~ hub_group_key(columns)
+            ~ " in (select " ~ hub_group_key(columns) ~ " from " ~ delta ~ ")",
+        "delete from " ~ this ~ " where " ~ hub_group_key(columns)
+            ~ " in (select " ~ hub_group_key(columns) ~ " from " ~ delta ~ ")",
+    ])) -%}
 {%- endmacro %}
 
 {#- The listed deals' facts rows as deltas: their rows now (+) and as they were before this

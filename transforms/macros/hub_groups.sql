@@ -34,13 +34,21 @@
     rows as they were, then drop them (every row without the hub's var: a full rebuild). -#}
 {% macro hub_stash_changed_deals(list) -%}
     {%- set before = hub_groups_scratch('hub_before_', this.identifier) -%}
+    {%- do return(hub_kept_table_pre_hook([
+        "drop table if exists " ~ before,
+        "create table " ~ before ~ " as select * from " ~ this
+            ~ " where deal_key in (select deal_key from " ~ hub_table(list) ~ ")",
+        "delete from " ~ this ~ " where deal_key in (select deal_key from " ~ hub_table(list) ~ ")",
+    ])) -%}
+{%- endmacro %}
+
+{#- The pre-hook of a table the hub keeps between builds (per-deal facts, group tables): its
+    `statements` joined by ';' on an incremental run the hub planned; every row deleted on
+    another incremental run (without the hub's var: a full rebuild into the kept table);
+    nothing on a first build. -#}
+{% macro hub_kept_table_pre_hook(statements) -%}
     {%- if hub_groups_incremental() -%}
-        {%- do return([
-            "drop table if exists " ~ before,
-            "create table " ~ before ~ " as select * from " ~ this
-                ~ " where deal_key in (select deal_key from " ~ hub_table(list) ~ ")",
-            "delete from " ~ this ~ " where deal_key in (select deal_key from " ~ hub_table(list) ~ ")",
-        ] | join(';\n')) -%}
+        {%- do return(statements | join(';\n')) -%}
     {%- elif is_incremental() -%}
         {%- do return("delete from " ~ this) -%}
     {%- endif -%}
@@ -64,22 +72,17 @@
 {% macro hub_delete_touched_groups(facts, list, columns) -%}
     {%- set touched = hub_groups_scratch('hub_touched_', this.identifier) -%}
     {%- set before = hub_groups_scratch('hub_before_', facts.identifier) -%}
-    {%- if hub_groups_incremental() -%}
-        {%- set now -%}
-            select * from {{ facts }} where deal_key in (select deal_key from {{ hub_table(list) }})
-        {%- endset -%}
-        {%- do return([
-            "drop table if exists " ~ touched,
-            "create table " ~ touched ~ " as select distinct " ~ hub_group_key(columns)
-                ~ " as group_key from ((select * from " ~ before ~ " except " ~ now ~ ") union all ("
-                ~ now ~ " except select * from " ~ before ~ ")) as changed",
-            "delete from " ~ this ~ " where " ~ hub_group_key(columns)
-                ~ " in (select group_key from " ~ touched ~ ")",
-        ] | join(';\n')) -%}
-    {%- elif is_incremental() -%}
-        {%- do return("delete from " ~ this) -%}
-    {%- endif -%}
-    {%- do return('') -%}
+    {%- set now -%}
+        select * from {{ facts }} where deal_key in (select deal_key from {{ hub_table(list) }})
+    {%- endset -%}
+    {%- do return(hub_kept_table_pre_hook([
+        "drop table if exists " ~ touched,
+        "create table " ~ touched ~ " as select distinct " ~ hub_group_key(columns)
+            ~ " as group_key from ((select * from " ~ before ~ " except " ~ now ~ ") union all ("
+            ~ now ~ " except select * from " ~ before ~ ")) as changed",
+        "delete from " ~ this ~ " where " ~ hub_group_key(columns)
+            ~ " in (select group_key from " ~ touched ~ ")",
+    ])) -%}
 {%- endmacro %}
 
 {#- " and <group> in (touched groups)" on an incremental run; nothing otherwise. -#}
