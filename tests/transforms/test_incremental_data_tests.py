@@ -6,12 +6,16 @@ row that slipped past would; has_dated_creation, which no model downstream passe
 is): the next incremental transform, which rebuilds other deals,
 does not read it; once the last build is recorded ``tests_failed``, the same transform tests
 every row and fails on it. A full rebuild writes the row again from its inputs.
+``deal_stage_history`` (a view whose ``days`` moves with as_of) is tested the same way: a
+kept deal's spell made to end before it starts is not read, the same break in a spell of the
+deal the run rebuilt is.
 """
 
 from __future__ import annotations
 
 import csv
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +24,7 @@ import yaml
 
 from hub.generate import Generated
 from hub.pull import run_pull
-from hub.transform import TransformError, run_transform
+from hub.transform import TransformError, run_dbt, run_transform
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
 from tests.transforms.test_column_rules import expected_test_nodes
@@ -61,6 +65,38 @@ def _break_a_kept_row(config: HubConfig, spared: str) -> str:
     return key
 
 
+def _break_a_spell(config: HubConfig, deal_key: str) -> None:
+    """Give one closed spell of a deal negative days in deal_stage_history (a view that moves
+    with as_of, tested on the listed deals only): it enters a day after it exits."""
+    with Warehouse(config).connect() as conn:
+        broken = conn.execute(
+            sa.text(
+                "UPDATE hub_staging.int_deal_spells SET entered_at = exited_at + INTERVAL '1 day' "
+                "WHERE spell_key = (SELECT min(spell_key) FROM hub_staging.int_deal_spells "
+                "WHERE deal_key = :key AND exited_at IS NOT NULL)"
+            ),
+            {"key": deal_key},
+        )
+        assert broken.rowcount == 1
+
+
+def _stage_history_failures(config: HubConfig) -> list[str]:
+    """deal_stage_history's rules as the last incremental transform's test phase ran them."""
+    from hub.push import dbt_vars as push_vars
+
+    extra = {
+        **push_vars(config),
+        "hub_changed_deals": True,
+        "hub_test_changed_deals": True,
+        "hub_test_unchanged_tables": [],
+    }
+    as_of = config.effective_as_of(datetime.now(UTC))
+    result = run_dbt(
+        config, ["test", "--select", "deal_stage_history"], as_of=as_of, extra_vars=extra
+    )
+    return result.failures
+
+
 def _dated(config: HubConfig, key: str) -> bool | None:
     with Warehouse(config).connect() as conn:
         return conn.execute(
@@ -97,7 +133,9 @@ def test_per_deal_tests_read_only_changed_deals_after_a_build_that_passed(
     assert first.plan is not None and first.plan.full and not first.failures
 
     moved = _move_first_open_deal(root / "deals.csv", "2026-06-20T10:00:00Z")
-    kept = _break_a_kept_row(config, spared=f"{config.sources[0].name}:{moved}")
+    moved_key = f"{config.sources[0].name}:{moved}"
+    kept = _break_a_kept_row(config, spared=moved_key)
+    _break_a_spell(config, kept)
     _pull(config)
     incremental = run_transform(config)
     assert incremental.plan is not None and not incremental.plan.full
@@ -105,6 +143,13 @@ def test_per_deal_tests_read_only_changed_deals_after_a_build_that_passed(
     assert not incremental.failures and incremental.left_out
     assert incremental.tests == expected_test_nodes(incremental.left_out) < first.tests
     assert _dated(config, kept) is None  # kept, not rebuilt, and not read
+
+    # A row the incremental run wrote is read: the moved deal's spell broken the same way
+    # fails deal_stage_history's rules, run as that run's test phase ran them.
+    assert _stage_history_failures(config) == []
+    _break_a_spell(config, moved_key)
+    (failure,) = _stage_history_failures(config)
+    assert failure.startswith("column_rules_deal_stage_history: ") and "days" in failure
 
     # After a build whose tests failed, kept rows are not known good: every row is tested.
     _mark_last_build(config, "tests_failed")
