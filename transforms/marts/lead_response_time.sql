@@ -5,7 +5,8 @@
     (response_measured false: response_hours, has_response and within_sla NULL, never a miss)
     when the deal's source has sent no activities at all, or when its creation instant was
     inferred from its first activity. The first such activity is kept per deal, incrementally,
-    in int_deal_state (first_owner_activity_at). -#}
+    in int_deal_state (first_owner_activity_at). Hours are whole seconds / 3600 (macro
+    hub_seconds_between: dbt's datediff value, cheaper on PostgreSQL). -#}
 with deals as (
     select * from ({{ hub_counted_deals() }}) as counted
     where has_dated_creation
@@ -33,8 +34,8 @@ timed as (
         first_touch.first_activity_at,
         (sources_with_activities.source_name is not null
             and deals.created_at_source <> 'first_activity') as response_measured,
-        {{ dbt.datediff('deals.created_at', 'first_touch.first_activity_at', 'second') }} / 3600.0 as elapsed_hours,
-        {{ dbt.datediff('deals.created_at', hub_as_of(), 'second') }} / 3600.0 as hours_open_at_as_of
+        {{ hub_seconds_between('deals.created_at', 'first_touch.first_activity_at') }} / 3600.0 as elapsed_hours,
+        {{ hub_seconds_between('deals.created_at', hub_as_of()) }} / 3600.0 as hours_open_at_as_of
     from deals
     left join first_touch on first_touch.deal_key = deals.deal_key
     left join sources_with_activities on sources_with_activities.source_name = deals.source_name
