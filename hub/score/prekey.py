@@ -123,7 +123,7 @@ def work_mem_at_least(conn: sa.Connection, size: str) -> Iterator[None]:
     if conn.dialect.name != "postgresql":
         yield
         return
-    before = conn.execute(sa.text("select current_setting('work_mem')")).scalar_one()
+    before: str = conn.execute(sa.text("select current_setting('work_mem')")).scalar_one()
     conn.execute(
         sa.text(
             "select set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem')), "
