@@ -2,9 +2,14 @@
 closes, with per-factor contributions for the reason string.
 
 Why this model (docs/metrics.md, "Deal score"): it fits a million rows in seconds, the same
-data always gives the same coefficients (lbfgs on a convex loss, no sampling), and its logit
-is a sum of per-feature terms, so "what moved this deal's score" is read off exactly rather
-than estimated. The fitted model is plain numbers (:meth:`ScoreModel.to_json`), so the
+data gives the same coefficients on the same machine (lbfgs on a convex loss, no sampling),
+and its logit is a sum of per-feature terms, so "what moved this deal's score" is read off
+exactly rather than estimated. Across machines the last bits may differ: OpenBLAS splits the
+gradient's sums by its thread count and picks its kernels by CPU, and either changes the
+order of the additions (measured: a one-thread fit differs between its SkylakeX, Haswell
+and SandyBridge kernels), so pinning BLAS to one thread would not make the fit portable
+and is not done. A cached model is reused by the warehouse that fitted it, so its scores do
+not move between runs. The fitted model is plain numbers (:meth:`ScoreModel.to_json`), so the
 warehouse caches it without pickles.
 """
 

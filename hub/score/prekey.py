@@ -24,7 +24,8 @@ and PostgreSQL only; elsewhere there is no key and the training table is always 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -68,6 +69,13 @@ _DIMENSIONS = (
     _OF_TRAINING_DEALS,
 )
 
+# PostgreSQL's memory for the key's statement: each relation's semi-join hashes every
+# training deal's key (about 100 bytes a deal), and at the default 4 MB (8 MB for a hash)
+# it split into batches at 300k deals and wrote the probe side, every spell, activity and
+# dimension row, to temporary files (46k pages; 21 % of the key's server CPU). 128 MB
+# (256 MB for a hash) holds about 2.5M closed deals; the key has no sorts to grow with it.
+KEY_WORK_MEM = "128MB"
+
 
 def _row_hash(dialect: str, tag: str, columns: Sequence[str]) -> str:
     if dialect == "duckdb":
@@ -98,11 +106,33 @@ def training_key(
     query = sa.text(" union all ".join(parts) + " order by relation").bindparams(
         sa.bindparam("cut", type_=sa.DateTime())
     )
-    rows = conn.execute(query, {"cut": cut}).all()
+    with work_mem_at_least(conn, KEY_WORK_MEM):
+        rows = conn.execute(query, {"cut": cut}).all()
     digest = hashlib.sha256(f"{salt}|cut={cut.isoformat()}".encode())
     for relation, n, total in rows:
         digest.update(f"|{relation}:{n}:{total}".encode())
     return key_prefix(cut) + digest.hexdigest()[:32]
+
+
+@contextmanager
+def work_mem_at_least(conn: sa.Connection, size: str) -> Iterator[None]:
+    """On PostgreSQL, ``work_mem`` raised to ``size`` (never lowered) for the statements of
+    the block, then set back: a transaction-local setting, so the training query that may
+    follow on the same connection keeps the server's own (its sorts were measured no faster
+    with more, and there are many of them)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    before: str = conn.execute(sa.text("select current_setting('work_mem')")).scalar_one()
+    conn.execute(
+        sa.text(
+            "select set_config('work_mem', greatest(pg_size_bytes(current_setting('work_mem')), "
+            "pg_size_bytes(:size)) / 1024 || 'kB', true)"
+        ),
+        {"size": size},
+    )
+    yield  # on an error the transaction ends, and the setting with it: nothing to restore
+    conn.execute(sa.text("select set_config('work_mem', :before, true)"), {"before": before})
 
 
 def key_prefix(cut: datetime) -> str:
@@ -112,4 +142,4 @@ def key_prefix(cut: datetime) -> str:
     return f"{cut:%Y-%m-%d}/"
 
 
-__all__ = ["TRAINING_DEALS", "key_prefix", "training_key"]
+__all__ = ["KEY_WORK_MEM", "TRAINING_DEALS", "key_prefix", "training_key", "work_mem_at_least"]

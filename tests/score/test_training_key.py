@@ -101,6 +101,11 @@ def test_the_key_moves_with_each_closed_deals_input_and_not_with_open_deals(
     )
     base = _key_after(config)
     assert base == _key_after(config)  # the same data, the same key
+    if warehouse == "postgres":  # the key's larger work_mem ends with its statement
+        with Warehouse(config).connect() as conn:
+            before = conn.execute(sa.text("show work_mem")).scalar_one()
+            assert training_key(conn, CUT, SALT, True) == base
+            assert conn.execute(sa.text("show work_mem")).scalar_one() == before
 
     moved = {
         "spell exited a second later": _key_after(
