@@ -230,10 +230,9 @@ def _stage(
     temporary tables of :func:`_custom_maps`, one per custom column."""
     spec, reader, facts = read.spec, read.reader, read.facts
     source = _read_csv(read)
-    spaced = facts.layout.edge_spaces(facts.delimiter)
-    raw = {f"r_{f.name}": _trimmed(f.index, spaced) for f in reader.fields if f.index is not None}
+    raw = {f"r_{f.name}": _trimmed(f.index) for f in reader.fields if f.index is not None}
     custom = read.custom.columns if read.custom is not None else []
-    raw |= {f"hub_cf{n}": _trimmed(column.index, spaced) for n, column in enumerate(custom)}
+    raw |= {f"hub_cf{n}": _trimmed(column.index) for n, column in enumerate(custom)}
     checks: list[str] = []  # per row: true when the row is clean
     if facts.layout.odd_whitespace:
         for value in map(_name, raw):
@@ -365,7 +364,7 @@ def _read_csv(read: FileRead) -> str:
     )
 
 
-def _trimmed(index: int, spaced: bool = True) -> str:
+def _trimmed(index: int) -> str:
     """Column ``c<index>`` without the spaces at its edges ('' for an empty cell).
 
     Spaces come off here; any other whitespace left at an edge (a tab, a no-break space)
@@ -373,12 +372,7 @@ def _trimmed(index: int, spaced: bool = True) -> str:
     (Trimming the whole set of Python's whitespace in SQL costs ten times as much.) A file
     with no such whitespace at all (ByteLayout.odd_whitespace) needs no edge check.
     trim() only where a space is at an edge: trimming every value costs five times more.
-    ``spaced`` False: the byte pass found no cell with a space at an edge
-    (:meth:`ByteLayout.edge_spaces`), and looking at both ends of every cell, which costs
-    more than the trims, is left out.
     """
-    if not spaced:
-        return f"coalesce(c{index}, '')"
     return (
         f"CASE WHEN prefix(c{index}, ' ') OR suffix(c{index}, ' ') "
         f"THEN trim(c{index}, ' ') ELSE coalesce(c{index}, '') END"
@@ -400,10 +394,7 @@ def _custom_values(read: FileRead) -> list[pa.Table] | None:
     columns = read.custom.columns
     # Every column's distinct values in one scan of the file: one grouping set a column,
     # the row's set told by which value is not NULL (a trimmed cell never is).
-    spaced = read.facts.layout.edge_spaces(read.facts.delimiter)
-    cells = ", ".join(
-        f"{_trimmed(column.index, spaced)} AS v{n}" for n, column in enumerate(columns)
-    )
+    cells = ", ".join(f"{_trimmed(column.index)} AS v{n}" for n, column in enumerate(columns))
     names = [f"v{n}" for n in range(len(columns))]
     which = " ".join(f"WHEN grouping({name}) = 0 THEN {n}" for n, name in enumerate(names))
     memory_limit = read.ctx.config.warehouse.memory_limit

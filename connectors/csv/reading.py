@@ -67,8 +67,6 @@ class ByteLayout:
     # bytes of such a character split between two chunks of the pass.
     odd_whitespace: bool = False
     _tail: bytes = b""
-    # Spaces at cells' edges, judged in the same pass (see edge_spaces()).
-    edges: EdgeSpaces = field(default_factory=lambda: EdgeSpaces())
 
     def add(self, chunk: bytes) -> None:
         # Each check looks at the chunk in place and, where a pattern may cross from the
@@ -88,95 +86,12 @@ class ByteLayout:
         if not self.odd_whitespace:
             seam = self._tail[-2:] + chunk[:2]  # a character of up to 3 bytes cut in two
             self.odd_whitespace = _odd_whitespace(chunk, codes) or _odd_whitespace(seam)
-        self.edges.add(chunk)
         self.ends_with_newline = chunk.endswith(b"\n")
         self._tail = chunk[-64:]
 
     def lines(self) -> int:
         """Lines as Python's csv module numbers them."""
         return self.newlines + self.lone_returns + (0 if self.ends_with_newline else 1)
-
-    def edge_spaces(self, delimiter: str) -> bool:
-        """Whether a cell of the file, read with ``delimiter``, may start or end with a
-        space (:meth:`EdgeSpaces.answer`)."""
-        return self.edges.answer(delimiter)
-
-
-@dataclass
-class EdgeSpaces:
-    """Whether any cell of a file may start or end with a space, from its bytes in chunks.
-    When none does, DuckDB's path reads every cell as written instead of looking at both
-    ends of each (connectors.csv.duck: 0.3 of the activities file's 3.8 CPU-s).
-
-    A space is at a cell's edge only next to a delimiter, a line end or the file's ends
-    outside quoted text, or next to the quote that opens or closes quoted text (not one of
-    an escaped pair: ``"The ""Good"" Company"``). Where quoted text is follows from the
-    quotes' count when each quote opens at a field's start and closes at its end, an escaped
-    pair closing and opening again; so the bytes before opening quotes and after closing
-    ones are kept, and only the delimiter, line ends and quotes may be there. Anything else
-    (a quote inside an unquoted value, a delimiter other than the one the pass assumed, an
-    unclosed quote) makes the answer True: the cells are looked at, as before.
-
-    Each chunk is judged with the 4 bytes before it (``carry``): a byte is judged once two
-    bytes after it are known, so every pattern a chunk's edge cuts is judged whole. The file
-    starts after line ends, and ends before them (:meth:`answer`)."""
-
-    spaced: bool = False  # a space at what may be a cell's edge
-    quoted: bool = False  # inside quoted text after the bytes judged
-    before_opening: set[int] = field(default_factory=set)
-    after_closing: set[int] = field(default_factory=set)
-    carry: bytes = b"\n\n\n\n"  # the last 4 bytes; the last 2 not judged yet
-
-    def add(self, chunk: bytes) -> None:
-        """Judge the bytes up to the chunk's last 2. The quotes and the spaces next to a
-        byte that may end a field are found once with numpy (0.13 CPU-s over the 188 MB
-        activities file; searching the bytes for each pair cost ten times that)."""
-        if self.spaced:
-            return
-        window = self.carry + chunk
-        self.carry = window[-4:]
-        codes = np.frombuffer(window, np.uint8)
-        end = len(codes) - 2  # judged: [2, end)
-        start = int(self.quoted)
-        quotes = _NO_POSITIONS
-        if b'"' in window:
-            quotes = np.flatnonzero(codes[2:end] == _QUOTE) + 2
-            opening = (np.arange(len(quotes)) + start) % 2 == 0
-            self.before_opening.update(np.unique(codes[quotes[opening] - 1]).tolist())
-            self.after_closing.update(np.unique(codes[quotes[~opening] + 1]).tolist())
-            self.quoted = bool((len(quotes) + start) % 2)
-        spaces = np.flatnonzero(codes[2:end] == _SPACE) + 2
-        if not len(spaces):
-            return
-        before, after = codes[spaces - 1], codes[spaces + 1]
-        near = _IS_EDGE[before] | _IS_EDGE[after]
-        if not near.any():
-            return
-        at, before, after = spaces[near], before[near], after[near]
-        outside = (np.searchsorted(quotes, at) + start) % 2 == 0
-        # Inside quoted text, a quote before the space opens the text unless a quote is
-        # before it too (an escaped pair), and a quote after it closes the text unless a
-        # quote follows.
-        opens = (before == _QUOTE) & (codes[at - 2] != _QUOTE)
-        closes = (after == _QUOTE) & (codes[at + 2] != _QUOTE)
-        self.spaced = bool(np.any(outside | opens | closes))
-
-    def answer(self, delimiter: str) -> bool:
-        """Whether a cell read with ``delimiter`` may start or end with a space; False only
-        when none does. The file's last 2 bytes are judged here, before line ends."""
-        final = EdgeSpaces(
-            self.spaced, self.quoted, set(self.before_opening), set(self.after_closing), self.carry
-        )
-        final.add(b"\n\n")
-        bounds = {_LF, _CR, _QUOTE}
-        if len(delimiter) == 1 and delimiter.isascii():
-            bounds.add(ord(delimiter))
-        return (
-            final.spaced
-            or final.quoted  # an unclosed quote
-            or not final.before_opening <= bounds
-            or not final.after_closing <= bounds
-        )
 
 
 # What str.isspace() holds besides b" ", b"\n" and b"\r", in UTF-8: single bytes, then
@@ -193,14 +108,6 @@ _ODD_BY_LEAD = {
 
 
 _LF = ord("\n")
-_CR = ord("\r")
-_QUOTE = ord('"')
-_SPACE = ord(" ")
-_NO_POSITIONS = np.zeros(0, np.intp)
-# Bytes next to which a space may be at a cell's edge: every delimiter FIELD_STARTS allows,
-# line ends and quotes.
-_IS_EDGE = np.zeros(256, bool)
-_IS_EDGE[list(b',;\t|\n\r"')] = True
 
 
 class Utf8Check:
