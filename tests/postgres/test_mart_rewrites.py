@@ -36,6 +36,8 @@ MARTS = {  # mart -> (old macro, its by_dimension argument)
     "sales_cycle": ("oracle_sales_cycle_mart", "false"),
     # on PostgreSQL, the sources with activities probed for one row each (hub_sources_with_rows)
     "lead_response_time": ("oracle_lead_response_time_mart", "false"),
+    # spells from int_closed_spell_facts; on PostgreSQL, percentiles found by bucket
+    "time_in_stage_by_rep": ("oracle_time_in_stage_mart", "'rep'"),
 }
 DIMENSIONS = ["lead_source", "currency", "industry", "segment", "score"]
 
