@@ -11,12 +11,14 @@
     up into the grouping sets. A running count over each group's buckets tells which bucket
     holds each wanted rank and its rank within that bucket; only the rows of those buckets
     are read again and sorted, each in the groups needing it. Lerp and ranks are computed in
-    double precision as PostgreSQL's percentile_cont computes them, and the mean as avg()
-    does (numeric sum over count), so the rows are those of the plain aggregates.
+    double precision as PostgreSQL's percentile_cont computes them, so percentiles and
+    counts are those of the plain aggregates. The mean is a numeric (exact) sum over the
+    count, as double precision: the same whatever order the rows come in (a float sum is
+    not; incremental and full builds must agree), within float rounding of avg()'s.
 
-    `relation` holds `fixed` (columns in every set), `dims` (columns each set keeps or rolls
-    up: every subset of them is a set), `value` (averaged), `key` (`value` as double
-    precision, what is ranked) and `bucket`. `percentiles` maps output names to p. The
+    `relation` holds `fixed` (text columns in every set), `dims` (text columns each set keeps
+    or rolls up: every subset of them is a set), `value` (averaged, double precision), `key`
+    (`value` as ranked, double precision) and `bucket`. `percentiles` maps output names to p. The
     select yields the fixed and dim columns (NULL where rolled up), grouping_id (bit i set
     where dims[i] is rolled up, the first dim the highest bit), n, mean_value and the
     percentiles. -#}
@@ -32,7 +34,7 @@
     {%- do sets.append('(' ~ (fixed + kept + ['hub_bucket']) | join(', ') ~ ')') -%}
 {%- endfor -%}
 with finest as materialized (
-    select {{ columns | join(', ') }}, {{ bucket }} as hub_bucket, count(*) as n, count({{ key }}) as n_key, count({{ value }}) as n_value, sum({{ value }}) as value_sum
+    select {{ columns | join(', ') }}, {{ bucket }} as hub_bucket, count(*) as n, count({{ key }}) as n_key, count({{ value }}) as n_value, sum(cast({{ value }} as numeric)) as value_sum
     from {{ relation }}
     group by {{ columns | join(', ') }}, {{ bucket }}
 ),
@@ -160,7 +162,7 @@ select
     groups.grouping_id,
     groups.{{ columns | join(', groups.') }},
     cast(groups.n as bigint) as n,
-    case when groups.n_value > 0 then groups.value_sum / groups.n_value end as mean_value
+    cast(case when groups.n_value > 0 then groups.value_sum / groups.n_value end as double precision) as mean_value
     {%- for name, p in percentiles %}
     {%- set pos = 'cast(' ~ p ~ ' as double precision) * cast(groups.n_key - 1 as double precision)' %},
     picked.lo_{{ loop.index }} + (({{ pos }} - floor({{ pos }})) * (picked.hi_{{ loop.index }} - picked.lo_{{ loop.index }})) as {{ name }}
