@@ -2,22 +2,17 @@
     spells (the deal has left the stage by as_of), split by the deal's outcome at as_of (won /
     lost / open, and 'all') and by source (and all sources, '*'); counted deals only. by_rep:
     also per rep (the deal's current owner; '*' = all reps, those rows equal time_in_stage,
-    which the project reads from time_in_stage_by_rep rather than rendering by_rep=false). -#}
+    which the project reads from time_in_stage_by_rep rather than rendering by_rep=false).
+    The spells, with outcome, rep and days, are int_closed_spell_facts' (per deal,
+    incremental). On PostgreSQL the percentiles are found by bucket (macro
+    hub_ranked_percentiles) rather than by sorting every spell in every grouping set. -#}
 {% macro hub_time_in_stage_mart(by_rep=false) -%}
 {%- set rep = ['rep_key'] if by_rep else [] -%}
-with deals as (
-    select
-        deal_key,
-        rep_key,
-        case when is_won then 'won' when is_lost then 'lost' else 'open' end as final_outcome
-    from ({{ hub_counted_deals() }}) as counted
-),
-
-spells as (
-    select spells.*, deals.final_outcome, deals.rep_key
-    from {{ ref('int_deal_stage_spells') }} as spells
-    inner join deals on deals.deal_key = spells.deal_key
-    where spells.exited_at is not null
+{%- if target.type == 'postgres' %}
+{{ hub_time_in_stage_ranked(by_rep) }}
+{%- else %}
+with spells as (
+    select * from {{ ref('int_closed_spell_facts') }}
 )
 
 select
@@ -44,4 +39,31 @@ group by grouping sets (
     {%- endfor %}
     {{ sets | join(',\n    ') }}
 )
+{%- endif %}
+{%- endmacro %}
+
+{#- The same rows on PostgreSQL, through macro hub_ranked_percentiles (grouping_id bits:
+    final_outcome 4, rep_key 2, source_name 1; without by_rep, only the sets keeping rep
+    are left out: rep_key is then no dim at all). -#}
+{% macro hub_time_in_stage_ranked(by_rep) -%}
+{%- set dims = ['final_outcome', 'rep_key', 'source_name'] if by_rep else ['final_outcome', 'source_name'] -%}
+{%- set bits = {'final_outcome': 4, 'rep_key': 2, 'source_name': 1} if by_rep else {'final_outcome': 2, 'source_name': 1} -%}
+select
+    canonical_stage,
+    case when (grouping_id / {{ bits['final_outcome'] }}) % 2 = 1 then 'all' else final_outcome end as final_outcome,
+    {%- if by_rep %}
+    case when (grouping_id / {{ bits['rep_key'] }}) % 2 = 1 then '*' else rep_key end as rep_key,
+    {%- endif %}
+    case when (grouping_id / {{ bits['source_name'] }}) % 2 = 1 then '*' else source_name end as source_name,
+    n as spell_count,
+    mean_value as mean_days,
+    median_days,
+    p75_days,
+    p90_days,
+    {{ hub_as_of_tz() }} as as_of
+from (
+    {{ hub_ranked_percentiles(
+        ref('int_closed_spell_facts'), ['canonical_stage'], dims, 'days', 'days_key', 'day_bucket',
+        [('median_days', 0.5), ('p75_days', 0.75), ('p90_days', 0.9)]) }}
+) as ranked
 {%- endmacro %}
