@@ -9,7 +9,7 @@
     enabled=(target.type == 'postgres'),
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ hub_stash_changed_deals_once('hub_changed_deals') }}",
+    pre_hook="{{ hub_stash_changed_deals('hub_changed_deals') }}",
 ) }}
 
 select

@@ -18,7 +18,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ hub_stash_changed_deals_once('hub_changed_deal_rows') }}",
+    pre_hook="{{ hub_stash_changed_deals('hub_changed_deal_rows') }}",
     meta={'hub_changed_list': 'hub_changed_deal_rows'},
 ) }}
 {%- endif %}

@@ -8,7 +8,7 @@
     enabled=(target.type == 'postgres'),
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ hub_stash_changed_deals_once('hub_changed_deal_rows') }}",
+    pre_hook="{{ hub_stash_changed_deals('hub_changed_deal_rows') }}",
     meta={'hub_changed_list': 'hub_changed_deal_rows'},
 ) }}
 

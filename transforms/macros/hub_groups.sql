@@ -31,15 +31,30 @@
 {%- endmacro %}
 
 {#- Pre-hook (statements joined by ';') of a per-deal facts model: keep the listed deals'
-    rows as they were, then drop them (every row without the hub's var: a full rebuild). -#}
+    rows as they were (hub_meta.hub_before_<model>, read by the group tables kept by touched
+    group or by difference), then drop them (every row without the hub's var: a full
+    rebuild). On PostgreSQL one pass: an empty copy of the table's columns, then a delete
+    whose returned rows go into it (a copy and then a delete were two scans of the whole
+    table, each matching every row against the list without an index). DuckDB has no
+    data-modifying WITH, so it copies and then deletes. -#}
 {% macro hub_stash_changed_deals(list) -%}
     {%- set before = hub_groups_scratch('hub_before_', this.identifier) -%}
-    {%- do return(hub_kept_table_pre_hook([
-        "drop table if exists " ~ before,
-        "create table " ~ before ~ " as select * from " ~ this
-            ~ " where deal_key in (select deal_key from " ~ hub_table(list) ~ ")",
-        "delete from " ~ this ~ " where deal_key in (select deal_key from " ~ hub_table(list) ~ ")",
-    ])) -%}
+    {%- set listed = "deal_key in (select deal_key from " ~ hub_table(list) ~ ")" -%}
+    {%- if target.type == 'postgres' -%}
+        {%- set statements = [
+            "drop table if exists " ~ before,
+            "create table " ~ before ~ " as select * from " ~ this ~ " where false",
+            "with stashed as (delete from " ~ this ~ " where " ~ listed ~ " returning *) insert into "
+                ~ before ~ " select * from stashed",
+        ] -%}
+    {%- else -%}
+        {%- set statements = [
+            "drop table if exists " ~ before,
+            "create table " ~ before ~ " as select * from " ~ this ~ " where " ~ listed,
+            "delete from " ~ this ~ " where " ~ listed,
+        ] -%}
+    {%- endif -%}
+    {%- do return(hub_kept_table_pre_hook(statements)) -%}
 {%- endmacro %}
 
 {#- The pre-hook of a table the hub keeps between builds (per-deal facts, group tables): its
