@@ -45,6 +45,7 @@ PACKAGE_PARTS = (
 )
 STAGES = {"extracted": "normalize/extracted", "normalized": "load/normalized", "new": "load/new"}
 LOADED = "load/loaded"  # where dlt moves a package once loaded (or aborted)
+DEDUPLICATED = "x-stage-data-deduplicated"  # dlt's table hint: staged rows have unique keys
 TEMP_NAME = re.compile(r"[0-9a-f]{16}")  # dlt's name for a file it is about to rename
 
 
@@ -185,12 +186,40 @@ def finish_interrupted(pipeline: dlt.Pipeline) -> int:
     if extracted:
         pipeline.normalize()  # the file format was chosen when the package was extracted
     normalized = list(pipeline.list_normalized_load_packages())
+    for load_id in normalized:
+        deduplicate_staged_rows(Path(pipeline.working_dir) / STAGES["normalized"] / load_id)
     if normalized:
         pipeline.load()
     left = set(pipeline.list_extracted_load_packages()) | set(
         pipeline.list_normalized_load_packages()
     )
     return len((set(extracted) | set(normalized)) - left)
+
+
+def deduplicate_staged_rows(package: Path) -> list[str]:
+    """Let dlt's merge de-duplicate the staged rows of a package it is about to resume;
+    returns the tables changed.
+
+    dlt records a load job as done only after the job's rows are committed to the staging
+    table (a marker file, then the merge job's file). A run that stops in between (a full
+    disk, a kill) leaves the job started, and the next load runs it again: its rows are
+    staged twice. A table declared deduplicated (the CSV connector's deals, accounts,
+    activities and links, whose ids are unique per file) skips dlt's de-duplication of the
+    staging rows, so each of them was inserted twice. A resumed package goes without that
+    declaration: its merges keep one row per key, at the cost of dlt's window over the
+    staging rows, paid only on recovery."""
+    path = package / "schema.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    changed = [
+        name
+        for name, table in schema.get("tables", {}).items()
+        if table.pop(DEDUPLICATED, None) is not None
+    ]
+    if changed:
+        spare = path.with_name("schema.json.hub-new")  # replaced whole, never half-written
+        spare.write_text(json.dumps(schema), encoding="utf-8")
+        spare.replace(path)
+    return changed
 
 
 def declined_reason(pipeline: dlt.Pipeline) -> str:

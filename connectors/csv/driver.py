@@ -496,10 +496,11 @@ class FileRead:
         return self.unique_variant(self.spec.model, table)
 
     def unique_variant(self, model: type[CanonicalRow], table: pa.Table) -> Any:
-        """``table`` of ``model``, whose keys are unique in this load: appended to a table
-        that holds no row yet, else merged without dlt's ROW_NUMBER() window over the
-        staging rows (rows already in the warehouse are still replaced by key). Rows
-        unchanged since the last pull are left out where the file keeps row hashes."""
+        """``table`` of ``model``, whose keys are unique in this load: merged without dlt's
+        ROW_NUMBER() window over the staging rows (rows already in the warehouse are still
+        replaced by key; a resumed package gets the window back, see
+        ``hub.packages.deduplicate_staged_rows``). Rows unchanged since the last pull are
+        left out where the file keeps row hashes."""
         if self.hashes is not None:
             table = self.hashes.changed(model, table)
         return variant(model, table, deduplicated=True)

@@ -13,6 +13,10 @@ import json
 import shutil
 from pathlib import Path
 
+import dlt
+from dlt.load import Load
+from dlt.load.configuration import LoaderConfiguration
+
 from hub.pull import pipeline_for
 from hub.warehouse import Warehouse
 from models.config import HubConfig
@@ -185,3 +189,63 @@ def test_pull_removes_the_temporary_file_a_kill_left_beside_the_packages(tmp_pat
     assert run.recovered_packages == 1
     assert list(stage.iterdir()) == []
     assert query(config, "SELECT stage_id FROM src_exp.deals") == [("Qualified",)]
+
+
+def _stage_a_job_and_lose_its_record(pipeline: dlt.Pipeline, table: str) -> None:
+    """Run the pending package's ``table`` job into the staging dataset as dlt's loader does,
+    then lose the record that it ran, as a full disk loses it: dlt writes that record (its
+    "pending transition") after the rows are committed, and the merge job's file after that.
+    The job stays in ``started_jobs``; its rows are in the staging table."""
+    client, _ = pipeline._get_destination_clients()
+    load = Load(
+        pipeline._destination,
+        is_storage_owner=False,
+        config=LoaderConfiguration(_load_storage_config=pipeline._load_storage_config()),
+        initial_client_config=client.config,
+    )
+    packages = load.load_storage.normalized_packages
+    (load_id,) = pipeline.list_normalized_load_packages()
+    schema = packages.load_schema(load_id)
+    load.initialize_package(load_id, schema, load.get_new_jobs_info(load_id))
+    (job_file,) = [f for f in load.load_storage.list_new_jobs(load_id) if f"/{table}." in f]
+    job, _, use_staging = load._create_job(job_file, load_id, schema)
+    assert use_staging, f"{table} is not merged through the staging dataset"
+    job._file_path = packages.start_job(load_id, job.file_name())
+    destination = load.get_destination_client(schema)  # as dlt's worker thread takes it
+    with load.maybe_with_staging_dataset(destination, use_staging):
+        job.run_managed(destination, None)
+    assert job.state() == "completed", job.exception()
+    for marker in packages.list_pending_transitions(load_id):
+        (Path(packages.storage.storage_path) / load_id / ".pending_transitions" / marker).unlink()
+    assert not packages.list_pending_transitions(load_id)
+
+
+def test_a_job_run_again_after_its_rows_were_staged_leaves_each_deal_once(
+    tmp_path: Path,
+) -> None:
+    """A pull that ran out of disk space after dlt staged a table's rows, but before it
+    recorded the job as done, left that job in ``started_jobs``; the next pull's loader ran
+    it again, appending the same rows to the staging table a second time. The CSV
+    connector declares its deals deduplicated to dlt's merge (ids are unique per file),
+    which skips dlt's de-duplication of the staging rows: every deal was then inserted
+    twice (CI caught it as ``deal_accounts: 8000 rows ... vs clean 4000`` in the disk-full
+    test). Made here the way the full disk leaves it, on the row path (DuckDB's own merge
+    takes clean files on this warehouse; a full disk sends them to dlt)."""
+    export = tmp_path / "deals.csv"
+    deals = {"path": "deals.csv", "columns": COLUMNS}
+    config = csv_config(tmp_path, deals, fast_path=False)
+    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
+    assert pull(config).status == "ok"
+    export.write_text(
+        HEADER + "1,Alpha,Qualified,2026-01-02\n2,Beta,Won,2026-01-03\n", encoding="utf-8"
+    )
+    pipeline, _ = extract_only(config)
+    pipeline.normalize()
+    _stage_a_job_and_lose_its_record(pipeline, "deals")
+
+    run = pull(config)
+
+    assert run.status == "ok", run.error
+    assert run.recovered_packages == 1
+    rows = query(config, "SELECT source_deal_id, stage_id FROM src_exp.deals ORDER BY 1")
+    assert rows == [("1", "Qualified"), ("2", "Won")]
