@@ -9,6 +9,7 @@
 - ``builds``: whether the marts are one complete transform (``hub_transforms``)
 - ``disk``: a full disk, found in any error and said with its path and the space needed
 - ``changes``: which deals an incremental transform rebuilds (a per-deal input snapshot)
+- ``deal_indexes``: PostgreSQL: the ``deal_key`` index that snapshot reads a few deals by
 - ``row_hash``: one hash of a row's columns, computed by the warehouse
 """
 
