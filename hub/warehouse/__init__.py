@@ -5,6 +5,7 @@
 - ``meta``: the hub's own schema ``hub_meta`` and its tables
 - ``config_tables``: hub.yml's stages, stage map, rates, sources and quotas as tables
 - ``observations``: the stage-observation rule (the hub keeps stage history itself)
+- ``observed_deals``: PostgreSQL: the deals that rule looks at, those written since it ran
 - ``quarantine``: one quarantine row per refused value, however often it is read
 - ``builds``: whether the marts are one complete transform (``hub_transforms``)
 - ``disk``: a full disk, found in any error and said with its path and the space needed

@@ -7,10 +7,13 @@ quarters of the snapshot statement's time went to scanning ``deals``, ``stage_ch
 ``stage_observations`` for the 1 % of deals an hourly sync touches. With an index per table
 the candidates' rows are fetched by key (:func:`hub.warehouse.changes.candidate_filter`).
 
-The index is made once per table, when the snapshot first reads a part for its candidates;
-a table dlt drops and creates again (a replace) gets it again the same way. Writes keep it up
-to date themselves: an hourly load adds 1 % of the rows' entries. Any index would serve;
-only its name (``<table>_hub_deal_key``) tells the hub's own from another one.
+The index is made once per table, after the load that created the table (by the
+observation step that ends each load, whose own lookups of the deals written since use it
+too, :mod:`hub.warehouse.observed_deals`) and, for a warehouse pulled before, when the
+snapshot first needs it; a table dlt drops and creates again (a replace) gets it again the
+same way. Writes keep it up to date themselves: an hourly load adds 1 % of the rows'
+entries. Any index would serve; only its name (``<table>_hub_deal_key``) tells the hub's own
+from another one.
 """
 
 from __future__ import annotations
