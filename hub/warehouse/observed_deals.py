@@ -33,6 +33,9 @@ TABLES = ("deals", "stage_observations")
 # Candidates at most one in this many deals are looked up by key (deal_indexes); more, and
 # one scan of every row costs less.
 BY_KEY_SHARE = 20
+# this transaction's id as its rows' xmin reads (txid_current() carries the epoch above the
+# 32 bits of xmin; pg_current_xact_id() would need PostgreSQL 13)
+_THIS_XACT = "CAST(txid_current() % 4294967296 AS text)"
 
 
 def write_candidates(conn: sa.Connection, schema: str) -> tuple[Counts, str | None]:
@@ -69,10 +72,7 @@ def _kept(conn: sa.Connection, schema: str) -> Counts | None:
     if not has_table(conn, HUB_SCHEMA, "hub_observed_versions"):
         return None
     rows = conn.execute(
-        sa.text(
-            f"SELECT tbl, version, n, CAST(pg_current_xact_id() AS xid)::text = xact FROM {KEPT} "
-            "WHERE schema_name = :s"
-        ),
+        sa.text(f"SELECT tbl, version, n, {_THIS_XACT} = xact FROM {KEPT} WHERE schema_name = :s"),
         {"s": schema},
     ).tuples()
     out: Counts = {}
@@ -86,7 +86,7 @@ def _kept(conn: sa.Connection, schema: str) -> Counts | None:
 def keep(conn: sa.Connection, schema: str, now: Counts, appended: int) -> None:
     """After the run: ``now`` (counted before it) and the ``appended`` observations, under
     this transaction's id, are what the next run compares with."""
-    xact = str(conn.execute(sa.text("SELECT CAST(pg_current_xact_id() AS xid)::text")).scalar())
+    xact = str(conn.execute(sa.text(f"SELECT {_THIS_XACT}")).scalar())
     counts = {name: dict(versions) for name, versions in now.items()}
     observations = counts.setdefault(f"{schema}.stage_observations", {})
     if appended:
