@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from hub.warehouse import changes, deal_versions
+from hub.warehouse import changes, deal_indexes, deal_versions
 from tests.pg import pg_engine
 
 pytestmark = pytest.mark.postgres
@@ -182,12 +182,21 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("by_key", [True, False], ids=["by key", "by scan"])
 @pytest.mark.parametrize(
     ("case", "writes", "expected", "read_whole"), CASES, ids=[c[0] for c in CASES]
 )
 def test_the_narrowed_snapshot_is_the_whole_one(
-    engine: sa.Engine, case: str, writes: list[str], expected: list[str], read_whole: list[str]
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    writes: list[str],
+    expected: list[str],
+    read_whole: list[str],
+    by_key: bool,
 ) -> None:
+    # the candidates' rows fetched through the deal_key index, or picked from a scan
+    monkeypatch.setattr(changes, "BY_KEY_SHARE", 0 if by_key else 10**9)
     for write in writes:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text(write))
@@ -229,3 +238,38 @@ def test_the_row_versions_are_kept_with_the_snapshot(engine: sa.Engine) -> None:
         assert deal_versions.kept(conn) == kept  # taken, not kept yet
         changes.keep_snapshot(conn, {part.name: "" for part in changes.PARTS})
         assert deal_versions.kept(conn) == deal_versions.current(conn, changes.VERSIONED) != kept
+
+
+def test_a_few_candidates_rows_are_fetched_through_the_deal_key_index(engine: sa.Engine) -> None:
+    """dlt makes no index: the narrowed snapshot makes one on each per-deal table's deal_key,
+    and the filter it reads a few candidates with is planned as a lookup in it, not as a scan
+    of every row (the statement a million-deal table made slow)."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO src_s.stage_changes SELECT 'e' || i, '2026-01-03', 'open_1', "
+                "NULL, 'p', NULL FROM generate_series(1, 20000) AS i"
+            )
+        )
+        conn.execute(sa.text("ANALYZE src_s.stage_changes"))
+        assert deal_indexes.missing(conn, ["src_s"]) == [
+            ("src_s", t) for t in sorted(deal_indexes.INDEXED)
+        ]
+        changes.take_and_compare(conn, changes.PARTS, None)
+        assert deal_indexes.missing(conn, ["src_s"]) == []
+        part = next(p for p in changes.PARTS if p.name == "stage_changes")
+        conn.execute(
+            sa.text(
+                "CREATE TEMPORARY TABLE hub_candidates_stage_changes AS SELECT 'd1' AS deal_key"
+            )
+        )
+        conn.execute(sa.text("ANALYZE pg_temp.hub_candidates_stage_changes"))
+        plan = conn.execute(
+            sa.text(
+                "EXPLAIN SELECT * FROM hub_staging.stg_stage_changes WHERE "
+                + changes.candidate_filter(part, by_key=True)
+            )
+        ).scalars()
+        text = "\n".join(plan)
+        assert "Scan on stage_changes_hub_deal_key" in text  # an index or bitmap index scan
+        assert "Seq Scan on stage_changes" not in text

@@ -99,3 +99,81 @@ def test_a_deal_is_observed_when_its_stage_or_pipeline_differs_from_its_latest_o
         assert record_observations(conn, "s", _at(7)) == 1
         assert _observed(conn)[-1] == ("c", "p1", "s1", _at(7), _at(7))
         assert record_observations(conn, "s", _at(8)) == 0
+
+
+def _run_both_ways(engine: sa.Engine, seen_at: datetime) -> int:
+    """Run the rule in a transaction of its own, as each load's step does; on PostgreSQL it
+    looks only at the deals written since its last run: check that looking at every deal
+    (nothing kept) appends the same rows, then keep the run."""
+    from hub.warehouse import observed_deals
+
+    outcomes = []
+    for forget in (True, False):
+        with engine.begin() as conn:
+            if forget:
+                conn.execute(sa.text(f"DELETE FROM {observed_deals.KEPT}"))
+            outcomes.append((record_observations(conn, "s", seen_at), _observed(conn)))
+            if forget:
+                conn.rollback()
+    assert outcomes[0] == outcomes[1]
+    return outcomes[1][0]
+
+
+@pytest.mark.postgres
+def test_on_postgres_only_deals_written_since_the_last_run_are_looked_at(
+    pg_database: dict[str, Any],
+) -> None:
+    """Each write that can make a deal disagree with its latest observation, in transactions
+    of their own: the narrowed run appends what a run over every deal appends."""
+    from hub.warehouse import observed_deals
+
+    engine = pg_engine(pg_database)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {SCHEMA}"))
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {SCHEMA}.deals (source_name varchar, crm varchar, "
+                "deal_key varchar, pipeline_id varchar, stage_id varchar, "
+                "stage_changed_at timestamptz, updated_at timestamptz, is_deleted boolean)"
+            )
+        )
+        _deals(conn, ("a", "p1", "s1", None), ("b", "p1", "s1", None), ("c", "p1", "s1", None))
+        assert record_observations(conn, "s", _at(2)) == 3
+    assert _run_both_ways(engine, _at(3)) == 0  # nothing written
+    with engine.begin() as conn:  # a deal moved on
+        conn.execute(sa.text(f"UPDATE {SCHEMA}.deals SET stage_id = 's2' WHERE deal_key = 'a'"))
+    with engine.begin() as conn:  # the candidates: the deal written, no other
+        _, only = observed_deals.write_candidates(conn, SCHEMA)
+        assert only is not None
+        keys = conn.execute(sa.text(f"SELECT deal_key FROM {observed_deals.CANDIDATES}"))
+        assert keys.scalars().all() == ["a"]
+        conn.rollback()
+    assert _run_both_ways(engine, _at(4)) == 1
+    with engine.begin() as conn:  # another writer's observation of b, later: b is in s1 again
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {SCHEMA}.stage_observations VALUES "
+                "('s', 'csv', 'b', 'p1', 's9', :o, :o)"
+            ),
+            {"o": _at(4, 12)},
+        )
+    assert _run_both_ways(engine, _at(5)) == 1
+    assert _observed(engine.connect())[-1][:3] == ("b", "p1", "s1")
+    with engine.begin() as conn:  # a's latest observation deleted: its older one, s1, is
+        conn.execute(  # the latest again, and a is in s2
+            sa.text(f"DELETE FROM {SCHEMA}.stage_observations WHERE stage_id = 's2'")
+        )
+    assert _run_both_ways(engine, _at(6)) == 1
+    with engine.begin() as conn:  # a deal deleted and one back from the dead
+        conn.execute(sa.text(f"UPDATE {SCHEMA}.deals SET is_deleted = true WHERE deal_key = 'c'"))
+    assert _run_both_ways(engine, _at(7)) == 0
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"UPDATE {SCHEMA}.deals SET is_deleted = false, stage_id = 's3' "
+                "WHERE deal_key = 'c'"
+            )
+        )
+    assert _run_both_ways(engine, _at(8)) == 1
+    assert _run_both_ways(engine, _at(9)) == 0
+    engine.dispose()

@@ -5,10 +5,12 @@
 - ``meta``: the hub's own schema ``hub_meta`` and its tables
 - ``config_tables``: hub.yml's stages, stage map, rates, sources and quotas as tables
 - ``observations``: the stage-observation rule (the hub keeps stage history itself)
+- ``observed_deals``: PostgreSQL: the deals that rule looks at, those written since it ran
 - ``quarantine``: one quarantine row per refused value, however often it is read
 - ``builds``: whether the marts are one complete transform (``hub_transforms``)
 - ``disk``: a full disk, found in any error and said with its path and the space needed
 - ``changes``: which deals an incremental transform rebuilds (a per-deal input snapshot)
+- ``deal_indexes``: PostgreSQL: the ``deal_key`` index that snapshot reads a few deals by
 - ``row_hash``: one hash of a row's columns, computed by the warehouse
 """
 

@@ -31,7 +31,8 @@ to the second) is rebuilt too, whichever parts were read. What moves continuousl
 
 On PostgreSQL a part read because its tables changed is read only for the deals owning a row
 written since the kept snapshot (:mod:`hub.warehouse.deal_versions`), the other deals keeping
-their kept values, unless a deal lost a row and gained none: then it is read whole.
+their kept values, unless a deal lost a row and gained none: then it is read whole. A few
+candidates' rows are fetched through an index on ``deal_key`` (:mod:`hub.warehouse.deal_indexes`).
 
 The deals part also keeps each deal's hash of its whole ``stg_deals`` row and its account,
 which :mod:`hub.warehouse.deal_rows` compares: one pass over ``stg_deals`` for both.
@@ -49,7 +50,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from hub.warehouse import deal_versions
+from hub.warehouse import deal_indexes, deal_versions
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 from hub.warehouse.row_hash import column_types, row_hash
 from hub.warehouse.row_versions import Counts
@@ -210,15 +211,23 @@ def snapshot_inputs(
         now = {t: c for t, c in now.items() if t.rsplit(".", 1)[-1] in VERSIONED}
     kept_counts = deal_versions.kept(conn) if compare and now is not None else None
     narrowed: list[Part] = []
+    by_key: set[str] = set()  # narrowed parts whose candidates' rows are fetched by index
     if kept_counts is not None and now is not None:
         narrowed = [p for p in read if len(p.tables) == 1 and p.tables[0] in VERSIONED]
+        if narrowed:
+            deal_indexes.ensure(conn, {t.rsplit(".", 1)[0] for t in now})
         for part in narrowed:
-            _write_candidates(conn, part, kept_counts, now)
-    _write_snapshot(conn, dialect, read, narrowed, window, compare=compare)
+            found = _write_candidates(conn, part, kept_counts, now)
+            rows = sum(
+                sum(c.values()) for t, c in now.items() if t.rsplit(".", 1)[-1] in part.tables
+            )
+            if found * BY_KEY_SHARE <= rows:
+                by_key.add(part.name)
+    _write_snapshot(conn, dialect, read, narrowed, window, compare=compare, by_key=by_key)
     missed = _totals_missed(conn, narrowed, now or {})
     if missed:  # a deal lost a row and gained none: those parts are read whole
         narrowed = [p for p in narrowed if p not in missed]
-        _write_snapshot(conn, dialect, read, narrowed, window, compare=compare)
+        _write_snapshot(conn, dialect, read, narrowed, window, compare=compare, by_key=by_key)
     for part in PARTS:
         if kept_counts is not None and part in read:
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {_candidates(part)}"))
@@ -230,15 +239,19 @@ def snapshot_inputs(
 # the source tables whose rows a part reads by deal_key alone: a part of one of them may be
 # read for some deals only (deal_versions)
 VERSIONED = ("deals", "stage_changes", "stage_observations", "activities")
+# A part's candidates' rows are fetched through the deal_key index (deal_indexes) when the
+# candidates are at most one in this many of its rows; more, and one scan of every row
+# costs less than a lookup per candidate.
+BY_KEY_SHARE = 20
 
 
 def _candidates(part: Part) -> str:
     return f"pg_temp.hub_candidates_{part.name}"
 
 
-def _write_candidates(conn: sa.Connection, part: Part, kept_counts: Counts, now: Counts) -> None:
+def _write_candidates(conn: sa.Connection, part: Part, kept_counts: Counts, now: Counts) -> int:
     """The deals owning a row of ``part``'s tables in a version grown since the kept
-    snapshot, in a temporary table."""
+    snapshot, in a temporary table; returns how many rows it has."""
     selects = []
     params: dict[str, str] = {}
     for i, table in enumerate(sorted(t for t in now if t.rsplit(".", 1)[-1] in part.tables)):
@@ -250,6 +263,17 @@ def _write_candidates(conn: sa.Connection, part: Part, kept_counts: Counts, now:
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {_candidates(part)}"))
     conn.execute(sa.text(f"CREATE TEMPORARY TABLE hub_candidates_{part.name} AS {body}"), params)
     conn.execute(sa.text(f"ANALYZE {_candidates(part)}"))
+    return int(conn.execute(sa.text(f"SELECT count(*) FROM {_candidates(part)}")).scalar() or 0)
+
+
+def candidate_filter(part: Part, *, by_key: bool) -> str:
+    """The condition that keeps the rows of ``part``'s candidates. ``by_key``: as an array
+    of keys, which PostgreSQL looks up in the ``deal_key`` index (:mod:`deal_indexes`);
+    written as ``IN (subquery)`` it plans a scan of every row whatever the candidates'
+    count, having no statistics of ``deal_key`` through the staging views' casts."""
+    if by_key:
+        return f"deal_key = ANY(ARRAY(SELECT deal_key FROM {_candidates(part)}))"
+    return f"deal_key IN (SELECT deal_key FROM {_candidates(part)})"
 
 
 def _totals_missed(conn: sa.Connection, narrowed: list[Part], now: Counts) -> list[Part]:
@@ -282,9 +306,11 @@ def _write_snapshot(
     window: tuple[datetime, datetime] | None,
     *,
     compare: bool,
+    by_key: set[str] | None = None,
 ) -> None:
     """:func:`snapshot_inputs`' statement; the ``narrowed`` parts (of ``read``) read only
-    their candidates' rows, and the other deals keep their kept values of them."""
+    their candidates' rows (through the index for those named in ``by_key``), and the other
+    deals keep their kept values of them."""
     views = sorted({(STAGING, p.view) for p in read})
     types = column_types(conn, views)
     params = {"lo": window[0], "hi": window[1]} if window else {}
@@ -302,7 +328,7 @@ def _write_snapshot(
             account = "account_key"
         filters = [part.where] if part.where else []
         if part in narrowed:
-            filters.append(f"deal_key IN (SELECT deal_key FROM {_candidates(part)})")
+            filters.append(candidate_filter(part, by_key=part.name in (by_key or set())))
         where = f" WHERE {' AND '.join(filters)}" if filters else ""
         selects.append(
             f"SELECT deal_key, {i} AS p, {hashed} AS h, {flag} AS w, {whole} AS r, "
