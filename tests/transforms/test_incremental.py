@@ -286,9 +286,17 @@ def _check_one_table_written(config: HubConfig) -> None:
 def _check_deal_rows_only(root: Path, config: HubConfig) -> None:
     """Deal columns no per-deal model reads (amount, a custom field that is a dimension, the
     deleted mark of a full snapshot): no deal is rebuilt in those models, only these three
-    in int_deal_facts and int_deal_dimensions, and the marts still equal a full rebuild's."""
+    in int_deal_facts and int_deal_dimensions, and the marts still equal a full rebuild's.
+    The renamed and the deleted deal are each the only deal of their lead_source bucket of
+    stage_conversion_by_dimension (kept as sums on PostgreSQL): one leaves its dimension
+    value's bucket, the other's bucket loses its one deal; both buckets must go."""
     fields, deals = _rows(root / "deals.csv")
+    name = config.sources[0].name
+    alone = _alone_in_a_funnel_bucket(config)
     closed = [d for d in deals if d["status"] in ("won", "lost")]
+    lonely = [d for d in closed[1:] if f"{name}:{d['deal_id']}" in alone]
+    assert len(lonely) >= 2
+    closed[1:3] = lonely[:2]
     closed[0]["amount"] = str(float(closed[0]["amount"] or 0) + 5000)
     closed[1]["lead_source"] = "Renamed Source"
     gone = closed[2]["deal_id"]
@@ -301,11 +309,28 @@ def _check_deal_rows_only(root: Path, config: HubConfig) -> None:
     with Warehouse(config).connect() as conn:
         rebuilt = conn.execute(sa.text("SELECT deal_key FROM hub_meta.hub_changed_deal_rows"))
         keys = sorted(rebuilt.scalars())
-    name = config.sources[0].name
     assert keys == sorted(f"{name}:{d['deal_id']}" for d in closed[:3])
     after_edited = _snapshot(config)
     _transform(config, full_refresh=True)
     _assert_same(after_edited, _snapshot(config))
+
+
+def _alone_in_a_funnel_bucket(config: HubConfig) -> set[str]:
+    """Counted deals alone in their lead_source bucket of stage_conversion_by_dimension
+    (dimension value, source, pipeline, cohort month and funnel row)."""
+    with Warehouse(config).connect() as conn:
+        keys = conn.execute(
+            sa.text(
+                "SELECT deal_key FROM (SELECT d.deal_key, count(*) OVER (PARTITION BY "
+                "d.dimension_value, d.source_name, d.pipeline_key, "
+                "date_trunc('month', d.created_at), f.furthest_order, f.was_lost, f.visited) "
+                "AS n FROM hub_staging.int_deal_dimensions AS d "
+                "JOIN hub_staging.int_deal_funnel AS f ON f.deal_key = d.deal_key "
+                "WHERE d.dimension = 'lead_source' AND d.is_counted AND d.has_dated_creation"
+                ") AS buckets WHERE n = 1"
+            )
+        )
+        return set(keys.scalars())
 
 
 def _check_moved_periods(root: Path, config: HubConfig) -> None:

@@ -8,11 +8,14 @@
       was_lost        1 when it was ever in a lost stage, else 0
       visited         its visited stages in canonical order, each '|<stage_order>:<flag>',
                       flag 1 when it entered the next canonical stage after first entering
-                      this one, 0 when not, '-' when the stage has no next stage -#}
+                      this one, 0 when not, '-' when the stage has no next stage
+    On PostgreSQL its pre-hook keeps the listed deals' rows as they were (macro
+    hub_stash_changed_deals), from which int_stage_conversion_dimension_buckets takes its
+    deltas. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ hub_delete_changed_deals() }}",
+    pre_hook="{{ hub_stash_changed_deals('hub_changed_deals') if target.type == 'postgres' else hub_delete_changed_deals() }}",
 ) }}
 
 with spells as (

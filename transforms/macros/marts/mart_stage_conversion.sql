@@ -21,7 +21,21 @@
     gigabytes at 1M deals). -#}
 {% macro hub_stage_conversion_mart(by_dimension=false) -%}
 {%- set dims = 'dimension, dimension_value, ' if by_dimension else '' -%}
-with deals as (
+{#- PostgreSQL keeps the by-dimension buckets as sums between runs
+    (int_stage_conversion_dimension_buckets, the same rows as the buckets below). -#}
+{%- set kept_buckets = by_dimension is sameas true and target.type == 'postgres' -%}
+with {% if kept_buckets -%}
+stages as (
+    {{ hub_funnel_stages() }}
+),
+
+buckets as{{ hub_planned_alone() }} (
+    select dimension, dimension_value, source_name, pipeline_key, cohort_month,
+        furthest_order, was_lost, visited, n_deals
+    from {{ ref('int_stage_conversion_dimension_buckets') }}
+),
+{%- else -%}
+deals as (
     select
         deal_key,
         {{ dims }}
@@ -53,9 +67,56 @@ buckets as{{ hub_planned_alone() }} (
         deals.source_name, deals.pipeline_key, deals.cohort_month,
         deal_funnels.furthest_order, deal_funnels.was_lost, deal_funnels.visited
 ),
+{%- endif %}
 
-{#- any_order: reached = furthest non-lost stage at or past this one (lost: ever lost);
-    strict_order: reached = a spell in this stage, reached_next = its token's flag. -#}
+{%- if kept_buckets %}
+
+{#- The buckets meet the stages and are summed per dimension value, source, pipeline, cohort
+    and stage first (a hash aggregate), so the grouping sets sort these few narrow rows, not
+    every bucket x stage with its visited list (which spilled to disk). Sums of sums: the
+    same counts, NULL where the stage has no next stage. -#}
+staged as{{ hub_planned_alone() }} (
+    select
+        buckets.dimension,
+        buckets.dimension_value,
+        buckets.source_name,
+        buckets.pipeline_key,
+        buckets.cohort_month,
+        stages.canonical_stage,
+        stages.stage_order,
+        stages.next_stage,
+        {{ hub_stage_conversion_sums() }}
+    from buckets
+    cross join stages
+    group by
+        buckets.dimension, buckets.dimension_value, buckets.source_name, buckets.pipeline_key,
+        buckets.cohort_month, stages.canonical_stage, stages.stage_order, stages.next_stage
+),
+
+counts as (
+    select
+        {{ hub_dimension_select(by_dimension, 'staged.') }}
+        {{ hub_rollup('staged.source_name') }} as source_name,
+        {{ hub_rollup('staged.pipeline_key') }} as pipeline_key,
+        staged.cohort_month,
+        staged.canonical_stage,
+        staged.stage_order,
+        staged.next_stage,
+        sum(staged.funnel_deals) as funnel_deals,
+        sum(staged.any_reached_count) as any_reached_count,
+        sum(staged.any_reached_next_count) as any_reached_next_count,
+        sum(staged.strict_reached_count) as strict_reached_count,
+        sum(staged.strict_reached_next_count) as strict_reached_next_count
+    from staged
+    group by {{ hub_grouping_sets([
+        ['staged.canonical_stage', 'staged.stage_order', 'staged.next_stage', 'staged.source_name', 'staged.pipeline_key', 'staged.cohort_month'],
+        ['staged.canonical_stage', 'staged.stage_order', 'staged.next_stage', 'staged.source_name', 'staged.pipeline_key'],
+        ['staged.canonical_stage', 'staged.stage_order', 'staged.next_stage', 'staged.cohort_month'],
+        ['staged.canonical_stage', 'staged.stage_order', 'staged.next_stage'],
+    ], by_dimension, 'staged.', all_values=false) }}
+),
+{%- else %}
+
 counts as (
     select
         {{ hub_dimension_select(by_dimension, 'buckets.') }}
@@ -65,28 +126,7 @@ counts as (
         stages.canonical_stage,
         stages.stage_order,
         stages.next_stage,
-        sum(buckets.n_deals) as funnel_deals,
-        sum(case
-            when stages.outcome = 'lost' then buckets.was_lost * buckets.n_deals
-            when buckets.furthest_order >= stages.stage_order then buckets.n_deals
-            else 0
-        end) as any_reached_count,
-        sum(case
-            when stages.next_stage_order is null then null
-            when buckets.furthest_order >= stages.next_stage_order then buckets.n_deals
-            else 0
-        end) as any_reached_next_count,
-        sum(case
-            when position({{ hub_stage_token('stages.stage_order') }} in buckets.visited) > 0
-                then buckets.n_deals
-            else 0
-        end) as strict_reached_count,
-        sum(case
-            when stages.next_stage_order is null then null
-            when position({{ hub_stage_token('stages.stage_order') }} || '1' in buckets.visited) > 0
-                then buckets.n_deals
-            else 0
-        end) as strict_reached_next_count
+        {{ hub_stage_conversion_sums() }}
     from buckets
     cross join stages
     group by {{ hub_grouping_sets([
@@ -96,6 +136,7 @@ counts as (
         ['stages.canonical_stage', 'stages.stage_order', 'stages.next_stage'],
     ], by_dimension, 'buckets.', all_values=not hub_values_from_plain(by_dimension)) }}
 ),
+{%- endif %}
 
 unioned as (
     {%- for mode in ['any', 'strict'] %}
@@ -140,6 +181,34 @@ from unioned
     ~ 'plain.reached_count, plain.reached_next_count, plain.next_step_conversion, '
     ~ 'plain.cumulative_conversion, plain.as_of') }}
 {%- endif %}
+{%- endmacro %}
+
+{#- The counts of buckets x stages (in a query over `buckets` cross join `stages`).
+    any_order: reached = furthest non-lost stage at or past this one (lost: ever lost);
+    strict_order: reached = a spell in this stage, reached_next = its token's flag. -#}
+{% macro hub_stage_conversion_sums() -%}
+        sum(buckets.n_deals) as funnel_deals,
+        sum(case
+            when stages.outcome = 'lost' then buckets.was_lost * buckets.n_deals
+            when buckets.furthest_order >= stages.stage_order then buckets.n_deals
+            else 0
+        end) as any_reached_count,
+        sum(case
+            when stages.next_stage_order is null then null
+            when buckets.furthest_order >= stages.next_stage_order then buckets.n_deals
+            else 0
+        end) as any_reached_next_count,
+        sum(case
+            when position({{ hub_stage_token('stages.stage_order') }} in buckets.visited) > 0
+                then buckets.n_deals
+            else 0
+        end) as strict_reached_count,
+        sum(case
+            when stages.next_stage_order is null then null
+            when position({{ hub_stage_token('stages.stage_order') }} || '1' in buckets.visited) > 0
+                then buckets.n_deals
+            else 0
+        end) as strict_reached_next_count
 {%- endmacro %}
 
 {#- The start of a stage's token in int_deal_funnel.visited: '|<stage_order>:'. -#}
