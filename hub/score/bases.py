@@ -155,21 +155,28 @@ def _decode(data: Any) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(bytes(data))).read_all()
 
 
-def kept(conn: sa.Connection, cut: datetime) -> tuple[str, Base] | None:
-    """The base kept last for the training cut ``cut``, and its key (the caller checks the
-    key against the run's before using it)."""
+def kept_key(conn: sa.Connection, cut: datetime) -> str | None:
+    """The key of the base kept last for the training cut ``cut``, if any (the caller
+    checks it against the run's key before using the base)."""
     metadata.create_all(conn)
     found = conn.execute(
-        sa.select(hub_score_bases.c.input_key, hub_score_bases.c.closed, hub_score_bases.c.spells)
+        sa.select(hub_score_bases.c.input_key)
         .where(hub_score_bases.c.input_key.startswith(key_prefix(cut), autoescape=True))
         .where(hub_score_bases.c.format == BASE_FORMAT)
         .order_by(hub_score_bases.c.recorded_at.desc())
         .limit(1)
-    ).first()
-    if found is None:
-        return None
-    key, closed, spells = found
-    return str(key), Base(_decode(closed), _decode(spells))
+    ).scalar()
+    return None if found is None else str(found)
+
+
+def load(conn: sa.Connection, key: str) -> Base:
+    """The base kept under ``key``."""
+    closed, spells = conn.execute(
+        sa.select(hub_score_bases.c.closed, hub_score_bases.c.spells).where(
+            hub_score_bases.c.input_key == key
+        )
+    ).one()
+    return Base(_decode(closed), _decode(spells))
 
 
 def keep(conn: sa.Connection, key: str, base: Base) -> None:
@@ -192,7 +199,8 @@ __all__ = [
     "comparisons_at",
     "hub_score_bases",
     "keep",
-    "kept",
+    "kept_key",
+    "load",
     "read_base",
     "read_delta",
     "supported",

@@ -264,18 +264,19 @@ def write_scores(config: HubConfig, warehouse: Warehouse, as_of: datetime) -> Sc
         # is the base's.
         known = keys_recorded_for(conn, cut)
         with_bases = bases.supported(conn)
-        base = bases.kept(conn, cut) if known and with_bases else None
+        base_key = bases.kept_key(conn, cut) if known and with_bases else None
         with beside(warehouse, conn) as submit:
-            if base is None:
+            if base_key is None:
                 scoring = submit(open_deals)
                 later = None if known else submit(key_of)
                 inputs = key_of(conn) if known else None
             else:
-                later = submit(key_of)
-                with bases.comparisons_at(conn, base[1], cut, as_of) as history:
+                later = submit(key_of)  # first: the key is this path's longer half
+                base = bases.load(conn, base_key)
+                with bases.comparisons_at(conn, base, cut, as_of) as history:
                     ahead = read_open_features(conn, as_of, dimensions, history)
                 inputs, later = later(), None
-                run.base_reused = inputs == base[0]
+                run.base_reused = inputs == base_key
                 scoring = (lambda: ahead) if run.base_reused else submit(open_deals)
             # A new base, read beside (after the jobs above) while this connection fits or
             # scores: the run's own key is known only later, but base and key are read in
