@@ -174,7 +174,8 @@ def snapshot_sql(
     ``rep_amount``, ``pipeline_amount``, ``company_closed``) with ones computed outside the
     query, by :func:`hub.score.history.history_tables`: the same rows.
 
-    ``single`` (PostgreSQL, one instant: the scoring of open deals) reads the deals open at
+    ``single`` (PostgreSQL, one instant: the scoring of open deals; with or without
+    ``history``, hub/score/bases.py gives one) reads the deals open at
     T and the spells of those deals alone for the snapshots (a semi-join the planner pushes
     under the spells view, so its ``days`` are computed for their spells only, not for
     every spell as the CTE read three times was), likewise only their activities (it had
@@ -221,6 +222,8 @@ def snapshot_sql(
     opened = ""
     if single:
         comparisons, owners = f"{_norms_only_sql()},\n{_earlier_sql(snap_spells)}", _owners_sql()
+        if history is not None:
+            comparisons, owners = f"{history},\n{_earlier_sql(snap_spells)}", ""
         opened = f"""
 open_deals as (
     select * from deals where created_at <= {at} and (closed_at is null or closed_at > {at})
@@ -524,6 +527,18 @@ def read_features(
     return feature_table(latest_spell(rows), dimensions)
 
 
+def read_open_features(
+    conn: sa.Connection, as_of: datetime, dimensions: Sequence[str], history: str
+) -> FeatureTable:
+    """``read_features(conn, [as_of], dimensions)`` on PostgreSQL with the comparisons read
+    from ``history``'s CTEs (hub/score/bases.py fills them) instead of computed by the
+    query: the same rows when ``history`` holds the comparisons at ``as_of``."""
+    at = naive_utc(as_of)
+    sql = snapshot_sql([at], None, dimensions, history=history, single=True)
+    rows = fetch_arrow(conn, sql, _snapshot_schema(dimensions))
+    return feature_table(latest_spell(rows), dimensions)
+
+
 def latest_spell(rows: pa.Table) -> pa.Table:
     """One row per (instant, deal): the latest spell where two share an instant, sorted by
     instant and deal key."""
@@ -627,5 +642,6 @@ __all__ = [
     "feature_query",
     "feature_table",
     "read_features",
+    "read_open_features",
     "snapshot_sql",
 ]

@@ -95,22 +95,56 @@ def median(values: np.ndarray) -> float:
 
 
 def _groups(keys: pa.ChunkedArray, at: np.ndarray) -> Iterable[tuple[str, np.ndarray]]:
-    """(key, row indices ordered by ``at``) per non-null key."""
+    """(key, row indices ordered by ``at``) per non-null key. Sorted by the keys' dictionary
+    codes, not their text: a stable numpy sort of two integer columns (sorting the strings
+    was most of the comparisons' time at one instant, hub/score/bases.py)."""
     valid = np.flatnonzero(keys.is_valid().to_numpy(zero_copy_only=False))
     if not len(valid):
         return
-    present = keys.take(pa.array(valid))
-    order = pc.sort_indices(
-        pa.table({"k": present, "t": at[valid]}), [("k", "ascending"), ("t", "ascending")]
-    )
-    rows = valid[order.to_numpy()]
-    ordered = present.take(order)
-    changed = pc.not_equal(ordered[1:], ordered[:-1]).to_numpy(zero_copy_only=False)
-    starts = np.concatenate([[0], np.flatnonzero(changed) + 1])
+    encoded = keys.take(pa.array(valid)).combine_chunks().dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    order = np.lexsort((at[valid], codes))
+    rows, ordered = valid[order], codes[order]
+    starts = np.concatenate([[0], np.flatnonzero(ordered[1:] != ordered[:-1]) + 1])
     ends = np.concatenate([starts[1:], [len(rows)]])
-    names = ordered.take(pa.array(starts)).to_pylist()
-    for name, start, end in zip(names, starts, ends, strict=True):
-        yield name, rows[start:end]
+    names = encoded.dictionary.to_pylist()
+    for code, start, end in zip(ordered[starts].tolist(), starts, ends, strict=True):
+        yield names[code], rows[start:end]
+
+
+CLOSED_COLUMNS: dict[str, pa.DataType] = {
+    "rep_key": pa.string(),
+    "pipeline_key": pa.string(),
+    "company_key": pa.string(),
+    "amount_base": pa.float64(),
+    "closed_at": pa.timestamp("us"),
+    "status": pa.string(),
+}
+SPELL_COLUMNS: dict[str, pa.DataType] = {
+    "canonical_stage": pa.string(),
+    "days": pa.float64(),
+    "known_at": pa.timestamp("us"),
+}
+
+
+def closed_sql(deals_sql: str, where: str = "true") -> str:
+    """The closed deals' columns the comparisons read (``where`` on the deal, ``d``)."""
+    return (
+        f"select {', '.join(CLOSED_COLUMNS)} from ({deals_sql}) d "
+        f"where status in ('won', 'lost') and closed_at is not null and ({where})"
+    )
+
+
+def closed_spells_sql(deals_sql: str, spells_sql: str, where: str = "true") -> str:
+    """The closed deals' left open-stage spells: stage, days and when the spell counts in a
+    norm (``known_at``: the later of the deal's close and the spell's exit); ``where`` on
+    the deal ``d`` and the spell ``sp``."""
+    return (
+        f"select sp.canonical_stage, sp.days, greatest(d.closed_at, sp.exited_at) as known_at "
+        f"from ({deals_sql}) d inner join ({spells_sql}) sp on sp.deal_key = d.deal_key "
+        f"where d.status in ('won', 'lost') and d.closed_at is not null "
+        f"and sp.is_open_stage and sp.exited_at is not null and ({where})"
+    )
 
 
 def _comparisons(
@@ -121,30 +155,21 @@ def _comparisons(
     rep_window_days: int,
 ) -> dict[str, list[str]]:
     """Each comparison table's rows as lines of COPY text, for ``instants``."""
+    closed = fetch_arrow(conn, closed_sql(deals_sql), CLOSED_COLUMNS)
+    spells = fetch_arrow(conn, closed_spells_sql(deals_sql, spells_sql), SPELL_COLUMNS)
+    return comparison_lines(closed, spells, instants, rep_window_days)
+
+
+def comparison_lines(
+    closed: pa.Table, spells: pa.Table, instants: Sequence[datetime], rep_window_days: int
+) -> dict[str, list[str]]:
+    """Each comparison table's rows as lines of COPY text, for ``instants``, from the closed
+    deals (:data:`CLOSED_COLUMNS`) and their spells (:data:`SPELL_COLUMNS`); rows of either
+    past an instant are left out at that instant, so any superset of what each instant reads
+    gives the same lines."""
     stamps = sorted(set(instants))
     at = np.array([np.datetime64(t, "us").astype(np.int64) for t in stamps])
     shown = [_stamp(t) for t in stamps]
-    closed = fetch_arrow(
-        conn,
-        f"select rep_key, pipeline_key, company_key, amount_base, closed_at, status "
-        f"from ({deals_sql}) d where status in ('won', 'lost') and closed_at is not null",
-        {
-            "rep_key": pa.string(),
-            "pipeline_key": pa.string(),
-            "company_key": pa.string(),
-            "amount_base": pa.float64(),
-            "closed_at": pa.timestamp("us"),
-            "status": pa.string(),
-        },
-    )
-    spells = fetch_arrow(
-        conn,
-        f"select sp.canonical_stage, sp.days, greatest(d.closed_at, sp.exited_at) as known_at "
-        f"from ({deals_sql}) d inner join ({spells_sql}) sp on sp.deal_key = d.deal_key "
-        f"where d.status in ('won', 'lost') and d.closed_at is not null "
-        f"and sp.is_open_stage and sp.exited_at is not null",
-        {"canonical_stage": pa.string(), "days": pa.float64(), "known_at": pa.timestamp("us")},
-    )
     closed_at, _ = micros(closed.column("closed_at"))
     amount = floats(closed.column("amount_base"))
     won = pc.equal(closed.column("status"), "won").to_numpy(zero_copy_only=False).astype(np.int64)
@@ -256,8 +281,17 @@ def history_tables(
     a CRM with 200k accounts, every literal a node in PostgreSQL's parse tree). The tables
     are dropped when the block ends (a failed query's transaction drops them with it).
     ``deals_sql`` and ``spells_sql`` are the query's ``deals`` and ``spells`` selects."""
-    for name, lines in _comparisons(conn, instants, deals_sql, spells_sql, rep_window_days).items():
-        _fill(conn, name, lines)
+    lines = _comparisons(conn, instants, deals_sql, spells_sql, rep_window_days)
+    with comparison_tables(conn, lines) as history:
+        yield history
+
+
+@contextmanager
+def comparison_tables(conn: sa.Connection, lines: dict[str, list[str]]) -> Iterator[str]:
+    """:func:`history_tables`' CTEs over temp tables holding ``lines``
+    (:func:`comparison_lines`), for the block."""
+    for name, rows in lines.items():
+        _fill(conn, name, rows)
     yield ",\n".join(
         f"{name} as (select {', '.join(column for column, _ in columns)} "
         f"from pg_temp.{TEMP_PREFIX}{name})"
@@ -266,4 +300,16 @@ def history_tables(
     _drop(conn)
 
 
-__all__ = ["TABLES", "copy_real", "copy_text", "history_tables", "median"]
+__all__ = [
+    "CLOSED_COLUMNS",
+    "SPELL_COLUMNS",
+    "TABLES",
+    "closed_spells_sql",
+    "closed_sql",
+    "comparison_lines",
+    "comparison_tables",
+    "copy_real",
+    "copy_text",
+    "history_tables",
+    "median",
+]

@@ -31,9 +31,10 @@ import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
+from hub.score import bases
 from hub.score.ahead import beside
 from hub.score.columns import copy_rows
-from hub.score.features import FeatureTable, naive_utc, read_features
+from hub.score.features import FeatureTable, naive_utc, read_features, read_open_features
 from hub.score.model import NotEnoughHistory, ScoreModel, fit, reasons, snapshot_instants
 from hub.score.model import training_rows as select_training
 from hub.score.prekey import TRAINING_DEALS, key_prefix, training_key
@@ -60,6 +61,7 @@ class ScoreRun:
     refitted: bool
     note: str | None = None
     training_rows: int | None = None  # None: the training key reused a model, no table built
+    base_reused: bool = False  # the open deals' comparisons came from a kept base (bases.py)
 
     @property
     def warnings(self) -> list[str]:
@@ -242,22 +244,47 @@ def write_scores(config: HubConfig, warehouse: Warehouse, as_of: datetime) -> Sc
         cut = training_cut(as_of)
         salt = f"{FEATURE_VERSION}|{sorted(config.dimensions)}"
         with_dimensions = bool(config.dimensions)
+        dimensions = list(config.dimensions)
         run = ScoreRun(0, None, False)
         rows: pa.Table | None = None
+
+        def key_of(connection: sa.Connection) -> str | None:
+            return training_key(connection, cut, salt, with_dimensions)
+
+        def open_deals(connection: sa.Connection) -> FeatureTable:
+            return read_features(connection, [as_of], dimensions)
+
         # The first run of a training cut (the day's first sync) finds no key of that cut
         # recorded: no key can match, so the table is built at once and the key is only
         # recorded after the fit. On PostgreSQL the open deals' features and that key are
         # computed on a second connection meanwhile (hub/score/ahead.py), in this
-        # transaction's snapshot; elsewhere in turn on this one.
+        # transaction's snapshot; elsewhere in turn on this one. A later run of the cut
+        # that finds a base of it (hub/score/bases.py) reads the open deals here with the
+        # base's comparisons while the key is computed beside, and keeps them if the key
+        # is the base's.
         known = keys_recorded_for(conn, cut)
+        with_bases = bases.supported(conn)
+        base_key = bases.kept_key(conn, cut) if known and with_bases else None
         with beside(warehouse, conn) as submit:
-            dimensions = list(config.dimensions)
-            scoring = submit(lambda other: read_features(other, [as_of], dimensions))
-            inputs = training_key(conn, cut, salt, with_dimensions) if known else None
-            later = (
-                None
-                if known
-                else submit(lambda other: training_key(other, cut, salt, with_dimensions))
+            if base_key is None:
+                scoring = submit(open_deals)
+                later = None if known else submit(key_of)
+                inputs = key_of(conn) if known else None
+            else:
+                later = submit(key_of)  # first: the key is this path's longer half
+                base = bases.load(conn, base_key)
+                with bases.comparisons_at(conn, base, cut, as_of) as history:
+                    ahead = read_open_features(conn, as_of, dimensions, history)
+                inputs, later = later(), None
+                run.base_reused = inputs == base_key
+                scoring = (lambda: ahead) if run.base_reused else submit(open_deals)
+            # A new base, read beside (after the jobs above) while this connection fits or
+            # scores: the run's own key is known only later, but base and key are read in
+            # one snapshot, so the base is that key's.
+            rebuilt = (
+                submit(lambda other: bases.read_base(other, cut))
+                if with_bases and not run.base_reused
+                else None
             )
             try:
                 cached = cached_by_input_key(conn, inputs)
@@ -275,6 +302,8 @@ def write_scores(config: HubConfig, warehouse: Warehouse, as_of: datetime) -> Sc
             else:
                 run.fingerprint = key
                 rows = score_rows(model, scoring(), key, as_of)
+                if rebuilt is not None and inputs is not None:
+                    bases.keep(conn, inputs, rebuilt())
         _replace_scores(conn, rows)
     run.scored = rows.num_rows if rows is not None else 0
     return run

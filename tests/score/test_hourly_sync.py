@@ -156,6 +156,9 @@ def test_todays_changes_reuse_the_model_and_score_as_a_fresh_fit(
     again = write_scores(config, Warehouse(config), NOON)
     assert again.training_rows is None and not again.refitted and again.fingerprint == model
     assert _scores(config) == after
+    # On PostgreSQL the comparisons came from the base the first sync kept (bases.py):
+    # the fresh fit below reads them the plain way and must score alike.
+    assert again.base_reused == (warehouse == "postgres")
 
     # A fit from scratch of the same data: the same training rows, model and scores.
     _delete_all(config, "hub_meta.hub_score_models", "hub_meta.hub_score_input_keys")
@@ -176,6 +179,11 @@ def test_todays_changes_reuse_the_model_and_score_as_a_fresh_fit(
     assert {fingerprint for _, _, fingerprint in moved.values()} == {model}
     run_transform(config, as_of=later, full_refresh=True)
     assert _scores(config) == moved
+    # ... and so does a run that keeps no cache, at the moved as_of (the base is the one
+    # kept at noon's cut: the delta holds the closes of the morning, the rep's window moved).
+    _delete_all(config, "hub_meta.hub_score_input_keys")
+    cold = write_scores(config, Warehouse(config), later)
+    assert not cold.base_reused and not cold.refitted and _scores(config) == moved
 
     # The next day the four deals closed this morning are training rows: built and refitted.
     next_day = write_scores(config, Warehouse(config), NOON + timedelta(days=1))
