@@ -482,12 +482,21 @@ def merge(con: duckdb.DuckDBPyConnection, source: str, model: type, staged: str)
     # Only rows that differ are replaced: a re-export repeats most rows as they were, and
     # rewriting an unchanged row costs the most of a merge (the result is the same). The
     # staged rows that are new or differ are found in one join of the two tables (a
-    # DELETE joined on the differences and an INSERT ... NOT EXISTS took two).
+    # DELETE joined on the differences and an INSERT ... NOT EXISTS took two). The stored
+    # side of the join is each row's key and one hash of all its columns, not the columns:
+    # the join's hash table held every column of every stored row (a re-pull of a
+    # 1M-deal file: docs/benchmarks.md). Equal rows hash equal (both sides have the
+    # model's column types); a changed row whose 64-bit hash equals its old one's would
+    # be kept as it was, at 2^-64 a row, as connectors.csv.row_hashes accepts on
+    # PostgreSQL. Rows only hashing apart (a type dlt gave the table otherwise) are
+    # rewritten unchanged.
     match = " AND ".join(f"t.{_name(k)} = s.{_name(k)}" for k in keys)
-    differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in map(_name, names))
+    stored = f"SELECT {', '.join(map(_name, keys))}, hash({listed}) AS hub_row_hash FROM {target}"
+    staged_hash = f"hash({', '.join(f's.{c}' for c in map(_name, names))})"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE hub_changed AS SELECT s.* FROM {staged} AS s "
-        f"LEFT JOIN {target} AS t ON {match} WHERE t.{_name(keys[0])} IS NULL OR ({differs})"
+        f"LEFT JOIN ({stored}) AS t ON {match} "
+        f"WHERE t.{_name(keys[0])} IS NULL OR t.hub_row_hash <> {staged_hash}"
     )
     con.execute(f"DELETE FROM {target} AS t USING hub_changed AS s WHERE {match}")
     con.execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM hub_changed")
