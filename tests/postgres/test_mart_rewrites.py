@@ -18,8 +18,9 @@ import pytest
 import sqlalchemy as sa
 
 from hub.transform import temporary_environ
+from tests.normal_rows import normal_rows
 from tests.pg import fresh_database, pg_engine
-from tests.postgres.test_postgres_warehouse import _copy_to_postgres, _normal
+from tests.postgres.test_postgres_warehouse import _copy_to_postgres
 
 ORACLE = Path(__file__).with_name("oracle_marts.sql")
 MARTS = {  # mart -> (old macro, its by_dimension argument)
@@ -158,7 +159,7 @@ def _oracle_sql(target: Target, mart: str) -> str:
 
 def _rows(columns_rows: tuple[list[str], list[tuple]]) -> tuple[list[str], list[tuple]]:
     columns, rows = columns_rows
-    return columns, sorted((tuple(_normal(v) for v in row) for row in rows), key=repr)
+    return columns, sorted(normal_rows(rows), key=repr)
 
 
 @pytest.mark.parametrize("mart", sorted(MARTS))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ from hub.pull import run_pull
 from hub.transform import run_transform, temporary_environ
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
+from tests.normal_rows import normal_rows
 from tests.pg import pg_engine, pg_warehouse
 
 
@@ -38,24 +37,6 @@ def _project(
     return load_config(root / "hub.yml")
 
 
-def _normal(value: Any) -> Any:
-    """One representation per value, whichever database produced it."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, Decimal | float | int):
-        number = float(value)
-        return None if math.isnan(number) else round(number, 6)
-    if isinstance(value, datetime):
-        return (
-            value.replace(tzinfo=None).isoformat()
-            if value.tzinfo is None
-            else value.astimezone(tz=None).replace(tzinfo=None).isoformat()
-        )
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
 def _tables(config: HubConfig, schema: str) -> dict[str, list[tuple]]:
     warehouse = Warehouse(config)
     with warehouse.connect() as conn:
@@ -65,7 +46,7 @@ def _tables(config: HubConfig, schema: str) -> dict[str, list[tuple]]:
         for name in names:
             rows = conn.execute(sa.text(f"SELECT * FROM {schema}.{name}")).all()
             columns = list(conn.execute(sa.text(f"SELECT * FROM {schema}.{name} LIMIT 0")).keys())
-            normal = [tuple(_normal(v) for v in row) for row in rows]
+            normal = normal_rows(rows)
             out[name] = (columns, sorted(normal, key=repr))
         return out
 
@@ -248,7 +229,7 @@ def _analytics_duckdb(path: Path) -> dict[str, tuple[list[str], list[tuple]]]:
     ).fetchall():
         cur = con.execute(f"select * from analytics.{name}")
         columns = [d[0] for d in cur.description]
-        rows = [tuple(_normal(v) for v in row) for row in cur.fetchall()]
+        rows = normal_rows(cur.fetchall())
         out[name] = (columns, sorted(rows, key=repr))
     con.close()
     return out
@@ -263,7 +244,7 @@ def _analytics_postgres(db: dict[str, Any]) -> dict[str, tuple[list[str], list[t
         for name in names:
             result = conn.execute(sa.text(f"SELECT * FROM analytics.{name}"))
             columns = list(result.keys())
-            rows = [tuple(_normal(v) for v in row) for row in result.all()]
+            rows = normal_rows(result.all())
             out[name] = (columns, sorted(rows, key=repr))
     engine.dispose()
     return out

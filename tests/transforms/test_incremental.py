@@ -29,8 +29,8 @@ from hub.pull import run_pull
 from hub.transform import TransformResult, run_transform
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
+from tests.normal_rows import normal_rows
 from tests.pg import pg_warehouse
-from tests.postgres.test_postgres_warehouse import _normal
 from tests.resolve.checks import assert_resolution_current
 
 SCHEMAS = ("hub_staging", "analytics", "outbound")
@@ -69,7 +69,7 @@ def _snapshot(config: HubConfig) -> dict[str, tuple[list[str], list[tuple]]]:
             for name in sorted(set(names)):
                 result = conn.execute(sa.text(f"SELECT * FROM {schema}.{name}"))
                 columns = list(result.keys())
-                rows = sorted((tuple(_normal(v) for v in row) for row in result), key=repr)
+                rows = sorted(normal_rows(result), key=repr)
                 out[f"{schema}.{name}"] = (columns, rows)
     return out
 
