@@ -45,7 +45,12 @@ MARTS = {  # mart -> (old macro, its by_dimension argument)
 # is now an exact sum over a count, avg() summed floats in scan order; a mean lying on a
 # 6-decimal rounding edge rounded either way. sales_cycle_by_period's avg() sums the same
 # floats as the old SQL's, in another scan order.
-APPROX = {"time_in_stage_by_rep": ["mean_days"], "sales_cycle_by_period": ["mean_days"]}
+APPROX = {
+    "time_in_stage_by_rep": ["mean_days"],
+    "sales_cycle_by_period": ["mean_days"],
+    # on PostgreSQL an exact sum of whole seconds over the count (macro hub_cycle_percentiles)
+    "sales_cycle": ["mean_days"],
+}
 DIMENSIONS = ["lead_source", "currency", "industry", "segment", "score"]
 
 
