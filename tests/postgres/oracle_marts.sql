@@ -498,3 +498,48 @@ group by grouping sets (
     {{ sets | join(',\n    ') }}
 )
 {%- endmacro %}
+
+{#- sales_cycle_by_period as it was before int_sales_cycle_periods kept its periods (rebuilt
+    by touched period from int_deal_period_facts): every closed counted deal with a measured
+    cycle, per close month, quarter and all time, from the enriched deals, percentiles by
+    percentile_cont over the grouping sets. -#}
+{% macro oracle_sales_cycle_by_period_mart(by_dimension=false) -%}
+with closed as (
+    select
+        deals.*,
+        case when is_won then 'won' else 'lost' end as outcome,
+        {{ hub_days_between('created_at', 'closed_at') }} as cycle_days
+    from ({{ hub_counted_deals_by(false) }}) as deals
+    where (is_won or is_lost) and created_at_source <> 'closed_at'
+),
+
+periods as (
+    select 'month' as period_type, {{ hub_period_start('month', 'closed_at') }} as period_start, closed.*
+    from closed
+    union all
+    select 'quarter' as period_type, {{ hub_period_start('quarter', 'closed_at') }} as period_start, closed.*
+    from closed
+    union all
+    select 'all' as period_type, cast(null as date) as period_start, closed.*
+    from closed
+)
+
+select
+    period_type,
+    period_start,
+    {{ hub_rollup('rep_key') }} as rep_key,
+    outcome,
+    {{ hub_rollup('source_name') }} as source_name,
+    count(*) as deal_count,
+    avg(cycle_days) as mean_days,
+    {{ hub_percentile('cycle_days', 0.5) }} as median_days,
+    {{ hub_percentile('cycle_days', 0.9) }} as p90_days,
+    {{ hub_as_of_tz() }} as as_of
+from periods
+group by grouping sets (
+    (period_type, period_start, rep_key, outcome, source_name),
+    (period_type, period_start, rep_key, outcome),
+    (period_type, period_start, outcome, source_name),
+    (period_type, period_start, outcome)
+)
+{%- endmacro %}

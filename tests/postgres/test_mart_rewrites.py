@@ -35,6 +35,8 @@ MARTS = {  # mart -> (old macro, its by_dimension argument)
     "forecast_by_dimension": ("oracle_forecast_mart", "true"),
     # the all-time, all-reps rows of int_sales_cycle_periods
     "sales_cycle": ("oracle_sales_cycle_mart", "false"),
+    # int_sales_cycle_periods (from int_deal_period_facts, rebuilt by touched period) and a view
+    "sales_cycle_by_period": ("oracle_sales_cycle_by_period_mart", "false"),
     # on PostgreSQL, the sources with activities probed for one row each (hub_sources_with_rows)
     "lead_response_time": ("oracle_lead_response_time_mart", "false"),
     # spells from int_closed_spell_facts; on PostgreSQL, percentiles found by bucket
@@ -42,8 +44,14 @@ MARTS = {  # mart -> (old macro, its by_dimension argument)
 }
 # figures compared to one unit of their 6th decimal, not equal once rounded: time_in_stage_by_rep's mean
 # is now an exact sum over a count, avg() summed floats in scan order; a mean lying on a
-# 6-decimal rounding edge rounded either way
-APPROX = {"time_in_stage_by_rep": ["mean_days"]}
+# 6-decimal rounding edge rounded either way. sales_cycle_by_period's avg() sums the same
+# floats as the old SQL's, in another scan order.
+APPROX = {
+    "time_in_stage_by_rep": ["mean_days"],
+    "sales_cycle_by_period": ["mean_days"],
+    # on PostgreSQL an exact sum of whole seconds over the count (macro hub_cycle_percentiles)
+    "sales_cycle": ["mean_days"],
+}
 DIMENSIONS = ["lead_source", "currency", "industry", "segment", "score"]
 
 

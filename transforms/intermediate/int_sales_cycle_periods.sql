@@ -3,12 +3,22 @@
     macro hub_sales_cycle_mart, computed from int_deal_period_facts. Incremental by period
     (macro hub_groups): a run rebuilds only the periods where a fact appeared or disappeared
     (the all-time period whenever any closed deal's did); a full refresh, or a dbt run without
-    the hub's var, rebuilds every period. -#}
+    the hub's var, rebuilds every period. On PostgreSQL the groups come from the cycles kept
+    counted per day (int_sales_cycle_day_counts), the percentiles from the cycles of the days
+    holding their ranks alone (macro hub_cycle_percentiles); DuckDB sorts each group once and
+    keeps quantile_cont. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ hub_delete_touched_groups(ref('int_deal_period_facts'), 'hub_changed_deal_rows', ['period_type', 'period_start']) }}",
+    pre_hook=[
+        "{{ hub_delete_touched_groups(ref('int_deal_period_facts'), 'hub_changed_deal_rows', ['period_type', 'period_start']) }}",
+        "{{ hub_ranked_percentiles_plan() }}",
+    ],
 ) }}
+
+{%- if target.type == 'postgres' %}
+{{ hub_cycle_percentiles(ref('int_sales_cycle_day_counts'), ref('int_deal_period_facts')) }}
+{%- else %}
 
 with closed as (
     select
@@ -39,3 +49,4 @@ group by grouping sets (
     (period_type, period_start, outcome, source_name),
     (period_type, period_start, outcome)
 )
+{%- endif %}
