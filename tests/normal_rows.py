@@ -101,3 +101,23 @@ def _days(values: list[date]) -> list[str]:
 
 def _texts(values: list[Any]) -> list[str]:
     return list(map(str, values))
+
+
+def rows_apart(left: Sequence[tuple[Any, ...]], right: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """The pairs of normalised rows (in order) that differ by more than rounding: floats may
+    differ by one unit of the 6th decimal, everything else must be equal. Two databases add
+    a figure's terms in different orders (PostgreSQL's sales-cycle mean is even an exact sum
+    of seconds), so values equal to 13 digits can round to neighbours at the 6th. A length
+    mismatch is one pair (the two lengths)."""
+    if len(left) != len(right):
+        return [(len(left), len(right))]
+    return [(a, b) for a, b in zip(left, right, strict=True) if not _close_rows(a, b)]
+
+
+def _close_rows(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    if a == b:
+        return True
+    return len(a) == len(b) and all(
+        x == y or (isinstance(x, float) and isinstance(y, float) and abs(x - y) <= 1.000001e-6)
+        for x, y in zip(a, b, strict=True)
+    )

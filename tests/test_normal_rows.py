@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from tests.normal_rows import normal, normal_rows
+from tests.normal_rows import normal, normal_rows, rows_apart
 
 BERLIN = timezone(timedelta(hours=2))
 AWARE = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
@@ -74,3 +74,14 @@ def test_differences_beyond_the_rounding_are_kept() -> None:
         (1, None, *base[0][2:]),
     ):
         assert normal_rows([changed]) != normal_rows(base), changed
+
+
+def test_rows_apart_allows_one_unit_of_the_sixth_decimal_and_nothing_else() -> None:
+    # the pair a clean-clone CI run found: DuckDB's avg() and PostgreSQL's exact sum of
+    # seconds, equal to 13 digits, rounded to neighbours
+    assert not rows_apart([("a", 3.0, 37.353437)], [("a", 3.0, 37.353438)])
+    assert rows_apart([("a", 3.0, 37.353436)], [("a", 3.0, 37.353438)])
+    assert rows_apart([("a", 3.0, 1.0)], [("b", 3.0, 1.0)])
+    assert rows_apart([(3, 1.0)], [(4, 1.0)])  # integers exactly
+    assert rows_apart([("a",)], [("a",), ("b",)]) == [(1, 2)]
+    assert rows_apart([(None,)], [(0.0,)])

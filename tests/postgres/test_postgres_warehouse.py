@@ -17,7 +17,7 @@ from hub.pull import run_pull
 from hub.transform import run_transform, temporary_environ
 from hub.warehouse import Warehouse
 from models.config import HubConfig, load_config
-from tests.normal_rows import normal_rows
+from tests.normal_rows import normal_rows, rows_apart
 from tests.pg import pg_engine, pg_warehouse
 
 
@@ -74,7 +74,8 @@ def test_every_mart_is_equal_on_duckdb_and_postgres(
         pg_columns, pg_rows = pg_marts[name]
         assert pg_columns == columns, name
         assert len(pg_rows) == len(rows), name
-        assert pg_rows == rows, f"mart {name} differs between DuckDB and PostgreSQL"
+        apart = rows_apart(pg_rows, rows)
+        assert not apart, f"mart {name} differs between DuckDB and PostgreSQL: {apart[:5]}"
 
 
 @pytest.mark.postgres
