@@ -100,11 +100,13 @@ def engine(pg_database: dict[str, Any]) -> Iterator[sa.Engine]:
 
 
 def _taken(
-    conn: sa.Connection, window: tuple[datetime, datetime] | None
+    conn: sa.Connection, window: tuple[datetime, datetime] | None, by_key_share: int | None = None
 ) -> tuple[list[str], list[tuple], list[str]]:
     """(parts read whole, the new snapshot's rows but its ``changed`` flags, the changed
-    deals: the flags of the parts read, with write_changed's window check of the others)."""
-    _, whole = changes.take_and_compare(conn, changes.PARTS, window)
+    deals: the flags of the parts read, with write_changed's window check of the others).
+    ``by_key_share``: 0 fetches every narrowed part's candidates through the deal_key
+    index, a huge one picks them from a scan; None lets their count decide."""
+    _, whole = changes.take_and_compare(conn, changes.PARTS, window, by_key_share=by_key_share)
     result = conn.execute(sa.text(f"SELECT * FROM {changes.NEXT_INPUTS}"))
     kept = [i for i, name in enumerate(result.keys()) if name != "changed"]
     rows = [tuple(row[i] for i in kept) for row in result]
@@ -182,33 +184,26 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("by_key", [True, False], ids=["by key", "by scan"])
 @pytest.mark.parametrize(
     ("case", "writes", "expected", "read_whole"), CASES, ids=[c[0] for c in CASES]
 )
 def test_the_narrowed_snapshot_is_the_whole_one(
-    engine: sa.Engine,
-    monkeypatch: pytest.MonkeyPatch,
-    case: str,
-    writes: list[str],
-    expected: list[str],
-    read_whole: list[str],
-    by_key: bool,
+    engine: sa.Engine, case: str, writes: list[str], expected: list[str], read_whole: list[str]
 ) -> None:
-    # the candidates' rows fetched through the deal_key index, or picked from a scan
-    monkeypatch.setattr(changes, "BY_KEY_SHARE", 0 if by_key else 10**9)
     for write in writes:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text(write))
     with engine.connect() as conn:
-        narrowed = _taken(conn, None)
+        # the candidates' rows fetched through the deal_key index, then picked from a scan
+        by_key, by_scan = _taken(conn, None, by_key_share=0), _taken(conn, None, 10**9)
         conn.execute(sa.text(f"DROP TABLE {deal_versions.KEPT}"))  # no versions: read whole
         whole = _taken(conn, None)
         conn.rollback()
     assert whole[0] == [p.name for p in changes.PARTS], case
-    assert narrowed[1] == whole[1], case
-    assert narrowed[2] == whole[2] == expected, case
-    assert narrowed[0] == read_whole, case
+    for narrowed in (by_key, by_scan):
+        assert narrowed[1] == whole[1], case
+        assert narrowed[2] == whole[2] == expected, case
+        assert narrowed[0] == read_whole, case
 
 
 def test_as_of_crossing_an_instant_of_a_deal_not_read_still_rebuilds_it(

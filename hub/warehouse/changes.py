@@ -192,6 +192,7 @@ def snapshot_inputs(
     *,
     compare: bool = False,
     versions: Counts | None = None,
+    by_key_share: int | None = None,
 ) -> list[Part]:
     """Write ``hub_deal_inputs_next``: per deal, ``n_<part>`` and ``h_<part>`` of every part
     (read now for the parts in ``read``, carried over from the kept snapshot for the others),
@@ -221,7 +222,7 @@ def snapshot_inputs(
             rows = sum(
                 sum(c.values()) for t, c in now.items() if t.rsplit(".", 1)[-1] in part.tables
             )
-            if found * BY_KEY_SHARE <= rows:
+            if found * (BY_KEY_SHARE if by_key_share is None else by_key_share) <= rows:
                 by_key.add(part.name)
     _write_snapshot(conn, dialect, read, narrowed, window, compare=compare, by_key=by_key)
     missed = _totals_missed(conn, narrowed, now or {})
@@ -252,18 +253,10 @@ def _candidates(part: Part) -> str:
 def _write_candidates(conn: sa.Connection, part: Part, kept_counts: Counts, now: Counts) -> int:
     """The deals owning a row of ``part``'s tables in a version grown since the kept
     snapshot, in a temporary table; returns how many rows it has."""
-    selects = []
-    params: dict[str, str] = {}
-    for i, table in enumerate(sorted(t for t in now if t.rsplit(".", 1)[-1] in part.tables)):
-        versions = deal_versions.grown(kept_counts, now, table)
-        if versions:
-            params[f"v{i}"] = "{" + ",".join(versions) + "}"
-            selects.append(f"SELECT deal_key FROM {table} WHERE xmin = ANY(CAST(:v{i} AS xid[]))")
-    body = " UNION ".join(selects) or "SELECT CAST(NULL AS varchar) AS deal_key WHERE 1 = 0"
-    conn.execute(sa.text(f"DROP TABLE IF EXISTS {_candidates(part)}"))
-    conn.execute(sa.text(f"CREATE TEMPORARY TABLE hub_candidates_{part.name} AS {body}"), params)
-    conn.execute(sa.text(f"ANALYZE {_candidates(part)}"))
-    return int(conn.execute(sa.text(f"SELECT count(*) FROM {_candidates(part)}")).scalar() or 0)
+    tables = sorted(t for t in now if t.rsplit(".", 1)[-1] in part.tables)
+    return deal_versions.write_owners(
+        conn, _candidates(part).removeprefix("pg_temp."), kept_counts, now, tables
+    )
 
 
 def candidate_filter(part: Part, *, by_key: bool) -> str:
@@ -445,12 +438,16 @@ def take_and_compare(
     read: Iterable[Part],
     window: tuple[datetime, datetime] | None,
     versions: Counts | None = None,
+    *,
+    by_key_share: int | None = None,
 ) -> tuple[int, list[Part]]:
     """An incremental build's snapshot (:func:`snapshot_inputs`, compared with the kept one)
     and ``hub_changed_deals`` from it (:func:`write_changed`); returns how many deals, and
     the parts read whole."""
     dialect = conn.dialect.name
-    whole = snapshot_inputs(conn, dialect, read, window, compare=True, versions=versions)
+    whole = snapshot_inputs(
+        conn, dialect, read, window, compare=True, versions=versions, by_key_share=by_key_share
+    )
     return write_changed(conn, whole, window), whole
 
 
