@@ -31,16 +31,21 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine
     else:
         engine = pg_engine(request.getfixturevalue("pg_database"))
     with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {SCHEMA}"))
-        conn.execute(
-            sa.text(
-                f"CREATE TABLE {SCHEMA}.deals (source_name varchar, crm varchar, "
-                "deal_key varchar, pipeline_id varchar, stage_id varchar, "
-                "stage_changed_at timestamptz, updated_at timestamptz, is_deleted boolean)"
-            )
-        )
+        _create_deals(conn)
     yield engine
     engine.dispose()
+
+
+def _create_deals(conn: sa.Connection) -> None:
+    """The source's schema with an empty ``deals`` table of the columns the rule reads."""
+    conn.execute(sa.text(f"CREATE SCHEMA {SCHEMA}"))
+    conn.execute(
+        sa.text(
+            f"CREATE TABLE {SCHEMA}.deals (source_name varchar, crm varchar, "
+            "deal_key varchar, pipeline_id varchar, stage_id varchar, "
+            "stage_changed_at timestamptz, updated_at timestamptz, is_deleted boolean)"
+        )
+    )
 
 
 def _deals(conn: sa.Connection, *rows: tuple[str, str | None, str | None, datetime | None]) -> None:
@@ -129,14 +134,7 @@ def test_on_postgres_only_deals_written_since_the_last_run_are_looked_at(
 
     engine = pg_engine(pg_database)
     with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {SCHEMA}"))
-        conn.execute(
-            sa.text(
-                f"CREATE TABLE {SCHEMA}.deals (source_name varchar, crm varchar, "
-                "deal_key varchar, pipeline_id varchar, stage_id varchar, "
-                "stage_changed_at timestamptz, updated_at timestamptz, is_deleted boolean)"
-            )
-        )
+        _create_deals(conn)
         _deals(conn, ("a", "p1", "s1", None), ("b", "p1", "s1", None), ("c", "p1", "s1", None))
         assert record_observations(conn, "s", _at(2)) == 3
     assert _run_both_ways(engine, _at(3)) == 0  # nothing written

@@ -68,6 +68,30 @@ def grown(kept_counts: Mapping[str, Mapping[str, int]], now: Counts, table: str)
     return sorted(v for v, n in now.get(table, {}).items() if n > before.get(v, 0))
 
 
+def write_owners(
+    conn: sa.Connection,
+    name: str,
+    kept_counts: Mapping[str, Mapping[str, int]],
+    now: Counts,
+    tables: Iterable[str],
+) -> int:
+    """A temporary table ``name`` of the deals owning a row of ``tables`` (schema.table) in a
+    version grown since ``kept_counts`` (:func:`grown`), analyzed; returns how many rows it
+    has (a deal may be listed once per table)."""
+    selects = []
+    params: dict[str, str] = {}
+    for i, table in enumerate(tables):
+        versions = grown(kept_counts, now, table)
+        if versions:
+            params[f"v{i}"] = "{" + ",".join(versions) + "}"
+            selects.append(f"SELECT deal_key FROM {table} WHERE xmin = ANY(CAST(:v{i} AS xid[]))")
+    body = " UNION ".join(selects) or "SELECT CAST(NULL AS varchar) AS deal_key WHERE 1 = 0"
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS pg_temp.{name}"))
+    conn.execute(sa.text(f"CREATE TEMPORARY TABLE {name} AS {body}"), params)
+    conn.execute(sa.text(f"ANALYZE pg_temp.{name}"))
+    return int(conn.execute(sa.text(f"SELECT count(*) FROM pg_temp.{name}")).scalar() or 0)
+
+
 def write_next(conn: sa.Connection, now: Counts) -> None:
     """The counts the snapshot being written belongs to (kept with it by :func:`keep`)."""
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {NEXT}"))

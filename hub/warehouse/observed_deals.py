@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from hub.warehouse import deal_versions
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 from hub.warehouse.row_versions import Counts, version_counts
 
@@ -49,19 +50,8 @@ def write_candidates(conn: sa.Connection, schema: str) -> tuple[Counts, str | No
     observations = f"{schema}.stage_observations"
     if any(now[observations].get(v, 0) < n for v, n in kept.get(observations, {}).items()):
         return now, None  # an observation deleted: an older one may be the latest now
-    selects, params = [], {}
-    for i, table in enumerate(TABLES):
-        name = f"{schema}.{table}"
-        before = kept.get(name, {})
-        grown = sorted(v for v, n in now[name].items() if n > before.get(v, 0))
-        if grown:
-            params[f"v{i}"] = "{" + ",".join(grown) + "}"
-            selects.append(f"SELECT deal_key FROM {name} WHERE xmin = ANY(CAST(:v{i} AS xid[]))")
-    body = " UNION ".join(selects) or "SELECT CAST(NULL AS varchar) AS deal_key WHERE 1 = 0"
-    conn.execute(sa.text(f"DROP TABLE IF EXISTS {CANDIDATES}"))
-    conn.execute(sa.text(f"CREATE TEMPORARY TABLE hub_observed_candidates AS {body}"), params)
-    conn.execute(sa.text(f"ANALYZE {CANDIDATES}"))
-    found = int(conn.execute(sa.text(f"SELECT count(*) FROM {CANDIDATES}")).scalar() or 0)
+    tables = [f"{schema}.{table}" for table in TABLES]
+    found = deal_versions.write_owners(conn, CANDIDATES.removeprefix("pg_temp."), kept, now, tables)
     deals = sum(now[f"{schema}.deals"].values())
     if found * BY_KEY_SHARE <= deals:  # through the deal_key indexes
         return now, "{col} = ANY(ARRAY(SELECT deal_key FROM " + CANDIDATES + "))"

@@ -24,8 +24,10 @@ import pytest
 import sqlalchemy as sa
 
 from tests.pg import pg_engine
+from tests.postgres.percentile_checks import assert_same_percentiles
 
 MACROS = Path(__file__).parents[2] / "transforms" / "macros" / "hub_cycle_percentiles.sql"
+RANKS = MACROS.with_name("hub_ranked_percentiles.sql")  # hub_percentile_rank_rows
 # the macros it calls from other files, reduced to what a build without the hub's var renders
 STUBS = (
     "{% macro hub_only_touched_groups(columns) %}{% endmacro %}"
@@ -40,7 +42,9 @@ def _render(call: str) -> str:
     """A macro call rendered as dbt renders it (Jinja with the `do` extension)."""
     env = jinja2.Environment(extensions=["jinja2.ext.do"])
     dbt = {"type_bigint": lambda: "bigint"}
-    return env.from_string(MACROS.read_text() + STUBS + "\n" + call).render(dbt=dbt)
+    return env.from_string(MACROS.read_text() + RANKS.read_text() + STUBS + "\n" + call).render(
+        dbt=dbt
+    )
 
 
 def _oracle_sql() -> str:
@@ -118,17 +122,7 @@ def _apply_deltas(conn: sa.Connection, changed: list[Fact], deleted: list[str]) 
 def _assert_same(conn: sa.Connection) -> int:
     conn.execute(sa.text("set local enable_nestloop = off"))
     got = _rows(conn, _render("{{ hub_cycle_percentiles('counts', 'facts') }}"))
-    want = _rows(conn, _oracle_sql())
-    assert sorted(got, key=repr) == sorted(want, key=repr)
-    for group, expected in want.items():
-        n, mean, *pcts = got[group]
-        n_want, mean_want, *pcts_want = expected
-        assert n == n_want, group
-        assert (mean is None) == (mean_want is None), group
-        if mean is not None:
-            assert math.isclose(mean, mean_want, rel_tol=1e-12, abs_tol=1e-12), group
-        assert pcts == pcts_want, (group, pcts, pcts_want)  # exact, as percentile_cont
-    return len(want)
+    return assert_same_percentiles(got, _rows(conn, _oracle_sql()))
 
 
 def test_cycle_percentiles_equal_percentile_cont(pg_database: dict[str, Any]) -> None:

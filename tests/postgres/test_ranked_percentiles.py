@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.pg import pg_engine
+from tests.postgres.percentile_checks import assert_same_percentiles
 
 MACROS = Path(__file__).parents[2] / "transforms" / "macros" / "hub_ranked_percentiles.sql"
 PERCENTILES = [("median_v", 0.5), ("p75_v", 0.75), ("p90_v", 0.9)]
@@ -66,17 +67,7 @@ def _insert(
 
 
 def _assert_same(conn: sa.Connection) -> int:
-    got, want = _rows(conn, _ranked_sql()), _rows(conn, _oracle_sql())
-    assert sorted(got, key=repr) == sorted(want, key=repr)
-    for group, expected in want.items():
-        n, mean, *pcts = got[group]
-        n_want, mean_want, *pcts_want = expected
-        assert n == n_want, group
-        assert (mean is None) == (mean_want is None), group
-        if mean is not None:
-            assert math.isclose(mean, mean_want, rel_tol=1e-12, abs_tol=1e-12), group
-        assert pcts == pcts_want, (group, pcts, pcts_want)  # exact, as percentile_cont
-    return len(want)
+    return assert_same_percentiles(_rows(conn, _ranked_sql()), _rows(conn, _oracle_sql()))
 
 
 def test_ranked_percentiles_equal_percentile_cont(pg_database: dict[str, Any]) -> None:

@@ -119,15 +119,7 @@ wanted as materialized (
     select groups.group_no, ranks.percentile_no, ranks.side, cast(ranks.rank_no as bigint) as rank_no
     from groups
     cross join lateral (
-        {%- for p in percentiles %}
-        {%- set pos = 'cast(' ~ p ~ ' as double precision) * cast(groups.n_cycles - 1 as double precision)' %}
-        {%- if not loop.first %}
-        union all
-        {%- endif %}
-        select {{ loop.index }} as percentile_no, 'lo' as side, floor({{ pos }}) as rank_no
-        union all
-        select {{ loop.index }}, 'hi', ceil({{ pos }})
-        {%- endfor %}
+        {{ hub_percentile_rank_rows(percentiles, 'groups.n_cycles') }}
     ) as ranks
     where groups.n_cycles > 0
 ),

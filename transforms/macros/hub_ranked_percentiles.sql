@@ -71,15 +71,7 @@ wanted as (
         cast(ranks.rank_no as bigint) as rank_no
     from (select distinct group_key, n_group from keyed) as keyed
     cross join lateral (
-        {%- for name, p in percentiles %}
-        {%- set pos = 'cast(' ~ p ~ ' as double precision) * cast(keyed.n_group - 1 as double precision)' %}
-        {%- if not loop.first %}
-        union all
-        {%- endif %}
-        select {{ loop.index }} as percentile_no, 'lo' as side, floor({{ pos }}) as rank_no
-        union all
-        select {{ loop.index }}, 'hi', ceil({{ pos }})
-        {%- endfor %}
+        {{ hub_percentile_rank_rows(percentiles | map(attribute=1) | list, 'keyed.n_group') }}
     ) as ranks
 ),
 
@@ -195,4 +187,20 @@ left join picked on picked.group_key = groups.group_key
     {%- if target.type == 'postgres' -%}
         set local enable_nestloop = off
     {%- endif -%}
+{%- endmacro %}
+
+{#- The two 0-based ranks percentile_cont reads for each of `percentiles` (fractions) in a
+    group of `n` rows (an expression), as rows (percentile_no from 1, side 'lo' | 'hi',
+    rank_no): pos = p * (n - 1) in double precision, its floor and its ceiling. For a
+    lateral join (hub_ranked_percentiles, hub_cycle_percentiles). -#}
+{% macro hub_percentile_rank_rows(percentiles, n) -%}
+    {%- for p in percentiles %}
+    {%- set pos = 'cast(' ~ p ~ ' as double precision) * cast(' ~ n ~ ' - 1 as double precision)' %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
+    select {{ loop.index }} as percentile_no, 'lo' as side, floor({{ pos }}) as rank_no
+    union all
+    select {{ loop.index }}, 'hi', ceil({{ pos }})
+    {%- endfor %}
 {%- endmacro %}
