@@ -13,8 +13,9 @@
     a count of facts rows telling whether the group still exists. Its select renders
     hub_group_sums_source(): the facts on a full build, the kept rows of the touched groups
     and the signed deltas on an incremental one, which the model then sums per group.
-    Medians and percentiles cannot be updated this way (int_sales_cycle_periods rebuilds
-    touched groups whole, macro hub_groups). -#}
+    Medians and percentiles cannot be updated this way: int_sales_cycle_periods rebuilds
+    its touched groups (macro hub_groups), on PostgreSQL from day counts kept as sums
+    (macro hub_cycle_percentiles). -#}
 
 {#- Pre-hook (statements joined by ';') of a group table kept as sums. `deltas_sql` renders
     the signed rows of the listed deals (macro hub_group_delta_rows); they are summed per
