@@ -33,7 +33,7 @@ from hub.warehouse import Warehouse, dataset_name, hub_runs
 from hub.warehouse.disk import DiskFull, FullDisk, dir_bytes, disk_full_error, find_disk_full, mb
 from hub.warehouse.meta import ensure_hub_tables
 from hub.warehouse.observations import record_observations
-from hub.warehouse.quarantine import drop_requarantined
+from hub.warehouse.quarantine import drop_reloaded, drop_requarantined
 from models.config import HubConfig, SourceConfig, check_datasets_with_dlt
 from models.errors import ConfigError, HubError, QuotaExhausted, SourceError
 
@@ -165,7 +165,8 @@ def _pull_source(
             # the observations skip what they changed (e.g. deals they marked deleted).
             for step in ctx.post_load:
                 step(conn, dataset_name(source.name))
-            run.quarantined = max(0, run.quarantined - drop_requarantined(conn, source.name))
+            dropped = drop_reloaded(conn, source.name) + drop_requarantined(conn, source.name)
+            run.quarantined = max(0, run.quarantined - dropped)
             run.observations = record_observations(conn, source.name, started)
         if ctx.stop_reason:
             run.status = "stopped"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from hub.warehouse import HUB_SCHEMA
+from hub.warehouse.meta import column_names
 
 metadata = sa.MetaData(schema=HUB_SCHEMA)
 
@@ -64,11 +65,7 @@ def ensure_tables(conn: sa.Connection) -> None:
 def _ensure_row_id(conn: sa.Connection, table: sa.Table) -> None:
     """Add ``row_id`` and its unique index to a table made before they existed (NULLs,
     the older rows' value, do not collide)."""
-    columns = sa.text(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = :schema AND table_name = :table"
-    )
-    have = {r[0] for r in conn.execute(columns, {"schema": HUB_SCHEMA, "table": table.name})}
+    have = set(column_names(conn, HUB_SCHEMA, table.name))
     if "row_id" not in have:
         conn.execute(sa.text(f"ALTER TABLE {HUB_SCHEMA}.{table.name} ADD COLUMN row_id VARCHAR"))
     conn.execute(

@@ -115,3 +115,16 @@ def ensure_hub_tables(conn: sa.Connection) -> None:
 
 def has_table(conn: sa.Connection, schema: str, table: str) -> bool:
     return sa.inspect(conn).has_table(table, schema=schema)
+
+
+def column_names(conn: sa.Connection, schema: str, table: str) -> list[str]:
+    """A table's columns in order, from information_schema (SQLAlchemy's inspector asks
+    DuckDB for PostgreSQL catalog tables it does not have)."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = :schema AND table_name = :table ORDER BY ordinal_position"
+        ),
+        {"schema": schema, "table": table},
+    )
+    return [r[0] for r in rows]

@@ -16,12 +16,47 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from hub.warehouse.meta import dataset_name, has_table
+from hub.warehouse.meta import column_names, dataset_name, has_table
 
 
 def _same(column: str) -> str:
     # coalesce, not IS NOT DISTINCT FROM: an equality PostgreSQL can hash-join on
     return f"coalesce(o.{column}, '') = coalesce(q.{column}, '')"
+
+
+def drop_reloaded(conn: sa.Connection, source_name: str) -> int:
+    """Keep one of each set of quarantine rows equal in every column; returns how many went.
+
+    The table is appended to, and dlt's loader runs again a job that a killed run had
+    committed but not yet recorded as done (at-least-once): the same file's rows are then
+    appended twice. Two real refusals always differ somewhere (location, field, value or
+    the moment), so rows equal in every column, dlt's own ones included, are one row loaded
+    twice. Runs before :func:`drop_requarantined`, which keeps every row of one load."""
+    schema = dataset_name(source_name)
+    if not has_table(conn, schema, "quarantine"):
+        return 0
+    table = f"{schema}.quarantine"
+    columns = column_names(conn, schema, "quarantine")
+    listed = ", ".join(f'"{c}"' for c in columns)
+    twice = "hub_quarantine_loaded_twice"
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {twice}"))
+    conn.execute(
+        sa.text(f"""
+        CREATE TEMPORARY TABLE {twice} AS
+        SELECT {listed}, count(*) AS copies FROM {table} GROUP BY {listed} HAVING count(*) > 1
+        """)
+    )
+    extra = conn.execute(sa.text(f"SELECT coalesce(sum(copies - 1), 0) FROM {twice}")).scalar()
+    if extra:
+        same = " AND ".join(f'q."{c}" IS NOT DISTINCT FROM t."{c}"' for c in columns)
+        conn.execute(
+            sa.text(
+                f"DELETE FROM {table} AS q WHERE EXISTS (SELECT 1 FROM {twice} AS t WHERE {same})"
+            )
+        )
+        conn.execute(sa.text(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {twice}"))
+    conn.execute(sa.text(f"DROP TABLE {twice}"))
+    return int(extra or 0)
 
 
 def drop_requarantined(conn: sa.Connection, source_name: str) -> int:

@@ -191,11 +191,14 @@ def test_pull_removes_the_temporary_file_a_kill_left_beside_the_packages(tmp_pat
     assert query(config, "SELECT stage_id FROM src_exp.deals") == [("Qualified",)]
 
 
-def _stage_a_job_and_lose_its_record(pipeline: dlt.Pipeline, table: str) -> None:
-    """Run the pending package's ``table`` job into the staging dataset as dlt's loader does,
-    then lose the record that it ran, as a full disk loses it: dlt writes that record (its
-    "pending transition") after the rows are committed, and the merge job's file after that.
-    The job stays in ``started_jobs``; its rows are in the staging table."""
+def _run_a_job_and_lose_its_record(
+    pipeline: dlt.Pipeline, table: str, *, staged: bool = True
+) -> None:
+    """Run the pending package's ``table`` job as dlt's loader does (into the staging dataset
+    when ``staged``: a merged table), then lose the record that it ran, as a full disk or a
+    kill loses it: dlt writes that record (its "pending transition") after the rows are
+    committed, and a merge job's file after that. The job stays in ``started_jobs``; its
+    rows are in the staging table, or in the table itself for an appended one."""
     client, _ = pipeline._get_destination_clients()
     load = Load(
         pipeline._destination,
@@ -209,7 +212,7 @@ def _stage_a_job_and_lose_its_record(pipeline: dlt.Pipeline, table: str) -> None
     load.initialize_package(load_id, schema, load.get_new_jobs_info(load_id))
     (job_file,) = [f for f in load.load_storage.list_new_jobs(load_id) if f"/{table}." in f]
     job, _, use_staging = load._create_job(job_file, load_id, schema)
-    assert use_staging, f"{table} is not merged through the staging dataset"
+    assert use_staging == staged, f"{table}: staged {use_staging}, expected {staged}"
     job._file_path = packages.start_job(load_id, job.file_name())
     destination = load.get_destination_client(schema)  # as dlt's worker thread takes it
     with load.maybe_with_staging_dataset(destination, use_staging):
@@ -241,7 +244,7 @@ def test_a_job_run_again_after_its_rows_were_staged_leaves_each_deal_once(
     )
     pipeline, _ = extract_only(config)
     pipeline.normalize()
-    _stage_a_job_and_lose_its_record(pipeline, "deals")
+    _run_a_job_and_lose_its_record(pipeline, "deals")
 
     run = pull(config)
 
@@ -249,3 +252,29 @@ def test_a_job_run_again_after_its_rows_were_staged_leaves_each_deal_once(
     assert run.recovered_packages == 1
     rows = query(config, "SELECT source_deal_id, stage_id FROM src_exp.deals ORDER BY 1")
     assert rows == [("1", "Qualified"), ("2", "Won")]
+
+
+def test_an_appended_job_run_again_leaves_each_quarantine_row_once(tmp_path: Path) -> None:
+    """The quarantine table is appended to, not merged: a job a killed run had committed but
+    not recorded is run again by the next pull's loader, and appends the same rows a second
+    time. Those rows carry one ``_dlt_id`` each (the job's file is loaded again as it was);
+    the rule after the load keeps one. Made here with dlt's own loader, as the kill leaves
+    it."""
+    export = tmp_path / "deals.csv"
+    deals = {"path": "deals.csv", "columns": COLUMNS}
+    config = csv_config(tmp_path, deals, fast_path=False)
+    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
+    assert pull(config).status == "ok"
+    export.write_text(
+        HEADER + "1,Alpha,Qualified,not a date\n2,Beta,Won,2026-01-03\n", encoding="utf-8"
+    )
+    pipeline, _ = extract_only(config)
+    pipeline.normalize()
+    _run_a_job_and_lose_its_record(pipeline, "quarantine", staged=False)
+
+    run = pull(config)
+
+    assert run.status == "ok", run.error
+    assert run.recovered_packages == 1
+    refused = query(config, "SELECT record_id, column_name FROM src_exp.quarantine")
+    assert refused == [("1", "created")], refused
