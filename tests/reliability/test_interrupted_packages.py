@@ -223,6 +223,26 @@ def _run_a_job_and_lose_its_record(
     assert not packages.list_pending_transitions(load_id)
 
 
+def _pull_after_a_job_ran_twice(folder: Path, second: str, table: str, staged: bool) -> HubConfig:
+    """Pull one deal, change the export to ``second`` (rows after the header), leave its
+    package with the ``table`` job run and not recorded (on the row path: DuckDB's own merge
+    takes clean files on this warehouse; a full disk sends them to dlt), then pull again."""
+    export = folder / "deals.csv"
+    config = csv_config(folder, {"path": "deals.csv", "columns": COLUMNS}, fast_path=False)
+    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
+    assert pull(config).status == "ok"
+    export.write_text(HEADER + second, encoding="utf-8")
+    pipeline, _ = extract_only(config)
+    pipeline.normalize()
+    _run_a_job_and_lose_its_record(pipeline, table, staged=staged)
+
+    run = pull(config)
+
+    assert run.status == "ok", run.error
+    assert run.recovered_packages == 1
+    return config
+
+
 def test_a_job_run_again_after_its_rows_were_staged_leaves_each_deal_once(
     tmp_path: Path,
 ) -> None:
@@ -232,24 +252,10 @@ def test_a_job_run_again_after_its_rows_were_staged_leaves_each_deal_once(
     connector declares its deals deduplicated to dlt's merge (ids are unique per file),
     which skips dlt's de-duplication of the staging rows: every deal was then inserted
     twice (CI caught it as ``deal_accounts: 8000 rows ... vs clean 4000`` in the disk-full
-    test). Made here the way the full disk leaves it, on the row path (DuckDB's own merge
-    takes clean files on this warehouse; a full disk sends them to dlt)."""
-    export = tmp_path / "deals.csv"
-    deals = {"path": "deals.csv", "columns": COLUMNS}
-    config = csv_config(tmp_path, deals, fast_path=False)
-    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
-    assert pull(config).status == "ok"
-    export.write_text(
-        HEADER + "1,Alpha,Qualified,2026-01-02\n2,Beta,Won,2026-01-03\n", encoding="utf-8"
+    test). Made here the way the full disk leaves it."""
+    config = _pull_after_a_job_ran_twice(
+        tmp_path, "1,Alpha,Qualified,2026-01-02\n2,Beta,Won,2026-01-03\n", "deals", staged=True
     )
-    pipeline, _ = extract_only(config)
-    pipeline.normalize()
-    _run_a_job_and_lose_its_record(pipeline, "deals")
-
-    run = pull(config)
-
-    assert run.status == "ok", run.error
-    assert run.recovered_packages == 1
     rows = query(config, "SELECT source_deal_id, stage_id FROM src_exp.deals ORDER BY 1")
     assert rows == [("1", "Qualified"), ("2", "Won")]
 
@@ -257,24 +263,13 @@ def test_a_job_run_again_after_its_rows_were_staged_leaves_each_deal_once(
 def test_an_appended_job_run_again_leaves_each_quarantine_row_once(tmp_path: Path) -> None:
     """The quarantine table is appended to, not merged: a job a killed run had committed but
     not recorded is run again by the next pull's loader, and appends the same rows a second
-    time. Those rows carry one ``_dlt_id`` each (the job's file is loaded again as it was);
-    the rule after the load keeps one. Made here with dlt's own loader, as the kill leaves
-    it."""
-    export = tmp_path / "deals.csv"
-    deals = {"path": "deals.csv", "columns": COLUMNS}
-    config = csv_config(tmp_path, deals, fast_path=False)
-    export.write_text(HEADER + "1,Alpha,Discovery,2026-01-02\n", encoding="utf-8")
-    assert pull(config).status == "ok"
-    export.write_text(
-        HEADER + "1,Alpha,Qualified,not a date\n2,Beta,Won,2026-01-03\n", encoding="utf-8"
+    time; the rule after the load keeps one copy of rows equal in every column. Made here
+    with dlt's own loader, as the kill leaves it."""
+    config = _pull_after_a_job_ran_twice(
+        tmp_path,
+        "1,Alpha,Qualified,not a date\n2,Beta,Won,2026-01-03\n",
+        "quarantine",
+        staged=False,
     )
-    pipeline, _ = extract_only(config)
-    pipeline.normalize()
-    _run_a_job_and_lose_its_record(pipeline, "quarantine", staged=False)
-
-    run = pull(config)
-
-    assert run.status == "ok", run.error
-    assert run.recovered_packages == 1
     refused = query(config, "SELECT record_id, column_name FROM src_exp.quarantine")
     assert refused == [("1", "created")], refused
