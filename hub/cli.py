@@ -178,6 +178,17 @@ def _guard(fn: Callable[[], T]) -> T:
                 soft_wrap=True,
             )
             raise typer.Exit(1) from None
+        from hub.warehouse.damaged import damaged_error, find_damage, warehouse_file
+
+        damage = find_damage(exc)
+        if damage is not None:  # wherever DuckDB met it (pull and transform say it themselves)
+            loaded = LOADED.get("config")
+            path = warehouse_file(loaded) if loaded is not None else None
+            error = damaged_error(path, damage)
+            err_console.print(
+                f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True
+            )
+            raise typer.Exit(error.exit_code) from None
         first_line = str(exc).splitlines()[0][:400] if str(exc) else ""
         err_console.print(
             f"[red]unexpected error:[/red] {type(exc).__name__}: {escape(first_line)}"
@@ -188,9 +199,14 @@ def _guard(fn: Callable[[], T]) -> T:
         raise typer.Exit(1) from None
 
 
+# The hub.yml the command loaded, for errors that reach _guard without naming the warehouse.
+LOADED: dict[str, HubConfig] = {}
+
+
 def _load(path: Path) -> HubConfig:
     """hub.yml, validated; what it accepts but warns about goes to stderr."""
     config = load_config(path)
+    LOADED["config"] = config
     for warning in config.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     return config

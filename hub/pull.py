@@ -30,6 +30,7 @@ from hub import packages
 from hub.locks import hold, pipeline_lock
 from hub.profile import dlt_step_seconds, timed
 from hub.warehouse import Warehouse, dataset_name, hub_runs
+from hub.warehouse.damaged import damaged_error, find_damage, warehouse_file
 from hub.warehouse.disk import DiskFull, FullDisk, dir_bytes, disk_full_error, find_disk_full, mb
 from hub.warehouse.meta import ensure_hub_tables
 from hub.warehouse.observations import record_observations
@@ -178,6 +179,10 @@ def _pull_source(
         if full is not None:
             run.status, run.error = "failed", f"{source.name}: disk full"
             raise _pull_disk_full(config, warehouse, source.name, full) from None
+        damage = find_damage(exc)
+        if damage is not None:  # every later source would meet it too: stop here
+            run.status, run.error = "failed", f"{source.name}: warehouse damaged"
+            raise damaged_error(warehouse_file(config), damage) from None
         if isinstance(exc, PipelineStepFailed):
             _fail(run, _unwrap(exc), ctx)
         elif isinstance(exc, HubError):

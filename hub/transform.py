@@ -31,6 +31,7 @@ from hub.score.store import write_scores
 from hub.warehouse import HUB_SCHEMA, Warehouse, stage_map_rows
 from hub.warehouse.builds import finish_build, last_build, last_complete_bytes, start_build
 from hub.warehouse.config_tables import write_config_tables, write_quotas
+from hub.warehouse.damaged import damage_in_text, damaged_error, warehouse_file
 from hub.warehouse.disk import (
     DiskFull,
     FullDisk,
@@ -397,6 +398,9 @@ def _run_transform(
             _record_complete(warehouse, plan, as_of)
         if result.disk_full is not None:
             raise transform_disk_full(config, warehouse, result.disk_full)
+        damage = next(filter(None, map(damage_in_text, result.failures)), None)
+        if damage is not None:
+            raise damaged_error(warehouse_file(config), damage)
         shown = "; ".join(result.failures[:5])
         more = f" (+{len(result.failures) - 5} more)" if len(result.failures) > 5 else ""
         raise TransformError(

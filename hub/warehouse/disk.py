@@ -51,7 +51,8 @@ class FullDisk:
     text: str
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception it wraps: causes, contexts, dlt's and sqlalchemy's."""
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
     while todo:
@@ -72,7 +73,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 def find_disk_full(exc: BaseException) -> FullDisk | None:
     """The full disk anywhere in ``exc``'s chain, or None when the failure is another."""
-    for item in _chain(exc):
+    for item in exception_chain(exc):
         if isinstance(item, OSError) and item.errno in FULL_ERRNOS:
             named = item.filename or item.filename2
             return FullDisk(Path(str(named)) if named else None, str(item))
