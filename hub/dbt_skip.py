@@ -8,7 +8,8 @@ stages, accounts, ...) and the copies of hub_meta's small tables (FX rates, quot
 map, ...), each with its data test, which already read no row (macro ``get_where_subquery``).
 
 A model whose config names the tables it is a function of (``meta.hub_test_source_tables``
-in its ``.yml``: each source's table of that name, or ``hub_meta.<table>``) is left out,
+in its ``.yml``: each source's table of that name, or ``hub_meta.<table>``; the staging
+views, and ``account_fields``, a table over the accounts and the field catalog) is left out,
 with its tests, when all of these hold:
 
 * the run is incremental after a complete build whose tests all passed (``BuildPlan.

@@ -1,7 +1,7 @@
-"""An incremental transform leaves out of dbt's selection the staging models over tables that
-did not change since the last passing build, with their tests (``hub/dbt_skip.py``), and
-runs them again the moment one of their tables changes or their relation is gone. Real pull,
-real dbt, DuckDB.
+"""An incremental transform leaves out of dbt's selection the models over tables that did not
+change since the last passing build (the staging views, account_fields), with their tests
+(``hub/dbt_skip.py``), and runs them again the moment one of their tables changes or their
+relation is gone. Real pull, real dbt, DuckDB.
 """
 
 from __future__ import annotations
@@ -47,6 +47,16 @@ def _touch_a_deal(config: HubConfig, schema: str) -> None:
     )
 
 
+def _typed_fields(config: HubConfig, account_key: str) -> tuple[Any, ...]:
+    """The account's typed custom-field columns in analytics.account_fields."""
+    (row,) = _sql(
+        config,
+        "SELECT * EXCLUDE (account_key, source_name) FROM analytics.account_fields "
+        f"WHERE account_key = '{account_key}'",
+    )
+    return tuple(row)
+
+
 def _ran(result: TransformResult) -> set[str]:
     return {node_id for node_id, _seconds, _status in result.nodes}
 
@@ -60,6 +70,7 @@ def test_models_declare_their_tables() -> None:
     over = dbt_skip.models_over_tables(dbt_project.project_dir())
     assert over["stg_owners"] == ("owners",)
     assert over["stg_hub_fx_rates"] == ("hub_meta.hub_fx_rates",)
+    assert over["account_fields"] == ("accounts", "field_definitions")
     assert "stg_deals" not in over and "int_deal_facts" not in over
     # stg_hub_stage_map's rules check its stages against stg_hub_canonical_stages
     referring = dbt_skip.tests_referring(dbt_project.project_dir())
@@ -83,7 +94,13 @@ def test_unchanged_staging_left_out_changed_or_missing_run(
     quiet = run_transform(config)
     assert quiet.plan is not None and quiet.plan.test_changed_only and not quiet.failures
     ran = _ran(quiet)
-    for model in ("stg_owners", "stg_pipelines", "stg_stages", "stg_hub_fx_rates"):
+    for model in (
+        "stg_owners",
+        "stg_pipelines",
+        "stg_stages",
+        "stg_hub_fx_rates",
+        "account_fields",
+    ):
         assert f"model.hub.{model}" not in ran, model
         assert not _tests_of(model, ran), model
     assert {"model.hub.stg_deals", "model.hub.int_owners_unified", "model.hub.reps"} <= ran
@@ -104,6 +121,23 @@ def test_unchanged_staging_left_out_changed_or_missing_run(
     assert "model.hub.stg_pipelines" not in ran
     names = [r[0] for r in _sql(config, "SELECT rep_name FROM analytics.reps")]
     assert any(name.endswith(" Jr") for name in names), names
+
+    # An account's custom fields are emptied: account_fields and its test run again, and the
+    # account's typed columns follow.
+    (key,) = _sql(
+        config,
+        f"SELECT min(account_key) FROM {schema}.accounts "
+        "WHERE custom_fields IS NOT NULL AND CAST(custom_fields AS varchar) <> '{}'",
+    )[0]
+    assert key is not None and any(v is not None for v in _typed_fields(config, key))
+    _sql(config, f"UPDATE {schema}.accounts SET custom_fields = '{{}}' WHERE account_key = '{key}'")
+    _touch_a_deal(config, schema)
+    account = run_transform(config)
+    assert not account.failures
+    ran = _ran(account)
+    assert "model.hub.account_fields" in ran and _tests_of("account_fields", ran)
+    assert "model.hub.stg_owners" not in ran
+    assert all(v is None for v in _typed_fields(config, key))
 
     # The owners view is gone (its tables did not change): built again, not left out, so the
     # models that read it still build.
