@@ -6,11 +6,13 @@
     rewrites the listed deals' spells only, and the mart reads this narrow table instead of
     joining every spell to every deal. `days_key` is `days` as the percentiles order it
     (double precision) and `day_bucket` its whole days: the mart's ranks are found by bucket
-    (macro hub_ranked_percentiles). -#}
+    (macro hub_ranked_percentiles). On PostgreSQL the pre-hook keeps the listed deals' old
+    rows aside (hub_before_int_closed_spell_facts), from which int_closed_spell_day_counts
+    takes its deltas. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ hub_delete_changed_deals('hub_changed_deal_rows') }}",
+    pre_hook="{{ hub_stash_changed_deals('hub_changed_deal_rows') if target.type == 'postgres' else hub_delete_changed_deals('hub_changed_deal_rows') }}",
     meta={'hub_changed_list': 'hub_changed_deal_rows'},
 ) }}
 

@@ -18,11 +18,14 @@
 
     `relation` holds `fixed` (text columns in every set), `dims` (text columns each set keeps
     or rolls up: every subset of them is a set), `value` (averaged, double precision), `key`
-    (`value` as ranked, double precision) and `bucket`. `percentiles` maps output names to p. The
+    (`value` as ranked, double precision) and `bucket`. `percentiles` maps output names to p.
+    `counts`, when given, is a table holding those finest counts already (per fixed and dim
+    columns and `bucket`: n, n_key, n_value, value_sum; int_closed_spell_day_counts, kept as
+    sums), so the relation is read only for the needed buckets' rows. The
     select yields the fixed and dim columns (NULL where rolled up), grouping_id (bit i set
     where dims[i] is rolled up, the first dim the highest bit), n, mean_value and the
     percentiles. -#}
-{% macro hub_ranked_percentiles(relation, fixed, dims, value, key, bucket, percentiles) -%}
+{% macro hub_ranked_percentiles(relation, fixed, dims, value, key, bucket, percentiles, counts=none) -%}
 {%- set columns = fixed + dims -%}
 {%- set nd = dims | length -%}
 {%- set sets = [] -%}
@@ -34,9 +37,14 @@
     {%- do sets.append('(' ~ (fixed + kept + ['hub_bucket']) | join(', ') ~ ')') -%}
 {%- endfor -%}
 with finest as materialized (
+    {%- if counts is not none %}
+    select {{ columns | join(', ') }}, {{ bucket }} as hub_bucket, n, n_key, n_value, value_sum
+    from {{ counts }}
+    {%- else %}
     select {{ columns | join(', ') }}, {{ bucket }} as hub_bucket, count(*) as n, count({{ key }}) as n_key, count({{ value }}) as n_value, sum(cast({{ value }} as numeric)) as value_sum
     from {{ relation }}
     group by {{ columns | join(', ') }}, {{ bucket }}
+    {%- endif %}
 ),
 
 bucket_counts as materialized (
@@ -203,4 +211,22 @@ left join picked on picked.group_key = groups.group_key
     union all
     select {{ loop.index }}, 'hi', ceil({{ pos }})
     {%- endfor %}
+{%- endmacro %}
+
+{#- int_closed_spell_day_counts' measures of int_closed_spell_facts rows (or their stashed
+    old rows), times `sign`: the counts and numeric sum hub_ranked_percentiles' finest step
+    takes per group and bucket. -#}
+{% macro hub_spell_day_rows(relation, sign, where) -%}
+    select
+        canonical_stage,
+        final_outcome,
+        rep_key,
+        source_name,
+        day_bucket,
+        {{ sign }} as n,
+        case when days_key is null then 0 else {{ sign }} end as n_key,
+        case when days is null then 0 else {{ sign }} end as n_value,
+        {{ sign }} * cast(days as numeric) as value_sum
+    from {{ relation }}
+    where {{ where }}
 {%- endmacro %}

@@ -5,7 +5,9 @@
     which the project reads from time_in_stage_by_rep rather than rendering by_rep=false).
     The spells, with outcome, rep and days, are int_closed_spell_facts' (per deal,
     incremental). On PostgreSQL the percentiles are found by bucket (macro
-    hub_ranked_percentiles) rather than by sorting every spell in every grouping set. -#}
+    hub_ranked_percentiles) rather than by sorting every spell in every grouping set,
+    starting for by_rep from the spells' counts per finest group and day that
+    int_closed_spell_day_counts keeps as sums, not from a count of every spell. -#}
 {% macro hub_time_in_stage_mart(by_rep=false) -%}
 {%- set rep = ['rep_key'] if by_rep else [] -%}
 {%- if target.type == 'postgres' %}
@@ -64,6 +66,7 @@ select
 from (
     {{ hub_ranked_percentiles(
         ref('int_closed_spell_facts'), ['canonical_stage'], dims, 'days', 'days_key', 'day_bucket',
-        [('median_days', 0.5), ('p75_days', 0.75), ('p90_days', 0.9)]) }}
+        [('median_days', 0.5), ('p75_days', 0.75), ('p90_days', 0.9)],
+        ref('int_closed_spell_day_counts') if by_rep else none) }}
 ) as ranked
 {%- endmacro %}
