@@ -48,7 +48,7 @@ import csv
 import hashlib
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -156,6 +156,7 @@ class World:
     folder: Path
     entry: dict[str, Any]
     sandbox: SandboxServer | None = None
+    shifted_s: float = 0.0  # how far a test moved the shared sandbox's clock on
 
     def config(self, **options: Any) -> HubConfig:
         entry = {**self.entry, "options": {**self.entry.get("options", {}), **options}}
@@ -172,7 +173,7 @@ def _pull(config: HubConfig, *, full_refresh: bool = False) -> SourceRun:
     return run
 
 
-def _sandbox_world(kind: str, folder: Path, clock: VirtualClock) -> Iterator[World]:
+def _sandbox_world(kind: str, folder: Path, clock: VirtualClock) -> Generator[World, None, None]:
     """Pulled, edited, read in full; edited again (and by hand, ``BY_HAND``) and pulled
     incrementally, so the state holds lookback memories cut back to the window."""
     sandbox = start_sandbox(kind, n_deals=60, seed=11)
@@ -219,17 +220,49 @@ def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
         csv.writer(f).writerows([header, *rows])
 
 
-@pytest.fixture(params=KINDS, ids=lambda kind: f"kind={kind}")
+@pytest.fixture(scope="module", params=KINDS, ids=lambda kind: f"kind={kind}")
+def built(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, World | None]]:
+    """A sandbox kind's world, built once for its three scenarios (three pulls each time
+    was most of this file's time). Tests pull into a copy of its folder, never into it;
+    the sandbox is shared, only read, and a test that moves its clock moves it back."""
+    kind = request.param
+    if not has_sandbox(kind):
+        yield kind, None
+        return
+    clock = VirtualClock()
+    folder = tmp_path_factory.mktemp(f"built-{kind}")
+    with pytest.MonkeyPatch.context() as patch:
+        clock.install(patch)
+        worlds = _sandbox_world(kind, folder, clock)
+        world = next(worlds)
+    try:
+        yield kind, world
+    finally:
+        worlds.close()
+
+
+@pytest.fixture
 def world(
-    request: pytest.FixtureRequest,
+    built: tuple[str, World | None],
     tmp_path: Path,
     small_export: Generated,
     virtual_clock: VirtualClock,
 ) -> Iterator[World]:
-    kind = request.param
-    if has_sandbox(kind):
-        yield from _sandbox_world(kind, tmp_path, virtual_clock)
+    kind, shared = built
+    if shared is not None and shared.sandbox is not None:
+        folder = tmp_path / "world"
+        shutil.copytree(shared.folder, folder)
+        virtual_clock.follow(shared.sandbox)
+        world = World(kind, folder, shared.entry, shared.sandbox)
+        try:
+            yield world
+        finally:
+            shared.sandbox.time_offset_s -= world.shifted_s
     elif kind == "csv":
+        # Built per test: the CSV source remembers its files by absolute path, so in a
+        # copied folder they would be new files and ``again`` would read them whole.
         yield _csv_world(tmp_path, small_export)
     else:
         pytest.skip(f"kind {kind} ships no sandbox, so it cannot be pulled offline")
@@ -322,6 +355,7 @@ def _later(monkeypatch: pytest.MonkeyPatch, world: World, delta: timedelta) -> N
     monkeypatch.setattr(hub.pull, "datetime", Later)
     if world.sandbox is not None:
         world.sandbox.time_offset_s += delta.total_seconds()
+        world.shifted_s += delta.total_seconds()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
