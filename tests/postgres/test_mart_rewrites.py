@@ -31,7 +31,9 @@ MARTS = {  # mart -> (old macro, its by_dimension argument)
     "win_rate_by_dimension": ("oracle_win_rate_mart", "true"),
     # their all-values rows ('*') copied from the plain marts (macro hub_all_values_rows)
     "deal_size_by_dimension": ("oracle_deal_size_mart", "true"),
+    # on PostgreSQL also: percentiles found by bucket from day counts kept as sums
     "sales_cycle_by_dimension": ("oracle_sales_cycle_mart", "true"),
+    # on PostgreSQL also: open deals summed per group before the grouping sets
     "forecast_by_dimension": ("oracle_forecast_mart", "true"),
     # the all-time, all-reps rows of int_sales_cycle_periods
     "sales_cycle": ("oracle_sales_cycle_mart", "false"),
@@ -51,6 +53,8 @@ APPROX = {
     "sales_cycle_by_period": ["mean_days"],
     # on PostgreSQL an exact sum of whole seconds over the count (macro hub_cycle_percentiles)
     "sales_cycle": ["mean_days"],
+    # on PostgreSQL an exact (numeric) sum of days over the count (macro hub_ranked_percentiles)
+    "sales_cycle_by_dimension": ["mean_days"],
 }
 DIMENSIONS = ["lead_source", "currency", "industry", "segment", "score"]
 
@@ -245,6 +249,8 @@ HASHED = {
     "win_rate": "closed_at",
     # its counting step is the full build of the months it keeps as sums
     "int_win_rate_dimension_months": "closed_at",
+    # its open deals summed per dimension value, rep, stage and expected-close month
+    "forecast_by_dimension": "expected_close_date",
 }
 
 
