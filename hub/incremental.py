@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from hub.dbt_parse import project_files
-from hub.warehouse import changes, deal_rows, row_versions, source_digests
+from hub.warehouse import appended_rows, changes, deal_rows, row_versions, source_digests
 from hub.warehouse.builds import last_build
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 from hub.warehouse.row_hash import column_types, row_hash
@@ -85,6 +85,9 @@ class BuildPlan:
     # (:mod:`hub.warehouse.deal_versions`; no older than the snapshot: nothing in a transform
     # writes a source table, and counts taken earlier only make more deals candidates)
     versions: dict[str, dict[str, int]] = field(default_factory=dict)
+    # DuckDB: the per-deal source tables' states when planned, kept with the snapshot
+    # (:mod:`hub.warehouse.appended_rows`; read in the same scan as the sums)
+    appends: dict[str, appended_rows.Now] = field(default_factory=dict)
 
 
 def fingerprint(conn: sa.Connection, project: Path, variables: dict[str, Any]) -> str:
@@ -135,13 +138,15 @@ def table_sums(
     *,
     only: tuple[str, ...] | None = None,
     counts_out: row_versions.Counts | None = None,
+    appends_out: dict[str, appended_rows.Now] | None = None,
 ) -> list[tuple[str, int, str]]:
     """Row count and sum of row hashes of every table of the sources but dlt's own and the
     hub's (``_hub*``: connector state no model reads, e.g. the CSV row hashes, a row per
     source row) (or only the tables named in ``only``), and of the given hub_meta tables: equal sums, equal rows
     (up to a 64-bit hash collision). On PostgreSQL a source table's sum is kept while its
     row versions stay the same (:mod:`hub.warehouse.row_versions`; ``counts_out`` receives
-    each source table's rows per ``xmin``)."""
+    each source table's rows per ``xmin``). On DuckDB ``appends_out`` receives the per-deal
+    tables' states, read in the same scan (:mod:`hub.warehouse.appended_rows`)."""
     tables = [(HUB_SCHEMA, t) for t in hub_tables if has_table(conn, HUB_SCHEMA, t)]
     inspector = sa.inspect(conn)
     for name in sources:
@@ -155,14 +160,25 @@ def table_sums(
     types = column_types(conn, tables)
     by_version = [t for t in tables if conn.dialect.name == "postgresql" and t[0] != HUB_SCHEMA]
     hashed = [t for t in tables if t not in by_version]
+    marked: set[tuple[str, str]] = set()  # DuckDB: states for the per-deal snapshot too
+    before: dict[str, appended_rows.State] = {}
+    if appends_out is not None and conn.dialect.name == "duckdb":
+        marked = {t for t in hashed if t[0] != HUB_SCHEMA and t[1] in changes.VERSIONED}
+        before = appended_rows.kept(conn) if marked else {}
     parts = [
-        f"SELECT '{schema}.{table}' AS name, count(*) AS n, "
-        f"sum({row_hash(conn.dialect.name, table, types[(schema, table)], 't')}) AS h "
-        f"FROM {schema}.{table} AS t"
+        appended_rows.select(schema, table, types[(schema, table)], before)
+        if (schema, table) in marked
+        else f"SELECT '{schema}.{table}' AS name, count(*) AS n, "
+        f"sum({row_hash(conn.dialect.name, table, types[(schema, table)], 't')}) AS h"
+        f"{', NULL, NULL, NULL' if marked else ''} FROM {schema}.{table} AS t"
         for schema, table in sorted(hashed)
     ]
     sums = conn.execute(sa.text(" UNION ALL ".join(parts))).all() if parts else []
     out = [(r[0], int(r[1]), str(r[2])) for r in sums]
+    if appends_out is not None and marked:
+        for row in sums:
+            if tuple(str(row[0]).rsplit(".", 1)) in marked:
+                appends_out[str(row[0])] = appended_rows.judge(tuple(row), types, before)
     out += row_versions.table_sums(conn, by_version, types, counts_out)
     return sorted(out)
 
@@ -173,14 +189,16 @@ def content_digest(
     print_: str,
     as_of: datetime,
     counts_out: row_versions.Counts | None = None,
+    appends_out: dict[str, appended_rows.Now] | None = None,
 ) -> tuple[str, str, dict[str, str], dict[str, str]]:
     """What dbt reads (the sources' tables, hub_meta's), with the fingerprint and as_of; of
     those, the tables many deals' rows of int_deal_facts read (:mod:`deal_rows`); per part
     of the per-deal snapshot, the tables it reads (:func:`changes.part_digests`); and per
     source table name, every source's table of it (:func:`source_digests.digests`). On
-    PostgreSQL ``counts_out`` receives the source tables' rows per ``xmin``."""
+    PostgreSQL ``counts_out`` receives the source tables' rows per ``xmin``, on DuckDB
+    ``appends_out`` the per-deal tables' states (:mod:`hub.warehouse.appended_rows`)."""
     sources = list(variables.get("sources", []))
-    sums = table_sums(conn, sources, _READ_BY_DBT, counts_out=counts_out)
+    sums = table_sums(conn, sources, _READ_BY_DBT, counts_out=counts_out, appends_out=appends_out)
     shared = [
         row
         for row in sums
@@ -238,8 +256,11 @@ def plan_build(
         reason = "no snapshot of the previous build's inputs"
     supported = conn.dialect.name in changes.SUPPORTED_DIALECTS
     versions: row_versions.Counts = {}  # PostgreSQL: the snapshot reads only new rows' deals
+    appends: dict[str, appended_rows.Now] = {}  # DuckDB: the same, for rows appended
     content, shared, inputs, tables = (
-        content_digest(conn, variables, print_, as_of, versions) if supported else ("", "", {}, {})
+        content_digest(conn, variables, print_, as_of, versions, appends)
+        if supported
+        else ("", "", {}, {})
     )
     if reason is None and state is not None and state[2] == content:
         return BuildPlan(
@@ -253,6 +274,7 @@ def plan_build(
             inputs=inputs,
             tables=tables,
             versions=versions,
+            appends=appends,
         )
     if on_build is not None:
         on_build()
@@ -267,11 +289,12 @@ def plan_build(
             inputs=inputs,
             tables=tables,
             versions=versions,
+            appends=appends,
         )
     assert state is not None
     read = changes.to_read(conn, inputs)
     window = changes.as_of_window(state[1], as_of)
-    n, _ = changes.take_and_compare(conn, read, window, versions or None)
+    n, _ = changes.take_and_compare(conn, read, window, versions or None, appends=appends)
     rows = deal_rows.write_changed(conn, shared)
     tested_before = build is not None and build.status == "ok"
     return BuildPlan(
@@ -286,6 +309,7 @@ def plan_build(
         inputs=inputs,
         tables=tables,
         versions=versions,
+        appends=appends,
         unchanged_tables=tuple(source_digests.unchanged(conn, tables)) if tested_before else (),
     )
 
@@ -293,7 +317,9 @@ def plan_build(
 def _snapshot_full(conn: sa.Connection, plan: BuildPlan) -> None:
     """After a full build: every deal's inputs, and every deal's ``stg_deals`` row hash."""
     versions = plan.versions or None  # counted when planned: not again
-    changes.snapshot_inputs(conn, conn.dialect.name, changes.PARTS, versions=versions)
+    changes.snapshot_inputs(
+        conn, conn.dialect.name, changes.PARTS, versions=versions, appends=plan.appends
+    )
 
 
 class SnapshotAlongside:

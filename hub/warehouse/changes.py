@@ -33,6 +33,10 @@ On PostgreSQL a part read because its tables changed is read only for the deals 
 written since the kept snapshot (:mod:`hub.warehouse.deal_versions`), the other deals keeping
 their kept values, unless a deal lost a row and gained none: then it is read whole. A few
 candidates' rows are fetched through an index on ``deal_key`` (:mod:`hub.warehouse.deal_indexes`).
+On DuckDB, which marks no row with its write, such a part is read only for the deals owning a
+row appended since, when every table it reads only grew (:mod:`hub.warehouse.appended_rows`:
+the rows up to the kept highest ``rowid`` have the kept count and sum of row hashes);
+otherwise whole.
 
 The deals part also keeps each deal's hash of its whole ``stg_deals`` row and its account,
 which :mod:`hub.warehouse.deal_rows` compares: one pass over ``stg_deals`` for both.
@@ -50,7 +54,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from hub.warehouse import deal_indexes, deal_versions
+from hub.warehouse import appended_rows, deal_indexes, deal_versions
 from hub.warehouse.meta import HUB_SCHEMA, has_table
 from hub.warehouse.row_hash import column_types, row_hash
 from hub.warehouse.row_versions import Counts
@@ -193,6 +197,8 @@ def snapshot_inputs(
     compare: bool = False,
     versions: Counts | None = None,
     by_key_share: int | None = None,
+    appends: Mapping[str, appended_rows.Now] | None = None,
+    sources: Iterable[str] | None = None,
 ) -> list[Part]:
     """Write ``hub_deal_inputs_next``: per deal, ``n_<part>`` and ``h_<part>`` of every part
     (read now for the parts in ``read``, carried over from the kept snapshot for the others),
@@ -203,38 +209,77 @@ def snapshot_inputs(
     On PostgreSQL, with ``compare``, a part of one deal-keyed table is read only for the deals
     owning a row written since the kept snapshot (:mod:`hub.warehouse.deal_versions`; whole
     when a deal lost a row); ``versions`` are the source tables' rows per ``xmin`` now (read
-    here when not given), kept with the snapshot. Returns the parts read whole: the others'
-    instants in ``window`` are :func:`write_changed`'s to find."""
+    here when not given), kept with the snapshot. On DuckDB such a part is read only for the
+    deals owning a row appended since, when its tables only grew
+    (:mod:`hub.warehouse.appended_rows`): ``appends`` are the tables' states now (read here
+    for the ``sources`` when not given; neither: nothing narrowed, no states kept), kept
+    with the snapshot. Returns the parts read whole: the others' instants in ``window`` are
+    :func:`write_changed`'s to find."""
     read = [p for p in PARTS if p in set(read)]
     now: Counts | None = None
+    narrowed: list[Part] = []
+    by_key: set[str] = set()  # narrowed parts whose candidates' rows are fetched by index
+    candidates = False  # temporary candidate tables were written
     if dialect == "postgresql":
         now = versions if versions is not None else deal_versions.current(conn, VERSIONED)
         now = {t: c for t, c in now.items() if t.rsplit(".", 1)[-1] in VERSIONED}
-    kept_counts = deal_versions.kept(conn) if compare and now is not None else None
-    narrowed: list[Part] = []
-    by_key: set[str] = set()  # narrowed parts whose candidates' rows are fetched by index
-    if kept_counts is not None and now is not None:
-        narrowed = [p for p in read if len(p.tables) == 1 and p.tables[0] in VERSIONED]
-        if narrowed:
-            deal_indexes.ensure(conn, {t.rsplit(".", 1)[0] for t in now})
-        for part in narrowed:
-            found = _write_candidates(conn, part, kept_counts, now)
-            rows = sum(
-                sum(c.values()) for t, c in now.items() if t.rsplit(".", 1)[-1] in part.tables
-            )
-            if found * (BY_KEY_SHARE if by_key_share is None else by_key_share) <= rows:
-                by_key.add(part.name)
+        kept_counts = deal_versions.kept(conn) if compare else None
+        if kept_counts is not None:
+            candidates = True
+            narrowed = [p for p in read if len(p.tables) == 1 and p.tables[0] in VERSIONED]
+            if narrowed:
+                deal_indexes.ensure(conn, {t.rsplit(".", 1)[0] for t in now})
+            for part in narrowed:
+                found = _write_candidates(conn, part, kept_counts, now)
+                rows = sum(
+                    sum(c.values()) for t, c in now.items() if t.rsplit(".", 1)[-1] in part.tables
+                )
+                if found * (BY_KEY_SHARE if by_key_share is None else by_key_share) <= rows:
+                    by_key.add(part.name)
+    elif dialect == "duckdb" and (appends is not None or sources is not None):
+        before = appended_rows.kept(conn) if compare else {}
+        if appends is None:
+            tables = appended_rows.source_tables(conn, sources or (), VERSIONED)
+            appends = appended_rows.current(conn, tables, before)
+        now = {t: {"": a.state.rows} for t, a in appends.items()}
+        if compare:
+            candidates = True
+            narrowed = _narrow_appended(conn, read, appends, before)
     _write_snapshot(conn, dialect, read, narrowed, window, compare=compare, by_key=by_key)
     missed = _totals_missed(conn, narrowed, now or {})
     if missed:  # a deal lost a row and gained none: those parts are read whole
         narrowed = [p for p in narrowed if p not in missed]
         _write_snapshot(conn, dialect, read, narrowed, window, compare=compare, by_key=by_key)
     for part in PARTS:
-        if kept_counts is not None and part in read:
-            conn.execute(sa.text(f"DROP TABLE IF EXISTS {_candidates(part)}"))
-    if now is not None:
+        if candidates and part in read:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {_candidates(part, dialect)}"))
+    if dialect == "postgresql" and now is not None:
         deal_versions.write_next(conn, now)
+    if dialect == "duckdb":
+        appended_rows.write_next(conn, appends if now is not None else None)
     return [p for p in read if p not in narrowed]
+
+
+def _narrow_appended(
+    conn: sa.Connection,
+    read: list[Part],
+    appends: Mapping[str, appended_rows.Now],
+    before: Mapping[str, appended_rows.State],
+) -> list[Part]:
+    """DuckDB: the parts of ``read`` over one deal-keyed table name whose every source table
+    only grew since the kept snapshot (:mod:`hub.warehouse.appended_rows`), with their
+    candidates written."""
+    narrowed = []
+    for part in read:
+        if len(part.tables) != 1 or part.tables[0] not in VERSIONED:
+            continue
+        tables = [t for t in appends if t.rsplit(".", 1)[-1] == part.tables[0]]
+        gone = [t for t in before if t.rsplit(".", 1)[-1] == part.tables[0] and t not in appends]
+        if tables and not gone and all(appends[t].appended_only for t in tables):
+            name = _candidates(part, "duckdb").removeprefix("temp.main.")
+            appended_rows.write_owners(conn, name, before, tables)
+            narrowed.append(part)
+    return narrowed
 
 
 # the source tables whose rows a part reads by deal_key alone: a part of one of them may be
@@ -246,8 +291,9 @@ VERSIONED = ("deals", "stage_changes", "stage_observations", "activities")
 BY_KEY_SHARE = 20
 
 
-def _candidates(part: Part) -> str:
-    return f"pg_temp.hub_candidates_{part.name}"
+def _candidates(part: Part, dialect: str = "postgresql") -> str:
+    temporary = "temp.main" if dialect == "duckdb" else "pg_temp"
+    return f"{temporary}.hub_candidates_{part.name}"
 
 
 def _write_candidates(conn: sa.Connection, part: Part, kept_counts: Counts, now: Counts) -> int:
@@ -259,14 +305,14 @@ def _write_candidates(conn: sa.Connection, part: Part, kept_counts: Counts, now:
     )
 
 
-def candidate_filter(part: Part, *, by_key: bool) -> str:
+def candidate_filter(part: Part, *, by_key: bool, dialect: str = "postgresql") -> str:
     """The condition that keeps the rows of ``part``'s candidates. ``by_key``: as an array
     of keys, which PostgreSQL looks up in the ``deal_key`` index (:mod:`deal_indexes`);
     written as ``IN (subquery)`` it plans a scan of every row whatever the candidates'
     count, having no statistics of ``deal_key`` through the staging views' casts."""
     if by_key:
         return f"deal_key = ANY(ARRAY(SELECT deal_key FROM {_candidates(part)}))"
-    return f"deal_key IN (SELECT deal_key FROM {_candidates(part)})"
+    return f"deal_key IN (SELECT deal_key FROM {_candidates(part, dialect)})"
 
 
 def _totals_missed(conn: sa.Connection, narrowed: list[Part], now: Counts) -> list[Part]:
@@ -321,7 +367,8 @@ def _write_snapshot(
             account = "account_key"
         filters = [part.where] if part.where else []
         if part in narrowed:
-            filters.append(candidate_filter(part, by_key=part.name in (by_key or set())))
+            picked = part.name in (by_key or set())
+            filters.append(candidate_filter(part, by_key=picked, dialect=dialect))
         where = f" WHERE {' AND '.join(filters)}" if filters else ""
         selects.append(
             f"SELECT deal_key, {i} AS p, {hashed} AS h, {flag} AS w, {whole} AS r, "
@@ -440,13 +487,23 @@ def take_and_compare(
     versions: Counts | None = None,
     *,
     by_key_share: int | None = None,
+    appends: Mapping[str, appended_rows.Now] | None = None,
+    sources: Iterable[str] | None = None,
 ) -> tuple[int, list[Part]]:
     """An incremental build's snapshot (:func:`snapshot_inputs`, compared with the kept one)
     and ``hub_changed_deals`` from it (:func:`write_changed`); returns how many deals, and
     the parts read whole."""
     dialect = conn.dialect.name
     whole = snapshot_inputs(
-        conn, dialect, read, window, compare=True, versions=versions, by_key_share=by_key_share
+        conn,
+        dialect,
+        read,
+        window,
+        compare=True,
+        versions=versions,
+        by_key_share=by_key_share,
+        appends=appends,
+        sources=sources,
     )
     return write_changed(conn, whole, window), whole
 
@@ -457,6 +514,7 @@ def keep_snapshot(conn: sa.Connection, digests: Mapping[str, str]) -> None:
     conn.execute(sa.text(f"DROP TABLE IF EXISTS {INPUTS}"))
     conn.execute(sa.text(f"ALTER TABLE {NEXT_INPUTS} RENAME TO hub_deal_inputs"))
     deal_versions.keep(conn)
+    appended_rows.keep(conn)
     rows = " + ".join(f"n_{p.name}" for p in PARTS)
     conn.execute(sa.text(f"DELETE FROM {INPUTS} WHERE {rows} = 0"))
     for legacy in _LEGACY:

@@ -24,7 +24,8 @@ def record_observations(conn: sa.Connection, source_name: str, seen_at: datetime
     else the time of this sync (``seen_at``). A deal's last observation is the one with the
     latest ``observed_at``, then ``seen_at`` (one per deal per run, so never a tie), taken
     with ``DISTINCT ON``, one sort, where a window function also numbered every row
-    (measured about a third less of PostgreSQL's time at 100,000 deals). On PostgreSQL only
+    (measured about a third less of PostgreSQL's time at 100,000 deals); on DuckDB with
+    ``arg_max`` per deal, no sort (1M deals: 2.11, 2.07 -> 1.27, 1.38 CPU-s). On PostgreSQL only
     the deals written since the last run are looked at (:mod:`hub.warehouse.observed_deals`).
     """
     schema = dataset_name(source_name)
@@ -46,6 +47,18 @@ def record_observations(conn: sa.Connection, source_name: str, seen_at: datetime
         now, only = observed_deals.write_candidates(conn, schema)
     deals_only = f"AND {only.format(col='d.deal_key')}" if only else ""
     observations_only = f"WHERE {only.format(col='deal_key')}" if only else ""
+    last = (
+        f"SELECT DISTINCT ON (deal_key) deal_key, pipeline_id, stage_id, observed_at "
+        f"FROM {schema}.stage_observations {observations_only} "
+        "ORDER BY deal_key, observed_at DESC, seen_at DESC"
+    )
+    if conn.dialect.name == "duckdb":  # one aggregate per deal, no sort (a third less CPU)
+        last = (
+            "SELECT deal_key, o.pipeline_id, o.stage_id, o.observed_at FROM (SELECT deal_key, "
+            "arg_max(struct_pack(pipeline_id, stage_id, observed_at), "
+            "struct_pack(observed_at, seen_at)) AS o "
+            f"FROM {schema}.stage_observations GROUP BY deal_key) AS latest"
+        )
     result = conn.execute(
         sa.text(f"""
         INSERT INTO {schema}.stage_observations
@@ -61,11 +74,7 @@ def record_observations(conn: sa.Connection, source_name: str, seen_at: datetime
                END,
                :seen_at
         FROM {schema}.deals d
-        LEFT JOIN (
-            SELECT DISTINCT ON (deal_key) deal_key, pipeline_id, stage_id, observed_at
-            FROM {schema}.stage_observations {observations_only}
-            ORDER BY deal_key, observed_at DESC, seen_at DESC
-        ) last_obs ON last_obs.deal_key = d.deal_key
+        LEFT JOIN ({last}) last_obs ON last_obs.deal_key = d.deal_key
         WHERE d.stage_id IS NOT NULL {deals_only}
           AND NOT coalesce(d.is_deleted, false)
           AND (last_obs.deal_key IS NULL
