@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,10 @@ import yaml
 from hub import dbt_project, incremental
 from hub.generate import Generated
 from hub.pull import run_pull
-from hub.transform import TransformError, run_transform
+from hub.transform import TransformError, TransformResult, run_transform
 from hub.warehouse import Warehouse, changes, deal_rows, source_digests
 from models.config import HubConfig, load_config
-from tests.pg import pg_warehouse
+from tests.pg import fresh_database, pg_engine, pg_warehouse
 
 CREATED = "hub_staging.int_deal_created"
 
@@ -54,8 +55,17 @@ def expected_test_nodes(leaving_out: Collection[str] = ()) -> int:
     return count
 
 
-def _project(tmp_path: Path, export: Generated, warehouse: dict[str, Any] | None) -> HubConfig:
-    root = tmp_path / "project"
+@dataclass(frozen=True)
+class Built:
+    """The small export pulled and built once (real project) per module and warehouse: both
+    tests of a warehouse start from it, on copies (``_copy``), never on it."""
+
+    root: Path
+    first: TransformResult
+    database: dict[str, Any] | None = None
+
+
+def _build(root: Path, export: Generated, warehouse: dict[str, Any] | None) -> Built:
     shutil.copytree(export.export.out_dir, root)
     raw = yaml.safe_load((root / "hub.yml").read_text())
     raw["as_of"] = "2026-06-30T00:00:00Z"
@@ -65,7 +75,53 @@ def _project(tmp_path: Path, export: Generated, warehouse: dict[str, Any] | None
     config = load_config(root / "hub.yml")
     (run,) = run_pull(config)
     assert run.status == "ok", run.error
-    return config
+    return Built(root, run_transform(config))
+
+
+@pytest.fixture(scope="module")
+def built_duckdb(tmp_path_factory: pytest.TempPathFactory, small_export: Generated) -> Built:
+    return _build(tmp_path_factory.mktemp("rules_duckdb") / "project", small_export, None)
+
+
+@pytest.fixture(scope="module")
+def built_postgres(
+    tmp_path_factory: pytest.TempPathFactory,
+    small_export: Generated,
+    pg_server: dict[str, Any],
+) -> Iterator[Built]:
+    with fresh_database(pg_server) as database:
+        root = tmp_path_factory.mktemp("rules_postgres") / "project"
+        built = _build(root, small_export, pg_warehouse(database))
+        yield Built(built.root, built.first, database)
+
+
+def _copy(
+    built: Built,
+    tmp_path: Path,
+    server: dict[str, Any] | None = None,
+    database: dict[str, Any] | None = None,
+) -> HubConfig:
+    """A private copy of the built project (its .hub folder, DuckDB file and all); on
+    PostgreSQL, of its database too (``CREATE DATABASE ... TEMPLATE``, in place of the empty
+    ``database``, from the server's own database ``server``)."""
+    root = tmp_path / "project"
+    shutil.copytree(built.root, root)
+    if database is not None:
+        assert built.database is not None and server is not None
+        admin = pg_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{database["database"]}"'))
+            conn.execute(
+                sa.text(
+                    f'CREATE DATABASE "{database["database"]}" '
+                    f'TEMPLATE "{built.database["database"]}"'
+                )
+            )
+        admin.dispose()
+        raw = yaml.safe_load((root / "hub.yml").read_text())
+        raw["warehouse"] = pg_warehouse(database)
+        (root / "hub.yml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return load_config(root / "hub.yml")
 
 
 def _sql(config: HubConfig, sql: str, **params: Any) -> None:
@@ -171,9 +227,10 @@ def _bogus(rows: int) -> str:
     )
 
 
-def _check(config: HubConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _check(
+    config: HubConfig, full: TransformResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     schema = f"src_{config.sources[0].name}"
-    full = run_transform(config)
     assert full.plan is not None and full.plan.full and not full.failures
     nodes = expected_test_nodes()
     assert full.tests == nodes
@@ -299,10 +356,13 @@ def _forget_changes(config: HubConfig) -> None:
         deal_rows.keep(conn, shared)
 
 
-def _check_sources(config: HubConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _check_sources(
+    config: HubConfig, full: TransformResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     schema = f"src_{config.sources[0].name}"
+    # the faulty copy differs only for a deal named 'spoiled' (none yet), and runs under the
+    # real project's fingerprint: the build the copy started from is the one it would give
     _run_faulty(monkeypatch, _faulty_facts(tmp_path))
-    full = run_transform(config)
     assert full.plan is not None and full.plan.full and not full.failures
     hidden, written, other = _stage_change_deals(config, schema)
 
@@ -376,34 +436,36 @@ def _check_sources(config: HubConfig, tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_column_rules_on_duckdb(
-    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, built_duckdb: Built, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _check(_project(tmp_path, small_export, None), tmp_path, monkeypatch)
+    _check(_copy(built_duckdb, tmp_path), built_duckdb.first, tmp_path, monkeypatch)
 
 
 @pytest.mark.postgres
 def test_column_rules_on_postgres(
     tmp_path: Path,
-    small_export: Generated,
+    built_postgres: Built,
+    pg_server: dict[str, Any],
     pg_database: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = _project(tmp_path, small_export, pg_warehouse(pg_database))
-    _check(config, tmp_path, monkeypatch)
+    config = _copy(built_postgres, tmp_path, pg_server, pg_database)
+    _check(config, built_postgres.first, tmp_path, monkeypatch)
 
 
 def test_source_rules_on_duckdb(
-    tmp_path: Path, small_export: Generated, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, built_duckdb: Built, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _check_sources(_project(tmp_path, small_export, None), tmp_path, monkeypatch)
+    _check_sources(_copy(built_duckdb, tmp_path), built_duckdb.first, tmp_path, monkeypatch)
 
 
 @pytest.mark.postgres
 def test_source_rules_on_postgres(
     tmp_path: Path,
-    small_export: Generated,
+    built_postgres: Built,
+    pg_server: dict[str, Any],
     pg_database: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = _project(tmp_path, small_export, pg_warehouse(pg_database))
-    _check_sources(config, tmp_path, monkeypatch)
+    config = _copy(built_postgres, tmp_path, pg_server, pg_database)
+    _check_sources(config, built_postgres.first, tmp_path, monkeypatch)
