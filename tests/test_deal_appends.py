@@ -22,75 +22,17 @@ import sqlalchemy as sa
 
 from hub import incremental
 from hub.warehouse import appended_rows, changes
+from tests import deal_inputs
 
-_TABLES = """
-CREATE SCHEMA src_s;
-CREATE TABLE src_s.deals (deal_key varchar, source_name varchar, pipeline_id varchar,
-  stage_id varchar, status varchar, created_at timestamp, closed_at timestamp,
-  updated_at timestamp, stage_changed_at timestamp, account_key varchar, amount decimal(38,9));
-CREATE TABLE src_s.stage_changes (deal_key varchar, changed_at timestamp, stage_id varchar,
-  from_stage_id varchar, pipeline_id varchar, origin varchar);
-CREATE TABLE src_s.stage_observations (deal_key varchar, observed_at timestamp,
-  pipeline_id varchar, stage_id varchar);
-CREATE TABLE src_s.activities (activity_key varchar, deal_key varchar, occurred_at timestamp,
-  is_deleted boolean, owner_id varchar, type varchar);
-CREATE SCHEMA hub_staging;
-CREATE SCHEMA hub_meta;
-CREATE VIEW hub_staging.stg_deals AS SELECT * FROM src_s.deals;
-CREATE VIEW hub_staging.stg_stage_changes AS SELECT * FROM src_s.stage_changes;
-CREATE VIEW hub_staging.stg_stage_observations AS SELECT * FROM src_s.stage_observations;
-CREATE VIEW hub_staging.stg_activities AS SELECT activity_key, deal_key, occurred_at,
-  coalesce(is_deleted, false) AS is_deleted, owner_id, lower(type) AS activity_type
-  FROM src_s.activities;
-CREATE VIEW hub_staging.stg_deal_loads AS SELECT deal_key, source_name,
-  CAST(NULL AS timestamp) AS loaded_at FROM src_s.deals WHERE 1 = 0
-"""
-_DEALS = [f"d{i}" for i in range(1, 9)]
 _SOURCES = ("s",)
-
-
-def _fill(conn: sa.Connection) -> None:
-    for i, key in enumerate(_DEALS, start=1):
-        conn.execute(
-            sa.text(
-                "INSERT INTO src_s.deals VALUES (:k, 's', 'p', 'open_1', 'open', "
-                "'2026-01-01', NULL, '2026-01-02', '2026-01-03', :a, :i)"
-            ),
-            {"k": key, "a": f"a{i % 3}", "i": i},
-        )
-        conn.execute(
-            sa.text(
-                "INSERT INTO src_s.stage_changes VALUES "
-                "(:k, '2026-01-03', 'open_1', NULL, 'p', NULL)"
-            ),
-            {"k": key},
-        )
-        conn.execute(
-            sa.text(
-                "INSERT INTO src_s.stage_observations VALUES (:k, '2026-01-04', 'p', 'open_1')"
-            ),
-            {"k": key},
-        )
-        for j in range(2):
-            conn.execute(
-                sa.text("INSERT INTO src_s.activities VALUES (:a, :k, :t, false, 'o1', 'Call')"),
-                {"a": f"{key}-{j}", "k": key, "t": f"2026-02-0{j + 1}"},
-            )
-    # an activity on no deal: not in the snapshot, so the part's total is not the table's
-    conn.execute(
-        sa.text(
-            "INSERT INTO src_s.activities VALUES ('x', NULL, '2026-02-01', false, 'o1', 'Call')"
-        )
-    )
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[sa.Engine]:
     engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}", poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
-        for statement in _TABLES.split(";"):
-            conn.execute(sa.text(statement))
-        _fill(conn)
+        deal_inputs.create_tables(conn, text="varchar", number="decimal(38,9)")
+        deal_inputs.fill(conn)
     with engine.begin() as conn:  # the last complete build's snapshot, and its tables' states
         changes.snapshot_inputs(conn, "duckdb", changes.PARTS, sources=_SOURCES)
         changes.keep_snapshot(conn, {part.name: "" for part in changes.PARTS})
@@ -310,7 +252,7 @@ def test_as_of_crossing_an_instant_of_a_deal_not_read_still_rebuilds_it(
             )
         )
     window = (datetime(2026, 2, 1, 12), datetime(2026, 2, 2, 12))
-    assert _both_ways(engine, window, _NARROW, "window") == _DEALS
+    assert _both_ways(engine, window, _NARROW, "window") == deal_inputs.DEALS
 
 
 def test_the_states_are_kept_with_the_snapshot(engine: sa.Engine) -> None:

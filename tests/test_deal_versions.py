@@ -20,78 +20,18 @@ import pytest
 import sqlalchemy as sa
 
 from hub.warehouse import changes, deal_indexes, deal_versions
+from tests import deal_inputs
 from tests.pg import pg_engine
 
 pytestmark = pytest.mark.postgres
-
-_TABLES = """
-CREATE SCHEMA src_s;
-CREATE TABLE src_s.deals (deal_key text, source_name text, pipeline_id text, stage_id text,
-  status text, created_at timestamp, closed_at timestamp, updated_at timestamp,
-  stage_changed_at timestamp, account_key text, amount numeric);
-CREATE TABLE src_s.stage_changes (deal_key text, changed_at timestamp, stage_id text,
-  from_stage_id text, pipeline_id text, origin text);
-CREATE TABLE src_s.stage_observations (deal_key text, observed_at timestamp,
-  pipeline_id text, stage_id text);
-CREATE TABLE src_s.activities (activity_key text, deal_key text, occurred_at timestamp,
-  is_deleted boolean, owner_id text, type text);
-CREATE SCHEMA hub_staging;
-CREATE SCHEMA hub_meta;
-CREATE VIEW hub_staging.stg_deals AS SELECT * FROM src_s.deals;
-CREATE VIEW hub_staging.stg_stage_changes AS SELECT * FROM src_s.stage_changes;
-CREATE VIEW hub_staging.stg_stage_observations AS SELECT * FROM src_s.stage_observations;
-CREATE VIEW hub_staging.stg_activities AS SELECT activity_key, deal_key, occurred_at,
-  coalesce(is_deleted, false) AS is_deleted, owner_id, lower(type) AS activity_type
-  FROM src_s.activities;
-CREATE VIEW hub_staging.stg_deal_loads AS SELECT deal_key, source_name,
-  CAST(NULL AS timestamp) AS loaded_at FROM src_s.deals WHERE 1 = 0;
-"""
-_DEALS = [f"d{i}" for i in range(1, 9)]
-
-
-def _fill(conn: sa.Connection) -> None:
-    for i, key in enumerate(_DEALS, start=1):
-        conn.execute(
-            sa.text(
-                "INSERT INTO src_s.deals VALUES (:k, 's', 'p', 'open_1', 'open', "
-                "'2026-01-01', NULL, '2026-01-02', '2026-01-03', :a, :i)"
-            ),
-            {"k": key, "a": f"a{i % 3}", "i": i},
-        )
-        conn.execute(
-            sa.text(
-                "INSERT INTO src_s.stage_changes VALUES "
-                "(:k, '2026-01-03', 'open_1', NULL, 'p', NULL)"
-            ),
-            {"k": key},
-        )
-        conn.execute(
-            sa.text(
-                "INSERT INTO src_s.stage_observations VALUES (:k, '2026-01-04', 'p', 'open_1')"
-            ),
-            {"k": key},
-        )
-        for j in range(2):
-            conn.execute(
-                sa.text("INSERT INTO src_s.activities VALUES (:a, :k, :t, false, 'o1', 'Call')"),
-                {"a": f"{key}-{j}", "k": key, "t": f"2026-02-0{j + 1}"},
-            )
-    # an activity on no deal: not in the snapshot, so the part's total is not the table's
-    conn.execute(
-        sa.text(
-            "INSERT INTO src_s.activities VALUES ('x', NULL, '2026-02-01', false, 'o1', 'Call')"
-        )
-    )
 
 
 @pytest.fixture
 def engine(pg_database: dict[str, Any]) -> Iterator[sa.Engine]:
     engine = pg_engine(pg_database)
     with engine.begin() as conn:
-        for statement in _TABLES.split(";"):
-            if statement.strip():
-                conn.execute(sa.text(statement))
-        _fill(conn)
+        deal_inputs.create_tables(conn, text="text", number="numeric")
+        deal_inputs.fill(conn)
     with engine.begin() as conn:  # the last complete build's snapshot, and its row versions
         changes.snapshot_inputs(conn, "postgresql", changes.PARTS)
         changes.keep_snapshot(conn, {part.name: "" for part in changes.PARTS})
@@ -217,7 +157,7 @@ def test_as_of_crossing_an_instant_of_a_deal_not_read_still_rebuilds_it(
         conn.execute(sa.text(f"DROP TABLE {deal_versions.KEPT}"))
         whole = _taken(conn, window)
         conn.rollback()
-    assert narrowed[2] == whole[2] == _DEALS
+    assert narrowed[2] == whole[2] == deal_inputs.DEALS
     assert narrowed[1] == whole[1]
     assert narrowed[0] == _NARROW
 
