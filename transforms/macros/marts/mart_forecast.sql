@@ -27,20 +27,10 @@ select
     period_start,
     {{ hub_rollup('rep_key') }} as rep_key,
     {{ hub_rollup('canonical_stage') }} as canonical_stage,
-    count(*) as open_count,
-    sum(amount_base) as amount_base,
-    sum(weighted_amount_base) as weighted_amount_base,
-    sum(case when amount_base is null then 1 else 0 end) as n_without_amount_base,
-    sum(case when probability is null then 1 else 0 end) as n_without_probability,
-    sum(case when expected_close_date < cast({{ hub_as_of() }} as date) then 1 else 0 end) as n_overdue,
+    {{ hub_forecast_figures() }},
     {{ hub_as_of_tz() }} as as_of
 from periods
-group by {{ hub_grouping_sets([
-    ['period_type', 'period_start', 'rep_key', 'canonical_stage'],
-    ['period_type', 'period_start', 'canonical_stage'],
-    ['period_type', 'period_start', 'rep_key'],
-    ['period_type', 'period_start'],
-], by_dimension, all_values=not hub_values_from_plain(by_dimension)) }}
+group by {{ hub_grouping_sets(hub_forecast_sets(), by_dimension, all_values=not hub_values_from_plain(by_dimension)) }}
 {%- if hub_values_from_plain(by_dimension) %}
 {{ hub_all_values_rows('forecast') }}
 {%- endif %}
@@ -62,12 +52,7 @@ with months as{{ hub_planned_alone() }} (
         canonical_stage,
         {{ hub_period_start('month', 'expected_close_date') }} as month_start,
         {{ hub_period_start('quarter', 'expected_close_date') }} as quarter_start,
-        count(*) as open_count,
-        sum(amount_base) as amount_base,
-        sum(weighted_amount_base) as weighted_amount_base,
-        sum(case when amount_base is null then 1 else 0 end) as n_without_amount_base,
-        sum(case when probability is null then 1 else 0 end) as n_without_probability,
-        sum(case when expected_close_date < cast({{ hub_as_of() }} as date) then 1 else 0 end) as n_overdue
+        {{ hub_forecast_figures() }}
     from ({{ hub_counted_deals_by(true) }}) as deals
     where is_open
     group by dimension, dimension_value, rep_key, canonical_stage, month_start, quarter_start
@@ -95,11 +80,26 @@ select
     cast(sum(n_overdue) as bigint) as n_overdue,
     {{ hub_as_of_tz() }} as as_of
 from periods
-group by {{ hub_grouping_sets([
+group by {{ hub_grouping_sets(hub_forecast_sets(), true, all_values=false) }}
+{{ hub_all_values_rows('forecast') }}
+{%- endmacro %}
+
+{#- The forecast's figures per open deal (or per group of them: the PostgreSQL path sums them
+    again), and its rollups, shared by both paths. -#}
+{% macro hub_forecast_figures() -%}
+count(*) as open_count,
+    sum(amount_base) as amount_base,
+    sum(weighted_amount_base) as weighted_amount_base,
+    sum(case when amount_base is null then 1 else 0 end) as n_without_amount_base,
+    sum(case when probability is null then 1 else 0 end) as n_without_probability,
+    sum(case when expected_close_date < cast({{ hub_as_of() }} as date) then 1 else 0 end) as n_overdue
+{%- endmacro %}
+
+{% macro hub_forecast_sets() -%}
+{{ return([
     ['period_type', 'period_start', 'rep_key', 'canonical_stage'],
     ['period_type', 'period_start', 'canonical_stage'],
     ['period_type', 'period_start', 'rep_key'],
     ['period_type', 'period_start'],
-], true, all_values=false) }}
-{{ hub_all_values_rows('forecast') }}
+]) }}
 {%- endmacro %}
