@@ -6,7 +6,7 @@
     those int_closed_spell_facts kept aside before rewriting them), reading no other deal;
     a group whose last spell left is dropped. A full build counts every spell, hashed. -#}
 {%- set groups = ['canonical_stage', 'final_outcome', 'rep_key', 'source_name', 'day_bucket'] %}
-{%- set measures = ['n', 'n_key', 'n_value', 'value_sum'] %}
+{%- set measures = hub_day_count_measures() %}
 {{ config(
     enabled=(target.type == 'postgres'),
     materialized='incremental',
@@ -18,18 +18,4 @@
     ],
 ) }}
 
-select
-    {{ groups | join(',\n    ') }},
-    cast(sum(n) as bigint) as n,
-    cast(sum(n_key) as bigint) as n_key,
-    cast(sum(n_value) as bigint) as n_value,
-    sum(value_sum) as value_sum
-from (
-    {%- if hub_groups_incremental() %}
-    {{ hub_kept_and_deltas(groups + measures) }}
-    {%- else %}
-    {{ hub_spell_day_rows(ref('int_closed_spell_facts'), 1, 'true') }}
-    {%- endif %}
-) as summed_rows
-group by {{ groups | join(', ') }}
-having sum(n) > 0
+{{ hub_day_counts(groups, hub_spell_day_rows(ref('int_closed_spell_facts'), 1, 'true')) }}

@@ -8,7 +8,7 @@
     whose last deal left is dropped. A table rebuilt every run when a dimension moves with
     as_of (int_deal_dimensions keeps no old rows then). -#}
 {%- set groups = ['dimension', 'dimension_value', 'outcome', 'source_name', 'cycle_day'] %}
-{%- set measures = ['n', 'n_key', 'n_value', 'value_sum'] %}
+{%- set measures = hub_day_count_measures() %}
 {%- if hub_dimensions_move_with_as_of() %}
 {{ config(enabled=(target.type == 'postgres'), materialized='table', pre_hook="{{ hub_prefer_hashing() }}") }}
 {%- else %}
@@ -24,18 +24,4 @@
 ) }}
 {%- endif %}
 
-select
-    {{ groups | join(',\n    ') }},
-    cast(sum(n) as bigint) as n,
-    cast(sum(n_key) as bigint) as n_key,
-    cast(sum(n_value) as bigint) as n_value,
-    sum(value_sum) as value_sum
-from (
-    {%- if hub_groups_incremental() %}
-    {{ hub_kept_and_deltas(groups + measures) }}
-    {%- else %}
-    {{ hub_cycle_dimension_day_rows(ref('int_deal_dimensions'), 1, 'true') }}
-    {%- endif %}
-) as summed_rows
-group by {{ groups | join(', ') }}
-having sum(n) > 0
+{{ hub_day_counts(groups, hub_cycle_dimension_day_rows(ref('int_deal_dimensions'), 1, 'true')) }}

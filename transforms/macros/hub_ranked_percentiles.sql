@@ -223,10 +223,44 @@ left join picked on picked.group_key = groups.group_key
         rep_key,
         source_name,
         day_bucket,
-        {{ sign }} as n,
-        case when days_key is null then 0 else {{ sign }} end as n_key,
-        case when days is null then 0 else {{ sign }} end as n_value,
-        {{ sign }} * cast(days as numeric) as value_sum
+        {{ hub_day_count_measures_of('days_key', 'days', sign) }}
     from {{ relation }}
     where {{ where }}
+{%- endmacro %}
+
+{#- The finest counts a day-count table keeps per group (hub_ranked_percentiles' finest step
+    reads them): rows, rows with a key, rows with a value, and the exact (numeric) sum. -#}
+{% macro hub_day_count_measures() -%}
+    {{ return(['n', 'n_key', 'n_value', 'value_sum']) }}
+{%- endmacro %}
+
+{#- One row's share of those counts, times `sign` (-1 for a stashed old row), given its
+    `key` (what ranks it) and `value` (what is summed) expressions. -#}
+{% macro hub_day_count_measures_of(key, value, sign) -%}
+    {{ sign }} as n,
+        case when {{ key }} is null then 0 else {{ sign }} end as n_key,
+        case when {{ value }} is null then 0 else {{ sign }} end as n_value,
+        {{ sign }} * cast({{ value }} as numeric) as value_sum
+{%- endmacro %}
+
+{#- The body of a day-count table kept as sums (int_closed_spell_day_counts,
+    int_sales_cycle_dimension_day_counts): per group (`groups`), the counts summed from
+    `full_rows` (the rows' measures, sign 1) on a full build, from the touched groups' kept
+    rows and deltas on an incremental one; a group whose last row left is dropped. -#}
+{% macro hub_day_counts(groups, full_rows) -%}
+select
+    {{ groups | join(',\n    ') }},
+    cast(sum(n) as bigint) as n,
+    cast(sum(n_key) as bigint) as n_key,
+    cast(sum(n_value) as bigint) as n_value,
+    sum(value_sum) as value_sum
+from (
+    {%- if hub_groups_incremental() %}
+    {{ hub_kept_and_deltas(groups + hub_day_count_measures()) }}
+    {%- else %}
+    {{ full_rows }}
+    {%- endif %}
+) as summed_rows
+group by {{ groups | join(', ') }}
+having sum(n) > 0
 {%- endmacro %}

@@ -93,9 +93,6 @@ from (
         outcome,
         source_name,
         cycle_day,
-        {{ sign }} as n,
-        case when cycle_days is null then 0 else {{ sign }} end as n_key,
-        case when cycle_days is null then 0 else {{ sign }} end as n_value,
-        {{ sign }} * cast(cycle_days as numeric) as value_sum
+        {{ hub_day_count_measures_of('cycle_days', 'cycle_days', sign) }}
     from ({{ hub_cycle_dimension_rows(relation, where) }}) as cycle_rows
 {%- endmacro %}
